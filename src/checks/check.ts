@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import type { BackupSet, RestoreOutcome } from '../sources/restore-source.js';
+
+/** A check's verdict; a warning never fails a run. */
+export const checkVerdictSchema = z.enum(['passed', 'failed', 'warning']);
+export type CheckVerdict = z.infer<typeof checkVerdictSchema>;
+
+/** One problem found by a check, naming the item at fault. */
+export const findingSchema = z.object({
+  item: z.string().describe('The file, entry, table or object at fault.'),
+  problem: z.string().describe('Short kind of problem: missing, changed, truncated, extra, escapes-scratch…'),
+  expected: z.unknown().optional(),
+  actual: z.unknown().optional(),
+});
+export type Finding = z.infer<typeof findingSchema>;
+
+/** The result of one check: what was expected, what was found, and the verdict. */
+export const checkResultSchema = z.object({
+  name: z.string(),
+  verdict: checkVerdictSchema,
+  expected: z.unknown(),
+  actual: z.unknown(),
+  detail: z.string().describe('One line a person can read.'),
+  /** Problems found, each naming its item; capped, with `findingsTotal` giving the full count. */
+  findings: z.array(findingSchema).optional(),
+  findingsTotal: z.number().int().optional(),
+});
+export type CheckResult = z.infer<typeof checkResultSchema>;
+
+/** Phase timings in milliseconds, recorded for every run. */
+export interface PhaseTimings {
+  selectMs: number;
+  restoreMs: number;
+  verifyMs: number;
+}
+
+/** What a check can look at: the set, what landed in scratch, and how long it took. */
+export interface CheckContext {
+  set: BackupSet;
+  scratchDir: string;
+  outcome: RestoreOutcome;
+  /** True when only a sample of the set was restored: set-wide expectations apply to the sample. */
+  sampled: boolean;
+  /** The run's start: the RPO check measures the set's age against it. */
+  startedAt: Date;
+  /** Restore plus verification so far, for the RTO check (which runs last). */
+  elapsedMs: () => number;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * A verification over a restore. Checks return results; they never throw for a
+ * finding (kysely's migrator: results, not exceptions). A thrown error means the
+ * check itself broke, and the run is recorded as `error`.
+ */
+export interface Check {
+  readonly name: string;
+  run(context: CheckContext): Promise<CheckResult[]>;
+}
+
+/** Findings are capped in evidence so one broken set cannot produce a gigabyte record. */
+export const MAX_FINDINGS = 100;
+
+/** Builds a result from findings: failed (or `warning` when asked) when there are any. */
+export function resultFromFindings(
+  name: string,
+  findings: Finding[],
+  summary: { expected: unknown; actual: unknown; passDetail: string; failDetail: (f: Finding[]) => string; onFinding?: 'fail' | 'warn' },
+): CheckResult {
+  const failed = findings.length > 0;
+  const verdict: CheckVerdict = !failed ? 'passed' : summary.onFinding === 'warn' ? 'warning' : 'failed';
+  return {
+    name,
+    verdict,
+    expected: summary.expected,
+    actual: summary.actual,
+    detail: failed ? summary.failDetail(findings) : summary.passDetail,
+    ...(failed ? { findings: findings.slice(0, MAX_FINDINGS), findingsTotal: findings.length } : {}),
+  };
+}

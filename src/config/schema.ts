@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { bytesCheckConfigSchema } from '../checks/bytes-check.js';
+import { extraFilesConfigSchema } from '../checks/extra-files-check.js';
+import { filesCheckConfigSchema } from '../checks/files-check.js';
+import { manifestCheckConfigSchema } from '../checks/manifest-check.js';
+import { sampleSchema } from '../sampling/sample-config.js';
+import { sourceConfigSchema } from '../sources/registry.js';
+import { cronSchema, nameSchema } from './common.js';
+import { durationSchema } from './duration.js';
+
+/** What to verify after a restore; `{}` leaves the restore itself as the only check. */
+export const checksSchema = z
+  .strictObject({
+    manifest: manifestCheckConfigSchema.optional(),
+    extraFiles: extraFilesConfigSchema,
+    files: filesCheckConfigSchema.optional(),
+    bytes: bytesCheckConfigSchema.optional(),
+  })
+  .describe('Checks run over what was restored.');
+
+/** Recovery objectives the drill is held to. */
+export const targetsSchema = z
+  .strictObject({
+    rto: durationSchema.optional().describe('Recovery time objective: restore plus verification must finish within this.'),
+    rpo: durationSchema.optional().describe("Recovery point objective: the backup set's age at the run's start must be within this."),
+  })
+  .describe('Recovery objectives.');
+
+/** One restore drill: which backups, how often, how much, and what to check. */
+export const drillSchema = z
+  .strictObject({
+    name: nameSchema.describe('Unique name of the drill, used by --drill and in evidence.'),
+    description: z.string().optional().describe('What this drill proves, for the people who read the reports.'),
+    owner: z.string().optional().describe('Team or person responsible; alerts and reports name them.'),
+    tags: z.array(z.string()).default([]).describe('Free-form labels; alert routes can match them.'),
+    schedule: cronSchema.optional().describe("When the daemon runs this drill, as cron, e.g. '0 3 * * *'."),
+    timeout: durationSchema.optional().describe('Stop the drill after this long; the run is recorded as timed_out.'),
+    maxAge: durationSchema.optional().describe('The drill is stale when it has not passed within this long, e.g. 8d for a weekly drill.'),
+    source: sourceConfigSchema,
+    sample: sampleSchema.optional(),
+    checks: checksSchema.default({ extraFiles: 'fail' }),
+    targets: targetsSchema.optional(),
+  })
+  .describe('A restore drill.');
+
+/** Where scratch restores land. */
+export const scratchSchema = z
+  .strictObject({
+    root: z.string().min(1).describe('Every restore lands in a fresh subfolder of this folder; relative to the config file.'),
+    keep: z
+      .enum(['never', 'on-failure', 'always'])
+      .default('never')
+      .describe('Keep the scratch subfolder after a run: never, on-failure (for investigation), or always.'),
+  })
+  .describe('Scratch space for restores.');
+
+/** The evidence database. */
+export const databaseSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// URL' })
+      .optional()
+      .describe('PostgreSQL URL; when absent, an embedded PGlite database under .restore-drill/ beside the config file.'),
+  })
+  .describe('Where evidence is stored.');
+
+/** The whole config file. */
+export const configSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
+    database: databaseSchema.default({}),
+    scratch: scratchSchema.default({ root: '.restore-drill/scratch', keep: 'never' }),
+    drills: z.array(drillSchema).min(1, { message: 'expected at least one drill' }).describe('The restore drills.'),
+  })
+  .superRefine((config, ctx) => {
+    const seen = new Map<string, number>();
+    config.drills.forEach((drill, index) => {
+      const first = seen.get(drill.name);
+      if (first !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['drills', index, 'name'], message: `duplicate drill name '${drill.name}' (also drills[${first}])` });
+      } else seen.set(drill.name, index);
+    });
+  })
+  .describe('restore-drill configuration.');
+
+export type Config = z.output<typeof configSchema>;
+export type DrillConfig = z.output<typeof drillSchema>;
+export type ChecksConfig = z.output<typeof checksSchema>;

@@ -1,0 +1,132 @@
+import { execa } from 'execa';
+import { redactor } from '../config/redact.js';
+
+/** How much of a tool's output is kept as evidence. */
+const TAIL_BYTES = 4_096;
+
+/** Evidence of one subprocess: what ran, how it ended, and the tail of what it said. */
+export interface ExecRecord {
+  /** The command line, redacted, for a person to read (never run through a shell). */
+  command: string;
+  exitCode: number | null;
+  signal: string | null;
+  durationMs: number;
+  timedOut: boolean;
+  canceled: boolean;
+  stdoutTail: string;
+  stderrTail: string;
+}
+
+export interface RunCommandOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  /** Kill the tree after this long; the record says `timedOut`. */
+  timeoutMs?: number;
+  signal?: AbortSignal | undefined;
+  /** Keep the full stdout (for JSON output of tools); otherwise only the tail is kept. */
+  keepStdout?: boolean;
+  input?: string;
+  uid?: number;
+  gid?: number;
+}
+
+export interface CommandResult extends ExecRecord {
+  /** Full stdout when `keepStdout` was set, else the tail. */
+  stdout: string;
+}
+
+function tail(text: string): string {
+  return redactor.redact(text.length > TAIL_BYTES ? `…${text.slice(-TAIL_BYTES)}` : text);
+}
+
+function quote(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The one wrapper around execa: arguments as an array (never a shell string), a
+ * timeout and an abort signal that kill the whole process group, and a record fit
+ * for evidence. It never throws for a non-zero exit (execa's `reject: false`); a
+ * binary that cannot be started comes back with exitCode null and the reason in stderrTail.
+ */
+export async function runCommand(file: string, args: readonly string[], options: RunCommandOptions = {}): Promise<CommandResult> {
+  const started = performance.now();
+  const subprocess = execa(file, args, {
+    reject: false,
+    cwd: options.cwd,
+    env: options.env,
+    extendEnv: true,
+    // Own process group, so a timeout or abort kills the tool's children too.
+    detached: true,
+    cleanup: true,
+    stripFinalNewline: true,
+    input: options.input,
+    uid: options.uid,
+    gid: options.gid,
+    maxBuffer: options.keepStdout ? 512 * 1024 * 1024 : 64 * 1024 * 1024,
+  });
+  let timedOut = false;
+  let canceled = false;
+  const stop = (): void => {
+    if (subprocess.pid === undefined) return;
+    killGroup(subprocess.pid, 'SIGTERM');
+    const pid = subprocess.pid;
+    setTimeout(() => killGroup(pid, 'SIGKILL'), 2_000).unref();
+  };
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          stop();
+        }, options.timeoutMs);
+  const onAbort = (): void => {
+    canceled = true;
+    stop();
+  };
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const result = await subprocess;
+  if (timer) clearTimeout(timer);
+  options.signal?.removeEventListener('abort', onAbort);
+  // Leave nothing of the group behind, even children that outlived the tool.
+  if (subprocess.pid !== undefined) killGroup(subprocess.pid, 'SIGKILL');
+  const stdout = typeof result.stdout === 'string' ? result.stdout : '';
+  const stderr = typeof result.stderr === 'string' ? result.stderr : '';
+  const startFailure = result.failed && result.exitCode === undefined && !result.signal && !timedOut && !canceled;
+  return {
+    command: redactor.redact([file, ...args].map(quote).join(' ')),
+    exitCode: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    durationMs: Math.round(performance.now() - started),
+    timedOut,
+    canceled,
+    stdout: options.keepStdout ? redactor.redact(stdout) : tail(stdout),
+    stdoutTail: tail(stdout),
+    stderrTail: startFailure ? tail(`${stderr}\n${result.shortMessage ?? ''}`.trim()) : tail(stderr),
+  };
+}
+
+/** Kills every process left in the group (children the tool spawned and did not reap). */
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+/** One line saying how a command ended, for a check's detail or an error cause. */
+export function describeExit(record: ExecRecord): string {
+  if (record.timedOut) return `timed out after ${record.durationMs} ms`;
+  if (record.canceled) return 'canceled';
+  if (record.signal) return `killed by ${record.signal}`;
+  if (record.exitCode === null) return `could not start: ${lastLine(record.stderrTail)}`;
+  const last = lastLine(record.stderrTail) || lastLine(record.stdoutTail);
+  return `exit code ${record.exitCode}${last ? `: ${last}` : ''}`;
+}
+
+export function lastLine(text: string): string {
+  const lines = text.trim().split('\n');
+  return (lines[lines.length - 1] ?? '').trim();
+}

@@ -1,0 +1,33 @@
+import { pino, type Logger as PinoLogger } from 'pino';
+import pretty from 'pino-pretty';
+import { redactor } from '../config/redact.js';
+
+/** The logger every module takes: pino's, so fields stay structured. */
+export type Logger = PinoLogger;
+
+export interface LoggerOptions {
+  level?: string;
+  /** `json` for machines, `pretty` for people; `auto` picks pretty on a TTY. */
+  format?: 'json' | 'pretty' | 'auto';
+}
+
+/**
+ * Logs go to stderr (stdout belongs to `--json` output): structured JSON for
+ * machines, one short human line on a TTY. Every line passes the redactor.
+ */
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const level = options.level ?? process.env.RESTORE_DRILL_LOG_LEVEL ?? 'info';
+  const format = options.format ?? (process.env.RESTORE_DRILL_LOG_FORMAT as LoggerOptions['format']) ?? 'auto';
+  const usePretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
+  const hooks = { streamWrite: (line: string) => redactor.redact(line) };
+  if (usePretty) {
+    const stream = pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' });
+    return pino({ level, hooks, base: undefined }, stream);
+  }
+  return pino({ level, hooks, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+}
+
+/** A logger that writes nothing, for tests and library callers that do not log. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { byteSizeSchema } from '../config/common.js';
+import { durationSchema } from '../config/duration.js';
+
+/** How many items: `all`, a count, or a percentage like `10%`. */
+export const sampleSizeSchema = z
+  .union([
+    z.literal('all'),
+    z.number().int().positive(),
+    z.string().regex(/^\d+(\.\d+)?%$/, { message: "expected 'all', a count, or a percentage like '10%'" }),
+  ])
+  .describe("How many items to restore: 'all', a count like 50, or a percentage like '10%'.");
+
+/** What part of a set each run restores. Sampling is seeded and recorded so an auditor can re-derive it. */
+export const sampleSchema = z
+  .strictObject({
+    size: sampleSizeSchema.default('all'),
+    bytes: byteSizeSchema.optional().describe('Stop adding items once the sample reaches this many bytes.'),
+    cover: durationSchema.optional().describe('Rotate through the set so that every item is restored at least once per this period.'),
+    stratify: z.boolean().default(true).describe('Draw from small and large files alike (size strata), so both are always covered.'),
+  })
+  .describe('Which items of the backup set to restore; by default all of them.');
+
+export type SampleConfig = z.output<typeof sampleSchema>;

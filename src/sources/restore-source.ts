@@ -1,0 +1,94 @@
+import type { Logger } from '../log/logger.js';
+import type { CheckResult } from '../checks/check.js';
+import type { ExecRecord } from '../exec/run-command.js';
+
+/** One backup set a source can offer: a dated folder, an archive, a snapshot, a dump. */
+export interface BackupSet {
+  /** Stable identity within the source: a path, an object key, a snapshot id. */
+  id: string;
+  /** Where it lives, human readable and free of secrets (a path or `s3://bucket/key`). */
+  path: string;
+  /** Total size in bytes when known without reading it. */
+  size: number | null;
+  /** When the backup was taken (its mtime or snapshot time); the RPO check compares against it. */
+  mtime: Date | null;
+  /** The set's own content hash when cheap (an ETag, a snapshot id); null otherwise. */
+  hash: string | null;
+}
+
+/** One restorable item of a set, used for sampling: a file, an object, a table. */
+export interface SetItem {
+  /** Path relative to the set root, with `/` separators and no leading `./`. */
+  path: string;
+  size: number;
+}
+
+/** A file as it landed in scratch, hashed while it was written. */
+export interface RestoredFile {
+  /** Path relative to the scratch folder, `/` separated. */
+  path: string;
+  size: number;
+  /** Lower-case hex SHA-256 of the restored bytes. */
+  sha256: string;
+}
+
+/** An entry the source refused to restore, with the reason (it would escape scratch, say). */
+export interface RefusedEntry {
+  entry: string;
+  reason: string;
+}
+
+/** A table restored into a scratch database, with its row count. */
+export interface RestoredTable {
+  name: string;
+  rows: number;
+}
+
+export interface RestoreOptions {
+  /** Items to restore (paths from `listItems`); null restores the whole set. */
+  items: ReadonlySet<string> | null;
+  signal?: AbortSignal | undefined;
+  log: Logger;
+}
+
+/** What a restore did: the evidence checks read, and the source's own findings. */
+export interface RestoreOutcome {
+  files: RestoredFile[];
+  refused: RefusedEntry[];
+  /** Tables, for sources that restore into a database. */
+  tables?: RestoredTable[];
+  /** Subprocesses run, with their redacted command, exit code and output tail. */
+  commands?: ExecRecord[];
+  /** Checks only the source can make (S3's stored checksums, `restic check`), named by the source. */
+  checks?: CheckResult[];
+  /** Frees what the restore holds outside scratch (a scratch database); called once, after the checks. */
+  dispose?: () => Promise<void>;
+}
+
+/**
+ * A kind of backup a drill can restore from. One module per kind implements it;
+ * `registry.ts` lists the kinds. Methods throw `SourceError` when the restore cannot
+ * be attempted at all (no set, unreadable archive): the run's verdict is then `error`.
+ */
+export interface RestoreSource {
+  readonly kind: string;
+  /** Candidate sets, in no particular order; empty when nothing matched. */
+  listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]>;
+  /** The items of one set, for sampling; sources that cannot list cheaply may read the whole set. */
+  listItems(set: BackupSet, options: { signal?: AbortSignal | undefined }): Promise<SetItem[]>;
+  /** Restores the set (or the chosen items) into `scratchDir`, which exists and is empty. */
+  restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome>;
+}
+
+/** The restore could not be attempted: verdict `error`, with this one-line message as the cause. */
+export class SourceError extends Error {
+  override readonly name = 'SourceError';
+  constructor(
+    message: string,
+    /** Transient errors (throttling, a 503) may be retried; permanent ones may not. */
+    readonly transient = false,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

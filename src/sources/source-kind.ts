@@ -1,0 +1,30 @@
+import type { z } from 'zod';
+import type { Logger } from '../log/logger.js';
+import type { RestoreSource } from './restore-source.js';
+
+/** What a source needs from its surroundings. */
+export interface SourceContext {
+  /** The config file's folder: relative paths in a source's config resolve from it. */
+  configDir: string;
+  log: Logger;
+}
+
+/**
+ * One kind of source, as registered: its config schema (an object whose `kind`
+ * is a literal) and a factory. The config schema and JSON Schema are built from these.
+ */
+export interface SourceKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }> = z.ZodObject<{ kind: z.ZodLiteral<string> }>> {
+  readonly kind: string;
+  readonly configSchema: Schema;
+  create(config: z.output<Schema>, context: SourceContext): RestoreSource;
+  /**
+   * Paths on this machine the source reads, so the scratch guard can refuse a scratch
+   * root that overlaps them. Empty for remote sources.
+   */
+  localPaths?(config: z.output<Schema>, context: Pick<SourceContext, 'configDir'>): string[];
+}
+
+/** Declares a kind with its types inferred from the schema. */
+export function defineSourceKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }>>(kind: SourceKind<Schema>): SourceKind<Schema> {
+  return kind;
+}
