@@ -7,6 +7,7 @@ import { EvidenceError } from '../../src/evidence/errors.js';
 import { describePostgresUrl, openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import { createTestDatabase, createTestEmbeddedDir } from '../helpers/test-database.js';
 
 const projectRoot = resolve(import.meta.dirname, '../..');
@@ -16,7 +17,7 @@ const childScript = join(import.meta.dirname, 'fixtures/open-store-child.ts');
 function runChild(mode: 'open-close' | 'open-exit', embeddedDir: string) {
   return runCommand(process.execPath, [join(projectRoot, 'test/helpers/run-ts.mjs'), childScript, mode, embeddedDir], {
     cwd: projectRoot,
-    timeoutMs: 90_000,
+    timeoutMs: SLOW_STORE_MS,
   });
 }
 
@@ -49,7 +50,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  }, SLOW_STORE_MS);
 
   async function embeddedDir(): Promise<string> {
     const { dir, cleanup } = await createTestEmbeddedDir();
@@ -73,7 +74,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     }
     expect(await exists(join(dir, 'lock'))).toBe(false);
     await store.close();
-  });
+  }, SLOW_STORE_MS);
 
   it('refuses a second process on the same folder, naming the holder, and lets it in after close', async () => {
     const dir = await embeddedDir();
@@ -94,7 +95,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     expect(admitted.stderrTail).toBe('');
     expect(admitted.exitCode).toBe(0);
     expect(admitted.stdoutTail).toMatch(/^opened by pid \d+$/);
-  });
+  }, SLOW_STORE_MS);
 
   it('releases the lock when the holding process exits without closing', async () => {
     const dir = await embeddedDir();
@@ -104,7 +105,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     expect(await exists(join(dir, 'lock'))).toBe(false);
     const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
     await store.close();
-  });
+  }, SLOW_STORE_MS);
 
   it('takes over a lock left by a process that is gone', async () => {
     const dir = await embeddedDir();
@@ -116,7 +117,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     } finally {
       await store.close();
     }
-  });
+  }, SLOW_STORE_MS);
 
   /** An empty folder: enough where the lock refuses before PGlite is touched. */
   async function emptyDir(): Promise<string> {
@@ -136,7 +137,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
         `(this host cannot check a process on another host: if it is gone, delete ${join(dir, 'lock')})`,
     );
     expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).host).toBe('elsewhere');
-  });
+  }, SLOW_STORE_MS);
 
   it('refuses a second open of the same folder within one process', async () => {
     const dir = await embeddedDir();
@@ -147,7 +148,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     } finally {
       await store.close();
     }
-  });
+  }, SLOW_STORE_MS);
 
   it('reports a data folder PGlite cannot open, and releases the lock', async () => {
     const root = await mkdtemp(join(tmpdir(), 'restore-drill-broken-'));
@@ -158,7 +159,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     expect(error.code).toBe('open-failed');
     expect(error.message).toMatch(new RegExp(`^cannot open evidence database ${join(root, 'pgdata')}: \\S`));
     expect(await exists(join(root, 'lock'))).toBe(false);
-  });
+  }, SLOW_STORE_MS);
 
   it('reports an embedded folder that cannot be created', async () => {
     const root = await mkdtemp(join(tmpdir(), 'restore-drill-notdir-'));
@@ -166,7 +167,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     await writeFile(join(root, 'file'), 'not a folder');
     const error = await openError(openEvidenceStore({ embeddedDir: join(root, 'file', 'evidence'), log: silentLogger() }));
     expect(error.message).toMatch(new RegExp(`^cannot open evidence database ${join(root, 'file', 'evidence', 'pgdata')}: .*ENOTDIR`));
-  });
+  }, SLOW_STORE_MS);
 });
 
 describe('openEvidenceStore, PostgreSQL', () => {
