@@ -1,7 +1,11 @@
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { redactor } from '../../src/config/redact.js';
 import { EvidenceError } from '../../src/evidence/errors.js';
 import { describePostgresUrl, openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
@@ -210,6 +214,33 @@ describe('openEvidenceStore, PostgreSQL', () => {
       await store.close();
     }
     expect(await exists(unusedDir)).toBe(false);
+  });
+});
+
+describe('openEvidenceStore, PostgreSQL connection loss', () => {
+  it('logs a lost idle connection instead of crashing, and keeps working on a new one', async () => {
+    const url = await createTestDatabase();
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }));
+    const store = await openEvidenceStore({ url, embeddedDir: join(tmpdir(), 'restore-drill-never-created'), log });
+    try {
+      await sql`select 1`.execute(store.db);
+      const admin = new pg.Client({ connectionString: inject('postgres').adminUrl });
+      await admin.connect();
+      try {
+        const database = new URL(url).pathname.slice(1);
+        const killed = await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [database]);
+        expect(killed.rowCount).toBeGreaterThan(0);
+      } finally {
+        await admin.end();
+      }
+      await vi.waitFor(() => expect(lines.join('')).toContain('evidence database connection lost'), { timeout: 10_000 });
+      expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40, database: expect.stringContaining('postgres://postgres@127.0.0.1:') });
+      const after = await sql<{ one: number }>`select 1 as one`.execute(store.db);
+      expect(after.rows).toEqual([{ one: 1 }]);
+    } finally {
+      await store.close();
+    }
   });
 });
 

@@ -333,6 +333,15 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     expect((await getRun(store.db, record.runId))?.record).toEqual(record);
     // Leave the shared chain verifiable for the other tests: this forged link is removed.
     await sql`delete from run_results where run_id = ${forged.runId}`.execute(store.db);
+
+    const garbled = makeRecord({ drill: uniqueDrill('garbled') });
+    await recordRunStart(store.db, startOf(garbled));
+    const garbledRow = await sql<{ seq: string }>`insert into run_results (run_id, drill, verdict, started_at, finished_at, files, bytes, checks_failed,
+        restore_ms, verify_ms, total_ms, record, prev_hash, record_hash)
+      values (${garbled.runId}, ${garbled.drill}, 'passed', now(), now(), 0, 0, 0, 0, 0, 0, '{"runId":', ${'3'.repeat(64)}, ${'4'.repeat(64)})
+      returning seq`.execute(store.db);
+    await expect(getRun(store.db, garbled.runId)).rejects.toThrow(`stored record seq ${garbledRow.rows[0]?.seq} (run ${garbled.runId}) is not JSON: `);
+    await sql`delete from run_results where run_id = ${garbled.runId}`.execute(store.db);
   });
 });
 
