@@ -38,16 +38,19 @@ export function crc32c(data: Uint8Array, previous = 0): number {
     // Byte-wise up to a 4-byte boundary, then two words (8 bytes) per step.
     const head = Math.min(length, (4 - (data.byteOffset & 3)) & 3);
     for (; i < head; i++) crc = t0[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
-    const pairs = (length - i) >>> 3;
-    const words = new Int32Array(data.buffer, data.byteOffset + i, pairs * 2);
-    for (let w = 0; w < words.length; w += 2) {
-      const low = words[w]! ^ crc;
-      const high = words[w + 1]!;
-      crc =
-        t7[low & 0xff]! ^ t6[(low >>> 8) & 0xff]! ^ t5[(low >>> 16) & 0xff]! ^ t4[low >>> 24]! ^
-        t3[high & 0xff]! ^ t2[(high >>> 8) & 0xff]! ^ t1[(high >>> 16) & 0xff]! ^ t0[high >>> 24]!;
+    // Too short to reach the boundary: the byte loop below does it all.
+    const pairs = ((data.byteOffset + i) & 3) === 0 ? (length - i) >>> 3 : 0;
+    if (pairs > 0) {
+      const words = new Int32Array(data.buffer, data.byteOffset + i, pairs * 2);
+      for (let w = 0; w < words.length; w += 2) {
+        const low = words[w]! ^ crc;
+        const high = words[w + 1]!;
+        crc =
+          t7[low & 0xff]! ^ t6[(low >>> 8) & 0xff]! ^ t5[(low >>> 16) & 0xff]! ^ t4[low >>> 24]! ^
+          t3[high & 0xff]! ^ t2[(high >>> 8) & 0xff]! ^ t1[(high >>> 16) & 0xff]! ^ t0[high >>> 24]!;
+      }
+      i += pairs * 8;
     }
-    i += pairs * 8;
   }
   for (; i < length; i++) crc = t0[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
   return ~crc >>> 0;

@@ -221,6 +221,9 @@ export class JsonStreamSplitter {
   }
 
   private finish(fragment: string): void {
+    if (fragment.length > MAX_VALUE_CHARS) {
+      throw new JsonStreamError(`a single value is longer than ${MAX_VALUE_CHARS} characters`, this.captureLine);
+    }
     this.parts = [];
     this.partChars = 0;
     this.state = this.resume;
