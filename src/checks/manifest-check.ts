@@ -9,6 +9,7 @@ import {
   type ChecksumAlgorithm,
   type Manifest,
   type ManifestEntry,
+  type ManifestProblem,
 } from '../manifest/index.js';
 import type { BackupSet, RestoredFile } from '../sources/restore-source.js';
 import { resultFromFindings, type Check, type CheckContext, type CheckResult, type Finding } from './check.js';
@@ -106,7 +107,9 @@ export class ManifestLoader {
       return { ok: true, location, manifest: await readManifest(location.file, this.config.format, { signal: context.signal }) };
     } catch (error) {
       if (!(error instanceof ManifestReadError)) throw error;
-      const where = location.where === 'restored set' ? ` in the restored set${context.sampled ? ' (a sample must include the manifest)' : ''}` : '';
+      // Only a file that could not be opened needs saying where it was looked for.
+      const unopened = (error.cause as NodeJS.ErrnoException | undefined)?.code !== undefined;
+      const where = unopened && location.where === 'restored set' ? ` in the restored set${context.sampled ? ' (a sample must include the manifest)' : ''}` : '';
       return { ok: false, location, reason: `${error.message}${where}` };
     }
   }
@@ -197,18 +200,22 @@ async function compareFile(file: RestoredFile, entry: ManifestEntry, context: Ch
 
 const PROBLEM_NAMES = { malformed: 'malformed-line', unsafe: 'unsafe-entry', duplicate: 'duplicate-entry', 'manifest-checksum': 'manifest-checksum' } as const;
 
-/** A manifest's own problems as findings: unsafe and duplicate entries by path, malformed lines by `file:line`. */
+/** A manifest's own problems as findings: unsafe and duplicate entries by path, malformed lines by `file:line`, its checksum by file. */
 function problemFindings(manifest: Manifest, display: string): Finding[] {
+  const itemOf = (problem: ManifestProblem): string => {
+    if (problem.problem === 'manifest-checksum') return display;
+    return problem.problem === 'malformed' && problem.line !== null ? `${display}:${problem.line}` : problem.item;
+  };
   return manifest.problems.map((problem) => ({
-    item: problem.problem === 'malformed' && problem.line !== null ? `${display}:${problem.line}` : problem.item,
+    item: itemOf(problem),
     problem: PROBLEM_NAMES[problem.problem],
-    expected: problem.problem === 'unsafe' ? 'a path relative to the set, without ..' : undefined,
+    ...(problem.problem === 'unsafe' ? { expected: 'a path relative to the set, without ..' } : {}),
     actual: { ...(problem.line !== null ? { line: problem.line } : {}), ...(problem.problem === 'malformed' ? { text: problem.item } : {}), reason: problem.message },
   }));
 }
 
 /** A result for a manifest that cannot be used at all: a finding about the backup, not a crash. */
-export function unusableManifestResult(name: string, loaded: Extract<LoadedManifest, { ok: false }>, format: string, detail: string): CheckResult {
+function unusableManifestResult(name: string, loaded: Extract<LoadedManifest, { ok: false }>, format: string, detail: string): CheckResult {
   return {
     name,
     verdict: 'failed',

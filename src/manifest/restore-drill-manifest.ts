@@ -77,7 +77,8 @@ export async function parseRestoreDrillManifest(path: string, options: { signal?
       }
       if (event.kind === 'member') {
         if (list) throw new ManifestReadError(`line ${event.line}: "${event.key}" is not a list`);
-        header[event.key] = event.error === undefined ? event.value : undefined;
+        if (event.error !== undefined) throw new ManifestReadError(`line ${event.line}: "${excerpt(event.key, 60)}" is ${event.error}`);
+        header[event.key] = event.value;
         return;
       }
       if (event.key === 'files') addFile(builder, event.line, event.value, event.error);
