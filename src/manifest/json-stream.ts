@@ -38,6 +38,8 @@ const CLOSE_BRACE = 0x7d;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const BOM = 0xfeff;
+/** What can change a capture's state: line breaks, quotes, escapes, brackets. */
+const SPECIAL = /[\n"\\{}[\]]/g;
 
 function isSpace(c: number): boolean {
   return c === SPACE || c === TAB || c === CR || c === LF;
@@ -192,21 +194,35 @@ export class JsonStreamSplitter {
       else this.nesting = 1;
       i += 1;
     }
-    for (; i < n; i++) {
-      const c = text.charCodeAt(i);
+    // An escape split across chunks: the character after it is taken as is.
+    if (this.escaped && i < n) {
+      if (text.charCodeAt(i) === LF) this.line += 1;
+      this.escaped = false;
+      i += 1;
+    }
+    // Jump between the only characters that matter, rather than visiting each one.
+    SPECIAL.lastIndex = i;
+    for (let match = SPECIAL.exec(text); match !== null; match = SPECIAL.exec(text)) {
+      const at = match.index;
+      const c = text.charCodeAt(at);
       if (c === LF) this.line += 1;
-      if (this.inString) {
-        if (this.escaped) this.escaped = false;
-        else if (c === BACKSLASH) this.escaped = true;
-        else if (c === QUOTE) {
+      else if (this.inString) {
+        if (c === BACKSLASH) {
+          if (at + 1 >= n) {
+            this.escaped = true;
+            return -1;
+          }
+          if (text.charCodeAt(at + 1) === LF) this.line += 1;
+          SPECIAL.lastIndex = at + 2;
+        } else if (c === QUOTE) {
           this.inString = false;
-          if (this.captureKind === 'string') return i + 1;
+          if (this.captureKind === 'string') return at + 1;
         }
       } else if (c === QUOTE) this.inString = true;
       else if (c === OPEN_BRACE || c === OPEN_BRACKET) this.nesting += 1;
       else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
         this.nesting -= 1;
-        if (this.nesting === 0) return i + 1;
+        if (this.nesting === 0) return at + 1;
       }
     }
     return -1;

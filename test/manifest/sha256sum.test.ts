@@ -98,6 +98,11 @@ describe('sha256sum manifests', () => {
     expect(manifest.files.get('with space.txt')?.line).toBe(4);
   });
 
+  test('keeps a lone carriage return inside a name that older sha256sum versions did not escape', async () => {
+    const manifest = await parse(`${'1'.repeat(64)}  car\rriage.txt\n${'2'.repeat(64)}  next.txt\r\n`);
+    expect([...manifest.files.keys()]).toEqual(['car\rriage.txt', 'next.txt']);
+  });
+
   test('reports each malformed line by number and keeps reading', async () => {
     const good = await sha256sum([], ['plain.txt', 'with space.txt']);
     const [first, second] = good.trimEnd().split('\n');
