@@ -9,6 +9,7 @@ export const bytesCheckConfigSchema = z
   .strictObject({ min: byteSizeSchema.describe('At least this many bytes in total, e.g. 1GB.') })
   .describe('Total size of the restored files.');
 
+/** `checks.bytes`, parsed (sizes in bytes). */
 export type BytesCheckConfig = z.output<typeof bytesCheckConfigSchema>;
 
 /**

@@ -10,6 +10,7 @@ export const extraFilesConfigSchema = z
   .default('fail')
   .describe('A restored file the manifest does not list: fail the run, warn, or ignore it.');
 
+/** `checks.extraFiles`: fail, warn or ignore. */
 export type ExtraFilesPolicy = z.output<typeof extraFilesConfigSchema>;
 
 /**

@@ -12,6 +12,7 @@ export const filesCheckConfigSchema = z
   .refine((value) => value.min !== undefined || value.exact !== undefined, { message: 'expected min or exact' })
   .describe('Count the restored files (the manifest itself is not counted).');
 
+/** `checks.files`, parsed. */
 export type FilesCheckConfig = z.output<typeof filesCheckConfigSchema>;
 
 /**

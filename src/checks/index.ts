@@ -8,6 +8,7 @@ import { RestoreCheck } from './restore-check.js';
 import { RpoCheck } from './rpo-check.js';
 import { RtoCheck } from './rto-check.js';
 
+/** Tuning for the checks buildChecks makes. */
 export interface BuildChecksOptions {
   /** Files hashed at once when a manifest needs a file hashed again (default 4). */
   hashConcurrency?: number;

@@ -47,7 +47,9 @@ export const restoreDrillManifestSchema = restoreDrillManifestHeaderSchema
   })
   .describe("restore-drill's manifest of expected files (and tables).");
 
+/** A restore-drill manifest document, as parsed. */
 export type RestoreDrillManifest = z.output<typeof restoreDrillManifestSchema>;
+/** One file entry, as parsed (hex lower-cased). */
 export type ManifestFileRecord = z.output<typeof manifestFileSchema>;
 
 function issues(error: z.ZodError): string {
@@ -115,6 +117,7 @@ function addTable(builder: ManifestBuilder, line: number, value: unknown, error:
   builder.problem({ line, problem: 'malformed', item: excerpt(JSON.stringify(value) ?? '', 60), message: error ?? issues(parsed!.error!) });
 }
 
+/** How writeManifestForFolder describes and walks the folder. */
 export interface WriteManifestOptions {
   /** Recorded as `source`: what the manifest describes, free text. */
   source?: string;
