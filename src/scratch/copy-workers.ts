@@ -1,13 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import { CHUNK_BYTES } from './hashing-writer.js';
 
-/** One file to copy from a set into scratch. */
-export interface CopyJob {
-  source: string;
-  target: string;
-}
+/**
+ * One file for a worker: `copy` reads `source` (a set's file), `write` takes bytes
+ * already read (an archive member); either way the worker hashes while it writes `target`.
+ */
+export type CopyJob = { kind: 'copy'; source: string; target: string } | { kind: 'write'; target: string; mode: number; data: Uint8Array[] };
 
-/** How a copy in a worker ended. `large`: left for the caller, who streams big files with overlapping I/O. */
+/** How a job in a worker ended. `large` (copies only): left for the caller, who streams big files with overlapping I/O. */
 export type CopyResult =
   | { kind: 'copied'; size: number; sha256: string }
   | { kind: 'large' }
@@ -42,8 +42,34 @@ function copyWorkerMain(): void {
     message: (error as Error).message,
   });
 
+  const writeOne = (job: Extract<CopyJob, { kind: 'write' }>): unknown => {
+    let output: number;
+    try {
+      output = fs.openSync(job.target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, job.mode);
+    } catch (error) {
+      return failure('write-error', error);
+    }
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      for (const chunk of job.data) {
+        hash.update(chunk);
+        try {
+          for (let offset = 0; offset < chunk.byteLength; ) offset += fs.writeSync(output, chunk, offset, chunk.byteLength - offset);
+        } catch (error) {
+          return failure('write-error', error);
+        }
+        size += chunk.byteLength;
+      }
+      return { kind: 'copied', size, sha256: hash.digest('hex') };
+    } finally {
+      fs.closeSync(output);
+    }
+  };
+
   const copyOne = (job: CopyJob): unknown => {
     if (Atomics.load(aborted, 0) !== 0) return { kind: 'aborted' };
+    if (job.kind === 'write') return writeOne(job);
     let input: number;
     try {
       input = fs.openSync(job.source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
@@ -142,15 +168,23 @@ export class CopyWorkers {
     });
   }
 
-  /** Copies `jobs` in the least busy worker; results come in the same order. */
-  copyBatch(jobs: CopyJob[]): Promise<CopyResult[]> {
+  /** Runs `jobs` in the least busy worker; results come in the same order. */
+  run(jobs: CopyJob[]): Promise<CopyResult[]> {
     if (this.#failure !== null) return Promise.reject(this.#failure);
     const slot = this.#workers.reduce((best, candidate) => (candidate.outstanding < best.outstanding ? candidate : best));
     const id = this.#nextId++;
     slot.outstanding++;
+    // Buffers that own their memory move to the worker without a copy (and are gone here).
+    const transfer: ArrayBuffer[] = [];
+    for (const job of jobs) {
+      if (job.kind !== 'write') continue;
+      for (const data of job.data) {
+        if (data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) transfer.push(data.buffer);
+      }
+    }
     return new Promise<CopyResult[]>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, jobs });
+      slot.worker.postMessage({ id, jobs }, transfer);
     });
   }
 

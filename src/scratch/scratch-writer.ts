@@ -93,12 +93,12 @@ export class ScratchWriter {
    * in the way) and returns its absolute path, for a copy done elsewhere (a worker);
    * null after refusing the entry.
    */
-  async prepareTarget(rel: string): Promise<string | null> {
+  async prepareTarget(rel: string, entry = rel): Promise<string | null> {
     try {
       await this.#prepareFile(rel);
       return this.#abs(rel);
     } catch (error) {
-      this.writeFailed(rel, 'cannot create file', error);
+      this.writeFailed(entry, 'cannot create file', error);
       return null;
     }
   }

@@ -236,7 +236,7 @@ class SetCopier {
     }
     this.#workers ??= new CopyWorkers({ threads: copyThreads() });
     if (this.#signal?.aborted) this.#workers.abort();
-    const results = await this.#workers.copyBatch(jobs.map(({ source, target }) => ({ source, target })));
+    const results = await this.#workers.run(jobs.map(({ source, target }) => ({ kind: 'copy', source, target })));
     for (const [index, result] of results.entries()) {
       const { source, rel } = jobs[index] as { source: string; rel: string };
       switch (result.kind) {

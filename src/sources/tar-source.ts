@@ -1,10 +1,13 @@
 import { open } from 'node:fs/promises';
+import os from 'node:os';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
 import { z } from 'zod';
+import { CopyWorkers } from '../scratch/copy-workers.js';
 import { CHUNK_BYTES, describeFsError } from '../scratch/hashing-writer.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
+import { TaskPool } from '../scratch/task-pool.js';
 import { findSets, globBase } from './glob-sets.js';
 import { SourceError, type BackupSet, type RestoreOptions, type RestoreOutcome, type RestoreSource, type SetItem } from './restore-source.js';
 import { normaliseEntryPath, symlinkAncestor } from './safe-path.js';
@@ -98,43 +101,53 @@ export class TarSource implements RestoreSource {
 
   async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
     const items = options.items;
+    const signal = options.signal;
     const writer = new ScratchWriter(scratchDir, { createSymlinks: items === null });
+    const members = new MemberWriter(writer, signal);
     /** Every regular-file member so far: the only valid hard-link targets. */
     const regularSeen = new Set<string>();
     const found = new Set<string>();
-    await readArchive(set.path, options.signal, async ({ header, body }) => {
-      const name = header.name;
-      if (items !== null) {
-        // A sample looks only at its own items; other members are skipped unjudged, but
-        // symlinks and files are still tracked for the checks on the items.
-        const checked = normaliseEntryPath(name);
-        if (!checked.ok || !items.has(checked.path)) {
-          if (checked.ok && checked.path !== '') track(checked.path, header, writer, regularSeen);
-          return;
+    try {
+      await readArchive(set.path, signal, async ({ header, body }) => {
+        const name = header.name;
+        if (items !== null) {
+          // A sample looks only at its own items; other members are skipped unjudged, but
+          // symlinks and files are still tracked for the checks on the items.
+          const checked = normaliseEntryPath(name);
+          if (!checked.ok || !items.has(checked.path)) {
+            if (checked.ok && checked.path !== '') track(checked.path, header, writer, regularSeen);
+            return;
+          }
+          found.add(checked.path);
         }
-        found.add(checked.path);
-      }
-      const rel = writer.admit(name);
-      if (rel === null) return;
-      const type: string | null = header.type;
-      if (type === 'file' || type === 'contiguous-file') {
-        if (rel === '') return writer.refuse(name, 'a file cannot be the archive root');
-        regularSeen.add(rel);
-        await writeMember(writer, rel, name, header, body, options.signal);
-      } else if (type === 'directory') {
-        if (rel !== '' && items === null) await writer.directory(rel, name);
-        else if (items !== null) writer.refuse(name, 'is a folder, not a file');
-      } else if (type === 'link') {
-        await hardLink(writer, rel, name, header.linkname ?? '', regularSeen);
-      } else if (type === 'symlink') {
-        if (items !== null) return writer.refuse(name, 'is a symlink, not a file');
-        writer.symlink(rel, header.linkname ?? '');
-      } else if (type && SPECIAL_TYPES[type]) {
-        writer.refuse(name, SPECIAL_TYPES[type] as string);
-      } else {
-        writer.refuse(name, `unsupported tar entry type (typeflag ${typeflagOf(header)})`);
-      }
-    });
+        const rel = writer.admit(name);
+        if (rel === null) return;
+        const type: string | null = header.type;
+        if (type === 'file' || type === 'contiguous-file') {
+          if (rel === '') return writer.refuse(name, 'a file cannot be the archive root');
+          regularSeen.add(rel);
+          await members.file(rel, name, header, body);
+        } else if (type === 'directory') {
+          if (items !== null) return writer.refuse(name, 'is a folder, not a file');
+          if (rel === '') return;
+          await members.settle(rel);
+          await writer.directory(rel, name);
+        } else if (type === 'link') {
+          await hardLink(writer, members, rel, name, header.linkname ?? '', regularSeen);
+        } else if (type === 'symlink') {
+          if (items !== null) return writer.refuse(name, 'is a symlink, not a file');
+          writer.symlink(rel, header.linkname ?? '');
+        } else if (type && SPECIAL_TYPES[type]) {
+          writer.refuse(name, SPECIAL_TYPES[type] as string);
+        } else {
+          writer.refuse(name, `unsupported tar entry type (typeflag ${typeflagOf(header)})`);
+        }
+      });
+      await members.finish();
+    } catch (error) {
+      await members.abandon();
+      throw error;
+    }
     if (items !== null) for (const item of items) if (!found.has(item)) writer.refuse(item, 'not found in the set');
     const { files, refused } = await writer.finish();
     return { files, refused };
@@ -151,40 +164,154 @@ function track(rel: string, header: Headers, writer: ScratchWriter, regularSeen:
   if (header.type === 'file' || header.type === 'contiguous-file') regularSeen.add(rel);
 }
 
-async function writeMember(
+async function hardLink(
   writer: ScratchWriter,
+  members: MemberWriter,
   rel: string,
   name: string,
-  header: Headers,
-  body: AsyncIterable<Buffer>,
-  signal: AbortSignal | undefined,
+  linkname: string,
+  regularSeen: Set<string>,
 ): Promise<void> {
-  const file = await writer.openFile(rel, ((header.mode ?? 0o644) & 0o777) | 0o600, name);
-  if (file === null) return;
-  try {
-    for await (const chunk of body) {
-      signal?.throwIfAborted();
-      await file.push(chunk);
-    }
-  } catch (error) {
-    await file.abandon();
-    throw error;
-  }
-  writer.recordFile(rel, await file.end());
-}
-
-async function hardLink(writer: ScratchWriter, rel: string, name: string, linkname: string, regularSeen: Set<string>): Promise<void> {
   const target = normaliseEntryPath(linkname);
   if (!target.ok || !regularSeen.has(target.path)) {
     writer.refuse(name, `hard link target '${linkname}' is not an earlier file of the archive`);
     return;
   }
+  await members.settle(rel, target.path);
   if (!writer.hasFile(target.path)) {
     writer.refuse(name, `hard link target '${linkname}' was not restored`);
     return;
   }
   await writer.hardLink(rel, target.path, name);
   regularSeen.add(rel);
+}
+
+/** Members up to this size are gathered whole and written by a worker thread. */
+const SMALL_MEMBER_BYTES = CHUNK_BYTES;
+/** A batch for a worker is sent once it holds this many members or bytes. */
+const BATCH_MEMBERS = 64;
+const BATCH_BYTES = 8 * CHUNK_BYTES;
+
+/**
+ * Writes regular members into scratch, hashing while writing. Small members (most of a
+ * typical archive) are gathered whole and handed in batches to worker threads, which
+ * hash and write them synchronously: the parser never waits on a promise per system call.
+ * Large members are streamed here, chunk by chunk. Memory stays bounded by the batches
+ * in flight. A member whose name clashes with one still queued waits for the queue
+ * (`settle`), so a later member always replaces an earlier one, as with tar.
+ */
+class MemberWriter {
+  readonly #writer: ScratchWriter;
+  readonly #signal: AbortSignal | undefined;
+  readonly #threads = Math.max(2, Math.min(4, os.availableParallelism()));
+  readonly #batches = new TaskPool(this.#threads * 2);
+  /** Started with the first batch: an archive of large members starts no threads. */
+  #workers: CopyWorkers | null = null;
+  #batch: { rel: string; name: string; target: string; mode: number; data: Uint8Array }[] = [];
+  #batchBytes = 0;
+  /** Names queued or being written by a worker. */
+  readonly #pending = new Set<string>();
+  readonly #onAbort = (): void => this.#workers?.abort();
+
+  constructor(writer: ScratchWriter, signal: AbortSignal | undefined) {
+    this.#writer = writer;
+    this.#signal = signal;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** Writes one regular member (its body is read here, or left for the caller to skip when refused). */
+  async file(rel: string, name: string, header: Headers, body: AsyncIterable<Buffer>): Promise<void> {
+    await this.settle(rel);
+    const mode = ((header.mode ?? 0o644) & 0o777) | 0o600;
+    if ((header.size ?? 0) > SMALL_MEMBER_BYTES) return this.#stream(rel, name, mode, body);
+    const target = await this.#writer.prepareTarget(rel, name);
+    if (target === null) return;
+    // One buffer of its own per member: it is handed to the worker without a copy.
+    const data = new Uint8Array(new ArrayBuffer(header.size ?? 0));
+    let offset = 0;
+    for await (const chunk of body) {
+      this.#signal?.throwIfAborted();
+      data.set(chunk.subarray(0, data.byteLength - offset), offset);
+      offset += chunk.byteLength;
+    }
+    if (offset !== data.byteLength) throw new ArchiveReadError('read', { cause: new Error('member size does not match its data') });
+    this.#batch.push({ rel, name, target, mode, data });
+    this.#pending.add(rel);
+    this.#batchBytes += data.byteLength;
+    if (this.#batch.length >= BATCH_MEMBERS || this.#batchBytes >= BATCH_BYTES) await this.#flush();
+  }
+
+  /** Waits for queued writes when `rel`, one of its folders, or `other` is among them. */
+  async settle(rel: string, other?: string): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const pending = (candidate: string): boolean => this.#pending.has(candidate);
+    if (pending(rel) || (other !== undefined && pending(other)) || symlinkAncestor(rel, pending) !== null) {
+      await this.#flush();
+      await this.#batches.drain();
+    }
+  }
+
+  /** Writes what is queued and waits for every write; throws the first failure. */
+  async finish(): Promise<void> {
+    try {
+      await this.#flush();
+      await this.#batches.drain();
+    } finally {
+      await this.#close();
+    }
+  }
+
+  /** Stops after a failure, waiting for the writes running. */
+  async abandon(): Promise<void> {
+    this.#workers?.abort();
+    await this.#batches.settle();
+    await this.#close();
+  }
+
+  async #close(): Promise<void> {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    await this.#workers?.close();
+  }
+
+  async #stream(rel: string, name: string, mode: number, body: AsyncIterable<Buffer>): Promise<void> {
+    const file = await this.#writer.openFile(rel, mode, name);
+    if (file === null) return;
+    try {
+      for await (const chunk of body) {
+        this.#signal?.throwIfAborted();
+        await file.push(chunk);
+      }
+    } catch (error) {
+      await file.abandon();
+      throw error;
+    }
+    this.#writer.recordFile(rel, await file.end());
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#batch;
+    if (batch.length === 0) return;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    await this.#batches.run(() => this.#write(batch));
+  }
+
+  async #write(batch: { rel: string; name: string; target: string; mode: number; data: Uint8Array }[]): Promise<void> {
+    this.#workers ??= new CopyWorkers({ threads: this.#threads });
+    if (this.#signal?.aborted) this.#workers.abort();
+    const results = await this.#workers.run(
+      batch.map(({ target, mode, data }) => ({ kind: 'write', target, mode, data: [data] })),
+    );
+    for (const [index, result] of results.entries()) {
+      const { rel, name } = batch[index] as { rel: string; name: string };
+      this.#pending.delete(rel);
+      if (result.kind === 'copied') this.#writer.recordFile(rel, result);
+      else if (result.kind === 'aborted') {
+        this.#signal?.throwIfAborted();
+        throw new Error('write aborted');
+      } else if (result.kind === 'read-error' || result.kind === 'write-error') this.#writer.writeFailed(name, 'cannot write file', result);
+    }
+  }
 }
 
 function typeflagOf(header: Headers): string {

@@ -52,7 +52,7 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
     };
 
     beforeAll(async () => {
-      root = await tempDir(`restore-drill-${harness.kind}-`);
+      root = await tempDir(`restore-drill-${harness.kind.replace(/[^a-z0-9]+/gi, '-')}-`);
       setsDir = path.join(root, 'sets');
       trees = path.join(root, 'trees');
       await mkdir(setsDir, { recursive: true });
