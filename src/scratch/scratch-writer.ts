@@ -209,7 +209,13 @@ export class ScratchWriter {
 
   async #ensureDir(rel: string): Promise<void> {
     if (this.#dirs.has(rel)) return;
-    await mkdir(this.#abs(rel), { recursive: true });
+    try {
+      await mkdir(this.#abs(rel), { recursive: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTDIR') throw new FolderClash(`folder '${rel}' clashes with a file restored earlier`, code);
+      throw error;
+    }
     for (let dir = rel; dir !== '' && !this.#dirs.has(dir); dir = parentOf(dir)) this.#dirs.add(dir);
   }
 
@@ -223,11 +229,25 @@ export class ScratchWriter {
    */
   writeFailed(entry: string, what: string, error: unknown): void {
     const code = (error as { code?: string }).code;
+    if (error instanceof FolderClash) {
+      this.refuse(entry, `${what}: ${error.message}`);
+      return;
+    }
     if (code !== undefined && ENTRY_ERRORS.has(code)) {
       this.refuse(entry, `${what}: ${describeFsError(error)}`);
       return;
     }
     throw new SourceError(`${what} ${entry} in scratch: ${describeFsError(error)}`, false, { cause: error });
+  }
+}
+
+/** A folder an entry needs is taken by a file (an earlier entry of the same name). */
+class FolderClash extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
   }
 }
 

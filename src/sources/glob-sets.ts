@@ -49,7 +49,8 @@ export interface SetShape {
 /**
  * Finds the backup sets matching `pattern` (tinyglobby: `*`, `?`, `[...]`, `**`, braces;
  * hidden names only when the pattern spells the dot). Each set's id and path are its
- * absolute path, its mtime the matched path's own (following a symlink to it).
+ * absolute path, its mtime the matched path's own (following a symlink to it). The glob
+ * does not return symlinks to folders; a path without wildcards may name one.
  * A missing or unreadable base folder is a `SourceError`, not an empty list: a backup
  * mount that is gone must not read as "no backups".
  */

@@ -111,24 +111,19 @@ export interface PendingSymlink {
 }
 
 /**
- * Settles a whole set of symlinks at once. Links are judged against every other link
- * (so a later link cannot turn an earlier one into an escape); a refused link will not
- * exist, so the rest are judged again without it, until nothing changes.
+ * Settles a whole set of symlinks at once: each link is judged against every other
+ * link (so a later link cannot turn an earlier one into an escape). One pass is
+ * enough: a link whose resolution passes through a refused link meets the same
+ * failure there, so it is refused too.
  */
 export function settleSymlinks(links: readonly PendingSymlink[]): { accepted: PendingSymlink[]; refused: { entry: string; reason: string }[] } {
-  let live = new Map(links.map((link) => [link.path, link.target]));
+  const all = new Map(links.map((link) => [link.path, link.target]));
+  const accepted: PendingSymlink[] = [];
   const refused: { entry: string; reason: string }[] = [];
-  for (;;) {
-    const next = new Map(live);
-    for (const [path, target] of live) {
-      const check = checkSymlinkTarget(path, target, live);
-      if (!check.ok) {
-        refused.push({ entry: path, reason: check.reason });
-        next.delete(path);
-      }
-    }
-    if (next.size === live.size) break;
-    live = next;
+  for (const link of links) {
+    const check = checkSymlinkTarget(link.path, link.target, all);
+    if (check.ok) accepted.push(link);
+    else refused.push({ entry: link.path, reason: check.reason });
   }
-  return { accepted: links.filter((link) => live.get(link.path) === link.target), refused };
+  return { accepted, refused };
 }
