@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import { openEvidenceStore, type EvidenceStore } from '../evidence/open-store.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import type { Job } from '../schedule/job.js';
+import type { Job, PeriodicJob } from '../schedule/job.js';
 import type { DrillJobPayload, RunDrillResult } from '../drill/run-drill.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
@@ -21,6 +21,8 @@ export interface CommonOptions {
 /** The jobs the CLI hands out; the entry point supplies them (src/ never imports jobs/). */
 export interface CliJobs {
   drill: Job<DrillJobPayload, RunDrillResult>;
+  /** Jobs the daemon runs on their own schedules (scratch sweep, stale check). */
+  periodic?: readonly PeriodicJob[];
 }
 
 /** Adds the options every command takes, so `--config` works after any verb. */

@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import type { RunRecord } from '../evidence/run-record.js';
 import { getRun, listRunItems } from '../evidence/runs.js';
+import { recoverAbandonedRuns } from '../schedule/recovery.js';
+import { createRunLeases } from '../schedule/run-leases.js';
 import { formatRunSummary, runToJson } from './format.js';
 import { collectRepeatable, loadConfigOrExit, loggerFor, openStoreFor, printJson, withCommonOptions, type CliJobs, type CommonOptions } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
@@ -27,12 +29,15 @@ export function runCommand(jobs: CliJobs): Command {
     const names = options.drill.length > 0 ? options.drill : [...known];
     const log = loggerFor(options);
     const store = await openStoreFor(loaded, log);
+    // Runs hold leases so a daemon on the same database never takes them for dead; runs dead processes left are closed first.
+    const leases = createRunLeases({ dialect: store.dialect, url: loaded.config.database.url, log });
     const records: RunRecord[] = [];
     const stop = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => stop.abort(new Error(`received ${signal}`));
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
+      await recoverAbandonedRuns({ db: store.db, leases, config: loaded.config, log });
       let replay: { record: RunRecord; items: string[] } | null = null;
       if (options.replay) {
         const found = await getRun(store.db, options.replay);
@@ -47,7 +52,7 @@ export function runCommand(jobs: CliJobs): Command {
         if (stop.signal.aborted) break;
         const result = await jobs.drill.run(
           { drill: name, trigger: replay ? 'replay' : 'manual', replay },
-          { loaded, db: store.db, log, signal: stop.signal },
+          { loaded, db: store.db, log, signal: stop.signal, gate: { hold: (runId) => leases.hold(runId) } },
         );
         if (result.status !== 'finished') continue;
         records.push(result.record);
@@ -56,6 +61,7 @@ export function runCommand(jobs: CliJobs): Command {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      await leases.close();
       await store.close();
     }
     if (options.json) printJson({ runs: records.map((record) => runToJson(record)) });

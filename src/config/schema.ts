@@ -4,6 +4,7 @@ import { extraFilesConfigSchema } from '../checks/extra-files-check.js';
 import { filesCheckConfigSchema } from '../checks/files-check.js';
 import { manifestCheckConfigSchema } from '../checks/manifest-check.js';
 import { sampleSchema } from '../sampling/sample-config.js';
+import { daemonConfigSchema } from '../schedule/daemon-config.js';
 import { sourceConfigSchema } from '../sources/registry.js';
 import { cronSchema, nameSchema } from './common.js';
 import { durationSchema } from './duration.js';
@@ -72,6 +73,7 @@ export const configSchema = z
     database: databaseSchema.default({}),
     scratch: scratchSchema.default({ root: '.restore-drill/scratch', keep: 'never' }),
     drills: z.array(drillSchema).min(1, { message: 'expected at least one drill' }).describe('The restore drills.'),
+    daemon: daemonConfigSchema.prefault({}),
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();

@@ -8,13 +8,16 @@ import { redactor } from '../config/redact.js';
 import { canonicalJson } from '../evidence/canonical-json.js';
 import type { EvidenceDb } from '../evidence/database.js';
 import type { RunItem, RunRecord, RunVerdict, SampleEvidence } from '../evidence/run-record.js';
-import { recordRunResult, recordRunStart } from '../evidence/runs.js';
+import { recordRunResult, recordRunStart, type RunStart } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
 import { drawSample } from '../sampling/sample.js';
 import { deriveSeed, seededRandom } from '../sampling/seeded-random.js';
+import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
-import { createSource } from '../sources/registry.js';
-import { SourceError, type BackupSet, type RestoreOutcome } from '../sources/restore-source.js';
+import { formatSize, reserveScratchSpace, type SpaceReservation } from '../scratch/space.js';
+import { createSource, type SourceConfig } from '../sources/registry.js';
+import { SourceError, type BackupSet, type RestoreOutcome, type RestoreSource } from '../sources/restore-source.js';
+import type { SourceContext } from '../sources/source-kind.js';
 import { selectSet } from '../sources/set-selection.js';
 import { VERSION } from '../version.js';
 
@@ -33,7 +36,22 @@ export interface RunDrillRequest {
   replay?: { record: RunRecord; items: string[] } | null;
   /** Stops the run (daemon drain); the run is recorded as `aborted`. */
   signal?: AbortSignal;
+  /** How the caller takes part in the start (the daemon's lease and slot claim); absent: the start is simply recorded. */
+  gate?: RunGate | undefined;
+  /** Makes the source; the registry's by default (tests wrap it). */
+  createSource?: (config: SourceConfig, context: SourceContext) => RestoreSource;
   now?: () => Date;
+}
+
+/**
+ * The caller's part in a run's start. `hold` is called with the new run id
+ * before anything is recorded, and its release once the result is (the daemon
+ * holds a liveness lease meanwhile); `claim` records the start instead of a plain
+ * insert (the daemon's slot claim with its overlap check), false: do not run.
+ */
+export interface RunGate {
+  hold?(runId: string): Promise<() => Promise<void>>;
+  claim?(start: RunStart): Promise<boolean>;
 }
 
 /** Which drill to run, why, and (for a replay) which earlier run to repeat. */
@@ -62,9 +80,18 @@ export function drillConfigHash(drill: DrillConfig): string {
  * crash in a check become the verdicts `error`, `timed_out` or `aborted`.
  */
 export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult> {
+  const runId = randomUUID();
+  const release = await request.gate?.hold?.(runId);
+  try {
+    return await runHeld(request, runId);
+  } finally {
+    await release?.();
+  }
+}
+
+async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDrillResult> {
   const { drill, log: parentLog, db } = request;
   const now = request.now ?? (() => new Date());
-  const runId = randomUUID();
   const log = parentLog.child({ drill: drill.name, runId });
   const startedAt = now();
   const scheduledFor = request.scheduledFor ?? null;
@@ -75,12 +102,14 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
   let scratchDir: string | null = null;
   let scratchError: unknown = null;
   try {
-    scratchDir = await createScratchDir(resolvePath(request.configDir, request.config.scratch.root), drill.name, runId, { now: startedAt });
+    // Refused before anything is made under the root: `/`, a home folder, or a folder overlapping a source.
+    const root = await guardConfigScratchRoot(request.config, request.configDir);
+    scratchDir = await createScratchDir(root, drill.name, runId, { now: startedAt });
   } catch (error) {
     scratchError = error;
   }
 
-  const claimed = await recordRunStart(db, {
+  const start: RunStart = {
     runId,
     drill: drill.name,
     trigger: request.trigger,
@@ -92,7 +121,8 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
     version: VERSION,
     configHash,
     scratchDir,
-  });
+  };
+  const claimed = request.gate?.claim ? await request.gate.claim(start) : await recordRunStart(db, start);
   if (!claimed) {
     if (scratchDir) await removeScratchDir(scratchDir);
     log.info({ scheduledFor }, 'slot already claimed by another replica; skipping');
@@ -112,11 +142,12 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
   const checks: CheckResult[] = [];
   let verdict: RunVerdict = 'passed';
   let cause: string | null = null;
+  let space: SpaceReservation | null = null;
 
   try {
     if (scratchError !== null || scratchDir === null) throw scratchError;
     log.info({ source: drill.source.kind }, 'drill started');
-    const source = createSource(drill.source, { configDir: request.configDir, log });
+    const source = (request.createSource ?? createSource)(drill.source, { configDir: request.configDir, log });
     const sets = await source.listSets({ signal });
     set = request.replay
       ? selectSet(sets, { id: request.replay.record.set?.id ?? '' }, { now: startedAt, random: seededRandom(seed), describe: describeSource(drill) })
@@ -135,6 +166,7 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
     }
     if (items && manifestInSet) items = new Set([...items, manifestInSet]);
     phase.selectMs = performance.now() - t0;
+    space = await reserveSpace(scratchDir, request.replay ? null : (sample?.selectedBytes ?? (items === null ? set.size : null)), request.config, log);
     log.info({ set: set.path, items: items?.size ?? 'all' }, 'restoring');
 
     const restoreStart = performance.now();
@@ -171,6 +203,7 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
     log.warn({ cause }, 'drill could not complete');
   }
 
+  space?.release();
   const cleanupStart = performance.now();
   await outcome?.dispose?.().catch((error: unknown) => log.warn({ err: error }, 'could not release restore resources'));
   const keep = scratchDir !== null && shouldKeep(request.config.scratch.keep, verdict);
@@ -217,6 +250,21 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
   await recordRunResult(db, record, runItems);
   log.info({ verdict, cause }, 'drill finished');
   return { status: 'finished', record };
+}
+
+/**
+ * Reserves free space in scratch for the restore: the expected size times
+ * `daemon.scratchMargin`. An unknown size (a folder set, a replay) is not checked.
+ */
+async function reserveSpace(scratchDir: string, expectedBytes: number | null, config: Config, log: Logger): Promise<SpaceReservation | null> {
+  const margin = config.daemon?.scratchMargin ?? 1.5;
+  if (expectedBytes === null) {
+    log.info({ scratchDir }, 'expected restore size unknown; free space in scratch not checked');
+    return null;
+  }
+  const reservation = await reserveScratchSpace(scratchDir, expectedBytes, margin);
+  log.debug({ needed: formatSize(reservation.needed), available: formatSize(reservation.available) }, 'free space in scratch checked');
+  return reservation;
 }
 
 function classifyFailure(error: unknown, timeout: AbortSignal | null, external: AbortSignal | undefined, drill: DrillConfig): { verdict: RunVerdict; cause: string } {

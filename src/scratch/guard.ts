@@ -1,6 +1,8 @@
 import { realpath } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Config } from '../config/schema.js';
+import { sourceLocalPaths } from '../sources/registry.js';
 import { ScratchError } from './scratch-dir.js';
 
 /**
@@ -10,7 +12,7 @@ import { ScratchError } from './scratch-dir.js';
  * could be mistaken for a backup or a clean-up could delete one. Symlinks are
  * resolved as far as the paths exist. Returns the root, resolved.
  *
- * Free-space checks will sit beside this one (scratch/space.ts), taking the root it returns.
+ * Free-space checks sit beside this one (scratch/space.ts).
  */
 export async function guardScratchRoot(root: string, sourcePaths: readonly string[]): Promise<string> {
   const resolved = await resolveExisting(path.resolve(root));
@@ -52,4 +54,14 @@ async function resolveExisting(absolute: string): Promise<string> {
       current = parent;
     }
   }
+}
+
+/**
+ * The guard over a whole config: `scratch.root` (relative to the config's folder)
+ * against every local path any drill's source reads. The daemon runs it at start
+ * and on reload, and every run before it makes its scratch folder.
+ */
+export function guardConfigScratchRoot(config: Pick<Config, 'scratch' | 'drills'>, configDir: string): Promise<string> {
+  const sourcePaths = config.drills.flatMap((drill) => sourceLocalPaths(drill.source, configDir));
+  return guardScratchRoot(path.resolve(configDir, config.scratch.root), sourcePaths);
 }

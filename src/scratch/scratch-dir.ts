@@ -33,6 +33,32 @@ export async function createScratchDir(root: string, drill: string, runId: strin
   return dir;
 }
 
+/** `<drill>-<YYYYMMDDTHHMMSSZ>-<id8>`: the names createScratchDir gives. */
+const SCRATCH_NAME = /^([A-Za-z0-9_.-]+)-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-([A-Za-z0-9]{1,8})$/;
+
+/** What a scratch folder's name says: whose, made when, for which run (first characters of its id). */
+export interface ScratchDirName {
+  drill: string;
+  createdAt: Date;
+  shortId: string;
+}
+
+/** Reads a scratch folder's base name; null for a name createScratchDir would not give. */
+export function parseScratchDirName(name: string): ScratchDirName | null {
+  const match = SCRATCH_NAME.exec(name);
+  if (!match) return null;
+  const [, drill, year, month, day, hour, minute, second, shortId] = match as unknown as string[];
+  const createdAt = new Date(`${year}-${month}-${day}T${hour}:${minute}:${second}Z`);
+  if (Number.isNaN(createdAt.getTime())) return null;
+  return { drill: drill as string, createdAt, shortId: shortId as string };
+}
+
+/** Whether `dir` is named as the scratch folder of run `runId` (so it is safe to remove on that run's behalf). */
+export function isScratchDirOf(dir: string, runId: string): boolean {
+  const parsed = parseScratchDirName(path.basename(dir));
+  return parsed !== null && parsed.shortId === (runId.replace(/[^A-Za-z0-9]/g, '').slice(0, 8) || 'run');
+}
+
 /**
  * Removes a scratch folder and everything in it. Restored sets may hold read-only
  * folders (a non-root process cannot delete inside them), so on a permission error

@@ -20,7 +20,7 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
       expect(applied.map((row) => (row as { name: string }).name)).toEqual(Object.keys(migrations));
       const tables = await sql<{ table_name: string }>`select table_name from information_schema.tables
         where table_schema = 'public' and table_name like 'run_%' order by table_name`.execute(store.db);
-      expect(tables.rows.map((row) => row.table_name)).toEqual(['run_items', 'run_results', 'run_starts']);
+      expect(tables.rows.map((row) => row.table_name)).toEqual(['run_items', 'run_results', 'run_skips', 'run_starts']);
       const indexes = await sql<{ indexname: string }>`select indexname from pg_indexes where tablename = 'run_results' order by indexname`.execute(store.db);
       expect(indexes.rows.map((row) => row.indexname)).toEqual(
         expect.arrayContaining(['run_results_drill_started_at_idx', 'run_results_started_at_idx', 'run_results_verdict_idx']),

@@ -1,6 +1,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { EvidenceError, reasonOf } from '../errors.js';
 import * as m001 from './001-initial.js';
+import * as m004 from './004-skips.js';
 
 /**
  * Every migration, in order, listed here rather than read from a folder: the
@@ -9,6 +10,7 @@ import * as m001 from './001-initial.js';
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '001-initial': m001,
+  '004-skips': m004,
 };
 
 /** Hands the static list to kysely's Migrator. */

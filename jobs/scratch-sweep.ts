@@ -1,0 +1,35 @@
+import path from 'node:path';
+import { findUnfinishedRuns } from '../src/evidence/runs.js';
+import type { PeriodicJob } from '../src/schedule/job.js';
+import { recoverAbandonedRuns, type RecoveredRun } from '../src/schedule/recovery.js';
+import { guardConfigScratchRoot } from '../src/scratch/guard.js';
+import { sweepScratchRoot, type SweepResult } from '../src/scratch/sweep.js';
+
+/** What one sweep did. */
+export interface ScratchSweepResult extends SweepResult {
+  /** Runs of dead processes closed as aborted before sweeping. */
+  recovered: RecoveredRun[];
+}
+
+/**
+ * The scratch sweep: first closes runs whose process died (on PostgreSQL, those of
+ * other replicas too), then removes scratch folders older than
+ * `daemon.scratchSweep.olderThan` that belong to no unfinished run — crash
+ * leftovers and folders kept by `scratch.keep`.
+ */
+export const scratchSweepJob: PeriodicJob<ScratchSweepResult> = {
+  name: 'scratch-sweep',
+  schedule: (config) => config.daemon.scratchSweep.schedule,
+  async run({ scheduledFor }, { loaded, db, log, leases }) {
+    const recovered = await recoverAbandonedRuns({ db, leases, config: loaded.config, log });
+    const root = await guardConfigScratchRoot(loaded.config, loaded.dir);
+    const unfinished = await findUnfinishedRuns(db);
+    const spare = new Set(unfinished.flatMap((run) => (run.scratchDir ? [path.resolve(run.scratchDir)] : [])));
+    const result = await sweepScratchRoot(root, { olderThanMs: loaded.config.daemon.scratchSweep.olderThan, spare, log, now: scheduledFor });
+    log.info(
+      { root, removed: result.removed.length, spared: result.spared.length, failed: result.failed.length, recovered: recovered.length },
+      'scratch sweep done',
+    );
+    return { recovered, ...result };
+  },
+};
