@@ -67,7 +67,8 @@ export async function claimSlot(db: Kysely<Database>, leases: RunLeases, start: 
     if (unfinished.length > 0) {
       const alive = await leases.alive(
         unfinished.map((row) => ({ runId: row.run_id, host: row.host, pid: row.pid })),
-        db,
+        // On the transaction's own connection: a second one from the pool could wait forever under load.
+        trx,
       );
       const blocking = unfinished.find((row) => alive.has(row.run_id));
       if (blocking) {
