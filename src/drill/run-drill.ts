@@ -122,7 +122,14 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     configHash,
     scratchDir,
   };
-  const claimed = request.gate?.claim ? await request.gate.claim(start) : await recordRunStart(db, start);
+  let claimed: boolean;
+  try {
+    claimed = request.gate?.claim ? await request.gate.claim(start) : await recordRunStart(db, start);
+  } catch (error) {
+    // Nothing was recorded: nothing will ever clean this folder on the run's behalf.
+    if (scratchDir) await removeScratchDir(scratchDir).catch(() => {});
+    throw error;
+  }
   if (!claimed) {
     if (scratchDir) await removeScratchDir(scratchDir);
     log.info({ scheduledFor }, 'slot already claimed by another replica; skipping');

@@ -2,7 +2,7 @@ import { mkdir, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { guardScratchRoot } from '../../src/scratch/guard.js';
+import { guardConfigScratchRoot, guardScratchRoot } from '../../src/scratch/guard.js';
 import { ScratchError } from '../../src/scratch/scratch-dir.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -55,5 +55,23 @@ describe('guardScratchRoot', () => {
     await expect(guardScratchRoot(path.join(link, 'scratch'), [backups])).rejects.toThrow(
       `scratch root ${path.join(link, 'scratch')} is inside the source path ${backups}`,
     );
+  });
+});
+
+describe('guardConfigScratchRoot', () => {
+  it("checks scratch.root, relative to the config's folder, against every drill's source paths", async () => {
+    const base = await tempDir('restore-drill-guard-config-');
+    await mkdir(path.join(base, 'backups', 'db'), { recursive: true });
+    const config = {
+      scratch: { root: 'backups/db/scratch', keep: 'never' as const },
+      drills: [
+        { source: { kind: 'directory', path: 'elsewhere/*', select: 'latest' } },
+        { source: { kind: 'tar', path: 'backups/db/*.tar', select: 'latest' } },
+      ],
+    } as unknown as Parameters<typeof guardConfigScratchRoot>[0];
+    await expect(guardConfigScratchRoot(config, base)).rejects.toThrow(
+      `scratch root ${path.join(base, 'backups/db/scratch')} is inside the source path ${path.join(base, 'backups/db')}`,
+    );
+    await expect(guardConfigScratchRoot({ ...config, scratch: { root: 'scratch', keep: 'never' } }, base)).resolves.toBe(path.join(base, 'scratch'));
   });
 });

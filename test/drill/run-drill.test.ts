@@ -1,0 +1,163 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig, type LoadedConfig } from '../../src/config/load.js';
+import { runDrill, type RunDrillRequest, type RunGate } from '../../src/drill/run-drill.js';
+import { getRun, recordRunStart } from '../../src/evidence/runs.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
+import { configText, makeDirectorySet, type FixtureDrill } from '../helpers/drill-fixture.js';
+import { pidAlive } from '../helpers/daemon-process.js';
+import { hookedSource } from '../helpers/hook-source.js';
+import { tempDir } from '../helpers/temp.js';
+import { openTestStore, type TestStore } from '../helpers/test-store.js';
+
+/** Polls `check` until true; fails after `ms`. */
+async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(50);
+  }
+}
+
+describe('runDrill: scratch guard, free space, timeouts and the start gate', () => {
+  let t: TestStore;
+  let base: string;
+  let backups: string;
+  let scratch: string;
+
+  beforeAll(async () => {
+    t = await openTestStore('postgres');
+    base = await tempDir('restore-drill-run-drill-');
+    backups = path.join(base, 'backups');
+    scratch = path.join(base, 'scratch');
+  }, SLOW_STORE_MS);
+  afterAll(() => t?.cleanup(), SLOW_STORE_MS);
+
+  function load(drills: FixtureDrill[], extra: { scratchRoot?: string; daemon?: Record<string, unknown> } = {}): LoadedConfig {
+    const text = configText({ backupsDir: backups, scratchRoot: extra.scratchRoot ?? scratch, drills, ...(extra.daemon ? { daemon: extra.daemon } : {}) });
+    return parseConfig(text, path.join(base, 'restore-drill.yaml'), {}, base);
+  }
+
+  function request(loaded: LoadedConfig, name: string, overrides: Partial<RunDrillRequest> = {}): RunDrillRequest {
+    const drill = loaded.config.drills.find((candidate) => candidate.name === name);
+    if (!drill) throw new Error(`no drill ${name}`);
+    return { drill, config: loaded.config, configDir: loaded.dir, db: t.store.db, log: silentLogger(), trigger: 'manual', createSource: hookedSource, ...overrides };
+  }
+
+  async function scratchFolders(): Promise<string[]> {
+    return readdir(scratch).catch(() => []);
+  }
+
+  it('refuses a scratch root inside a source path before making anything there, and records the error', async () => {
+    await makeDirectorySet(backups, 'guarded');
+    const inside = path.join(backups, 'guarded', 'scratch');
+    const result = await runDrill(request(load([{ name: 'guarded' }], { scratchRoot: inside }), 'guarded'));
+    expect(result.status).toBe('finished');
+    if (result.status !== 'finished') return;
+    expect(result.record.verdict).toBe('error');
+    expect(result.record.cause).toBe(`scratch root ${inside} is inside the source path ${path.join(backups, 'guarded')}; scratch must not overlap the backups it restores`);
+    expect(result.record.scratchDir).toBeNull();
+    expect(await readdir(path.join(backups, 'guarded'))).toEqual(['2026-03-01']);
+  });
+
+  it('fails the drill with a clear message when scratch has no room for the sample times the margin', async () => {
+    await makeDirectorySet(backups, 'too-big');
+    const loaded = load([{ name: 'too-big', sample: { size: 2 } }], { daemon: { scratchMargin: 1e15 } });
+    const result = await runDrill(request(loaded, 'too-big'));
+    if (result.status !== 'finished') throw new Error('expected a finished run');
+    expect(result.record.verdict).toBe('error');
+    expect(result.record.cause).toMatch(/^not enough free space for the restore in .*too-big-\d{8}T\d{6}Z-[0-9a-f]{8}: needs .+ \(expected 12 B × scratch margin 1000000000000000\), .+ available; /);
+    expect(result.record.restored).toEqual({ files: 0, bytes: 0 });
+    expect((await scratchFolders()).filter((name) => name.startsWith('too-big-'))).toEqual([]);
+  });
+
+  it('passes when the sample fits, and logs that an unknown size is not checked', async () => {
+    await makeDirectorySet(backups, 'fits');
+    const lines: string[] = [];
+    const log = pino({ level: 'debug' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const sampled = await runDrill(request(load([{ name: 'fits', sample: { size: 2 } }]), 'fits', { log }));
+    expect(sampled.status === 'finished' && sampled.record.verdict).toBe('passed');
+    expect(lines.some((line) => line.includes('free space in scratch checked'))).toBe(true);
+    const whole = await runDrill(request(load([{ name: 'fits' }]), 'fits', { log }));
+    expect(whole.status === 'finished' && whole.record.verdict).toBe('passed');
+    expect(lines.some((line) => line.includes('expected restore size unknown; free space in scratch not checked'))).toBe(true);
+  });
+
+  it('kills a hanging restore and all its children at the timeout, records timed_out and removes the scratch folder', async () => {
+    const pidFile = path.join(base, 'hang.pids');
+    // A restore tool that starts a child and a grandchild that would outlive it, then hangs.
+    const script = `echo $$ >> ${pidFile}; (sleep 300 & echo $! >> ${pidFile}; wait) & sleep 300 & echo $! >> ${pidFile}; wait`;
+    await makeDirectorySet(backups, 'hangs', { preRestore: ['sh', '-c', script] });
+    const started = Date.now();
+    const result = await runDrill(request(load([{ name: 'hangs', timeout: '1500ms' }]), 'hangs'));
+    if (result.status !== 'finished') throw new Error('expected a finished run');
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(result.record.verdict).toBe('timed_out');
+    expect(result.record.cause).toBe('drill exceeded its timeout of 1500 ms');
+    expect(result.record.commands).toHaveLength(0);
+    const pids = (await readFile(pidFile, 'utf8')).trim().split('\n').map(Number);
+    expect(pids.length).toBeGreaterThanOrEqual(3);
+    await eventually(() => pids.every((pid) => !pidAlive(pid)));
+    expect((await scratchFolders()).filter((name) => name.startsWith('hangs-'))).toEqual([]);
+    const stored = await getRun(t.store.db, result.record.runId);
+    expect(stored?.record.verdict).toBe('timed_out');
+  }, 60_000);
+
+  it('holds the gate from before the start is recorded until after the result is, with one run id', async () => {
+    await makeDirectorySet(backups, 'gated');
+    const events: string[] = [];
+    const gate: RunGate = {
+      async hold(runId) {
+        events.push(`hold ${runId}`);
+        return async () => {
+          const stored = await getRun(t.store.db, runId);
+          events.push(`release ${runId} ${stored ? 'after result' : 'before result'}`);
+        };
+      },
+      async claim(start) {
+        events.push(`claim ${start.runId}`);
+        return recordRunStart(t.store.db, start);
+      },
+    };
+    const result = await runDrill(request(load([{ name: 'gated' }]), 'gated', { gate }));
+    if (result.status !== 'finished') throw new Error('expected a finished run');
+    const id = result.record.runId;
+    expect(events).toEqual([`hold ${id}`, `claim ${id}`, `release ${id} after result`]);
+  });
+
+  it('does not run when the gate does not claim the start, removes its scratch folder and still releases', async () => {
+    await makeDirectorySet(backups, 'refused');
+    let released = false;
+    const gate: RunGate = {
+      hold: async () => async () => {
+        released = true;
+      },
+      claim: async () => false,
+    };
+    const result = await runDrill(request(load([{ name: 'refused' }]), 'refused', { gate, trigger: 'schedule', scheduledFor: new Date('2026-03-01T03:00:00Z') }));
+    expect(result).toEqual({ status: 'slot-taken' });
+    expect(released).toBe(true);
+    expect((await scratchFolders()).filter((name) => name.startsWith('refused-'))).toEqual([]);
+  });
+
+  it('releases the gate and removes the scratch folder when recording the start fails', async () => {
+    await makeDirectorySet(backups, 'broken-claim');
+    let released = false;
+    const gate: RunGate = {
+      hold: async () => async () => {
+        released = true;
+      },
+      claim: async () => {
+        throw new Error('database went away');
+      },
+    };
+    await expect(runDrill(request(load([{ name: 'broken-claim' }]), 'broken-claim', { gate }))).rejects.toThrow('database went away');
+    expect(released).toBe(true);
+    expect((await scratchFolders()).filter((name) => name.startsWith('broken-claim-'))).toEqual([]);
+  });
+});
