@@ -90,6 +90,8 @@ export class Scheduler {
   #queue: SlotEntry[] = [];
   readonly #running = new Map<string, Running>();
   readonly #jobsRunning = new Map<string, { controller: AbortController; done: Promise<void> }>();
+  /** Per drill, the last slot decided (ms): a slot is decided once, by whichever timer of that instant fires first. */
+  readonly #decided = new Map<string, number>();
   /** Skips and other bookkeeping writes still in flight; drain waits for them. */
   readonly #pending = new Set<Promise<unknown>>();
 
@@ -218,9 +220,26 @@ export class Scheduler {
     this.#jobTasks.clear();
   }
 
-  /** A drill's slot came: queue it, or skip it when the drill is already busy here. */
+  /**
+   * A drill's timer fired. Every drill due at this same instant is decided now, in
+   * config order: the timers of one instant fire in no set order, and the queue
+   * must not depend on which came first.
+   */
   #onSlot(drill: string, slot: Date): void {
     if (this.#state !== 'running') return;
+    const at = slot.getTime();
+    if (this.#decided.get(drill) === at) return;
+    for (const candidate of this.#loaded.config.drills) {
+      const due = candidate.name === drill || this.#drillTasks.get(candidate.name)?.match(slot) === true;
+      if (!due || this.#decided.get(candidate.name) === at) continue;
+      this.#decided.set(candidate.name, at);
+      this.#decide(candidate.name, slot);
+    }
+    this.#pump();
+  }
+
+  /** Queues a drill's slot, or skips it when the drill is already busy here. */
+  #decide(drill: string, slot: Date): void {
     const running = this.#running.get(drill);
     const queued = this.#queue.find((entry) => entry.drill === drill);
     if (running?.runId) {
@@ -242,12 +261,13 @@ export class Scheduler {
     if (this.#running.size >= this.#loaded.config.daemon.concurrency) {
       this.#log.info({ drill, slot, running: this.#running.size, queued: this.#queue.length }, 'drill queued: concurrency limit reached');
     }
-    this.#pump();
   }
 
   #onMissed(drill: string, date: Date): void {
     if (this.#state !== 'running') return;
     const slot = slotTime(date);
+    if (this.#decided.get(drill) === slot.getTime()) return;
+    this.#decided.set(drill, slot.getTime());
     const late = formatDuration(this.#now().getTime() - slot.getTime());
     this.#skip({ drill, slot }, 'missed', `the daemon's timer came ${late} after the slot (blocked event loop, suspended host or clock change)`);
   }
