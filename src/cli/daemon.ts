@@ -1,10 +1,13 @@
 import { Command } from 'commander';
 import type { EvidenceStore } from '../evidence/open-store.js';
+import type { Logger } from '../log/logger.js';
 import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { ScratchError } from '../scratch/scratch-dir.js';
 import { Daemon } from '../schedule/daemon.js';
 import { loadConfigOrExit, loggerFor, openStoreFor, withCommonOptions, type CliJobs, type CommonOptions } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
+
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 /**
  * `restore-drill daemon`: runs the drills on their schedules until SIGTERM or
@@ -28,12 +31,11 @@ export function daemonCommand(jobs: CliJobs): Command {
       throw error;
     }
     const log = loggerFor(options);
-    // Signals that come while the store opens are kept for when the daemon is up.
-    const early: NodeJS.Signals[] = [];
-    const remember = (signal: NodeJS.Signals) => early.push(signal);
-    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, remember);
+    // One listener per signal for the whole life of the command: swapping listeners
+    // lets Node drop a signal that arrived in between. Until the daemon is up, signals wait.
+    const signals = new SignalHandler(log);
+    for (const signal of SIGNALS) process.on(signal, signals.handle);
     let store: EvidenceStore | undefined;
-    let handler: ((signal: NodeJS.Signals) => void) | undefined;
     try {
       store = await openStoreFor(loaded, log);
       let daemon: Daemon;
@@ -42,41 +44,61 @@ export function daemonCommand(jobs: CliJobs): Command {
       } catch (error) {
         throw new CliError(`cannot start the daemon: ${(error as Error).message}`, ExitCode.Failed);
       }
-      await new Promise<void>((resolve) => {
-        let stops = 0;
-        const onSignal = (signal: NodeJS.Signals): void => {
-          if (signal === 'SIGHUP') {
-            log.info({ signal }, 'reloading the config');
-            void daemon.reload();
-            return;
-          }
-          stops++;
-          if (stops === 1) {
-            log.info({ signal }, 'draining: no new runs; running drills may finish within daemon.drainTimeout');
-            daemon.stop(`received ${signal}`).then(resolve, (error: unknown) => {
-              log.error({ err: (error as Error).message }, 'error while stopping');
-              resolve();
-            });
-          } else {
-            log.warn({ signal }, 'stopping now: running drills are aborted');
-            daemon.abortNow(`received ${signal} again while draining`);
-          }
-        };
-        handler = onSignal;
-        for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-          process.off(signal, remember);
-          process.on(signal, onSignal);
-        }
-        for (const signal of early.splice(0)) onSignal(signal);
-      });
+      await signals.serve(daemon);
     } finally {
-      for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
-        process.off(signal, remember);
-        if (handler) process.off(signal, handler);
-      }
+      for (const signal of SIGNALS) process.off(signal, signals.handle);
       await store?.close();
     }
     process.exitCode = ExitCode.Ok;
   });
   return command;
+}
+
+/** SIGTERM/SIGINT: drain, a second one aborts; SIGHUP: reload. Signals before the daemon is up are replayed once it is. */
+class SignalHandler {
+  readonly #log: Logger;
+  readonly #early: NodeJS.Signals[] = [];
+  #daemon: Daemon | undefined;
+  #stops = 0;
+  #stopped: (() => void) | undefined;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  readonly handle = (signal: NodeJS.Signals): void => {
+    const daemon = this.#daemon;
+    if (!daemon) {
+      this.#early.push(signal);
+      return;
+    }
+    if (signal === 'SIGHUP') {
+      this.#log.info({ signal }, 'reloading the config');
+      void daemon.reload();
+      return;
+    }
+    this.#stops++;
+    if (this.#stops === 1) {
+      this.#log.info({ signal }, 'draining: no new runs; running drills may finish within daemon.drainTimeout');
+      daemon.stop(`received ${signal}`).then(
+        () => this.#stopped?.(),
+        (error: unknown) => {
+          this.#log.error({ err: (error as Error).message }, 'error while stopping');
+          this.#stopped?.();
+        },
+      );
+    } else {
+      this.#log.warn({ signal }, 'stopping now: running drills are aborted');
+      daemon.abortNow(`received ${signal} again while draining`);
+    }
+  };
+
+  /** Handles signals for `daemon` until it has stopped. */
+  serve(daemon: Daemon): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#stopped = resolve;
+      this.#daemon = daemon;
+      for (const signal of this.#early.splice(0)) this.handle(signal);
+    });
+  }
 }

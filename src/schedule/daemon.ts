@@ -114,7 +114,6 @@ export class Daemon {
     const status = daemon.scheduler.status();
     log.info(
       {
-        pid: process.pid,
         config: loaded.file,
         database: store.dialect,
         drills: status.drills.map((drill) => drill.drill),
