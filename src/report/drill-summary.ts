@@ -218,7 +218,13 @@ export interface SummarizeOptions extends SummaryWindow {
 
 const DAY_MS = 86_400_000;
 
-/** A RunRecord reduced to its figures. */
+/** ISO 8601 in UTC with milliseconds, as the database's timestamps come back: one form whichever path built the point. */
+export function utcIso(text: string): string {
+  const time = Date.parse(text);
+  return Number.isNaN(time) ? text : new Date(time).toISOString();
+}
+
+/** A RunRecord reduced to its figures (times in UTC). */
 export function runPointOf(record: RunRecord, seq?: number): RunPoint {
   const mtime = record.set?.mtime ? Date.parse(record.set.mtime) : Number.NaN;
   const started = Date.parse(record.startedAt);
@@ -227,8 +233,8 @@ export function runPointOf(record: RunRecord, seq?: number): RunPoint {
     ...(seq === undefined ? {} : { seq }),
     drill: record.drill,
     verdict: record.verdict,
-    startedAt: record.startedAt,
-    finishedAt: record.finishedAt,
+    startedAt: utcIso(record.startedAt),
+    finishedAt: utcIso(record.finishedAt),
     restoreVerifyMs: record.timings.restoreMs + record.timings.verifyMs,
     totalMs: record.timings.totalMs,
     files: record.restored.files,
