@@ -442,7 +442,7 @@ export async function verifyBundle(path: string): Promise<ChainReport> {
       try {
         value = JSON.parse(line);
       } catch (error) {
-        const where = walker?.last ? ` (after seq ${walker.last.seq})` : '';
+        const where = currentSeq === null ? '' : ` (after seq ${currentSeq})`;
         const problem = malformed(`not valid JSON${where}: ${reasonOf(error)}`, currentSeq === null ? null : currentSeq + 1);
         if (!walker) return headerless(problem);
         walker.fail(problem);
