@@ -3,12 +3,14 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { finished } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyBundle } from '../../src/evidence/chain.js';
 import { exportEvidence, type ExportOptions } from '../../src/evidence/export.js';
 import type { EvidenceStore } from '../../src/evidence/open-store.js';
 import { purgeEvidence } from '../../src/evidence/purge.js';
 import { GENESIS_HASH, recordRunResult, recordRunStart } from '../../src/evidence/runs.js';
+import { runCommand } from '../../src/exec/run-command.js';
 import { engines, type StorePlace } from '../helpers/evidence-engines.js';
 import { makeItems, makeRecord, startOf } from '../helpers/run-records.js';
 
@@ -172,6 +174,27 @@ describe.each(engines)('evidence export and offline bundle verification on %s', 
     const empty = join(dir, 'empty.jsonl');
     await writeFile(empty, '');
     expect((await verifyBundle(empty)).break?.message).toBe('the bundle is empty: expected a header line');
+  });
+
+  it('the jq + sha256sum recipe in docs/evidence.md verifies a bundle and catches an edited record', async () => {
+    const docs = await readFile(fileURLToPath(new URL('../../docs/evidence.md', import.meta.url)), 'utf8');
+    const recipe = /with `jq` and `sha256sum`:\n\n```sh\n([\s\S]*?)```/.exec(docs)?.[1];
+    expect(recipe).toBeDefined();
+    const script = join(dir, 'verify.sh');
+    await writeFile(script, recipe as string);
+    const { lines } = await exportTo({ since: new Date(Date.UTC(2025, 0, 1 + 60)) });
+    const good = await rewrite(lines);
+    const runRecipe = async (bundle: string) => {
+      await writeFile(join(dir, 'bundle.jsonl'), await readFile(bundle));
+      return runCommand('bash', [script], { cwd: dir });
+    };
+    expect(await runRecipe(good)).toMatchObject({ exitCode: 0, stdout: 'OK' });
+    const line = JSON.parse(lines[2] as string);
+    line.record = line.record.replace('"drill-host-1"', '"drill-host-9"');
+    const edited = [...lines];
+    edited[2] = JSON.stringify(line);
+    expect(await runRecipe(await rewrite(edited))).toMatchObject({ exitCode: 1, stdout: `seq ${line.seq}: record altered` });
+    expect(await runRecipe(await rewrite(lines.slice(0, -1)))).toMatchObject({ exitCode: 1, stdout: 'records missing at the end' });
   });
 
   it('after a purge, exports from the purge anchor and verifies', async () => {
