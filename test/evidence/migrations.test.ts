@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EvidenceError } from '../../src/evidence/errors.js';
 import { migrateToLatest, MigrationError, migrations } from '../../src/evidence/migrations/index.js';
-import { engines, type StorePlace } from '../helpers/evidence-engines.js';
+import { engines, SLOW_STORE_MS, type StorePlace } from '../helpers/evidence-engines.js';
 
 describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
   let place: StorePlace | undefined;
@@ -31,7 +31,7 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
     }
     const reopened = await place.open();
     await reopened.close();
-  });
+  }, SLOW_STORE_MS);
 
   it('names the failed migration and leaves the schema as it was', async () => {
     place = await engine.prepare();
@@ -48,5 +48,5 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
     await place.execRaw('drop table run_starts');
     const store = await place.open();
     await store.close();
-  });
+  }, SLOW_STORE_MS);
 });

@@ -1,12 +1,17 @@
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterEach, describe, expect, inject, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { pino } from 'pino';
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { redactor } from '../../src/config/redact.js';
 import { EvidenceError } from '../../src/evidence/errors.js';
 import { describePostgresUrl, openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import { createTestDatabase, createTestEmbeddedDir } from '../helpers/test-database.js';
 
 const projectRoot = resolve(import.meta.dirname, '../..');
@@ -16,7 +21,7 @@ const childScript = join(import.meta.dirname, 'fixtures/open-store-child.ts');
 function runChild(mode: 'open-close' | 'open-exit', embeddedDir: string) {
   return runCommand(process.execPath, [join(projectRoot, 'test/helpers/run-ts.mjs'), childScript, mode, embeddedDir], {
     cwd: projectRoot,
-    timeoutMs: 90_000,
+    timeoutMs: SLOW_STORE_MS,
   });
 }
 
@@ -49,7 +54,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-  });
+  }, SLOW_STORE_MS);
 
   async function embeddedDir(): Promise<string> {
     const { dir, cleanup } = await createTestEmbeddedDir();
@@ -73,7 +78,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     }
     expect(await exists(join(dir, 'lock'))).toBe(false);
     await store.close();
-  });
+  }, SLOW_STORE_MS);
 
   it('refuses a second process on the same folder, naming the holder, and lets it in after close', async () => {
     const dir = await embeddedDir();
@@ -94,7 +99,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     expect(admitted.stderrTail).toBe('');
     expect(admitted.exitCode).toBe(0);
     expect(admitted.stdoutTail).toMatch(/^opened by pid \d+$/);
-  });
+  }, SLOW_STORE_MS);
 
   it('releases the lock when the holding process exits without closing', async () => {
     const dir = await embeddedDir();
@@ -104,7 +109,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     expect(await exists(join(dir, 'lock'))).toBe(false);
     const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
     await store.close();
-  });
+  }, SLOW_STORE_MS);
 
   it('takes over a lock left by a process that is gone', async () => {
     const dir = await embeddedDir();
@@ -116,7 +121,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     } finally {
       await store.close();
     }
-  });
+  }, SLOW_STORE_MS);
 
   /** An empty folder: enough where the lock refuses before PGlite is touched. */
   async function emptyDir(): Promise<string> {
@@ -136,7 +141,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
         `(this host cannot check a process on another host: if it is gone, delete ${join(dir, 'lock')})`,
     );
     expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).host).toBe('elsewhere');
-  });
+  }, SLOW_STORE_MS);
 
   it('refuses a second open of the same folder within one process', async () => {
     const dir = await embeddedDir();
@@ -147,7 +152,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     } finally {
       await store.close();
     }
-  });
+  }, SLOW_STORE_MS);
 
   it('reports a data folder PGlite cannot open, and releases the lock', async () => {
     const root = await mkdtemp(join(tmpdir(), 'restore-drill-broken-'));
@@ -158,7 +163,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     expect(error.code).toBe('open-failed');
     expect(error.message).toMatch(new RegExp(`^cannot open evidence database ${join(root, 'pgdata')}: \\S`));
     expect(await exists(join(root, 'lock'))).toBe(false);
-  });
+  }, SLOW_STORE_MS);
 
   it('reports an embedded folder that cannot be created', async () => {
     const root = await mkdtemp(join(tmpdir(), 'restore-drill-notdir-'));
@@ -166,7 +171,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
     await writeFile(join(root, 'file'), 'not a folder');
     const error = await openError(openEvidenceStore({ embeddedDir: join(root, 'file', 'evidence'), log: silentLogger() }));
     expect(error.message).toMatch(new RegExp(`^cannot open evidence database ${join(root, 'file', 'evidence', 'pgdata')}: .*ENOTDIR`));
-  });
+  }, SLOW_STORE_MS);
 });
 
 describe('openEvidenceStore, PostgreSQL', () => {
@@ -209,6 +214,33 @@ describe('openEvidenceStore, PostgreSQL', () => {
       await store.close();
     }
     expect(await exists(unusedDir)).toBe(false);
+  });
+});
+
+describe('openEvidenceStore, PostgreSQL connection loss', () => {
+  it('logs a lost idle connection instead of crashing, and keeps working on a new one', async () => {
+    const url = await createTestDatabase();
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }));
+    const store = await openEvidenceStore({ url, embeddedDir: join(tmpdir(), 'restore-drill-never-created'), log });
+    try {
+      await sql`select 1`.execute(store.db);
+      const admin = new pg.Client({ connectionString: inject('postgres').adminUrl });
+      await admin.connect();
+      try {
+        const database = new URL(url).pathname.slice(1);
+        const killed = await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [database]);
+        expect(killed.rowCount).toBeGreaterThan(0);
+      } finally {
+        await admin.end();
+      }
+      await vi.waitFor(() => expect(lines.join('')).toContain('evidence database connection lost'), { timeout: 10_000 });
+      expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40, database: expect.stringContaining('postgres://postgres@127.0.0.1:') });
+      const after = await sql<{ one: number }>`select 1 as one`.execute(store.db);
+      expect(after.rows).toEqual([{ one: 1 }]);
+    } finally {
+      await store.close();
+    }
   });
 });
 

@@ -15,7 +15,7 @@ import {
   recordRunResult,
   recordRunStart,
 } from '../../src/evidence/runs.js';
-import { engines, type StorePlace } from '../helpers/evidence-engines.js';
+import { engines, postgresEngine, SLOW_STORE_MS, type StorePlace } from '../helpers/evidence-engines.js';
 import { makeItems, makeRecord, startOf } from '../helpers/run-records.js';
 
 /** A drill name no other test in the file uses, so tests sharing a database stay independent. */
@@ -30,12 +30,12 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
   beforeAll(async () => {
     place = await engine.prepare();
     store = await place.open();
-  });
+  }, SLOW_STORE_MS);
 
   afterAll(async () => {
     await store?.close();
     await place?.cleanup();
-  });
+  }, SLOW_STORE_MS);
 
   /** Every row of the chain, oldest first, re-verified from the stored text alone. */
   async function verifyWholeChain(): Promise<number> {
@@ -333,5 +333,38 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     expect((await getRun(store.db, record.runId))?.record).toEqual(record);
     // Leave the shared chain verifiable for the other tests: this forged link is removed.
     await sql`delete from run_results where run_id = ${forged.runId}`.execute(store.db);
+
+    const garbled = makeRecord({ drill: uniqueDrill('garbled') });
+    await recordRunStart(store.db, startOf(garbled));
+    const garbledRow = await sql<{ seq: string }>`insert into run_results (run_id, drill, verdict, started_at, finished_at, files, bytes, checks_failed,
+        restore_ms, verify_ms, total_ms, record, prev_hash, record_hash)
+      values (${garbled.runId}, ${garbled.drill}, 'passed', now(), now(), 0, 0, 0, 0, 0, 0, '{"runId":', ${'3'.repeat(64)}, ${'4'.repeat(64)})
+      returning seq`.execute(store.db);
+    await expect(getRun(store.db, garbled.runId)).rejects.toThrow(`stored record seq ${garbledRow.rows[0]?.seq} (run ${garbled.runId}) is not JSON: `);
+    await sql`delete from run_results where run_id = ${garbled.runId}`.execute(store.db);
+  });
+});
+
+describe('evidence runs on postgres with a repeatable-read default', () => {
+  it('still keeps one linear chain under concurrent appends from three pools', async () => {
+    const place = await postgresEngine.prepare();
+    await place.execRaw(`do $$ begin
+      execute format('alter database %I set default_transaction_isolation = %L', current_database(), 'repeatable read');
+    end $$`);
+    const stores = [await place.open(), await place.open(), await place.open()];
+    try {
+      const [first] = stores;
+      const isolation = await sql<{ level: string }>`select current_setting('transaction_isolation') as level`.execute(first!.db);
+      expect(isolation.rows[0]?.level).toBe('repeatable read');
+      const records = Array.from({ length: 20 }, () => makeRecord({ drill: 'rr' }));
+      for (const record of records) await recordRunStart(first!.db, startOf(record));
+      await Promise.all(records.map((record, i) => recordRunResult(stores[i % 3]!.db, record, makeItems(10))));
+      const rows = await first!.db.selectFrom('run_results').select(['prev_hash', 'record_hash']).orderBy('seq').execute();
+      expect(rows).toHaveLength(20);
+      rows.forEach((row, i) => expect(row.prev_hash).toBe(i === 0 ? GENESIS_HASH : rows[i - 1]!.record_hash));
+    } finally {
+      for (const store of stores) await store.close();
+      await place.cleanup();
+    }
   });
 });

@@ -7,6 +7,13 @@ import { openEvidenceStore, type EvidenceDialect, type EvidenceStore } from '../
 import { silentLogger } from '../../src/log/logger.js';
 import { createTestDatabase, createTestEmbeddedDir } from './test-database.js';
 
+/**
+ * Time allowed for hooks and tests that create or open PGlite stores: the first
+ * PGlite of a run builds the template (initdb in WASM, 3–8 s on an idle machine,
+ * many times that on a loaded one).
+ */
+export const SLOW_STORE_MS = 240_000;
+
 /** A fresh, empty home for an evidence store on one engine. */
 export interface StorePlace {
   /** Opens (and migrates) the store, through the production code path. */
