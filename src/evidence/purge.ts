@@ -1,9 +1,40 @@
 import { hostname } from 'node:os';
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { VERSION } from '../version.js';
 import { verifyChain, withPurgeLog, type ChainReport, type PurgeEntry } from './chain.js';
 import type { Database } from './database.js';
 import { CHAIN_LOCK } from './runs.js';
+
+/** What a purge would remove: a prefix of the chain. */
+export interface PurgePlan {
+  firstSeq: number;
+  lastSeq: number;
+  records: number;
+}
+
+/**
+ * The prefix of the chain a purge with this cutoff removes: every record before
+ * the first run started at or after `before`, but never the newest record
+ * (`headSeq`, looked up when absent). Null when nothing would go.
+ */
+export async function planPurge(db: Kysely<Database> | Transaction<Database>, before: Date, headSeq?: number): Promise<PurgePlan | null> {
+  let head = headSeq;
+  if (head === undefined) {
+    const row = await db.selectFrom('run_results').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    if (row?.seq == null) return null;
+    head = Number(row.seq);
+  }
+  const firstKept = await db.selectFrom('run_results').select((eb) => eb.fn.min('seq').as('seq')).where('started_at', '>=', before).executeTakeFirst();
+  // Keep the newest record whatever its age: the next run's prev_hash is its record_hash.
+  const keepFrom = Math.min(firstKept?.seq == null ? head : Number(firstKept.seq), head);
+  const range = await db
+    .selectFrom('run_results')
+    .select((eb) => [eb.fn.min('seq').as('first'), eb.fn.max('seq').as('last'), eb.fn.countAll<string>().as('count')])
+    .where('seq', '<', String(keepFrom))
+    .executeTakeFirstOrThrow();
+  if (range.first == null || range.last == null || Number(range.count) === 0) return null;
+  return { firstSeq: Number(range.first), lastSeq: Number(range.last), records: Number(range.count) };
+}
 
 /** A purge was refused because the chain it would cut is broken. */
 export class PurgeRefusedError extends Error {
@@ -52,15 +83,9 @@ export async function purgeEvidence(db: Kysely<Database>, options: PurgeOptions)
     }
     const head = verified.head;
     if (head === null) return { entry: null, verifiedBefore: verified, starts: 0 };
-    const firstKept = await trx.selectFrom('run_results').select((eb) => eb.fn.min('seq').as('seq')).where('started_at', '>=', options.before).executeTakeFirst();
-    // Keep the newest record whatever its age: the next run's prev_hash is its record_hash.
-    const keepFrom = Math.min(firstKept?.seq == null ? head.seq : Number(firstKept.seq), head.seq);
-    const range = await trx
-      .selectFrom('run_results')
-      .select((eb) => [eb.fn.min('seq').as('first'), eb.fn.max('seq').as('last'), eb.fn.countAll<string>().as('count')])
-      .where('seq', '<', String(keepFrom))
-      .executeTakeFirstOrThrow();
-    if (range.first == null || range.last == null || Number(range.count) === 0) return { entry: null, verifiedBefore: verified, starts: 0 };
+    const plan = await planPurge(trx, options.before, head.seq);
+    if (plan === null) return { entry: null, verifiedBefore: verified, starts: 0 };
+    const range = { first: String(plan.firstSeq), last: String(plan.lastSeq), count: String(plan.records) };
     const first = await trx.selectFrom('run_results').select('prev_hash').where('seq', '=', range.first).executeTakeFirstOrThrow();
     const last = await trx.selectFrom('run_results').select('record_hash').where('seq', '=', range.last).executeTakeFirstOrThrow();
 
