@@ -18,6 +18,8 @@ export interface WebhookReceiverOptions {
   failStatus?: number;
   /** A Retry-After header on failures. */
   retryAfter?: string;
+  /** Body of the failure answers (default 'temporarily unavailable'). */
+  failBody?: string;
   /** Status of an accepted request (default 200; Teams Workflows answer 202). */
   okStatus?: number;
 }
@@ -28,11 +30,13 @@ export interface WebhookReceiverOptions {
  */
 export class WebhookReceiver {
   readonly requests: ReceivedRequest[] = [];
+  /** Requests that arrived, answered or held. */
+  arrivals = 0;
   failuresLeft: number;
   /** When set, requests get no answer until `release()`: a receiver that hangs. */
   hang = false;
   readonly #held: (() => void)[] = [];
-  readonly #waiters: { count: number; resolve: () => void }[] = [];
+  readonly #waiters: { count: number; arrivals: boolean; resolve: () => void }[] = [];
 
   private constructor(
     private readonly server: Server,
@@ -62,22 +66,28 @@ export class WebhookReceiver {
     } catch {
       // Not JSON: kept as text.
     }
+    this.arrivals++;
+    this.#notify();
     const answer = () => {
       const failing = this.failuresLeft > 0;
       if (failing) this.failuresLeft--;
       const status = failing ? (this.options.failStatus ?? 503) : (this.options.okStatus ?? 200);
       this.requests.push({ method, path, headers, body, status });
       response.writeHead(status, { 'content-type': 'text/plain', ...(failing && this.options.retryAfter ? { 'retry-after': this.options.retryAfter } : {}) });
-      response.end(failing ? 'temporarily unavailable' : 'ok');
-      for (const waiter of [...this.#waiters]) {
-        if (this.requests.length >= waiter.count) {
-          this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-          waiter.resolve();
-        }
-      }
+      response.end(failing ? (this.options.failBody ?? 'temporarily unavailable') : 'ok');
+      this.#notify();
     };
     if (this.hang) this.#held.push(answer);
     else answer();
+  }
+
+  #notify(): void {
+    for (const waiter of [...this.#waiters]) {
+      if ((waiter.arrivals ? this.arrivals : this.requests.length) >= waiter.count) {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
   }
 
   /** Answers the held requests and stops hanging. */
@@ -94,7 +104,13 @@ export class WebhookReceiver {
   /** Resolves once `count` requests have been answered. */
   waitFor(count: number): Promise<void> {
     if (this.requests.length >= count) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push({ count, resolve }));
+    return new Promise((resolve) => this.#waiters.push({ count, arrivals: false, resolve }));
+  }
+
+  /** Resolves once `count` requests have arrived, answered or held. */
+  waitForArrivals(count: number): Promise<void> {
+    if (this.arrivals >= count) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ count, arrivals: true, resolve }));
   }
 
   async close(): Promise<void> {
