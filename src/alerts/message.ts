@@ -245,7 +245,7 @@ export function buildHeartbeat(input: { drills: HeartbeatDrill[]; now: Date }): 
   const title = `HEARTBEAT: restore-drill — ${input.drills.length} drill${input.drills.length === 1 ? '' : 's'}: ${parts.join(', ')}`;
   const summary =
     red === 0
-      ? 'All drills are green. This message is sent on a schedule to prove that alerts reach you.'
+      ? 'No drill is failing or stale. This message is sent on a schedule to prove that alerts reach you.'
       : `${red} drill${red === 1 ? ' is' : 's are'} red. This message is sent on a schedule to prove that alerts reach you.`;
   return finish({
     kind: 'heartbeat',
@@ -334,7 +334,7 @@ export function renderText(message: AlertMessage): string {
   }
   if (message.evidenceCommand) lines.push('', 'Full evidence:', `  ${message.evidenceCommand}`);
   lines.push('', `— restore-drill on ${message.host}, ${message.at}`);
-  return lines.join('\n');
+  return lines.join('\n').replace(/\n{3,}/g, '\n\n');
 }
 
 /** The lines of one failed check: its detail, expected against found, then its first findings. */
