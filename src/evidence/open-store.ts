@@ -90,7 +90,8 @@ export function describePostgresUrl(url: string): string {
     );
   }
   if (parsed.password !== '') redactor.add(decodeURIComponent(parsed.password), '****');
-  const host = parsed.hostname || parsed.searchParams.get('host') || 'localhost';
+  const hostParam = parsed.searchParams.get('host');
+  const host = parsed.hostname || (hostParam?.startsWith('/') ? `(socket ${hostParam})` : hostParam) || 'localhost';
   const port = parsed.port || parsed.searchParams.get('port') || '5432';
   const user = decodeURIComponent(parsed.username);
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || user || 'postgres';

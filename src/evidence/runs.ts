@@ -138,7 +138,9 @@ export async function recordRunResult(
   }
   const recordText = canonicalJson(parsed);
   try {
-    return await db.transaction().execute(async (trx) => {
+    // Read committed whatever the server's default: the read of the last hash must see
+    // every append committed before the chain lock was granted, not an earlier snapshot.
+    return await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
       const start = await trx.selectFrom('run_starts').select('drill').where('run_id', '=', runId).executeTakeFirst();
       if (start === undefined) {
         throw new EvidenceError('no-start', `cannot record the result of run ${runId}: no start was recorded for it`);
@@ -151,7 +153,6 @@ export async function recordRunResult(
       await insertItems(trx, runId, items);
 
       await sql`select pg_advisory_xact_lock(${sql.lit(CHAIN_LOCK.classId)}, ${sql.lit(CHAIN_LOCK.objectId)})`.execute(trx);
-      // Read committed: this statement sees every append committed before the lock was granted.
       const last = await trx.selectFrom('run_results').select('record_hash').orderBy('seq', 'desc').limit(1).executeTakeFirst();
       const prevHash = last?.record_hash ?? GENESIS_HASH;
       const recordHash = computeRecordHash(prevHash, recordText);

@@ -2,8 +2,6 @@ import type { SetItem } from '../sources/restore-source.js';
 import type { SampleConfig } from './sample-config.js';
 import { seededRandom } from './seeded-random.js';
 
-/** Number of size strata: small, medium and large files are each drawn from. */
-const STRATA = 4;
 
 export interface SampleChoice {
   items: SetItem[];
@@ -21,8 +19,8 @@ export function sampleCount(size: SampleConfig['size'], total: number): number {
 /**
  * Draws a reproducible sample: the same items and seed always give the same choice.
  * Items are sorted by path first so listing order cannot change the draw; with
- * `stratify`, the items are split into size strata and the draw goes round them,
- * so large and small files are both covered.
+ * `stratify`, the items are split into size strata (one per decade of bytes) and
+ * the draw goes round them, largest and smallest first, so both are covered.
  */
 export function drawSample(all: readonly SetItem[], config: SampleConfig, seed: string): SampleChoice {
   const items = [...all].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -39,23 +37,38 @@ export function drawSample(all: readonly SetItem[], config: SampleConfig, seed: 
       const item = pool[round];
       if (!item || chosen.length >= want) continue;
       progressed = true;
-      // The byte cap skips items that would overflow it, but always admits one item.
-      if (chosen.length > 0 && bytes + item.size > cap) continue;
+      if (bytes + item.size > cap) continue;
       chosen.push(item);
       bytes += item.size;
     }
     if (!progressed) break;
+  }
+  // A cap smaller than every item still restores something: the smallest item.
+  if (chosen.length === 0 && want > 0 && items.length > 0) {
+    const smallest = items.reduce((min, item) => (item.size < min.size ? item : min));
+    chosen.push(smallest);
+    bytes = smallest.size;
   }
   chosen.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { items: chosen, bytes };
 }
 
 function strata(items: readonly SetItem[]): SetItem[][] {
-  const bySize = [...items].sort((a, b) => a.size - b.size || (a.path < b.path ? -1 : 1));
-  const pools: SetItem[][] = [];
-  const per = Math.ceil(bySize.length / STRATA);
-  for (let i = 0; i < bySize.length; i += per) pools.push(bySize.slice(i, i + per));
-  return pools;
+  const byDecade = new Map<number, SetItem[]>();
+  for (const item of items) {
+    const decade = Math.floor(Math.log10(item.size + 1));
+    const pool = byDecade.get(decade) ?? [];
+    pool.push(item);
+    byDecade.set(decade, pool);
+  }
+  const ordered = [...byDecade.keys()].sort((a, b) => a - b).map((decade) => byDecade.get(decade) as SetItem[]);
+  // Interleave from both ends: largest, smallest, next largest, next smallest...
+  const out: SetItem[][] = [];
+  while (ordered.length > 0) {
+    out.push(ordered.pop() as SetItem[]);
+    if (ordered.length > 0) out.push(ordered.shift() as SetItem[]);
+  }
+  return out;
 }
 
 function shuffle<T>(list: readonly T[], random: () => number): T[] {
