@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { CheckResult } from '../../src/checks/check.js';
 import type { Database } from '../../src/evidence/database.js';
-import { openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
+import type { EvidenceStore } from '../../src/evidence/open-store.js';
 import type { RunRecord, RunVerdict } from '../../src/evidence/run-record.js';
 import { recordRunResult, recordRunStart } from '../../src/evidence/runs.js';
-import { silentLogger } from '../../src/log/logger.js';
+import type { Engine, StorePlace } from './evidence-engines.js';
 
 /** A failed manifest check naming one changed file, expected against found. */
 export function changedFileCheck(file = 'etc/passwd'): CheckResult {
@@ -88,20 +85,23 @@ export async function recordRun(db: Kysely<Database>, record: RunRecord): Promis
   return record;
 }
 
-/** An embedded (PGlite) evidence store in a temp folder; `reopen` closes and opens it again, as a restart does. */
-export async function openTempStore(): Promise<{ store: EvidenceStore; dir: string; reopen: () => Promise<EvidenceStore>; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'rd-alerts-'));
+/**
+ * An evidence store on one engine (fresh PGlite copy or a new PostgreSQL
+ * database); `reopen` closes and opens it again, as a restarted process does.
+ */
+export async function openStore(engine: Engine): Promise<{ store: EvidenceStore; place: StorePlace; reopen: () => Promise<EvidenceStore>; cleanup: () => Promise<void> }> {
+  const place = await engine.prepare();
   const handle = {
-    store: await openEvidenceStore({ embeddedDir: dir, log: silentLogger() }),
-    dir,
+    store: await place.open(),
+    place,
     reopen: async () => {
       await handle.store.close();
-      handle.store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      handle.store = await place.open();
       return handle.store;
     },
     cleanup: async () => {
       await handle.store.close();
-      await rm(dir, { recursive: true, force: true });
+      await place.cleanup();
     },
   };
   return handle;

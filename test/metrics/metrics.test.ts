@@ -12,7 +12,8 @@ import type { Database } from '../../src/evidence/database.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { DAY, HOUR, makeRun, openTempStore, recordRun, TestClock } from '../helpers/alert-fixtures.js';
+import { DAY, HOUR, makeRun, openStore, recordRun, TestClock } from '../helpers/alert-fixtures.js';
+import { pgliteEngine, SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import { parseExposition, valueOf, type Exposition } from '../helpers/prometheus-text.js';
 
 const T0 = new Date('2026-11-01T03:00:00Z');
@@ -36,13 +37,13 @@ alerts:
   'drills.yaml',
 ).config;
 
-let handle: Awaited<ReturnType<typeof openTempStore>>;
+let handle: Awaited<ReturnType<typeof openStore>>;
 let server: MetricsServer;
 const clock = new TestClock(new Date(T0.getTime() + 3 * DAY));
 let scraped: Exposition;
 
 beforeAll(async () => {
-  handle = await openTempStore();
+  handle = await openStore(pgliteEngine);
   const db = handle.store.db;
   await recordRun(db, makeRun({ drill: 'nightly', verdict: 'passed', startedAt: T0, bytes: 5_000, files: 7, totalMs: 3_000 }));
   await recordRun(db, makeRun({ drill: 'nightly', verdict: 'failed', startedAt: new Date(T0.getTime() + DAY), bytes: 6_000_000_000, files: 9, totalMs: 8_000 }));
