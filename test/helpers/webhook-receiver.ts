@@ -20,6 +20,8 @@ export interface WebhookReceiverOptions {
   retryAfter?: string;
   /** Body of the failure answers (default 'temporarily unavailable'). */
   failBody?: string;
+  /** Answer this many requests, then hold every later one unanswered (`hang`). */
+  hangAfter?: number;
   /** Status of an accepted request (default 200; Teams Workflows answer 202). */
   okStatus?: number;
 }
@@ -41,7 +43,7 @@ export class WebhookReceiver {
   private constructor(
     private readonly server: Server,
     readonly url: string,
-    private readonly options: WebhookReceiverOptions,
+    private readonly options: WebhookReceiverOptions & { hangAfter?: number | undefined },
   ) {
     this.failuresLeft = options.failFirst ?? 0;
   }
@@ -67,6 +69,7 @@ export class WebhookReceiver {
       // Not JSON: kept as text.
     }
     this.arrivals++;
+    if (this.options.hangAfter !== undefined && this.arrivals > this.options.hangAfter) this.hang = true;
     this.#notify();
     const answer = () => {
       const failing = this.failuresLeft > 0;
@@ -77,7 +80,7 @@ export class WebhookReceiver {
       response.end(failing ? (this.options.failBody ?? 'temporarily unavailable') : 'ok');
       this.#notify();
     };
-    if (this.hang) this.#held.push(answer);
+    if (this.hang) this.#held.push(() => (response.destroyed ? undefined : answer()));
     else answer();
   }
 
@@ -88,6 +91,13 @@ export class WebhookReceiver {
         waiter.resolve();
       }
     }
+  }
+
+  /** Stops hanging without answering what is held (its sender is gone); later requests are answered. */
+  dropHeld(): void {
+    this.hang = false;
+    this.options.hangAfter = undefined;
+    this.#held.length = 0;
   }
 
   /** Answers the held requests and stops hanging. */
