@@ -80,10 +80,7 @@ export class Alerting {
     this.#now = options.now ?? (() => new Date());
     this.#configFile = path.resolve(options.loaded.file);
     this.#watchingSince = options.watchingSince ?? null;
-    const channels = new Map<string, AlertChannel>();
-    for (const [name, config] of Object.entries(this.config?.channels ?? {})) {
-      channels.set(name, createChannel(name, config, { log: options.log.child({ channel: name }) }));
-    }
+    const channels = createChannels(this.config, options.log);
     this.channels = channels;
     this.dispatcher = new AlertDispatcher({ db: options.db, channels, retry: this.config?.retry ?? DEFAULT_RETRY, log: options.log, now: this.#now });
   }
@@ -156,6 +153,21 @@ export class Alerting {
     return this.dispatcher.drain({ until, signal: options.signal });
   }
 
+  /**
+   * After a run of `drill` (the drill job calls this): decides its alerts and
+   * delivers them. With the dispatcher's background loop running (the daemon),
+   * wakes it and returns at once; otherwise retries for up to `waitMs`.
+   */
+  async afterRun(drill: string, options: { waitMs?: number; signal?: AbortSignal | undefined } = {}): Promise<{ raised: AlertEvent[]; delivery: DeliveryReport | null }> {
+    const raised = await this.evaluateDrill(drill);
+    if (this.dispatcher.running) {
+      this.dispatcher.notify();
+      return { raised, delivery: null };
+    }
+    // Nothing new: one pass for what earlier runs left pending, without waiting on it.
+    return { raised, delivery: await this.deliver(raised.length > 0 ? options : { ...options, waitMs: 0 }) };
+  }
+
   /** Every drill's state now, for heartbeats and status output. */
   async drillStatuses(): Promise<DrillStatus[]> {
     const now = this.#now();
@@ -203,15 +215,7 @@ export class Alerting {
    * without the log or retries, and says what each receiver answered.
    */
   async testChannels(names?: readonly string[], options: { signal?: AbortSignal | undefined } = {}): Promise<ChannelTestResult[]> {
-    const chosen = names && names.length > 0 ? names : [...this.channels.keys()];
-    return Promise.all(
-      chosen.map(async (name) => {
-        const channel = this.channels.get(name);
-        if (!channel) throw new Error(`'${name}' is not a channel; expected one of ${[...this.channels.keys()].map((n) => `'${n}'`).join(', ')}`);
-        const result = await channel.send(buildTestMessage({ channel: name, now: this.#now() }), { signal: options.signal });
-        return { channel: name, kind: channel.kind, target: channel.target, result };
-      }),
-    );
+    return testChannels(this.channels, names, { ...options, now: this.#now() });
   }
 
   #message(decision: AlertDecision, drill: DrillConfig, history: DrillHistory, now: Date): AlertMessage {
@@ -238,6 +242,38 @@ export class Alerting {
       }
     }
   }
+}
+
+/** The configured channels by name (none without an `alerts` block). */
+export function createChannels(alerts: AlertsConfig | undefined, log: Logger): Map<string, AlertChannel> {
+  const channels = new Map<string, AlertChannel>();
+  for (const [name, config] of Object.entries(alerts?.channels ?? {})) {
+    channels.set(name, createChannel(name, config, { log: log.child({ channel: name }) }));
+  }
+  return channels;
+}
+
+/**
+ * Sends a test message through each channel (or those named) once, right now,
+ * without the alert log or retries (and so without the database), and says what
+ * each receiver answered. An unknown name is an error naming the channels there are.
+ */
+export async function testChannels(
+  channels: ReadonlyMap<string, AlertChannel>,
+  names?: readonly string[],
+  options: { signal?: AbortSignal | undefined; now?: Date } = {},
+): Promise<ChannelTestResult[]> {
+  const chosen = names && names.length > 0 ? names : [...channels.keys()];
+  for (const name of chosen) {
+    if (!channels.has(name)) throw new Error(`'${name}' is not a channel; expected one of ${[...channels.keys()].map((n) => `'${n}'`).join(', ')}`);
+  }
+  return Promise.all(
+    chosen.map(async (name) => {
+      const channel = channels.get(name) as AlertChannel;
+      const result = await channel.send(buildTestMessage({ channel: name, now: options.now ?? new Date() }), { signal: options.signal });
+      return { channel: name, kind: channel.kind, target: channel.target, result };
+    }),
+  );
 }
 
 type Common = { drill: AlertDrill; configFile: string; now: Date };

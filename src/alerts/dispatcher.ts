@@ -187,6 +187,11 @@ export class AlertDispatcher {
     };
   }
 
+  /** True while the background loop runs. */
+  get running(): boolean {
+    return this.#loop !== undefined;
+  }
+
   /** Tells the background loop that new alerts were raised. */
   notify(): void {
     this.#loop?.wake();

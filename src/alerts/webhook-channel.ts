@@ -76,6 +76,11 @@ export class WebhookChannel implements AlertChannel {
         signal,
       });
     } catch (error) {
+      if (networkReason(error) === 'bad port') {
+        // fetch refuses some ports outright (the WHATWG "bad ports": 1, 25, 6000…); retrying cannot help.
+        const port = new URL(this.config.url).port;
+        return { ok: false, error: `POST to ${this.target} refused by fetch: port ${port} is on the blocked-ports list; use another port`, permanent: true, durationMs: elapsedSince(start) };
+      }
       const why = options.signal?.aborted ? 'aborted (shutting down)' : timeout.aborted ? `no response within ${this.config.timeout} ms` : networkReason(error);
       return { ok: false, error: `POST to ${this.target} failed: ${why}`, permanent: false, durationMs: elapsedSince(start) };
     }

@@ -111,6 +111,11 @@ describe('webhook channel', () => {
     expect(!result.ok && result.error).not.toContain('secret-token');
   });
 
+  it("calls a port fetch refuses (the 'bad ports' list) a permanent failure", async () => {
+    const result = await channel('http://127.0.0.1:6000/hook').send(failingMessage());
+    expect(result).toMatchObject({ ok: false, permanent: true, error: 'POST to http://127.0.0.1:6000 refused by fetch: port 6000 is on the blocked-ports list; use another port' });
+  });
+
   it('stops when its signal aborts, as a transient failure', async () => {
     receiver = await WebhookReceiver.start();
     receiver.hang = true;
