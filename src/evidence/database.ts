@@ -1,4 +1,4 @@
-import type { ColumnType, GeneratedAlways, Insertable, Selectable } from 'kysely';
+import type { ColumnType, GeneratedAlways, Insertable, Kysely, Selectable } from 'kysely';
 import type { AlertLogTables } from '../alerts/alert-log.table.js';
 
 /**
@@ -84,3 +84,6 @@ export type RunResultRow = Selectable<RunResultsTable>;
 export type NewRunResultRow = Insertable<RunResultsTable>;
 export type RunItemRow = Selectable<RunItemsTable>;
 export type NewRunItemRow = Insertable<RunItemsTable>;
+
+/** The evidence database handle every repository function takes first. */
+export type EvidenceDb = Kysely<Database>;
