@@ -38,6 +38,44 @@ export interface AlertingOptions {
   watchingSince?: Date | undefined;
 }
 
+/** What the stale-check job (jobs/stale-check.ts) takes. */
+export interface StaleCheckPayload {
+  /**
+   * Since when the caller has been watching (the daemon's start): a drill with no
+   * run at all goes stale once its maxAge has passed since then.
+   */
+  watchingSince?: Date | undefined;
+  /** How long to keep retrying failed sends before leaving them in the log for the next check (default 60 s). */
+  waitMs?: number | undefined;
+}
+
+/** What the stale-check job found and did. */
+export interface StaleCheckResult {
+  /** Every drill's state after the check. */
+  drills: DrillStatus[];
+  /** Alerts this check raised (stale, and any failing/recovered/reminder the runs call for). */
+  raised: AlertEvent[];
+  /** Drills whose evaluation failed (the database, a corrupt record), with why. */
+  errors: { drill: string; error: unknown }[];
+  /** Null without an `alerts` block. */
+  delivery: DeliveryReport | null;
+}
+
+/** What the heartbeat job (jobs/heartbeat.ts) takes. */
+export interface HeartbeatPayload {
+  /** The cron slot of `alerts.heartbeat.schedule` this run fills: one heartbeat per slot, across replicas. */
+  slot: Date;
+  /** How long to keep retrying failed sends (default 60 s). */
+  waitMs?: number | undefined;
+}
+
+/** The heartbeat job's outcome. */
+export interface HeartbeatResult {
+  /** The heartbeat, and whether this run raised it (false: another replica did). Null without `alerts`. */
+  heartbeat: { event: AlertEvent; created: boolean } | null;
+  delivery: DeliveryReport | null;
+}
+
 /** What `alerts test` found for one channel. */
 export interface ChannelTestResult {
   channel: string;

@@ -2,6 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { heartbeatJob } from '../../jobs/heartbeat.js';
+import { staleCheckJob } from '../../jobs/stale-check.js';
 import { alertsCommand } from '../../src/cli/alerts.js';
 import { CliError } from '../../src/cli/exit-codes.js';
 import { openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
@@ -12,6 +14,7 @@ import { SmtpReceiver } from '../helpers/smtp-receiver.js';
 import { createTestDatabase } from '../helpers/test-database.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
+const jobs = { staleCheck: staleCheckJob, heartbeat: heartbeatJob };
 let dir: string;
 let url: string;
 let hook: WebhookReceiver;
@@ -59,8 +62,8 @@ const channels = () => `alerts:
 async function run(args: string[]): Promise<{ stdout: string; exitCode: number }> {
   let stdout = '';
   let exitCode = -1;
-  const command = alertsCommand({ stdout: (text) => (stdout += text), setExitCode: (code) => (exitCode = code), logger: silentLogger() });
-  await command.parseAsync(args, { from: 'user' });
+  const command = alertsCommand(jobs, { stdout: (text) => (stdout += text), setExitCode: (code) => (exitCode = code) });
+  await command.parseAsync([...args, '--log-level', 'silent'], { from: 'user' });
   return { stdout, exitCode };
 }
 
@@ -166,8 +169,8 @@ describe('restore-drill alerts check-stale, deliver and log', () => {
 
   it('refuses a malformed --wait', async () => {
     const config = await writeConfig('w1', channels());
-    const command = alertsCommand({ stdout: () => {}, setExitCode: () => {}, logger: silentLogger() });
-    for (const sub of command.commands) sub.exitOverride().configureOutput({ writeErr: () => {} });
+    const command = alertsCommand(jobs, { stdout: () => {}, setExitCode: () => {} });
+    for (const sub of command.commands) sub.configureOutput({ writeErr: () => {} });
     await expect(command.parseAsync(['deliver', '--config', config, '--wait', 'soon'], { from: 'user' })).rejects.toMatchObject({
       code: 'commander.invalidArgument',
       message: "error: option '--wait <duration>' argument 'soon' is invalid. expected a duration like '30s' or '5m'",
