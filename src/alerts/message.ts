@@ -136,7 +136,7 @@ export function buildFailingAlert(
   const status = reminder ? 'STILL FAILING' : STATUS[verdict];
   const why = firstReason(run);
   const title = reminder
-    ? `${status}: ${drill.name} has been red for ${formatDuration(redFor)} (${input.redRuns} run${input.redRuns === 1 ? '' : 's'})`
+    ? `${status}: ${drill.name} has been red for ${formatAge(redFor)} (${input.redRuns} run${input.redRuns === 1 ? '' : 's'})`
     : `${status}: restore drill ${drill.name} ${VERB[verdict]}${why ? ` — ${why}` : ''}`;
   const summary = [
     `Restore drill ${drill.name}${ownerText(drill)} ${VERB[verdict]} at ${run.finishedAt}${run.set ? ` restoring ${run.set.path}` : ''}.`,
@@ -178,7 +178,7 @@ export function buildStaleAlert(
   const { drill, now, lastPass, lastRun } = input;
   const reminder = input.kind === 'reminder';
   const status = reminder ? 'STILL STALE' : 'STALE';
-  const age = lastPass ? `no passing run for ${formatDuration(now.getTime() - Date.parse(lastPass.startedAt))}` : 'no passing run recorded';
+  const age = lastPass ? `no passing run for ${formatAge(now.getTime() - Date.parse(lastPass.startedAt))}` : 'no passing run recorded';
   const title = `${status}: restore drill ${drill.name} — ${age} (maxAge ${formatDuration(input.maxAgeMs)})`;
   const lastRunText = lastRun
     ? `The last run was ${lastRun.verdict} at ${lastRun.startedAt}.`
@@ -210,12 +210,12 @@ export function buildRecoveredAlert(
   input: CommonInput & { problem: ProblemKind; run: RunRecord | null; since: string | null; redRuns: number | null },
 ): AlertMessage {
   const { drill, run, now } = input;
-  const wasText = input.problem === 'failing' ? 'failing' : 'stale';
-  const forText = input.since ? ` for ${formatDuration(Math.max(0, now.getTime() - Date.parse(input.since)))}` : '';
+  const wasText = input.problem === 'failing' ? 'failing' : 'being stale';
+  const forText = input.since ? ` for ${formatAge(now.getTime() - Date.parse(input.since))}` : '';
   const title = `RECOVERED: restore drill ${drill.name} ${run ? 'passed again' : 'is no longer stale'}`;
   const summary = run
-    ? `Restore drill ${drill.name}${ownerText(drill)} passed at ${run.finishedAt}${run.set ? ` restoring ${run.set.path}` : ''}, after being ${wasText}${forText}.`
-    : `Restore drill ${drill.name}${ownerText(drill)} is no longer ${wasText} (its configuration changed).`;
+    ? `Restore drill ${drill.name}${ownerText(drill)} passed at ${run.finishedAt}${run.set ? ` restoring ${run.set.path}` : ''}, after ${wasText}${forText}.`
+    : `Restore drill ${drill.name}${ownerText(drill)} is no longer ${input.problem} (its configuration changed).`;
   return finish({
     kind: 'recovered',
     problem: input.problem,
@@ -287,6 +287,12 @@ export function buildTestMessage(input: { channel: string; now: Date }): AlertMe
     evidenceCommand: null,
     drills: null,
   });
+}
+
+/** An age for people: hours once it is days long, minutes once it is hours long (`3d`, not `3d2s`). */
+export function formatAge(ms: number): string {
+  const unit = ms >= 86_400_000 ? 3_600_000 : ms >= 3_600_000 ? 60_000 : 1_000;
+  return formatDuration(Math.max(0, Math.round(ms / unit) * unit));
 }
 
 /** The command that prints a run's full evidence, quoted for a POSIX shell. */

@@ -90,7 +90,7 @@ describe('alert messages', () => {
     const pass = makeRun({ drill: drill.name, verdict: 'passed', startedAt: new Date(T0.getTime() + DAY) });
     const message = buildRecoveredAlert({ drill, configFile: 'c.yaml', now: new Date(T0.getTime() + DAY + 60_000), problem: 'failing', run: pass, since: T0.toISOString(), redRuns: null });
     expect(message.title).toBe('RECOVERED: restore drill fileserver-nightly passed again');
-    expect(message.summary).toContain('after being failing for 1d1m');
+    expect(message.summary).toContain('passed at 2026-11-28T03:00:04.000Z restoring /backups/fileserver/2026-11-26.tar.gz, after failing for 1d.');
     expect(message.severity).toBe('resolved');
   });
 
@@ -153,5 +153,15 @@ describe('the documented example', () => {
     const env = { SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/x', TEAMS_WORKFLOW_URL: 'https://example.com/w', SMTP_PASSWORD: 'pw-1234', ALERT_TOKEN: 'tok-1234' };
     const { config } = parseConfig(`drills:\n  - name: fileserver-nightly\n    tags: [tier-1]\n    source: { kind: tar, path: /b/*.tar }\n${alerts}`, 'docs/alerts.md', env);
     expect(Object.keys(config.alerts!.channels)).toEqual(['ops-slack', 'infra-teams', 'oncall-mail', 'audit-hook']);
+  });
+});
+
+describe('ages in messages', () => {
+  it('round to what a person needs', async () => {
+    const { formatAge } = await import('../../src/alerts/message.js');
+    expect(formatAge(3 * DAY + 2_000)).toBe('3d');
+    expect(formatAge(3 * DAY + 5 * 3_600_000 + 40 * 60_000)).toBe('3d6h');
+    expect(formatAge(2 * 3_600_000 + 30_500)).toBe('2h1m');
+    expect(formatAge(42_000)).toBe('42.0s');
   });
 });

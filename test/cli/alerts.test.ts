@@ -141,7 +141,7 @@ describe('restore-drill alerts check-stale, deliver and log', () => {
   it('exits 1 while an alert cannot be delivered, and 0 once `deliver` gets it through', async () => {
     const config = await writeConfig(
       's2',
-      `alerts:\n  channels:\n    flaky: { kind: webhook, url: "${hook.url}", timeout: 2s }\n  retry: { attempts: 5, initialDelay: 50ms, maxDelay: 50ms }\n`,
+      `alerts:\n  channels:\n    flaky: { kind: webhook, url: "${hook.url}", timeout: 2s }\n  retry: { attempts: 10, initialDelay: 50ms, maxDelay: 50ms }\n`,
     );
     await recordRun(store.db, makeRun({ drill: 's2-nightly', verdict: 'failed', startedAt: new Date() }));
     hook.failuresLeft = 100;
