@@ -229,6 +229,11 @@ class S3Source implements RestoreSource {
       this.config.concurrency,
       async (object) => {
         const destination = path.join(root, ...object.rel.split('/'));
+        // planPaths already refused escaping keys; this guards against a gap in it.
+        if (!destination.startsWith(root + path.sep)) {
+          refused.push({ entry: object.key, reason: 'the key resolves outside scratch' });
+          return;
+        }
         const result = await this.#download(object, destination, signal, log);
         findings.push(...result.findings);
         stats.add(result.verifiedBy, result.findings.length > 0);

@@ -12,8 +12,8 @@ import type { AddressInfo, Socket } from 'node:net';
 export type ProxyAction =
   /** Forward to s3rver; optionally after a delay, with headers set and text replaced in headers and body. */
   | { kind: 'pass'; delayMs?: number; setHeaders?: Record<string, string>; replace?: [string, string][] }
-  /** Answer with an S3-style XML error. */
-  | { kind: 'error'; status: number; code?: string; message?: string }
+  /** Answer with an S3-style XML error, or with `raw` as the body (a gateway's HTML page). */
+  | { kind: 'error'; status: number; code?: string; message?: string; raw?: string }
   /** Never answer. */
   | { kind: 'stall' }
   /** Send the headers and the first `afterBytes` bytes of the body, then go silent. */
@@ -87,9 +87,10 @@ export async function startFlakyProxy(target: string, initialRule: ProxyRule = p
       if (action.kind === 'stall') return;
       if (action.kind === 'error') {
         const body =
+          action.raw ??
           `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${action.code ?? 'InternalError'}</Code>` +
           `<Message>${action.message ?? 'injected by the test proxy'}</Message><RequestId>proxy-${request.seq}</RequestId></Error>`;
-        res.writeHead(action.status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
+        res.writeHead(action.status, { 'content-type': action.raw ? 'text/html' : 'application/xml', 'content-length': Buffer.byteLength(body) });
         res.end(req.method === 'HEAD' ? undefined : body);
         req.resume();
         return;

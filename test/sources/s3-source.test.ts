@@ -411,6 +411,8 @@ describe('s3 source: damage and change', () => {
       },
     ]);
     expect(check.actual).toMatchObject({ by: { md5: 1, sha256: 1 } });
+    // The SDK's streaming check fails the read at its end; bytes that contradict the store are not kept.
+    expect(outcome.files.map((f) => f.path)).toEqual(['good.bin']);
   });
 
   it('counts a multipart ETag as unverifiable, not as a failure', async () => {
@@ -524,6 +526,13 @@ describe('s3 source: errors that stop the restore', () => {
     expect(via.log).toHaveLength(1);
   });
 
+  it('names an error it has no words for by its status, code and the store\'s own first line', async () => {
+    const via = await proxy(() => ({ kind: 'error', status: 400, code: 'InvalidArgument', message: 'Unsupported header x-amz-foo' }));
+    const error = await sourceError(source({}, { via }).listSets({}));
+    expect(error.message).toBe('s3://backups/nightly/: HTTP 400: Unsupported header x-amz-foo (InvalidArgument)');
+    expect(via.log).toHaveLength(1);
+  });
+
   it('names an object-per-set archive that is gone before the restore', async () => {
     await put('vanish/db.tar', randomBytes(100));
     const src = source({ layout: 'objects', prefix: 'vanish/' });
@@ -573,6 +582,14 @@ describe('s3 source: a flaky endpoint', () => {
     await expectRestoredAsUploaded(outcome, dir, 'nightly/2026-11-25/');
     expect(integrity(outcome).verdict).toBe('passed');
     expect(via.log.filter((entry) => entry.action === 'error')).toHaveLength(5);
+  });
+
+  it('retries a gateway error whose body is not S3 XML', async () => {
+    let failures = 0;
+    const via = await proxy(() => (failures++ < 2 ? { kind: 'error', status: 502, raw: '<html><body>502 Bad Gateway</body></html>' } : { kind: 'pass' }));
+    const sets = await source({}, { via }).listSets({});
+    expect(sets).toHaveLength(3);
+    expect(via.log.filter((entry) => entry.action === 'error')).toHaveLength(2);
   });
 
   it('gives up with a SourceError after the configured retries when the store keeps failing', async () => {
