@@ -66,14 +66,12 @@ function describeExpectation(expected: unknown, actual: unknown): string {
 }
 
 function short(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    return Object.entries(value as Record<string, unknown>)
+      .map(([key, inner]) => `${key} ${short(inner)}`)
+      .join(', ');
+  }
   const text = typeof value === 'string' ? value : JSON.stringify(value);
-  if (text === undefined) return 'nothing';
-  return /^[0-9a-f]{64}$/.test(text) ? `${text.slice(0, 12)}…` : text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-/** One line per run for `history`. */
-export function formatHistoryLine(record: RunRecord): string {
-  const when = record.startedAt.replace('T', ' ').slice(0, 19);
-  const cause = record.verdict === 'passed' ? '' : `  ${record.cause ?? ''}`;
-  return `${when}  ${record.runId.slice(0, 8)}  ${MARK[record.verdict].padEnd(7)} ${record.drill.padEnd(24)} ${formatDuration(record.timings.totalMs).padStart(7)}  ${String(record.restored.files).padStart(6)} files ${formatBytes(record.restored.bytes).padStart(9)}${cause}`;
+  return /^[0-9a-f]{40,}$/.test(text) ? `${text.slice(0, 12)}…` : text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
