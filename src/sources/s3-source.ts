@@ -1,19 +1,17 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { resultFromFindings, type CheckResult, type Finding } from '../checks/check.js';
+import { plural } from '../checks/describe.js';
 import { durationSchema } from '../config/duration.js';
 import type { Logger } from '../log/logger.js';
+import { CHUNK_BYTES, type HashingFileWriter, type WrittenDigest } from '../scratch/hashing-writer.js';
+import { ScratchWriter } from '../scratch/scratch-writer.js';
+import { TaskPool } from '../scratch/task-pool.js';
 import { ObjectStoreError, type ObjectDownload, type ObjectStore, type StoredChecksumAlgorithm, type StoredObject } from './object-store.js';
 import {
   SourceError,
   type BackupSet,
-  type RefusedEntry,
-  type RestoredFile,
   type RestoreOptions,
   type RestoreOutcome,
   type RestoreSource,
@@ -176,17 +174,26 @@ class S3Source implements RestoreSource {
     const chosen = prefixes.filter((prefix) => this.#matches(prefix.slice(this.#prefix.length, -1)));
     this.log.debug({ where, sets: chosen.length }, 's3: listing inside each set for its size and time');
     const sets: BackupSet[] = new Array(chosen.length);
-    await forEachLimit(chosen.map((prefix, index) => ({ prefix, index })), this.config.concurrency, async ({ prefix, index }) => {
-      let size = 0;
-      let newest: Date | null = null;
-      await this.#listAll(prefix, undefined, options.signal, (page) => {
-        for (const object of page.objects) {
-          size += object.size;
-          if (object.lastModified && (!newest || object.lastModified > newest)) newest = object.lastModified;
-        }
-      });
-      sets[index] = { id: prefix, path: this.#uri(prefix), size, mtime: newest, hash: null };
-    });
+    const pool = new TaskPool(this.config.concurrency);
+    try {
+      for (const [index, prefix] of chosen.entries()) {
+        await pool.run(async () => {
+          let size = 0;
+          let newest: Date | null = null;
+          await this.#listAll(prefix, undefined, options.signal, (page) => {
+            for (const object of page.objects) {
+              size += object.size;
+              if (object.lastModified && (!newest || object.lastModified > newest)) newest = object.lastModified;
+            }
+          });
+          sets[index] = { id: prefix, path: this.#uri(prefix), size, mtime: newest, hash: null };
+        });
+      }
+      await pool.drain();
+    } catch (error) {
+      await pool.settle();
+      throw error;
+    }
     return sets;
   }
 
@@ -196,53 +203,48 @@ class S3Source implements RestoreSource {
   }
 
   async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+    options.signal?.throwIfAborted();
     const listed = await this.#listSet(set, options.signal);
-    const findings: Finding[] = [];
-    const byRel = new Map(listed.map((object) => [object.rel, object]));
+    // S3 has no symlinks; the writer still refuses clashes and never writes through a link.
+    const writer = new ScratchWriter(scratchDir, { createSymlinks: false });
     let chosen: ListedObject[];
     if (options.items === null) chosen = listed;
     else {
+      const byRel = new Map(listed.map((object) => [object.rel, object]));
       chosen = [];
       for (const item of options.items) {
         const object = byRel.get(item);
         if (object) chosen.push(object);
-        else {
-          findings.push({
-            item: this.#keyOf(set, item),
-            problem: 'missing',
-            expected: 'the object chosen for the sample',
-            actual: 'no longer in the set when the restore listed it',
-          });
-        }
+        else writer.refuse(this.#keyOf(set, item), 'not found in the set');
       }
     }
-    const { safe, refused } = planPaths(chosen);
+    const safe = admitObjects(chosen, writer);
+    const findings: Finding[] = [];
     const stats = new IntegrityStats();
-    const files: RestoredFile[] = [];
-    const root = path.resolve(scratchDir);
     // A failure that ends the restore also cancels the downloads in flight.
     const stop = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-    const log = options.log;
-    await forEachLimit(
-      safe,
-      this.config.concurrency,
-      async (object) => {
-        const destination = path.join(root, ...object.rel.split('/'));
-        // planPaths already refused escaping keys; this guards against a gap in it.
-        if (!destination.startsWith(root + path.sep)) {
-          refused.push({ entry: object.key, reason: 'the key resolves outside scratch' });
-          return;
-        }
-        const result = await this.#download(object, destination, signal, log);
-        findings.push(...result.findings);
-        stats.add(result.verifiedBy, result.findings.length > 0);
-        if (result.file) files.push(result.file);
-      },
-      () => stop.abort(new Error('another download failed')),
-    );
-    options.signal?.throwIfAborted();
-    files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const pool = new TaskPool(this.config.concurrency);
+    try {
+      for (const object of safe) {
+        await pool.run(async () => {
+          try {
+            const result = await this.#download(object, writer, signal, options.log);
+            findings.push(...result.findings);
+            if (result.written) stats.add(result.verifiedBy, result.findings.length > 0);
+          } catch (error) {
+            stop.abort(new Error('another download failed'));
+            throw error;
+          }
+        });
+      }
+      await pool.drain();
+    } catch (error) {
+      await pool.settle();
+      options.signal?.throwIfAborted();
+      throw error;
+    }
+    const { files, refused } = await writer.finish();
     return { files, refused, checks: [stats.result(safe.length, sum(safe.map((o) => o.size)), findings)] };
   }
 
@@ -266,20 +268,26 @@ class S3Source implements RestoreSource {
     return objects;
   }
 
+  /**
+   * Downloads one object into scratch, hashing while writing; a transient failure starts it over
+   * (the file is truncated, the hashes are new). Store-side surprises become findings; scratch
+   * problems and exhausted retries throw.
+   */
   async #download(
     object: ListedObject,
-    destination: string,
+    writer: ScratchWriter,
     signal: AbortSignal,
     log: Logger,
-  ): Promise<{ file: RestoredFile | null; findings: Finding[]; verifiedBy: string[] }> {
-    const changed = (actual: unknown): Finding => ({
-      item: object.key,
-      problem: 'changed',
-      expected: { etag: object.etag, size: object.size },
-      actual,
+  ): Promise<{ written: boolean; findings: Finding[]; verifiedBy: string[] }> {
+    const expected = { etag: object.etag, size: object.size };
+    const finding = (problem: string, actual: unknown): { written: false; findings: Finding[]; verifiedBy: string[] } => ({
+      written: false,
+      findings: [{ item: object.key, problem, expected, actual }],
+      verifiedBy: [],
     });
     for (let attempt = 0; ; attempt++) {
       signal.throwIfAborted();
+      let file: HashingFileWriter | null = null;
       try {
         const download = await this.store.get(object.key, { ifMatch: object.etag ?? undefined, signal });
         if (
@@ -287,31 +295,32 @@ class S3Source implements RestoreSource {
           (download.contentLength !== null && download.contentLength !== object.size)
         ) {
           download.discard();
-          return { file: null, findings: [changed({ etag: download.etag, size: download.contentLength })], verifiedBy: [] };
+          return finding('changed', { etag: download.etag, size: download.contentLength });
+        }
+        file = await writer.openFile(object.rel, 0o644, object.key);
+        if (file === null) {
+          // Refused by the writer (a name clash); the refusal is its evidence.
+          download.discard();
+          return { written: false, findings: [], verifiedBy: [] };
         }
         const md5 = isMd5Etag(object.etag) && !download.etagIsNotMd5 ? createHash('md5') : null;
-        const sha256 = createHash('sha256');
-        let bytes = 0;
-        await mkdir(path.dirname(destination), { recursive: true });
-        // A retry starts over: the file is truncated and the hashes are new.
-        await pipeline(
-          download.body,
-          async function* (source: AsyncIterable<Uint8Array>) {
-            for await (const chunk of source) {
-              sha256.update(chunk);
-              md5?.update(chunk);
-              bytes += chunk.length;
-              yield chunk;
-            }
-          },
-          createWriteStream(destination, { flags: 'w' }),
-        );
-        const digest = sha256.digest();
-        return this.#verify(object, download, { bytes, digest, md5: md5?.digest('hex') ?? null, destination });
+        for await (const chunk of coalesce(download.body, CHUNK_BYTES)) {
+          md5?.update(chunk);
+          await file.push(chunk);
+        }
+        const digest = await file.end();
+        file = null;
+        writer.recordFile(object.rel, digest);
+        return { written: true, ...this.#verify(object, download, digest, md5?.digest('hex') ?? null) };
       } catch (error) {
+        if (file !== null) await file.abandon();
         signal.throwIfAborted();
         if (!(error instanceof ObjectStoreError)) {
-          throw new SourceError(`cannot write ${destination}: ${(error as Error).message}`, false, { cause: error });
+          if (error instanceof SourceError) throw error;
+          // A scratch problem: a clash refuses the entry, anything else (a full disk) ends the restore.
+          await writer.discardFile(object.rel);
+          writer.writeFailed(object.key, 'cannot write file', error);
+          return { written: false, findings: [], verifiedBy: [] };
         }
         if (error.kind === 'transient' && attempt < this.config.retries) {
           const delayMs = this.#delay(attempt);
@@ -319,20 +328,17 @@ class S3Source implements RestoreSource {
           await sleep(delayMs, undefined, { signal });
           continue;
         }
-        await rm(destination, { force: true });
+        await writer.discardFile(object.rel);
         switch (error.kind) {
           case 'not-found':
-            return {
-              file: null,
-              findings: [{ item: object.key, problem: 'deleted', expected: { etag: object.etag, size: object.size }, actual: `gone during the restore (${error.code})` }],
-              verifiedBy: [],
-            };
+            return finding('deleted', `gone during the restore (${error.code})`);
           case 'changed':
-            return { file: null, findings: [changed(`replaced during the restore (${error.code})`)], verifiedBy: [] };
+            return finding('changed', `replaced during the restore (${error.code})`);
           case 'checksum-mismatch': {
+            // The SDK failed the read at its end; bytes that contradict the store are not kept.
             const checksum = error.details.checksum;
             return {
-              file: null,
+              written: false,
               findings: [
                 {
                   item: object.key,
@@ -351,25 +357,22 @@ class S3Source implements RestoreSource {
     }
   }
 
-  #verify(
-    object: ListedObject,
-    download: ObjectDownload,
-    got: { bytes: number; digest: Buffer; md5: string | null; destination: string },
-  ): { file: RestoredFile; findings: Finding[]; verifiedBy: string[] } {
+  /** Compares what landed with what the store recorded: size, ETag as MD5, stored checksums. */
+  #verify(object: ListedObject, download: ObjectDownload, digest: WrittenDigest, md5: string | null): { findings: Finding[]; verifiedBy: string[] } {
     const findings: Finding[] = [];
     const verifiedBy: string[] = [];
-    if (got.bytes !== object.size) {
-      findings.push({ item: object.key, problem: 'size-mismatch', expected: object.size, actual: got.bytes });
+    if (digest.size !== object.size) {
+      findings.push({ item: object.key, problem: 'size-mismatch', expected: object.size, actual: digest.size });
     }
-    if (got.md5 !== null) {
-      if (got.md5 === object.etag?.toLowerCase()) verifiedBy.push('md5');
-      else findings.push({ item: object.key, problem: 'md5-mismatch', expected: `ETag ${object.etag}`, actual: `MD5 ${got.md5}` });
+    if (md5 !== null) {
+      if (md5 === object.etag?.toLowerCase()) verifiedBy.push('md5');
+      else findings.push({ item: object.key, problem: 'md5-mismatch', expected: `ETag ${object.etag}`, actual: `MD5 ${md5}` });
     }
     const composite = download.checksumType === 'COMPOSITE';
     for (const [algorithm, value] of Object.entries(download.checksums) as [StoredChecksumAlgorithm, string][]) {
       if (composite || /-\d+$/.test(value)) continue;
       if (algorithm === 'SHA256') {
-        const computed = got.digest.toString('base64');
+        const computed = Buffer.from(digest.sha256, 'hex').toString('base64');
         if (computed === value) verifiedBy.push('sha256');
         else findings.push({ item: object.key, problem: 'checksum-mismatch', expected: `SHA256 ${value} (stored by the store)`, actual: `SHA256 ${computed}` });
       } else {
@@ -377,7 +380,7 @@ class S3Source implements RestoreSource {
         verifiedBy.push(algorithm.toLowerCase());
       }
     }
-    return { file: { path: object.rel, size: got.bytes, sha256: got.digest.toString('hex') }, findings, verifiedBy };
+    return { findings, verifiedBy };
   }
 
   /** Lists every page; `visit` sees each. */
@@ -441,25 +444,24 @@ class S3Source implements RestoreSource {
   }
 }
 
-/** Splits objects into those that land safely under scratch and those refused. */
-function planPaths(objects: readonly ListedObject[]): { safe: ListedObject[]; refused: RefusedEntry[] } {
-  const refused: RefusedEntry[] = [];
+/** The objects that can land safely under scratch; the others are refused through `writer`. */
+function admitObjects(objects: readonly ListedObject[], writer: ScratchWriter): ListedObject[] {
   const candidates: ListedObject[] = [];
   for (const object of objects) {
     const reason = unsafeReason(object.rel);
-    if (reason) refused.push({ entry: object.key, reason });
+    if (reason) writer.refuse(object.key, reason);
     else candidates.push(object);
   }
-  // S3 allows both `a` and `a/b`; a file system cannot hold both.
+  // S3 allows both `a` and `a/b`; a file system cannot hold both. Decided here, not by download order.
   const names = new Set(candidates.map((object) => object.rel));
   const safe: ListedObject[] = [];
   for (const object of candidates) {
     const parts = object.rel.split('/');
     const clash = parts.slice(0, -1).map((_, index) => parts.slice(0, index + 1).join('/')).find((folder) => names.has(folder));
-    if (clash !== undefined) refused.push({ entry: object.key, reason: `its folder '${clash}' is also an object of the set` });
+    if (clash !== undefined) writer.refuse(object.key, `its folder '${clash}' is also an object of the set`);
     else safe.push(object);
   }
-  return { safe, refused };
+  return safe;
 }
 
 /** Why a key's relative path cannot be written under scratch; null when it can. */
@@ -499,34 +501,29 @@ class IntegrityStats {
       expected: { objects, bytes, against: 'the ETags, sizes and checksums the store recorded at listing' },
       actual: { verified: this.#verified, by, unverifiable: this.#unverifiable, problems: findings.length },
       passDetail:
-        `${this.#verified} of ${objects} object${objects === 1 ? '' : 's'} match what the store recorded` +
+        `${this.#verified} of ${plural(objects, 'object')} ${this.#verified === 1 ? 'matches' : 'match'} what the store recorded` +
         (how ? ` (${how})` : '') +
         (this.#unverifiable > 0 ? `; ${this.#unverifiable} unverifiable (multipart or encrypted ETag, no stored checksum)` : ''),
       failDetail: (found) =>
-        `${found.length} object${found.length === 1 ? '' : 's'} differ from what the store recorded; first: ${found[0]?.item} (${found[0]?.problem})`,
+        `${plural(found.length, 'object')} ${found.length === 1 ? 'differs' : 'differ'} from what the store recorded; first: ${found[0]?.item} (${found[0]?.problem})`,
     });
   }
 }
 
-/** Runs `run` over `items`, at most `limit` at once; the first failure stops new work and is rethrown. */
-async function forEachLimit<T>(items: readonly T[], limit: number, run: (item: T) => Promise<void>, onFailure?: () => void): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | null = null;
-  const worker = async (): Promise<void> => {
-    while (failure === null && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await run(item);
-      } catch (error) {
-        if (failure === null) {
-          failure = { error };
-          onFailure?.();
-        }
-      }
+/** Regroups a body's network-sized chunks into pieces of about `size` bytes: hashing small chunks runs at half speed. */
+async function* coalesce(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+  let pending: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const chunk of source) {
+    pending.push(chunk);
+    bytes += chunk.byteLength;
+    if (bytes >= size) {
+      yield Buffer.concat(pending, bytes);
+      pending = [];
+      bytes = 0;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== null) throw (failure as { error: unknown }).error;
+  }
+  if (bytes > 0) yield Buffer.concat(pending, bytes);
 }
 
 function sum(values: readonly number[]): number {

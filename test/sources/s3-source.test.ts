@@ -477,14 +477,26 @@ describe('s3 source: damage and change', () => {
     expect(check.findings).toMatchObject([{ item: 'p412/set/b', problem: 'changed', actual: 'replaced during the restore (PreconditionFailed)' }]);
   });
 
-  it('fails naming a sampled object that is gone by the time of the restore', async () => {
+  it('refuses, naming the key, a sampled object that is gone by the time of the restore', async () => {
     await putSet('gone-item/set/', { a: 10, b: 10 });
     const src = source({ prefix: 'gone-item/' });
     const set = setFor('gone-item/set/', await src.listSets({}));
     await server.remove(BUCKET, 'gone-item/set/b');
     const outcome = await src.restore(set, await scratch(), { items: new Set(['a', 'b']), log });
-    expect(integrity(outcome).findings).toMatchObject([{ item: 'gone-item/set/b', problem: 'missing' }]);
+    expect(outcome.refused).toEqual([{ entry: 'gone-item/set/b', reason: 'not found in the set' }]);
     expect(outcome.files.map((f) => f.path)).toEqual(['a']);
+  });
+
+  it('refuses, naming the key, an object whose path in scratch is taken', async () => {
+    await putSet('taken/set/', { 'a.txt': 10, 'b.txt': 10 });
+    const src = source({ prefix: 'taken/' });
+    const set = setFor('taken/set/', await src.listSets({}));
+    const dir = await scratch();
+    await mkdir(path.join(dir, 'b.txt'));
+    const outcome = await src.restore(set, dir, { items: null, log });
+    expect(outcome.files.map((f) => f.path)).toEqual(['a.txt']);
+    expect(outcome.refused).toMatchObject([{ entry: 'taken/set/b.txt' }]);
+    expect(outcome.refused[0]?.reason).toMatch(/^cannot create file/);
   });
 
   it('refuses keys that would escape scratch or clash with a folder, and writes nothing outside it', async () => {
