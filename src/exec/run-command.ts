@@ -149,20 +149,22 @@ function followLines(stream: Readable | null, onLine: (line: string) => void, on
   };
   const take = (text: string): void => {
     last = (last + text).slice(-TAIL_BYTES - 1);
-    pending += text;
-    // A tool that never ends a line must not fill memory either.
-    if (pending.length > MAX_LINE_CHARS && pending.indexOf('\n') === -1) {
-      pending = '';
-      if (!failed) {
-        failed = true;
-        onError(new Error(`output line longer than ${MAX_LINE_CHARS} characters`));
-      }
-    }
-    let newline = pending.indexOf('\n');
+    if (failed) return;
+    // Only the new text is searched: a long line must not be rescanned for every chunk.
+    let from = 0;
+    let newline = text.indexOf('\n');
     while (newline !== -1) {
-      emit(pending.slice(0, newline));
-      pending = pending.slice(newline + 1);
-      newline = pending.indexOf('\n');
+      emit(pending + text.slice(from, newline));
+      pending = '';
+      from = newline + 1;
+      newline = text.indexOf('\n', from);
+    }
+    pending += text.slice(from);
+    // A tool that never ends a line must not fill memory either.
+    if (pending.length > MAX_LINE_CHARS) {
+      pending = '';
+      failed = true;
+      onError(new Error(`output line longer than ${MAX_LINE_CHARS} characters`));
     }
   };
   stream.on('data', (chunk: Buffer | string) => take(typeof chunk === 'string' ? chunk : decoder.write(chunk)));
