@@ -131,7 +131,8 @@ function locate(doc: Document, segments: readonly PropertyKey[]): number | undef
       const pair = node.items.find((item) => (isScalar(item.key) ? item.key.value : item.key) === segment);
       if (!pair) break;
       node = pair.value;
-      best = rangeStart(node) ?? rangeStart(pair.key) ?? best;
+      // The key's line: for a nested mapping that is the line a person looks for.
+      best = rangeStart(pair.key) ?? rangeStart(node) ?? best;
     } else if (isSeq(node) && typeof segment === 'number') {
       node = node.items[segment];
       if (node === undefined) break;
@@ -158,13 +159,15 @@ function describeIssue(issue: z.core.$ZodIssue, doc: Document, lineOf: (offset: 
         message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}`,
       };
     case 'invalid_union': {
-      const discriminator = (issue as { note?: string }).note === 'No matching discriminator' || issue.errors.length === 0;
-      if (discriminator && segments[segments.length - 1] !== 'kind') {
-        const kindValue = valueAt(doc.toJS(), [...segments, 'kind']);
+      const atKind = segments[segments.length - 1] === 'kind';
+      const noMatch = (issue as { note?: string }).note === 'No matching discriminator' || issue.errors.length === 0;
+      if (atKind || noMatch) {
+        const kindPath = atKind ? segments : [...segments, 'kind'];
+        const kindValue = valueAt(doc.toJS(), kindPath);
         const options = unionKinds();
         return {
-          path: `${at}.kind`,
-          line: lineOf(locate(doc, [...segments, 'kind'])),
+          path: formatPath(kindPath),
+          line: lineOf(locate(doc, kindPath)),
           message:
             kindValue === undefined
               ? `missing; expected one of ${options}`

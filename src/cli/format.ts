@@ -1,0 +1,79 @@
+import { formatDuration } from '../config/duration.js';
+import type { RunRecord } from '../evidence/run-record.js';
+
+const MARK: Record<RunRecord['verdict'], string> = { passed: 'PASS', failed: 'FAIL', error: 'ERROR', timed_out: 'TIMEOUT', aborted: 'ABORTED' };
+
+/** `1.2 MB`-style sizes for people. */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined) return '?';
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+/** The shape `run --json` and `history --json` print for a run. */
+export function runToJson(record: RunRecord, options: { times?: boolean } = {}) {
+  return {
+    runId: record.runId,
+    drill: record.drill,
+    verdict: record.verdict,
+    cause: record.cause,
+    set: record.set ? { path: record.set.path, size: record.set.size, mtime: record.set.mtime, id: record.set.id, hash: record.set.hash } : null,
+    sample: record.sample ? { seed: record.sample.seed, totalItems: record.sample.totalItems, selectedItems: record.sample.selectedItems } : null,
+    restored: record.restored,
+    timings: record.timings,
+    checks: record.checks.map((check) => ({
+      name: check.name,
+      verdict: check.verdict,
+      expected: check.expected,
+      actual: check.actual,
+      detail: check.detail,
+      ...(check.findings ? { findings: check.findings } : {}),
+    })),
+    ...(options.times ? { startedAt: record.startedAt, finishedAt: record.finishedAt, trigger: record.trigger, host: record.host, version: record.version } : {}),
+  };
+}
+
+/** A short human summary of one run: the verdict line, then each check that did not pass. */
+export function formatRunSummary(record: RunRecord): string {
+  const lines: string[] = [];
+  const setText = record.set ? record.set.path : 'no set';
+  const restored = `${record.restored.files} files, ${formatBytes(record.restored.bytes)}`;
+  lines.push(`${MARK[record.verdict].padEnd(7)} ${record.drill}  ${setText}  (${restored} in ${formatDuration(record.timings.totalMs)}, run ${record.runId.slice(0, 8)})`);
+  if (record.verdict !== 'passed' && record.cause && !record.checks.some((check) => check.verdict === 'failed')) {
+    lines.push(`        cause: ${record.cause}`);
+  }
+  for (const check of record.checks) {
+    if (check.verdict === 'passed') continue;
+    lines.push(`        ${check.verdict === 'failed' ? 'x' : '!'} ${check.name}: ${check.detail}`);
+    for (const finding of (check.findings ?? []).slice(0, 5)) {
+      lines.push(`            ${finding.problem}: ${finding.item}${describeExpectation(finding.expected, finding.actual)}`);
+    }
+    const more = (check.findingsTotal ?? 0) - Math.min(5, check.findings?.length ?? 0);
+    if (more > 0) lines.push(`            … and ${more} more (restore-drill show ${record.runId.slice(0, 8)})`);
+  }
+  return lines.join('\n');
+}
+
+function describeExpectation(expected: unknown, actual: unknown): string {
+  if (expected === undefined && actual === undefined) return '';
+  return ` (expected ${short(expected)}, found ${short(actual)})`;
+}
+
+function short(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  if (text === undefined) return 'nothing';
+  return /^[0-9a-f]{64}$/.test(text) ? `${text.slice(0, 12)}…` : text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** One line per run for `history`. */
+export function formatHistoryLine(record: RunRecord): string {
+  const when = record.startedAt.replace('T', ' ').slice(0, 19);
+  const cause = record.verdict === 'passed' ? '' : `  ${record.cause ?? ''}`;
+  return `${when}  ${record.runId.slice(0, 8)}  ${MARK[record.verdict].padEnd(7)} ${record.drill.padEnd(24)} ${formatDuration(record.timings.totalMs).padStart(7)}  ${String(record.restored.files).padStart(6)} files ${formatBytes(record.restored.bytes).padStart(9)}${cause}`;
+}
