@@ -26,6 +26,8 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED_ENV = ['RESTIC_REPOSITORY', 'RESTIC_REPOSITORY_FILE', 'RESTIC_PASSWORD', 'RESTIC_PASSWORD_FILE', 'RESTIC_PASSWORD_COMMAND'];
 const REMOTE_BACKEND = /^(sftp|rest|s3|azure|gs|b2|swift|rclone|opendal|smb):/;
 const SNAPSHOT_ID = /^[0-9a-f]{64}$/;
+/** The oldest restic (0.x) this source is tested against: Debian 12's 0.14. */
+const MIN_MINOR = 14;
 
 /** True when `restic check --read-data-subset` accepts the value: `5%`, `1/10` or a size like `500M`. */
 export function isReadDataSubset(value: string): boolean {
@@ -385,6 +387,7 @@ class ResticSource implements RestoreSource {
   readonly #roots = new Map<string, string>();
   /** Every command run since the last restore, handed over as that restore's evidence. */
   #commands: ExecRecord[] = [];
+  #versionChecked: Promise<void> | undefined;
 
   constructor(config: ResticSourceConfig, context: SourceContext) {
     this.#config = config;
@@ -625,7 +628,31 @@ class ResticSource implements RestoreSource {
     return this.#cacheDir === undefined ? [] : ['--cache-dir', this.#cacheDir];
   }
 
+  /**
+   * `restic version` once per source: the evidence names the restic that restored, and a
+   * restic older than 0.14 (whose flags and output this source was not built for) is refused.
+   */
+  #checkVersion(signal?: AbortSignal): Promise<void> {
+    this.#versionChecked ??= (async () => {
+      const result = await this.#run('version', ['version'], { signal });
+      this.#throwUnlessOk('version', result);
+      const match = /restic (\d+)\.(\d+)\.(\d+)/.exec(result.stdoutTail);
+      if (match && Number(match[1]) === 0 && Number(match[2]) < MIN_MINOR) {
+        throw new SourceError(`restic ${match[1]}.${match[2]}.${match[3]} at ${this.#config.binary} is too old; restore-drill needs restic 0.${MIN_MINOR} or newer`);
+      }
+    })().catch((error: unknown) => {
+      this.#versionChecked = undefined;
+      throw error;
+    });
+    return this.#versionChecked;
+  }
+
   async #exec(verb: string, args: string[], options: Pick<RunCommandOptions, 'signal' | 'keepStdout' | 'onStdoutLine' | 'onStderrLine'>): Promise<CommandResult> {
+    await this.#checkVersion(options.signal);
+    return this.#run(verb, args, options);
+  }
+
+  async #run(verb: string, args: string[], options: Pick<RunCommandOptions, 'signal' | 'keepStdout' | 'onStdoutLine' | 'onStderrLine'>): Promise<CommandResult> {
     const env: Record<string, string | undefined> = {
       ...this.#config.env,
       // Inherited values would compete with the configured ones.

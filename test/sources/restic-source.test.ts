@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { cp, lstat, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -200,6 +201,8 @@ describe('restic source against a real repository', () => {
     expect((await readdir(dir)).sort()).toEqual(['a.txt', 'empty.txt', 'nested', 'space name.txt', 'unicodé', 'we[ird] *?.txt']);
     expect(check(outcome, 'restic-restore').verdict).toBe('passed');
     expect(outcome.commands?.some((command) => command.command.startsWith('restic restore') && command.exitCode === 0)).toBe(true);
+    // The evidence names the restic that restored.
+    expect(outcome.commands?.[0]).toMatchObject({ command: 'restic version', exitCode: 0, stdoutTail: expect.stringMatching(/^restic 0\.\d+\.\d+/) });
     expect(JSON.stringify(outcome.commands)).not.toContain(TEST_RESTIC_PASSWORD);
   });
 
@@ -420,11 +423,11 @@ describe('restic source failure modes (fake restic binary)', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'restore-drill-fake-restic-'));
     try {
       const pidFile = path.join(dir, 'child.pid');
-      const restic = fakeSource({ FAKE_RESTIC_MODE: 'hang', FAKE_RESTIC_PIDFILE: pidFile }, { timeout: '1s' });
+      const restic = fakeSource({ FAKE_RESTIC_MODE: 'hang', FAKE_RESTIC_PIDFILE: pidFile }, { timeout: '3s' });
       const started = Date.now();
       const error = await sourceError(restic.listSets({}));
-      expect(error.message).toMatch(/^restic snapshots timed out after 1\.\d+s$/);
-      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(error.message).toMatch(/^restic snapshots timed out after 3\.\d+s$/);
+      expect(Date.now() - started).toBeLessThan(15_000);
       const childPid = Number(await readFile(pidFile, 'utf8'));
       await waitUntil(() => !alive(childPid));
       expect(alive(childPid)).toBe(false);
@@ -434,11 +437,19 @@ describe('restic source failure modes (fake restic binary)', () => {
   });
 
   test('stops restic when the drill is aborted', async () => {
-    const controller = new AbortController();
-    const restic = fakeSource({ FAKE_RESTIC_MODE: 'hang' });
-    setTimeout(() => controller.abort(), 300);
-    const error = await sourceError(restic.listSets({ signal: controller.signal }));
-    expect(error.message).toBe('restic snapshots canceled');
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'restore-drill-fake-restic-'));
+    try {
+      const pidFile = path.join(dir, 'child.pid');
+      const controller = new AbortController();
+      const restic = fakeSource({ FAKE_RESTIC_MODE: 'hang', FAKE_RESTIC_PIDFILE: pidFile });
+      const listing = sourceError(restic.listSets({ signal: controller.signal }));
+      // Abort once `restic snapshots` is surely running.
+      await waitUntil(() => existsSync(pidFile), 20_000);
+      controller.abort();
+      expect((await listing).message).toBe('restic snapshots canceled');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('treats an unknown exit code as a failure with the last line of stderr', async () => {
@@ -501,6 +512,11 @@ describe('restic source failure modes (fake restic binary)', () => {
     const [set] = await restic.listSets({});
     const error = await sourceError(restic.listItems(set as BackupSet, {}));
     expect(error.message).toBe(`restic snapshot ${'b'.repeat(64)} not found in repository /nonexistent/fake-repo`);
+  });
+
+  test('refuses a restic older than 0.14, naming its version', async () => {
+    const error = await sourceError(fakeSource({ FAKE_RESTIC_MODE: 'old-version' }).listSets({}));
+    expect(error.message).toBe(`restic 0.9.6 at ${FAKE_RESTIC} is too old; restore-drill needs restic 0.14 or newer`);
   });
 
   test('masks credentials of a repository URL in messages, even where restic echoes the location', async () => {
