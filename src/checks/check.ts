@@ -41,6 +41,8 @@ export interface CheckContext {
   outcome: RestoreOutcome;
   /** True when only a sample of the set was restored: set-wide expectations apply to the sample. */
   sampled: boolean;
+  /** The chosen item paths when only a sample was restored (null: the whole set); manifest entries outside it are not missing. */
+  sample: ReadonlySet<string> | null;
   /** The run's start: the RPO check measures the set's age against it. */
   startedAt: Date;
   /** Restore plus verification so far, for the RTO check (which runs last). */

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { resultFromFindings, type Check, type CheckContext, type CheckResult, type Finding } from './check.js';
+import { plural } from './describe.js';
+import { dataFiles, manifestPathInSet, type ManifestCheckConfig } from './manifest-check.js';
 
 /** How many files the restore must produce. */
 export const filesCheckConfigSchema = z
@@ -8,3 +11,39 @@ export const filesCheckConfigSchema = z
   })
   .refine((value) => value.min !== undefined || value.exact !== undefined, { message: 'expected min or exact' })
   .describe('Count the restored files (the manifest itself is not counted).');
+
+/** `checks.files`, parsed. */
+export type FilesCheckConfig = z.output<typeof filesCheckConfigSchema>;
+
+/**
+ * `files`: the number of restored files (the manifest itself not counted) against
+ * `min` and/or `exact`. When sampling, the count is the sample's.
+ */
+export class FilesCheck implements Check {
+  readonly name = 'files';
+
+  constructor(
+    private readonly config: FilesCheckConfig,
+    private readonly manifest?: ManifestCheckConfig,
+  ) {}
+
+  async run(context: CheckContext): Promise<CheckResult[]> {
+    const count = dataFiles(context.outcome.files, manifestPathInSet(this.manifest, context)).length;
+    const { min, exact } = this.config;
+    const findings: Finding[] = [];
+    const where = context.sampled ? 'restored sample' : 'restore';
+    if (exact !== undefined && count !== exact) {
+      findings.push({ item: `${where}`, problem: count < exact ? 'too-few-files' : 'too-many-files', expected: { exact }, actual: { files: count } });
+    }
+    if (min !== undefined && count < min) findings.push({ item: `${where}`, problem: 'too-few-files', expected: { min }, actual: { files: count } });
+    const wanted = [exact !== undefined ? `exactly ${exact}` : null, min !== undefined ? `at least ${min}` : null].filter(Boolean).join(' and ');
+    return [
+      resultFromFindings(this.name, findings, {
+        expected: { ...(min !== undefined ? { min } : {}), ...(exact !== undefined ? { exact } : {}), ...(context.sampled ? { sampled: true } : {}) },
+        actual: { files: count },
+        passDetail: `${plural(count, 'file')} restored${context.sampled ? ' (sample)' : ''}, expected ${wanted}`,
+        failDetail: () => `${plural(count, 'file')} restored${context.sampled ? ' (sample)' : ''}, expected ${wanted}`,
+      }),
+    ];
+  }
+}

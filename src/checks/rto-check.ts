@@ -1,0 +1,23 @@
+import { formatDuration } from '../config/duration.js';
+import type { Check, CheckContext, CheckResult } from './check.js';
+
+/** `rto`: restore plus verification so far against the recovery time objective. Runs last, so it sees every other check's time. */
+export class RtoCheck implements Check {
+  readonly name = 'rto';
+
+  constructor(private readonly rtoMs: number) {}
+
+  async run(context: CheckContext): Promise<CheckResult[]> {
+    const elapsedMs = Math.round(context.elapsedMs());
+    const within = elapsedMs <= this.rtoMs;
+    return [
+      {
+        name: this.name,
+        verdict: within ? 'passed' : 'failed',
+        expected: { maxDuration: formatDuration(this.rtoMs), maxDurationMs: this.rtoMs },
+        actual: { duration: formatDuration(elapsedMs), durationMs: elapsedMs },
+        detail: `restore and verification took ${formatDuration(elapsedMs)}, ${within ? 'within' : 'beyond'} the RTO of ${formatDuration(this.rtoMs)}`,
+      },
+    ];
+  }
+}

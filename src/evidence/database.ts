@@ -1,0 +1,85 @@
+import type { ColumnType, GeneratedAlways, Insertable, Selectable } from 'kysely';
+
+/**
+ * A column written once and never updated (`never` as the update type): the
+ * evidence tables are append-only, and the types say so.
+ */
+type Immutable<Select, Insert = Select> = ColumnType<Select, Insert, never>;
+
+/** int8 columns: node-postgres returns them as strings (they may exceed 2^53). */
+type Int8 = Immutable<string, number | string | bigint>;
+
+/** A timestamptz column: a Date when read, a Date or ISO 8601 text when written. */
+type Timestamp = Immutable<Date, Date | string>;
+
+/**
+ * One row per run, written when the run starts. The unique `(drill, scheduled_for)`
+ * pair is the slot claim: replicas sharing a database insert `on conflict do
+ * nothing`, and only the one whose row lands runs the slot.
+ */
+export interface RunStartsTable {
+  /** A UUID; `getRun` also accepts a unique prefix. */
+  run_id: Immutable<string>;
+  drill: Immutable<string>;
+  trigger: Immutable<'manual' | 'schedule' | 'replay'>;
+  /** The cron slot this run fills; null for manual runs (and NULLs never conflict). */
+  scheduled_for: Immutable<Date | null, Date | string | null>;
+  replay_of: Immutable<string | null>;
+  started_at: Timestamp;
+  host: Immutable<string>;
+  pid: Immutable<number>;
+  version: Immutable<string>;
+  config_hash: Immutable<string>;
+  scratch_dir: Immutable<string | null>;
+}
+
+/**
+ * One row per finished run, hash-chained in `seq` order: `record_hash` is
+ * sha256(prev_hash + '\n' + record), and `prev_hash` is the previous row's
+ * `record_hash` (64 zeros for the first). `record` is the canonical JSON of the
+ * RunRecord; the other columns are copies of its fields, for queries.
+ */
+export interface RunResultsTable {
+  /** Position in the chain (identity column). */
+  seq: GeneratedAlways<string>;
+  run_id: Immutable<string>;
+  drill: Immutable<string>;
+  verdict: Immutable<string>;
+  started_at: Timestamp;
+  finished_at: Timestamp;
+  set_path: Immutable<string | null>;
+  files: Immutable<number>;
+  bytes: Int8;
+  checks_failed: Immutable<number>;
+  restore_ms: Immutable<number>;
+  verify_ms: Immutable<number>;
+  total_ms: Immutable<number>;
+  record: Immutable<string>;
+  prev_hash: Immutable<string>;
+  record_hash: Immutable<string>;
+}
+
+/** Every restored item of a run (a set may hold millions), beside its result. */
+export interface RunItemsTable {
+  run_id: Immutable<string>;
+  path: Immutable<string>;
+  size: Int8;
+  sha256: Immutable<string | null>;
+}
+
+/**
+ * The evidence database as kysely sees it. Later tables (alert log, waivers,
+ * purge records) join here with their own migrations.
+ */
+export interface Database {
+  run_starts: RunStartsTable;
+  run_results: RunResultsTable;
+  run_items: RunItemsTable;
+}
+
+export type RunStartRow = Selectable<RunStartsTable>;
+export type NewRunStartRow = Insertable<RunStartsTable>;
+export type RunResultRow = Selectable<RunResultsTable>;
+export type NewRunResultRow = Insertable<RunResultsTable>;
+export type RunItemRow = Selectable<RunItemsTable>;
+export type NewRunItemRow = Insertable<RunItemsTable>;

@@ -1,0 +1,52 @@
+import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { EvidenceError, reasonOf } from '../errors.js';
+import * as m001 from './001-initial.js';
+
+/**
+ * Every migration, in order, listed here rather than read from a folder: the
+ * published package runs from dist/ (or a bundle) where no migrations folder
+ * may exist. Add a line per migration; never edit or rename a shipped one.
+ */
+export const migrations: Readonly<Record<string, Migration>> = {
+  '001-initial': m001,
+};
+
+/** Hands the static list to kysely's Migrator. */
+export const staticMigrationProvider: MigrationProvider = {
+  getMigrations: async () => ({ ...migrations }),
+};
+
+/** Which migrations a `migrateToLatest` call applied (empty when the schema was current). */
+export interface MigrationOutcome {
+  applied: string[];
+}
+
+/**
+ * A migration failed. PostgreSQL runs DDL in transactions, so kysely rolls the
+ * whole batch back: the schema stays as it was before the call.
+ */
+export class MigrationError extends EvidenceError {
+  constructor(
+    readonly migrationName: string | undefined,
+    cause: unknown,
+  ) {
+    const what = migrationName === undefined ? 'evidence database migration' : `evidence database migration ${migrationName}`;
+    super('migration-failed', `${what} failed: ${reasonOf(cause)}`, { cause });
+    this.name = 'MigrationError';
+  }
+}
+
+/**
+ * Brings the evidence schema up to date. Safe to call from several processes at
+ * once: kysely's migrator takes a lock in the database. Throws `MigrationError`
+ * naming the failed migration.
+ */
+export async function migrateToLatest(db: Kysely<any>): Promise<MigrationOutcome> {
+  const migrator = new Migrator({ db, provider: staticMigrationProvider });
+  const { error, results = [] } = await migrator.migrateToLatest();
+  if (error !== undefined) {
+    const failed = results.find((result) => result.status === 'Error');
+    throw new MigrationError(failed?.migrationName, error);
+  }
+  return { applied: results.filter((result) => result.status === 'Success').map((result) => result.migrationName) };
+}

@@ -1,0 +1,57 @@
+import { createReadStream } from 'node:fs';
+import { HASH_CHUNK_BYTES } from './hash-file.js';
+
+/** Longest line kept: far beyond PATH_MAX plus a digest, small enough to keep memory flat. */
+export const MAX_LINE_BYTES = 64 * 1024;
+
+/** One line of a text file: its 1-based number and text, or a note that it was too long to keep. */
+export type Line = { number: number; text: string; tooLong?: false } | { number: number; text: string; tooLong: true };
+
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+
+function decode(bytes: Buffer): string {
+  // A trailing CR is a Windows line ending, not part of the entry.
+  const end = bytes.length > 0 && bytes[bytes.length - 1] === CR ? bytes.length - 1 : bytes.length;
+  return bytes.toString('utf8', 0, end);
+}
+
+/**
+ * Reads a file line by line, splitting on LF only (a lone CR can be part of a file
+ * name), dropping one trailing CR, decoding UTF-8. Memory stays at one line: a line
+ * over MAX_LINE_BYTES is reported by its first bytes with `tooLong` and skipped.
+ */
+export async function* readLines(path: string, options: { signal?: AbortSignal | undefined } = {}): AsyncGenerator<Line> {
+  const stream = createReadStream(path, { highWaterMark: HASH_CHUNK_BYTES, signal: options.signal });
+  let parts: Buffer[] = [];
+  let partBytes = 0;
+  let tooLong = false;
+  let number = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    let start = 0;
+    for (;;) {
+      const end = chunk.indexOf(NEWLINE, start);
+      const piece = chunk.subarray(start, end === -1 ? chunk.length : end);
+      if (!tooLong) {
+        if (partBytes + piece.length > MAX_LINE_BYTES) {
+          tooLong = true;
+          parts.push(piece.subarray(0, MAX_LINE_BYTES - partBytes));
+        } else parts.push(piece);
+        partBytes += piece.length;
+      }
+      if (end === -1) break;
+      number += 1;
+      const text = decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      yield tooLong ? { number, text, tooLong: true } : { number, text };
+      parts = [];
+      partBytes = 0;
+      tooLong = false;
+      start = end + 1;
+    }
+  }
+  if (partBytes > 0) {
+    number += 1;
+    const text = decode(Buffer.concat(parts));
+    yield tooLong ? { number, text, tooLong: true } : { number, text };
+  }
+}

@@ -1,0 +1,207 @@
+import { once } from 'node:events';
+import { opendir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { z } from 'zod';
+import { hashFile } from './hash-file.js';
+import { excerpt, ManifestBuilder, ManifestReadError, type Manifest } from './manifest.js';
+import { readJsonManifest } from './read-json-manifest.js';
+
+/** The `format` value that marks a restore-drill manifest. */
+export const RESTORE_DRILL_MANIFEST_FORMAT = 'restore-drill-manifest';
+
+/** One file as recorded at backup time. */
+export const manifestFileSchema = z
+  .strictObject({
+    path: z.string().min(1).describe('Path relative to the backed-up folder, `/` separated.'),
+    size: z.number().int().nonnegative().describe('Size in bytes.'),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-fA-F]{64}$/, { message: 'expected a SHA-256 of 64 hex digits' })
+      .transform((hex) => hex.toLowerCase())
+      .describe('SHA-256 of the content, hex.'),
+  })
+  .describe('A file the restore must reproduce.');
+
+/** One table with the row count it had at backup time. */
+export const manifestTableSchema = z
+  .strictObject({
+    name: z.string().min(1).describe('Table name, schema-qualified when not in the default schema.'),
+    rows: z.number().int().nonnegative().describe('Row count at backup time.'),
+  })
+  .describe('A table the restore must reproduce, by row count.');
+
+/** Everything but the lists: read first by the streaming parser, checked once the file ends. */
+export const restoreDrillManifestHeaderSchema = z.strictObject({
+  format: z.literal(RESTORE_DRILL_MANIFEST_FORMAT),
+  version: z.literal(1),
+  createdAt: z.iso.datetime({ offset: true }).describe('When the manifest was written (ISO 8601).'),
+  source: z.string().optional().describe('What was described: a folder, a host, a database; free text.'),
+});
+
+/** The JSON manifest `restore-drill manifest PATH` writes at backup time. */
+export const restoreDrillManifestSchema = restoreDrillManifestHeaderSchema
+  .extend({
+    files: z.array(manifestFileSchema),
+    tables: z.array(manifestTableSchema).optional(),
+  })
+  .describe("restore-drill's manifest of expected files (and tables).");
+
+/** A restore-drill manifest document, as parsed. */
+export type RestoreDrillManifest = z.output<typeof restoreDrillManifestSchema>;
+/** One file entry, as parsed (hex lower-cased). */
+export type ManifestFileRecord = z.output<typeof manifestFileSchema>;
+
+function issues(error: z.ZodError): string {
+  return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
+}
+
+/**
+ * Reads a restore-drill manifest, streaming: each file and table entry is checked
+ * against its schema as it arrives (a bad one is a problem naming its line); a header
+ * that is missing or wrong throws ManifestReadError.
+ */
+export async function parseRestoreDrillManifest(path: string, options: { signal?: AbortSignal | undefined } = {}): Promise<Manifest> {
+  const builder = new ManifestBuilder('restore-drill');
+  const header: Record<string, unknown> = {};
+  let sawFiles = false;
+
+  await readJsonManifest(
+    path,
+    (event) => {
+      const list = event.key === 'files' || event.key === 'tables';
+      if (event.kind === 'array') {
+        if (event.key === 'files') sawFiles = true;
+        if (event.key === 'tables') builder.tables ??= new Map();
+        // Unknown lists go to the header, whose strict schema names them.
+        if (!list) header[event.key] = [];
+        return;
+      }
+      if (event.kind === 'member') {
+        if (list) throw new ManifestReadError(`line ${event.line}: "${event.key}" is not a list`);
+        if (event.error !== undefined) throw new ManifestReadError(`line ${event.line}: "${excerpt(event.key, 60)}" is ${event.error}`);
+        header[event.key] = event.value;
+        return;
+      }
+      if (event.key === 'files') addFile(builder, event.line, event.value, event.error);
+      else if (event.key === 'tables') addTable(builder, event.line, event.value, event.error);
+    },
+    options,
+  );
+
+  if (header.format !== RESTORE_DRILL_MANIFEST_FORMAT) {
+    throw new ManifestReadError(`not a restore-drill manifest: "format" is ${excerpt(JSON.stringify(header.format) ?? 'missing', 60)}; expected "${RESTORE_DRILL_MANIFEST_FORMAT}"`);
+  }
+  const checked = restoreDrillManifestHeaderSchema.safeParse(header);
+  if (!checked.success) throw new ManifestReadError(`invalid restore-drill manifest: ${issues(checked.error)}`);
+  if (!sawFiles) throw new ManifestReadError('invalid restore-drill manifest: files: expected a list');
+  return builder.build();
+}
+
+function addFile(builder: ManifestBuilder, line: number, value: unknown, error: string | undefined): void {
+  const parsed = error === undefined ? manifestFileSchema.safeParse(value) : undefined;
+  if (parsed?.success) {
+    builder.addFile(parsed.data.path, { line, size: parsed.data.size, sha256: parsed.data.sha256 });
+    return;
+  }
+  const item = value !== null && typeof value === 'object' && typeof (value as { path?: unknown }).path === 'string' ? (value as { path: string }).path : JSON.stringify(value) ?? '';
+  builder.problem({ line, problem: 'malformed', item: excerpt(item, 60), message: error ?? issues(parsed!.error!) });
+}
+
+function addTable(builder: ManifestBuilder, line: number, value: unknown, error: string | undefined): void {
+  const parsed = error === undefined ? manifestTableSchema.safeParse(value) : undefined;
+  if (parsed?.success) {
+    builder.addTable(parsed.data.name, parsed.data.rows, line);
+    return;
+  }
+  builder.problem({ line, problem: 'malformed', item: excerpt(JSON.stringify(value) ?? '', 60), message: error ?? issues(parsed!.error!) });
+}
+
+/** How writeManifestForFolder describes and walks the folder. */
+export interface WriteManifestOptions {
+  /** Recorded as `source`: what the manifest describes, free text. */
+  source?: string;
+  /** Paths relative to the folder to leave out, such as the manifest being written inside it. */
+  exclude?: readonly string[];
+  /** Files hashed at once; results are written in walk order whatever finishes first. */
+  concurrency?: number;
+  signal?: AbortSignal | undefined;
+}
+
+/** What writing a manifest covered, and what it left out. */
+export interface WriteManifestResult {
+  files: number;
+  bytes: number;
+  /** Entries that are not regular files (symbolic links, sockets…), not followed and not listed. */
+  skipped: { path: string; reason: string }[];
+}
+
+/** Walks `dir` depth first in name order, yielding relative `/` paths of regular files. */
+async function* walk(
+  dir: string,
+  prefix: string,
+  skipped: WriteManifestResult['skipped'],
+  signal: AbortSignal | undefined,
+): AsyncGenerator<string> {
+  const entries: { name: string; kind: 'dir' | 'file' | string }[] = [];
+  for await (const entry of await opendir(dir)) {
+    const kind = entry.isDirectory() ? 'dir' : entry.isFile() ? 'file' : entry.isSymbolicLink() ? 'symbolic link' : 'not a regular file';
+    entries.push({ name: entry.name, kind });
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    signal?.throwIfAborted();
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.kind === 'dir') yield* walk(join(dir, entry.name), relative, skipped, signal);
+    else if (entry.kind === 'file') yield relative;
+    else skipped.push({ path: relative, reason: entry.kind });
+  }
+}
+
+/**
+ * Walks a folder and writes a restore-drill manifest of every regular file to `output`
+ * (which it does not end), hashing with bounded concurrency and writing one entry per
+ * line in a stable order, so memory stays flat however many files there are.
+ * Throws when a file cannot be read: a manifest silently missing a file would be worse.
+ */
+export async function writeManifestForFolder(dir: string, output: Writable, options: WriteManifestOptions = {}): Promise<WriteManifestResult> {
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  const exclude = new Set(options.exclude ?? []);
+  const result: WriteManifestResult = { files: 0, bytes: 0, skipped: [] };
+  const write = async (text: string): Promise<void> => {
+    if (!output.write(text)) await once(output, 'drain', { signal: options.signal });
+  };
+
+  const header = { format: RESTORE_DRILL_MANIFEST_FORMAT, version: 1, createdAt: new Date().toISOString(), ...(options.source !== undefined ? { source: options.source } : {}) };
+  const opening = JSON.stringify(header);
+  await write(`${opening.slice(0, -1)},"files":[`);
+
+  const pending: Promise<ManifestFileRecord>[] = [];
+  const flush = async (): Promise<void> => {
+    const record = await pending.shift()!;
+    await write(`${result.files === 0 ? '' : ','}\n${JSON.stringify(record)}`);
+    result.files += 1;
+    result.bytes += record.size;
+  };
+  try {
+    for await (const path of walk(dir, '', result.skipped, options.signal)) {
+      if (exclude.has(path)) continue;
+      const hashing = hashFile(join(dir, path), ['sha256'], { signal: options.signal }).then(
+        (digest) => ({ path, size: digest.size, sha256: digest.digests.sha256! }),
+        (error: NodeJS.ErrnoException) => {
+          throw new Error(`cannot read ${join(dir, path)}: ${error.code ?? error.message}`, { cause: error });
+        },
+      );
+      // Awaited in order below; this only keeps a failure from being reported as unhandled meanwhile.
+      hashing.catch(() => {});
+      pending.push(hashing);
+      if (pending.length >= concurrency) await flush();
+    }
+    while (pending.length > 0) await flush();
+  } finally {
+    // Let hashes still running settle before the caller removes anything.
+    await Promise.allSettled(pending);
+  }
+  await write('\n]}\n');
+  return result;
+}
