@@ -66,9 +66,14 @@ function describeExpectation(expected: unknown, actual: unknown): string {
 }
 
 function short(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    return Object.entries(value as Record<string, unknown>)
+      .map(([key, inner]) => `${key} ${short(inner)}`)
+      .join(', ');
+  }
   const text = typeof value === 'string' ? value : JSON.stringify(value);
-  if (text === undefined) return 'nothing';
-  return /^[0-9a-f]{64}$/.test(text) ? `${text.slice(0, 12)}…` : text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return /^[0-9a-f]{40,}$/.test(text) ? `${text.slice(0, 12)}…` : text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /** One line per run for `history`. */

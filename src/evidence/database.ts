@@ -1,4 +1,4 @@
-import type { ColumnType, GeneratedAlways, Insertable, Selectable } from 'kysely';
+import type { ColumnType, GeneratedAlways, Insertable, Kysely, Selectable } from 'kysely';
 
 /**
  * A column written once and never updated (`never` as the update type): the
@@ -83,3 +83,6 @@ export type RunResultRow = Selectable<RunResultsTable>;
 export type NewRunResultRow = Insertable<RunResultsTable>;
 export type RunItemRow = Selectable<RunItemsTable>;
 export type NewRunItemRow = Insertable<RunItemsTable>;
+
+/** The evidence database handle every repository function takes first. */
+export type EvidenceDb = Kysely<Database>;

@@ -1,6 +1,18 @@
+import { open } from 'node:fs/promises';
+import os from 'node:os';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { extract as tarExtract } from 'tar-stream';
 import { z } from 'zod';
+import { CopyWorkers } from '../scratch/copy-workers.js';
+import { CHUNK_BYTES, describeFsError } from '../scratch/hashing-writer.js';
+import { ScratchWriter } from '../scratch/scratch-writer.js';
+import { TaskPool } from '../scratch/task-pool.js';
+import { findSets, globBase } from './glob-sets.js';
+import { SourceError, type BackupSet, type RestoreOptions, type RestoreOutcome, type RestoreSource, type SetItem } from './restore-source.js';
+import { normaliseEntryPath, symlinkAncestor } from './safe-path.js';
 import { selectSchema } from './set-selection.js';
-import { defineSourceKind } from './source-kind.js';
+import { defineSourceKind, type SourceContext } from './source-kind.js';
 
 /** A backup set is a .tar, .tar.gz or .tgz archive chosen among those matching a glob. */
 export const tarSourceConfigSchema = z
@@ -11,10 +23,455 @@ export const tarSourceConfigSchema = z
   })
   .describe('Backup sets are tar archives, optionally gzip-compressed.');
 
+export type TarSourceConfig = z.output<typeof tarSourceConfigSchema>;
+
+/** Archive names a tar source considers; anything else the glob matches is ignored. */
+export function isTarArchiveName(name: string): boolean {
+  return name.endsWith('.tar') || name.endsWith('.tar.gz') || name.endsWith('.tgz');
+}
+
+const BLOCK = 512;
+
+/** A member's header as tar-stream decodes it (its own types leave out unknown types and the offset). */
+interface Headers {
+  name: string;
+  size: number;
+  mode: number;
+  type: 'file' | 'link' | 'symlink' | 'directory' | 'block-device' | 'character-device' | 'fifo' | 'contiguous-file' | null;
+  linkname: string | null;
+  /** Offset of the member's data in the (decompressed) archive. */
+  byteOffset?: number;
+}
+
+/** Entry types that are never restored, with the reason given. */
+const SPECIAL_TYPES: Partial<Record<string, string>> = {
+  'character-device': 'special file: character device',
+  'block-device': 'special file: block device',
+  fifo: 'special file: FIFO',
+};
+
+/** One archive member as `readArchive` hands it over. */
+interface ArchiveEntry {
+  header: Headers;
+  /** The member's bytes; errors reading them are the archive's. Unread bytes are skipped. */
+  body: AsyncIterable<Buffer>;
+}
+
+/** The archive's bytes could not be read (truncated, corrupt, not tar): never a refusal. */
+class ArchiveReadError extends Error {
+  override readonly name = 'ArchiveReadError';
+}
+
+/**
+ * Restores from tar archives (plain or gzip, told apart by their first bytes), parsed
+ * as a stream: each member is checked, then written to scratch while it is hashed.
+ * Members that could escape scratch or are not plain data are refused, never written.
+ */
+export class TarSource implements RestoreSource {
+  readonly kind = 'tar';
+  readonly #config: TarSourceConfig;
+  readonly #context: SourceContext;
+
+  constructor(config: TarSourceConfig, context: SourceContext) {
+    this.#config = config;
+    this.#context = context;
+  }
+
+  listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]> {
+    return findSets(this.#config.path, this.#context.configDir, { kind: 'file', accept: isTarArchiveName }, options);
+  }
+
+  /** One pass over the headers (bodies skipped): the regular files a restore would write, with their sizes. */
+  async listItems(set: BackupSet, options: { signal?: AbortSignal | undefined }): Promise<SetItem[]> {
+    const items = new Map<string, number>();
+    const symlinks = new Set<string>();
+    await readArchive(set.path, options.signal, async ({ header }) => {
+      const checked = normaliseEntryPath(header.name);
+      if (!checked.ok || checked.path === '') return;
+      const rel = checked.path;
+      if (symlinkAncestor(rel, (candidate) => symlinks.has(candidate)) !== null) return;
+      // A later member of the same name replaces an earlier one.
+      items.delete(rel);
+      symlinks.delete(rel);
+      if (header.type === 'file' || header.type === 'contiguous-file') items.set(rel, header.size ?? 0);
+      else if (header.type === 'symlink') symlinks.add(rel);
+    });
+    return [...items].map(([path, size]) => ({ path, size })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  }
+
+  async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+    const items = options.items;
+    const signal = options.signal;
+    const writer = new ScratchWriter(scratchDir, { createSymlinks: items === null });
+    const members = new MemberWriter(writer, signal);
+    /** Every regular-file member so far: the only valid hard-link targets. */
+    const regularSeen = new Set<string>();
+    const found = new Set<string>();
+    try {
+      await readArchive(set.path, signal, async ({ header, body }) => {
+        const name = header.name;
+        if (items !== null) {
+          // A sample looks only at its own items; other members are skipped unjudged, but
+          // symlinks and files are still tracked for the checks on the items.
+          const checked = normaliseEntryPath(name);
+          if (!checked.ok || !items.has(checked.path)) {
+            if (checked.ok && checked.path !== '') track(checked.path, header, writer, regularSeen);
+            return;
+          }
+          found.add(checked.path);
+        }
+        const rel = writer.admit(name);
+        if (rel === null) return;
+        const type: string | null = header.type;
+        if (type === 'file' || type === 'contiguous-file') {
+          if (rel === '') return writer.refuse(name, 'a file cannot be the archive root');
+          regularSeen.add(rel);
+          await members.file(rel, name, header, body);
+        } else if (type === 'directory') {
+          if (items !== null) return writer.refuse(name, 'is a folder, not a file');
+          if (rel === '') return;
+          await members.settle(rel);
+          await writer.directory(rel, name);
+        } else if (type === 'link') {
+          await hardLink(writer, members, rel, name, header.linkname ?? '', regularSeen);
+        } else if (type === 'symlink') {
+          if (items !== null) return writer.refuse(name, 'is a symlink, not a file');
+          writer.symlink(rel, header.linkname ?? '');
+        } else if (type && SPECIAL_TYPES[type]) {
+          writer.refuse(name, SPECIAL_TYPES[type] as string);
+        } else {
+          writer.refuse(name, `unsupported tar entry type (typeflag ${typeflagOf(header)})`);
+        }
+      });
+      await members.finish();
+    } catch (error) {
+      await members.abandon();
+      throw error;
+    }
+    if (items !== null) for (const item of items) if (!found.has(item)) writer.refuse(item, 'not found in the set');
+    const { files, refused } = await writer.finish();
+    return { files, refused };
+  }
+}
+
+/** Outside a sample: remember symlinks and regular files so the sample's members are judged rightly. */
+function track(rel: string, header: Headers, writer: ScratchWriter, regularSeen: Set<string>): void {
+  if (header.type === 'symlink') {
+    writer.symlink(rel, header.linkname ?? '');
+    return;
+  }
+  writer.forget(rel);
+  if (header.type === 'file' || header.type === 'contiguous-file') regularSeen.add(rel);
+}
+
+async function hardLink(
+  writer: ScratchWriter,
+  members: MemberWriter,
+  rel: string,
+  name: string,
+  linkname: string,
+  regularSeen: Set<string>,
+): Promise<void> {
+  const target = normaliseEntryPath(linkname);
+  if (!target.ok || !regularSeen.has(target.path)) {
+    writer.refuse(name, `hard link target '${linkname}' is not an earlier file of the archive`);
+    return;
+  }
+  await members.settle(rel, target.path);
+  if (!writer.hasFile(target.path)) {
+    writer.refuse(name, `hard link target '${linkname}' was not restored`);
+    return;
+  }
+  await writer.hardLink(rel, target.path, name);
+  regularSeen.add(rel);
+}
+
+/** Members up to this size are gathered whole and written by a worker thread. */
+const SMALL_MEMBER_BYTES = CHUNK_BYTES;
+/** A batch for a worker is sent once it holds this many members or bytes. */
+const BATCH_MEMBERS = 64;
+const BATCH_BYTES = 8 * CHUNK_BYTES;
+
+/**
+ * Writes regular members into scratch, hashing while writing. Small members (most of a
+ * typical archive) are gathered whole and handed in batches to worker threads, which
+ * hash and write them synchronously: the parser never waits on a promise per system call.
+ * Large members are streamed here, chunk by chunk. Memory stays bounded by the batches
+ * in flight. A member whose name clashes with one still queued waits for the queue
+ * (`settle`), so a later member always replaces an earlier one, as with tar.
+ */
+class MemberWriter {
+  readonly #writer: ScratchWriter;
+  readonly #signal: AbortSignal | undefined;
+  readonly #threads = Math.max(2, Math.min(4, os.availableParallelism()));
+  readonly #batches = new TaskPool(this.#threads * 2);
+  /** Started with the first batch: an archive of large members starts no threads. */
+  #workers: CopyWorkers | null = null;
+  #batch: { rel: string; name: string; target: string; mode: number; data: Uint8Array }[] = [];
+  #batchBytes = 0;
+  /** Names queued or being written by a worker. */
+  readonly #pending = new Set<string>();
+  readonly #onAbort = (): void => this.#workers?.abort();
+
+  constructor(writer: ScratchWriter, signal: AbortSignal | undefined) {
+    this.#writer = writer;
+    this.#signal = signal;
+    signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** Writes one regular member (its body is read here, or left for the caller to skip when refused). */
+  async file(rel: string, name: string, header: Headers, body: AsyncIterable<Buffer>): Promise<void> {
+    await this.settle(rel);
+    const mode = ((header.mode ?? 0o644) & 0o777) | 0o600;
+    if ((header.size ?? 0) > SMALL_MEMBER_BYTES) return this.#stream(rel, name, mode, body);
+    const target = await this.#writer.prepareTarget(rel, name);
+    if (target === null) return;
+    // One buffer of its own per member: it is handed to the worker without a copy.
+    const data = new Uint8Array(new ArrayBuffer(header.size ?? 0));
+    let offset = 0;
+    for await (const chunk of body) {
+      this.#signal?.throwIfAborted();
+      data.set(chunk.subarray(0, data.byteLength - offset), offset);
+      offset += chunk.byteLength;
+    }
+    if (offset !== data.byteLength) throw new ArchiveReadError('read', { cause: new Error('member size does not match its data') });
+    this.#batch.push({ rel, name, target, mode, data });
+    this.#pending.add(rel);
+    this.#batchBytes += data.byteLength;
+    if (this.#batch.length >= BATCH_MEMBERS || this.#batchBytes >= BATCH_BYTES) await this.#flush();
+  }
+
+  /** Waits for queued writes when `rel`, one of its folders, or `other` is among them. */
+  async settle(rel: string, other?: string): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const pending = (candidate: string): boolean => this.#pending.has(candidate);
+    if (pending(rel) || (other !== undefined && pending(other)) || symlinkAncestor(rel, pending) !== null) {
+      await this.#flush();
+      await this.#batches.drain();
+    }
+  }
+
+  /** Writes what is queued and waits for every write; throws the first failure. */
+  async finish(): Promise<void> {
+    try {
+      await this.#flush();
+      await this.#batches.drain();
+    } finally {
+      await this.#close();
+    }
+  }
+
+  /** Stops after a failure, waiting for the writes running. */
+  async abandon(): Promise<void> {
+    this.#workers?.abort();
+    await this.#batches.settle();
+    await this.#close();
+  }
+
+  async #close(): Promise<void> {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    await this.#workers?.close();
+  }
+
+  async #stream(rel: string, name: string, mode: number, body: AsyncIterable<Buffer>): Promise<void> {
+    const file = await this.#writer.openFile(rel, mode, name);
+    if (file === null) return;
+    try {
+      for await (const chunk of body) {
+        this.#signal?.throwIfAborted();
+        await file.push(chunk);
+      }
+    } catch (error) {
+      await file.abandon();
+      throw error;
+    }
+    this.#writer.recordFile(rel, await file.end());
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#batch;
+    if (batch.length === 0) return;
+    this.#batch = [];
+    this.#batchBytes = 0;
+    await this.#batches.run(() => this.#write(batch));
+  }
+
+  async #write(batch: { rel: string; name: string; target: string; mode: number; data: Uint8Array }[]): Promise<void> {
+    this.#workers ??= new CopyWorkers({ threads: this.#threads });
+    if (this.#signal?.aborted) this.#workers.abort();
+    const results = await this.#workers.run(
+      batch.map(({ target, mode, data }) => ({ kind: 'write', target, mode, data: [data] })),
+    );
+    for (const [index, result] of results.entries()) {
+      const { rel, name } = batch[index] as { rel: string; name: string };
+      this.#pending.delete(rel);
+      if (result.kind === 'copied') this.#writer.recordFile(rel, result);
+      else if (result.kind === 'aborted') {
+        this.#signal?.throwIfAborted();
+        throw new Error('write aborted');
+      } else if (result.kind === 'read-error' || result.kind === 'write-error') this.#writer.writeFailed(name, 'cannot write file', result);
+    }
+  }
+}
+
+function typeflagOf(header: Headers): string {
+  return header.type ?? 'unknown';
+}
+
+/** Compressions recognised by their magic bytes; only gzip is read. */
+function compressionOf(magic: Buffer): 'gzip' | 'none' | string {
+  if (magic[0] === 0x1f && magic[1] === 0x8b) return 'gzip';
+  if (magic.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (magic.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  if (magic.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'zstd';
+  return 'none';
+}
+
+/**
+ * Streams the archive at `file` through `onEntry`, one member at a time (gunzipping when
+ * its first bytes say gzip, whatever its name). A missing or unreadable file, an
+ * unsupported compression, and damaged data (bad gzip, a bad header, a short read, no
+ * end-of-archive marker) are `SourceError`s naming the archive and the member.
+ */
+async function readArchive(file: string, signal: AbortSignal | undefined, onEntry: (entry: ArchiveEntry) => Promise<void>): Promise<void> {
+  signal?.throwIfAborted();
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    throw new SourceError(`cannot read backup set ${file}: ${describeFsError(error)}`, false, { cause: error });
+  }
+  let source: Readable;
+  try {
+    const magic = Buffer.alloc(6);
+    const { bytesRead } = await handle.read(magic, 0, magic.length, 0);
+    const compression = compressionOf(magic.subarray(0, bytesRead));
+    if (compression !== 'gzip' && compression !== 'none') {
+      throw new SourceError(`cannot read backup set ${file}: compressed with ${compression}; expected a plain or gzip-compressed tar`);
+    }
+    const input = handle.createReadStream({ start: 0, highWaterMark: CHUNK_BYTES });
+    if (compression === 'gzip') {
+      const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });
+      input.on('error', (error) => gunzip.destroy(error));
+      gunzip.on('close', () => input.destroy());
+      source = input.pipe(gunzip);
+    } else {
+      source = input;
+    }
+  } catch (error) {
+    await handle.close();
+    if (error instanceof SourceError) throw error;
+    throw new SourceError(`cannot read backup set ${file}: ${describeFsError(error)}`, false, { cause: error });
+  }
+
+  // v7 headers (no ustar magic) are still tar; their checksums are checked all the same.
+  const extract = tarExtract({ allowUnknownFormat: true } as Parameters<typeof tarExtract>[0]);
+  let bytes = 0;
+  const pumping = pump(source, extract, (count) => (bytes += count)).then(
+    () => null,
+    (error: unknown) => {
+      extract.destroy(error as Error);
+      return error;
+    },
+  );
+  const onAbort = (): void => {
+    source.destroy();
+    extract.destroy(new ArchiveReadError('aborted'));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  let current: string | null = null;
+  let previous: string | null = null;
+  let endOfLast = 0;
+  try {
+    const entries = extract[Symbol.asyncIterator]();
+    for (;;) {
+      let next;
+      try {
+        next = await entries.next();
+      } catch (error) {
+        throw new ArchiveReadError('read', { cause: error });
+      }
+      if (next.done) break;
+      signal?.throwIfAborted();
+      const stream = next.value as unknown as AsyncIterable<Buffer>;
+      const header = next.value.header as unknown as Headers;
+      current = header.name;
+      await onEntry({ header, body: chunksOf(stream) });
+      // Skip what the handler left unread.
+      for await (const chunk of chunksOf(stream)) void chunk;
+      const offset = header.byteOffset ?? endOfLast;
+      endOfLast = offset + Math.ceil((header.size ?? 0) / BLOCK) * BLOCK;
+      previous = current;
+      current = null;
+    }
+    const failure = await pumping;
+    if (failure !== null) throw new ArchiveReadError('read', { cause: failure });
+    // An archive cut at a member boundary parses cleanly: only the end-of-archive blocks tell.
+    if (bytes - endOfLast < BLOCK) throw new ArchiveReadError('read', { cause: new Error('no end-of-archive marker') });
+  } catch (error) {
+    source.destroy();
+    extract.destroy(new ArchiveReadError('closed'));
+    const failure = await pumping;
+    if (signal?.aborted) throw signal.reason;
+    if (!(error instanceof ArchiveReadError)) throw error;
+    // The first failure is the cause; a premature close only follows one.
+    const cause = failure !== null && (failure as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' ? failure : error.cause;
+    const where = current !== null ? `at entry ${current}` : previous !== null ? `after entry ${previous}` : 'before the first entry';
+    throw new SourceError(`unreadable archive ${file}: ${describeArchiveError(cause)} ${where}`, false, { cause });
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    source.destroy();
+  }
+}
+
+/** The member's bytes, with read failures marked as the archive's. */
+async function* chunksOf(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of stream) yield chunk;
+  } catch (error) {
+    throw new ArchiveReadError('read', { cause: error });
+  }
+}
+
+/** Feeds the (decompressed) bytes to the tar parser, honouring its back-pressure. */
+async function pump(source: Readable, extract: ReturnType<typeof tarExtract>, count: (bytes: number) => void): Promise<void> {
+  for await (const chunk of source as AsyncIterable<Buffer>) {
+    count(chunk.byteLength);
+    if (!extract.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          extract.off('drain', done);
+          extract.off('close', done);
+          resolve();
+        };
+        extract.on('drain', done);
+        extract.on('close', done);
+      });
+    }
+    if (extract.destroyed) return;
+  }
+  extract.end(undefined);
+}
+
+function describeArchiveError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (/unexpected end of (data|file)/i.test(message)) return 'unexpected end of data';
+  if (message === 'no end-of-archive marker') return 'unexpected end of data (no end-of-archive marker)';
+  if (code?.startsWith('Z_')) return `corrupt gzip data (${message})`;
+  if (/invalid tar header/i.test(message) || message === 'Invalid header') return 'invalid tar header (bad checksum or not a tar archive)';
+  if (message === 'Header exceeds max size') return 'a long-name header exceeds 4 MiB';
+  return describeFsError(error);
+}
+
 export const tarSourceKind = defineSourceKind({
   kind: 'tar',
   configSchema: tarSourceConfigSchema,
-  create() {
-    throw new Error('tar source: not yet implemented');
+  create(config, context) {
+    return new TarSource(config, context);
+  },
+  localPaths(config, context) {
+    return [globBase(config.path, context.configDir)];
   },
 });

@@ -1,0 +1,71 @@
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
+import { openEvidenceStore, type EvidenceStore } from '../evidence/open-store.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import type { Job } from '../schedule/job.js';
+import type { DrillJobPayload, RunDrillResult } from '../drill/run-drill.js';
+import { CliError, ExitCode } from './exit-codes.js';
+
+/** The default config path, relative to the working directory. */
+export const DEFAULT_CONFIG = 'config/restore-drill.yaml';
+
+/** Options every command accepts. */
+export interface CommonOptions {
+  config: string;
+  json?: boolean;
+  logLevel?: string;
+  logFormat?: 'json' | 'pretty' | 'auto';
+}
+
+/** The jobs the CLI hands out; the entry point supplies them (src/ never imports jobs/). */
+export interface CliJobs {
+  drill: Job<DrillJobPayload, RunDrillResult>;
+}
+
+/** Adds the options every command takes, so `--config` works after any verb. */
+export function withCommonOptions(command: Command, options: { json?: boolean } = {}): Command {
+  command
+    .addOption(new Option('-c, --config <path>', 'config file').default(DEFAULT_CONFIG).env('RESTORE_DRILL_CONFIG'))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
+    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['json', 'pretty', 'auto']));
+  if (options.json !== false) command.option('--json', 'print one JSON document on stdout (logs stay on stderr)');
+  return command;
+}
+
+export function loggerFor(options: CommonOptions): Logger {
+  return createLogger({ ...(options.logLevel ? { level: options.logLevel } : {}), ...(options.logFormat ? { format: options.logFormat } : {}) });
+}
+
+/** Loads the config or fails with exit code 2 and every problem listed. */
+export async function loadConfigOrExit(options: CommonOptions): Promise<LoadedConfig> {
+  try {
+    return await loadConfig(options.config);
+  } catch (error) {
+    if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.Usage);
+    throw error;
+  }
+}
+
+/** Opens the evidence store the config names (embedded PGlite beside the config by default). */
+export async function openStoreFor(loaded: LoadedConfig, log: Logger): Promise<EvidenceStore> {
+  try {
+    return await openEvidenceStore({
+      ...(loaded.config.database.url ? { url: loaded.config.database.url } : {}),
+      embeddedDir: path.join(loaded.dir, '.restore-drill'),
+      log,
+    });
+  } catch (error) {
+    throw new CliError(`cannot open the evidence database: ${(error as Error).message}`, ExitCode.Failed);
+  }
+}
+
+/** Writes one JSON document to stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Commander reducer for repeatable options (`--drill a --drill b`). */
+export function collectRepeatable(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}

@@ -1,0 +1,51 @@
+import { Command } from 'commander';
+import { getRun, listRunItems } from '../evidence/runs.js';
+import { formatRunSummary } from './format.js';
+import { loadConfigOrExit, loggerFor, openStoreFor, printJson, withCommonOptions, type CommonOptions } from './context.js';
+import { CliError, ExitCode } from './exit-codes.js';
+
+interface ShowOptions extends CommonOptions {
+  items?: boolean;
+}
+
+/** `restore-drill show RUN`: the full evidence of one run. */
+export function showCommand(): Command {
+  const command = new Command('show')
+    .description('Show the full evidence of one run (a run id or a unique prefix of it)')
+    .argument('<runId>', 'run id or unique prefix')
+    .option('--items', 'also list every restored item with its size and SHA-256');
+  withCommonOptions(command).action(async (runId: string, options: ShowOptions) => {
+    const loaded = await loadConfigOrExit(options);
+    const store = await openStoreFor(loaded, loggerFor(options));
+    try {
+      const found = await getRun(store.db, runId);
+      if (!found) throw new CliError(`no run '${runId}' in the evidence database`, ExitCode.Usage);
+      const items = options.items ? await listRunItems(store.db, found.record.runId) : undefined;
+      if (options.json) {
+        printJson({ ...found.record, chain: { seq: found.seq, prevHash: found.prevHash, recordHash: found.recordHash }, ...(items ? { items } : {}) });
+        return;
+      }
+      const r = found.record;
+      const lines = [
+        formatRunSummary(r),
+        '',
+        `run:        ${r.runId} (${r.trigger}${r.replayOf ? `, replay of ${r.replayOf}` : ''})`,
+        `when:       ${r.startedAt} → ${r.finishedAt}${r.scheduledFor ? ` (slot ${r.scheduledFor})` : ''}`,
+        `set:        ${r.set ? `${r.set.path}  size ${r.set.size ?? '?'}  mtime ${r.set.mtime ?? '?'}${r.set.hash ? `  hash ${r.set.hash}` : ''}` : 'none'}`,
+        `sample:     ${r.sample ? `${r.sample.selectedItems} of ${r.sample.totalItems ?? '?'} items, seed ${r.sample.seed}` : 'none'}`,
+        `timings:    select ${r.timings.selectMs} ms, restore ${r.timings.restoreMs} ms, verify ${r.timings.verifyMs} ms, cleanup ${r.timings.cleanupMs} ms`,
+        `host:       ${r.host}, restore-drill ${r.version}, config ${r.configHash.slice(0, 16)}`,
+        `evidence:   #${found.seq} ${found.recordHash}`,
+        '',
+        'checks:',
+        ...r.checks.map((check) => `  ${check.verdict.padEnd(8)} ${check.name.padEnd(14)} expected ${JSON.stringify(check.expected)}, found ${JSON.stringify(check.actual)}: ${check.detail}`),
+      ];
+      for (const command of r.commands) lines.push(`command:    ${command.command} → exit ${command.exitCode ?? command.signal ?? '?'} in ${command.durationMs} ms`);
+      if (items) lines.push('', 'items:', ...items.map((item) => `  ${item.sha256 ?? '-'.repeat(64)}  ${String(item.size).padStart(12)}  ${item.path}`));
+      process.stdout.write(`${lines.join('\n')}\n`);
+    } finally {
+      await store.close();
+    }
+  });
+  return command;
+}

@@ -1,0 +1,275 @@
+import { createHash, randomUUID } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { buildChecks } from '../checks/index.js';
+import type { CheckContext, CheckResult } from '../checks/check.js';
+import type { Config, DrillConfig } from '../config/schema.js';
+import { redactor } from '../config/redact.js';
+import { canonicalJson } from '../evidence/canonical-json.js';
+import type { EvidenceDb } from '../evidence/database.js';
+import type { RunItem, RunRecord, RunVerdict, SampleEvidence } from '../evidence/run-record.js';
+import { recordRunResult, recordRunStart } from '../evidence/runs.js';
+import type { Logger } from '../log/logger.js';
+import { drawSample } from '../sampling/sample.js';
+import { deriveSeed, seededRandom } from '../sampling/seeded-random.js';
+import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
+import { createSource } from '../sources/registry.js';
+import { SourceError, type BackupSet, type RestoreOutcome } from '../sources/restore-source.js';
+import { selectSet } from '../sources/set-selection.js';
+import { VERSION } from '../version.js';
+
+/** What starts a run, and what it repeats when it is a replay. */
+export interface RunDrillRequest {
+  drill: DrillConfig;
+  config: Config;
+  /** The config file's folder; relative paths resolve from it. */
+  configDir: string;
+  db: EvidenceDb;
+  log: Logger;
+  trigger: RunRecord['trigger'];
+  /** The cron slot this run fills; a slot another replica already claimed is skipped. */
+  scheduledFor?: Date | null;
+  /** Restore exactly the set and items of this earlier run. */
+  replay?: { record: RunRecord; items: string[] } | null;
+  /** Stops the run (daemon drain); the run is recorded as `aborted`. */
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+/** Which drill to run, why, and (for a replay) which earlier run to repeat. */
+export interface DrillJobPayload {
+  drill: string;
+  trigger: RunRecord['trigger'];
+  scheduledFor?: Date | null;
+  replay?: { record: RunRecord; items: string[] } | null;
+}
+
+/** A run's outcome: its record, or null when its scheduled slot was already taken by another replica. */
+export type RunDrillResult = { status: 'finished'; record: RunRecord } | { status: 'slot-taken' };
+
+/** Evidence capped in the record itself; `run_items` keeps every item. */
+const MAX_SAMPLE_ITEMS_IN_RECORD = 1_000;
+
+/** SHA-256 of the drill's config as resolved, secrets masked: ties the run to the config it ran under. */
+export function drillConfigHash(drill: DrillConfig): string {
+  return createHash('sha256').update(canonicalJson(redactor.redactValue(drill))).digest('hex');
+}
+
+/**
+ * Runs one drill end to end: choose the set, draw the sample, restore into a
+ * fresh scratch folder, run every check, clean up, and append the evidence.
+ * It never throws for a drill's own failure: an unusable source, a timeout or a
+ * crash in a check become the verdicts `error`, `timed_out` or `aborted`.
+ */
+export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult> {
+  const { drill, log: parentLog, db } = request;
+  const now = request.now ?? (() => new Date());
+  const runId = randomUUID();
+  const log = parentLog.child({ drill: drill.name, runId });
+  const startedAt = now();
+  const scheduledFor = request.scheduledFor ?? null;
+  const configHash = drillConfigHash(drill);
+  const host = os.hostname();
+
+  // The scratch folder is made before the start is recorded, so a crash leaves its path in evidence for clean-up.
+  let scratchDir: string | null = null;
+  let scratchError: unknown = null;
+  try {
+    scratchDir = await createScratchDir(resolvePath(request.configDir, request.config.scratch.root), drill.name, runId, { now: startedAt });
+  } catch (error) {
+    scratchError = error;
+  }
+
+  const claimed = await recordRunStart(db, {
+    runId,
+    drill: drill.name,
+    trigger: request.trigger,
+    scheduledFor,
+    replayOf: request.replay?.record.runId ?? null,
+    startedAt,
+    host,
+    pid: process.pid,
+    version: VERSION,
+    configHash,
+    scratchDir,
+  });
+  if (!claimed) {
+    if (scratchDir) await removeScratchDir(scratchDir);
+    log.info({ scheduledFor }, 'slot already claimed by another replica; skipping');
+    return { status: 'slot-taken' };
+  }
+
+  const timeout = drill.timeout === undefined ? null : AbortSignal.timeout(drill.timeout);
+  const signals = [request.signal, timeout].filter((s): s is AbortSignal => s !== undefined && s !== null);
+  const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
+  const phase = { selectMs: 0, restoreMs: 0, verifyMs: 0, cleanupMs: 0 };
+  const t0 = performance.now();
+  const seed = request.replay?.record.sample?.seed ?? deriveSeed(drill.name, (scheduledFor ?? startedAt).toISOString());
+
+  let set: BackupSet | null = null;
+  let sample: SampleEvidence | null = null;
+  let outcome: RestoreOutcome | null = null;
+  const checks: CheckResult[] = [];
+  let verdict: RunVerdict = 'passed';
+  let cause: string | null = null;
+
+  try {
+    if (scratchError !== null || scratchDir === null) throw scratchError;
+    log.info({ source: drill.source.kind }, 'drill started');
+    const source = createSource(drill.source, { configDir: request.configDir, log });
+    const sets = await source.listSets({ signal });
+    set = request.replay
+      ? selectSet(sets, { id: request.replay.record.set?.id ?? '' }, { now: startedAt, random: seededRandom(seed), describe: describeSource(drill) })
+      : selectSet(sets, drill.source.select, { now: startedAt, random: seededRandom(seed), describe: describeSource(drill) });
+    const manifestInSet = manifestPathInSet(drill);
+    let items: ReadonlySet<string> | null = null;
+    if (request.replay) {
+      items = new Set(request.replay.items);
+      sample = sampleEvidence(drill, seed, null, [...items], null);
+    } else if (drill.sample && drill.sample.size !== 'all') {
+      const listed = await source.listItems(set, { signal });
+      const candidates = listed.filter((item) => item.path !== manifestInSet);
+      const chosen = drawSample(candidates, drill.sample, seed);
+      items = new Set(chosen.items.map((item) => item.path));
+      sample = sampleEvidence(drill, seed, candidates.length, [...items], chosen.bytes);
+    }
+    if (items && manifestInSet) items = new Set([...items, manifestInSet]);
+    phase.selectMs = performance.now() - t0;
+    log.info({ set: set.path, items: items?.size ?? 'all' }, 'restoring');
+
+    const restoreStart = performance.now();
+    outcome = await source.restore(set, scratchDir, { items, signal, log });
+    phase.restoreMs = performance.now() - restoreStart;
+
+    const verifyStart = performance.now();
+    const context: CheckContext = {
+      set,
+      scratchDir,
+      outcome,
+      sampled: items !== null,
+      sample: items,
+      startedAt,
+      elapsedMs: () => phase.restoreMs + (performance.now() - verifyStart),
+      signal,
+    };
+    const drillChecks = buildChecks(drill.checks, drill.targets);
+    const [restoreCheck, ...rest] = drillChecks;
+    if (restoreCheck) checks.push(...(await restoreCheck.run(context)));
+    checks.push(...(outcome.checks ?? []));
+    for (const check of rest) {
+      signal?.throwIfAborted();
+      checks.push(...(await check.run(context)));
+    }
+    phase.verifyMs = performance.now() - verifyStart;
+    const failed = checks.find((check) => check.verdict === 'failed');
+    if (failed) {
+      verdict = 'failed';
+      cause = `${failed.name}: ${failed.detail}`;
+    }
+  } catch (error) {
+    ({ verdict, cause } = classifyFailure(error, timeout, request.signal, drill));
+    log.warn({ cause }, 'drill could not complete');
+  }
+
+  const cleanupStart = performance.now();
+  await outcome?.dispose?.().catch((error: unknown) => log.warn({ err: error }, 'could not release restore resources'));
+  const keep = scratchDir !== null && shouldKeep(request.config.scratch.keep, verdict);
+  if (scratchDir && !keep) await removeScratchDir(scratchDir).catch((error: unknown) => log.warn({ err: error, scratchDir }, 'could not remove scratch folder'));
+  phase.cleanupMs = performance.now() - cleanupStart;
+
+  const restoredFiles = outcome?.files ?? [];
+  const record: RunRecord = {
+    runId,
+    drill: drill.name,
+    verdict,
+    cause: cause === null ? null : redactor.redact(cause),
+    trigger: request.trigger,
+    scheduledFor: scheduledFor?.toISOString() ?? null,
+    replayOf: request.replay?.record.runId ?? null,
+    startedAt: startedAt.toISOString(),
+    finishedAt: now().toISOString(),
+    sourceKind: drill.source.kind,
+    set: set && { id: set.id, path: set.path, size: set.size, mtime: set.mtime?.toISOString() ?? null, hash: set.hash },
+    sample: sample ?? (outcome ? sampleEvidence(drill, seed, null, restoredFiles.map((file) => file.path), null, true) : null),
+    restored: {
+      files: restoredFiles.length,
+      bytes: restoredFiles.reduce((sum, file) => sum + file.size, 0),
+      ...(outcome?.tables ? { tables: outcome.tables.length } : {}),
+    },
+    itemsDigest: outcome ? itemsDigest(restoredFiles) : null,
+    checks: redactor.redactValue(checks),
+    timings: {
+      selectMs: Math.round(phase.selectMs),
+      restoreMs: Math.round(phase.restoreMs),
+      verifyMs: Math.round(phase.verifyMs),
+      cleanupMs: Math.round(phase.cleanupMs),
+      totalMs: Math.round(performance.now() - t0),
+    },
+    commands: outcome?.commands ?? [],
+    targets: { rtoMs: drill.targets?.rto ?? null, rpoMs: drill.targets?.rpo ?? null },
+    host,
+    version: VERSION,
+    configHash,
+    scratchDir,
+    scratchKept: keep,
+  };
+  const runItems: RunItem[] = restoredFiles.map((file) => ({ path: file.path, size: file.size, sha256: file.sha256 }));
+  await recordRunResult(db, record, runItems);
+  log.info({ verdict, cause }, 'drill finished');
+  return { status: 'finished', record };
+}
+
+function classifyFailure(error: unknown, timeout: AbortSignal | null, external: AbortSignal | undefined, drill: DrillConfig): { verdict: RunVerdict; cause: string } {
+  if (timeout?.aborted) return { verdict: 'timed_out', cause: `drill exceeded its timeout of ${drill.timeout} ms` };
+  if (external?.aborted) {
+    const reason = external.reason instanceof Error ? external.reason.message : String(external.reason ?? 'stopped');
+    return { verdict: 'aborted', cause: `stopped before it finished: ${reason}` };
+  }
+  if (error instanceof SourceError) return { verdict: 'error', cause: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  return { verdict: 'error', cause: firstLine(message) };
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0]?.trim() ?? text;
+}
+
+function shouldKeep(keep: Config['scratch']['keep'], verdict: RunVerdict): boolean {
+  return keep === 'always' || (keep === 'on-failure' && verdict !== 'passed');
+}
+
+function describeSource(drill: DrillConfig): string {
+  const source = drill.source as { kind: string; path?: string; bucket?: string; prefix?: string; repository?: string };
+  const where = source.path ?? (source.bucket ? `s3://${source.bucket}/${source.prefix ?? ''}` : source.repository ?? '');
+  return redactor.redact(`${source.kind} source ${where}`.trim());
+}
+
+/** The manifest's path inside the set, when the manifest travels with the set. */
+function manifestPathInSet(drill: DrillConfig): string | null {
+  const manifest = drill.checks.manifest;
+  if (!manifest || manifest.path.startsWith('/') || manifest.path.includes('{set}')) return null;
+  return manifest.path.replace(/^\.\//, '');
+}
+
+function sampleEvidence(drill: DrillConfig, seed: string, total: number | null, items: string[], bytes: number | null, whole = false): SampleEvidence {
+  return {
+    spec: whole ? 'all' : (drill.sample ?? 'all'),
+    seed,
+    totalItems: whole ? items.length : total,
+    selectedItems: items.length,
+    selectedBytes: bytes,
+    items: items.slice(0, MAX_SAMPLE_ITEMS_IN_RECORD),
+  };
+}
+
+/** Fixes the exact list of restored items into the record. */
+export function itemsDigest(files: readonly { path: string; size: number; sha256: string | null }[]): string {
+  const hash = createHash('sha256');
+  const lines = files.map((file) => `${file.path}\t${file.size}\t${file.sha256 ?? ''}`).sort();
+  for (const line of lines) hash.update(`${line}\n`);
+  return hash.digest('hex');
+}
+
+export function resolvePath(base: string, target: string): string {
+  return path.resolve(base, target);
+}

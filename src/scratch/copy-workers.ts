@@ -1,0 +1,206 @@
+import { Worker } from 'node:worker_threads';
+import { CHUNK_BYTES } from './hashing-writer.js';
+
+/**
+ * One file for a worker: `copy` reads `source` (a set's file), `write` takes bytes
+ * already read (an archive member); either way the worker hashes while it writes `target`.
+ */
+export type CopyJob = { kind: 'copy'; source: string; target: string } | { kind: 'write'; target: string; mode: number; data: Uint8Array[] };
+
+/** How a job in a worker ended. `large` (copies only): left for the caller, who streams big files with overlapping I/O. */
+export type CopyResult =
+  | { kind: 'copied'; size: number; sha256: string }
+  | { kind: 'large' }
+  | { kind: 'read-error' | 'write-error'; code: string | undefined; message: string }
+  | { kind: 'aborted' };
+
+/** Files above this size are handed back (`large`): they are faster streamed with reads overlapping writes. */
+export const WORKER_MAX_FILE_BYTES = 4 * CHUNK_BYTES;
+
+interface WorkerData {
+  abort: SharedArrayBuffer;
+  chunkBytes: number;
+  maxFileBytes: number;
+}
+
+/**
+ * The worker's body. It runs in a worker thread from its own source text (see
+ * `CopyWorkers`), so it may use nothing from this module: only `require`d built-ins.
+ * Synchronous calls are the point: no promise per system call, and a thread of its own.
+ */
+function copyWorkerMain(): void {
+  const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const fs = require('node:fs') as typeof import('node:fs');
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  const data = workerData as WorkerData;
+  const aborted = new Int32Array(data.abort);
+  const buffer = Buffer.allocUnsafeSlow(data.chunkBytes);
+  const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
+  const failure = (kind: 'read-error' | 'write-error', error: unknown) => ({
+    kind,
+    code: (error as NodeJS.ErrnoException).code,
+    message: (error as Error).message,
+  });
+
+  const writeOne = (job: Extract<CopyJob, { kind: 'write' }>): unknown => {
+    let output: number;
+    try {
+      output = fs.openSync(job.target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, job.mode);
+    } catch (error) {
+      return failure('write-error', error);
+    }
+    try {
+      const hash = createHash('sha256');
+      let size = 0;
+      for (const chunk of job.data) {
+        hash.update(chunk);
+        try {
+          for (let offset = 0; offset < chunk.byteLength; ) offset += fs.writeSync(output, chunk, offset, chunk.byteLength - offset);
+        } catch (error) {
+          return failure('write-error', error);
+        }
+        size += chunk.byteLength;
+      }
+      return { kind: 'copied', size, sha256: hash.digest('hex') };
+    } finally {
+      fs.closeSync(output);
+    }
+  };
+
+  const copyOne = (job: CopyJob): unknown => {
+    if (Atomics.load(aborted, 0) !== 0) return { kind: 'aborted' };
+    if (job.kind === 'write') return writeOne(job);
+    let input: number;
+    try {
+      input = fs.openSync(job.source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+    } catch (error) {
+      return failure('read-error', error);
+    }
+    try {
+      let info;
+      try {
+        info = fs.fstatSync(input);
+      } catch (error) {
+        return failure('read-error', error);
+      }
+      if (!info.isFile()) return { kind: 'read-error', code: undefined, message: 'no longer a regular file' };
+      if (info.size > data.maxFileBytes) return { kind: 'large' };
+      let output: number;
+      try {
+        output = fs.openSync(job.target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, (info.mode & 0o777) | 0o600);
+      } catch (error) {
+        return failure('write-error', error);
+      }
+      try {
+        const hash = createHash('sha256');
+        let size = 0;
+        for (;;) {
+          if (Atomics.load(aborted, 0) !== 0) return { kind: 'aborted' };
+          let count: number;
+          try {
+            count = fs.readSync(input, buffer, 0, buffer.length, null);
+          } catch (error) {
+            return failure('read-error', error);
+          }
+          if (count === 0) break;
+          hash.update(buffer.subarray(0, count));
+          try {
+            for (let offset = 0; offset < count; ) offset += fs.writeSync(output, buffer, offset, count - offset);
+          } catch (error) {
+            return failure('write-error', error);
+          }
+          size += count;
+        }
+        return { kind: 'copied', size, sha256: hash.digest('hex') };
+      } finally {
+        fs.closeSync(output);
+      }
+    } finally {
+      fs.closeSync(input);
+    }
+  };
+
+  parentPort?.on('message', (batch: { id: number; jobs: CopyJob[] }) => {
+    parentPort.postMessage({ id: batch.id, results: batch.jobs.map(copyOne) });
+  });
+}
+
+const WORKER_SOURCE = `(${copyWorkerMain.toString()})();`;
+
+interface Pending {
+  resolve: (results: CopyResult[]) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * A few worker threads copying small files synchronously while hashing them: a promise
+ * per system call costs more than copying a small file does, and the workers keep the
+ * hashing off the event loop. Jobs go in batches; an abort stops every worker at its
+ * next chunk. Start one per restore and `close()` it.
+ */
+export class CopyWorkers {
+  readonly #workers: { worker: Worker; outstanding: number }[];
+  readonly #pending = new Map<number, Pending>();
+  readonly #abort = new SharedArrayBuffer(4);
+  #nextId = 0;
+  #failure: unknown = null;
+  /** How many worker threads copy. */
+  readonly threads: number;
+
+  constructor(options: { threads: number }) {
+    const threads = Math.max(1, options.threads);
+    this.threads = threads;
+    const workerData: WorkerData = { abort: this.#abort, chunkBytes: CHUNK_BYTES, maxFileBytes: WORKER_MAX_FILE_BYTES };
+    this.#workers = Array.from({ length: threads }, () => {
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
+      const slot = { worker, outstanding: 0 };
+      worker.on('message', (message: { id: number; results: CopyResult[] }) => {
+        slot.outstanding--;
+        const pending = this.#pending.get(message.id);
+        this.#pending.delete(message.id);
+        pending?.resolve(message.results);
+      });
+      worker.on('error', (error) => this.#fail(error));
+      worker.on('exit', (code) => {
+        if (this.#pending.size > 0) this.#fail(new Error(`copy worker exited with code ${code}`));
+      });
+      return slot;
+    });
+  }
+
+  /** Runs `jobs` in the least busy worker; results come in the same order. */
+  run(jobs: CopyJob[]): Promise<CopyResult[]> {
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    const slot = this.#workers.reduce((best, candidate) => (candidate.outstanding < best.outstanding ? candidate : best));
+    const id = this.#nextId++;
+    slot.outstanding++;
+    // Buffers that own their memory move to the worker without a copy (and are gone here).
+    const transfer: ArrayBuffer[] = [];
+    for (const job of jobs) {
+      if (job.kind !== 'write') continue;
+      for (const data of job.data) {
+        if (data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) transfer.push(data.buffer);
+      }
+    }
+    return new Promise<CopyResult[]>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ id, jobs }, transfer);
+    });
+  }
+
+  /** Makes every worker stop at its next chunk; jobs not yet copied come back `aborted`. */
+  abort(): void {
+    Atomics.store(new Int32Array(this.#abort), 0, 1);
+  }
+
+  /** Stops the workers (after their current batch when `abort()` was called). */
+  async close(): Promise<void> {
+    await Promise.all(this.#workers.map(({ worker }) => worker.terminate()));
+  }
+
+  #fail(error: unknown): void {
+    this.#failure ??= error;
+    for (const pending of this.#pending.values()) pending.reject(error);
+    this.#pending.clear();
+  }
+}

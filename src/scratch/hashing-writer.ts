@@ -1,0 +1,190 @@
+import { createHash, type Hash } from 'node:crypto';
+import { constants, type FileHandle, open } from 'node:fs/promises';
+
+/** Reads and writes move in chunks this large: hashing in 64 KiB pieces runs at under half the speed. */
+export const CHUNK_BYTES = 1024 * 1024;
+
+/** Writes one file may have in flight while the next chunk is read and hashed. */
+const MAX_WRITES_IN_FLIGHT = 2;
+
+/** Creates a new file (never through a symlink) for writing. */
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
+/** Size and SHA-256 of bytes as they were written. */
+export interface WrittenDigest {
+  size: number;
+  sha256: string;
+}
+
+/**
+ * Writes one file while hashing it, in a single pass: each chunk is hashed, then
+ * written at its offset while the caller fetches the next one. Memory stays at the
+ * chunks in flight. A caller that reuses its buffers may reuse a buffer once
+ * `MAX_WRITES_IN_FLIGHT` further chunks have been pushed (see `ringSize`).
+ */
+export class HashingFileWriter {
+  readonly #handle: FileHandle;
+  readonly #hash: Hash = createHash('sha256');
+  readonly #inFlight: Promise<void>[] = [];
+  #size = 0;
+  #failure: unknown = null;
+
+  private constructor(handle: FileHandle) {
+    this.#handle = handle;
+  }
+
+  /** Buffers a caller needs in its ring to reuse them safely. */
+  static readonly ringSize = MAX_WRITES_IN_FLIGHT + 1;
+
+  /** Opens `file` for writing with `mode` (the final component must not be a symlink). */
+  static async create(file: string, mode = 0o644): Promise<HashingFileWriter> {
+    return new HashingFileWriter(await open(file, WRITE_FLAGS, mode));
+  }
+
+  /** Hashes `chunk` and starts writing it; resolves when another chunk may be pushed. */
+  async push(chunk: Uint8Array): Promise<void> {
+    if (this.#failure !== null) throw this.#failure;
+    if (chunk.byteLength === 0) return;
+    this.#hash.update(chunk);
+    if (this.#inFlight.length >= MAX_WRITES_IN_FLIGHT) await this.#inFlight.shift();
+    const position = this.#size;
+    this.#size += chunk.byteLength;
+    const write = writeAll(this.#handle, chunk, position).catch((error: unknown) => {
+      this.#failure ??= error;
+    });
+    this.#inFlight.push(write);
+  }
+
+  /** Waits for every write, closes the file and returns what was written. */
+  async end(): Promise<WrittenDigest> {
+    try {
+      await Promise.all(this.#inFlight.splice(0));
+      if (this.#failure !== null) throw this.#failure;
+    } finally {
+      await this.#handle.close();
+    }
+    return { size: this.#size, sha256: this.#hash.digest('hex') };
+  }
+
+  /** Gives up: waits for writes in flight (their buffers may be reused) and closes, ignoring errors. */
+  async abandon(): Promise<void> {
+    await Promise.all(this.#inFlight.splice(0));
+    await this.#handle.close().catch(() => undefined);
+  }
+}
+
+async function writeAll(handle: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
+  let offset = 0;
+  while (offset < chunk.byteLength) {
+    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, position + offset);
+    if (bytesWritten === 0) throw new Error('write made no progress');
+    offset += bytesWritten;
+  }
+}
+
+/** Source files are opened without following a final symlink, and without blocking on a FIFO swapped in. */
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/**
+ * A problem on the reading side of `copyHashing` (the source file vanished, cannot be
+ * read, or is no longer a regular file), as opposed to a failure writing to scratch.
+ */
+export class SourceReadError extends Error {
+  override readonly name = 'SourceReadError';
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+async function reading<T>(what: Promise<T>): Promise<T> {
+  try {
+    return await what;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new SourceReadError(describeFsError(error), code, { cause: error });
+  }
+}
+
+/**
+ * Copies `source` to `target` in one pass, hashing while writing, with reads of
+ * `CHUNK_BYTES` overlapping the writes. `ring` holds `HashingFileWriter.ringSize`
+ * buffers the caller owns (one ring per concurrent copy), so memory stays flat.
+ * Reading problems throw `SourceReadError`; writing problems throw as they are.
+ */
+export async function copyHashing(
+  source: string,
+  target: string,
+  options: { ring: Buffer[]; mode?: number; signal?: AbortSignal | undefined },
+): Promise<WrittenDigest> {
+  const input = await reading(open(source, READ_FLAGS));
+  try {
+    const info = await reading(input.stat());
+    if (!info.isFile()) throw new SourceReadError('no longer a regular file', undefined);
+    const writer = await HashingFileWriter.create(target, options.mode ?? (info.mode & 0o777) | 0o600);
+    let turn = 0;
+    try {
+      for (;;) {
+        options.signal?.throwIfAborted();
+        const buffer = options.ring[turn++ % options.ring.length] as Buffer;
+        const { bytesRead } = await reading(input.read(buffer, 0, buffer.byteLength, null));
+        if (bytesRead === 0) break;
+        await writer.push(buffer.subarray(0, bytesRead));
+      }
+    } catch (error) {
+      await writer.abandon();
+      throw error;
+    }
+    return await writer.end();
+  } finally {
+    await input.close();
+  }
+}
+
+/** A short, one-line description of a file-system error: 'permission denied', 'no such file or directory'. */
+export function describeFsError(error: unknown): string {
+  const code = (error as { code?: string } | null)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file or directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'ENOTDIR':
+      return 'not a directory';
+    case 'EISDIR':
+      return 'is a directory';
+    case 'ELOOP':
+      return 'is a symlink (or too many levels of symlinks)';
+    case 'EEXIST':
+      return 'already exists';
+    case 'ENAMETOOLONG':
+      return 'name too long';
+    case 'ENOSPC':
+      return 'no space left on device';
+    case 'EIO':
+      return 'input/output error';
+    default: {
+      const message = typeof (error as { message?: unknown } | null)?.message === 'string' ? (error as { message: string }).message : String(error);
+      return message.split('\n')[0] ?? message;
+    }
+  }
+}
+
+/** Rings of read buffers for concurrent `copyHashing` calls, made on demand and reused. */
+export class RingPool {
+  readonly #free: Buffer[][] = [];
+
+  /** Runs `use` with a ring of its own, returned to the pool afterwards. */
+  async with<T>(use: (ring: Buffer[]) => Promise<T>): Promise<T> {
+    const ring = this.#free.pop() ?? Array.from({ length: HashingFileWriter.ringSize }, () => Buffer.allocUnsafeSlow(CHUNK_BYTES));
+    try {
+      return await use(ring);
+    } finally {
+      this.#free.push(ring);
+    }
+  }
+}

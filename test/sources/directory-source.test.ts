@@ -1,0 +1,199 @@
+import { chmod, lstat, mkdir, readFile, readlink, symlink } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log/logger.js';
+import { directorySourceKind } from '../../src/sources/directory-source.js';
+import { SourceError, type BackupSet, type RestoreSource } from '../../src/sources/restore-source.js';
+import { asUnprivileged, giveToUnprivileged } from '../helpers/as-user.js';
+import { listFiles, run, writeTree } from '../helpers/artefacts.js';
+import { tempDir } from '../helpers/temp.js';
+import { describeSourceConformance } from './source-conformance.js';
+
+const log = silentLogger();
+
+function directorySource(pattern: string, configDir: string): RestoreSource {
+  return directorySourceKind.create(directorySourceKind.configSchema.parse({ kind: 'directory', path: pattern }), { configDir, log });
+}
+
+describeSourceConformance({
+  kind: 'directory',
+  setName: (name) => `set-${name}`,
+  async makeSet(tree, setsDir, name) {
+    await mkdir(setsDir, { recursive: true });
+    const target = path.join(setsDir, name);
+    await run('cp', ['-a', '--', tree, target]);
+    return target;
+  },
+  create: directorySource,
+});
+
+describe('directory source', () => {
+  let root: string;
+
+  beforeAll(async () => {
+    root = await tempDir('restore-drill-dir-');
+  });
+
+  /** A set folder with the given files, and the source over it. */
+  async function makeSet(name: string, files: Record<string, string>): Promise<{ setDir: string; source: RestoreSource; set: BackupSet }> {
+    const base = path.join(root, name);
+    const setDir = path.join(base, 'set-1');
+    await mkdir(setDir, { recursive: true });
+    await writeTree(setDir, files);
+    const source = directorySource(path.join(base, 'set-*'), root);
+    return { setDir, source, set: await onlySet(source) };
+  }
+
+  async function scratch(): Promise<string> {
+    const dir = await tempDir('restore-drill-scratch-');
+    return dir;
+  }
+
+  it('matches folders only, not files, with size null', async () => {
+    const base = path.join(root, 'kinds');
+    await writeTree(base, { 'set-file': 'not a folder', 'set-a/x': 'x' });
+    const sets = await directorySource(path.join(base, 'set-*'), root).listSets({});
+    expect(sets.map((set) => [set.path, set.size, set.hash])).toEqual([[path.join(base, 'set-a'), null, null]]);
+  });
+
+  it('names the static base of its glob as the local path it reads', () => {
+    const config = directorySourceKind.configSchema.parse({ kind: 'directory', path: 'backups/app/2026-*/' });
+    expect(directorySourceKind.localPaths?.(config, { configDir: '/etc/restore-drill' })).toEqual(['/etc/restore-drill/backups/app']);
+  });
+
+  it('recreates a symlink that stays inside the set, as a symlink', async () => {
+    const { setDir, source, set } = await makeSet('safe-link', { 'data/real.txt': 'real\n' });
+    await symlink('data/real.txt', path.join(setDir, 'alias.txt'));
+    await symlink('../data', path.join(setDir, 'data', 'self'));
+    const dir = await scratch();
+    const outcome = await source.restore(set, dir, { items: null, log });
+    expect(outcome.refused).toEqual([]);
+    expect(outcome.files.map((file) => file.path)).toEqual(['data/real.txt']);
+    expect(await readlink(path.join(dir, 'alias.txt'))).toBe('data/real.txt');
+    expect(await readFile(path.join(dir, 'alias.txt'), 'utf8')).toBe('real\n');
+    expect((await lstat(path.join(dir, 'data', 'self'))).isSymbolicLink()).toBe(true);
+  });
+
+  it('refuses a symlink whose target escapes the set', async () => {
+    const { setDir, source, set } = await makeSet('escape-link', { 'ok.txt': 'ok' });
+    await symlink('../../../etc', path.join(setDir, 'escape'));
+    const dir = await scratch();
+    const outcome = await source.restore(set, dir, { items: null, log });
+    expect(outcome.refused).toEqual([{ entry: 'escape', reason: "symlink target '../../../etc' resolves outside the restore folder" }]);
+    await expect(lstat(path.join(dir, 'escape'))).rejects.toThrow(/ENOENT/);
+    expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
+  });
+
+  it('refuses a symlink with an absolute target, even one inside the set', async () => {
+    const { setDir, source, set } = await makeSet('absolute-link', { 'ok.txt': 'ok' });
+    await symlink(path.join(setDir, 'ok.txt'), path.join(setDir, 'abs'));
+    const outcome = await source.restore(set, await scratch(), { items: null, log });
+    expect(outcome.refused).toEqual([{ entry: 'abs', reason: `symlink target '${path.join(setDir, 'ok.txt')}' is absolute` }]);
+  });
+
+  it('refuses a symlink that escapes through another symlink of the set', async () => {
+    const { setDir, source, set } = await makeSet('chain-link', { 'deep/deeper/file.txt': 'x' });
+    // s stays inside (it points at the root); t is inside by name but outside once s is followed.
+    await symlink('../..', path.join(setDir, 'deep', 'deeper', 's'));
+    await symlink('deep/deeper/s/..', path.join(setDir, 't'));
+    const dir = await scratch();
+    const outcome = await source.restore(set, dir, { items: null, log });
+    expect(outcome.refused).toEqual([{ entry: 't', reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder" }]);
+    expect(await readlink(path.join(dir, 'deep', 'deeper', 's'))).toBe('../..');
+  });
+
+  it('does not follow a symlinked folder that points outside the set', async () => {
+    const outside = path.join(root, 'outside-secrets');
+    await writeTree(outside, { 'secret.txt': 'secret' });
+    const { setDir, source, set } = await makeSet('link-folder', { 'ok.txt': 'ok' });
+    await symlink(outside, path.join(setDir, 'secrets'));
+    const dir = await scratch();
+    const outcome = await source.restore(set, dir, { items: null, log });
+    expect(outcome.refused).toEqual([{ entry: 'secrets', reason: `symlink target '${outside}' is absolute` }]);
+    expect(await listFiles(dir)).toEqual(['ok.txt']);
+    expect((await source.listItems(set, {})).map((item) => item.path)).toEqual(['ok.txt']);
+  });
+
+  it('refuses a requested item whose path passes through a symlink', async () => {
+    const { setDir, source, set } = await makeSet('item-through-link', { 'real/a.txt': 'a' });
+    await symlink('real', path.join(setDir, 'alias'));
+    const outcome = await source.restore(set, await scratch(), { items: new Set(['alias/a.txt', 'real/a.txt']), log });
+    expect(outcome.files.map((file) => file.path)).toEqual(['real/a.txt']);
+    expect(outcome.refused).toEqual([{ entry: 'alias/a.txt', reason: 'path passes through a symlink of the set' }]);
+  });
+
+  it('refuses a FIFO, a socket and a character device, naming each', async () => {
+    const { setDir, source, set } = await makeSet('specials', { 'ok.txt': 'ok' });
+    await run('mkfifo', [path.join(setDir, 'pipe')]);
+    await run('mknod', [path.join(setDir, 'null-device'), 'c', '1', '3']);
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(setDir, 'sock'), resolve));
+    try {
+      const outcome = await source.restore(set, await scratch(), { items: null, log });
+      expect(outcome.refused.sort((a, b) => a.entry.localeCompare(b.entry))).toEqual([
+        { entry: 'null-device', reason: 'special file: character device' },
+        { entry: 'pipe', reason: 'special file: FIFO' },
+        { entry: 'sock', reason: 'special file: socket' },
+      ]);
+      expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
+      expect((await source.listItems(set, {})).map((item) => item.path)).toEqual(['ok.txt']);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('refuses a file it may not read, with the reason, and restores the rest', async () => {
+    const { setDir, source, set } = await makeSet('denied-file', { 'ok.txt': 'ok', 'locked.txt': 'secret' });
+    await chmod(path.join(setDir, 'locked.txt'), 0o000);
+    const dir = await scratch();
+    await chmod(root, 0o755);
+    await giveToUnprivileged(dir);
+    const outcome = await asUnprivileged(() => source.restore(set, dir, { items: null, log }));
+    expect(outcome.refused).toEqual([{ entry: 'locked.txt', reason: 'cannot read: permission denied' }]);
+    expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
+    expect(await listFiles(dir)).toEqual(['ok.txt']);
+  });
+
+  it('refuses a folder it may not read, naming it', async () => {
+    const { setDir, source, set } = await makeSet('denied-folder', { 'ok.txt': 'ok', 'private/a.txt': 'a' });
+    await chmod(path.join(setDir, 'private'), 0o000);
+    const dir = await scratch();
+    await chmod(root, 0o755);
+    await giveToUnprivileged(dir);
+    const outcome = await asUnprivileged(() => source.restore(set, dir, { items: null, log }));
+    expect(outcome.refused).toEqual([{ entry: 'private', reason: 'cannot read folder: permission denied' }]);
+    expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
+  });
+
+  it('fails with a SourceError when the set folder itself cannot be read', async () => {
+    const { setDir, source, set } = await makeSet('denied-root', { 'ok.txt': 'ok' });
+    await chmod(setDir, 0o000);
+    await chmod(root, 0o755);
+    const dir = await scratch();
+    await giveToUnprivileged(dir);
+    await asUnprivileged(async () => {
+      await expect(source.restore(set, dir, { items: null, log })).rejects.toThrow(SourceError);
+      await expect(source.restore(set, dir, { items: null, log })).rejects.toThrow(`cannot read backup set ${setDir}: permission denied`);
+      await expect(source.listItems(set, {})).rejects.toThrow(`cannot read backup set ${setDir}: permission denied`);
+    });
+  });
+
+  it('fails with a SourceError when the folder holding the sets cannot be read', async () => {
+    const base = path.join(root, 'denied-base');
+    await writeTree(base, { 'set-1/a.txt': 'a' });
+    await chmod(base, 0o000);
+    await chmod(root, 0o755);
+    const source = directorySource(path.join(base, 'set-*'), root);
+    await asUnprivileged(async () => {
+      await expect(source.listSets({})).rejects.toThrow(`cannot list backup sets of '${path.join(base, 'set-*')}': ${base}: permission denied`);
+    });
+    await chmod(base, 0o755);
+  });
+});
+
+async function onlySet(source: RestoreSource): Promise<BackupSet> {
+  const sets = await source.listSets({});
+  expect(sets).toHaveLength(1);
+  return sets[0] as BackupSet;
+}

@@ -1,0 +1,420 @@
+import { lstat, mkdir, readFile, readlink, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log/logger.js';
+import { SourceError, type BackupSet, type RestoreOutcome, type RestoreSource } from '../../src/sources/restore-source.js';
+import { tarSourceKind } from '../../src/sources/tar-source.js';
+import { listFiles, pythonTar, run, sha256sumTree, writeTree, type PyMember } from '../helpers/artefacts.js';
+import { tempDir } from '../helpers/temp.js';
+import { describeSourceConformance } from './source-conformance.js';
+
+const log = silentLogger();
+
+function tarSource(pattern: string, configDir: string): RestoreSource {
+  return tarSourceKind.create(tarSourceKind.configSchema.parse({ kind: 'tar', path: pattern }), { configDir, log });
+}
+
+for (const [extension, flags] of [
+  ['.tar.gz', '-czf'],
+  ['.tar', '-cf'],
+] as const) {
+  describeSourceConformance({
+    kind: `tar (${extension})`,
+    setName: (name) => `set-${name}${extension}`,
+    async makeSet(tree, setsDir, name) {
+      await mkdir(setsDir, { recursive: true });
+      const archive = path.join(setsDir, name);
+      await run('tar', [flags, archive, '-C', tree, '.']);
+      return archive;
+    },
+    create: tarSource,
+  });
+}
+
+describe('tar source', () => {
+  let root: string;
+  let tree: string;
+  let treeSums: Map<string, string>;
+
+  beforeAll(async () => {
+    root = await tempDir('restore-drill-tar-');
+    tree = path.join(root, 'tree');
+    await writeTree(tree, { 'a.txt': 'alpha\n', 'sub/b.txt': 'bravo\n', 'sub/deeper/c.bin': Buffer.alloc(70_000, 7) });
+    treeSums = await sha256sumTree(tree);
+  });
+
+  let counter = 0;
+  /** A folder holding only `archive`-named files, and the tar source over `*` in it. */
+  async function place(name: string): Promise<{ dir: string; archive: string; source: RestoreSource }> {
+    const dir = path.join(root, `case-${++counter}`);
+    await mkdir(dir, { recursive: true });
+    return { dir, archive: path.join(dir, name), source: tarSource(path.join(dir, '*'), root) };
+  }
+
+  async function onlySet(source: RestoreSource): Promise<BackupSet> {
+    const sets = await source.listSets({});
+    expect(sets).toHaveLength(1);
+    return sets[0] as BackupSet;
+  }
+
+  async function restoreAll(source: RestoreSource): Promise<{ outcome: RestoreOutcome; scratch: string }> {
+    const scratch = await tempDir('restore-drill-scratch-');
+    const outcome = await source.restore(await onlySet(source), scratch, { items: null, log });
+    return { outcome, scratch };
+  }
+
+  async function restorePython(members: PyMember[], options: { format?: 'gnu' | 'pax' | 'ustar'; gzip?: boolean } = {}) {
+    const { archive, source } = await place(options.gzip ? 'set.tar.gz' : 'set.tar');
+    await pythonTar(archive, members, options);
+    return restoreAll(source);
+  }
+
+  describe('archives', () => {
+    it('lists only .tar, .tar.gz and .tgz files, with their size', async () => {
+      const { dir, source } = await place('x');
+      for (const name of ['a.tar', 'b.tar.gz', 'c.tgz']) await run('tar', ['-czf', path.join(dir, name), '-C', tree, '.']);
+      await writeFile(path.join(dir, 'd.zip'), 'zip');
+      await writeFile(path.join(dir, 'e.tar.gz.sha256'), 'sum');
+      await mkdir(path.join(dir, 'f.tar'));
+      const sets = await source.listSets({});
+      expect(sets.map((set) => path.basename(set.path))).toEqual(['a.tar', 'b.tar.gz', 'c.tgz']);
+      for (const set of sets) expect(set.size).toBe((await stat(set.path)).size);
+    });
+
+    it('names the static base of its glob as the local path it reads', () => {
+      const config = tarSourceKind.configSchema.parse({ kind: 'tar', path: '/backups/files/*/nightly-*.tgz' });
+      expect(tarSourceKind.localPaths?.(config, { configDir: '/etc' })).toEqual(['/backups/files']);
+    });
+
+    it('restores a .tgz archive', async () => {
+      const { archive, source } = await place('set.tgz');
+      await run('tar', ['-czf', archive, '-C', tree, 'a.txt', 'sub']);
+      const { outcome, scratch } = await restoreAll(source);
+      expect(outcome.refused).toEqual([]);
+      expect(new Map(outcome.files.map((file) => [file.path, file.sha256]))).toEqual(treeSums);
+      expect(await sha256sumTree(scratch)).toEqual(treeSums);
+    });
+
+    it('tells gzip by its magic bytes, not the name: gzip data in a .tar', async () => {
+      const { archive, source } = await place('misnamed.tar');
+      await run('tar', ['-czf', archive, '-C', tree, '.']);
+      const { outcome } = await restoreAll(source);
+      expect(new Map(outcome.files.map((file) => [file.path, file.sha256]))).toEqual(treeSums);
+    });
+
+    it('tells gzip by its magic bytes, not the name: plain tar in a .tgz', async () => {
+      const { archive, source } = await place('plain.tgz');
+      await run('tar', ['-cf', archive, '-C', tree, '.']);
+      const { outcome } = await restoreAll(source);
+      expect(new Map(outcome.files.map((file) => [file.path, file.sha256]))).toEqual(treeSums);
+    });
+
+    it('restores pax long names and long link targets', async () => {
+      const longDir = `${'pax-directory-name-'.repeat(6)}x`;
+      const longFile = `${longDir}/${'file-'.repeat(30)}.txt`;
+      const { outcome, scratch } = await restorePython(
+        [
+          { name: longFile, data: 'pax\n' },
+          { name: 'short-link', type: 'symlink', linkname: longFile },
+        ],
+        { format: 'pax' },
+      );
+      expect(longFile.length).toBeGreaterThan(200);
+      expect(outcome.refused).toEqual([]);
+      expect(outcome.files.map((file) => file.path)).toEqual([longFile]);
+      expect(await readlink(path.join(scratch, 'short-link'))).toBe(longFile);
+      expect(await readFile(path.join(scratch, 'short-link'), 'utf8')).toBe('pax\n');
+    });
+
+    it('restores GNU long names written by the system tar', async () => {
+      const { archive, source } = await place('gnu.tar');
+      const longTree = path.join(root, 'gnu-long');
+      const name = `${'gnu-long-name-'.repeat(10)}.txt`;
+      await writeTree(longTree, { [name]: 'gnu\n' });
+      await run('tar', ['--format=gnu', '-cf', archive, '-C', longTree, name]);
+      const { outcome } = await restoreAll(source);
+      expect(outcome.files.map((file) => file.path)).toEqual([name]);
+    });
+
+    it('creates folders and an empty file', async () => {
+      const { outcome, scratch } = await restorePython([
+        { name: 'empty-folder', type: 'dir' },
+        { name: 'empty.txt', data: '' },
+      ]);
+      expect(outcome.refused).toEqual([]);
+      expect((await stat(path.join(scratch, 'empty-folder'))).isDirectory()).toBe(true);
+      expect(outcome.files).toEqual([{ path: 'empty.txt', size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }]);
+    });
+
+    it('restores a safe symlink as a symlink and a hard link as a file with the same content', async () => {
+      const { outcome, scratch } = await restorePython([
+        { name: 'data/real.txt', data: 'real\n' },
+        { name: 'data/alias', type: 'symlink', linkname: 'real.txt' },
+        { name: 'copy.txt', type: 'hardlink', linkname: 'data/real.txt' },
+      ]);
+      expect(outcome.refused).toEqual([]);
+      expect(outcome.files.map((file) => [file.path, file.size])).toEqual([
+        ['copy.txt', 5],
+        ['data/real.txt', 5],
+      ]);
+      expect(outcome.files[0]?.sha256).toBe(outcome.files[1]?.sha256);
+      expect((await lstat(path.join(scratch, 'data/alias'))).isSymbolicLink()).toBe(true);
+      expect((await stat(path.join(scratch, 'copy.txt'))).ino).toBe((await stat(path.join(scratch, 'data/real.txt'))).ino);
+    });
+
+    it('restores hard links the system tar wrote', async () => {
+      const { archive, source } = await place('links.tar');
+      const linked = path.join(root, 'linked');
+      await writeTree(linked, { 'one.txt': 'same\n' });
+      await run('ln', [path.join(linked, 'one.txt'), path.join(linked, 'two.txt')]);
+      await run('tar', ['-cf', archive, '-C', linked, 'one.txt', 'two.txt']);
+      const { outcome, scratch } = await restoreAll(source);
+      expect(outcome.refused).toEqual([]);
+      expect(await listFiles(scratch)).toEqual(['one.txt', 'two.txt']);
+      expect(outcome.files.map((file) => file.path)).toEqual(['one.txt', 'two.txt']);
+    });
+
+    it('lets a later member replace an earlier one of the same name', async () => {
+      const { outcome, scratch } = await restorePython([
+        { name: 'same.txt', data: 'first\n' },
+        { name: 'same.txt', data: 'second\n' },
+      ]);
+      expect(outcome.files.map((file) => [file.path, file.size])).toEqual([['same.txt', 7]]);
+      expect(await readFile(path.join(scratch, 'same.txt'), 'utf8')).toBe('second\n');
+    });
+
+    it('lists regular files only: not folders, symlinks, hard links or refused members', async () => {
+      const { archive, source } = await place('items.tar');
+      await pythonTar(archive, [
+        { name: 'dir', type: 'dir' },
+        { name: 'dir/a.txt', data: 'aaa' },
+        { name: 'link', type: 'symlink', linkname: 'dir' },
+        { name: 'link/through.txt', data: 'x' },
+        { name: 'hard.txt', type: 'hardlink', linkname: 'dir/a.txt' },
+        { name: '../evil.txt', data: 'x' },
+        { name: 'pipe', type: 'fifo' },
+        { name: './b.txt', data: 'bb' },
+      ]);
+      expect(await source.listItems(await onlySet(source), {})).toEqual([
+        { path: 'b.txt', size: 2 },
+        { path: 'dir/a.txt', size: 3 },
+      ]);
+    });
+
+    it('restores a sample without looking at members outside it', async () => {
+      const { archive, source } = await place('sample.tar');
+      await pythonTar(archive, [
+        { name: '../evil.txt', data: 'x' },
+        { name: 'keep/a.txt', data: 'aaa' },
+        { name: 'skip.txt', data: 'skip' },
+        { name: 'link', type: 'symlink', linkname: 'keep' },
+        { name: 'link/b.txt', data: 'b' },
+      ]);
+      const scratch = await tempDir('restore-drill-scratch-');
+      const outcome = await source.restore(await onlySet(source), scratch, { items: new Set(['keep/a.txt', 'link/b.txt']), log });
+      expect(outcome.files.map((file) => file.path)).toEqual(['keep/a.txt']);
+      expect(outcome.refused).toEqual([{ entry: 'link/b.txt', reason: "path passes through the symlink 'link' of the set" }]);
+      expect(await listFiles(scratch)).toEqual(['keep/a.txt']);
+    });
+  });
+
+  describe('refusals', () => {
+    it("refuses a member with a '..' component (made by GNU tar -P)", async () => {
+      const { archive, source } = await place('dotdot.tar');
+      await run('tar', ['-P', '--transform', 's,^,../,', '-cf', archive, '-C', tree, 'a.txt', 'sub/b.txt']);
+      const { outcome, scratch } = await restoreAll(source);
+      expect(outcome.refused).toEqual([
+        { entry: '../a.txt', reason: "path has a '..' component" },
+        { entry: '../sub/b.txt', reason: "path has a '..' component" },
+      ]);
+      expect(outcome.files).toEqual([]);
+      await expect(lstat(path.join(scratch, '..', 'a.txt'))).rejects.toThrow(/ENOENT/);
+      expect(await listFiles(scratch)).toEqual([]);
+    });
+
+    it('refuses a member that stays inside through ..: any .. component is refused', async () => {
+      const { outcome } = await restorePython([{ name: 'sub/../inside.txt', data: 'x' }]);
+      expect(outcome.refused).toEqual([{ entry: 'sub/../inside.txt', reason: "path has a '..' component" }]);
+    });
+
+    it('refuses an absolute member name (GNU tar would strip the slash)', async () => {
+      const { archive, source } = await place('absolute.tar');
+      await run('tar', ['--absolute-names', '-cf', archive, path.join(tree, 'a.txt')]);
+      const { outcome } = await restoreAll(source);
+      expect(outcome.refused).toEqual([{ entry: path.join(tree, 'a.txt'), reason: 'absolute path' }]);
+      expect(outcome.files).toEqual([]);
+    });
+
+    it('refuses a symlink with an absolute target (made from a real symlink)', async () => {
+      const { archive, source } = await place('abs-link.tar');
+      const linkTree = path.join(root, 'abs-link-tree');
+      await mkdir(linkTree, { recursive: true });
+      await symlink('/etc/passwd', path.join(linkTree, 'passwd'));
+      await writeFile(path.join(linkTree, 'ok.txt'), 'ok');
+      await run('tar', ['-cf', archive, '-C', linkTree, 'passwd', 'ok.txt']);
+      const { outcome, scratch } = await restoreAll(source);
+      expect(outcome.refused).toEqual([{ entry: 'passwd', reason: "symlink target '/etc/passwd' is absolute" }]);
+      await expect(lstat(path.join(scratch, 'passwd'))).rejects.toThrow(/ENOENT/);
+      expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
+    });
+
+    it('refuses a symlink whose target resolves outside scratch', async () => {
+      const { archive, source } = await place('escape-link.tar');
+      const linkTree = path.join(root, 'escape-link-tree');
+      await mkdir(path.join(linkTree, 'sub'), { recursive: true });
+      await symlink('../../outside', path.join(linkTree, 'sub', 'out'));
+      await run('tar', ['-cf', archive, '-C', linkTree, 'sub']);
+      const { outcome, scratch } = await restoreAll(source);
+      expect(outcome.refused).toEqual([{ entry: 'sub/out', reason: "symlink target '../../outside' resolves outside the restore folder" }]);
+      await expect(lstat(path.join(scratch, 'sub', 'out'))).rejects.toThrow(/ENOENT/);
+    });
+
+    it('refuses a symlink that escapes through another archived symlink', async () => {
+      const { outcome, scratch } = await restorePython([
+        { name: 't', type: 'symlink', linkname: 'deep/deeper/s/..' },
+        { name: 'deep/deeper/s', type: 'symlink', linkname: '../..' },
+      ]);
+      // `t` comes first and looks inside on its own; only the later `s` makes it escape.
+      expect(outcome.refused).toEqual([{ entry: 't', reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder" }]);
+      expect(await readlink(path.join(scratch, 'deep/deeper/s'))).toBe('../..');
+    });
+
+    it('refuses a hard link whose target is not an earlier member', async () => {
+      const { outcome, scratch } = await restorePython([
+        { name: 'to-passwd', type: 'hardlink', linkname: '/etc/passwd' },
+        { name: 'to-later', type: 'hardlink', linkname: 'later.txt' },
+        { name: 'to-parent', type: 'hardlink', linkname: '../outside.txt' },
+        { name: 'later.txt', data: 'later' },
+      ]);
+      expect(outcome.refused).toEqual([
+        { entry: 'to-passwd', reason: "hard link target '/etc/passwd' is not an earlier file of the archive" },
+        { entry: 'to-later', reason: "hard link target 'later.txt' is not an earlier file of the archive" },
+        { entry: 'to-parent', reason: "hard link target '../outside.txt' is not an earlier file of the archive" },
+      ]);
+      expect(await listFiles(scratch)).toEqual(['later.txt']);
+    });
+
+    it('refuses a hard link to an earlier symlink or folder member', async () => {
+      const { outcome } = await restorePython([
+        { name: 'dir', type: 'dir' },
+        { name: 'sym', type: 'symlink', linkname: 'dir' },
+        { name: 'to-dir', type: 'hardlink', linkname: 'dir' },
+        { name: 'to-sym', type: 'hardlink', linkname: 'sym' },
+      ]);
+      expect(outcome.refused.map((refusal) => refusal.entry)).toEqual(['to-dir', 'to-sym']);
+    });
+
+    it('refuses a member whose path passes through an archived symlink', async () => {
+      const { outcome, scratch } = await restorePython([
+        { name: 'etc', type: 'symlink', linkname: '/etc' },
+        { name: 'etc/cron.d/evil', data: '* * * * * root evil' },
+        { name: 'safe', type: 'symlink', linkname: 'real' },
+        { name: 'real', type: 'dir' },
+        { name: 'safe/through.txt', data: 'x' },
+      ]);
+      expect(outcome.refused).toEqual([
+        { entry: 'etc/cron.d/evil', reason: "path passes through the symlink 'etc' of the set" },
+        { entry: 'safe/through.txt', reason: "path passes through the symlink 'safe' of the set" },
+        { entry: 'etc', reason: "symlink target '/etc' is absolute" },
+      ]);
+      expect(await listFiles(scratch)).toEqual([]);
+    });
+
+    it('refuses FIFO, character and block device members made from real files', async () => {
+      const { archive, source } = await place('specials.tar');
+      const specials = path.join(root, 'specials-tree');
+      await mkdir(specials, { recursive: true });
+      await run('mkfifo', [path.join(specials, 'pipe')]);
+      await run('mknod', [path.join(specials, 'null'), 'c', '1', '3']);
+      await run('mknod', [path.join(specials, 'disk'), 'b', '7', '0']);
+      await writeFile(path.join(specials, 'ok.txt'), 'ok');
+      await run('tar', ['-cf', archive, '-C', specials, 'pipe', 'null', 'disk', 'ok.txt']);
+      const { outcome, scratch } = await restoreAll(source);
+      expect(outcome.refused).toEqual([
+        { entry: 'pipe', reason: 'special file: FIFO' },
+        { entry: 'null', reason: 'special file: character device' },
+        { entry: 'disk', reason: 'special file: block device' },
+      ]);
+      expect(await listFiles(scratch)).toEqual(['ok.txt']);
+    });
+
+    it('refuses a member of a type it does not know', async () => {
+      const { outcome } = await restorePython([{ name: 'volume-label', type: 'raw', typeflag: 'V', data: '' }]);
+      expect(outcome.refused).toEqual([{ entry: 'volume-label', reason: 'unsupported tar entry type (typeflag unknown)' }]);
+    });
+  });
+
+  describe('damaged archives', () => {
+    it('fails on a corrupt gzip stream, naming the archive', async () => {
+      const { archive, source } = await place('corrupt.tar.gz');
+      await run('tar', ['-czf', archive, '-C', tree, '.']);
+      const bytes = await readFile(archive);
+      for (let i = 20; i < bytes.length - 8; i += 7) bytes[i] = (bytes[i] as number) ^ 0x5a;
+      await writeFile(archive, bytes);
+      const set = await onlySet(source);
+      const restore = source.restore(set, await tempDir('restore-drill-scratch-'), { items: null, log });
+      await expect(restore).rejects.toThrow(SourceError);
+      await expect(source.listItems(set, {})).rejects.toThrow(new RegExp(`^unreadable archive ${escape(archive)}: corrupt gzip data \\(.+\\) before the first entry$`));
+    });
+
+    it('fails on a truncated gzip stream, naming the entry being read', async () => {
+      const { archive, source } = await place('short.tar.gz');
+      const big = path.join(root, 'big-tree');
+      await writeTree(big, { 'first.txt': 'first\n' });
+      await run('dd', ['if=/dev/urandom', `of=${path.join(big, 'random.bin')}`, 'bs=1M', 'count=2', 'status=none']);
+      await run('tar', ['-czf', archive, '-C', big, 'first.txt', 'random.bin']);
+      await truncate(archive, Math.floor((await stat(archive)).size / 2));
+      const scratch = await tempDir('restore-drill-scratch-');
+      await expect(source.restore(await onlySet(source), scratch, { items: null, log })).rejects.toThrow(
+        `unreadable archive ${archive}: unexpected end of data at entry random.bin`,
+      );
+    });
+
+    it('fails on a truncated tar, naming the entry being read', async () => {
+      const { archive, source } = await place('short.tar');
+      const big = path.join(root, 'big-tree-plain');
+      await writeTree(big, { 'foo/bar': Buffer.alloc(100_000, 1), 'foo/baz': 'baz' });
+      await run('tar', ['-cf', archive, '-C', big, 'foo/bar', 'foo/baz']);
+      await truncate(archive, 50_000);
+      const scratch = await tempDir('restore-drill-scratch-');
+      await expect(source.restore(await onlySet(source), scratch, { items: null, log })).rejects.toThrow(
+        `unreadable archive ${archive}: unexpected end of data at entry foo/bar`,
+      );
+      await expect(source.listItems(await onlySet(source), {})).rejects.toThrow(`unreadable archive ${archive}: unexpected end of data at entry foo/bar`);
+    });
+
+    it('fails on a tar cut exactly after a member (no end-of-archive marker)', async () => {
+      const { archive, source } = await place('cut.tar');
+      const cut = path.join(root, 'cut-tree');
+      await writeTree(cut, { 'one.txt': 'x'.repeat(512) });
+      await run('tar', ['-cf', archive, '-C', cut, 'one.txt']);
+      await truncate(archive, 1024);
+      await expect(source.listItems(await onlySet(source), {})).rejects.toThrow(
+        `unreadable archive ${archive}: unexpected end of data (no end-of-archive marker) after entry one.txt`,
+      );
+    });
+
+    it('fails on a file that is not a tar archive', async () => {
+      const { archive, source } = await place('noise.tar');
+      await writeFile(archive, Buffer.alloc(4096, 'not a tar archive at all '));
+      await expect(source.listItems(await onlySet(source), {})).rejects.toThrow(
+        `unreadable archive ${archive}: invalid tar header (bad checksum or not a tar archive) before the first entry`,
+      );
+    });
+
+    it('fails on a compression it does not read, naming it', async () => {
+      const { archive, source } = await place('xz.tar');
+      const plain = path.join(root, 'to-xz.tar');
+      await run('tar', ['-cf', plain, '-C', tree, '.']);
+      await run('xz', ['-k', plain]);
+      await writeFile(archive, await readFile(`${plain}.xz`));
+      await expect(source.restore(await onlySet(source), await tempDir('restore-drill-scratch-'), { items: null, log })).rejects.toThrow(
+        `cannot read backup set ${archive}: compressed with xz; expected a plain or gzip-compressed tar`,
+      );
+    });
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
