@@ -1,10 +1,14 @@
 import { existsSync } from 'node:fs';
-import { cp, lstat, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, lstat, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { parseConfig } from '../../src/config/load.js';
+import { parseConfig, type LoadedConfig } from '../../src/config/load.js';
+import { runDrill } from '../../src/drill/run-drill.js';
+import { openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
+import type { RunRecord } from '../../src/evidence/run-record.js';
+import { runCommand } from '../../src/exec/run-command.js';
 import { redactor } from '../../src/config/redact.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createSource } from '../../src/sources/registry.js';
@@ -20,6 +24,7 @@ import {
 import { SourceError, type BackupSet, type RestoreOutcome, type RestoreSource } from '../../src/sources/restore-source.js';
 import { selectSet } from '../../src/sources/set-selection.js';
 import { createResticRepo, pseudoRandomBytes, TEST_RESTIC_PASSWORD, writeTree, type ResticRepo } from '../helpers/restic-repo.js';
+import { createTestDatabase } from '../helpers/test-database.js';
 
 const FAKE_RESTIC = fileURLToPath(new URL('../fixtures/fake-restic.mjs', import.meta.url));
 const log = silentLogger();
@@ -107,7 +112,7 @@ describe('restic source against a real repository', () => {
   let repo: ResticRepo;
   let hashes: Map<string, string>;
   let srcDir: string;
-  const ids = { absolute: '', relative: '', dot: '', multi: '', single: '' };
+  const ids = { absolute: '', relative: '', dot: '', multi: '', single: '', empty: '' };
 
   beforeAll(async () => {
     repo = await createResticRepo();
@@ -115,12 +120,14 @@ describe('restic source against a real repository', () => {
     hashes = await writeTree(srcDir, { ...SOURCE_FILES, ...SOURCE_LINKS });
     await writeTree(path.join(repo.dir, 'other'), { 'o.txt': 'other\n' });
     await writeFile(path.join(repo.dir, 'single.txt'), 'a single file\n');
+    await mkdir(path.join(repo.dir, 'empty'));
     const short = {
       absolute: await repo.backup([srcDir], { tags: ['daily'], host: 'alpha', time: '2024-01-01 00:00:00' }),
       relative: await repo.backup(['src'], { cwd: repo.dir, tags: ['daily', 'weekly'], host: 'beta', time: '2024-06-01 00:00:00' }),
       dot: await repo.backup(['.'], { cwd: srcDir, tags: ['dot'], host: 'alpha', time: '2025-01-01 00:00:00' }),
       multi: await repo.backup([path.join(srcDir, 'nested'), path.join(repo.dir, 'other')], { tags: ['multi'], host: 'gamma', time: '2025-02-01 00:00:00' }),
       single: await repo.backup([path.join(repo.dir, 'single.txt')], { tags: ['single'], host: 'delta', time: '2023-06-01 00:00:00' }),
+      empty: await repo.backup([path.join(repo.dir, 'empty')], { tags: ['empty'], host: 'delta', time: '2023-07-01 00:00:00' }),
     };
     const full = await repo.fullIds();
     for (const key of Object.keys(short) as (keyof typeof ids)[]) ids[key] = full.get(short[key]) as string;
@@ -252,6 +259,25 @@ describe('restic source against a real repository', () => {
     expect(outcome.files.map((file) => file.path).sort()).toEqual(listed);
   });
 
+  test('refuses a requested item the snapshot does not hold, restoring the others', async () => {
+    const restic = source(repo);
+    const set = setOf(await restic.listSets({}), ids.absolute);
+    const outcome = await restic.restore(set, await scratch(), { items: new Set(['a.txt', 'nested/missing.csv']), log });
+    expect(outcome.files.map((file) => file.path)).toEqual(['a.txt']);
+    expect(outcome.refused).toEqual([{ entry: 'nested/missing.csv', reason: 'not found in the set' }]);
+  });
+
+  test('lists and restores an empty snapshot as no files', async () => {
+    const restic = source(repo);
+    const set = setOf(await restic.listSets({}), ids.empty);
+    expect(await restic.listItems(set, {})).toEqual([]);
+    const dir = await scratch();
+    const outcome = await restic.restore(set, dir, { items: null, log });
+    expect(outcome).toMatchObject({ files: [], refused: [] });
+    expect(check(outcome, 'restic-restore').verdict).toBe('passed');
+    expect(await readdir(dir)).toEqual([]);
+  });
+
   test('restores nothing and runs no restic restore for an empty sample', async () => {
     const restic = source(repo);
     const set = setOf(await restic.listSets({}), ids.absolute);
@@ -299,7 +325,7 @@ describe('restic source against a real repository', () => {
       resticSourceConfigSchema.parse({ kind: 'restic', repository: 'repo', passwordFile: 'password.txt', cacheDir: 'cache' }),
       { configDir: repo.dir, log },
     );
-    expect(await restic.listSets({})).toHaveLength(5);
+    expect(await restic.listSets({})).toHaveLength(6);
   });
 
   test('fails with a one-line cause naming the repository for a wrong password', async () => {
@@ -418,6 +444,104 @@ describe('restic source over a damaged repository', () => {
   });
 });
 
+describe('restic source in a drill (runDrill with a manifest)', () => {
+  let repo: ResticRepo;
+  let store: EvidenceStore;
+  let loaded: LoadedConfig;
+
+  beforeAll(async () => {
+    repo = await createResticRepo();
+    const app = path.join(repo.dir, 'app');
+    const files = { 'docs/a.txt': 'alpha\n', 'docs/b.txt': 'bravo '.repeat(500), 'mail/c.eml': 'charlie\n'.repeat(100) };
+    await writeTree(app, files);
+    // The manifest is written at backup time by the real sha256sum, and travels inside the snapshot.
+    const sums = await runCommand('sha256sum', Object.keys(files).sort(), { cwd: app, keepStdout: true });
+    await writeFile(path.join(app, 'SHA256SUMS'), `${sums.stdout}\n`);
+    await repo.backup([app], { tags: ['good'] });
+    const changed = path.join(app, 'docs/b.txt');
+    const bytes = await readFile(changed);
+    bytes[100] = (bytes[100] as number) ^ 0x01;
+    await writeFile(changed, bytes);
+    await repo.backup([app], { tags: ['changed'] });
+
+    const dbUrl = await createTestDatabase();
+    const source = (tag: string) =>
+      `{ kind: restic, repository: repo, password: '\${env:RD_TEST_RESTIC_PASSWORD}', cacheDir: cache, tags: [${tag}], check: { readDataSubset: '100%' } }`;
+    const configText = `database:
+  url: \${env:RD_TEST_DB_URL}
+scratch:
+  root: scratch
+drills:
+  - name: restic-good
+    source: ${source('good')}
+    checks:
+      manifest: { format: sha256sum, path: SHA256SUMS }
+      extraFiles: fail
+      files: { exact: 3 }
+  - name: restic-sampled
+    source: ${source('good')}
+    sample: { size: 2 }
+    checks:
+      manifest: { format: sha256sum, path: SHA256SUMS }
+  - name: restic-changed
+    source: ${source('changed')}
+    checks:
+      manifest: { format: sha256sum, path: SHA256SUMS }
+`;
+    loaded = parseConfig(configText, path.join(repo.dir, 'restore-drill.yaml'), { RD_TEST_DB_URL: dbUrl, RD_TEST_RESTIC_PASSWORD: TEST_RESTIC_PASSWORD }, repo.dir);
+    store = await openEvidenceStore({ url: dbUrl, embeddedDir: path.join(repo.dir, '.restore-drill'), log });
+  });
+
+  afterAll(async () => {
+    await store?.close();
+    await repo?.cleanup();
+  });
+
+  async function drill(name: string): Promise<RunRecord> {
+    const drillConfig = loaded.config.drills.find((candidate) => candidate.name === name);
+    if (!drillConfig) throw new Error(`no drill ${name}`);
+    const result = await runDrill({ drill: drillConfig, config: loaded.config, configDir: loaded.dir, db: store.db, log, trigger: 'manual' });
+    if (result.status !== 'finished') throw new Error(`drill ${name}: ${result.status}`);
+    return result.record;
+  }
+
+  test('passes a drill whose restored snapshot matches the manifest, with restic check and restic commands as evidence', async () => {
+    const record = await drill('restic-good');
+    expect(record.cause).toBeNull();
+    expect(record.verdict).toBe('passed');
+    expect(record.sourceKind).toBe('restic');
+    expect(record.set?.path).toMatch(new RegExp(`^restic:${repo.repository}@[0-9a-f]{8}$`));
+    expect(record.checks.map((result) => [result.name, result.verdict])).toEqual(
+      expect.arrayContaining([
+        ['manifest', 'passed'],
+        ['restic-restore', 'passed'],
+        ['restic-check', 'passed'],
+      ]),
+    );
+    expect(record.commands.map((command) => command.command.split(' ').slice(0, 2).join(' '))).toEqual(
+      expect.arrayContaining(['restic version', 'restic snapshots', 'restic restore', 'restic check']),
+    );
+    expect(JSON.stringify(record)).not.toContain(TEST_RESTIC_PASSWORD);
+  });
+
+  test('passes a sampled drill: restic restores the sample and the manifest through --include', async () => {
+    const record = await drill('restic-sampled');
+    expect(record.cause).toBeNull();
+    expect(record.verdict).toBe('passed');
+    expect(record.sample?.selectedItems).toBe(2);
+    expect(record.restored.files).toBe(3);
+    expect(record.commands.some((command) => command.command.startsWith('restic ls --json'))).toBe(true);
+  });
+
+  test('fails a drill whose snapshot holds a changed file, naming the file', async () => {
+    const record = await drill('restic-changed');
+    expect(record.verdict).toBe('failed');
+    expect(record.cause).toMatch(/^manifest: .*docs\/b\.txt/);
+    const manifest = record.checks.find((result) => result.name === 'manifest');
+    expect(manifest?.findings?.map((finding) => finding.item)).toEqual(['docs/b.txt']);
+  });
+});
+
 describe('restic source failure modes (fake restic binary)', () => {
   test('kills a hanging restic and its children at the timeout', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'restore-drill-fake-restic-'));
@@ -442,14 +566,26 @@ describe('restic source failure modes (fake restic binary)', () => {
       const pidFile = path.join(dir, 'child.pid');
       const controller = new AbortController();
       const restic = fakeSource({ FAKE_RESTIC_MODE: 'hang', FAKE_RESTIC_PIDFILE: pidFile });
-      const listing = sourceError(restic.listSets({ signal: controller.signal }));
+      const listing = restic.listSets({ signal: controller.signal }).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       // Abort once `restic snapshots` is surely running.
       await waitUntil(() => existsSync(pidFile), 20_000);
-      controller.abort();
-      expect((await listing).message).toBe('restic snapshots canceled');
+      const reason = new Error('drill timed out');
+      controller.abort(reason);
+      expect(await listing).toBe(reason);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+
+  test('does not start restic when the signal has already aborted', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const restic = fakeSource({ FAKE_RESTIC_MODE: 'hang' });
+    await expect(restic.listSets({ signal: controller.signal })).rejects.toThrow(/abort/i);
+    await expect(restic.restore({ id: 'b'.repeat(64), path: 'x', size: null, mtime: null, hash: null }, os.tmpdir(), { items: null, log, signal: controller.signal })).rejects.toThrow(/abort/i);
   });
 
   test('treats an unknown exit code as a failure with the last line of stderr', async () => {
