@@ -1,14 +1,21 @@
+import { Alerting } from '../src/alerts/alerting.js';
 import { runDrill, type DrillJobPayload, type RunDrillRequest, type RunDrillResult } from '../src/drill/run-drill.js';
 import type { Job } from '../src/schedule/job.js';
 
-/** A drill job; `createSource` replaces the registry's factory (tests wrap real sources with it). */
+/** How long a run waits for failed alert sends to be retried; the rest waits in the alert log for the next delivery. */
+const ALERT_WAIT_MS = 20_000;
+
+/**
+ * The restore drill: select, restore, verify, record; then the alerts its verdict
+ * calls for. `createSource` replaces the registry's factory (tests wrap real sources with it).
+ */
 export function createDrillJob(options: Pick<RunDrillRequest, 'createSource'> = {}): Job<DrillJobPayload, RunDrillResult> {
   return {
     name: 'drill',
     async run(payload, { loaded, db, log, signal, gate }) {
       const drill = loaded.config.drills.find((candidate) => candidate.name === payload.drill);
       if (!drill) throw new Error(`no drill named '${payload.drill}' in ${loaded.file}`);
-      return runDrill({
+      const result = await runDrill({
         drill,
         config: loaded.config,
         configDir: loaded.dir,
@@ -21,9 +28,18 @@ export function createDrillJob(options: Pick<RunDrillRequest, 'createSource'> = 
         ...(gate ? { gate } : {}),
         ...(options.createSource ? { createSource: options.createSource } : {}),
       });
+      if (result.status === 'finished' && loaded.config.alerts) {
+        // Alerting never changes a run's verdict: a failure here is logged, and the log keeps what is undelivered.
+        try {
+          await new Alerting({ loaded, db, log }).afterRun(drill.name, { waitMs: ALERT_WAIT_MS, signal });
+        } catch (error) {
+          log.error({ drill: drill.name, err: error }, 'could not raise or deliver alerts for this run');
+        }
+      }
+      return result;
     },
   };
 }
 
-/** The restore drill: select, restore, verify, record. */
+/** The restore drill job the CLI and the daemon run. */
 export const drillJob = createDrillJob();

@@ -1,7 +1,9 @@
 import { drillJob } from './drill.js';
+import { heartbeatJob } from './heartbeat.js';
 import { scratchSweepJob } from './scratch-sweep.js';
+import { staleCheckJob } from './stale-check.js';
 
 /** Every job kind, handed to the CLI and the scheduler by the entry point. */
-export const jobs = { drill: drillJob, periodic: [scratchSweepJob] } as const;
+export const jobs = { drill: drillJob, staleCheck: staleCheckJob, heartbeat: heartbeatJob, periodic: [scratchSweepJob] } as const;
 
 export type Jobs = typeof jobs;

@@ -3,6 +3,7 @@ import type { EvidenceStore } from '../evidence/open-store.js';
 import type { Logger } from '../log/logger.js';
 import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { ScratchError } from '../scratch/scratch-dir.js';
+import { heartbeatPeriodic, staleCheckPeriodic } from '../schedule/alert-jobs.js';
 import { Daemon } from '../schedule/daemon.js';
 import { loadConfigOrExit, loggerFor, openStoreFor, withCommonOptions, type CliJobs, type CommonOptions } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
@@ -40,7 +41,8 @@ export function daemonCommand(jobs: CliJobs): Command {
       store = await openStoreFor(loaded, log);
       let daemon: Daemon;
       try {
-        daemon = await Daemon.start({ loaded, store, log, jobs: { drill: jobs.drill, periodic: jobs.periodic ?? [] } });
+        const periodic = [...(jobs.periodic ?? []), staleCheckPeriodic(jobs.staleCheck, new Date()), heartbeatPeriodic(jobs.heartbeat)];
+        daemon = await Daemon.start({ loaded, store, log, jobs: { drill: jobs.drill, periodic } });
       } catch (error) {
         throw new CliError(`cannot start the daemon: ${(error as Error).message}`, ExitCode.Failed);
       }

@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { alertsConfigSchema, checkAlertReferences } from '../alerts/alerts-config.js';
 import { bytesCheckConfigSchema } from '../checks/bytes-check.js';
 import { extraFilesConfigSchema } from '../checks/extra-files-check.js';
 import { filesCheckConfigSchema } from '../checks/files-check.js';
 import { manifestCheckConfigSchema } from '../checks/manifest-check.js';
+import { controlsSchema, waiverSchema } from '../report/controls.js';
 import { sampleSchema } from '../sampling/sample-config.js';
 import { daemonConfigSchema } from '../schedule/daemon-config.js';
 import { sourceConfigSchema } from '../sources/registry.js';
@@ -41,6 +43,8 @@ export const drillSchema = z
     sample: sampleSchema.optional(),
     checks: checksSchema.default({ extraFiles: 'fail' }),
     targets: targetsSchema.optional(),
+    controls: controlsSchema,
+    waivers: z.array(waiverSchema).default([]).describe('Accepted exceptions for a known failing or paused drill; reports list them and flag expired ones.'),
   })
   .describe('A restore drill.');
 
@@ -73,6 +77,7 @@ export const configSchema = z
     database: databaseSchema.default({}),
     scratch: scratchSchema.default({ root: '.restore-drill/scratch', keep: 'never' }),
     drills: z.array(drillSchema).min(1, { message: 'expected at least one drill' }).describe('The restore drills.'),
+    alerts: alertsConfigSchema.optional(),
     daemon: daemonConfigSchema.prefault({}),
   })
   .superRefine((config, ctx) => {
@@ -83,6 +88,7 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['drills', index, 'name'], message: `duplicate drill name '${drill.name}' (also drills[${first}])` });
       } else seen.set(drill.name, index);
     });
+    checkAlertReferences(config, ctx);
   })
   .describe('restore-drill configuration.');
 

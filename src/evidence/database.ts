@@ -1,4 +1,5 @@
 import type { ColumnType, GeneratedAlways, Insertable, Kysely, Selectable } from 'kysely';
+import type { AlertLogTables } from '../alerts/alert-log.table.js';
 import type { RunSkipsTables } from '../schedule/run-skips.table.js';
 
 /**
@@ -72,7 +73,7 @@ export interface RunItemsTable {
  * The evidence database as kysely sees it. Later tables (alert log, waivers,
  * purge records) join here with their own migrations.
  */
-export interface Database extends RunSkipsTables {
+export interface Database extends AlertLogTables, RunSkipsTables {
   run_starts: RunStartsTable;
   run_results: RunResultsTable;
   run_items: RunItemsTable;

@@ -30,6 +30,15 @@ export const scratchSweepSchema = z
   })
   .describe('Removal of leftover scratch folders by the daemon.');
 
+/** The stale check: drills gone stale, and alerts left undelivered, on a schedule. */
+export const staleCheckSchema = z
+  .strictObject({
+    schedule: cronSchema
+      .default('*/5 * * * *')
+      .describe('When to check every drill against its maxAge and deliver alerts still pending, as cron; default every 5 minutes. Only with an alerts block.'),
+  })
+  .describe('The stale check the daemon runs (see alerts).');
+
 /** The `daemon:` block: how `restore-drill daemon` schedules, limits and stops. */
 export const daemonConfigSchema = z
   .strictObject({
@@ -54,6 +63,7 @@ export const daemonConfigSchema = z
       .default(1.5)
       .describe("Free space needed in scratch before a restore: the set's (or sample's) expected size times this. Unknown sizes are not checked."),
     scratchSweep: scratchSweepSchema.prefault({}),
+    staleCheck: staleCheckSchema.prefault({}),
   })
   .describe('The daemon (`restore-drill daemon`): time zone, concurrency, HTTP listener, drain and scratch limits.');
 

@@ -4,6 +4,7 @@ import { ConfigError, formatProblem, loadConfig, type LoadedConfig } from '../co
 import type { DrillJobPayload, RunDrillResult } from '../drill/run-drill.js';
 import type { EvidenceStore } from '../evidence/open-store.js';
 import type { Logger } from '../log/logger.js';
+import { createMetrics } from '../metrics/metrics.js';
 import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { ScratchError } from '../scratch/scratch-dir.js';
 import { VERSION } from '../version.js';
@@ -25,7 +26,7 @@ export interface StartDaemonOptions {
   store: EvidenceStore;
   log: Logger;
   jobs: DaemonJobs;
-  /** More /metrics sources after the daemon's own, given the live config (the drills' evidence metrics). */
+  /** The /metrics sources beside the daemon's own; default: the drills' metrics from the evidence (src/metrics). */
   metrics?: (config: () => LoadedConfig) => readonly MetricsSource[];
   /** node-cron's lateness tolerance (tests shorten it). */
   missedToleranceMs?: number;
@@ -98,8 +99,10 @@ export class Daemon {
       daemon = new Daemon(options, leases, recovered, startedAt);
       const listen = loaded.config.daemon.listen;
       if (listen) {
-        const sources = [daemon.metrics, ...(options.metrics?.(() => daemon!.scheduler.loaded) ?? [])];
         const current = daemon;
+        const config = () => current.scheduler.loaded;
+        const evidence = options.metrics?.(config) ?? [createMetrics({ db: store.db, config: () => config().config, log })];
+        const sources = [...evidence, daemon.metrics];
         try {
           daemon.#http = await startDaemonHttp({ host: listen.host, port: listen.port, health: () => current.health(), metrics: sources, log });
         } catch (error) {
