@@ -21,11 +21,12 @@ describe('the daemon: block of the config', () => {
       drainTimeout: 60_000,
       scratchMargin: 1.5,
       scratchSweep: { schedule: '17 * * * *', olderThan: 3 * 86_400_000 },
+      staleCheck: { schedule: '*/5 * * * *' },
     });
   });
 
   it('reads every key, with the listener on loopback unless told otherwise', () => {
-    const text = `daemon:\n  timezone: Europe/Berlin\n  concurrency: 3\n  listen: { port: 9464 }\n  drainTimeout: 15m\n  scratchMargin: 2\n  scratchSweep: { schedule: "0 * * * *", olderThan: 1d }\n${DRILLS}`;
+    const text = `daemon:\n  timezone: Europe/Berlin\n  concurrency: 3\n  listen: { port: 9464 }\n  drainTimeout: 15m\n  scratchMargin: 2\n  scratchSweep: { schedule: "0 * * * *", olderThan: 1d }\n  staleCheck: { schedule: "*/15 * * * *" }\n${DRILLS}`;
     expect(parseConfig(text, 'c.yaml', {}, '/cfg').config.daemon).toEqual({
       timezone: 'Europe/Berlin',
       concurrency: 3,
@@ -33,6 +34,7 @@ describe('the daemon: block of the config', () => {
       drainTimeout: 900_000,
       scratchMargin: 2,
       scratchSweep: { schedule: '0 * * * *', olderThan: 86_400_000 },
+      staleCheck: { schedule: '*/15 * * * *' },
     });
   });
 

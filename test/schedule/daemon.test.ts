@@ -50,6 +50,9 @@ describe('Daemon (in process, real PostgreSQL)', () => {
       expect(metrics).toContain('restore_drill_daemon_reloads_total{result="invalid"} 1');
       expect(metrics).toContain('restore_drill_daemon_reloads_total{result="ok"} 1');
       expect(metrics).toContain('restore_drill_daemon_last_reload_success 1');
+      // The drills' own metrics from the evidence (src/metrics) are served beside the daemon's.
+      expect(metrics).toMatch(/^restore_drill_info\{drill="files"/m);
+      expect(metrics).toMatch(/^restore_drill_evidence_up 1$/m);
     } finally {
       await daemon.stop('test over');
     }
