@@ -3,6 +3,8 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import { openEvidenceStore, type EvidenceStore } from '../evidence/open-store.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { guardConfigScratchRoot } from '../scratch/guard.js';
+import { ScratchError } from '../scratch/scratch-dir.js';
 import type { Job, PeriodicJob } from '../schedule/job.js';
 import type { DrillJobPayload, RunDrillResult } from '../drill/run-drill.js';
 import type { HeartbeatPayload, HeartbeatResult, StaleCheckPayload, StaleCheckResult } from '../alerts/alerting.js';
@@ -42,14 +44,25 @@ export function loggerFor(options: CommonOptions): Logger {
   return createLogger({ ...(options.logLevel ? { level: options.logLevel } : {}), ...(options.logFormat ? { format: options.logFormat } : {}) });
 }
 
-/** Loads the config or fails with exit code 2 and every problem listed. */
-export async function loadConfigOrExit(options: CommonOptions): Promise<LoadedConfig> {
+/** Loads the config or fails with exit code 2 and every problem listed; with `scratch`, also refuses a dangerous scratch root. */
+export async function loadConfigOrExit(options: CommonOptions, check: { scratch?: boolean } = {}): Promise<LoadedConfig> {
+  let loaded: LoadedConfig;
   try {
-    return await loadConfig(options.config);
+    loaded = await loadConfig(options.config);
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.Usage);
     throw error;
   }
+  // Commands that restore (and `validate`) refuse a dangerous scratch root up front; readers of evidence do not care.
+  if (check.scratch) {
+    try {
+      await guardConfigScratchRoot(loaded.config, loaded.dir);
+    } catch (error) {
+      if (error instanceof ScratchError) throw new CliError(`${loaded.file} scratch.root: ${error.message}`, ExitCode.Usage);
+      throw error;
+    }
+  }
+  return loaded;
 }
 
 /** Opens the evidence store the config names (embedded PGlite beside the config by default). */

@@ -1,8 +1,6 @@
 import { Command } from 'commander';
 import type { EvidenceStore } from '../evidence/open-store.js';
 import type { Logger } from '../log/logger.js';
-import { guardConfigScratchRoot } from '../scratch/guard.js';
-import { ScratchError } from '../scratch/scratch-dir.js';
 import { heartbeatPeriodic, staleCheckPeriodic } from '../schedule/alert-jobs.js';
 import { Daemon } from '../schedule/daemon.js';
 import { loadConfigOrExit, loggerFor, openStoreFor, withCommonOptions, type CliJobs, type CommonOptions } from './context.js';
@@ -24,13 +22,7 @@ export function daemonCommand(jobs: CliJobs): Command {
         'a second one aborts at once; SIGHUP reloads the config (an invalid file is refused and the old config kept).',
     );
   withCommonOptions(command, { json: false }).action(async (options: CommonOptions) => {
-    const loaded = await loadConfigOrExit(options);
-    try {
-      await guardConfigScratchRoot(loaded.config, loaded.dir);
-    } catch (error) {
-      if (error instanceof ScratchError) throw new CliError(`${loaded.file} scratch.root: ${error.message}`, ExitCode.Usage);
-      throw error;
-    }
+    const loaded = await loadConfigOrExit(options, { scratch: true });
     const log = loggerFor(options);
     // One listener per signal for the whole life of the command: swapping listeners
     // lets Node drop a signal that arrived in between. Until the daemon is up, signals wait.

@@ -19,7 +19,7 @@ export function runCommand(jobs: CliJobs): Command {
     .option('-d, --drill <name>', 'run only this drill (repeatable); default: every drill', collectRepeatable, [])
     .option('--replay <runId>', 'restore exactly the set and items of an earlier run of the drill');
   withCommonOptions(command).action(async (options: RunOptions) => {
-    const loaded = await loadConfigOrExit(options);
+    const loaded = await loadConfigOrExit(options, { scratch: true });
     const known = new Set(loaded.config.drills.map((drill) => drill.name));
     const unknown = options.drill.filter((name) => !known.has(name));
     if (unknown.length > 0) {
