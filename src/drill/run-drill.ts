@@ -132,7 +132,7 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   }
   if (!claimed) {
     if (scratchDir) await removeScratchDir(scratchDir);
-    log.info({ scheduledFor }, 'slot already claimed by another replica; skipping');
+    log.info({ scheduledFor }, 'slot not claimed (another replica has it, or it was skipped); not running');
     return { status: 'slot-taken' };
   }
 
