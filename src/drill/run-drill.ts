@@ -8,7 +8,7 @@ import { redactor } from '../config/redact.js';
 import { canonicalJson } from '../evidence/canonical-json.js';
 import type { EvidenceDb } from '../evidence/database.js';
 import type { RunItem, RunRecord, RunVerdict, SampleEvidence } from '../evidence/run-record.js';
-import { recordRunResult, recordRunStart } from '../evidence/runs.js';
+import { lastPassingRun, recordRunResult, recordRunStart } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
 import { drawSample } from '../sampling/sample.js';
 import { deriveSeed, seededRandom } from '../sampling/seeded-random.js';
@@ -152,7 +152,9 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
       elapsedMs: () => phase.restoreMs + (performance.now() - verifyStart),
       signal,
     };
-    const drillChecks = buildChecks(drill.checks, drill.targets);
+    // Expected row counts may come from the drill's last passing run.
+    const lastPass = drill.checks.tables?.from === 'last-pass' ? await lastPassingRun(db, drill.name) : undefined;
+    const drillChecks = buildChecks(drill.checks, drill.targets, { lastPass });
     const [restoreCheck, ...rest] = drillChecks;
     if (restoreCheck) checks.push(...(await restoreCheck.run(context)));
     checks.push(...(outcome.checks ?? []));
