@@ -10,6 +10,8 @@ import type { EvidenceDb } from '../evidence/database.js';
 import type { RunItem, RunRecord, RunVerdict, SampleEvidence } from '../evidence/run-record.js';
 import { lastPassingRun, recordRunResult, recordRunStart } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
+import { coverSlice, planCover, type CoverPlan } from '../sampling/cover.js';
+import { coverageShare, coveredPaths } from '../sampling/coverage.js';
 import { drawSample } from '../sampling/sample.js';
 import { deriveSeed, seededRandom } from '../sampling/seeded-random.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
@@ -108,6 +110,8 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
 
   let set: BackupSet | null = null;
   let sample: SampleEvidence | null = null;
+  /** Rotating coverage: this run's slice, and every item of the set it was cut from. */
+  let cover: { plan: CoverPlan; items: string[] } | null = null;
   let outcome: RestoreOutcome | null = null;
   const checks: CheckResult[] = [];
   let verdict: RunVerdict = 'passed';
@@ -126,6 +130,16 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
     if (request.replay) {
       items = new Set(request.replay.items);
       sample = sampleEvidence(drill, seed, null, [...items], null);
+    } else if (drill.sample?.cover !== undefined) {
+      const listed = (await source.listItems(set, { signal })).filter((item) => item.path !== manifestInSet);
+      const plan = planCover({ cover: drill.sample.cover, slices: drill.sample.slices }, drill.schedule, scheduledFor ?? startedAt);
+      const chosen = coverSlice(listed, plan);
+      cover = { plan, items: listed.map((item) => item.path) };
+      items = new Set(chosen.map((item) => item.path));
+      const bytes = chosen.reduce((sum, item) => sum + item.size, 0);
+      // The spec says which slice of which cycle, so an auditor can re-derive the choice.
+      const spec = { ...drill.sample, slices: plan.slices, slice: plan.slice, cycleStart: plan.cycleStart.toISOString() };
+      sample = { ...sampleEvidence(drill, seed, listed.length, [...items], bytes), spec };
     } else if (drill.sample && drill.sample.size !== 'all') {
       const listed = await source.listItems(set, { signal });
       const candidates = listed.filter((item) => item.path !== manifestInSet);
@@ -178,6 +192,18 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
   const keep = scratchDir !== null && shouldKeep(request.config.scratch.keep, verdict);
   if (scratchDir && !keep) await removeScratchDir(scratchDir).catch((error: unknown) => log.warn({ err: error, scratchDir }, 'could not remove scratch folder'));
   phase.cleanupMs = performance.now() - cleanupStart;
+
+  if (cover !== null && sample !== null) {
+    // Items of earlier passing runs in this cycle, plus this run's if it passed.
+    try {
+      const { cycleStart, periodMs } = cover.plan;
+      const covered = await coveredPaths(db, drill.name, { start: cycleStart, end: new Date(cycleStart.getTime() + periodMs) });
+      if (verdict === 'passed') for (const file of outcome?.files ?? []) covered.add(file.path);
+      sample.coverage = coverageShare(cover.items, covered);
+    } catch (error) {
+      log.warn({ err: error }, 'could not compute the coverage of this cycle');
+    }
+  }
 
   const restoredFiles = outcome?.files ?? [];
   const record: RunRecord = {
