@@ -32,7 +32,8 @@ export interface RunDrillRequest {
   /** The cron slot this run fills; a slot another replica already claimed is skipped. */
   scheduledFor?: Date | null;
   /** Restore exactly the set and items of this earlier run. */
-  replay?: { record: RunRecord; items: string[] } | null;
+  /** `items: null` restores the whole set again (an original that restored it whole, into a database). */
+  replay?: { record: RunRecord; items: string[] | null } | null;
   /** Stops the run (daemon drain); the run is recorded as `aborted`. */
   signal?: AbortSignal;
   now?: () => Date;
@@ -43,7 +44,7 @@ export interface DrillJobPayload {
   drill: string;
   trigger: RunRecord['trigger'];
   scheduledFor?: Date | null;
-  replay?: { record: RunRecord; items: string[] } | null;
+  replay?: { record: RunRecord; items: string[] | null } | null;
 }
 
 /** A run's outcome: its record, or null when its scheduled slot was already taken by another replica. */
@@ -128,8 +129,8 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
     const manifestInSet = manifestPathInSet(drill);
     let items: ReadonlySet<string> | null = null;
     if (request.replay) {
-      items = new Set(request.replay.items);
-      sample = sampleEvidence(drill, seed, null, [...items], null);
+      items = request.replay.items === null ? null : new Set(request.replay.items);
+      if (items !== null) sample = sampleEvidence(drill, seed, null, [...items], null);
     } else if (drill.sample?.cover !== undefined) {
       const listed = (await source.listItems(set, { signal })).filter((item) => item.path !== manifestInSet);
       const plan = planCover({ cover: drill.sample.cover, slices: drill.sample.slices }, drill.schedule, scheduledFor ?? startedAt);

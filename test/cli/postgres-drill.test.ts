@@ -98,6 +98,12 @@ drills:
   - name: shop-nightly
     source: { kind: postgres, path: nightly/shop-*, format: directory, ${server} }
     checks: { tables: { from: last-pass, tolerance: 1% } }
+  - name: shop-sampled
+    source: { kind: postgres, path: good/*.dump, ${server} }
+    sample: { size: 2 }
+    checks:
+      manifest: { format: restore-drill, path: "${path.join(root, 'good', 'shop.manifest.json')}" }
+      tables: { from: manifest }
   - name: shop-manifest-only
     source: { kind: postgres, path: shrunk/*.dump, ${server} }
     checks:
@@ -178,5 +184,23 @@ describe('postgres drills end to end', () => {
         actual: { rows: 90_000 },
       },
     ]);
+  });
+
+  it('replays a sampled run with the same tables, and a whole run whole', async () => {
+    const tablesOf = (run: Run): string[] => ((run.checks.find((check) => check.name === 'tables')?.actual as { tables: { name: string }[] }).tables ?? []).map((t) => t.name);
+    const first = await runDrill('shop-sampled');
+    expect(first.run.verdict).toBe('passed');
+    expect(tablesOf(first.run)).toHaveLength(2);
+    const replay = await cli(['run', '--config', config, '--drill', 'shop-sampled', '--replay', first.run.runId, '--json'], { timeoutMs: 240_000 });
+    const again = (JSON.parse(replay.stdout) as { runs: Run[] }).runs[0]!;
+    expect(again.verdict).toBe('passed');
+    expect(tablesOf(again)).toEqual(tablesOf(first.run));
+
+    const whole = await runDrill('shop-good');
+    const wholeReplay = await cli(['run', '--config', config, '--drill', 'shop-good', '--replay', whole.run.runId, '--json'], { timeoutMs: 240_000 });
+    const wholeAgain = (JSON.parse(wholeReplay.stdout) as { runs: Run[] }).runs[0]!;
+    expect(wholeAgain.verdict).toBe('passed');
+    expect(wholeAgain.restored.tables).toBe(4);
+    expect(tablesOf(wholeAgain)).toEqual(tablesOf(whole.run));
   });
 });
