@@ -1,10 +1,11 @@
-import { stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { durationSchema } from '../config/duration.js';
 import type { ExecRecord } from '../exec/run-command.js';
-import { findSets, globBase } from './glob-sets.js';
+import { globBase } from './glob-sets.js';
 import { detectDumpFormat, inspectPlainDump, type DumpFormat } from './postgres/dump-format.js';
+import { LocalDumpStore, type DumpStore } from './postgres/dump-store.js';
 import { PgliteDatabase } from './postgres/pglite-database.js';
 import { loadPlainDump, PlainLoadError } from './postgres/pglite-loader.js';
 import { listArchive, pgRestore, psqlRestore, type ArchiveToc } from './postgres/pg-tools.js';
@@ -87,23 +88,17 @@ export class PostgresSource implements RestoreSource {
   readonly kind = 'postgres';
   readonly #config: PostgresSourceConfig;
   readonly #context: SourceContext;
+  readonly #store: DumpStore;
 
   constructor(config: PostgresSourceConfig, context: SourceContext) {
     this.#config = config;
     this.#context = context;
+    this.#store = new LocalDumpStore(config.path, context.configDir, config.format);
   }
 
   /** Dumps matching the glob; with `format: auto`, files and folders holding a toc.dat. */
-  async listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]> {
-    const { path: pattern, format } = this.#config;
-    const { configDir } = this.#context;
-    const sets: BackupSet[] = [];
-    if (format !== 'directory') sets.push(...(await findSets(pattern, configDir, { kind: 'file' }, options)));
-    if (format === 'directory' || format === 'auto') {
-      const folders = await findSets(pattern, configDir, { kind: 'directory' }, options);
-      for (const folder of folders) if (format === 'directory' || (await hasToc(folder.path))) sets.push(folder);
-    }
-    return sets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]> {
+    return this.#store.listSets(options);
   }
 
   /** The tables whose data the dump holds (its TABLE DATA entries); a plain dump cannot be sampled. */
@@ -114,8 +109,10 @@ export class PostgresSource implements RestoreSource {
     return toc.tableData.map((entry) => ({ path: entry.name, size: 0 }));
   }
 
-  async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+  async restore(stored: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
     options.signal?.throwIfAborted();
+    // The tools read a local path: the set itself, or its copy fetched into scratch.
+    const set = { ...stored, path: await this.#store.localPath(stored, scratchDir, { signal: options.signal }) };
     const format = await this.#format(set);
     if (this.#config.scratchServer === undefined) {
       if (format !== 'plain') {
@@ -217,14 +214,6 @@ export class PostgresSource implements RestoreSource {
   /** A binary as configured: a bare name is looked up on PATH, a path resolves from the config folder. */
   #binary(binary: string): string {
     return binary.includes('/') ? path.resolve(this.#context.configDir, binary) : binary;
-  }
-}
-
-async function hasToc(folder: string): Promise<boolean> {
-  try {
-    return (await stat(path.join(folder, 'toc.dat'))).isFile();
-  } catch {
-    return false;
   }
 }
 

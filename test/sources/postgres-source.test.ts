@@ -125,6 +125,27 @@ describe('postgres source on a scratch server', () => {
     }
   });
 
+  it('restores what it can when an entry fails, and names the entry that failed', async () => {
+    // A policy for a role that exists when the dump is made and is gone when it is restored.
+    const role = `gone_${randomBytes(4).toString('hex')}`;
+    const url = await createTestDatabase();
+    await query(url, `create role ${role}; create table t (id int); insert into t values (1), (2); create policy p_gone on t to ${role} using (true)`);
+    await mkdir(path.join(root, 'partial'), { recursive: true });
+    await pgDump(url, 'c', path.join(root, 'partial', 'app.dump'));
+    await query(adminUrl, `drop database ${new URL(url).pathname.slice(1)}`);
+    await query(adminUrl, `drop role ${role}`);
+    const src = source({ path: 'partial/*.dump' });
+    const outcome = await src.restore(await onlySet(src), await scratch(), { items: null, log });
+    try {
+      expect(outcome.tables).toEqual([{ name: 'public.t', rows: 2 }]);
+      expect(outcome.refused).toContainEqual({ entry: 'CREATE POLICY p_gone ON public.t', reason: expect.stringMatching(`role "${role}" does not exist`) });
+      expect(outcome.commands?.[1]?.exitCode).toBe(1);
+      expect(outcome.commands?.[1]?.stderrTail).toMatch(/errors ignored on restore: \d+/);
+    } finally {
+      await outcome.dispose?.();
+    }
+  });
+
   it('refuses to sample a plain dump, naming it', async () => {
     const src = source({ path: 'dumps/*.sql' });
     await expect(src.listItems(await onlySet(src), {})).rejects.toThrow(/sampling tables needs a custom, directory or tar dump; .*app-2026-01-01\.sql is plain SQL/);

@@ -82,10 +82,14 @@ export async function pgRestore(
   throw await restoreFailure(binary, dump, result, options.signal);
 }
 
-/** Entries pg_restore reported as failed: each `error:` line, named by the TOC entry it was processing. */
+/**
+ * Entries pg_restore reported as failed: each `error:` line, named by the TOC entry it
+ * was processing (serial restores say so) or else by the SQL it ran (`Command was:`,
+ * which parallel restores give instead).
+ */
 export function failedEntries(stderr: string): RefusedEntry[] {
-  const failed: RefusedEntry[] = [];
-  let entry = 'pg_restore';
+  const failed: { entry: string | null; reason: string }[] = [];
+  let entry: string | null = null;
   for (const line of stderr.split('\n')) {
     const from = /^pg_restore: from TOC entry \d+;\s+\d+\s+\d+\s+(.*)$/.exec(line);
     if (from) {
@@ -93,15 +97,30 @@ export function failedEntries(stderr: string): RefusedEntry[] {
       continue;
     }
     const error = /^pg_restore: error: (.*)$/.exec(line);
-    if (error) failed.push({ entry, reason: (error[1] as string).trim() });
+    if (error) {
+      failed.push({ entry, reason: (error[1] as string).trim() });
+      entry = null;
+      continue;
+    }
+    const command = /^Command was: (.*)$/.exec(line);
+    const last = failed[failed.length - 1];
+    if (command && last !== undefined && last.entry === null) last.entry = describeCommand(command[1] as string);
   }
-  if (failed.length === 0) failed.push({ entry: 'pg_restore', reason: lastLine(stderr) });
-  return failed;
+  if (failed.length === 0) return [{ entry: 'pg_restore', reason: lastLine(stderr) }];
+  return failed.map((item) => ({ entry: item.entry ?? 'pg_restore', reason: item.reason }));
+}
+
+/** `CREATE POLICY p ON public.t TO x USING (true);` → `CREATE POLICY p ON public.t`: enough to name the object. */
+function describeCommand(sql: string): string {
+  const words = sql.trim().replace(/;$/, '').split(/\s+/);
+  const on = words.findIndex((word, index) => index > 1 && /^(ON|TO|FROM|AS|USING|\()$/i.test(word));
+  const shown = words.slice(0, on > 0 && words[on]?.toUpperCase() === 'ON' ? on + 2 : on > 0 ? on : 4).join(' ');
+  return shown.length > 120 ? `${shown.slice(0, 120)}…` : shown;
 }
 
 /** `TABLE DATA public pgbench_accounts postgres` → `TABLE DATA public.pgbench_accounts`. */
 function describeTocEntry(text: string): string {
-  const match = /^(TABLE DATA|TABLE|INDEX|CONSTRAINT|FK CONSTRAINT|SEQUENCE SET|SEQUENCE|VIEW|FUNCTION|SCHEMA|EXTENSION|TRIGGER|DEFAULT)\s+(\S+)\s+(\S+)/.exec(text);
+  const match = /^(TABLE DATA|TABLE|INDEX|CONSTRAINT|FK CONSTRAINT|SEQUENCE SET|SEQUENCE OWNED BY|SEQUENCE|MATERIALIZED VIEW DATA|MATERIALIZED VIEW|VIEW|FUNCTION|PROCEDURE|AGGREGATE|SCHEMA|EXTENSION|TRIGGER|DEFAULT|POLICY|ROW SECURITY|TYPE|DOMAIN|RULE|COMMENT)\s+(\S+)\s+(\S+)/.exec(text);
   return match ? `${match[1]} ${match[2]}.${match[3]}` : text.trim();
 }
 

@@ -51,13 +51,13 @@ export function parseServerUrl(url: string): ServerAddress {
   try {
     parsed = new URL(url);
   } catch {
-    throw new SourceError('scratchServer.url is not a valid postgres:// URL');
+    throw new SourceError('scratchServer.url is not a valid URL (for a unix socket: postgres:///postgres?host=/var/run/postgresql&user=NAME)');
   }
   const socketHost = parsed.searchParams.get('host');
   const host = parsed.hostname || socketHost || '';
   if (host === '') throw new SourceError('scratchServer.url names no host; the scratch server must be named explicitly');
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'postgres';
-  const user = decodeURIComponent(parsed.username);
+  const user = decodeURIComponent(parsed.username) || parsed.searchParams.get('user') || '';
   return {
     url,
     display: `${host}${parsed.port ? `:${parsed.port}` : ''}`,
