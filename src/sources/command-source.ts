@@ -98,7 +98,16 @@ export class CommandSource implements RestoreSource {
     options.signal?.throwIfAborted();
     const argv = this.#config.restore.map((arg) => substitute(arg, { scratch: scratchDir, set: set.id }));
     const [file, ...args] = argv as [string, ...string[]];
-    const result = await runCommand(this.#binary(file), args, { cwd: scratchDir, env: this.#config.env, timeoutMs: this.#config.timeout, signal: options.signal });
+    // Output is followed line by line, not buffered: a verbose tool may print a line per file. Its tails are kept.
+    const ignore = (): void => undefined;
+    const result = await runCommand(this.#binary(file), args, {
+      cwd: scratchDir,
+      env: this.#config.env,
+      timeoutMs: this.#config.timeout,
+      signal: options.signal,
+      onStdoutLine: ignore,
+      onStderrLine: ignore,
+    });
     options.signal?.throwIfAborted();
     if (result.exitCode === null && !result.signal && !result.timedOut) {
       throw new SourceError(`cannot run restore command ${file}: ${lastLine(result.stderrTail)}`);

@@ -2,12 +2,14 @@ import { z } from 'zod';
 import { commandSourceKind } from './command-source.js';
 import { directorySourceKind } from './directory-source.js';
 import { postgresSourceKind } from './postgres-source.js';
+import { resticSourceKind } from './restic-source.js';
+import { s3SourceKind } from './s3-source.js';
 import { tarSourceKind } from './tar-source.js';
 import type { SourceContext, SourceKind } from './source-kind.js';
 import type { RestoreSource } from './restore-source.js';
 
 /** Every source kind restore-drill knows; adding one is a module plus a line here. */
-const KINDS = [directorySourceKind, tarSourceKind, postgresSourceKind, commandSourceKind] as const;
+const KINDS = [directorySourceKind, tarSourceKind, s3SourceKind, resticSourceKind, postgresSourceKind, commandSourceKind] as const;
 
 function indexKinds(kinds: readonly SourceKind[]): ReadonlyMap<string, SourceKind> {
   const byName = new Map<string, SourceKind>();

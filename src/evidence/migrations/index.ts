@@ -1,6 +1,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { EvidenceError, reasonOf } from '../errors.js';
 import * as m001 from './001-initial.js';
+import * as m002 from './002-alerts.js';
 
 /**
  * Every migration, in order, listed here rather than read from a folder: the
@@ -9,6 +10,7 @@ import * as m001 from './001-initial.js';
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '001-initial': m001,
+  '002-alerts': m002,
 };
 
 /** Hands the static list to kysely's Migrator. */
