@@ -3,8 +3,10 @@ import { VERSION } from '../version.js';
 import { alertsCommand } from './alerts.js';
 import type { CliJobs } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { evidenceCommand } from './evidence.js';
 import { historyCommand } from './history.js';
 import { manifestCommand } from './manifest.js';
+import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 import { showCommand } from './show.js';
 import { validateCommand } from './validate.js';
@@ -17,7 +19,7 @@ export function createProgram(jobs: CliJobs): Command {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', '\nExit codes: 0 all drills passed, 1 a drill failed or the command could not do its work, 2 usage or config error.')
     .exitOverride();
-  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), alertsCommand(jobs), manifestCommand()]) {
+  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), alertsCommand(jobs), reportCommand(), evidenceCommand(), manifestCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;

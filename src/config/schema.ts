@@ -6,6 +6,7 @@ import { filesCheckConfigSchema } from '../checks/files-check.js';
 import { manifestCheckConfigSchema } from '../checks/manifest-check.js';
 import { sqlCheckConfigSchema } from '../checks/sql-check.js';
 import { tablesCheckConfigSchema } from '../checks/tables-check.js';
+import { controlsSchema, waiverSchema } from '../report/controls.js';
 import { sampleSchema } from '../sampling/sample-config.js';
 import { sourceConfigSchema } from '../sources/registry.js';
 import { cronSchema, nameSchema } from './common.js';
@@ -50,6 +51,8 @@ export const drillSchema = z
     sample: sampleSchema.optional(),
     checks: checksSchema.default({ extraFiles: 'fail' }),
     targets: targetsSchema.optional(),
+    controls: controlsSchema,
+    waivers: z.array(waiverSchema).default([]).describe('Accepted exceptions for a known failing or paused drill; reports list them and flag expired ones.'),
   })
   .describe('A restore drill.');
 

@@ -2,6 +2,7 @@ import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'k
 import { EvidenceError, reasonOf } from '../errors.js';
 import * as m001 from './001-initial.js';
 import * as m002 from './002-alerts.js';
+import * as m003 from './003-append-only.js';
 
 /**
  * Every migration, in order, listed here rather than read from a folder: the
@@ -11,6 +12,7 @@ import * as m002 from './002-alerts.js';
 export const migrations: Readonly<Record<string, Migration>> = {
   '001-initial': m001,
   '002-alerts': m002,
+  '003-append-only': m003,
 };
 
 /** Hands the static list to kysely's Migrator. */
