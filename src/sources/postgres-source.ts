@@ -8,6 +8,7 @@ import { detectDumpFormat, inspectPlainDump, type DumpFormat } from './postgres/
 import { LocalDumpStore, type DumpStore } from './postgres/dump-store.js';
 import { PgliteDatabase } from './postgres/pglite-database.js';
 import { loadPlainDump, PlainLoadError } from './postgres/pglite-loader.js';
+import { PlainDumpError } from './postgres/plain-sql.js';
 import { listArchive, pgRestore, psqlRestore, type ArchiveToc } from './postgres/pg-tools.js';
 import {
   createScratchDatabase,
@@ -131,7 +132,10 @@ export class PostgresSource implements RestoreSource {
     const sourceDatabases: string[] = [];
     let toc: ArchiveToc | null = null;
     if (format === 'plain') {
-      const head = await inspectPlainDump(set.path, { signal });
+      const head = await inspectPlainDump(set.path, { signal }).catch((error: unknown) => {
+        if (error instanceof PlainDumpError) throw new SourceError(`plain dump ${set.path} line ${error.line}: ${error.message}`, false, { cause: error });
+        throw error;
+      });
       if (head.leavesTarget) {
         throw new SourceError(
           `plain dump ${set.path} line ${head.leavesTarget.line}: ${head.leavesTarget.what} would act outside the scratch database; dump without --create and --clean, or with -Fc`,

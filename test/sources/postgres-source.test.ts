@@ -218,6 +218,14 @@ describe('postgres source on a scratch server', () => {
     );
   });
 
+  it('says a truncated plain dump is truncated, before creating anything', async () => {
+    await writeFile(path.join(root, 'cut.sql'), 'CREATE TABLE t (id int);\nCOPY t FROM stdin;\n1\n2\n');
+    const dir = await scratch();
+    const src = source({ path: 'cut.sql' });
+    await expect(src.restore(await onlySet(src), dir, { items: null, log })).rejects.toThrow(/^plain dump .*cut\.sql line 4: the file ends inside COPY data \(no \\\. line\): the dump is truncated$/);
+    expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(dir))).toBe(false);
+  });
+
   it('says the scratch server is unreachable', async () => {
     const src = source({ path: 'dumps/*.dump', scratchServer: { url: 'postgres://postgres@127.0.0.1:1/postgres' } });
     await expect(src.restore(await onlySet(src), await scratch(), { items: null, log })).rejects.toThrow(/^scratch server 127\.0\.0\.1:1 is unreachable: .*ECONNREFUSED/);

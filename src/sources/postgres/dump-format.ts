@@ -47,7 +47,7 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
   return 'plain';
 }
 
-/** What the head of a plain dump says about where it would restore. */
+/** What a plain dump says about where it would restore. */
 export interface PlainDumpHead {
   /** Databases the dump would create, drop or alter (`--create`, `--clean` dumps). */
   databases: string[];
@@ -58,14 +58,14 @@ export interface PlainDumpHead {
 const DATABASE_STATEMENT = /^(CREATE|DROP|ALTER)\s+DATABASE\s+(?:IF\s+EXISTS\s+)?("(?:[^"]|"")+"|[^\s;]+)/i;
 
 /**
- * Reads a plain dump up to its first COPY (where pg_dump and pg_dumpall put every
- * database-level command) and reports what would take a restore out of the scratch
- * database: `\connect`, CREATE/DROP/ALTER DATABASE. Such a dump is never run.
+ * Reads a whole plain dump (COPY data is only skimmed for its end marker) and reports
+ * what would take a restore out of the scratch database: `\connect` or any other
+ * meta-command psql would obey, CREATE/DROP/ALTER DATABASE. Such a dump is never run:
+ * psql cannot be told to ignore meta-commands, so they are looked for everywhere.
  */
 export async function inspectPlainDump(dump: string, options: { signal?: AbortSignal | undefined } = {}): Promise<PlainDumpHead> {
   const head: PlainDumpHead = { databases: [], leavesTarget: null };
   for await (const event of readPlainDump(dump, options)) {
-    if (event.kind === 'copy-start') break;
     if (event.kind === 'meta') {
       if (event.command === 'restrict' || event.command === 'unrestrict') continue;
       head.leavesTarget ??= { line: event.line, what: `\\${event.command}${event.argument ? ` ${event.argument}` : ''}` };

@@ -94,12 +94,20 @@ describe('readPlainDump', () => {
 });
 
 describe('inspectPlainDump', () => {
-  it('finds the database commands of a --create --clean dump before its first COPY', async () => {
+  it('finds the database commands of a --create --clean dump', async () => {
     const file = path.join(dir, 'create.sql');
     await writeFile(file, '\\restrict K\nDROP DATABASE "Shop";\nCREATE DATABASE "Shop" WITH TEMPLATE = template0;\n\\connect "Shop"\nCOPY t FROM stdin;\n\\.\n');
     const head = await inspectPlainDump(file);
     expect(head.leavesTarget).toEqual({ line: 2, what: 'DROP DATABASE' });
     expect(head.databases).toEqual(['Shop', 'Shop', 'Shop']);
+  });
+
+  it('finds a \\connect hidden after the data', async () => {
+    const file = path.join(dir, 'late.sql');
+    await writeFile(file, 'CREATE TABLE t (id int);\nCOPY t FROM stdin;\n\\connect not-data\n\\.\nSELECT 1;\n\\connect production\nDROP TABLE t;\n');
+    const head = await inspectPlainDump(file);
+    expect(head.leavesTarget).toEqual({ line: 6, what: '\\connect production' });
+    expect(head.databases).toEqual(['production']);
   });
 
   it('finds nothing in an ordinary dump', async () => {
