@@ -1,3 +1,4 @@
+import { formatBytes } from '../config/common.js';
 import { hostname } from 'node:os';
 import { formatDuration } from '../config/duration.js';
 import { redactor } from '../config/redact.js';
@@ -362,18 +363,6 @@ export function heartbeatLine(drill: HeartbeatDrill): string {
   const last = drill.lastRunAt ? `last run ${drill.lastVerdict} ${drill.lastRunAt}` : 'no runs';
   const pass = drill.lastPassAt ? `last pass ${drill.lastPassAt}` : 'never passed';
   return `${state.padEnd(9)} ${drill.name}${drill.owner ? ` (${drill.owner})` : ''}: ${last}; ${pass}`;
-}
-
-/** `1.2 MB`-style sizes. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
 function finish(body: Omit<AlertMessage, 'version' | 'host'>): AlertMessage {

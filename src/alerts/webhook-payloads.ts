@@ -1,5 +1,6 @@
 import { formatDuration } from '../config/duration.js';
-import { checkLines, formatBytes, heartbeatLine, renderText, type AlertMessage } from './message.js';
+import { formatBytes } from '../config/common.js';
+import { checkLines, heartbeatLine, renderText, type AlertMessage } from './message.js';
 
 /** The body formats a webhook channel can send. */
 export type WebhookFormat = 'generic' | 'slack' | 'teams';

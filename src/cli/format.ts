@@ -1,19 +1,12 @@
+import { formatBytes } from '../config/common.js';
 import { formatDuration } from '../config/duration.js';
 import type { RunRecord } from '../evidence/run-record.js';
 
 const MARK: Record<RunRecord['verdict'], string> = { passed: 'PASS', failed: 'FAIL', error: 'ERROR', timed_out: 'TIMEOUT', aborted: 'ABORTED' };
 
-/** `1.2 MB`-style sizes for people. */
-export function formatBytes(bytes: number | null | undefined): string {
-  if (bytes === null || bytes === undefined) return '?';
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+/** Sizes for people; `?` when unknown. */
+function formatSize(bytes: number | null | undefined): string {
+  return bytes === null || bytes === undefined ? '?' : formatBytes(bytes);
 }
 
 /** The shape `run --json` and `history --json` print for a run. */
@@ -43,7 +36,7 @@ export function runToJson(record: RunRecord, options: { times?: boolean } = {}) 
 export function formatRunSummary(record: RunRecord): string {
   const lines: string[] = [];
   const setText = record.set ? record.set.path : 'no set';
-  const restored = `${record.restored.files} files, ${formatBytes(record.restored.bytes)}`;
+  const restored = `${record.restored.files} files, ${formatSize(record.restored.bytes)}`;
   lines.push(`${MARK[record.verdict].padEnd(7)} ${record.drill}  ${setText}  (${restored} in ${formatDuration(record.timings.totalMs)}, run ${record.runId.slice(0, 8)})`);
   if (record.verdict !== 'passed' && record.cause && !record.checks.some((check) => check.verdict === 'failed')) {
     lines.push(`        cause: ${record.cause}`);
@@ -80,5 +73,5 @@ function short(value: unknown): string {
 export function formatHistoryLine(record: RunRecord): string {
   const when = record.startedAt.replace('T', ' ').slice(0, 19);
   const cause = record.verdict === 'passed' ? '' : `  ${record.cause ?? ''}`;
-  return `${when}  ${record.runId.slice(0, 8)}  ${MARK[record.verdict].padEnd(7)} ${record.drill.padEnd(24)} ${formatDuration(record.timings.totalMs).padStart(7)}  ${String(record.restored.files).padStart(6)} files ${formatBytes(record.restored.bytes).padStart(9)}${cause}`;
+  return `${when}  ${record.runId.slice(0, 8)}  ${MARK[record.verdict].padEnd(7)} ${record.drill.padEnd(24)} ${formatDuration(record.timings.totalMs).padStart(7)}  ${String(record.restored.files).padStart(6)} files ${formatSize(record.restored.bytes).padStart(9)}${cause}`;
 }

@@ -6,6 +6,7 @@ import { daemonCommand } from './daemon.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { evidenceCommand } from './evidence.js';
 import { historyCommand } from './history.js';
+import { manifestCommand } from './manifest.js';
 import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 import { showCommand } from './show.js';
@@ -19,7 +20,7 @@ export function createProgram(jobs: CliJobs): Command {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', '\nExit codes: 0 all drills passed, 1 a drill failed or the command could not do its work, 2 usage or config error.')
     .exitOverride();
-  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), alertsCommand(jobs), reportCommand(), evidenceCommand(), daemonCommand(jobs)]) {
+  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), alertsCommand(jobs), reportCommand(), evidenceCommand(), manifestCommand(), daemonCommand(jobs)]) {
     program.addCommand(command.exitOverride());
   }
   return program;

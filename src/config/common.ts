@@ -15,6 +15,20 @@ export function parseByteSize(text: string | number): number | undefined {
   return Math.floor(Number(match[1]) * (SIZE_UNITS[(match[2] ?? 'b').toLowerCase()] ?? 1));
 }
 
+const BYTE_UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+
+/** A byte count for people, in the config's decimal units: `1.5 GB`, `950 MB`, `12 B`. */
+export function formatBytes(bytes: number): string {
+  let value = bytes;
+  let unit = 0;
+  // 999.6 KB would round to "1000 KB": move up a unit first.
+  while (value >= 999.5 && unit < BYTE_UNITS.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : Number(value.toPrecision(3))} ${BYTE_UNITS[unit]}`;
+}
+
 /** A size in bytes: a number, or text like `500MB` or `2GiB`. */
 export const byteSizeSchema = z
   .union([z.number().int().nonnegative(), z.string()])

@@ -4,6 +4,8 @@ import { bytesCheckConfigSchema } from '../checks/bytes-check.js';
 import { extraFilesConfigSchema } from '../checks/extra-files-check.js';
 import { filesCheckConfigSchema } from '../checks/files-check.js';
 import { manifestCheckConfigSchema } from '../checks/manifest-check.js';
+import { sqlCheckConfigSchema } from '../checks/sql-check.js';
+import { tablesCheckConfigSchema } from '../checks/tables-check.js';
 import { controlsSchema, waiverSchema } from '../report/controls.js';
 import { sampleSchema } from '../sampling/sample-config.js';
 import { daemonConfigSchema } from '../schedule/daemon-config.js';
@@ -18,6 +20,13 @@ export const checksSchema = z
     extraFiles: extraFilesConfigSchema,
     files: filesCheckConfigSchema.optional(),
     bytes: bytesCheckConfigSchema.optional(),
+    tables: tablesCheckConfigSchema.optional(),
+    sql: sqlCheckConfigSchema.optional(),
+  })
+  .superRefine((checks, ctx) => {
+    if (checks.tables?.from === 'manifest' && checks.manifest?.format !== 'restore-drill') {
+      ctx.addIssue({ code: 'custom', path: ['tables', 'from'], message: "from: manifest needs checks.manifest with format: restore-drill (the manifest that lists tables)" });
+    }
   })
   .describe('Checks run over what was restored.');
 
@@ -51,7 +60,11 @@ export const drillSchema = z
 /** Where scratch restores land. */
 export const scratchSchema = z
   .strictObject({
-    root: z.string().min(1).describe('Every restore lands in a fresh subfolder of this folder; relative to the config file.'),
+    root: z
+      .string()
+      .min(1)
+      .default('.restore-drill/scratch')
+      .describe('Every restore lands in a fresh subfolder of this folder; relative to the config file.'),
     keep: z
       .enum(['never', 'on-failure', 'always'])
       .default('never')
@@ -75,7 +88,7 @@ export const configSchema = z
   .strictObject({
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
     database: databaseSchema.default({}),
-    scratch: scratchSchema.default({ root: '.restore-drill/scratch', keep: 'never' }),
+    scratch: scratchSchema.prefault({}),
     drills: z.array(drillSchema).min(1, { message: 'expected at least one drill' }).describe('The restore drills.'),
     alerts: alertsConfigSchema.optional(),
     daemon: daemonConfigSchema.prefault({}),

@@ -1,5 +1,5 @@
 import { formatDuration } from '../config/duration.js';
-import { formatBytes } from '../cli/format.js';
+import { formatBytes } from '../config/common.js';
 import { VERSION } from '../version.js';
 import type { ControlCoverage, CoverageFinding, DrillState, DrillSummary, EvidenceSummary, Objective, RunDetail, RunPoint, WaiverStatus } from './drill-summary.js';
 import { html, trusted, type SafeHtml } from './html.js';
