@@ -75,3 +75,10 @@ function short(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   return /^[0-9a-f]{40,}$/.test(text) ? `${text.slice(0, 12)}…` : text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
+
+/** One line per run for `history`. */
+export function formatHistoryLine(record: RunRecord): string {
+  const when = record.startedAt.replace('T', ' ').slice(0, 19);
+  const cause = record.verdict === 'passed' ? '' : `  ${record.cause ?? ''}`;
+  return `${when}  ${record.runId.slice(0, 8)}  ${MARK[record.verdict].padEnd(7)} ${record.drill.padEnd(24)} ${formatDuration(record.timings.totalMs).padStart(7)}  ${String(record.restored.files).padStart(6)} files ${formatBytes(record.restored.bytes).padStart(9)}${cause}`;
+}

@@ -21,7 +21,15 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const usePretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
   const hooks = { streamWrite: (line: string) => redactor.redact(line) };
   if (usePretty) {
-    const stream = pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' });
+    const stream = pretty({
+      destination: 2,
+      sync: true,
+      colorize: process.stderr.isTTY === true,
+      singleLine: true,
+      messageFormat: '{if drill}{drill}: {end}{msg}',
+      ignore: 'pid,hostname,runId,drill',
+      translateTime: 'HH:MM:ss',
+    });
     return pino({ level, hooks, base: undefined }, stream);
   }
   return pino({ level, hooks, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));

@@ -1,0 +1,566 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import { resultFromFindings, type CheckResult, type Finding } from '../checks/check.js';
+import { plural } from '../checks/describe.js';
+import { durationSchema } from '../config/duration.js';
+import type { Logger } from '../log/logger.js';
+import { CHUNK_BYTES, type HashingFileWriter, type WrittenDigest } from '../scratch/hashing-writer.js';
+import { ScratchWriter } from '../scratch/scratch-writer.js';
+import { TaskPool } from '../scratch/task-pool.js';
+import { ObjectStoreError, type ObjectDownload, type ObjectStore, type StoredChecksumAlgorithm, type StoredObject } from './object-store.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RestoreOptions,
+  type RestoreOutcome,
+  type RestoreSource,
+  type SetItem,
+} from './restore-source.js';
+import { createS3ObjectStore } from './s3-object-store.js';
+import { selectSchema } from './set-selection.js';
+import { defineSourceKind } from './source-kind.js';
+
+const checksumModeSchema = z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']);
+
+/** Backup sets in an S3-compatible bucket: one per common prefix, or one per object. */
+export const s3SourceConfigSchema = z
+  .strictObject({
+    kind: z.literal('s3'),
+    bucket: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/, {
+        message: "expected a bucket name of 3+ letters, digits, '.', '-' or '_' (without 's3://' or '/')",
+      })
+      .describe('The bucket holding the backups, e.g. acme-backups.'),
+    prefix: z
+      .string()
+      .default('')
+      .refine((value) => !value.startsWith('/'), { message: "expected a key prefix without a leading '/', e.g. 'nightly/'" })
+      .describe("Where the sets are inside the bucket, e.g. 'nightly/'; a trailing '/' is added when missing. Empty: the bucket's top level."),
+    endpoint: z
+      .url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' })
+      .refine((value) => !/^[a-z]+:\/\/[^/]*@/i.test(value), { message: 'expected no credentials in the endpoint URL; use credentials:' })
+      .optional()
+      .describe('URL of an S3-compatible store (MinIO, Ceph, Wasabi, R2…), e.g. https://minio.internal:9000; AWS S3 when absent.'),
+    region: z.string().min(1).default('us-east-1').describe('The bucket\'s region; most non-AWS stores accept any, e.g. us-east-1.'),
+    forcePathStyle: z
+      .boolean()
+      .default(false)
+      .describe('Address the bucket as https://endpoint/bucket instead of https://bucket.endpoint; true for most non-AWS stores.'),
+    credentials: z
+      .strictObject({
+        accessKeyId: z.string().min(1).describe('Access key id, e.g. ${env:S3_ACCESS_KEY_ID}.'),
+        secretAccessKey: z.string().min(1).describe('Secret access key; give it as ${env:NAME} so it stays out of the file and is masked.'),
+        sessionToken: z.string().min(1).optional().describe('Session token of temporary credentials, as ${env:NAME}.'),
+      })
+      .optional()
+      .describe('Static credentials; when absent the standard AWS chain is used (environment, profile, SSO, web identity, instance role).'),
+    checksums: z
+      .strictObject({
+        request: checksumModeSchema
+          .default('WHEN_SUPPORTED')
+          .describe('When the SDK adds checksums to requests; WHEN_REQUIRED for stores that mishandle aws-chunked uploads (s3rver).'),
+        response: checksumModeSchema
+          .default('WHEN_SUPPORTED')
+          .describe('When the SDK validates response checksums; downloads always ask for stored checksums and verify them.'),
+      })
+      .optional()
+      .describe("The SDK's flexible-checksum behaviour for this endpoint; S3-compatible stores differ."),
+    layout: z
+      .enum(['prefixes', 'objects'])
+      .describe("prefixes: each folder directly under prefix is a set (e.g. nightly/2026-11-26/); objects: each object directly under prefix is a set (e.g. one archive per night)."),
+    match: z
+      .string()
+      .min(1)
+      .refine((value) => compileNameGlob(value) !== undefined, { message: "expected a glob over base names like 'db-*.tar.gz' or '20??-*'" })
+      .optional()
+      .describe("Only sets whose base name matches this glob (*, ?, [abc], {a,b}), e.g. 'db-*.dump'."),
+    select: selectSchema,
+    concurrency: z.number().int().min(1).max(64).default(4).describe('Objects downloaded at once.'),
+    retries: z
+      .number()
+      .int()
+      .min(0)
+      .max(20)
+      .default(4)
+      .describe('Retries of a request that failed transiently (HTTP 5xx, SlowDown, timeouts, reset connections), with exponential backoff.'),
+    timeout: durationSchema
+      .prefault('60s')
+      .describe('A request that cannot connect, get an answer or receive data for this long is abandoned and retried, e.g. 60s.'),
+  })
+  .describe('Backup sets are prefixes or objects in an S3-compatible bucket.');
+
+export type S3SourceConfig = z.output<typeof s3SourceConfigSchema>;
+
+/** Backoff between retries: the delay doubles from `baseMs` up to `maxMs`, with jitter. */
+export interface RetryBackoff {
+  baseMs: number;
+  maxMs: number;
+}
+
+const DEFAULT_BACKOFF: RetryBackoff = { baseMs: 250, maxMs: 20_000 };
+
+export const s3SourceKind = defineSourceKind({
+  kind: 's3',
+  configSchema: s3SourceConfigSchema,
+  create(config, context) {
+    const store = createS3ObjectStore({
+      bucket: config.bucket,
+      endpoint: config.endpoint,
+      region: config.region,
+      forcePathStyle: config.forcePathStyle,
+      credentials: config.credentials,
+      checksums: config.checksums,
+      timeoutMs: config.timeout,
+    });
+    return createS3Source(config, store, { log: context.log });
+  },
+});
+
+/** The name of the check the source returns in `outcome.checks`. */
+export const S3_INTEGRITY_CHECK = 's3-integrity';
+
+/** One object of a set as listed before the restore: what the downloaded one must still be. */
+interface ListedObject {
+  key: string;
+  /** Path relative to the set (prefixes) or the base name (objects). */
+  rel: string;
+  size: number;
+  etag: string | null;
+}
+
+/** The `s3` source over any `ObjectStore`; `backoff` exists so tests need not wait seconds. */
+export function createS3Source(
+  config: S3SourceConfig,
+  store: ObjectStore,
+  options: { log: Logger; backoff?: RetryBackoff | undefined },
+): RestoreSource {
+  return new S3Source(config, store, options.log, options.backoff ?? DEFAULT_BACKOFF);
+}
+
+class S3Source implements RestoreSource {
+  readonly kind = 's3';
+  readonly #prefix: string;
+  readonly #match: RegExp | null;
+
+  constructor(
+    private readonly config: S3SourceConfig,
+    private readonly store: ObjectStore,
+    private readonly log: Logger,
+    private readonly backoff: RetryBackoff,
+  ) {
+    this.#prefix = config.prefix === '' || config.prefix.endsWith('/') ? config.prefix : `${config.prefix}/`;
+    this.#match = config.match ? (compileNameGlob(config.match) ?? null) : null;
+  }
+
+  async listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]> {
+    const where = this.#uri(this.#prefix);
+    if (this.config.layout === 'objects') {
+      const objects: StoredObject[] = [];
+      await this.#listAll(this.#prefix, '/', options.signal, (page) => objects.push(...page.objects));
+      return objects
+        .filter((object) => !object.key.endsWith('/') && this.#matches(object.key.slice(this.#prefix.length)))
+        .map((object) => ({
+          id: object.key,
+          path: this.#uri(object.key),
+          size: object.size,
+          mtime: object.lastModified,
+          hash: object.etag,
+        }));
+    }
+    const prefixes: string[] = [];
+    await this.#listAll(this.#prefix, '/', options.signal, (page) => prefixes.push(...page.prefixes));
+    const chosen = prefixes.filter((prefix) => this.#matches(prefix.slice(this.#prefix.length, -1)));
+    this.log.debug({ where, sets: chosen.length }, 's3: listing inside each set for its size and time');
+    const sets: BackupSet[] = new Array(chosen.length);
+    const pool = new TaskPool(this.config.concurrency);
+    try {
+      for (const [index, prefix] of chosen.entries()) {
+        await pool.run(async () => {
+          let size = 0;
+          let newest: Date | null = null;
+          await this.#listAll(prefix, undefined, options.signal, (page) => {
+            for (const object of page.objects) {
+              size += object.size;
+              if (object.lastModified && (!newest || object.lastModified > newest)) newest = object.lastModified;
+            }
+          });
+          sets[index] = { id: prefix, path: this.#uri(prefix), size, mtime: newest, hash: null };
+        });
+      }
+      await pool.drain();
+    } catch (error) {
+      await pool.settle();
+      throw error;
+    }
+    return sets;
+  }
+
+  async listItems(set: BackupSet, options: { signal?: AbortSignal | undefined }): Promise<SetItem[]> {
+    const listed = await this.#listSet(set, options.signal);
+    return listed.map((object) => ({ path: object.rel, size: object.size }));
+  }
+
+  async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+    options.signal?.throwIfAborted();
+    const listed = await this.#listSet(set, options.signal);
+    // S3 has no symlinks; the writer still refuses clashes and never writes through a link.
+    const writer = new ScratchWriter(scratchDir, { createSymlinks: false });
+    let chosen: ListedObject[];
+    if (options.items === null) chosen = listed;
+    else {
+      const byRel = new Map(listed.map((object) => [object.rel, object]));
+      chosen = [];
+      for (const item of options.items) {
+        const object = byRel.get(item);
+        if (object) chosen.push(object);
+        else writer.refuse(this.#keyOf(set, item), 'not found in the set');
+      }
+    }
+    const safe = admitObjects(chosen, writer);
+    const findings: Finding[] = [];
+    const stats = new IntegrityStats();
+    // A failure that ends the restore also cancels the downloads in flight.
+    const stop = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    const pool = new TaskPool(this.config.concurrency);
+    try {
+      for (const object of safe) {
+        await pool.run(async () => {
+          try {
+            const result = await this.#download(object, writer, signal, options.log);
+            findings.push(...result.findings);
+            if (result.written) stats.add(result.verifiedBy, result.findings.length > 0);
+          } catch (error) {
+            stop.abort(new Error('another download failed'));
+            throw error;
+          }
+        });
+      }
+      await pool.drain();
+    } catch (error) {
+      await pool.settle();
+      options.signal?.throwIfAborted();
+      throw error;
+    }
+    const { files, refused } = await writer.finish();
+    return { files, refused, checks: [stats.result(safe.length, sum(safe.map((o) => o.size)), findings)] };
+  }
+
+  /** The objects of a set as they are now, with the ETag and size every download must match. */
+  async #listSet(set: BackupSet, signal: AbortSignal | undefined): Promise<ListedObject[]> {
+    if (this.config.layout === 'objects') {
+      // The set is the object; its listing was the one `listSets` made when the set was chosen.
+      const head = await this.#withRetries(this.#uri(set.id), signal, () => this.store.head(set.id, { signal }));
+      return [{ key: set.id, rel: set.id.slice(set.id.lastIndexOf('/') + 1), size: set.size ?? head.size, etag: set.hash ?? head.etag }];
+    }
+    const objects: ListedObject[] = [];
+    await this.#listAll(set.id, undefined, signal, (page) => {
+      for (const object of page.objects) {
+        const rel = object.key.slice(set.id.length);
+        // Empty "folder" objects made by consoles are not files.
+        if ((rel === '' || rel.endsWith('/')) && object.size === 0) continue;
+        objects.push({ key: object.key, rel, size: object.size, etag: object.etag });
+      }
+    });
+    if (objects.length === 0) throw new SourceError(`${this.#uri(set.id)}: no objects under this prefix (deleted since it was listed?)`);
+    return objects;
+  }
+
+  /**
+   * Downloads one object into scratch, hashing while writing; a transient failure starts it over
+   * (the file is truncated, the hashes are new). Store-side surprises become findings; scratch
+   * problems and exhausted retries throw.
+   */
+  async #download(
+    object: ListedObject,
+    writer: ScratchWriter,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<{ written: boolean; findings: Finding[]; verifiedBy: string[] }> {
+    const expected = { etag: object.etag, size: object.size };
+    const finding = (problem: string, actual: unknown): { written: false; findings: Finding[]; verifiedBy: string[] } => ({
+      written: false,
+      findings: [{ item: object.key, problem, expected, actual }],
+      verifiedBy: [],
+    });
+    for (let attempt = 0; ; attempt++) {
+      signal.throwIfAborted();
+      let file: HashingFileWriter | null = null;
+      try {
+        const download = await this.store.get(object.key, { ifMatch: object.etag ?? undefined, signal });
+        if (
+          (object.etag !== null && download.etag !== null && download.etag !== object.etag) ||
+          (download.contentLength !== null && download.contentLength !== object.size)
+        ) {
+          download.discard();
+          return finding('changed', { etag: download.etag, size: download.contentLength });
+        }
+        file = await writer.openFile(object.rel, 0o644, object.key);
+        if (file === null) {
+          // Refused by the writer (a name clash); the refusal is its evidence.
+          download.discard();
+          return { written: false, findings: [], verifiedBy: [] };
+        }
+        const md5 = isMd5Etag(object.etag) && !download.etagIsNotMd5 ? createHash('md5') : null;
+        for await (const chunk of coalesce(download.body, CHUNK_BYTES)) {
+          md5?.update(chunk);
+          await file.push(chunk);
+        }
+        const digest = await file.end();
+        file = null;
+        writer.recordFile(object.rel, digest);
+        return { written: true, ...this.#verify(object, download, digest, md5?.digest('hex') ?? null) };
+      } catch (error) {
+        if (file !== null) await file.abandon();
+        signal.throwIfAborted();
+        if (!(error instanceof ObjectStoreError)) {
+          if (error instanceof SourceError) throw error;
+          // A scratch problem: a clash refuses the entry, anything else (a full disk) ends the restore.
+          await writer.discardFile(object.rel);
+          writer.writeFailed(object.key, 'cannot write file', error);
+          return { written: false, findings: [], verifiedBy: [] };
+        }
+        if (error.kind === 'transient' && attempt < this.config.retries) {
+          const delayMs = this.#delay(attempt);
+          log.warn({ key: object.key, attempt: attempt + 1, of: this.config.retries, code: error.code, delayMs }, `s3: ${error.message}; retrying`);
+          await sleep(delayMs, undefined, { signal });
+          continue;
+        }
+        await writer.discardFile(object.rel);
+        switch (error.kind) {
+          case 'not-found':
+            return finding('deleted', `gone during the restore (${error.code})`);
+          case 'changed':
+            return finding('changed', `replaced during the restore (${error.code})`);
+          case 'checksum-mismatch': {
+            // The SDK failed the read at its end; bytes that contradict the store are not kept.
+            const checksum = error.details.checksum;
+            return {
+              written: false,
+              findings: [
+                {
+                  item: object.key,
+                  problem: 'checksum-mismatch',
+                  expected: checksum ? `${checksum.algorithm} ${checksum.stored} (stored by the store)` : 'the checksum the store keeps',
+                  actual: checksum ? `${checksum.algorithm} ${checksum.computed}` : error.message,
+                },
+              ],
+              verifiedBy: [],
+            };
+          }
+          default:
+            throw this.#sourceError(this.#uri(object.key), error, attempt + 1);
+        }
+      }
+    }
+  }
+
+  /** Compares what landed with what the store recorded: size, ETag as MD5, stored checksums. */
+  #verify(object: ListedObject, download: ObjectDownload, digest: WrittenDigest, md5: string | null): { findings: Finding[]; verifiedBy: string[] } {
+    const findings: Finding[] = [];
+    const verifiedBy: string[] = [];
+    if (digest.size !== object.size) {
+      findings.push({ item: object.key, problem: 'size-mismatch', expected: object.size, actual: digest.size });
+    }
+    if (md5 !== null) {
+      if (md5 === object.etag?.toLowerCase()) verifiedBy.push('md5');
+      else findings.push({ item: object.key, problem: 'md5-mismatch', expected: `ETag ${object.etag}`, actual: `MD5 ${md5}` });
+    }
+    const composite = download.checksumType === 'COMPOSITE';
+    for (const [algorithm, value] of Object.entries(download.checksums) as [StoredChecksumAlgorithm, string][]) {
+      if (composite || /-\d+$/.test(value)) continue;
+      if (algorithm === 'SHA256') {
+        const computed = Buffer.from(digest.sha256, 'hex').toString('base64');
+        if (computed === value) verifiedBy.push('sha256');
+        else findings.push({ item: object.key, problem: 'checksum-mismatch', expected: `SHA256 ${value} (stored by the store)`, actual: `SHA256 ${computed}` });
+      } else {
+        // The SDK checked it while streaming (ChecksumMode ENABLED); a mismatch would have failed the read.
+        verifiedBy.push(algorithm.toLowerCase());
+      }
+    }
+    return { findings, verifiedBy };
+  }
+
+  /** Lists every page; `visit` sees each. */
+  async #listAll(
+    prefix: string,
+    delimiter: string | undefined,
+    signal: AbortSignal | undefined,
+    visit: (page: { objects: StoredObject[]; prefixes: string[] }) => void,
+  ): Promise<void> {
+    let token: string | undefined;
+    do {
+      const page = await this.#withRetries(this.#uri(prefix), signal, () =>
+        this.store.list({ prefix, delimiter, continuationToken: token, signal }),
+      );
+      visit(page);
+      token = page.nextToken;
+    } while (token !== undefined);
+  }
+
+  /** Runs one request, retrying transient failures; anything else becomes a one-line `SourceError`. */
+  async #withRetries<T>(where: string, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      signal?.throwIfAborted();
+      try {
+        return await run();
+      } catch (error) {
+        signal?.throwIfAborted();
+        if (!(error instanceof ObjectStoreError)) throw error;
+        if (error.kind === 'transient' && attempt < this.config.retries) {
+          const delayMs = this.#delay(attempt);
+          this.log.warn({ where, attempt: attempt + 1, of: this.config.retries, code: error.code, delayMs }, `s3: ${error.message}; retrying`);
+          await sleep(delayMs, undefined, { signal });
+          continue;
+        }
+        throw this.#sourceError(where, error, attempt + 1);
+      }
+    }
+  }
+
+  #sourceError(where: string, error: ObjectStoreError, attempts: number): SourceError {
+    const tries = error.kind === 'transient' ? `, after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
+    return new SourceError(`${where}: ${error.message}${tries}`, error.kind === 'transient', { cause: error });
+  }
+
+  /** Exponential backoff with jitter: half the step fixed, half random, so retries spread out. */
+  #delay(attempt: number): number {
+    const step = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** attempt);
+    return Math.round(step / 2 + Math.random() * (step / 2));
+  }
+
+  #matches(baseName: string): boolean {
+    return this.#match === null || this.#match.test(baseName);
+  }
+
+  #uri(key: string): string {
+    return `${this.store.location}/${key}`;
+  }
+
+  #keyOf(set: BackupSet, rel: string): string {
+    return this.config.layout === 'objects' ? set.id : `${set.id}${rel}`;
+  }
+}
+
+/** The objects that can land safely under scratch; the others are refused through `writer`. */
+function admitObjects(objects: readonly ListedObject[], writer: ScratchWriter): ListedObject[] {
+  const candidates: ListedObject[] = [];
+  for (const object of objects) {
+    const reason = unsafeReason(object.rel);
+    if (reason) writer.refuse(object.key, reason);
+    else candidates.push(object);
+  }
+  // S3 allows both `a` and `a/b`; a file system cannot hold both. Decided here, not by download order.
+  const names = new Set(candidates.map((object) => object.rel));
+  const safe: ListedObject[] = [];
+  for (const object of candidates) {
+    const parts = object.rel.split('/');
+    const clash = parts.slice(0, -1).map((_, index) => parts.slice(0, index + 1).join('/')).find((folder) => names.has(folder));
+    if (clash !== undefined) writer.refuse(object.key, `its folder '${clash}' is also an object of the set`);
+    else safe.push(object);
+  }
+  return safe;
+}
+
+/** Why a key's relative path cannot be written under scratch; null when it can. */
+function unsafeReason(rel: string): string | null {
+  if (rel.includes('\\')) return 'the key contains a backslash, a path separator on some systems';
+  if (rel.includes('\0')) return 'the key contains a NUL byte';
+  if (rel.startsWith('/')) return 'the key is an absolute path';
+  const parts = rel.split('/');
+  if (parts.includes('..')) return "the key has a '..' segment that would escape scratch";
+  if (parts.some((part) => part === '' || part === '.')) return "the key has an empty or '.' segment";
+  return null;
+}
+
+/** A single-part upload's ETag is the MD5 of its bytes; a multipart one ends in `-N`. */
+function isMd5Etag(etag: string | null): etag is string {
+  return etag !== null && /^[0-9a-f]{32}$/i.test(etag);
+}
+
+/** Tallies how each object was verified, for the `s3-integrity` result. */
+class IntegrityStats {
+  readonly #by = new Map<string, number>();
+  #unverifiable = 0;
+  #verified = 0;
+
+  add(verifiedBy: readonly string[], failed: boolean): void {
+    for (const method of verifiedBy) this.#by.set(method, (this.#by.get(method) ?? 0) + 1);
+    if (verifiedBy.length > 0) this.#verified++;
+    else if (!failed) this.#unverifiable++;
+  }
+
+  result(objects: number, bytes: number, findings: Finding[]): CheckResult {
+    const by = Object.fromEntries([...this.#by.entries()].sort());
+    const how = Object.entries(by)
+      .map(([method, count]) => `${count} by ${method === 'md5' ? 'ETag MD5' : `stored ${method.toUpperCase()}`}`)
+      .join(', ');
+    return resultFromFindings(S3_INTEGRITY_CHECK, findings, {
+      expected: { objects, bytes, against: 'the ETags, sizes and checksums the store recorded at listing' },
+      actual: { verified: this.#verified, by, unverifiable: this.#unverifiable, problems: findings.length },
+      passDetail:
+        `${this.#verified} of ${plural(objects, 'object')} ${this.#verified === 1 ? 'matches' : 'match'} what the store recorded` +
+        (how ? ` (${how})` : '') +
+        (this.#unverifiable > 0 ? `; ${this.#unverifiable} unverifiable (multipart or encrypted ETag, no stored checksum)` : ''),
+      failDetail: (found) =>
+        `${plural(found.length, 'object')} ${found.length === 1 ? 'differs' : 'differ'} from what the store recorded; first: ${found[0]?.item} (${found[0]?.problem})`,
+    });
+  }
+}
+
+/** Regroups a body's network-sized chunks into pieces of about `size` bytes: hashing small chunks runs at half speed. */
+async function* coalesce(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
+  let pending: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const chunk of source) {
+    pending.push(chunk);
+    bytes += chunk.byteLength;
+    if (bytes >= size) {
+      yield Buffer.concat(pending, bytes);
+      pending = [];
+      bytes = 0;
+    }
+  }
+  if (bytes > 0) yield Buffer.concat(pending, bytes);
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+/**
+ * A glob over one base name: `*`, `?`, `[abc]`, `[!abc]`, `{a,b}`; undefined when malformed.
+ * Base names have no `/`, so a full glob library is not needed.
+ */
+export function compileNameGlob(glob: string): RegExp | undefined {
+  let out = '';
+  let braces = 0;
+  for (let i = 0; i < glob.length; i++) {
+    const char = glob[i] as string;
+    if (char === '*') out += '[^/]*';
+    else if (char === '?') out += '[^/]';
+    else if (char === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end === -1) return undefined;
+      let body = glob.slice(i + 1, end);
+      if (body.startsWith('!')) body = `^${body.slice(1)}`;
+      out += `[${body.replace(/\\/g, '\\\\')}]`;
+      i = end;
+    } else if (char === '{') {
+      braces++;
+      out += '(?:';
+    } else if (char === '}' && braces > 0) {
+      braces--;
+      out += ')';
+    } else if (char === ',' && braces > 0) out += '|';
+    else out += char.replace(/[.+^$()|\\{}\]]/g, '\\$&');
+  }
+  if (braces !== 0) return undefined;
+  try {
+    return new RegExp(`^${out}$`);
+  } catch {
+    return undefined;
+  }
+}

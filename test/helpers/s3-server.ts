@@ -1,0 +1,93 @@
+import { fork } from 'node:child_process';
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+
+/** s3rver accepts this key pair (and, for V4 signatures, any secret with this access key id). */
+export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+
+/** A real s3rver on loopback with its files in a temp folder, for one test file. */
+export interface S3TestServer {
+  /** `http://127.0.0.1:PORT` */
+  endpoint: string;
+  /** Where s3rver keeps objects on disk: `<directory>/<bucket>/<key>._S3rver_object`. */
+  directory: string;
+  /** An SDK client for setting up data (checksums WHEN_REQUIRED: s3rver stores aws-chunked framing otherwise). */
+  client: S3Client;
+  createBucket(bucket: string): Promise<void>;
+  /** Uploads through the SDK; `mtime` sets the object's LastModified (s3rver reports the file's mtime). */
+  put(bucket: string, key: string, body: string | Uint8Array, options?: { mtime?: Date }): Promise<void>;
+  remove(bucket: string, key: string): Promise<void>;
+  /** Path of the object's bytes on disk, to damage them behind the server's back. */
+  objectFile(bucket: string, key: string): string;
+  /** Overwrites the stored bytes without updating the stored MD5 (the ETag): corruption at rest. */
+  corrupt(bucket: string, key: string, bytes: string | Uint8Array): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const CHILD = fileURLToPath(new URL('./s3rver-child.mjs', import.meta.url));
+
+export async function startS3Server(): Promise<S3TestServer> {
+  const directory = await mkdtemp(path.join(os.tmpdir(), 'restore-drill-s3rver-'));
+  const child = fork(CHILD, [directory], { execArgv: ['--openssl-legacy-provider'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`s3rver did not start within 15s: ${stderr}`)), 15_000);
+    child.once('message', (message: { port: number }) => {
+      clearTimeout(timer);
+      resolve(message.port);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`s3rver exited with ${code}: ${stderr}`));
+    });
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new S3Client({
+    region: 'us-east-1',
+    endpoint,
+    forcePathStyle: true,
+    credentials: { ...S3RVER_CREDENTIALS },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const objectFile = (bucket: string, key: string): string => {
+    const parts = key.split('/');
+    const last = parts.pop() as string;
+    return path.join(directory, bucket, ...parts, `${last}._S3rver_object`);
+  };
+
+  return {
+    endpoint,
+    directory,
+    client,
+    async createBucket(bucket) {
+      await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    },
+    async put(bucket, key, body, options = {}) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+      if (options.mtime) await utimes(objectFile(bucket, key), options.mtime, options.mtime);
+    },
+    async remove(bucket, key) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+    objectFile,
+    async corrupt(bucket, key, bytes) {
+      await writeFile(objectFile(bucket, key), bytes);
+    },
+    async stop() {
+      client.destroy();
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.send('stop');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
