@@ -6,6 +6,7 @@ import { evidenceCommand } from './evidence.js';
 import { historyCommand } from './history.js';
 import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
+import { serveCommand } from './serve.js';
 import { showCommand } from './show.js';
 import { validateCommand } from './validate.js';
 
@@ -17,7 +18,7 @@ export function createProgram(jobs: CliJobs): Command {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', '\nExit codes: 0 all drills passed, 1 a drill failed or the command could not do its work, 2 usage or config error.')
     .exitOverride();
-  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), reportCommand(), evidenceCommand()]) {
+  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), reportCommand(), evidenceCommand(), serveCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;

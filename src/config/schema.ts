@@ -4,6 +4,7 @@ import { extraFilesConfigSchema } from '../checks/extra-files-check.js';
 import { filesCheckConfigSchema } from '../checks/files-check.js';
 import { manifestCheckConfigSchema } from '../checks/manifest-check.js';
 import { controlsSchema, waiverSchema } from '../report/controls.js';
+import { serveConfigSchema } from '../report/server/serve-config.js';
 import { sampleSchema } from '../sampling/sample-config.js';
 import { sourceConfigSchema } from '../sources/registry.js';
 import { cronSchema, nameSchema } from './common.js';
@@ -75,6 +76,7 @@ export const configSchema = z
     database: databaseSchema.default({}),
     scratch: scratchSchema.default({ root: '.restore-drill/scratch', keep: 'never' }),
     drills: z.array(drillSchema).min(1, { message: 'expected at least one drill' }).describe('The restore drills.'),
+    serve: serveConfigSchema.optional(),
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();
