@@ -167,6 +167,11 @@ function failureReply(error: unknown, api: boolean, log: Logger): Reply {
     log.error({ err: error.message }, 'web view: stored evidence is corrupt');
     return errorReply(api, 500, 'Evidence damaged', error.message);
   }
+  if ((error as { code?: unknown }).code === '22P02' && /json/i.test((error as Error).message)) {
+    // A list reads fields out of the stored records in SQL: one that is not JSON fails the whole query.
+    log.error({ err: (error as Error).message }, 'web view: a stored record is not JSON');
+    return errorReply(api, 500, 'Evidence damaged', 'a stored record in this list is not valid JSON: the evidence was changed outside restore-drill; run restore-drill evidence verify to name it');
+  }
   log.error({ err: error }, 'web view: request failed');
   return errorReply(api, 500, TITLES[500] as string, 'the server could not answer this request; the reason is in its log');
 }

@@ -315,3 +315,51 @@ describe.each(['pglite', 'postgres'] as const)('the web view over evidence on %s
     expect(body.record.cause).toBe(HOSTILE_CAUSE);
   });
 });
+
+describe.each(['pglite', 'postgres'] as const)('the web view over damaged evidence on %s', { timeout: 240_000 }, (engine) => {
+  let served: ServedEvidence;
+  const garbled = 'dead0000-0000-4000-8000-00000000beef';
+
+  beforeAll(async () => {
+    // A row written around restore-drill: inserts pass the append-only guard, but this record is not JSON.
+    served = await serveFixture(engine, undefined, undefined, async (store) => {
+      const head = await sql<{ record_hash: string }>`select record_hash from run_results order by seq desc limit 1`.execute(store.db);
+      await sql`insert into run_starts (run_id, drill, trigger, started_at, host, pid, version, config_hash)
+        values (${garbled}, 'legacy-app', 'manual', now(), 'h', 1, 'v', 'c')`.execute(store.db);
+      await sql`insert into run_results (run_id, drill, verdict, started_at, finished_at, files, bytes, checks_failed, restore_ms, verify_ms, total_ms, record, prev_hash, record_hash)
+        values (${garbled}, 'legacy-app', 'passed', now() - interval '1 day', now() - interval '1 day', 0, 0, 0, 0, 0, 0, '{not json', ${head.rows[0]?.record_hash}, ${'e'.repeat(64)})`.execute(store.db);
+    });
+  }, 240_000);
+  afterAll(async () => {
+    await served?.close();
+  });
+
+  it('says plainly that a stored record is damaged, naming it, instead of a generic error', async () => {
+    const response = await fetch(new URL(`/api/runs/${garbled}`, served.url), { headers: bearer });
+    expect(response.status).toBe(500);
+    expect(((await response.json()) as { error: string }).error).toMatch(new RegExp(`^stored record seq \\d+ \\(run ${garbled}\\) is not JSON: `));
+    const page = await fetch(new URL(`/runs/${garbled}`, served.url), { headers: bearer });
+    expect(page.status).toBe(500);
+    const text = await page.text();
+    expect(text).toContain('<h1>Evidence damaged</h1>');
+    expect(text).toContain(`(run ${garbled}) is not JSON`);
+  });
+
+  it('says so on a list that includes the damaged record, and points to evidence verify', async () => {
+    for (const path of ['/api/runs?drill=legacy-app', '/runs', '/drills/legacy-app']) {
+      const response = await fetch(new URL(path, served.url), { headers: bearer });
+      expect(response.status, path).toBe(500);
+      expect(await response.text(), path).toContain('a stored record in this list is not valid JSON: the evidence was changed outside restore-drill; run restore-drill evidence verify to name it');
+    }
+    // Lists that leave it out still answer.
+    expect((await fetch(new URL('/api/runs?drill=billing-db-weekly', served.url), { headers: bearer })).status).toBe(200);
+  });
+
+  it('answers 500 without details when the database is gone, and keeps serving', async () => {
+    await served.store.close();
+    const response = await fetch(new URL('/api/summary', served.url), { headers: bearer });
+    expect(response.status).toBe(500);
+    expect(await response.json()).toEqual({ error: 'the server could not answer this request; the reason is in its log' });
+    expect((await fetch(new URL('/api/summary', served.url), { method: 'POST', headers: bearer })).status).toBe(405);
+  });
+});

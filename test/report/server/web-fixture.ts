@@ -378,11 +378,18 @@ export interface ServedEvidence {
 }
 
 /** Seeds the fixture (writable store, closed again), then serves it read-only as `serve` does. */
-export async function serveFixture(engine: 'pglite' | 'postgres', auth: ServeAuth | null = AUTH, fixture = webFixture()): Promise<ServedEvidence> {
+export async function serveFixture(
+  engine: 'pglite' | 'postgres',
+  auth: ServeAuth | null = AUTH,
+  fixture = webFixture(),
+  /** Runs on the writable store after seeding (to damage the evidence, say). */
+  after?: (store: EvidenceStore) => Promise<void>,
+): Promise<ServedEvidence> {
   const place = await prepareWebPlace(engine);
   const writable = await openEvidenceStore(place.options);
   try {
     await seedEvidence(writable, fixture);
+    await after?.(writable);
   } finally {
     await writable.close();
   }
