@@ -44,6 +44,9 @@ export function serveCommand(): Command {
     const log = loggerFor(options);
     if (auth === null) warnInsecure(log, host);
 
+    // Listen for the stop signals before anything else: a signal that came between the
+    // start-up line and the handlers would kill the process instead of stopping it.
+    const stopping = stopSignal();
     let store;
     try {
       store = await openReadOnlyStore({
@@ -52,21 +55,27 @@ export function serveCommand(): Command {
         log,
       });
     } catch (error) {
+      stopping.cancel();
       throw new CliError(`cannot open the evidence database: ${(error as Error).message}`, ExitCode.Failed);
     }
     try {
+      if (stopping.received() !== null) {
+        log.info({ signal: stopping.received() }, 'stopped before serving');
+        return;
+      }
       const authenticator = createAuthenticator(auth);
       let server;
       try {
         server = await startEvidenceServer({ db: store.db, drills: loaded.config.drills, auth: authenticator, log, host, port });
       } catch (error) {
+        stopping.cancel();
         throw new CliError((error as Error).message, ExitCode.Failed);
       }
       log.info(
         { url: server.url, auth: authenticator.schemes.length === 0 ? 'none' : authenticator.schemes.join('+'), database: store.dialect, drills: loaded.config.drills.length },
         `serving the evidence read-only at ${server.url}`,
       );
-      const signal = await stopSignal();
+      const signal = await stopping.signal;
       log.info({ signal }, 'stopping the web view');
       await server.close();
     } finally {
@@ -123,15 +132,22 @@ function warnInsecure(log: Logger, host: string): void {
   log.warn({ host }, 'serving without authentication (--insecure-no-auth)');
 }
 
-/** Resolves with the first SIGTERM or SIGINT; the handlers are removed again. */
-function stopSignal(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    const stop = (signal: NodeJS.Signals) => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
+/** The first SIGTERM or SIGINT from now on; `cancel` removes the handlers when serve gives up early. */
+function stopSignal(): { signal: Promise<NodeJS.Signals>; received(): NodeJS.Signals | null; cancel(): void } {
+  let stop: (signal: NodeJS.Signals) => void = () => {};
+  let received: NodeJS.Signals | null = null;
+  const remove = () => {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+  };
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    stop = (signal) => {
+      remove();
+      received = signal;
       resolve(signal);
     };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
   });
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  return { signal, received: () => received, cancel: remove };
 }

@@ -131,7 +131,7 @@ async function summaryFor(context: RouteContext): Promise<{ summary: EvidenceSum
     state === undefined && verdict === undefined
       ? undefined
       : (entry: DrillSummary) => (state === undefined || entry.state === state) && (verdict === undefined || verdict.some((name) => entry.verdicts[name] > 0));
-  const summary = await loadFilteredSummary(context.db, context.drills, { since: period.since, until: period.until, now: context.now, only, keep, recentLimit: 20 });
+  const summary = await loadFilteredSummary(context.db, context.drills, { since: period.since, until: period.until, now: context.now, only, keep });
   return { summary, period, query };
 }
 
@@ -247,7 +247,8 @@ async function runData(context: RouteContext, id: string) {
 
 async function run(context: RouteContext, [id]: readonly string[]): Promise<Reply> {
   const { found, neighbours, itemsTotal } = await runData(context, id as string);
-  return htmlReply(runPage(found, { itemsTotal, ...neighbours }));
+  const owner = context.drills.find((entry) => entry.name === found.record.drill)?.owner ?? null;
+  return htmlReply(runPage(found, { itemsTotal, owner, ...neighbours }));
 }
 
 async function apiRun(context: RouteContext, [id]: readonly string[]): Promise<Reply> {

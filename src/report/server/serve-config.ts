@@ -38,7 +38,12 @@ export type ServeAuth = z.output<typeof serveAuthSchema>;
 export const serveConfigSchema = z
   .strictObject({
     host: z.string().min(1).default(DEFAULT_SERVE_HOST).describe('Address to listen on; 127.0.0.1 (loopback only) unless you mean to share it.'),
-    port: z.number().int().min(0).max(65535).default(DEFAULT_SERVE_PORT).describe('TCP port; 0 picks a free one.'),
+    port: z
+      .number()
+      .int({ message: 'expected a port from 0 to 65535' })
+      .min(0, { message: 'expected a port from 0 to 65535' })
+      .max(65535, { message: 'expected a port from 0 to 65535' })
+     .default(DEFAULT_SERVE_PORT).describe('TCP port; 0 picks a free one.'),
     auth: serveAuthSchema.prefault({}),
   })
   .describe('The read-only web view and JSON API (`restore-drill serve`).');

@@ -149,6 +149,8 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
     return;
   }
 
+  // `token` is a credential, not a filter: the routes never see it.
+  url.searchParams.delete('token');
   let reply: Reply;
   try {
     reply = await dispatch({ db: options.db, drills: options.drills, url, now: options.now?.() ?? new Date() });

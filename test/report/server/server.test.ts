@@ -90,6 +90,13 @@ describe.each(['pglite', 'postgres'] as const)('the web view over evidence on %s
       expect((await get('/api/summary', { authorization: `Bearer ${session.split('=')[1]}` })).status).toBe(401);
     });
 
+    it('answers an API call with ?token= directly, setting the cookie too', async () => {
+      const response = await get(`/api/runs?verdict=error&token=${TOKEN}`, {});
+      expect(response.status).toBe(200);
+      expect(response.headers.get('set-cookie')).toMatch(/^rd_session=/);
+      expect(((await response.json()) as RunList).runs.map((run) => run.verdict)).toEqual(['error']);
+    });
+
     it('refuses a wrong ?token= and a stale cookie, and tells the browser to forget the cookie', async () => {
       const wrong = await get('/?token=not-the-token-at-all', {});
       expect(wrong.status).toBe(401);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,14 +52,9 @@ function at(now: Date, days: number, hour: number, minute = 0): string {
   return new Date(day + hour * 3_600_000 + minute * MINUTE).toISOString();
 }
 
+/** A stable 64-digit hash for a seed: plausible checksums that are the same on every run. */
 function hex(seed: number): string {
-  let out = '';
-  let x = seed * 2_654_435_761 + 97;
-  while (out.length < 64) {
-    x = (x * 1_103_515_245 + 12_345) % 2 ** 31;
-    out += x.toString(16).padStart(8, '0');
-  }
-  return out.slice(0, 64);
+  return createHash('sha256').update(String(seed)).digest('hex');
 }
 
 interface RunSpec {

@@ -31,6 +31,8 @@ table.findings { margin: 2px 0 6px; font-size: 12px; } table.findings th { backg
 .phase-legend { font-size: 12px; color: var(--muted); } .phase-legend span { margin-right: 14px; white-space: nowrap; }
 .two-col { display: grid; grid-template-columns: 1fr 1fr; gap: 0 32px; } @media (max-width: 800px) { .two-col { grid-template-columns: 1fr; } }
 .small { font-size: 12px; }
+td.nowrap, th.nowrap { white-space: nowrap; }
+td.strip-cell { min-width: 150px; }
 footer { margin-top: 32px; border-top: 1px solid var(--line); padding-top: 8px; font-size: 12px; color: var(--muted); }
 `;
 

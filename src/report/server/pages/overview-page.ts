@@ -27,9 +27,12 @@ function drillsTable(summary: EvidenceSummary, filtered: boolean): SafeHtml {
   const rows = summary.drills.map((drill) => drillRow(drill, findings.get(drill.name) ?? []));
   return html`<h2>Drills</h2>
 <p class="muted">Drills that have never passed or are overdue come first, then failing ones, then waived, then those in order.</p>
-<table class="drills"><thead><tr><th>State</th><th>Drill</th><th>Owner</th><th>Why</th><th>Last pass</th><th>Last run</th><th class="num">Pass rate</th><th class="num">Runs</th><th>RTO (last / target)</th><th>Recent runs</th></tr></thead>
+<table class="drills"><thead><tr><th>State</th><th>Drill</th><th>Owner</th><th>Why</th><th>Last pass</th><th>Last run</th><th class="num">Pass rate</th><th class="num">Runs</th><th>RTO<br>last / target</th><th>Recent runs</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
 }
+
+/** Runs in each drill's pass/fail strip on the overview. */
+const STRIP_RUNS = 10;
 
 function drillRow(drill: DrillSummary, findings: readonly CoverageFinding[]): SafeHtml {
   const why =
@@ -37,15 +40,15 @@ function drillRow(drill: DrillSummary, findings: readonly CoverageFinding[]): Sa
       ? html`<span class="muted">—</span>`
       : findings.map((finding) => html`<div><b>${KIND_LABEL[finding.kind]}</b>${finding.waived ? html` <span class="badge waived">waived</span>` : null}: ${finding.detail}</div>`);
   const lastPass = drill.lastPass
-    ? html`${day(drill.lastPass.finishedAt)} <span class="muted">(${formatDuration(drill.lastPassAgeMs ?? 0)} ago)</span>${drill.overdue && !drill.neverPassed ? html` <span class="bad">overdue</span>` : null}`
+    ? html`${day(drill.lastPass.finishedAt)}<br><span class="muted">${formatDuration(drill.lastPassAgeMs ?? 0)} ago</span>${drill.overdue && !drill.neverPassed ? html` <span class="bad">overdue</span>` : null}`
     : html`<span class="bad">never</span>`;
-  const lastRun = drill.lastRun ? html`<a href="${runHref(drill.lastRun.runId)}">${day(drill.lastRun.startedAt)}</a> ${verdictText(drill.lastRun.verdict)}` : html`<span class="muted">no run</span>`;
+  const lastRun = drill.lastRun ? html`<a href="${runHref(drill.lastRun.runId)}">${day(drill.lastRun.startedAt)}</a><br>${verdictText(drill.lastRun.verdict)}` : html`<span class="muted">no run</span>`;
   return html`<tr data-drill="${drill.name}" data-state="${drill.state}">
 <td>${stateBadge(drill.state)}</td>
-<td><a href="${drillHref(drill.name)}"><b>${drill.name}</b></a>${drill.configured ? null : html` <span class="muted">(not in config)</span>`}</td>
-<td>${drill.owner ?? '—'}</td><td>${why}</td><td>${lastPass}</td><td>${lastRun}</td>
-<td class="num">${percent(drill.passRate)}</td><td class="num">${drill.runs}</td><td>${objective(drill.rto)}</td>
-<td>${verdictStripSvg(drill.recent.slice(-20), `Verdicts of the last ${Math.min(20, drill.recent.length)} runs of ${drill.name}, oldest first`)}</td></tr>`;
+<td class="nowrap"><a href="${drillHref(drill.name)}"><b>${drill.name}</b></a>${drill.configured ? null : html`<br><span class="muted">(not in config)</span>`}</td>
+<td class="nowrap">${drill.owner ?? '—'}</td><td>${why}</td><td class="nowrap">${lastPass}</td><td class="nowrap">${lastRun}</td>
+<td class="num">${percent(drill.passRate)}</td><td class="num">${drill.runs}</td><td class="nowrap">${objective(drill.rto)}</td>
+<td class="strip-cell">${verdictStripSvg(drill.recent.slice(-STRIP_RUNS), `Verdicts of the last ${Math.min(STRIP_RUNS, drill.recent.length)} runs of ${drill.name}, oldest first`)}</td></tr>`;
 }
 
 function controlsSection(summary: EvidenceSummary): SafeHtml | null {

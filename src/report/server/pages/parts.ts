@@ -45,9 +45,9 @@ export function runsTable(rows: readonly RunRow[], options: { showDrill: boolean
   if (rows.length === 0) return html`<p class="muted">No runs match.</p>`;
   const body = rows.map(
     (row) => html`<tr class="${row.verdict === 'passed' ? '' : 'not-passed'}">
-<td>${when(row.startedAt)}</td>${options.showDrill ? html`<td><a href="${drillHref(row.drill)}">${row.drill}</a></td>` : null}
-<td><a href="${runHref(row.runId)}"><code>${row.runId.slice(0, 8)}</code></a></td><td>${verdictText(row.verdict)}</td>
-<td class="num">${formatDuration(row.restoreVerifyMs)}</td><td class="num">${row.files}</td><td class="num">${formatBytes(row.bytes)}</td>
+<td class="nowrap">${when(row.startedAt)}</td>${options.showDrill ? html`<td class="nowrap"><a href="${drillHref(row.drill)}">${row.drill}</a></td>` : null}
+<td class="nowrap"><a href="${runHref(row.runId)}"><code>${row.runId.slice(0, 8)}</code></a></td><td class="nowrap">${verdictText(row.verdict)}</td>
+<td class="num nowrap">${formatDuration(row.restoreVerifyMs)}</td><td class="num">${row.files}</td><td class="num nowrap">${formatBytes(row.bytes)}</td>
 <td>${row.setPath ?? '—'}</td><td>${row.verdict === 'passed' ? '' : (row.cause ?? '')}</td></tr>`,
   );
   return html`<table class="runs"><thead><tr><th>Started</th>${options.showDrill ? html`<th>Drill</th>` : null}<th>Run</th><th>Verdict</th><th class="num">Restore + verify</th><th class="num">Files</th><th class="num">Bytes</th><th>Backup set</th><th>Cause</th></tr></thead>

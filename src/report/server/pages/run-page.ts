@@ -10,6 +10,8 @@ import { drillHref, exactTime, href, page, runHref } from './layout.js';
 /** What the run page shows beside the stored run. */
 export interface RunPageExtras {
   itemsTotal: number;
+  /** The drill's owner as configured now (null when none, or the drill is retired). */
+  owner: string | null;
   previous: { seq: number; runId: string } | null;
   next: { seq: number; runId: string } | null;
 }
@@ -21,7 +23,7 @@ export const SAMPLE_ITEMS_SHOWN = 20;
 export function runPage(run: StoredRun, extras: RunPageExtras): string {
   const r = run.record;
   const body = html`<h1>Run <code>${r.runId}</code></h1>
-<div class="muted">Drill <a href="${drillHref(r.drill)}"><b>${r.drill}</b></a> · ${r.trigger}${r.scheduledFor ? ` for the slot ${exactTime(r.scheduledFor)}` : ''}${r.replayOf ? html` · replay of <a href="${runHref(r.replayOf)}"><code>${r.replayOf.slice(0, 8)}</code></a>` : null}</div>
+<div class="muted">Drill <a href="${drillHref(r.drill)}"><b>${r.drill}</b></a>${extras.owner ? ` · owner ${extras.owner}` : ''} · ${r.trigger}${r.scheduledFor ? ` for the slot ${exactTime(r.scheduledFor)}` : ''}${r.replayOf ? html` · replay of <a href="${runHref(r.replayOf)}"><code>${r.replayOf.slice(0, 8)}</code></a>` : null}</div>
 ${verdictCallout(r)}
 <div class="two-col"><div>
 <h2>When and where</h2>
