@@ -43,7 +43,8 @@ export const serveConfigSchema = z
       .int({ message: 'expected a port from 0 to 65535' })
       .min(0, { message: 'expected a port from 0 to 65535' })
       .max(65535, { message: 'expected a port from 0 to 65535' })
-     .default(DEFAULT_SERVE_PORT).describe('TCP port; 0 picks a free one.'),
+      .default(DEFAULT_SERVE_PORT)
+      .describe('TCP port; 0 picks a free one.'),
     auth: serveAuthSchema.prefault({}),
   })
   .describe('The read-only web view and JSON API (`restore-drill serve`).');
