@@ -1,13 +1,17 @@
+import { Alerting } from '../src/alerts/alerting.js';
 import { runDrill, type DrillJobPayload, type RunDrillResult } from '../src/drill/run-drill.js';
 import type { Job } from '../src/schedule/job.js';
 
-/** The restore drill: select, restore, verify, record. */
+/** How long a run waits for failed alert sends to be retried; the rest waits in the alert log for the next delivery. */
+const ALERT_WAIT_MS = 20_000;
+
+/** The restore drill: select, restore, verify, record; then the alerts its verdict calls for. */
 export const drillJob: Job<DrillJobPayload, RunDrillResult> = {
   name: 'drill',
   async run(payload, { loaded, db, log, signal }) {
     const drill = loaded.config.drills.find((candidate) => candidate.name === payload.drill);
     if (!drill) throw new Error(`no drill named '${payload.drill}' in ${loaded.file}`);
-    return runDrill({
+    const result = await runDrill({
       drill,
       config: loaded.config,
       configDir: loaded.dir,
@@ -18,5 +22,14 @@ export const drillJob: Job<DrillJobPayload, RunDrillResult> = {
       replay: payload.replay ?? null,
       ...(signal ? { signal } : {}),
     });
+    if (result.status === 'finished' && loaded.config.alerts) {
+      // Alerting never changes a run's verdict: a failure here is logged, and the log keeps what is undelivered.
+      try {
+        await new Alerting({ loaded, db, log }).afterRun(drill.name, { waitMs: ALERT_WAIT_MS, signal });
+      } catch (error) {
+        log.error({ drill: drill.name, err: error }, 'could not raise or deliver alerts for this run');
+      }
+    }
+    return result;
   },
 };

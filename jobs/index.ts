@@ -1,6 +1,8 @@
 import { drillJob } from './drill.js';
+import { heartbeatJob } from './heartbeat.js';
+import { staleCheckJob } from './stale-check.js';
 
 /** Every job kind, handed to the CLI and the scheduler by the entry point. */
-export const jobs = { drill: drillJob } as const;
+export const jobs = { drill: drillJob, staleCheck: staleCheckJob, heartbeat: heartbeatJob } as const;
 
 export type Jobs = typeof jobs;

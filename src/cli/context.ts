@@ -5,6 +5,7 @@ import { openEvidenceStore, type EvidenceStore } from '../evidence/open-store.js
 import { createLogger, type Logger } from '../log/logger.js';
 import type { Job } from '../schedule/job.js';
 import type { DrillJobPayload, RunDrillResult } from '../drill/run-drill.js';
+import type { HeartbeatPayload, HeartbeatResult, StaleCheckPayload, StaleCheckResult } from '../alerts/alerting.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /** The default config path, relative to the working directory. */
@@ -21,6 +22,8 @@ export interface CommonOptions {
 /** The jobs the CLI hands out; the entry point supplies them (src/ never imports jobs/). */
 export interface CliJobs {
   drill: Job<DrillJobPayload, RunDrillResult>;
+  staleCheck: Job<StaleCheckPayload, StaleCheckResult>;
+  heartbeat: Job<HeartbeatPayload, HeartbeatResult>;
 }
 
 /** Adds the options every command takes, so `--config` works after any verb. */

@@ -143,9 +143,9 @@ function purgeCommand(): Command {
         if (error instanceof PurgeRefusedError) throw new CliError(error.message, ExitCode.Failed);
         throw error;
       }
-      if (options.json) printJson({ purged: outcome.entry !== null, before: before.toISOString(), entry: outcome.entry, starts: outcome.starts });
+      if (options.json) printJson({ purged: outcome.entry !== null, before: before.toISOString(), entry: outcome.entry, starts: outcome.starts, alerts: outcome.alerts });
       else if (outcome.entry === null) process.stdout.write(`nothing to purge: no run started before ${before.toISOString()} (the newest record is always kept)\n`);
-      else process.stdout.write(`purged ${outcome.entry.records} records (seq ${outcome.entry.firstSeq} to ${outcome.entry.lastSeq}), ${outcome.entry.items} items; ${formatPurge(outcome.entry)}\n`);
+      else process.stdout.write(`purged ${outcome.entry.records} records (seq ${outcome.entry.firstSeq} to ${outcome.entry.lastSeq}), ${outcome.entry.items} items${outcome.alerts > 0 ? `, ${outcome.alerts} alert events` : ''}; ${formatPurge(outcome.entry)}\n`);
     } finally {
       await store.close();
     }

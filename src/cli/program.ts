@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { alertsCommand } from './alerts.js';
 import type { CliJobs } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { evidenceCommand } from './evidence.js';
@@ -18,7 +19,7 @@ export function createProgram(jobs: CliJobs): Command {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', '\nExit codes: 0 all drills passed, 1 a drill failed or the command could not do its work, 2 usage or config error.')
     .exitOverride();
-  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), reportCommand(), evidenceCommand(), serveCommand()]) {
+  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), alertsCommand(jobs), reportCommand(), evidenceCommand(), serveCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;

@@ -164,14 +164,17 @@ function describeIssue(issue: z.core.$ZodIssue, doc: Document, lineOf: (offset: 
       if (atKind || noMatch) {
         const kindPath = atKind ? segments : [...segments, 'kind'];
         const kindValue = valueAt(doc.toJS(), kindPath);
-        const options = unionKinds();
+        // zod lists the discriminator's values; the noun follows where the union sits.
+        const listed = (issue as { options?: unknown[] }).options;
+        const options = listed ? listed.map((v) => `'${String(v)}'`).join(', ') : unionKinds();
+        const noun = segments[0] === 'alerts' ? 'channel kind' : 'source kind';
         return {
           path: formatPath(kindPath),
           line: lineOf(locate(doc, kindPath)),
           message:
             kindValue === undefined
               ? `missing; expected one of ${options}`
-              : `'${String(kindValue)}' is not a source kind; expected one of ${options}`,
+              : `'${String(kindValue)}' is not a ${noun}; expected one of ${options}`,
         };
       }
       return { path: at, line, message: issue.message };

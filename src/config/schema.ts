@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { alertsConfigSchema, checkAlertReferences } from '../alerts/alerts-config.js';
 import { bytesCheckConfigSchema } from '../checks/bytes-check.js';
 import { extraFilesConfigSchema } from '../checks/extra-files-check.js';
 import { filesCheckConfigSchema } from '../checks/files-check.js';
@@ -76,6 +77,7 @@ export const configSchema = z
     database: databaseSchema.default({}),
     scratch: scratchSchema.default({ root: '.restore-drill/scratch', keep: 'never' }),
     drills: z.array(drillSchema).min(1, { message: 'expected at least one drill' }).describe('The restore drills.'),
+    alerts: alertsConfigSchema.optional(),
     serve: serveConfigSchema.optional(),
   })
   .superRefine((config, ctx) => {
@@ -86,6 +88,7 @@ export const configSchema = z
         ctx.addIssue({ code: 'custom', path: ['drills', index, 'name'], message: `duplicate drill name '${drill.name}' (also drills[${first}])` });
       } else seen.set(drill.name, index);
     });
+    checkAlertReferences(config, ctx);
   })
   .describe('restore-drill configuration.');
 

@@ -1,4 +1,5 @@
 import type { ColumnType, GeneratedAlways, Insertable, Kysely, Selectable } from 'kysely';
+import type { AlertLogTables } from '../alerts/alert-log.table.js';
 
 /**
  * A column written once and never updated (`never` as the update type): the
@@ -71,7 +72,7 @@ export interface RunItemsTable {
  * The evidence database as kysely sees it. Later tables (alert log, waivers,
  * purge records) join here with their own migrations.
  */
-export interface Database {
+export interface Database extends AlertLogTables {
   run_starts: RunStartsTable;
   run_results: RunResultsTable;
   run_items: RunItemsTable;

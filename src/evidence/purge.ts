@@ -54,7 +54,10 @@ export interface PurgeOutcome {
   entry: PurgeEntry | null;
   /** The chain as verified before anything was removed. */
   verifiedBefore: ChainReport;
+  /** Start rows removed with their results. */
   starts: number;
+  /** Alert log events about the removed runs, removed with them. */
+  alerts: number;
 }
 
 /**
@@ -65,6 +68,7 @@ export interface PurgeOutcome {
  *  - removes a prefix of the chain, up to the last record before the first run
  *    started at or after `before` (a prefix, so the rest still verifies), and
  *    never the newest record, which new runs link to;
+ *  - removes the alert log's events about those runs (they reference the runs);
  *  - appends a purge log entry with the prev_hash of the first removed record
  *    and the record_hash of the last one: `verify` starts from that anchor.
  * The transaction-local setting `restore_drill.purge = 'on'` is what lets the
@@ -82,9 +86,9 @@ export async function purgeEvidence(db: Kysely<Database>, options: PurgeOptions)
       );
     }
     const head = verified.head;
-    if (head === null) return { entry: null, verifiedBefore: verified, starts: 0 };
+    if (head === null) return { entry: null, verifiedBefore: verified, starts: 0, alerts: 0 };
     const plan = await planPurge(trx, options.before, head.seq);
-    if (plan === null) return { entry: null, verifiedBefore: verified, starts: 0 };
+    if (plan === null) return { entry: null, verifiedBefore: verified, starts: 0, alerts: 0 };
     const range = { first: String(plan.firstSeq), last: String(plan.lastSeq), count: String(plan.records) };
     const first = await trx.selectFrom('run_results').select('prev_hash').where('seq', '=', range.first).executeTakeFirstOrThrow();
     const last = await trx.selectFrom('run_results').select('record_hash').where('seq', '=', range.last).executeTakeFirstOrThrow();
@@ -94,6 +98,10 @@ export async function purgeEvidence(db: Kysely<Database>, options: PurgeOptions)
       .deleteFrom('run_items')
       .where('run_id', 'in', (eb) => eb.selectFrom('run_results').select('run_id').where('seq', '<=', range.last as string))
       .executeTakeFirst();
+    // Alerts about the removed runs go with them (alert_events.run_id references run_starts, migration 002).
+    const purgedRuns = sql`select run_id from run_results where seq <= ${range.last}`;
+    await sql`delete from alert_attempts where event_id in (select id from alert_events where run_id in (${purgedRuns}))`.execute(trx);
+    const alerts = await sql`delete from alert_events where run_id in (${purgedRuns})`.execute(trx);
     // Results and their starts in one statement: the foreign key is checked at its end.
     const starts = await sql<{ count: string }>`
       with gone as (delete from run_results where seq <= ${range.last} returning run_id)
@@ -129,6 +137,6 @@ export async function purgeEvidence(db: Kysely<Database>, options: PurgeOptions)
       host: options.host ?? hostname(),
       version: VERSION,
     };
-    return { entry, verifiedBefore: verified, starts: Number(starts.numAffectedRows ?? 0) };
+    return { entry, verifiedBefore: verified, starts: Number(starts.numAffectedRows ?? 0), alerts: Number(alerts.numAffectedRows ?? 0) };
   });
 }

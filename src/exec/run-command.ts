@@ -1,8 +1,12 @@
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { redactor } from '../config/redact.js';
 
 /** How much of a tool's output is kept as evidence. */
 const TAIL_BYTES = 4_096;
+/** Longest line `onStdoutLine`/`onStderrLine` accept. */
+const MAX_LINE_CHARS = 16 * 1024 * 1024;
 
 /** Evidence of one subprocess: what ran, how it ended, and the tail of what it said. */
 export interface ExecRecord {
@@ -26,6 +30,14 @@ export interface RunCommandOptions {
   /** Keep the full stdout (for JSON output of tools); otherwise only the tail is kept. */
   keepStdout?: boolean;
   input?: string;
+  /**
+   * Called with each stdout line as it arrives; stdout is then not held in memory (only
+   * its tail is kept), for output too large to buffer (a listing of millions of files).
+   * If it throws, the tool is stopped and runCommand rethrows that error.
+   */
+  onStdoutLine?: (line: string) => void;
+  /** The same for stderr. */
+  onStderrLine?: (line: string) => void;
   uid?: number;
   gid?: number;
 }
@@ -64,6 +76,7 @@ export async function runCommand(file: string, args: readonly string[], options:
     uid: options.uid,
     gid: options.gid,
     maxBuffer: options.keepStdout ? 512 * 1024 * 1024 : 64 * 1024 * 1024,
+    buffer: { stdout: !options.onStdoutLine, stderr: !options.onStderrLine },
   });
   let timedOut = false;
   let canceled = false;
@@ -86,13 +99,24 @@ export async function runCommand(file: string, args: readonly string[], options:
   };
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  let lineError: { error: unknown } | undefined;
+  const onLineError = (error: unknown): void => {
+    lineError ??= { error };
+    stop();
+  };
+  const streamed = [
+    options.onStdoutLine ? followLines(subprocess.stdout, options.onStdoutLine, onLineError) : undefined,
+    options.onStderrLine ? followLines(subprocess.stderr, options.onStderrLine, onLineError) : undefined,
+  ];
   const result = await subprocess;
+  const [stdoutTail, stderrTail] = await Promise.all(streamed);
   if (timer) clearTimeout(timer);
   options.signal?.removeEventListener('abort', onAbort);
   // Leave nothing of the group behind, even children that outlived the tool.
   if (subprocess.pid !== undefined) killGroup(subprocess.pid, 'SIGKILL');
-  const stdout = typeof result.stdout === 'string' ? result.stdout : '';
-  const stderr = typeof result.stderr === 'string' ? result.stderr : '';
+  if (lineError) throw lineError.error;
+  const stdout = stdoutTail ?? (typeof result.stdout === 'string' ? result.stdout : '');
+  const stderr = stderrTail ?? (typeof result.stderr === 'string' ? result.stderr : '');
   const startFailure = result.failed && result.exitCode === undefined && !result.signal && !timedOut && !canceled;
   return {
     command: redactor.redact([file, ...args].map(quote).join(' ')),
@@ -105,6 +129,59 @@ export async function runCommand(file: string, args: readonly string[], options:
     stdoutTail: tail(stdout),
     stderrTail: startFailure ? tail(`${stderr}\n${result.shortMessage ?? ''}`.trim()) : tail(stderr),
   };
+}
+
+/** Feeds each line of a stream to `onLine` as it arrives; resolves with the stream's tail once it ends. */
+function followLines(stream: Readable | null, onLine: (line: string) => void, onError: (error: unknown) => void): Promise<string> {
+  if (!stream) return Promise.resolve('');
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let last = '';
+  let failed = false;
+  const emit = (line: string): void => {
+    if (failed) return;
+    try {
+      onLine(line.endsWith('\r') ? line.slice(0, -1) : line);
+    } catch (error) {
+      failed = true;
+      onError(error);
+    }
+  };
+  const take = (text: string): void => {
+    last = (last + text).slice(-TAIL_BYTES - 1);
+    if (failed) return;
+    // Only the new text is searched: a long line must not be rescanned for every chunk.
+    let from = 0;
+    let newline = text.indexOf('\n');
+    while (newline !== -1) {
+      emit(pending + text.slice(from, newline));
+      pending = '';
+      from = newline + 1;
+      newline = text.indexOf('\n', from);
+    }
+    pending += text.slice(from);
+    // A tool that never ends a line must not fill memory either.
+    if (pending.length > MAX_LINE_CHARS) {
+      pending = '';
+      failed = true;
+      onError(new Error(`output line longer than ${MAX_LINE_CHARS} characters`));
+    }
+  };
+  stream.on('data', (chunk: Buffer | string) => take(typeof chunk === 'string' ? chunk : decoder.write(chunk)));
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      take(decoder.end());
+      if (pending) emit(pending);
+      pending = '';
+      resolve(last.endsWith('\n') ? last.slice(0, -1) : last);
+    };
+    stream.once('end', finish);
+    stream.once('close', finish);
+    stream.once('error', finish);
+  });
 }
 
 /** Kills every process left in the group (children the tool spawned and did not reap). */

@@ -66,8 +66,9 @@ export type VerdictCounts = Record<RunVerdict, number>;
 export interface DrillFacts {
   drill: string;
   verdicts: VerdictCounts;
-  /** Over passing runs in the window: restore plus verification. Null when none passed. */
+  /** The longest restore plus verification of a passing run in the window; null when none passed. */
   restoreVerifyMaxMs: number | null;
+  /** The median restore plus verification over the newest `MEDIAN_SAMPLE` passing runs in the window. */
   restoreVerifyMedianMs: number | null;
   lastRun: RunDetail | null;
   lastPass: RunDetail | null;
@@ -81,6 +82,13 @@ export interface SummaryWindow {
   since: Date;
   until: Date;
 }
+
+/**
+ * The RTO median is taken over at most this many of the newest passes in the
+ * window: a bounded read per drill however long the history (and the recent
+ * behaviour is what the median is for).
+ */
+export const MEDIAN_SAMPLE = 1000;
 
 /** How many recent runs per drill the summary carries for charts, unless told. */
 export const DEFAULT_RECENT_LIMIT = 60;
@@ -145,6 +153,7 @@ export interface DrillSummary {
   lastPassAgeMs: number | null;
   overdue: boolean;
   neverPassed: boolean;
+  /** `maxMs` over every pass in the window; `medianMs` over the newest MEDIAN_SAMPLE of them. */
   rto: Objective & { maxMs: number | null; medianMs: number | null };
   rpo: Objective & { worstRecentMs: number | null };
   waivers: WaiverStatus[];
@@ -321,7 +330,12 @@ export function factsFromRecords(records: Iterable<RunRecord>, window: SummaryWi
       drill,
       verdicts: scan.verdicts,
       restoreVerifyMaxMs: maxOf(scan.passedTimes),
-      restoreVerifyMedianMs: median(scan.passedTimes),
+      restoreVerifyMedianMs: median(
+        ordered
+          .filter(({ record }) => record.verdict === 'passed')
+          .slice(-MEDIAN_SAMPLE)
+          .map(({ record }) => record.timings.restoreMs + record.timings.verifyMs),
+      ),
       lastRun: detail(scan.lastRun),
       lastPass: detail(scan.lastPass),
       lastFailure: detail(scan.lastFailure),

@@ -4,6 +4,7 @@ import { EvidenceError } from '../evidence/errors.js';
 import { runRecordSchema, type RunVerdict } from '../evidence/run-record.js';
 import {
   DEFAULT_RECENT_LIMIT,
+  MEDIAN_SAMPLE,
   emptyVerdicts,
   runDetailOf,
   summarizeEvidence,
@@ -48,7 +49,6 @@ export async function loadDrillFacts(db: Db, options: LoadFactsOptions): Promise
       sql<string>`count(*) filter (where verdict = 'timed_out')`.as('timed_out'),
       sql<string>`count(*) filter (where verdict = 'aborted')`.as('aborted'),
       sql<number | null>`max(restore_ms + verify_ms) filter (where verdict = 'passed')`.as('rv_max'),
-      sql<number | null>`percentile_cont(0.5) within group (order by restore_ms + verify_ms) filter (where verdict = 'passed')`.as('rv_median'),
     ])
     .where('started_at', '>=', options.since)
     .where('started_at', '<', options.until)
@@ -67,7 +67,6 @@ export async function loadDrillFacts(db: Db, options: LoadFactsOptions): Promise
     if (!entry) continue;
     entry.verdicts = { passed: Number(row.passed), failed: Number(row.failed), error: Number(row.error), timed_out: Number(row.timed_out), aborted: Number(row.aborted) };
     entry.restoreVerifyMaxMs = row.rv_max === null ? null : Number(row.rv_max);
-    entry.restoreVerifyMedianMs = row.rv_median === null ? null : Number(row.rv_median);
   }
   if (names.size === 0) return [];
   const list = [...names];
@@ -89,6 +88,18 @@ export async function loadDrillFacts(db: Db, options: LoadFactsOptions): Promise
   for (const row of notable.rows) {
     const entry = facts.get(row.drill);
     if (entry) entry[key[row.kind]] = detailOf(row);
+  }
+
+  // The median over each drill's newest passes in the window: a bounded index read, not a sort of the whole window.
+  const medians = await sql<{ drill: string; median: number | null }>`
+    select d.name as drill, (select percentile_cont(0.5) within group (order by p.rv) from (
+        select restore_ms + verify_ms as rv from run_results
+        where drill = d.name and verdict = 'passed' and started_at >= ${options.since} and started_at < ${options.until}
+        order by started_at desc, seq desc limit ${MEDIAN_SAMPLE}) p) as median
+    from unnest(${list}::text[]) as d(name)`.execute(db);
+  for (const row of medians.rows) {
+    const entry = facts.get(row.drill);
+    if (entry) entry.restoreVerifyMedianMs = row.median === null ? null : Number(row.median);
   }
 
   if (recentLimit > 0) {

@@ -1,12 +1,13 @@
 import { z } from 'zod';
 import { directorySourceKind } from './directory-source.js';
+import { resticSourceKind } from './restic-source.js';
 import { s3SourceKind } from './s3-source.js';
 import { tarSourceKind } from './tar-source.js';
 import type { SourceContext, SourceKind } from './source-kind.js';
 import type { RestoreSource } from './restore-source.js';
 
 /** Every source kind restore-drill knows; adding one is a module plus a line here. */
-const KINDS = [directorySourceKind, tarSourceKind, s3SourceKind] as const;
+const KINDS = [directorySourceKind, tarSourceKind, s3SourceKind, resticSourceKind] as const;
 
 function indexKinds(kinds: readonly SourceKind[]): ReadonlyMap<string, SourceKind> {
   const byName = new Map<string, SourceKind>();

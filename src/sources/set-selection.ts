@@ -37,8 +37,12 @@ export function selectSet(sets: readonly BackupSet[], policy: SelectPolicy, opti
     return pick(recent, options.random);
   }
   const fixed = sets.find((set) => set.id === policy.id || baseName(set.id) === policy.id);
-  if (!fixed) throw new SourceError(`backup set '${policy.id}' not found in ${options.describe}`);
-  return fixed;
+  if (fixed) return fixed;
+  // A unique prefix of an id, as users paste short snapshot ids.
+  const prefixed = policy.id.length >= 4 ? sets.filter((set) => set.id.startsWith(policy.id)) : [];
+  if (prefixed.length === 1) return prefixed[0] as BackupSet;
+  if (prefixed.length > 1) throw new SourceError(`backup set id '${policy.id}' is ambiguous in ${options.describe}: ${prefixed.length} sets start with it`);
+  throw new SourceError(`backup set '${policy.id}' not found in ${options.describe}`);
 }
 
 function pick(sets: readonly BackupSet[], random: () => number): BackupSet {

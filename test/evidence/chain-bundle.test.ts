@@ -107,6 +107,16 @@ describe.each(engines)('evidence export and offline bundle verification on %s', 
     expect(await verifyBundle(file)).toMatchObject({ intact: true, records: 6 });
   });
 
+  it('names an item line that does not belong to the record above it', async () => {
+    const { lines } = await exportTo({ items: true });
+    const at = lines.findIndex((line) => JSON.parse(line).type === 'item');
+    const item = JSON.parse(lines[at] as string);
+    lines[at] = JSON.stringify({ ...item, seq: item.seq + 1 });
+    const report = await verifyBundle(await rewrite(lines));
+    expect(report.break).toMatchObject({ problem: 'bundle-malformed', seq: item.seq, line: at + 1 });
+    expect(report.break?.message).toBe(`line ${at + 1}: expected an item of the record above (seq ${item.seq})`);
+  });
+
   it('names the record when one character of its text is edited', async () => {
     const { lines } = await exportTo();
     const line = JSON.parse(lines[3] as string);

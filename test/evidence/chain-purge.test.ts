@@ -41,10 +41,21 @@ describe.each(engines)('evidence purge on %s', (_dialect, engine) => {
     const old = [await addRun(db, '2024-01-10T03:00:00Z'), await addRun(db, '2024-02-10T03:00:00Z'), await addRun(db, '2024-03-10T03:00:00Z')];
     const kept = [await addRun(db, '2026-01-10T03:00:00Z'), await addRun(db, '2026-02-10T03:00:00Z')];
     const now = new Date('2026-03-01T00:00:00Z');
+    // Alerts about an old run and about a kept one: the first goes with its run.
+    for (const [key, run] of [['old', old[1]], ['kept', kept[0]]] as const) {
+      const event = await sql<{ id: string }>`insert into alert_events (dedupe_key, kind, drill, problem_key, run_id, created_at, channels, message)
+        values (${key}, 'failing', 'nightly-files', ${key}, ${run?.runId}, now(), 'mail', 'failed') returning id`.execute(db);
+      await sql`insert into alert_attempts (event_id, channel, attempt, started_at, duration_ms, ok, permanent, detail, host, pid)
+        values (${event.rows[0]?.id}, 'mail', 1, now(), 5, true, false, 'sent', 'h', 1)`.execute(db);
+    }
 
     const outcome = await purgeEvidence(db, { before: new Date('2025-01-01T00:00:00Z'), now, host: 'auditor-box' });
     expect(outcome.verifiedBefore).toMatchObject({ intact: true, records: 5 });
     expect(outcome.starts).toBe(3);
+    expect(outcome.alerts).toBe(1);
+    const alerts = await sql<{ dedupe_key: string }>`select dedupe_key from alert_events`.execute(db);
+    expect(alerts.rows.map((row) => row.dedupe_key)).toEqual(['kept']);
+    expect((await sql`select id from alert_attempts`.execute(db)).rows).toHaveLength(1);
     expect(outcome.entry).toEqual({
       id: expect.any(Number),
       purgedAt: now.toISOString(),

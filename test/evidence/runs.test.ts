@@ -332,7 +332,11 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     await expect(getRun(store.db, forged.runId)).rejects.toThrow(`stored record seq ${seq} (run ${forged.runId})`);
     expect((await getRun(store.db, record.runId))?.record).toEqual(record);
     // Leave the shared chain verifiable for the other tests: this forged link is removed.
-    await sql`delete from run_results where run_id = ${forged.runId}`.execute(store.db);
+    // Evidence is append-only (migration 003): only the purge flag lets a DELETE through.
+    await store.db.transaction().execute(async (trx) => {
+      await sql`select set_config('restore_drill.purge', 'on', true)`.execute(trx);
+      await sql`delete from run_results where run_id = ${forged.runId}`.execute(trx);
+    });
 
     const garbled = makeRecord({ drill: uniqueDrill('garbled') });
     await recordRunStart(store.db, startOf(garbled));
@@ -341,7 +345,10 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
       values (${garbled.runId}, ${garbled.drill}, 'passed', now(), now(), 0, 0, 0, 0, 0, 0, '{"runId":', ${'3'.repeat(64)}, ${'4'.repeat(64)})
       returning seq`.execute(store.db);
     await expect(getRun(store.db, garbled.runId)).rejects.toThrow(`stored record seq ${garbledRow.rows[0]?.seq} (run ${garbled.runId}) is not JSON: `);
-    await sql`delete from run_results where run_id = ${garbled.runId}`.execute(store.db);
+    await store.db.transaction().execute(async (trx) => {
+      await sql`select set_config('restore_drill.purge', 'on', true)`.execute(trx);
+      await sql`delete from run_results where run_id = ${garbled.runId}`.execute(trx);
+    });
   });
 });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
-import { factsFromRecords, median, summarizeRecords, type DrillSummary, type SummaryDrill } from '../../src/report/drill-summary.js';
+import { factsFromRecords, MEDIAN_SAMPLE, median, summarizeRecords, type DrillSummary, type SummaryDrill } from '../../src/report/drill-summary.js';
 import { makeRecord } from './make-record.js';
 
 const DAY = 86_400_000;
@@ -174,6 +174,15 @@ describe('drill summary', () => {
     expect(facts[0]?.verdicts.passed).toBe(8);
     expect(facts[0]?.recent.map((point) => point.runId)).toEqual(records.slice(5, 8).map((record) => record.runId));
     expect(facts[0]?.lastRun?.runId).toBe(records[7]!.runId);
+  });
+
+  it('takes the RTO median over the newest MEDIAN_SAMPLE passes and the maximum over every pass in the window', () => {
+    const records = Array.from({ length: MEDIAN_SAMPLE + 5 }, (_, index) =>
+      makeRecord({ drill: 'busy', at: new Date(since.getTime() + (index + 1) * 60_000).toISOString(), restoreMs: index < 5 ? 1_000_000 : 1000 + (index % 3), verifyMs: 0 }),
+    );
+    const drill = drillOf(summarizeRecords([{ name: 'busy' }], records, window), 'busy');
+    expect(drill.rto.maxMs).toBe(1_000_000);
+    expect(drill.rto.medianMs).toBe(1001);
   });
 
   it('takes the median as percentile_cont does', () => {

@@ -62,6 +62,8 @@ export async function up(db: Kysely<any>): Promise<void> {
   await sql`create trigger evidence_purges_no_truncate before truncate on evidence_purges
     for each statement execute function restore_drill_refuse_purge_change()`.execute(db);
 
+  // Reports count runs per drill over a period: an index-only scan instead of reading every record's row.
+  await sql`create index run_results_period_idx on run_results (started_at) include (drill, verdict, restore_ms, verify_ms)`.execute(db);
   // Reports look up each drill's newest pass and newest failure, however old: keep those lookups off a scan.
   await sql`create index run_results_drill_passed_idx on run_results (drill, started_at) where verdict = 'passed'`.execute(db);
   await sql`create index run_results_drill_not_passed_idx on run_results (drill, started_at) where verdict <> 'passed'`.execute(db);
@@ -69,6 +71,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 export async function down(db: Kysely<any>): Promise<void> {
   await sql`drop index run_results_drill_not_passed_idx`.execute(db);
+  await sql`drop index run_results_period_idx`.execute(db);
   await sql`drop index run_results_drill_passed_idx`.execute(db);
   await db.schema.dropTable('evidence_purges').execute();
   await sql`drop function restore_drill_refuse_purge_change()`.execute(db);

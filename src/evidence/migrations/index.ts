@@ -1,6 +1,7 @@
 import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { EvidenceError, reasonOf } from '../errors.js';
 import * as m001 from './001-initial.js';
+import * as m002 from './002-alerts.js';
 import * as m003 from './003-append-only.js';
 
 /**
@@ -10,6 +11,7 @@ import * as m003 from './003-append-only.js';
  */
 export const migrations: Readonly<Record<string, Migration>> = {
   '001-initial': m001,
+  '002-alerts': m002,
   '003-append-only': m003,
 };
 
