@@ -7,7 +7,7 @@ import { STYLE } from '../../render-html.js';
 // script or external reference of any kind.
 
 const WEB_STYLE = `
-body { max-width: 1200px; }
+body { max-width: 1280px; }
 a { color: #0969da; } a:hover { text-decoration: underline; }
 nav.top { display: flex; gap: 18px; align-items: baseline; border-bottom: 1px solid var(--line); padding-bottom: 8px; margin-bottom: 14px; }
 nav.top .brand { font-weight: 700; color: #1f2328; text-decoration: none; margin-right: 8px; }
@@ -32,7 +32,7 @@ table.findings { margin: 2px 0 6px; font-size: 12px; } table.findings th { backg
 .two-col { display: grid; grid-template-columns: 1fr 1fr; gap: 0 32px; } @media (max-width: 800px) { .two-col { grid-template-columns: 1fr; } }
 .small { font-size: 12px; }
 td.nowrap, th.nowrap { white-space: nowrap; }
-td.strip-cell { min-width: 150px; }
+td.strip-cell { min-width: 120px; }
 footer { margin-top: 32px; border-top: 1px solid var(--line); padding-top: 8px; font-size: 12px; color: var(--muted); }
 `;
 

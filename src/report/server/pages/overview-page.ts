@@ -32,7 +32,7 @@ function drillsTable(summary: EvidenceSummary, filtered: boolean): SafeHtml {
 }
 
 /** Runs in each drill's pass/fail strip on the overview. */
-const STRIP_RUNS = 10;
+const STRIP_RUNS = 8;
 
 function drillRow(drill: DrillSummary, findings: readonly CoverageFinding[]): SafeHtml {
   const why =
