@@ -5,6 +5,7 @@ import type { CliJobs } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { evidenceCommand } from './evidence.js';
 import { historyCommand } from './history.js';
+import { manifestCommand } from './manifest.js';
 import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
 import { serveCommand } from './serve.js';
@@ -19,7 +20,7 @@ export function createProgram(jobs: CliJobs): Command {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', '\nExit codes: 0 all drills passed, 1 a drill failed or the command could not do its work, 2 usage or config error.')
     .exitOverride();
-  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), alertsCommand(jobs), reportCommand(), evidenceCommand(), serveCommand()]) {
+  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), alertsCommand(jobs), reportCommand(), evidenceCommand(), manifestCommand(), serveCommand()]) {
     program.addCommand(command.exitOverride());
   }
   return program;

@@ -33,7 +33,7 @@ export function runCommand(jobs: CliJobs): Command {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      let replay: { record: RunRecord; items: string[] } | null = null;
+      let replay: { record: RunRecord; items: string[] | null } | null = null;
       if (options.replay) {
         const found = await getRun(store.db, options.replay);
         if (!found) throw new CliError(`no run '${options.replay}' in the evidence database`, ExitCode.Usage);
@@ -41,7 +41,10 @@ export function runCommand(jobs: CliJobs): Command {
           throw new CliError(`run ${options.replay} belongs to drill '${found.record.drill}', not '${names[0]}'`, ExitCode.Usage);
         }
         const items = await listRunItems(store.db, found.record.runId);
-        replay = { record: found.record, items: items.map((item) => item.path) };
+        // Sources that restore into a database keep no items in run_items: their sample is in the record.
+        const paths = items.map((item) => item.path);
+        const whole = found.record.sample === null || found.record.sample.spec === 'all';
+        replay = { record: found.record, items: paths.length > 0 ? paths : whole ? null : found.record.sample?.items ?? [] };
       }
       for (const name of names) {
         if (stop.signal.aborted) break;

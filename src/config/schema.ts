@@ -4,6 +4,8 @@ import { bytesCheckConfigSchema } from '../checks/bytes-check.js';
 import { extraFilesConfigSchema } from '../checks/extra-files-check.js';
 import { filesCheckConfigSchema } from '../checks/files-check.js';
 import { manifestCheckConfigSchema } from '../checks/manifest-check.js';
+import { sqlCheckConfigSchema } from '../checks/sql-check.js';
+import { tablesCheckConfigSchema } from '../checks/tables-check.js';
 import { controlsSchema, waiverSchema } from '../report/controls.js';
 import { serveConfigSchema } from '../report/server/serve-config.js';
 import { sampleSchema } from '../sampling/sample-config.js';
@@ -18,6 +20,13 @@ export const checksSchema = z
     extraFiles: extraFilesConfigSchema,
     files: filesCheckConfigSchema.optional(),
     bytes: bytesCheckConfigSchema.optional(),
+    tables: tablesCheckConfigSchema.optional(),
+    sql: sqlCheckConfigSchema.optional(),
+  })
+  .superRefine((checks, ctx) => {
+    if (checks.tables?.from === 'manifest' && checks.manifest?.format !== 'restore-drill') {
+      ctx.addIssue({ code: 'custom', path: ['tables', 'from'], message: "from: manifest needs checks.manifest with format: restore-drill (the manifest that lists tables)" });
+    }
   })
   .describe('Checks run over what was restored.');
 

@@ -8,8 +8,10 @@ import { redactor } from '../config/redact.js';
 import { canonicalJson } from '../evidence/canonical-json.js';
 import type { EvidenceDb } from '../evidence/database.js';
 import type { RunItem, RunRecord, RunVerdict, SampleEvidence } from '../evidence/run-record.js';
-import { recordRunResult, recordRunStart } from '../evidence/runs.js';
+import { lastPassingRun, recordRunResult, recordRunStart } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
+import { coverSlice, planCover, type CoverPlan } from '../sampling/cover.js';
+import { coverageShare, coveredPaths } from '../sampling/coverage.js';
 import { drawSample } from '../sampling/sample.js';
 import { deriveSeed, seededRandom } from '../sampling/seeded-random.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
@@ -30,7 +32,8 @@ export interface RunDrillRequest {
   /** The cron slot this run fills; a slot another replica already claimed is skipped. */
   scheduledFor?: Date | null;
   /** Restore exactly the set and items of this earlier run. */
-  replay?: { record: RunRecord; items: string[] } | null;
+  /** `items: null` restores the whole set again (an original that restored it whole, into a database). */
+  replay?: { record: RunRecord; items: string[] | null } | null;
   /** Stops the run (daemon drain); the run is recorded as `aborted`. */
   signal?: AbortSignal;
   now?: () => Date;
@@ -41,7 +44,7 @@ export interface DrillJobPayload {
   drill: string;
   trigger: RunRecord['trigger'];
   scheduledFor?: Date | null;
-  replay?: { record: RunRecord; items: string[] } | null;
+  replay?: { record: RunRecord; items: string[] | null } | null;
 }
 
 /** A run's outcome: its record, or null when its scheduled slot was already taken by another replica. */
@@ -108,6 +111,8 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
 
   let set: BackupSet | null = null;
   let sample: SampleEvidence | null = null;
+  /** Rotating coverage: this run's slice, and every item of the set it was cut from. */
+  let cover: { plan: CoverPlan; items: string[] } | null = null;
   let outcome: RestoreOutcome | null = null;
   const checks: CheckResult[] = [];
   let verdict: RunVerdict = 'passed';
@@ -124,8 +129,18 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
     const manifestInSet = manifestPathInSet(drill);
     let items: ReadonlySet<string> | null = null;
     if (request.replay) {
-      items = new Set(request.replay.items);
-      sample = sampleEvidence(drill, seed, null, [...items], null);
+      items = request.replay.items === null ? null : new Set(request.replay.items);
+      if (items !== null) sample = sampleEvidence(drill, seed, null, [...items], null);
+    } else if (drill.sample?.cover !== undefined) {
+      const listed = (await source.listItems(set, { signal })).filter((item) => item.path !== manifestInSet);
+      const plan = planCover({ cover: drill.sample.cover, slices: drill.sample.slices }, drill.schedule, scheduledFor ?? startedAt);
+      const chosen = coverSlice(listed, plan);
+      cover = { plan, items: listed.map((item) => item.path) };
+      items = new Set(chosen.map((item) => item.path));
+      const bytes = chosen.reduce((sum, item) => sum + item.size, 0);
+      // The spec says which slice of which cycle, so an auditor can re-derive the choice.
+      const spec = { ...drill.sample, slices: plan.slices, slice: plan.slice, cycleStart: plan.cycleStart.toISOString() };
+      sample = { ...sampleEvidence(drill, seed, listed.length, [...items], bytes), spec };
     } else if (drill.sample && drill.sample.size !== 'all') {
       const listed = await source.listItems(set, { signal });
       const candidates = listed.filter((item) => item.path !== manifestInSet);
@@ -152,7 +167,9 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
       elapsedMs: () => phase.restoreMs + (performance.now() - verifyStart),
       signal,
     };
-    const drillChecks = buildChecks(drill.checks, drill.targets);
+    // Expected row counts may come from the drill's last passing run.
+    const lastPass = drill.checks.tables?.from === 'last-pass' ? await lastPassingRun(db, drill.name) : undefined;
+    const drillChecks = buildChecks(drill.checks, drill.targets, { lastPass });
     const [restoreCheck, ...rest] = drillChecks;
     if (restoreCheck) checks.push(...(await restoreCheck.run(context)));
     checks.push(...(outcome.checks ?? []));
@@ -176,6 +193,18 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
   const keep = scratchDir !== null && shouldKeep(request.config.scratch.keep, verdict);
   if (scratchDir && !keep) await removeScratchDir(scratchDir).catch((error: unknown) => log.warn({ err: error, scratchDir }, 'could not remove scratch folder'));
   phase.cleanupMs = performance.now() - cleanupStart;
+
+  if (cover !== null && sample !== null) {
+    // Items of earlier passing runs in this cycle, plus this run's if it passed.
+    try {
+      const { cycleStart, periodMs } = cover.plan;
+      const covered = await coveredPaths(db, drill.name, { start: cycleStart, end: new Date(cycleStart.getTime() + periodMs) });
+      if (verdict === 'passed') for (const file of outcome?.files ?? []) covered.add(file.path);
+      sample.coverage = coverageShare(cover.items, covered);
+    } catch (error) {
+      log.warn({ err: error }, 'could not compute the coverage of this cycle');
+    }
+  }
 
   const restoredFiles = outcome?.files ?? [];
   const record: RunRecord = {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { commandSourceKind } from './command-source.js';
 import { directorySourceKind } from './directory-source.js';
+import { postgresSourceKind } from './postgres-source.js';
 import { resticSourceKind } from './restic-source.js';
 import { s3SourceKind } from './s3-source.js';
 import { tarSourceKind } from './tar-source.js';
@@ -7,7 +9,7 @@ import type { SourceContext, SourceKind } from './source-kind.js';
 import type { RestoreSource } from './restore-source.js';
 
 /** Every source kind restore-drill knows; adding one is a module plus a line here. */
-const KINDS = [directorySourceKind, tarSourceKind, s3SourceKind, resticSourceKind] as const;
+const KINDS = [directorySourceKind, tarSourceKind, s3SourceKind, resticSourceKind, postgresSourceKind, commandSourceKind] as const;
 
 function indexKinds(kinds: readonly SourceKind[]): ReadonlyMap<string, SourceKind> {
   const byName = new Map<string, SourceKind>();

@@ -1,6 +1,7 @@
 import type { Logger } from '../log/logger.js';
 import type { CheckResult } from '../checks/check.js';
 import type { ExecRecord } from '../exec/run-command.js';
+import type { RestoredDatabase } from './restored-database.js';
 
 /** One backup set a source can offer: a dated folder, an archive, a snapshot, a dump. */
 export interface BackupSet {
@@ -57,6 +58,8 @@ export interface RestoreOutcome {
   refused: RefusedEntry[];
   /** Tables, for sources that restore into a database. */
   tables?: RestoredTable[];
+  /** The database restored into, for sources that restore into one: checks query it read-only until `dispose`. */
+  database?: RestoredDatabase;
   /** Subprocesses run, with their redacted command, exit code and output tail. */
   commands?: ExecRecord[];
   /** Checks only the source can make (S3's stored checksums, `restic check`), named by the source. */

@@ -1,0 +1,172 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { durationSchema } from '../config/duration.js';
+import { describeExit, lastLine, runCommand } from '../exec/run-command.js';
+import { scanScratch } from './command/scan-scratch.js';
+import { findSets, globBase } from './glob-sets.js';
+import { SourceError, type BackupSet, type RestoreOptions, type RestoreOutcome, type RestoreSource, type SetItem } from './restore-source.js';
+import { selectSchema } from './set-selection.js';
+import { defineSourceKind, type SourceContext } from './source-kind.js';
+
+const argvSchema = z.array(z.string()).min(1, { message: 'expected a command and its arguments, e.g. [borg, extract, "::{set}"]' });
+
+/** Any other backup tool, run as a command that restores a set into scratch. */
+export const commandSourceConfigSchema = z
+  .strictObject({
+    kind: z.literal('command'),
+    restore: argvSchema.describe(
+      "The restore command as a list of arguments (never a shell string), run in scratch. {scratch} and {set} are replaced inside each argument, e.g. [tar, -xf, '{set}', -C, '{scratch}'].",
+    ),
+    sets: z
+      .strictObject({ path: z.string().min(1).describe('Glob over backup sets (files or folders); {set} is the matched absolute path. Relative to the config file.') })
+      .optional()
+      .describe('Find sets by glob.'),
+    list: argvSchema
+      .optional()
+      .describe('Or a command printing one set id per line, or a JSON array of ids or of { id, time?, size? }; {set} is the id.'),
+    select: selectSchema,
+    env: z.record(z.string(), z.string()).default({}).describe('Environment for the commands; values may be ${env:NAME} references.'),
+    timeout: durationSchema.optional().describe('Kill the command (and its children) after this long; the restore check fails.'),
+  })
+  .superRefine((config, ctx) => {
+    if ((config.sets === undefined) === (config.list === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['sets'], message: 'expected exactly one of sets: { path: <glob> } or list: [command...]' });
+    }
+  })
+  .describe('Backup sets restored by any command line (borg, a vendor CLI…); the usual checks then run on what it left in scratch.');
+
+export type CommandSourceConfig = z.output<typeof commandSourceConfigSchema>;
+
+/** One entry of a list command's JSON output. */
+const listedSetSchema = z.union([
+  z.string().min(1),
+  z.looseObject({
+    id: z.string().min(1),
+    time: z.iso.datetime({ offset: true }).optional(),
+    size: z.number().int().nonnegative().optional(),
+  }),
+]);
+
+/** How long a list command may take when no timeout is configured. */
+const LIST_TIMEOUT_MS = 10 * 60_000;
+
+/**
+ * Restores with an external command. Sets come from a glob or a list command; the
+ * restore command runs with cwd in scratch and `{scratch}`/`{set}` substituted per
+ * argument. Its exit code and output tail are evidence; a non-zero exit, a kill or a
+ * timeout is a refused entry (the restore check fails, the commands are kept), while a
+ * command that cannot be started at all is a `SourceError`. What it left in scratch is
+ * then walked and hashed for the usual checks; symlinks escaping scratch are refused.
+ */
+export class CommandSource implements RestoreSource {
+  readonly kind = 'command';
+  readonly #config: CommandSourceConfig;
+  readonly #context: SourceContext;
+
+  constructor(config: CommandSourceConfig, context: SourceContext) {
+    this.#config = config;
+    this.#context = context;
+  }
+
+  async listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]> {
+    const { configDir } = this.#context;
+    if (this.#config.sets !== undefined) {
+      const pattern = this.#config.sets.path;
+      const sets = [...(await findSets(pattern, configDir, { kind: 'file' }, options)), ...(await findSets(pattern, configDir, { kind: 'directory' }, options))];
+      return sets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    }
+    const [file, ...args] = this.#config.list as string[];
+    const result = await runCommand(this.#binary(file as string), args, {
+      env: this.#config.env,
+      timeoutMs: this.#config.timeout ?? LIST_TIMEOUT_MS,
+      signal: options.signal,
+      keepStdout: true,
+    });
+    options.signal?.throwIfAborted();
+    if (result.exitCode !== 0 || result.timedOut || result.signal) {
+      throw new SourceError(`list command ${result.command} failed: ${describeExit(result)}`);
+    }
+    return parseListOutput(result.stdout, result.command);
+  }
+
+  async listItems(set: BackupSet): Promise<SetItem[]> {
+    throw new SourceError(`the command source restores whole sets; ${set.path} cannot be sampled (remove sample from the drill)`);
+  }
+
+  async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+    if (options.items !== null) throw new SourceError(`the command source restores whole sets; ${set.path} cannot be sampled (remove sample from the drill)`);
+    options.signal?.throwIfAborted();
+    const argv = this.#config.restore.map((arg) => substitute(arg, { scratch: scratchDir, set: set.id }));
+    const [file, ...args] = argv as [string, ...string[]];
+    // Output is followed line by line, not buffered: a verbose tool may print a line per file. Its tails are kept.
+    const ignore = (): void => undefined;
+    const result = await runCommand(this.#binary(file), args, {
+      cwd: scratchDir,
+      env: this.#config.env,
+      timeoutMs: this.#config.timeout,
+      signal: options.signal,
+      onStdoutLine: ignore,
+      onStderrLine: ignore,
+    });
+    options.signal?.throwIfAborted();
+    if (result.exitCode === null && !result.signal && !result.timedOut) {
+      throw new SourceError(`cannot run restore command ${file}: ${lastLine(result.stderrTail)}`);
+    }
+    const { stdout: _stdout, ...record } = result;
+    const { files, refused } = await scanScratch(scratchDir, { signal: options.signal });
+    if (result.exitCode !== 0 || result.timedOut || result.signal) {
+      refused.unshift({ entry: `restore command ${path.basename(file)}`, reason: describeExit(result) });
+    }
+    options.log.info({ exitCode: result.exitCode, files: files.length }, 'restore command finished');
+    return { files, refused, commands: [record] };
+  }
+
+  /** A bare name is looked up on PATH; a path resolves from the config folder. */
+  #binary(file: string): string {
+    return file.includes('/') ? path.resolve(this.#context.configDir, file) : file;
+  }
+}
+
+/** Replaces `{scratch}` and `{set}` inside one argument; the result stays one argument whatever it holds. */
+export function substitute(arg: string, values: { scratch: string; set: string }): string {
+  return arg.replace(/\{(scratch|set)\}/g, (_, name: 'scratch' | 'set') => values[name]);
+}
+
+/** Sets from a list command's output: a JSON array, or one id per line. */
+export function parseListOutput(stdout: string, command: string): BackupSet[] {
+  const text = stdout.trim();
+  if (text.startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (error) {
+      throw new SourceError(`list command ${command} printed invalid JSON: ${(error as Error).message}`);
+    }
+    const entries = z.array(listedSetSchema).safeParse(parsed);
+    if (!entries.success) {
+      const issue = entries.error.issues[0];
+      throw new SourceError(`list command ${command} printed an unexpected entry at [${issue?.path.join('.')}]: expected an id or { id, time?, size? }`);
+    }
+    return entries.data.map((entry) =>
+      typeof entry === 'string'
+        ? { id: entry, path: entry, size: null, mtime: null, hash: null }
+        : { id: entry.id, path: entry.id, size: entry.size ?? null, mtime: entry.time ? new Date(entry.time) : null, hash: null },
+    );
+  }
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '')
+    .map((id) => ({ id, path: id, size: null, mtime: null, hash: null }));
+}
+
+export const commandSourceKind = defineSourceKind({
+  kind: 'command',
+  configSchema: commandSourceConfigSchema,
+  create(config, context) {
+    return new CommandSource(config, context);
+  },
+  localPaths(config, context) {
+    return config.sets ? [globBase(config.sets.path, context.configDir)] : [];
+  },
+});

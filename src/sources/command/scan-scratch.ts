@@ -1,0 +1,86 @@
+import { opendir, readlink, realpath } from 'node:fs/promises';
+import path from 'node:path';
+import { hashFile } from '../../manifest/hash-file.js';
+import { describeFsError } from '../../scratch/hashing-writer.js';
+import type { RefusedEntry, RestoredFile } from '../restore-source.js';
+
+/** Files hashed at once: enough to keep a disk busy, few enough to keep memory flat (1 MiB reads each). */
+const HASH_CONCURRENCY = 4;
+
+/** What a tool left in scratch: regular files with size and SHA-256, and what was refused. */
+export interface ScratchScan {
+  files: RestoredFile[];
+  refused: RefusedEntry[];
+}
+
+function isInside(root: string, target: string): boolean {
+  const relative = path.relative(root, target);
+  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
+}
+
+/**
+ * Walks scratch after an external tool restored into it (never following a symlink)
+ * and hashes every regular file, streaming in 1 MiB reads. A symlink whose target
+ * lies outside scratch (directly or through other links) is refused and never read;
+ * special files (FIFOs, sockets, devices) are refused too. Paths are `/` separated,
+ * relative to scratch, in name order. `skip` names top-level entries that are not
+ * the restore's (a source's own work files).
+ */
+export async function scanScratch(root: string, options: { signal?: AbortSignal | undefined; skip?: ReadonlySet<string> } = {}): Promise<ScratchScan> {
+  const realRoot = await realpath(root);
+  const files: RestoredFile[] = [];
+  const refused: RefusedEntry[] = [];
+  const pending: Promise<void>[] = [];
+  const hash = async (rel: string): Promise<void> => {
+    try {
+      const digest = await hashFile(path.join(root, ...rel.split('/')), ['sha256'], { signal: options.signal });
+      files.push({ path: rel, size: digest.size, sha256: digest.digests.sha256 as string });
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      refused.push({ entry: rel, reason: `cannot read the restored file: ${describeFsError(error)}` });
+    }
+  };
+
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    const entries = [];
+    for await (const entry of await opendir(dir)) entries.push(entry);
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      options.signal?.throwIfAborted();
+      const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
+      if (prefix === '' && options.skip?.has(entry.name)) continue;
+      const abs = path.join(dir, entry.name);
+      if (entry.isDirectory()) await walk(abs, rel);
+      else if (entry.isFile()) {
+        pending.push(hash(rel));
+        if (pending.length >= HASH_CONCURRENCY) await Promise.all(pending.splice(0));
+      } else if (entry.isSymbolicLink()) {
+        const escape = await symlinkEscape(realRoot, abs);
+        if (escape !== null) refused.push({ entry: rel, reason: escape });
+      } else {
+        refused.push({ entry: rel, reason: `special file: ${entry.isFIFO() ? 'FIFO' : entry.isSocket() ? 'socket' : 'device'}` });
+      }
+    }
+  };
+  try {
+    await walk(root, '');
+  } finally {
+    await Promise.allSettled(pending);
+  }
+  await Promise.all(pending);
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { files, refused };
+}
+
+/** Why a symlink escapes scratch, or null when it stays inside (or dangles inside). */
+async function symlinkEscape(realRoot: string, link: string): Promise<string | null> {
+  const target = await readlink(link);
+  try {
+    const resolved = await realpath(link);
+    return isInside(realRoot, resolved) ? null : `symlink escapes scratch: it points to ${target}`;
+  } catch {
+    // Dangling: judge by where it points, lexically.
+    const lexical = path.resolve(await realpath(path.dirname(link)), target);
+    return isInside(realRoot, lexical) ? null : `symlink escapes scratch: it points to ${target}`;
+  }
+}

@@ -1,0 +1,233 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { durationSchema } from '../config/duration.js';
+import type { ExecRecord } from '../exec/run-command.js';
+import { globBase } from './glob-sets.js';
+import { detectDumpFormat, inspectPlainDump, type DumpFormat } from './postgres/dump-format.js';
+import { LocalDumpStore, type DumpStore } from './postgres/dump-store.js';
+import { PgliteDatabase } from './postgres/pglite-database.js';
+import { loadPlainDump, PlainLoadError } from './postgres/pglite-loader.js';
+import { PlainDumpError } from './postgres/plain-sql.js';
+import { listArchive, pgRestore, psqlRestore, type ArchiveToc } from './postgres/pg-tools.js';
+import {
+  createScratchDatabase,
+  databaseUrl,
+  dropScratchDatabase,
+  parseServerUrl,
+  scratchDatabaseName,
+  ServerDatabase,
+  toolEnv,
+  type ServerAddress,
+} from './postgres/scratch-server.js';
+import { countTables } from './postgres/table-counts.js';
+import { SourceError, type BackupSet, type RefusedEntry, type RestoreOptions, type RestoreOutcome, type RestoreSource, type SetItem } from './restore-source.js';
+import { selectSchema } from './set-selection.js';
+import { defineSourceKind, type SourceContext } from './source-kind.js';
+
+const ARCHIVE_FORMATS: readonly DumpFormat[] = ['custom', 'directory', 'tar'];
+
+/** The PostgreSQL server scratch databases are created on; never defaulted, never taken from PG* variables. */
+export const scratchServerSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// URL' })
+      .describe(
+        'URL of the scratch server and a database to connect to for CREATE/DROP DATABASE, e.g. postgres://restore:${env:SCRATCH_PG_PASSWORD}@scratch-db:5432/postgres. The user needs CREATEDB.',
+      ),
+  })
+  .describe('The PostgreSQL server each run restores into, in a fresh database dropped afterwards. Must be named explicitly.');
+
+/** A backup set is a pg_dump output: a -Fc/-Ft file, a -Fd folder or a plain SQL file, chosen by glob. */
+export const postgresSourceConfigSchema = z
+  .strictObject({
+    kind: z.literal('postgres'),
+    path: z
+      .string()
+      .min(1)
+      .describe('Glob over dumps: files (pg_dump -Fc, -Ft or plain SQL) or folders (-Fd), e.g. /backups/db/*.dump; relative to the config file.'),
+    select: selectSchema,
+    format: z
+      .enum(['auto', 'custom', 'directory', 'tar', 'plain'])
+      .default('auto')
+      .describe('The dump format; auto tells it from the bytes (PGDMP header, toc.dat folder, ustar, else plain SQL).'),
+    scratchServer: scratchServerSchema.optional(),
+    jobs: z.number().int().min(1).max(64).default(2).describe('Parallel pg_restore jobs (-j) for custom and directory dumps.'),
+    pgRestore: z.string().min(1).default('pg_restore').describe('The pg_restore binary: a name on PATH or a path (relative to the config file).'),
+    psql: z.string().min(1).default('psql').describe('The psql binary, for plain dumps restored into the scratch server.'),
+    timeout: durationSchema.optional().describe('Stop pg_restore or psql after this long (the drill fails with the cause).'),
+  })
+  .superRefine((config, ctx) => {
+    if (config.scratchServer === undefined && ARCHIVE_FORMATS.includes(config.format as DumpFormat)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['scratchServer'],
+        message: `a ${config.format} dump is restored with pg_restore into a PostgreSQL server: set scratchServer.url (only plain SQL dumps can go into the embedded PGlite)`,
+      });
+    }
+  })
+  .describe('Backup sets are pg_dump outputs, restored into a fresh scratch database (or an embedded PGlite for plain SQL without a scratch server).');
+
+export type PostgresSourceConfig = z.output<typeof postgresSourceConfigSchema>;
+
+/** Row counts are taken with this statement timeout when the source has none configured (0: none). */
+const COUNT_TIMEOUT_MS = 0;
+
+/** Name of the pg_restore -L list written into scratch for a sample of tables. */
+const SAMPLE_LIST = '.restore-drill-toc.list';
+
+/**
+ * Restores pg_dump outputs. With `scratchServer`, each restore creates a fresh database
+ * (`restore_drill_<drill>_<run>`) there, restores with `pg_restore --no-owner --no-acl
+ * -j N` (or `psql -v ON_ERROR_STOP=1 -f` for plain SQL), counts every table's rows
+ * exactly, and drops the database in `dispose` (or at once when the restore fails).
+ * Without it, a plain dump is loaded into an embedded PGlite in scratch. A sample is a
+ * set of tables: the schema is restored whole, only the chosen tables' data.
+ */
+export class PostgresSource implements RestoreSource {
+  readonly kind = 'postgres';
+  readonly #config: PostgresSourceConfig;
+  readonly #context: SourceContext;
+  readonly #store: DumpStore;
+
+  constructor(config: PostgresSourceConfig, context: SourceContext) {
+    this.#config = config;
+    this.#context = context;
+    this.#store = new LocalDumpStore(config.path, context.configDir, config.format);
+  }
+
+  /** Dumps matching the glob; with `format: auto`, files and folders holding a toc.dat. */
+  listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]> {
+    return this.#store.listSets(options);
+  }
+
+  /** The tables whose data the dump holds (its TABLE DATA entries); a plain dump cannot be sampled. */
+  async listItems(set: BackupSet, options: { signal?: AbortSignal | undefined }): Promise<SetItem[]> {
+    const format = await this.#format(set);
+    if (format === 'plain') throw new SourceError(`sampling tables needs a custom, directory or tar dump; ${set.path} is plain SQL (remove sample, or dump with -Fc)`);
+    const { toc } = await listArchive(this.#binary(this.#config.pgRestore), set.path, { env: {}, signal: options.signal });
+    return toc.tableData.map((entry) => ({ path: entry.name, size: 0 }));
+  }
+
+  async restore(stored: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+    options.signal?.throwIfAborted();
+    // The tools read a local path: the set itself, or its copy fetched into scratch.
+    const set = { ...stored, path: await this.#store.localPath(stored, scratchDir, { signal: options.signal }) };
+    const format = await this.#format(set);
+    if (this.#config.scratchServer === undefined) {
+      if (format !== 'plain') {
+        throw new SourceError(`dump ${set.path} is in ${format} format: restoring it needs pg_restore and a scratch server; set scratchServer.url`);
+      }
+      return this.#restoreIntoPglite(set, scratchDir, options);
+    }
+    return this.#restoreIntoServer(set, scratchDir, format, parseServerUrl(this.#config.scratchServer.url), options);
+  }
+
+  async #restoreIntoServer(set: BackupSet, scratchDir: string, format: DumpFormat, address: ServerAddress, options: RestoreOptions): Promise<RestoreOutcome> {
+    const { signal, log } = options;
+    const env = toolEnv(address);
+    const run = { env, timeoutMs: this.#config.timeout, signal };
+    const commands: ExecRecord[] = [];
+    const sourceDatabases: string[] = [];
+    let toc: ArchiveToc | null = null;
+    if (format === 'plain') {
+      const head = await inspectPlainDump(set.path, { signal }).catch((error: unknown) => {
+        if (error instanceof PlainDumpError) throw new SourceError(`plain dump ${set.path} line ${error.line}: ${error.message}`, false, { cause: error });
+        throw error;
+      });
+      if (head.leavesTarget) {
+        throw new SourceError(
+          `plain dump ${set.path} line ${head.leavesTarget.line}: ${head.leavesTarget.what} would act outside the scratch database; dump without --create and --clean, or with -Fc`,
+        );
+      }
+    } else {
+      const listed = await listArchive(this.#binary(this.#config.pgRestore), set.path, run);
+      commands.push(listed.record);
+      toc = listed.toc;
+      if (toc.dbname) sourceDatabases.push(toc.dbname);
+    }
+
+    const name = scratchDatabaseName(scratchDir);
+    await createScratchDatabase(address, name, sourceDatabases);
+    log.info({ database: name, server: address.display }, 'scratch database created');
+    let dropped = false;
+    const drop = async (): Promise<void> => {
+      if (dropped) return;
+      dropped = true;
+      await dropScratchDatabase(address, name);
+      log.info({ database: name }, 'scratch database dropped');
+    };
+    try {
+      const target = databaseUrl(address, name);
+      const refused: RefusedEntry[] = [];
+      if (format === 'plain') {
+        commands.push(await psqlRestore(this.#binary(this.#config.psql), set.path, target, run));
+      } else {
+        let list: string | null = null;
+        if (options.items !== null && toc !== null) {
+          list = path.join(scratchDir, SAMPLE_LIST);
+          const chosen = options.items;
+          const skipped = new Set(toc.tableData.filter((entry) => !chosen.has(entry.name)).map((entry) => entry.line));
+          await writeFile(list, `${toc.entries.filter((line) => !skipped.has(line)).join('\n')}\n`);
+          const known = new Set(toc.tableData.map((entry) => entry.name));
+          for (const item of chosen) if (!known.has(item)) refused.push({ entry: `table ${item}`, reason: 'not found in the dump' });
+        }
+        const restored = await pgRestore(this.#binary(this.#config.pgRestore), set.path, target, {
+          ...run,
+          jobs: format === 'tar' ? null : this.#config.jobs,
+          list,
+        });
+        commands.push(restored.record);
+        refused.push(...restored.failed);
+      }
+      const database = new ServerDatabase(address, name);
+      const tables = await database.readOnly((query) => countTables(query, { only: options.items, signal }), {
+        statementTimeoutMs: this.#config.timeout ?? COUNT_TIMEOUT_MS,
+      });
+      return { files: [], refused, tables, commands, database, dispose: drop };
+    } catch (error) {
+      await drop().catch((dropError: unknown) => log.warn({ err: dropError, database: name }, 'could not drop the scratch database'));
+      throw error;
+    }
+  }
+
+  async #restoreIntoPglite(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+    if (options.items !== null) throw new SourceError(`sampling tables needs a custom, directory or tar dump; ${set.path} is plain SQL`);
+    const dataDir = path.join(scratchDir, 'pglite');
+    const { PGlite } = await import('@electric-sql/pglite');
+    const lite = await PGlite.create({ dataDir });
+    try {
+      const loaded = await loadPlainDump(lite, set.path, { signal: options.signal });
+      options.log.info({ ...loaded }, 'plain dump loaded into the embedded database');
+      const database = new PgliteDatabase(lite, dataDir);
+      const tables = await database.readOnly((query) => countTables(query, { signal: options.signal }), { statementTimeoutMs: COUNT_TIMEOUT_MS });
+      return { files: [], refused: [], tables, database, dispose: () => lite.close() };
+    } catch (error) {
+      await lite.close().catch(() => undefined);
+      options.signal?.throwIfAborted();
+      if (error instanceof PlainLoadError) throw new SourceError(`plain dump ${set.path} line ${error.line}: ${error.message}`, false, { cause: error });
+      throw error;
+    }
+  }
+
+  async #format(set: BackupSet): Promise<DumpFormat> {
+    return this.#config.format === 'auto' ? detectDumpFormat(set.path) : this.#config.format;
+  }
+
+  /** A binary as configured: a bare name is looked up on PATH, a path resolves from the config folder. */
+  #binary(binary: string): string {
+    return binary.includes('/') ? path.resolve(this.#context.configDir, binary) : binary;
+  }
+}
+
+export const postgresSourceKind = defineSourceKind({
+  kind: 'postgres',
+  configSchema: postgresSourceConfigSchema,
+  create(config, context) {
+    return new PostgresSource(config, context);
+  },
+  localPaths(config, context) {
+    return [globBase(config.path, context.configDir)];
+  },
+});

@@ -1,0 +1,191 @@
+import { describeExit, lastLine, runCommand, type CommandResult, type ExecRecord } from '../../exec/run-command.js';
+import { SourceError, type RefusedEntry } from '../restore-source.js';
+
+/** One TABLE DATA entry of an archive's table of contents: what sampling picks from. */
+export interface TocTableData {
+  /** `schema.table`. */
+  name: string;
+  /** The TOC line as `pg_restore -l` printed it, for `-L` lists. */
+  line: string;
+}
+
+/** An archive's table of contents, as `pg_restore -l` lists it. */
+export interface ArchiveToc {
+  /** The database the dump was taken from (`; dbname:` in the header). */
+  dbname: string | null;
+  /** Every entry line (comments left out), in order. */
+  entries: string[];
+  tableData: TocTableData[];
+}
+
+/** Options shared by the pg_restore and psql runs. */
+export interface ToolRun {
+  env: Record<string, string | undefined>;
+  timeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** `15.18` from `pg_restore (PostgreSQL) 15.18 (Debian …)`; null when the tool will not say. */
+export async function toolVersion(binary: string, signal?: AbortSignal): Promise<string | null> {
+  const result = await runCommand(binary, ['--version'], { timeoutMs: 30_000, signal });
+  if (result.exitCode !== 0) return null;
+  return /\(PostgreSQL\)\s+(\d+(?:\.\d+)?)/.exec(result.stdoutTail)?.[1] ?? null;
+}
+
+/** Reads the archive's TOC with `pg_restore -l`; failures are mapped like a restore's. */
+export async function listArchive(binary: string, dump: string, run: ToolRun): Promise<{ toc: ArchiveToc; record: ExecRecord }> {
+  // Reading the TOC is quick whatever the dump's size; the restore's timeout is for the restore.
+  const result = await runCommand(binary, ['-l', dump], { env: run.env, signal: run.signal, keepStdout: true, timeoutMs: 300_000 });
+  if (result.exitCode !== 0 || result.timedOut || result.canceled) {
+    run.signal?.throwIfAborted();
+    throw await restoreFailure(binary, dump, result, run.signal);
+  }
+  return { toc: parseToc(result.stdout), record: withoutStdout(result) };
+}
+
+/** Parses `pg_restore -l` output. */
+export function parseToc(text: string): ArchiveToc {
+  const toc: ArchiveToc = { dbname: null, entries: [], tableData: [] };
+  for (const line of text.split('\n')) {
+    if (line.startsWith(';')) {
+      const dbname = /^;\s+dbname:\s+(.*)$/.exec(line);
+      if (dbname) toc.dbname = (dbname[1] as string).trim();
+      continue;
+    }
+    if (line.trim() === '') continue;
+    toc.entries.push(line);
+    // `3358; 0 16391 TABLE DATA public pgbench_accounts postgres`: schema, name, owner.
+    const data = /^\d+;\s+\d+\s+\d+\s+TABLE DATA\s+(\S+)\s+(.+?)(?:\s+(\S+))?$/.exec(line);
+    if (data) toc.tableData.push({ name: `${data[1]}.${data[2]}`, line });
+  }
+  return toc;
+}
+
+/** pg_restore into `url` (no password in it): returns the record, and entries that failed while the rest restored. */
+export async function pgRestore(
+  binary: string,
+  dump: string,
+  url: string,
+  options: ToolRun & { jobs: number | null; list: string | null },
+): Promise<{ record: ExecRecord; failed: RefusedEntry[] }> {
+  const args = ['--no-owner', '--no-acl', '--no-password'];
+  if (options.jobs !== null && options.jobs > 1) args.push('-j', String(options.jobs));
+  if (options.list !== null) args.push('-L', options.list);
+  args.push('-d', url, dump);
+  const result = await runCommand(binary, args, options);
+  if (result.exitCode === 0 && !result.timedOut && !result.canceled) return { record: result, failed: [] };
+  options.signal?.throwIfAborted();
+  // Without --exit-on-error pg_restore goes on past failing entries and says so at the end.
+  if (result.exitCode === 1 && /errors ignored on restore: \d+/.test(result.stderrTail)) {
+    return { record: result, failed: failedEntries(result.stderrTail) };
+  }
+  throw await restoreFailure(binary, dump, result, options.signal);
+}
+
+/**
+ * Entries pg_restore reported as failed: each `error:` line, named by the TOC entry it
+ * was processing (serial restores say so) or else by the SQL it ran (`Command was:`,
+ * which parallel restores give instead).
+ */
+export function failedEntries(stderr: string): RefusedEntry[] {
+  const failed: { entry: string | null; reason: string }[] = [];
+  let entry: string | null = null;
+  for (const line of stderr.split('\n')) {
+    const from = /^pg_restore: from TOC entry \d+;\s+\d+\s+\d+\s+(.*)$/.exec(line);
+    if (from) {
+      entry = describeTocEntry(from[1] as string);
+      continue;
+    }
+    const error = /^pg_restore: error: (.*)$/.exec(line);
+    if (error) {
+      failed.push({ entry, reason: (error[1] as string).trim() });
+      entry = null;
+      continue;
+    }
+    const command = /^Command was: (.*)$/.exec(line);
+    const last = failed[failed.length - 1];
+    if (command && last !== undefined && last.entry === null) last.entry = describeCommand(command[1] as string);
+  }
+  if (failed.length === 0) return [{ entry: 'pg_restore', reason: lastLine(stderr) }];
+  return failed.map((item) => ({ entry: item.entry ?? 'pg_restore', reason: item.reason }));
+}
+
+/** `CREATE POLICY p ON public.t TO x USING (true);` → `CREATE POLICY p ON public.t`: enough to name the object. */
+function describeCommand(sql: string): string {
+  const words = sql.trim().replace(/;$/, '').split(/\s+/);
+  const on = words.findIndex((word, index) => index > 1 && /^(ON|TO|FROM|AS|USING|\()$/i.test(word));
+  const shown = words.slice(0, on > 0 && words[on]?.toUpperCase() === 'ON' ? on + 2 : on > 0 ? on : 4).join(' ');
+  return shown.length > 120 ? `${shown.slice(0, 120)}…` : shown;
+}
+
+/** `TABLE DATA public pgbench_accounts postgres` → `TABLE DATA public.pgbench_accounts`. */
+function describeTocEntry(text: string): string {
+  const match = /^(TABLE DATA|TABLE|INDEX|CONSTRAINT|FK CONSTRAINT|SEQUENCE SET|SEQUENCE OWNED BY|SEQUENCE|MATERIALIZED VIEW DATA|MATERIALIZED VIEW|VIEW|FUNCTION|PROCEDURE|AGGREGATE|SCHEMA|EXTENSION|TRIGGER|DEFAULT|POLICY|ROW SECURITY|TYPE|DOMAIN|RULE|COMMENT)\s+(\S+)\s+(\S+)/.exec(text);
+  return match ? `${match[1]} ${match[2]}.${match[3]}` : text.trim();
+}
+
+/** psql `-f` of a plain dump, stopping at the first error. */
+export async function psqlRestore(binary: string, dump: string, url: string, options: ToolRun): Promise<ExecRecord> {
+  const result = await runCommand(binary, ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1', '-d', url, '-f', dump], options);
+  if (result.exitCode === 0 && !result.timedOut && !result.canceled) return result;
+  options.signal?.throwIfAborted();
+  if (result.timedOut) throw new SourceError(`psql restoring ${dump} ${describeExit(result)}`);
+  const failure = /^psql:(.*?):(\d+): ERROR:\s+(.*)$/m.exec(result.stderrTail);
+  if (failure) throw new SourceError(`plain dump ${dump} line ${failure[2]}: ERROR: ${failure[3]}`);
+  throw new SourceError(`psql could not restore ${dump}: ${connectionProblem(result.stderrTail) ?? describeExit(result)}`);
+}
+
+/** The one-line cause of a pg_restore run that failed outright. */
+async function restoreFailure(binary: string, dump: string, result: CommandResult, signal: AbortSignal | undefined): Promise<SourceError> {
+  const stderr = result.stderrTail;
+  if (result.timedOut) return new SourceError(`pg_restore of ${dump} ${describeExit(result)}`);
+  if (result.exitCode === null && !result.signal) return new SourceError(`cannot run ${binary}: ${lastLine(stderr)}`);
+  const newer = /unsupported version \((\d+\.\d+)\) in file header/.exec(stderr);
+  if (newer) {
+    const version = await toolVersion(binary, signal);
+    return new SourceError(
+      `dump ${dump} was made by a newer pg_dump than pg_restore ${version ?? '(unknown version)'} (archive format ${newer[1]}); use a pg_restore of the dump's major version or newer (source.pgRestore)`,
+    );
+  }
+  const damaged = firstMatch(stderr, [
+    /did not find magic string in file header/,
+    /input file does not appear to be a valid archive.*/,
+    /input file is too short.*/,
+    /could not uncompress data: .*/,
+    /could not read from input file: .*/,
+    /unexpected end of file/,
+    /corrupt tar header.*/,
+    /could not find block ID \d+ in archive.*/,
+    /unrecognized data block type.*/,
+    /could not open input file .*/,
+    /error during file seek.*/,
+  ]);
+  if (damaged) return new SourceError(`dump ${dump} is damaged or not a pg_dump archive: ${damaged}`);
+  const connection = connectionProblem(stderr);
+  if (connection) return new SourceError(`pg_restore could not restore ${dump}: ${connection}`);
+  const error = /pg_restore: error: (.*)/.exec(stderr)?.[1];
+  return new SourceError(`pg_restore could not restore ${dump}: ${error ?? describeExit(result)}`);
+}
+
+/** Credentials refused or server unreachable, as libpq words it. */
+function connectionProblem(stderr: string): string | null {
+  if (/password authentication failed|no password supplied|authentication failed/.test(stderr)) {
+    return `the scratch server rejected the credentials: ${/FATAL:\s+(.*)/.exec(stderr)?.[1] ?? lastLine(stderr)}`;
+  }
+  const refused = /connection to server (.*?) failed: (.*)/.exec(stderr);
+  if (refused) return `the scratch server is unreachable: ${refused[1]}: ${refused[2]}`;
+  return null;
+}
+
+function firstMatch(text: string, patterns: RegExp[]): string | null {
+  for (const pattern of patterns) {
+    const match = pattern.exec(text);
+    if (match) return match[0].trim();
+  }
+  return null;
+}
+
+function withoutStdout(result: CommandResult): ExecRecord {
+  const { stdout: _stdout, ...record } = result;
+  return record;
+}

@@ -1,0 +1,210 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+/** What a plain pg_dump file holds, piece by piece, as `readPlainDump` hands it over. */
+export type PlainDumpEvent =
+  /** One SQL statement, ending with its `;`, and the line it starts on. */
+  | { kind: 'statement'; text: string; line: number }
+  /** A psql meta-command (`\restrict KEY`, `\connect db`…) on a line of its own. */
+  | { kind: 'meta'; command: string; argument: string; line: number }
+  /** `COPY … FROM stdin;` begins: data lines follow until `copy-end`. */
+  | { kind: 'copy-start'; text: string; line: number }
+  /** Data lines of the current COPY, each ending with `\n`, joined (a batch of at most `COPY_BATCH_CHARS`). */
+  | { kind: 'copy-data'; data: string }
+  | { kind: 'copy-end'; line: number };
+
+/** COPY data is handed over in batches about this large, so memory stays flat whatever the table's size. */
+export const COPY_BATCH_CHARS = 8 * 1024 * 1024;
+
+const COPY_FROM_STDIN = /^COPY\s[\s\S]*\sFROM\s+stdin\s*;\s*$/i;
+
+/** Lexer state carried from one line to the next. */
+interface LexState {
+  quote: "'" | '"' | null;
+  /** Inside E'…', where a backslash escapes the next character. */
+  escapes: boolean;
+  dollarTag: string | null;
+  blockDepth: number;
+}
+
+/** The file's bytes are not a plain SQL dump this reader can follow. */
+export class PlainDumpError extends Error {
+  override readonly name = 'PlainDumpError';
+  constructor(
+    message: string,
+    readonly line: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Reads a plain-SQL pg_dump file as a stream of statements, psql meta-commands and COPY
+ * data, the way psql would split it: quotes, `E''` escapes, dollar quotes, nested block
+ * comments and `--` comments are respected; a line starting with `\` between statements
+ * is a meta-command; after `COPY … FROM stdin;` lines are data up to `\.`. Memory holds
+ * one statement and one batch of COPY data at a time.
+ */
+export async function* readPlainDump(file: string, options: { signal?: AbortSignal | undefined } = {}): AsyncGenerator<PlainDumpEvent> {
+  const input = createReadStream(file, { encoding: 'utf8', highWaterMark: 1024 * 1024 });
+  const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  const state: LexState = { quote: null, escapes: false, dollarTag: null, blockDepth: 0 };
+  let statement = '';
+  let statementLine = 0;
+  /** True once the statement holds more than whitespace and comments. */
+  let content = false;
+  let copying = false;
+  let batch: string[] = [];
+  let batchChars = 0;
+  let lineNumber = 0;
+  try {
+    for await (const line of lines) {
+      lineNumber += 1;
+      if (lineNumber % 4096 === 0) options.signal?.throwIfAborted();
+      if (copying) {
+        if (line === '\\.') {
+          if (batch.length > 0) yield { kind: 'copy-data', data: batch.join('') };
+          batch = [];
+          batchChars = 0;
+          copying = false;
+          yield { kind: 'copy-end', line: lineNumber };
+          continue;
+        }
+        batch.push(`${line}\n`);
+        batchChars += line.length + 1;
+        if (batchChars >= COPY_BATCH_CHARS) {
+          yield { kind: 'copy-data', data: batch.join('') };
+          batch = [];
+          batchChars = 0;
+        }
+        continue;
+      }
+      if (!content && isBetweenStatements(state) && line.startsWith('\\')) {
+        const match = /^\\(\S+)\s*(.*)$/.exec(line);
+        yield { kind: 'meta', command: match?.[1] ?? '', argument: (match?.[2] ?? '').trim(), line: lineNumber };
+        statement = '';
+        continue;
+      }
+      let firstContent = -1;
+      let lastContent = -1;
+      const ends = statementEnds(line, state, (at) => {
+        if (firstContent < 0) firstContent = at;
+        lastContent = at;
+      });
+      if (!content && firstContent >= 0) statementLine = lineNumber;
+      let start = 0;
+      for (const end of ends) {
+        statement += line.slice(start, end + 1);
+        start = end + 1;
+        const text = statement.trim();
+        statement = '';
+        if (COPY_FROM_STDIN.test(stripLeadingComments(text))) {
+          copying = true;
+          yield { kind: 'copy-start', text, line: statementLine };
+          // pg_dump never puts data on the COPY line itself.
+          break;
+        }
+        yield { kind: 'statement', text, line: statementLine };
+        // A further statement on this line starts here.
+        statementLine = lineNumber;
+      }
+      content = ends.length === 0 ? content || firstContent >= 0 : lastContent >= start;
+      if (copying) {
+        content = false;
+        continue;
+      }
+      const rest = line.slice(start);
+      if (!content && statement === '' && rest.trim() === '') continue;
+      statement += `${rest}\n`;
+    }
+  } finally {
+    lines.close();
+    input.destroy();
+  }
+  if (copying) throw new PlainDumpError('the file ends inside COPY data (no \\. line): the dump is truncated', lineNumber);
+  if (content) throw new PlainDumpError(`the file ends inside a statement that starts at line ${statementLine}: the dump is truncated`, lineNumber);
+}
+
+function isBetweenStatements(state: LexState): boolean {
+  return state.quote === null && state.dollarTag === null && state.blockDepth === 0;
+}
+
+/**
+ * Offsets of the `;` characters in `line` that end a statement, advancing the lexer
+ * state over the line; `onContent` is called when anything but whitespace or a comment is seen.
+ */
+function statementEnds(line: string, state: LexState, onContent: (at: number) => void): number[] {
+  const ends: number[] = [];
+  let i = 0;
+  while (i < line.length) {
+    const c = line[i] as string;
+    if (state.blockDepth > 0) {
+      if (c === '*' && line[i + 1] === '/') {
+        state.blockDepth -= 1;
+        i += 2;
+      } else if (c === '/' && line[i + 1] === '*') {
+        state.blockDepth += 1;
+        i += 2;
+      } else i += 1;
+      continue;
+    }
+    if (state.dollarTag !== null) {
+      const close = line.indexOf(state.dollarTag, i);
+      if (close === -1) return ends;
+      i = close + state.dollarTag.length;
+      state.dollarTag = null;
+      continue;
+    }
+    if (state.quote !== null) {
+      if (state.escapes && c === '\\') {
+        i += 2;
+        continue;
+      }
+      if (c === state.quote) {
+        // A doubled quote stays inside.
+        if (line[i + 1] === state.quote) i += 2;
+        else {
+          state.quote = null;
+          state.escapes = false;
+          i += 1;
+        }
+        continue;
+      }
+      i += 1;
+      continue;
+    }
+    if (c === '-' && line[i + 1] === '-') return ends;
+    if (c === '/' && line[i + 1] === '*') {
+      state.blockDepth = 1;
+      i += 2;
+      continue;
+    }
+    if (c === ' ' || c === '\t' || c === '\r') {
+      i += 1;
+      continue;
+    }
+    onContent(i);
+    if (c === "'" || c === '"') {
+      state.quote = c;
+      state.escapes = c === "'" && /[Ee]/.test(line[i - 1] ?? '') && !/[A-Za-z0-9_$]/.test(line[i - 2] ?? '');
+      i += 1;
+      continue;
+    }
+    if (c === '$' && !/[A-Za-z0-9_$]/.test(line[i - 1] ?? '')) {
+      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(line.slice(i));
+      if (tag) {
+        state.dollarTag = tag[0];
+        i += tag[0].length;
+        continue;
+      }
+    }
+    if (c === ';') ends.push(i);
+    i += 1;
+  }
+  return ends;
+}
+
+/** The statement without the `--` comment lines and blank lines pg_dump puts before it. */
+export function stripLeadingComments(text: string): string {
+  return text.replace(/^(?:\s*--[^\n]*(?:\n|$))*\s*/, '');
+}

@@ -1,0 +1,23 @@
+/** Rows a query returned, as plain objects keyed by column name. */
+export interface QueryRows {
+  rows: Record<string, unknown>[];
+  fields: { name: string }[];
+}
+
+/** Runs one SQL statement with positional parameters (`$1`…). */
+export type QueryFn = (text: string, params?: readonly unknown[]) => Promise<QueryRows>;
+
+/**
+ * A database a source restored into (a scratch database on a PostgreSQL server, an
+ * embedded PGlite): what checks may query. Only read-only access is offered, so a
+ * check can never change what it verifies.
+ */
+export interface RestoredDatabase {
+  /** Where it is, free of secrets: `postgres://host:5432/restore_drill_x_ab12cd34` or `pglite:<folder>`. */
+  readonly location: string;
+  /**
+   * Runs `fn` inside a READ ONLY transaction with a statement timeout; the
+   * transaction is rolled back afterwards whatever happened.
+   */
+  readOnly<T>(fn: (query: QueryFn) => Promise<T>, options: { statementTimeoutMs: number }): Promise<T>;
+}

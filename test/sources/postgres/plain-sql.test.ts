@@ -1,0 +1,118 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { inspectPlainDump } from '../../../src/sources/postgres/dump-format.js';
+import { COPY_BATCH_CHARS, PlainDumpError, readPlainDump, type PlainDumpEvent } from '../../../src/sources/postgres/plain-sql.js';
+import { tempDir } from '../../helpers/temp.js';
+
+let dir: string;
+
+async function events(text: string): Promise<PlainDumpEvent[]> {
+  const file = path.join(dir, `${Math.random().toString(36).slice(2)}.sql`);
+  await writeFile(file, text);
+  const out: PlainDumpEvent[] = [];
+  for await (const event of readPlainDump(file)) out.push(event);
+  return out;
+}
+
+async function statements(text: string): Promise<string[]> {
+  return (await events(text)).filter((e) => e.kind === 'statement').map((e) => (e as { text: string }).text);
+}
+
+beforeAll(async () => {
+  dir = await tempDir('restore-drill-plain-sql-');
+});
+
+describe('readPlainDump', () => {
+  it('splits statements at semicolons outside quotes, comments and dollar quotes', async () => {
+    const sql = [
+      "INSERT INTO t VALUES ('a;b', 'it''s; fine');",
+      'CREATE FUNCTION f() RETURNS int AS $body$',
+      'BEGIN',
+      '  RETURN 1; -- not the end',
+      'END;',
+      '$body$ LANGUAGE plpgsql;',
+      '/* a; /* nested; */ comment; */ SELECT 1;',
+      'SELECT "semi;colon" FROM x; SELECT $$;$$;',
+      "SELECT E'back\\'slash;';",
+      'SELECT a$b FROM c;',
+    ].join('\n');
+    expect(await statements(sql)).toEqual([
+      "INSERT INTO t VALUES ('a;b', 'it''s; fine');",
+      'CREATE FUNCTION f() RETURNS int AS $body$\nBEGIN\n  RETURN 1; -- not the end\nEND;\n$body$ LANGUAGE plpgsql;',
+      '/* a; /* nested; */ comment; */ SELECT 1;',
+      'SELECT "semi;colon" FROM x;',
+      'SELECT $$;$$;',
+      "SELECT E'back\\'slash;';",
+      'SELECT a$b FROM c;',
+    ]);
+  });
+
+  it('reports the line each statement starts on, after its comments', async () => {
+    const found = await events('--\n-- Name: t\n--\n\nCREATE TABLE t (\n  id int\n);\n\nSELECT 1;\n');
+    expect(found.map((e) => [e.kind, 'line' in e ? e.line : null])).toEqual([
+      ['statement', 5],
+      ['statement', 9],
+    ]);
+  });
+
+  it('hands over meta-commands between statements, not inside them', async () => {
+    const found = await events("\\restrict KEY1\nSELECT '\n\\not meta';\n\\connect other\n\\unrestrict KEY1\n");
+    expect(found).toEqual([
+      { kind: 'meta', command: 'restrict', argument: 'KEY1', line: 1 },
+      { kind: 'statement', text: "SELECT '\n\\not meta';", line: 2 },
+      { kind: 'meta', command: 'connect', argument: 'other', line: 4 },
+      { kind: 'meta', command: 'unrestrict', argument: 'KEY1', line: 5 },
+    ]);
+  });
+
+  it('passes COPY data through up to \\. and goes on with statements', async () => {
+    const found = await events('COPY public.t (a, b) FROM stdin;\n1\tx\n2\t\\N\n\\.\nSELECT 1;\n');
+    expect(found).toEqual([
+      { kind: 'copy-start', text: 'COPY public.t (a, b) FROM stdin;', line: 1 },
+      { kind: 'copy-data', data: '1\tx\n2\t\\N\n' },
+      { kind: 'copy-end', line: 4 },
+      { kind: 'statement', text: 'SELECT 1;', line: 5 },
+    ]);
+  });
+
+  it('hands large COPY data over in bounded batches', async () => {
+    const line = `${'x'.repeat(1023)}\n`;
+    const count = Math.ceil((COPY_BATCH_CHARS * 2.5) / line.length);
+    const found = await events(`COPY t FROM stdin;\n${line.repeat(count)}\\.\n`);
+    const batches = found.filter((e) => e.kind === 'copy-data') as { data: string }[];
+    expect(batches.length).toBe(3);
+    expect(batches.every((b) => b.data.length <= COPY_BATCH_CHARS + line.length)).toBe(true);
+    expect(batches.reduce((sum, b) => sum + b.data.length, 0)).toBe(count * line.length);
+  });
+
+  it('says a dump cut inside COPY data or inside a statement is truncated, with the line', async () => {
+    await expect(events('COPY t FROM stdin;\n1\n2\n')).rejects.toThrow(PlainDumpError);
+    await expect(events('COPY t FROM stdin;\n1\n2\n')).rejects.toThrow('the file ends inside COPY data (no \\. line): the dump is truncated');
+    await expect(events('SELECT 1;\nCREATE TABLE t (\n  id int\n')).rejects.toThrow('the file ends inside a statement that starts at line 2: the dump is truncated');
+  });
+});
+
+describe('inspectPlainDump', () => {
+  it('finds the database commands of a --create --clean dump', async () => {
+    const file = path.join(dir, 'create.sql');
+    await writeFile(file, '\\restrict K\nDROP DATABASE "Shop";\nCREATE DATABASE "Shop" WITH TEMPLATE = template0;\n\\connect "Shop"\nCOPY t FROM stdin;\n\\.\n');
+    const head = await inspectPlainDump(file);
+    expect(head.leavesTarget).toEqual({ line: 2, what: 'DROP DATABASE' });
+    expect(head.databases).toEqual(['Shop', 'Shop', 'Shop']);
+  });
+
+  it('finds a \\connect hidden after the data', async () => {
+    const file = path.join(dir, 'late.sql');
+    await writeFile(file, 'CREATE TABLE t (id int);\nCOPY t FROM stdin;\n\\connect not-data\n\\.\nSELECT 1;\n\\connect production\nDROP TABLE t;\n');
+    const head = await inspectPlainDump(file);
+    expect(head.leavesTarget).toEqual({ line: 6, what: '\\connect production' });
+    expect(head.databases).toEqual(['production']);
+  });
+
+  it('finds nothing in an ordinary dump', async () => {
+    const file = path.join(dir, 'plain.sql');
+    await writeFile(file, '\\restrict K\nSET search_path = public;\nCREATE TABLE t (id int);\nCOPY t FROM stdin;\n1\n\\.\n\\unrestrict K\n');
+    expect(await inspectPlainDump(file)).toEqual({ databases: [], leavesTarget: null });
+  });
+});
