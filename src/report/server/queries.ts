@@ -85,6 +85,7 @@ export async function chainNeighbours(db: Db, seq: number): Promise<{ previous: 
   return { previous: link(previous), next: link(next) };
 }
 
+/** The window, the clock and the filters of `loadFilteredSummary`. */
 export interface FilteredSummaryOptions {
   since: Date;
   until: Date;

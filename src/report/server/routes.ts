@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import type { z } from 'zod';
 import type { Database } from '../../evidence/database.js';
 import { getRun, type StoredRun } from '../../evidence/runs.js';
 import type { DrillSummary, EvidenceSummary, SummaryDrill } from '../drill-summary.js';
@@ -122,7 +123,7 @@ async function selectDrills(context: RouteContext, drills: readonly string[] | u
   return selected;
 }
 
-async function summaryFor(context: RouteContext): Promise<{ summary: EvidenceSummary; period: Period; query: ReturnType<ReturnType<typeof overviewQuery>['parse']> }> {
+async function summaryFor(context: RouteContext): Promise<{ summary: EvidenceSummary; period: Period; query: z.output<ReturnType<typeof overviewQuery>> }> {
   const query = parseQuery(overviewQuery(context.now), context.url.searchParams);
   const period = periodOf(query, context.url.searchParams, context.now);
   const only = await selectDrills(context, query.drill, query.owner);

@@ -32,6 +32,7 @@ const CONTENT_TYPES = { html: 'text/html; charset=utf-8', json: 'application/jso
 /** How long in-flight requests get to finish on shutdown before their connections are cut. */
 const DRAIN_MS = 5_000;
 
+/** What the server reads from, whom it lets in, and where it listens. */
 export interface EvidenceServerOptions {
   db: Kysely<Database>;
   drills: readonly SummaryDrill[];

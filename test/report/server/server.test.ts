@@ -5,7 +5,9 @@ import type { RunItem, RunRecord } from '../../../src/evidence/run-record.js';
 import { getRun, recordRunStart } from '../../../src/evidence/runs.js';
 import type { EvidenceSummary } from '../../../src/report/drill-summary.js';
 import type { RunRow } from '../../../src/report/render-csv.js';
-import { SECURITY_HEADERS } from '../../../src/report/server/server.js';
+import { silentLogger } from '../../../src/log/logger.js';
+import { createAuthenticator } from '../../../src/report/server/auth.js';
+import { SECURITY_HEADERS, startEvidenceServer } from '../../../src/report/server/server.js';
 import { startOf } from '../../helpers/run-records.js';
 import { AMBIGUOUS_IDS, BASIC, HOSTILE_CAUSE, TOKEN, serveFixture, type ServedEvidence } from './web-fixture.js';
 
@@ -210,6 +212,29 @@ describe.each(['pglite', 'postgres'] as const)('the web view over evidence on %s
       const second = await (await get(`/runs/${run.runId}/items?page=2`)).text();
       expect(second).toContain('Items 201–240 of 240');
       expect(second).toContain(`<code>${[...(run.sample?.items ?? [])].sort().at(-1)}</code>`);
+    });
+    it('keeps a retired drill\'s evidence readable: listed as not in the config, with its own page', async () => {
+      const retired = await startEvidenceServer({
+        db: served.store.db,
+        drills: served.fixture.drills.filter((drill) => drill.name !== 'legacy-app'),
+        auth: createAuthenticator({ token: TOKEN }),
+        log: silentLogger(),
+        host: '127.0.0.1',
+        port: 0,
+        now: () => served.fixture.now,
+      });
+      try {
+        const overview = await (await fetch(retired.url, { headers: bearer })).text();
+        expect(overview).toContain('<b>legacy-app</b></a><br><span class="muted">(not in config)</span>');
+        const page = await fetch(new URL('/drills/legacy-app', retired.url), { headers: bearer });
+        expect(page.status).toBe(200);
+        expect(await page.text()).toContain('This drill is no longer in the config; its evidence is kept.');
+        // Outside the period it has no runs, and still has a page.
+        expect((await fetch(new URL('/drills/legacy-app?since=2000-01-01&until=2000-01-02', retired.url), { headers: bearer })).status).toBe(200);
+        expect((await fetch(new URL('/api/runs?drill=legacy-app', retired.url), { headers: bearer })).status).toBe(200);
+      } finally {
+        await retired.close();
+      }
     });
   });
 
