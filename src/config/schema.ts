@@ -60,7 +60,11 @@ export const drillSchema = z
 /** Where scratch restores land. */
 export const scratchSchema = z
   .strictObject({
-    root: z.string().min(1).describe('Every restore lands in a fresh subfolder of this folder; relative to the config file.'),
+    root: z
+      .string()
+      .min(1)
+      .default('.restore-drill/scratch')
+      .describe('Every restore lands in a fresh subfolder of this folder; relative to the config file.'),
     keep: z
       .enum(['never', 'on-failure', 'always'])
       .default('never')
@@ -84,7 +88,7 @@ export const configSchema = z
   .strictObject({
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
     database: databaseSchema.default({}),
-    scratch: scratchSchema.default({ root: '.restore-drill/scratch', keep: 'never' }),
+    scratch: scratchSchema.prefault({}),
     drills: z.array(drillSchema).min(1, { message: 'expected at least one drill' }).describe('The restore drills.'),
     alerts: alertsConfigSchema.optional(),
     serve: serveConfigSchema.optional(),
