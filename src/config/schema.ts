@@ -7,6 +7,7 @@ import { manifestCheckConfigSchema } from '../checks/manifest-check.js';
 import { sqlCheckConfigSchema } from '../checks/sql-check.js';
 import { tablesCheckConfigSchema } from '../checks/tables-check.js';
 import { controlsSchema, waiverSchema } from '../report/controls.js';
+import { serveConfigSchema } from '../report/server/serve-config.js';
 import { sampleSchema } from '../sampling/sample-config.js';
 import { sourceConfigSchema } from '../sources/registry.js';
 import { cronSchema, nameSchema } from './common.js';
@@ -90,6 +91,7 @@ export const configSchema = z
     scratch: scratchSchema.prefault({}),
     drills: z.array(drillSchema).min(1, { message: 'expected at least one drill' }).describe('The restore drills.'),
     alerts: alertsConfigSchema.optional(),
+    serve: serveConfigSchema.optional(),
   })
   .superRefine((config, ctx) => {
     const seen = new Map<string, number>();
