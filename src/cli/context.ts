@@ -40,10 +40,17 @@ export function loggerFor(options: CommonOptions): Logger {
   return createLogger({ ...(options.logLevel ? { level: options.logLevel } : {}), ...(options.logFormat ? { format: options.logFormat } : {}) });
 }
 
-/** Loads the config or fails with exit code 2 and every problem listed. */
-export async function loadConfigOrExit(options: CommonOptions): Promise<LoadedConfig> {
+/** Sections only some commands use: the others do not need their `${env:}` variables set. */
+const COMMAND_SECTIONS = ['serve'] as const;
+
+/**
+ * Loads the config or fails with exit code 2 and every problem listed. `uses` names the
+ * command-specific sections this command needs; unset variables elsewhere in those are not its problem.
+ */
+export async function loadConfigOrExit(options: CommonOptions, needs: { uses?: readonly (typeof COMMAND_SECTIONS)[number][] } = {}): Promise<LoadedConfig> {
   try {
-    return await loadConfig(options.config);
+    const unusedSections = COMMAND_SECTIONS.filter((section) => !(needs.uses ?? []).includes(section));
+    return await loadConfig(options.config, process.env, { unusedSections });
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.Usage);
     throw error;

@@ -36,7 +36,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--insecure-no-auth', 'serve WITHOUT authentication, on a loopback address only'))
     .addHelpText('after', HELP_AFTER);
   withCommonOptions(command, { json: false }).action(async (options: ServeOptions) => {
-    const loaded = await loadConfigOrExit(options);
+    const loaded = await loadConfigOrExit(options, { uses: ['serve'] });
     const serve = loaded.config.serve ?? serveConfigSchema.parse({});
     const host = options.host ?? serve.host;
     const port = options.port === undefined ? serve.port : parsePort(options.port);

@@ -1,4 +1,4 @@
-import { formatBytes } from '../../../cli/format.js';
+import { formatBytes } from '../../../config/common.js';
 import type { RunItem, RunRecord } from '../../../evidence/run-record.js';
 import { html } from '../../html.js';
 import type { RunRow } from '../../render-csv.js';

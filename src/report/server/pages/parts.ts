@@ -1,5 +1,5 @@
 import { formatDuration } from '../../../config/duration.js';
-import { formatBytes } from '../../../cli/format.js';
+import { formatBytes } from '../../../config/common.js';
 import type { RunVerdict } from '../../../evidence/run-record.js';
 import { RUN_VERDICTS } from '../../drill-summary.js';
 import { html, type SafeHtml } from '../../html.js';
