@@ -44,17 +44,28 @@ export function loggerFor(options: CommonOptions): Logger {
   return createLogger({ ...(options.logLevel ? { level: options.logLevel } : {}), ...(options.logFormat ? { format: options.logFormat } : {}) });
 }
 
-/** Loads the config or fails with exit code 2 and every problem listed; with `scratch`, also refuses a dangerous scratch root. */
-export async function loadConfigOrExit(options: CommonOptions, check: { scratch?: boolean } = {}): Promise<LoadedConfig> {
+/** Sections only some commands use: the others do not need their `${env:}` variables set. */
+const COMMAND_SECTIONS = ['serve'] as const;
+
+/**
+ * Loads the config or fails with exit code 2 and every problem listed. `uses` names the
+ * command-specific sections this command needs; unset variables elsewhere in those are not its problem.
+ * With `scratch`, a dangerous scratch root is refused too (commands that restore, and `validate`).
+ */
+export async function loadConfigOrExit(
+  options: CommonOptions,
+  needs: { uses?: readonly (typeof COMMAND_SECTIONS)[number][]; scratch?: boolean } = {},
+): Promise<LoadedConfig> {
   let loaded: LoadedConfig;
   try {
-    loaded = await loadConfig(options.config);
+    const unusedSections = COMMAND_SECTIONS.filter((section) => !(needs.uses ?? []).includes(section));
+    loaded = await loadConfig(options.config, process.env, { unusedSections });
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.Usage);
     throw error;
   }
   // Commands that restore (and `validate`) refuse a dangerous scratch root up front; readers of evidence do not care.
-  if (check.scratch) {
+  if (needs.scratch) {
     try {
       await guardConfigScratchRoot(loaded.config, loaded.dir);
     } catch (error) {

@@ -9,6 +9,7 @@ import { historyCommand } from './history.js';
 import { manifestCommand } from './manifest.js';
 import { reportCommand } from './report.js';
 import { runCommand } from './run.js';
+import { serveCommand } from './serve.js';
 import { showCommand } from './show.js';
 import { validateCommand } from './validate.js';
 
@@ -20,7 +21,7 @@ export function createProgram(jobs: CliJobs): Command {
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', '\nExit codes: 0 all drills passed, 1 a drill failed or the command could not do its work, 2 usage or config error.')
     .exitOverride();
-  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), alertsCommand(jobs), reportCommand(), evidenceCommand(), manifestCommand(), daemonCommand(jobs)]) {
+  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), alertsCommand(jobs), reportCommand(), evidenceCommand(), manifestCommand(), serveCommand(), daemonCommand(jobs)]) {
     program.addCommand(command.exitOverride());
   }
   return program;

@@ -8,7 +8,7 @@ import { loadConfigOrExit, printJson, withCommonOptions, type CommonOptions } fr
 export function validateCommand(): Command {
   const command = new Command('validate').description('Check the config file and print the resolved drills; exit 2 on any problem');
   withCommonOptions(command).action(async (options: CommonOptions) => {
-    const loaded = await loadConfigOrExit(options, { scratch: true });
+    const loaded = await loadConfigOrExit(options, { uses: ['serve'], scratch: true });
     // Resolved values of ${env:} references are masked back to their references.
     const config = redactor.redactValue(loaded.config);
     if (options.json) {

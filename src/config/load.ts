@@ -51,8 +51,17 @@ export function formatPath(segments: readonly PropertyKey[]): string {
   return out;
 }
 
+/** How strictly to resolve `${env:}` references. */
+export interface LoadOptions {
+  /**
+   * Top-level sections the command does not use (`serve` for `run`): an unset variable
+   * there is left unresolved instead of being an error, so `run` does not need the web token.
+   */
+  unusedSections?: readonly string[];
+}
+
 /** Reads, resolves and validates a config file; throws ConfigError listing every problem. */
-export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Promise<LoadedConfig> {
   const absolute = path.resolve(file);
   let text: string;
   try {
@@ -62,11 +71,11 @@ export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.
     const reason = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
     throw new ConfigError(file, [{ path: '', line: null, message: `cannot read config: ${reason}` }]);
   }
-  return parseConfig(text, file, env, path.dirname(absolute));
+  return parseConfig(text, file, env, path.dirname(absolute), options);
 }
 
 /** Validates config text; `file` only names it in messages. */
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, dir = process.cwd()): LoadedConfig {
+export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, dir = process.cwd(), options: LoadOptions = {}): LoadedConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const lineOf = (offset: number | undefined): number | null => (offset === undefined ? null : lineCounter.linePos(offset).line);
@@ -78,9 +87,11 @@ export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv =
   }
   const raw: unknown = doc.toJS() ?? {};
   const problems: ConfigProblem[] = [];
-  const resolved = resolveEnv(raw, [], env, (segments, message) =>
-    problems.push({ path: formatPath(segments), line: lineOf(locate(doc, segments)), message }),
-  );
+  const unused = new Set(options.unusedSections ?? []);
+  const resolved = resolveEnv(raw, [], env, (segments, message) => {
+    if (unused.has(String(segments[0]))) return;
+    problems.push({ path: formatPath(segments), line: lineOf(locate(doc, segments)), message });
+  });
   const parsed = configSchema.safeParse(resolved);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) problems.push(describeIssue(issue, doc, lineOf));

@@ -7,6 +7,7 @@ import { manifestCheckConfigSchema } from '../checks/manifest-check.js';
 import { sqlCheckConfigSchema } from '../checks/sql-check.js';
 import { tablesCheckConfigSchema } from '../checks/tables-check.js';
 import { controlsSchema, waiverSchema } from '../report/controls.js';
+import { serveConfigSchema } from '../report/server/serve-config.js';
 import { sampleSchema } from '../sampling/sample-config.js';
 import { daemonConfigSchema } from '../schedule/daemon-config.js';
 import { sourceConfigSchema } from '../sources/registry.js';
@@ -91,6 +92,7 @@ export const configSchema = z
     scratch: scratchSchema.prefault({}),
     drills: z.array(drillSchema).min(1, { message: 'expected at least one drill' }).describe('The restore drills.'),
     alerts: alertsConfigSchema.optional(),
+    serve: serveConfigSchema.optional(),
     daemon: daemonConfigSchema.prefault({}),
   })
   .superRefine((config, ctx) => {

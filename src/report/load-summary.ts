@@ -115,10 +115,11 @@ export async function loadDrillFacts(db: Db, options: LoadFactsOptions): Promise
 }
 
 /** Columns and record fields a RunPoint needs; `cause` and the set's mtime come out of the record on the server. */
-const pointColumns = sql`seq, run_id, drill, verdict, started_at, finished_at, restore_ms + verify_ms as restore_verify_ms, total_ms, files, bytes,
+export const pointColumns = sql`seq, run_id, drill, verdict, started_at, finished_at, restore_ms + verify_ms as restore_verify_ms, total_ms, files, bytes,
   checks_failed, set_path, (record::json)->>'cause' as cause, (record::json)->'set'->>'mtime' as set_mtime, record_hash`;
 
-interface PointRow {
+/** A row as `pointColumns` selects it (int8 columns as text). */
+export interface PointRow {
   seq: string;
   run_id: string;
   drill: string;
@@ -136,7 +137,8 @@ interface PointRow {
   record_hash: string;
 }
 
-function pointOf(row: PointRow): RunRow {
+/** A row selected with `pointColumns` as a RunRow. */
+export function pointOf(row: PointRow): RunRow {
   const mtime = row.set_mtime === null ? Number.NaN : Date.parse(row.set_mtime);
   return {
     runId: row.run_id,

@@ -9,7 +9,8 @@ import { durationTrendSvg, verdictLegend, verdictStripSvg } from './svg-charts.j
 // reference of any kind (a Content-Security-Policy says so to the browser too),
 // laid out to print to PDF with one drill per page.
 
-const STYLE = `
+/** The report's stylesheet; the web view (report/server) uses it too, so both read alike. */
+export const STYLE = `
 :root { --green: #1a7f37; --red: #cf222e; --amber: #9a6700; --muted: #57606a; --line: #d0d7de; }
 * { box-sizing: border-box; }
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; color: #1f2328; margin: 0 auto; max-width: 1000px; padding: 24px; line-height: 1.4; font-size: 14px; }
@@ -42,8 +43,10 @@ section.drill { margin-top: 32px; }
 }
 `;
 
-const STATE_LABEL: Record<DrillState, string> = { green: 'OK', red: 'ATTENTION', waived: 'WAIVED' };
-const KIND_LABEL: Record<CoverageFinding['kind'], string> = {
+/** A drill state as a badge says it. */
+export const STATE_LABEL: Record<DrillState, string> = { green: 'OK', red: 'ATTENTION', waived: 'WAIVED' };
+/** A finding's kind in words. */
+export const KIND_LABEL: Record<CoverageFinding['kind'], string> = {
   'never-passed': 'Never passed',
   overdue: 'Overdue',
   'last-run-failed': 'Last run failed',
@@ -137,7 +140,8 @@ function waiversSection(waivers: readonly WaiverStatus[]): SafeHtml | null {
   return html`<h2>Waivers</h2>${waiverTable(waivers, true)}`;
 }
 
-function waiverTable(waivers: readonly WaiverStatus[], withDrill: boolean): SafeHtml {
+/** Waivers as a table, with or without the drill column. */
+export function waiverTable(waivers: readonly WaiverStatus[], withDrill: boolean): SafeHtml {
   const rows = waivers.map(
     (waiver) => html`<tr>${withDrill ? html`<td>${waiver.drill}</td>` : null}<td>${waiver.owner}</td><td>${waiver.reason}</td><td>${waiver.checks ? waiver.checks.join(', ') : 'whole drill'}</td>
 <td>${waiver.expires}</td><td>${waiver.active ? html`<span class="badge active">active</span> <span class="muted">${waiver.daysLeft} days left</span>` : html`<span class="badge expired">expired</span>`}</td></tr>`,
@@ -193,7 +197,8 @@ function runLine(run: RunDetail | null): SafeHtml {
   return html`${when(run.startedAt)} ${verdictText(run.verdict)} <code>${run.runId.slice(0, 8)}</code>${run.verdict !== 'passed' && run.cause ? html` — ${run.cause}` : null}`;
 }
 
-function verdictText(verdict: RunPoint['verdict']): SafeHtml {
+/** A verdict in words, red unless passed. */
+export function verdictText(verdict: RunPoint['verdict']): SafeHtml {
   return verdict === 'passed' ? html`<span class="ok">passed</span>` : html`<span class="bad">${verdict.replace('_', ' ')}</span>`;
 }
 
@@ -204,27 +209,31 @@ function verdictBreakdown(drill: DrillSummary): string {
   return parts.length === 0 ? 'none' : parts.join(', ');
 }
 
-function objective(value: Objective): SafeHtml {
+/** `achieved / target` with met or missed. */
+export function objective(value: Objective): SafeHtml {
   const achieved = value.lastMs === null ? '—' : formatDuration(value.lastMs);
   const target = value.targetMs === null ? 'no target' : formatDuration(value.targetMs);
   const mark = value.met === false ? html` <span class="bad">missed</span>` : value.met ? html` <span class="ok">met</span>` : null;
   return html`${achieved} / ${target}${mark}`;
 }
 
-function stateBadge(state: DrillState): SafeHtml {
+/** green / red / waived as a coloured badge. */
+export function stateBadge(state: DrillState): SafeHtml {
   return html`<span class="badge ${state}">${STATE_LABEL[state]}</span>`;
 }
 
-function percent(rate: number | null): string {
+/** A 0..1 rate as a percentage; a dash for none. */
+export function percent(rate: number | null): string {
   return rate === null ? '—' : `${(rate * 100).toFixed(rate === 1 || rate === 0 ? 0 : 1)}%`;
 }
 
 /** Times in UTC whatever offset the record was written with: one report, one clock. */
-function when(iso: string): string {
+export function when(iso: string): string {
   return `${utc(iso).slice(0, 16).replace('T', ' ')} UTC`;
 }
 
-function day(iso: string): string {
+/** The UTC day of an ISO time. */
+export function day(iso: string): string {
   return utc(iso).slice(0, 10);
 }
 

@@ -149,7 +149,8 @@ export class Daemon {
     let next: LoadedConfig | null = null;
     const problems: string[] = [];
     try {
-      next = await loadConfig(file);
+      // As at start (loadConfigOrExit): the daemon does not use the web view's section, nor need its secrets.
+      next = await loadConfig(file, process.env, { unusedSections: ['serve'] });
       await guardConfigScratchRoot(next.config, next.dir);
     } catch (error) {
       if (error instanceof ConfigError) problems.push(...error.problems.map((problem) => formatProblem(error.file, problem)));

@@ -34,7 +34,7 @@ describe('alert messages', () => {
     const text = renderText(message);
     expect(text.split('\n')[0]).toBe('FAILED: restore drill fileserver-nightly failed — manifest: 1 of 12 files differ from SHA256SUMS');
     expect(text).toContain('Owner:        infra-team');
-    expect(text).toContain('Backup set:   /backups/fileserver/2026-11-26.tar.gz (taken 2026-11-26T02:00:00.000Z, 124 KB)');
+    expect(text).toContain('Backup set:   /backups/fileserver/2026-11-26.tar.gz (taken 2026-11-26T02:00:00.000Z, 123 KB)');
     expect(text).toContain('  x manifest: 1 of 12 files differ from SHA256SUMS\n      expected {"files":12}, found {"files":12,"changed":1}');
     expect(text).toContain(`      changed: etc/passwd (expected ${'a'.repeat(64)}, found ${'b'.repeat(64)})`);
     expect(text).toContain(`Full evidence:\n  restore-drill show ${run.runId} --config /etc/restore-drill/restore-drill.yaml`);

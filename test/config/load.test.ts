@@ -129,6 +129,13 @@ drills:
     ]);
   });
 
+  it('leaves unset variables of sections the command does not use unresolved, and reports them when it does', () => {
+    const text = `${minimal}serve:\n  auth: { token: "\${env:RD_TEST_WEB_TOKEN}" }\n`;
+    const { config } = parseConfig(text, 'drills.yaml', {}, '/etc', { unusedSections: ['serve'] });
+    expect(config.drills).toHaveLength(1);
+    expect(problemsOf(text)).toEqual([expect.stringContaining('serve.auth.token: environment variable RD_TEST_WEB_TOKEN')]);
+  });
+
   it('refuses references other than ${env:NAME}', () => {
     expect(problemsOf(`${minimal}    description: "\${file:/etc/passwd}"\n`)).toEqual([
       `drills.yaml:5 drills[0].description: '\${file:/etc/passwd}' is not a supported reference; expected \${env:NAME}`,
