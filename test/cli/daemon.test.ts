@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { openEvidenceStore } from '../../src/evidence/open-store.js';
 import { findUnfinishedRuns, listRuns } from '../../src/evidence/runs.js';
 import { silentLogger } from '../../src/log/logger.js';
@@ -176,14 +177,28 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
     });
   }, 240_000);
 
-  it('kills a hanging restore with all its children at the drill timeout, records timed_out and leaves no scratch folder', async () => {
+  it('kills a hanging `command` restore with all its children at the drill timeout, records timed_out and leaves no scratch folder', async () => {
     const ws = await workspace();
     const pidFile = path.join(ws.dir, 'hang.pids');
     const marker = path.join(ws.dir, 'hung-once');
-    // The first restore hangs with a child and a grandchild; later ones pass.
+    // The real command source kind; the first restore hangs with a child and a grandchild, later ones pass.
     const script = `[ -e ${marker} ] && exit 0; touch ${marker}; echo $$ >> ${pidFile}; (sleep 300 & echo $! >> ${pidFile}; wait) & sleep 300 & echo $! >> ${pidFile}; wait`;
-    await makeDirectorySet(ws.backups, 'hangs', { preRestore: ['sh', '-c', script] });
-    await ws.write([{ name: 'hangs', schedule: EVERY_2S, timeout: '2s' }]);
+    await makeDirectorySet(ws.backups, 'hangs');
+    await writeFile(
+      ws.config,
+      stringify({
+        scratch: { root: ws.scratch },
+        daemon: { timezone: 'UTC' },
+        drills: [
+          {
+            name: 'hangs',
+            schedule: EVERY_2S,
+            timeout: '2s',
+            source: { kind: 'command', sets: { path: path.join(ws.backups, 'hangs', '*') }, restore: ['sh', '-c', script] },
+          },
+        ],
+      }),
+    );
     const proc = daemon(ws.config);
     const finished = await proc.waitForLog((line) => line.msg === 'drill finished' && line.drill === 'hangs', 90_000);
     expect(finished).toMatchObject({ verdict: 'timed_out', cause: 'drill exceeded its timeout of 2000 ms' });
@@ -197,7 +212,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
     expect((await proc.waitForExit()).code).toBe(0);
     await ws.evidence(async (store) => {
       const runs = await listRuns(store.db, { drill: ['hangs'] });
-      expect(runs.find((run) => run.runId === finished.runId)).toMatchObject({ verdict: 'timed_out', cause: 'drill exceeded its timeout of 2000 ms' });
+      expect(runs.find((run) => run.runId === finished.runId)).toMatchObject({ verdict: 'timed_out', sourceKind: 'command' });
       // Slots that came while it hung were skipped, naming it.
       for (const skip of await listSkips(store.db, { drill: ['hangs'] })) expect(skip).toMatchObject({ reason: 'overlap', blocking_run_id: finished.runId });
     });

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type LoadedConfig } from '../../src/config/load.js';
 import { runDrill, type RunDrillRequest, type RunGate } from '../../src/drill/run-drill.js';
@@ -106,6 +107,24 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     expect((await scratchFolders()).filter((name) => name.startsWith('hangs-'))).toEqual([]);
     const stored = await getRun(t.store.db, result.record.runId);
     expect(stored?.record.verdict).toBe('timed_out');
+  }, 60_000);
+
+  it('kills a hanging `command` source with its children at the drill timeout, as the real source kind runs it', async () => {
+    const pidFile = path.join(base, 'command-hang.pids');
+    await makeDirectorySet(backups, 'command-hangs');
+    const script = `echo $$ >> ${pidFile}; (sleep 300 & echo $! >> ${pidFile}; wait) & sleep 300 & echo $! >> ${pidFile}; wait`;
+    const yaml = stringify({
+      scratch: { root: scratch },
+      drills: [{ name: 'command-hangs', timeout: '1500ms', source: { kind: 'command', sets: { path: path.join(backups, 'command-hangs', '*') }, restore: ['sh', '-c', script] } }],
+    });
+    const loaded = parseConfig(yaml, path.join(base, 'command.yaml'), {}, base);
+    const result = await runDrill({ ...request(loaded, 'command-hangs'), createSource: undefined });
+    if (result.status !== 'finished') throw new Error('expected a finished run');
+    expect(result.record).toMatchObject({ verdict: 'timed_out', cause: 'drill exceeded its timeout of 1500 ms', sourceKind: 'command' });
+    const pids = (await readFile(pidFile, 'utf8')).trim().split('\n').map(Number);
+    expect(pids.length).toBeGreaterThanOrEqual(3);
+    await eventually(() => pids.every((pid) => !pidAlive(pid)));
+    expect((await scratchFolders()).filter((name) => name.startsWith('command-hangs-'))).toEqual([]);
   }, 60_000);
 
   it('holds the gate from before the start is recorded until after the result is, with one run id', async () => {
