@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configSchema } from '../../src/config/schema.js';
@@ -69,7 +70,8 @@ describe('rotating coverage through runDrill', () => {
     for (let i = 0; i < 40; i++) files[`data/part-${String(i).padStart(2, '0')}.txt`] = `part ${i}\n`.repeat(i + 1);
     await writeTree(path.join(root, 'tree'), files);
     await run('sh', ['-c', 'find data -type f -print0 | sort -z | xargs -0 sha256sum > SHA256SUMS'], path.join(root, 'tree'));
-    await run('tar', ['-cf', path.join(root, 'set-2026.tar'), '-C', path.join(root, 'tree'), '.']);
+    await mkdir(path.join(root, 'sets'), { recursive: true });
+    await run('tar', ['-cf', path.join(root, 'sets', 'set-2026.tar'), '-C', path.join(root, 'tree'), '.']);
     store = await openEvidenceStore({ url: await createTestDatabase(), embeddedDir: path.join(root, 'unused'), log: silentLogger() });
   });
 
@@ -84,7 +86,7 @@ describe('rotating coverage through runDrill', () => {
         {
           name: 'rotating',
           schedule: '0 3 * * *',
-          source: { kind: 'tar', path: path.join(root, 'set-*.tar') },
+          source: { kind: 'tar', path: path.join(root, 'sets', 'set-*.tar') },
           sample: { cover: '5d' },
           checks: { manifest: { path: 'SHA256SUMS' } },
         },
@@ -125,7 +127,7 @@ describe('rotating coverage through runDrill', () => {
   it('records an error naming the fix when cover has neither a schedule nor slices', async () => {
     const config = configSchema.parse({
       scratch: { root: path.join(root, 'scratch') },
-      drills: [{ name: 'no-schedule', source: { kind: 'tar', path: path.join(root, 'set-*.tar') }, sample: { cover: '30d' } }],
+      drills: [{ name: 'no-schedule', source: { kind: 'tar', path: path.join(root, 'sets', 'set-*.tar') }, sample: { cover: '30d' } }],
     });
     const result = await runDrill({ drill: config.drills[0]!, config, configDir: root, db: store.db, log: silentLogger(), trigger: 'manual' });
     if (result.status !== 'finished') throw new Error('slot taken');
