@@ -1,5 +1,10 @@
 import { Alerting } from '../src/alerts/alerting.js';
-import { runDrill, type DrillJobPayload, type RunDrillRequest, type RunDrillResult } from '../src/drill/run-drill.js';
+import {
+  runDrill,
+  type DrillJobPayload,
+  type RunDrillRequest,
+  type RunDrillResult,
+} from '../src/drill/run-drill.js';
 import type { Job } from '../src/schedule/job.js';
 
 /** How long a run waits for failed alert sends to be retried; the rest waits in the alert log for the next delivery. */
@@ -9,7 +14,9 @@ const ALERT_WAIT_MS = 20_000;
  * The restore drill: select, restore, verify, record; then the alerts its verdict
  * calls for. `createSource` replaces the registry's factory (tests wrap real sources with it).
  */
-export function createDrillJob(options: Pick<RunDrillRequest, 'createSource'> = {}): Job<DrillJobPayload, RunDrillResult> {
+export function createDrillJob(
+  options: Pick<RunDrillRequest, 'createSource'> = {},
+): Job<DrillJobPayload, RunDrillResult> {
   return {
     name: 'drill',
     async run(payload, { loaded, db, log, signal, gate }) {
@@ -31,9 +38,15 @@ export function createDrillJob(options: Pick<RunDrillRequest, 'createSource'> = 
       if (result.status === 'finished' && loaded.config.alerts) {
         // Alerting never changes a run's verdict: a failure here is logged, and the log keeps what is undelivered.
         try {
-          await new Alerting({ loaded, db, log }).afterRun(drill.name, { waitMs: ALERT_WAIT_MS, signal });
+          await new Alerting({ loaded, db, log }).afterRun(drill.name, {
+            waitMs: ALERT_WAIT_MS,
+            signal,
+          });
         } catch (error) {
-          log.error({ drill: drill.name, err: error }, 'could not raise or deliver alerts for this run');
+          log.error(
+            { drill: drill.name, err: error },
+            'could not raise or deliver alerts for this run',
+          );
         }
       }
       return result;

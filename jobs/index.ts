@@ -4,6 +4,11 @@ import { scratchSweepJob } from './scratch-sweep.js';
 import { staleCheckJob } from './stale-check.js';
 
 /** Every job kind, handed to the CLI and the scheduler by the entry point. */
-export const jobs = { drill: drillJob, staleCheck: staleCheckJob, heartbeat: heartbeatJob, periodic: [scratchSweepJob] } as const;
+export const jobs = {
+  drill: drillJob,
+  staleCheck: staleCheckJob,
+  heartbeat: heartbeatJob,
+  periodic: [scratchSweepJob],
+} as const;
 
 export type Jobs = typeof jobs;

@@ -24,10 +24,23 @@ export const scratchSweepJob: PeriodicJob<ScratchSweepResult> = {
     const recovered = await recoverAbandonedRuns({ db, leases, config: loaded.config, log });
     const root = await guardConfigScratchRoot(loaded.config, loaded.dir);
     const unfinished = await findUnfinishedRuns(db);
-    const spare = new Set(unfinished.flatMap((run) => (run.scratchDir ? [path.resolve(run.scratchDir)] : [])));
-    const result = await sweepScratchRoot(root, { olderThanMs: loaded.config.daemon.scratchSweep.olderThan, spare, log, now: scheduledFor });
+    const spare = new Set(
+      unfinished.flatMap((run) => (run.scratchDir ? [path.resolve(run.scratchDir)] : [])),
+    );
+    const result = await sweepScratchRoot(root, {
+      olderThanMs: loaded.config.daemon.scratchSweep.olderThan,
+      spare,
+      log,
+      now: scheduledFor,
+    });
     log.info(
-      { root, removed: result.removed.length, spared: result.spared.length, failed: result.failed.length, recovered: recovered.length },
+      {
+        root,
+        removed: result.removed.length,
+        spared: result.spared.length,
+        failed: result.failed.length,
+        recovered: recovered.length,
+      },
       'scratch sweep done',
     );
     return { recovered, ...result };

@@ -15,7 +15,8 @@ export const staleCheckJob: Job<StaleCheckPayload, StaleCheckResult> = {
   name: 'stale-check',
   async run(payload, { loaded, db, log, signal }) {
     const alerting = new Alerting({ loaded, db, log, watchingSince: payload.watchingSince });
-    if (!alerting.enabled) return { drills: await alerting.drillStatuses(), raised: [], errors: [], delivery: null };
+    if (!alerting.enabled)
+      return { drills: await alerting.drillStatuses(), raised: [], errors: [], delivery: null };
     const { raised, errors } = await alerting.evaluateAll();
     const delivery = await alerting.deliver({ waitMs: payload.waitMs ?? DEFAULT_WAIT_MS, signal });
     return { drills: await alerting.drillStatuses(), raised, errors, delivery };

@@ -17,12 +17,19 @@ function makeTree(dir: string, files: number, seed: string): void {
     const sub = path.join(dir, i % 3 === 0 ? 'docs' : i % 3 === 1 ? 'mail' : 'projects/alpha');
     mkdirSync(sub, { recursive: true });
     const size = 200 + ((i * 7919) % 40_000);
-    writeFileSync(path.join(sub, `${seed}-file-${String(i).padStart(3, '0')}.dat`), randomBytes(size));
+    writeFileSync(
+      path.join(sub, `${seed}-file-${String(i).padStart(3, '0')}.dat`),
+      randomBytes(size),
+    );
   }
 }
 
 function sha256sums(dir: string): string {
-  const files = execFileSync('find', ['.', '-type', 'f', '!', '-name', 'SHA256SUMS', '-printf', '%P\\n'], { cwd: dir, encoding: 'utf8' })
+  const files = execFileSync(
+    'find',
+    ['.', '-type', 'f', '!', '-name', 'SHA256SUMS', '-printf', '%P\\n'],
+    { cwd: dir, encoding: 'utf8' },
+  )
     .split('\n')
     .filter(Boolean)
     .sort();
@@ -57,12 +64,20 @@ function makeSamples(): void {
 }
 
 makeSamples();
-process.stdout.write(`sample backups written to ${path.relative(process.cwd(), samples) || samples}\n\n`);
+process.stdout.write(
+  `sample backups written to ${path.relative(process.cwd(), samples) || samples}\n\n`,
+);
 const cli = path.join(root, 'dist', 'bin', 'restore-drill.js');
 const configFile = path.join(root, 'config', 'restore-drill.yaml');
 
 function runDrills(drills: string[]): number {
-  const args = [cli, 'run', '--config', configFile, ...drills.flatMap((drill) => ['--drill', drill])];
+  const args = [
+    cli,
+    'run',
+    '--config',
+    configFile,
+    ...drills.flatMap((drill) => ['--drill', drill]),
+  ];
   return spawnSync(process.execPath, args, { stdio: 'inherit' }).status ?? 1;
 }
 
@@ -70,9 +85,15 @@ const healthy = runDrills(['fileserver-nightly', 'uploads-weekly']);
 const damaged = runDrills(['fileserver-damaged']);
 process.stdout.write('\n');
 if (healthy === 0 && damaged === 1) {
-  process.stdout.write('As intended: the healthy backups passed, and fileserver-damaged failed naming the file whose byte was flipped.\n');
-  process.stdout.write('Evidence: node dist/bin/restore-drill.js history --config config/restore-drill.yaml\n');
+  process.stdout.write(
+    'As intended: the healthy backups passed, and fileserver-damaged failed naming the file whose byte was flipped.\n',
+  );
+  process.stdout.write(
+    'Evidence: node dist/bin/restore-drill.js history --config config/restore-drill.yaml\n',
+  );
 } else {
-  process.stdout.write(`Unexpected: healthy drills exited ${healthy} (want 0), the damaged drill exited ${damaged} (want 1).\n`);
+  process.stdout.write(
+    `Unexpected: healthy drills exited ${healthy} (want 0), the damaged drill exited ${damaged} (want 1).\n`,
+  );
   process.exitCode = 1;
 }

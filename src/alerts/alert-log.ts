@@ -29,7 +29,10 @@ export interface AlertEvent extends NewAlertEvent {
  * (`created: true`); every later caller, in this process or another replica,
  * gets the stored row back (`created: false`) and must not raise it again.
  */
-export async function recordAlertEvent(db: Db, event: NewAlertEvent): Promise<{ event: AlertEvent; created: boolean }> {
+export async function recordAlertEvent(
+  db: Db,
+  event: NewAlertEvent,
+): Promise<{ event: AlertEvent; created: boolean }> {
   const inserted = await db
     .insertInto('alert_events')
     .values({
@@ -45,8 +48,13 @@ export async function recordAlertEvent(db: Db, event: NewAlertEvent): Promise<{ 
     .onConflict((conflict) => conflict.column('dedupe_key').doNothing())
     .returning('id')
     .executeTakeFirst();
-  if (inserted) return { event: { ...event, channels: [...event.channels], id: inserted.id }, created: true };
-  const existing = await db.selectFrom('alert_events').selectAll().where('dedupe_key', '=', event.dedupeKey).executeTakeFirstOrThrow();
+  if (inserted)
+    return { event: { ...event, channels: [...event.channels], id: inserted.id }, created: true };
+  const existing = await db
+    .selectFrom('alert_events')
+    .selectAll()
+    .where('dedupe_key', '=', event.dedupeKey)
+    .executeTakeFirstOrThrow();
   return { event: toEvent(existing), created: false };
 }
 
@@ -76,7 +84,11 @@ function toEvent(row: {
 
 /** One alert by id. */
 export async function getAlertEvent(db: Db, id: string): Promise<AlertEvent | undefined> {
-  const row = await db.selectFrom('alert_events').selectAll().where('id', '=', id).executeTakeFirst();
+  const row = await db
+    .selectFrom('alert_events')
+    .selectAll()
+    .where('id', '=', id)
+    .executeTakeFirst();
   return row ? toEvent(row) : undefined;
 }
 
@@ -129,8 +141,16 @@ export interface DeliveryState {
  * alerts raised since `since` with no successful and no permanently failed
  * attempt. Includes pairs whose attempts are used up; the caller decides.
  */
-export async function findUndelivered(db: Db, options: { since: Date }): Promise<{ event: AlertEvent; delivery: DeliveryState }[]> {
-  const events = await db.selectFrom('alert_events').selectAll().where('created_at', '>=', options.since).orderBy('id').execute();
+export async function findUndelivered(
+  db: Db,
+  options: { since: Date },
+): Promise<{ event: AlertEvent; delivery: DeliveryState }[]> {
+  const events = await db
+    .selectFrom('alert_events')
+    .selectAll()
+    .where('created_at', '>=', options.since)
+    .orderBy('id')
+    .execute();
   if (events.length === 0) return [];
   const states = await deliveryStates(
     db,
@@ -148,16 +168,37 @@ export async function findUndelivered(db: Db, options: { since: Date }): Promise
 }
 
 function emptyState(eventId: string, channel: string): DeliveryState {
-  return { eventId, channel, attempts: 0, lastAttemptAt: null, lastRetryAfterMs: null, lastError: null, delivered: false, refused: false };
+  return {
+    eventId,
+    channel,
+    attempts: 0,
+    lastAttemptAt: null,
+    lastRetryAfterMs: null,
+    lastError: null,
+    delivered: false,
+    refused: false,
+  };
 }
 
 /** Delivery state of the given alerts, keyed by `<event id>\n<channel>`. */
-export async function deliveryStates(db: Db, eventIds: readonly string[]): Promise<Map<string, DeliveryState>> {
+export async function deliveryStates(
+  db: Db,
+  eventIds: readonly string[],
+): Promise<Map<string, DeliveryState>> {
   const states = new Map<string, DeliveryState>();
   if (eventIds.length === 0) return states;
   const rows = await db
     .selectFrom('alert_attempts')
-    .select(['event_id', 'channel', 'attempt', 'started_at', 'ok', 'permanent', 'detail', 'retry_after_ms'])
+    .select([
+      'event_id',
+      'channel',
+      'attempt',
+      'started_at',
+      'ok',
+      'permanent',
+      'detail',
+      'retry_after_ms',
+    ])
     .where('event_id', 'in', eventIds)
     .orderBy('event_id')
     .orderBy('channel')
@@ -212,7 +253,13 @@ export async function recordAttempt(db: Db, attempt: AttemptRecord): Promise<voi
 
 /** Every attempt of one alert, in order. */
 export async function listAttempts(db: Db, eventId: string): Promise<AttemptRecord[]> {
-  const rows = await db.selectFrom('alert_attempts').selectAll().where('event_id', '=', eventId).orderBy('channel').orderBy('attempt').execute();
+  const rows = await db
+    .selectFrom('alert_attempts')
+    .selectAll()
+    .where('event_id', '=', eventId)
+    .orderBy('channel')
+    .orderBy('attempt')
+    .execute();
   return rows.map((row) => ({
     eventId: row.event_id,
     channel: row.channel,
@@ -229,10 +276,18 @@ export async function listAttempts(db: Db, eventId: string): Promise<AttemptReco
 /** Recent alerts, newest first, each with where its deliveries stand. */
 export async function listAlertEvents(
   db: Db,
-  options: { drill?: readonly string[] | undefined; since?: Date | undefined; limit?: number | undefined } = {},
+  options: {
+    drill?: readonly string[] | undefined;
+    since?: Date | undefined;
+    limit?: number | undefined;
+  } = {},
 ): Promise<{ event: AlertEvent; deliveries: DeliveryState[] }[]> {
   let query = db.selectFrom('alert_events').selectAll().orderBy('id', 'desc');
-  if (options.drill !== undefined) query = options.drill.length === 0 ? query.where(sql.lit(false)) : query.where('drill', 'in', options.drill);
+  if (options.drill !== undefined)
+    query =
+      options.drill.length === 0
+        ? query.where(sql.lit(false))
+        : query.where('drill', 'in', options.drill);
   if (options.since !== undefined) query = query.where('created_at', '>=', options.since);
   if (options.limit !== undefined) query = query.limit(options.limit);
   const rows = await query.execute();
@@ -242,6 +297,11 @@ export async function listAlertEvents(
   );
   return rows.map((row) => {
     const event = toEvent(row);
-    return { event, deliveries: event.channels.map((channel) => states.get(`${event.id}\n${channel}`) ?? emptyState(event.id, channel)) };
+    return {
+      event,
+      deliveries: event.channels.map(
+        (channel) => states.get(`${event.id}\n${channel}`) ?? emptyState(event.id, channel),
+      ),
+    };
   });
 }

@@ -21,7 +21,13 @@ import {
 } from './message.js';
 import { createChannel } from './registry.js';
 import { routeChannels } from './routing.js';
-import { decideAlerts, drillState, type AlertDecision, type DrillHistory, type DrillState } from './state.js';
+import {
+  decideAlerts,
+  drillState,
+  type AlertDecision,
+  type DrillHistory,
+  type DrillState,
+} from './state.js';
 
 export interface AlertingOptions {
   /** The loaded config: its `alerts` block, its drills, and the file (named in evidence commands). */
@@ -90,7 +96,12 @@ export interface DrillStatus extends HeartbeatDrill {
 }
 
 /** No retries configured: what `alerts test` and an absent `alerts.retry` mean. */
-const DEFAULT_RETRY: RetryPolicy = { attempts: 10, initialDelay: 10_000, maxDelay: 600_000, giveUpAfter: 3 * 86_400_000 };
+const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 10,
+  initialDelay: 10_000,
+  maxDelay: 600_000,
+  giveUpAfter: 3 * 86_400_000,
+};
 
 /**
  * Alerting over the evidence database: decides which alerts the drills' runs
@@ -120,7 +131,13 @@ export class Alerting {
     this.#watchingSince = options.watchingSince ?? null;
     const channels = createChannels(this.config, options.log);
     this.channels = channels;
-    this.dispatcher = new AlertDispatcher({ db: options.db, channels, retry: this.config?.retry ?? DEFAULT_RETRY, log: options.log, now: this.#now });
+    this.dispatcher = new AlertDispatcher({
+      db: options.db,
+      channels,
+      retry: this.config?.retry ?? DEFAULT_RETRY,
+      log: options.log,
+      now: this.#now,
+    });
   }
 
   /** True when the config has an `alerts` block. */
@@ -138,9 +155,18 @@ export class Alerting {
     const drill = this.#drills.get(name);
     if (!alerts || !drill) return [];
     const now = this.#now();
-    const [history, open] = await Promise.all([loadDrillHistory(this.#db, name), loadOpenProblem(this.#db, name)]);
+    const [history, open] = await Promise.all([
+      loadDrillHistory(this.#db, name),
+      loadOpenProblem(this.#db, name),
+    ]);
     const state = drillState(history, drill, now, this.#watchingSince);
-    const decisions = decideAlerts({ drill: name, state, open, now, remindEveryMs: alerts.remindEvery });
+    const decisions = decideAlerts({
+      drill: name,
+      state,
+      open,
+      now,
+      remindEveryMs: alerts.remindEvery,
+    });
     const raised: AlertEvent[] = [];
     for (const decision of decisions) {
       const message = this.#message(decision, drill, history, now);
@@ -159,14 +185,21 @@ export class Alerting {
       if (!created) continue;
       raised.push(event);
       const fields = { drill: name, alert: event.dedupeKey, channels };
-      if (channels.length === 0) this.#log.warn(fields, `alert not sent: no route takes ${decision.kind} alerts of drill ${name}`);
+      if (channels.length === 0)
+        this.#log.warn(
+          fields,
+          `alert not sent: no route takes ${decision.kind} alerts of drill ${name}`,
+        );
       else this.#log.info(fields, message.title);
     }
     return raised;
   }
 
   /** `evaluateDrill` for every configured drill; one drill's database error does not stop the others. */
-  async evaluateAll(): Promise<{ raised: AlertEvent[]; errors: { drill: string; error: unknown }[] }> {
+  async evaluateAll(): Promise<{
+    raised: AlertEvent[];
+    errors: { drill: string; error: unknown }[];
+  }> {
     const raised: AlertEvent[] = [];
     const errors: { drill: string; error: unknown }[] = [];
     for (const name of this.#drills.keys()) {
@@ -185,7 +218,9 @@ export class Alerting {
    * (the daemon), wakes it and returns; otherwise sends now and retries for up to
    * `waitMs` (what is left is retried by the next process that delivers).
    */
-  async deliver(options: { waitMs?: number; signal?: AbortSignal | undefined } = {}): Promise<DeliveryReport | null> {
+  async deliver(
+    options: { waitMs?: number; signal?: AbortSignal | undefined } = {},
+  ): Promise<DeliveryReport | null> {
     if (!this.config) return null;
     const until = new Date(this.#now().getTime() + (options.waitMs ?? 0));
     return this.dispatcher.drain({ until, signal: options.signal });
@@ -196,14 +231,20 @@ export class Alerting {
    * delivers them. With the dispatcher's background loop running (the daemon),
    * wakes it and returns at once; otherwise retries for up to `waitMs`.
    */
-  async afterRun(drill: string, options: { waitMs?: number; signal?: AbortSignal | undefined } = {}): Promise<{ raised: AlertEvent[]; delivery: DeliveryReport | null }> {
+  async afterRun(
+    drill: string,
+    options: { waitMs?: number; signal?: AbortSignal | undefined } = {},
+  ): Promise<{ raised: AlertEvent[]; delivery: DeliveryReport | null }> {
     const raised = await this.evaluateDrill(drill);
     if (this.dispatcher.running) {
       this.dispatcher.notify();
       return { raised, delivery: null };
     }
     // Nothing new: one pass for what earlier runs left pending, without waiting on it.
-    return { raised, delivery: await this.deliver(raised.length > 0 ? options : { ...options, waitMs: 0 }) };
+    return {
+      raised,
+      delivery: await this.deliver(raised.length > 0 ? options : { ...options, waitMs: 0 }),
+    };
   }
 
   /** Every drill's state now, for heartbeats and status output. */
@@ -244,7 +285,8 @@ export class Alerting {
       channels,
       message,
     });
-    if (recorded.created) this.#log.info({ alert: recorded.event.dedupeKey, channels }, message.title);
+    if (recorded.created)
+      this.#log.info({ alert: recorded.event.dedupeKey, channels }, message.title);
     return recorded;
   }
 
@@ -252,11 +294,19 @@ export class Alerting {
    * Sends a test message through each channel (or those named) once, right now,
    * without the log or retries, and says what each receiver answered.
    */
-  async testChannels(names?: readonly string[], options: { signal?: AbortSignal | undefined } = {}): Promise<ChannelTestResult[]> {
+  async testChannels(
+    names?: readonly string[],
+    options: { signal?: AbortSignal | undefined } = {},
+  ): Promise<ChannelTestResult[]> {
     return testChannels(this.channels, names, { ...options, now: this.#now() });
   }
 
-  #message(decision: AlertDecision, drill: DrillConfig, history: DrillHistory, now: Date): AlertMessage {
+  #message(
+    decision: AlertDecision,
+    drill: DrillConfig,
+    history: DrillHistory,
+    now: Date,
+  ): AlertMessage {
     const common = { drill: toAlertDrill(drill), configFile: this.#configFile, now };
     switch (decision.kind) {
       case 'failing':
@@ -269,7 +319,9 @@ export class Alerting {
           : staleMessage('reminder', decision.state, history, common);
       case 'recovered': {
         // A stale spell ended without a new pass (maxAge raised or removed): no run to show.
-        const sameSpell = decision.problem === 'stale' && decision.problemKey === `stale:${drill.name}:${history.lastPass?.runId ?? 'never'}`;
+        const sameSpell =
+          decision.problem === 'stale' &&
+          decision.problemKey === `stale:${drill.name}:${history.lastPass?.runId ?? 'never'}`;
         return buildRecoveredAlert({
           ...common,
           problem: decision.problem,
@@ -283,7 +335,10 @@ export class Alerting {
 }
 
 /** The configured channels by name (none without an `alerts` block). */
-export function createChannels(alerts: AlertsConfig | undefined, log: Logger): Map<string, AlertChannel> {
+export function createChannels(
+  alerts: AlertsConfig | undefined,
+  log: Logger,
+): Map<string, AlertChannel> {
   const channels = new Map<string, AlertChannel>();
   for (const [name, config] of Object.entries(alerts?.channels ?? {})) {
     channels.set(name, createChannel(name, config, { log: log.child({ channel: name }) }));
@@ -303,12 +358,18 @@ export async function testChannels(
 ): Promise<ChannelTestResult[]> {
   const chosen = names && names.length > 0 ? names : [...channels.keys()];
   for (const name of chosen) {
-    if (!channels.has(name)) throw new Error(`'${name}' is not a channel; expected one of ${[...channels.keys()].map((n) => `'${n}'`).join(', ')}`);
+    if (!channels.has(name))
+      throw new Error(
+        `'${name}' is not a channel; expected one of ${[...channels.keys()].map((n) => `'${n}'`).join(', ')}`,
+      );
   }
   return Promise.all(
     chosen.map(async (name) => {
       const channel = channels.get(name) as AlertChannel;
-      const result = await channel.send(buildTestMessage({ channel: name, now: options.now ?? new Date() }), { signal: options.signal });
+      const result = await channel.send(
+        buildTestMessage({ channel: name, now: options.now ?? new Date() }),
+        { signal: options.signal },
+      );
       return { channel: name, kind: channel.kind, target: channel.target, result };
     }),
   );
@@ -316,15 +377,45 @@ export async function testChannels(
 
 type Common = { drill: AlertDrill; configFile: string; now: Date };
 
-function failingMessage(kind: 'failing' | 'reminder', state: Extract<DrillState, { kind: 'failing' }>, history: DrillHistory, common: Common) {
-  return buildFailingAlert({ ...common, kind, run: state.latestRed, firstRed: state.firstRed, redRuns: state.redRuns, lastPass: history.lastPass });
+function failingMessage(
+  kind: 'failing' | 'reminder',
+  state: Extract<DrillState, { kind: 'failing' }>,
+  history: DrillHistory,
+  common: Common,
+) {
+  return buildFailingAlert({
+    ...common,
+    kind,
+    run: state.latestRed,
+    firstRed: state.firstRed,
+    redRuns: state.redRuns,
+    lastPass: history.lastPass,
+  });
 }
 
-function staleMessage(kind: 'stale' | 'reminder', state: Extract<DrillState, { kind: 'stale' }>, history: DrillHistory, common: Common) {
-  return buildStaleAlert({ ...common, kind, maxAgeMs: state.maxAgeMs, lastPass: history.lastPass, lastRun: history.latest, staleSince: state.since });
+function staleMessage(
+  kind: 'stale' | 'reminder',
+  state: Extract<DrillState, { kind: 'stale' }>,
+  history: DrillHistory,
+  common: Common,
+) {
+  return buildStaleAlert({
+    ...common,
+    kind,
+    maxAgeMs: state.maxAgeMs,
+    lastPass: history.lastPass,
+    lastRun: history.latest,
+    staleSince: state.since,
+  });
 }
 
 /** The parts of a drill's config alerts use. */
 export function toAlertDrill(drill: DrillConfig): AlertDrill {
-  return { name: drill.name, owner: drill.owner, description: drill.description, tags: drill.tags, maxAge: drill.maxAge };
+  return {
+    name: drill.name,
+    owner: drill.owner,
+    description: drill.description,
+    tags: drill.tags,
+    maxAge: drill.maxAge,
+  };
 }

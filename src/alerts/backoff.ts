@@ -15,7 +15,11 @@ export interface RetryPolicy {
  * from a hash of `seed` and the attempt number rather than from Math.random, so
  * every process computes the same due time from the same log.
  */
-export function retryDelay(attempts: number, policy: Pick<RetryPolicy, 'initialDelay' | 'maxDelay'>, seed: string): number {
+export function retryDelay(
+  attempts: number,
+  policy: Pick<RetryPolicy, 'initialDelay' | 'maxDelay'>,
+  seed: string,
+): number {
   const exponent = Math.min(Math.max(0, attempts - 1), 40);
   const base = Math.min(policy.maxDelay, policy.initialDelay * 2 ** exponent);
   return Math.round(base * (0.5 + 0.5 * unitHash(`${seed}\n${attempts}`)));

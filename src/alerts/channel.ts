@@ -9,7 +9,11 @@ import type { AlertMessage } from './message.js';
  * retried; transient ones (a refused connection, a 503, a timeout) are.
  */
 export type DeliveryResult =
-  | { ok: true; /** What the receiver said, e.g. `HTTP 200` or `250 2.0.0 queued`. */ detail: string; durationMs: number }
+  | {
+      ok: true;
+      /** What the receiver said, e.g. `HTTP 200` or `250 2.0.0 queued`. */ detail: string;
+      durationMs: number;
+    }
   | {
       ok: false;
       /** One line, free of secrets, saying what went wrong. */
@@ -49,14 +53,20 @@ export interface ChannelContext {
  * One kind of channel, as registered: its config schema (an object whose `kind`
  * is a literal) and a factory. The config schema and JSON Schema are built from these.
  */
-export interface ChannelKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }> = z.ZodObject<{ kind: z.ZodLiteral<string> }>> {
+export interface ChannelKind<
+  Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }> = z.ZodObject<{
+    kind: z.ZodLiteral<string>;
+  }>,
+> {
   readonly kind: string;
   readonly configSchema: Schema;
   create(config: z.output<Schema>, context: ChannelContext): AlertChannel;
 }
 
 /** Declares a channel kind with its types inferred from the schema. */
-export function defineChannelKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }>>(kind: ChannelKind<Schema>): ChannelKind<Schema> {
+export function defineChannelKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }>>(
+  kind: ChannelKind<Schema>,
+): ChannelKind<Schema> {
   return kind;
 }
 

@@ -1,7 +1,13 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../evidence/database.js';
 import type { Logger } from '../log/logger.js';
-import { deliveryStates, findUndelivered, recordAttempt, type AlertEvent, type DeliveryState } from './alert-log.js';
+import {
+  deliveryStates,
+  findUndelivered,
+  recordAttempt,
+  type AlertEvent,
+  type DeliveryState,
+} from './alert-log.js';
 import { lockKey, nextAttemptAt, type RetryPolicy } from './backoff.js';
 import type { AlertChannel, DeliveryResult } from './channel.js';
 
@@ -91,7 +97,9 @@ export class AlertDispatcher {
   /** One pass: every delivery that is due gets one attempt. Never throws for a failed send. */
   async deliverDue(options: { signal?: AbortSignal | undefined } = {}): Promise<DeliveryReport> {
     const now = this.#now();
-    const undelivered = await findUndelivered(this.#db, { since: new Date(now.getTime() - this.#retry.giveUpAfter) });
+    const undelivered = await findUndelivered(this.#db, {
+      since: new Date(now.getTime() - this.#retry.giveUpAfter),
+    });
     const byChannel = new Map<string, { event: AlertEvent; delivery: DeliveryState }[]>();
     let orphaned = 0;
     for (const entry of undelivered) {
@@ -105,7 +113,11 @@ export class AlertDispatcher {
       list.push(entry);
       byChannel.set(entry.delivery.channel, list);
     }
-    const reports = await Promise.all([...byChannel].map(([channel, list]) => this.#deliverChannel(channel, list, now, options.signal)));
+    const reports = await Promise.all(
+      [...byChannel].map(([channel, list]) =>
+        this.#deliverChannel(channel, list, now, options.signal),
+      ),
+    );
     const report: DeliveryReport = { attempts: [], pending: 0, nextDueAt: null, orphaned };
     for (const part of reports) {
       report.attempts.push(...part.attempts);
@@ -120,7 +132,9 @@ export class AlertDispatcher {
    * sleeping until the next delivery is due. What is still pending at the end
    * stays in the log for the next pass (of this process or another).
    */
-  async drain(options: { signal?: AbortSignal | undefined; until?: Date | undefined } = {}): Promise<DeliveryReport> {
+  async drain(
+    options: { signal?: AbortSignal | undefined; until?: Date | undefined } = {},
+  ): Promise<DeliveryReport> {
     const total: DeliveryReport = { attempts: [], pending: 0, nextDueAt: null, orphaned: 0 };
     for (;;) {
       const report = await this.deliverDue(options);
@@ -173,7 +187,9 @@ export class AlertDispatcher {
         } catch (error) {
           this.#log.error({ err: error }, 'alert delivery pass failed; retrying later');
         }
-        const untilDue = report?.nextDueAt ? Math.max(0, report.nextDueAt.getTime() - this.#now().getTime()) : poll;
+        const untilDue = report?.nextDueAt
+          ? Math.max(0, report.nextDueAt.getTime() - this.#now().getTime())
+          : poll;
         await sleep(Math.min(poll, untilDue));
       }
     };
@@ -233,7 +249,10 @@ export class AlertDispatcher {
         outcome = await this.attempt(event, channelName, signal);
       } catch (error) {
         // The database failed (a send may have gone out unrecorded): leave it for the next pass.
-        this.#log.error({ err: error, alert: event.dedupeKey, channel: channelName }, 'could not record an alert delivery; it will be retried');
+        this.#log.error(
+          { err: error, alert: event.dedupeKey, channel: channelName },
+          'could not record an alert delivery; it will be retried',
+        );
         waitingBehind();
         report.nextDueAt = earliest(report.nextDueAt, new Date(now.getTime() + BUSY_RETRY_MS));
         break;
@@ -241,7 +260,10 @@ export class AlertDispatcher {
       if (outcome.status === 'done') continue;
       if (outcome.status !== 'sent') {
         waitingBehind();
-        report.nextDueAt = earliest(report.nextDueAt, outcome.status === 'busy' ? new Date(now.getTime() + BUSY_RETRY_MS) : outcome.due);
+        report.nextDueAt = earliest(
+          report.nextDueAt,
+          outcome.status === 'busy' ? new Date(now.getTime() + BUSY_RETRY_MS) : outcome.due,
+        );
         break;
       }
       report.attempts.push(outcome.outcome);
@@ -268,11 +290,16 @@ export class AlertDispatcher {
     if (!channel) throw new Error(`'${channelName}' is not a configured channel`);
     const seed = `${event.id}\n${channelName}`;
     return this.#db.transaction().execute(async (trx) => {
-      const lock = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(${sql.lit(ALERT_LOCK_CLASS)}, ${sql.lit(lockKey(seed))}) as locked`.execute(trx);
+      const lock = await sql<{
+        locked: boolean;
+      }>`select pg_try_advisory_xact_lock(${sql.lit(ALERT_LOCK_CLASS)}, ${sql.lit(lockKey(seed))}) as locked`.execute(
+        trx,
+      );
       if (lock.rows[0]?.locked !== true) return { status: 'busy' as const };
       const state = (await deliveryStates(trx, [event.id])).get(seed);
       const attempts = state?.attempts ?? 0;
-      if (state?.delivered || state?.refused || attempts >= this.#retry.attempts) return { status: 'done' as const };
+      if (state?.delivered || state?.refused || attempts >= this.#retry.attempts)
+        return { status: 'done' as const };
       if (state) {
         const due = nextAttemptAt(state, this.#retry, seed);
         if (due > this.#now()) return { status: 'not-due' as const, due };
@@ -292,28 +319,66 @@ export class AlertDispatcher {
         retryAfterMs: result.ok ? null : (result.retryAfterMs ?? null),
       });
       const final = result.ok || result.permanent || attempt >= this.#retry.attempts;
-      const outcome: AttemptOutcome = { eventId: event.id, dedupeKey: event.dedupeKey, kind: event.kind, drill: event.drill, channel: channelName, attempt, result, final };
+      const outcome: AttemptOutcome = {
+        eventId: event.id,
+        dedupeKey: event.dedupeKey,
+        kind: event.kind,
+        drill: event.drill,
+        channel: channelName,
+        attempt,
+        result,
+        final,
+      };
       this.#logOutcome(outcome);
       const nextDueAt = final
         ? null
-        : nextAttemptAt({ attempts: attempt, lastAttemptAt: startedAt, lastRetryAfterMs: result.ok ? null : (result.retryAfterMs ?? null) }, this.#retry, seed);
+        : nextAttemptAt(
+            {
+              attempts: attempt,
+              lastAttemptAt: startedAt,
+              lastRetryAfterMs: result.ok ? null : (result.retryAfterMs ?? null),
+            },
+            this.#retry,
+            seed,
+          );
       return { status: 'sent' as const, outcome, nextDueAt };
     });
   }
 
   #logOutcome(outcome: AttemptOutcome): void {
-    const fields = { alert: outcome.dedupeKey, channel: outcome.channel, attempt: outcome.attempt, drill: outcome.drill ?? undefined };
-    if (outcome.result.ok) this.#log.info({ ...fields, response: outcome.result.detail }, 'alert delivered');
-    else if (!outcome.final) this.#log.warn({ ...fields, error: outcome.result.error }, 'alert delivery failed; will retry');
-    else if (outcome.result.permanent) this.#log.error({ ...fields, error: outcome.result.error }, 'alert delivery refused; not retrying');
-    else this.#log.error({ ...fields, error: outcome.result.error }, `alert delivery failed ${outcome.attempt} times; giving up`);
+    const fields = {
+      alert: outcome.dedupeKey,
+      channel: outcome.channel,
+      attempt: outcome.attempt,
+      drill: outcome.drill ?? undefined,
+    };
+    if (outcome.result.ok)
+      this.#log.info({ ...fields, response: outcome.result.detail }, 'alert delivered');
+    else if (!outcome.final)
+      this.#log.warn(
+        { ...fields, error: outcome.result.error },
+        'alert delivery failed; will retry',
+      );
+    else if (outcome.result.permanent)
+      this.#log.error(
+        { ...fields, error: outcome.result.error },
+        'alert delivery refused; not retrying',
+      );
+    else
+      this.#log.error(
+        { ...fields, error: outcome.result.error },
+        `alert delivery failed ${outcome.attempt} times; giving up`,
+      );
   }
 
   #warnOrphan(event: AlertEvent, channel: string): void {
     const key = `${event.id}\n${channel}`;
     if (this.#warnedOrphans.has(key)) return;
     this.#warnedOrphans.add(key);
-    this.#log.warn({ alert: event.dedupeKey, channel }, `alert for channel '${channel}' not sent: the channel is no longer configured`);
+    this.#log.warn(
+      { alert: event.dedupeKey, channel },
+      `alert for channel '${channel}' not sent: the channel is no longer configured`,
+    );
   }
 }
 

@@ -11,18 +11,30 @@ import { RED_VERDICTS, type DrillHistory } from './state.js';
  */
 export async function loadDrillHistory(db: Kysely<Database>, drill: string): Promise<DrillHistory> {
   const base = () => db.selectFrom('run_results').where('drill', '=', drill);
-  const newest = () => base().select(['seq', 'run_id', 'record']).orderBy('started_at', 'desc').orderBy('seq', 'desc').limit(1);
+  const newest = () =>
+    base()
+      .select(['seq', 'run_id', 'record'])
+      .orderBy('started_at', 'desc')
+      .orderBy('seq', 'desc')
+      .limit(1);
   const [latest, latestDecisive, lastPass, first] = await Promise.all([
     newest().executeTakeFirst(),
     newest().where('verdict', '!=', 'aborted').executeTakeFirst(),
     newest().where('verdict', '=', 'passed').executeTakeFirst(),
-    base().select((eb) => eb.fn.min('started_at').as('first')).executeTakeFirst(),
+    base()
+      .select((eb) => eb.fn.min('started_at').as('first'))
+      .executeTakeFirst(),
   ]);
   const passRecord = lastPass ? parse(lastPass) : null;
   let red = base().where('verdict', 'in', [...RED_VERDICTS]);
   if (passRecord) red = red.where('started_at', '>', new Date(passRecord.startedAt));
   const [firstRed, redCount] = await Promise.all([
-    red.select(['seq', 'run_id', 'record']).orderBy('started_at', 'asc').orderBy('seq', 'asc').limit(1).executeTakeFirst(),
+    red
+      .select(['seq', 'run_id', 'record'])
+      .orderBy('started_at', 'asc')
+      .orderBy('seq', 'asc')
+      .limit(1)
+      .executeTakeFirst(),
     red.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
   ]);
   const firstAt = first?.first;
@@ -32,12 +44,14 @@ export async function loadDrillHistory(db: Kysely<Database>, drill: string): Pro
     lastPass: passRecord,
     firstRedAfterPass: firstRed ? parse(firstRed) : null,
     redAfterPass: Number(redCount.count),
-    firstRunAt: firstAt === null || firstAt === undefined ? null : new Date(firstAt as Date | string),
+    firstRunAt:
+      firstAt === null || firstAt === undefined ? null : new Date(firstAt as Date | string),
   };
 }
 
 function parse(row: { seq: string; run_id: string; record: string }): RunRecord {
   const parsed = runRecordSchema.safeParse(JSON.parse(row.record));
-  if (!parsed.success) throw new Error(`stored record seq ${row.seq} (run ${row.run_id}) is not a valid run record`);
+  if (!parsed.success)
+    throw new Error(`stored record seq ${row.seq} (run ${row.run_id}) is not a valid run record`);
   return parsed.data;
 }

@@ -102,7 +102,12 @@ export interface AlertDrill {
   maxAge?: number | undefined;
 }
 
-const STATUS: Record<Exclude<RunVerdict, 'passed'>, string> = { failed: 'FAILED', error: 'ERROR', timed_out: 'TIMED OUT', aborted: 'ABORTED' };
+const STATUS: Record<Exclude<RunVerdict, 'passed'>, string> = {
+  failed: 'FAILED',
+  error: 'ERROR',
+  timed_out: 'TIMED OUT',
+  aborted: 'ABORTED',
+};
 const VERB: Record<RunVerdict, string> = {
   passed: 'passed',
   failed: 'failed',
@@ -141,7 +146,9 @@ export function buildFailingAlert(
     : `${status}: restore drill ${drill.name} ${VERB[verdict]}${why ? ` — ${why}` : ''}`;
   const summary = [
     `Restore drill ${drill.name}${ownerText(drill)} ${VERB[verdict]} at ${run.finishedAt}${run.set ? ` restoring ${run.set.path}` : ''}.`,
-    reminder ? `It has been red since ${input.firstRed.startedAt} (${input.redRuns} red run${input.redRuns === 1 ? '' : 's'} in a row).` : '',
+    reminder
+      ? `It has been red since ${input.firstRed.startedAt} (${input.redRuns} red run${input.redRuns === 1 ? '' : 's'} in a row).`
+      : '',
     input.lastPass ? `Last pass: ${input.lastPass.startedAt}.` : 'It has never passed.',
   ]
     .filter(Boolean)
@@ -179,7 +186,9 @@ export function buildStaleAlert(
   const { drill, now, lastPass, lastRun } = input;
   const reminder = input.kind === 'reminder';
   const status = reminder ? 'STILL STALE' : 'STALE';
-  const age = lastPass ? `no passing run for ${formatAge(now.getTime() - Date.parse(lastPass.startedAt))}` : 'no passing run recorded';
+  const age = lastPass
+    ? `no passing run for ${formatAge(now.getTime() - Date.parse(lastPass.startedAt))}`
+    : 'no passing run recorded';
   const title = `${status}: restore drill ${drill.name} — ${age} (maxAge ${formatDuration(input.maxAgeMs)})`;
   const lastRunText = lastRun
     ? `The last run was ${lastRun.verdict} at ${lastRun.startedAt}.`
@@ -197,7 +206,9 @@ export function buildStaleAlert(
     at: now.toISOString(),
     drill: drillPart(drill),
     run: lastRun ? runPart(lastRun) : null,
-    ...(lastRun && lastRun.verdict !== 'passed' ? checksPart(lastRun) : { failedChecks: [], failedChecksTotal: 0 }),
+    ...(lastRun && lastRun.verdict !== 'passed'
+      ? checksPart(lastRun)
+      : { failedChecks: [], failedChecksTotal: 0 }),
     since: input.staleSince.toISOString(),
     redRuns: null,
     lastPassAt: lastPass?.startedAt ?? null,
@@ -208,7 +219,12 @@ export function buildStaleAlert(
 
 /** A drill passed again after a failure, or ran and passed again after being stale. */
 export function buildRecoveredAlert(
-  input: CommonInput & { problem: ProblemKind; run: RunRecord | null; since: string | null; redRuns: number | null },
+  input: CommonInput & {
+    problem: ProblemKind;
+    run: RunRecord | null;
+    since: string | null;
+    redRuns: number | null;
+  },
 ): AlertMessage {
   const { drill, run, now } = input;
   const wasText = input.problem === 'failing' ? 'failing' : 'being stale';
@@ -239,9 +255,14 @@ export function buildRecoveredAlert(
 
 /** The periodic summary of every drill, proving the alert path itself works. */
 export function buildHeartbeat(input: { drills: HeartbeatDrill[]; now: Date }): AlertMessage {
-  const count = (state: HeartbeatDrill['state']) => input.drills.filter((drill) => drill.state === state).length;
+  const count = (state: HeartbeatDrill['state']) =>
+    input.drills.filter((drill) => drill.state === state).length;
   const red = count('failing') + count('stale');
-  const parts = [`${count('passing')} passing`, `${count('failing')} failing`, `${count('stale')} stale`];
+  const parts = [
+    `${count('passing')} passing`,
+    `${count('failing')} failing`,
+    `${count('stale')} stale`,
+  ];
   if (count('never-run') > 0) parts.push(`${count('never-run')} never run`);
   const title = `HEARTBEAT: restore-drill — ${input.drills.length} drill${input.drills.length === 1 ? '' : 's'}: ${parts.join(', ')}`;
   const summary =
@@ -303,7 +324,7 @@ export function evidenceCommand(runId: string, configFile: string): string {
 
 /** Quotes a word for a POSIX shell when it needs quoting. */
 export function shellQuote(word: string): string {
-  if (/^[A-Za-z0-9_\/.:=@%+,-]+$/.test(word)) return word;
+  if (/^[A-Za-z0-9_/.:=@%+,-]+$/.test(word)) return word;
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -322,17 +343,27 @@ export function renderText(message: AlertMessage): string {
   }
   if (run) {
     if (run.set) {
-      const facts = [run.set.mtime ? `taken ${run.set.mtime}` : null, run.set.size !== null ? formatBytes(run.set.size) : null].filter(Boolean);
-      lines.push(`Backup set:   ${run.set.path}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`);
+      const facts = [
+        run.set.mtime ? `taken ${run.set.mtime}` : null,
+        run.set.size !== null ? formatBytes(run.set.size) : null,
+      ].filter(Boolean);
+      lines.push(
+        `Backup set:   ${run.set.path}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}`,
+      );
     } else lines.push('Backup set:   none found');
-    lines.push(`Run:          ${run.runId} — ${run.verdict}, started ${run.startedAt}, took ${formatDuration(run.durationMs)}`);
+    lines.push(
+      `Run:          ${run.runId} — ${run.verdict}, started ${run.startedAt}, took ${formatDuration(run.durationMs)}`,
+    );
     lines.push(`Restored:     ${run.restored.files} files, ${formatBytes(run.restored.bytes)}`);
     if (run.cause && run.verdict !== 'passed') lines.push(`Cause:        ${run.cause}`);
   }
   if (message.since && message.kind !== 'recovered') lines.push(`Since:        ${message.since}`);
   if (message.lastPassAt) lines.push(`Last pass:    ${message.lastPassAt}`);
   if (message.failedChecks.length > 0) {
-    lines.push('', `Failed checks (${message.failedChecks.length} of ${message.failedChecksTotal} shown):`);
+    lines.push(
+      '',
+      `Failed checks (${message.failedChecks.length} of ${message.failedChecksTotal} shown):`,
+    );
     for (const check of message.failedChecks) lines.push(...checkLines(check));
   }
   if (message.drills) {
@@ -347,9 +378,13 @@ export function renderText(message: AlertMessage): string {
 /** The lines of one failed check: its detail, expected against found, then its first findings. */
 export function checkLines(check: AlertCheck): string[] {
   const lines = [`  x ${check.name}: ${check.detail}`];
-  if (check.expected !== null || check.actual !== null) lines.push(`      expected ${check.expected ?? '—'}, found ${check.actual ?? '—'}`);
+  if (check.expected !== null || check.actual !== null)
+    lines.push(`      expected ${check.expected ?? '—'}, found ${check.actual ?? '—'}`);
   for (const finding of check.findings) {
-    const values = finding.expected !== null || finding.actual !== null ? ` (expected ${finding.expected ?? '—'}, found ${finding.actual ?? '—'})` : '';
+    const values =
+      finding.expected !== null || finding.actual !== null
+        ? ` (expected ${finding.expected ?? '—'}, found ${finding.actual ?? '—'})`
+        : '';
     lines.push(`      ${finding.problem}: ${finding.item}${values}`);
   }
   const more = check.findingsTotal - check.findings.length;
@@ -375,7 +410,12 @@ function ownerText(drill: AlertDrill): string {
 }
 
 function drillPart(drill: AlertDrill): AlertMessage['drill'] {
-  return { name: drill.name, owner: drill.owner ?? null, description: drill.description ?? null, tags: [...drill.tags] };
+  return {
+    name: drill.name,
+    owner: drill.owner ?? null,
+    description: drill.description ?? null,
+    tags: [...drill.tags],
+  };
 }
 
 function runPart(run: RunRecord): NonNullable<AlertMessage['run']> {
@@ -387,7 +427,9 @@ function runPart(run: RunRecord): NonNullable<AlertMessage['run']> {
     finishedAt: run.finishedAt,
     durationMs: run.timings.totalMs,
     trigger: run.trigger,
-    set: run.set ? { path: run.set.path, id: run.set.id, mtime: run.set.mtime, size: run.set.size } : null,
+    set: run.set
+      ? { path: run.set.path, id: run.set.id, mtime: run.set.mtime, size: run.set.size }
+      : null,
     restored: { files: run.restored.files, bytes: run.restored.bytes },
   };
 }

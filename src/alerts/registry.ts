@@ -23,7 +23,10 @@ export const channelKindNames: readonly string[] = [...byName.keys()];
 export const channelConfigSchema = z
   .discriminatedUnion(
     'kind',
-    KINDS.map((kind) => kind.configSchema) as unknown as [(typeof KINDS)[number]['configSchema'], ...(typeof KINDS)[number]['configSchema'][]],
+    KINDS.map((kind) => kind.configSchema) as unknown as [
+      (typeof KINDS)[number]['configSchema'],
+      ...(typeof KINDS)[number]['configSchema'][],
+    ],
   )
   .describe(`Where alerts go. kind: ${channelKindNames.join(', ')}.`);
 
@@ -31,11 +34,18 @@ export type ChannelConfig = z.output<typeof channelConfigSchema>;
 
 export function getChannelKind(kind: string): ChannelKind {
   const found = byName.get(kind);
-  if (!found) throw new Error(`'${kind}' is not a channel kind; expected one of ${channelKindNames.map((n) => `'${n}'`).join(', ')}`);
+  if (!found)
+    throw new Error(
+      `'${kind}' is not a channel kind; expected one of ${channelKindNames.map((n) => `'${n}'`).join(', ')}`,
+    );
   return found;
 }
 
 /** Builds the channel named `name` from its config. */
-export function createChannel(name: string, config: ChannelConfig, context: Omit<ChannelContext, 'name'>): AlertChannel {
+export function createChannel(
+  name: string,
+  config: ChannelConfig,
+  context: Omit<ChannelContext, 'name'>,
+): AlertChannel {
   return getChannelKind(config.kind).create(config as never, { ...context, name });
 }

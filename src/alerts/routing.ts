@@ -7,7 +7,11 @@ import type { AlertDrill } from './message.js';
  * channel once. Without routes, every channel. An empty list means no route
  * takes the alert: it is still logged (the drill's state is tracked), not sent.
  */
-export function routeChannels(alerts: Pick<AlertsConfig, 'channels' | 'routes'>, drill: AlertDrill, kind: RoutedAlertKind): string[] {
+export function routeChannels(
+  alerts: Pick<AlertsConfig, 'channels' | 'routes'>,
+  drill: AlertDrill,
+  kind: RoutedAlertKind,
+): string[] {
   if (alerts.routes === undefined) return Object.keys(alerts.channels);
   const chosen: string[] = [];
   for (const route of alerts.routes) {
@@ -18,10 +22,14 @@ export function routeChannels(alerts: Pick<AlertsConfig, 'channels' | 'routes'>,
   return chosen;
 }
 
-function matches(match: NonNullable<AlertsConfig['routes']>[number]['match'], drill: AlertDrill): boolean {
+function matches(
+  match: NonNullable<AlertsConfig['routes']>[number]['match'],
+  drill: AlertDrill,
+): boolean {
   if (!match) return true;
   if (match.drills && !match.drills.includes(drill.name)) return false;
   if (match.tags && !match.tags.some((tag) => drill.tags.includes(tag))) return false;
-  if (match.owners && (drill.owner === undefined || !match.owners.includes(drill.owner))) return false;
+  if (match.owners && (drill.owner === undefined || !match.owners.includes(drill.owner)))
+    return false;
   return true;
 }

@@ -34,7 +34,8 @@ const byStart = (a: RunRecord, b: RunRecord) => Date.parse(a.startedAt) - Date.p
 /** The history of one drill from its runs (in any order): the pure counterpart of `loadDrillHistory`. */
 export function summarizeRuns(runs: readonly RunRecord[]): DrillHistory {
   const sorted = [...runs].sort(byStart);
-  const newest = (predicate: (run: RunRecord) => boolean) => [...sorted].reverse().find(predicate) ?? null;
+  const newest = (predicate: (run: RunRecord) => boolean) =>
+    [...sorted].reverse().find(predicate) ?? null;
   const lastPass = newest((run) => run.verdict === 'passed');
   const after = lastPass ? sorted.filter((run) => byStart(run, lastPass) > 0) : sorted;
   const red = after.filter((run) => isRed(run.verdict));
@@ -83,12 +84,25 @@ export function drillState(
   const decisive = history.latestDecisive;
   if (decisive && isRed(decisive.verdict)) {
     const firstRed = history.firstRedAfterPass ?? decisive;
-    return { kind: 'failing', episode: firstRed.runId, firstRed, latestRed: decisive, redRuns: Math.max(1, history.redAfterPass) };
+    return {
+      kind: 'failing',
+      episode: firstRed.runId,
+      firstRed,
+      latestRed: decisive,
+      redRuns: Math.max(1, history.redAfterPass),
+    };
   }
   if (drill.maxAge !== undefined) {
-    const reference = history.lastPass ? new Date(history.lastPass.startedAt) : (history.firstRunAt ?? watchingSince ?? null);
+    const reference = history.lastPass
+      ? new Date(history.lastPass.startedAt)
+      : (history.firstRunAt ?? watchingSince ?? null);
     if (reference && now.getTime() - reference.getTime() > drill.maxAge) {
-      return { kind: 'stale', episode: history.lastPass?.runId ?? 'never', since: new Date(reference.getTime() + drill.maxAge), maxAgeMs: drill.maxAge };
+      return {
+        kind: 'stale',
+        episode: history.lastPass?.runId ?? 'never',
+        since: new Date(reference.getTime() + drill.maxAge),
+        maxAgeMs: drill.maxAge,
+      };
     }
   }
   return { kind: 'ok' };
@@ -107,9 +121,27 @@ export interface OpenProblem {
 
 /** An alert the state machine asks for; its `key` makes it happen once, whoever asks. */
 export type AlertDecision =
-  | { kind: 'failing'; key: string; problemKey: string; state: Extract<DrillState, { kind: 'failing' }> }
-  | { kind: 'stale'; key: string; problemKey: string; state: Extract<DrillState, { kind: 'stale' }> }
-  | { kind: 'reminder'; key: string; problemKey: string; problem: ProblemKind; number: number; state: Exclude<DrillState, { kind: 'ok' }>; openedAt: Date }
+  | {
+      kind: 'failing';
+      key: string;
+      problemKey: string;
+      state: Extract<DrillState, { kind: 'failing' }>;
+    }
+  | {
+      kind: 'stale';
+      key: string;
+      problemKey: string;
+      state: Extract<DrillState, { kind: 'stale' }>;
+    }
+  | {
+      kind: 'reminder';
+      key: string;
+      problemKey: string;
+      problem: ProblemKind;
+      number: number;
+      state: Exclude<DrillState, { kind: 'ok' }>;
+      openedAt: Date;
+    }
   | { kind: 'recovered'; key: string; problemKey: string; problem: ProblemKind; openedAt: Date };
 
 /** The key of the problem a state is: `failing:<drill>:<first red run>` or `stale:<drill>:<last pass>`. */
@@ -139,7 +171,13 @@ export function decideAlerts(input: {
   if (open && open.key !== current) {
     const superseded = open.kind === 'stale' && state.kind === 'failing';
     if (!superseded) {
-      decisions.push({ kind: 'recovered', key: `recovered:${open.key}`, problemKey: open.key, problem: open.kind, openedAt: open.openedAt });
+      decisions.push({
+        kind: 'recovered',
+        key: `recovered:${open.key}`,
+        problemKey: open.key,
+        problem: open.kind,
+        openedAt: open.openedAt,
+      });
     }
   }
   if (state.kind === 'ok' || current === null) return decisions;
@@ -149,9 +187,20 @@ export function decideAlerts(input: {
         ? { kind: 'failing', key: current, problemKey: current, state }
         : { kind: 'stale', key: current, problemKey: current, state },
     );
-  } else if (input.remindEveryMs !== null && now.getTime() - open.lastNotifiedAt.getTime() >= input.remindEveryMs) {
+  } else if (
+    input.remindEveryMs !== null &&
+    now.getTime() - open.lastNotifiedAt.getTime() >= input.remindEveryMs
+  ) {
     const number = open.reminders + 1;
-    decisions.push({ kind: 'reminder', key: `reminder:${current}:${number}`, problemKey: current, problem: state.kind, number, state, openedAt: open.openedAt });
+    decisions.push({
+      kind: 'reminder',
+      key: `reminder:${current}:${number}`,
+      problemKey: current,
+      problem: state.kind,
+      number,
+      state,
+      openedAt: open.openedAt,
+    });
   }
   return decisions;
 }

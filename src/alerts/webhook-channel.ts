@@ -1,7 +1,13 @@
 import { z } from 'zod';
 import { redactor } from '../config/redact.js';
 import { durationSchema } from '../config/duration.js';
-import { defineChannelKind, elapsedSince, type AlertChannel, type DeliveryResult, type SendOptions } from './channel.js';
+import {
+  defineChannelKind,
+  elapsedSince,
+  type AlertChannel,
+  type DeliveryResult,
+  type SendOptions,
+} from './channel.js';
 import type { AlertMessage } from './message.js';
 import { webhookPayload, type WebhookFormat } from './webhook-payloads.js';
 
@@ -13,8 +19,12 @@ export const webhookChannelConfigSchema = z
     kind: z.literal('webhook'),
     url: z
       .string()
-      .refine((text) => /^https?:$/.test(safeUrl(text)?.protocol ?? ''), { message: 'expected an http:// or https:// URL' })
-      .describe('Where alerts are POSTed. Webhook URLs usually hold a token: write them as ${env:NAME}.'),
+      .refine((text) => /^https?:$/.test(safeUrl(text)?.protocol ?? ''), {
+        message: 'expected an http:// or https:// URL',
+      })
+      .describe(
+        'Where alerts are POSTed. Webhook URLs usually hold a token: write them as ${env:NAME}.',
+      ),
     format: z
       .enum(['generic', 'slack', 'teams'])
       .default('generic')
@@ -22,10 +32,17 @@ export const webhookChannelConfigSchema = z
         'Body format: generic (the alert document as JSON, plus a `text` rendering), slack (incoming webhook: text and blocks), teams (Workflows webhook: an Adaptive Card).',
       ),
     headers: z
-      .record(z.string().regex(HEADER_NAME, { message: 'expected an HTTP header name' }), z.string())
+      .record(
+        z.string().regex(HEADER_NAME, { message: 'expected an HTTP header name' }),
+        z.string(),
+      )
       .default({})
       .describe('Extra request headers, e.g. Authorization: "Bearer ${env:ALERT_TOKEN}".'),
-    timeout: durationSchema.prefault('10s').describe('One attempt gives up after this long; it is then retried like any transient failure.'),
+    timeout: durationSchema
+      .prefault('10s')
+      .describe(
+        'One attempt gives up after this long; it is then retried like any transient failure.',
+      ),
   })
   .describe('POSTs each alert as JSON to a URL.');
 
@@ -69,7 +86,11 @@ export class WebhookChannel implements AlertChannel {
     try {
       response = await fetch(this.config.url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'restore-drill', ...this.config.headers },
+        headers: {
+          'content-type': 'application/json; charset=utf-8',
+          'user-agent': 'restore-drill',
+          ...this.config.headers,
+        },
         body: JSON.stringify(webhookPayload(message, this.config.format)),
         // A redirected POST turns into a GET in fetch; the alert would be lost quietly.
         redirect: 'manual',
@@ -79,18 +100,38 @@ export class WebhookChannel implements AlertChannel {
       if (networkReason(error) === 'bad port') {
         // fetch refuses some ports outright (the WHATWG "bad ports": 1, 25, 6000…); retrying cannot help.
         const port = new URL(this.config.url).port;
-        return { ok: false, error: `POST to ${this.target} refused by fetch: port ${port} is on the blocked-ports list; use another port`, permanent: true, durationMs: elapsedSince(start) };
+        return {
+          ok: false,
+          error: `POST to ${this.target} refused by fetch: port ${port} is on the blocked-ports list; use another port`,
+          permanent: true,
+          durationMs: elapsedSince(start),
+        };
       }
-      const why = options.signal?.aborted ? 'aborted (shutting down)' : timeout.aborted ? `no response within ${this.config.timeout} ms` : networkReason(error);
-      return { ok: false, error: `POST to ${this.target} failed: ${why}`, permanent: false, durationMs: elapsedSince(start) };
+      const why = options.signal?.aborted
+        ? 'aborted (shutting down)'
+        : timeout.aborted
+          ? `no response within ${this.config.timeout} ms`
+          : networkReason(error);
+      return {
+        ok: false,
+        error: `POST to ${this.target} failed: ${why}`,
+        permanent: false,
+        durationMs: elapsedSince(start),
+      };
     }
     const excerpt = await readExcerpt(response);
     const durationMs = elapsedSince(start);
     const status = response.status;
-    if (status >= 200 && status < 300) return { ok: true, detail: `HTTP ${status}${excerpt ? ` ${excerpt}` : ''}`, durationMs };
+    if (status >= 200 && status < 300)
+      return { ok: true, detail: `HTTP ${status}${excerpt ? ` ${excerpt}` : ''}`, durationMs };
     const said = excerpt ? `: ${excerpt}` : '';
     if (status >= 300 && status < 400) {
-      return { ok: false, error: `${this.target} answered HTTP ${status} (a redirect); configure the final URL`, permanent: true, durationMs };
+      return {
+        ok: false,
+        error: `${this.target} answered HTTP ${status} (a redirect); configure the final URL`,
+        permanent: true,
+        durationMs,
+      };
     }
     const transient = status === 408 || status === 425 || status === 429 || status >= 500;
     return {
@@ -115,7 +156,9 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 async function readExcerpt(response: Response): Promise<string> {
   try {
     const text = (await response.text()).replace(/\s+/g, ' ').trim();
-    return redactor.redact(text.length > BODY_EXCERPT_CHARS ? `${text.slice(0, BODY_EXCERPT_CHARS - 3)}...` : text);
+    return redactor.redact(
+      text.length > BODY_EXCERPT_CHARS ? `${text.slice(0, BODY_EXCERPT_CHARS - 3)}...` : text,
+    );
   } catch {
     return '';
   }
@@ -125,7 +168,12 @@ async function readExcerpt(response: Response): Promise<string> {
 function networkReason(error: unknown): string {
   const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
   const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  const text = typeof cause?.message === 'string' ? cause.message : error instanceof Error ? error.message : String(error);
+  const text =
+    typeof cause?.message === 'string'
+      ? cause.message
+      : error instanceof Error
+        ? error.message
+        : String(error);
   return redactor.redact(code && !text.includes(code) ? `${code} ${text}` : text);
 }
 

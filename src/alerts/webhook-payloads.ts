@@ -34,7 +34,10 @@ function facts(message: AlertMessage): [string, string][] {
     if (drill.owner) out.push(['Owner', drill.owner]);
   }
   if (run) {
-    out.push(['Backup set', run.set ? `${run.set.path}${run.set.mtime ? ` (taken ${run.set.mtime})` : ''}` : 'none found']);
+    out.push([
+      'Backup set',
+      run.set ? `${run.set.path}${run.set.mtime ? ` (taken ${run.set.mtime})` : ''}` : 'none found',
+    ]);
     out.push(['Run', `${run.runId} — ${run.verdict}, took ${formatDuration(run.durationMs)}`]);
     out.push(['Restored', `${run.restored.files} files, ${formatBytes(run.restored.bytes)}`]);
     if (run.cause && run.verdict !== 'passed') out.push(['Cause', run.cause]);
@@ -68,13 +71,22 @@ function clip(text: string, max: number): string {
 export function slackPayload(message: AlertMessage): { text: string; blocks: unknown[] } {
   const blocks: unknown[] = [
     { type: 'header', text: { type: 'plain_text', text: clip(message.title, 150), emoji: true } },
-    { type: 'section', text: { type: 'mrkdwn', text: clip(`${SLACK_EMOJI[message.severity]} ${slackEscape(message.summary)}`, 3000) } },
+    {
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: clip(`${SLACK_EMOJI[message.severity]} ${slackEscape(message.summary)}`, 3000),
+      },
+    },
   ];
   const list = facts(message);
   if (list.length > 0) {
     blocks.push({
       type: 'section',
-      fields: list.slice(0, 10).map(([label, value]) => ({ type: 'mrkdwn', text: clip(`*${label}*\n${slackEscape(value)}`, 2000) })),
+      fields: list.slice(0, 10).map(([label, value]) => ({
+        type: 'mrkdwn',
+        text: clip(`*${label}*\n${slackEscape(value)}`, 2000),
+      })),
     });
   }
   if (message.failedChecks.length > 0) {
@@ -83,24 +95,49 @@ export function slackPayload(message: AlertMessage): { text: string; blocks: unk
       type: 'section',
       text: {
         type: 'mrkdwn',
-        text: clip(`*Failed checks (${message.failedChecks.length} of ${message.failedChecksTotal})*\n\`\`\`${slackEscape(lines.join('\n'))}\`\`\``, 3000),
+        text: clip(
+          `*Failed checks (${message.failedChecks.length} of ${message.failedChecksTotal})*\n\`\`\`${slackEscape(lines.join('\n'))}\`\`\``,
+          3000,
+        ),
       },
     });
   }
   if (message.drills) {
     blocks.push({
       type: 'section',
-      text: { type: 'mrkdwn', text: clip(`\`\`\`${slackEscape(message.drills.map((drill) => heartbeatLine(drill)).join('\n'))}\`\`\``, 3000) },
+      text: {
+        type: 'mrkdwn',
+        text: clip(
+          `\`\`\`${slackEscape(message.drills.map((drill) => heartbeatLine(drill)).join('\n'))}\`\`\``,
+          3000,
+        ),
+      },
     });
   }
   if (message.evidenceCommand) {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`*Full evidence*\n\`${slackEscape(message.evidenceCommand)}\``, 3000) } });
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: clip(`*Full evidence*\n\`${slackEscape(message.evidenceCommand)}\``, 3000),
+      },
+    });
   }
-  blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: slackEscape(`restore-drill on ${message.host} · ${message.at}`) }] });
+  blocks.push({
+    type: 'context',
+    elements: [
+      { type: 'mrkdwn', text: slackEscape(`restore-drill on ${message.host} · ${message.at}`) },
+    ],
+  });
   return { text: slackEscape(message.title), blocks };
 }
 
-const TEAMS_COLOR: Record<AlertMessage['severity'], string> = { critical: 'Attention', warning: 'Warning', resolved: 'Good', info: 'Accent' };
+const TEAMS_COLOR: Record<AlertMessage['severity'], string> = {
+  critical: 'Attention',
+  warning: 'Warning',
+  resolved: 'Good',
+  info: 'Accent',
+};
 
 /**
  * A Microsoft Teams message for a Workflows ("Post to a channel when a webhook
@@ -108,25 +145,60 @@ const TEAMS_COLOR: Record<AlertMessage['severity'], string> = { critical: 'Atten
  */
 export function teamsPayload(message: AlertMessage): Record<string, unknown> {
   const body: unknown[] = [
-    { type: 'TextBlock', text: message.title, weight: 'Bolder', size: 'Medium', wrap: true, color: TEAMS_COLOR[message.severity] },
+    {
+      type: 'TextBlock',
+      text: message.title,
+      weight: 'Bolder',
+      size: 'Medium',
+      wrap: true,
+      color: TEAMS_COLOR[message.severity],
+    },
     { type: 'TextBlock', text: message.summary, wrap: true },
   ];
   const list = facts(message);
-  if (list.length > 0) body.push({ type: 'FactSet', facts: list.map(([title, value]) => ({ title, value })) });
+  if (list.length > 0)
+    body.push({ type: 'FactSet', facts: list.map(([title, value]) => ({ title, value })) });
   if (message.failedChecks.length > 0) {
-    body.push({ type: 'TextBlock', text: `Failed checks (${message.failedChecks.length} of ${message.failedChecksTotal})`, weight: 'Bolder', wrap: true });
+    body.push({
+      type: 'TextBlock',
+      text: `Failed checks (${message.failedChecks.length} of ${message.failedChecksTotal})`,
+      weight: 'Bolder',
+      wrap: true,
+    });
     for (const check of message.failedChecks) {
-      body.push({ type: 'TextBlock', text: checkLines(check).join('\n\n'), wrap: true, fontType: 'Monospace', spacing: 'Small' });
+      body.push({
+        type: 'TextBlock',
+        text: checkLines(check).join('\n\n'),
+        wrap: true,
+        fontType: 'Monospace',
+        spacing: 'Small',
+      });
     }
   }
   if (message.drills) {
-    body.push({ type: 'TextBlock', text: message.drills.map((drill) => heartbeatLine(drill)).join('\n\n'), wrap: true, fontType: 'Monospace' });
+    body.push({
+      type: 'TextBlock',
+      text: message.drills.map((drill) => heartbeatLine(drill)).join('\n\n'),
+      wrap: true,
+      fontType: 'Monospace',
+    });
   }
   if (message.evidenceCommand) {
     body.push({ type: 'TextBlock', text: 'Full evidence', weight: 'Bolder', wrap: true });
-    body.push({ type: 'TextBlock', text: message.evidenceCommand, wrap: true, fontType: 'Monospace' });
+    body.push({
+      type: 'TextBlock',
+      text: message.evidenceCommand,
+      wrap: true,
+      fontType: 'Monospace',
+    });
   }
-  body.push({ type: 'TextBlock', text: `restore-drill on ${message.host} · ${message.at}`, isSubtle: true, size: 'Small', wrap: true });
+  body.push({
+    type: 'TextBlock',
+    text: `restore-drill on ${message.host} · ${message.at}`,
+    isSubtle: true,
+    size: 'Small',
+    wrap: true,
+  });
   return {
     type: 'message',
     // Workflows shows `summary` in notifications; older connectors ignore it.

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { byteSizeSchema } from '../config/common.js';
-import { resultFromFindings, type Check, type CheckContext, type CheckResult, type Finding } from './check.js';
+import {
+  resultFromFindings,
+  type Check,
+  type CheckContext,
+  type CheckResult,
+  type Finding,
+} from './check.js';
 import { formatBytes } from './describe.js';
 import { dataFiles, manifestPathInSet, type ManifestCheckConfig } from './manifest-check.js';
 
@@ -26,14 +32,28 @@ export class BytesCheck implements Check {
 
   async run(context: CheckContext): Promise<CheckResult[]> {
     let bytes = 0;
-    for (const file of dataFiles(context.outcome.files, manifestPathInSet(this.manifest, context))) bytes += file.size;
+    for (const file of dataFiles(context.outcome.files, manifestPathInSet(this.manifest, context)))
+      bytes += file.size;
     const min = this.config.min;
     const findings: Finding[] =
-      bytes < min ? [{ item: context.sampled ? 'restored sample' : 'restore', problem: 'too-few-bytes', expected: { minBytes: min }, actual: { bytes } }] : [];
+      bytes < min
+        ? [
+            {
+              item: context.sampled ? 'restored sample' : 'restore',
+              problem: 'too-few-bytes',
+              expected: { minBytes: min },
+              actual: { bytes },
+            },
+          ]
+        : [];
     const summary = `${formatBytes(bytes)} (${bytes} bytes) restored${context.sampled ? ' (sample)' : ''}, expected at least ${formatBytes(min)}`;
     return [
       resultFromFindings(this.name, findings, {
-        expected: { minBytes: min, min: formatBytes(min), ...(context.sampled ? { sampled: true } : {}) },
+        expected: {
+          minBytes: min,
+          min: formatBytes(min),
+          ...(context.sampled ? { sampled: true } : {}),
+        },
         actual: { bytes, size: formatBytes(bytes) },
         passDetail: summary,
         failDetail: () => summary,

@@ -8,7 +8,9 @@ export type CheckVerdict = z.infer<typeof checkVerdictSchema>;
 /** One problem found by a check, naming the item at fault. */
 export const findingSchema = z.object({
   item: z.string().describe('The file, entry, table or object at fault.'),
-  problem: z.string().describe('Short kind of problem: missing, changed, truncated, extra, escapes-scratch…'),
+  problem: z
+    .string()
+    .describe('Short kind of problem: missing, changed, truncated, extra, escapes-scratch…'),
   expected: z.unknown().optional(),
   actual: z.unknown().optional(),
 });
@@ -67,16 +69,28 @@ export const MAX_FINDINGS = 100;
 export function resultFromFindings(
   name: string,
   findings: Finding[],
-  summary: { expected: unknown; actual: unknown; passDetail: string; failDetail: (f: Finding[]) => string; onFinding?: 'fail' | 'warn' },
+  summary: {
+    expected: unknown;
+    actual: unknown;
+    passDetail: string;
+    failDetail: (f: Finding[]) => string;
+    onFinding?: 'fail' | 'warn';
+  },
 ): CheckResult {
   const failed = findings.length > 0;
-  const verdict: CheckVerdict = !failed ? 'passed' : summary.onFinding === 'warn' ? 'warning' : 'failed';
+  const verdict: CheckVerdict = !failed
+    ? 'passed'
+    : summary.onFinding === 'warn'
+      ? 'warning'
+      : 'failed';
   return {
     name,
     verdict,
     expected: summary.expected,
     actual: summary.actual,
     detail: failed ? summary.failDetail(findings) : summary.passDetail,
-    ...(failed ? { findings: findings.slice(0, MAX_FINDINGS), findingsTotal: findings.length } : {}),
+    ...(failed
+      ? { findings: findings.slice(0, MAX_FINDINGS), findingsTotal: findings.length }
+      : {}),
   };
 }

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { isIgnored } from '../manifest/index.js';
-import { resultFromFindings, type Check, type CheckContext, type CheckResult, type Finding } from './check.js';
+import {
+  resultFromFindings,
+  type Check,
+  type CheckContext,
+  type CheckResult,
+  type Finding,
+} from './check.js';
 import { listFindings, plural } from './describe.js';
 import type { ManifestLoader } from './manifest-check.js';
 
@@ -35,18 +41,32 @@ export class ExtraFilesCheck implements Check {
         {
           name: this.name,
           // Without a manifest nothing can be said to be extra; passing would claim more than was checked.
-          verdict: this.policy === 'fail' ? 'failed' : this.policy === 'warn' ? 'warning' : 'passed',
+          verdict:
+            this.policy === 'fail' ? 'failed' : this.policy === 'warn' ? 'warning' : 'passed',
           expected: { extra: 0, manifest: loaded.location.display, policy: this.policy },
           actual: { compared: false },
-          detail: this.policy === 'ignore' ? `extra files ignored (extraFiles: ignore); ${detail}` : detail,
+          detail:
+            this.policy === 'ignore'
+              ? `extra files ignored (extraFiles: ignore); ${detail}`
+              : detail,
         },
       ];
     }
     const { manifest, location } = loaded;
     const extras: Finding[] = [];
     for (const file of context.outcome.files) {
-      if (file.path === location.inSet || manifest.files.has(file.path) || isIgnored(manifest, file.path)) continue;
-      extras.push({ item: file.path, problem: 'extra', expected: `listed in ${location.display}`, actual: { size: file.size } });
+      if (
+        file.path === location.inSet ||
+        manifest.files.has(file.path) ||
+        isIgnored(manifest, file.path)
+      )
+        continue;
+      extras.push({
+        item: file.path,
+        problem: 'extra',
+        expected: `listed in ${location.display}`,
+        actual: { size: file.size },
+      });
     }
     extras.sort((a, b) => (a.item < b.item ? -1 : a.item > b.item ? 1 : 0));
     const expected = { extra: 0, manifest: location.display, policy: this.policy };
@@ -67,7 +87,8 @@ export class ExtraFilesCheck implements Check {
         expected,
         actual,
         passDetail: `no restored file is missing from ${location.display}`,
-        failDetail: (found) => `${plural(found.length, 'restored file')} not in ${location.display}: ${listFindings(found).replaceAll("extra '", "'")}`,
+        failDetail: (found) =>
+          `${plural(found.length, 'restored file')} not in ${location.display}: ${listFindings(found).replaceAll("extra '", "'")}`,
         onFinding: this.policy,
       }),
     ];

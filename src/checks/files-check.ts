@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { resultFromFindings, type Check, type CheckContext, type CheckResult, type Finding } from './check.js';
+import {
+  resultFromFindings,
+  type Check,
+  type CheckContext,
+  type CheckResult,
+  type Finding,
+} from './check.js';
 import { plural } from './describe.js';
 import { dataFiles, manifestPathInSet, type ManifestCheckConfig } from './manifest-check.js';
 
@@ -9,7 +15,9 @@ export const filesCheckConfigSchema = z
     min: z.number().int().nonnegative().optional().describe('At least this many files.'),
     exact: z.number().int().nonnegative().optional().describe('Exactly this many files.'),
   })
-  .refine((value) => value.min !== undefined || value.exact !== undefined, { message: 'expected min or exact' })
+  .refine((value) => value.min !== undefined || value.exact !== undefined, {
+    message: 'expected min or exact',
+  })
   .describe('Count the restored files (the manifest itself is not counted).');
 
 /** `checks.files`, parsed. */
@@ -28,21 +36,45 @@ export class FilesCheck implements Check {
   ) {}
 
   async run(context: CheckContext): Promise<CheckResult[]> {
-    const count = dataFiles(context.outcome.files, manifestPathInSet(this.manifest, context)).length;
+    const count = dataFiles(
+      context.outcome.files,
+      manifestPathInSet(this.manifest, context),
+    ).length;
     const { min, exact } = this.config;
     const findings: Finding[] = [];
     const where = context.sampled ? 'restored sample' : 'restore';
     if (exact !== undefined && count !== exact) {
-      findings.push({ item: `${where}`, problem: count < exact ? 'too-few-files' : 'too-many-files', expected: { exact }, actual: { files: count } });
+      findings.push({
+        item: `${where}`,
+        problem: count < exact ? 'too-few-files' : 'too-many-files',
+        expected: { exact },
+        actual: { files: count },
+      });
     }
-    if (min !== undefined && count < min) findings.push({ item: `${where}`, problem: 'too-few-files', expected: { min }, actual: { files: count } });
-    const wanted = [exact !== undefined ? `exactly ${exact}` : null, min !== undefined ? `at least ${min}` : null].filter(Boolean).join(' and ');
+    if (min !== undefined && count < min)
+      findings.push({
+        item: `${where}`,
+        problem: 'too-few-files',
+        expected: { min },
+        actual: { files: count },
+      });
+    const wanted = [
+      exact !== undefined ? `exactly ${exact}` : null,
+      min !== undefined ? `at least ${min}` : null,
+    ]
+      .filter(Boolean)
+      .join(' and ');
     return [
       resultFromFindings(this.name, findings, {
-        expected: { ...(min !== undefined ? { min } : {}), ...(exact !== undefined ? { exact } : {}), ...(context.sampled ? { sampled: true } : {}) },
+        expected: {
+          ...(min !== undefined ? { min } : {}),
+          ...(exact !== undefined ? { exact } : {}),
+          ...(context.sampled ? { sampled: true } : {}),
+        },
         actual: { files: count },
         passDetail: `${plural(count, 'file')} restored${context.sampled ? ' (sample)' : ''}, expected ${wanted}`,
-        failDetail: () => `${plural(count, 'file')} restored${context.sampled ? ' (sample)' : ''}, expected ${wanted}`,
+        failDetail: () =>
+          `${plural(count, 'file')} restored${context.sampled ? ' (sample)' : ''}, expected ${wanted}`,
       }),
     ];
   }

@@ -24,18 +24,30 @@ export interface BuildChecksOptions {
  * with a manifest), files, bytes, tables, sql:<name>…, rpo, and rto last so it sees the others' time. The
  * instances keep no state between runs and can be reused.
  */
-export function buildChecks(checks: ChecksConfig, targets: DrillConfig['targets'], options: BuildChecksOptions = {}): Check[] {
+export function buildChecks(
+  checks: ChecksConfig,
+  targets: DrillConfig['targets'],
+  options: BuildChecksOptions = {},
+): Check[] {
   const list: Check[] = [new RestoreCheck()];
   const loader = checks.manifest === undefined ? null : new ManifestLoader(checks.manifest);
   if (checks.manifest !== undefined && loader !== null) {
     // With a tables check, row counts are judged there only.
-    list.push(new ManifestCheck(checks.manifest, loader, { hashConcurrency: options.hashConcurrency, tables: checks.tables === undefined }));
+    list.push(
+      new ManifestCheck(checks.manifest, loader, {
+        hashConcurrency: options.hashConcurrency,
+        tables: checks.tables === undefined,
+      }),
+    );
     list.push(new ExtraFilesCheck(checks.extraFiles, loader));
   }
   if (checks.files !== undefined) list.push(new FilesCheck(checks.files, checks.manifest));
   if (checks.bytes !== undefined) list.push(new BytesCheck(checks.bytes, checks.manifest));
   if (checks.tables !== undefined) {
-    const baseline = checks.tables.from === 'manifest' && loader !== null ? { from: 'manifest' as const, loader } : { from: 'last-pass' as const, run: options.lastPass };
+    const baseline =
+      checks.tables.from === 'manifest' && loader !== null
+        ? { from: 'manifest' as const, loader }
+        : { from: 'last-pass' as const, run: options.lastPass };
     list.push(new TablesCheck(checks.tables, baseline));
   }
   for (const assertion of checks.sql ?? []) list.push(new SqlCheck(assertion));

@@ -12,13 +12,21 @@ import {
   type ManifestProblem,
 } from '../manifest/index.js';
 import type { BackupSet, RestoredFile } from '../sources/restore-source.js';
-import { resultFromFindings, type Check, type CheckContext, type CheckResult, type Finding } from './check.js';
+import {
+  resultFromFindings,
+  type Check,
+  type CheckContext,
+  type CheckResult,
+  type Finding,
+} from './check.js';
 import { listFindings, plural } from './describe.js';
 
 /** Manifest formats restore-drill reads. */
 export const manifestFormatSchema = z
   .enum(['sha256sum', 'backup_manifest', 'restore-drill'])
-  .describe("sha256sum: lines of '<hex>  <path>'; backup_manifest: pg_basebackup's; restore-drill: the JSON of `restore-drill manifest`.");
+  .describe(
+    "sha256sum: lines of '<hex>  <path>'; backup_manifest: pg_basebackup's; restore-drill: the JSON of `restore-drill manifest`.",
+  );
 
 /** Where the expected checksums are. */
 export const manifestCheckConfigSchema = z
@@ -27,7 +35,9 @@ export const manifestCheckConfigSchema = z
     path: z
       .string()
       .min(1)
-      .describe("Relative: inside the set (e.g. SHA256SUMS). Absolute or with {set}: anywhere, e.g. '{set}.sha256' beside the set."),
+      .describe(
+        "Relative: inside the set (e.g. SHA256SUMS). Absolute or with {set}: anywhere, e.g. '{set}.sha256' beside the set.",
+      ),
   })
   .describe('Verify every restored file against a manifest of checksums.');
 
@@ -53,11 +63,18 @@ const URL_LIKE = /^[a-z][a-z0-9+.-]*:\/\//i;
  * Resolves `checks.manifest.path` for one run: relative → inside the restored set (read
  * from scratch); absolute → that file; `{set}` → replaced with the set's path first.
  */
-export function locateManifest(config: Pick<ManifestCheckConfig, 'path'>, set: BackupSet, scratchDir: string): ManifestLocation {
+export function locateManifest(
+  config: Pick<ManifestCheckConfig, 'path'>,
+  set: BackupSet,
+  scratchDir: string,
+): ManifestLocation {
   const written = config.path;
   const local = (file: string): ManifestLocation => {
     const within = URL_LIKE.test(set.path) ? '' : relative(resolve(set.path), file);
-    const inSet = within !== '' && !within.startsWith('..') && !isAbsolute(within) ? within.split(sep).join('/') : null;
+    const inSet =
+      within !== '' && !within.startsWith('..') && !isAbsolute(within)
+        ? within.split(sep).join('/')
+        : null;
     return { ok: true, display: file, file, inSet, where: 'local file' };
   };
   if (written.includes('{set}')) {
@@ -73,8 +90,19 @@ export function locateManifest(config: Pick<ManifestCheckConfig, 'path'>, set: B
   }
   if (isAbsolute(written)) return local(resolve(written));
   const normalised = normaliseManifestPath(written);
-  if (!normalised.ok) return { ok: false, display: written, reason: `a relative manifest path must name a file inside the set (${normalised.message})` };
-  return { ok: true, display: normalised.path, file: join(scratchDir, ...normalised.path.split('/')), inSet: normalised.path, where: 'restored set' };
+  if (!normalised.ok)
+    return {
+      ok: false,
+      display: written,
+      reason: `a relative manifest path must name a file inside the set (${normalised.message})`,
+    };
+  return {
+    ok: true,
+    display: normalised.path,
+    file: join(scratchDir, ...normalised.path.split('/')),
+    inSet: normalised.path,
+    where: 'restored set',
+  };
 }
 
 /** A manifest read for one run, or why it could not be. */
@@ -104,24 +132,37 @@ export class ManifestLoader {
     const location = locateManifest(this.config, context.set, context.scratchDir);
     if (!location.ok) return { ok: false, location, reason: location.reason };
     try {
-      return { ok: true, location, manifest: await readManifest(location.file, this.config.format, { signal: context.signal }) };
+      return {
+        ok: true,
+        location,
+        manifest: await readManifest(location.file, this.config.format, { signal: context.signal }),
+      };
     } catch (error) {
       if (!(error instanceof ManifestReadError)) throw error;
       // Only a file that could not be opened needs saying where it was looked for.
       const unopened = (error.cause as NodeJS.ErrnoException | undefined)?.code !== undefined;
-      const where = unopened && location.where === 'restored set' ? ` in the restored set${context.sampled ? ' (a sample must include the manifest)' : ''}` : '';
+      const where =
+        unopened && location.where === 'restored set'
+          ? ` in the restored set${context.sampled ? ' (a sample must include the manifest)' : ''}`
+          : '';
       return { ok: false, location, reason: `${error.message}${where}` };
     }
   }
 }
 
 /** The restored files a drill's checks count: all of them but the manifest itself. */
-export function dataFiles(files: readonly RestoredFile[], manifestInSet: string | null): readonly RestoredFile[] {
+export function dataFiles(
+  files: readonly RestoredFile[],
+  manifestInSet: string | null,
+): readonly RestoredFile[] {
   return manifestInSet === null ? files : files.filter((file) => file.path !== manifestInSet);
 }
 
 /** The manifest's path inside the restored set for this run, if it lies there (without reading it). */
-export function manifestPathInSet(config: ManifestCheckConfig | undefined, context: Pick<CheckContext, 'set' | 'scratchDir'>): string | null {
+export function manifestPathInSet(
+  config: ManifestCheckConfig | undefined,
+  context: Pick<CheckContext, 'set' | 'scratchDir'>,
+): string | null {
   if (config === undefined) return null;
   const location = locateManifest(config, context.set, context.scratchDir);
   return location.ok ? location.inSet : null;
@@ -138,13 +179,20 @@ export function isChosen(sample: ReadonlySet<string> | null, path: string): bool
 }
 
 /** Runs `fn` over `items` with at most `limit` at once; rethrows the first failure once all have stopped. */
-async function forEachConcurrent<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+async function forEachConcurrent<T>(
+  items: Iterable<T>,
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   const iterator = items[Symbol.iterator]();
   const worker = async (): Promise<void> => {
-    for (let next = iterator.next(); next.done !== true; next = iterator.next()) await fn(next.value);
+    for (let next = iterator.next(); next.done !== true; next = iterator.next())
+      await fn(next.value);
   };
   const results = await Promise.allSettled(Array.from({ length: Math.max(1, limit) }, worker));
-  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  const failure = results.find(
+    (result): result is PromiseRejectedResult => result.status === 'rejected',
+  );
   if (failure) throw failure.reason;
 }
 
@@ -165,31 +213,56 @@ function expectedOf(entry: ManifestEntry): Record<string, unknown> {
 type Comparison = { kind: 'verified' | 'size-only' } | { kind: 'finding'; finding: Finding };
 
 /** Compares one restored file with its manifest entry, hashing it again only when the restore's SHA-256 cannot answer. */
-async function compareFile(file: RestoredFile, entry: ManifestEntry, context: CheckContext): Promise<Comparison> {
+async function compareFile(
+  file: RestoredFile,
+  entry: ManifestEntry,
+  context: CheckContext,
+): Promise<Comparison> {
   const expected = expectedOf(entry);
   if (entry.size !== undefined && file.size !== entry.size) {
     const problem = file.size < entry.size ? 'truncated' : 'changed';
-    return { kind: 'finding', finding: { item: file.path, problem, expected, actual: { size: file.size } } };
+    return {
+      kind: 'finding',
+      finding: { item: file.path, problem, expected, actual: { size: file.size } },
+    };
   }
-  const recorded = typeof file.sha256 === 'string' && file.sha256.length > 0 ? file.sha256.toLowerCase() : undefined;
+  const recorded =
+    typeof file.sha256 === 'string' && file.sha256.length > 0
+      ? file.sha256.toLowerCase()
+      : undefined;
   const algorithms: ChecksumAlgorithm[] = [];
   if (entry.sha256 !== undefined && recorded === undefined) algorithms.push('sha256');
   if (entry.algorithm !== undefined && entry.digest !== undefined) algorithms.push(entry.algorithm);
   if (entry.sha256 === undefined && algorithms.length === 0) return { kind: 'size-only' };
 
-  let actual: { size: number; digests: Partial<Record<ChecksumAlgorithm, string>> } = { size: file.size, digests: { sha256: recorded } };
+  let actual: { size: number; digests: Partial<Record<ChecksumAlgorithm, string>> } = {
+    size: file.size,
+    digests: { sha256: recorded },
+  };
   if (algorithms.length > 0) {
     try {
-      const hashed = await hashFile(join(context.scratchDir, ...file.path.split('/')), algorithms, { signal: context.signal });
+      const hashed = await hashFile(join(context.scratchDir, ...file.path.split('/')), algorithms, {
+        signal: context.signal,
+      });
       actual = { size: hashed.size, digests: { sha256: recorded, ...hashed.digests } };
     } catch (error) {
       if (context.signal?.aborted) throw error;
       const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      return { kind: 'finding', finding: { item: file.path, problem: 'unreadable', expected, actual: { error: `cannot read the restored file: ${reason}` } } };
+      return {
+        kind: 'finding',
+        finding: {
+          item: file.path,
+          problem: 'unreadable',
+          expected,
+          actual: { error: `cannot read the restored file: ${reason}` },
+        },
+      };
     }
   }
   const shaDiffers = entry.sha256 !== undefined && actual.digests.sha256 !== entry.sha256;
-  const otherDiffers = entry.algorithm !== undefined && !digestMatches(entry.algorithm, entry.digest!, actual.digests[entry.algorithm]!);
+  const otherDiffers =
+    entry.algorithm !== undefined &&
+    !digestMatches(entry.algorithm, entry.digest!, actual.digests[entry.algorithm]!);
   if (!shaDiffers && !otherDiffers) return { kind: 'verified' };
   const problem = entry.size !== undefined && actual.size < entry.size ? 'truncated' : 'changed';
   const found: Record<string, unknown> = { size: actual.size };
@@ -198,31 +271,49 @@ async function compareFile(file: RestoredFile, entry: ManifestEntry, context: Ch
   return { kind: 'finding', finding: { item: file.path, problem, expected, actual: found } };
 }
 
-const PROBLEM_NAMES = { malformed: 'malformed-line', unsafe: 'unsafe-entry', duplicate: 'duplicate-entry', 'manifest-checksum': 'manifest-checksum' } as const;
+const PROBLEM_NAMES = {
+  malformed: 'malformed-line',
+  unsafe: 'unsafe-entry',
+  duplicate: 'duplicate-entry',
+  'manifest-checksum': 'manifest-checksum',
+} as const;
 
 /** A manifest's own problems as findings: unsafe and duplicate entries by path, malformed lines by `file:line`, its checksum by file. */
 function problemFindings(manifest: Manifest, display: string): Finding[] {
   const itemOf = (problem: ManifestProblem): string => {
     if (problem.problem === 'manifest-checksum') return display;
-    return problem.problem === 'malformed' && problem.line !== null ? `${display}:${problem.line}` : problem.item;
+    return problem.problem === 'malformed' && problem.line !== null
+      ? `${display}:${problem.line}`
+      : problem.item;
   };
   return manifest.problems.map((problem) => ({
     item: itemOf(problem),
     problem: PROBLEM_NAMES[problem.problem],
     ...(problem.problem === 'unsafe' ? { expected: 'a path relative to the set, without ..' } : {}),
-    actual: { ...(problem.line !== null ? { line: problem.line } : {}), ...(problem.problem === 'malformed' ? { text: problem.item } : {}), reason: problem.message },
+    actual: {
+      ...(problem.line !== null ? { line: problem.line } : {}),
+      ...(problem.problem === 'malformed' ? { text: problem.item } : {}),
+      reason: problem.message,
+    },
   }));
 }
 
 /** A result for a manifest that cannot be used at all: a finding about the backup, not a crash. */
-function unusableManifestResult(name: string, loaded: Extract<LoadedManifest, { ok: false }>, format: string, detail: string): CheckResult {
+function unusableManifestResult(
+  name: string,
+  loaded: Extract<LoadedManifest, { ok: false }>,
+  format: string,
+  detail: string,
+): CheckResult {
   return {
     name,
     verdict: 'failed',
     expected: { manifest: loaded.location.display, format },
     actual: { readable: false, reason: loaded.reason },
     detail,
-    findings: [{ item: loaded.location.display, problem: 'unusable-manifest', actual: loaded.reason }],
+    findings: [
+      { item: loaded.location.display, problem: 'unusable-manifest', actual: loaded.reason },
+    ],
     findingsTotal: 1,
   };
 }
@@ -246,13 +337,21 @@ export class ManifestCheck implements Check {
   async run(context: CheckContext): Promise<CheckResult[]> {
     const loaded = await this.loader.load(context);
     if (!loaded.ok) {
-      return [unusableManifestResult(this.name, loaded, this.config.format, `manifest ${loaded.location.display} cannot be used: ${loaded.reason}`)];
+      return [
+        unusableManifestResult(
+          this.name,
+          loaded,
+          this.config.format,
+          `manifest ${loaded.location.display} cannot be used: ${loaded.reason}`,
+        ),
+      ];
     }
     const { manifest, location } = loaded;
     // Sampled without the chosen paths: only what was restored can be judged.
     const knowsScope = !context.sampled || context.sample !== null;
     const sample = context.sampled ? context.sample : null;
-    const inScope = (path: string): boolean => path !== location.inSet && !isIgnored(manifest, path) && isChosen(sample, path);
+    const inScope = (path: string): boolean =>
+      path !== location.inSet && !isIgnored(manifest, path) && isChosen(sample, path);
 
     const fileFindings: Finding[] = [];
     const counts = { verified: 0, missing: 0, changed: 0, truncated: 0, unreadable: 0 };
@@ -284,16 +383,35 @@ export class ManifestCheck implements Check {
       expectedFiles += 1;
       if (!knowsScope || restored.has(path)) continue;
       counts.missing += 1;
-      fileFindings.push({ item: path, problem: 'missing', expected: expectedOf(entry), actual: null });
+      fileFindings.push({
+        item: path,
+        problem: 'missing',
+        expected: expectedOf(entry),
+        actual: null,
+      });
     }
 
     const tableFindings: Finding[] = [];
-    const tables = this.options.tables === false ? null : compareTables(manifest, context, sample, tableFindings);
+    const tables =
+      this.options.tables === false
+        ? null
+        : compareTables(manifest, context, sample, tableFindings);
 
-    const findings = [...problemFindings(manifest, location.display), ...fileFindings, ...tableFindings];
+    const findings = [
+      ...problemFindings(manifest, location.display),
+      ...fileFindings,
+      ...tableFindings,
+    ];
     // A manifest that lists nothing verifies nothing: that is a broken backup, not a pass.
-    const empty = manifest.files.size === 0 && manifest.problemsTotal === 0 && !manifest.tables?.size;
-    if (empty) findings.push({ item: location.display, problem: 'empty-manifest', expected: 'at least one file', actual: 'no files listed' });
+    const empty =
+      manifest.files.size === 0 && manifest.problemsTotal === 0 && !manifest.tables?.size;
+    if (empty)
+      findings.push({
+        item: location.display,
+        problem: 'empty-manifest',
+        expected: 'at least one file',
+        actual: 'no files listed',
+      });
     const problemCount = manifest.problemsTotal + (empty ? 1 : 0);
     // Problems beyond the manifest's own cap are counted, not listed.
     const total = findings.length - manifest.problems.length + manifest.problemsTotal;
@@ -323,7 +441,8 @@ export class ManifestCheck implements Check {
       passDetail: `all ${plural(counts.verified, `${scope}file`)} match ${location.display} (${manifest.format})${sizeOnly > 0 ? `, ${sizeOnly} by size only` : ''}${
         tables ? `; ${plural(tables.verified, 'table')} match` : ''
       }`,
-      failDetail: () => `${plural(total, 'problem')} with ${location.display}: ${listFindings(findings)}`,
+      failDetail: () =>
+        `${plural(total, 'problem')} with ${location.display}: ${listFindings(findings)}`,
     });
     if (result.findingsTotal !== undefined) result.findingsTotal = total;
     return [result];
@@ -345,8 +464,20 @@ function compareTables(
     if (sample !== null && !sample.has(name)) continue;
     expected += 1;
     const actual = restored.get(name);
-    if (actual === undefined) findings.push({ item: `table ${name}`, problem: 'missing', expected: { rows }, actual: null });
-    else if (actual !== rows) findings.push({ item: `table ${name}`, problem: 'rows-differ', expected: { rows }, actual: { rows: actual } });
+    if (actual === undefined)
+      findings.push({
+        item: `table ${name}`,
+        problem: 'missing',
+        expected: { rows },
+        actual: null,
+      });
+    else if (actual !== rows)
+      findings.push({
+        item: `table ${name}`,
+        problem: 'rows-differ',
+        expected: { rows },
+        actual: { rows: actual },
+      });
     else verified += 1;
   }
   return { expected, verified };

@@ -1,4 +1,10 @@
-import { resultFromFindings, type Check, type CheckContext, type CheckResult, type Finding } from './check.js';
+import {
+  resultFromFindings,
+  type Check,
+  type CheckContext,
+  type CheckResult,
+  type Finding,
+} from './check.js';
 import { plural } from './describe.js';
 
 /**
@@ -10,16 +16,27 @@ export class RestoreCheck implements Check {
 
   async run(context: CheckContext): Promise<CheckResult[]> {
     const { files, refused, tables } = context.outcome;
-    const findings: Finding[] = refused.map((entry) => ({ item: entry.entry, problem: 'refused', actual: entry.reason }));
+    const findings: Finding[] = refused.map((entry) => ({
+      item: entry.entry,
+      problem: 'refused',
+      actual: entry.reason,
+    }));
     const restored = `${plural(files.length, 'file')}${tables !== undefined ? `, ${plural(tables.length, 'table')}` : ''}`;
     return [
       resultFromFindings(this.name, findings, {
         expected: { refused: 0 },
-        actual: { refused: refused.length, files: files.length, ...(tables !== undefined ? { tables: tables.length } : {}) },
+        actual: {
+          refused: refused.length,
+          files: files.length,
+          ...(tables !== undefined ? { tables: tables.length } : {}),
+        },
         passDetail: `restored ${restored}, refused none`,
         failDetail: (found) => {
-          const shown = found.slice(0, 3).map((finding) => `${finding.item} (${String(finding.actual)})`);
-          const more = found.length > shown.length ? ` and ${found.length - shown.length} more` : '';
+          const shown = found
+            .slice(0, 3)
+            .map((finding) => `${finding.item} (${String(finding.actual)})`);
+          const more =
+            found.length > shown.length ? ` and ${found.length - shown.length} more` : '';
           return `refused ${plural(found.length, 'entry', 'entries')}: ${shown.join(', ')}${more}`;
         },
       }),

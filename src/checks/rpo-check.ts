@@ -15,7 +15,15 @@ export class RpoCheck implements Check {
     const expected = { maxAge: formatDuration(this.rpoMs), maxAgeMs: this.rpoMs };
     const setTime = context.set.mtime;
     if (setTime === null || Number.isNaN(setTime.getTime())) {
-      return [{ name: this.name, verdict: 'failed', expected, actual: { setTime: null }, detail: 'set time unknown: the source gives no time for this set' }];
+      return [
+        {
+          name: this.name,
+          verdict: 'failed',
+          expected,
+          actual: { setTime: null },
+          detail: 'set time unknown: the source gives no time for this set',
+        },
+      ];
     }
     const ageMs = context.startedAt.getTime() - setTime.getTime();
     const actual = { age: formatDuration(Math.abs(ageMs)), ageMs, setTime: setTime.toISOString() };

@@ -9,12 +9,16 @@ export const sqlAssertionSchema = z
   .strictObject({
     name: z
       .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, { message: 'expected letters, digits, _ . - (starting with a letter or digit)' })
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+        message: 'expected letters, digits, _ . - (starting with a letter or digit)',
+      })
       .describe("Names the check in evidence: 'sql:<name>'."),
     query: z
       .string()
       .min(1)
-      .describe("Run read-only against the restored database; its first column of its first row is compared. {setTime} stands for the backup set's time as a timestamptz literal."),
+      .describe(
+        "Run read-only against the restored database; its first column of its first row is compared. {setTime} stands for the backup set's time as a timestamptz literal.",
+      ),
     expect: z
       .union([
         scalarSchema,
@@ -23,10 +27,16 @@ export const sqlAssertionSchema = z
             min: z.number().optional().describe('At least this.'),
             max: z.number().optional().describe('At most this.'),
           })
-          .refine((range) => range.min !== undefined || range.max !== undefined, { message: 'expected min or max' }),
+          .refine((range) => range.min !== undefined || range.max !== undefined, {
+            message: 'expected min or max',
+          }),
       ])
-      .describe('The value the query must return (true, 42, \'ok\', null), or a numeric range { min, max }.'),
-    timeout: durationSchema.default(30_000).describe('Statement timeout for the query (default 30s).'),
+      .describe(
+        "The value the query must return (true, 42, 'ok', null), or a numeric range { min, max }.",
+      ),
+    timeout: durationSchema
+      .default(30_000)
+      .describe('Statement timeout for the query (default 30s).'),
   })
   .describe('A SQL assertion over the restored database.');
 
@@ -37,11 +47,18 @@ export const sqlCheckConfigSchema = z
   .superRefine((assertions, ctx) => {
     const seen = new Set<string>();
     assertions.forEach((assertion, index) => {
-      if (seen.has(assertion.name)) ctx.addIssue({ code: 'custom', path: [index, 'name'], message: `duplicate assertion name '${assertion.name}'` });
+      if (seen.has(assertion.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'name'],
+          message: `duplicate assertion name '${assertion.name}'`,
+        });
       seen.add(assertion.name);
     });
   })
-  .describe('SQL assertions run against the restored database, read-only, e.g. that the newest order is younger than the backup.');
+  .describe(
+    'SQL assertions run against the restored database, read-only, e.g. that the newest order is younger than the backup.',
+  );
 
 export type SqlAssertion = z.output<typeof sqlAssertionSchema>;
 
@@ -57,22 +74,32 @@ function evidenceValue(value: unknown): unknown {
 /** `'12'` (int8, numeric) equals 12; `'t'` is not true: only what PostgreSQL's own types give is compared. */
 function matches(expected: z.output<typeof scalarSchema>, actual: unknown): boolean {
   if (expected === null) return actual === null;
-  if (typeof expected === 'number') return actual !== null && actual !== '' && Number(actual) === expected;
+  if (typeof expected === 'number')
+    return actual !== null && actual !== '' && Number(actual) === expected;
   if (typeof expected === 'boolean') return actual === expected;
   return String(actual) === expected;
 }
 
-function inRange(range: { min?: number | undefined; max?: number | undefined }, actual: unknown): boolean {
+function inRange(
+  range: { min?: number | undefined; max?: number | undefined },
+  actual: unknown,
+): boolean {
   if (actual === null || actual === '' || typeof actual === 'boolean') return false;
   const value = Number(actual);
   if (!Number.isFinite(value)) return false;
-  return (range.min === undefined || value >= range.min) && (range.max === undefined || value <= range.max);
+  return (
+    (range.min === undefined || value >= range.min) &&
+    (range.max === undefined || value <= range.max)
+  );
 }
 
 /** The query with `{setTime}` replaced by the set's time as a literal (or NULL when unknown). */
 export function expandQuery(query: string, context: Pick<CheckContext, 'set'>): string {
   const time = context.set.mtime;
-  return query.replaceAll('{setTime}', time === null ? 'NULL::timestamptz' : `'${time.toISOString()}'::timestamptz`);
+  return query.replaceAll(
+    '{setTime}',
+    time === null ? 'NULL::timestamptz' : `'${time.toISOString()}'::timestamptz`,
+  );
 }
 
 /**
@@ -92,13 +119,21 @@ export class SqlCheck implements Check {
     const expected = { query: this.assertion.query, expect };
     const database = context.outcome.database;
     if (database === undefined) {
-      return [this.#failed(expected, { error: 'no database' }, 'the source restored no database to query: sql checks need a postgres source')];
+      return [
+        this.#failed(
+          expected,
+          { error: 'no database' },
+          'the source restored no database to query: sql checks need a postgres source',
+        ),
+      ];
     }
     const text = expandQuery(this.assertion.query, context);
     let rows: Record<string, unknown>[];
     let fields: { name: string }[];
     try {
-      ({ rows, fields } = await database.readOnly((query) => query(text), { statementTimeoutMs: this.assertion.timeout }));
+      ({ rows, fields } = await database.readOnly((query) => query(text), {
+        statementTimeoutMs: this.assertion.timeout,
+      }));
     } catch (error) {
       context.signal?.throwIfAborted();
       const message = (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
@@ -108,18 +143,48 @@ export class SqlCheck implements Check {
     const column = fields[0]?.name;
     const value = first === undefined || column === undefined ? null : evidenceValue(first[column]);
     const actual = { value, rows: rows.length };
-    const ok = expect !== null && typeof expect === 'object' ? inRange(expect, value) : matches(expect, value);
-    const wanted = expect !== null && typeof expect === 'object' ? describeRange(expect) : JSON.stringify(expect);
-    if (ok) return [{ name: this.name, verdict: 'passed', expected, actual, detail: `returned ${JSON.stringify(value)}, expected ${wanted}` }];
-    return [this.#failed(expected, actual, `returned ${JSON.stringify(value)}${rows.length === 0 ? ' (no rows)' : ''}, expected ${wanted}`)];
+    const ok =
+      expect !== null && typeof expect === 'object'
+        ? inRange(expect, value)
+        : matches(expect, value);
+    const wanted =
+      expect !== null && typeof expect === 'object'
+        ? describeRange(expect)
+        : JSON.stringify(expect);
+    if (ok)
+      return [
+        {
+          name: this.name,
+          verdict: 'passed',
+          expected,
+          actual,
+          detail: `returned ${JSON.stringify(value)}, expected ${wanted}`,
+        },
+      ];
+    return [
+      this.#failed(
+        expected,
+        actual,
+        `returned ${JSON.stringify(value)}${rows.length === 0 ? ' (no rows)' : ''}, expected ${wanted}`,
+      ),
+    ];
   }
 
   #failed(expected: unknown, actual: unknown, detail: string): CheckResult {
-    return { name: this.name, verdict: 'failed', expected, actual, detail, findings: [{ item: this.name, problem: 'assertion-failed', expected, actual }], findingsTotal: 1 };
+    return {
+      name: this.name,
+      verdict: 'failed',
+      expected,
+      actual,
+      detail,
+      findings: [{ item: this.name, problem: 'assertion-failed', expected, actual }],
+      findingsTotal: 1,
+    };
   }
 }
 
 function describeRange(range: { min?: number | undefined; max?: number | undefined }): string {
-  if (range.min !== undefined && range.max !== undefined) return `between ${range.min} and ${range.max}`;
+  if (range.min !== undefined && range.max !== undefined)
+    return `between ${range.min} and ${range.max}`;
   return range.min !== undefined ? `at least ${range.min}` : `at most ${range.max}`;
 }

@@ -1,25 +1,40 @@
 import { z } from 'zod';
 import type { RunRecord } from '../evidence/run-record.js';
 import type { RestoredTable } from '../sources/restore-source.js';
-import { resultFromFindings, type Check, type CheckContext, type CheckResult, type Finding } from './check.js';
+import {
+  resultFromFindings,
+  type Check,
+  type CheckContext,
+  type CheckResult,
+  type Finding,
+} from './check.js';
 import { listFindings, plural } from './describe.js';
 import type { ManifestLoader } from './manifest-check.js';
 
 /** A percentage like `5%` (or a plain number of percent), parsed to a number of percent. */
 export const toleranceSchema = z
-  .union([z.number().nonnegative(), z.string().regex(/^\d+(\.\d+)?%$/, { message: "expected a percentage like '5%'" })])
+  .union([
+    z.number().nonnegative(),
+    z.string().regex(/^\d+(\.\d+)?%$/, { message: "expected a percentage like '5%'" }),
+  ])
   .transform((value) => (typeof value === 'number' ? value : Number(value.slice(0, -1))))
-  .describe("How far a table's row count may drift from the expected count, in percent of it: '0%' (exact), '5%'.");
+  .describe(
+    "How far a table's row count may drift from the expected count, in percent of it: '0%' (exact), '5%'.",
+  );
 
 /** Where expected row counts come from, and how exact they must be. */
 export const tablesCheckConfigSchema = z
   .strictObject({
     from: z
       .enum(['manifest', 'last-pass'])
-      .describe('manifest: the tables of checks.manifest (format restore-drill, written at backup time); last-pass: the counts of the last passing run of this drill.'),
+      .describe(
+        'manifest: the tables of checks.manifest (format restore-drill, written at backup time); last-pass: the counts of the last passing run of this drill.',
+      ),
     tolerance: toleranceSchema.default(0),
   })
-  .describe('Compare the restored tables\' row counts with the expected counts; each missing table and each count outside the tolerance is named.');
+  .describe(
+    "Compare the restored tables' row counts with the expected counts; each missing table and each count outside the tolerance is named.",
+  );
 
 /** `checks.tables`, parsed (tolerance in percent). */
 export type TablesCheckConfig = z.output<typeof tablesCheckConfigSchema>;
@@ -31,13 +46,15 @@ export function recordedTables(record: RunRecord | undefined): Map<string, numbe
   if (!Array.isArray(tables)) return null;
   const counts = new Map<string, number>();
   for (const entry of tables as Partial<RestoredTable>[]) {
-    if (typeof entry?.name === 'string' && typeof entry.rows === 'number') counts.set(entry.name, entry.rows);
+    if (typeof entry?.name === 'string' && typeof entry.rows === 'number')
+      counts.set(entry.name, entry.rows);
   }
   return counts;
 }
 
 /** What the check compares against: a manifest's tables or an earlier passing run's. */
-export type TablesBaseline = { from: 'manifest'; loader: ManifestLoader } | { from: 'last-pass'; run: RunRecord | undefined };
+export type TablesBaseline =
+  { from: 'manifest'; loader: ManifestLoader } | { from: 'last-pass'; run: RunRecord | undefined };
 
 /**
  * `tables`: every expected table was restored with a row count within the tolerance.
@@ -58,11 +75,17 @@ export class TablesCheck implements Check {
     const restored = context.outcome.tables;
     const tolerance = this.config.tolerance;
     if (restored === undefined) {
-      return [this.#broken({ from: this.config.from }, 'the source restored no database: a tables check needs a postgres source')];
+      return [
+        this.#broken(
+          { from: this.config.from },
+          'the source restored no database: a tables check needs a postgres source',
+        ),
+      ];
     }
     const found = { tables: restored.map((table) => ({ name: table.name, rows: table.rows })) };
     const expectedCounts = await this.#expected(context);
-    if (typeof expectedCounts === 'string') return [this.#broken({ from: this.config.from }, expectedCounts, found)];
+    if (typeof expectedCounts === 'string')
+      return [this.#broken({ from: this.config.from }, expectedCounts, found)];
     if (expectedCounts === null) {
       return [
         {
@@ -82,7 +105,12 @@ export class TablesCheck implements Check {
       compared += 1;
       const actual = actualCounts.get(name);
       if (actual === undefined) {
-        findings.push({ item: `table ${name}`, problem: 'missing', expected: { rows }, actual: null });
+        findings.push({
+          item: `table ${name}`,
+          problem: 'missing',
+          expected: { rows },
+          actual: null,
+        });
         continue;
       }
       const allowed = (rows * tolerance) / 100;
@@ -90,19 +118,36 @@ export class TablesCheck implements Check {
         findings.push({
           item: `table ${name}`,
           problem: actual < rows ? 'fewer-rows' : 'more-rows',
-          expected: { rows, ...(tolerance > 0 ? { tolerance: `${tolerance}%`, min: Math.ceil(rows - allowed), max: Math.floor(rows + allowed) } : {}) },
+          expected: {
+            rows,
+            ...(tolerance > 0
+              ? {
+                  tolerance: `${tolerance}%`,
+                  min: Math.ceil(rows - allowed),
+                  max: Math.floor(rows + allowed),
+                }
+              : {}),
+          },
           actual: { rows: actual },
         });
       }
     }
-    const unexpected = restored.filter((table) => !expectedCounts.counts.has(table.name)).map((table) => table.name);
+    const unexpected = restored
+      .filter((table) => !expectedCounts.counts.has(table.name))
+      .map((table) => table.name);
     const within = tolerance > 0 ? ` within ${tolerance}%` : '';
     return [
       resultFromFindings(this.name, findings, {
-        expected: { from: this.config.from, ...expectedCounts.source, tables: compared, tolerance: `${tolerance}%` },
+        expected: {
+          from: this.config.from,
+          ...expectedCounts.source,
+          tables: compared,
+          tolerance: `${tolerance}%`,
+        },
         actual: { ...found, ...(unexpected.length > 0 ? { notExpected: unexpected } : {}) },
         passDetail: `${plural(compared, 'table')} match ${expectedCounts.describe}${within}`,
-        failDetail: (all) => `${plural(all.length, 'table')} differ from ${expectedCounts.describe}${within}: ${listFindings(all)}`,
+        failDetail: (all) =>
+          `${plural(all.length, 'table')} differ from ${expectedCounts.describe}${within}: ${listFindings(all)}`,
       }),
     ];
   }
@@ -110,21 +155,43 @@ export class TablesCheck implements Check {
   /** Expected counts, or null when there is no earlier run, or a reason they cannot be had. */
   async #expected(
     context: CheckContext,
-  ): Promise<{ counts: Map<string, number>; describe: string; source: Record<string, unknown> } | null | string> {
+  ): Promise<
+    | { counts: Map<string, number>; describe: string; source: Record<string, unknown> }
+    | null
+    | string
+  > {
     if (this.baseline.from === 'last-pass') {
       const run = this.baseline.run;
       if (run === undefined) return null;
       const counts = recordedTables(run);
-      if (counts === null) return `the last passing run ${run.runId} recorded no table counts (it ran without a tables check)`;
-      return { counts, describe: `the last passing run (${run.runId.slice(0, 8)}, ${run.startedAt})`, source: { run: run.runId } };
+      if (counts === null)
+        return `the last passing run ${run.runId} recorded no table counts (it ran without a tables check)`;
+      return {
+        counts,
+        describe: `the last passing run (${run.runId.slice(0, 8)}, ${run.startedAt})`,
+        source: { run: run.runId },
+      };
     }
     const loaded = await this.baseline.loader.load(context);
     if (!loaded.ok) return `manifest ${loaded.location.display} cannot be used: ${loaded.reason}`;
-    if (loaded.manifest.tables === undefined) return `manifest ${loaded.location.display} lists no tables`;
-    return { counts: loaded.manifest.tables, describe: `manifest ${loaded.location.display}`, source: { manifest: loaded.location.display } };
+    if (loaded.manifest.tables === undefined)
+      return `manifest ${loaded.location.display} lists no tables`;
+    return {
+      counts: loaded.manifest.tables,
+      describe: `manifest ${loaded.location.display}`,
+      source: { manifest: loaded.location.display },
+    };
   }
 
   #broken(expected: unknown, detail: string, actual: unknown = null): CheckResult {
-    return { name: this.name, verdict: 'failed', expected, actual, detail, findings: [{ item: 'tables', problem: 'cannot-compare', actual: detail }], findingsTotal: 1 };
+    return {
+      name: this.name,
+      verdict: 'failed',
+      expected,
+      actual,
+      detail,
+      findings: [{ item: 'tables', problem: 'cannot-compare', actual: detail }],
+      findingsTotal: 1,
+    };
   }
 }

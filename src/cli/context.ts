@@ -7,7 +7,12 @@ import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { ScratchError } from '../scratch/scratch-dir.js';
 import type { Job, PeriodicJob } from '../schedule/job.js';
 import type { DrillJobPayload, RunDrillResult } from '../drill/run-drill.js';
-import type { HeartbeatPayload, HeartbeatResult, StaleCheckPayload, StaleCheckResult } from '../alerts/alerting.js';
+import type {
+  HeartbeatPayload,
+  HeartbeatResult,
+  StaleCheckPayload,
+  StaleCheckResult,
+} from '../alerts/alerting.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /** The default config path, relative to the working directory. */
@@ -33,15 +38,38 @@ export interface CliJobs {
 /** Adds the options every command takes, so `--config` works after any verb. */
 export function withCommonOptions(command: Command, options: { json?: boolean } = {}): Command {
   command
-    .addOption(new Option('-c, --config <path>', 'config file').default(DEFAULT_CONFIG).env('RESTORE_DRILL_CONFIG'))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']))
-    .addOption(new Option('--log-format <format>', 'log format on stderr').choices(['json', 'pretty', 'auto']));
-  if (options.json !== false) command.option('--json', 'print one JSON document on stdout (logs stay on stderr)');
+    .addOption(
+      new Option('-c, --config <path>', 'config file')
+        .default(DEFAULT_CONFIG)
+        .env('RESTORE_DRILL_CONFIG'),
+    )
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices([
+        'trace',
+        'debug',
+        'info',
+        'warn',
+        'error',
+        'silent',
+      ]),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'log format on stderr').choices([
+        'json',
+        'pretty',
+        'auto',
+      ]),
+    );
+  if (options.json !== false)
+    command.option('--json', 'print one JSON document on stdout (logs stay on stderr)');
   return command;
 }
 
 export function loggerFor(options: CommonOptions): Logger {
-  return createLogger({ ...(options.logLevel ? { level: options.logLevel } : {}), ...(options.logFormat ? { format: options.logFormat } : {}) });
+  return createLogger({
+    ...(options.logLevel ? { level: options.logLevel } : {}),
+    ...(options.logFormat ? { format: options.logFormat } : {}),
+  });
 }
 
 /** Sections only some commands use: the others do not need their `${env:}` variables set. */
@@ -58,7 +86,9 @@ export async function loadConfigOrExit(
 ): Promise<LoadedConfig> {
   let loaded: LoadedConfig;
   try {
-    const unusedSections = COMMAND_SECTIONS.filter((section) => !(needs.uses ?? []).includes(section));
+    const unusedSections = COMMAND_SECTIONS.filter(
+      (section) => !(needs.uses ?? []).includes(section),
+    );
     loaded = await loadConfig(options.config, process.env, { unusedSections });
   } catch (error) {
     if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.Usage);
@@ -69,7 +99,8 @@ export async function loadConfigOrExit(
     try {
       await guardConfigScratchRoot(loaded.config, loaded.dir);
     } catch (error) {
-      if (error instanceof ScratchError) throw new CliError(`${loaded.file} scratch.root: ${error.message}`, ExitCode.Usage);
+      if (error instanceof ScratchError)
+        throw new CliError(`${loaded.file} scratch.root: ${error.message}`, ExitCode.Usage);
       throw error;
     }
   }
@@ -85,7 +116,10 @@ export async function openStoreFor(loaded: LoadedConfig, log: Logger): Promise<E
       log,
     });
   } catch (error) {
-    throw new CliError(`cannot open the evidence database: ${(error as Error).message}`, ExitCode.Failed);
+    throw new CliError(
+      `cannot open the evidence database: ${(error as Error).message}`,
+      ExitCode.Failed,
+    );
   }
 }
 

@@ -3,7 +3,14 @@ import type { EvidenceStore } from '../evidence/open-store.js';
 import type { Logger } from '../log/logger.js';
 import { heartbeatPeriodic, staleCheckPeriodic } from '../schedule/alert-jobs.js';
 import { Daemon } from '../schedule/daemon.js';
-import { loadConfigOrExit, loggerFor, openStoreFor, withCommonOptions, type CliJobs, type CommonOptions } from './context.js';
+import {
+  loadConfigOrExit,
+  loggerFor,
+  openStoreFor,
+  withCommonOptions,
+  type CliJobs,
+  type CommonOptions,
+} from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -15,7 +22,9 @@ const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
  */
 export function daemonCommand(jobs: CliJobs): Command {
   const command = new Command('daemon')
-    .description('Run drills on their cron schedules; serve /healthz and /metrics when daemon.listen is set')
+    .description(
+      'Run drills on their cron schedules; serve /healthz and /metrics when daemon.listen is set',
+    )
     .addHelpText(
       'after',
       '\nSignals: SIGTERM/SIGINT drain (no new runs; running drills get daemon.drainTimeout, then are aborted and recorded), ' +
@@ -33,7 +42,11 @@ export function daemonCommand(jobs: CliJobs): Command {
       store = await openStoreFor(loaded, log);
       let daemon: Daemon;
       try {
-        const periodic = [...(jobs.periodic ?? []), staleCheckPeriodic(jobs.staleCheck, new Date()), heartbeatPeriodic(jobs.heartbeat)];
+        const periodic = [
+          ...(jobs.periodic ?? []),
+          staleCheckPeriodic(jobs.staleCheck, new Date()),
+          heartbeatPeriodic(jobs.heartbeat),
+        ];
         daemon = await Daemon.start({ loaded, store, log, jobs: { drill: jobs.drill, periodic } });
       } catch (error) {
         throw new CliError(`cannot start the daemon: ${(error as Error).message}`, ExitCode.Failed);
@@ -73,7 +86,10 @@ class SignalHandler {
     }
     this.#stops++;
     if (this.#stops === 1) {
-      this.#log.info({ signal }, 'draining: no new runs; running drills may finish within daemon.drainTimeout');
+      this.#log.info(
+        { signal },
+        'draining: no new runs; running drills may finish within daemon.drainTimeout',
+      );
       daemon.stop(`received ${signal}`).then(
         () => this.#stopped?.(),
         (error: unknown) => {

@@ -4,7 +4,14 @@ import { Command } from 'commander';
 import { verifyBundle, verifyChain, type ChainReport, type PurgeEntry } from '../evidence/chain.js';
 import { exportEvidence } from '../evidence/export.js';
 import { planPurge, purgeEvidence, PurgeRefusedError } from '../evidence/purge.js';
-import { loadConfigOrExit, loggerFor, openStoreFor, printJson, withCommonOptions, type CommonOptions } from './context.js';
+import {
+  loadConfigOrExit,
+  loggerFor,
+  openStoreFor,
+  printJson,
+  withCommonOptions,
+  type CommonOptions,
+} from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { parseTimeOption, writeFileAtomically } from './report.js';
 
@@ -19,7 +26,9 @@ export function evidenceCommand(): Command {
 
 function verifyCommand(): Command {
   const command = new Command('verify')
-    .description('Recompute the evidence chain (in the database, or in an exported bundle, offline) and name the first broken record; exit 0 intact, 1 broken')
+    .description(
+      'Recompute the evidence chain (in the database, or in an exported bundle, offline) and name the first broken record; exit 0 intact, 1 broken',
+    )
     .argument('[bundle]', 'an exported bundle (.jsonl) to verify without the database');
   withCommonOptions(command).action(async (bundle: string | undefined, options: CommonOptions) => {
     let report: ChainReport;
@@ -29,7 +38,10 @@ function verifyCommand(): Command {
         await access(file, constants.R_OK);
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        throw new CliError(`cannot read bundle ${bundle}: ${code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`, ExitCode.Usage);
+        throw new CliError(
+          `cannot read bundle ${bundle}: ${code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (error as Error).message}`,
+          ExitCode.Usage,
+        );
       }
       report = await verifyBundle(file);
     } else {
@@ -51,7 +63,10 @@ function verifyCommand(): Command {
 /** The verification as a person reads it: the verdict, the first break, the head, the cuts. */
 export function formatChainReport(report: ChainReport, bundle?: string): string {
   const what = bundle === undefined ? 'evidence chain' : `bundle ${bundle}`;
-  const range = report.firstSeq === null ? 'no records' : `${report.records} record${report.records === 1 ? '' : 's'}${report.lastSeq === null ? '' : `, seq ${report.firstSeq} to ${report.lastSeq}`}`;
+  const range =
+    report.firstSeq === null
+      ? 'no records'
+      : `${report.records} record${report.records === 1 ? '' : 's'}${report.lastSeq === null ? '' : `, seq ${report.firstSeq} to ${report.lastSeq}`}`;
   const from =
     report.anchor.kind === 'genesis'
       ? 'from the genesis hash'
@@ -62,11 +77,14 @@ export function formatChainReport(report: ChainReport, bundle?: string): string 
   if (report.intact) lines.push(`${what} intact: ${range}, verified ${from}`);
   else {
     lines.push(`${what} BROKEN: ${report.break?.message}`);
-    lines.push(`  problem: ${report.break?.problem}${report.break?.field ? `, field ${report.break.field}` : ''}`);
+    lines.push(
+      `  problem: ${report.break?.problem}${report.break?.field ? `, field ${report.break.field}` : ''}`,
+    );
     lines.push(`  verified intact before it: ${report.records === 0 ? 'nothing' : range}, ${from}`);
   }
   if (report.head) lines.push(`head: seq ${report.head.seq} record_hash ${report.head.recordHash}`);
-  if (report.unusedSeqs > 0) lines.push(`seq numbers never used (rolled-back inserts, harmless): ${report.unusedSeqs}`);
+  if (report.unusedSeqs > 0)
+    lines.push(`seq numbers never used (rolled-back inserts, harmless): ${report.unusedSeqs}`);
   for (const purge of report.purges) lines.push(formatPurge(purge));
   return lines.join('\n');
 }
@@ -83,24 +101,38 @@ interface ExportOptions extends CommonOptions {
 
 function exportCommand(): Command {
   const command = new Command('export')
-    .description('Write the evidence as a bundle (JSON Lines: a header, then one line per record with its hashes) that `evidence verify BUNDLE` checks offline')
-    .option('--since <when>', 'from the first run started since then: a duration (365d) or a date; everything kept when absent')
+    .description(
+      'Write the evidence as a bundle (JSON Lines: a header, then one line per record with its hashes) that `evidence verify BUNDLE` checks offline',
+    )
+    .option(
+      '--since <when>',
+      'from the first run started since then: a duration (365d) or a date; everything kept when absent',
+    )
     .option('--items', "also write each run's restored items (path, size, SHA-256)")
     .option('-o, --out <file>', 'write to this file instead of stdout');
   withCommonOptions(command, { json: false }).action(async (options: ExportOptions) => {
     const now = new Date();
-    const since = options.since === undefined ? undefined : parseTimeOption('--since', options.since, now);
+    const since =
+      options.since === undefined ? undefined : parseTimeOption('--since', options.since, now);
     const loaded = await loadConfigOrExit(options);
     const log = loggerFor(options);
     const store = await openStoreFor(loaded, log);
     try {
       if (options.out === undefined) {
-        const written = await exportEvidence(store.db, process.stdout, { since, items: options.items, now });
+        const written = await exportEvidence(store.db, process.stdout, {
+          since,
+          items: options.items,
+          now,
+        });
         log.info(written, 'evidence exported');
       } else {
         const file = path.resolve(options.out);
         await writeFileAtomically(file, async (stream) => {
-          const written = await exportEvidence(store.db, stream, { since, items: options.items, now });
+          const written = await exportEvidence(store.db, stream, {
+            since,
+            items: options.items,
+            now,
+          });
           log.info({ file, ...written }, 'evidence exported');
         });
       }
@@ -118,21 +150,34 @@ interface PurgeOptions extends CommonOptions {
 
 function purgeCommand(): Command {
   const command = new Command('purge')
-    .description('Remove the evidence of runs started before a cutoff (retention); recorded in the purge log so the chain still verifies')
-    .requiredOption('--before <when>', 'remove runs started before this: a duration back from now (400d) or a date')
+    .description(
+      'Remove the evidence of runs started before a cutoff (retention); recorded in the purge log so the chain still verifies',
+    )
+    .requiredOption(
+      '--before <when>',
+      'remove runs started before this: a duration back from now (400d) or a date',
+    )
     .option('--yes', 'really remove; without it, only say what would be removed');
   withCommonOptions(command).action(async (options: PurgeOptions) => {
     const now = new Date();
     const before = parseTimeOption('--before', options.before, now);
-    if (before.getTime() > now.getTime()) throw new CliError(`--before: ${before.toISOString()} is in the future`, ExitCode.Usage);
+    if (before.getTime() > now.getTime())
+      throw new CliError(`--before: ${before.toISOString()} is in the future`, ExitCode.Usage);
     const loaded = await loadConfigOrExit(options);
     const store = await openStoreFor(loaded, loggerFor(options));
     try {
       if (!options.yes) {
         const plan = await planPurge(store.db, before);
-        if (options.json) printJson({ purged: false, before: before.toISOString(), wouldRemove: plan });
-        else if (plan === null) process.stdout.write(`nothing to purge: no run started before ${before.toISOString()} (the newest record is always kept)\n`);
-        else process.stdout.write(`would remove ${plan.records} records (seq ${plan.firstSeq} to ${plan.lastSeq}) of runs started before ${before.toISOString()}; add --yes to purge\n`);
+        if (options.json)
+          printJson({ purged: false, before: before.toISOString(), wouldRemove: plan });
+        else if (plan === null)
+          process.stdout.write(
+            `nothing to purge: no run started before ${before.toISOString()} (the newest record is always kept)\n`,
+          );
+        else
+          process.stdout.write(
+            `would remove ${plan.records} records (seq ${plan.firstSeq} to ${plan.lastSeq}) of runs started before ${before.toISOString()}; add --yes to purge\n`,
+          );
         process.exitCode = plan === null ? ExitCode.Ok : ExitCode.Usage;
         return;
       }
@@ -143,9 +188,22 @@ function purgeCommand(): Command {
         if (error instanceof PurgeRefusedError) throw new CliError(error.message, ExitCode.Failed);
         throw error;
       }
-      if (options.json) printJson({ purged: outcome.entry !== null, before: before.toISOString(), entry: outcome.entry, starts: outcome.starts, alerts: outcome.alerts });
-      else if (outcome.entry === null) process.stdout.write(`nothing to purge: no run started before ${before.toISOString()} (the newest record is always kept)\n`);
-      else process.stdout.write(`purged ${outcome.entry.records} records (seq ${outcome.entry.firstSeq} to ${outcome.entry.lastSeq}), ${outcome.entry.items} items${outcome.alerts > 0 ? `, ${outcome.alerts} alert events` : ''}; ${formatPurge(outcome.entry)}\n`);
+      if (options.json)
+        printJson({
+          purged: outcome.entry !== null,
+          before: before.toISOString(),
+          entry: outcome.entry,
+          starts: outcome.starts,
+          alerts: outcome.alerts,
+        });
+      else if (outcome.entry === null)
+        process.stdout.write(
+          `nothing to purge: no run started before ${before.toISOString()} (the newest record is always kept)\n`,
+        );
+      else
+        process.stdout.write(
+          `purged ${outcome.entry.records} records (seq ${outcome.entry.firstSeq} to ${outcome.entry.lastSeq}), ${outcome.entry.items} items${outcome.alerts > 0 ? `, ${outcome.alerts} alert events` : ''}; ${formatPurge(outcome.entry)}\n`,
+        );
     } finally {
       await store.close();
     }

@@ -2,7 +2,13 @@ import { formatBytes } from '../config/common.js';
 import { formatDuration } from '../config/duration.js';
 import type { RunRecord } from '../evidence/run-record.js';
 
-const MARK: Record<RunRecord['verdict'], string> = { passed: 'PASS', failed: 'FAIL', error: 'ERROR', timed_out: 'TIMEOUT', aborted: 'ABORTED' };
+const MARK: Record<RunRecord['verdict'], string> = {
+  passed: 'PASS',
+  failed: 'FAIL',
+  error: 'ERROR',
+  timed_out: 'TIMEOUT',
+  aborted: 'ABORTED',
+};
 
 /** Sizes for people; `?` when unknown. */
 function formatSize(bytes: number | null | undefined): string {
@@ -16,8 +22,22 @@ export function runToJson(record: RunRecord, options: { times?: boolean } = {}) 
     drill: record.drill,
     verdict: record.verdict,
     cause: record.cause,
-    set: record.set ? { path: record.set.path, size: record.set.size, mtime: record.set.mtime, id: record.set.id, hash: record.set.hash } : null,
-    sample: record.sample ? { seed: record.sample.seed, totalItems: record.sample.totalItems, selectedItems: record.sample.selectedItems } : null,
+    set: record.set
+      ? {
+          path: record.set.path,
+          size: record.set.size,
+          mtime: record.set.mtime,
+          id: record.set.id,
+          hash: record.set.hash,
+        }
+      : null,
+    sample: record.sample
+      ? {
+          seed: record.sample.seed,
+          totalItems: record.sample.totalItems,
+          selectedItems: record.sample.selectedItems,
+        }
+      : null,
     restored: record.restored,
     timings: record.timings,
     checks: record.checks.map((check) => ({
@@ -28,7 +48,15 @@ export function runToJson(record: RunRecord, options: { times?: boolean } = {}) 
       detail: check.detail,
       ...(check.findings ? { findings: check.findings } : {}),
     })),
-    ...(options.times ? { startedAt: record.startedAt, finishedAt: record.finishedAt, trigger: record.trigger, host: record.host, version: record.version } : {}),
+    ...(options.times
+      ? {
+          startedAt: record.startedAt,
+          finishedAt: record.finishedAt,
+          trigger: record.trigger,
+          host: record.host,
+          version: record.version,
+        }
+      : {}),
   };
 }
 
@@ -37,18 +65,27 @@ export function formatRunSummary(record: RunRecord): string {
   const lines: string[] = [];
   const setText = record.set ? record.set.path : 'no set';
   const restored = `${record.restored.files} files, ${formatSize(record.restored.bytes)}`;
-  lines.push(`${MARK[record.verdict].padEnd(7)} ${record.drill}  ${setText}  (${restored} in ${formatDuration(record.timings.totalMs)}, run ${record.runId.slice(0, 8)})`);
-  if (record.verdict !== 'passed' && record.cause && !record.checks.some((check) => check.verdict === 'failed')) {
+  lines.push(
+    `${MARK[record.verdict].padEnd(7)} ${record.drill}  ${setText}  (${restored} in ${formatDuration(record.timings.totalMs)}, run ${record.runId.slice(0, 8)})`,
+  );
+  if (
+    record.verdict !== 'passed' &&
+    record.cause &&
+    !record.checks.some((check) => check.verdict === 'failed')
+  ) {
     lines.push(`        cause: ${record.cause}`);
   }
   for (const check of record.checks) {
     if (check.verdict === 'passed') continue;
     lines.push(`        ${check.verdict === 'failed' ? 'x' : '!'} ${check.name}: ${check.detail}`);
     for (const finding of (check.findings ?? []).slice(0, 5)) {
-      lines.push(`            ${finding.problem}: ${finding.item}${describeExpectation(finding.expected, finding.actual)}`);
+      lines.push(
+        `            ${finding.problem}: ${finding.item}${describeExpectation(finding.expected, finding.actual)}`,
+      );
     }
     const more = (check.findingsTotal ?? 0) - Math.min(5, check.findings?.length ?? 0);
-    if (more > 0) lines.push(`            … and ${more} more (restore-drill show ${record.runId.slice(0, 8)})`);
+    if (more > 0)
+      lines.push(`            … and ${more} more (restore-drill show ${record.runId.slice(0, 8)})`);
   }
   return lines.join('\n');
 }
@@ -66,7 +103,11 @@ function short(value: unknown): string {
       .join(', ');
   }
   const text = typeof value === 'string' ? value : JSON.stringify(value);
-  return /^[0-9a-f]{40,}$/.test(text) ? `${text.slice(0, 12)}…` : text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  return /^[0-9a-f]{40,}$/.test(text)
+    ? `${text.slice(0, 12)}…`
+    : text.length > 60
+      ? `${text.slice(0, 57)}...`
+      : text;
 }
 
 /** One line per run for `history`. */

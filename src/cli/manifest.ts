@@ -5,7 +5,10 @@ import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import pg from 'pg';
 import { formatBytes } from '../checks/describe.js';
-import { RESTORE_DRILL_MANIFEST_FORMAT, writeManifestForFolder } from '../manifest/restore-drill-manifest.js';
+import {
+  RESTORE_DRILL_MANIFEST_FORMAT,
+  writeManifestForFolder,
+} from '../manifest/restore-drill-manifest.js';
 import { countTables } from '../sources/postgres/table-counts.js';
 import type { RestoredTable } from '../sources/restore-source.js';
 import { CliError, ExitCode } from './exit-codes.js';
@@ -23,11 +26,20 @@ interface ManifestOptions {
  */
 export function manifestCommand(): Command {
   return new Command('manifest')
-    .description('Write a restore-drill manifest at backup time: files of a folder (size, SHA-256) or row counts of a database')
+    .description(
+      'Write a restore-drill manifest at backup time: files of a folder (size, SHA-256) or row counts of a database',
+    )
     .argument('[path]', 'folder to describe')
     .option('-o, --out <file>', 'write the manifest to this file (atomically) instead of stdout')
-    .addOption(new Option('--format <format>', 'manifest format').choices(['restore-drill']).default('restore-drill'))
-    .option('--database <url>', 'describe this PostgreSQL database instead: exact row counts per table')
+    .addOption(
+      new Option('--format <format>', 'manifest format')
+        .choices(['restore-drill'])
+        .default('restore-drill'),
+    )
+    .option(
+      '--database <url>',
+      'describe this PostgreSQL database instead: exact row counts per table',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n  restore-drill manifest /backups/files/2026-11-27 --out /backups/files/2026-11-27.manifest.json\n  restore-drill manifest --database postgres://backup@db/shop --out /backups/db/shop.manifest.json',
@@ -44,24 +56,47 @@ export function manifestCommand(): Command {
 
 async function folderManifest(dir: string, out: string | null): Promise<void> {
   const info = await stat(dir).catch((error: NodeJS.ErrnoException) => {
-    throw new CliError(`cannot read ${dir}: ${error.code === 'ENOENT' ? 'not found' : error.code ?? error.message}`, ExitCode.Usage);
+    throw new CliError(
+      `cannot read ${dir}: ${error.code === 'ENOENT' ? 'not found' : (error.code ?? error.message)}`,
+      ExitCode.Usage,
+    );
   });
   if (!info.isDirectory()) throw new CliError(`${dir} is not a folder`, ExitCode.Usage);
   // The manifest being written (and its partial file) may lie inside the folder: never list it.
-  const exclude = out === null ? [] : [out, partialOf(out)].map((file) => path.relative(dir, file)).filter((rel) => !rel.startsWith('..') && !path.isAbsolute(rel)).map((rel) => rel.split(path.sep).join('/'));
-  const result = await writeTo(out, (stream) => writeManifestForFolder(dir, stream, { source: dir, exclude }));
-  for (const skipped of result.skipped) process.stderr.write(`restore-drill: not listed: ${skipped.path} (${skipped.reason})\n`);
-  process.stderr.write(`restore-drill: manifest of ${result.files} files (${formatBytes(result.bytes)}) in ${dir}${out ? ` written to ${out}` : ''}\n`);
+  const exclude =
+    out === null
+      ? []
+      : [out, partialOf(out)]
+          .map((file) => path.relative(dir, file))
+          .filter((rel) => !rel.startsWith('..') && !path.isAbsolute(rel))
+          .map((rel) => rel.split(path.sep).join('/'));
+  const result = await writeTo(out, (stream) =>
+    writeManifestForFolder(dir, stream, { source: dir, exclude }),
+  );
+  for (const skipped of result.skipped)
+    process.stderr.write(`restore-drill: not listed: ${skipped.path} (${skipped.reason})\n`);
+  process.stderr.write(
+    `restore-drill: manifest of ${result.files} files (${formatBytes(result.bytes)}) in ${dir}${out ? ` written to ${out}` : ''}\n`,
+  );
 }
 
 async function databaseManifest(url: string, out: string | null): Promise<void> {
   const shown = withoutPassword(url);
   const tables = await countDatabase(url, shown);
-  const document = { format: RESTORE_DRILL_MANIFEST_FORMAT, version: 1, createdAt: new Date().toISOString(), source: shown, files: [], tables };
+  const document = {
+    format: RESTORE_DRILL_MANIFEST_FORMAT,
+    version: 1,
+    createdAt: new Date().toISOString(),
+    source: shown,
+    files: [],
+    tables,
+  };
   await writeTo(out, async (stream) => {
     stream.write(`${JSON.stringify(document, null, 1)}\n`);
   });
-  process.stderr.write(`restore-drill: manifest of ${tables.length} tables of ${shown}${out ? ` written to ${out}` : ''}\n`);
+  process.stderr.write(
+    `restore-drill: manifest of ${tables.length} tables of ${shown}${out ? ` written to ${out}` : ''}\n`,
+  );
 }
 
 /** Row counts of every table, read in one REPEATABLE READ snapshot so they agree with each other. */
@@ -73,12 +108,18 @@ async function countDatabase(url: string, shown: string): Promise<RestoredTable[
     await client.query('begin transaction isolation level repeatable read read only');
     const tables = await countTables(async (text, params) => {
       const result = await client.query({ text, values: params ? [...params] : [] });
-      return { rows: result.rows as Record<string, unknown>[], fields: result.fields.map((field) => ({ name: field.name })) };
+      return {
+        rows: result.rows as Record<string, unknown>[],
+        fields: result.fields.map((field) => ({ name: field.name })),
+      };
     });
     await client.query('rollback');
     return tables;
   } catch (error) {
-    throw new CliError(`cannot count the tables of ${shown}: ${(error as Error).message.split('\n')[0]}`, ExitCode.Failed);
+    throw new CliError(
+      `cannot count the tables of ${shown}: ${(error as Error).message.split('\n')[0]}`,
+      ExitCode.Failed,
+    );
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -99,7 +140,10 @@ function partialOf(out: string): string {
 }
 
 /** Runs `write` into stdout, or into a temporary file renamed over `out` once complete. */
-async function writeTo<T>(out: string | null, write: (stream: NodeJS.WritableStream & WriteStream) => Promise<T>): Promise<T> {
+async function writeTo<T>(
+  out: string | null,
+  write: (stream: NodeJS.WritableStream & WriteStream) => Promise<T>,
+): Promise<T> {
   if (out === null) return write(process.stdout as unknown as NodeJS.WritableStream & WriteStream);
   const partial = partialOf(out);
   const stream = createWriteStream(partial, { flags: 'wx' });

@@ -16,12 +16,28 @@ import { validateCommand } from './validate.js';
 /** The `restore-drill` command line, with the jobs it hands out. */
 export function createProgram(jobs: CliJobs): Command {
   const program = new Command('restore-drill')
-    .description('Prove that backups restore: run restore drills, verify what comes back, keep the evidence.')
+    .description(
+      'Prove that backups restore: run restore drills, verify what comes back, keep the evidence.',
+    )
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', '\nExit codes: 0 all drills passed, 1 a drill failed or the command could not do its work, 2 usage or config error.')
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 all drills passed, 1 a drill failed or the command could not do its work, 2 usage or config error.',
+    )
     .exitOverride();
-  for (const command of [runCommand(jobs), historyCommand(), showCommand(), validateCommand(), alertsCommand(jobs), reportCommand(), evidenceCommand(), manifestCommand(), serveCommand(), daemonCommand(jobs)]) {
+  for (const command of [
+    runCommand(jobs),
+    historyCommand(),
+    showCommand(),
+    validateCommand(),
+    alertsCommand(jobs),
+    reportCommand(),
+    evidenceCommand(),
+    manifestCommand(),
+    serveCommand(),
+    daemonCommand(jobs),
+  ]) {
     program.addCommand(command.exitOverride());
   }
   return program;
@@ -42,7 +58,9 @@ export async function main(argv: string[], jobs: CliJobs): Promise<number> {
       process.stderr.write(`restore-drill: ${error.message}\n`);
       return error.exitCode;
     }
-    process.stderr.write(`restore-drill: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `restore-drill: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     return ExitCode.Failed;
   }
 }

@@ -12,7 +12,14 @@ import { drillsWithEvidence, loadEvidenceSummary, streamRunRows } from '../repor
 import { csvRunLines, csvSummary } from '../report/render-csv.js';
 import { renderHtmlReport } from '../report/render-html.js';
 import { renderJsonReport } from '../report/render-json.js';
-import { collectRepeatable, loadConfigOrExit, loggerFor, openStoreFor, withCommonOptions, type CommonOptions } from './context.js';
+import {
+  collectRepeatable,
+  loadConfigOrExit,
+  loggerFor,
+  openStoreFor,
+  withCommonOptions,
+  type CommonOptions,
+} from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 /**
@@ -24,7 +31,10 @@ export function parseTimeOption(flag: string, text: string, now: Date): Date {
   if (duration !== undefined) return new Date(now.getTime() - duration);
   if (isCalendarDate(text)) return new Date(`${text}T00:00:00Z`);
   if (/^\d{4}-\d{2}-\d{2}T/.test(text) && !Number.isNaN(Date.parse(text))) return new Date(text);
-  throw new CliError(`${flag}: '${text}' is not a duration or a date; expected e.g. 90d, 2026-01-01 or 2026-01-01T00:00:00Z`, ExitCode.Usage);
+  throw new CliError(
+    `${flag}: '${text}' is not a duration or a date; expected e.g. 90d, 2026-01-01 or 2026-01-01T00:00:00Z`,
+    ExitCode.Usage,
+  );
 }
 
 interface ReportOptions extends CommonOptions {
@@ -38,17 +48,35 @@ interface ReportOptions extends CommonOptions {
 /** `restore-drill report`: the evidence of a period as one HTML file, CSV, or the JSON summary model. */
 export function reportCommand(): Command {
   const command = new Command('report')
-    .description('Write a report of the drills over a period: HTML (self-contained, prints to PDF), CSV (one row per run) or JSON')
-    .option('--since <when>', "start of the period: a duration back from now (90d) or a date (2026-01-01)", '90d')
+    .description(
+      'Write a report of the drills over a period: HTML (self-contained, prints to PDF), CSV (one row per run) or JSON',
+    )
+    .option(
+      '--since <when>',
+      'start of the period: a duration back from now (90d) or a date (2026-01-01)',
+      '90d',
+    )
     .option('--until <when>', 'end of the period (exclusive); now when absent')
-    .addOption(new Option('--format <format>', 'output format').choices(['html', 'csv', 'json']).default('html'))
-    .option('-o, --out <file>', 'write to this file instead of stdout (CSV: also <file>.summary.csv)')
+    .addOption(
+      new Option('--format <format>', 'output format')
+        .choices(['html', 'csv', 'json'])
+        .default('html'),
+    )
+    .option(
+      '-o, --out <file>',
+      'write to this file instead of stdout (CSV: also <file>.summary.csv)',
+    )
     .option('-d, --drill <name>', 'only this drill (repeatable)', collectRepeatable, []);
   withCommonOptions(command, { json: false }).action(async (options: ReportOptions) => {
     const now = new Date();
     const since = parseTimeOption('--since', options.since, now);
-    const until = options.until === undefined ? now : parseTimeOption('--until', options.until, now);
-    if (since.getTime() >= until.getTime()) throw new CliError(`--since (${since.toISOString()}) must be before --until (${until.toISOString()})`, ExitCode.Usage);
+    const until =
+      options.until === undefined ? now : parseTimeOption('--until', options.until, now);
+    if (since.getTime() >= until.getTime())
+      throw new CliError(
+        `--since (${since.toISOString()}) must be before --until (${until.toISOString()})`,
+        ExitCode.Usage,
+      );
     const loaded = await loadConfigOrExit(options);
     const log = loggerFor(options);
     const store = await openStoreFor(loaded, log);
@@ -67,16 +95,22 @@ export function reportCommand(): Command {
         } else {
           const summaryFile = out.replace(/(\.csv)?$/i, '.summary.csv');
           await writeFileAtomically(out, (stream) => writeLines(stream, csvRunLines(rows())));
-          await writeFileAtomically(summaryFile, (stream) => writeText(stream, csvSummary(summary)));
+          await writeFileAtomically(summaryFile, (stream) =>
+            writeText(stream, csvSummary(summary)),
+          );
           log.info({ runs: out, summary: summaryFile }, 'report written');
         }
         return;
       }
-      const text = options.format === 'html' ? renderHtmlReport(summary) : renderJsonReport(summary);
+      const text =
+        options.format === 'html' ? renderHtmlReport(summary) : renderJsonReport(summary);
       if (out === undefined) await writeText(process.stdout, text);
       else {
         await writeFileAtomically(out, (stream) => writeText(stream, text));
-        log.info({ file: out, drills: summary.totals.drills, runs: summary.totals.runs }, 'report written');
+        log.info(
+          { file: out, drills: summary.totals.drills, runs: summary.totals.runs },
+          'report written',
+        );
       }
     } finally {
       await store.close();
@@ -86,7 +120,11 @@ export function reportCommand(): Command {
 }
 
 /** Every `--drill` must be configured or have evidence (a retired drill's runs can still be reported). */
-async function checkDrillNames(store: EvidenceStore, names: readonly string[], configured: ReadonlySet<string>): Promise<void> {
+async function checkDrillNames(
+  store: EvidenceStore,
+  names: readonly string[],
+  configured: ReadonlySet<string>,
+): Promise<void> {
   const unknown = names.filter((name) => !configured.has(name));
   if (unknown.length === 0) return;
   const known = await drillsWithEvidence(store.db, unknown);
@@ -108,7 +146,10 @@ async function writeLines(stream: Writable, lines: AsyncIterable<string>): Promi
 }
 
 /** Writes beside the target and renames: a failed report never leaves half a file under the name. */
-export async function writeFileAtomically(file: string, write: (stream: Writable) => Promise<void>): Promise<void> {
+export async function writeFileAtomically(
+  file: string,
+  write: (stream: Writable) => Promise<void>,
+): Promise<void> {
   const temporary = `${file}.${process.pid}.tmp`;
   const stream = createWriteStream(temporary, { flags: 'wx' });
   try {
@@ -121,7 +162,8 @@ export async function writeFileAtomically(file: string, write: (stream: Writable
     stream.destroy();
     await rm(temporary, { force: true });
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') throw new CliError(`cannot write ${file}: ${(error as Error).message}`, ExitCode.Failed);
+    if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR')
+      throw new CliError(`cannot write ${file}: ${(error as Error).message}`, ExitCode.Failed);
     throw error;
   }
 }

@@ -4,7 +4,11 @@ import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { createAuthenticator } from '../report/server/auth.js';
 import { openReadOnlyStore } from '../report/server/read-only-store.js';
-import { serveConfigSchema, type ServeAuth, type ServeConfig } from '../report/server/serve-config.js';
+import {
+  serveConfigSchema,
+  type ServeAuth,
+  type ServeConfig,
+} from '../report/server/serve-config.js';
 import { startEvidenceServer } from '../report/server/server.js';
 import { loadConfigOrExit, loggerFor, withCommonOptions, type CommonOptions } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
@@ -30,10 +34,14 @@ Stops cleanly on SIGTERM or SIGINT (Ctrl-C).`;
 /** `restore-drill serve`: the read-only web view and JSON API over the evidence. */
 export function serveCommand(): Command {
   const command = new Command('serve')
-    .description('Serve a read-only web view and JSON API of the evidence, for reviewers and auditors')
+    .description(
+      'Serve a read-only web view and JSON API of the evidence, for reviewers and auditors',
+    )
     .option('--host <host>', 'address to listen on (default: serve.host, or 127.0.0.1)')
     .option('--port <port>', 'TCP port, 0 for any free one (default: serve.port, or 8470)')
-    .addOption(new Option('--insecure-no-auth', 'serve WITHOUT authentication, on a loopback address only'))
+    .addOption(
+      new Option('--insecure-no-auth', 'serve WITHOUT authentication, on a loopback address only'),
+    )
     .addHelpText('after', HELP_AFTER);
   withCommonOptions(command, { json: false }).action(async (options: ServeOptions) => {
     const loaded = await loadConfigOrExit(options, { uses: ['serve'] });
@@ -56,7 +64,10 @@ export function serveCommand(): Command {
       });
     } catch (error) {
       stopping.cancel();
-      throw new CliError(`cannot open the evidence database: ${(error as Error).message}`, ExitCode.Failed);
+      throw new CliError(
+        `cannot open the evidence database: ${(error as Error).message}`,
+        ExitCode.Failed,
+      );
     }
     try {
       if (stopping.received() !== null) {
@@ -66,13 +77,25 @@ export function serveCommand(): Command {
       const authenticator = createAuthenticator(auth);
       let server;
       try {
-        server = await startEvidenceServer({ db: store.db, drills: loaded.config.drills, auth: authenticator, log, host, port });
+        server = await startEvidenceServer({
+          db: store.db,
+          drills: loaded.config.drills,
+          auth: authenticator,
+          log,
+          host,
+          port,
+        });
       } catch (error) {
         stopping.cancel();
         throw new CliError((error as Error).message, ExitCode.Failed);
       }
       log.info(
-        { url: server.url, auth: authenticator.schemes.length === 0 ? 'none' : authenticator.schemes.join('+'), database: store.dialect, drills: loaded.config.drills.length },
+        {
+          url: server.url,
+          auth: authenticator.schemes.length === 0 ? 'none' : authenticator.schemes.join('+'),
+          database: store.dialect,
+          drills: loaded.config.drills.length,
+        },
         `serving the evidence read-only at ${server.url}`,
       );
       const signal = await stopping.signal;
@@ -88,25 +111,49 @@ export function serveCommand(): Command {
 
 function parsePort(text: string): number {
   const port = Number(text);
-  if (!/^\d{1,5}$/.test(text) || port > 65535) throw new CliError(`--port: '${text}' is not a port; expected a whole number from 0 to 65535`, ExitCode.Usage);
+  if (!/^\d{1,5}$/.test(text) || port > 65535)
+    throw new CliError(
+      `--port: '${text}' is not a port; expected a whole number from 0 to 65535`,
+      ExitCode.Usage,
+    );
   return port;
 }
 
 /** A secret must come from the environment: the raw (unresolved) config must say `${env:NAME}` there. */
 function requireEnvReference(loaded: LoadedConfig, keyPath: readonly string[]): void {
   let node: unknown = loaded.raw;
-  for (const key of keyPath) node = node !== null && typeof node === 'object' ? (node as Record<string, unknown>)[key] : undefined;
+  for (const key of keyPath)
+    node =
+      node !== null && typeof node === 'object'
+        ? (node as Record<string, unknown>)[key]
+        : undefined;
   if (typeof node === 'string' && !/^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/.test(node.trim())) {
-    throw new CliError(`${loaded.file} ${keyPath.join('.')}: write the secret as \${env:NAME} (e.g. \${env:RD_WEB_TOKEN}) and set it in the environment; it must not be written in the config file`, ExitCode.Usage);
+    throw new CliError(
+      `${loaded.file} ${keyPath.join('.')}: write the secret as \${env:NAME} (e.g. \${env:RD_WEB_TOKEN}) and set it in the environment; it must not be written in the config file`,
+      ExitCode.Usage,
+    );
   }
 }
 
 /** The credentials to require, or null for an explicit --insecure-no-auth; refuses every unsafe combination. */
-function authFor(loaded: LoadedConfig, serve: ServeConfig, host: string, insecure: boolean): ServeAuth | null {
+function authFor(
+  loaded: LoadedConfig,
+  serve: ServeConfig,
+  host: string,
+  insecure: boolean,
+): ServeAuth | null {
   const configured = serve.auth.token !== undefined || serve.auth.basic !== undefined;
   if (insecure) {
-    if (configured) throw new CliError('--insecure-no-auth: serve.auth is configured; remove one of the two', ExitCode.Usage);
-    if (!isLoopback(host)) throw new CliError(`--insecure-no-auth: only allowed on a loopback address (127.0.0.1, ::1, localhost), not '${host}'`, ExitCode.Usage);
+    if (configured)
+      throw new CliError(
+        '--insecure-no-auth: serve.auth is configured; remove one of the two',
+        ExitCode.Usage,
+      );
+    if (!isLoopback(host))
+      throw new CliError(
+        `--insecure-no-auth: only allowed on a loopback address (127.0.0.1, ::1, localhost), not '${host}'`,
+        ExitCode.Usage,
+      );
     return null;
   }
   if (!configured) {
@@ -133,7 +180,11 @@ function warnInsecure(log: Logger, host: string): void {
 }
 
 /** The first SIGTERM or SIGINT from now on; `cancel` removes the handlers when serve gives up early. */
-function stopSignal(): { signal: Promise<NodeJS.Signals>; received(): NodeJS.Signals | null; cancel(): void } {
+function stopSignal(): {
+  signal: Promise<NodeJS.Signals>;
+  received(): NodeJS.Signals | null;
+  cancel(): void;
+} {
   let stop: (signal: NodeJS.Signals) => void = () => {};
   let received: NodeJS.Signals | null = null;
   const remove = () => {

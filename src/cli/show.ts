@@ -1,7 +1,14 @@
 import { Command } from 'commander';
 import { getRun, listRunItems } from '../evidence/runs.js';
 import { formatRunSummary } from './format.js';
-import { loadConfigOrExit, loggerFor, openStoreFor, printJson, withCommonOptions, type CommonOptions } from './context.js';
+import {
+  loadConfigOrExit,
+  loggerFor,
+  openStoreFor,
+  printJson,
+  withCommonOptions,
+  type CommonOptions,
+} from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 interface ShowOptions extends CommonOptions {
@@ -22,7 +29,11 @@ export function showCommand(): Command {
       if (!found) throw new CliError(`no run '${runId}' in the evidence database`, ExitCode.Usage);
       const items = options.items ? await listRunItems(store.db, found.record.runId) : undefined;
       if (options.json) {
-        printJson({ ...found.record, chain: { seq: found.seq, prevHash: found.prevHash, recordHash: found.recordHash }, ...(items ? { items } : {}) });
+        printJson({
+          ...found.record,
+          chain: { seq: found.seq, prevHash: found.prevHash, recordHash: found.recordHash },
+          ...(items ? { items } : {}),
+        });
         return;
       }
       const r = found.record;
@@ -38,10 +49,24 @@ export function showCommand(): Command {
         `evidence:   #${found.seq} ${found.recordHash}`,
         '',
         'checks:',
-        ...r.checks.map((check) => `  ${check.verdict.padEnd(8)} ${check.name.padEnd(14)} expected ${JSON.stringify(check.expected)}, found ${JSON.stringify(check.actual)}: ${check.detail}`),
+        ...r.checks.map(
+          (check) =>
+            `  ${check.verdict.padEnd(8)} ${check.name.padEnd(14)} expected ${JSON.stringify(check.expected)}, found ${JSON.stringify(check.actual)}: ${check.detail}`,
+        ),
       ];
-      for (const command of r.commands) lines.push(`command:    ${command.command} → exit ${command.exitCode ?? command.signal ?? '?'} in ${command.durationMs} ms`);
-      if (items) lines.push('', 'items:', ...items.map((item) => `  ${item.sha256 ?? '-'.repeat(64)}  ${String(item.size).padStart(12)}  ${item.path}`));
+      for (const command of r.commands)
+        lines.push(
+          `command:    ${command.command} → exit ${command.exitCode ?? command.signal ?? '?'} in ${command.durationMs} ms`,
+        );
+      if (items)
+        lines.push(
+          '',
+          'items:',
+          ...items.map(
+            (item) =>
+              `  ${item.sha256 ?? '-'.repeat(64)}  ${String(item.size).padStart(12)}  ${item.path}`,
+          ),
+        );
       process.stdout.write(`${lines.join('\n')}\n`);
     } finally {
       await store.close();

@@ -6,7 +6,9 @@ import { loadConfigOrExit, printJson, withCommonOptions, type CommonOptions } fr
 
 /** `restore-drill validate`: check the config and print the drills as resolved (secrets shown as their references). */
 export function validateCommand(): Command {
-  const command = new Command('validate').description('Check the config file and print the resolved drills; exit 2 on any problem');
+  const command = new Command('validate').description(
+    'Check the config file and print the resolved drills; exit 2 on any problem',
+  );
   withCommonOptions(command).action(async (options: CommonOptions) => {
     const loaded = await loadConfigOrExit(options, { uses: ['serve'], scratch: true });
     // Resolved values of ${env:} references are masked back to their references.
@@ -15,8 +17,12 @@ export function validateCommand(): Command {
       printJson({ file: loaded.file, valid: true, config });
       return;
     }
-    const lines = [`${loaded.file}: valid, ${config.drills.length} drill${config.drills.length === 1 ? '' : 's'}`];
-    lines.push(`database: ${config.database.url ?? 'embedded PGlite (.restore-drill/ beside the config)'}`);
+    const lines = [
+      `${loaded.file}: valid, ${config.drills.length} drill${config.drills.length === 1 ? '' : 's'}`,
+    ];
+    lines.push(
+      `database: ${config.database.url ?? 'embedded PGlite (.restore-drill/ beside the config)'}`,
+    );
     lines.push(`scratch: ${config.scratch.root} (keep: ${config.scratch.keep})`);
     for (const drill of config.drills) lines.push('', ...describeDrill(drill));
     process.stdout.write(`${lines.join('\n')}\n`);
@@ -29,11 +35,16 @@ function describeDrill(drill: DrillConfig): string[] {
   const out = [`${drill.name}${drill.owner ? `  (owner: ${drill.owner})` : ''}`];
   if (drill.description) out.push(`  ${drill.description}`);
   out.push(`  source:   ${kind} ${JSON.stringify(source)}`);
-  out.push(`  schedule: ${drill.schedule ?? 'none (run on demand)'}${drill.timeout ? `, timeout ${formatDuration(drill.timeout)}` : ''}${drill.maxAge ? `, stale after ${formatDuration(drill.maxAge)}` : ''}`);
+  out.push(
+    `  schedule: ${drill.schedule ?? 'none (run on demand)'}${drill.timeout ? `, timeout ${formatDuration(drill.timeout)}` : ''}${drill.maxAge ? `, stale after ${formatDuration(drill.maxAge)}` : ''}`,
+  );
   if (drill.sample) out.push(`  sample:   ${JSON.stringify(drill.sample)}`);
   out.push(`  checks:   ${JSON.stringify(drill.checks)}`);
   if (drill.targets) {
-    const targets = [drill.targets.rto !== undefined ? `rto ${formatDuration(drill.targets.rto)}` : '', drill.targets.rpo !== undefined ? `rpo ${formatDuration(drill.targets.rpo)}` : ''].filter(Boolean);
+    const targets = [
+      drill.targets.rto !== undefined ? `rto ${formatDuration(drill.targets.rto)}` : '',
+      drill.targets.rpo !== undefined ? `rpo ${formatDuration(drill.targets.rpo)}` : '',
+    ].filter(Boolean);
     out.push(`  targets:  ${targets.join(', ')}`);
   }
   if (drill.tags.length > 0) out.push(`  tags:     ${drill.tags.join(', ')}`);

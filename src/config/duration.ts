@@ -1,6 +1,13 @@
 import { z } from 'zod';
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
+const UNIT_MS = {
+  ms: 1,
+  s: 1_000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+} as const;
 const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/;
 
 /** Parses `90s`, `15m`, `26h`, `7d`, `2w` or `500ms` into milliseconds; undefined when malformed. */
@@ -16,7 +23,12 @@ export function formatDuration(ms: number): string {
   if (ms < 60_000) return `${(ms / 1_000).toFixed(ms < 10_000 ? 2 : 1)}s`;
   const parts: string[] = [];
   let rest = Math.round(ms / 1_000);
-  for (const [unit, size] of [['d', 86_400], ['h', 3_600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (rest >= size) {
       parts.push(`${Math.floor(rest / size)}${unit}`);
       rest %= size;
@@ -32,6 +44,9 @@ export const durationSchema = z
     message: "expected a duration like '90s', '15m', '26h' or '7d'",
   })
   .transform((text) => parseDuration(text) as number)
-  .meta({ description: "A duration: a number followed by ms, s, m, h, d or w, e.g. '15m' or '7d'.", pattern: DURATION_PATTERN.source });
+  .meta({
+    description: "A duration: a number followed by ms, s, m, h, d or w, e.g. '15m' or '7d'.",
+    pattern: DURATION_PATTERN.source,
+  });
 
 export type DurationMs = z.output<typeof durationSchema>;

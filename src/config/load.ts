@@ -1,6 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
+import {
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Document,
+  type Node as YamlNode,
+} from 'yaml';
 import type { z } from 'zod';
 import { redactor } from './redact.js';
 import { configSchema, type Config } from './schema.js';
@@ -25,7 +33,9 @@ export class ConfigError extends Error {
 
 export function formatProblem(file: string, problem: ConfigProblem): string {
   const where = problem.line === null ? file : `${file}:${problem.line}`;
-  return problem.path ? `${where} ${problem.path}: ${problem.message}` : `${where}: ${problem.message}`;
+  return problem.path
+    ? `${where} ${problem.path}: ${problem.message}`
+    : `${where}: ${problem.message}`;
 }
 
 /** A loaded config: validated, with `${env:}` references resolved, and where it came from. */
@@ -61,28 +71,50 @@ export interface LoadOptions {
 }
 
 /** Reads, resolves and validates a config file; throws ConfigError listing every problem. */
-export async function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Promise<LoadedConfig> {
+export async function loadConfig(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadOptions = {},
+): Promise<LoadedConfig> {
   const absolute = path.resolve(file);
   let text: string;
   try {
     text = await readFile(absolute, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new ConfigError(file, [{ path: '', line: null, message: `cannot read config: ${reason}` }]);
+    const reason =
+      code === 'ENOENT'
+        ? 'file not found'
+        : code === 'EACCES'
+          ? 'permission denied'
+          : (error as Error).message;
+    throw new ConfigError(file, [
+      { path: '', line: null, message: `cannot read config: ${reason}` },
+    ]);
   }
   return parseConfig(text, file, env, path.dirname(absolute), options);
 }
 
 /** Validates config text; `file` only names it in messages. */
-export function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env, dir = process.cwd(), options: LoadOptions = {}): LoadedConfig {
+export function parseConfig(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  dir = process.cwd(),
+  options: LoadOptions = {},
+): LoadedConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
-  const lineOf = (offset: number | undefined): number | null => (offset === undefined ? null : lineCounter.linePos(offset).line);
+  const lineOf = (offset: number | undefined): number | null =>
+    offset === undefined ? null : lineCounter.linePos(offset).line;
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((error) => ({ path: '', line: lineOf(error.pos[0]), message: `YAML: ${error.message.split('\n')[0]}` })),
+      doc.errors.map((error) => ({
+        path: '',
+        line: lineOf(error.pos[0]),
+        message: `YAML: ${error.message.split('\n')[0]}`,
+      })),
     );
   }
   const raw: unknown = doc.toJS() ?? {};
@@ -126,9 +158,15 @@ function resolveEnv(
       return resolved;
     });
   }
-  if (Array.isArray(value)) return value.map((item, index) => resolveEnv(item, [...segments, index], env, report));
+  if (Array.isArray(value))
+    return value.map((item, index) => resolveEnv(item, [...segments, index], env, report));
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, resolveEnv(item, [...segments, key], env, report)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [
+        key,
+        resolveEnv(item, [...segments, key], env, report),
+      ]),
+    );
   }
   return value;
 }
@@ -139,7 +177,9 @@ function locate(doc: Document, segments: readonly PropertyKey[]): number | undef
   let best: number | undefined = rangeStart(node);
   for (const segment of segments) {
     if (isMap(node)) {
-      const pair = node.items.find((item) => (isScalar(item.key) ? item.key.value : item.key) === segment);
+      const pair = node.items.find(
+        (item) => (isScalar(item.key) ? item.key.value : item.key) === segment,
+      );
       if (!pair) break;
       node = pair.value;
       // The key's line: for a nested mapping that is the line a person looks for.
@@ -157,7 +197,11 @@ function rangeStart(node: unknown): number | undefined {
   return (node as YamlNode | undefined)?.range?.[0];
 }
 
-function describeIssue(issue: z.core.$ZodIssue, doc: Document, lineOf: (offset: number | undefined) => number | null): ConfigProblem {
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  doc: Document,
+  lineOf: (offset: number | undefined) => number | null,
+): ConfigProblem {
   const segments = issue.path;
   const line = lineOf(locate(doc, segments));
   const at = formatPath(segments);
@@ -171,7 +215,9 @@ function describeIssue(issue: z.core.$ZodIssue, doc: Document, lineOf: (offset: 
       };
     case 'invalid_union': {
       const atKind = segments[segments.length - 1] === 'kind';
-      const noMatch = (issue as { note?: string }).note === 'No matching discriminator' || issue.errors.length === 0;
+      const noMatch =
+        (issue as { note?: string }).note === 'No matching discriminator' ||
+        issue.errors.length === 0;
       if (atKind || noMatch) {
         const kindPath = atKind ? segments : [...segments, 'kind'];
         const kindValue = valueAt(doc.toJS(), kindPath);
@@ -191,8 +237,13 @@ function describeIssue(issue: z.core.$ZodIssue, doc: Document, lineOf: (offset: 
       return { path: at, line, message: issue.message };
     }
     case 'invalid_type':
-      if (received === undefined) return { path: at, line, message: `missing; expected ${issue.expected}` };
-      return { path: at, line, message: `expected ${issue.expected}, got ${describeValue(received)}` };
+      if (received === undefined)
+        return { path: at, line, message: `missing; expected ${issue.expected}` };
+      return {
+        path: at,
+        line,
+        message: `expected ${issue.expected}, got ${describeValue(received)}`,
+      };
     case 'invalid_value':
       return {
         path: at,
@@ -228,6 +279,7 @@ function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
-  if (typeof value === 'string') return `'${value.length > 60 ? `${value.slice(0, 57)}...` : value}'`;
+  if (typeof value === 'string')
+    return `'${value.length > 60 ? `${value.slice(0, 57)}...` : value}'`;
   return String(value);
 }

@@ -19,7 +19,8 @@ export class Redactor {
     let out = text;
     // Longest first, so a secret that contains another is masked whole.
     const values = [...this.#replacements.keys()].sort((a, b) => b.length - a.length);
-    for (const value of values) out = out.split(value).join(this.#replacements.get(value) as string);
+    for (const value of values)
+      out = out.split(value).join(this.#replacements.get(value) as string);
     return out;
   }
 

@@ -26,7 +26,12 @@ export const checksSchema = z
   })
   .superRefine((checks, ctx) => {
     if (checks.tables?.from === 'manifest' && checks.manifest?.format !== 'restore-drill') {
-      ctx.addIssue({ code: 'custom', path: ['tables', 'from'], message: "from: manifest needs checks.manifest with format: restore-drill (the manifest that lists tables)" });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tables', 'from'],
+        message:
+          'from: manifest needs checks.manifest with format: restore-drill (the manifest that lists tables)',
+      });
     }
   })
   .describe('Checks run over what was restored.');
@@ -34,8 +39,14 @@ export const checksSchema = z
 /** Recovery objectives the drill is held to. */
 export const targetsSchema = z
   .strictObject({
-    rto: durationSchema.optional().describe('Recovery time objective: restore plus verification must finish within this.'),
-    rpo: durationSchema.optional().describe("Recovery point objective: the backup set's age at the run's start must be within this."),
+    rto: durationSchema
+      .optional()
+      .describe('Recovery time objective: restore plus verification must finish within this.'),
+    rpo: durationSchema
+      .optional()
+      .describe(
+        "Recovery point objective: the backup set's age at the run's start must be within this.",
+      ),
   })
   .describe('Recovery objectives.');
 
@@ -43,18 +54,40 @@ export const targetsSchema = z
 export const drillSchema = z
   .strictObject({
     name: nameSchema.describe('Unique name of the drill, used by --drill and in evidence.'),
-    description: z.string().optional().describe('What this drill proves, for the people who read the reports.'),
-    owner: z.string().optional().describe('Team or person responsible; alerts and reports name them.'),
-    tags: z.array(z.string()).default([]).describe('Free-form labels; alert routes can match them.'),
-    schedule: cronSchema.optional().describe("When the daemon runs this drill, as cron, e.g. '0 3 * * *'."),
-    timeout: durationSchema.optional().describe('Stop the drill after this long; the run is recorded as timed_out.'),
-    maxAge: durationSchema.optional().describe('The drill is stale when it has not passed within this long, e.g. 8d for a weekly drill.'),
+    description: z
+      .string()
+      .optional()
+      .describe('What this drill proves, for the people who read the reports.'),
+    owner: z
+      .string()
+      .optional()
+      .describe('Team or person responsible; alerts and reports name them.'),
+    tags: z
+      .array(z.string())
+      .default([])
+      .describe('Free-form labels; alert routes can match them.'),
+    schedule: cronSchema
+      .optional()
+      .describe("When the daemon runs this drill, as cron, e.g. '0 3 * * *'."),
+    timeout: durationSchema
+      .optional()
+      .describe('Stop the drill after this long; the run is recorded as timed_out.'),
+    maxAge: durationSchema
+      .optional()
+      .describe(
+        'The drill is stale when it has not passed within this long, e.g. 8d for a weekly drill.',
+      ),
     source: sourceConfigSchema,
     sample: sampleSchema.optional(),
     checks: checksSchema.default({ extraFiles: 'fail' }),
     targets: targetsSchema.optional(),
     controls: controlsSchema,
-    waivers: z.array(waiverSchema).default([]).describe('Accepted exceptions for a known failing or paused drill; reports list them and flag expired ones.'),
+    waivers: z
+      .array(waiverSchema)
+      .default([])
+      .describe(
+        'Accepted exceptions for a known failing or paused drill; reports list them and flag expired ones.',
+      ),
   })
   .describe('A restore drill.');
 
@@ -65,11 +98,15 @@ export const scratchSchema = z
       .string()
       .min(1)
       .default('.restore-drill/scratch')
-      .describe('Every restore lands in a fresh subfolder of this folder; relative to the config file.'),
+      .describe(
+        'Every restore lands in a fresh subfolder of this folder; relative to the config file.',
+      ),
     keep: z
       .enum(['never', 'on-failure', 'always'])
       .default('never')
-      .describe('Keep the scratch subfolder after a run: never, on-failure (for investigation), or always.'),
+      .describe(
+        'Keep the scratch subfolder after a run: never, on-failure (for investigation), or always.',
+      ),
   })
   .describe('Scratch space for restores.');
 
@@ -80,7 +117,9 @@ export const databaseSchema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// URL' })
       .optional()
-      .describe('PostgreSQL URL; when absent, an embedded PGlite database under .restore-drill/ beside the config file.'),
+      .describe(
+        'PostgreSQL URL; when absent, an embedded PGlite database under .restore-drill/ beside the config file.',
+      ),
   })
   .describe('Where evidence is stored.');
 
@@ -90,7 +129,10 @@ export const configSchema = z
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
     database: databaseSchema.default({}),
     scratch: scratchSchema.prefault({}),
-    drills: z.array(drillSchema).min(1, { message: 'expected at least one drill' }).describe('The restore drills.'),
+    drills: z
+      .array(drillSchema)
+      .min(1, { message: 'expected at least one drill' })
+      .describe('The restore drills.'),
     alerts: alertsConfigSchema.optional(),
     serve: serveConfigSchema.optional(),
     daemon: daemonConfigSchema.prefault({}),
@@ -100,7 +142,11 @@ export const configSchema = z
     config.drills.forEach((drill, index) => {
       const first = seen.get(drill.name);
       if (first !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['drills', index, 'name'], message: `duplicate drill name '${drill.name}' (also drills[${first}])` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['drills', index, 'name'],
+          message: `duplicate drill name '${drill.name}' (also drills[${first}])`,
+        });
       } else seen.set(drill.name, index);
     });
     checkAlertReferences(config, ctx);

@@ -8,7 +8,12 @@ import { redactor } from '../config/redact.js';
 import { canonicalJson } from '../evidence/canonical-json.js';
 import type { EvidenceDb } from '../evidence/database.js';
 import type { RunItem, RunRecord, RunVerdict, SampleEvidence } from '../evidence/run-record.js';
-import { lastPassingRun, recordRunResult, recordRunStart, type RunStart } from '../evidence/runs.js';
+import {
+  lastPassingRun,
+  recordRunResult,
+  recordRunStart,
+  type RunStart,
+} from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
 import { coverSlice, planCover, type CoverPlan } from '../sampling/cover.js';
 import { coverageShare, coveredPaths } from '../sampling/coverage.js';
@@ -18,7 +23,12 @@ import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
 import { formatSize, reserveScratchSpace, type SpaceReservation } from '../scratch/space.js';
 import { createSource, type SourceConfig } from '../sources/registry.js';
-import { SourceError, type BackupSet, type RestoreOutcome, type RestoreSource } from '../sources/restore-source.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RestoreOutcome,
+  type RestoreSource,
+} from '../sources/restore-source.js';
 import type { SourceContext } from '../sources/source-kind.js';
 import { selectSet } from '../sources/set-selection.js';
 import { VERSION } from '../version.js';
@@ -73,7 +83,9 @@ const MAX_SAMPLE_ITEMS_IN_RECORD = 1_000;
 
 /** SHA-256 of the drill's config as resolved, secrets masked: ties the run to the config it ran under. */
 export function drillConfigHash(drill: DrillConfig): string {
-  return createHash('sha256').update(canonicalJson(redactor.redactValue(drill))).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(redactor.redactValue(drill)))
+    .digest('hex');
 }
 
 /**
@@ -127,7 +139,9 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   };
   let claimed: boolean;
   try {
-    claimed = request.gate?.claim ? await request.gate.claim(start) : await recordRunStart(db, start);
+    claimed = request.gate?.claim
+      ? await request.gate.claim(start)
+      : await recordRunStart(db, start);
   } catch (error) {
     // Nothing was recorded: nothing will ever clean this folder on the run's behalf.
     if (scratchDir) await removeScratchDir(scratchDir).catch(() => {});
@@ -135,16 +149,23 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   }
   if (!claimed) {
     if (scratchDir) await removeScratchDir(scratchDir);
-    log.info({ scheduledFor }, 'slot not claimed (another replica has it, or it was skipped); not running');
+    log.info(
+      { scheduledFor },
+      'slot not claimed (another replica has it, or it was skipped); not running',
+    );
     return { status: 'slot-taken' };
   }
 
   const timeout = drill.timeout === undefined ? null : AbortSignal.timeout(drill.timeout);
-  const signals = [request.signal, timeout].filter((s): s is AbortSignal => s !== undefined && s !== null);
+  const signals = [request.signal, timeout].filter(
+    (s): s is AbortSignal => s !== undefined && s !== null,
+  );
   const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
   const phase = { selectMs: 0, restoreMs: 0, verifyMs: 0, cleanupMs: 0 };
   const t0 = performance.now();
-  const seed = request.replay?.record.sample?.seed ?? deriveSeed(drill.name, (scheduledFor ?? startedAt).toISOString());
+  const seed =
+    request.replay?.record.sample?.seed ??
+    deriveSeed(drill.name, (scheduledFor ?? startedAt).toISOString());
 
   let set: BackupSet | null = null;
   let sample: SampleEvidence | null = null;
@@ -159,25 +180,47 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   try {
     if (scratchError !== null || scratchDir === null) throw scratchError;
     log.info({ source: drill.source.kind }, 'drill started');
-    const source = (request.createSource ?? createSource)(drill.source, { configDir: request.configDir, log });
+    const source = (request.createSource ?? createSource)(drill.source, {
+      configDir: request.configDir,
+      log,
+    });
     const sets = await source.listSets({ signal });
     set = request.replay
-      ? selectSet(sets, { id: request.replay.record.set?.id ?? '' }, { now: startedAt, random: seededRandom(seed), describe: describeSource(drill) })
-      : selectSet(sets, drill.source.select, { now: startedAt, random: seededRandom(seed), describe: describeSource(drill) });
+      ? selectSet(
+          sets,
+          { id: request.replay.record.set?.id ?? '' },
+          { now: startedAt, random: seededRandom(seed), describe: describeSource(drill) },
+        )
+      : selectSet(sets, drill.source.select, {
+          now: startedAt,
+          random: seededRandom(seed),
+          describe: describeSource(drill),
+        });
     const manifestInSet = manifestPathInSet(drill);
     let items: ReadonlySet<string> | null = null;
     if (request.replay) {
       items = request.replay.items === null ? null : new Set(request.replay.items);
       if (items !== null) sample = sampleEvidence(drill, seed, null, [...items], null);
     } else if (drill.sample?.cover !== undefined) {
-      const listed = (await source.listItems(set, { signal })).filter((item) => item.path !== manifestInSet);
-      const plan = planCover({ cover: drill.sample.cover, slices: drill.sample.slices }, drill.schedule, scheduledFor ?? startedAt);
+      const listed = (await source.listItems(set, { signal })).filter(
+        (item) => item.path !== manifestInSet,
+      );
+      const plan = planCover(
+        { cover: drill.sample.cover, slices: drill.sample.slices },
+        drill.schedule,
+        scheduledFor ?? startedAt,
+      );
       const chosen = coverSlice(listed, plan);
       cover = { plan, items: listed.map((item) => item.path) };
       items = new Set(chosen.map((item) => item.path));
       const bytes = chosen.reduce((sum, item) => sum + item.size, 0);
       // The spec says which slice of which cycle, so an auditor can re-derive the choice.
-      const spec = { ...drill.sample, slices: plan.slices, slice: plan.slice, cycleStart: plan.cycleStart.toISOString() };
+      const spec = {
+        ...drill.sample,
+        slices: plan.slices,
+        slice: plan.slice,
+        cycleStart: plan.cycleStart.toISOString(),
+      };
       sample = { ...sampleEvidence(drill, seed, listed.length, [...items], bytes), spec };
     } else if (drill.sample && drill.sample.size !== 'all') {
       const listed = await source.listItems(set, { signal });
@@ -188,7 +231,12 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     }
     if (items && manifestInSet) items = new Set([...items, manifestInSet]);
     phase.selectMs = performance.now() - t0;
-    space = await reserveSpace(scratchDir, request.replay ? null : (sample?.selectedBytes ?? (items === null ? set.size : null)), request.config, log);
+    space = await reserveSpace(
+      scratchDir,
+      request.replay ? null : (sample?.selectedBytes ?? (items === null ? set.size : null)),
+      request.config,
+      log,
+    );
     log.info({ set: set.path, items: items?.size ?? 'all' }, 'restoring');
 
     const restoreStart = performance.now();
@@ -207,7 +255,8 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
       signal,
     };
     // Expected row counts may come from the drill's last passing run.
-    const lastPass = drill.checks.tables?.from === 'last-pass' ? await lastPassingRun(db, drill.name) : undefined;
+    const lastPass =
+      drill.checks.tables?.from === 'last-pass' ? await lastPassingRun(db, drill.name) : undefined;
     const drillChecks = buildChecks(drill.checks, drill.targets, { lastPass });
     const [restoreCheck, ...rest] = drillChecks;
     if (restoreCheck) checks.push(...(await restoreCheck.run(context)));
@@ -229,16 +278,24 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
 
   space?.release();
   const cleanupStart = performance.now();
-  await outcome?.dispose?.().catch((error: unknown) => log.warn({ err: error }, 'could not release restore resources'));
+  await outcome
+    ?.dispose?.()
+    .catch((error: unknown) => log.warn({ err: error }, 'could not release restore resources'));
   const keep = scratchDir !== null && shouldKeep(request.config.scratch.keep, verdict);
-  if (scratchDir && !keep) await removeScratchDir(scratchDir).catch((error: unknown) => log.warn({ err: error, scratchDir }, 'could not remove scratch folder'));
+  if (scratchDir && !keep)
+    await removeScratchDir(scratchDir).catch((error: unknown) =>
+      log.warn({ err: error, scratchDir }, 'could not remove scratch folder'),
+    );
   phase.cleanupMs = performance.now() - cleanupStart;
 
   if (cover !== null && sample !== null) {
     // Items of earlier passing runs in this cycle, plus this run's if it passed.
     try {
       const { cycleStart, periodMs } = cover.plan;
-      const covered = await coveredPaths(db, drill.name, { start: cycleStart, end: new Date(cycleStart.getTime() + periodMs) });
+      const covered = await coveredPaths(db, drill.name, {
+        start: cycleStart,
+        end: new Date(cycleStart.getTime() + periodMs),
+      });
       if (verdict === 'passed') for (const file of outcome?.files ?? []) covered.add(file.path);
       sample.coverage = coverageShare(cover.items, covered);
     } catch (error) {
@@ -258,8 +315,25 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     startedAt: startedAt.toISOString(),
     finishedAt: now().toISOString(),
     sourceKind: drill.source.kind,
-    set: set && { id: set.id, path: set.path, size: set.size, mtime: set.mtime?.toISOString() ?? null, hash: set.hash },
-    sample: sample ?? (outcome ? sampleEvidence(drill, seed, null, restoredFiles.map((file) => file.path), null, true) : null),
+    set: set && {
+      id: set.id,
+      path: set.path,
+      size: set.size,
+      mtime: set.mtime?.toISOString() ?? null,
+      hash: set.hash,
+    },
+    sample:
+      sample ??
+      (outcome
+        ? sampleEvidence(
+            drill,
+            seed,
+            null,
+            restoredFiles.map((file) => file.path),
+            null,
+            true,
+          )
+        : null),
     restored: {
       files: restoredFiles.length,
       bytes: restoredFiles.reduce((sum, file) => sum + file.size, 0),
@@ -282,7 +356,11 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     scratchDir,
     scratchKept: keep,
   };
-  const runItems: RunItem[] = restoredFiles.map((file) => ({ path: file.path, size: file.size, sha256: file.sha256 }));
+  const runItems: RunItem[] = restoredFiles.map((file) => ({
+    path: file.path,
+    size: file.size,
+    sha256: file.sha256,
+  }));
   await recordRunResult(db, record, runItems);
   log.info({ verdict, cause }, 'drill finished');
   return { status: 'finished', record };
@@ -292,21 +370,38 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
  * Reserves free space in scratch for the restore: the expected size times
  * `daemon.scratchMargin`. An unknown size (a folder set, a replay) is not checked.
  */
-async function reserveSpace(scratchDir: string, expectedBytes: number | null, config: Config, log: Logger): Promise<SpaceReservation | null> {
+async function reserveSpace(
+  scratchDir: string,
+  expectedBytes: number | null,
+  config: Config,
+  log: Logger,
+): Promise<SpaceReservation | null> {
   const margin = config.daemon?.scratchMargin ?? 1.5;
   if (expectedBytes === null) {
     log.info({ scratchDir }, 'expected restore size unknown; free space in scratch not checked');
     return null;
   }
   const reservation = await reserveScratchSpace(scratchDir, expectedBytes, margin);
-  log.debug({ needed: formatSize(reservation.needed), available: formatSize(reservation.available) }, 'free space in scratch checked');
+  log.debug(
+    { needed: formatSize(reservation.needed), available: formatSize(reservation.available) },
+    'free space in scratch checked',
+  );
   return reservation;
 }
 
-function classifyFailure(error: unknown, timeout: AbortSignal | null, external: AbortSignal | undefined, drill: DrillConfig): { verdict: RunVerdict; cause: string } {
-  if (timeout?.aborted) return { verdict: 'timed_out', cause: `drill exceeded its timeout of ${drill.timeout} ms` };
+function classifyFailure(
+  error: unknown,
+  timeout: AbortSignal | null,
+  external: AbortSignal | undefined,
+  drill: DrillConfig,
+): { verdict: RunVerdict; cause: string } {
+  if (timeout?.aborted)
+    return { verdict: 'timed_out', cause: `drill exceeded its timeout of ${drill.timeout} ms` };
   if (external?.aborted) {
-    const reason = external.reason instanceof Error ? external.reason.message : String(external.reason ?? 'stopped');
+    const reason =
+      external.reason instanceof Error
+        ? external.reason.message
+        : String(external.reason ?? 'stopped');
     return { verdict: 'aborted', cause: `stopped before it finished: ${reason}` };
   }
   if (error instanceof SourceError) return { verdict: 'error', cause: error.message };
@@ -323,8 +418,16 @@ function shouldKeep(keep: Config['scratch']['keep'], verdict: RunVerdict): boole
 }
 
 function describeSource(drill: DrillConfig): string {
-  const source = drill.source as { kind: string; path?: string; bucket?: string; prefix?: string; repository?: string };
-  const where = source.path ?? (source.bucket ? `s3://${source.bucket}/${source.prefix ?? ''}` : source.repository ?? '');
+  const source = drill.source as {
+    kind: string;
+    path?: string;
+    bucket?: string;
+    prefix?: string;
+    repository?: string;
+  };
+  const where =
+    source.path ??
+    (source.bucket ? `s3://${source.bucket}/${source.prefix ?? ''}` : (source.repository ?? ''));
   return redactor.redact(`${source.kind} source ${where}`.trim());
 }
 
@@ -335,7 +438,14 @@ function manifestPathInSet(drill: DrillConfig): string | null {
   return manifest.path.replace(/^\.\//, '');
 }
 
-function sampleEvidence(drill: DrillConfig, seed: string, total: number | null, items: string[], bytes: number | null, whole = false): SampleEvidence {
+function sampleEvidence(
+  drill: DrillConfig,
+  seed: string,
+  total: number | null,
+  items: string[],
+  bytes: number | null,
+  whole = false,
+): SampleEvidence {
   return {
     spec: whole ? 'all' : (drill.sample ?? 'all'),
     seed,
@@ -347,7 +457,9 @@ function sampleEvidence(drill: DrillConfig, seed: string, total: number | null, 
 }
 
 /** Fixes the exact list of restored items into the record. */
-export function itemsDigest(files: readonly { path: string; size: number; sha256: string | null }[]): string {
+export function itemsDigest(
+  files: readonly { path: string; size: number; sha256: string | null }[],
+): string {
   const hash = createHash('sha256');
   const lines = files.map((file) => `${file.path}\t${file.size}\t${file.sha256 ?? ''}`).sort();
   for (const line of lines) hash.update(`${line}\n`);

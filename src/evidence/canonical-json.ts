@@ -18,12 +18,15 @@ function write(value: unknown, path: string, seen: Set<object>): string {
     case 'boolean':
       return JSON.stringify(value);
     case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`canonical JSON: ${path} is ${value}, which JSON cannot represent`);
+      if (!Number.isFinite(value))
+        throw new TypeError(`canonical JSON: ${path} is ${value}, which JSON cannot represent`);
       return JSON.stringify(value);
     case 'object':
       break;
     default:
-      throw new TypeError(`canonical JSON: ${path} is a ${typeof value}, which JSON cannot represent`);
+      throw new TypeError(
+        `canonical JSON: ${path} is a ${typeof value}, which JSON cannot represent`,
+      );
   }
   const object = value as Record<string, unknown> & { toJSON?: () => unknown };
   // Dates and similar: serialise what they say they are, as JSON.stringify does.

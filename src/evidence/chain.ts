@@ -3,7 +3,12 @@ import { createInterface } from 'node:readline';
 import type { ColumnType, GeneratedAlways, Kysely, Transaction } from 'kysely';
 import type { Database } from './database.js';
 import { reasonOf } from './errors.js';
-import { bundleHeaderSchema, bundleItemSchema, bundleRecordSchema, type BundleHeader } from './export.js';
+import {
+  bundleHeaderSchema,
+  bundleItemSchema,
+  bundleRecordSchema,
+  type BundleHeader,
+} from './export.js';
 import { computeRecordHash, GENESIS_HASH } from './runs.js';
 
 // Tamper evidence. Each run_results row carries record_hash = sha256(prev_hash +
@@ -152,18 +157,44 @@ export class ChainWalker {
       this.verified++;
       const previous = this.pending;
       if (entry.seq <= previous.seq) {
-        return this.fail(breakOf(entry, 'bundle-malformed', 'seq', `after ${previous.seq}`, String(entry.seq), `seq ${entry.seq} (run ${entry.runId}) comes after seq ${previous.seq}: records are out of order`));
+        return this.fail(
+          breakOf(
+            entry,
+            'bundle-malformed',
+            'seq',
+            `after ${previous.seq}`,
+            String(entry.seq),
+            `seq ${entry.seq} (run ${entry.runId}) comes after seq ${previous.seq}: records are out of order`,
+          ),
+        );
       }
       if (entry.prevHash !== previous.recordHash) {
         const missing = entry.seq - previous.seq - 1;
         if (missing > 0) {
-          const which = missing === 1 ? `seq ${previous.seq + 1} is missing` : `seq ${previous.seq + 1} to ${entry.seq - 1} are missing`;
+          const which =
+            missing === 1
+              ? `seq ${previous.seq + 1} is missing`
+              : `seq ${previous.seq + 1} to ${entry.seq - 1} are missing`;
           return this.fail(
-            breakOf(entry, 'gap', 'seq', previous.recordHash, entry.prevHash, `gap before seq ${entry.seq} (run ${entry.runId}): ${which}; its prev_hash does not match the record_hash of seq ${previous.seq}`),
+            breakOf(
+              entry,
+              'gap',
+              'seq',
+              previous.recordHash,
+              entry.prevHash,
+              `gap before seq ${entry.seq} (run ${entry.runId}): ${which}; its prev_hash does not match the record_hash of seq ${previous.seq}`,
+            ),
           );
         }
         return this.fail(
-          breakOf(entry, 'link-broken', 'prev_hash', previous.recordHash, entry.prevHash, `seq ${entry.seq} (run ${entry.runId}): prev_hash does not match the record_hash of seq ${previous.seq}: the link was changed`),
+          breakOf(
+            entry,
+            'link-broken',
+            'prev_hash',
+            previous.recordHash,
+            entry.prevHash,
+            `seq ${entry.seq} (run ${entry.runId}): prev_hash does not match the record_hash of seq ${previous.seq}: the link was changed`,
+          ),
         );
       }
       this.unused += entry.seq - previous.seq - 1;
@@ -213,8 +244,24 @@ export class ChainWalker {
   }
 }
 
-function breakOf(entry: ChainEntry, problem: ChainProblem, field: string | null, expected: string | null, actual: string | null, message: string): ChainBreak {
-  return { problem, seq: entry.seq, runId: entry.runId, field, expected, actual, line: entry.line ?? null, message: entry.line === undefined ? message : `line ${entry.line}: ${message}` };
+function breakOf(
+  entry: ChainEntry,
+  problem: ChainProblem,
+  field: string | null,
+  expected: string | null,
+  actual: string | null,
+  message: string,
+): ChainBreak {
+  return {
+    problem,
+    seq: entry.seq,
+    runId: entry.runId,
+    field,
+    expected,
+    actual,
+    line: entry.line ?? null,
+    message: entry.line === undefined ? message : `line ${entry.line}: ${message}`,
+  };
 }
 
 function anchorBreak(entry: ChainEntry, anchor: ChainAnchor): ChainBreak {
@@ -226,7 +273,14 @@ function anchorBreak(entry: ChainEntry, anchor: ChainAnchor): ChainBreak {
       : anchor.kind === 'purge'
         ? `the anchor left by the last purge (record_hash of seq ${anchor.seq}): records after the purge are missing or the link was changed`
         : `the anchor in the bundle header${anchor.seq === null ? '' : ` (record_hash of seq ${anchor.seq})`}`;
-  return breakOf(entry, anchor.kind === 'genesis' && entry.seq > 1 ? 'gap' : 'anchor-mismatch', 'prev_hash', anchor.hash, entry.prevHash, `seq ${entry.seq} (run ${entry.runId}): prev_hash does not match ${from}`);
+  return breakOf(
+    entry,
+    anchor.kind === 'genesis' && entry.seq > 1 ? 'gap' : 'anchor-mismatch',
+    'prev_hash',
+    anchor.hash,
+    entry.prevHash,
+    `seq ${entry.seq} (run ${entry.runId}): prev_hash does not match ${from}`,
+  );
 }
 
 /** The record's own hash, its readability, and its copied columns. */
@@ -234,27 +288,69 @@ function checkContent(entry: ChainEntry, nextPrevHash: string | undefined): Chai
   const computed = computeRecordHash(entry.prevHash, entry.record);
   if (computed !== entry.recordHash) {
     if (nextPrevHash !== undefined && nextPrevHash === computed) {
-      return breakOf(entry, 'hash-altered', 'record_hash', computed, entry.recordHash, `seq ${entry.seq} (run ${entry.runId}): record_hash was changed (the record text still matches the next record's link)`);
+      return breakOf(
+        entry,
+        'hash-altered',
+        'record_hash',
+        computed,
+        entry.recordHash,
+        `seq ${entry.seq} (run ${entry.runId}): record_hash was changed (the record text still matches the next record's link)`,
+      );
     }
-    return breakOf(entry, 'record-altered', 'record', entry.recordHash, computed, `seq ${entry.seq} (run ${entry.runId}): the record text was altered: it no longer hashes to its record_hash`);
+    return breakOf(
+      entry,
+      'record-altered',
+      'record',
+      entry.recordHash,
+      computed,
+      `seq ${entry.seq} (run ${entry.runId}): the record text was altered: it no longer hashes to its record_hash`,
+    );
   }
   let parsed: Record<string, unknown>;
   try {
     const value: unknown = JSON.parse(entry.record);
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object');
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new Error('not a JSON object');
     parsed = value as Record<string, unknown>;
   } catch (error) {
-    return breakOf(entry, 'record-unreadable', 'record', 'a JSON run record', reasonOf(error), `seq ${entry.seq} (run ${entry.runId}): the record is not a JSON run record: ${reasonOf(error)}`);
+    return breakOf(
+      entry,
+      'record-unreadable',
+      'record',
+      'a JSON run record',
+      reasonOf(error),
+      `seq ${entry.seq} (run ${entry.runId}): the record is not a JSON run record: ${reasonOf(error)}`,
+    );
   }
   if (parsed.runId !== entry.runId) {
-    return breakOf(entry, 'column-mismatch', 'run_id', String(parsed.runId), entry.runId, `seq ${entry.seq}: run_id '${entry.runId}' does not match the record's runId '${String(parsed.runId)}'`);
+    return breakOf(
+      entry,
+      'column-mismatch',
+      'run_id',
+      String(parsed.runId),
+      entry.runId,
+      `seq ${entry.seq}: run_id '${entry.runId}' does not match the record's runId '${String(parsed.runId)}'`,
+    );
   }
   if (entry.columns) return checkColumns(entry, parsed, entry.columns);
   return null;
 }
 
-function checkColumns(entry: ChainEntry, record: Record<string, unknown>, columns: StoredColumns): ChainBreak | null {
-  const get = (path: string): unknown => path.split('.').reduce<unknown>((value, key) => (value === null || typeof value !== 'object' ? undefined : (value as Record<string, unknown>)[key]), record);
+function checkColumns(
+  entry: ChainEntry,
+  record: Record<string, unknown>,
+  columns: StoredColumns,
+): ChainBreak | null {
+  const get = (path: string): unknown =>
+    path
+      .split('.')
+      .reduce<unknown>(
+        (value, key) =>
+          value === null || typeof value !== 'object'
+            ? undefined
+            : (value as Record<string, unknown>)[key],
+        record,
+      );
   const checks = Array.isArray(record.checks) ? (record.checks as { verdict?: unknown }[]) : [];
   const expected: [keyof StoredColumns, unknown, unknown][] = [
     ['drill', get('drill'), columns.drill],
@@ -264,14 +360,25 @@ function checkColumns(entry: ChainEntry, record: Record<string, unknown>, column
     ['set_path', get('set.path') ?? null, columns.set_path],
     ['files', get('restored.files'), columns.files],
     ['bytes', get('restored.bytes'), Number(columns.bytes)],
-    ['checks_failed', checks.filter((check) => check?.verdict === 'failed').length, columns.checks_failed],
+    [
+      'checks_failed',
+      checks.filter((check) => check?.verdict === 'failed').length,
+      columns.checks_failed,
+    ],
     ['restore_ms', get('timings.restoreMs'), columns.restore_ms],
     ['verify_ms', get('timings.verifyMs'), columns.verify_ms],
     ['total_ms', get('timings.totalMs'), columns.total_ms],
   ];
   for (const [column, fromRecord, stored] of expected) {
     if (!sameValue(fromRecord, stored)) {
-      return breakOf(entry, 'column-mismatch', column, show(fromRecord), show(stored), `seq ${entry.seq} (run ${entry.runId}): column ${column} holds ${show(stored)} but the record says ${show(fromRecord)}`);
+      return breakOf(
+        entry,
+        'column-mismatch',
+        column,
+        show(fromRecord),
+        show(stored),
+        `seq ${entry.seq} (run ${entry.runId}): column ${column} holds ${show(stored)} but the record says ${show(fromRecord)}`,
+      );
     }
   }
   return null;
@@ -288,13 +395,15 @@ function time(value: unknown): number | null {
 }
 
 function sameValue(a: unknown, b: unknown): boolean {
-  if (typeof a === 'number' && typeof b === 'number') return a === b || Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(a));
+  if (typeof a === 'number' && typeof b === 'number')
+    return a === b || Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(a));
   return a === b;
 }
 
 function show(value: unknown): string {
   if (typeof value === 'string') return `'${value}'`;
-  if (typeof value === 'number' && Number.isFinite(value) && value > 1e11) return `${new Date(value).toISOString()}`;
+  if (typeof value === 'number' && Number.isFinite(value) && value > 1e11)
+    return `${new Date(value).toISOString()}`;
   return JSON.stringify(value) ?? 'nothing';
 }
 
@@ -325,7 +434,11 @@ export function withPurgeLog(db: Db): Kysely<Database & { evidence_purges: Evide
 
 /** Every purge, oldest first. */
 export async function listPurges(db: Db): Promise<PurgeEntry[]> {
-  const rows = await withPurgeLog(db).selectFrom('evidence_purges').selectAll().orderBy('id').execute();
+  const rows = await withPurgeLog(db)
+    .selectFrom('evidence_purges')
+    .selectAll()
+    .orderBy('id')
+    .execute();
   return rows.map((row) => ({
     id: Number(row.id),
     purgedAt: row.purged_at.toISOString(),
@@ -345,12 +458,18 @@ export async function listPurges(db: Db): Promise<PurgeEntry[]> {
  * The anchor the remaining chain starts from, after checking that the purges
  * link up: each purge starts where the one before ended (from genesis).
  */
-export function anchorFromPurges(purges: readonly PurgeEntry[]): { anchor: ChainAnchor; problem: ChainBreak | null } {
+export function anchorFromPurges(purges: readonly PurgeEntry[]): {
+  anchor: ChainAnchor;
+  problem: ChainBreak | null;
+} {
   let anchor: ChainAnchor = { kind: 'genesis', hash: GENESIS_HASH, seq: null };
   for (const purge of purges) {
     const expectedFrom = anchor.hash;
     if (purge.fromHash !== expectedFrom || (anchor.seq !== null && purge.firstSeq <= anchor.seq)) {
-      const after = anchor.kind === 'genesis' ? 'the genesis hash' : `the anchor of the purge before it (seq ${anchor.seq})`;
+      const after =
+        anchor.kind === 'genesis'
+          ? 'the genesis hash'
+          : `the anchor of the purge before it (seq ${anchor.seq})`;
       return {
         anchor,
         problem: {
@@ -379,7 +498,10 @@ export const VERIFY_BATCH_SIZE = 1000;
  * copied column that no longer matches its record. Starts from the genesis
  * hash, or from the anchor of the last purge.
  */
-export async function verifyChain(db: Db, options: { batchSize?: number } = {}): Promise<ChainReport> {
+export async function verifyChain(
+  db: Db,
+  options: { batchSize?: number } = {},
+): Promise<ChainReport> {
   const batchSize = options.batchSize ?? VERIFY_BATCH_SIZE;
   const purges = await listPurges(db);
   const { anchor, problem } = anchorFromPurges(purges);
@@ -392,13 +514,37 @@ export async function verifyChain(db: Db, options: { batchSize?: number } = {}):
   for (;;) {
     let query = db
       .selectFrom('run_results')
-      .select(['seq', 'run_id', 'drill', 'verdict', 'started_at', 'finished_at', 'set_path', 'files', 'bytes', 'checks_failed', 'restore_ms', 'verify_ms', 'total_ms', 'record', 'prev_hash', 'record_hash'])
+      .select([
+        'seq',
+        'run_id',
+        'drill',
+        'verdict',
+        'started_at',
+        'finished_at',
+        'set_path',
+        'files',
+        'bytes',
+        'checks_failed',
+        'restore_ms',
+        'verify_ms',
+        'total_ms',
+        'record',
+        'prev_hash',
+        'record_hash',
+      ])
       .orderBy('seq')
       .limit(batchSize);
     if (after !== null) query = query.where('seq', '>', after);
     const rows = await query.execute();
     for (const row of rows) {
-      const found = walker.push({ seq: Number(row.seq), runId: row.run_id, prevHash: row.prev_hash, recordHash: row.record_hash, record: row.record, columns: row });
+      const found = walker.push({
+        seq: Number(row.seq),
+        runId: row.run_id,
+        prevHash: row.prev_hash,
+        recordHash: row.record_hash,
+        record: row.record,
+        columns: row,
+      });
       if (found) return walker.report('database', purges);
     }
     if (rows.length < batchSize) break;
@@ -414,12 +560,19 @@ export async function verifyChain(db: Db, options: { batchSize?: number } = {}):
  * the end. Names the first broken record and its line.
  */
 export async function verifyBundle(path: string): Promise<ChainReport> {
-  const lines = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Number.POSITIVE_INFINITY });
+  const lines = createInterface({
+    input: createReadStream(path, { encoding: 'utf8' }),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
   let header: BundleHeader | undefined;
   let walker: ChainWalker | undefined;
   let lineNumber = 0;
   let currentSeq: number | null = null;
-  const malformed = (message: string, seq: number | null = null, field: string | null = null): ChainBreak => ({
+  const malformed = (
+    message: string,
+    seq: number | null = null,
+    field: string | null = null,
+  ): ChainBreak => ({
     problem: 'bundle-malformed',
     seq,
     runId: null,
@@ -443,16 +596,28 @@ export async function verifyBundle(path: string): Promise<ChainReport> {
         value = JSON.parse(line);
       } catch (error) {
         const where = currentSeq === null ? '' : ` (after seq ${currentSeq})`;
-        const problem = malformed(`not valid JSON${where}: ${reasonOf(error)}`, currentSeq === null ? null : currentSeq + 1);
+        const problem = malformed(
+          `not valid JSON${where}: ${reasonOf(error)}`,
+          currentSeq === null ? null : currentSeq + 1,
+        );
         if (!walker) return headerless(problem);
         walker.fail(problem);
         return walker.report('bundle', header?.purges ?? []);
       }
       if (!header) {
         const parsed = bundleHeaderSchema.safeParse(value);
-        if (!parsed.success) return headerless(malformed(`expected a restore-drill evidence bundle header: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`));
+        if (!parsed.success)
+          return headerless(
+            malformed(
+              `expected a restore-drill evidence bundle header: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`,
+            ),
+          );
         header = parsed.data;
-        walker = new ChainWalker({ kind: 'bundle', hash: header.anchor.prevHash, seq: header.anchor.seq });
+        walker = new ChainWalker({
+          kind: 'bundle',
+          hash: header.anchor.prevHash,
+          seq: header.anchor.seq,
+        });
         continue;
       }
       const active = walker as ChainWalker;
@@ -460,27 +625,50 @@ export async function verifyBundle(path: string): Promise<ChainReport> {
       if (type === 'item') {
         const item = bundleItemSchema.safeParse(value);
         if (!item.success || item.data.seq !== currentSeq) {
-          active.fail(malformed(`expected an item of the record above (seq ${currentSeq ?? 'none'})`, currentSeq));
+          active.fail(
+            malformed(
+              `expected an item of the record above (seq ${currentSeq ?? 'none'})`,
+              currentSeq,
+            ),
+          );
           return active.report('bundle', header.purges);
         }
         continue;
       }
       const record = bundleRecordSchema.safeParse(value);
       if (!record.success) {
-        active.fail(malformed(`expected a record line: ${record.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`, currentSeq === null ? null : currentSeq + 1));
+        active.fail(
+          malformed(
+            `expected a record line: ${record.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`,
+            currentSeq === null ? null : currentSeq + 1,
+          ),
+        );
         return active.report('bundle', header.purges);
       }
       const entry = record.data;
       if (currentSeq === null && entry.seq !== header.firstSeq) {
         active.fail({
-          ...malformed(`the first record is seq ${entry.seq} but the header says ${header.firstSeq}: records at the start are missing`, entry.seq, 'seq'),
+          ...malformed(
+            `the first record is seq ${entry.seq} but the header says ${header.firstSeq}: records at the start are missing`,
+            entry.seq,
+            'seq',
+          ),
           problem: 'gap',
           runId: entry.runId,
         });
         return active.report('bundle', header.purges);
       }
       currentSeq = entry.seq;
-      if (active.push({ seq: entry.seq, runId: entry.runId, prevHash: entry.prevHash, recordHash: entry.recordHash, record: entry.record, line: lineNumber })) {
+      if (
+        active.push({
+          seq: entry.seq,
+          runId: entry.runId,
+          prevHash: entry.prevHash,
+          recordHash: entry.recordHash,
+          record: entry.record,
+          line: lineNumber,
+        })
+      ) {
         return active.report('bundle', header.purges);
       }
     }
@@ -488,13 +676,26 @@ export async function verifyBundle(path: string): Promise<ChainReport> {
     lines.close();
   }
   if (!header || !walker) {
-    return headerless({ problem: 'bundle-malformed', seq: null, runId: null, field: null, expected: null, actual: null, line: null, message: 'the bundle is empty: expected a header line' });
+    return headerless({
+      problem: 'bundle-malformed',
+      seq: null,
+      runId: null,
+      field: null,
+      expected: null,
+      actual: null,
+      line: null,
+      message: 'the bundle is empty: expected a header line',
+    });
   }
   if (walker.finish()) return walker.report('bundle', header.purges);
   const report = walker.report('bundle', header.purges);
   const lastSeq = walker.last?.seq ?? null;
   if (header.records === 0 && lastSeq === null) return report;
-  if (lastSeq !== header.lastSeq || report.head?.recordHash !== header.head?.recordHash || report.records !== header.records) {
+  if (
+    lastSeq !== header.lastSeq ||
+    report.head?.recordHash !== header.head?.recordHash ||
+    report.records !== header.records
+  ) {
     walker.fail({
       problem: 'truncated',
       seq: lastSeq,

@@ -1,4 +1,12 @@
-import { closeSync, fsyncSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
@@ -72,7 +80,8 @@ export async function acquireEmbeddedLock(options: AcquireLockOptions): Promise<
       );
     }
     if (isAlive(holder.pid)) {
-      const who = holder.pid === process.pid ? `pid ${holder.pid} (this process)` : `pid ${holder.pid}`;
+      const who =
+        holder.pid === process.pid ? `pid ${holder.pid} (this process)` : `pid ${holder.pid}`;
       throw new EvidenceError(
         'locked',
         `evidence database ${dataDir} is in use by ${who} on host ${holder.host} since ${holder.since}; ` +
@@ -80,7 +89,10 @@ export async function acquireEmbeddedLock(options: AcquireLockOptions): Promise<
       );
     }
     if (await removeStaleLock(lockPath, text)) {
-      log.warn({ lockPath, holder }, 'took over the evidence database lock of a process that is gone');
+      log.warn(
+        { lockPath, holder },
+        'took over the evidence database lock of a process that is gone',
+      );
     }
   }
 }

@@ -36,7 +36,11 @@ export const bundleHeaderSchema = z.object({
    * or the record_hash of the record just before the export (`seq`). Compare it
    * with the head of an earlier export to join bundles into one verified history.
    */
-  anchor: z.object({ kind: z.enum(['genesis', 'purge', 'record']), seq: z.number().int().nullable(), prevHash: hash }),
+  anchor: z.object({
+    kind: z.enum(['genesis', 'purge', 'record']),
+    seq: z.number().int().nullable(),
+    prevHash: hash,
+  }),
   /** The last exported record: the chain head when the bundle was made. */
   head: z.object({ seq: z.number().int(), recordHash: hash }).nullable(),
   items: z.boolean(),
@@ -91,7 +95,11 @@ export interface ExportSummary {
  * header's counts match the lines) and in batches, waiting for the stream to
  * drain: memory stays flat whatever the number of runs.
  */
-export async function exportEvidence(db: Kysely<Database>, out: Writable, options: ExportOptions = {}): Promise<ExportSummary> {
+export async function exportEvidence(
+  db: Kysely<Database>,
+  out: Writable,
+  options: ExportOptions = {},
+): Promise<ExportSummary> {
   const batchSize = options.batchSize ?? 1000;
   return db
     .transaction()
@@ -102,7 +110,12 @@ export async function exportEvidence(db: Kysely<Database>, out: Writable, option
       const start = await startQuery.executeTakeFirst();
       const firstSeq = start?.seq == null ? null : Number(start.seq);
       const purges = await listPurges(trx);
-      const head = await trx.selectFrom('run_results').select(['seq', 'record_hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+      const head = await trx
+        .selectFrom('run_results')
+        .select(['seq', 'record_hash'])
+        .orderBy('seq', 'desc')
+        .limit(1)
+        .executeTakeFirst();
       let records = 0;
       let anchor: BundleHeader['anchor'] = { kind: 'genesis', seq: null, prevHash: GENESIS_HASH };
       if (firstSeq !== null) {
@@ -112,8 +125,18 @@ export async function exportEvidence(db: Kysely<Database>, out: Writable, option
           .where('seq', '>=', String(firstSeq))
           .executeTakeFirstOrThrow();
         records = Number(counted.count);
-        const first = await trx.selectFrom('run_results').select('prev_hash').where('seq', '=', String(firstSeq)).executeTakeFirstOrThrow();
-        const before = await trx.selectFrom('run_results').select('seq').where('seq', '<', String(firstSeq)).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+        const first = await trx
+          .selectFrom('run_results')
+          .select('prev_hash')
+          .where('seq', '=', String(firstSeq))
+          .executeTakeFirstOrThrow();
+        const before = await trx
+          .selectFrom('run_results')
+          .select('seq')
+          .where('seq', '<', String(firstSeq))
+          .orderBy('seq', 'desc')
+          .limit(1)
+          .executeTakeFirst();
         const lastPurge = purges[purges.length - 1];
         anchor =
           before !== undefined
@@ -133,7 +156,10 @@ export async function exportEvidence(db: Kysely<Database>, out: Writable, option
         firstSeq,
         lastSeq: firstSeq === null || head === undefined ? null : Number(head.seq),
         anchor,
-        head: firstSeq === null || head === undefined ? null : { seq: Number(head.seq), recordHash: head.record_hash },
+        head:
+          firstSeq === null || head === undefined
+            ? null
+            : { seq: Number(head.seq), recordHash: head.record_hash },
         items: options.items === true,
         purges,
       };
@@ -151,7 +177,14 @@ export async function exportEvidence(db: Kysely<Database>, out: Writable, option
           .execute();
         for (const row of rows) {
           const seq = Number(row.seq);
-          const line: BundleRecord = { type: 'record', seq, runId: row.run_id, prevHash: row.prev_hash, recordHash: row.record_hash, record: row.record };
+          const line: BundleRecord = {
+            type: 'record',
+            seq,
+            runId: row.run_id,
+            prevHash: row.prev_hash,
+            recordHash: row.record_hash,
+            record: row.record,
+          };
           await writeLine(out, line);
           written++;
           if (options.items) items += await writeItems(trx, out, row.run_id, seq, batchSize);
@@ -162,15 +195,34 @@ export async function exportEvidence(db: Kysely<Database>, out: Writable, option
     });
 }
 
-async function writeItems(trx: Kysely<Database>, out: Writable, runId: string, seq: number, batchSize: number): Promise<number> {
+async function writeItems(
+  trx: Kysely<Database>,
+  out: Writable,
+  runId: string,
+  seq: number,
+  batchSize: number,
+): Promise<number> {
   // A cursor in the export's transaction: a run may hold millions of items, and
   // paths need not be unique, so neither offsets nor keys page them well.
   await sql`declare restore_drill_export_items no scroll cursor for
-    select path, size, sha256 from run_items where run_id = ${runId} order by path, size, sha256`.execute(trx);
+    select path, size, sha256 from run_items where run_id = ${runId} order by path, size, sha256`.execute(
+    trx,
+  );
   let count = 0;
   for (;;) {
-    const { rows } = await sql<{ path: string; size: string; sha256: string | null }>`fetch forward ${sql.lit(batchSize)} from restore_drill_export_items`.execute(trx);
-    for (const row of rows) await writeLine(out, { type: 'item', seq, path: row.path, size: Number(row.size), sha256: row.sha256 });
+    const { rows } = await sql<{
+      path: string;
+      size: string;
+      sha256: string | null;
+    }>`fetch forward ${sql.lit(batchSize)} from restore_drill_export_items`.execute(trx);
+    for (const row of rows)
+      await writeLine(out, {
+        type: 'item',
+        seq,
+        path: row.path,
+        size: Number(row.size),
+        sha256: row.sha256,
+      });
     count += rows.length;
     if (rows.length < batchSize) break;
   }

@@ -41,20 +41,31 @@ const CONNECT_TIMEOUT_MS = 10_000;
  * query runs the same code on either engine.
  */
 export async function openEvidenceStore(options: OpenEvidenceStoreOptions): Promise<EvidenceStore> {
-  return options.url === undefined ? openEmbedded(options.embeddedDir, options.log) : openPostgres(options.url, options.log);
+  return options.url === undefined
+    ? openEmbedded(options.embeddedDir, options.log)
+    : openPostgres(options.url, options.log);
 }
 
 async function openPostgres(url: string, log: Logger): Promise<EvidenceStore> {
   const target = describePostgresUrl(url);
   const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   // An idle client losing its server emits on the pool; unhandled, it would end the process.
-  pool.on('error', (error) => log.warn({ database: target, err: redactor.redact(reasonOf(error)) }, 'evidence database connection lost'));
+  pool.on('error', (error) =>
+    log.warn(
+      { database: target, err: redactor.redact(reasonOf(error)) },
+      'evidence database connection lost',
+    ),
+  );
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     await sql`select 1`.execute(db);
   } catch (error) {
     await db.destroy().catch(() => {});
-    throw new EvidenceError('open-failed', `cannot connect to evidence database ${target}: ${redactor.redact(reasonOf(error))}`, { cause: error });
+    throw new EvidenceError(
+      'open-failed',
+      `cannot connect to evidence database ${target}: ${redactor.redact(reasonOf(error))}`,
+      { cause: error },
+    );
   }
   try {
     const { applied } = await migrateToLatest(db);
@@ -91,7 +102,10 @@ export function describePostgresUrl(url: string): string {
   }
   if (parsed.password !== '') redactor.add(decodeURIComponent(parsed.password), '****');
   const hostParam = parsed.searchParams.get('host');
-  const host = parsed.hostname || (hostParam?.startsWith('/') ? `(socket ${hostParam})` : hostParam) || 'localhost';
+  const host =
+    parsed.hostname ||
+    (hostParam?.startsWith('/') ? `(socket ${hostParam})` : hostParam) ||
+    'localhost';
   const port = parsed.port || parsed.searchParams.get('port') || '5432';
   const user = decodeURIComponent(parsed.username);
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || user || 'postgres';
@@ -107,7 +121,11 @@ async function openEmbedded(embeddedDir: string, log: Logger): Promise<EvidenceS
     lock = await acquireEmbeddedLock({ lockPath: join(root, 'lock'), dataDir, log });
   } catch (error) {
     if (error instanceof EvidenceError) throw error;
-    throw new EvidenceError('open-failed', `cannot open evidence database ${dataDir}: ${reasonOf(error)}`, { cause: error });
+    throw new EvidenceError(
+      'open-failed',
+      `cannot open evidence database ${dataDir}: ${reasonOf(error)}`,
+      { cause: error },
+    );
   }
   let lite: PGlite | undefined;
   let db: Kysely<Database> | undefined;
@@ -124,7 +142,11 @@ async function openEmbedded(embeddedDir: string, log: Logger): Promise<EvidenceS
     await lite?.close().catch(() => {});
     lock.release();
     if (error instanceof MigrationError) throw error;
-    throw new EvidenceError('open-failed', `cannot open evidence database ${dataDir}: ${reasonOf(error)}`, { cause: error });
+    throw new EvidenceError(
+      'open-failed',
+      `cannot open evidence database ${dataDir}: ${reasonOf(error)}`,
+      { cause: error },
+    );
   }
   const openDb = db;
   const openLite = lite;

@@ -17,23 +17,42 @@ export interface PurgePlan {
  * the first run started at or after `before`, but never the newest record
  * (`headSeq`, looked up when absent). Null when nothing would go.
  */
-export async function planPurge(db: Kysely<Database> | Transaction<Database>, before: Date, headSeq?: number): Promise<PurgePlan | null> {
+export async function planPurge(
+  db: Kysely<Database> | Transaction<Database>,
+  before: Date,
+  headSeq?: number,
+): Promise<PurgePlan | null> {
   let head = headSeq;
   if (head === undefined) {
-    const row = await db.selectFrom('run_results').select((eb) => eb.fn.max('seq').as('seq')).executeTakeFirst();
+    const row = await db
+      .selectFrom('run_results')
+      .select((eb) => eb.fn.max('seq').as('seq'))
+      .executeTakeFirst();
     if (row?.seq == null) return null;
     head = Number(row.seq);
   }
-  const firstKept = await db.selectFrom('run_results').select((eb) => eb.fn.min('seq').as('seq')).where('started_at', '>=', before).executeTakeFirst();
+  const firstKept = await db
+    .selectFrom('run_results')
+    .select((eb) => eb.fn.min('seq').as('seq'))
+    .where('started_at', '>=', before)
+    .executeTakeFirst();
   // Keep the newest record whatever its age: the next run's prev_hash is its record_hash.
   const keepFrom = Math.min(firstKept?.seq == null ? head : Number(firstKept.seq), head);
   const range = await db
     .selectFrom('run_results')
-    .select((eb) => [eb.fn.min('seq').as('first'), eb.fn.max('seq').as('last'), eb.fn.countAll<string>().as('count')])
+    .select((eb) => [
+      eb.fn.min('seq').as('first'),
+      eb.fn.max('seq').as('last'),
+      eb.fn.countAll<string>().as('count'),
+    ])
     .where('seq', '<', String(keepFrom))
     .executeTakeFirstOrThrow();
   if (range.first == null || range.last == null || Number(range.count) === 0) return null;
-  return { firstSeq: Number(range.first), lastSeq: Number(range.last), records: Number(range.count) };
+  return {
+    firstSeq: Number(range.first),
+    lastSeq: Number(range.last),
+    records: Number(range.count),
+  };
 }
 
 /** A purge was refused because the chain it would cut is broken. */
@@ -74,11 +93,16 @@ export interface PurgeOutcome {
  * The transaction-local setting `restore_drill.purge = 'on'` is what lets the
  * DELETE trigger pass; it ends with the transaction.
  */
-export async function purgeEvidence(db: Kysely<Database>, options: PurgeOptions): Promise<PurgeOutcome> {
+export async function purgeEvidence(
+  db: Kysely<Database>,
+  options: PurgeOptions,
+): Promise<PurgeOutcome> {
   const now = options.now ?? new Date();
   return db.transaction().execute(async (trx) => {
     // The appends' lock: no run is added while the chain is checked and cut.
-    await sql`select pg_advisory_xact_lock(${sql.lit(CHAIN_LOCK.classId)}, ${sql.lit(CHAIN_LOCK.objectId)})`.execute(trx);
+    await sql`select pg_advisory_xact_lock(${sql.lit(CHAIN_LOCK.classId)}, ${sql.lit(CHAIN_LOCK.objectId)})`.execute(
+      trx,
+    );
     const verified = await verifyChain(trx);
     if (!verified.intact) {
       throw new PurgeRefusedError(
@@ -89,18 +113,37 @@ export async function purgeEvidence(db: Kysely<Database>, options: PurgeOptions)
     if (head === null) return { entry: null, verifiedBefore: verified, starts: 0, alerts: 0 };
     const plan = await planPurge(trx, options.before, head.seq);
     if (plan === null) return { entry: null, verifiedBefore: verified, starts: 0, alerts: 0 };
-    const range = { first: String(plan.firstSeq), last: String(plan.lastSeq), count: String(plan.records) };
-    const first = await trx.selectFrom('run_results').select('prev_hash').where('seq', '=', range.first).executeTakeFirstOrThrow();
-    const last = await trx.selectFrom('run_results').select('record_hash').where('seq', '=', range.last).executeTakeFirstOrThrow();
+    const range = {
+      first: String(plan.firstSeq),
+      last: String(plan.lastSeq),
+      count: String(plan.records),
+    };
+    const first = await trx
+      .selectFrom('run_results')
+      .select('prev_hash')
+      .where('seq', '=', range.first)
+      .executeTakeFirstOrThrow();
+    const last = await trx
+      .selectFrom('run_results')
+      .select('record_hash')
+      .where('seq', '=', range.last)
+      .executeTakeFirstOrThrow();
 
     await sql`select set_config('restore_drill.purge', 'on', true)`.execute(trx);
     const items = await trx
       .deleteFrom('run_items')
-      .where('run_id', 'in', (eb) => eb.selectFrom('run_results').select('run_id').where('seq', '<=', range.last as string))
+      .where('run_id', 'in', (eb) =>
+        eb
+          .selectFrom('run_results')
+          .select('run_id')
+          .where('seq', '<=', range.last as string),
+      )
       .executeTakeFirst();
     // Alerts about the removed runs go with them (alert_events.run_id references run_starts, migration 002).
     const purgedRuns = sql`select run_id from run_results where seq <= ${range.last}`;
-    await sql`delete from alert_attempts where event_id in (select id from alert_events where run_id in (${purgedRuns}))`.execute(trx);
+    await sql`delete from alert_attempts where event_id in (select id from alert_events where run_id in (${purgedRuns}))`.execute(
+      trx,
+    );
     const alerts = await sql`delete from alert_events where run_id in (${purgedRuns})`.execute(trx);
     // Results and their starts in one statement: the foreign key is checked at its end.
     const starts = await sql<{ count: string }>`
@@ -137,6 +180,11 @@ export async function purgeEvidence(db: Kysely<Database>, options: PurgeOptions)
       host: options.host ?? hostname(),
       version: VERSION,
     };
-    return { entry, verifiedBefore: verified, starts: Number(starts.numAffectedRows ?? 0), alerts: Number(alerts.numAffectedRows ?? 0) };
+    return {
+      entry,
+      verifiedBefore: verified,
+      starts: Number(starts.numAffectedRows ?? 0),
+      alerts: Number(alerts.numAffectedRows ?? 0),
+    };
   });
 }

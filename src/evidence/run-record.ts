@@ -75,7 +75,11 @@ export const runRecordSchema = z.object({
   sourceKind: z.string(),
   set: setIdentitySchema.nullable(),
   sample: sampleEvidenceSchema.nullable(),
-  restored: z.object({ files: z.number().int(), bytes: z.number(), tables: z.number().int().optional() }),
+  restored: z.object({
+    files: z.number().int(),
+    bytes: z.number(),
+    tables: z.number().int().optional(),
+  }),
   /** SHA-256 over the sorted `path\tsize\tsha256` lines of every restored file: fixes the item list into the record. */
   itemsDigest: z.string().nullable(),
   checks: z.array(checkResultSchema),

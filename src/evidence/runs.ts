@@ -103,7 +103,11 @@ export async function recordRunStart(db: Db, start: RunStart): Promise<boolean> 
     return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
   } catch (error) {
     if (isUniqueViolation(error, 'run_starts_pkey')) {
-      throw new EvidenceError('duplicate-run', `run ${parsed.runId} was already started; run ids must be unique`, { cause: error });
+      throw new EvidenceError(
+        'duplicate-run',
+        `run ${parsed.runId} was already started; run ids must be unique`,
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -130,76 +134,122 @@ export async function recordRunResult(
     ['finishedAt', parsed.finishedAt],
   ] as const) {
     if (!isoTime.safeParse(value).success) {
-      throw new EvidenceError('invalid-record', `${where}: ${field}: expected an ISO 8601 time with offset, got '${value}'`);
+      throw new EvidenceError(
+        'invalid-record',
+        `${where}: ${field}: expected an ISO 8601 time with offset, got '${value}'`,
+      );
     }
   }
   if (!Number.isSafeInteger(parsed.restored.bytes) || parsed.restored.bytes < 0) {
-    throw new EvidenceError('invalid-record', `${where}: restored.bytes: expected a whole number of bytes, got ${parsed.restored.bytes}`);
+    throw new EvidenceError(
+      'invalid-record',
+      `${where}: restored.bytes: expected a whole number of bytes, got ${parsed.restored.bytes}`,
+    );
   }
   const recordText = canonicalJson(parsed);
   try {
     // Read committed whatever the server's default: the read of the last hash must see
     // every append committed before the chain lock was granted, not an earlier snapshot.
-    return await db.transaction().setIsolationLevel('read committed').execute(async (trx) => {
-      const start = await trx.selectFrom('run_starts').select('drill').where('run_id', '=', runId).executeTakeFirst();
-      if (start === undefined) {
-        throw new EvidenceError('no-start', `cannot record the result of run ${runId}: no start was recorded for it`);
-      }
-      if (start.drill !== parsed.drill) {
-        throw new EvidenceError('invalid-record', `${where}: drill: expected '${start.drill}' (as the run started), got '${parsed.drill}'`);
-      }
-      const existing = await trx.selectFrom('run_results').select('seq').where('run_id', '=', runId).executeTakeFirst();
-      if (existing !== undefined) throw duplicateResult(runId, existing.seq);
-      await insertItems(trx, runId, items);
+    return await db
+      .transaction()
+      .setIsolationLevel('read committed')
+      .execute(async (trx) => {
+        const start = await trx
+          .selectFrom('run_starts')
+          .select('drill')
+          .where('run_id', '=', runId)
+          .executeTakeFirst();
+        if (start === undefined) {
+          throw new EvidenceError(
+            'no-start',
+            `cannot record the result of run ${runId}: no start was recorded for it`,
+          );
+        }
+        if (start.drill !== parsed.drill) {
+          throw new EvidenceError(
+            'invalid-record',
+            `${where}: drill: expected '${start.drill}' (as the run started), got '${parsed.drill}'`,
+          );
+        }
+        const existing = await trx
+          .selectFrom('run_results')
+          .select('seq')
+          .where('run_id', '=', runId)
+          .executeTakeFirst();
+        if (existing !== undefined) throw duplicateResult(runId, existing.seq);
+        await insertItems(trx, runId, items);
 
-      await sql`select pg_advisory_xact_lock(${sql.lit(CHAIN_LOCK.classId)}, ${sql.lit(CHAIN_LOCK.objectId)})`.execute(trx);
-      const last = await trx.selectFrom('run_results').select('record_hash').orderBy('seq', 'desc').limit(1).executeTakeFirst();
-      const prevHash = last?.record_hash ?? GENESIS_HASH;
-      const recordHash = computeRecordHash(prevHash, recordText);
-      const row = await trx
-        .insertInto('run_results')
-        .values({
-          run_id: runId,
-          drill: parsed.drill,
-          verdict: parsed.verdict,
-          started_at: parsed.startedAt,
-          finished_at: parsed.finishedAt,
-          set_path: parsed.set?.path ?? null,
-          files: parsed.restored.files,
-          bytes: parsed.restored.bytes,
-          checks_failed: parsed.checks.filter((check) => check.verdict === 'failed').length,
-          restore_ms: parsed.timings.restoreMs,
-          verify_ms: parsed.timings.verifyMs,
-          total_ms: parsed.timings.totalMs,
-          record: recordText,
-          prev_hash: prevHash,
-          record_hash: recordHash,
-        })
-        .returning('seq')
-        .executeTakeFirstOrThrow();
-      return { seq: Number(row.seq), recordHash };
-    });
+        await sql`select pg_advisory_xact_lock(${sql.lit(CHAIN_LOCK.classId)}, ${sql.lit(CHAIN_LOCK.objectId)})`.execute(
+          trx,
+        );
+        const last = await trx
+          .selectFrom('run_results')
+          .select('record_hash')
+          .orderBy('seq', 'desc')
+          .limit(1)
+          .executeTakeFirst();
+        const prevHash = last?.record_hash ?? GENESIS_HASH;
+        const recordHash = computeRecordHash(prevHash, recordText);
+        const row = await trx
+          .insertInto('run_results')
+          .values({
+            run_id: runId,
+            drill: parsed.drill,
+            verdict: parsed.verdict,
+            started_at: parsed.startedAt,
+            finished_at: parsed.finishedAt,
+            set_path: parsed.set?.path ?? null,
+            files: parsed.restored.files,
+            bytes: parsed.restored.bytes,
+            checks_failed: parsed.checks.filter((check) => check.verdict === 'failed').length,
+            restore_ms: parsed.timings.restoreMs,
+            verify_ms: parsed.timings.verifyMs,
+            total_ms: parsed.timings.totalMs,
+            record: recordText,
+            prev_hash: prevHash,
+            record_hash: recordHash,
+          })
+          .returning('seq')
+          .executeTakeFirstOrThrow();
+        return { seq: Number(row.seq), recordHash };
+      });
   } catch (error) {
     // Two writers of the same run's result raced past the check above.
-    if (isUniqueViolation(error, 'run_results_run_id_key')) throw duplicateResult(runId, undefined, error);
+    if (isUniqueViolation(error, 'run_results_run_id_key'))
+      throw duplicateResult(runId, undefined, error);
     throw error;
   }
 }
 
 const isoTime = z.iso.datetime({ offset: true });
 
-async function insertItems(trx: Transaction<Database>, runId: string, items: Iterable<RunItem> | AsyncIterable<RunItem>): Promise<void> {
+async function insertItems(
+  trx: Transaction<Database>,
+  runId: string,
+  items: Iterable<RunItem> | AsyncIterable<RunItem>,
+): Promise<void> {
   let batch: NewRunItemRow[] = [];
   let index = 0;
   for await (const item of items) {
     const parsed = runItemSchema.safeParse(item);
     if (!parsed.success) {
-      throw new EvidenceError('invalid-record', `run ${runId} item ${index}: ${describeIssues(parsed.error)}`);
+      throw new EvidenceError(
+        'invalid-record',
+        `run ${runId} item ${index}: ${describeIssues(parsed.error)}`,
+      );
     }
     if (!Number.isSafeInteger(parsed.data.size) || parsed.data.size < 0) {
-      throw new EvidenceError('invalid-record', `run ${runId} item ${index} (${parsed.data.path}): size: expected a whole number of bytes, got ${parsed.data.size}`);
+      throw new EvidenceError(
+        'invalid-record',
+        `run ${runId} item ${index} (${parsed.data.path}): size: expected a whole number of bytes, got ${parsed.data.size}`,
+      );
     }
-    batch.push({ run_id: runId, path: parsed.data.path, size: parsed.data.size, sha256: parsed.data.sha256 });
+    batch.push({
+      run_id: runId,
+      path: parsed.data.path,
+      size: parsed.data.size,
+      sha256: parsed.data.sha256,
+    });
     index++;
     if (batch.length === ITEM_BATCH_SIZE) {
       await trx.insertInto('run_items').values(batch).execute();
@@ -211,9 +261,13 @@ async function insertItems(trx: Transaction<Database>, runId: string, items: Ite
 
 function duplicateResult(runId: string, seq: string | undefined, cause?: unknown): EvidenceError {
   const at = seq === undefined ? '' : ` (seq ${seq})`;
-  return new EvidenceError('duplicate-result', `run ${runId} already has a result${at}; evidence is append-only and is never replaced`, {
-    cause,
-  });
+  return new EvidenceError(
+    'duplicate-result',
+    `run ${runId} already has a result${at}; evidence is append-only and is never replaced`,
+    {
+      cause,
+    },
+  );
 }
 
 /** Finished runs, newest first (by start time), each record parsed and validated. */
@@ -235,10 +289,18 @@ export async function countRuns(db: Db, filter: RunFilter = {}): Promise<number>
   return Number(row.count);
 }
 
-function applyFilter<O>(query: SelectQueryBuilder<Database, 'run_results', O>, filter: RunFilter): SelectQueryBuilder<Database, 'run_results', O> {
+function applyFilter<O>(
+  query: SelectQueryBuilder<Database, 'run_results', O>,
+  filter: RunFilter,
+): SelectQueryBuilder<Database, 'run_results', O> {
   let q = query;
-  if (filter.drill !== undefined) q = filter.drill.length === 0 ? q.where(sql.lit(false)) : q.where('drill', 'in', filter.drill);
-  if (filter.verdict !== undefined) q = filter.verdict.length === 0 ? q.where(sql.lit(false)) : q.where('verdict', 'in', filter.verdict);
+  if (filter.drill !== undefined)
+    q = filter.drill.length === 0 ? q.where(sql.lit(false)) : q.where('drill', 'in', filter.drill);
+  if (filter.verdict !== undefined)
+    q =
+      filter.verdict.length === 0
+        ? q.where(sql.lit(false))
+        : q.where('verdict', 'in', filter.verdict);
   if (filter.since !== undefined) q = q.where('started_at', '>=', filter.since);
   if (filter.until !== undefined) q = q.where('started_at', '<', filter.until);
   return q;
@@ -250,23 +312,49 @@ function applyFilter<O>(query: SelectQueryBuilder<Database, 'run_results', O>, f
  */
 export async function getRun(db: Db, runIdOrPrefix: string): Promise<StoredRun | undefined> {
   const columns = ['seq', 'run_id', 'record', 'prev_hash', 'record_hash'] as const;
-  let row = await db.selectFrom('run_results').select(columns).where('run_id', '=', runIdOrPrefix).executeTakeFirst();
+  let row = await db
+    .selectFrom('run_results')
+    .select(columns)
+    .where('run_id', '=', runIdOrPrefix)
+    .executeTakeFirst();
   if (row === undefined && runIdOrPrefix.length >= MIN_RUN_ID_PREFIX) {
     const pattern = `${runIdOrPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    const rows = await db.selectFrom('run_results').select(columns).where('run_id', 'like', pattern).orderBy('run_id').limit(3).execute();
+    const rows = await db
+      .selectFrom('run_results')
+      .select(columns)
+      .where('run_id', 'like', pattern)
+      .orderBy('run_id')
+      .limit(3)
+      .execute();
     if (rows.length > 1) {
-      const shown = rows.slice(0, 2).map((r) => r.run_id).join(', ');
-      throw new EvidenceError('ambiguous-run-id', `run id prefix '${runIdOrPrefix}' is ambiguous: it matches ${shown}${rows.length > 2 ? ' and more' : ''}`);
+      const shown = rows
+        .slice(0, 2)
+        .map((r) => r.run_id)
+        .join(', ');
+      throw new EvidenceError(
+        'ambiguous-run-id',
+        `run id prefix '${runIdOrPrefix}' is ambiguous: it matches ${shown}${rows.length > 2 ? ' and more' : ''}`,
+      );
     }
     row = rows[0];
   }
   if (row === undefined) return undefined;
-  return { record: parseStoredRecord(row), seq: Number(row.seq), prevHash: row.prev_hash, recordHash: row.record_hash };
+  return {
+    record: parseStoredRecord(row),
+    seq: Number(row.seq),
+    prevHash: row.prev_hash,
+    recordHash: row.record_hash,
+  };
 }
 
 /** Every item of a run, ordered by path (bytewise). */
 export async function listRunItems(db: Db, runId: string): Promise<RunItem[]> {
-  const rows = await db.selectFrom('run_items').select(['path', 'size', 'sha256']).where('run_id', '=', runId).orderBy('path').execute();
+  const rows = await db
+    .selectFrom('run_items')
+    .select(['path', 'size', 'sha256'])
+    .where('run_id', '=', runId)
+    .orderBy('path')
+    .execute();
   return rows.map((row) => ({ path: row.path, size: Number(row.size), sha256: row.sha256 }));
 }
 
@@ -275,7 +363,13 @@ export async function findUnfinishedRuns(db: Db): Promise<RunStart[]> {
   const rows = await db
     .selectFrom('run_starts as s')
     .selectAll('s')
-    .where(({ not, exists, selectFrom }) => not(exists(selectFrom('run_results as r').select('r.seq').whereRef('r.run_id', '=', 's.run_id'))))
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('run_results as r').select('r.seq').whereRef('r.run_id', '=', 's.run_id'),
+        ),
+      ),
+    )
     .orderBy('s.started_at')
     .orderBy('s.run_id')
     .execute();
@@ -309,24 +403,34 @@ function parseStoredRecord(row: { seq: string; run_id: string; record: string })
   try {
     value = JSON.parse(row.record);
   } catch (error) {
-    throw new EvidenceError('corrupt-record', `stored record seq ${row.seq} (run ${row.run_id}) is not JSON: ${reasonOf(error)}`, { cause: error });
+    throw new EvidenceError(
+      'corrupt-record',
+      `stored record seq ${row.seq} (run ${row.run_id}) is not JSON: ${reasonOf(error)}`,
+      { cause: error },
+    );
   }
   const parsed = runRecordSchema.safeParse(value);
   if (!parsed.success) {
-    throw new EvidenceError('corrupt-record', `stored record seq ${row.seq} (run ${row.run_id}) is not a valid run record: ${describeIssues(parsed.error)}`);
+    throw new EvidenceError(
+      'corrupt-record',
+      `stored record seq ${row.seq} (run ${row.run_id}) is not a valid run record: ${describeIssues(parsed.error)}`,
+    );
   }
   return parsed.data;
 }
 
 function parseInput<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new EvidenceError('invalid-record', `${what}: ${describeIssues(parsed.error)}`);
+  if (!parsed.success)
+    throw new EvidenceError('invalid-record', `${what}: ${describeIssues(parsed.error)}`);
   return parsed.data;
 }
 
 /** `timings.totalMs: expected number, received string; …` on one line. */
 function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`).join('; ');
+  return error.issues
+    .map((issue) => `${issue.path.length > 0 ? issue.path.join('.') : '(root)'}: ${issue.message}`)
+    .join('; ');
 }
 
 function describeId(value: unknown): string {

@@ -61,7 +61,11 @@ function quote(arg: string): string {
  * for evidence. It never throws for a non-zero exit (execa's `reject: false`); a
  * binary that cannot be started comes back with exitCode null and the reason in stderrTail.
  */
-export async function runCommand(file: string, args: readonly string[], options: RunCommandOptions = {}): Promise<CommandResult> {
+export async function runCommand(
+  file: string,
+  args: readonly string[],
+  options: RunCommandOptions = {},
+): Promise<CommandResult> {
   const started = performance.now();
   const subprocess = execa(file, args, {
     reject: false,
@@ -104,9 +108,13 @@ export async function runCommand(file: string, args: readonly string[], options:
     lineError ??= { error };
     stop();
   };
-  const streamed = [
-    options.onStdoutLine ? followLines(subprocess.stdout, options.onStdoutLine, onLineError) : undefined,
-    options.onStderrLine ? followLines(subprocess.stderr, options.onStderrLine, onLineError) : undefined,
+  const streamed: Promise<string | undefined>[] = [
+    options.onStdoutLine
+      ? followLines(subprocess.stdout, options.onStdoutLine, onLineError)
+      : Promise.resolve(undefined),
+    options.onStderrLine
+      ? followLines(subprocess.stderr, options.onStderrLine, onLineError)
+      : Promise.resolve(undefined),
   ];
   const result = await subprocess;
   const [stdoutTail, stderrTail] = await Promise.all(streamed);
@@ -117,7 +125,8 @@ export async function runCommand(file: string, args: readonly string[], options:
   if (lineError) throw lineError.error;
   const stdout = stdoutTail ?? (typeof result.stdout === 'string' ? result.stdout : '');
   const stderr = stderrTail ?? (typeof result.stderr === 'string' ? result.stderr : '');
-  const startFailure = result.failed && result.exitCode === undefined && !result.signal && !timedOut && !canceled;
+  const startFailure =
+    result.failed && result.exitCode === undefined && !result.signal && !timedOut && !canceled;
   return {
     command: redactor.redact([file, ...args].map(quote).join(' ')),
     exitCode: result.exitCode ?? null,
@@ -127,12 +136,18 @@ export async function runCommand(file: string, args: readonly string[], options:
     canceled,
     stdout: options.keepStdout ? redactor.redact(stdout) : tail(stdout),
     stdoutTail: tail(stdout),
-    stderrTail: startFailure ? tail(`${stderr}\n${result.shortMessage ?? ''}`.trim()) : tail(stderr),
+    stderrTail: startFailure
+      ? tail(`${stderr}\n${result.shortMessage ?? ''}`.trim())
+      : tail(stderr),
   };
 }
 
 /** Feeds each line of a stream to `onLine` as it arrives; resolves with the stream's tail once it ends. */
-function followLines(stream: Readable | null, onLine: (line: string) => void, onError: (error: unknown) => void): Promise<string> {
+function followLines(
+  stream: Readable | null,
+  onLine: (line: string) => void,
+  onError: (error: unknown) => void,
+): Promise<string> {
   if (!stream) return Promise.resolve('');
   const decoder = new StringDecoder('utf8');
   let pending = '';
@@ -167,7 +182,9 @@ function followLines(stream: Readable | null, onLine: (line: string) => void, on
       onError(new Error(`output line longer than ${MAX_LINE_CHARS} characters`));
     }
   };
-  stream.on('data', (chunk: Buffer | string) => take(typeof chunk === 'string' ? chunk : decoder.write(chunk)));
+  stream.on('data', (chunk: Buffer | string) =>
+    take(typeof chunk === 'string' ? chunk : decoder.write(chunk)),
+  );
   return new Promise((resolve) => {
     let done = false;
     const finish = (): void => {

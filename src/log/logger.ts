@@ -17,7 +17,8 @@ export interface LoggerOptions {
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const level = options.level ?? process.env.RESTORE_DRILL_LOG_LEVEL ?? 'info';
-  const format = options.format ?? (process.env.RESTORE_DRILL_LOG_FORMAT as LoggerOptions['format']) ?? 'auto';
+  const format =
+    options.format ?? (process.env.RESTORE_DRILL_LOG_FORMAT as LoggerOptions['format']) ?? 'auto';
   const usePretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
   const hooks = { streamWrite: (line: string) => redactor.redact(line) };
   if (usePretty) {
@@ -32,7 +33,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     });
     return pino({ level, hooks, base: undefined }, stream);
   }
-  return pino({ level, hooks, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+  return pino(
+    { level, hooks, base: { pid: process.pid } },
+    pino.destination({ dest: 2, sync: true }),
+  );
 }
 
 /** A logger that writes nothing, for tests and library callers that do not log. */

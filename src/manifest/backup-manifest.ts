@@ -5,17 +5,33 @@ import { excerpt, ManifestBuilder, ManifestReadError, type Manifest } from './ma
 import { readJsonManifest } from './read-json-manifest.js';
 
 /** pg_basebackup's checksum algorithm names, and ours; NONE records sizes only. */
-const PG_ALGORITHMS = { NONE: null, CRC32C: 'crc32c', SHA224: 'sha224', SHA256: 'sha256', SHA384: 'sha384', SHA512: 'sha512' } as const satisfies Record<
-  string,
-  ChecksumAlgorithm | null
->;
-const DIGEST_HEX_LENGTH: Record<ChecksumAlgorithm, number> = { crc32c: 8, sha224: 56, sha256: 64, sha384: 96, sha512: 128 };
+const PG_ALGORITHMS = {
+  NONE: null,
+  CRC32C: 'crc32c',
+  SHA224: 'sha224',
+  SHA256: 'sha256',
+  SHA384: 'sha384',
+  SHA512: 'sha512',
+} as const satisfies Record<string, ChecksumAlgorithm | null>;
+const DIGEST_HEX_LENGTH: Record<ChecksumAlgorithm, number> = {
+  crc32c: 8,
+  sha224: 56,
+  sha256: 64,
+  sha384: 96,
+  sha512: 128,
+};
 
 /**
  * Files pg_verifybackup leaves out by default: the manifest itself, WAL (checked
  * against WAL-Ranges by other means), and files `pg_basebackup -R` writes or rewrites.
  */
-export const PG_IGNORED_PATHS = ['backup_manifest', 'pg_wal/', 'postgresql.auto.conf', 'recovery.signal', 'standby.signal'] as const;
+export const PG_IGNORED_PATHS = [
+  'backup_manifest',
+  'pg_wal/',
+  'postgresql.auto.conf',
+  'recovery.signal',
+  'standby.signal',
+] as const;
 
 /** One entry of a backup_manifest's "Files" list, as pg_basebackup writes it. */
 export const pgManifestFileSchema = z
@@ -27,11 +43,25 @@ export const pgManifestFileSchema = z
       .optional(),
     Size: z.number().int().nonnegative(),
     'Last-Modified': z.string().optional(),
-    'Checksum-Algorithm': z.enum(Object.keys(PG_ALGORITHMS) as [keyof typeof PG_ALGORITHMS, ...(keyof typeof PG_ALGORITHMS)[]]).optional(),
-    Checksum: z.string().regex(/^[0-9a-fA-F]*$/, { message: 'expected hex digits' }).optional(),
+    'Checksum-Algorithm': z
+      .enum(
+        Object.keys(PG_ALGORITHMS) as [
+          keyof typeof PG_ALGORITHMS,
+          ...(keyof typeof PG_ALGORITHMS)[],
+        ],
+      )
+      .optional(),
+    Checksum: z
+      .string()
+      .regex(/^[0-9a-fA-F]*$/, { message: 'expected hex digits' })
+      .optional(),
   })
-  .refine((file) => (file.Path === undefined) !== (file['Encoded-Path'] === undefined), { message: "expected exactly one of 'Path' or 'Encoded-Path'" })
-  .refine((file) => file['Checksum-Algorithm'] !== undefined || file.Checksum === undefined, { message: "'Checksum' without 'Checksum-Algorithm'" });
+  .refine((file) => (file.Path === undefined) !== (file['Encoded-Path'] === undefined), {
+    message: "expected exactly one of 'Path' or 'Encoded-Path'",
+  })
+  .refine((file) => file['Checksum-Algorithm'] !== undefined || file.Checksum === undefined, {
+    message: "'Checksum' without 'Checksum-Algorithm'",
+  });
 
 /**
  * SHA-256 of everything up to and including the file's second-to-last newline: what
@@ -87,7 +117,10 @@ export class ManifestChecksum {
  * malformed or unsafe, and a checksum mismatch, become problems; a file that is not a
  * backup manifest at all throws ManifestReadError.
  */
-export async function parseBackupManifest(path: string, options: { signal?: AbortSignal | undefined } = {}): Promise<Manifest> {
+export async function parseBackupManifest(
+  path: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<Manifest> {
   const builder = new ManifestBuilder('backup_manifest', PG_IGNORED_PATHS);
   const checksum = new ManifestChecksum();
   let version: unknown;
@@ -115,15 +148,31 @@ export async function parseBackupManifest(path: string, options: { signal?: Abor
     { signal: options.signal, onBytes: (chunk) => checksum.update(chunk) },
   );
 
-  if (version === undefined) throw new ManifestReadError('not a PostgreSQL backup manifest: no "PostgreSQL-Backup-Manifest-Version"');
-  if (version !== 1 && version !== 2) throw new ManifestReadError(`unsupported PostgreSQL-Backup-Manifest-Version ${JSON.stringify(version)}; expected 1 or 2`);
+  if (version === undefined)
+    throw new ManifestReadError(
+      'not a PostgreSQL backup manifest: no "PostgreSQL-Backup-Manifest-Version"',
+    );
+  if (version !== 1 && version !== 2)
+    throw new ManifestReadError(
+      `unsupported PostgreSQL-Backup-Manifest-Version ${JSON.stringify(version)}; expected 1 or 2`,
+    );
   if (!sawFiles) throw new ManifestReadError('not a PostgreSQL backup manifest: no "Files" list');
 
   const computed = checksum.digest();
   if (stated === undefined) {
-    builder.problem({ line: null, problem: 'manifest-checksum', item: 'Manifest-Checksum', message: 'the manifest has no "Manifest-Checksum"' });
+    builder.problem({
+      line: null,
+      problem: 'manifest-checksum',
+      item: 'Manifest-Checksum',
+      message: 'the manifest has no "Manifest-Checksum"',
+    });
   } else if (!computed.ok) {
-    builder.problem({ line: stated.line, problem: 'manifest-checksum', item: 'Manifest-Checksum', message: `cannot verify the manifest's checksum: ${computed.message}` });
+    builder.problem({
+      line: stated.line,
+      problem: 'manifest-checksum',
+      item: 'Manifest-Checksum',
+      message: `cannot verify the manifest's checksum: ${computed.message}`,
+    });
   } else if (typeof stated.hex !== 'string' || stated.hex.toLowerCase() !== computed.hex) {
     builder.problem({
       line: stated.line,
@@ -136,13 +185,29 @@ export async function parseBackupManifest(path: string, options: { signal?: Abor
 }
 
 function unknownField(builder: ManifestBuilder, key: string, line: number): void {
-  builder.problem({ line, problem: 'malformed', item: key, message: `unexpected top-level field "${excerpt(key, 60)}"` });
+  builder.problem({
+    line,
+    problem: 'malformed',
+    item: key,
+    message: `unexpected top-level field "${excerpt(key, 60)}"`,
+  });
 }
 
-function addFile(builder: ManifestBuilder, line: number, value: unknown, error: string | undefined): void {
+function addFile(
+  builder: ManifestBuilder,
+  line: number,
+  value: unknown,
+  error: string | undefined,
+): void {
   const parsed = error === undefined ? pgManifestFileSchema.safeParse(value) : undefined;
   if (parsed === undefined || !parsed.success) {
-    const message = error ?? parsed!.error!.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
+    const message =
+      error ??
+      parsed!
+        .error!.issues.map((issue) =>
+          issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
+        )
+        .join('; ');
     builder.problem({ line, problem: 'malformed', item: describeEntry(value), message });
     return;
   }
@@ -163,7 +228,12 @@ function addFile(builder: ManifestBuilder, line: number, value: unknown, error: 
     });
     return;
   }
-  builder.addFile(rawPath, algorithm === 'sha256' ? { line, size: file.Size, sha256: digest } : { line, size: file.Size, algorithm, digest });
+  builder.addFile(
+    rawPath,
+    algorithm === 'sha256'
+      ? { line, size: file.Size, sha256: digest }
+      : { line, size: file.Size, algorithm, digest },
+  );
 }
 
 function describeEntry(value: unknown): string {

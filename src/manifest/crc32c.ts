@@ -3,7 +3,16 @@ import { endianness } from 'node:os';
 /** Reflected Castagnoli polynomial (CRC-32C, iSCSI; what PostgreSQL uses). */
 const POLYNOMIAL = 0x82f63b78;
 
-type Tables = [Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array, Int32Array];
+type Tables = [
+  Int32Array,
+  Int32Array,
+  Int32Array,
+  Int32Array,
+  Int32Array,
+  Int32Array,
+  Int32Array,
+  Int32Array,
+];
 
 /** Eight tables for slicing-by-8: eight bytes per step instead of one. */
 const TABLES = ((): Tables => {
@@ -46,8 +55,14 @@ export function crc32c(data: Uint8Array, previous = 0): number {
         const low = words[w]! ^ crc;
         const high = words[w + 1]!;
         crc =
-          t7[low & 0xff]! ^ t6[(low >>> 8) & 0xff]! ^ t5[(low >>> 16) & 0xff]! ^ t4[low >>> 24]! ^
-          t3[high & 0xff]! ^ t2[(high >>> 8) & 0xff]! ^ t1[(high >>> 16) & 0xff]! ^ t0[high >>> 24]!;
+          t7[low & 0xff]! ^
+          t6[(low >>> 8) & 0xff]! ^
+          t5[(low >>> 16) & 0xff]! ^
+          t4[low >>> 24]! ^
+          t3[high & 0xff]! ^
+          t2[(high >>> 8) & 0xff]! ^
+          t1[(high >>> 16) & 0xff]! ^
+          t0[high >>> 24]!;
       }
       i += pairs * 8;
     }

@@ -4,7 +4,15 @@ import { parseRestoreDrillManifest } from './restore-drill-manifest.js';
 import { parseSha256sumManifest } from './sha256sum.js';
 
 export { crc32c, crc32cHex } from './crc32c.js';
-export { checksumAlgorithms, createDigester, hashFile, HASH_CHUNK_BYTES, type ChecksumAlgorithm, type Digester, type FileDigest } from './hash-file.js';
+export {
+  checksumAlgorithms,
+  createDigester,
+  hashFile,
+  HASH_CHUNK_BYTES,
+  type ChecksumAlgorithm,
+  type Digester,
+  type FileDigest,
+} from './hash-file.js';
 export {
   isIgnored,
   MAX_MANIFEST_PROBLEMS,
@@ -27,7 +35,10 @@ export {
   type WriteManifestResult,
 } from './restore-drill-manifest.js';
 
-const PARSERS: Record<ManifestFormat, (path: string, options: { signal?: AbortSignal | undefined }) => Promise<Manifest>> = {
+const PARSERS: Record<
+  ManifestFormat,
+  (path: string, options: { signal?: AbortSignal | undefined }) => Promise<Manifest>
+> = {
   sha256sum: parseSha256sumManifest,
   backup_manifest: parseBackupManifest,
   'restore-drill': parseRestoreDrillManifest,
@@ -47,14 +58,20 @@ const FS_ERRORS: Record<string, string> = {
  * that cannot be used at all throws ManifestReadError with a one-line reason (file
  * errors included, so callers only catch one kind). An abort is rethrown as is.
  */
-export async function readManifest(path: string, format: ManifestFormat, options: { signal?: AbortSignal | undefined } = {}): Promise<Manifest> {
+export async function readManifest(
+  path: string,
+  format: ManifestFormat,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<Manifest> {
   try {
     return await PARSERS[format](path, options);
   } catch (error) {
     if (error instanceof ManifestReadError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    if (code !== undefined && code in FS_ERRORS) throw new ManifestReadError(`cannot read it: ${FS_ERRORS[code]}`, { cause: error });
-    if (code !== undefined && code !== 'ABORT_ERR') throw new ManifestReadError(`cannot read it: ${code}`, { cause: error });
+    if (code !== undefined && code in FS_ERRORS)
+      throw new ManifestReadError(`cannot read it: ${FS_ERRORS[code]}`, { cause: error });
+    if (code !== undefined && code !== 'ABORT_ERR')
+      throw new ManifestReadError(`cannot read it: ${code}`, { cause: error });
     throw error;
   }
 }

@@ -22,7 +22,18 @@ export class JsonStreamError extends Error {
 /** Largest single member or element kept while it is read: bounds memory on hostile input. */
 export const MAX_VALUE_CHARS = 16 * 1024 * 1024;
 
-type State = 'start' | 'first-key' | 'key' | 'colon' | 'value' | 'first-element' | 'element' | 'after-element' | 'after-member' | 'end' | 'capture';
+type State =
+  | 'start'
+  | 'first-key'
+  | 'key'
+  | 'colon'
+  | 'value'
+  | 'first-element'
+  | 'element'
+  | 'after-element'
+  | 'after-member'
+  | 'end'
+  | 'capture';
 type Purpose = 'key' | 'member' | 'element';
 
 const SPACE = 0x20;
@@ -96,7 +107,11 @@ export class JsonStreamSplitter {
       switch (this.state) {
         case 'start':
           if (c === BOM) break;
-          if (c !== OPEN_BRACE) throw new JsonStreamError(`expected a JSON object starting with '{', found ${describe(c)}`, this.line);
+          if (c !== OPEN_BRACE)
+            throw new JsonStreamError(
+              `expected a JSON object starting with '{', found ${describe(c)}`,
+              this.line,
+            );
           this.state = 'first-key';
           break;
         case 'first-key':
@@ -105,10 +120,15 @@ export class JsonStreamSplitter {
           else if (c === QUOTE) {
             this.begin('key', 'colon', c);
             segment = i;
-          } else throw new JsonStreamError(`expected a quoted key, found ${describe(c)}`, this.line);
+          } else
+            throw new JsonStreamError(`expected a quoted key, found ${describe(c)}`, this.line);
           break;
         case 'colon':
-          if (c !== COLON) throw new JsonStreamError(`expected ':' after key "${this.key}", found ${describe(c)}`, this.line);
+          if (c !== COLON)
+            throw new JsonStreamError(
+              `expected ':' after key "${this.key}", found ${describe(c)}`,
+              this.line,
+            );
           this.state = 'value';
           break;
         case 'value':
@@ -133,15 +153,26 @@ export class JsonStreamSplitter {
         case 'after-element':
           if (c === COMMA) this.state = 'element';
           else if (c === CLOSE_BRACKET) this.state = 'after-member';
-          else throw new JsonStreamError(`expected ',' or ']' in "${this.key}", found ${describe(c)}`, this.line);
+          else
+            throw new JsonStreamError(
+              `expected ',' or ']' in "${this.key}", found ${describe(c)}`,
+              this.line,
+            );
           break;
         case 'after-member':
           if (c === COMMA) this.state = 'key';
           else if (c === CLOSE_BRACE) this.state = 'end';
-          else throw new JsonStreamError(`expected ',' or '}' after "${this.key}", found ${describe(c)}`, this.line);
+          else
+            throw new JsonStreamError(
+              `expected ',' or '}' after "${this.key}", found ${describe(c)}`,
+              this.line,
+            );
           break;
         case 'end':
-          throw new JsonStreamError(`unexpected ${describe(c)} after the end of the JSON object`, this.line);
+          throw new JsonStreamError(
+            `unexpected ${describe(c)} after the end of the JSON object`,
+            this.line,
+          );
       }
       // A capture starts on this character: scan it in the capture branch.
       if ((this.state as State) !== 'capture') i += 1;
@@ -154,13 +185,21 @@ export class JsonStreamSplitter {
       this.finish(this.parts.join(''));
     }
     if (this.state !== 'end') {
-      throw new JsonStreamError(this.state === 'start' ? 'empty file; expected a JSON object' : 'unexpected end of file; the JSON object is not closed', this.line);
+      throw new JsonStreamError(
+        this.state === 'start'
+          ? 'empty file; expected a JSON object'
+          : 'unexpected end of file; the JSON object is not closed',
+        this.line,
+      );
     }
   }
 
   private expectValue(c: number): void {
     if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET || c === COLON) {
-      throw new JsonStreamError(`expected a value${this.key ? ` for "${this.key}"` : ''}, found ${describe(c)}`, this.line);
+      throw new JsonStreamError(
+        `expected a value${this.key ? ` for "${this.key}"` : ''}, found ${describe(c)}`,
+        this.line,
+      );
     }
   }
 
@@ -174,7 +213,8 @@ export class JsonStreamSplitter {
     this.escaped = false;
     this.inString = false;
     this.nesting = 0;
-    this.captureKind = c === OPEN_BRACE || c === OPEN_BRACKET ? 'nested' : c === QUOTE ? 'string' : 'scalar';
+    this.captureKind =
+      c === OPEN_BRACE || c === OPEN_BRACKET ? 'nested' : c === QUOTE ? 'string' : 'scalar';
   }
 
   /** Scans the capture from `i`; returns the index just past its end, or -1 when it continues in the next chunk. */
@@ -231,14 +271,20 @@ export class JsonStreamSplitter {
   private keep(text: string): void {
     this.partChars += text.length;
     if (this.partChars > MAX_VALUE_CHARS) {
-      throw new JsonStreamError(`a single value is longer than ${MAX_VALUE_CHARS} characters`, this.captureLine);
+      throw new JsonStreamError(
+        `a single value is longer than ${MAX_VALUE_CHARS} characters`,
+        this.captureLine,
+      );
     }
     this.parts.push(text);
   }
 
   private finish(fragment: string): void {
     if (fragment.length > MAX_VALUE_CHARS) {
-      throw new JsonStreamError(`a single value is longer than ${MAX_VALUE_CHARS} characters`, this.captureLine);
+      throw new JsonStreamError(
+        `a single value is longer than ${MAX_VALUE_CHARS} characters`,
+        this.captureLine,
+      );
     }
     this.parts = [];
     this.partChars = 0;
@@ -251,7 +297,8 @@ export class JsonStreamSplitter {
       error = `not valid JSON: ${(cause as Error).message}`;
     }
     if (this.purpose === 'key') {
-      if (typeof value !== 'string') throw new JsonStreamError(`malformed key ${fragment.slice(0, 60)}`, this.captureLine);
+      if (typeof value !== 'string')
+        throw new JsonStreamError(`malformed key ${fragment.slice(0, 60)}`, this.captureLine);
       this.key = value;
       return;
     }

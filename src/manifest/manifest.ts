@@ -66,7 +66,8 @@ export function isIgnored(manifest: Pick<Manifest, 'ignored'>, path: string): bo
 }
 
 /** A path as written in a manifest, normalised: either safe and relative, or why it is not usable. */
-export type NormalisedPath = { ok: true; path: string } | { ok: false; problem: 'malformed' | 'unsafe'; message: string };
+export type NormalisedPath =
+  { ok: true; path: string } | { ok: false; problem: 'malformed' | 'unsafe'; message: string };
 
 /**
  * Normalises a manifest path (`./a//b` → `a/b`) and refuses what could reach outside
@@ -74,10 +75,21 @@ export type NormalisedPath = { ok: true; path: string } | { ok: false; problem: 
  */
 export function normaliseManifestPath(raw: string): NormalisedPath {
   if (raw.length === 0) return { ok: false, problem: 'malformed', message: 'empty path' };
-  if (raw.includes('\0')) return { ok: false, problem: 'malformed', message: 'path contains a NUL byte' };
-  if (raw.startsWith('/')) return { ok: false, problem: 'unsafe', message: 'absolute path; expected a path relative to the set' };
+  if (raw.includes('\0'))
+    return { ok: false, problem: 'malformed', message: 'path contains a NUL byte' };
+  if (raw.startsWith('/'))
+    return {
+      ok: false,
+      problem: 'unsafe',
+      message: 'absolute path; expected a path relative to the set',
+    };
   const parts = raw.split('/').filter((part) => part !== '' && part !== '.');
-  if (parts.includes('..')) return { ok: false, problem: 'unsafe', message: "path has a '..' component and could escape the restore" };
+  if (parts.includes('..'))
+    return {
+      ok: false,
+      problem: 'unsafe',
+      message: "path has a '..' component and could escape the restore",
+    };
   if (parts.length === 0) return { ok: false, problem: 'malformed', message: 'path names no file' };
   return { ok: true, path: parts.join('/') };
 }
@@ -111,7 +123,12 @@ export class ManifestBuilder {
   addFile(rawPath: string, entry: ManifestEntry): void {
     const normalised = normaliseManifestPath(rawPath);
     if (!normalised.ok) {
-      this.problem({ line: entry.line, problem: normalised.problem, item: excerpt(rawPath), message: normalised.message });
+      this.problem({
+        line: entry.line,
+        problem: normalised.problem,
+        item: excerpt(rawPath),
+        message: normalised.message,
+      });
       return;
     }
     const first = this.files.get(normalised.path);
@@ -120,7 +137,8 @@ export class ManifestBuilder {
       return;
     }
     // Listing a file twice with the same expectation is harmless; differing expectations cannot both hold.
-    const same = first.sha256 === entry.sha256 && first.digest === entry.digest && first.size === entry.size;
+    const same =
+      first.sha256 === entry.sha256 && first.digest === entry.digest && first.size === entry.size;
     if (!same) {
       this.problem({
         line: entry.line,
@@ -135,7 +153,12 @@ export class ManifestBuilder {
     this.tables ??= new Map();
     const first = this.tables.get(name);
     if (first !== undefined && first !== rows) {
-      this.problem({ line, problem: 'duplicate', item: name, message: `table listed again with ${rows} rows (first with ${first})` });
+      this.problem({
+        line,
+        problem: 'duplicate',
+        item: name,
+        message: `table listed again with ${rows} rows (first with ${first})`,
+      });
       return;
     }
     this.tables.set(name, rows);

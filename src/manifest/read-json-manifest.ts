@@ -17,14 +17,18 @@ export async function readJsonManifest(
   const splitter = new JsonStreamSplitter(onEvent);
   const decoder = new StringDecoder('utf8');
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: HASH_CHUNK_BYTES, signal: options.signal }) as AsyncIterable<Buffer>) {
+    for await (const chunk of createReadStream(path, {
+      highWaterMark: HASH_CHUNK_BYTES,
+      signal: options.signal,
+    }) as AsyncIterable<Buffer>) {
       options.onBytes?.(chunk);
       splitter.write(decoder.write(chunk));
     }
     splitter.write(decoder.end());
     splitter.end();
   } catch (error) {
-    if (error instanceof JsonStreamError) throw new ManifestReadError(`not valid JSON at ${error.message}`);
+    if (error instanceof JsonStreamError)
+      throw new ManifestReadError(`not valid JSON at ${error.message}`);
     throw error;
   }
 }

@@ -5,7 +5,9 @@ import { HASH_CHUNK_BYTES } from './hash-file.js';
 export const MAX_LINE_BYTES = 64 * 1024;
 
 /** One line of a text file: its 1-based number and text, or a note that it was too long to keep. */
-export type Line = { number: number; text: string; tooLong?: false } | { number: number; text: string; tooLong: true };
+export type Line =
+  | { number: number; text: string; tooLong?: false }
+  | { number: number; text: string; tooLong: true };
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
@@ -21,8 +23,14 @@ function decode(bytes: Buffer): string {
  * name), dropping one trailing CR, decoding UTF-8. Memory stays at one line: a line
  * over MAX_LINE_BYTES is reported by its first bytes with `tooLong` and skipped.
  */
-export async function* readLines(path: string, options: { signal?: AbortSignal | undefined } = {}): AsyncGenerator<Line> {
-  const stream = createReadStream(path, { highWaterMark: HASH_CHUNK_BYTES, signal: options.signal });
+export async function* readLines(
+  path: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): AsyncGenerator<Line> {
+  const stream = createReadStream(path, {
+    highWaterMark: HASH_CHUNK_BYTES,
+    signal: options.signal,
+  });
   let parts: Buffer[] = [];
   let partBytes = 0;
   let tooLong = false;

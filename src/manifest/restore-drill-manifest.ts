@@ -26,7 +26,10 @@ export const manifestFileSchema = z
 /** One table with the row count it had at backup time. */
 export const manifestTableSchema = z
   .strictObject({
-    name: z.string().min(1).describe('Table name, schema-qualified when not in the default schema.'),
+    name: z
+      .string()
+      .min(1)
+      .describe('Table name, schema-qualified when not in the default schema.'),
     rows: z.number().int().nonnegative().describe('Row count at backup time.'),
   })
   .describe('A table the restore must reproduce, by row count.');
@@ -36,7 +39,10 @@ export const restoreDrillManifestHeaderSchema = z.strictObject({
   format: z.literal(RESTORE_DRILL_MANIFEST_FORMAT),
   version: z.literal(1),
   createdAt: z.iso.datetime({ offset: true }).describe('When the manifest was written (ISO 8601).'),
-  source: z.string().optional().describe('What was described: a folder, a host, a database; free text.'),
+  source: z
+    .string()
+    .optional()
+    .describe('What was described: a folder, a host, a database; free text.'),
 });
 
 /** The JSON manifest `restore-drill manifest PATH` writes at backup time. */
@@ -53,7 +59,11 @@ export type RestoreDrillManifest = z.output<typeof restoreDrillManifestSchema>;
 export type ManifestFileRecord = z.output<typeof manifestFileSchema>;
 
 function issues(error: z.ZodError): string {
-  return error.issues.map((issue) => (issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message)).join('; ');
+  return error.issues
+    .map((issue) =>
+      issue.path.length ? `${issue.path.join('.')}: ${issue.message}` : issue.message,
+    )
+    .join('; ');
 }
 
 /**
@@ -61,7 +71,10 @@ function issues(error: z.ZodError): string {
  * against its schema as it arrives (a bad one is a problem naming its line); a header
  * that is missing or wrong throws ManifestReadError.
  */
-export async function parseRestoreDrillManifest(path: string, options: { signal?: AbortSignal | undefined } = {}): Promise<Manifest> {
+export async function parseRestoreDrillManifest(
+  path: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<Manifest> {
   const builder = new ManifestBuilder('restore-drill');
   const header: Record<string, unknown> = {};
   let sawFiles = false;
@@ -79,7 +92,10 @@ export async function parseRestoreDrillManifest(path: string, options: { signal?
       }
       if (event.kind === 'member') {
         if (list) throw new ManifestReadError(`line ${event.line}: "${event.key}" is not a list`);
-        if (event.error !== undefined) throw new ManifestReadError(`line ${event.line}: "${excerpt(event.key, 60)}" is ${event.error}`);
+        if (event.error !== undefined)
+          throw new ManifestReadError(
+            `line ${event.line}: "${excerpt(event.key, 60)}" is ${event.error}`,
+          );
         header[event.key] = event.value;
         return;
       }
@@ -90,31 +106,60 @@ export async function parseRestoreDrillManifest(path: string, options: { signal?
   );
 
   if (header.format !== RESTORE_DRILL_MANIFEST_FORMAT) {
-    throw new ManifestReadError(`not a restore-drill manifest: "format" is ${excerpt(JSON.stringify(header.format) ?? 'missing', 60)}; expected "${RESTORE_DRILL_MANIFEST_FORMAT}"`);
+    throw new ManifestReadError(
+      `not a restore-drill manifest: "format" is ${excerpt(JSON.stringify(header.format) ?? 'missing', 60)}; expected "${RESTORE_DRILL_MANIFEST_FORMAT}"`,
+    );
   }
   const checked = restoreDrillManifestHeaderSchema.safeParse(header);
-  if (!checked.success) throw new ManifestReadError(`invalid restore-drill manifest: ${issues(checked.error)}`);
-  if (!sawFiles) throw new ManifestReadError('invalid restore-drill manifest: files: expected a list');
+  if (!checked.success)
+    throw new ManifestReadError(`invalid restore-drill manifest: ${issues(checked.error)}`);
+  if (!sawFiles)
+    throw new ManifestReadError('invalid restore-drill manifest: files: expected a list');
   return builder.build();
 }
 
-function addFile(builder: ManifestBuilder, line: number, value: unknown, error: string | undefined): void {
+function addFile(
+  builder: ManifestBuilder,
+  line: number,
+  value: unknown,
+  error: string | undefined,
+): void {
   const parsed = error === undefined ? manifestFileSchema.safeParse(value) : undefined;
   if (parsed?.success) {
     builder.addFile(parsed.data.path, { line, size: parsed.data.size, sha256: parsed.data.sha256 });
     return;
   }
-  const item = value !== null && typeof value === 'object' && typeof (value as { path?: unknown }).path === 'string' ? (value as { path: string }).path : JSON.stringify(value) ?? '';
-  builder.problem({ line, problem: 'malformed', item: excerpt(item, 60), message: error ?? issues(parsed!.error!) });
+  const item =
+    value !== null &&
+    typeof value === 'object' &&
+    typeof (value as { path?: unknown }).path === 'string'
+      ? (value as { path: string }).path
+      : (JSON.stringify(value) ?? '');
+  builder.problem({
+    line,
+    problem: 'malformed',
+    item: excerpt(item, 60),
+    message: error ?? issues(parsed!.error!),
+  });
 }
 
-function addTable(builder: ManifestBuilder, line: number, value: unknown, error: string | undefined): void {
+function addTable(
+  builder: ManifestBuilder,
+  line: number,
+  value: unknown,
+  error: string | undefined,
+): void {
   const parsed = error === undefined ? manifestTableSchema.safeParse(value) : undefined;
   if (parsed?.success) {
     builder.addTable(parsed.data.name, parsed.data.rows, line);
     return;
   }
-  builder.problem({ line, problem: 'malformed', item: excerpt(JSON.stringify(value) ?? '', 60), message: error ?? issues(parsed!.error!) });
+  builder.problem({
+    line,
+    problem: 'malformed',
+    item: excerpt(JSON.stringify(value) ?? '', 60),
+    message: error ?? issues(parsed!.error!),
+  });
 }
 
 /** How writeManifestForFolder describes and walks the folder. */
@@ -145,7 +190,13 @@ async function* walk(
 ): AsyncGenerator<string> {
   const entries: { name: string; kind: 'dir' | 'file' | string }[] = [];
   for await (const entry of await opendir(dir)) {
-    const kind = entry.isDirectory() ? 'dir' : entry.isFile() ? 'file' : entry.isSymbolicLink() ? 'symbolic link' : 'not a regular file';
+    const kind = entry.isDirectory()
+      ? 'dir'
+      : entry.isFile()
+        ? 'file'
+        : entry.isSymbolicLink()
+          ? 'symbolic link'
+          : 'not a regular file';
     entries.push({ name: entry.name, kind });
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -164,7 +215,11 @@ async function* walk(
  * line in a stable order, so memory stays flat however many files there are.
  * Throws when a file cannot be read: a manifest silently missing a file would be worse.
  */
-export async function writeManifestForFolder(dir: string, output: Writable, options: WriteManifestOptions = {}): Promise<WriteManifestResult> {
+export async function writeManifestForFolder(
+  dir: string,
+  output: Writable,
+  options: WriteManifestOptions = {},
+): Promise<WriteManifestResult> {
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const exclude = new Set(options.exclude ?? []);
   const result: WriteManifestResult = { files: 0, bytes: 0, skipped: [] };
@@ -172,7 +227,12 @@ export async function writeManifestForFolder(dir: string, output: Writable, opti
     if (!output.write(text)) await once(output, 'drain', { signal: options.signal });
   };
 
-  const header = { format: RESTORE_DRILL_MANIFEST_FORMAT, version: 1, createdAt: new Date().toISOString(), ...(options.source !== undefined ? { source: options.source } : {}) };
+  const header = {
+    format: RESTORE_DRILL_MANIFEST_FORMAT,
+    version: 1,
+    createdAt: new Date().toISOString(),
+    ...(options.source !== undefined ? { source: options.source } : {}),
+  };
   const opening = JSON.stringify(header);
   await write(`${opening.slice(0, -1)},"files":[`);
 
@@ -189,7 +249,9 @@ export async function writeManifestForFolder(dir: string, output: Writable, opti
       const hashing = hashFile(join(dir, path), ['sha256'], { signal: options.signal }).then(
         (digest) => ({ path, size: digest.size, sha256: digest.digests.sha256! }),
         (error: NodeJS.ErrnoException) => {
-          throw new Error(`cannot read ${join(dir, path)}: ${error.code ?? error.message}`, { cause: error });
+          throw new Error(`cannot read ${join(dir, path)}: ${error.code ?? error.message}`, {
+            cause: error,
+          });
         },
       );
       // Awaited in order below; this only keeps a failure from being reported as unhandled meanwhile.

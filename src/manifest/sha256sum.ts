@@ -2,10 +2,19 @@ import { excerpt, ManifestBuilder, type Manifest } from './manifest.js';
 import { readLines } from './read-lines.js';
 
 /** One line of `sha256sum` output, understood: an entry, a blank line, or why it is malformed. */
-export type Sha256sumLine = { kind: 'entry'; path: string; sha256: string } | { kind: 'blank' } | { kind: 'malformed'; message: string };
+export type Sha256sumLine =
+  | { kind: 'entry'; path: string; sha256: string }
+  | { kind: 'blank' }
+  | { kind: 'malformed'; message: string };
 
 const HEX64 = /^[0-9a-fA-F]{64}$/;
-const OTHER_DIGESTS: Record<number, string> = { 32: 'MD5', 40: 'SHA-1', 56: 'SHA-224', 96: 'SHA-384', 128: 'SHA-512' };
+const OTHER_DIGESTS: Record<number, string> = {
+  32: 'MD5',
+  40: 'SHA-1',
+  56: 'SHA-224',
+  96: 'SHA-384',
+  128: 'SHA-512',
+};
 
 /** Undoes GNU coreutils' escaping of names (`\\`, `\n`, `\r`); null for any other escape. */
 function unescapeName(name: string): string | null {
@@ -45,14 +54,17 @@ export function parseSha256sumLine(line: string): Sha256sumLine {
   let hex: string;
   if (rest.startsWith('SHA256 (')) {
     const close = rest.lastIndexOf(') = ');
-    if (close < 'SHA256 ('.length) return { kind: 'malformed', message: "expected 'SHA256 (<name>) = <64 hex digits>'" };
+    if (close < 'SHA256 ('.length)
+      return { kind: 'malformed', message: "expected 'SHA256 (<name>) = <64 hex digits>'" };
     name = rest.slice('SHA256 ('.length, close);
     hex = rest.slice(close + 4);
   } else {
     const space = rest.indexOf(' ');
     hex = space === -1 ? rest : rest.slice(0, space);
     if (!/^[0-9a-fA-F]+$/.test(hex)) {
-      const json = /^[{["]/.test(rest) ? ' (this looks like JSON: is the format backup_manifest or restore-drill?)' : '';
+      const json = /^[{["]/.test(rest)
+        ? ' (this looks like JSON: is the format backup_manifest or restore-drill?)'
+        : '';
       return { kind: 'malformed', message: `expected '<64 hex digits>  <name>'${json}` };
     }
     if (space === -1) return { kind: 'malformed', message: 'no file name after the checksum' };
@@ -60,11 +72,19 @@ export function parseSha256sumLine(line: string): Sha256sumLine {
     name = rest.slice(space + 1);
     if (name.startsWith(' ') || name.startsWith('*')) name = name.slice(1);
   }
-  if (!HEX64.test(hex)) return { kind: 'malformed', message: `expected a SHA-256 of 64 hex digits, got ${hex.length} characters${digestHint(hex)}` };
+  if (!HEX64.test(hex))
+    return {
+      kind: 'malformed',
+      message: `expected a SHA-256 of 64 hex digits, got ${hex.length} characters${digestHint(hex)}`,
+    };
   if (name.length === 0) return { kind: 'malformed', message: 'no file name after the checksum' };
   if (escaped) {
     const unescaped = unescapeName(name);
-    if (unescaped === null) return { kind: 'malformed', message: "unknown escape in an escaped name; expected only '\\\\', '\\n' or '\\r'" };
+    if (unescaped === null)
+      return {
+        kind: 'malformed',
+        message: "unknown escape in an escaped name; expected only '\\\\', '\\n' or '\\r'",
+      };
     name = unescaped;
   }
   return { kind: 'entry', path: name, sha256: hex.toLowerCase() };
@@ -74,17 +94,30 @@ export function parseSha256sumLine(line: string): Sha256sumLine {
  * Reads a `sha256sum` manifest line by line (CRLF tolerated, blank lines skipped).
  * Malformed lines and unsafe paths become problems naming their line.
  */
-export async function parseSha256sumManifest(path: string, options: { signal?: AbortSignal | undefined } = {}): Promise<Manifest> {
+export async function parseSha256sumManifest(
+  path: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<Manifest> {
   const builder = new ManifestBuilder('sha256sum');
   for await (const line of readLines(path, options)) {
     if (line.tooLong) {
-      builder.problem({ line: line.number, problem: 'malformed', item: excerpt(line.text, 60), message: 'line longer than 64 KiB' });
+      builder.problem({
+        line: line.number,
+        problem: 'malformed',
+        item: excerpt(line.text, 60),
+        message: 'line longer than 64 KiB',
+      });
       continue;
     }
     const parsed = parseSha256sumLine(line.text);
     if (parsed.kind === 'blank') continue;
     if (parsed.kind === 'malformed') {
-      builder.problem({ line: line.number, problem: 'malformed', item: excerpt(line.text, 60), message: parsed.message });
+      builder.problem({
+        line: line.number,
+        problem: 'malformed',
+        item: excerpt(line.text, 60),
+        message: parsed.message,
+      });
       continue;
     }
     builder.addFile(parsed.path, { line: line.number, sha256: parsed.sha256 });

@@ -55,35 +55,98 @@ interface DrillRow {
  */
 export function createMetrics(options: MetricsOptions): Metrics {
   const registry = new Registry();
-  const getConfig = typeof options.config === 'function' ? options.config : () => options.config as Config;
+  const getConfig =
+    typeof options.config === 'function' ? options.config : () => options.config as Config;
   const now = options.now ?? (() => new Date());
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
-  const gauge = (name: string, help: string, labelNames: string[] = ['drill']) => new Gauge({ name, help, labelNames, registers: [registry] });
-  const info = gauge('restore_drill_info', 'Configured drills (always 1), with their owner.', ['drill', 'owner']);
-  const lastRun = gauge('restore_drill_last_run_timestamp_seconds', 'When the newest run of the drill finished (Unix time).');
-  const lastVerdict = gauge('restore_drill_last_run_verdict', 'Verdict of the newest run: 1 for its verdict, 0 for the others.', ['drill', 'verdict']);
-  const lastPassed = gauge('restore_drill_last_run_passed', 'Whether the newest run passed (1) or not (0).');
-  const duration = gauge('restore_drill_last_run_duration_seconds', 'Total duration of the newest run (restore, verification, clean-up).');
-  const restoreDuration = gauge('restore_drill_last_restore_duration_seconds', 'Duration of the restore phase of the newest run.');
+  const gauge = (name: string, help: string, labelNames: string[] = ['drill']) =>
+    new Gauge({ name, help, labelNames, registers: [registry] });
+  const info = gauge('restore_drill_info', 'Configured drills (always 1), with their owner.', [
+    'drill',
+    'owner',
+  ]);
+  const lastRun = gauge(
+    'restore_drill_last_run_timestamp_seconds',
+    'When the newest run of the drill finished (Unix time).',
+  );
+  const lastVerdict = gauge(
+    'restore_drill_last_run_verdict',
+    'Verdict of the newest run: 1 for its verdict, 0 for the others.',
+    ['drill', 'verdict'],
+  );
+  const lastPassed = gauge(
+    'restore_drill_last_run_passed',
+    'Whether the newest run passed (1) or not (0).',
+  );
+  const duration = gauge(
+    'restore_drill_last_run_duration_seconds',
+    'Total duration of the newest run (restore, verification, clean-up).',
+  );
+  const restoreDuration = gauge(
+    'restore_drill_last_restore_duration_seconds',
+    'Duration of the restore phase of the newest run.',
+  );
   const bytes = gauge('restore_drill_last_run_restored_bytes', 'Bytes restored by the newest run.');
   const files = gauge('restore_drill_last_run_restored_files', 'Files restored by the newest run.');
-  const checksFailed = gauge('restore_drill_last_run_checks_failed', 'Checks that failed in the newest run.');
-  const lastSuccess = gauge('restore_drill_last_success_timestamp_seconds', 'When the newest passing run of the drill finished (Unix time).');
-  const maxAge = gauge('restore_drill_max_age_seconds', "The drill's maxAge: it is stale without a pass within this long.");
-  const stale = gauge('restore_drill_stale', 'Whether the drill has no passing run within its maxAge (1) or has one (0); drills with maxAge only.');
-  const pending = gauge('restore_drill_alerts_pending', 'Alert deliveries not yet made and still being retried, per channel.', ['channel']);
+  const checksFailed = gauge(
+    'restore_drill_last_run_checks_failed',
+    'Checks that failed in the newest run.',
+  );
+  const lastSuccess = gauge(
+    'restore_drill_last_success_timestamp_seconds',
+    'When the newest passing run of the drill finished (Unix time).',
+  );
+  const maxAge = gauge(
+    'restore_drill_max_age_seconds',
+    "The drill's maxAge: it is stale without a pass within this long.",
+  );
+  const stale = gauge(
+    'restore_drill_stale',
+    'Whether the drill has no passing run within its maxAge (1) or has one (0); drills with maxAge only.',
+  );
+  const pending = gauge(
+    'restore_drill_alerts_pending',
+    'Alert deliveries not yet made and still being retried, per channel.',
+    ['channel'],
+  );
   const attempts = new Counter({
     name: 'restore_drill_alert_attempts_total',
     help: 'Attempts to deliver alerts, per channel and outcome (ok, failed), from the alert log.',
     labelNames: ['channel', 'outcome'],
     registers: [registry],
   });
-  const up = new Gauge({ name: 'restore_drill_evidence_up', help: 'Whether the evidence database answered this scrape (1) or not (0).', registers: [registry] });
-  const scrapeSeconds = new Gauge({ name: 'restore_drill_metrics_query_seconds', help: 'Time spent querying the evidence database for this scrape.', registers: [registry] });
-  new Gauge({ name: 'restore_drill_build_info', help: 'restore-drill version (always 1).', labelNames: ['version'], registers: [registry] }).set({ version: VERSION }, 1);
+  const up = new Gauge({
+    name: 'restore_drill_evidence_up',
+    help: 'Whether the evidence database answered this scrape (1) or not (0).',
+    registers: [registry],
+  });
+  const scrapeSeconds = new Gauge({
+    name: 'restore_drill_metrics_query_seconds',
+    help: 'Time spent querying the evidence database for this scrape.',
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'restore_drill_build_info',
+    help: 'restore-drill version (always 1).',
+    labelNames: ['version'],
+    registers: [registry],
+  }).set({ version: VERSION }, 1);
   // Series read from the database; `restore_drill_info` comes from the config alone.
-  const fromDatabase = [lastRun, lastVerdict, lastPassed, duration, restoreDuration, bytes, files, checksFailed, lastSuccess, maxAge, stale, pending];
+  const fromDatabase = [
+    lastRun,
+    lastVerdict,
+    lastPassed,
+    duration,
+    restoreDuration,
+    bytes,
+    files,
+    checksFailed,
+    lastSuccess,
+    maxAge,
+    stale,
+    pending,
+  ];
 
   async function refresh(): Promise<void> {
     const config = getConfig();
@@ -92,14 +155,18 @@ export function createMetrics(options: MetricsOptions): Metrics {
     attempts.reset();
     for (const drill of config.drills) info.set({ drill: drill.name, owner: drill.owner ?? '' }, 1);
     try {
-      const rows = await queryDrills(options.db, config.drills.map((drill) => drill.name));
+      const rows = await queryDrills(
+        options.db,
+        config.drills.map((drill) => drill.name),
+      );
       const at = now().getTime();
       for (const drill of config.drills) {
         const row = rows.get(drill.name);
         const labels = { drill: drill.name };
         if (row?.verdict && row.finished_at) {
           lastRun.set(labels, seconds(row.finished_at));
-          for (const verdict of VERDICTS) lastVerdict.set({ drill: drill.name, verdict }, verdict === row.verdict ? 1 : 0);
+          for (const verdict of VERDICTS)
+            lastVerdict.set({ drill: drill.name, verdict }, verdict === row.verdict ? 1 : 0);
           lastPassed.set(labels, row.verdict === 'passed' ? 1 : 0);
           duration.set(labels, (row.total_ms ?? 0) / 1000);
           restoreDuration.set(labels, (row.restore_ms ?? 0) / 1000);
@@ -112,7 +179,10 @@ export function createMetrics(options: MetricsOptions): Metrics {
           maxAge.set(labels, drill.maxAge / 1000);
           // As the alert state machine measures it: from the last pass, else from the first run.
           const reference = row?.pass_started_at ?? row?.first_started_at ?? null;
-          stale.set(labels, reference !== null && at - new Date(reference).getTime() > drill.maxAge ? 1 : 0);
+          stale.set(
+            labels,
+            reference !== null && at - new Date(reference).getTime() > drill.maxAge ? 1 : 0,
+          );
         }
       }
       await alertMetrics(options.db, config, at, pending, attempts);
@@ -140,7 +210,9 @@ export function createMetrics(options: MetricsOptions): Metrics {
 
   const handler = (request: IncomingMessage, response: ServerResponse): void => {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' }).end('method not allowed\n');
+      response
+        .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain' })
+        .end('method not allowed\n');
       return;
     }
     render().then(
@@ -159,7 +231,11 @@ export function createMetrics(options: MetricsOptions): Metrics {
 }
 
 /** The node:http handler the daemon mounts at /metrics (`createMetrics(...).handler`). */
-export function createMetricsHandler(db: Kysely<Database>, config: Config | (() => Config), options: Omit<MetricsOptions, 'db' | 'config'> = {}) {
+export function createMetricsHandler(
+  db: Kysely<Database>,
+  config: Config | (() => Config),
+  options: Omit<MetricsOptions, 'db' | 'config'> = {},
+) {
   return createMetrics({ ...options, db, config }).handler;
 }
 
@@ -167,7 +243,10 @@ function seconds(date: Date | string): number {
   return new Date(date).getTime() / 1000;
 }
 
-async function queryDrills(db: Kysely<Database>, names: readonly string[]): Promise<Map<string, DrillRow>> {
+async function queryDrills(
+  db: Kysely<Database>,
+  names: readonly string[],
+): Promise<Map<string, DrillRow>> {
   if (names.length === 0) return new Map();
   const drills = sql.join(names.map((name) => sql`(${name})`));
   const result = await sql<DrillRow>`
@@ -198,7 +277,8 @@ async function alertMetrics(
   for (const channel of Object.keys(alerts.channels)) pending.set({ channel }, 0);
   const undelivered = await findUndelivered(db, { since: new Date(at - alerts.retry.giveUpAfter) });
   for (const { delivery } of undelivered) {
-    if (delivery.attempts < alerts.retry.attempts && alerts.channels[delivery.channel]) pending.inc({ channel: delivery.channel });
+    if (delivery.attempts < alerts.retry.attempts && alerts.channels[delivery.channel])
+      pending.inc({ channel: delivery.channel });
   }
   const counts = await db
     .selectFrom('alert_attempts')
@@ -209,5 +289,6 @@ async function alertMetrics(
     attempts.inc({ channel, outcome: 'ok' }, 0);
     attempts.inc({ channel, outcome: 'failed' }, 0);
   }
-  for (const row of counts) attempts.inc({ channel: row.channel, outcome: row.ok ? 'ok' : 'failed' }, Number(row.count));
+  for (const row of counts)
+    attempts.inc({ channel: row.channel, outcome: row.ok ? 'ok' : 'failed' }, Number(row.count));
 }

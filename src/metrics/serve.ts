@@ -22,7 +22,10 @@ export async function startMetricsServer(options: {
   const server = createServer((request, response) => {
     const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     if (path === '/metrics') options.handler(request, response);
-    else response.writeHead(404, { 'content-type': 'text/plain' }).end('not found; metrics are at /metrics\n');
+    else
+      response
+        .writeHead(404, { 'content-type': 'text/plain' })
+        .end('not found; metrics are at /metrics\n');
   });
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {

@@ -19,16 +19,25 @@ export function isCalendarDate(text: string): boolean {
 export const waiverSchema = z
   .strictObject({
     owner: z.string().min(1).describe('Who accepted the risk and answers for it.'),
-    reason: z.string().min(1).describe('Why the drill may fail or not run, e.g. a migration in progress.'),
+    reason: z
+      .string()
+      .min(1)
+      .describe('Why the drill may fail or not run, e.g. a migration in progress.'),
     expires: z
       .string()
       .refine(isCalendarDate, { message: "expected a date written YYYY-MM-DD, e.g. '2026-12-31'" })
-      .describe('Last day (UTC) the waiver applies, written YYYY-MM-DD; reports flag it once past.'),
+      .describe(
+        'Last day (UTC) the waiver applies, written YYYY-MM-DD; reports flag it once past.',
+      ),
     checks: z
       .array(z.string().min(1))
-      .min(1, { message: 'expected at least one check name, or leave checks out to waive the whole drill' })
+      .min(1, {
+        message: 'expected at least one check name, or leave checks out to waive the whole drill',
+      })
       .optional()
-      .describe('Only failures of these checks are waived (e.g. [manifest]); without it the whole drill is waived, including a drill that is paused or overdue.'),
+      .describe(
+        'Only failures of these checks are waived (e.g. [manifest]); without it the whole drill is waived, including a drill that is paused or overdue.',
+      ),
   })
   .describe('An accepted exception for a known failing or paused drill.');
 export type Waiver = z.output<typeof waiverSchema>;
@@ -37,7 +46,9 @@ export type Waiver = z.output<typeof waiverSchema>;
 export const controlsSchema = z
   .array(z.string().trim().min(1, { message: 'expected a control id, e.g. ISO27001:A.8.13' }))
   .default([])
-  .describe("Controls this drill evidences, e.g. 'ISO27001:A.8.13', 'SOC2:CC9.1' or your own ids; reports show a coverage matrix per control.");
+  .describe(
+    "Controls this drill evidences, e.g. 'ISO27001:A.8.13', 'SOC2:CC9.1' or your own ids; reports show a coverage matrix per control.",
+  );
 
 /** The instant a waiver stops applying: the end of its `expires` day, UTC. */
 export function waiverEndsAt(waiver: Pick<Waiver, 'expires'>): Date {

@@ -23,7 +23,13 @@ export interface SummaryDrill {
 }
 
 /** Every verdict a run can end with, in display order. */
-export const RUN_VERDICTS: readonly RunVerdict[] = ['passed', 'failed', 'error', 'timed_out', 'aborted'];
+export const RUN_VERDICTS: readonly RunVerdict[] = [
+  'passed',
+  'failed',
+  'error',
+  'timed_out',
+  'aborted',
+];
 
 /** A run as charts and tables need it: the record's key figures, not the whole record. */
 export interface RunPoint {
@@ -97,7 +103,13 @@ export const DEFAULT_RECENT_LIMIT = 60;
 export type Concern = 'never-passed' | 'overdue' | 'last-run-failed' | 'rto-missed' | 'rpo-missed';
 
 /** Most serious first: an audit finding leads with evidence that does not exist. */
-export const CONCERN_ORDER: readonly Concern[] = ['never-passed', 'overdue', 'last-run-failed', 'rto-missed', 'rpo-missed'];
+export const CONCERN_ORDER: readonly Concern[] = [
+  'never-passed',
+  'overdue',
+  'last-run-failed',
+  'rto-missed',
+  'rpo-missed',
+];
 
 /** green: nothing to report; red: a concern no active waiver covers; waived: every concern covered by an active waiver. */
 export type DrillState = 'green' | 'red' | 'waived';
@@ -259,7 +271,9 @@ export function runPointOf(record: RunRecord, seq?: number): RunPoint {
 export function runDetailOf(record: RunRecord, seq?: number): RunDetail {
   return {
     ...runPointOf(record, seq),
-    failedChecks: record.checks.filter((check) => check.verdict === 'failed').map((check) => ({ name: check.name, detail: check.detail })),
+    failedChecks: record.checks
+      .filter((check) => check.verdict === 'failed')
+      .map((check) => ({ name: check.name, detail: check.detail })),
     host: record.host,
     version: record.version,
   };
@@ -282,7 +296,9 @@ export function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 /**
@@ -290,7 +306,11 @@ export function median(values: readonly number[]): number | null {
  * from SQL). Pass every record that may matter: window figures use those started
  * in the window, the notable runs the newest started before `until`.
  */
-export function factsFromRecords(records: Iterable<RunRecord>, window: SummaryWindow, recentLimit = DEFAULT_RECENT_LIMIT): DrillFacts[] {
+export function factsFromRecords(
+  records: Iterable<RunRecord>,
+  window: SummaryWindow,
+  recentLimit = DEFAULT_RECENT_LIMIT,
+): DrillFacts[] {
   const since = window.since.getTime();
   const until = window.until.getTime();
   interface Scan {
@@ -303,7 +323,8 @@ export function factsFromRecords(records: Iterable<RunRecord>, window: SummaryWi
   }
   const byDrill = new Map<string, Scan>();
   // Newest by start time, as the SQL loader orders; on a tie the later record (a higher seq) wins.
-  const newer = (candidate: RunRecord, held: RunRecord | undefined) => held === undefined || Date.parse(candidate.startedAt) >= Date.parse(held.startedAt);
+  const newer = (candidate: RunRecord, held: RunRecord | undefined) =>
+    held === undefined || Date.parse(candidate.startedAt) >= Date.parse(held.startedAt);
   for (const record of records) {
     const started = Date.parse(record.startedAt);
     if (!(started < until)) continue;
@@ -315,17 +336,22 @@ export function factsFromRecords(records: Iterable<RunRecord>, window: SummaryWi
     if (started >= since) {
       scan.verdicts[record.verdict]++;
       scan.inWindow.push(record);
-      if (record.verdict === 'passed') scan.passedTimes.push(record.timings.restoreMs + record.timings.verifyMs);
+      if (record.verdict === 'passed')
+        scan.passedTimes.push(record.timings.restoreMs + record.timings.verifyMs);
     }
     if (newer(record, scan.lastRun)) scan.lastRun = record;
     if (record.verdict === 'passed') {
       if (newer(record, scan.lastPass)) scan.lastPass = record;
     } else if (newer(record, scan.lastFailure)) scan.lastFailure = record;
   }
-  const detail = (record: RunRecord | undefined) => (record === undefined ? null : runDetailOf(record));
+  const detail = (record: RunRecord | undefined) =>
+    record === undefined ? null : runDetailOf(record);
   return [...byDrill.entries()].map(([drill, scan]) => {
     const ordered = scan.inWindow.map((record, index) => ({ record, index }));
-    ordered.sort((a, b) => Date.parse(a.record.startedAt) - Date.parse(b.record.startedAt) || a.index - b.index);
+    ordered.sort(
+      (a, b) =>
+        Date.parse(a.record.startedAt) - Date.parse(b.record.startedAt) || a.index - b.index,
+    );
     return {
       drill,
       verdicts: scan.verdicts,
@@ -339,7 +365,9 @@ export function factsFromRecords(records: Iterable<RunRecord>, window: SummaryWi
       lastRun: detail(scan.lastRun),
       lastPass: detail(scan.lastPass),
       lastFailure: detail(scan.lastFailure),
-      recent: ordered.slice(Math.max(0, ordered.length - recentLimit)).map(({ record }) => runPointOf(record)),
+      recent: ordered
+        .slice(Math.max(0, ordered.length - recentLimit))
+        .map(({ record }) => runPointOf(record)),
     };
   });
 }
@@ -350,7 +378,11 @@ export function summarizeRecords(
   records: Iterable<RunRecord>,
   options: SummarizeOptions & { recentLimit?: number | undefined },
 ): EvidenceSummary {
-  return summarizeEvidence(drills, factsFromRecords(records, options, options.recentLimit), options);
+  return summarizeEvidence(
+    drills,
+    factsFromRecords(records, options, options.recentLimit),
+    options,
+  );
 }
 
 /**
@@ -358,14 +390,20 @@ export function summarizeRecords(
  * reads: states, concerns, objectives against targets, waivers, coverage.
  * Pure: the same input always gives the same output.
  */
-export function summarizeEvidence(drills: readonly SummaryDrill[], facts: readonly DrillFacts[], options: SummarizeOptions): EvidenceSummary {
+export function summarizeEvidence(
+  drills: readonly SummaryDrill[],
+  facts: readonly DrillFacts[],
+  options: SummarizeOptions,
+): EvidenceSummary {
   const now = options.now;
   const only = options.only === undefined ? undefined : new Set(options.only);
   const factsByDrill = new Map(facts.map((entry) => [entry.drill, entry]));
   const configured = drills.filter((drill) => only === undefined || only.has(drill.name));
   const configuredNames = new Set(drills.map((drill) => drill.name));
   const unconfigured = facts
-    .filter((entry) => !configuredNames.has(entry.drill) && (only === undefined || only.has(entry.drill)))
+    .filter(
+      (entry) => !configuredNames.has(entry.drill) && (only === undefined || only.has(entry.drill)),
+    )
     .filter((entry) => RUN_VERDICTS.some((verdict) => entry.verdicts[verdict] > 0))
     .map((entry) => entry.drill)
     .sort();
@@ -375,13 +413,17 @@ export function summarizeEvidence(drills: readonly SummaryDrill[], facts: readon
     ...unconfigured.map((name) => summarizeDrill({ name }, factsByDrill.get(name), now, false)),
   ];
   const order = new Map(summaries.map((summary, index) => [summary.name, index]));
-  summaries.sort((a, b) => rankOf(a) - rankOf(b) || (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0));
+  summaries.sort(
+    (a, b) => rankOf(a) - rankOf(b) || (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0),
+  );
 
   const waivers = summaries.flatMap((summary) => summary.waivers);
   const coverage: Coverage = {
     findings: findingsOf(summaries, now),
     controls: controlMatrix(summaries),
-    drillsWithoutControls: summaries.filter((summary) => summary.configured && summary.controls.length === 0).map((summary) => summary.name),
+    drillsWithoutControls: summaries
+      .filter((summary) => summary.configured && summary.controls.length === 0)
+      .map((summary) => summary.name),
     waivers,
   };
   const count = (test: (summary: DrillSummary) => boolean) => summaries.filter(test).length;
@@ -405,7 +447,12 @@ export function summarizeEvidence(drills: readonly SummaryDrill[], facts: readon
   };
 }
 
-function summarizeDrill(drill: SummaryDrill, facts: DrillFacts | undefined, now: Date, configured: boolean): DrillSummary {
+function summarizeDrill(
+  drill: SummaryDrill,
+  facts: DrillFacts | undefined,
+  now: Date,
+  configured: boolean,
+): DrillSummary {
   const verdicts = facts ? { ...facts.verdicts } : emptyVerdicts();
   const runs = RUN_VERDICTS.reduce((sum, verdict) => sum + verdicts[verdict], 0);
   const lastRun = facts?.lastRun ?? null;
@@ -445,9 +492,16 @@ function summarizeDrill(drill: SummaryDrill, facts: DrillFacts | undefined, now:
 
   const waivers = (drill.waivers ?? []).map((waiver) => waiverStatus(drill.name, waiver, now));
   const active = waivers.filter((waiver) => waiver.active);
-  const covering = (concern: Concern) => active.filter((waiver) => waiverCovers(waiver, concern, lastRun));
-  for (const waiver of active) waiver.inUse = concerns.some((concern) => waiverCovers(waiver, concern, lastRun));
-  const state: DrillState = concerns.length === 0 ? 'green' : concerns.every((concern) => covering(concern).length > 0) ? 'waived' : 'red';
+  const covering = (concern: Concern) =>
+    active.filter((waiver) => waiverCovers(waiver, concern, lastRun));
+  for (const waiver of active)
+    waiver.inUse = concerns.some((concern) => waiverCovers(waiver, concern, lastRun));
+  const state: DrillState =
+    concerns.length === 0
+      ? 'green'
+      : concerns.every((concern) => covering(concern).length > 0)
+        ? 'waived'
+        : 'red';
 
   return {
     name: drill.name,
@@ -515,8 +569,18 @@ function findingsOf(summaries: readonly DrillSummary[], now: Date): CoverageFind
   const findings: (CoverageFinding & { rank: number; index: number })[] = [];
   summaries.forEach((summary, index) => {
     for (const concern of summary.concerns) {
-      const waived = summary.waivers.some((waiver) => waiver.active && waiverCovers(waiver, concern, summary.lastRun));
-      findings.push({ drill: summary.name, owner: summary.owner, kind: concern, detail: describeConcern(summary, concern, now), waived, rank: CONCERN_ORDER.indexOf(concern), index });
+      const waived = summary.waivers.some(
+        (waiver) => waiver.active && waiverCovers(waiver, concern, summary.lastRun),
+      );
+      findings.push({
+        drill: summary.name,
+        owner: summary.owner,
+        kind: concern,
+        detail: describeConcern(summary, concern, now),
+        waived,
+        rank: CONCERN_ORDER.indexOf(concern),
+        index,
+      });
     }
     for (const waiver of summary.waivers) {
       if (waiver.active) continue;
@@ -531,7 +595,9 @@ function findingsOf(summaries: readonly DrillSummary[], now: Date): CoverageFind
       });
     }
   });
-  findings.sort((a, b) => a.rank - b.rank || Number(a.waived) - Number(b.waived) || a.index - b.index);
+  findings.sort(
+    (a, b) => a.rank - b.rank || Number(a.waived) - Number(b.waived) || a.index - b.index,
+  );
   return findings.map(({ rank: _rank, index: _index, ...finding }) => finding);
 }
 
@@ -578,7 +644,11 @@ function controlMatrix(summaries: readonly DrillSummary[]): ControlCoverage[] {
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([control, drills]) => ({
       control,
-      state: drills.some((entry) => entry.state === 'red') ? 'red' : drills.some((entry) => entry.state === 'waived') ? 'waived' : 'green',
+      state: drills.some((entry) => entry.state === 'red')
+        ? 'red'
+        : drills.some((entry) => entry.state === 'waived')
+          ? 'waived'
+          : 'green',
       drills,
     }));
 }

@@ -12,7 +12,6 @@ import {
   type DrillFacts,
   type EvidenceSummary,
   type RunDetail,
-  type RunPoint,
   type SummaryDrill,
 } from './drill-summary.js';
 import type { RunRow } from './render-csv.js';
@@ -48,31 +47,58 @@ export async function loadDrillFacts(db: Db, options: LoadFactsOptions): Promise
       sql<string>`count(*) filter (where verdict = 'error')`.as('error'),
       sql<string>`count(*) filter (where verdict = 'timed_out')`.as('timed_out'),
       sql<string>`count(*) filter (where verdict = 'aborted')`.as('aborted'),
-      sql<number | null>`max(restore_ms + verify_ms) filter (where verdict = 'passed')`.as('rv_max'),
+      sql<number | null>`max(restore_ms + verify_ms) filter (where verdict = 'passed')`.as(
+        'rv_max',
+      ),
     ])
     .where('started_at', '>=', options.since)
     .where('started_at', '<', options.until)
     .groupBy('drill');
-  if (only !== undefined) windowQuery = only.length === 0 ? windowQuery.where(sql.lit(false)) : windowQuery.where('drill', 'in', only);
+  if (only !== undefined)
+    windowQuery =
+      only.length === 0
+        ? windowQuery.where(sql.lit(false))
+        : windowQuery.where('drill', 'in', only);
   const windowRows = await windowQuery.execute();
 
   const names = new Set<string>(only ?? options.drills);
   for (const row of windowRows) names.add(row.drill);
   const facts = new Map<string, DrillFacts>();
   for (const name of names) {
-    facts.set(name, { drill: name, verdicts: emptyVerdicts(), restoreVerifyMaxMs: null, restoreVerifyMedianMs: null, lastRun: null, lastPass: null, lastFailure: null, recent: [] });
+    facts.set(name, {
+      drill: name,
+      verdicts: emptyVerdicts(),
+      restoreVerifyMaxMs: null,
+      restoreVerifyMedianMs: null,
+      lastRun: null,
+      lastPass: null,
+      lastFailure: null,
+      recent: [],
+    });
   }
   for (const row of windowRows) {
     const entry = facts.get(row.drill);
     if (!entry) continue;
-    entry.verdicts = { passed: Number(row.passed), failed: Number(row.failed), error: Number(row.error), timed_out: Number(row.timed_out), aborted: Number(row.aborted) };
+    entry.verdicts = {
+      passed: Number(row.passed),
+      failed: Number(row.failed),
+      error: Number(row.error),
+      timed_out: Number(row.timed_out),
+      aborted: Number(row.aborted),
+    };
     entry.restoreVerifyMaxMs = row.rv_max === null ? null : Number(row.rv_max);
   }
   if (names.size === 0) return [];
   const list = [...names];
 
   // Newest run, pass and failure of each drill before `until`, however old: one index probe each.
-  const notable = await sql<{ drill: string; kind: 'run' | 'pass' | 'failure'; seq: string; run_id: string; record: string }>`
+  const notable = await sql<{
+    drill: string;
+    kind: 'run' | 'pass' | 'failure';
+    seq: string;
+    run_id: string;
+    record: string;
+  }>`
     select d.name as drill, 'run' as kind, r.seq, r.run_id, r.record from unnest(${list}::text[]) as d(name)
       cross join lateral (select seq, run_id, record from run_results
         where drill = d.name and started_at < ${options.until} order by started_at desc, seq desc limit 1) r
@@ -83,7 +109,9 @@ export async function loadDrillFacts(db: Db, options: LoadFactsOptions): Promise
     union all
     select d.name, 'failure', r.seq, r.run_id, r.record from unnest(${list}::text[]) as d(name)
       cross join lateral (select seq, run_id, record from run_results
-        where drill = d.name and verdict <> 'passed' and started_at < ${options.until} order by started_at desc, seq desc limit 1) r`.execute(db);
+        where drill = d.name and verdict <> 'passed' and started_at < ${options.until} order by started_at desc, seq desc limit 1) r`.execute(
+    db,
+  );
   const key = { run: 'lastRun', pass: 'lastPass', failure: 'lastFailure' } as const;
   for (const row of notable.rows) {
     const entry = facts.get(row.drill);
@@ -168,14 +196,22 @@ function detailOf(row: { seq: string; run_id: string; record: string }): RunDeta
   }
   const parsed = runRecordSchema.safeParse(value);
   if (!parsed.success) {
-    throw new EvidenceError('corrupt-record', `stored record seq ${row.seq} (run ${row.run_id}) is not a valid run record; run restore-drill evidence verify`);
+    throw new EvidenceError(
+      'corrupt-record',
+      `stored record seq ${row.seq} (run ${row.run_id}) is not a valid run record; run restore-drill evidence verify`,
+    );
   }
   return runDetailOf(parsed.data, Number(row.seq));
 }
 
 /** The newest record of the chain, or null when it is empty. */
 export async function loadChainHead(db: Db): Promise<ChainHead | null> {
-  const row = await db.selectFrom('run_results').select(['seq', 'record_hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('run_results')
+    .select(['seq', 'record_hash'])
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
   return row === undefined ? null : { seq: Number(row.seq), recordHash: row.record_hash };
 }
 
@@ -193,16 +229,32 @@ export interface LoadSummaryOptions {
  * `loadDrillFacts` and the chain head, then `summarizeEvidence`. Reads one
  * consistent snapshot.
  */
-export async function loadEvidenceSummary(db: Kysely<Database>, drills: readonly SummaryDrill[], options: LoadSummaryOptions): Promise<EvidenceSummary> {
+export async function loadEvidenceSummary(
+  db: Kysely<Database>,
+  drills: readonly SummaryDrill[],
+  options: LoadSummaryOptions,
+): Promise<EvidenceSummary> {
   const now = options.now ?? new Date();
   const until = options.until ?? now;
   return db
     .transaction()
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
-      const facts = await loadDrillFacts(trx, { since: options.since, until, drills: drills.map((drill) => drill.name), only: options.only, recentLimit: options.recentLimit });
+      const facts = await loadDrillFacts(trx, {
+        since: options.since,
+        until,
+        drills: drills.map((drill) => drill.name),
+        only: options.only,
+        recentLimit: options.recentLimit,
+      });
       const chain = await loadChainHead(trx);
-      return summarizeEvidence(drills, facts, { now, since: options.since, until, only: options.only, chain });
+      return summarizeEvidence(drills, facts, {
+        now,
+        since: options.since,
+        until,
+        only: options.only,
+        chain,
+      });
     });
 }
 
@@ -233,6 +285,11 @@ export async function* streamRunRows(db: Db, options: RunRowsOptions): AsyncGene
 /** Drill names that appear in the evidence, of those asked about. */
 export async function drillsWithEvidence(db: Db, names: readonly string[]): Promise<Set<string>> {
   if (names.length === 0) return new Set();
-  const rows = await db.selectFrom('run_results').select('drill').distinct().where('drill', 'in', [...names]).execute();
+  const rows = await db
+    .selectFrom('run_results')
+    .select('drill')
+    .distinct()
+    .where('drill', 'in', [...names])
+    .execute();
   return new Set(rows.map((row) => row.drill));
 }

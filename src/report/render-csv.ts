@@ -43,7 +43,9 @@ export const RUN_COLUMNS = [
 ] as const;
 
 /** The runs table, one line at a time (header first): streams whatever the number of runs. */
-export async function* csvRunLines(rows: AsyncIterable<RunRow> | Iterable<RunRow>): AsyncGenerator<string> {
+export async function* csvRunLines(
+  rows: AsyncIterable<RunRow> | Iterable<RunRow>,
+): AsyncGenerator<string> {
   yield csvLine(RUN_COLUMNS);
   for await (const row of rows) {
     yield csvLine([
@@ -129,5 +131,7 @@ function summaryCells(drill: DrillSummary): Cell[] {
 
 /** The per-drill summary table (header first), in the summary's order: drills needing attention lead. */
 export function csvSummary(summary: EvidenceSummary): string {
-  return csvLine(SUMMARY_COLUMNS) + summary.drills.map((drill) => csvLine(summaryCells(drill))).join('');
+  return (
+    csvLine(SUMMARY_COLUMNS) + summary.drills.map((drill) => csvLine(summaryCells(drill))).join('')
+  );
 }

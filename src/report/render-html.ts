@@ -1,7 +1,17 @@
 import { formatDuration } from '../config/duration.js';
 import { formatBytes } from '../config/common.js';
 import { VERSION } from '../version.js';
-import type { ControlCoverage, CoverageFinding, DrillState, DrillSummary, EvidenceSummary, Objective, RunDetail, RunPoint, WaiverStatus } from './drill-summary.js';
+import type {
+  ControlCoverage,
+  CoverageFinding,
+  DrillState,
+  DrillSummary,
+  EvidenceSummary,
+  Objective,
+  RunDetail,
+  RunPoint,
+  WaiverStatus,
+} from './drill-summary.js';
 import { html, trusted, type SafeHtml } from './html.js';
 import { durationTrendSvg, verdictLegend, verdictStripSvg } from './svg-charts.js';
 
@@ -44,7 +54,11 @@ section.drill { margin-top: 32px; }
 `;
 
 /** A drill state as a badge says it. */
-export const STATE_LABEL: Record<DrillState, string> = { green: 'OK', red: 'ATTENTION', waived: 'WAIVED' };
+export const STATE_LABEL: Record<DrillState, string> = {
+  green: 'OK',
+  red: 'ATTENTION',
+  waived: 'WAIVED',
+};
 /** A finding's kind in words. */
 export const KIND_LABEL: Record<CoverageFinding['kind'], string> = {
   'never-passed': 'Never passed',
@@ -93,12 +107,14 @@ function chainLine(summary: EvidenceSummary): SafeHtml | null {
 
 function totals(summary: EvidenceSummary): SafeHtml {
   const t = summary.totals;
-  const box = (label: string, value: number, bad = false) => html`<div><b class="${bad && value > 0 ? 'bad' : ''}">${value}</b>${label}</div>`;
+  const box = (label: string, value: number, bad = false) =>
+    html`<div><b class="${bad && value > 0 ? 'bad' : ''}">${value}</b>${label}</div>`;
   return html`<div class="totals">${box('drills', t.drills)}${box('runs', t.runs)}${box('passes', t.passes)}${box('need attention', t.red, true)}${box('waived', t.waived)}${box('overdue', t.overdue, true)}${box('never passed', t.neverPassed, true)}${box('expired waivers', t.expiredWaivers, true)}</div>`;
 }
 
 function findingsSection(findings: readonly CoverageFinding[]): SafeHtml {
-  if (findings.length === 0) return html`<h2>Findings</h2><p class="ok">No findings: every drill passed within its maximum age and met its objectives.</p>`;
+  if (findings.length === 0)
+    return html`<h2>Findings</h2><p class="ok">No findings: every drill passed within its maximum age and met its objectives.</p>`;
   const rows = findings.map(
     (finding) =>
       html`<tr><td>${KIND_LABEL[finding.kind]}</td><td>${finding.drill}</td><td>${finding.owner ?? '—'}</td><td>${finding.detail}</td><td>${finding.waived ? html`<span class="badge waived">waived</span>` : ''}</td></tr>`,
@@ -122,7 +138,10 @@ function overviewSection(drills: readonly DrillSummary[]): SafeHtml {
 <tbody>${rows}</tbody></table>`;
 }
 
-function controlsSection(controls: readonly ControlCoverage[], without: readonly string[]): SafeHtml {
+function controlsSection(
+  controls: readonly ControlCoverage[],
+  without: readonly string[],
+): SafeHtml {
   const rows = controls.map(
     (control) =>
       html`<tr><td>${control.control}</td><td>${stateBadge(control.state)}</td><td>${control.drills.map((entry, index) => html`${index > 0 ? ', ' : ''}${entry.drill} ${stateBadge(entry.state)}`)}</td></tr>`,
@@ -131,7 +150,10 @@ function controlsSection(controls: readonly ControlCoverage[], without: readonly
     controls.length === 0
       ? html`<p class="muted">No drill names a control (add <code>controls:</code> to a drill).</p>`
       : html`<table><thead><tr><th>Control</th><th>State</th><th>Drills evidencing it</th></tr></thead><tbody>${rows}</tbody></table>`;
-  const uncovered = without.length === 0 ? null : html`<p class="muted">Drills naming no control: ${without.join(', ')}</p>`;
+  const uncovered =
+    without.length === 0
+      ? null
+      : html`<p class="muted">Drills naming no control: ${without.join(', ')}</p>`;
   return html`<h2>Control coverage</h2>${table}${uncovered}`;
 }
 
@@ -143,7 +165,9 @@ function waiversSection(waivers: readonly WaiverStatus[]): SafeHtml | null {
 /** Waivers as a table, with or without the drill column. */
 export function waiverTable(waivers: readonly WaiverStatus[], withDrill: boolean): SafeHtml {
   const rows = waivers.map(
-    (waiver) => html`<tr>${withDrill ? html`<td>${waiver.drill}</td>` : null}<td>${waiver.owner}</td><td>${waiver.reason}</td><td>${waiver.checks ? waiver.checks.join(', ') : 'whole drill'}</td>
+    (
+      waiver,
+    ) => html`<tr>${withDrill ? html`<td>${waiver.drill}</td>` : null}<td>${waiver.owner}</td><td>${waiver.reason}</td><td>${waiver.checks ? waiver.checks.join(', ') : 'whole drill'}</td>
 <td>${waiver.expires}</td><td>${waiver.active ? html`<span class="badge active">active</span> <span class="muted">${waiver.daysLeft} days left</span>` : html`<span class="badge expired">expired</span>`}</td></tr>`,
   );
   return html`<table><thead><tr>${withDrill ? html`<th>Drill</th>` : null}<th>Owner</th><th>Reason</th><th>Scope</th><th>Expires</th><th>Status</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -178,14 +202,18 @@ ${recentTable(drill.recent)}
 
 function failedChecks(run: RunDetail | null): SafeHtml | null {
   if (!run || run.failedChecks.length === 0) return null;
-  const rows = run.failedChecks.map((check) => html`<tr><td>${check.name}</td><td>${check.detail}</td></tr>`);
+  const rows = run.failedChecks.map(
+    (check) => html`<tr><td>${check.name}</td><td>${check.detail}</td></tr>`,
+  );
   return html`<h3>Failed checks of the last failure</h3><table><thead><tr><th>Check</th><th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 function recentTable(points: readonly RunPoint[]): SafeHtml {
   if (points.length === 0) return html`<p class="muted">No runs in this period.</p>`;
   const rows = [...points].reverse().map(
-    (point) => html`<tr><td>${when(point.startedAt)}</td><td><code>${point.runId.slice(0, 8)}</code></td><td>${verdictText(point.verdict)}</td>
+    (
+      point,
+    ) => html`<tr><td>${when(point.startedAt)}</td><td><code>${point.runId.slice(0, 8)}</code></td><td>${verdictText(point.verdict)}</td>
 <td class="num">${formatDuration(point.restoreVerifyMs)}</td><td class="num">${point.files}</td><td class="num">${formatBytes(point.bytes)}</td>
 <td>${point.setPath ?? '—'}</td><td>${point.verdict === 'passed' ? '' : (point.cause ?? '')}</td></tr>`,
   );
@@ -199,7 +227,9 @@ function runLine(run: RunDetail | null): SafeHtml {
 
 /** A verdict in words, red unless passed. */
 export function verdictText(verdict: RunPoint['verdict']): SafeHtml {
-  return verdict === 'passed' ? html`<span class="ok">passed</span>` : html`<span class="bad">${verdict.replace('_', ' ')}</span>`;
+  return verdict === 'passed'
+    ? html`<span class="ok">passed</span>`
+    : html`<span class="bad">${verdict.replace('_', ' ')}</span>`;
 }
 
 function verdictBreakdown(drill: DrillSummary): string {
@@ -213,7 +243,12 @@ function verdictBreakdown(drill: DrillSummary): string {
 export function objective(value: Objective): SafeHtml {
   const achieved = value.lastMs === null ? '—' : formatDuration(value.lastMs);
   const target = value.targetMs === null ? 'no target' : formatDuration(value.targetMs);
-  const mark = value.met === false ? html` <span class="bad">missed</span>` : value.met ? html` <span class="ok">met</span>` : null;
+  const mark =
+    value.met === false
+      ? html` <span class="bad">missed</span>`
+      : value.met
+        ? html` <span class="ok">met</span>`
+        : null;
   return html`${achieved} / ${target}${mark}`;
 }
 

@@ -27,7 +27,11 @@ function tooltip(point: RunPoint): string {
  * Restore-plus-verification time of each run over time, with the RTO target as a
  * dashed line. Dots are coloured by verdict; x is time, y starts at zero.
  */
-export function durationTrendSvg(points: readonly RunPoint[], targetMs: number | null, label: string): SafeHtml {
+export function durationTrendSvg(
+  points: readonly RunPoint[],
+  targetMs: number | null,
+  label: string,
+): SafeHtml {
   const height = 170;
   const left = 64;
   const right = 12;
@@ -41,13 +45,19 @@ export function durationTrendSvg(points: readonly RunPoint[], targetMs: number |
   const times = points.map((point) => Date.parse(point.startedAt));
   const t0 = times.reduce((a, b) => Math.min(a, b));
   const t1 = times.reduce((a, b) => Math.max(a, b));
-  const peak = points.reduce((max, point) => Math.max(max, point.restoreVerifyMs), Math.max(targetMs ?? 0, 1));
+  const peak = points.reduce(
+    (max, point) => Math.max(max, point.restoreVerifyMs),
+    Math.max(targetMs ?? 0, 1),
+  );
   const yMax = peak * 1.1;
-  const x = (time: number) => left + (t1 === t0 ? plotWidth / 2 : ((time - t0) / (t1 - t0)) * plotWidth);
+  const x = (time: number) =>
+    left + (t1 === t0 ? plotWidth / 2 : ((time - t0) / (t1 - t0)) * plotWidth);
   const y = (ms: number) => top + plotHeight - (ms / yMax) * plotHeight;
   const fixed = (value: number) => value.toFixed(1);
 
-  const line = points.map((point, index) => `${fixed(x(times[index] as number))},${fixed(y(point.restoreVerifyMs))}`).join(' ');
+  const line = points
+    .map((point, index) => `${fixed(x(times[index] as number))},${fixed(y(point.restoreVerifyMs))}`)
+    .join(' ');
   const dots = points.map(
     (point, index) =>
       html`<circle cx="${fixed(x(times[index] as number))}" cy="${fixed(y(point.restoreVerifyMs))}" r="3.2" fill="${VERDICT_COLOURS[point.verdict]}"><title>${tooltip(point)}</title></circle>`,
@@ -86,7 +96,8 @@ export function verdictStripSvg(points: readonly RunPoint[], label: string): Saf
 /** The colour key for both charts. */
 export function verdictLegend(): SafeHtml {
   const entries = (Object.keys(VERDICT_COLOURS) as RunVerdict[]).map(
-    (verdict) => html`<span class="key"><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="${VERDICT_COLOURS[verdict]}"/></svg> ${verdict.replace('_', ' ')}</span>`,
+    (verdict) =>
+      html`<span class="key"><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="${VERDICT_COLOURS[verdict]}"/></svg> ${verdict.replace('_', ' ')}</span>`,
   );
   return html`<div class="legend">${entries}</div>`;
 }

@@ -34,8 +34,10 @@ export function scheduleIntervalMs(schedule: string): number {
   try {
     const runs = task.getNextRuns(OCCURRENCES).map((date) => date.getTime());
     let shortest = Number.POSITIVE_INFINITY;
-    for (let i = 1; i < runs.length; i++) shortest = Math.min(shortest, (runs[i] as number) - (runs[i - 1] as number));
-    if (!Number.isFinite(shortest) || shortest <= 0) throw new CoverConfigError(`cannot tell how often '${schedule}' runs`);
+    for (let i = 1; i < runs.length; i++)
+      shortest = Math.min(shortest, (runs[i] as number) - (runs[i - 1] as number));
+    if (!Number.isFinite(shortest) || shortest <= 0)
+      throw new CoverConfigError(`cannot tell how often '${schedule}' runs`);
     return shortest;
   } finally {
     void task.destroy();
@@ -48,7 +50,11 @@ export function scheduleIntervalMs(schedule: string): number {
  * slice `floor((slot - cycleStart) / interval) mod slices`, so successive slots of one
  * cycle walk through every slice and an auditor can re-derive which one a run took.
  */
-export function planCover(sample: { cover: number; slices?: number | undefined }, schedule: string | undefined, slot: Date): CoverPlan {
+export function planCover(
+  sample: { cover: number; slices?: number | undefined },
+  schedule: string | undefined,
+  slot: Date,
+): CoverPlan {
   const periodMs = sample.cover;
   let intervalMs: number;
   let slices: number;
@@ -59,7 +65,9 @@ export function planCover(sample: { cover: number; slices?: number | undefined }
     slices = sample.slices;
     intervalMs = periodMs / slices;
   } else {
-    throw new CoverConfigError(`sample.cover of ${formatDuration(periodMs)} needs the drill's schedule or sample.slices to know how many slices to cut the set into`);
+    throw new CoverConfigError(
+      `sample.cover of ${formatDuration(periodMs)} needs the drill's schedule or sample.slices to know how many slices to cut the set into`,
+    );
   }
   const cycleStartMs = Math.floor(slot.getTime() / periodMs) * periodMs;
   const slice = Math.floor((slot.getTime() - cycleStartMs) / intervalMs) % slices;
@@ -74,7 +82,10 @@ export function sliceOf(itemPath: string, slices: number): number {
 }
 
 /** The items of the plan's slice, in path order. */
-export function coverSlice(items: readonly SetItem[], plan: Pick<CoverPlan, 'slices' | 'slice'>): SetItem[] {
+export function coverSlice(
+  items: readonly SetItem[],
+  plan: Pick<CoverPlan, 'slices' | 'slice'>,
+): SetItem[] {
   return items
     .filter((item) => sliceOf(item.path, plan.slices) === plan.slice)
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -7,7 +7,11 @@ import type { EvidenceDb } from '../evidence/database.js';
  * without a slot). Paths count whichever set they came from: rotating coverage is
  * about the items a backup keeps, night after night.
  */
-export async function coveredPaths(db: EvidenceDb, drill: string, cycle: { start: Date; end: Date }): Promise<Set<string>> {
+export async function coveredPaths(
+  db: EvidenceDb,
+  drill: string,
+  cycle: { start: Date; end: Date },
+): Promise<Set<string>> {
   const slot = sql<Date>`coalesce(s.scheduled_for, r.started_at)`;
   const rows = await db
     .selectFrom('run_items as i')

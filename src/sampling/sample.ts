@@ -2,7 +2,6 @@ import type { SetItem } from '../sources/restore-source.js';
 import type { SampleConfig } from './sample-config.js';
 import { seededRandom } from './seeded-random.js';
 
-
 export interface SampleChoice {
   items: SetItem[];
   bytes: number;
@@ -22,7 +21,11 @@ export function sampleCount(size: SampleConfig['size'], total: number): number {
  * `stratify`, the items are split into size strata (one per decade of bytes) and
  * the draw goes round them, largest and smallest first, so both are covered.
  */
-export function drawSample(all: readonly SetItem[], config: SampleConfig, seed: string): SampleChoice {
+export function drawSample(
+  all: readonly SetItem[],
+  config: SampleConfig,
+  seed: string,
+): SampleChoice {
   const items = [...all].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const want = sampleCount(config.size, items.length);
   const random = seededRandom(seed);
@@ -61,7 +64,9 @@ function strata(items: readonly SetItem[]): SetItem[][] {
     pool.push(item);
     byDecade.set(decade, pool);
   }
-  const ordered = [...byDecade.keys()].sort((a, b) => a - b).map((decade) => byDecade.get(decade) as SetItem[]);
+  const ordered = [...byDecade.keys()]
+    .sort((a, b) => a - b)
+    .map((decade) => byDecade.get(decade) as SetItem[]);
   // Interleave from both ends: largest, smallest, next largest, next smallest...
   const out: SetItem[][] = [];
   while (ordered.length > 0) {

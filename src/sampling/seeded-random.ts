@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 
 /** The seed of a run's draw: derived from the drill and its slot, so an auditor can re-derive it. */
 export function deriveSeed(drill: string, slot: string): string {
-  return createHash('sha256').update(`restore-drill/v1\0${drill}\0${slot}`).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(`restore-drill/v1\0${drill}\0${slot}`)
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /**
@@ -16,7 +19,10 @@ export function seededRandom(seed: string): () => number {
   let c = digest.readUInt32LE(8);
   let d = digest.readUInt32LE(12);
   const next = (): number => {
-    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
+    d >>>= 0;
     let t = (a + b) | 0;
     a = b ^ (b >>> 9);
     b = (c + (c << 3)) | 0;

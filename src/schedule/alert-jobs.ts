@@ -1,11 +1,19 @@
-import type { HeartbeatPayload, HeartbeatResult, StaleCheckPayload, StaleCheckResult } from '../alerts/alerting.js';
+import type {
+  HeartbeatPayload,
+  HeartbeatResult,
+  StaleCheckPayload,
+  StaleCheckResult,
+} from '../alerts/alerting.js';
 import type { Job, PeriodicJob } from './job.js';
 
 /**
  * The stale check as the daemon schedules it: on `daemon.staleCheck.schedule`
  * when the config has an `alerts` block, watching since the daemon started.
  */
-export function staleCheckPeriodic(job: Job<StaleCheckPayload, StaleCheckResult>, watchingSince: Date): PeriodicJob<StaleCheckResult> {
+export function staleCheckPeriodic(
+  job: Job<StaleCheckPayload, StaleCheckResult>,
+  watchingSince: Date,
+): PeriodicJob<StaleCheckResult> {
   return {
     name: job.name,
     schedule: (config) => (config.alerts ? config.daemon.staleCheck.schedule : null),
@@ -14,7 +22,9 @@ export function staleCheckPeriodic(job: Job<StaleCheckPayload, StaleCheckResult>
 }
 
 /** The heartbeat as the daemon schedules it: on `alerts.heartbeat.schedule`, one per slot across replicas. */
-export function heartbeatPeriodic(job: Job<HeartbeatPayload, HeartbeatResult>): PeriodicJob<HeartbeatResult> {
+export function heartbeatPeriodic(
+  job: Job<HeartbeatPayload, HeartbeatResult>,
+): PeriodicJob<HeartbeatResult> {
   return {
     name: job.name,
     schedule: (config) => config.alerts?.heartbeat?.schedule ?? null,

@@ -25,16 +25,35 @@ export function createDaemonMetrics(status: () => SchedulerStatus, startedAt: Da
     labelNames: ['drill', 'outcome'],
     registers,
   });
-  const runs = new Counter({ name: 'restore_drill_daemon_runs_total', help: 'Scheduled drill runs this daemon finished, by verdict.', labelNames: ['drill', 'verdict'], registers });
+  const runs = new Counter({
+    name: 'restore_drill_daemon_runs_total',
+    help: 'Scheduled drill runs this daemon finished, by verdict.',
+    labelNames: ['drill', 'verdict'],
+    registers,
+  });
   const runFailures = new Counter({
     name: 'restore_drill_daemon_run_failures_total',
     help: 'Scheduled drill runs that could not record a verdict (evidence database unreachable, say).',
     labelNames: ['drill'],
     registers,
   });
-  const jobs = new Counter({ name: 'restore_drill_daemon_jobs_total', help: 'Periodic job runs (scratch sweep, stale check), by outcome.', labelNames: ['job', 'outcome'], registers });
-  const reloads = new Counter({ name: 'restore_drill_daemon_reloads_total', help: 'Config reloads on SIGHUP, by result (ok, invalid).', labelNames: ['result'], registers });
-  const lastReloadOk = new Gauge({ name: 'restore_drill_daemon_last_reload_success', help: 'Whether the last config reload was applied (1) or refused (0); 1 before any.', registers });
+  const jobs = new Counter({
+    name: 'restore_drill_daemon_jobs_total',
+    help: 'Periodic job runs (scratch sweep, stale check), by outcome.',
+    labelNames: ['job', 'outcome'],
+    registers,
+  });
+  const reloads = new Counter({
+    name: 'restore_drill_daemon_reloads_total',
+    help: 'Config reloads on SIGHUP, by result (ok, invalid).',
+    labelNames: ['result'],
+    registers,
+  });
+  const lastReloadOk = new Gauge({
+    name: 'restore_drill_daemon_last_reload_success',
+    help: 'Whether the last config reload was applied (1) or refused (0); 1 before any.',
+    registers,
+  });
   lastReloadOk.set(1);
   new Gauge({
     name: 'restore_drill_daemon_start_time_seconds',
@@ -71,7 +90,11 @@ export function createDaemonMetrics(status: () => SchedulerStatus, startedAt: Da
   return {
     registry,
     observe(event) {
-      if (event.type === 'slot') slots.inc({ drill: event.drill, outcome: event.outcome === 'skipped' ? (event.reason ?? 'skipped') : event.outcome });
+      if (event.type === 'slot')
+        slots.inc({
+          drill: event.drill,
+          outcome: event.outcome === 'skipped' ? (event.reason ?? 'skipped') : event.outcome,
+        });
       else if (event.type === 'finished') runs.inc({ drill: event.drill, verdict: event.verdict });
       else if (event.type === 'failed') runFailures.inc({ drill: event.drill });
       else jobs.inc({ job: event.job, outcome: event.outcome });

@@ -62,13 +62,21 @@ export class Daemon {
   /** database.url and daemon.listen as started: reloads cannot change them. */
   readonly #fixed: { url: string | undefined; listen: unknown };
 
-  private constructor(options: StartDaemonOptions, leases: RunLeases, recovered: RecoveredRun[], startedAt: Date) {
+  private constructor(
+    options: StartDaemonOptions,
+    leases: RunLeases,
+    recovered: RecoveredRun[],
+    startedAt: Date,
+  ) {
     this.#store = options.store;
     this.#log = options.log;
     this.leases = leases;
     this.recovered = recovered;
     this.startedAt = startedAt;
-    this.#fixed = { url: options.loaded.config.database.url, listen: options.loaded.config.daemon.listen };
+    this.#fixed = {
+      url: options.loaded.config.database.url,
+      listen: options.loaded.config.daemon.listen,
+    };
     let metrics: DaemonMetrics | undefined;
     this.scheduler = new Scheduler({
       loaded: options.loaded,
@@ -78,7 +86,9 @@ export class Daemon {
       drillJob: options.jobs.drill,
       periodicJobs: options.jobs.periodic ?? [],
       onEvent: (event) => metrics?.observe(event),
-      ...(options.missedToleranceMs === undefined ? {} : { missedToleranceMs: options.missedToleranceMs }),
+      ...(options.missedToleranceMs === undefined
+        ? {}
+        : { missedToleranceMs: options.missedToleranceMs }),
     });
     metrics = createDaemonMetrics(() => this.scheduler.status(), startedAt);
     this.metrics = metrics;
@@ -92,21 +102,41 @@ export class Daemon {
   static async start(options: StartDaemonOptions): Promise<Daemon> {
     const startedAt = new Date();
     const { loaded, store, log } = options;
-    const leases = createRunLeases({ dialect: store.dialect, url: loaded.config.database.url, log });
+    const leases = createRunLeases({
+      dialect: store.dialect,
+      url: loaded.config.database.url,
+      log,
+    });
     let daemon: Daemon | undefined;
     try {
-      const recovered = await recoverAbandonedRuns({ db: store.db, leases, config: loaded.config, log });
+      const recovered = await recoverAbandonedRuns({
+        db: store.db,
+        leases,
+        config: loaded.config,
+        log,
+      });
       daemon = new Daemon(options, leases, recovered, startedAt);
       const listen = loaded.config.daemon.listen;
       if (listen) {
         const current = daemon;
         const config = () => current.scheduler.loaded;
-        const evidence = options.metrics?.(config) ?? [createMetrics({ db: store.db, config: () => config().config, log })];
+        const evidence = options.metrics?.(config) ?? [
+          createMetrics({ db: store.db, config: () => config().config, log }),
+        ];
         const sources = [...evidence, daemon.metrics];
         try {
-          daemon.#http = await startDaemonHttp({ host: listen.host, port: listen.port, health: () => current.health(), metrics: sources, log });
+          daemon.#http = await startDaemonHttp({
+            host: listen.host,
+            port: listen.port,
+            health: () => current.health(),
+            metrics: sources,
+            log,
+          });
         } catch (error) {
-          throw new Error(`cannot listen on ${listen.host}:${listen.port}: ${(error as Error).message}`, { cause: error });
+          throw new Error(
+            `cannot listen on ${listen.host}:${listen.port}: ${(error as Error).message}`,
+            { cause: error },
+          );
         }
       }
       daemon.scheduler.start();
@@ -145,7 +175,8 @@ export class Daemon {
   async reload(): Promise<ReloadOutcome> {
     const file = this.scheduler.loaded.file;
     const at = new Date().toISOString();
-    if (this.#stopping) return { at, ok: false, problems: ['the daemon is stopping'], notApplied: [] };
+    if (this.#stopping)
+      return { at, ok: false, problems: ['the daemon is stopping'], notApplied: [] };
     let next: LoadedConfig | null = null;
     const problems: string[] = [];
     try {
@@ -153,25 +184,38 @@ export class Daemon {
       next = await loadConfig(file, process.env, { unusedSections: ['serve'] });
       await guardConfigScratchRoot(next.config, next.dir);
     } catch (error) {
-      if (error instanceof ConfigError) problems.push(...error.problems.map((problem) => formatProblem(error.file, problem)));
-      else if (error instanceof ScratchError) problems.push(`${file} scratch.root: ${error.message}`);
+      if (error instanceof ConfigError)
+        problems.push(...error.problems.map((problem) => formatProblem(error.file, problem)));
+      else if (error instanceof ScratchError)
+        problems.push(`${file} scratch.root: ${error.message}`);
       else problems.push(`${file}: ${(error as Error).message}`);
     }
     if (problems.length > 0 || next === null) {
       for (const problem of problems) this.#log.error({ config: file }, problem);
-      this.#log.error({ config: file, problems: problems.length }, 'config reload refused; the daemon keeps running on the previous config');
+      this.#log.error(
+        { config: file, problems: problems.length },
+        'config reload refused; the daemon keeps running on the previous config',
+      );
       this.metrics.reloaded(false);
       this.#lastReload = { at, ok: false, problems, notApplied: [] };
       return this.#lastReload;
     }
     const notApplied: string[] = [];
     if (next.config.database.url !== this.#fixed.url) notApplied.push('database.url');
-    if (!isDeepStrictEqual(next.config.daemon.listen, this.#fixed.listen)) notApplied.push('daemon.listen');
-    if (notApplied.length > 0) this.#log.warn({ config: file, notApplied }, 'these settings changed and take effect only after a restart');
+    if (!isDeepStrictEqual(next.config.daemon.listen, this.#fixed.listen))
+      notApplied.push('daemon.listen');
+    if (notApplied.length > 0)
+      this.#log.warn(
+        { config: file, notApplied },
+        'these settings changed and take effect only after a restart',
+      );
     this.scheduler.reload(next);
     this.metrics.reloaded(true);
     this.#lastReload = { at, ok: true, problems: [], notApplied };
-    this.#log.info({ config: file, drills: this.scheduler.status().drills.map((drill) => drill.drill) }, 'config reloaded');
+    this.#log.info(
+      { config: file, drills: this.scheduler.status().drills.map((drill) => drill.drill) },
+      'config reloaded',
+    );
     return this.#lastReload;
   }
 

@@ -38,8 +38,12 @@ export interface DaemonHttp {
 export async function startDaemonHttp(options: DaemonHttpOptions): Promise<DaemonHttp> {
   const server = createServer((request, response) => {
     handle(request, response, options).catch((error: unknown) => {
-      options.log.error({ err: (error as Error).message, path: request.url }, 'HTTP request failed');
-      if (!response.headersSent) response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
+      options.log.error(
+        { err: (error as Error).message, path: request.url },
+        'HTTP request failed',
+      );
+      if (!response.headersSent)
+        response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' });
       response.end('internal error\n');
     });
   });
@@ -66,14 +70,22 @@ export async function startDaemonHttp(options: DaemonHttpOptions): Promise<Daemo
   };
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, options: DaemonHttpOptions): Promise<void> {
+async function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: DaemonHttpOptions,
+): Promise<void> {
   const path = new URL(request.url ?? '/', 'http://localhost').pathname;
   if (path !== '/healthz' && path !== '/metrics') {
-    response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found; try /healthz or /metrics\n');
+    response
+      .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+      .end('not found; try /healthz or /metrics\n');
     return;
   }
   if (request.method !== 'GET' && request.method !== 'HEAD') {
-    response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('method not allowed\n');
+    response
+      .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' })
+      .end('method not allowed\n');
     return;
   }
   let status: number;
@@ -88,8 +100,14 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
     const parts = await Promise.all(options.metrics.map((source) => source.render()));
     status = 200;
     contentType = parts[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8';
-    body = parts.map((part) => (part.body.endsWith('\n') || part.body === '' ? part.body : `${part.body}\n`)).join('');
+    body = parts
+      .map((part) => (part.body.endsWith('\n') || part.body === '' ? part.body : `${part.body}\n`))
+      .join('');
   }
-  response.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(body) });
+  response.writeHead(status, {
+    'content-type': contentType,
+    'cache-control': 'no-store',
+    'content-length': Buffer.byteLength(body),
+  });
   response.end(request.method === 'HEAD' ? undefined : body);
 }

@@ -55,14 +55,35 @@ export async function recoverAbandonedRuns(options: RecoverOptions): Promise<Rec
       throw error;
     }
     const scratchRemoved = await removeLeftover(start, log);
-    log.warn({ runId: start.runId, drill: start.drill, host: start.host, pid: start.pid, scratchDir: start.scratchDir, scratchRemoved }, record.cause ?? 'run aborted');
-    recovered.push({ runId: start.runId, drill: start.drill, host: start.host, pid: start.pid, scratchDir: start.scratchDir, scratchRemoved });
+    log.warn(
+      {
+        runId: start.runId,
+        drill: start.drill,
+        host: start.host,
+        pid: start.pid,
+        scratchDir: start.scratchDir,
+        scratchRemoved,
+      },
+      record.cause ?? 'run aborted',
+    );
+    recovered.push({
+      runId: start.runId,
+      drill: start.drill,
+      host: start.host,
+      pid: start.pid,
+      scratchDir: start.scratchDir,
+      scratchRemoved,
+    });
   }
   return recovered;
 }
 
 /** The result of a run whose process died: what its start row knows, nothing restored. */
-function abortedRecord(start: RunStart, config: Pick<Config, 'drills'>, finishedAt: Date): RunRecord {
+function abortedRecord(
+  start: RunStart,
+  config: Pick<Config, 'drills'>,
+  finishedAt: Date,
+): RunRecord {
   const drill = config.drills.find((candidate) => candidate.name === start.drill);
   return {
     runId: start.runId,
@@ -80,7 +101,13 @@ function abortedRecord(start: RunStart, config: Pick<Config, 'drills'>, finished
     restored: { files: 0, bytes: 0 },
     itemsDigest: null,
     checks: [],
-    timings: { selectMs: 0, restoreMs: 0, verifyMs: 0, cleanupMs: 0, totalMs: Math.max(0, finishedAt.getTime() - start.startedAt.getTime()) },
+    timings: {
+      selectMs: 0,
+      restoreMs: 0,
+      verifyMs: 0,
+      cleanupMs: 0,
+      totalMs: Math.max(0, finishedAt.getTime() - start.startedAt.getTime()),
+    },
     commands: [],
     targets: { rtoMs: drill?.targets?.rto ?? null, rpoMs: drill?.targets?.rpo ?? null },
     host: start.host,
@@ -99,14 +126,20 @@ function abortedRecord(start: RunStart, config: Pick<Config, 'drills'>, finished
 async function removeLeftover(start: RunStart, log: Logger): Promise<boolean> {
   if (start.scratchDir === null) return false;
   if (!isScratchDirOf(start.scratchDir, start.runId)) {
-    log.warn({ runId: start.runId, scratchDir: start.scratchDir }, 'recorded scratch folder is not named as this run’s; left alone');
+    log.warn(
+      { runId: start.runId, scratchDir: start.scratchDir },
+      'recorded scratch folder is not named as this run’s; left alone',
+    );
     return false;
   }
   try {
     await removeScratchDir(start.scratchDir);
     return true;
   } catch (error) {
-    log.warn({ runId: start.runId, scratchDir: start.scratchDir, err: reasonOf(error) }, 'could not remove the scratch folder of an aborted run');
+    log.warn(
+      { runId: start.runId, scratchDir: start.scratchDir, err: reasonOf(error) },
+      'could not remove the scratch folder of an aborted run',
+    );
     return false;
   }
 }

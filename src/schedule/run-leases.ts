@@ -126,10 +126,16 @@ class AdvisoryLockRunLeases implements RunLeases {
     if (this.#closed) throw new Error('run leases are closed');
     const key = leaseKey(runId);
     const client = await this.#connect();
-    const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [key.toString()]);
+    const { rows } = await client.query<{ locked: boolean }>(
+      'select pg_try_advisory_lock($1::bigint) as locked',
+      [key.toString()],
+    );
     if (rows[0]?.locked !== true) {
       // 48 bits make this all but impossible; the run still counts as alive while the other holder lives.
-      this.#log.warn({ runId }, 'run lease key is held by another session (hash collision); liveness of this run follows that session');
+      this.#log.warn(
+        { runId },
+        'run lease key is held by another session (hash collision); liveness of this run follows that session',
+      );
     }
     this.#held.set(runId, key);
     let released = false;
@@ -157,14 +163,18 @@ class AdvisoryLockRunLeases implements RunLeases {
     const { rows } = await sql<{ id: string }>`
       select classid::text || ':' || objid::text as id from pg_locks
       where locktype = 'advisory' and objsubid = 1 and granted
-        and database = (select oid from pg_database where datname = current_database())`.execute(db);
+        and database = (select oid from pg_database where datname = current_database())`.execute(
+      db,
+    );
     const locked = new Set(rows.map((row) => row.id));
     const here = hostname();
     const alive = new Set<string>();
     for (const run of runs) {
-      if (this.#held.has(run.runId) || locked.has(lockId(leaseKey(run.runId)))) alive.add(run.runId);
+      if (this.#held.has(run.runId) || locked.has(lockId(leaseKey(run.runId))))
+        alive.add(run.runId);
       // No lock, but a live process of that pid here: perhaps its lease connection is being re-opened. Never abort a live run.
-      else if (run.host === here && run.pid !== process.pid && isPidAlive(run.pid)) alive.add(run.runId);
+      else if (run.host === here && run.pid !== process.pid && isPidAlive(run.pid))
+        alive.add(run.runId);
     }
     return alive;
   }
@@ -181,21 +191,34 @@ class AdvisoryLockRunLeases implements RunLeases {
   #connect(): Promise<pg.Client> {
     this.#client ??= this.#open().catch((error: unknown) => {
       this.#client = null;
-      throw new Error(`cannot open the run lease connection: ${redactor.redact(reasonOf(error))}`, { cause: error });
+      throw new Error(`cannot open the run lease connection: ${redactor.redact(reasonOf(error))}`, {
+        cause: error,
+      });
     });
     return this.#client;
   }
 
   async #open(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.#url, keepAlive: true, connectionTimeoutMillis: 10_000 });
+    const client = new pg.Client({
+      connectionString: this.#url,
+      keepAlive: true,
+      connectionTimeoutMillis: 10_000,
+    });
     client.on('error', (error) => this.#lost(client, error));
     client.on('end', () => this.#lost(client, new Error('connection ended')));
     await client.connect();
     await client.query(`set application_name = 'restore-drill run leases'`);
     // After a lost connection: take the leases of the runs still going again.
     for (const [runId, key] of this.#held) {
-      const { rows } = await client.query<{ locked: boolean }>('select pg_try_advisory_lock($1::bigint) as locked', [key.toString()]);
-      if (rows[0]?.locked !== true) this.#log.error({ runId }, 'could not take the lease of a running run again; another process may have closed it as aborted');
+      const { rows } = await client.query<{ locked: boolean }>(
+        'select pg_try_advisory_lock($1::bigint) as locked',
+        [key.toString()],
+      );
+      if (rows[0]?.locked !== true)
+        this.#log.error(
+          { runId },
+          'could not take the lease of a running run again; another process may have closed it as aborted',
+        );
     }
     return client;
   }
@@ -206,7 +229,10 @@ class AdvisoryLockRunLeases implements RunLeases {
       (current) => {
         if (current !== client) return;
         this.#client = null;
-        this.#log.warn({ err: redactor.redact(reasonOf(error)), running: this.#held.size }, 'run lease connection lost; re-opening it');
+        this.#log.warn(
+          { err: redactor.redact(reasonOf(error)), running: this.#held.size },
+          'run lease connection lost; re-opening it',
+        );
         this.#scheduleReconnect();
       },
       () => {},

@@ -30,7 +30,13 @@ export interface SchedulerOptions {
 
 /** What the scheduler tells `onEvent`. */
 export type SchedulerEvent =
-  | { type: 'slot'; drill: string; slot: Date; outcome: SlotOutcome['outcome']; reason?: SkipReason }
+  | {
+      type: 'slot';
+      drill: string;
+      slot: Date;
+      outcome: SlotOutcome['outcome'];
+      reason?: SkipReason;
+    }
   | { type: 'finished'; drill: string; slot: Date; verdict: string }
   | { type: 'failed'; drill: string; slot: Date; error: string }
   | { type: 'job'; job: string; outcome: 'finished' | 'failed' | 'skipped' };
@@ -139,16 +145,34 @@ export class Scheduler {
     this.#unscheduleAll();
     const dropped = this.#queue.splice(0);
     for (const entry of dropped) {
-      this.#skip(entry, 'shutdown', `waiting for a free run slot when the daemon was told to stop (${reason})`);
+      this.#skip(
+        entry,
+        'shutdown',
+        `waiting for a free run slot when the daemon was told to stop (${reason})`,
+      );
     }
-    const work = (): Promise<unknown> => Promise.allSettled([...[...this.#running.values()].map((run) => run.done), ...[...this.#jobsRunning.values()].map((job) => job.done)]);
+    const work = (): Promise<unknown> =>
+      Promise.allSettled([
+        ...[...this.#running.values()].map((run) => run.done),
+        ...[...this.#jobsRunning.values()].map((job) => job.done),
+      ]);
     if (this.#running.size > 0 || this.#jobsRunning.size > 0) {
-      this.#log.info({ running: [...this.#running.keys()], jobs: [...this.#jobsRunning.keys()], drainTimeout: formatDuration(timeoutMs) }, 'draining: waiting for running drills');
+      this.#log.info(
+        {
+          running: [...this.#running.keys()],
+          jobs: [...this.#jobsRunning.keys()],
+          drainTimeout: formatDuration(timeoutMs),
+        },
+        'draining: waiting for running drills',
+      );
       const finished = await waitFor(work(), timeoutMs);
       if (!finished) {
         this.abortRunning(`${reason} and its drain timeout of ${formatDuration(timeoutMs)} passed`);
         if (!(await waitFor(work(), ABORT_GRACE_MS))) {
-          this.#log.error({ running: [...this.#running.keys()] }, 'drills did not stop after being aborted; the next start will record them as aborted');
+          this.#log.error(
+            { running: [...this.#running.keys()] },
+            'drills did not stop after being aborted; the next start will record them as aborted',
+          );
         }
       }
     }
@@ -171,12 +195,30 @@ export class Scheduler {
       timezone: config.daemon.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone,
       drills: config.drills
         .filter((drill) => drill.schedule !== undefined)
-        .map((drill) => ({ drill: drill.name, schedule: drill.schedule as string, next: next(this.#drillTasks.get(drill.name)) })),
+        .map((drill) => ({
+          drill: drill.name,
+          schedule: drill.schedule as string,
+          next: next(this.#drillTasks.get(drill.name)),
+        })),
       jobs: this.#periodic.flatMap((job) => {
         const schedule = job.schedule(config);
-        return schedule === null ? [] : [{ job: job.name, schedule, next: next(this.#jobTasks.get(job.name)), running: this.#jobsRunning.has(job.name) }];
+        return schedule === null
+          ? []
+          : [
+              {
+                job: job.name,
+                schedule,
+                next: next(this.#jobTasks.get(job.name)),
+                running: this.#jobsRunning.has(job.name),
+              },
+            ];
       }),
-      running: [...this.#running.values()].map((run) => ({ drill: run.drill, slot: run.slot.toISOString(), runId: run.runId, since: run.since.toISOString() })),
+      running: [...this.#running.values()].map((run) => ({
+        drill: run.drill,
+        slot: run.slot.toISOString(),
+        runId: run.runId,
+        since: run.since.toISOString(),
+      })),
       queued: this.#queue.map((entry) => ({ drill: entry.drill, slot: entry.slot.toISOString() })),
     };
   }
@@ -187,22 +229,39 @@ export class Scheduler {
     for (const drill of config.drills) {
       if (drill.schedule === undefined) continue;
       const name = drill.name;
-      const task = this.#createTask(drill.schedule, `drill:${name}`, timezone, (slot) => this.#onSlot(name, slot));
+      const task = this.#createTask(drill.schedule, `drill:${name}`, timezone, (slot) =>
+        this.#onSlot(name, slot),
+      );
       task.on('execution:missed', (context) => this.#onMissed(name, context.date));
       this.#drillTasks.set(name, task);
     }
     for (const job of this.#periodic) {
       const schedule = job.schedule(config);
       if (schedule === null) continue;
-      this.#jobTasks.set(job.name, this.#createTask(schedule, `job:${job.name}`, timezone, (slot) => this.#onJobSlot(job, slot)));
+      this.#jobTasks.set(
+        job.name,
+        this.#createTask(schedule, `job:${job.name}`, timezone, (slot) =>
+          this.#onJobSlot(job, slot),
+        ),
+      );
     }
     this.#log.info(
-      { drills: [...this.#drillTasks.keys()], jobs: [...this.#jobTasks.keys()], timezone: timezone ?? 'host', concurrency: config.daemon.concurrency },
+      {
+        drills: [...this.#drillTasks.keys()],
+        jobs: [...this.#jobTasks.keys()],
+        timezone: timezone ?? 'host',
+        concurrency: config.daemon.concurrency,
+      },
       'schedules set',
     );
   }
 
-  #createTask(expression: string, name: string, timezone: string | undefined, onSlot: (slot: Date) => void): ScheduledTask {
+  #createTask(
+    expression: string,
+    name: string,
+    timezone: string | undefined,
+    onSlot: (slot: Date) => void,
+  ): ScheduledTask {
     const task = createTask(expression, (context) => onSlot(slotTime(context.date)), {
       name,
       ...(timezone ? { timezone } : {}),
@@ -215,7 +274,8 @@ export class Scheduler {
   }
 
   #unscheduleAll(): void {
-    for (const task of [...this.#drillTasks.values(), ...this.#jobTasks.values()]) void task.destroy();
+    for (const task of [...this.#drillTasks.values(), ...this.#jobTasks.values()])
+      void task.destroy();
     this.#drillTasks.clear();
     this.#jobTasks.clear();
   }
@@ -230,7 +290,8 @@ export class Scheduler {
     const at = slot.getTime();
     if (this.#decided.get(drill) === at) return;
     for (const candidate of this.#loaded.config.drills) {
-      const due = candidate.name === drill || this.#drillTasks.get(candidate.name)?.match(slot) === true;
+      const due =
+        candidate.name === drill || this.#drillTasks.get(candidate.name)?.match(slot) === true;
       if (!due || this.#decided.get(candidate.name) === at) continue;
       this.#decided.set(candidate.name, at);
       this.#decide(candidate.name, slot);
@@ -248,18 +309,35 @@ export class Scheduler {
       return;
     }
     if (running) {
-      this.#skip({ drill, slot }, 'overlap', `slot ${running.slot.toISOString()} of this drill is starting on this daemon`);
+      this.#skip(
+        { drill, slot },
+        'overlap',
+        `slot ${running.slot.toISOString()} of this drill is starting on this daemon`,
+      );
       return;
     }
     if (queued) {
-      this.#skip({ drill, slot }, 'queued', `slot ${queued.slot.toISOString()} of this drill is still waiting for a free run slot on this daemon (daemon.concurrency)`);
+      this.#skip(
+        { drill, slot },
+        'queued',
+        `slot ${queued.slot.toISOString()} of this drill is still waiting for a free run slot on this daemon (daemon.concurrency)`,
+      );
       return;
     }
     this.#queue.push({ drill, slot });
-    const order = new Map(this.#loaded.config.drills.map((candidate, index) => [candidate.name, index]));
-    this.#queue.sort((a, b) => a.slot.getTime() - b.slot.getTime() || (order.get(a.drill) ?? 0) - (order.get(b.drill) ?? 0));
+    const order = new Map(
+      this.#loaded.config.drills.map((candidate, index) => [candidate.name, index]),
+    );
+    this.#queue.sort(
+      (a, b) =>
+        a.slot.getTime() - b.slot.getTime() ||
+        (order.get(a.drill) ?? 0) - (order.get(b.drill) ?? 0),
+    );
     if (this.#running.size >= this.#loaded.config.daemon.concurrency) {
-      this.#log.info({ drill, slot, running: this.#running.size, queued: this.#queue.length }, 'drill queued: concurrency limit reached');
+      this.#log.info(
+        { drill, slot, running: this.#running.size, queued: this.#queue.length },
+        'drill queued: concurrency limit reached',
+      );
     }
   }
 
@@ -269,12 +347,20 @@ export class Scheduler {
     if (this.#decided.get(drill) === slot.getTime()) return;
     this.#decided.set(drill, slot.getTime());
     const late = formatDuration(this.#now().getTime() - slot.getTime());
-    this.#skip({ drill, slot }, 'missed', `the daemon's timer came ${late} after the slot (blocked event loop, suspended host or clock change)`);
+    this.#skip(
+      { drill, slot },
+      'missed',
+      `the daemon's timer came ${late} after the slot (blocked event loop, suspended host or clock change)`,
+    );
   }
 
   /** Starts queued slots while run slots are free. */
   #pump(): void {
-    while (this.#state === 'running' && this.#running.size < this.#loaded.config.daemon.concurrency && this.#queue.length > 0) {
+    while (
+      this.#state === 'running' &&
+      this.#running.size < this.#loaded.config.daemon.concurrency &&
+      this.#queue.length > 0
+    ) {
       this.#startRun(this.#queue.shift() as SlotEntry);
     }
   }
@@ -282,12 +368,21 @@ export class Scheduler {
   #startRun(entry: SlotEntry): void {
     const loaded = this.#loaded;
     if (!loaded.config.drills.some((drill) => drill.name === entry.drill)) {
-      this.#log.warn({ drill: entry.drill, slot: entry.slot }, 'drill no longer in the config; its queued slot is dropped');
+      this.#log.warn(
+        { drill: entry.drill, slot: entry.slot },
+        'drill no longer in the config; its queued slot is dropped',
+      );
       return;
     }
     const log = this.#log.child({ drill: entry.drill, slot: entry.slot.toISOString() });
     const controller = new AbortController();
-    const run: Running = { ...entry, runId: null, since: this.#now(), controller, done: Promise.resolve() };
+    const run: Running = {
+      ...entry,
+      runId: null,
+      since: this.#now(),
+      controller,
+      done: Promise.resolve(),
+    };
     const gate: RunGate = {
       hold: (runId) => this.#leases.hold(runId),
       claim: async (start) => {
@@ -299,14 +394,33 @@ export class Scheduler {
     };
     this.#running.set(entry.drill, run);
     run.done = this.#drillJob
-      .run({ drill: entry.drill, trigger: 'schedule', scheduledFor: entry.slot }, { loaded, db: this.#db, log: this.#log.child({ slot: entry.slot.toISOString() }), signal: controller.signal, gate })
+      .run(
+        { drill: entry.drill, trigger: 'schedule', scheduledFor: entry.slot },
+        {
+          loaded,
+          db: this.#db,
+          log: this.#log.child({ slot: entry.slot.toISOString() }),
+          signal: controller.signal,
+          gate,
+        },
+      )
       .then((result) => {
         if (result.status !== 'finished') return;
-        this.#onEvent({ type: 'finished', drill: entry.drill, slot: entry.slot, verdict: result.record.verdict });
+        this.#onEvent({
+          type: 'finished',
+          drill: entry.drill,
+          slot: entry.slot,
+          verdict: result.record.verdict,
+        });
       })
       .catch((error: unknown) => {
         log.error({ err: reasonOf(error) }, 'scheduled drill could not run');
-        this.#onEvent({ type: 'failed', drill: entry.drill, slot: entry.slot, error: reasonOf(error) });
+        this.#onEvent({
+          type: 'failed',
+          drill: entry.drill,
+          slot: entry.slot,
+          error: reasonOf(error),
+        });
       })
       .finally(() => {
         this.#running.delete(entry.drill);
@@ -325,7 +439,16 @@ export class Scheduler {
     const controller = new AbortController();
     const done = Promise.resolve()
       .then(() =>
-        job.run({ scheduledFor: slot }, { loaded: this.#loaded, db: this.#db, log, signal: controller.signal, leases: this.#leases }),
+        job.run(
+          { scheduledFor: slot },
+          {
+            loaded: this.#loaded,
+            db: this.#db,
+            log,
+            signal: controller.signal,
+            leases: this.#leases,
+          },
+        ),
       )
       .then(() => this.#onEvent({ type: 'job', job: job.name, outcome: 'finished' }))
       .catch((error: unknown) => {
@@ -336,22 +459,51 @@ export class Scheduler {
     this.#jobsRunning.set(job.name, { controller, done });
   }
 
-  #skip(entry: SlotEntry, reason: SkipReason, detail: string, blockingRunId: string | null = null): void {
+  #skip(
+    entry: SlotEntry,
+    reason: SkipReason,
+    detail: string,
+    blockingRunId: string | null = null,
+  ): void {
     const log = this.#log.child({ drill: entry.drill, slot: entry.slot.toISOString() });
-    const write = recordSlotSkip(this.#db, { drill: entry.drill, slot: entry.slot, reason, detail, blockingRunId, now: this.#now() })
+    const write = recordSlotSkip(this.#db, {
+      drill: entry.drill,
+      slot: entry.slot,
+      reason,
+      detail,
+      blockingRunId,
+      now: this.#now(),
+    })
       .then((outcome) => this.#reportSlot(entry, outcome, log))
-      .catch((error: unknown) => log.error({ err: reasonOf(error), reason, detail }, 'could not record a skipped slot'))
+      .catch((error: unknown) =>
+        log.error({ err: reasonOf(error), reason, detail }, 'could not record a skipped slot'),
+      )
       .finally(() => this.#pending.delete(write));
     this.#pending.add(write);
   }
 
   #reportSlot(entry: SlotEntry, outcome: SlotOutcome, log: Logger): void {
     if (outcome.outcome === 'skipped') {
-      log.warn({ reason: outcome.reason, blockingRunId: outcome.blockingRunId, detail: outcome.detail }, 'slot skipped');
-      this.#onEvent({ type: 'slot', drill: entry.drill, slot: entry.slot, outcome: 'skipped', reason: outcome.reason });
+      log.warn(
+        { reason: outcome.reason, blockingRunId: outcome.blockingRunId, detail: outcome.detail },
+        'slot skipped',
+      );
+      this.#onEvent({
+        type: 'slot',
+        drill: entry.drill,
+        slot: entry.slot,
+        outcome: 'skipped',
+        reason: outcome.reason,
+      });
     } else {
-      if (outcome.outcome === 'taken') log.info({ by: outcome.by }, 'slot already decided by another replica');
-      this.#onEvent({ type: 'slot', drill: entry.drill, slot: entry.slot, outcome: outcome.outcome });
+      if (outcome.outcome === 'taken')
+        log.info({ by: outcome.by }, 'slot already decided by another replica');
+      this.#onEvent({
+        type: 'slot',
+        drill: entry.drill,
+        slot: entry.slot,
+        outcome: outcome.outcome,
+      });
     }
   }
 }
@@ -362,7 +514,8 @@ function cronLogger(log: Logger): CronLogger {
   return {
     info: (message) => log.debug({ component: 'node-cron' }, message),
     warn: (message) => log.warn({ component: 'node-cron' }, message),
-    error: (message, err) => log.error({ component: 'node-cron', err: err?.message }, text(message)),
+    error: (message, err) =>
+      log.error({ component: 'node-cron', err: err?.message }, text(message)),
     debug: (message) => log.debug({ component: 'node-cron' }, text(message)),
   };
 }

@@ -51,8 +51,13 @@ export function slotTime(date: Date): Date {
  * skip `overlap` naming that run; otherwise the start is recorded. So each slot
  * ends with exactly one start or one skip, whichever replicas race for it.
  */
-export async function claimSlot(db: Kysely<Database>, leases: RunLeases, start: RunStart): Promise<SlotOutcome> {
-  if (start.scheduledFor === null) throw new Error(`claimSlot needs a scheduled run; run ${start.runId} has no slot`);
+export async function claimSlot(
+  db: Kysely<Database>,
+  leases: RunLeases,
+  start: RunStart,
+): Promise<SlotOutcome> {
+  if (start.scheduledFor === null)
+    throw new Error(`claimSlot needs a scheduled run; run ${start.runId} has no slot`);
   const slot = start.scheduledFor;
   return withDrillLock(db, start.drill, async (trx) => {
     const taken = await slotTaken(trx, start.drill, slot);
@@ -61,7 +66,13 @@ export async function claimSlot(db: Kysely<Database>, leases: RunLeases, start: 
       .selectFrom('run_starts as s')
       .select(['s.run_id', 's.host', 's.pid', 's.started_at', 's.scheduled_for'])
       .where('s.drill', '=', start.drill)
-      .where(({ not, exists, selectFrom }) => not(exists(selectFrom('run_results as r').select('r.seq').whereRef('r.run_id', '=', 's.run_id'))))
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('run_results as r').select('r.seq').whereRef('r.run_id', '=', 's.run_id'),
+          ),
+        ),
+      )
       .orderBy('s.started_at')
       .execute();
     if (unfinished.length > 0) {
@@ -72,13 +83,23 @@ export async function claimSlot(db: Kysely<Database>, leases: RunLeases, start: 
       );
       const blocking = unfinished.find((row) => alive.has(row.run_id));
       if (blocking) {
-        const of = blocking.scheduled_for ? `slot ${blocking.scheduled_for.toISOString()}` : 'a manual run';
+        const of = blocking.scheduled_for
+          ? `slot ${blocking.scheduled_for.toISOString()}`
+          : 'a manual run';
         const detail = `run ${blocking.run_id} (${of}, started ${blocking.started_at.toISOString()} by process ${blocking.pid} on ${blocking.host}) is still going`;
-        await insertSkip(trx, { drill: start.drill, slot, reason: 'overlap', detail, blockingRunId: blocking.run_id });
+        await insertSkip(trx, {
+          drill: start.drill,
+          slot,
+          reason: 'overlap',
+          detail,
+          blockingRunId: blocking.run_id,
+        });
         return { outcome: 'skipped', reason: 'overlap', blockingRunId: blocking.run_id, detail };
       }
     }
-    return (await recordRunStart(trx, start)) ? { outcome: 'claimed' } : { outcome: 'taken', by: 'run' };
+    return (await recordRunStart(trx, start))
+      ? { outcome: 'claimed' }
+      : { outcome: 'taken', by: 'run' };
   });
 }
 
@@ -92,33 +113,65 @@ export async function recordSlotSkip(db: Kysely<Database>, skip: SlotSkip): Prom
     const taken = await slotTaken(trx, skip.drill, slot);
     if (taken) return { outcome: 'taken', by: taken };
     await insertSkip(trx, { ...skip, slot });
-    return { outcome: 'skipped', reason: skip.reason, blockingRunId: skip.blockingRunId ?? null, detail: skip.detail };
+    return {
+      outcome: 'skipped',
+      reason: skip.reason,
+      blockingRunId: skip.blockingRunId ?? null,
+      detail: skip.detail,
+    };
   });
 }
 
 /** Skipped slots, oldest first, optionally of some drills or since a time. */
-export async function listSkips(db: Kysely<Database>, filter: { drill?: readonly string[]; since?: Date } = {}): Promise<RunSkipRow[]> {
+export async function listSkips(
+  db: Kysely<Database>,
+  filter: { drill?: readonly string[]; since?: Date } = {},
+): Promise<RunSkipRow[]> {
   let query = db.selectFrom('run_skips').selectAll();
-  if (filter.drill !== undefined) query = filter.drill.length === 0 ? query.where(sql.lit(false)) : query.where('drill', 'in', filter.drill);
+  if (filter.drill !== undefined)
+    query =
+      filter.drill.length === 0
+        ? query.where(sql.lit(false))
+        : query.where('drill', 'in', filter.drill);
   if (filter.since !== undefined) query = query.where('scheduled_for', '>=', filter.since);
   return query.orderBy('scheduled_for').orderBy('id').execute();
 }
 
-async function withDrillLock<T>(db: Kysely<Database>, drill: string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+async function withDrillLock<T>(
+  db: Kysely<Database>,
+  drill: string,
+  work: (trx: Transaction<Database>) => Promise<T>,
+): Promise<T> {
   // Read committed whatever the server's default: after the lock, see what the previous holder committed.
   return db
     .transaction()
     .setIsolationLevel('read committed')
     .execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock(${drillClaimKey(drill).toString()}::bigint)`.execute(trx);
+      await sql`select pg_advisory_xact_lock(${drillClaimKey(drill).toString()}::bigint)`.execute(
+        trx,
+      );
       return work(trx);
     });
 }
 
-async function slotTaken(trx: Transaction<Database>, drill: string, slot: Date): Promise<'run' | 'skip' | null> {
-  const started = await trx.selectFrom('run_starts').select('run_id').where('drill', '=', drill).where('scheduled_for', '=', slot).executeTakeFirst();
+async function slotTaken(
+  trx: Transaction<Database>,
+  drill: string,
+  slot: Date,
+): Promise<'run' | 'skip' | null> {
+  const started = await trx
+    .selectFrom('run_starts')
+    .select('run_id')
+    .where('drill', '=', drill)
+    .where('scheduled_for', '=', slot)
+    .executeTakeFirst();
   if (started) return 'run';
-  const skipped = await trx.selectFrom('run_skips').select('id').where('drill', '=', drill).where('scheduled_for', '=', slot).executeTakeFirst();
+  const skipped = await trx
+    .selectFrom('run_skips')
+    .select('id')
+    .where('drill', '=', drill)
+    .where('scheduled_for', '=', slot)
+    .executeTakeFirst();
   return skipped ? 'skip' : null;
 }
 

@@ -5,7 +5,9 @@ import { CHUNK_BYTES } from './hashing-writer.js';
  * One file for a worker: `copy` reads `source` (a set's file), `write` takes bytes
  * already read (an archive member); either way the worker hashes while it writes `target`.
  */
-export type CopyJob = { kind: 'copy'; source: string; target: string } | { kind: 'write'; target: string; mode: number; data: Uint8Array[] };
+export type CopyJob =
+  | { kind: 'copy'; source: string; target: string }
+  | { kind: 'write'; target: string; mode: number; data: Uint8Array[] };
 
 /** How a job in a worker ended. `large` (copies only): left for the caller, who streams big files with overlapping I/O. */
 export type CopyResult =
@@ -28,8 +30,10 @@ interface WorkerData {
  * `CopyWorkers`), so it may use nothing from this module: only `require`d built-ins.
  * Synchronous calls are the point: no promise per system call, and a thread of its own.
  */
+/* eslint-disable @typescript-eslint/no-require-imports -- runs from its own source text */
 function copyWorkerMain(): void {
-  const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const { parentPort, workerData } =
+    require('node:worker_threads') as typeof import('node:worker_threads');
   const fs = require('node:fs') as typeof import('node:fs');
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const data = workerData as WorkerData;
@@ -55,7 +59,8 @@ function copyWorkerMain(): void {
       for (const chunk of job.data) {
         hash.update(chunk);
         try {
-          for (let offset = 0; offset < chunk.byteLength; ) offset += fs.writeSync(output, chunk, offset, chunk.byteLength - offset);
+          for (let offset = 0; offset < chunk.byteLength;)
+            offset += fs.writeSync(output, chunk, offset, chunk.byteLength - offset);
         } catch (error) {
           return failure('write-error', error);
         }
@@ -83,11 +88,16 @@ function copyWorkerMain(): void {
       } catch (error) {
         return failure('read-error', error);
       }
-      if (!info.isFile()) return { kind: 'read-error', code: undefined, message: 'no longer a regular file' };
+      if (!info.isFile())
+        return { kind: 'read-error', code: undefined, message: 'no longer a regular file' };
       if (info.size > data.maxFileBytes) return { kind: 'large' };
       let output: number;
       try {
-        output = fs.openSync(job.target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, (info.mode & 0o777) | 0o600);
+        output = fs.openSync(
+          job.target,
+          O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+          (info.mode & 0o777) | 0o600,
+        );
       } catch (error) {
         return failure('write-error', error);
       }
@@ -105,7 +115,8 @@ function copyWorkerMain(): void {
           if (count === 0) break;
           hash.update(buffer.subarray(0, count));
           try {
-            for (let offset = 0; offset < count; ) offset += fs.writeSync(output, buffer, offset, count - offset);
+            for (let offset = 0; offset < count;)
+              offset += fs.writeSync(output, buffer, offset, count - offset);
           } catch (error) {
             return failure('write-error', error);
           }
@@ -150,7 +161,11 @@ export class CopyWorkers {
   constructor(options: { threads: number }) {
     const threads = Math.max(1, options.threads);
     this.threads = threads;
-    const workerData: WorkerData = { abort: this.#abort, chunkBytes: CHUNK_BYTES, maxFileBytes: WORKER_MAX_FILE_BYTES };
+    const workerData: WorkerData = {
+      abort: this.#abort,
+      chunkBytes: CHUNK_BYTES,
+      maxFileBytes: WORKER_MAX_FILE_BYTES,
+    };
     this.#workers = Array.from({ length: threads }, () => {
       const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
       const slot = { worker, outstanding: 0 };
@@ -171,7 +186,9 @@ export class CopyWorkers {
   /** Runs `jobs` in the least busy worker; results come in the same order. */
   run(jobs: CopyJob[]): Promise<CopyResult[]> {
     if (this.#failure !== null) return Promise.reject(this.#failure);
-    const slot = this.#workers.reduce((best, candidate) => (candidate.outstanding < best.outstanding ? candidate : best));
+    const slot = this.#workers.reduce((best, candidate) =>
+      candidate.outstanding < best.outstanding ? candidate : best,
+    );
     const id = this.#nextId++;
     slot.outstanding++;
     // Buffers that own their memory move to the worker without a copy (and are gone here).
@@ -179,7 +196,12 @@ export class CopyWorkers {
     for (const job of jobs) {
       if (job.kind !== 'write') continue;
       for (const data of job.data) {
-        if (data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) transfer.push(data.buffer);
+        if (
+          data.buffer instanceof ArrayBuffer &&
+          data.byteOffset === 0 &&
+          data.byteLength === data.buffer.byteLength
+        )
+          transfer.push(data.buffer);
       }
     }
     return new Promise<CopyResult[]>((resolve, reject) => {

@@ -14,21 +14,36 @@ import { ScratchError } from './scratch-dir.js';
  *
  * Free-space checks sit beside this one (scratch/space.ts).
  */
-export async function guardScratchRoot(root: string, sourcePaths: readonly string[]): Promise<string> {
+export async function guardScratchRoot(
+  root: string,
+  sourcePaths: readonly string[],
+): Promise<string> {
   const resolved = await resolveExisting(path.resolve(root));
   if (resolved === path.parse(resolved).root) {
-    throw new ScratchError(`scratch root ${root} is the file system root; choose a folder of its own, e.g. /var/tmp/restore-drill`);
+    throw new ScratchError(
+      `scratch root ${root} is the file system root; choose a folder of its own, e.g. /var/tmp/restore-drill`,
+    );
   }
   const home = await resolveExisting(path.resolve(os.homedir()));
   if (resolved === home) {
-    throw new ScratchError(`scratch root ${root} is the home folder ${home}; choose a folder of its own, e.g. ${path.join(home, 'restore-drill-scratch')}`);
+    throw new ScratchError(
+      `scratch root ${root} is the home folder ${home}; choose a folder of its own, e.g. ${path.join(home, 'restore-drill-scratch')}`,
+    );
   }
   for (const sourcePath of sourcePaths) {
     const source = await resolveExisting(path.resolve(sourcePath));
     const relation =
-      source === resolved ? 'is the same folder as' : isInside(resolved, source) ? 'is inside' : isInside(source, resolved) ? 'contains' : null;
+      source === resolved
+        ? 'is the same folder as'
+        : isInside(resolved, source)
+          ? 'is inside'
+          : isInside(source, resolved)
+            ? 'contains'
+            : null;
     if (relation !== null) {
-      throw new ScratchError(`scratch root ${root} ${relation} the source path ${sourcePath}; scratch must not overlap the backups it restores`);
+      throw new ScratchError(
+        `scratch root ${root} ${relation} the source path ${sourcePath}; scratch must not overlap the backups it restores`,
+      );
     }
   }
   return resolved;
@@ -36,7 +51,12 @@ export async function guardScratchRoot(root: string, sourcePaths: readonly strin
 
 function isInside(child: string, parent: string): boolean {
   const relative = path.relative(parent, child);
-  return relative !== '' && relative !== '..' && !relative.startsWith('../') && !path.isAbsolute(relative);
+  return (
+    relative !== '' &&
+    relative !== '..' &&
+    !relative.startsWith('../') &&
+    !path.isAbsolute(relative)
+  );
 }
 
 /** realpath of the longest existing prefix, with the missing rest appended. */
@@ -61,7 +81,10 @@ async function resolveExisting(absolute: string): Promise<string> {
  * against every local path any drill's source reads. The daemon runs it at start
  * and on reload, and every run before it makes its scratch folder.
  */
-export function guardConfigScratchRoot(config: Pick<Config, 'scratch' | 'drills'>, configDir: string): Promise<string> {
+export function guardConfigScratchRoot(
+  config: Pick<Config, 'scratch' | 'drills'>,
+  configDir: string,
+): Promise<string> {
   const sourcePaths = config.drills.flatMap((drill) => sourceLocalPaths(drill.source, configDir));
   return guardScratchRoot(path.resolve(configDir, config.scratch.root), sourcePaths);
 }

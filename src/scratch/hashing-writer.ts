@@ -8,7 +8,8 @@ export const CHUNK_BYTES = 1024 * 1024;
 const MAX_WRITES_IN_FLIGHT = 2;
 
 /** Creates a new file (never through a symlink) for writing. */
-const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+const WRITE_FLAGS =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 
 /** Size and SHA-256 of bytes as they were written. */
 export interface WrittenDigest {
@@ -76,7 +77,12 @@ export class HashingFileWriter {
 async function writeAll(handle: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
   let offset = 0;
   while (offset < chunk.byteLength) {
-    const { bytesWritten } = await handle.write(chunk, offset, chunk.byteLength - offset, position + offset);
+    const { bytesWritten } = await handle.write(
+      chunk,
+      offset,
+      chunk.byteLength - offset,
+      position + offset,
+    );
     if (bytesWritten === 0) throw new Error('write made no progress');
     offset += bytesWritten;
   }
@@ -124,7 +130,10 @@ export async function copyHashing(
   try {
     const info = await reading(input.stat());
     if (!info.isFile()) throw new SourceReadError('no longer a regular file', undefined);
-    const writer = await HashingFileWriter.create(target, options.mode ?? (info.mode & 0o777) | 0o600);
+    const writer = await HashingFileWriter.create(
+      target,
+      options.mode ?? (info.mode & 0o777) | 0o600,
+    );
     let turn = 0;
     try {
       for (;;) {
@@ -168,7 +177,10 @@ export function describeFsError(error: unknown): string {
     case 'EIO':
       return 'input/output error';
     default: {
-      const message = typeof (error as { message?: unknown } | null)?.message === 'string' ? (error as { message: string }).message : String(error);
+      const message =
+        typeof (error as { message?: unknown } | null)?.message === 'string'
+          ? (error as { message: string }).message
+          : String(error);
       return message.split('\n')[0] ?? message;
     }
   }
@@ -180,7 +192,9 @@ export class RingPool {
 
   /** Runs `use` with a ring of its own, returned to the pool afterwards. */
   async with<T>(use: (ring: Buffer[]) => Promise<T>): Promise<T> {
-    const ring = this.#free.pop() ?? Array.from({ length: HashingFileWriter.ringSize }, () => Buffer.allocUnsafeSlow(CHUNK_BYTES));
+    const ring =
+      this.#free.pop() ??
+      Array.from({ length: HashingFileWriter.ringSize }, () => Buffer.allocUnsafeSlow(CHUNK_BYTES));
     try {
       return await use(ring);
     } finally {

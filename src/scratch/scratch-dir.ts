@@ -12,14 +12,25 @@ export class ScratchError extends Error {
  * apart and a sweep can find old ones. Creates `root` (0700) when missing; fails if
  * the folder already exists rather than reuse one.
  */
-export async function createScratchDir(root: string, drill: string, runId: string, options: { now?: Date } = {}): Promise<string> {
+export async function createScratchDir(
+  root: string,
+  drill: string,
+  runId: string,
+  options: { now?: Date } = {},
+): Promise<string> {
   const absoluteRoot = path.resolve(root);
   try {
     await mkdir(absoluteRoot, { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw new ScratchError(`cannot create scratch root ${absoluteRoot}: ${(error as Error).message}`, { cause: error });
+    throw new ScratchError(
+      `cannot create scratch root ${absoluteRoot}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
-  const stamp = (options.now ?? new Date()).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = (options.now ?? new Date())
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const shortId = runId.replace(/[^A-Za-z0-9]/g, '').slice(0, 8) || 'run';
   const safeDrill = drill.replace(/[^A-Za-z0-9_.-]/g, '_');
   const dir = path.join(absoluteRoot, `${safeDrill}-${stamp}-${shortId}`);
@@ -28,13 +39,16 @@ export async function createScratchDir(root: string, drill: string, runId: strin
     // mkdir's mode passes through the umask; the folder must be private whatever it is.
     await chmod(dir, 0o700);
   } catch (error) {
-    throw new ScratchError(`cannot create scratch folder ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new ScratchError(`cannot create scratch folder ${dir}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return dir;
 }
 
 /** `<drill>-<YYYYMMDDTHHMMSSZ>-<id8>`: the names createScratchDir gives. */
-const SCRATCH_NAME = /^([A-Za-z0-9_.-]+)-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-([A-Za-z0-9]{1,8})$/;
+const SCRATCH_NAME =
+  /^([A-Za-z0-9_.-]+)-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-([A-Za-z0-9]{1,8})$/;
 
 /** What a scratch folder's name says: whose, made when, for which run (first characters of its id). */
 export interface ScratchDirName {
@@ -56,7 +70,9 @@ export function parseScratchDirName(name: string): ScratchDirName | null {
 /** Whether `dir` is named as the scratch folder of run `runId` (so it is safe to remove on that run's behalf). */
 export function isScratchDirOf(dir: string, runId: string): boolean {
   const parsed = parseScratchDirName(path.basename(dir));
-  return parsed !== null && parsed.shortId === (runId.replace(/[^A-Za-z0-9]/g, '').slice(0, 8) || 'run');
+  return (
+    parsed !== null && parsed.shortId === (runId.replace(/[^A-Za-z0-9]/g, '').slice(0, 8) || 'run')
+  );
 }
 
 /**
@@ -67,21 +83,28 @@ export function isScratchDirOf(dir: string, runId: string): boolean {
  */
 export async function removeScratchDir(dir: string): Promise<void> {
   const absolute = path.resolve(dir);
-  if (absolute === path.parse(absolute).root) throw new ScratchError(`refusing to remove ${absolute} as a scratch folder`);
+  if (absolute === path.parse(absolute).root)
+    throw new ScratchError(`refusing to remove ${absolute} as a scratch folder`);
   try {
     await rm(absolute, { recursive: true, force: true });
     return;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'EACCES' && code !== 'EPERM' && code !== 'ENOTEMPTY') {
-      throw new ScratchError(`cannot remove scratch folder ${absolute}: ${(error as Error).message}`, { cause: error });
+      throw new ScratchError(
+        `cannot remove scratch folder ${absolute}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
   await makeFoldersWritable(absolute);
   try {
     await rm(absolute, { recursive: true, force: true });
   } catch (error) {
-    throw new ScratchError(`cannot remove scratch folder ${absolute}: ${(error as Error).message}`, { cause: error });
+    throw new ScratchError(
+      `cannot remove scratch folder ${absolute}: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 

@@ -1,8 +1,20 @@
 import { link, lstat, mkdir, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError, type RefusedEntry, type RestoredFile } from '../sources/restore-source.js';
-import { normaliseEntryPath, parentOf, settleSymlinks, symlinkAncestor, type PendingSymlink } from '../sources/safe-path.js';
-import { copyHashing, describeFsError, HashingFileWriter, SourceReadError, type WrittenDigest } from './hashing-writer.js';
+import {
+  normaliseEntryPath,
+  parentOf,
+  settleSymlinks,
+  symlinkAncestor,
+  type PendingSymlink,
+} from '../sources/safe-path.js';
+import {
+  copyHashing,
+  describeFsError,
+  HashingFileWriter,
+  SourceReadError,
+  type WrittenDigest,
+} from './hashing-writer.js';
 
 /** Errors that belong to one entry (a name clash, a name too long): the entry is refused, the restore goes on. */
 const ENTRY_ERRORS = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOLONG', 'EINVAL']);
@@ -118,7 +130,11 @@ export class ScratchWriter {
    * Copies the file at `source` (outside scratch) to `rel`, hashing while writing.
    * Reading problems refuse the entry with the reason; scratch problems throw.
    */
-  async copyFile(source: string, rel: string, options: { ring: Buffer[]; signal?: AbortSignal | undefined }): Promise<void> {
+  async copyFile(
+    source: string,
+    rel: string,
+    options: { ring: Buffer[]; signal?: AbortSignal | undefined },
+  ): Promise<void> {
     try {
       await this.#prepareFile(rel);
     } catch (error) {
@@ -167,7 +183,9 @@ export class ScratchWriter {
 
   /** Creates the symlinks that stay inside scratch and returns the evidence, files sorted by path. */
   async finish(): Promise<{ files: RestoredFile[]; refused: RefusedEntry[] }> {
-    const pending: PendingSymlink[] = this.#createSymlinks ? [...this.#symlinks].map(([rel, target]) => ({ path: rel, target })) : [];
+    const pending: PendingSymlink[] = this.#createSymlinks
+      ? [...this.#symlinks].map(([rel, target]) => ({ path: rel, target }))
+      : [];
     const { accepted, refused } = settleSymlinks(pending);
     for (const refusal of refused) this.refuse(refusal.entry, refusal.reason);
     for (const { path: rel, target } of accepted) {
@@ -183,7 +201,9 @@ export class ScratchWriter {
         this.writeFailed(rel, 'cannot create symlink', error);
       }
     }
-    const files = [...this.#files.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    const files = [...this.#files.values()].sort((a, b) =>
+      a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
+    );
     return { files, refused: this.#refused };
   }
 
@@ -213,10 +233,12 @@ export class ScratchWriter {
       await mkdir(this.#abs(rel), { recursive: true });
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' || code === 'ENOTDIR') throw new FolderClash(`folder '${rel}' clashes with a file restored earlier`, code);
+      if (code === 'EEXIST' || code === 'ENOTDIR')
+        throw new FolderClash(`folder '${rel}' clashes with a file restored earlier`, code);
       throw error;
     }
-    for (let dir = rel; dir !== '' && !this.#dirs.has(dir); dir = parentOf(dir)) this.#dirs.add(dir);
+    for (let dir = rel; dir !== '' && !this.#dirs.has(dir); dir = parentOf(dir))
+      this.#dirs.add(dir);
   }
 
   #abs(rel: string): string {
@@ -237,7 +259,9 @@ export class ScratchWriter {
       this.refuse(entry, `${what}: ${describeFsError(error)}`);
       return;
     }
-    throw new SourceError(`${what} ${entry} in scratch: ${describeFsError(error)}`, false, { cause: error });
+    throw new SourceError(`${what} ${entry} in scratch: ${describeFsError(error)}`, false, {
+      cause: error,
+    });
   }
 }
 
@@ -252,5 +276,7 @@ class FolderClash extends Error {
 }
 
 function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
-  return signal?.aborted === true && (error === signal.reason || (error as Error).name === 'AbortError');
+  return (
+    signal?.aborted === true && (error === signal.reason || (error as Error).name === 'AbortError')
+  );
 }

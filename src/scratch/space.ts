@@ -26,7 +26,11 @@ export interface SpaceReservation {
  * ScratchError saying how much is needed and free, so the drill fails with
  * that message instead of filling the disk.
  */
-export async function reserveScratchSpace(dir: string, expectedBytes: number, margin: number): Promise<SpaceReservation> {
+export async function reserveScratchSpace(
+  dir: string,
+  expectedBytes: number,
+  margin: number,
+): Promise<SpaceReservation> {
   const needed = Math.ceil(expectedBytes * margin);
   let device: number;
   let free: number;
@@ -34,12 +38,17 @@ export async function reserveScratchSpace(dir: string, expectedBytes: number, ma
     device = (await stat(dir)).dev;
     free = await freeBytes(dir);
   } catch (error) {
-    throw new ScratchError(`cannot measure free space in ${dir}: ${(error as Error).message}`, { cause: error });
+    throw new ScratchError(`cannot measure free space in ${dir}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   const others = reserved.get(device) ?? 0;
   const available = Math.max(0, free - others);
   if (needed > available) {
-    const promised = others > 0 ? ` (${formatSize(free)} free, ${formatSize(others)} of it promised to restores already running)` : '';
+    const promised =
+      others > 0
+        ? ` (${formatSize(free)} free, ${formatSize(others)} of it promised to restores already running)`
+        : '';
     throw new ScratchError(
       `not enough free space for the restore in ${dir}: needs ${formatSize(needed)} (expected ${formatSize(expectedBytes)} × scratch margin ${margin}), ` +
         `${formatSize(available)} available${promised}; free some space, move scratch.root, or lower daemon.scratchMargin`,
@@ -69,5 +78,7 @@ export function formatSize(bytes: number): string {
     value /= 1000;
     unit++;
   }
-  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+  return unit === 0
+    ? `${Math.round(value)} B`
+    : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }

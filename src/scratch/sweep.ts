@@ -50,10 +50,16 @@ export async function sweepScratchRoot(root: string, options: SweepOptions): Pro
     try {
       await removeScratchDir(dir);
       result.removed.push(dir);
-      options.log.info({ dir, createdAt: parsed.createdAt.toISOString() }, 'removed leftover scratch folder');
+      options.log.info(
+        { dir, createdAt: parsed.createdAt.toISOString() },
+        'removed leftover scratch folder',
+      );
     } catch (error) {
       result.failed.push({ dir, reason: (error as Error).message });
-      options.log.warn({ dir, err: (error as Error).message }, 'could not remove leftover scratch folder');
+      options.log.warn(
+        { dir, err: (error as Error).message },
+        'could not remove leftover scratch folder',
+      );
     }
   }
   return result;

@@ -4,11 +4,20 @@ import { durationSchema } from '../config/duration.js';
 import { describeExit, lastLine, runCommand } from '../exec/run-command.js';
 import { scanScratch } from './command/scan-scratch.js';
 import { findSets, globBase } from './glob-sets.js';
-import { SourceError, type BackupSet, type RestoreOptions, type RestoreOutcome, type RestoreSource, type SetItem } from './restore-source.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RestoreOptions,
+  type RestoreOutcome,
+  type RestoreSource,
+  type SetItem,
+} from './restore-source.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
-const argvSchema = z.array(z.string()).min(1, { message: 'expected a command and its arguments, e.g. [borg, extract, "::{set}"]' });
+const argvSchema = z
+  .array(z.string())
+  .min(1, { message: 'expected a command and its arguments, e.g. [borg, extract, "::{set}"]' });
 
 /** Any other backup tool, run as a command that restores a set into scratch. */
 export const commandSourceConfigSchema = z
@@ -18,22 +27,42 @@ export const commandSourceConfigSchema = z
       "The restore command as a list of arguments (never a shell string), run in scratch. {scratch} and {set} are replaced inside each argument, e.g. [tar, -xf, '{set}', -C, '{scratch}'].",
     ),
     sets: z
-      .strictObject({ path: z.string().min(1).describe('Glob over backup sets (files or folders); {set} is the matched absolute path. Relative to the config file.') })
+      .strictObject({
+        path: z
+          .string()
+          .min(1)
+          .describe(
+            'Glob over backup sets (files or folders); {set} is the matched absolute path. Relative to the config file.',
+          ),
+      })
       .optional()
       .describe('Find sets by glob.'),
     list: argvSchema
       .optional()
-      .describe('Or a command printing one set id per line, or a JSON array of ids or of { id, time?, size? }; {set} is the id.'),
+      .describe(
+        'Or a command printing one set id per line, or a JSON array of ids or of { id, time?, size? }; {set} is the id.',
+      ),
     select: selectSchema,
-    env: z.record(z.string(), z.string()).default({}).describe('Environment for the commands; values may be ${env:NAME} references.'),
-    timeout: durationSchema.optional().describe('Kill the command (and its children) after this long; the restore check fails.'),
+    env: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('Environment for the commands; values may be ${env:NAME} references.'),
+    timeout: durationSchema
+      .optional()
+      .describe('Kill the command (and its children) after this long; the restore check fails.'),
   })
   .superRefine((config, ctx) => {
     if ((config.sets === undefined) === (config.list === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['sets'], message: 'expected exactly one of sets: { path: <glob> } or list: [command...]' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['sets'],
+        message: 'expected exactly one of sets: { path: <glob> } or list: [command...]',
+      });
     }
   })
-  .describe('Backup sets restored by any command line (borg, a vendor CLI…); the usual checks then run on what it left in scratch.');
+  .describe(
+    'Backup sets restored by any command line (borg, a vendor CLI…); the usual checks then run on what it left in scratch.',
+  );
 
 export type CommandSourceConfig = z.output<typeof commandSourceConfigSchema>;
 
@@ -72,7 +101,10 @@ export class CommandSource implements RestoreSource {
     const { configDir } = this.#context;
     if (this.#config.sets !== undefined) {
       const pattern = this.#config.sets.path;
-      const sets = [...(await findSets(pattern, configDir, { kind: 'file' }, options)), ...(await findSets(pattern, configDir, { kind: 'directory' }, options))];
+      const sets = [
+        ...(await findSets(pattern, configDir, { kind: 'file' }, options)),
+        ...(await findSets(pattern, configDir, { kind: 'directory' }, options)),
+      ];
       return sets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     }
     const [file, ...args] = this.#config.list as string[];
@@ -90,13 +122,24 @@ export class CommandSource implements RestoreSource {
   }
 
   async listItems(set: BackupSet): Promise<SetItem[]> {
-    throw new SourceError(`the command source restores whole sets; ${set.path} cannot be sampled (remove sample from the drill)`);
+    throw new SourceError(
+      `the command source restores whole sets; ${set.path} cannot be sampled (remove sample from the drill)`,
+    );
   }
 
-  async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
-    if (options.items !== null) throw new SourceError(`the command source restores whole sets; ${set.path} cannot be sampled (remove sample from the drill)`);
+  async restore(
+    set: BackupSet,
+    scratchDir: string,
+    options: RestoreOptions,
+  ): Promise<RestoreOutcome> {
+    if (options.items !== null)
+      throw new SourceError(
+        `the command source restores whole sets; ${set.path} cannot be sampled (remove sample from the drill)`,
+      );
     options.signal?.throwIfAborted();
-    const argv = this.#config.restore.map((arg) => substitute(arg, { scratch: scratchDir, set: set.id }));
+    const argv = this.#config.restore.map((arg) =>
+      substitute(arg, { scratch: scratchDir, set: set.id }),
+    );
     const [file, ...args] = argv as [string, ...string[]];
     // Output is followed line by line, not buffered: a verbose tool may print a line per file. Its tails are kept.
     const ignore = (): void => undefined;
@@ -115,9 +158,15 @@ export class CommandSource implements RestoreSource {
     const { stdout: _stdout, ...record } = result;
     const { files, refused } = await scanScratch(scratchDir, { signal: options.signal });
     if (result.exitCode !== 0 || result.timedOut || result.signal) {
-      refused.unshift({ entry: `restore command ${path.basename(file)}`, reason: describeExit(result) });
+      refused.unshift({
+        entry: `restore command ${path.basename(file)}`,
+        reason: describeExit(result),
+      });
     }
-    options.log.info({ exitCode: result.exitCode, files: files.length }, 'restore command finished');
+    options.log.info(
+      { exitCode: result.exitCode, files: files.length },
+      'restore command finished',
+    );
     return { files, refused, commands: [record] };
   }
 
@@ -140,17 +189,27 @@ export function parseListOutput(stdout: string, command: string): BackupSet[] {
     try {
       parsed = JSON.parse(text);
     } catch (error) {
-      throw new SourceError(`list command ${command} printed invalid JSON: ${(error as Error).message}`);
+      throw new SourceError(
+        `list command ${command} printed invalid JSON: ${(error as Error).message}`,
+      );
     }
     const entries = z.array(listedSetSchema).safeParse(parsed);
     if (!entries.success) {
       const issue = entries.error.issues[0];
-      throw new SourceError(`list command ${command} printed an unexpected entry at [${issue?.path.join('.')}]: expected an id or { id, time?, size? }`);
+      throw new SourceError(
+        `list command ${command} printed an unexpected entry at [${issue?.path.join('.')}]: expected an id or { id, time?, size? }`,
+      );
     }
     return entries.data.map((entry) =>
       typeof entry === 'string'
         ? { id: entry, path: entry, size: null, mtime: null, hash: null }
-        : { id: entry.id, path: entry.id, size: entry.size ?? null, mtime: entry.time ? new Date(entry.time) : null, hash: null },
+        : {
+            id: entry.id,
+            path: entry.id,
+            size: entry.size ?? null,
+            mtime: entry.time ? new Date(entry.time) : null,
+            hash: null,
+          },
     );
   }
   return text

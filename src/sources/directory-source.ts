@@ -8,7 +8,14 @@ import { describeFsError, RingPool } from '../scratch/hashing-writer.js';
 import { TaskPool } from '../scratch/task-pool.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
 import { findSets, globBase } from './glob-sets.js';
-import { SourceError, type BackupSet, type RestoreOptions, type RestoreOutcome, type RestoreSource, type SetItem } from './restore-source.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RestoreOptions,
+  type RestoreOutcome,
+  type RestoreSource,
+  type SetItem,
+} from './restore-source.js';
 import { normaliseEntryPath, parentOf } from './safe-path.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
@@ -17,7 +24,12 @@ import { defineSourceKind, type SourceContext } from './source-kind.js';
 export const directorySourceConfigSchema = z
   .strictObject({
     kind: z.literal('directory'),
-    path: z.string().min(1).describe('Glob over backup-set folders, e.g. /backups/app/2026-*; relative to the config file.'),
+    path: z
+      .string()
+      .min(1)
+      .describe(
+        'Glob over backup-set folders, e.g. /backups/app/2026-*; relative to the config file.',
+      ),
     select: selectSchema,
   })
   .describe('Backup sets are folders on a local or mounted file system.');
@@ -63,11 +75,21 @@ export class DirectorySource implements RestoreSource {
     return findSets(this.#config.path, this.#context.configDir, { kind: 'directory' }, options);
   }
 
-  async listItems(set: BackupSet, options: { signal?: AbortSignal | undefined }): Promise<SetItem[]> {
+  async listItems(
+    set: BackupSet,
+    options: { signal?: AbortSignal | undefined },
+  ): Promise<SetItem[]> {
     const items: SetItem[] = [];
     let batch: WalkEntry[] = [];
     const flush = async (): Promise<void> => {
-      const sizes = await Promise.all(batch.map((entry) => lstat(entry.abs).then((info) => (info.isFile() ? info.size : null), () => null)));
+      const sizes = await Promise.all(
+        batch.map((entry) =>
+          lstat(entry.abs).then(
+            (info) => (info.isFile() ? info.size : null),
+            () => null,
+          ),
+        ),
+      );
       batch.forEach((entry, index) => {
         const size = sizes[index];
         if (size !== null && size !== undefined) items.push({ path: entry.rel, size });
@@ -75,7 +97,10 @@ export class DirectorySource implements RestoreSource {
       batch = [];
     };
     const onUnreadable = (rel: string, error: unknown): void => {
-      this.#context.log.warn({ set: set.path, folder: rel, reason: describeFsError(error) }, 'folder of the backup set cannot be read; its files are not listed');
+      this.#context.log.warn(
+        { set: set.path, folder: rel, reason: describeFsError(error) },
+        'folder of the backup set cannot be read; its files are not listed',
+      );
     };
     for await (const entry of walk(set.path, options.signal, onUnreadable)) {
       if (!entry.dirent.isFile()) continue;
@@ -86,7 +111,11 @@ export class DirectorySource implements RestoreSource {
     return items.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
-  async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+  async restore(
+    set: BackupSet,
+    scratchDir: string,
+    options: RestoreOptions,
+  ): Promise<RestoreOutcome> {
     const signal = options.signal;
     signal?.throwIfAborted();
     const writer = new ScratchWriter(scratchDir);
@@ -105,8 +134,14 @@ export class DirectorySource implements RestoreSource {
     return { files, refused };
   }
 
-  async #restoreAll(set: BackupSet, writer: ScratchWriter, copier: SetCopier, signal: AbortSignal | undefined): Promise<void> {
-    const onUnreadable = (rel: string, error: unknown): void => writer.refuse(rel, `cannot read folder: ${describeFsError(error)}`);
+  async #restoreAll(
+    set: BackupSet,
+    writer: ScratchWriter,
+    copier: SetCopier,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const onUnreadable = (rel: string, error: unknown): void =>
+      writer.refuse(rel, `cannot read folder: ${describeFsError(error)}`);
     for await (const { rel, abs, dirent } of walk(set.path, signal, onUnreadable)) {
       if (dirent.isDirectory()) {
         await writer.directory(rel);
@@ -160,7 +195,12 @@ export class DirectorySource implements RestoreSource {
         }
       } catch (error) {
         const code = (error as NodeJS.ErrnoException).code;
-        writer.refuse(item, code === 'ENOENT' || code === 'ENOTDIR' ? 'not found in the set' : `cannot read: ${describeFsError(error)}`);
+        writer.refuse(
+          item,
+          code === 'ENOENT' || code === 'ENOTDIR'
+            ? 'not found in the set'
+            : `cannot read: ${describeFsError(error)}`,
+        );
         continue;
       }
       await copier.add(abs, rel);
@@ -236,7 +276,9 @@ class SetCopier {
     }
     this.#workers ??= new CopyWorkers({ threads: copyThreads() });
     if (this.#signal?.aborted) this.#workers.abort();
-    const results = await this.#workers.run(jobs.map(({ source, target }) => ({ kind: 'copy', source, target })));
+    const results = await this.#workers.run(
+      jobs.map(({ source, target }) => ({ kind: 'copy', source, target })),
+    );
     for (const [index, result] of results.entries()) {
       const { source, rel } = jobs[index] as { source: string; rel: string };
       switch (result.kind) {
@@ -244,7 +286,11 @@ class SetCopier {
           this.#writer.recordFile(rel, result);
           break;
         case 'large':
-          await this.#large.run(() => this.#rings.with((ring) => this.#writer.copyFile(source, rel, { ring, signal: this.#signal })));
+          await this.#large.run(() =>
+            this.#rings.with((ring) =>
+              this.#writer.copyFile(source, rel, { ring, signal: this.#signal }),
+            ),
+          );
           break;
         case 'read-error':
           await this.#writer.discardFile(rel);
@@ -268,7 +314,9 @@ async function openRoot(root: string): Promise<string> {
     await dir.close();
     return await realpath(root);
   } catch (error) {
-    throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, { cause: error });
+    throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
+      cause: error,
+    });
   }
 }
 
@@ -290,7 +338,10 @@ async function* walk(
     try {
       dir = await opendir(absDir, { bufferSize: 256 });
     } catch (error) {
-      if (relDir === '') throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, { cause: error });
+      if (relDir === '')
+        throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
+          cause: error,
+        });
       onUnreadable(relDir, error);
       continue;
     }
@@ -304,7 +355,10 @@ async function* walk(
       }
     } catch (error) {
       if (signal?.aborted || error instanceof SourceError) throw error;
-      if (relDir === '') throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, { cause: error });
+      if (relDir === '')
+        throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
+          cause: error,
+        });
       onUnreadable(relDir, error);
     }
   }

@@ -87,10 +87,20 @@ export async function findSets(
       // Gone between the glob and the stat: not a candidate any more.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT' && rest !== null) continue;
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new SourceError(`cannot read backup set ${candidate}: ${describeFsError(error)}`, false, { cause: error });
+      throw new SourceError(
+        `cannot read backup set ${candidate}: ${describeFsError(error)}`,
+        false,
+        { cause: error },
+      );
     }
     if (shape.kind === 'directory' ? !info.isDirectory() : !info.isFile()) continue;
-    sets.push({ id: candidate, path: candidate, size: shape.kind === 'file' ? info.size : null, mtime: info.mtime, hash: null });
+    sets.push({
+      id: candidate,
+      path: candidate,
+      size: shape.kind === 'file' ? info.size : null,
+      mtime: info.mtime,
+      hash: null,
+    });
   }
   return sets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
@@ -98,11 +108,16 @@ export async function findSets(
 async function checkBase(base: string, pattern: string): Promise<void> {
   try {
     const info = await stat(base);
-    if (!info.isDirectory()) throw new SourceError(`cannot list backup sets of '${pattern}': ${base} is not a folder`);
+    if (!info.isDirectory())
+      throw new SourceError(`cannot list backup sets of '${pattern}': ${base} is not a folder`);
     // The glob skips folders it cannot read without a word; say it here instead.
     await (await opendir(base)).close();
   } catch (error) {
     if (error instanceof SourceError) throw error;
-    throw new SourceError(`cannot list backup sets of '${pattern}': ${base}: ${describeFsError(error)}`, false, { cause: error });
+    throw new SourceError(
+      `cannot list backup sets of '${pattern}': ${base}: ${describeFsError(error)}`,
+      false,
+      { cause: error },
+    );
   }
 }

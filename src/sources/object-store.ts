@@ -95,7 +95,10 @@ export class ObjectStoreError extends Error {
     /** The store's error code (`NoSuchBucket`, `SlowDown`) or the socket's (`ECONNRESET`). */
     readonly code: string,
     message: string,
-    readonly details: { status?: number | undefined; checksum?: { algorithm: string; stored: string; computed: string } } = {},
+    readonly details: {
+      status?: number | undefined;
+      checksum?: { algorithm: string; stored: string; computed: string };
+    } = {},
     options?: { cause?: unknown },
   ) {
     super(message, options);

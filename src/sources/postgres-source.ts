@@ -21,7 +21,15 @@ import {
   type ServerAddress,
 } from './postgres/scratch-server.js';
 import { countTables } from './postgres/table-counts.js';
-import { SourceError, type BackupSet, type RefusedEntry, type RestoreOptions, type RestoreOutcome, type RestoreSource, type SetItem } from './restore-source.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RefusedEntry,
+  type RestoreOptions,
+  type RestoreOutcome,
+  type RestoreSource,
+  type SetItem,
+} from './restore-source.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
@@ -37,7 +45,9 @@ export const scratchServerSchema = z
         'URL of the scratch server and a database to connect to for CREATE/DROP DATABASE, e.g. postgres://restore:${env:SCRATCH_PG_PASSWORD}@scratch-db:5432/postgres. The user needs CREATEDB.',
       ),
   })
-  .describe('The PostgreSQL server each run restores into, in a fresh database dropped afterwards. Must be named explicitly.');
+  .describe(
+    'The PostgreSQL server each run restores into, in a fresh database dropped afterwards. Must be named explicitly.',
+  );
 
 /** A backup set is a pg_dump output: a -Fc/-Ft file, a -Fd folder or a plain SQL file, chosen by glob. */
 export const postgresSourceConfigSchema = z
@@ -46,20 +56,43 @@ export const postgresSourceConfigSchema = z
     path: z
       .string()
       .min(1)
-      .describe('Glob over dumps: files (pg_dump -Fc, -Ft or plain SQL) or folders (-Fd), e.g. /backups/db/*.dump; relative to the config file.'),
+      .describe(
+        'Glob over dumps: files (pg_dump -Fc, -Ft or plain SQL) or folders (-Fd), e.g. /backups/db/*.dump; relative to the config file.',
+      ),
     select: selectSchema,
     format: z
       .enum(['auto', 'custom', 'directory', 'tar', 'plain'])
       .default('auto')
-      .describe('The dump format; auto tells it from the bytes (PGDMP header, toc.dat folder, ustar, else plain SQL).'),
+      .describe(
+        'The dump format; auto tells it from the bytes (PGDMP header, toc.dat folder, ustar, else plain SQL).',
+      ),
     scratchServer: scratchServerSchema.optional(),
-    jobs: z.number().int().min(1).max(64).default(2).describe('Parallel pg_restore jobs (-j) for custom and directory dumps.'),
-    pgRestore: z.string().min(1).default('pg_restore').describe('The pg_restore binary: a name on PATH or a path (relative to the config file).'),
-    psql: z.string().min(1).default('psql').describe('The psql binary, for plain dumps restored into the scratch server.'),
-    timeout: durationSchema.optional().describe('Stop pg_restore or psql after this long (the drill fails with the cause).'),
+    jobs: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .default(2)
+      .describe('Parallel pg_restore jobs (-j) for custom and directory dumps.'),
+    pgRestore: z
+      .string()
+      .min(1)
+      .default('pg_restore')
+      .describe('The pg_restore binary: a name on PATH or a path (relative to the config file).'),
+    psql: z
+      .string()
+      .min(1)
+      .default('psql')
+      .describe('The psql binary, for plain dumps restored into the scratch server.'),
+    timeout: durationSchema
+      .optional()
+      .describe('Stop pg_restore or psql after this long (the drill fails with the cause).'),
   })
   .superRefine((config, ctx) => {
-    if (config.scratchServer === undefined && ARCHIVE_FORMATS.includes(config.format as DumpFormat)) {
+    if (
+      config.scratchServer === undefined &&
+      ARCHIVE_FORMATS.includes(config.format as DumpFormat)
+    ) {
       ctx.addIssue({
         code: 'custom',
         path: ['scratchServer'],
@@ -67,7 +100,9 @@ export const postgresSourceConfigSchema = z
       });
     }
   })
-  .describe('Backup sets are pg_dump outputs, restored into a fresh scratch database (or an embedded PGlite for plain SQL without a scratch server).');
+  .describe(
+    'Backup sets are pg_dump outputs, restored into a fresh scratch database (or an embedded PGlite for plain SQL without a scratch server).',
+  );
 
 export type PostgresSourceConfig = z.output<typeof postgresSourceConfigSchema>;
 
@@ -103,28 +138,58 @@ export class PostgresSource implements RestoreSource {
   }
 
   /** The tables whose data the dump holds (its TABLE DATA entries); a plain dump cannot be sampled. */
-  async listItems(set: BackupSet, options: { signal?: AbortSignal | undefined }): Promise<SetItem[]> {
+  async listItems(
+    set: BackupSet,
+    options: { signal?: AbortSignal | undefined },
+  ): Promise<SetItem[]> {
     const format = await this.#format(set);
-    if (format === 'plain') throw new SourceError(`sampling tables needs a custom, directory or tar dump; ${set.path} is plain SQL (remove sample, or dump with -Fc)`);
-    const { toc } = await listArchive(this.#binary(this.#config.pgRestore), set.path, { env: {}, signal: options.signal });
+    if (format === 'plain')
+      throw new SourceError(
+        `sampling tables needs a custom, directory or tar dump; ${set.path} is plain SQL (remove sample, or dump with -Fc)`,
+      );
+    const { toc } = await listArchive(this.#binary(this.#config.pgRestore), set.path, {
+      env: {},
+      signal: options.signal,
+    });
     return toc.tableData.map((entry) => ({ path: entry.name, size: 0 }));
   }
 
-  async restore(stored: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+  async restore(
+    stored: BackupSet,
+    scratchDir: string,
+    options: RestoreOptions,
+  ): Promise<RestoreOutcome> {
     options.signal?.throwIfAborted();
     // The tools read a local path: the set itself, or its copy fetched into scratch.
-    const set = { ...stored, path: await this.#store.localPath(stored, scratchDir, { signal: options.signal }) };
+    const set = {
+      ...stored,
+      path: await this.#store.localPath(stored, scratchDir, { signal: options.signal }),
+    };
     const format = await this.#format(set);
     if (this.#config.scratchServer === undefined) {
       if (format !== 'plain') {
-        throw new SourceError(`dump ${set.path} is in ${format} format: restoring it needs pg_restore and a scratch server; set scratchServer.url`);
+        throw new SourceError(
+          `dump ${set.path} is in ${format} format: restoring it needs pg_restore and a scratch server; set scratchServer.url`,
+        );
       }
       return this.#restoreIntoPglite(set, scratchDir, options);
     }
-    return this.#restoreIntoServer(set, scratchDir, format, parseServerUrl(this.#config.scratchServer.url), options);
+    return this.#restoreIntoServer(
+      set,
+      scratchDir,
+      format,
+      parseServerUrl(this.#config.scratchServer.url),
+      options,
+    );
   }
 
-  async #restoreIntoServer(set: BackupSet, scratchDir: string, format: DumpFormat, address: ServerAddress, options: RestoreOptions): Promise<RestoreOutcome> {
+  async #restoreIntoServer(
+    set: BackupSet,
+    scratchDir: string,
+    format: DumpFormat,
+    address: ServerAddress,
+    options: RestoreOptions,
+  ): Promise<RestoreOutcome> {
     const { signal, log } = options;
     const env = toolEnv(address);
     const run = { env, timeoutMs: this.#config.timeout, signal };
@@ -133,7 +198,12 @@ export class PostgresSource implements RestoreSource {
     let toc: ArchiveToc | null = null;
     if (format === 'plain') {
       const head = await inspectPlainDump(set.path, { signal }).catch((error: unknown) => {
-        if (error instanceof PlainDumpError) throw new SourceError(`plain dump ${set.path} line ${error.line}: ${error.message}`, false, { cause: error });
+        if (error instanceof PlainDumpError)
+          throw new SourceError(
+            `plain dump ${set.path} line ${error.line}: ${error.message}`,
+            false,
+            { cause: error },
+          );
         throw error;
       });
       if (head.leavesTarget) {
@@ -168,10 +238,14 @@ export class PostgresSource implements RestoreSource {
         if (options.items !== null && toc !== null) {
           list = path.join(scratchDir, SAMPLE_LIST);
           const chosen = options.items;
-          const skipped = new Set(toc.tableData.filter((entry) => !chosen.has(entry.name)).map((entry) => entry.line));
+          const skipped = new Set(
+            toc.tableData.filter((entry) => !chosen.has(entry.name)).map((entry) => entry.line),
+          );
           await writeFile(list, `${toc.entries.filter((line) => !skipped.has(line)).join('\n')}\n`);
           const known = new Set(toc.tableData.map((entry) => entry.name));
-          for (const item of chosen) if (!known.has(item)) refused.push({ entry: `table ${item}`, reason: 'not found in the dump' });
+          for (const item of chosen)
+            if (!known.has(item))
+              refused.push({ entry: `table ${item}`, reason: 'not found in the dump' });
         }
         const restored = await pgRestore(this.#binary(this.#config.pgRestore), set.path, target, {
           ...run,
@@ -182,18 +256,30 @@ export class PostgresSource implements RestoreSource {
         refused.push(...restored.failed);
       }
       const database = new ServerDatabase(address, name);
-      const tables = await database.readOnly((query) => countTables(query, { only: options.items, signal }), {
-        statementTimeoutMs: this.#config.timeout ?? COUNT_TIMEOUT_MS,
-      });
+      const tables = await database.readOnly(
+        (query) => countTables(query, { only: options.items, signal }),
+        {
+          statementTimeoutMs: this.#config.timeout ?? COUNT_TIMEOUT_MS,
+        },
+      );
       return { files: [], refused, tables, commands, database, dispose: drop };
     } catch (error) {
-      await drop().catch((dropError: unknown) => log.warn({ err: dropError, database: name }, 'could not drop the scratch database'));
+      await drop().catch((dropError: unknown) =>
+        log.warn({ err: dropError, database: name }, 'could not drop the scratch database'),
+      );
       throw error;
     }
   }
 
-  async #restoreIntoPglite(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
-    if (options.items !== null) throw new SourceError(`sampling tables needs a custom, directory or tar dump; ${set.path} is plain SQL`);
+  async #restoreIntoPglite(
+    set: BackupSet,
+    scratchDir: string,
+    options: RestoreOptions,
+  ): Promise<RestoreOutcome> {
+    if (options.items !== null)
+      throw new SourceError(
+        `sampling tables needs a custom, directory or tar dump; ${set.path} is plain SQL`,
+      );
     const dataDir = path.join(scratchDir, 'pglite');
     const { PGlite } = await import('@electric-sql/pglite');
     const lite = await PGlite.create({ dataDir });
@@ -201,12 +287,20 @@ export class PostgresSource implements RestoreSource {
       const loaded = await loadPlainDump(lite, set.path, { signal: options.signal });
       options.log.info({ ...loaded }, 'plain dump loaded into the embedded database');
       const database = new PgliteDatabase(lite, dataDir);
-      const tables = await database.readOnly((query) => countTables(query, { signal: options.signal }), { statementTimeoutMs: COUNT_TIMEOUT_MS });
+      const tables = await database.readOnly(
+        (query) => countTables(query, { signal: options.signal }),
+        { statementTimeoutMs: COUNT_TIMEOUT_MS },
+      );
       return { files: [], refused: [], tables, database, dispose: () => lite.close() };
     } catch (error) {
       await lite.close().catch(() => undefined);
       options.signal?.throwIfAborted();
-      if (error instanceof PlainLoadError) throw new SourceError(`plain dump ${set.path} line ${error.line}: ${error.message}`, false, { cause: error });
+      if (error instanceof PlainLoadError)
+        throw new SourceError(
+          `plain dump ${set.path} line ${error.line}: ${error.message}`,
+          false,
+          { cause: error },
+        );
       throw error;
     }
   }

@@ -9,7 +9,14 @@ import type { SourceContext, SourceKind } from './source-kind.js';
 import type { RestoreSource } from './restore-source.js';
 
 /** Every source kind restore-drill knows; adding one is a module plus a line here. */
-const KINDS = [directorySourceKind, tarSourceKind, s3SourceKind, resticSourceKind, postgresSourceKind, commandSourceKind] as const;
+const KINDS = [
+  directorySourceKind,
+  tarSourceKind,
+  s3SourceKind,
+  resticSourceKind,
+  postgresSourceKind,
+  commandSourceKind,
+] as const;
 
 function indexKinds(kinds: readonly SourceKind[]): ReadonlyMap<string, SourceKind> {
   const byName = new Map<string, SourceKind>();
@@ -39,7 +46,10 @@ export type SourceConfig = z.output<typeof sourceConfigSchema>;
 
 export function getSourceKind(kind: string): SourceKind {
   const found = byName.get(kind);
-  if (!found) throw new Error(`'${kind}' is not a source kind; expected one of ${sourceKindNames.map((n) => `'${n}'`).join(', ')}`);
+  if (!found)
+    throw new Error(
+      `'${kind}' is not a source kind; expected one of ${sourceKindNames.map((n) => `'${n}'`).join(', ')}`,
+    );
   return found;
 }
 

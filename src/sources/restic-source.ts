@@ -1,12 +1,29 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, open, opendir, readdir, readlink, realpath, rename, rm, unlink } from 'node:fs/promises';
+import {
+  lstat,
+  open,
+  opendir,
+  readdir,
+  readlink,
+  realpath,
+  rename,
+  rm,
+  unlink,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { CheckResult, Finding } from '../checks/check.js';
 import { resultFromFindings } from '../checks/check.js';
 import { durationSchema, formatDuration } from '../config/duration.js';
 import { redactor } from '../config/redact.js';
-import { describeExit, lastLine, runCommand, type CommandResult, type ExecRecord, type RunCommandOptions } from '../exec/run-command.js';
+import {
+  describeExit,
+  lastLine,
+  runCommand,
+  type CommandResult,
+  type ExecRecord,
+  type RunCommandOptions,
+} from '../exec/run-command.js';
 import type { Logger } from '../log/logger.js';
 import {
   SourceError,
@@ -23,7 +40,13 @@ import { defineSourceKind, type SourceContext } from './source-kind.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Set by the source itself from `repository`/`password`/`passwordFile`; a second route would be ambiguous. */
-const RESERVED_ENV = ['RESTIC_REPOSITORY', 'RESTIC_REPOSITORY_FILE', 'RESTIC_PASSWORD', 'RESTIC_PASSWORD_FILE', 'RESTIC_PASSWORD_COMMAND'];
+const RESERVED_ENV = [
+  'RESTIC_REPOSITORY',
+  'RESTIC_REPOSITORY_FILE',
+  'RESTIC_PASSWORD',
+  'RESTIC_PASSWORD_FILE',
+  'RESTIC_PASSWORD_COMMAND',
+];
 const REMOTE_BACKEND = /^(sftp|rest|s3|azure|gs|b2|swift|rclone|opendal|smb):/;
 const SNAPSHOT_ID = /^[0-9a-f]{64}$/;
 /** The oldest restic (0.x) this source is tested against: Debian 12's 0.14. */
@@ -41,9 +64,13 @@ export function isReadDataSubset(value: string): boolean {
 /** Restic's snapshot ids are hashes: `latest` means the newest snapshot, as in restic itself. */
 const resticSelectSchema = selectSchema
   .transform((policy) => (policy === 'latest' ? 'newest' : policy))
-  .refine((policy) => typeof policy === 'string' || !('id' in policy) || SNAPSHOT_ID.test(policy.id), {
-    message: 'expected the full 64-character snapshot id (the `id` field of `restic snapshots --json`)',
-  })
+  .refine(
+    (policy) => typeof policy === 'string' || !('id' in policy) || SNAPSHOT_ID.test(policy.id),
+    {
+      message:
+        'expected the full 64-character snapshot id (the `id` field of `restic snapshots --json`)',
+    },
+  )
   .describe(
     'How to pick the snapshot: latest or newest (the most recent snapshot time), oldest, random, {random: {within: 7d}} or {id: <full snapshot id>}.',
   );
@@ -62,48 +89,88 @@ export const resticSourceConfigSchema = z
       .string()
       .min(1)
       .optional()
-      .describe("The repository password, normally '${env:RESTIC_PASSWORD}'; given to restic in its environment, never on its command line. Exactly one of password and passwordFile."),
+      .describe(
+        "The repository password, normally '${env:RESTIC_PASSWORD}'; given to restic in its environment, never on its command line. Exactly one of password and passwordFile.",
+      ),
     passwordFile: z
       .string()
       .min(1)
       .optional()
-      .describe('File holding the repository password (relative to the config file). Exactly one of password and passwordFile.'),
+      .describe(
+        'File holding the repository password (relative to the config file). Exactly one of password and passwordFile.',
+      ),
     env: z
-      .record(z.string().regex(ENV_NAME, { message: 'expected an environment variable name' }), z.string())
+      .record(
+        z.string().regex(ENV_NAME, { message: 'expected an environment variable name' }),
+        z.string(),
+      )
       .optional()
-      .describe("Extra environment for restic's backend, e.g. AWS_ACCESS_KEY_ID: '${env:AWS_ACCESS_KEY_ID}'."),
-    binary: z.string().min(1).default('restic').describe('The restic executable: a name looked up on PATH, or a path.'),
-    tags: z.array(z.string().min(1)).optional().describe('Only snapshots carrying all of these tags.'),
+      .describe(
+        "Extra environment for restic's backend, e.g. AWS_ACCESS_KEY_ID: '${env:AWS_ACCESS_KEY_ID}'.",
+      ),
+    binary: z
+      .string()
+      .min(1)
+      .default('restic')
+      .describe('The restic executable: a name looked up on PATH, or a path.'),
+    tags: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Only snapshots carrying all of these tags.'),
     host: z.string().min(1).optional().describe('Only snapshots taken on this host.'),
-    paths: z.array(z.string().min(1)).optional().describe('Only snapshots whose backed-up paths include all of these (absolute) paths.'),
+    paths: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Only snapshots whose backed-up paths include all of these (absolute) paths.'),
     select: resticSelectSchema,
-    timeout: durationSchema.prefault('6h').describe('Stop any single restic command after this long (default 6h).'),
+    timeout: durationSchema
+      .prefault('6h')
+      .describe('Stop any single restic command after this long (default 6h).'),
     check: z
       .strictObject({
         readDataSubset: z
           .string()
-          .refine(isReadDataSubset, { message: "expected a percentage like '5%', a part like '1/10' or a size like '500M'" })
+          .refine(isReadDataSubset, {
+            message: "expected a percentage like '5%', a part like '1/10' or a size like '500M'",
+          })
           .describe("Passed to `restic check --read-data-subset`: '5%', '1/10' or '500M'."),
       })
       .optional()
-      .describe("Also run `restic check --read-data-subset=…` after the restore; recorded as the check 'restic-check'."),
-    cacheDir: z.string().min(1).optional().describe("restic's local cache folder (--cache-dir), relative to the config file; restic's default when absent."),
+      .describe(
+        "Also run `restic check --read-data-subset=…` after the restore; recorded as the check 'restic-check'.",
+      ),
+    cacheDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "restic's local cache folder (--cache-dir), relative to the config file; restic's default when absent.",
+      ),
   })
   .superRefine((config, ctx) => {
     if ((config.password === undefined) === (config.passwordFile === undefined)) {
       ctx.addIssue({
         code: 'custom',
         path: [config.password === undefined ? 'password' : 'passwordFile'],
-        message: config.password === undefined ? 'missing; expected password or passwordFile' : 'expected only one of password and passwordFile',
+        message:
+          config.password === undefined
+            ? 'missing; expected password or passwordFile'
+            : 'expected only one of password and passwordFile',
       });
     }
     for (const name of Object.keys(config.env ?? {})) {
       if (RESERVED_ENV.includes(name)) {
-        ctx.addIssue({ code: 'custom', path: ['env', name], message: `set by the source from repository/password/passwordFile; remove it from env` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['env', name],
+          message: `set by the source from repository/password/passwordFile; remove it from env`,
+        });
       }
     }
   })
-  .describe('Backup sets are snapshots in a restic repository (restic 0.14 or newer on PATH or at `binary`).');
+  .describe(
+    'Backup sets are snapshots in a restic repository (restic 0.14 or newer on PATH or at `binary`).',
+  );
 
 export type ResticSourceConfig = z.output<typeof resticSourceConfigSchema>;
 
@@ -111,7 +178,9 @@ export type ResticSourceConfig = z.output<typeof resticSourceConfigSchema>;
 export const resticSnapshotSchema = z.object({
   id: z.string().regex(SNAPSHOT_ID),
   short_id: z.string().optional(),
-  time: z.string().refine((text) => !Number.isNaN(Date.parse(text)), { message: 'expected an RFC 3339 time' }),
+  time: z
+    .string()
+    .refine((text) => !Number.isNaN(Date.parse(text)), { message: 'expected an RFC 3339 time' }),
   hostname: z.string().default(''),
   paths: z.array(z.string()).default([]),
   tags: z.array(z.string()).nullish(),
@@ -120,7 +189,10 @@ export const resticSnapshotSchema = z.object({
 export type ResticSnapshot = z.output<typeof resticSnapshotSchema>;
 
 /** One `restic ls --json` line: 0.14 names its type in `struct_type`, newer releases also in `message_type`. */
-const lsLineSchema = z.looseObject({ message_type: z.string().optional(), struct_type: z.string().optional() });
+const lsLineSchema = z.looseObject({
+  message_type: z.string().optional(),
+  struct_type: z.string().optional(),
+});
 const lsNodeSchema = z.object({
   type: z.string(),
   path: z.string().startsWith('/'),
@@ -146,7 +218,8 @@ interface ResticFailure {
   environment: boolean;
 }
 
-const NETWORK_TROUBLE = /connection refused|no such host|i\/o timeout|timeout|network is unreachable|connection reset|TLS|x509|certificate|EOF|\b50[0234]\b|Service Unavailable|temporary failure/i;
+const NETWORK_TROUBLE =
+  /connection refused|no such host|i\/o timeout|timeout|network is unreachable|connection reset|TLS|x509|certificate|EOF|\b50[0234]\b|Service Unavailable|temporary failure/i;
 
 /**
  * Maps how a restic command ended to a one-line cause. restic ≥ 0.17 documents exit codes
@@ -161,38 +234,104 @@ export function classifyResticFailure(
   const stderr = record.stderrTail;
   const repo = context.repository;
   const detail = lastLine(stderr).replace(/^Fatal:\s*/, '');
-  if (record.canceled) return { message: `restic ${verb} canceled`, transient: false, environment: true };
-  if (record.timedOut) return { message: `restic ${verb} timed out after ${formatDuration(record.durationMs)}`, transient: false, environment: true };
+  if (record.canceled)
+    return { message: `restic ${verb} canceled`, transient: false, environment: true };
+  if (record.timedOut)
+    return {
+      message: `restic ${verb} timed out after ${formatDuration(record.durationMs)}`,
+      transient: false,
+      environment: true,
+    };
   if (record.exitCode === null && !record.signal) {
     return /ENOENT/.test(stderr)
-      ? { message: `restic binary not found: ${context.binary}`, transient: false, environment: true }
-      : { message: `restic binary ${context.binary} could not be started: ${lastLine(stderr)}`, transient: false, environment: true };
+      ? {
+          message: `restic binary not found: ${context.binary}`,
+          transient: false,
+          environment: true,
+        }
+      : {
+          message: `restic binary ${context.binary} could not be started: ${lastLine(stderr)}`,
+          transient: false,
+          environment: true,
+        };
   }
-  if (record.signal) return { message: `restic ${verb} was killed by ${record.signal}`, transient: false, environment: true };
+  if (record.signal)
+    return {
+      message: `restic ${verb} was killed by ${record.signal}`,
+      transient: false,
+      environment: true,
+    };
   if (record.exitCode === 12 || /wrong password or no key found/.test(stderr)) {
-    return { message: `restic repository ${repo}: wrong password`, transient: false, environment: true };
+    return {
+      message: `restic repository ${repo}: wrong password`,
+      transient: false,
+      environment: true,
+    };
   }
-  if (/Resolving password failed|empty password is not a password|reading repository password from stdin/.test(stderr)) {
-    const what = context.passwordFile ? `cannot read password file ${context.passwordFile}` : 'no password';
-    return { message: `restic repository ${repo}: ${what} (${detail})`, transient: false, environment: true };
+  if (
+    /Resolving password failed|empty password is not a password|reading repository password from stdin/.test(
+      stderr,
+    )
+  ) {
+    const what = context.passwordFile
+      ? `cannot read password file ${context.passwordFile}`
+      : 'no password';
+    return {
+      message: `restic repository ${repo}: ${what} (${detail})`,
+      transient: false,
+      environment: true,
+    };
   }
   const noRepository =
-    record.exitCode === 10 || /Is there a repository at the following location\?|unable to open config file|repository does not exist/.test(stderr);
+    record.exitCode === 10 ||
+    /Is there a repository at the following location\?|unable to open config file|repository does not exist/.test(
+      stderr,
+    );
   if (noRepository) {
-    const configLine = stderr.split('\n').find((line) => /unable to open config file|repository does not exist/.test(line)) ?? detail;
+    const configLine =
+      stderr
+        .split('\n')
+        .find((line) => /unable to open config file|repository does not exist/.test(line)) ??
+      detail;
     return NETWORK_TROUBLE.test(configLine) && !/no such file or directory/.test(configLine)
-      ? { message: `restic repository ${repo} cannot be reached: ${configLine.replace(/^Fatal:\s*/, '')}`, transient: true, environment: true }
-      : { message: `restic repository ${repo} does not exist`, transient: false, environment: true };
+      ? {
+          message: `restic repository ${repo} cannot be reached: ${configLine.replace(/^Fatal:\s*/, '')}`,
+          transient: true,
+          environment: true,
+        }
+      : {
+          message: `restic repository ${repo} does not exist`,
+          transient: false,
+          environment: true,
+        };
   }
   if (record.exitCode === 11 || /unable to create lock|repository is already locked/.test(stderr)) {
-    return { message: `restic repository ${repo} is locked: ${detail}`, transient: true, environment: true };
+    return {
+      message: `restic repository ${repo} is locked: ${detail}`,
+      transient: true,
+      environment: true,
+    };
   }
   if (/no matching ID found/.test(stderr)) {
-    return { message: `restic ${verb}: snapshot not found in repository ${repo} (${detail})`, transient: false, environment: true };
+    return {
+      message: `restic ${verb}: snapshot not found in repository ${repo} (${detail})`,
+      transient: false,
+      environment: true,
+    };
   }
-  if (record.exitCode === 130) return { message: `restic ${verb} was interrupted`, transient: false, environment: true };
-  if (record.exitCode === 3) return { message: `restic ${verb}: some files could not be read: ${detail}`, transient: false, environment: false };
-  return { message: `restic ${verb} failed (exit code ${record.exitCode})${detail ? `: ${detail}` : ''}`, transient: false, environment: false };
+  if (record.exitCode === 130)
+    return { message: `restic ${verb} was interrupted`, transient: false, environment: true };
+  if (record.exitCode === 3)
+    return {
+      message: `restic ${verb}: some files could not be read: ${detail}`,
+      transient: false,
+      environment: false,
+    };
+  return {
+    message: `restic ${verb} failed (exit code ${record.exitCode})${detail ? `: ${detail}` : ''}`,
+    transient: false,
+    environment: false,
+  };
 }
 
 /** Escapes restic's filter syntax so a path matches only itself (restic's `--include` takes patterns). */
@@ -220,7 +359,10 @@ interface TreeEntry {
  * a chain of single-child folders leading from the top to that path; otherwise (several paths,
  * or no such chain) it is the top, `''`, and items keep their tree path minus the leading '/'.
  */
-export async function findSnapshotRoot(paths: readonly string[], children: (dir: string) => Promise<TreeEntry[]>): Promise<string> {
+export async function findSnapshotRoot(
+  paths: readonly string[],
+  children: (dir: string) => Promise<TreeEntry[]>,
+): Promise<string> {
   if (paths.length !== 1) return '';
   const candidates = rootCandidates(paths[0] as string);
   let current = '';
@@ -231,14 +373,17 @@ export async function findSnapshotRoot(paths: readonly string[], children: (dir:
     const childPath = `${current}/${only.name}`;
     // A single backed-up file: its folder is the root, so the item keeps its name.
     if (candidates.includes(childPath)) return only.dir ? childPath : current;
-    if (!only.dir || !candidates.some((candidate) => candidate.startsWith(`${childPath}/`))) return '';
+    if (!only.dir || !candidates.some((candidate) => candidate.startsWith(`${childPath}/`)))
+      return '';
     current = childPath;
   }
 }
 
 function relativeToRoot(treePath: string, root: string): string {
   if (root === '') return treePath.replace(/^\/+/, '');
-  return treePath.startsWith(`${root}/`) ? treePath.slice(root.length + 1) : treePath.replace(/^\/+/, '');
+  return treePath.startsWith(`${root}/`)
+    ? treePath.slice(root.length + 1)
+    : treePath.replace(/^\/+/, '');
 }
 
 /** Restic's command line must stay well under the kernel's limit (ARG_MAX, 128 KiB per argument). */
@@ -251,7 +396,10 @@ function batchIncludes(patterns: readonly string[]): string[][] {
   let bytes = 0;
   for (const pattern of patterns) {
     const size = Buffer.byteLength(pattern) + 12;
-    if (batch.length > 0 && (bytes + size > INCLUDE_BATCH_BYTES || batch.length >= INCLUDE_BATCH_COUNT)) {
+    if (
+      batch.length > 0 &&
+      (bytes + size > INCLUDE_BATCH_BYTES || batch.length >= INCLUDE_BATCH_COUNT)
+    ) {
       batches.push(batch);
       batch = [];
       bytes = 0;
@@ -292,7 +440,10 @@ function isInside(root: string, target: string): boolean {
  * Walks what restic restored: regular files are hashed (1 MiB reads, a few at a time);
  * symlinks that lead outside scratch are refused and removed, so no later check reads through them.
  */
-async function collectRestored(scratchDir: string, signal?: AbortSignal): Promise<{ files: RestoredFile[]; refused: RefusedEntry[] }> {
+async function collectRestored(
+  scratchDir: string,
+  signal?: AbortSignal,
+): Promise<{ files: RestoredFile[]; refused: RefusedEntry[] }> {
   const regular: string[] = [];
   const refused: RefusedEntry[] = [];
   const realScratch = await realpath(scratchDir);
@@ -349,7 +500,10 @@ async function flattenInto(staging: string, root: string, scratchDir: string): P
   );
   if (exists) {
     for (const name of await readdir(from)) {
-      if (name === stagingName) throw new SourceError(`restic restore: snapshot entry '${name}' collides with the staging folder`);
+      if (name === stagingName)
+        throw new SourceError(
+          `restic restore: snapshot entry '${name}' collides with the staging folder`,
+        );
       await rename(path.join(from, name), path.join(scratchDir, name));
     }
   }
@@ -367,7 +521,8 @@ function toRecord(result: CommandResult): ExecRecord {
 }
 
 const ERROR_FOR = /^ignoring error for (.+?): (.*)$/;
-const METADATA_ERROR = /^(Lchown|Chown|Chmod|UtimesNano|Utimes|Chtimes|Setxattr|Lsetxattr|Lgetxattr|Listxattr)\b/i;
+const METADATA_ERROR =
+  /^(Lchown|Chown|Chmod|UtimesNano|Utimes|Chtimes|Setxattr|Lsetxattr|Lgetxattr|Listxattr)\b/i;
 
 /** A snapshot's file listing, with where its backed-up root sits in the tree. */
 interface Listing {
@@ -394,8 +549,12 @@ class ResticSource implements RestoreSource {
     this.#log = context.log;
     const local = localRepositoryPath(config.repository, context.configDir);
     this.#repository = local ?? config.repository;
-    this.#passwordFile = config.passwordFile === undefined ? undefined : path.resolve(context.configDir, config.passwordFile);
-    this.#cacheDir = config.cacheDir === undefined ? undefined : path.resolve(context.configDir, config.cacheDir);
+    this.#passwordFile =
+      config.passwordFile === undefined
+        ? undefined
+        : path.resolve(context.configDir, config.passwordFile);
+    this.#cacheDir =
+      config.cacheDir === undefined ? undefined : path.resolve(context.configDir, config.cacheDir);
     // restic echoes the repository location in errors: its credentials must be masked like any secret.
     const userinfo = /\/\/([^/@]*:[^/@]*)@/.exec(config.repository)?.[1];
     if (userinfo) {
@@ -403,14 +562,18 @@ class ResticSource implements RestoreSource {
       redactor.add(userinfo.slice(userinfo.indexOf(':') + 1), '***');
     }
     // A password written literally (not as ${env:}) is not yet known to the redactor.
-    if (config.password !== undefined && redactor.redact(config.password) === config.password) redactor.add(config.password, '***');
+    if (config.password !== undefined && redactor.redact(config.password) === config.password)
+      redactor.add(config.password, '***');
     this.#label = redactRepository(this.#repository);
   }
 
   async listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]> {
     options.signal?.throwIfAborted();
     const args = ['snapshots', '--json', ...this.#filterArgs(), ...this.#globalArgs()];
-    const result = await this.#exec('snapshots', args, { keepStdout: true, signal: options.signal });
+    const result = await this.#exec('snapshots', args, {
+      keepStdout: true,
+      signal: options.signal,
+    });
     this.#throwUnlessOk('snapshots', result);
     const snapshots = this.#parseSnapshots(result.stdout);
     return snapshots.map((snapshot) => {
@@ -425,12 +588,19 @@ class ResticSource implements RestoreSource {
     });
   }
 
-  async listItems(set: BackupSet, options: { signal?: AbortSignal | undefined }): Promise<SetItem[]> {
+  async listItems(
+    set: BackupSet,
+    options: { signal?: AbortSignal | undefined },
+  ): Promise<SetItem[]> {
     options.signal?.throwIfAborted();
     return (await this.#list(set, options.signal)).items;
   }
 
-  async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+  async restore(
+    set: BackupSet,
+    scratchDir: string,
+    options: RestoreOptions,
+  ): Promise<RestoreOutcome> {
     const { signal } = options;
     signal?.throwIfAborted();
     const checks: CheckResult[] = [];
@@ -442,7 +612,8 @@ class ResticSource implements RestoreSource {
       refused = restored.refused;
       checks.push(restored.check);
     }
-    if (this.#config.check) checks.push(await this.#check(this.#config.check.readDataSubset, signal));
+    if (this.#config.check)
+      checks.push(await this.#check(this.#config.check.readDataSubset, signal));
     const commands = this.#commands;
     this.#commands = [];
     return { files, refused, commands, checks };
@@ -459,11 +630,22 @@ class ResticSource implements RestoreSource {
     // Sorted so the restic commands (and their evidence) do not depend on the sample's order.
     const requested = items === null ? null : [...items].sort();
     const batches =
-      requested === null ? [[]] : batchIncludes(requested.map((item) => escapeResticPattern(root ? `${root}/${item}` : `/${item}`)));
+      requested === null
+        ? [[]]
+        : batchIncludes(
+            requested.map((item) => escapeResticPattern(root ? `${root}/${item}` : `/${item}`)),
+          );
     const staging = path.join(scratchDir, `.restic-restore-${randomBytes(6).toString('hex')}`);
     const errors = new Map<string, string[]>();
     for (const batch of batches) {
-      const args = ['restore', set.id, '--target', staging, ...batch.flatMap((pattern) => ['--include', pattern]), ...this.#globalArgs()];
+      const args = [
+        'restore',
+        set.id,
+        '--target',
+        staging,
+        ...batch.flatMap((pattern) => ['--include', pattern]),
+        ...this.#globalArgs(),
+      ];
       const onStderrLine = (line: string): void => {
         const match = ERROR_FOR.exec(line.trim());
         if (!match) return;
@@ -473,12 +655,18 @@ class ResticSource implements RestoreSource {
       };
       const result = await this.#exec('restore', args, { signal, onStderrLine });
       // Exit 1 after per-file errors is damaged data, a finding; anything else means no restore happened.
-      if (result.exitCode !== 0 && !(result.exitCode === 1 && errors.size > 0 && !result.timedOut && !result.canceled)) {
+      if (
+        result.exitCode !== 0 &&
+        !(result.exitCode === 1 && errors.size > 0 && !result.timedOut && !result.canceled)
+      ) {
         await rm(staging, { recursive: true, force: true });
         this.#throwUnlessOk('restore', result);
       }
     }
-    if (root === undefined) root = await findSnapshotRoot((await this.#snapshot(set, signal)).paths, (dir) => readEntries(path.join(staging, dir)));
+    if (root === undefined)
+      root = await findSnapshotRoot((await this.#snapshot(set, signal)).paths, (dir) =>
+        readEntries(path.join(staging, dir)),
+      );
     this.#roots.set(set.id, root);
     await flattenInto(staging, root, scratchDir);
     const { files, refused } = await collectRestored(scratchDir, signal);
@@ -488,22 +676,31 @@ class ResticSource implements RestoreSource {
     for (const [treePath, messages] of errors) {
       const item = relativeToRoot(treePath, root);
       // Owner, mode, times or xattrs not set on a file whose bytes did land: the data came back.
-      const metadataOnly = landed.has(item) && messages.every((message) => METADATA_ERROR.test(message));
-      findings.push({ item, problem: metadataOnly ? 'metadata-not-restored' : 'restore-error', actual: messages.join('; ') });
+      const metadataOnly =
+        landed.has(item) && messages.every((message) => METADATA_ERROR.test(message));
+      findings.push({
+        item,
+        problem: metadataOnly ? 'metadata-not-restored' : 'restore-error',
+        actual: messages.join('; '),
+      });
     }
     if (requested !== null) {
       // restic is silent about an include that matches nothing: the item is not in the snapshot.
       const reported = new Set(findings.map((finding) => finding.item));
       for (const item of requested) {
-        if (!landed.has(item) && !reported.has(item)) refused.push({ entry: item, reason: 'not found in the set' });
+        if (!landed.has(item) && !reported.has(item))
+          refused.push({ entry: item, reason: 'not found in the set' });
       }
     }
     const check = resultFromFindings('restic-restore', findings, {
       expected: { errors: 0 },
       actual: { errors: errors.size, files: files.length },
       passDetail: `restic restored ${files.length} file(s) of snapshot ${set.id.slice(0, 8)} without errors`,
-      failDetail: (found) => `restic could not restore ${found.length} item(s), first ${found[0]?.item}: ${String(found[0]?.actual ?? found[0]?.problem)}`,
-      onFinding: findings.every((finding) => finding.problem === 'metadata-not-restored') ? 'warn' : 'fail',
+      failDetail: (found) =>
+        `restic could not restore ${found.length} item(s), first ${found[0]?.item}: ${String(found[0]?.actual ?? found[0]?.problem)}`,
+      onFinding: findings.every((finding) => finding.problem === 'metadata-not-restored')
+        ? 'warn'
+        : 'fail',
     });
     return { files, refused, check };
   }
@@ -515,20 +712,41 @@ class ResticSource implements RestoreSource {
       const text = line.trim();
       if (text && problems.length < 1_000) problems.push(text);
     };
-    const result = await this.#exec('check', ['check', `--read-data-subset=${subset}`, ...this.#globalArgs()], { signal, onStderrLine });
+    const result = await this.#exec(
+      'check',
+      ['check', `--read-data-subset=${subset}`, ...this.#globalArgs()],
+      { signal, onStderrLine },
+    );
     const expected = { exitCode: 0, readDataSubset: subset };
-    const actual = { exitCode: result.exitCode, stdoutTail: result.stdoutTail, stderrTail: result.stderrTail };
+    const actual = {
+      exitCode: result.exitCode,
+      stdoutTail: result.stdoutTail,
+      stderrTail: result.stderrTail,
+    };
     if (result.exitCode === 0 && !result.timedOut && !result.canceled) {
-      return { name: 'restic-check', verdict: 'passed', expected, actual, detail: `restic check --read-data-subset=${subset}: ${lastLine(result.stdoutTail) || 'no errors were found'}` };
+      return {
+        name: 'restic-check',
+        verdict: 'passed',
+        expected,
+        actual,
+        detail: `restic check --read-data-subset=${subset}: ${lastLine(result.stdoutTail) || 'no errors were found'}`,
+      };
     }
     const failure = this.#classify('check', result);
     if (failure.environment) throw new SourceError(failure.message, failure.transient);
-    const errorLines = problems.filter((line) => !/^(using temporary cache|create (exclusive )?lock|load indexes|check |read |\[)/.test(line));
-    const findings: Finding[] = (errorLines.length > 0 ? errorLines : [describeExit(result)]).map((line) => ({
-      item: /\b([0-9a-f]{64})\b/.exec(line)?.[1] ?? 'repository',
-      problem: 'integrity',
-      actual: line,
-    }));
+    const errorLines = problems.filter(
+      (line) =>
+        !/^(using temporary cache|create (exclusive )?lock|load indexes|check |read |\[)/.test(
+          line,
+        ),
+    );
+    const findings: Finding[] = (errorLines.length > 0 ? errorLines : [describeExit(result)]).map(
+      (line) => ({
+        item: /\b([0-9a-f]{64})\b/.exec(line)?.[1] ?? 'repository',
+        problem: 'integrity',
+        actual: line,
+      }),
+    );
     return {
       name: 'restic-check',
       verdict: 'failed',
@@ -560,29 +778,42 @@ class ResticSource implements RestoreSource {
       const type = header.data.message_type ?? header.data.struct_type;
       if (type === 'snapshot') {
         const parsed = resticSnapshotSchema.safeParse(value);
-        if (!parsed.success) throw new SourceError(`restic ls: unexpected output: snapshot ${describeIssue(parsed.error)}`);
+        if (!parsed.success)
+          throw new SourceError(
+            `restic ls: unexpected output: snapshot ${describeIssue(parsed.error)}`,
+          );
         snapshot = parsed.data;
-        candidates = parsed.data.paths.length === 1 ? rootCandidates(parsed.data.paths[0] as string) : [];
+        candidates =
+          parsed.data.paths.length === 1 ? rootCandidates(parsed.data.paths[0] as string) : [];
         return;
       }
       // New message types may appear in newer releases (doc/075_scripting.rst): skip them.
       if (type !== 'node') return;
       const parsed = lsNodeSchema.safeParse(value);
-      if (!parsed.success) throw new SourceError(`restic ls: unexpected output: node ${describeIssue(parsed.error)}`);
+      if (!parsed.success)
+        throw new SourceError(`restic ls: unexpected output: node ${describeIssue(parsed.error)}`);
       const node = parsed.data;
       if (node.type === 'file') files.push({ path: node.path, size: node.size });
       const parent = path.posix.dirname(node.path);
       const parentKey = parent === '/' ? '' : parent;
-      if (parentKey === '' || candidates.some((candidate) => candidate.startsWith(`${parentKey}/`))) {
+      if (
+        parentKey === '' ||
+        candidates.some((candidate) => candidate.startsWith(`${parentKey}/`))
+      ) {
         const siblings = chain.get(parentKey) ?? [];
-        if (siblings.length < 2) siblings.push({ name: path.posix.basename(node.path), dir: node.type === 'dir' });
+        if (siblings.length < 2)
+          siblings.push({ name: path.posix.basename(node.path), dir: node.type === 'dir' });
         chain.set(parentKey, siblings);
       }
     };
-    const result = await this.#exec('ls', ['ls', '--json', ...this.#globalArgs(), set.id], { signal, onStdoutLine });
+    const result = await this.#exec('ls', ['ls', '--json', ...this.#globalArgs(), set.id], {
+      signal,
+      onStdoutLine,
+    });
     this.#throwUnlessOk('ls', result);
     // restic ls exits 0 for an id it does not know, saying only "Ignoring …".
-    if (!snapshot) throw new SourceError(`restic snapshot ${set.id} not found in repository ${this.#label}`);
+    if (!snapshot)
+      throw new SourceError(`restic snapshot ${set.id} not found in repository ${this.#label}`);
     this.#snapshots.set(snapshot.id, snapshot);
     const root = await findSnapshotRoot(snapshot.paths, async (dir) => chain.get(dir) ?? []);
     this.#roots.set(set.id, root);
@@ -597,10 +828,15 @@ class ResticSource implements RestoreSource {
   async #snapshot(set: BackupSet, signal?: AbortSignal): Promise<ResticSnapshot> {
     const known = this.#snapshots.get(set.id);
     if (known) return known;
-    const result = await this.#exec('snapshots', ['snapshots', '--json', ...this.#globalArgs(), set.id], { keepStdout: true, signal });
+    const result = await this.#exec(
+      'snapshots',
+      ['snapshots', '--json', ...this.#globalArgs(), set.id],
+      { keepStdout: true, signal },
+    );
     this.#throwUnlessOk('snapshots', result);
     const found = this.#parseSnapshots(result.stdout).find((snapshot) => snapshot.id === set.id);
-    if (!found) throw new SourceError(`restic snapshot ${set.id} not found in repository ${this.#label}`);
+    if (!found)
+      throw new SourceError(`restic snapshot ${set.id} not found in repository ${this.#label}`);
     this.#snapshots.set(found.id, found);
     return found;
   }
@@ -615,7 +851,8 @@ class ResticSource implements RestoreSource {
     // restic ≤ 0.9 printed null for no snapshots.
     if (value === null) return [];
     const parsed = z.array(resticSnapshotSchema).safeParse(value);
-    if (!parsed.success) throw new SourceError(`restic snapshots: unexpected output: ${describeIssue(parsed.error)}`);
+    if (!parsed.success)
+      throw new SourceError(`restic snapshots: unexpected output: ${describeIssue(parsed.error)}`);
     return parsed.data;
   }
 
@@ -623,7 +860,8 @@ class ResticSource implements RestoreSource {
     const args: string[] = [];
     if (this.#config.host !== undefined) args.push('--host', this.#config.host);
     // One --tag a,b means both tags (restic ORs repeated --tag flags).
-    if (this.#config.tags && this.#config.tags.length > 0) args.push('--tag', this.#config.tags.join(','));
+    if (this.#config.tags && this.#config.tags.length > 0)
+      args.push('--tag', this.#config.tags.join(','));
     for (const snapshotPath of this.#config.paths ?? []) args.push('--path', snapshotPath);
     return args;
   }
@@ -642,7 +880,9 @@ class ResticSource implements RestoreSource {
       this.#throwUnlessOk('version', result);
       const match = /restic (\d+)\.(\d+)\.(\d+)/.exec(result.stdoutTail);
       if (match && Number(match[1]) === 0 && Number(match[2]) < MIN_MINOR) {
-        throw new SourceError(`restic ${match[1]}.${match[2]}.${match[3]} at ${this.#config.binary} is too old; restore-drill needs restic 0.${MIN_MINOR} or newer`);
+        throw new SourceError(
+          `restic ${match[1]}.${match[2]}.${match[3]} at ${this.#config.binary} is too old; restore-drill needs restic 0.${MIN_MINOR} or newer`,
+        );
       }
     })().catch((error: unknown) => {
       this.#versionChecked = undefined;
@@ -651,12 +891,20 @@ class ResticSource implements RestoreSource {
     return this.#versionChecked;
   }
 
-  async #exec(verb: string, args: string[], options: Pick<RunCommandOptions, 'signal' | 'keepStdout' | 'onStdoutLine' | 'onStderrLine'>): Promise<CommandResult> {
+  async #exec(
+    verb: string,
+    args: string[],
+    options: Pick<RunCommandOptions, 'signal' | 'keepStdout' | 'onStdoutLine' | 'onStderrLine'>,
+  ): Promise<CommandResult> {
     await this.#checkVersion(options.signal);
     return this.#run(verb, args, options);
   }
 
-  async #run(verb: string, args: string[], options: Pick<RunCommandOptions, 'signal' | 'keepStdout' | 'onStdoutLine' | 'onStderrLine'>): Promise<CommandResult> {
+  async #run(
+    verb: string,
+    args: string[],
+    options: Pick<RunCommandOptions, 'signal' | 'keepStdout' | 'onStdoutLine' | 'onStderrLine'>,
+  ): Promise<CommandResult> {
     const env: Record<string, string | undefined> = {
       ...this.#config.env,
       // Inherited values would compete with the configured ones.
@@ -674,14 +922,21 @@ class ResticSource implements RestoreSource {
       input: '',
     });
     this.#commands.push(toRecord(result));
-    this.#log.debug({ command: result.command, durationMs: result.durationMs }, `restic ${verb}: ${describeExit(result)}`);
+    this.#log.debug(
+      { command: result.command, durationMs: result.durationMs },
+      `restic ${verb}: ${describeExit(result)}`,
+    );
     // Like every long operation here, an abort rejects with the signal's reason.
     if (result.canceled && options.signal?.aborted) throw options.signal.reason;
     return result;
   }
 
   #classify(verb: string, result: ExecRecord): ResticFailure {
-    return classifyResticFailure(verb, result, { repository: this.#label, binary: this.#config.binary, passwordFile: this.#passwordFile });
+    return classifyResticFailure(verb, result, {
+      repository: this.#label,
+      binary: this.#config.binary,
+      passwordFile: this.#passwordFile,
+    });
   }
 
   #throwUnlessOk(verb: string, result: CommandResult): void {
@@ -693,7 +948,10 @@ class ResticSource implements RestoreSource {
 
 async function readEntries(dir: string): Promise<TreeEntry[]> {
   try {
-    return (await readdir(dir, { withFileTypes: true })).map((entry) => ({ name: entry.name, dir: entry.isDirectory() }));
+    return (await readdir(dir, { withFileTypes: true })).map((entry) => ({
+      name: entry.name,
+      dir: entry.isDirectory(),
+    }));
   } catch {
     return [];
   }

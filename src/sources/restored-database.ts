@@ -19,5 +19,8 @@ export interface RestoredDatabase {
    * Runs `fn` inside a READ ONLY transaction with a statement timeout; the
    * transaction is rolled back afterwards whatever happened.
    */
-  readOnly<T>(fn: (query: QueryFn) => Promise<T>, options: { statementTimeoutMs: number }): Promise<T>;
+  readOnly<T>(
+    fn: (query: QueryFn) => Promise<T>,
+    options: { statementTimeoutMs: number },
+  ): Promise<T>;
 }

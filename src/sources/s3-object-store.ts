@@ -27,8 +27,11 @@ export interface S3ObjectStoreOptions {
   region: string;
   forcePathStyle: boolean;
   /** Static credentials; the standard AWS chain (env, profile, SSO, IMDS…) when absent. */
-  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined } | undefined;
-  checksums?: { request: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED'; response: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED' } | undefined;
+  credentials?:
+    { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined } | undefined;
+  checksums?:
+    | { request: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED'; response: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED' }
+    | undefined;
   /** A request that cannot connect, answer or send data for this long fails as transient. */
   timeoutMs: number;
   /** Keys per listing page (S3's maximum is 1000). */
@@ -57,7 +60,10 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): S3ObjectStor
     // A copy: the SDK writes bookkeeping fields into the object it is given.
     ...(options.credentials ? { credentials: { ...options.credentials } } : {}),
     ...(options.checksums
-      ? { requestChecksumCalculation: options.checksums.request, responseChecksumValidation: options.checksums.response }
+      ? {
+          requestChecksumCalculation: options.checksums.request,
+          responseChecksumValidation: options.checksums.response,
+        }
       : {}),
     // One retry policy, ours: it also covers a body that fails half-way, which the SDK's cannot.
     maxAttempts: 1,
@@ -98,17 +104,36 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): S3ObjectStor
         objects: (out.Contents ?? []).flatMap((item) =>
           item.Key === undefined
             ? []
-            : [{ key: item.Key, size: item.Size ?? 0, etag: unquote(item.ETag), lastModified: item.LastModified ?? null }],
+            : [
+                {
+                  key: item.Key,
+                  size: item.Size ?? 0,
+                  etag: unquote(item.ETag),
+                  lastModified: item.LastModified ?? null,
+                },
+              ],
         ),
-        prefixes: (out.CommonPrefixes ?? []).flatMap((item) => (item.Prefix === undefined ? [] : [item.Prefix])),
+        prefixes: (out.CommonPrefixes ?? []).flatMap((item) =>
+          item.Prefix === undefined ? [] : [item.Prefix],
+        ),
         // Some stores set the token without IsTruncated; trust either.
-        nextToken: out.IsTruncated || out.NextContinuationToken ? (out.NextContinuationToken ?? undefined) : undefined,
+        nextToken:
+          out.IsTruncated || out.NextContinuationToken
+            ? (out.NextContinuationToken ?? undefined)
+            : undefined,
       };
     },
 
     async head(key: string, { signal }): Promise<StoredObject> {
-      const out = await send(() => client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }));
-      return { key, size: out.ContentLength ?? 0, etag: unquote(out.ETag), lastModified: out.LastModified ?? null };
+      const out = await send(() =>
+        client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
+      );
+      return {
+        key,
+        size: out.ContentLength ?? 0,
+        etag: unquote(out.ETag),
+        lastModified: out.LastModified ?? null,
+      };
     },
 
     async get(key: string, request: GetRequest): Promise<ObjectDownload> {
@@ -125,19 +150,25 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): S3ObjectStor
         ),
       );
       const body = out.Body as Readable | undefined;
-      if (!body) throw new ObjectStoreError('transient', 'NoBody', 'the store answered without a body');
+      if (!body)
+        throw new ObjectStoreError('transient', 'NoBody', 'the store answered without a body');
       const checksums: ObjectDownload['checksums'] = {};
       for (const [algorithm, field] of CHECKSUM_FIELDS) {
         const value = out[field];
         if (typeof value === 'string' && value !== '') checksums[algorithm] = value;
       }
-      const checksumType = out.ChecksumType === 'FULL_OBJECT' || out.ChecksumType === 'COMPOSITE' ? out.ChecksumType : null;
+      const checksumType =
+        out.ChecksumType === 'FULL_OBJECT' || out.ChecksumType === 'COMPOSITE'
+          ? out.ChecksumType
+          : null;
       return {
         etag: unquote(out.ETag),
         contentLength: out.ContentLength ?? null,
         checksums,
         checksumType,
-        etagIsNotMd5: out.SSECustomerAlgorithm !== undefined || (out.ServerSideEncryption ?? '').startsWith('aws:kms'),
+        etagIsNotMd5:
+          out.SSECustomerAlgorithm !== undefined ||
+          (out.ServerSideEncryption ?? '').startsWith('aws:kms'),
         body: translateErrors(body),
         discard: () => body.destroy(),
       };
@@ -200,10 +231,12 @@ const PERMANENT_MEANING: Record<string, string> = {
   ExpiredToken: 'the session token has expired',
   InvalidToken: 'the session token is invalid',
   TokenRefreshRequired: 'the session token must be refreshed',
-  PermanentRedirect: 'the bucket is in another region or needs another endpoint (set region / endpoint)',
+  PermanentRedirect:
+    'the bucket is in another region or needs another endpoint (set region / endpoint)',
   AuthorizationHeaderMalformed: 'the request was signed for the wrong region (set region)',
   InvalidBucketName: 'the bucket name is not valid for this store',
-  CredentialsProviderError: 'no credentials: none in the config and none found by the standard AWS chain',
+  CredentialsProviderError:
+    'no credentials: none in the config and none found by the standard AWS chain',
   ENOTFOUND: 'the endpoint host name does not resolve',
   InvalidObjectState: 'the object is archived (Glacier / Deep Archive) and must be restored first',
 };
@@ -224,28 +257,59 @@ export function toStoreError(error: unknown): ObjectStoreError {
   const status = e.$metadata?.httpStatusCode;
   const rawMessage = typeof e.message === 'string' ? e.message : String(error);
   // Errno codes (ECONNRESET) sit on `code`; S3 codes on `Code` or the error's name.
-  let code = (typeof e.code === 'string' && e.code) || e.Code || (e.name && e.name !== 'Error' ? e.name : '') || (status ? `HTTP${status}` : 'Error');
+  let code =
+    (typeof e.code === 'string' && e.code) ||
+    e.Code ||
+    (e.name && e.name !== 'Error' ? e.name : '') ||
+    (status ? `HTTP${status}` : 'Error');
   const kind = classify(code, status, e, rawMessage);
   // A HEAD has no body to carry S3's code: name a missing object the way GET does.
   if (kind === 'not-found') code = 'NoSuchKey';
-  const meaning = describe(kind, e.name === 'TimeoutError' ? 'TimeoutError' : code, status, rawMessage);
+  const meaning = describe(
+    kind,
+    e.name === 'TimeoutError' ? 'TimeoutError' : code,
+    status,
+    rawMessage,
+  );
   const checksum = kind === 'checksum-mismatch' ? parseChecksumMismatch(rawMessage) : undefined;
-  return new ObjectStoreError(kind, code, `${meaning} (${code})`, { status, ...(checksum ? { checksum } : {}) }, { cause: error });
+  return new ObjectStoreError(
+    kind,
+    code,
+    `${meaning} (${code})`,
+    { status, ...(checksum ? { checksum } : {}) },
+    { cause: error },
+  );
 }
 
-function classify(code: string, status: number | undefined, e: SdkLikeError, message: string): ObjectStoreErrorKind {
+function classify(
+  code: string,
+  status: number | undefined,
+  e: SdkLikeError,
+  message: string,
+): ObjectStoreErrorKind {
   if (code === 'AbortError' || e.name === 'AbortError') return 'aborted';
   if (message.startsWith('Checksum mismatch')) return 'checksum-mismatch';
-  if (code === 'NoSuchKey' || (status === 404 && code !== 'NoSuchBucket' && (code === 'NotFound' || code === 'HTTP404'))) return 'not-found';
+  if (
+    code === 'NoSuchKey' ||
+    (status === 404 && code !== 'NoSuchBucket' && (code === 'NotFound' || code === 'HTTP404'))
+  )
+    return 'not-found';
   if (code === 'PreconditionFailed' || status === 412) return 'changed';
-  if (TRANSIENT_CODES.has(code) || (status !== undefined && TRANSIENT_STATUS.has(status))) return 'transient';
+  if (TRANSIENT_CODES.has(code) || (status !== undefined && TRANSIENT_STATUS.has(status)))
+    return 'transient';
   // Node's IncomingMessage reports a cut-off body as a plain 'aborted' error.
-  if (/^(aborted|socket hang up)$|^Connection lost or stream closed/i.test(message)) return 'transient';
+  if (/^(aborted|socket hang up)$|^Connection lost or stream closed/i.test(message))
+    return 'transient';
   if (e.$retryable && code !== 'CredentialsProviderError') return 'transient';
   return 'permanent';
 }
 
-function describe(kind: ObjectStoreErrorKind, code: string, status: number | undefined, message: string): string {
+function describe(
+  kind: ObjectStoreErrorKind,
+  code: string,
+  status: number | undefined,
+  message: string,
+): string {
   switch (kind) {
     case 'aborted':
       return 'aborted';
@@ -275,8 +339,17 @@ function describe(kind: ObjectStoreErrorKind, code: string, status: number | und
  * The SDK's streaming check says `Checksum mismatch: expected "<stored>" but received "<computed>" in
  * response header "x-amz-checksum-sha256".` (its buffered variant swaps the two; bodies here always stream).
  */
-function parseChecksumMismatch(message: string): { algorithm: string; stored: string; computed: string } | undefined {
-  const match = /expected "([^"]*)" but received "([^"]*)" in response header "x-amz-checksum-([a-z0-9]+)"/i.exec(message);
+function parseChecksumMismatch(
+  message: string,
+): { algorithm: string; stored: string; computed: string } | undefined {
+  const match =
+    /expected "([^"]*)" but received "([^"]*)" in response header "x-amz-checksum-([a-z0-9]+)"/i.exec(
+      message,
+    );
   if (!match) return undefined;
-  return { algorithm: (match[3] ?? '').toUpperCase(), stored: match[1] ?? '', computed: match[2] ?? '' };
+  return {
+    algorithm: (match[3] ?? '').toUpperCase(),
+    stored: match[1] ?? '',
+    computed: match[2] ?? '',
+  };
 }

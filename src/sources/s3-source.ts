@@ -5,10 +5,20 @@ import { resultFromFindings, type CheckResult, type Finding } from '../checks/ch
 import { plural } from '../checks/describe.js';
 import { durationSchema } from '../config/duration.js';
 import type { Logger } from '../log/logger.js';
-import { CHUNK_BYTES, type HashingFileWriter, type WrittenDigest } from '../scratch/hashing-writer.js';
+import {
+  CHUNK_BYTES,
+  type HashingFileWriter,
+  type WrittenDigest,
+} from '../scratch/hashing-writer.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
 import { TaskPool } from '../scratch/task-pool.js';
-import { ObjectStoreError, type ObjectDownload, type ObjectStore, type StoredChecksumAlgorithm, type StoredObject } from './object-store.js';
+import {
+  ObjectStoreError,
+  type ObjectDownload,
+  type ObjectStore,
+  type StoredChecksumAlgorithm,
+  type StoredObject,
+} from './object-store.js';
 import {
   SourceError,
   type BackupSet,
@@ -30,52 +40,90 @@ export const s3SourceConfigSchema = z
     bucket: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{2,254}$/, {
-        message: "expected a bucket name of 3+ letters, digits, '.', '-' or '_' (without 's3://' or '/')",
+        message:
+          "expected a bucket name of 3+ letters, digits, '.', '-' or '_' (without 's3://' or '/')",
       })
       .describe('The bucket holding the backups, e.g. acme-backups.'),
     prefix: z
       .string()
       .default('')
-      .refine((value) => !value.startsWith('/'), { message: "expected a key prefix without a leading '/', e.g. 'nightly/'" })
-      .describe("Where the sets are inside the bucket, e.g. 'nightly/'; a trailing '/' is added when missing. Empty: the bucket's top level."),
+      .refine((value) => !value.startsWith('/'), {
+        message: "expected a key prefix without a leading '/', e.g. 'nightly/'",
+      })
+      .describe(
+        "Where the sets are inside the bucket, e.g. 'nightly/'; a trailing '/' is added when missing. Empty: the bucket's top level.",
+      ),
     endpoint: z
       .url({ protocol: /^https?$/, message: 'expected an http:// or https:// URL' })
-      .refine((value) => !/^[a-z]+:\/\/[^/]*@/i.test(value), { message: 'expected no credentials in the endpoint URL; use credentials:' })
+      .refine((value) => !/^[a-z]+:\/\/[^/]*@/i.test(value), {
+        message: 'expected no credentials in the endpoint URL; use credentials:',
+      })
       .optional()
-      .describe('URL of an S3-compatible store (MinIO, Ceph, Wasabi, R2…), e.g. https://minio.internal:9000; AWS S3 when absent.'),
-    region: z.string().min(1).default('us-east-1').describe('The bucket\'s region; most non-AWS stores accept any, e.g. us-east-1.'),
+      .describe(
+        'URL of an S3-compatible store (MinIO, Ceph, Wasabi, R2…), e.g. https://minio.internal:9000; AWS S3 when absent.',
+      ),
+    region: z
+      .string()
+      .min(1)
+      .default('us-east-1')
+      .describe("The bucket's region; most non-AWS stores accept any, e.g. us-east-1."),
     forcePathStyle: z
       .boolean()
       .default(false)
-      .describe('Address the bucket as https://endpoint/bucket instead of https://bucket.endpoint; true for most non-AWS stores.'),
+      .describe(
+        'Address the bucket as https://endpoint/bucket instead of https://bucket.endpoint; true for most non-AWS stores.',
+      ),
     credentials: z
       .strictObject({
         accessKeyId: z.string().min(1).describe('Access key id, e.g. ${env:S3_ACCESS_KEY_ID}.'),
-        secretAccessKey: z.string().min(1).describe('Secret access key; give it as ${env:NAME} so it stays out of the file and is masked.'),
-        sessionToken: z.string().min(1).optional().describe('Session token of temporary credentials, as ${env:NAME}.'),
+        secretAccessKey: z
+          .string()
+          .min(1)
+          .describe(
+            'Secret access key; give it as ${env:NAME} so it stays out of the file and is masked.',
+          ),
+        sessionToken: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('Session token of temporary credentials, as ${env:NAME}.'),
       })
       .optional()
-      .describe('Static credentials; when absent the standard AWS chain is used (environment, profile, SSO, web identity, instance role).'),
+      .describe(
+        'Static credentials; when absent the standard AWS chain is used (environment, profile, SSO, web identity, instance role).',
+      ),
     checksums: z
       .strictObject({
         request: checksumModeSchema
           .default('WHEN_SUPPORTED')
-          .describe('When the SDK adds checksums to requests; WHEN_REQUIRED for stores that mishandle aws-chunked uploads (s3rver).'),
+          .describe(
+            'When the SDK adds checksums to requests; WHEN_REQUIRED for stores that mishandle aws-chunked uploads (s3rver).',
+          ),
         response: checksumModeSchema
           .default('WHEN_SUPPORTED')
-          .describe('When the SDK validates response checksums; downloads always ask for stored checksums and verify them.'),
+          .describe(
+            'When the SDK validates response checksums; downloads always ask for stored checksums and verify them.',
+          ),
       })
       .optional()
-      .describe("The SDK's flexible-checksum behaviour for this endpoint; S3-compatible stores differ."),
+      .describe(
+        "The SDK's flexible-checksum behaviour for this endpoint; S3-compatible stores differ.",
+      ),
     layout: z
       .enum(['prefixes', 'objects'])
-      .describe("prefixes: each folder directly under prefix is a set (e.g. nightly/2026-11-26/); objects: each object directly under prefix is a set (e.g. one archive per night)."),
+      .describe(
+        'prefixes: each folder directly under prefix is a set (e.g. nightly/2026-11-26/); objects: each object directly under prefix is a set (e.g. one archive per night).',
+      ),
     match: z
       .string()
       .min(1)
-      .refine((value) => compileNameGlob(value) !== undefined, { message: "expected a glob over base names like 'db-*.tar.gz' or '20??-*'" })
+      .refine((value) => compileNameGlob(value) !== undefined, {
+        message: "expected a glob over base names like 'db-*.tar.gz' or '20??-*'",
+      })
       .optional()
-      .describe("Only sets whose base name matches this glob (*, ?, [abc], {a,b}), e.g. 'db-*.dump'."),
+      .describe(
+        "Only sets whose base name matches this glob (*, ?, [abc], {a,b}), e.g. 'db-*.dump'.",
+      ),
     select: selectSchema,
     concurrency: z.number().int().min(1).max(64).default(4).describe('Objects downloaded at once.'),
     retries: z
@@ -84,10 +132,14 @@ export const s3SourceConfigSchema = z
       .min(0)
       .max(20)
       .default(4)
-      .describe('Retries of a request that failed transiently (HTTP 5xx, SlowDown, timeouts, reset connections), with exponential backoff.'),
+      .describe(
+        'Retries of a request that failed transiently (HTTP 5xx, SlowDown, timeouts, reset connections), with exponential backoff.',
+      ),
     timeout: durationSchema
       .prefault('60s')
-      .describe('A request that cannot connect, get an answer or receive data for this long is abandoned and retried, e.g. 60s.'),
+      .describe(
+        'A request that cannot connect, get an answer or receive data for this long is abandoned and retried, e.g. 60s.',
+      ),
   })
   .describe('Backup sets are prefixes or objects in an S3-compatible bucket.');
 
@@ -150,7 +202,8 @@ class S3Source implements RestoreSource {
     private readonly log: Logger,
     private readonly backoff: RetryBackoff,
   ) {
-    this.#prefix = config.prefix === '' || config.prefix.endsWith('/') ? config.prefix : `${config.prefix}/`;
+    this.#prefix =
+      config.prefix === '' || config.prefix.endsWith('/') ? config.prefix : `${config.prefix}/`;
     this.#match = config.match ? (compileNameGlob(config.match) ?? null) : null;
   }
 
@@ -158,9 +211,14 @@ class S3Source implements RestoreSource {
     const where = this.#uri(this.#prefix);
     if (this.config.layout === 'objects') {
       const objects: StoredObject[] = [];
-      await this.#listAll(this.#prefix, '/', options.signal, (page) => objects.push(...page.objects));
+      await this.#listAll(this.#prefix, '/', options.signal, (page) =>
+        objects.push(...page.objects),
+      );
       return objects
-        .filter((object) => !object.key.endsWith('/') && this.#matches(object.key.slice(this.#prefix.length)))
+        .filter(
+          (object) =>
+            !object.key.endsWith('/') && this.#matches(object.key.slice(this.#prefix.length)),
+        )
         .map((object) => ({
           id: object.key,
           path: this.#uri(object.key),
@@ -170,9 +228,16 @@ class S3Source implements RestoreSource {
         }));
     }
     const prefixes: string[] = [];
-    await this.#listAll(this.#prefix, '/', options.signal, (page) => prefixes.push(...page.prefixes));
-    const chosen = prefixes.filter((prefix) => this.#matches(prefix.slice(this.#prefix.length, -1)));
-    this.log.debug({ where, sets: chosen.length }, 's3: listing inside each set for its size and time');
+    await this.#listAll(this.#prefix, '/', options.signal, (page) =>
+      prefixes.push(...page.prefixes),
+    );
+    const chosen = prefixes.filter((prefix) =>
+      this.#matches(prefix.slice(this.#prefix.length, -1)),
+    );
+    this.log.debug(
+      { where, sets: chosen.length },
+      's3: listing inside each set for its size and time',
+    );
     const sets: BackupSet[] = new Array(chosen.length);
     const pool = new TaskPool(this.config.concurrency);
     try {
@@ -183,7 +248,8 @@ class S3Source implements RestoreSource {
           await this.#listAll(prefix, undefined, options.signal, (page) => {
             for (const object of page.objects) {
               size += object.size;
-              if (object.lastModified && (!newest || object.lastModified > newest)) newest = object.lastModified;
+              if (object.lastModified && (!newest || object.lastModified > newest))
+                newest = object.lastModified;
             }
           });
           sets[index] = { id: prefix, path: this.#uri(prefix), size, mtime: newest, hash: null };
@@ -197,12 +263,19 @@ class S3Source implements RestoreSource {
     return sets;
   }
 
-  async listItems(set: BackupSet, options: { signal?: AbortSignal | undefined }): Promise<SetItem[]> {
+  async listItems(
+    set: BackupSet,
+    options: { signal?: AbortSignal | undefined },
+  ): Promise<SetItem[]> {
     const listed = await this.#listSet(set, options.signal);
     return listed.map((object) => ({ path: object.rel, size: object.size }));
   }
 
-  async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+  async restore(
+    set: BackupSet,
+    scratchDir: string,
+    options: RestoreOptions,
+  ): Promise<RestoreOutcome> {
     options.signal?.throwIfAborted();
     const listed = await this.#listSet(set, options.signal);
     // S3 has no symlinks; the writer still refuses clashes and never writes through a link.
@@ -245,15 +318,28 @@ class S3Source implements RestoreSource {
       throw error;
     }
     const { files, refused } = await writer.finish();
-    return { files, refused, checks: [stats.result(safe.length, sum(safe.map((o) => o.size)), findings)] };
+    return {
+      files,
+      refused,
+      checks: [stats.result(safe.length, sum(safe.map((o) => o.size)), findings)],
+    };
   }
 
   /** The objects of a set as they are now, with the ETag and size every download must match. */
   async #listSet(set: BackupSet, signal: AbortSignal | undefined): Promise<ListedObject[]> {
     if (this.config.layout === 'objects') {
       // The set is the object; its listing was the one `listSets` made when the set was chosen.
-      const head = await this.#withRetries(this.#uri(set.id), signal, () => this.store.head(set.id, { signal }));
-      return [{ key: set.id, rel: set.id.slice(set.id.lastIndexOf('/') + 1), size: set.size ?? head.size, etag: set.hash ?? head.etag }];
+      const head = await this.#withRetries(this.#uri(set.id), signal, () =>
+        this.store.head(set.id, { signal }),
+      );
+      return [
+        {
+          key: set.id,
+          rel: set.id.slice(set.id.lastIndexOf('/') + 1),
+          size: set.size ?? head.size,
+          etag: set.hash ?? head.etag,
+        },
+      ];
     }
     const objects: ListedObject[] = [];
     await this.#listAll(set.id, undefined, signal, (page) => {
@@ -264,7 +350,10 @@ class S3Source implements RestoreSource {
         objects.push({ key: object.key, rel, size: object.size, etag: object.etag });
       }
     });
-    if (objects.length === 0) throw new SourceError(`${this.#uri(set.id)}: no objects under this prefix (deleted since it was listed?)`);
+    if (objects.length === 0)
+      throw new SourceError(
+        `${this.#uri(set.id)}: no objects under this prefix (deleted since it was listed?)`,
+      );
     return objects;
   }
 
@@ -280,7 +369,10 @@ class S3Source implements RestoreSource {
     log: Logger,
   ): Promise<{ written: boolean; findings: Finding[]; verifiedBy: string[] }> {
     const expected = { etag: object.etag, size: object.size };
-    const finding = (problem: string, actual: unknown): { written: false; findings: Finding[]; verifiedBy: string[] } => ({
+    const finding = (
+      problem: string,
+      actual: unknown,
+    ): { written: false; findings: Finding[]; verifiedBy: string[] } => ({
       written: false,
       findings: [{ item: object.key, problem, expected, actual }],
       verifiedBy: [],
@@ -289,7 +381,10 @@ class S3Source implements RestoreSource {
       signal.throwIfAborted();
       let file: HashingFileWriter | null = null;
       try {
-        const download = await this.store.get(object.key, { ifMatch: object.etag ?? undefined, signal });
+        const download = await this.store.get(object.key, {
+          ifMatch: object.etag ?? undefined,
+          signal,
+        });
         if (
           (object.etag !== null && download.etag !== null && download.etag !== object.etag) ||
           (download.contentLength !== null && download.contentLength !== object.size)
@@ -311,7 +406,10 @@ class S3Source implements RestoreSource {
         const digest = await file.end();
         file = null;
         writer.recordFile(object.rel, digest);
-        return { written: true, ...this.#verify(object, download, digest, md5?.digest('hex') ?? null) };
+        return {
+          written: true,
+          ...this.#verify(object, download, digest, md5?.digest('hex') ?? null),
+        };
       } catch (error) {
         if (file !== null) await file.abandon();
         signal.throwIfAborted();
@@ -324,7 +422,16 @@ class S3Source implements RestoreSource {
         }
         if (error.kind === 'transient' && attempt < this.config.retries) {
           const delayMs = this.#delay(attempt);
-          log.warn({ key: object.key, attempt: attempt + 1, of: this.config.retries, code: error.code, delayMs }, `s3: ${error.message}; retrying`);
+          log.warn(
+            {
+              key: object.key,
+              attempt: attempt + 1,
+              of: this.config.retries,
+              code: error.code,
+              delayMs,
+            },
+            `s3: ${error.message}; retrying`,
+          );
           await sleep(delayMs, undefined, { signal });
           continue;
         }
@@ -343,7 +450,9 @@ class S3Source implements RestoreSource {
                 {
                   item: object.key,
                   problem: 'checksum-mismatch',
-                  expected: checksum ? `${checksum.algorithm} ${checksum.stored} (stored by the store)` : 'the checksum the store keeps',
+                  expected: checksum
+                    ? `${checksum.algorithm} ${checksum.stored} (stored by the store)`
+                    : 'the checksum the store keeps',
                   actual: checksum ? `${checksum.algorithm} ${checksum.computed}` : error.message,
                 },
               ],
@@ -358,23 +467,48 @@ class S3Source implements RestoreSource {
   }
 
   /** Compares what landed with what the store recorded: size, ETag as MD5, stored checksums. */
-  #verify(object: ListedObject, download: ObjectDownload, digest: WrittenDigest, md5: string | null): { findings: Finding[]; verifiedBy: string[] } {
+  #verify(
+    object: ListedObject,
+    download: ObjectDownload,
+    digest: WrittenDigest,
+    md5: string | null,
+  ): { findings: Finding[]; verifiedBy: string[] } {
     const findings: Finding[] = [];
     const verifiedBy: string[] = [];
     if (digest.size !== object.size) {
-      findings.push({ item: object.key, problem: 'size-mismatch', expected: object.size, actual: digest.size });
+      findings.push({
+        item: object.key,
+        problem: 'size-mismatch',
+        expected: object.size,
+        actual: digest.size,
+      });
     }
     if (md5 !== null) {
       if (md5 === object.etag?.toLowerCase()) verifiedBy.push('md5');
-      else findings.push({ item: object.key, problem: 'md5-mismatch', expected: `ETag ${object.etag}`, actual: `MD5 ${md5}` });
+      else
+        findings.push({
+          item: object.key,
+          problem: 'md5-mismatch',
+          expected: `ETag ${object.etag}`,
+          actual: `MD5 ${md5}`,
+        });
     }
     const composite = download.checksumType === 'COMPOSITE';
-    for (const [algorithm, value] of Object.entries(download.checksums) as [StoredChecksumAlgorithm, string][]) {
+    for (const [algorithm, value] of Object.entries(download.checksums) as [
+      StoredChecksumAlgorithm,
+      string,
+    ][]) {
       if (composite || /-\d+$/.test(value)) continue;
       if (algorithm === 'SHA256') {
         const computed = Buffer.from(digest.sha256, 'hex').toString('base64');
         if (computed === value) verifiedBy.push('sha256');
-        else findings.push({ item: object.key, problem: 'checksum-mismatch', expected: `SHA256 ${value} (stored by the store)`, actual: `SHA256 ${computed}` });
+        else
+          findings.push({
+            item: object.key,
+            problem: 'checksum-mismatch',
+            expected: `SHA256 ${value} (stored by the store)`,
+            actual: `SHA256 ${computed}`,
+          });
       } else {
         // The SDK checked it while streaming (ChecksumMode ENABLED); a mismatch would have failed the read.
         verifiedBy.push(algorithm.toLowerCase());
@@ -401,7 +535,11 @@ class S3Source implements RestoreSource {
   }
 
   /** Runs one request, retrying transient failures; anything else becomes a one-line `SourceError`. */
-  async #withRetries<T>(where: string, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+  async #withRetries<T>(
+    where: string,
+    signal: AbortSignal | undefined,
+    run: () => Promise<T>,
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       signal?.throwIfAborted();
       try {
@@ -411,7 +549,10 @@ class S3Source implements RestoreSource {
         if (!(error instanceof ObjectStoreError)) throw error;
         if (error.kind === 'transient' && attempt < this.config.retries) {
           const delayMs = this.#delay(attempt);
-          this.log.warn({ where, attempt: attempt + 1, of: this.config.retries, code: error.code, delayMs }, `s3: ${error.message}; retrying`);
+          this.log.warn(
+            { where, attempt: attempt + 1, of: this.config.retries, code: error.code, delayMs },
+            `s3: ${error.message}; retrying`,
+          );
           await sleep(delayMs, undefined, { signal });
           continue;
         }
@@ -421,8 +562,11 @@ class S3Source implements RestoreSource {
   }
 
   #sourceError(where: string, error: ObjectStoreError, attempts: number): SourceError {
-    const tries = error.kind === 'transient' ? `, after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
-    return new SourceError(`${where}: ${error.message}${tries}`, error.kind === 'transient', { cause: error });
+    const tries =
+      error.kind === 'transient' ? `, after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
+    return new SourceError(`${where}: ${error.message}${tries}`, error.kind === 'transient', {
+      cause: error,
+    });
   }
 
   /** Exponential backoff with jitter: half the step fixed, half random, so retries spread out. */
@@ -457,8 +601,12 @@ function admitObjects(objects: readonly ListedObject[], writer: ScratchWriter): 
   const safe: ListedObject[] = [];
   for (const object of candidates) {
     const parts = object.rel.split('/');
-    const clash = parts.slice(0, -1).map((_, index) => parts.slice(0, index + 1).join('/')).find((folder) => names.has(folder));
-    if (clash !== undefined) writer.refuse(object.key, `its folder '${clash}' is also an object of the set`);
+    const clash = parts
+      .slice(0, -1)
+      .map((_, index) => parts.slice(0, index + 1).join('/'))
+      .find((folder) => names.has(folder));
+    if (clash !== undefined)
+      writer.refuse(object.key, `its folder '${clash}' is also an object of the set`);
     else safe.push(object);
   }
   return safe;
@@ -471,7 +619,8 @@ function unsafeReason(rel: string): string | null {
   if (rel.startsWith('/')) return 'the key is an absolute path';
   const parts = rel.split('/');
   if (parts.includes('..')) return "the key has a '..' segment that would escape scratch";
-  if (parts.some((part) => part === '' || part === '.')) return "the key has an empty or '.' segment";
+  if (parts.some((part) => part === '' || part === '.'))
+    return "the key has an empty or '.' segment";
   return null;
 }
 
@@ -495,15 +644,29 @@ class IntegrityStats {
   result(objects: number, bytes: number, findings: Finding[]): CheckResult {
     const by = Object.fromEntries([...this.#by.entries()].sort());
     const how = Object.entries(by)
-      .map(([method, count]) => `${count} by ${method === 'md5' ? 'ETag MD5' : `stored ${method.toUpperCase()}`}`)
+      .map(
+        ([method, count]) =>
+          `${count} by ${method === 'md5' ? 'ETag MD5' : `stored ${method.toUpperCase()}`}`,
+      )
       .join(', ');
     return resultFromFindings(S3_INTEGRITY_CHECK, findings, {
-      expected: { objects, bytes, against: 'the ETags, sizes and checksums the store recorded at listing' },
-      actual: { verified: this.#verified, by, unverifiable: this.#unverifiable, problems: findings.length },
+      expected: {
+        objects,
+        bytes,
+        against: 'the ETags, sizes and checksums the store recorded at listing',
+      },
+      actual: {
+        verified: this.#verified,
+        by,
+        unverifiable: this.#unverifiable,
+        problems: findings.length,
+      },
       passDetail:
         `${this.#verified} of ${plural(objects, 'object')} ${this.#verified === 1 ? 'matches' : 'match'} what the store recorded` +
         (how ? ` (${how})` : '') +
-        (this.#unverifiable > 0 ? `; ${this.#unverifiable} unverifiable (multipart or encrypted ETag, no stored checksum)` : ''),
+        (this.#unverifiable > 0
+          ? `; ${this.#unverifiable} unverifiable (multipart or encrypted ETag, no stored checksum)`
+          : ''),
       failDetail: (found) =>
         `${plural(found.length, 'object')} ${found.length === 1 ? 'differs' : 'differ'} from what the store recorded; first: ${found[0]?.item} (${found[0]?.problem})`,
     });

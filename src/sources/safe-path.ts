@@ -40,7 +40,10 @@ export function parentOf(path: string): string {
  * The first proper ancestor of `path` that is a symlink (by `isSymlink`), or null.
  * Writing through it would land wherever the link points, so such entries are refused.
  */
-export function symlinkAncestor(path: string, isSymlink: (candidate: string) => boolean): string | null {
+export function symlinkAncestor(
+  path: string,
+  isSymlink: (candidate: string) => boolean,
+): string | null {
   let slash = path.indexOf('/');
   while (slash !== -1) {
     const ancestor = path.slice(0, slash);
@@ -51,7 +54,8 @@ export function symlinkAncestor(path: string, isSymlink: (candidate: string) => 
 }
 
 /** Result of resolving a path the way the kernel would, through known symlinks. */
-export type Resolution = { ok: true; path: string } | { ok: false; reason: 'escapes' | 'absolute' | 'loop'; via?: string };
+export type Resolution =
+  { ok: true; path: string } | { ok: false; reason: 'escapes' | 'absolute' | 'loop'; via?: string };
 
 /**
  * Resolves `components` (relative to the root) as the kernel would: `..` pops the
@@ -59,7 +63,10 @@ export type Resolution = { ok: true; path: string } | { ok: false; reason: 'esca
  * so `a/s/..` follows `s` first. Components that are not symlinks (real folders, or
  * paths that do not exist) are taken as they are. Never touches the file system.
  */
-export function resolvePhysical(start: readonly string[], symlinks: ReadonlyMap<string, string>): Resolution {
+export function resolvePhysical(
+  start: readonly string[],
+  symlinks: ReadonlyMap<string, string>,
+): Resolution {
   const resolved: string[] = [];
   // Components still to walk, last one first (so a link's target is pushed on top).
   const pending = [...start].reverse();
@@ -90,16 +97,28 @@ export function resolvePhysical(start: readonly string[], symlinks: ReadonlyMap<
  * given every other symlink the root will hold (`symlinks`, which may include this one).
  * Absolute targets are refused outright: inside scratch they would point at the live system.
  */
-export function checkSymlinkTarget(linkPath: string, target: string, symlinks: ReadonlyMap<string, string>): PathCheck {
+export function checkSymlinkTarget(
+  linkPath: string,
+  target: string,
+  symlinks: ReadonlyMap<string, string>,
+): PathCheck {
   if (target === '') return { ok: false, reason: 'symlink has an empty target' };
   if (target.includes('\0')) return { ok: false, reason: 'symlink target contains a NUL byte' };
-  if (target.startsWith('/')) return { ok: false, reason: `symlink target '${target}' is absolute` };
-  const start = [...(parentOf(linkPath) === '' ? [] : parentOf(linkPath).split('/')), ...target.split('/')];
+  if (target.startsWith('/'))
+    return { ok: false, reason: `symlink target '${target}' is absolute` };
+  const start = [
+    ...(parentOf(linkPath) === '' ? [] : parentOf(linkPath).split('/')),
+    ...target.split('/'),
+  ];
   const resolution = resolvePhysical(start, symlinks);
   if (resolution.ok) return { ok: true, path: resolution.path };
-  if (resolution.reason === 'loop') return { ok: false, reason: `symlink target '${target}' loops (through '${resolution.via}')` };
+  if (resolution.reason === 'loop')
+    return { ok: false, reason: `symlink target '${target}' loops (through '${resolution.via}')` };
   if (resolution.reason === 'absolute') {
-    return { ok: false, reason: `symlink target '${target}' passes through '${resolution.via}', whose target is absolute` };
+    return {
+      ok: false,
+      reason: `symlink target '${target}' passes through '${resolution.via}', whose target is absolute`,
+    };
   }
   return { ok: false, reason: `symlink target '${target}' resolves outside the restore folder` };
 }
@@ -116,7 +135,10 @@ export interface PendingSymlink {
  * enough: a link whose resolution passes through a refused link meets the same
  * failure there, so it is refused too.
  */
-export function settleSymlinks(links: readonly PendingSymlink[]): { accepted: PendingSymlink[]; refused: { entry: string; reason: string }[] } {
+export function settleSymlinks(links: readonly PendingSymlink[]): {
+  accepted: PendingSymlink[];
+  refused: { entry: string; reason: string }[];
+} {
   const all = new Map(links.map((link) => [link.path, link.target]));
   const accepted: PendingSymlink[] = [];
   const refused: { entry: string; reason: string }[] = [];

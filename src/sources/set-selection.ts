@@ -13,19 +13,37 @@ import { SourceError, type BackupSet } from './restore-source.js';
 export const selectSchema = z
   .union([
     z.enum(['latest', 'newest', 'oldest', 'random']),
-    z.strictObject({ random: z.strictObject({ within: durationSchema.describe('Only sets younger than this.') }) }),
-    z.strictObject({ id: z.string().min(1).describe('The exact set id: a base name, an object key or a snapshot id.') }),
+    z.strictObject({
+      random: z.strictObject({ within: durationSchema.describe('Only sets younger than this.') }),
+    }),
+    z.strictObject({
+      id: z
+        .string()
+        .min(1)
+        .describe('The exact set id: a base name, an object key or a snapshot id.'),
+    }),
   ])
   .default('latest')
-  .describe('How to pick the backup set: latest (by name), newest (by mtime), oldest, random, {random: {within: 7d}} or {id: ...}.');
+  .describe(
+    'How to pick the backup set: latest (by name), newest (by mtime), oldest, random, {random: {within: 7d}} or {id: ...}.',
+  );
 
 export type SelectPolicy = z.output<typeof selectSchema>;
 
 /** Picks a set by the policy; `random` draws from `random()` so the choice is reproducible from the run's seed. */
-export function selectSet(sets: readonly BackupSet[], policy: SelectPolicy, options: { now: Date; random: () => number; describe: string }): BackupSet {
+export function selectSet(
+  sets: readonly BackupSet[],
+  policy: SelectPolicy,
+  options: { now: Date; random: () => number; describe: string },
+): BackupSet {
   if (sets.length === 0) throw new SourceError(`no backup set matched ${options.describe}`);
-  const byName = [...sets].sort((a, b) => baseName(a.id).localeCompare(baseName(b.id), 'en') || a.id.localeCompare(b.id, 'en'));
-  const byTime = [...sets].sort((a, b) => (a.mtime?.getTime() ?? 0) - (b.mtime?.getTime() ?? 0) || a.id.localeCompare(b.id, 'en'));
+  const byName = [...sets].sort(
+    (a, b) => baseName(a.id).localeCompare(baseName(b.id), 'en') || a.id.localeCompare(b.id, 'en'),
+  );
+  const byTime = [...sets].sort(
+    (a, b) =>
+      (a.mtime?.getTime() ?? 0) - (b.mtime?.getTime() ?? 0) || a.id.localeCompare(b.id, 'en'),
+  );
   if (policy === 'latest') return byName[byName.length - 1] as BackupSet;
   if (policy === 'newest') return byTime[byTime.length - 1] as BackupSet;
   if (policy === 'oldest') return byTime[0] as BackupSet;
@@ -33,7 +51,10 @@ export function selectSet(sets: readonly BackupSet[], policy: SelectPolicy, opti
   if ('random' in policy) {
     const since = options.now.getTime() - policy.random.within;
     const recent = byName.filter((set) => set.mtime !== null && set.mtime.getTime() >= since);
-    if (recent.length === 0) throw new SourceError(`no backup set of ${options.describe} is younger than the random.within window`);
+    if (recent.length === 0)
+      throw new SourceError(
+        `no backup set of ${options.describe} is younger than the random.within window`,
+      );
     return pick(recent, options.random);
   }
   const fixed = sets.find((set) => set.id === policy.id || baseName(set.id) === policy.id);
@@ -41,7 +62,10 @@ export function selectSet(sets: readonly BackupSet[], policy: SelectPolicy, opti
   // A unique prefix of an id, as users paste short snapshot ids.
   const prefixed = policy.id.length >= 4 ? sets.filter((set) => set.id.startsWith(policy.id)) : [];
   if (prefixed.length === 1) return prefixed[0] as BackupSet;
-  if (prefixed.length > 1) throw new SourceError(`backup set id '${policy.id}' is ambiguous in ${options.describe}: ${prefixed.length} sets start with it`);
+  if (prefixed.length > 1)
+    throw new SourceError(
+      `backup set id '${policy.id}' is ambiguous in ${options.describe}: ${prefixed.length} sets start with it`,
+    );
   throw new SourceError(`backup set '${policy.id}' not found in ${options.describe}`);
 }
 

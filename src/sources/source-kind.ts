@@ -13,7 +13,11 @@ export interface SourceContext {
  * One kind of source, as registered: its config schema (an object whose `kind`
  * is a literal) and a factory. The config schema and JSON Schema are built from these.
  */
-export interface SourceKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }> = z.ZodObject<{ kind: z.ZodLiteral<string> }>> {
+export interface SourceKind<
+  Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }> = z.ZodObject<{
+    kind: z.ZodLiteral<string>;
+  }>,
+> {
   readonly kind: string;
   readonly configSchema: Schema;
   create(config: z.output<Schema>, context: SourceContext): RestoreSource;
@@ -25,6 +29,8 @@ export interface SourceKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral<stri
 }
 
 /** Declares a kind with its types inferred from the schema. */
-export function defineSourceKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }>>(kind: SourceKind<Schema>): SourceKind<Schema> {
+export function defineSourceKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }>>(
+  kind: SourceKind<Schema>,
+): SourceKind<Schema> {
   return kind;
 }

@@ -9,7 +9,14 @@ import { CHUNK_BYTES, describeFsError } from '../scratch/hashing-writer.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
 import { TaskPool } from '../scratch/task-pool.js';
 import { findSets, globBase } from './glob-sets.js';
-import { SourceError, type BackupSet, type RestoreOptions, type RestoreOutcome, type RestoreSource, type SetItem } from './restore-source.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RestoreOptions,
+  type RestoreOutcome,
+  type RestoreSource,
+  type SetItem,
+} from './restore-source.js';
 import { normaliseEntryPath, symlinkAncestor } from './safe-path.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
@@ -18,7 +25,12 @@ import { defineSourceKind, type SourceContext } from './source-kind.js';
 export const tarSourceConfigSchema = z
   .strictObject({
     kind: z.literal('tar'),
-    path: z.string().min(1).describe('Glob over archives (.tar, .tar.gz, .tgz), e.g. /backups/fileserver/*.tar.gz; relative to the config file.'),
+    path: z
+      .string()
+      .min(1)
+      .describe(
+        'Glob over archives (.tar, .tar.gz, .tgz), e.g. /backups/fileserver/*.tar.gz; relative to the config file.',
+      ),
     select: selectSchema,
   })
   .describe('Backup sets are tar archives, optionally gzip-compressed.');
@@ -37,7 +49,16 @@ interface Headers {
   name: string;
   size: number;
   mode: number;
-  type: 'file' | 'link' | 'symlink' | 'directory' | 'block-device' | 'character-device' | 'fifo' | 'contiguous-file' | null;
+  type:
+    | 'file'
+    | 'link'
+    | 'symlink'
+    | 'directory'
+    | 'block-device'
+    | 'character-device'
+    | 'fifo'
+    | 'contiguous-file'
+    | null;
   linkname: string | null;
   /** Offset of the member's data in the (decompressed) archive. */
   byteOffset?: number;
@@ -78,11 +99,19 @@ export class TarSource implements RestoreSource {
   }
 
   listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]> {
-    return findSets(this.#config.path, this.#context.configDir, { kind: 'file', accept: isTarArchiveName }, options);
+    return findSets(
+      this.#config.path,
+      this.#context.configDir,
+      { kind: 'file', accept: isTarArchiveName },
+      options,
+    );
   }
 
   /** One pass over the headers (bodies skipped): the regular files a restore would write, with their sizes. */
-  async listItems(set: BackupSet, options: { signal?: AbortSignal | undefined }): Promise<SetItem[]> {
+  async listItems(
+    set: BackupSet,
+    options: { signal?: AbortSignal | undefined },
+  ): Promise<SetItem[]> {
     const items = new Map<string, number>();
     const symlinks = new Set<string>();
     await readArchive(set.path, options.signal, async ({ header }) => {
@@ -93,13 +122,20 @@ export class TarSource implements RestoreSource {
       // A later member of the same name replaces an earlier one.
       items.delete(rel);
       symlinks.delete(rel);
-      if (header.type === 'file' || header.type === 'contiguous-file') items.set(rel, header.size ?? 0);
+      if (header.type === 'file' || header.type === 'contiguous-file')
+        items.set(rel, header.size ?? 0);
       else if (header.type === 'symlink') symlinks.add(rel);
     });
-    return [...items].map(([path, size]) => ({ path, size })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return [...items]
+      .map(([path, size]) => ({ path, size }))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
-  async restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+  async restore(
+    set: BackupSet,
+    scratchDir: string,
+    options: RestoreOptions,
+  ): Promise<RestoreOutcome> {
     const items = options.items;
     const signal = options.signal;
     const writer = new ScratchWriter(scratchDir, { createSymlinks: items === null });
@@ -148,14 +184,20 @@ export class TarSource implements RestoreSource {
       await members.abandon();
       throw error;
     }
-    if (items !== null) for (const item of items) if (!found.has(item)) writer.refuse(item, 'not found in the set');
+    if (items !== null)
+      for (const item of items) if (!found.has(item)) writer.refuse(item, 'not found in the set');
     const { files, refused } = await writer.finish();
     return { files, refused };
   }
 }
 
 /** Outside a sample: remember symlinks and regular files so the sample's members are judged rightly. */
-function track(rel: string, header: Headers, writer: ScratchWriter, regularSeen: Set<string>): void {
+function track(
+  rel: string,
+  header: Headers,
+  writer: ScratchWriter,
+  regularSeen: Set<string>,
+): void {
   if (header.type === 'symlink') {
     writer.symlink(rel, header.linkname ?? '');
     return;
@@ -220,7 +262,12 @@ class MemberWriter {
   }
 
   /** Writes one regular member (its body is read here, or left for the caller to skip when refused). */
-  async file(rel: string, name: string, header: Headers, body: AsyncIterable<Buffer>): Promise<void> {
+  async file(
+    rel: string,
+    name: string,
+    header: Headers,
+    body: AsyncIterable<Buffer>,
+  ): Promise<void> {
     await this.settle(rel);
     const mode = ((header.mode ?? 0o644) & 0o777) | 0o600;
     if ((header.size ?? 0) > SMALL_MEMBER_BYTES) return this.#stream(rel, name, mode, body);
@@ -234,7 +281,10 @@ class MemberWriter {
       data.set(chunk.subarray(0, data.byteLength - offset), offset);
       offset += chunk.byteLength;
     }
-    if (offset !== data.byteLength) throw new ArchiveReadError('read', { cause: new Error('member size does not match its data') });
+    if (offset !== data.byteLength)
+      throw new ArchiveReadError('read', {
+        cause: new Error('member size does not match its data'),
+      });
     this.#batch.push({ rel, name, target, mode, data });
     this.#pending.add(rel);
     this.#batchBytes += data.byteLength;
@@ -245,7 +295,11 @@ class MemberWriter {
   async settle(rel: string, other?: string): Promise<void> {
     if (this.#pending.size === 0) return;
     const pending = (candidate: string): boolean => this.#pending.has(candidate);
-    if (pending(rel) || (other !== undefined && pending(other)) || symlinkAncestor(rel, pending) !== null) {
+    if (
+      pending(rel) ||
+      (other !== undefined && pending(other)) ||
+      symlinkAncestor(rel, pending) !== null
+    ) {
       await this.#flush();
       await this.#batches.drain();
     }
@@ -273,7 +327,12 @@ class MemberWriter {
     await this.#workers?.close();
   }
 
-  async #stream(rel: string, name: string, mode: number, body: AsyncIterable<Buffer>): Promise<void> {
+  async #stream(
+    rel: string,
+    name: string,
+    mode: number,
+    body: AsyncIterable<Buffer>,
+  ): Promise<void> {
     const file = await this.#writer.openFile(rel, mode, name);
     if (file === null) return;
     try {
@@ -296,7 +355,9 @@ class MemberWriter {
     await this.#batches.run(() => this.#write(batch));
   }
 
-  async #write(batch: { rel: string; name: string; target: string; mode: number; data: Uint8Array }[]): Promise<void> {
+  async #write(
+    batch: { rel: string; name: string; target: string; mode: number; data: Uint8Array }[],
+  ): Promise<void> {
     this.#workers ??= new CopyWorkers({ threads: this.#threads });
     if (this.#signal?.aborted) this.#workers.abort();
     const results = await this.#workers.run(
@@ -309,7 +370,8 @@ class MemberWriter {
       else if (result.kind === 'aborted') {
         this.#signal?.throwIfAborted();
         throw new Error('write aborted');
-      } else if (result.kind === 'read-error' || result.kind === 'write-error') this.#writer.writeFailed(name, 'cannot write file', result);
+      } else if (result.kind === 'read-error' || result.kind === 'write-error')
+        this.#writer.writeFailed(name, 'cannot write file', result);
     }
   }
 }
@@ -333,13 +395,19 @@ function compressionOf(magic: Buffer): 'gzip' | 'none' | string {
  * unsupported compression, and damaged data (bad gzip, a bad header, a short read, no
  * end-of-archive marker) are `SourceError`s naming the archive and the member.
  */
-async function readArchive(file: string, signal: AbortSignal | undefined, onEntry: (entry: ArchiveEntry) => Promise<void>): Promise<void> {
+async function readArchive(
+  file: string,
+  signal: AbortSignal | undefined,
+  onEntry: (entry: ArchiveEntry) => Promise<void>,
+): Promise<void> {
   signal?.throwIfAborted();
   let handle;
   try {
     handle = await open(file, 'r');
   } catch (error) {
-    throw new SourceError(`cannot read backup set ${file}: ${describeFsError(error)}`, false, { cause: error });
+    throw new SourceError(`cannot read backup set ${file}: ${describeFsError(error)}`, false, {
+      cause: error,
+    });
   }
   let source: Readable;
   try {
@@ -347,7 +415,9 @@ async function readArchive(file: string, signal: AbortSignal | undefined, onEntr
     const { bytesRead } = await handle.read(magic, 0, magic.length, 0);
     const compression = compressionOf(magic.subarray(0, bytesRead));
     if (compression !== 'gzip' && compression !== 'none') {
-      throw new SourceError(`cannot read backup set ${file}: compressed with ${compression}; expected a plain or gzip-compressed tar`);
+      throw new SourceError(
+        `cannot read backup set ${file}: compressed with ${compression}; expected a plain or gzip-compressed tar`,
+      );
     }
     const input = handle.createReadStream({ start: 0, highWaterMark: CHUNK_BYTES });
     if (compression === 'gzip') {
@@ -361,7 +431,9 @@ async function readArchive(file: string, signal: AbortSignal | undefined, onEntr
   } catch (error) {
     await handle.close();
     if (error instanceof SourceError) throw error;
-    throw new SourceError(`cannot read backup set ${file}: ${describeFsError(error)}`, false, { cause: error });
+    throw new SourceError(`cannot read backup set ${file}: ${describeFsError(error)}`, false, {
+      cause: error,
+    });
   }
 
   // v7 headers (no ustar magic) are still tar; their checksums are checked all the same.
@@ -408,7 +480,8 @@ async function readArchive(file: string, signal: AbortSignal | undefined, onEntr
     const failure = await pumping;
     if (failure !== null) throw new ArchiveReadError('read', { cause: failure });
     // An archive cut at a member boundary parses cleanly: only the end-of-archive blocks tell.
-    if (bytes - endOfLast < BLOCK) throw new ArchiveReadError('read', { cause: new Error('no end-of-archive marker') });
+    if (bytes - endOfLast < BLOCK)
+      throw new ArchiveReadError('read', { cause: new Error('no end-of-archive marker') });
   } catch (error) {
     source.destroy();
     extract.destroy(new ArchiveReadError('closed'));
@@ -416,9 +489,21 @@ async function readArchive(file: string, signal: AbortSignal | undefined, onEntr
     if (signal?.aborted) throw signal.reason;
     if (!(error instanceof ArchiveReadError)) throw error;
     // The first failure is the cause; a premature close only follows one.
-    const cause = failure !== null && (failure as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE' ? failure : error.cause;
-    const where = current !== null ? `at entry ${current}` : previous !== null ? `after entry ${previous}` : 'before the first entry';
-    throw new SourceError(`unreadable archive ${file}: ${describeArchiveError(cause)} ${where}`, false, { cause });
+    const cause =
+      failure !== null && (failure as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE'
+        ? failure
+        : error.cause;
+    const where =
+      current !== null
+        ? `at entry ${current}`
+        : previous !== null
+          ? `after entry ${previous}`
+          : 'before the first entry';
+    throw new SourceError(
+      `unreadable archive ${file}: ${describeArchiveError(cause)} ${where}`,
+      false,
+      { cause },
+    );
   } finally {
     signal?.removeEventListener('abort', onAbort);
     source.destroy();
@@ -435,7 +520,11 @@ async function* chunksOf(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> 
 }
 
 /** Feeds the (decompressed) bytes to the tar parser, honouring its back-pressure. */
-async function pump(source: Readable, extract: ReturnType<typeof tarExtract>, count: (bytes: number) => void): Promise<void> {
+async function pump(
+  source: Readable,
+  extract: ReturnType<typeof tarExtract>,
+  count: (bytes: number) => void,
+): Promise<void> {
   for await (const chunk of source as AsyncIterable<Buffer>) {
     count(chunk.byteLength);
     if (!extract.write(chunk)) {
@@ -458,9 +547,11 @@ function describeArchiveError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (/unexpected end of (data|file)/i.test(message)) return 'unexpected end of data';
-  if (message === 'no end-of-archive marker') return 'unexpected end of data (no end-of-archive marker)';
+  if (message === 'no end-of-archive marker')
+    return 'unexpected end of data (no end-of-archive marker)';
   if (code?.startsWith('Z_')) return `corrupt gzip data (${message})`;
-  if (/invalid tar header/i.test(message) || message === 'Invalid header') return 'invalid tar header (bad checksum or not a tar archive)';
+  if (/invalid tar header/i.test(message) || message === 'Invalid header')
+    return 'invalid tar header (bad checksum or not a tar archive)';
   if (message === 'Header exceeds max size') return 'a long-name header exceeds 4 MiB';
   return describeFsError(error);
 }

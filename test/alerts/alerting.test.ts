@@ -5,7 +5,7 @@ import type { AlertMessage } from '../../src/alerts/message.js';
 import { parseConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { DAY, HOUR, makeRun, openStore, recordRun, TestClock } from '../helpers/alert-fixtures.js';
-import { engines, SLOW_STORE_MS } from '../helpers/evidence-engines.js';
+import { engines } from '../helpers/evidence-engines.js';
 import { SmtpReceiver } from '../helpers/smtp-receiver.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -70,71 +70,106 @@ describe.each(engines)('alerting on %s', (_dialect, engine) => {
   }
 
   function alerting(prefix: string, clock: TestClock, extra = '', watchingSince?: Date): Alerting {
-    return new Alerting({ loaded: config(prefix, extra), db: handle.store.db, log: silentLogger(), now: clock.now, watchingSince });
+    return new Alerting({
+      loaded: config(prefix, extra),
+      db: handle.store.db,
+      log: silentLogger(),
+      now: clock.now,
+      watchingSince,
+    });
   }
 
-  const sent = () => hook.accepted.map((request) => request.body as AlertMessage & { text: string });
+  const sent = () =>
+    hook.accepted.map((request) => request.body as AlertMessage & { text: string });
 
-    it('alerts once when a drill fails, not again while it keeps failing, reminds after remindEvery, and says when it recovers', async () => {
-      const clock = new TestClock(T0);
-      const alerts = alerting('a', clock);
-      const drill = 'a-nightly';
+  it('alerts once when a drill fails, not again while it keeps failing, reminds after remindEvery, and says when it recovers', async () => {
+    const clock = new TestClock(T0);
+    const alerts = alerting('a', clock);
+    const drill = 'a-nightly';
 
-      await recordRun(handle.store.db, makeRun({ drill, verdict: 'passed', startedAt: T0 }));
-      expect(await alerts.evaluateDrill(drill)).toEqual([]);
+    await recordRun(handle.store.db, makeRun({ drill, verdict: 'passed', startedAt: T0 }));
+    expect(await alerts.evaluateDrill(drill)).toEqual([]);
 
-      const failed = await recordRun(handle.store.db, makeRun({ drill, verdict: 'failed', startedAt: clock.advance(DAY) }));
-      clock.advance(60_000);
-      const raised = await alerts.evaluateDrill(drill);
-      expect(raised.map((event) => event.kind)).toEqual(['failing']);
-      await alerts.deliver();
-      expect(sent()).toHaveLength(1);
-      const alert = sent()[0]!;
-      expect(alert).toMatchObject({ kind: 'failing', status: 'FAILED', drill: { name: drill, owner: 'infra-team' }, run: { runId: failed.runId } });
-      expect(alert.run!.set!.path).toBe('/backups/fileserver/2026-11-26.tar.gz');
-      expect(alert.failedChecks[0]).toMatchObject({ name: 'manifest', findings: [{ item: 'etc/passwd', problem: 'changed' }] });
-      expect(alert.evidenceCommand).toBe(`restore-drill show ${failed.runId} --config /etc/restore-drill/restore-drill.yaml`);
-
-      await recordRun(handle.store.db, makeRun({ drill, verdict: 'failed', startedAt: clock.advance(HOUR) }));
-      expect(await alerts.evaluateDrill(drill)).toEqual([]);
-      clock.advance(12 * HOUR);
-      expect(await alerts.evaluateDrill(drill)).toEqual([]);
-
-      clock.advance(12 * HOUR);
-      const reminder = await alerts.evaluateDrill(drill);
-      expect(reminder.map((event) => event.kind)).toEqual(['reminder']);
-      expect(reminder[0]!.message).toMatchObject({ status: 'STILL FAILING', redRuns: 2 });
-      expect(await alerts.evaluateDrill(drill)).toEqual([]);
-
-      await recordRun(handle.store.db, makeRun({ drill, verdict: 'passed', startedAt: clock.advance(HOUR) }));
-      const recovered = await alerts.evaluateDrill(drill);
-      expect(recovered.map((event) => event.kind)).toEqual(['recovered']);
-      await alerts.deliver();
-      expect(sent().map((message) => message.status)).toEqual(['FAILED', 'STILL FAILING', 'RECOVERED']);
-      expect(smtp.mails).toHaveLength(0);
+    const failed = await recordRun(
+      handle.store.db,
+      makeRun({ drill, verdict: 'failed', startedAt: clock.advance(DAY) }),
+    );
+    clock.advance(60_000);
+    const raised = await alerts.evaluateDrill(drill);
+    expect(raised.map((event) => event.kind)).toEqual(['failing']);
+    await alerts.deliver();
+    expect(sent()).toHaveLength(1);
+    const alert = sent()[0]!;
+    expect(alert).toMatchObject({
+      kind: 'failing',
+      status: 'FAILED',
+      drill: { name: drill, owner: 'infra-team' },
+      run: { runId: failed.runId },
     });
-
-    it('alerts a drill gone stale over mail, naming the drill and its last pass', async () => {
-      const clock = new TestClock(T0);
-      const alerts = alerting('b', clock, '', T0);
-      const last = await recordRun(handle.store.db, makeRun({ drill: 'b-weekly', verdict: 'passed', startedAt: T0 }));
-      // b-weekly has no maxAge: never stale. b-nightly has maxAge 8d and no runs: stale 8d after watching started.
-      clock.set(new Date(T0.getTime() + 7 * DAY));
-      expect((await alerts.evaluateAll()).raised).toEqual([]);
-      clock.set(new Date(T0.getTime() + 8 * DAY + HOUR));
-      const { raised } = await alerts.evaluateAll();
-      expect(raised.map((event) => [event.drill, event.kind])).toEqual([['b-nightly', 'stale']]);
-      expect(raised[0]!.message.title).toBe('STALE: restore drill b-nightly — no passing run recorded (maxAge 8d)');
-      await alerts.deliver();
-      expect(sent().map((message) => message.drill?.name)).toEqual(['b-nightly']);
-      expect(last.drill).toBe('b-weekly');
+    expect(alert.run!.set!.path).toBe('/backups/fileserver/2026-11-26.tar.gz');
+    expect(alert.failedChecks[0]).toMatchObject({
+      name: 'manifest',
+      findings: [{ item: 'etc/passwd', problem: 'changed' }],
     });
+    expect(alert.evidenceCommand).toBe(
+      `restore-drill show ${failed.runId} --config /etc/restore-drill/restore-drill.yaml`,
+    );
 
-    it('sends a stale alert for a drill whose last pass is older than maxAge, by mail when routed there', async () => {
-      const clock = new TestClock(T0);
-      const alerts = new Alerting({
-        loaded: parseConfig(
-          `
+    await recordRun(
+      handle.store.db,
+      makeRun({ drill, verdict: 'failed', startedAt: clock.advance(HOUR) }),
+    );
+    expect(await alerts.evaluateDrill(drill)).toEqual([]);
+    clock.advance(12 * HOUR);
+    expect(await alerts.evaluateDrill(drill)).toEqual([]);
+
+    clock.advance(12 * HOUR);
+    const reminder = await alerts.evaluateDrill(drill);
+    expect(reminder.map((event) => event.kind)).toEqual(['reminder']);
+    expect(reminder[0]!.message).toMatchObject({ status: 'STILL FAILING', redRuns: 2 });
+    expect(await alerts.evaluateDrill(drill)).toEqual([]);
+
+    await recordRun(
+      handle.store.db,
+      makeRun({ drill, verdict: 'passed', startedAt: clock.advance(HOUR) }),
+    );
+    const recovered = await alerts.evaluateDrill(drill);
+    expect(recovered.map((event) => event.kind)).toEqual(['recovered']);
+    await alerts.deliver();
+    expect(sent().map((message) => message.status)).toEqual([
+      'FAILED',
+      'STILL FAILING',
+      'RECOVERED',
+    ]);
+    expect(smtp.mails).toHaveLength(0);
+  });
+
+  it('alerts a drill gone stale over mail, naming the drill and its last pass', async () => {
+    const clock = new TestClock(T0);
+    const alerts = alerting('b', clock, '', T0);
+    const last = await recordRun(
+      handle.store.db,
+      makeRun({ drill: 'b-weekly', verdict: 'passed', startedAt: T0 }),
+    );
+    // b-weekly has no maxAge: never stale. b-nightly has maxAge 8d and no runs: stale 8d after watching started.
+    clock.set(new Date(T0.getTime() + 7 * DAY));
+    expect((await alerts.evaluateAll()).raised).toEqual([]);
+    clock.set(new Date(T0.getTime() + 8 * DAY + HOUR));
+    const { raised } = await alerts.evaluateAll();
+    expect(raised.map((event) => [event.drill, event.kind])).toEqual([['b-nightly', 'stale']]);
+    expect(raised[0]!.message.title).toBe(
+      'STALE: restore drill b-nightly — no passing run recorded (maxAge 8d)',
+    );
+    await alerts.deliver();
+    expect(sent().map((message) => message.drill?.name)).toEqual(['b-nightly']);
+    expect(last.drill).toBe('b-weekly');
+  });
+
+  it('sends a stale alert for a drill whose last pass is older than maxAge, by mail when routed there', async () => {
+    const clock = new TestClock(T0);
+    const alerts = new Alerting({
+      loaded: parseConfig(
+        `
   drills:
     - name: c-weekly
       owner: app-team
@@ -144,41 +179,53 @@ describe.each(engines)('alerting on %s', (_dialect, engine) => {
     channels:
       mail: { kind: email, smtp: { host: 127.0.0.1, port: ${smtp.port}, timeout: 2s }, from: drills@example.com, to: [oncall@example.com] }
   `,
-          '/etc/restore-drill/restore-drill.yaml',
-        ),
-        db: handle.store.db,
-        log: silentLogger(),
-        now: clock.now,
-      });
-      await recordRun(handle.store.db, makeRun({ drill: 'c-weekly', verdict: 'passed', startedAt: T0 }));
-      clock.set(new Date(T0.getTime() + 9 * DAY));
-      expect((await alerts.evaluateAll()).raised.map((event) => event.kind)).toEqual(['stale']);
-      await alerts.deliver();
-      expect(smtp.mails).toHaveLength(1);
-      expect(smtp.mails[0]!.subject).toBe('[restore-drill] STALE: restore drill c-weekly — no passing run for 9d (maxAge 8d)');
-      expect(smtp.mails[0]!.text).toContain(`Last pass:    ${T0.toISOString()}`);
+        '/etc/restore-drill/restore-drill.yaml',
+      ),
+      db: handle.store.db,
+      log: silentLogger(),
+      now: clock.now,
     });
+    await recordRun(
+      handle.store.db,
+      makeRun({ drill: 'c-weekly', verdict: 'passed', startedAt: T0 }),
+    );
+    clock.set(new Date(T0.getTime() + 9 * DAY));
+    expect((await alerts.evaluateAll()).raised.map((event) => event.kind)).toEqual(['stale']);
+    await alerts.deliver();
+    expect(smtp.mails).toHaveLength(1);
+    expect(smtp.mails[0]!.subject).toBe(
+      '[restore-drill] STALE: restore drill c-weekly — no passing run for 9d (maxAge 8d)',
+    );
+    expect(smtp.mails[0]!.text).toContain(`Last pass:    ${T0.toISOString()}`);
+  });
 
-    it('routes by owner: a failed app-team drill goes to mail with the failed check in the body', async () => {
-      const clock = new TestClock(T0);
-      const alerts = alerting('d', clock);
-      const run = await recordRun(handle.store.db, makeRun({ drill: 'd-weekly', verdict: 'failed', startedAt: T0 }));
-      await alerts.evaluateAll();
-      const report = await alerts.deliver();
-      expect(report?.attempts.map((attempt) => [attempt.channel, attempt.result.ok])).toEqual([['mail', true]]);
-      expect(sent()).toHaveLength(0);
-      const mail = smtp.mails[0]!;
-      expect(mail.subject).toContain('FAILED: restore drill d-weekly failed');
-      expect(mail.text).toContain('Owner:        app-team');
-      expect(mail.text).toContain('x manifest: 1 of 12 files differ from SHA256SUMS');
-      expect(mail.text).toContain(`restore-drill show ${run.runId} --config /etc/restore-drill/restore-drill.yaml`);
-    });
+  it('routes by owner: a failed app-team drill goes to mail with the failed check in the body', async () => {
+    const clock = new TestClock(T0);
+    const alerts = alerting('d', clock);
+    const run = await recordRun(
+      handle.store.db,
+      makeRun({ drill: 'd-weekly', verdict: 'failed', startedAt: T0 }),
+    );
+    await alerts.evaluateAll();
+    const report = await alerts.deliver();
+    expect(report?.attempts.map((attempt) => [attempt.channel, attempt.result.ok])).toEqual([
+      ['mail', true],
+    ]);
+    expect(sent()).toHaveLength(0);
+    const mail = smtp.mails[0]!;
+    expect(mail.subject).toContain('FAILED: restore drill d-weekly failed');
+    expect(mail.text).toContain('Owner:        app-team');
+    expect(mail.text).toContain('x manifest: 1 of 12 files differ from SHA256SUMS');
+    expect(mail.text).toContain(
+      `restore-drill show ${run.runId} --config /etc/restore-drill/restore-drill.yaml`,
+    );
+  });
 
-    it('logs an alert no route takes without sending it, and still tracks the state', async () => {
-      const clock = new TestClock(T0);
-      const alerts = new Alerting({
-        loaded: parseConfig(
-          `
+  it('logs an alert no route takes without sending it, and still tracks the state', async () => {
+    const clock = new TestClock(T0);
+    const alerts = new Alerting({
+      loaded: parseConfig(
+        `
   drills:
     - name: e-lonely
       source: { kind: tar, path: /b/*.tar }
@@ -186,53 +233,72 @@ describe.each(engines)('alerting on %s', (_dialect, engine) => {
     channels: { hook: { kind: webhook, url: "${hook.url}" } }
     routes: [{ match: { tags: [nothing] }, channels: [hook] }]
   `,
-          'drills.yaml',
-        ),
-        db: handle.store.db,
-        log: silentLogger(),
-        now: clock.now,
-      });
-      await recordRun(handle.store.db, makeRun({ drill: 'e-lonely', verdict: 'error', startedAt: T0 }));
-      const raised = await alerts.evaluateAll();
-      expect(raised.raised.map((event) => [event.kind, event.channels])).toEqual([['failing', []]]);
-      expect(await alerts.evaluateDrill('e-lonely')).toEqual([]);
-      await alerts.deliver();
-      expect(hook.requests).toHaveLength(0);
+        'drills.yaml',
+      ),
+      db: handle.store.db,
+      log: silentLogger(),
+      now: clock.now,
     });
+    await recordRun(
+      handle.store.db,
+      makeRun({ drill: 'e-lonely', verdict: 'error', startedAt: T0 }),
+    );
+    const raised = await alerts.evaluateAll();
+    expect(raised.raised.map((event) => [event.kind, event.channels])).toEqual([['failing', []]]);
+    expect(await alerts.evaluateDrill('e-lonely')).toEqual([]);
+    await alerts.deliver();
+    expect(hook.requests).toHaveLength(0);
+  });
 
-    it('raises one alert when two replicas evaluate the same drill at once', async () => {
-      const clock = new TestClock(T0);
-      await recordRun(handle.store.db, makeRun({ drill: 'f-nightly', verdict: 'timed_out', startedAt: T0 }));
-      const [one, two] = await Promise.all([alerting('f', clock).evaluateDrill('f-nightly'), alerting('f', clock).evaluateDrill('f-nightly')]);
-      expect([...one, ...two].map((event) => event.kind)).toEqual(['failing']);
-      const events = await listAlertEvents(handle.store.db, { drill: ['f-nightly'] });
-      expect(events).toHaveLength(1);
-      expect(events[0]!.event.message.title).toContain('TIMED OUT: restore drill f-nightly timed out');
-    });
+  it('raises one alert when two replicas evaluate the same drill at once', async () => {
+    const clock = new TestClock(T0);
+    await recordRun(
+      handle.store.db,
+      makeRun({ drill: 'f-nightly', verdict: 'timed_out', startedAt: T0 }),
+    );
+    const [one, two] = await Promise.all([
+      alerting('f', clock).evaluateDrill('f-nightly'),
+      alerting('f', clock).evaluateDrill('f-nightly'),
+    ]);
+    expect([...one, ...two].map((event) => event.kind)).toEqual(['failing']);
+    const events = await listAlertEvents(handle.store.db, { drill: ['f-nightly'] });
+    expect(events).toHaveLength(1);
+    expect(events[0]!.event.message.title).toContain(
+      'TIMED OUT: restore drill f-nightly timed out',
+    );
+  });
 
-    it('sends the heartbeat once per slot, listing every drill green and red', async () => {
-      const clock = new TestClock(T0);
-      const alerts = alerting('g', clock, '  heartbeat: { schedule: "0 9 * * 1", channels: [hook] }');
-      await recordRun(handle.store.db, makeRun({ drill: 'g-nightly', verdict: 'passed', startedAt: T0 }));
-      await recordRun(handle.store.db, makeRun({ drill: 'g-weekly', verdict: 'failed', startedAt: T0 }));
-      const slot = new Date('2026-11-02T09:00:00Z');
-      expect((await alerts.raiseHeartbeat(slot))?.created).toBe(true);
-      expect((await alerts.raiseHeartbeat(slot))?.created).toBe(false);
-      await alerts.deliver();
-      const heartbeat = sent().find((message) => message.kind === 'heartbeat')!;
-      expect(heartbeat.title).toBe('HEARTBEAT: restore-drill — 2 drills: 1 passing, 1 failing, 0 stale');
-      expect(heartbeat.drills!.map((drill) => [drill.name, drill.state])).toEqual([
-        ['g-nightly', 'passing'],
-        ['g-weekly', 'failing'],
-      ]);
-      expect(sent().filter((message) => message.kind === 'heartbeat')).toHaveLength(1);
-    });
+  it('sends the heartbeat once per slot, listing every drill green and red', async () => {
+    const clock = new TestClock(T0);
+    const alerts = alerting('g', clock, '  heartbeat: { schedule: "0 9 * * 1", channels: [hook] }');
+    await recordRun(
+      handle.store.db,
+      makeRun({ drill: 'g-nightly', verdict: 'passed', startedAt: T0 }),
+    );
+    await recordRun(
+      handle.store.db,
+      makeRun({ drill: 'g-weekly', verdict: 'failed', startedAt: T0 }),
+    );
+    const slot = new Date('2026-11-02T09:00:00Z');
+    expect((await alerts.raiseHeartbeat(slot))?.created).toBe(true);
+    expect((await alerts.raiseHeartbeat(slot))?.created).toBe(false);
+    await alerts.deliver();
+    const heartbeat = sent().find((message) => message.kind === 'heartbeat')!;
+    expect(heartbeat.title).toBe(
+      'HEARTBEAT: restore-drill — 2 drills: 1 passing, 1 failing, 0 stale',
+    );
+    expect(heartbeat.drills!.map((drill) => [drill.name, drill.state])).toEqual([
+      ['g-nightly', 'passing'],
+      ['g-weekly', 'failing'],
+    ]);
+    expect(sent().filter((message) => message.kind === 'heartbeat')).toHaveLength(1);
+  });
 
-    it('tests each channel and says what each receiver answered', async () => {
-      const clock = new TestClock(T0);
-      const alerts = new Alerting({
-        loaded: parseConfig(
-          `
+  it('tests each channel and says what each receiver answered', async () => {
+    const clock = new TestClock(T0);
+    const alerts = new Alerting({
+      loaded: parseConfig(
+        `
   drills:
     - name: h-any
       source: { kind: tar, path: /b/*.tar }
@@ -242,33 +308,43 @@ describe.each(engines)('alerting on %s', (_dialect, engine) => {
       mail: { kind: email, smtp: { host: 127.0.0.1, port: ${smtp.port} }, from: a@example.com, to: [b@example.com] }
       broken: { kind: webhook, url: "http://127.0.0.1:1/nothing", timeout: 1s }
   `,
-          'drills.yaml',
-        ),
-        db: handle.store.db,
-        log: silentLogger(),
-        now: clock.now,
-      });
-      const results = await alerts.testChannels();
-      expect(results.map((result) => [result.channel, result.result.ok])).toEqual([
-        ['hook', true],
-        ['mail', true],
-        ['broken', false],
-      ]);
-      expect((hook.accepted[0]!.body as AlertMessage).kind).toBe('test');
-      expect(smtp.mails[0]!.subject).toBe("[restore-drill] TEST: restore-drill alert channel 'mail' works");
-      expect((await alerts.testChannels(['hook'])).map((result) => result.channel)).toEqual(['hook']);
-      await expect(alerts.testChannels(['pager'])).rejects.toThrow("'pager' is not a channel; expected one of 'hook', 'mail', 'broken'");
+        'drills.yaml',
+      ),
+      db: handle.store.db,
+      log: silentLogger(),
+      now: clock.now,
     });
+    const results = await alerts.testChannels();
+    expect(results.map((result) => [result.channel, result.result.ok])).toEqual([
+      ['hook', true],
+      ['mail', true],
+      ['broken', false],
+    ]);
+    expect((hook.accepted[0]!.body as AlertMessage).kind).toBe('test');
+    expect(smtp.mails[0]!.subject).toBe(
+      "[restore-drill] TEST: restore-drill alert channel 'mail' works",
+    );
+    expect((await alerts.testChannels(['hook'])).map((result) => result.channel)).toEqual(['hook']);
+    await expect(alerts.testChannels(['pager'])).rejects.toThrow(
+      "'pager' is not a channel; expected one of 'hook', 'mail', 'broken'",
+    );
+  });
 
-    it('does nothing without an alerts block', async () => {
-      const alerts = new Alerting({
-        loaded: parseConfig('drills:\n  - name: i-none\n    source: { kind: tar, path: /b/*.tar }\n', 'drills.yaml'),
-        db: handle.store.db,
-        log: silentLogger(),
-      });
-      await recordRun(handle.store.db, makeRun({ drill: 'i-none', verdict: 'failed', startedAt: T0 }));
-      expect(alerts.enabled).toBe(false);
-      expect(await alerts.evaluateDrill('i-none')).toEqual([]);
-      expect(await alerts.deliver()).toBeNull();
+  it('does nothing without an alerts block', async () => {
+    const alerts = new Alerting({
+      loaded: parseConfig(
+        'drills:\n  - name: i-none\n    source: { kind: tar, path: /b/*.tar }\n',
+        'drills.yaml',
+      ),
+      db: handle.store.db,
+      log: silentLogger(),
     });
+    await recordRun(
+      handle.store.db,
+      makeRun({ drill: 'i-none', verdict: 'failed', startedAt: T0 }),
+    );
+    expect(alerts.enabled).toBe(false);
+    expect(await alerts.evaluateDrill('i-none')).toEqual([]);
+    expect(await alerts.deliver()).toBeNull();
+  });
 });

@@ -42,14 +42,34 @@ alerts:
     );
     const alerts = config.alerts!;
     expect(alerts.remindEvery).toBe(24 * 3_600_000);
-    expect(alerts.retry).toEqual({ attempts: 10, initialDelay: 10_000, maxDelay: 600_000, giveUpAfter: 3 * 86_400_000 });
-    expect(alerts.channels['ops-slack']).toEqual({ kind: 'webhook', url: 'https://hooks.slack.com/services/T/B/x', format: 'slack', headers: {}, timeout: 10_000 });
-    expect(alerts.channels.mail).toMatchObject({ kind: 'email', subjectPrefix: '[restore-drill]', smtp: { host: 'smtp.example.com', secure: false, timeout: 30_000 } });
-    expect(alerts.routes).toEqual([{ match: { tags: ['tier-1'] }, channels: ['ops-slack', 'mail'] }]);
+    expect(alerts.retry).toEqual({
+      attempts: 10,
+      initialDelay: 10_000,
+      maxDelay: 600_000,
+      giveUpAfter: 3 * 86_400_000,
+    });
+    expect(alerts.channels['ops-slack']).toEqual({
+      kind: 'webhook',
+      url: 'https://hooks.slack.com/services/T/B/x',
+      format: 'slack',
+      headers: {},
+      timeout: 10_000,
+    });
+    expect(alerts.channels.mail).toMatchObject({
+      kind: 'email',
+      subjectPrefix: '[restore-drill]',
+      smtp: { host: 'smtp.example.com', secure: false, timeout: 30_000 },
+    });
+    expect(alerts.routes).toEqual([
+      { match: { tags: ['tier-1'] }, channels: ['ops-slack', 'mail'] },
+    ]);
   });
 
-  it("accepts remindEvery: never and turns it into no reminders", () => {
-    const { config } = parseConfig(`${drills}\nalerts:\n  channels: { h: { kind: webhook, url: "http://127.0.0.1:9/x" } }\n  remindEvery: never\n`, 'drills.yaml');
+  it('accepts remindEvery: never and turns it into no reminders', () => {
+    const { config } = parseConfig(
+      `${drills}\nalerts:\n  channels: { h: { kind: webhook, url: "http://127.0.0.1:9/x" } }\n  remindEvery: never\n`,
+      'drills.yaml',
+    );
     expect(config.alerts!.remindEvery).toBeNull();
   });
 
@@ -65,8 +85,12 @@ alerts:
       channels: [pager]
   heartbeat: { schedule: "0 9 * * 1", channels: [chat] }
 `);
-    expect(lines).toContain(`drills.yaml:17 alerts.routes[1].channels[0]: 'pager' is not a channel; expected one of 'ops-slack', 'mail'`);
-    expect(lines).toContain(`drills.yaml:18 alerts.heartbeat.channels[0]: 'chat' is not a channel; expected one of 'ops-slack', 'mail'`);
+    expect(lines).toContain(
+      `drills.yaml:17 alerts.routes[1].channels[0]: 'pager' is not a channel; expected one of 'ops-slack', 'mail'`,
+    );
+    expect(lines).toContain(
+      `drills.yaml:18 alerts.heartbeat.channels[0]: 'chat' is not a channel; expected one of 'ops-slack', 'mail'`,
+    );
   });
 
   it('refuses a route naming a drill that does not exist', () => {
@@ -77,12 +101,18 @@ alerts:
     - match: { drills: [nightly, nigthly] }
       channels: [h]
 `);
-    expect(lines).toEqual([`drills.yaml:13 alerts.routes[0].match.drills[1]: 'nigthly' is not a drill; expected one of 'nightly', 'weekly'`]);
+    expect(lines).toEqual([
+      `drills.yaml:13 alerts.routes[0].match.drills[1]: 'nigthly' is not a drill; expected one of 'nightly', 'weekly'`,
+    ]);
   });
 
   it('names an unknown channel kind as a channel kind, not a source kind', () => {
-    const lines = problemsOf(`${drills}\nalerts:\n  channels:\n    pager: { kind: sms, number: "+100" }\n`);
-    expect(lines).toEqual([`drills.yaml:12 alerts.channels.pager.kind: 'sms' is not a channel kind; expected one of 'webhook', 'email'`]);
+    const lines = problemsOf(
+      `${drills}\nalerts:\n  channels:\n    pager: { kind: sms, number: "+100" }\n`,
+    );
+    expect(lines).toEqual([
+      `drills.yaml:12 alerts.channels.pager.kind: 'sms' is not a channel kind; expected one of 'webhook', 'email'`,
+    ]);
   });
 
   it('reports every bad channel field with its path and line', () => {
@@ -137,10 +167,14 @@ alerts:
     );
     const mail = config.alerts!.channels.mail!;
     expect(mail.kind === 'email' && mail.smtp.password).toBe('hunter2-very-secret');
-    expect(redactor.redact('login failed for hunter2-very-secret')).toBe('login failed for ${env:SMTP_PASSWORD}');
+    expect(redactor.redact('login failed for hunter2-very-secret')).toBe(
+      'login failed for ${env:SMTP_PASSWORD}',
+    );
   });
 
   it('needs at least one channel', () => {
-    expect(problemsOf(`${drills}\nalerts:\n  channels: {}\n`)).toEqual(['drills.yaml:11 alerts.channels: expected at least one channel']);
+    expect(problemsOf(`${drills}\nalerts:\n  channels: {}\n`)).toEqual([
+      'drills.yaml:11 alerts.channels: expected at least one channel',
+    ]);
   });
 });

@@ -17,14 +17,34 @@ import { redactor } from '../../src/config/redact.js';
 import type { CheckResult } from '../../src/checks/check.js';
 import { DAY, makeRun } from '../helpers/alert-fixtures.js';
 
-const drill = { name: 'fileserver-nightly', owner: 'infra-team', tags: ['tier-1'], description: 'Nightly tar of the file server' };
+const drill = {
+  name: 'fileserver-nightly',
+  owner: 'infra-team',
+  tags: ['tier-1'],
+  description: 'Nightly tar of the file server',
+};
 const T0 = new Date('2026-11-27T03:00:00Z');
 
 function failing(checks?: CheckResult[], cause?: string) {
-  const run = makeRun({ drill: drill.name, verdict: 'failed', startedAt: T0, ...(checks ? { checks } : {}), ...(cause ? { cause } : {}) });
+  const run = makeRun({
+    drill: drill.name,
+    verdict: 'failed',
+    startedAt: T0,
+    ...(checks ? { checks } : {}),
+    ...(cause ? { cause } : {}),
+  });
   return {
     run,
-    message: buildFailingAlert({ kind: 'failing', drill, configFile: '/etc/restore-drill/restore-drill.yaml', now: new Date(T0.getTime() + 60_000), run, firstRed: run, redRuns: 1, lastPass: null }),
+    message: buildFailingAlert({
+      kind: 'failing',
+      drill,
+      configFile: '/etc/restore-drill/restore-drill.yaml',
+      now: new Date(T0.getTime() + 60_000),
+      run,
+      firstRed: run,
+      redRuns: 1,
+      lastPass: null,
+    }),
   };
 }
 
@@ -32,12 +52,22 @@ describe('alert messages', () => {
   it('say which drill, owner, set, failed check with expected against found, and the evidence command', () => {
     const { run, message } = failing();
     const text = renderText(message);
-    expect(text.split('\n')[0]).toBe('FAILED: restore drill fileserver-nightly failed — manifest: 1 of 12 files differ from SHA256SUMS');
+    expect(text.split('\n')[0]).toBe(
+      'FAILED: restore drill fileserver-nightly failed — manifest: 1 of 12 files differ from SHA256SUMS',
+    );
     expect(text).toContain('Owner:        infra-team');
-    expect(text).toContain('Backup set:   /backups/fileserver/2026-11-26.tar.gz (taken 2026-11-26T02:00:00.000Z, 123 KB)');
-    expect(text).toContain('  x manifest: 1 of 12 files differ from SHA256SUMS\n      expected {"files":12}, found {"files":12,"changed":1}');
-    expect(text).toContain(`      changed: etc/passwd (expected ${'a'.repeat(64)}, found ${'b'.repeat(64)})`);
-    expect(text).toContain(`Full evidence:\n  restore-drill show ${run.runId} --config /etc/restore-drill/restore-drill.yaml`);
+    expect(text).toContain(
+      'Backup set:   /backups/fileserver/2026-11-26.tar.gz (taken 2026-11-26T02:00:00.000Z, 123 KB)',
+    );
+    expect(text).toContain(
+      '  x manifest: 1 of 12 files differ from SHA256SUMS\n      expected {"files":12}, found {"files":12,"changed":1}',
+    );
+    expect(text).toContain(
+      `      changed: etc/passwd (expected ${'a'.repeat(64)}, found ${'b'.repeat(64)})`,
+    );
+    expect(text).toContain(
+      `Full evidence:\n  restore-drill show ${run.runId} --config /etc/restore-drill/restore-drill.yaml`,
+    );
     expect(text).toContain('It has never passed.');
   });
 
@@ -61,19 +91,48 @@ describe('alert messages', () => {
   });
 
   it('name an error by its cause when no check ran', () => {
-    const run = makeRun({ drill: drill.name, verdict: 'error', startedAt: T0, cause: "no backup set matches 'backups/*.tar.gz'" });
-    const message = buildFailingAlert({ kind: 'failing', drill, configFile: 'c.yaml', now: T0, run, firstRed: run, redRuns: 1, lastPass: null });
-    expect(message.title).toBe("ERROR: restore drill fileserver-nightly could not run — no backup set matches 'backups/*.tar.gz'");
+    const run = makeRun({
+      drill: drill.name,
+      verdict: 'error',
+      startedAt: T0,
+      cause: "no backup set matches 'backups/*.tar.gz'",
+    });
+    const message = buildFailingAlert({
+      kind: 'failing',
+      drill,
+      configFile: 'c.yaml',
+      now: T0,
+      run,
+      firstRed: run,
+      redRuns: 1,
+      lastPass: null,
+    });
+    expect(message.title).toBe(
+      "ERROR: restore drill fileserver-nightly could not run — no backup set matches 'backups/*.tar.gz'",
+    );
     expect(renderText(message)).toContain("Cause:        no backup set matches 'backups/*.tar.gz'");
   });
 
   it('mask secrets that reach a cause or a finding', () => {
     redactor.add('pa55-word-in-url', '${env:DB_PASSWORD}');
     const { message } = failing(
-      [{ name: 'restore', verdict: 'failed', expected: 0, actual: 1, detail: 'pg_restore failed', findings: [{ item: 'postgres://u:pa55-word-in-url@db/x', problem: 'unreachable' }] }],
+      [
+        {
+          name: 'restore',
+          verdict: 'failed',
+          expected: 0,
+          actual: 1,
+          detail: 'pg_restore failed',
+          findings: [{ item: 'postgres://u:pa55-word-in-url@db/x', problem: 'unreachable' }],
+        },
+      ],
       'pg_restore -d postgres://u:pa55-word-in-url@db/x exited 1',
     );
-    const everything = JSON.stringify(message) + renderText(message) + JSON.stringify(slackPayload(message)) + JSON.stringify(teamsPayload(message));
+    const everything =
+      JSON.stringify(message) +
+      renderText(message) +
+      JSON.stringify(slackPayload(message)) +
+      JSON.stringify(teamsPayload(message));
     expect(everything).not.toContain('pa55-word-in-url');
     expect(message.run!.cause).toBe('pg_restore -d postgres://u:${env:DB_PASSWORD}@db/x exited 1');
   });
@@ -81,21 +140,48 @@ describe('alert messages', () => {
   it('say how long a stale drill has gone without a pass', () => {
     const pass = makeRun({ drill: drill.name, verdict: 'passed', startedAt: T0 });
     const now = new Date(T0.getTime() + 9 * DAY);
-    const message = buildStaleAlert({ kind: 'stale', drill, configFile: 'c.yaml', now, maxAgeMs: 8 * DAY, lastPass: pass, lastRun: pass, staleSince: new Date(T0.getTime() + 8 * DAY) });
-    expect(message.title).toBe('STALE: restore drill fileserver-nightly — no passing run for 9d (maxAge 8d)');
+    const message = buildStaleAlert({
+      kind: 'stale',
+      drill,
+      configFile: 'c.yaml',
+      now,
+      maxAgeMs: 8 * DAY,
+      lastPass: pass,
+      lastRun: pass,
+      staleSince: new Date(T0.getTime() + 8 * DAY),
+    });
+    expect(message.title).toBe(
+      'STALE: restore drill fileserver-nightly — no passing run for 9d (maxAge 8d)',
+    );
     expect(message.summary).toContain('The last run was passed at 2026-11-27T03:00:00.000Z.');
   });
 
   it('say a drill recovered, and after how long', () => {
-    const pass = makeRun({ drill: drill.name, verdict: 'passed', startedAt: new Date(T0.getTime() + DAY) });
-    const message = buildRecoveredAlert({ drill, configFile: 'c.yaml', now: new Date(T0.getTime() + DAY + 60_000), problem: 'failing', run: pass, since: T0.toISOString(), redRuns: null });
+    const pass = makeRun({
+      drill: drill.name,
+      verdict: 'passed',
+      startedAt: new Date(T0.getTime() + DAY),
+    });
+    const message = buildRecoveredAlert({
+      drill,
+      configFile: 'c.yaml',
+      now: new Date(T0.getTime() + DAY + 60_000),
+      problem: 'failing',
+      run: pass,
+      since: T0.toISOString(),
+      redRuns: null,
+    });
     expect(message.title).toBe('RECOVERED: restore drill fileserver-nightly passed again');
-    expect(message.summary).toContain('passed at 2026-11-28T03:00:04.000Z restoring /backups/fileserver/2026-11-26.tar.gz, after failing for 1d.');
+    expect(message.summary).toContain(
+      'passed at 2026-11-28T03:00:04.000Z restoring /backups/fileserver/2026-11-26.tar.gz, after failing for 1d.',
+    );
     expect(message.severity).toBe('resolved');
   });
 
   it('quote the config path in the evidence command when it needs quoting', () => {
-    expect(evidenceCommand('0b1c', '/etc/restore drill/it\'s.yaml')).toBe(`restore-drill show 0b1c --config '/etc/restore drill/it'\\''s.yaml'`);
+    expect(evidenceCommand('0b1c', "/etc/restore drill/it's.yaml")).toBe(
+      `restore-drill show 0b1c --config '/etc/restore drill/it'\\''s.yaml'`,
+    );
     expect(shellQuote('/etc/restore-drill/a.yaml')).toBe('/etc/restore-drill/a.yaml');
     expect(shellQuote('$(rm -rf /)')).toBe(`'$(rm -rf /)'`);
   });
@@ -104,21 +190,49 @@ describe('alert messages', () => {
     const message = buildHeartbeat({
       now: T0,
       drills: [
-        { name: 'a', owner: 'x', state: 'passing', lastVerdict: 'passed', lastRunAt: T0.toISOString(), lastPassAt: T0.toISOString() },
-        { name: 'b', owner: null, state: 'stale', lastVerdict: 'aborted', lastRunAt: T0.toISOString(), lastPassAt: null },
+        {
+          name: 'a',
+          owner: 'x',
+          state: 'passing',
+          lastVerdict: 'passed',
+          lastRunAt: T0.toISOString(),
+          lastPassAt: T0.toISOString(),
+        },
+        {
+          name: 'b',
+          owner: null,
+          state: 'stale',
+          lastVerdict: 'aborted',
+          lastRunAt: T0.toISOString(),
+          lastPassAt: null,
+        },
       ],
     });
-    expect(message.title).toBe('HEARTBEAT: restore-drill — 2 drills: 1 passing, 0 failing, 1 stale');
+    expect(message.title).toBe(
+      'HEARTBEAT: restore-drill — 2 drills: 1 passing, 0 failing, 1 stale',
+    );
     expect(message.summary).toMatch(/^1 drill is red\./);
-    expect(renderText(message)).toContain('STALE     b: last run aborted 2026-11-27T03:00:00.000Z; never passed');
+    expect(renderText(message)).toContain(
+      'STALE     b: last run aborted 2026-11-27T03:00:00.000Z; never passed',
+    );
   });
 });
 
 describe('chat payloads', () => {
   it('keep Slack within its block limits', () => {
-    const { message } = failing([{ name: 'x'.repeat(400), verdict: 'failed', expected: 1, actual: 2, detail: 'y'.repeat(5000) }]);
+    const { message } = failing([
+      {
+        name: 'x'.repeat(400),
+        verdict: 'failed',
+        expected: 1,
+        actual: 2,
+        detail: 'y'.repeat(5000),
+      },
+    ]);
     const long = { ...message, title: 'T'.repeat(300) };
-    const payload = slackPayload(long) as { blocks: { type: string; text?: { text: string }; fields?: { text: string }[] }[] };
+    const payload = slackPayload(long) as {
+      blocks: { type: string; text?: { text: string }; fields?: { text: string }[] }[];
+    };
     const header = payload.blocks.find((block) => block.type === 'header')!;
     expect(header.text!.text.length).toBeLessThanOrEqual(150);
     for (const block of payload.blocks) {
@@ -128,19 +242,46 @@ describe('chat payloads', () => {
   });
 
   it("escape Slack's control characters in drill data", () => {
-    const { message } = failing([{ name: 'manifest', verdict: 'failed', expected: 1, actual: 2, detail: '<!channel> & <@U123>' }]);
+    const { message } = failing([
+      {
+        name: 'manifest',
+        verdict: 'failed',
+        expected: 1,
+        actual: 2,
+        detail: '<!channel> & <@U123>',
+      },
+    ]);
     const payload = slackPayload(message);
     // mrkdwn (and the notification text) would turn these into @channel pings; plain_text headers show them as written.
-    const mrkdwn = [payload.text, ...JSON.stringify(payload.blocks).match(/"type":"mrkdwn","text":"(?:[^"\\]|\\.)*"/g)!];
+    const mrkdwn = [
+      payload.text,
+      ...JSON.stringify(payload.blocks).match(/"type":"mrkdwn","text":"(?:[^"\\]|\\.)*"/g)!,
+    ];
     expect(mrkdwn.join('\n')).not.toMatch(/<[!@]/);
     expect(payload.text).toContain('&lt;!channel&gt; &amp; &lt;@U123&gt;');
   });
 
   it('build a Teams Adaptive Card with the facts and the failed checks', () => {
     const { message } = failing();
-    const card = (teamsPayload(message) as { attachments: { content: { body: { type: string; text?: string; facts?: { title: string; value: string }[] }[] } }[] }).attachments[0]!.content;
+    const card = (
+      teamsPayload(message) as {
+        attachments: {
+          content: {
+            body: { type: string; text?: string; facts?: { title: string; value: string }[] }[];
+          };
+        }[];
+      }
+    ).attachments[0]!.content;
     const facts = card.body.find((element) => element.type === 'FactSet')!.facts!;
-    expect(facts.map((fact) => fact.title)).toEqual(['Drill', 'Owner', 'Backup set', 'Run', 'Restored', 'Cause', 'Since']);
+    expect(facts.map((fact) => fact.title)).toEqual([
+      'Drill',
+      'Owner',
+      'Backup set',
+      'Run',
+      'Restored',
+      'Cause',
+      'Since',
+    ]);
     expect(card.body.some((element) => element.text?.includes('changed: etc/passwd'))).toBe(true);
   });
 });
@@ -150,9 +291,23 @@ describe('the documented example', () => {
     const doc = readFileSync(new URL('../../docs/alerts.md', import.meta.url), 'utf8');
     const example = /```yaml\n([\s\S]*?)```/.exec(doc)![1]!;
     const alerts = example.slice(example.indexOf('alerts:'));
-    const env = { SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/x', TEAMS_WORKFLOW_URL: 'https://example.com/w', SMTP_PASSWORD: 'pw-1234', ALERT_TOKEN: 'tok-1234' };
-    const { config } = parseConfig(`drills:\n  - name: fileserver-nightly\n    tags: [tier-1]\n    source: { kind: tar, path: /b/*.tar }\n${alerts}`, 'docs/alerts.md', env);
-    expect(Object.keys(config.alerts!.channels)).toEqual(['ops-slack', 'infra-teams', 'oncall-mail', 'audit-hook']);
+    const env = {
+      SLACK_WEBHOOK_URL: 'https://hooks.slack.com/services/T/B/x',
+      TEAMS_WORKFLOW_URL: 'https://example.com/w',
+      SMTP_PASSWORD: 'pw-1234',
+      ALERT_TOKEN: 'tok-1234',
+    };
+    const { config } = parseConfig(
+      `drills:\n  - name: fileserver-nightly\n    tags: [tier-1]\n    source: { kind: tar, path: /b/*.tar }\n${alerts}`,
+      'docs/alerts.md',
+      env,
+    );
+    expect(Object.keys(config.alerts!.channels)).toEqual([
+      'ops-slack',
+      'infra-teams',
+      'oncall-mail',
+      'audit-hook',
+    ]);
   });
 });
 

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { RunRecord, RunVerdict } from '../../src/evidence/run-record.js';
-import { decideAlerts, drillState, summarizeRuns, type AlertDecision, type OpenProblem } from '../../src/alerts/state.js';
+import {
+  decideAlerts,
+  drillState,
+  summarizeRuns,
+  type AlertDecision,
+  type OpenProblem,
+} from '../../src/alerts/state.js';
 import { DAY, HOUR, makeRun } from '../helpers/alert-fixtures.js';
 
 const T0 = new Date('2026-11-01T03:00:00Z');
@@ -8,7 +14,9 @@ const at = (hours: number) => new Date(T0.getTime() + hours * HOUR);
 
 /** Runs of `drill` one hour apart, from T0, with these verdicts. */
 function runs(...verdicts: RunVerdict[]): RunRecord[] {
-  return verdicts.map((verdict, index) => makeRun({ drill: 'nightly', verdict, startedAt: at(index) }));
+  return verdicts.map((verdict, index) =>
+    makeRun({ drill: 'nightly', verdict, startedAt: at(index) }),
+  );
 }
 
 /**
@@ -28,7 +36,9 @@ class Simulation {
     const last = states.at(-1);
     if (!last || last.decision.kind === 'recovered') return null;
     const key = last.decision.problemKey;
-    const reminders = this.log.filter((entry) => entry.decision.kind === 'reminder' && entry.decision.problemKey === key);
+    const reminders = this.log.filter(
+      (entry) => entry.decision.kind === 'reminder' && entry.decision.problemKey === key,
+    );
     return {
       key,
       kind: last.decision.kind === 'stale' ? 'stale' : 'failing',
@@ -40,9 +50,16 @@ class Simulation {
 
   evaluate(now: Date): AlertDecision[] {
     const state = drillState(summarizeRuns(this.history), this.drill, now);
-    const decisions = decideAlerts({ drill: 'nightly', state, open: this.open(), now, remindEveryMs: this.remindEveryMs });
+    const decisions = decideAlerts({
+      drill: 'nightly',
+      state,
+      open: this.open(),
+      now,
+      remindEveryMs: this.remindEveryMs,
+    });
     for (const decision of decisions) {
-      if (!this.log.some((entry) => entry.decision.key === decision.key)) this.log.push({ decision, at: now });
+      if (!this.log.some((entry) => entry.decision.key === decision.key))
+        this.log.push({ decision, at: now });
     }
     return decisions;
   }
@@ -87,19 +104,38 @@ describe('drill state', () => {
 
   it('is stale when no run passed within maxAge, counted from the last pass', () => {
     const list = runs('passed');
-    expect(drillState(summarizeRuns(list), { maxAge: 8 * DAY }, new Date(T0.getTime() + 8 * DAY - 1)).kind).toBe('ok');
-    const state = drillState(summarizeRuns(list), { maxAge: 8 * DAY }, new Date(T0.getTime() + 8 * DAY + 1));
-    expect(state).toMatchObject({ kind: 'stale', episode: list[0]!.runId, since: new Date(T0.getTime() + 8 * DAY) });
+    expect(
+      drillState(summarizeRuns(list), { maxAge: 8 * DAY }, new Date(T0.getTime() + 8 * DAY - 1))
+        .kind,
+    ).toBe('ok');
+    const state = drillState(
+      summarizeRuns(list),
+      { maxAge: 8 * DAY },
+      new Date(T0.getTime() + 8 * DAY + 1),
+    );
+    expect(state).toMatchObject({
+      kind: 'stale',
+      episode: list[0]!.runId,
+      since: new Date(T0.getTime() + 8 * DAY),
+    });
   });
 
   it('counts a drill that never passed from its first run, and one with no runs only from watchingSince', () => {
-    expect(drillState(summarizeRuns(runs('aborted')), { maxAge: DAY }, at(25))).toMatchObject({ kind: 'stale', episode: 'never' });
+    expect(drillState(summarizeRuns(runs('aborted')), { maxAge: DAY }, at(25))).toMatchObject({
+      kind: 'stale',
+      episode: 'never',
+    });
     expect(drillState(summarizeRuns([]), { maxAge: DAY }, at(100)).kind).toBe('ok');
-    expect(drillState(summarizeRuns([]), { maxAge: DAY }, at(25), T0)).toMatchObject({ kind: 'stale', episode: 'never' });
+    expect(drillState(summarizeRuns([]), { maxAge: DAY }, at(25), T0)).toMatchObject({
+      kind: 'stale',
+      episode: 'never',
+    });
   });
 
   it('reports a red drill as failing even when it is also stale', () => {
-    expect(drillState(summarizeRuns(runs('passed', 'failed')), { maxAge: HOUR }, at(30)).kind).toBe('failing');
+    expect(drillState(summarizeRuns(runs('passed', 'failed')), { maxAge: HOUR }, at(30)).kind).toBe(
+      'failing',
+    );
   });
 });
 
@@ -134,7 +170,9 @@ describe('alert decisions', () => {
     const sim = new Simulation();
     sim.run('failed', at(0));
     const recovered = sim.run('passed', at(1));
-    expect(recovered).toMatchObject([{ kind: 'recovered', problem: 'failing', problemKey: sim.log[0]!.decision.key }]);
+    expect(recovered).toMatchObject([
+      { kind: 'recovered', problem: 'failing', problemKey: sim.log[0]!.decision.key },
+    ]);
     expect(kinds(sim.run('passed', at(2)))).toEqual([]);
   });
 
@@ -158,10 +196,16 @@ describe('alert decisions', () => {
     const sim = new Simulation({ maxAge: 8 * DAY }, 2 * DAY);
     sim.run('passed', at(0));
     expect(kinds(sim.evaluate(new Date(T0.getTime() + 7 * DAY)))).toEqual([]);
-    expect(sim.evaluate(new Date(T0.getTime() + 8 * DAY + HOUR))).toMatchObject([{ kind: 'stale' }]);
+    expect(sim.evaluate(new Date(T0.getTime() + 8 * DAY + HOUR))).toMatchObject([
+      { kind: 'stale' },
+    ]);
     expect(kinds(sim.evaluate(new Date(T0.getTime() + 9 * DAY)))).toEqual([]);
-    expect(sim.evaluate(new Date(T0.getTime() + 10 * DAY + 2 * HOUR))).toMatchObject([{ kind: 'reminder', problem: 'stale' }]);
-    expect(sim.run('passed', new Date(T0.getTime() + 11 * DAY))).toMatchObject([{ kind: 'recovered', problem: 'stale' }]);
+    expect(sim.evaluate(new Date(T0.getTime() + 10 * DAY + 2 * HOUR))).toMatchObject([
+      { kind: 'reminder', problem: 'stale' },
+    ]);
+    expect(sim.run('passed', new Date(T0.getTime() + 11 * DAY))).toMatchObject([
+      { kind: 'recovered', problem: 'stale' },
+    ]);
   });
 
   it('turns a stale drill that runs and fails into a failing one, without a recovery in between', () => {
@@ -174,7 +218,14 @@ describe('alert decisions', () => {
 
   it('gives the same decisions the same keys, so replicas deciding together raise one alert', () => {
     const list = runs('passed', 'failed');
-    const decide = () => decideAlerts({ drill: 'nightly', state: drillState(summarizeRuns(list), {}, at(2)), open: null, now: at(2), remindEveryMs: null });
+    const decide = () =>
+      decideAlerts({
+        drill: 'nightly',
+        state: drillState(summarizeRuns(list), {}, at(2)),
+        open: null,
+        now: at(2),
+        remindEveryMs: null,
+      });
     expect(decide()).toEqual(decide());
     expect(decide()[0]!.key).toBe(`failing:nightly:${list[1]!.runId}`);
   });

@@ -1,7 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { redactor } from '../../src/config/redact.js';
 import { buildFailingAlert, type AlertMessage } from '../../src/alerts/message.js';
-import { parseRetryAfter, WebhookChannel, webhookChannelConfigSchema } from '../../src/alerts/webhook-channel.js';
+import {
+  parseRetryAfter,
+  WebhookChannel,
+  webhookChannelConfigSchema,
+} from '../../src/alerts/webhook-channel.js';
 import { makeRun } from '../helpers/alert-fixtures.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -12,7 +16,11 @@ afterEach(async () => {
 });
 
 function failingMessage(): AlertMessage {
-  const run = makeRun({ drill: 'fileserver-nightly', verdict: 'failed', startedAt: new Date('2026-11-27T03:00:00Z') });
+  const run = makeRun({
+    drill: 'fileserver-nightly',
+    verdict: 'failed',
+    startedAt: new Date('2026-11-27T03:00:00Z'),
+  });
   return buildFailingAlert({
     kind: 'failing',
     drill: { name: 'fileserver-nightly', owner: 'infra-team', tags: ['tier-1'] },
@@ -26,7 +34,10 @@ function failingMessage(): AlertMessage {
 }
 
 function channel(url: string, extra: Record<string, unknown> = {}): WebhookChannel {
-  return new WebhookChannel('hook', webhookChannelConfigSchema.parse({ kind: 'webhook', url, ...extra }));
+  return new WebhookChannel(
+    'hook',
+    webhookChannelConfigSchema.parse({ kind: 'webhook', url, ...extra }),
+  );
 }
 
 describe('webhook channel', () => {
@@ -39,8 +50,15 @@ describe('webhook channel', () => {
     expect(request.method).toBe('POST');
     expect(request.headers['content-type']).toBe('application/json; charset=utf-8');
     const body = request.body as AlertMessage & { text: string };
-    expect(body).toMatchObject({ version: 1, kind: 'failing', drill: { name: 'fileserver-nightly', owner: 'infra-team' } });
-    expect(body.failedChecks[0]).toMatchObject({ name: 'manifest', findings: [{ item: 'etc/passwd', problem: 'changed' }] });
+    expect(body).toMatchObject({
+      version: 1,
+      kind: 'failing',
+      drill: { name: 'fileserver-nightly', owner: 'infra-team' },
+    });
+    expect(body.failedChecks[0]).toMatchObject({
+      name: 'manifest',
+      findings: [{ item: 'etc/passwd', problem: 'changed' }],
+    });
     expect(body.text).toContain('restore-drill show');
   });
 
@@ -49,21 +67,36 @@ describe('webhook channel', () => {
     await channel(receiver.url, { format: 'slack' }).send(failingMessage());
     const body = receiver.requests[0]!.body as { text: string; blocks: { type: string }[] };
     expect(body.text).toContain('FAILED: restore drill fileserver-nightly failed');
-    expect(body.blocks.map((block) => block.type)).toEqual(['header', 'section', 'section', 'section', 'section', 'context']);
+    expect(body.blocks.map((block) => block.type)).toEqual([
+      'header',
+      'section',
+      'section',
+      'section',
+      'section',
+      'context',
+    ]);
   });
 
   it('sends a Teams Adaptive Card in a message attachment', async () => {
     receiver = await WebhookReceiver.start({ okStatus: 202 });
     const result = await channel(receiver.url, { format: 'teams' }).send(failingMessage());
     expect(result).toMatchObject({ ok: true, detail: 'HTTP 202 ok' });
-    const body = receiver.requests[0]!.body as { type: string; attachments: { contentType: string; content: { type: string; version: string } }[] };
+    const body = receiver.requests[0]!.body as {
+      type: string;
+      attachments: { contentType: string; content: { type: string; version: string } }[];
+    };
     expect(body.type).toBe('message');
-    expect(body.attachments[0]).toMatchObject({ contentType: 'application/vnd.microsoft.card.adaptive', content: { type: 'AdaptiveCard', version: '1.4' } });
+    expect(body.attachments[0]).toMatchObject({
+      contentType: 'application/vnd.microsoft.card.adaptive',
+      content: { type: 'AdaptiveCard', version: '1.4' },
+    });
   });
 
   it('sends the configured headers, with ${env:} values resolved', async () => {
     receiver = await WebhookReceiver.start();
-    await channel(receiver.url, { headers: { Authorization: 'Bearer t0ken-value' } }).send(failingMessage());
+    await channel(receiver.url, { headers: { Authorization: 'Bearer t0ken-value' } }).send(
+      failingMessage(),
+    );
     expect(receiver.requests[0]!.headers.authorization).toBe('Bearer t0ken-value');
   });
 
@@ -71,7 +104,9 @@ describe('webhook channel', () => {
     receiver = await WebhookReceiver.start({ failFirst: 1, failStatus: 503, retryAfter: '7' });
     const result = await channel(receiver.url).send(failingMessage());
     expect(result).toMatchObject({ ok: false, permanent: false, retryAfterMs: 7_000 });
-    expect(!result.ok && result.error).toMatch(/^http:\/\/127\.0\.0\.1:\d+ answered HTTP 503: temporarily unavailable$/);
+    expect(!result.ok && result.error).toMatch(
+      /^http:\/\/127\.0\.0\.1:\d+ answered HTTP 503: temporarily unavailable$/,
+    );
   });
 
   it('calls a 404 permanent: retrying the same URL cannot help', async () => {
@@ -82,14 +117,19 @@ describe('webhook channel', () => {
 
   it('calls a 429 transient', async () => {
     receiver = await WebhookReceiver.start({ failFirst: 1, failStatus: 429 });
-    expect(await channel(receiver.url).send(failingMessage())).toMatchObject({ ok: false, permanent: false });
+    expect(await channel(receiver.url).send(failingMessage())).toMatchObject({
+      ok: false,
+      permanent: false,
+    });
   });
 
   it('calls a redirect a permanent failure instead of following it as a GET', async () => {
     receiver = await WebhookReceiver.start({ failFirst: 1, failStatus: 301 });
     const result = await channel(receiver.url).send(failingMessage());
     expect(result).toMatchObject({ ok: false, permanent: true });
-    expect(!result.ok && result.error).toContain('answered HTTP 301 (a redirect); configure the final URL');
+    expect(!result.ok && result.error).toContain(
+      'answered HTTP 301 (a redirect); configure the final URL',
+    );
     expect(receiver.requests).toHaveLength(1);
   });
 
@@ -97,7 +137,11 @@ describe('webhook channel', () => {
     receiver = await WebhookReceiver.start();
     receiver.hang = true;
     const result = await channel(receiver.url, { timeout: '300ms' }).send(failingMessage());
-    expect(result).toMatchObject({ ok: false, permanent: false, error: expect.stringContaining('no response within 300 ms') });
+    expect(result).toMatchObject({
+      ok: false,
+      permanent: false,
+      error: expect.stringContaining('no response within 300 ms'),
+    });
   });
 
   it('reports a refused connection as transient, without the URL path that holds the token', async () => {
@@ -113,7 +157,12 @@ describe('webhook channel', () => {
 
   it("calls a port fetch refuses (the 'bad ports' list) a permanent failure", async () => {
     const result = await channel('http://127.0.0.1:6000/hook').send(failingMessage());
-    expect(result).toMatchObject({ ok: false, permanent: true, error: 'POST to http://127.0.0.1:6000 refused by fetch: port 6000 is on the blocked-ports list; use another port' });
+    expect(result).toMatchObject({
+      ok: false,
+      permanent: true,
+      error:
+        'POST to http://127.0.0.1:6000 refused by fetch: port 6000 is on the blocked-ports list; use another port',
+    });
   });
 
   it('stops when its signal aborts, as a transient failure', async () => {
@@ -121,13 +170,23 @@ describe('webhook channel', () => {
     receiver.hang = true;
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);
-    const result = await channel(receiver.url).send(failingMessage(), { signal: controller.signal });
-    expect(result).toMatchObject({ ok: false, permanent: false, error: expect.stringContaining('aborted') });
+    const result = await channel(receiver.url).send(failingMessage(), {
+      signal: controller.signal,
+    });
+    expect(result).toMatchObject({
+      ok: false,
+      permanent: false,
+      error: expect.stringContaining('aborted'),
+    });
   });
 
   it('masks secrets that appear in a response body', async () => {
     redactor.add('leaked-secret-4711', '${env:LEAKED}');
-    receiver = await WebhookReceiver.start({ failFirst: 1, failStatus: 400, failBody: 'bad token leaked-secret-4711' });
+    receiver = await WebhookReceiver.start({
+      failFirst: 1,
+      failStatus: 400,
+      failBody: 'bad token leaked-secret-4711',
+    });
     const result = await channel(receiver.url).send(failingMessage());
     expect(!result.ok && result.error).toMatch(/answered HTTP 400: bad token \$\{env:LEAKED\}$/);
   });

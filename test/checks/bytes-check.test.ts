@@ -6,7 +6,11 @@ import { contextFor, copyInto, makeBench, type Bench } from './fixture.js';
 
 let bench: Bench;
 beforeEach(async () => {
-  bench = await makeBench({ 'a.bin': Buffer.alloc(1500), 'b.bin': Buffer.alloc(500), 'MANIFEST.sha256': Buffer.alloc(100) });
+  bench = await makeBench({
+    'a.bin': Buffer.alloc(1500),
+    'b.bin': Buffer.alloc(500),
+    'MANIFEST.sha256': Buffer.alloc(100),
+  });
   await copyInto(bench.setDir, bench.scratch);
 });
 afterEach(async () => {
@@ -14,7 +18,10 @@ afterEach(async () => {
 });
 
 async function run(min: string | number) {
-  const check = new BytesCheck(bytesCheckConfigSchema.parse({ min }), manifestCheckConfigSchema.parse({ path: 'MANIFEST.sha256' }));
+  const check = new BytesCheck(
+    bytesCheckConfigSchema.parse({ min }),
+    manifestCheckConfigSchema.parse({ path: 'MANIFEST.sha256' }),
+  );
   return (await check.run(await contextFor(bench)))[0]!;
 }
 
@@ -32,7 +39,14 @@ describe('bytes check', () => {
   test('fails below min, naming the shortfall', async () => {
     const result = await run(2001);
     expect(result.verdict).toBe('failed');
-    expect(result.findings).toEqual([{ item: 'restore', problem: 'too-few-bytes', expected: { minBytes: 2001 }, actual: { bytes: 2000 } }]);
+    expect(result.findings).toEqual([
+      {
+        item: 'restore',
+        problem: 'too-few-bytes',
+        expected: { minBytes: 2001 },
+        actual: { bytes: 2000 },
+      },
+    ]);
   });
 });
 

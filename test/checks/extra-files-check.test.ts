@@ -8,7 +8,10 @@ import { contextFor, copyInto, makeBench, sha256sumOutput, type Bench } from './
 let bench: Bench;
 beforeEach(async () => {
   bench = await makeBench({ 'a.txt': 'a\n', 'dir/b.txt': 'b\n' });
-  await writeFile(join(bench.setDir, 'SHA256SUMS'), await sha256sumOutput(bench.setDir, ['a.txt', 'dir/b.txt']));
+  await writeFile(
+    join(bench.setDir, 'SHA256SUMS'),
+    await sha256sumOutput(bench.setDir, ['a.txt', 'dir/b.txt']),
+  );
   await copyInto(bench.setDir, bench.scratch);
 });
 afterEach(async () => {
@@ -17,7 +20,9 @@ afterEach(async () => {
 
 async function run(policy: ExtraFilesPolicy, path = 'SHA256SUMS') {
   const config = manifestCheckConfigSchema.parse({ path });
-  const results = await new ExtraFilesCheck(policy, new ManifestLoader(config)).run(await contextFor(bench));
+  const results = await new ExtraFilesCheck(policy, new ManifestLoader(config)).run(
+    await contextFor(bench),
+  );
   expect(results).toHaveLength(1);
   return results[0]!;
 }
@@ -40,10 +45,22 @@ describe('extraFiles check', () => {
     expect(result.verdict).toBe('failed');
     expect(result.actual).toEqual({ extra: 2 });
     expect(result.findings).toEqual([
-      { item: 'dir/also extra', problem: 'extra', expected: 'listed in SHA256SUMS', actual: { size: 1 } },
-      { item: 'zz-extra.txt', problem: 'extra', expected: 'listed in SHA256SUMS', actual: { size: 8 } },
+      {
+        item: 'dir/also extra',
+        problem: 'extra',
+        expected: 'listed in SHA256SUMS',
+        actual: { size: 1 },
+      },
+      {
+        item: 'zz-extra.txt',
+        problem: 'extra',
+        expected: 'listed in SHA256SUMS',
+        actual: { size: 8 },
+      },
     ]);
-    expect(result.detail).toBe("2 restored files not in SHA256SUMS: 'dir/also extra', 'zz-extra.txt'");
+    expect(result.detail).toBe(
+      "2 restored files not in SHA256SUMS: 'dir/also extra', 'zz-extra.txt'",
+    );
   });
 
   test('warns instead of failing with warn', async () => {
@@ -68,10 +85,15 @@ describe('extraFiles check', () => {
     ['fail', 'failed'],
     ['warn', 'warning'],
     ['ignore', 'passed'],
-  ] as const)('with %s, reports "not compared" when the manifest cannot be read', async (policy, verdict) => {
-    const result = await run(policy, 'NO-SUCH-FILE');
-    expect(result.verdict).toBe(verdict);
-    expect(result.actual).toEqual({ compared: false });
-    expect(result.detail).toContain('not compared: manifest NO-SUCH-FILE cannot be used (see the manifest check)');
-  });
+  ] as const)(
+    'with %s, reports "not compared" when the manifest cannot be read',
+    async (policy, verdict) => {
+      const result = await run(policy, 'NO-SUCH-FILE');
+      expect(result.verdict).toBe(verdict);
+      expect(result.actual).toEqual({ compared: false });
+      expect(result.detail).toContain(
+        'not compared: manifest NO-SUCH-FILE cannot be used (see the manifest check)',
+      );
+    },
+  );
 });

@@ -27,12 +27,21 @@ export async function makeBench(files: Record<string, string | Buffer>): Promise
     root,
     setDir,
     scratch,
-    set: { id: 'set-2026-01-01', path: setDir, size: null, mtime: new Date('2026-01-01T00:00:00Z'), hash: null },
+    set: {
+      id: 'set-2026-01-01',
+      path: setDir,
+      size: null,
+      mtime: new Date('2026-01-01T00:00:00Z'),
+      hash: null,
+    },
     cleanup: () => rm(root, { recursive: true, force: true }),
   };
 }
 
-export async function writeFiles(dir: string, files: Record<string, string | Buffer>): Promise<void> {
+export async function writeFiles(
+  dir: string,
+  files: Record<string, string | Buffer>,
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const [path, content] of Object.entries(files)) {
     await mkdir(dirname(join(dir, path)), { recursive: true });
@@ -41,8 +50,15 @@ export async function writeFiles(dir: string, files: Record<string, string | Buf
 }
 
 /** Runs the real sha256sum over `names` in `dir` and returns its output. */
-export async function sha256sumOutput(dir: string, names: string[], args: string[] = []): Promise<string> {
-  const result = await runCommand('sha256sum', [...args, '--', ...names], { cwd: dir, keepStdout: true });
+export async function sha256sumOutput(
+  dir: string,
+  names: string[],
+  args: string[] = [],
+): Promise<string> {
+  const result = await runCommand('sha256sum', [...args, '--', ...names], {
+    cwd: dir,
+    keepStdout: true,
+  });
   expect(result.exitCode).toBe(0);
   return `${result.stdout}\n`;
 }
@@ -68,7 +84,10 @@ export async function scanScratch(scratch: string, prefix = ''): Promise<Restore
 }
 
 /** A CheckContext over a bench, with an outcome scanned from scratch unless given. */
-export async function contextFor(bench: Bench, overrides: Omit<Partial<CheckContext>, 'outcome'> & { outcome?: Partial<RestoreOutcome> } = {}): Promise<CheckContext> {
+export async function contextFor(
+  bench: Bench,
+  overrides: Omit<Partial<CheckContext>, 'outcome'> & { outcome?: Partial<RestoreOutcome> } = {},
+): Promise<CheckContext> {
   const { outcome, ...rest } = overrides;
   const files = outcome?.files ?? (await scanScratch(bench.scratch));
   return {

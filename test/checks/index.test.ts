@@ -10,12 +10,32 @@ describe('buildChecks', () => {
   });
 
   test('builds every configured check in order, with rto last', () => {
-    const checks = checksSchema.parse({ manifest: { path: 'SHA256SUMS' }, extraFiles: 'warn', files: { min: 1 }, bytes: { min: '1MB' } });
+    const checks = checksSchema.parse({
+      manifest: { path: 'SHA256SUMS' },
+      extraFiles: 'warn',
+      files: { min: 1 },
+      bytes: { min: '1MB' },
+    });
     const targets = targetsSchema.parse({ rto: '15m', rpo: '26h' });
-    expect(names(buildChecks(checks, targets))).toEqual(['restore', 'manifest', 'extraFiles', 'files', 'bytes', 'rpo', 'rto']);
+    expect(names(buildChecks(checks, targets))).toEqual([
+      'restore',
+      'manifest',
+      'extraFiles',
+      'files',
+      'bytes',
+      'rpo',
+      'rto',
+    ]);
   });
 
   test('adds extraFiles only with a manifest', () => {
-    expect(names(buildChecks(checksSchema.parse({ extraFiles: 'fail', files: { exact: 2 } }), targetsSchema.parse({ rpo: '1d' })))).toEqual(['restore', 'files', 'rpo']);
+    expect(
+      names(
+        buildChecks(
+          checksSchema.parse({ extraFiles: 'fail', files: { exact: 2 } }),
+          targetsSchema.parse({ rpo: '1d' }),
+        ),
+      ),
+    ).toEqual(['restore', 'files', 'rpo']);
   });
 });

@@ -5,10 +5,25 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import { ExtraFilesCheck } from '../../src/checks/extra-files-check.js';
 import { startScratchServer, type ScratchServer } from '../helpers/pg-basebackup.js';
 import { MAX_FINDINGS, type CheckContext } from '../../src/checks/check.js';
-import { ManifestCheck, ManifestLoader, locateManifest, manifestCheckConfigSchema, isChosen } from '../../src/checks/manifest-check.js';
+import {
+  ManifestCheck,
+  ManifestLoader,
+  locateManifest,
+  manifestCheckConfigSchema,
+  isChosen,
+} from '../../src/checks/manifest-check.js';
 import { crc32c, crc32cHex } from '../../src/manifest/crc32c.js';
 import { writeManifestForFolder } from '../../src/manifest/restore-drill-manifest.js';
-import { copyInto, contextFor, flipByte, makeBench, scanScratch, sha256sumOutput, writeFiles, type Bench } from './fixture.js';
+import {
+  copyInto,
+  contextFor,
+  flipByte,
+  makeBench,
+  scanScratch,
+  sha256sumOutput,
+  writeFiles,
+  type Bench,
+} from './fixture.js';
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
 
@@ -36,7 +51,10 @@ function check(config: { format?: string; path: string }) {
 
 /** A set with a SHA256SUMS made by the real sha256sum, restored into scratch. */
 async function restoredWithSha256sums(args: string[] = []): Promise<void> {
-  await writeFile(join(bench.setDir, 'SHA256SUMS'), await sha256sumOutput(bench.setDir, NAMES, args));
+  await writeFile(
+    join(bench.setDir, 'SHA256SUMS'),
+    await sha256sumOutput(bench.setDir, NAMES, args),
+  );
   await copyInto(bench.setDir, bench.scratch);
 }
 
@@ -86,7 +104,9 @@ describe('manifest check with sha256sum manifests', () => {
     await truncate(join(bench.scratch, 'docs/with space.txt'), 3);
     const result = await runCheck({ path: 'SHA256SUMS' });
     expect(result.verdict).toBe('failed');
-    expect(result.findings).toEqual([expect.objectContaining({ item: 'docs/with space.txt', problem: 'changed' })]);
+    expect(result.findings).toEqual([
+      expect.objectContaining({ item: 'docs/with space.txt', problem: 'changed' }),
+    ]);
   });
 
   test('fails naming a file that was not restored', async () => {
@@ -95,7 +115,14 @@ describe('manifest check with sha256sum manifests', () => {
     const result = await runCheck({ path: 'SHA256SUMS' });
     expect(result.verdict).toBe('failed');
     expect(result.actual).toEqual({ verified: 4, missing: 1, changed: 0, truncated: 0 });
-    expect(result.findings).toEqual([{ item: 'docs/new\nline.txt', problem: 'missing', expected: { sha256: expect.any(String) }, actual: null }]);
+    expect(result.findings).toEqual([
+      {
+        item: 'docs/new\nline.txt',
+        problem: 'missing',
+        expected: { sha256: expect.any(String) },
+        actual: null,
+      },
+    ]);
   });
 
   test('still passes when an extra file is restored (that is the extraFiles check)', async () => {
@@ -105,7 +132,10 @@ describe('manifest check with sha256sum manifests', () => {
   });
 
   test("fails naming a manifest entry with a '..' component", async () => {
-    await writeFile(join(bench.setDir, 'SHA256SUMS'), (await sha256sumOutput(bench.setDir, NAMES)) + `${'0'.repeat(64)}  ../evil.txt\n`);
+    await writeFile(
+      join(bench.setDir, 'SHA256SUMS'),
+      (await sha256sumOutput(bench.setDir, NAMES)) + `${'0'.repeat(64)}  ../evil.txt\n`,
+    );
     await copyInto(bench.setDir, bench.scratch);
     const result = await runCheck({ path: 'SHA256SUMS' });
     expect(result.verdict).toBe('failed');
@@ -130,27 +160,59 @@ describe('manifest check with sha256sum manifests', () => {
     const result = await runCheck({ path: 'SHA256SUMS' });
     expect(result.verdict).toBe('failed');
     expect(result.findings).toEqual([
-      { item: 'SHA256SUMS:3', problem: 'malformed-line', actual: { line: 3, text: 'garbage that is not a checksum line', reason: expect.any(String) } },
+      {
+        item: 'SHA256SUMS:3',
+        problem: 'malformed-line',
+        actual: {
+          line: 3,
+          text: 'garbage that is not a checksum line',
+          reason: expect.any(String),
+        },
+      },
     ]);
   });
 
   test('hashes files again from scratch when the source did not hash them, and still catches a flipped byte', async () => {
     await restoredWithSha256sums();
-    const unhashed = (await scanScratch(bench.scratch)).map(({ path, size }) => ({ path, size }) as { path: string; size: number; sha256: string });
-    expect((await runCheck({ path: 'SHA256SUMS' }, await contextFor(bench, { outcome: { files: unhashed } }))).verdict).toBe('passed');
+    const unhashed = (await scanScratch(bench.scratch)).map(
+      ({ path, size }) => ({ path, size }) as { path: string; size: number; sha256: string },
+    );
+    expect(
+      (
+        await runCheck(
+          { path: 'SHA256SUMS' },
+          await contextFor(bench, { outcome: { files: unhashed } }),
+        )
+      ).verdict,
+    ).toBe('passed');
     await flipByte(join(bench.scratch, 'a.txt'));
-    const result = await runCheck({ path: 'SHA256SUMS' }, await contextFor(bench, { outcome: { files: unhashed } }));
-    expect(result.findings).toEqual([expect.objectContaining({ item: 'a.txt', problem: 'changed' })]);
+    const result = await runCheck(
+      { path: 'SHA256SUMS' },
+      await contextFor(bench, { outcome: { files: unhashed } }),
+    );
+    expect(result.findings).toEqual([
+      expect.objectContaining({ item: 'a.txt', problem: 'changed' }),
+    ]);
   });
 
   test('names a listed file it cannot read back from scratch', async () => {
     await restoredWithSha256sums();
-    const unhashed = (await scanScratch(bench.scratch)).map(({ path, size }) => ({ path, size }) as { path: string; size: number; sha256: string });
+    const unhashed = (await scanScratch(bench.scratch)).map(
+      ({ path, size }) => ({ path, size }) as { path: string; size: number; sha256: string },
+    );
     await unlink(join(bench.scratch, 'a.txt'));
-    const result = await runCheck({ path: 'SHA256SUMS' }, await contextFor(bench, { outcome: { files: unhashed } }));
+    const result = await runCheck(
+      { path: 'SHA256SUMS' },
+      await contextFor(bench, { outcome: { files: unhashed } }),
+    );
     expect(result.verdict).toBe('failed');
     expect(result.findings).toEqual([
-      { item: 'a.txt', problem: 'unreadable', expected: { sha256: expect.any(String) }, actual: { error: 'cannot read the restored file: ENOENT' } },
+      {
+        item: 'a.txt',
+        problem: 'unreadable',
+        expected: { sha256: expect.any(String) },
+        actual: { error: 'cannot read the restored file: ENOENT' },
+      },
     ]);
     expect(result.actual).toMatchObject({ unreadable: 1 });
   });
@@ -160,17 +222,29 @@ describe('manifest check with sha256sum manifests', () => {
     await copyInto(bench.setDir, bench.scratch);
     const result = await runCheck({ path: 'SHA256SUMS' });
     expect(result.verdict).toBe('failed');
-    expect(result.findings).toEqual([{ item: 'SHA256SUMS', problem: 'empty-manifest', expected: 'at least one file', actual: 'no files listed' }]);
+    expect(result.findings).toEqual([
+      {
+        item: 'SHA256SUMS',
+        problem: 'empty-manifest',
+        expected: 'at least one file',
+        actual: 'no files listed',
+      },
+    ]);
   });
 
   test('caps findings in evidence but counts them all', async () => {
-    const many = Array.from({ length: 150 }, (_, i) => `${'0'.repeat(64)}  missing-${String(i).padStart(3, '0')}.txt`).join('\n');
+    const many = Array.from(
+      { length: 150 },
+      (_, i) => `${'0'.repeat(64)}  missing-${String(i).padStart(3, '0')}.txt`,
+    ).join('\n');
     await writeFile(join(bench.setDir, 'SHA256SUMS'), many);
     await copyInto(bench.setDir, bench.scratch);
     const result = await runCheck({ path: 'SHA256SUMS' });
     expect(result.findings).toHaveLength(MAX_FINDINGS);
     expect(result.findingsTotal).toBe(150);
-    expect(result.detail).toMatch(/^150 problems with SHA256SUMS: missing 'missing-000.txt', missing 'missing-001.txt', missing 'missing-002.txt' and 147 more$/);
+    expect(result.detail).toMatch(
+      /^150 problems with SHA256SUMS: missing 'missing-000.txt', missing 'missing-001.txt', missing 'missing-002.txt' and 147 more$/,
+    );
   });
 });
 
@@ -187,12 +261,19 @@ describe('manifest location', () => {
     await writeFile(`${bench.setDir}.sha256`, await sha256sumOutput(bench.setDir, NAMES));
     await copyInto(bench.setDir, bench.scratch);
     const result = await runCheck({ path: '{set}.sha256' });
-    expect(result).toMatchObject({ verdict: 'passed', expected: { manifest: `${bench.setDir}.sha256` } });
+    expect(result).toMatchObject({
+      verdict: 'passed',
+      expected: { manifest: `${bench.setDir}.sha256` },
+    });
   });
 
   test('treats a manifest given as {set}/NAME as part of the set: not compared', async () => {
     await restoredWithSha256sums();
-    expect(locateManifest({ path: '{set}/SHA256SUMS' }, bench.set, bench.scratch)).toMatchObject({ ok: true, inSet: 'SHA256SUMS', where: 'local file' });
+    expect(locateManifest({ path: '{set}/SHA256SUMS' }, bench.set, bench.scratch)).toMatchObject({
+      ok: true,
+      inSet: 'SHA256SUMS',
+      where: 'local file',
+    });
     expect((await runCheck({ path: '{set}/SHA256SUMS' })).actual).toMatchObject({ verified: 5 });
   });
 
@@ -205,29 +286,43 @@ describe('manifest location', () => {
       expected: { manifest: 'SHA256SUMS', format: 'sha256sum' },
       actual: { readable: false, reason: 'cannot read it: not found in the restored set' },
       detail: 'manifest SHA256SUMS cannot be used: cannot read it: not found in the restored set',
-      findings: [{ item: 'SHA256SUMS', problem: 'unusable-manifest', actual: 'cannot read it: not found in the restored set' }],
+      findings: [
+        {
+          item: 'SHA256SUMS',
+          problem: 'unusable-manifest',
+          actual: 'cannot read it: not found in the restored set',
+        },
+      ],
       findingsTotal: 1,
     });
   });
 
   test('fails naming a manifest that cannot be parsed in its format', async () => {
-    await writeFiles(bench.setDir, { 'manifest.json': '{"format": "restore-drill-manifest", "files": [' });
+    await writeFiles(bench.setDir, {
+      'manifest.json': '{"format": "restore-drill-manifest", "files": [',
+    });
     await copyInto(bench.setDir, bench.scratch);
     const result = await runCheck({ format: 'restore-drill', path: 'manifest.json' });
     expect(result.verdict).toBe('failed');
-    expect(result.detail).toBe('manifest manifest.json cannot be used: not valid JSON at line 1: unexpected end of file; the JSON object is not closed');
+    expect(result.detail).toBe(
+      'manifest manifest.json cannot be used: not valid JSON at line 1: unexpected end of file; the JSON object is not closed',
+    );
   });
 
   test('refuses a relative manifest path that leaves the set', async () => {
     await copyInto(bench.setDir, bench.scratch);
     const result = await runCheck({ path: '../outside.sha256' });
     expect(result.verdict).toBe('failed');
-    expect(result.detail).toContain('manifest ../outside.sha256 cannot be used: a relative manifest path must name a file inside the set');
+    expect(result.detail).toContain(
+      'manifest ../outside.sha256 cannot be used: a relative manifest path must name a file inside the set',
+    );
   });
 
   test('refuses {set} for a set in object storage, saying what to do instead', async () => {
     await copyInto(bench.setDir, bench.scratch);
-    const context = await contextFor(bench, { set: { ...bench.set, path: 's3://bucket/backups/2026-01-01.tar' } });
+    const context = await contextFor(bench, {
+      set: { ...bench.set, path: 's3://bucket/backups/2026-01-01.tar' },
+    });
     const result = await runCheck({ path: '{set}.sha256' }, context);
     expect(result.verdict).toBe('failed');
     expect(result.detail).toBe(
@@ -242,18 +337,35 @@ describe('manifest check with a sample', () => {
     await rm(join(bench.scratch, 'docs'), { recursive: true });
     await unlink(join(bench.scratch, 'data/big.bin'));
     const sample = new Set(['a.txt', 'empty.dat', 'data/big.bin', 'SHA256SUMS']);
-    const result = await runCheck({ path: 'SHA256SUMS' }, await contextFor(bench, { sampled: true, sample }));
+    const result = await runCheck(
+      { path: 'SHA256SUMS' },
+      await contextFor(bench, { sampled: true, sample }),
+    );
     expect(result.verdict).toBe('failed');
-    expect(result.expected).toEqual({ manifest: 'SHA256SUMS', format: 'sha256sum', files: 3, sampled: true });
+    expect(result.expected).toEqual({
+      manifest: 'SHA256SUMS',
+      format: 'sha256sum',
+      files: 3,
+      sampled: true,
+    });
     expect(result.actual).toEqual({ verified: 2, missing: 1, changed: 0, truncated: 0 });
-    expect(result.findings).toEqual([expect.objectContaining({ item: 'data/big.bin', problem: 'missing' })]);
+    expect(result.findings).toEqual([
+      expect.objectContaining({ item: 'data/big.bin', problem: 'missing' }),
+    ]);
   });
 
   test('treats a sampled folder as choosing everything under it', async () => {
     await restoredWithSha256sums();
     await unlink(join(bench.scratch, 'a.txt'));
-    const result = await runCheck({ path: 'SHA256SUMS' }, await contextFor(bench, { sampled: true, sample: new Set(['docs', 'SHA256SUMS']) }));
-    expect(result).toMatchObject({ verdict: 'passed', expected: { files: 2 }, detail: 'all 2 sampled files match SHA256SUMS (sha256sum)' });
+    const result = await runCheck(
+      { path: 'SHA256SUMS' },
+      await contextFor(bench, { sampled: true, sample: new Set(['docs', 'SHA256SUMS']) }),
+    );
+    expect(result).toMatchObject({
+      verdict: 'passed',
+      expected: { files: 2 },
+      detail: 'all 2 sampled files match SHA256SUMS (sha256sum)',
+    });
     expect(isChosen(new Set(['docs']), 'docs/x/y')).toBe(true);
     expect(isChosen(new Set(['docs']), 'docsx/y')).toBe(false);
   });
@@ -261,17 +373,29 @@ describe('manifest check with a sample', () => {
   test('says so when sampled without the chosen paths, rather than calling everything missing', async () => {
     await restoredWithSha256sums();
     await unlink(join(bench.scratch, 'a.txt'));
-    const result = await runCheck({ path: 'SHA256SUMS' }, await contextFor(bench, { sampled: true, sample: null }));
+    const result = await runCheck(
+      { path: 'SHA256SUMS' },
+      await contextFor(bench, { sampled: true, sample: null }),
+    );
     expect(result.verdict).toBe('passed');
-    expect(result.actual).toMatchObject({ verified: 4, missing: 0, missingNotChecked: 'sampled without the list of chosen paths' });
+    expect(result.actual).toMatchObject({
+      verified: 4,
+      missing: 0,
+      missingNotChecked: 'sampled without the list of chosen paths',
+    });
   });
 });
 
 describe('manifest check with a sample', () => {
   test('hints that a sample must include the manifest when it was not restored', async () => {
     await copyInto(bench.setDir, bench.scratch);
-    const result = await runCheck({ path: 'SHA256SUMS' }, await contextFor(bench, { sampled: true, sample: new Set(['a.txt']) }));
-    expect(result.detail).toBe('manifest SHA256SUMS cannot be used: cannot read it: not found in the restored set (a sample must include the manifest)');
+    const result = await runCheck(
+      { path: 'SHA256SUMS' },
+      await contextFor(bench, { sampled: true, sample: new Set(['a.txt']) }),
+    );
+    expect(result.detail).toBe(
+      'manifest SHA256SUMS cannot be used: cannot read it: not found in the restored set (a sample must include the manifest)',
+    );
   });
 });
 
@@ -288,7 +412,10 @@ describe('manifest check on a real pg_basebackup backup', () => {
 
   test('passes on an intact copy and names a corrupted, a truncated and a deleted file', async () => {
     await copyInto(backup, bench.scratch);
-    const config = manifestCheckConfigSchema.parse({ format: 'backup_manifest', path: 'backup_manifest' });
+    const config = manifestCheckConfigSchema.parse({
+      format: 'backup_manifest',
+      path: 'backup_manifest',
+    });
     const loader = new ManifestLoader(config);
     const checks = [new ManifestCheck(config, loader), new ExtraFilesCheck('fail', loader)];
     const run = async () => {
@@ -302,16 +429,34 @@ describe('manifest check on a real pg_basebackup backup', () => {
     expect(extra!.verdict).toBe('passed');
 
     // WAL and files pg_basebackup -R writes are not in the manifest, and not extra.
-    await writeFiles(bench.scratch, { 'pg_wal/000000010000000000000002': 'wal', 'standby.signal': '' });
+    await writeFiles(bench.scratch, {
+      'pg_wal/000000010000000000000002': 'wal',
+      'standby.signal': '',
+    });
     await flipByte(join(bench.scratch, 'global/pg_control'));
     await truncate(join(bench.scratch, 'PG_VERSION'), 1);
     await unlink(join(bench.scratch, 'global/1260'));
     const [bad, extraAfter] = await run();
     expect(bad!.verdict).toBe('failed');
     expect(bad!.findings).toEqual([
-      { item: 'PG_VERSION', problem: 'truncated', expected: { size: 3, crc32c: '8a744722' }, actual: { size: 1 } },
-      { item: 'global/pg_control', problem: 'changed', expected: { size: 8192, crc32c: expect.any(String) }, actual: { size: 8192, crc32c: expect.any(String) } },
-      { item: 'global/1260', problem: 'missing', expected: { size: expect.any(Number), crc32c: expect.any(String) }, actual: null },
+      {
+        item: 'PG_VERSION',
+        problem: 'truncated',
+        expected: { size: 3, crc32c: '8a744722' },
+        actual: { size: 1 },
+      },
+      {
+        item: 'global/pg_control',
+        problem: 'changed',
+        expected: { size: 8192, crc32c: expect.any(String) },
+        actual: { size: 8192, crc32c: expect.any(String) },
+      },
+      {
+        item: 'global/1260',
+        problem: 'missing',
+        expected: { size: expect.any(Number), crc32c: expect.any(String) },
+        actual: null,
+      },
     ]);
     expect(extraAfter!.verdict).toBe('passed');
   });
@@ -333,16 +478,27 @@ describe('manifest check with restore-drill manifests', () => {
 
   test('passes on an intact restore', async () => {
     await writeRestoreDrillManifest();
-    const result = await runCheck({ format: 'restore-drill', path: join(bench.root, 'manifest.json') });
+    const result = await runCheck({
+      format: 'restore-drill',
+      path: join(bench.root, 'manifest.json'),
+    });
     expect(result).toMatchObject({ verdict: 'passed', actual: { verified: 5 } });
   });
 
   test("says 'truncated' for a file shorter than recorded", async () => {
     await writeRestoreDrillManifest();
     await truncate(join(bench.scratch, 'data/big.bin'), 1000);
-    const result = await runCheck({ format: 'restore-drill', path: join(bench.root, 'manifest.json') });
+    const result = await runCheck({
+      format: 'restore-drill',
+      path: join(bench.root, 'manifest.json'),
+    });
     expect(result.findings).toEqual([
-      { item: 'data/big.bin', problem: 'truncated', expected: { size: 1_500_000, sha256: expect.any(String) }, actual: { size: 1000 } },
+      {
+        item: 'data/big.bin',
+        problem: 'truncated',
+        expected: { size: 1_500_000, sha256: expect.any(String) },
+        actual: { size: 1000 },
+      },
     ]);
     expect(result.actual).toEqual({ verified: 4, missing: 0, changed: 0, truncated: 1 });
   });
@@ -350,21 +506,49 @@ describe('manifest check with restore-drill manifests', () => {
   test("says 'changed' for a file longer than recorded", async () => {
     await writeRestoreDrillManifest();
     await appendFile(join(bench.scratch, 'a.txt'), 'more');
-    const result = await runCheck({ format: 'restore-drill', path: join(bench.root, 'manifest.json') });
-    expect(result.findings).toEqual([{ item: 'a.txt', problem: 'changed', expected: { size: 6, sha256: expect.any(String) }, actual: { size: 10 } }]);
+    const result = await runCheck({
+      format: 'restore-drill',
+      path: join(bench.root, 'manifest.json'),
+    });
+    expect(result.findings).toEqual([
+      {
+        item: 'a.txt',
+        problem: 'changed',
+        expected: { size: 6, sha256: expect.any(String) },
+        actual: { size: 10 },
+      },
+    ]);
   });
 
   test('compares restored tables with the row counts recorded', async () => {
-    await writeRestoreDrillManifest((text) => text.replace(/\n\]\}\n$/, '\n],"tables":[{"name":"public.users","rows":10},{"name":"public.orders","rows":5},{"name":"public.gone","rows":1}]}\n'));
+    await writeRestoreDrillManifest((text) =>
+      text.replace(
+        /\n\]\}\n$/,
+        '\n],"tables":[{"name":"public.users","rows":10},{"name":"public.orders","rows":5},{"name":"public.gone","rows":1}]}\n',
+      ),
+    );
     const context = await contextFor(bench, {
-      outcome: { tables: [{ name: 'public.users', rows: 10 }, { name: 'public.orders', rows: 4 }] },
+      outcome: {
+        tables: [
+          { name: 'public.users', rows: 10 },
+          { name: 'public.orders', rows: 4 },
+        ],
+      },
     });
-    const result = await runCheck({ format: 'restore-drill', path: join(bench.root, 'manifest.json') }, context);
+    const result = await runCheck(
+      { format: 'restore-drill', path: join(bench.root, 'manifest.json') },
+      context,
+    );
     expect(result.verdict).toBe('failed');
     expect(result.expected).toMatchObject({ tables: 3 });
     expect(result.actual).toMatchObject({ verified: 5, tablesVerified: 1 });
     expect(result.findings).toEqual([
-      { item: 'table public.orders', problem: 'rows-differ', expected: { rows: 5 }, actual: { rows: 4 } },
+      {
+        item: 'table public.orders',
+        problem: 'rows-differ',
+        expected: { rows: 5 },
+        actual: { rows: 4 },
+      },
       { item: 'table public.gone', problem: 'missing', expected: { rows: 1 }, actual: null },
     ]);
   });
@@ -372,21 +556,37 @@ describe('manifest check with restore-drill manifests', () => {
 
 describe('manifest check with PostgreSQL backup manifests', () => {
   /** A hand-written backup_manifest with pg's own checksum rule (real ones are tested with pg_basebackup). */
-  function pgManifest(files: { path: string; size: number; algorithm: string; checksum: string }[]): string {
-    const lines = files.map((f) => `{ "Path": "${f.path}", "Size": ${f.size}, "Last-Modified": "2026-01-01 00:00:00 GMT", "Checksum-Algorithm": "${f.algorithm}", "Checksum": "${f.checksum}" }`);
+  function pgManifest(
+    files: { path: string; size: number; algorithm: string; checksum: string }[],
+  ): string {
+    const lines = files.map(
+      (f) =>
+        `{ "Path": "${f.path}", "Size": ${f.size}, "Last-Modified": "2026-01-01 00:00:00 GMT", "Checksum-Algorithm": "${f.algorithm}", "Checksum": "${f.checksum}" }`,
+    );
     const body = `{ "PostgreSQL-Backup-Manifest-Version": 1,\n"Files": [\n${lines.join(',\n')}\n],\n`;
     return `${body}"Manifest-Checksum": "${createHash('sha256').update(body).digest('hex')}"}\n`;
   }
 
   test('fails naming the manifest when its own checksum does not match', async () => {
-    const text = pgManifest([{ path: 'a.txt', size: 6, algorithm: 'CRC32C', checksum: crc32cHex(crc32c(Buffer.from(FILES['a.txt']))) }]);
+    const text = pgManifest([
+      {
+        path: 'a.txt',
+        size: 6,
+        algorithm: 'CRC32C',
+        checksum: crc32cHex(crc32c(Buffer.from(FILES['a.txt']))),
+      },
+    ]);
     await writeFiles(bench.setDir, { backup_manifest: text.replace('"Size": 6', '"Size":  6') });
     await copyInto(bench.setDir, bench.scratch);
     const result = await runCheck({ format: 'backup_manifest', path: 'backup_manifest' });
     expect(result.verdict).toBe('failed');
     expect(result.actual).toMatchObject({ verified: 1, manifestProblems: 1 });
     expect(result.findings).toEqual([
-      { item: 'backup_manifest', problem: 'manifest-checksum', actual: { line: 5, reason: expect.stringContaining('altered or damaged') } },
+      {
+        item: 'backup_manifest',
+        problem: 'manifest-checksum',
+        actual: { line: 5, reason: expect.stringContaining('altered or damaged') },
+      },
     ]);
   });
 
@@ -405,9 +605,19 @@ describe('manifest check with PostgreSQL backup manifests', () => {
     await copyInto(bench.setDir, bench.scratch);
     const first = await runCheck({ format: 'backup_manifest', path: 'backup_manifest' });
     expect(first.findings).toEqual([
-      { item: 'docs/with space.txt', problem: 'changed', expected: { size: 7, crc32c: 'deadbeef' }, actual: { size: 7, crc32c: crc32cHex(crc32c(Buffer.from('spaced\n'))) } },
+      {
+        item: 'docs/with space.txt',
+        problem: 'changed',
+        expected: { size: 7, crc32c: 'deadbeef' },
+        actual: { size: 7, crc32c: crc32cHex(crc32c(Buffer.from('spaced\n'))) },
+      },
     ]);
-    await writeFile(join(bench.scratch, 'backup_manifest'), pgManifest([{ path: 'a.txt', size: 6, algorithm: 'CRC32C', checksum: bigEndian }]));
-    expect((await runCheck({ format: 'backup_manifest', path: 'backup_manifest' })).verdict).toBe('passed');
+    await writeFile(
+      join(bench.scratch, 'backup_manifest'),
+      pgManifest([{ path: 'a.txt', size: 6, algorithm: 'CRC32C', checksum: bigEndian }]),
+    );
+    expect((await runCheck({ format: 'backup_manifest', path: 'backup_manifest' })).verdict).toBe(
+      'passed',
+    );
   });
 });

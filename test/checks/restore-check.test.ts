@@ -19,13 +19,26 @@ const file = (path: string) => ({ path, size: 1, sha256: '0'.repeat(64) });
 
 describe('restore check', () => {
   test('passes when the source refused nothing', async () => {
-    expect(await new RestoreCheck().run(context({ files: [file('a'), file('b')], refused: [] }))).toEqual([
-      { name: 'restore', verdict: 'passed', expected: { refused: 0 }, actual: { refused: 0, files: 2 }, detail: 'restored 2 files, refused none' },
+    expect(
+      await new RestoreCheck().run(context({ files: [file('a'), file('b')], refused: [] })),
+    ).toEqual([
+      {
+        name: 'restore',
+        verdict: 'passed',
+        expected: { refused: 0 },
+        actual: { refused: 0, files: 2 },
+        detail: 'restored 2 files, refused none',
+      },
     ]);
   });
 
   test('fails naming a refused entry and why', async () => {
-    const [result] = await new RestoreCheck().run(context({ files: [file('a')], refused: [{ entry: '../evil.txt', reason: 'escapes scratch' }] }));
+    const [result] = await new RestoreCheck().run(
+      context({
+        files: [file('a')],
+        refused: [{ entry: '../evil.txt', reason: 'escapes scratch' }],
+      }),
+    );
     expect(result).toEqual({
       name: 'restore',
       verdict: 'failed',
@@ -38,14 +51,25 @@ describe('restore check', () => {
   });
 
   test('lists the first refusals and counts the rest', async () => {
-    const refused = Array.from({ length: 5 }, (_, i) => ({ entry: `/abs/${i}`, reason: 'absolute path' }));
+    const refused = Array.from({ length: 5 }, (_, i) => ({
+      entry: `/abs/${i}`,
+      reason: 'absolute path',
+    }));
     const [result] = await new RestoreCheck().run(context({ files: [], refused }));
-    expect(result!.detail).toBe('refused 5 entries: /abs/0 (absolute path), /abs/1 (absolute path), /abs/2 (absolute path) and 2 more');
+    expect(result!.detail).toBe(
+      'refused 5 entries: /abs/0 (absolute path), /abs/1 (absolute path), /abs/2 (absolute path) and 2 more',
+    );
     expect(result!.findingsTotal).toBe(5);
   });
 
   test('counts restored tables for database sources', async () => {
-    const [result] = await new RestoreCheck().run(context({ files: [], refused: [], tables: [{ name: 't', rows: 3 }] }));
-    expect(result).toMatchObject({ verdict: 'passed', actual: { refused: 0, files: 0, tables: 1 }, detail: 'restored 0 files, 1 table, refused none' });
+    const [result] = await new RestoreCheck().run(
+      context({ files: [], refused: [], tables: [{ name: 't', rows: 3 }] }),
+    );
+    expect(result).toMatchObject({
+      verdict: 'passed',
+      actual: { refused: 0, files: 0, tables: 1 },
+      detail: 'restored 0 files, 1 table, refused none',
+    });
   });
 });

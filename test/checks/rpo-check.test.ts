@@ -33,11 +33,15 @@ describe('rpo check', () => {
   test('fails when the set is older than the RPO', async () => {
     const [result] = await new RpoCheck(rpo).run(context(new Date('2026-02-28T03:00:00Z')));
     expect(result).toMatchObject({ verdict: 'failed', actual: { age: '2d', ageMs: 172_800_000 } });
-    expect(result!.detail).toBe('set is 2d old (taken 2026-02-28T03:00:00.000Z), beyond the RPO of 1d2h');
+    expect(result!.detail).toBe(
+      'set is 2d old (taken 2026-02-28T03:00:00.000Z), beyond the RPO of 1d2h',
+    );
   });
 
   test('passes at exactly the RPO', async () => {
-    const [result] = await new RpoCheck(rpo).run(context(new Date(Date.parse('2026-03-02T03:00:00Z') - rpo)));
+    const [result] = await new RpoCheck(rpo).run(
+      context(new Date(Date.parse('2026-03-02T03:00:00Z') - rpo)),
+    );
     expect(result!.verdict).toBe('passed');
   });
 

@@ -32,7 +32,11 @@ describe('rto check', () => {
 
   test('fails when they take longer than the RTO', async () => {
     const [result] = await new RtoCheck(rto).run(context(960_000));
-    expect(result).toMatchObject({ verdict: 'failed', actual: { durationMs: 960_000 }, detail: 'restore and verification took 16m, beyond the RTO of 15m' });
+    expect(result).toMatchObject({
+      verdict: 'failed',
+      actual: { durationMs: 960_000 },
+      detail: 'restore and verification took 16m, beyond the RTO of 15m',
+    });
   });
 
   test('reads the elapsed time when it runs, not when it was built', async () => {

@@ -62,7 +62,10 @@ const channels = () => `alerts:
 async function run(args: string[]): Promise<{ stdout: string; exitCode: number }> {
   let stdout = '';
   let exitCode = -1;
-  const command = alertsCommand(jobs, { stdout: (text) => (stdout += text), setExitCode: (code) => (exitCode = code) });
+  const command = alertsCommand(jobs, {
+    stdout: (text) => (stdout += text),
+    setExitCode: (code) => (exitCode = code),
+  });
   await command.parseAsync([...args, '--log-level', 'silent'], { from: 'user' });
   return { stdout, exitCode };
 }
@@ -72,8 +75,12 @@ describe('restore-drill alerts test', () => {
     const config = await writeConfig('t1', channels());
     const { stdout, exitCode } = await run(['test', '--config', config]);
     expect(exitCode).toBe(0);
-    expect(stdout).toMatch(/^ok {5}hook \(webhook, http:\/\/127\.0\.0\.1:\d+\) {2}HTTP 200 ok {2}\[.+\]$/m);
-    expect(stdout).toMatch(/^ok {5}mail \(email, smtp:\/\/127\.0\.0\.1:\d+\) {2}250 .*Message queued as test-1/m);
+    expect(stdout).toMatch(
+      /^ok {5}hook \(webhook, http:\/\/127\.0\.0\.1:\d+\) {2}HTTP 200 ok {2}\[.+\]$/m,
+    );
+    expect(stdout).toMatch(
+      /^ok {5}mail \(email, smtp:\/\/127\.0\.0\.1:\d+\) {2}250 .*Message queued as test-1/m,
+    );
     expect(stdout).toContain('all 2 channel(s) accepted the test message');
   });
 
@@ -81,16 +88,27 @@ describe('restore-drill alerts test', () => {
     const closed = await WebhookReceiver.start();
     const downUrl = closed.url;
     await closed.close();
-    const config = await writeConfig('t2', channels().replace('  retry:', `    down: { kind: webhook, url: "${downUrl}", timeout: 1s }\n  retry:`));
+    const config = await writeConfig(
+      't2',
+      channels().replace(
+        '  retry:',
+        `    down: { kind: webhook, url: "${downUrl}", timeout: 1s }\n  retry:`,
+      ),
+    );
     const { stdout, exitCode } = await run(['test', '--config', config, '--json']);
     expect(exitCode).toBe(1);
-    const body = JSON.parse(stdout) as { channels: { channel: string; ok: boolean; error?: string; permanent?: boolean }[] };
+    const body = JSON.parse(stdout) as {
+      channels: { channel: string; ok: boolean; error?: string; permanent?: boolean }[];
+    };
     expect(body.channels.map((channel) => [channel.channel, channel.ok])).toEqual([
       ['hook', true],
       ['mail', true],
       ['down', false],
     ]);
-    expect(body.channels[2]).toMatchObject({ permanent: false, error: expect.stringContaining('ECONNREFUSED') });
+    expect(body.channels[2]).toMatchObject({
+      permanent: false,
+      error: expect.stringContaining('ECONNREFUSED'),
+    });
   });
 
   it('tests only the named channel', async () => {
@@ -104,38 +122,61 @@ describe('restore-drill alerts test', () => {
 
   it('refuses an unknown channel as a usage error', async () => {
     const config = await writeConfig('t4', channels());
-    const error = await run(['test', '--config', config, '--channel', 'pager']).catch((e: unknown) => e);
+    const error = await run(['test', '--config', config, '--channel', 'pager']).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(CliError);
-    expect(error).toMatchObject({ exitCode: 2, message: "--channel: 'pager' is not a channel; expected one of 'hook', 'mail'" });
+    expect(error).toMatchObject({
+      exitCode: 2,
+      message: "--channel: 'pager' is not a channel; expected one of 'hook', 'mail'",
+    });
   });
 
   it('says so when the config has no alerts block', async () => {
     const config = await writeConfig('t5', '');
-    await expect(run(['test', '--config', config])).rejects.toMatchObject({ exitCode: 2, message: `${config}: no alerts configured; add an 'alerts:' block with channels (see docs/alerts.md)` });
+    await expect(run(['test', '--config', config])).rejects.toMatchObject({
+      exitCode: 2,
+      message: `${config}: no alerts configured; add an 'alerts:' block with channels (see docs/alerts.md)`,
+    });
   });
 });
 
 describe('restore-drill alerts check-stale, deliver and log', () => {
   it('raises a stale alert once, delivers it, and lists it in the log', async () => {
     const config = await writeConfig('s1', channels());
-    await recordRun(store.db, makeRun({ drill: 's1-nightly', verdict: 'passed', startedAt: new Date(Date.now() - 3 * DAY) }));
+    await recordRun(
+      store.db,
+      makeRun({
+        drill: 's1-nightly',
+        verdict: 'passed',
+        startedAt: new Date(Date.now() - 3 * DAY),
+      }),
+    );
     const first = await run(['check-stale', '--config', config, '--json']);
     expect(first.exitCode).toBe(0);
-    const body = JSON.parse(first.stdout) as { drills: { name: string; state: string }[]; raised: { kind: string; title: string }[]; delivery: { attempts: { channel: string; ok: boolean }[] } };
+    const body = JSON.parse(first.stdout) as {
+      drills: { name: string; state: string }[];
+      raised: { kind: string; title: string }[];
+      delivery: { attempts: { channel: string; ok: boolean }[] };
+    };
     expect(body.drills).toMatchObject([{ name: 's1-nightly', state: 'stale' }]);
     expect(body.raised.map((alert) => alert.kind)).toEqual(['stale']);
     expect(body.delivery.attempts.map((attempt) => [attempt.channel, attempt.ok]).sort()).toEqual([
       ['hook', true],
       ['mail', true],
     ]);
-    expect(smtp.mails.at(-1)!.subject).toBe('[restore-drill] STALE: restore drill s1-nightly — no passing run for 3d (maxAge 2d)');
+    expect(smtp.mails.at(-1)!.subject).toBe(
+      '[restore-drill] STALE: restore drill s1-nightly — no passing run for 3d (maxAge 2d)',
+    );
 
     const again = await run(['check-stale', '--config', config]);
     expect(again.stdout).toContain('STALE     s1-nightly');
     expect(again.stdout).toContain('no new alerts');
 
     const log = await run(['log', '--config', config, '--drill', 's1-nightly']);
-    expect(log.stdout).toMatch(/STALE: restore drill s1-nightly — no passing run for 3d \(maxAge 2d\)\n {4}sent {6}hook {2}\(1 attempt\)\n {4}sent {6}mail {2}\(1 attempt\)\n/);
+    expect(log.stdout).toMatch(
+      /STALE: restore drill s1-nightly — no passing run for 3d \(maxAge 2d\)\n {4}sent {6}hook {2}\(1 attempt\)\n {4}sent {6}mail {2}\(1 attempt\)\n/,
+    );
   });
 
   it('exits 1 while an alert cannot be delivered, and 0 once `deliver` gets it through', async () => {
@@ -143,20 +184,33 @@ describe('restore-drill alerts check-stale, deliver and log', () => {
       's2',
       `alerts:\n  channels:\n    flaky: { kind: webhook, url: "${hook.url}", timeout: 2s }\n  retry: { attempts: 10, initialDelay: 50ms, maxDelay: 50ms }\n`,
     );
-    await recordRun(store.db, makeRun({ drill: 's2-nightly', verdict: 'failed', startedAt: new Date() }));
+    await recordRun(
+      store.db,
+      makeRun({ drill: 's2-nightly', verdict: 'failed', startedAt: new Date() }),
+    );
     hook.failuresLeft = 100;
     const failing = await run(['check-stale', '--config', config, '--wait', '120ms']);
     expect(failing.exitCode).toBe(1);
-    expect(failing.stdout).toMatch(/failed {2}failing:s2-nightly:[0-9a-f-]+ → flaky \(attempt 1\) {2}http:\/\/127\.0\.0\.1:\d+ answered HTTP 503/);
+    expect(failing.stdout).toMatch(
+      /failed {2}failing:s2-nightly:[0-9a-f-]+ → flaky \(attempt 1\) {2}http:\/\/127\.0\.0\.1:\d+ answered HTTP 503/,
+    );
     expect(failing.stdout).toContain('delivery(ies) still pending');
     const log = await run(['log', '--config', config, '--drill', 's2-nightly', '--json']);
-    const entry = (JSON.parse(log.stdout) as { alerts: { deliveries: { channel: string; status: string; lastError: string }[] }[] }).alerts[0]!;
-    expect(entry.deliveries).toMatchObject([{ channel: 'flaky', status: 'pending', lastError: expect.stringContaining('HTTP 503') }]);
+    const entry = (
+      JSON.parse(log.stdout) as {
+        alerts: { deliveries: { channel: string; status: string; lastError: string }[] }[];
+      }
+    ).alerts[0]!;
+    expect(entry.deliveries).toMatchObject([
+      { channel: 'flaky', status: 'pending', lastError: expect.stringContaining('HTTP 503') },
+    ]);
 
     hook.failuresLeft = 0;
     const delivered = await run(['deliver', '--config', config]);
     expect(delivered.exitCode).toBe(0);
-    expect(delivered.stdout).toMatch(/^sent {4}failing:s2-nightly:[0-9a-f-]+ → flaky {2}HTTP 200 ok$/m);
+    expect(delivered.stdout).toMatch(
+      /^sent {4}failing:s2-nightly:[0-9a-f-]+ → flaky {2}HTTP 200 ok$/m,
+    );
     expect((await run(['deliver', '--config', config])).stdout).toBe('nothing to deliver\n');
   });
 
@@ -164,16 +218,21 @@ describe('restore-drill alerts check-stale, deliver and log', () => {
     const config = await writeConfig('h1', channels());
     const { stdout, exitCode } = await run(['heartbeat', '--config', config]);
     expect(exitCode).toBe(0);
-    expect(stdout).toContain('HEARTBEAT: restore-drill — 1 drill: 0 passing, 0 failing, 0 stale, 1 never run');
+    expect(stdout).toContain(
+      'HEARTBEAT: restore-drill — 1 drill: 0 passing, 0 failing, 0 stale, 1 never run',
+    );
   });
 
   it('refuses a malformed --wait', async () => {
     const config = await writeConfig('w1', channels());
     const command = alertsCommand(jobs, { stdout: () => {}, setExitCode: () => {} });
     for (const sub of command.commands) sub.configureOutput({ writeErr: () => {} });
-    await expect(command.parseAsync(['deliver', '--config', config, '--wait', 'soon'], { from: 'user' })).rejects.toMatchObject({
+    await expect(
+      command.parseAsync(['deliver', '--config', config, '--wait', 'soon'], { from: 'user' }),
+    ).rejects.toMatchObject({
       code: 'commander.invalidArgument',
-      message: "error: option '--wait <duration>' argument 'soon' is invalid. expected a duration like '30s' or '5m'",
+      message:
+        "error: option '--wait <duration>' argument 'soon' is invalid. expected a duration like '30s' or '5m'",
     });
   });
 });

@@ -11,7 +11,12 @@ interface Run {
   runId: string;
   verdict: string;
   cause: string | null;
-  checks: { name: string; verdict: string; detail: string; findings?: { item: string; problem: string; actual?: unknown }[] }[];
+  checks: {
+    name: string;
+    verdict: string;
+    detail: string;
+    findings?: { item: string; problem: string; actual?: unknown }[];
+  }[];
   restored: { files: number; bytes: number };
 }
 
@@ -29,7 +34,10 @@ const files: Record<string, string | Buffer> = {
 async function makeSet(dir: string, name: string, drop?: string): Promise<string> {
   const staging = path.join(root, 'staging', `${path.basename(dir)}-${name}`);
   await writeTree(staging, files);
-  await writeFile(path.join(staging, 'SHA256SUMS'), await run('sha256sum', Object.keys(files).sort(), staging));
+  await writeFile(
+    path.join(staging, 'SHA256SUMS'),
+    await run('sha256sum', Object.keys(files).sort(), staging),
+  );
   if (drop) await rm(path.join(staging, drop));
   await mkdir(dir, { recursive: true });
   const archive = path.join(dir, `${name}.tar.gz`);
@@ -37,9 +45,17 @@ async function makeSet(dir: string, name: string, drop?: string): Promise<string
   return archive;
 }
 
-async function runDrill(drill: string): Promise<{ exitCode: number | null; run: Run; stderr: string }> {
-  const result = await cli(['run', '--config', config, '--drill', drill, '--json'], { timeoutMs: 240_000 });
-  return { exitCode: result.exitCode, run: (JSON.parse(result.stdout) as { runs: Run[] }).runs[0]!, stderr: result.stderr };
+async function runDrill(
+  drill: string,
+): Promise<{ exitCode: number | null; run: Run; stderr: string }> {
+  const result = await cli(['run', '--config', config, '--drill', drill, '--json'], {
+    timeoutMs: 240_000,
+  });
+  return {
+    exitCode: result.exitCode,
+    run: (JSON.parse(result.stdout) as { runs: Run[] }).runs[0]!,
+    stderr: result.stderr,
+  };
 }
 
 beforeAll(async () => {
@@ -72,7 +88,12 @@ describe('command drills end to end', () => {
     expect(result.restored.files).toBe(4);
     const show = await cli(['show', result.runId, '--config', config, '--json']);
     const record = JSON.parse(show.stdout) as { commands: { command: string; exitCode: number }[] };
-    expect(record.commands).toEqual([expect.objectContaining({ exitCode: 0, command: expect.stringMatching(/^tar -xzf .*good\/2026-11-27\.tar\.gz -C /) })]);
+    expect(record.commands).toEqual([
+      expect.objectContaining({
+        exitCode: 0,
+        command: expect.stringMatching(/^tar -xzf .*good\/2026-11-27\.tar\.gz -C /),
+      }),
+    ]);
   });
 
   it('fails naming the restore command and its exit when the archive is corrupted', async () => {
@@ -81,14 +102,19 @@ describe('command drills end to end', () => {
     expect(result.verdict).toBe('failed');
     expect(result.cause).toMatch(/^restore: refused 1 entry: restore command tar \(exit code 2: /);
     const restore = result.checks.find((check) => check.name === 'restore');
-    expect(restore?.findings?.[0]).toMatchObject({ item: 'restore command tar', problem: 'refused' });
+    expect(restore?.findings?.[0]).toMatchObject({
+      item: 'restore command tar',
+      problem: 'refused',
+    });
   });
 
   it('fails naming the file missing from the set', async () => {
     const { run: result } = await runDrill('cmd-lossy');
     expect(result.verdict).toBe('failed');
     const manifest = result.checks.find((check) => check.name === 'manifest');
-    expect(manifest?.findings).toEqual([expect.objectContaining({ item: 'mail/c.eml', problem: 'missing' })]);
+    expect(manifest?.findings).toEqual([
+      expect.objectContaining({ item: 'mail/c.eml', problem: 'missing' }),
+    ]);
     expect(result.checks.find((check) => check.name === 'files')?.verdict).toBe('failed');
   });
 });

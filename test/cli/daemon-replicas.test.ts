@@ -22,7 +22,11 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
 
   beforeAll(async () => {
     url = await createTestDatabase();
-    store = await openEvidenceStore({ url, embeddedDir: path.join(await tempDir(), 'unused'), log: silentLogger() });
+    store = await openEvidenceStore({
+      url,
+      embeddedDir: path.join(await tempDir(), 'unused'),
+      log: silentLogger(),
+    });
   }, SLOW_STORE_MS);
   afterAll(() => store?.close());
   afterEach(async () => {
@@ -30,14 +34,27 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
   });
 
   /** One config file per replica (each its own scratch root, as on separate machines), all on the same database. */
-  async function replicaConfigs(count: number, drills: FixtureDrill[], daemon: Record<string, unknown> = {}) {
+  async function replicaConfigs(
+    count: number,
+    drills: FixtureDrill[],
+    daemon: Record<string, unknown> = {},
+  ) {
     const dir = await tempDir('restore-drill-replicas-');
     const backups = path.join(dir, 'backups');
     const files: Array<{ config: string; scratch: string }> = [];
     for (let i = 0; i < count; i++) {
       const config = path.join(dir, `replica-${i}.yaml`);
       const scratch = path.join(dir, `scratch-${i}`);
-      await writeFile(config, configText({ backupsDir: backups, scratchRoot: scratch, drills, databaseUrl: url, daemon: { timezone: 'UTC', ...daemon } }));
+      await writeFile(
+        config,
+        configText({
+          backupsDir: backups,
+          scratchRoot: scratch,
+          drills,
+          databaseUrl: url,
+          daemon: { timezone: 'UTC', ...daemon },
+        }),
+      );
       files.push({ config, scratch });
     }
     return { dir, backups, files };
@@ -60,7 +77,10 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
     await makeDirectorySet(backups, quick);
     await makeDirectorySet(backups, slow, { preRestore: ['sleep', '1.5'] });
     const [a, b] = files.map((file) => daemon(file.config)) as [CliProcess, CliProcess];
-    await Promise.all([a.waitForLog((line) => line.msg === 'daemon started'), b.waitForLog((line) => line.msg === 'daemon started')]);
+    await Promise.all([
+      a.waitForLog((line) => line.msg === 'daemon started'),
+      b.waitForLog((line) => line.msg === 'daemon started'),
+    ]);
     // Both are scheduling now: let them compete for a few seconds.
     const bothUp = Date.now();
     await sleep(7_000);
@@ -69,38 +89,70 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
     expect((await a.waitForExit()).code).toBe(0);
     expect((await b.waitForExit()).code).toBe(0);
 
-    const starts = await store.db.selectFrom('run_starts').select(['run_id', 'drill', 'scheduled_for', 'pid']).where('drill', 'in', [quick, slow]).execute();
+    const starts = await store.db
+      .selectFrom('run_starts')
+      .select(['run_id', 'drill', 'scheduled_for', 'pid'])
+      .where('drill', 'in', [quick, slow])
+      .execute();
     const skips = await listSkips(store.db, { drill: [quick, slow] });
     for (const drill of [quick, slow]) {
       const slots = [
-        ...starts.filter((row) => row.drill === drill).map((row) => row.scheduled_for?.toISOString()),
+        ...starts
+          .filter((row) => row.drill === drill)
+          .map((row) => row.scheduled_for?.toISOString()),
         ...skips.filter((row) => row.drill === drill).map((row) => row.scheduled_for.toISOString()),
       ];
       // One start or one skip per slot, never two of either.
       expect(new Set(slots).size, drill).toBe(slots.length);
       // Every second while both ran was decided by one of them.
-      const window = slots.filter((slot) => Date.parse(slot as string) >= bothUp + 1000 && Date.parse(slot as string) <= bothUp + 6000);
+      const window = slots.filter(
+        (slot) =>
+          Date.parse(slot as string) >= bothUp + 1000 &&
+          Date.parse(slot as string) <= bothUp + 6000,
+      );
       expect(window.length, drill).toBeGreaterThanOrEqual(5);
     }
     const quickStarts = starts.filter((row) => row.drill === quick);
     expect(quickStarts.length).toBeGreaterThanOrEqual(5);
     const runs = await listRuns(store.db, { drill: [slow] });
-    const intervals = runs.map((run) => [Date.parse(run.startedAt), Date.parse(run.finishedAt)] as const).sort((x, y) => x[0] - y[0]);
+    const intervals = runs
+      .map((run) => [Date.parse(run.startedAt), Date.parse(run.finishedAt)] as const)
+      .sort((x, y) => x[0] - y[0]);
     intervals.forEach((interval, i) => {
-      if (i > 0) expect(interval[0]).toBeGreaterThanOrEqual((intervals[i - 1] as readonly [number, number])[1]);
+      if (i > 0)
+        expect(interval[0]).toBeGreaterThanOrEqual(
+          (intervals[i - 1] as readonly [number, number])[1],
+        );
     });
-    expect(skips.filter((skip) => skip.drill === slow && skip.reason === 'overlap').length).toBeGreaterThanOrEqual(1);
-    expect(await findUnfinishedRuns(store.db).then((rows) => rows.filter((row) => row.drill === quick || row.drill === slow))).toEqual([]);
+    expect(
+      skips.filter((skip) => skip.drill === slow && skip.reason === 'overlap').length,
+    ).toBeGreaterThanOrEqual(1);
+    expect(
+      await findUnfinishedRuns(store.db).then((rows) =>
+        rows.filter((row) => row.drill === quick || row.drill === slow),
+      ),
+    ).toEqual([]);
   }, 240_000);
 
   it('after kill -9 of a replica mid-run, the other goes on, the slot is never run again, and the restart records it aborted and removes its scratch folder', async () => {
     const drill = `crash-${Date.now().toString(36)}`;
-    const { dir, backups, files } = await replicaConfigs(2, [{ name: drill, schedule: '*/2 * * * * *' }]);
+    const { dir, backups, files } = await replicaConfigs(2, [
+      { name: drill, schedule: '*/2 * * * * *' },
+    ]);
     const pidFile = path.join(dir, 'restore.pids');
     const marker = path.join(dir, 'hung-once');
     // The first restore hangs (its replica is then killed); later ones pass.
-    await makeDirectorySet(backups, drill, { preRestore: ['sh', '-c', `[ -e ${marker} ] && exit 0; touch ${marker}; echo $$ >> ${pidFile}; exec sleep 120`] });
-    const [first, second] = files as [{ config: string; scratch: string }, { config: string; scratch: string }];
+    await makeDirectorySet(backups, drill, {
+      preRestore: [
+        'sh',
+        '-c',
+        `[ -e ${marker} ] && exit 0; touch ${marker}; echo $$ >> ${pidFile}; exec sleep 120`,
+      ],
+    });
+    const [first, second] = files as [
+      { config: string; scratch: string },
+      { config: string; scratch: string },
+    ];
     const victim = daemon(first.config);
     const restoring = await victim.waitForLog((line) => line.msg === 'restoring');
     const other = daemon(second.config);
@@ -110,7 +162,11 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
 
     victim.signal('SIGKILL');
     await victim.waitForExit();
-    for (const pid of (await readFile(pidFile, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).map(Number)) {
+    for (const pid of (await readFile(pidFile, 'utf8').catch(() => ''))
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)) {
       if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     expect(await readdir(first.scratch)).toHaveLength(1);
@@ -121,19 +177,37 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
 
     // The restarted replica (same host, same scratch) closes the dead run at start.
     const restarted = daemon(first.config);
-    const recovered = await restarted.waitForLog((line) => line.runId === restoring.runId && String(line.msg).includes('died before the run finished'));
+    const recovered = await restarted.waitForLog(
+      (line) =>
+        line.runId === restoring.runId && String(line.msg).includes('died before the run finished'),
+    );
     expect(recovered).toMatchObject({ scratchRemoved: true });
-    expect(await readdir(first.scratch).then((names) => names.filter((name) => name.includes(String(restoring.runId).slice(0, 8))))).toEqual([]);
+    expect(
+      await readdir(first.scratch).then((names) =>
+        names.filter((name) => name.includes(String(restoring.runId).slice(0, 8))),
+      ),
+    ).toEqual([]);
     restarted.signal('SIGTERM');
     other.signal('SIGTERM');
     expect((await restarted.waitForExit()).code).toBe(0);
     expect((await other.waitForExit()).code).toBe(0);
-    const [run] = await listRuns(store.db, { drill: [drill] }).then((runs) => runs.filter((r) => r.runId === restoring.runId));
+    const [run] = await listRuns(store.db, { drill: [drill] }).then((runs) =>
+      runs.filter((r) => r.runId === restoring.runId),
+    );
     expect(run).toMatchObject({ verdict: 'aborted', trigger: 'schedule' });
-    expect(run?.cause).toMatch(new RegExp(`^process ${victim.pid} on ${hostname()} died before the run finished`));
+    expect(run?.cause).toMatch(
+      new RegExp(`^process ${victim.pid} on ${hostname()} died before the run finished`),
+    );
     // Its slot was run once, by the replica that died: never again.
-    const slot = await store.db.selectFrom('run_starts').select('run_id').where('drill', '=', drill).where('scheduled_for', '=', new Date(run?.scheduledFor as string)).execute();
+    const slot = await store.db
+      .selectFrom('run_starts')
+      .select('run_id')
+      .where('drill', '=', drill)
+      .where('scheduled_for', '=', new Date(run?.scheduledFor as string))
+      .execute();
     expect(slot).toEqual([{ run_id: restoring.runId }]);
-    expect(await findUnfinishedRuns(store.db).then((rows) => rows.filter((row) => row.drill === drill))).toEqual([]);
+    expect(
+      await findUnfinishedRuns(store.db).then((rows) => rows.filter((row) => row.drill === drill)),
+    ).toEqual([]);
   }, 240_000);
 });

@@ -26,10 +26,23 @@ async function workspace() {
   const scratch = path.join(dir, 'scratch');
   const config = path.join(dir, 'restore-drill.yaml');
   const write = (drills: FixtureDrill[], daemon: Record<string, unknown> = {}) =>
-    writeFile(config, configText({ backupsDir: backups, scratchRoot: scratch, drills, daemon: { timezone: 'UTC', listen: { port: 0 }, ...daemon } }));
+    writeFile(
+      config,
+      configText({
+        backupsDir: backups,
+        scratchRoot: scratch,
+        drills,
+        daemon: { timezone: 'UTC', listen: { port: 0 }, ...daemon },
+      }),
+    );
   /** Reads the evidence once no daemon holds the database. */
-  const evidence = async <T>(read: (store: Awaited<ReturnType<typeof openEvidenceStore>>) => Promise<T>): Promise<T> => {
-    const store = await openEvidenceStore({ embeddedDir: path.join(dir, '.restore-drill'), log: silentLogger() });
+  const evidence = async <T>(
+    read: (store: Awaited<ReturnType<typeof openEvidenceStore>>) => Promise<T>,
+  ): Promise<T> => {
+    const store = await openEvidenceStore({
+      embeddedDir: path.join(dir, '.restore-drill'),
+      log: silentLogger(),
+    });
     try {
       return await read(store);
     } finally {
@@ -51,30 +64,36 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
     return child;
   }
 
-  it('refuses a second daemon on the same embedded database, naming the one that holds it', async () => {
-    const ws = await workspace();
-    await makeDirectorySet(ws.backups, 'quick');
-    await ws.write([{ name: 'quick' }]);
-    const first = daemon(ws.config);
-    await first.listenUrl();
-    const second = daemon(ws.config);
-    const { code } = await second.waitForExit();
-    expect(code).toBe(1);
-    expect(second.stderrText).toContain(
-      `restore-drill: cannot open the evidence database: evidence database ${path.join(ws.dir, '.restore-drill', 'pgdata')} is in use by pid ${first.pid} on host ${hostname()}`,
-    );
-    expect(second.stderrText).toContain('embedded PGlite is single-process');
-    // The first one is unharmed.
-    expect((await fetch(`${await first.listenUrl()}/healthz`)).status).toBe(200);
-    first.signal('SIGTERM');
-    expect(await first.waitForExit()).toEqual({ code: 0, signal: null });
-  }, SLOW_STORE_MS);
+  it(
+    'refuses a second daemon on the same embedded database, naming the one that holds it',
+    async () => {
+      const ws = await workspace();
+      await makeDirectorySet(ws.backups, 'quick');
+      await ws.write([{ name: 'quick' }]);
+      const first = daemon(ws.config);
+      await first.listenUrl();
+      const second = daemon(ws.config);
+      const { code } = await second.waitForExit();
+      expect(code).toBe(1);
+      expect(second.stderrText).toContain(
+        `restore-drill: cannot open the evidence database: evidence database ${path.join(ws.dir, '.restore-drill', 'pgdata')} is in use by pid ${first.pid} on host ${hostname()}`,
+      );
+      expect(second.stderrText).toContain('embedded PGlite is single-process');
+      // The first one is unharmed.
+      expect((await fetch(`${await first.listenUrl()}/healthz`)).status).toBe(200);
+      first.signal('SIGTERM');
+      expect(await first.waitForExit()).toEqual({ code: 0, signal: null });
+    },
+    SLOW_STORE_MS,
+  );
 
   it('serves /healthz, keeps its config on a broken SIGHUP, reschedules on a good one, and drains on SIGTERM', async () => {
     const ws = await workspace();
     await makeDirectorySet(ws.backups, 'first');
     await makeDirectorySet(ws.backups, 'second', { preRestore: ['sleep', '2'] });
-    await ws.write([{ name: 'first', schedule: EVERY_2S }, { name: 'second' }], { drainTimeout: '30s' });
+    await ws.write([{ name: 'first', schedule: EVERY_2S }, { name: 'second' }], {
+      drainTimeout: '30s',
+    });
     const proc = daemon(ws.config);
     const url = await proc.listenUrl();
 
@@ -100,44 +119,86 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
     await proc.waitForLog((line) => line.msg === 'drill finished' && line.drill === 'first');
 
     // A broken file: every problem logged on its own line, the old schedule kept.
-    await writeFile(ws.config, `scratch: { root: scratch }\ndrills:\n  - name: first\n    schedule: "every day"\n    colour: blue\n    source: { kind: directory, path: backups/first/* }\n`);
+    await writeFile(
+      ws.config,
+      `scratch: { root: scratch }\ndrills:\n  - name: first\n    schedule: "every day"\n    colour: blue\n    source: { kind: directory, path: backups/first/* }\n`,
+    );
     const mark = proc.logs.length;
     proc.signal('SIGHUP');
-    await proc.waitForLog((line) => line.msg === 'config reload refused; the daemon keeps running on the previous config', 30_000, mark);
-    const problems = proc.logs.slice(mark).filter((line) => line.level === 50 && line.msg.startsWith(`${ws.config}:`)).map((line) => line.msg);
+    await proc.waitForLog(
+      (line) =>
+        line.msg === 'config reload refused; the daemon keeps running on the previous config',
+      30_000,
+      mark,
+    );
+    const problems = proc.logs
+      .slice(mark)
+      .filter((line) => line.level === 50 && line.msg.startsWith(`${ws.config}:`))
+      .map((line) => line.msg);
     expect(problems).toEqual([
       `${ws.config}:4 drills[0].schedule: expected a cron expression like '0 3 * * *'`,
       `${ws.config}:5 drills[0]: unknown key 'colour'`,
     ]);
-    const refused = (await (await fetch(`${url}/healthz`)).json()) as { lastReload: unknown; schedules: unknown };
+    const refused = (await (await fetch(`${url}/healthz`)).json()) as {
+      lastReload: unknown;
+      schedules: unknown;
+    };
     expect(refused.lastReload).toMatchObject({ ok: false, problems });
-    expect(refused.schedules).toEqual([{ drill: 'first', schedule: EVERY_2S, next: expect.any(String) }]);
+    expect(refused.schedules).toEqual([
+      { drill: 'first', schedule: EVERY_2S, next: expect.any(String) },
+    ]);
     const afterRefusal = proc.logs.length;
-    await proc.waitForLog((line) => line.msg === 'drill finished' && line.drill === 'first', 30_000, afterRefusal);
+    await proc.waitForLog(
+      (line) => line.msg === 'drill finished' && line.drill === 'first',
+      30_000,
+      afterRefusal,
+    );
 
     // A good file: the new schedule replaces the old one.
-    await ws.write([{ name: 'first' }, { name: 'second', schedule: EVERY_2S }], { drainTimeout: '30s' });
+    await ws.write([{ name: 'first' }, { name: 'second', schedule: EVERY_2S }], {
+      drainTimeout: '30s',
+    });
     const goodMark = proc.logs.length;
     proc.signal('SIGHUP');
     await proc.waitForLog((line) => line.msg === 'config reloaded', 30_000, goodMark);
-    const reloaded = (await (await fetch(`${url}/healthz`)).json()) as { lastReload: unknown; schedules: unknown };
+    const reloaded = (await (await fetch(`${url}/healthz`)).json()) as {
+      lastReload: unknown;
+      schedules: unknown;
+    };
     expect(reloaded.lastReload).toMatchObject({ ok: true, problems: [], notApplied: [] });
-    expect(reloaded.schedules).toEqual([{ drill: 'second', schedule: EVERY_2S, next: expect.any(String) }]);
+    expect(reloaded.schedules).toEqual([
+      { drill: 'second', schedule: EVERY_2S, next: expect.any(String) },
+    ]);
 
     // SIGTERM while `second` restores: it finishes, its verdict is recorded, the process exits 0.
-    await proc.waitForLog((line) => line.msg === 'restoring' && line.drill === 'second', 30_000, goodMark);
-    const runningHealth = (await (await fetch(`${url}/healthz`)).json()) as { running: Array<{ drill: string; runId: string }> };
-    expect(runningHealth.running).toEqual([expect.objectContaining({ drill: 'second', runId: expect.any(String) })]);
+    await proc.waitForLog(
+      (line) => line.msg === 'restoring' && line.drill === 'second',
+      30_000,
+      goodMark,
+    );
+    const runningHealth = (await (await fetch(`${url}/healthz`)).json()) as {
+      running: Array<{ drill: string; runId: string }>;
+    };
+    expect(runningHealth.running).toEqual([
+      expect.objectContaining({ drill: 'second', runId: expect.any(String) }),
+    ]);
     const stoppingAt = Date.now();
     proc.signal('SIGTERM');
     expect(await proc.waitForExit()).toEqual({ code: 0, signal: null });
-    const drained = proc.logs.find((line) => line.msg === 'drill finished' && line.drill === 'second' && line.runId === runningHealth.running[0]?.runId);
+    const drained = proc.logs.find(
+      (line) =>
+        line.msg === 'drill finished' &&
+        line.drill === 'second' &&
+        line.runId === runningHealth.running[0]?.runId,
+    );
     expect(drained).toMatchObject({ verdict: 'passed' });
     expect(proc.logs.some((line) => line.msg === 'daemon stopped')).toBe(true);
 
     await ws.evidence(async (store) => {
       const runs = await listRuns(store.db, {});
-      expect(runs.find((run) => run.runId === runningHealth.running[0]?.runId)?.verdict).toBe('passed');
+      expect(runs.find((run) => run.runId === runningHealth.running[0]?.runId)?.verdict).toBe(
+        'passed',
+      );
       // Nothing started after the SIGTERM.
       expect(runs.every((run) => Date.parse(run.startedAt) < stoppingAt)).toBe(true);
       expect(runs.filter((run) => run.drill === 'first').length).toBeGreaterThanOrEqual(2);
@@ -149,22 +210,35 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
   it('after kill -9 mid-run, the next start records the run aborted and removes its scratch folder', async () => {
     const ws = await workspace();
     const pidFile = path.join(ws.dir, 'restore.pids');
-    await makeDirectorySet(ws.backups, 'slow', { preRestore: ['sh', '-c', `echo $$ >> ${pidFile}; exec sleep 120`] });
+    await makeDirectorySet(ws.backups, 'slow', {
+      preRestore: ['sh', '-c', `echo $$ >> ${pidFile}; exec sleep 120`],
+    });
     await ws.write([{ name: 'slow', schedule: EVERY_2S }]);
     const first = daemon(ws.config);
-    const started = await first.waitForLog((line) => line.msg === 'restoring' && line.drill === 'slow');
+    const started = await first.waitForLog(
+      (line) => line.msg === 'restoring' && line.drill === 'slow',
+    );
     const scratchFolders = await readdir(ws.scratch);
     expect(scratchFolders).toHaveLength(1);
     first.signal('SIGKILL');
     expect((await first.waitForExit()).signal).toBe('SIGKILL');
     // The restore tool outlives a SIGKILLed parent (systemd's KillMode and Kubernetes kill it with the unit); here the test does.
-    for (const pid of (await readFile(pidFile, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).map(Number)) {
+    for (const pid of (await readFile(pidFile, 'utf8').catch(() => ''))
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number)) {
       if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
     }
 
     await ws.write([{ name: 'slow' }]);
     const second = daemon(ws.config);
-    const recovered = await second.waitForLog((line) => line.runId === started.runId && typeof line.msg === 'string' && line.msg.includes('died before the run finished'));
+    const recovered = await second.waitForLog(
+      (line) =>
+        line.runId === started.runId &&
+        typeof line.msg === 'string' &&
+        line.msg.includes('died before the run finished'),
+    );
     expect(recovered).toMatchObject({ scratchRemoved: true, pid: first.pid });
     expect(await readdir(ws.scratch)).toEqual([]);
     second.signal('SIGTERM');
@@ -172,7 +246,11 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
     await ws.evidence(async (store) => {
       const [run] = await listRuns(store.db, { drill: ['slow'] });
       expect(run).toMatchObject({ runId: started.runId, verdict: 'aborted', trigger: 'schedule' });
-      expect(run?.cause).toMatch(new RegExp(`^process ${first.pid} on ${hostname()} died before the run finished \\(recorded by process ${second.pid} on `));
+      expect(run?.cause).toMatch(
+        new RegExp(
+          `^process ${first.pid} on ${hostname()} died before the run finished \\(recorded by process ${second.pid} on `,
+        ),
+      );
       expect(await findUnfinishedRuns(store.db)).toEqual([]);
     });
   }, 240_000);
@@ -194,27 +272,45 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
             name: 'hangs',
             schedule: EVERY_2S,
             timeout: '2s',
-            source: { kind: 'command', sets: { path: path.join(ws.backups, 'hangs', '*') }, restore: ['sh', '-c', script] },
+            source: {
+              kind: 'command',
+              sets: { path: path.join(ws.backups, 'hangs', '*') },
+              restore: ['sh', '-c', script],
+            },
           },
         ],
       }),
     );
     const proc = daemon(ws.config);
-    const finished = await proc.waitForLog((line) => line.msg === 'drill finished' && line.drill === 'hangs', 90_000);
-    expect(finished).toMatchObject({ verdict: 'timed_out', cause: 'drill exceeded its timeout of 2000 ms' });
+    const finished = await proc.waitForLog(
+      (line) => line.msg === 'drill finished' && line.drill === 'hangs',
+      90_000,
+    );
+    expect(finished).toMatchObject({
+      verdict: 'timed_out',
+      cause: 'drill exceeded its timeout of 2000 ms',
+    });
     const pids = (await readFile(pidFile, 'utf8')).trim().split('\n').map(Number);
     expect(pids.length).toBeGreaterThanOrEqual(3);
     const deadline = Date.now() + 10_000;
     while (pids.some(pidAlive) && Date.now() < deadline) await sleep(100);
     expect(pids.filter(pidAlive)).toEqual([]);
-    expect((await readdir(ws.scratch)).filter((name) => name.includes(String(finished.runId).slice(0, 8)))).toEqual([]);
+    expect(
+      (await readdir(ws.scratch)).filter((name) =>
+        name.includes(String(finished.runId).slice(0, 8)),
+      ),
+    ).toEqual([]);
     proc.signal('SIGTERM');
     expect((await proc.waitForExit()).code).toBe(0);
     await ws.evidence(async (store) => {
       const runs = await listRuns(store.db, { drill: ['hangs'] });
-      expect(runs.find((run) => run.runId === finished.runId)).toMatchObject({ verdict: 'timed_out', sourceKind: 'command' });
+      expect(runs.find((run) => run.runId === finished.runId)).toMatchObject({
+        verdict: 'timed_out',
+        sourceKind: 'command',
+      });
       // Slots that came while it hung were skipped, naming it.
-      for (const skip of await listSkips(store.db, { drill: ['hangs'] })) expect(skip).toMatchObject({ reason: 'overlap', blocking_run_id: finished.runId });
+      for (const skip of await listSkips(store.db, { drill: ['hangs'] }))
+        expect(skip).toMatchObject({ reason: 'overlap', blocking_run_id: finished.runId });
     });
     expect(await readdir(ws.scratch)).toEqual([]);
   }, 240_000);
@@ -225,12 +321,23 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
     await writeFile(ws.config, 'drills: []\n');
     const broken = daemon(ws.config);
     expect((await broken.waitForExit()).code).toBe(2);
-    expect(broken.stderrText).toContain(`restore-drill: ${ws.config}:1 drills: expected at least one drill`);
+    expect(broken.stderrText).toContain(
+      `restore-drill: ${ws.config}:1 drills: expected at least one drill`,
+    );
 
-    await writeFile(ws.config, configText({ backupsDir: ws.backups, scratchRoot: path.join(ws.backups, 'quick'), drills: [{ name: 'quick' }] }));
+    await writeFile(
+      ws.config,
+      configText({
+        backupsDir: ws.backups,
+        scratchRoot: path.join(ws.backups, 'quick'),
+        drills: [{ name: 'quick' }],
+      }),
+    );
     const dangerous = daemon(ws.config);
     expect((await dangerous.waitForExit()).code).toBe(2);
-    expect(dangerous.stderrText).toContain(`restore-drill: ${ws.config} scratch.root: scratch root ${path.join(ws.backups, 'quick')} is the same folder as the source path`);
+    expect(dangerous.stderrText).toContain(
+      `restore-drill: ${ws.config} scratch.root: scratch root ${path.join(ws.backups, 'quick')} is the same folder as the source path`,
+    );
 
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
@@ -239,7 +346,9 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
       await ws.write([{ name: 'quick' }], { listen: { port } });
       const busy = daemon(ws.config);
       expect((await busy.waitForExit()).code).toBe(1);
-      expect(busy.stderrText).toContain(`restore-drill: cannot start the daemon: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`);
+      expect(busy.stderrText).toContain(
+        `restore-drill: cannot start the daemon: cannot listen on 127.0.0.1:${port}: listen EADDRINUSE`,
+      );
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }

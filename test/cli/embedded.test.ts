@@ -10,15 +10,24 @@ describe('restore-drill on the embedded default database', () => {
     const root = await tempDir('restore-drill-embedded-');
     const set = path.join(root, 'sets', '2026-11-27');
     await writeTree(set, { 'a.txt': 'a\n', 'b/c.txt': 'c\n' });
-    await writeFile(path.join(set, 'SHA256SUMS'), await run('sha256sum', ['a.txt', 'b/c.txt'], set));
+    await writeFile(
+      path.join(set, 'SHA256SUMS'),
+      await run('sha256sum', ['a.txt', 'b/c.txt'], set),
+    );
     const config = path.join(root, 'restore-drill.yaml');
-    await writeFile(config, `drills:\n  - name: folder\n    source: { kind: directory, path: sets/* }\n    checks: { manifest: { path: SHA256SUMS }, files: { exact: 2 } }\n`);
+    await writeFile(
+      config,
+      `drills:\n  - name: folder\n    source: { kind: directory, path: sets/* }\n    checks: { manifest: { path: SHA256SUMS }, files: { exact: 2 } }\n`,
+    );
 
     const first = await cli(['run', '--config', config, '--json'], { timeoutMs: 240_000 });
     expect(first.exitCode, first.stderr).toBe(0);
     const history = await cli(['history', '--config', config, '--json'], { timeoutMs: 240_000 });
-    const runs = (JSON.parse(history.stdout) as { runs: { verdict: string; drill: string }[] }).runs;
+    const runs = (JSON.parse(history.stdout) as { runs: { verdict: string; drill: string }[] })
+      .runs;
     expect(runs).toEqual([expect.objectContaining({ drill: 'folder', verdict: 'passed' })]);
-    await expect(import('node:fs/promises').then((fs) => fs.stat(path.join(root, '.restore-drill', 'pgdata')))).resolves.toBeTruthy();
+    await expect(
+      import('node:fs/promises').then((fs) => fs.stat(path.join(root, '.restore-drill', 'pgdata'))),
+    ).resolves.toBeTruthy();
   }, 300_000);
 });

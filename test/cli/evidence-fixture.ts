@@ -16,8 +16,14 @@ const CLI = fileURLToPath(new URL('../../dist/bin/restore-drill.js', import.meta
 
 /** Runs `restore-drill ARGS` in a real child process; full stdout kept. */
 export async function restoreDrill(args: readonly string[], cwd: string): Promise<CommandResult> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (npm test does) before the CLI tests`);
-  return runCommand(process.execPath, [CLI, ...args], { cwd, keepStdout: true, timeoutMs: 120_000, env: { RESTORE_DRILL_LOG_FORMAT: 'json', RESTORE_DRILL_LOG_LEVEL: 'warn' } });
+  if (!existsSync(CLI))
+    throw new Error(`${CLI} is missing: run 'npm run build' (npm test does) before the CLI tests`);
+  return runCommand(process.execPath, [CLI, ...args], {
+    cwd,
+    keepStdout: true,
+    timeoutMs: 120_000,
+    env: { RESTORE_DRILL_LOG_FORMAT: 'json', RESTORE_DRILL_LOG_LEVEL: 'warn' },
+  });
 }
 
 /** A config folder with drills and an evidence database (embedded, or a fresh PostgreSQL database), seeded with runs. */
@@ -50,7 +56,10 @@ drills:
     source: { kind: directory, path: /nonexistent/* }
 `;
 
-export async function prepareCliPlace(engine: 'pglite' | 'postgres', records: readonly RunRecord[]): Promise<CliPlace> {
+export async function prepareCliPlace(
+  engine: 'pglite' | 'postgres',
+  records: readonly RunRecord[],
+): Promise<CliPlace> {
   const dir = await mkdtemp(join(tmpdir(), 'restore-drill-cli-'));
   const url = engine === 'postgres' ? await createTestDatabase() : undefined;
   // Embedded: a copy of the run's pristine PGlite folder (a fresh initdb takes seconds), where the CLI looks for it.
@@ -58,7 +67,12 @@ export async function prepareCliPlace(engine: 'pglite' | 'postgres', records: re
   if (embedded) await symlink(embedded.dir, join(dir, '.restore-drill'));
   const config = join(dir, 'restore-drill.yaml');
   await writeFile(config, `${url ? `database:\n  url: ${url}\n` : ''}${DRILLS_YAML}`);
-  const open = () => openEvidenceStore({ ...(url ? { url } : {}), embeddedDir: join(dir, '.restore-drill'), log: silentLogger() });
+  const open = () =>
+    openEvidenceStore({
+      ...(url ? { url } : {}),
+      embeddedDir: join(dir, '.restore-drill'),
+      log: silentLogger(),
+    });
   const store = await open();
   try {
     for (const record of records) {

@@ -13,7 +13,11 @@ let folder: string;
 beforeAll(async () => {
   root = await tempDir('restore-drill-manifest-cli-');
   folder = path.join(root, 'backup');
-  await writeTree(folder, { 'a.txt': 'alpha\n', 'deep/er/b.bin': Buffer.alloc(2_500_000, 7), 'empty': '' });
+  await writeTree(folder, {
+    'a.txt': 'alpha\n',
+    'deep/er/b.bin': Buffer.alloc(2_500_000, 7),
+    empty: '',
+  });
 });
 
 describe('restore-drill manifest PATH', () => {
@@ -21,8 +25,17 @@ describe('restore-drill manifest PATH', () => {
     const result = await cli(['manifest', folder]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stderr).toContain(`manifest of 3 files (2.5 MB) in ${folder}`);
-    const document = JSON.parse(result.stdout) as { format: string; version: number; source: string; files: { path: string; size: number; sha256: string }[] };
-    expect(document).toMatchObject({ format: 'restore-drill-manifest', version: 1, source: folder });
+    const document = JSON.parse(result.stdout) as {
+      format: string;
+      version: number;
+      source: string;
+      files: { path: string; size: number; sha256: string }[];
+    };
+    expect(document).toMatchObject({
+      format: 'restore-drill-manifest',
+      version: 1,
+      source: folder,
+    });
     const sums = await sha256sumTree(folder);
     expect(document.files).toEqual([
       { path: 'a.txt', size: 6, sha256: sums.get('a.txt') },
@@ -43,7 +56,10 @@ describe('restore-drill manifest PATH', () => {
 
   it('writes the exact row count of every table of a database, from one snapshot, without the password', async () => {
     const url = await createPgbenchDatabase();
-    await query(url, "create schema sales; create table sales.orders (id int); insert into sales.orders select generate_series(1, 7)");
+    await query(
+      url,
+      'create schema sales; create table sales.orders (id int); insert into sales.orders select generate_series(1, 7)',
+    );
     // The test server trusts every local connection: the password is ignored there, and must not show up here.
     const withPassword = url.replace('postgres@', 'postgres:pw-for-manifest@');
     const out = path.join(root, 'db.manifest.json');
@@ -51,7 +67,11 @@ describe('restore-drill manifest PATH', () => {
     expect(result.exitCode, result.stderr).toBe(0);
     const text = await readFile(out, 'utf8');
     expect(text).not.toContain('pw-for-manifest');
-    const document = JSON.parse(text) as { source: string; files: unknown[]; tables: { name: string; rows: number }[] };
+    const document = JSON.parse(text) as {
+      source: string;
+      files: unknown[];
+      tables: { name: string; rows: number }[];
+    };
     expect(document.source).toBe(url);
     expect(document.files).toEqual([]);
     expect(document.tables).toEqual([
@@ -80,9 +100,17 @@ describe('restore-drill manifest PATH', () => {
 
   it('fails with the cause when the database cannot be reached, leaving no file', async () => {
     const out = path.join(root, 'unreachable.json');
-    const result = await cli(['manifest', '--database', 'postgres://postgres:secret-pw@127.0.0.1:1/shop', '--out', out]);
+    const result = await cli([
+      'manifest',
+      '--database',
+      'postgres://postgres:secret-pw@127.0.0.1:1/shop',
+      '--out',
+      out,
+    ]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toMatch(/cannot count the tables of postgres:\/\/postgres@127\.0\.0\.1:1\/shop: connect ECONNREFUSED/);
+    expect(result.stderr).toMatch(
+      /cannot count the tables of postgres:\/\/postgres@127\.0\.0\.1:1\/shop: connect ECONNREFUSED/,
+    );
     expect(result.stderr).not.toContain('secret-pw');
     await expect(readFile(out)).rejects.toThrow();
   });

@@ -3,7 +3,13 @@ import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { run as runTool } from '../helpers/artefacts.js';
 import { cli } from '../helpers/cli.js';
-import { createPgbenchDatabase, flipMiddle, pgDump, query, scratchDatabases } from '../helpers/pg-dumps.js';
+import {
+  createPgbenchDatabase,
+  flipMiddle,
+  pgDump,
+  query,
+  scratchDatabases,
+} from '../helpers/pg-dumps.js';
 import { tempDir } from '../helpers/temp.js';
 import { createTestDatabase } from '../helpers/test-database.js';
 
@@ -29,8 +35,12 @@ let config: string;
 let adminUrl: string;
 let lastPassSource: string;
 
-async function runDrill(drill: string): Promise<{ exitCode: number | null; run: Run; stderr: string }> {
-  const result = await cli(['run', '--config', config, '--drill', drill, '--json'], { timeoutMs: 240_000 });
+async function runDrill(
+  drill: string,
+): Promise<{ exitCode: number | null; run: Run; stderr: string }> {
+  const result = await cli(['run', '--config', config, '--drill', drill, '--json'], {
+    timeoutMs: 240_000,
+  });
   const parsed = JSON.parse(result.stdout) as { runs: Run[] };
   return { exitCode: result.exitCode, run: parsed.runs[0]!, stderr: result.stderr };
 }
@@ -43,13 +53,22 @@ beforeAll(async () => {
   // A good dump with a manifest written at backup time by `restore-drill manifest --database`.
   const shop = await createPgbenchDatabase();
   await mkdir(path.join(root, 'good'));
-  const made = await cli(['manifest', '--database', shop, '--out', path.join(root, 'good', 'shop.manifest.json')]);
+  const made = await cli([
+    'manifest',
+    '--database',
+    shop,
+    '--out',
+    path.join(root, 'good', 'shop.manifest.json'),
+  ]);
   expect(made.exitCode, made.stderr).toBe(0);
   await pgDump(shop, 'c', path.join(root, 'good', 'shop-2026-11-27.dump'));
 
   // Rows removed after the manifest was written, before the dump.
   await mkdir(path.join(root, 'shrunk'));
-  await cp(path.join(root, 'good', 'shop.manifest.json'), path.join(root, 'shrunk', 'shop.manifest.json'));
+  await cp(
+    path.join(root, 'good', 'shop.manifest.json'),
+    path.join(root, 'shrunk', 'shop.manifest.json'),
+  );
   const shrunk = await createTestDatabase();
   await pgDump(shop, 'c', path.join(root, 'tmp.dump'));
   await runTool('pg_restore', ['--no-owner', '-d', shrunk, path.join(root, 'tmp.dump')]);
@@ -58,12 +77,20 @@ beforeAll(async () => {
 
   // A dump with bytes flipped in the middle.
   await mkdir(path.join(root, 'corrupt'));
-  await cp(path.join(root, 'good', 'shop-2026-11-27.dump'), path.join(root, 'corrupt', 'shop-2026-11-27.dump'));
+  await cp(
+    path.join(root, 'good', 'shop-2026-11-27.dump'),
+    path.join(root, 'corrupt', 'shop-2026-11-27.dump'),
+  );
   await flipMiddle(path.join(root, 'corrupt', 'shop-2026-11-27.dump'));
 
   // A source whose later dump loses rows: judged against the last passing run.
   lastPassSource = await createTestDatabase();
-  await runTool('pg_restore', ['--no-owner', '-d', lastPassSource, path.join(root, 'good', 'shop-2026-11-27.dump')]);
+  await runTool('pg_restore', [
+    '--no-owner',
+    '-d',
+    lastPassSource,
+    path.join(root, 'good', 'shop-2026-11-27.dump'),
+  ]);
   await mkdir(path.join(root, 'nightly'));
   await pgDump(lastPassSource, 'd', path.join(root, 'nightly', 'shop-2026-11-26'));
 
@@ -127,17 +154,30 @@ describe('postgres drills end to end', () => {
       ['sql:balances', 'passed'],
       ['rpo', 'passed'],
     ]);
-    expect(run.checks.find((check) => check.name === 'tables')?.detail).toMatch(/^4 tables match manifest /);
-    expect((await scratchDatabases(adminUrl)).filter((name) => name.startsWith('restore_drill_shop_'))).toEqual([]);
+    expect(run.checks.find((check) => check.name === 'tables')?.detail).toMatch(
+      /^4 tables match manifest /,
+    );
+    expect(
+      (await scratchDatabases(adminUrl)).filter((name) => name.startsWith('restore_drill_shop_')),
+    ).toEqual([]);
   });
 
   it('fails naming the table whose rows were removed after the manifest was written', async () => {
     const { exitCode, run } = await runDrill('shop-shrunk');
     expect(exitCode).toBe(1);
     expect(run.verdict).toBe('failed');
-    expect(run.cause).toMatch(/^tables: 1 table differ from manifest .*: fewer-rows 'table public\.pgbench_accounts'$/);
+    expect(run.cause).toMatch(
+      /^tables: 1 table differ from manifest .*: fewer-rows 'table public\.pgbench_accounts'$/,
+    );
     const tables = run.checks.find((check) => check.name === 'tables');
-    expect(tables?.findings).toEqual([{ item: 'table public.pgbench_accounts', problem: 'fewer-rows', expected: { rows: 100_000 }, actual: { rows: 99_975 } }]);
+    expect(tables?.findings).toEqual([
+      {
+        item: 'table public.pgbench_accounts',
+        problem: 'fewer-rows',
+        expected: { rows: 100_000 },
+        actual: { rows: 99_975 },
+      },
+    ]);
     // The manifest check leaves row counts to the tables check: one finding, not two.
     expect(run.checks.find((check) => check.name === 'manifest')?.findings).toBeUndefined();
   });
@@ -146,7 +186,12 @@ describe('postgres drills end to end', () => {
     const { run } = await runDrill('shop-manifest-only');
     expect(run.verdict).toBe('failed');
     expect(run.checks.find((check) => check.name === 'manifest')?.findings).toEqual([
-      { item: 'table public.pgbench_accounts', problem: 'rows-differ', expected: { rows: 100_000 }, actual: { rows: 99_975 } },
+      {
+        item: 'table public.pgbench_accounts',
+        problem: 'rows-differ',
+        expected: { rows: 100_000 },
+        actual: { rows: 99_975 },
+      },
     ]);
   });
 
@@ -154,23 +199,35 @@ describe('postgres drills end to end', () => {
     const { exitCode, run } = await runDrill('shop-corrupt');
     expect(exitCode).toBe(1);
     expect(run.verdict).toBe('error');
-    expect(run.cause).toMatch(/^dump .*corrupt\/shop-2026-11-27\.dump is damaged or not a pg_dump archive: could not uncompress data/);
-    expect((await scratchDatabases(adminUrl)).filter((name) => name.startsWith('restore_drill_shop_'))).toEqual([]);
+    expect(run.cause).toMatch(
+      /^dump .*corrupt\/shop-2026-11-27\.dump is damaged or not a pg_dump archive: could not uncompress data/,
+    );
+    expect(
+      (await scratchDatabases(adminUrl)).filter((name) => name.startsWith('restore_drill_shop_')),
+    ).toEqual([]);
   });
 
   it('errors naming the missing dump folder', async () => {
     const { run } = await runDrill('shop-missing');
     expect(run.verdict).toBe('error');
-    expect(run.cause).toMatch(/^cannot list backup sets of 'missing\/\*\.dump': .*missing: no such file or directory$/);
+    expect(run.cause).toMatch(
+      /^cannot list backup sets of 'missing\/\*\.dump': .*missing: no such file or directory$/,
+    );
   });
 
   it('compares with the last passing run: a baseline first, then a later dump missing rows fails naming the table', async () => {
     const first = await runDrill('shop-nightly');
     expect(first.run.verdict).toBe('passed');
-    expect(first.run.checks.find((check) => check.name === 'tables')).toMatchObject({ verdict: 'warning', detail: expect.stringMatching(/recorded as the baseline$/) });
+    expect(first.run.checks.find((check) => check.name === 'tables')).toMatchObject({
+      verdict: 'warning',
+      detail: expect.stringMatching(/recorded as the baseline$/),
+    });
     const second = await runDrill('shop-nightly');
     expect(second.run.verdict).toBe('passed');
-    expect(second.run.checks.find((check) => check.name === 'tables')).toMatchObject({ verdict: 'passed', expected: { from: 'last-pass', run: first.run.runId } });
+    expect(second.run.checks.find((check) => check.name === 'tables')).toMatchObject({
+      verdict: 'passed',
+      expected: { from: 'last-pass', run: first.run.runId },
+    });
 
     await query(lastPassSource, 'delete from pgbench_accounts where aid % 10 = 0');
     await pgDump(lastPassSource, 'd', path.join(root, 'nightly', 'shop-2026-11-27'));
@@ -187,17 +244,30 @@ describe('postgres drills end to end', () => {
   });
 
   it('replays a sampled run with the same tables, and a whole run whole', async () => {
-    const tablesOf = (run: Run): string[] => ((run.checks.find((check) => check.name === 'tables')?.actual as { tables: { name: string }[] }).tables ?? []).map((t) => t.name);
+    const tablesOf = (run: Run): string[] =>
+      (
+        (
+          run.checks.find((check) => check.name === 'tables')?.actual as {
+            tables: { name: string }[];
+          }
+        ).tables ?? []
+      ).map((t) => t.name);
     const first = await runDrill('shop-sampled');
     expect(first.run.verdict).toBe('passed');
     expect(tablesOf(first.run)).toHaveLength(2);
-    const replay = await cli(['run', '--config', config, '--drill', 'shop-sampled', '--replay', first.run.runId, '--json'], { timeoutMs: 240_000 });
+    const replay = await cli(
+      ['run', '--config', config, '--drill', 'shop-sampled', '--replay', first.run.runId, '--json'],
+      { timeoutMs: 240_000 },
+    );
     const again = (JSON.parse(replay.stdout) as { runs: Run[] }).runs[0]!;
     expect(again.verdict).toBe('passed');
     expect(tablesOf(again)).toEqual(tablesOf(first.run));
 
     const whole = await runDrill('shop-good');
-    const wholeReplay = await cli(['run', '--config', config, '--drill', 'shop-good', '--replay', whole.run.runId, '--json'], { timeoutMs: 240_000 });
+    const wholeReplay = await cli(
+      ['run', '--config', config, '--drill', 'shop-good', '--replay', whole.run.runId, '--json'],
+      { timeoutMs: 240_000 },
+    );
     const wholeAgain = (JSON.parse(wholeReplay.stdout) as { runs: Run[] }).runs[0]!;
     expect(wholeAgain.verdict).toBe('passed');
     expect(wholeAgain.restored.tables).toBe(4);

@@ -23,9 +23,13 @@ async function makeSet(name: string): Promise<void> {
   const staging = path.join(root, 'staging', name);
   const files: Record<string, string> = {};
   // Sizes over several decades, so the stratified draw has strata to go round.
-  for (let i = 0; i < 20; i++) files[`f/${String(i).padStart(2, '0')}.txt`] = 'x'.repeat(10 ** (1 + (i % 4)) + i);
+  for (let i = 0; i < 20; i++)
+    files[`f/${String(i).padStart(2, '0')}.txt`] = 'x'.repeat(10 ** (1 + (i % 4)) + i);
   await writeTree(staging, files);
-  await writeFile(path.join(staging, 'SHA256SUMS'), await run('sha256sum', Object.keys(files).sort(), staging));
+  await writeFile(
+    path.join(staging, 'SHA256SUMS'),
+    await run('sha256sum', Object.keys(files).sort(), staging),
+  );
   await mkdir(path.join(root, 'sets'), { recursive: true });
   await run('tar', ['-czf', path.join(root, 'sets', `${name}.tar.gz`), '-C', staging, '.']);
 }
@@ -64,7 +68,11 @@ describe('run --replay', () => {
     // `latest` would now pick this set; the replay must not.
     await makeSet('2026-11-27');
     const replay = await show((await runJson(['--replay', original.runId])).runId);
-    expect(replay).toMatchObject({ verdict: 'passed', trigger: 'replay', replayOf: original.runId });
+    expect(replay).toMatchObject({
+      verdict: 'passed',
+      trigger: 'replay',
+      replayOf: original.runId,
+    });
     expect(replay.set.id).toBe(original.set.id);
     expect(replay.sample.seed).toBe(original.sample.seed);
     expect(replay.items).toEqual(original.items);
@@ -76,8 +84,18 @@ describe('run --replay', () => {
   });
 
   it('refuses to replay an unknown run', async () => {
-    const unknown = await cli(['run', '--config', config, '--drill', 'sampled', '--replay', 'ffffffff-0000-0000-0000-000000000000']);
+    const unknown = await cli([
+      'run',
+      '--config',
+      config,
+      '--drill',
+      'sampled',
+      '--replay',
+      'ffffffff-0000-0000-0000-000000000000',
+    ]);
     expect(unknown.exitCode).toBe(2);
-    expect(unknown.stderr).toContain("no run 'ffffffff-0000-0000-0000-000000000000' in the evidence database");
+    expect(unknown.stderr).toContain(
+      "no run 'ffffffff-0000-0000-0000-000000000000' in the evidence database",
+    );
   });
 });

@@ -17,7 +17,11 @@ describe('restore-drill run and validate: crash recovery and the scratch guard',
   let store: EvidenceStore;
   beforeAll(async () => {
     url = await createTestDatabase();
-    store = await openEvidenceStore({ url, embeddedDir: path.join(await tempDir(), 'unused'), log: silentLogger() });
+    store = await openEvidenceStore({
+      url,
+      embeddedDir: path.join(await tempDir(), 'unused'),
+      log: silentLogger(),
+    });
   }, SLOW_STORE_MS);
   afterAll(() => store?.close());
 
@@ -27,7 +31,15 @@ describe('restore-drill run and validate: crash recovery and the scratch guard',
     const scratch = path.join(dir, 'scratch');
     await makeDirectorySet(backups, 'files');
     const config = path.join(dir, 'restore-drill.yaml');
-    await writeFile(config, configText({ backupsDir: backups, scratchRoot: scratch, drills: [{ name: 'files' }], databaseUrl: url }));
+    await writeFile(
+      config,
+      configText({
+        backupsDir: backups,
+        scratchRoot: scratch,
+        drills: [{ name: 'files' }],
+        databaseUrl: url,
+      }),
+    );
     const runId = randomUUID();
     const leftover = await createScratchDir(scratch, 'files', runId);
     await recordRunStart(store.db, {
@@ -46,7 +58,10 @@ describe('restore-drill run and validate: crash recovery and the scratch guard',
     const result = await cli(['run', '--config', config, '--json']);
     expect(result.exitCode).toBe(0);
     expect(result.stderr).toContain('process 4242 on crashed-host died before the run finished');
-    expect((await getRun(store.db, runId))?.record).toMatchObject({ verdict: 'aborted', host: 'crashed-host' });
+    expect((await getRun(store.db, runId))?.record).toMatchObject({
+      verdict: 'aborted',
+      host: 'crashed-host',
+    });
     expect(await readdir(scratch)).toEqual([]);
   });
 
@@ -56,11 +71,21 @@ describe('restore-drill run and validate: crash recovery and the scratch guard',
     await makeDirectorySet(backups, 'files');
     const config = path.join(dir, 'restore-drill.yaml');
     const scratch = path.join(backups, 'files', 'scratch');
-    await writeFile(config, configText({ backupsDir: backups, scratchRoot: scratch, drills: [{ name: 'files' }], databaseUrl: url }));
+    await writeFile(
+      config,
+      configText({
+        backupsDir: backups,
+        scratchRoot: scratch,
+        drills: [{ name: 'files' }],
+        databaseUrl: url,
+      }),
+    );
     for (const verb of ['run', 'validate']) {
       const result = await cli([verb, '--config', config]);
       expect(result.exitCode, verb).toBe(2);
-      expect(result.stderr.trim()).toBe(`restore-drill: ${config} scratch.root: scratch root ${scratch} is inside the source path ${path.join(backups, 'files')}; scratch must not overlap the backups it restores`);
+      expect(result.stderr.trim()).toBe(
+        `restore-drill: ${config} scratch.root: scratch root ${scratch} is inside the source path ${path.join(backups, 'files')}; scratch must not overlap the backups it restores`,
+      );
     }
     // Reading evidence does not depend on where restores would land.
     expect((await cli(['history', '--config', config])).exitCode).toBe(0);

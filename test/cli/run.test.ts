@@ -13,7 +13,14 @@ interface RunJson {
     verdict: string;
     cause: string | null;
     set: { path: string; size: number | null; mtime: string | null } | null;
-    checks: { name: string; verdict: string; expected: unknown; actual: unknown; detail: string; findings?: { item: string; problem: string }[] }[];
+    checks: {
+      name: string;
+      verdict: string;
+      expected: unknown;
+      actual: unknown;
+      detail: string;
+      findings?: { item: string; problem: string }[];
+    }[];
     startedAt?: string;
     finishedAt?: string;
   }[];
@@ -24,7 +31,12 @@ let configFile: string;
 let dbUrl: string;
 
 /** A tar.gz backup set with a SHA256SUMS inside, made with the system tar and sha256sum. */
-async function makeTarSet(dir: string, name: string, files: Record<string, string>, damage?: (staging: string) => Promise<void>): Promise<string> {
+async function makeTarSet(
+  dir: string,
+  name: string,
+  files: Record<string, string>,
+  damage?: (staging: string) => Promise<void>,
+): Promise<string> {
   const staging = path.join(root, 'staging', name);
   await writeTree(staging, files);
   const sums = await run('sha256sum', Object.keys(files).sort(), staging);
@@ -36,7 +48,11 @@ async function makeTarSet(dir: string, name: string, files: Record<string, strin
   return archive;
 }
 
-const goodFiles = { 'docs/a.txt': 'alpha\n', 'docs/b.txt': 'bravo '.repeat(500), 'mail/c.eml': 'charlie\n'.repeat(100) };
+const goodFiles = {
+  'docs/a.txt': 'alpha\n',
+  'docs/b.txt': 'bravo '.repeat(500),
+  'mail/c.eml': 'charlie\n'.repeat(100),
+};
 
 beforeAll(async () => {
   root = await tempDir('restore-drill-cli-');
@@ -50,10 +66,14 @@ beforeAll(async () => {
     await writeFile(file, bytes);
   });
   await mkdir(path.join(root, 'evil'), { recursive: true });
-  await pythonTar(path.join(root, 'evil', '2026-11-26.tar.gz'), [
-    { name: 'ok.txt', type: 'file', data: 'fine' },
-    { name: '../escape.txt', type: 'file', data: 'owned' },
-  ], { gzip: true });
+  await pythonTar(
+    path.join(root, 'evil', '2026-11-26.tar.gz'),
+    [
+      { name: 'ok.txt', type: 'file', data: 'fine' },
+      { name: '../escape.txt', type: 'file', data: 'owned' },
+    ],
+    { gzip: true },
+  );
   // An old set, to fail the RPO target.
   await makeTarSet(path.join(root, 'old'), '2026-01-01', goodFiles);
   const old = new Date(Date.now() - 10 * 86_400_000);
@@ -93,12 +113,18 @@ const env = () => ({ RD_TEST_DB_URL: dbUrl });
 
 describe('restore-drill run', () => {
   it('passes a good set, with every configured check in the JSON and only JSON on stdout', async () => {
-    const result = await cli(['run', '--config', configFile, '--drill', 'good', '--json'], { env: env() });
+    const result = await cli(['run', '--config', configFile, '--drill', 'good', '--json'], {
+      env: env(),
+    });
     expect(result.exitCode).toBe(0);
     const output = JSON.parse(result.stdout) as RunJson;
     expect(output.runs).toHaveLength(1);
     const [runJson] = output.runs;
-    expect(runJson).toMatchObject({ drill: 'good', verdict: 'passed', set: { path: path.join(root, 'good', '2026-11-26.tar.gz') } });
+    expect(runJson).toMatchObject({
+      drill: 'good',
+      verdict: 'passed',
+      set: { path: path.join(root, 'good', '2026-11-26.tar.gz') },
+    });
     expect(runJson!.set!.size).toBeGreaterThan(0);
     expect(Date.parse(runJson!.set!.mtime!)).not.toBeNaN();
     expect(runJson!.checks.map((check) => [check.name, check.verdict])).toEqual([
@@ -114,7 +140,9 @@ describe('restore-drill run', () => {
   });
 
   it('fails a set with one flipped byte, names the file, and shows it in history', async () => {
-    const result = await cli(['run', '--config', configFile, '--drill', 'flipped', '--json'], { env: env() });
+    const result = await cli(['run', '--config', configFile, '--drill', 'flipped', '--json'], {
+      env: env(),
+    });
     expect(result.exitCode).toBe(1);
     const [runJson] = (JSON.parse(result.stdout) as RunJson).runs;
     expect(runJson!.verdict).toBe('failed');
@@ -123,18 +151,24 @@ describe('restore-drill run', () => {
     expect(manifest?.detail).toContain('docs/b.txt');
     expect(manifest?.findings?.[0]).toMatchObject({ item: 'docs/b.txt', problem: 'changed' });
 
-    const history = await cli(['history', '--config', configFile, '--drill', 'flipped', '--json'], { env: env() });
+    const history = await cli(['history', '--config', configFile, '--drill', 'flipped', '--json'], {
+      env: env(),
+    });
     expect(history.exitCode).toBe(0);
     const [past] = (JSON.parse(history.stdout) as RunJson).runs;
     expect(past).toMatchObject({ runId: runJson!.runId, verdict: 'failed' });
     expect(Date.parse(past!.startedAt!)).toBeLessThanOrEqual(Date.parse(past!.finishedAt!));
-    const human = await cli(['history', '--config', configFile, '--drill', 'flipped'], { env: env() });
+    const human = await cli(['history', '--config', configFile, '--drill', 'flipped'], {
+      env: env(),
+    });
     expect(human.stdout).toContain('FAIL');
     expect(human.stdout).toContain('docs/b.txt');
   });
 
   it('refuses a tar entry that escapes scratch: the run fails and the restore check names the entry', async () => {
-    const result = await cli(['run', '--config', configFile, '--drill', 'evil', '--json'], { env: env() });
+    const result = await cli(['run', '--config', configFile, '--drill', 'evil', '--json'], {
+      env: env(),
+    });
     expect(result.exitCode).toBe(1);
     const [runJson] = (JSON.parse(result.stdout) as RunJson).runs;
     expect(runJson!.verdict).toBe('failed');
@@ -146,7 +180,10 @@ describe('restore-drill run', () => {
   });
 
   it('records a drill whose backups are missing as error with a one-line cause, and still runs the others', async () => {
-    const result = await cli(['run', '--config', configFile, '--drill', 'missing', '--drill', 'good', '--json'], { env: env() });
+    const result = await cli(
+      ['run', '--config', configFile, '--drill', 'missing', '--drill', 'good', '--json'],
+      { env: env() },
+    );
     expect(result.exitCode).toBe(1);
     const runs = (JSON.parse(result.stdout) as RunJson).runs;
     expect(runs.map((r) => [r.drill, r.verdict])).toEqual([
@@ -159,9 +196,13 @@ describe('restore-drill run', () => {
   });
 
   it('fails a set older than its RPO target', async () => {
-    const result = await cli(['run', '--config', configFile, '--drill', 'stale', '--json'], { env: env() });
+    const result = await cli(['run', '--config', configFile, '--drill', 'stale', '--json'], {
+      env: env(),
+    });
     expect(result.exitCode).toBe(1);
-    const rpo = (JSON.parse(result.stdout) as RunJson).runs[0]!.checks.find((check) => check.name === 'rpo');
+    const rpo = (JSON.parse(result.stdout) as RunJson).runs[0]!.checks.find(
+      (check) => check.name === 'rpo',
+    );
     expect(rpo?.verdict).toBe('failed');
   });
 
@@ -180,29 +221,59 @@ describe('restore-drill run', () => {
   });
 
   it('replays an earlier run: the same set and items again', async () => {
-    const first = (JSON.parse((await cli(['run', '--config', configFile, '--drill', 'good', '--json'], { env: env() })).stdout) as RunJson).runs[0]!;
-    const replay = await cli(['run', '--config', configFile, '--drill', 'good', '--replay', first.runId.slice(0, 8), '--json'], { env: env() });
+    const first = (
+      JSON.parse(
+        (await cli(['run', '--config', configFile, '--drill', 'good', '--json'], { env: env() }))
+          .stdout,
+      ) as RunJson
+    ).runs[0]!;
+    const replay = await cli(
+      [
+        'run',
+        '--config',
+        configFile,
+        '--drill',
+        'good',
+        '--replay',
+        first.runId.slice(0, 8),
+        '--json',
+      ],
+      { env: env() },
+    );
     expect(replay.exitCode).toBe(0);
     const again = (JSON.parse(replay.stdout) as RunJson).runs[0]!;
     expect(again.set).toEqual(first.set);
-    const shown = JSON.parse((await cli(['show', again.runId, '--config', configFile, '--json', '--items'], { env: env() })).stdout) as {
+    const shown = JSON.parse(
+      (
+        await cli(['show', again.runId, '--config', configFile, '--json', '--items'], {
+          env: env(),
+        })
+      ).stdout,
+    ) as {
       replayOf: string;
       items: { path: string }[];
     };
     expect(shown.replayOf).toBe(first.runId);
-    expect(shown.items.map((item) => item.path).sort()).toEqual(['SHA256SUMS', ...Object.keys(goodFiles)].sort());
+    expect(shown.items.map((item) => item.path).sort()).toEqual(
+      ['SHA256SUMS', ...Object.keys(goodFiles)].sort(),
+    );
   });
 });
 
 describe('restore-drill config errors and validate', () => {
   it('exits 2 and prints every problem with file, line and path', async () => {
     const bad = path.join(root, 'bad.yaml');
-    await writeFile(bad, 'drills:\n  - name: a\n    source: { kind: ftp, path: /x }\n  - name: b\n    timeout: soon\n    source: { kind: tar }\n');
+    await writeFile(
+      bad,
+      'drills:\n  - name: a\n    source: { kind: ftp, path: /x }\n  - name: b\n    timeout: soon\n    source: { kind: tar }\n',
+    );
     const result = await cli(['run', '--config', bad]);
     expect(result.exitCode).toBe(2);
     const lines = result.stderr.trim().split('\n');
     expect(lines).toEqual([
-      expect.stringMatching(/bad\.yaml:3 drills\[0\]\.source\.kind: 'ftp' is not a source kind; expected one of .*'tar'/),
+      expect.stringMatching(
+        /bad\.yaml:3 drills\[0\]\.source\.kind: 'ftp' is not a source kind; expected one of .*'tar'/,
+      ),
       expect.stringMatching(/bad\.yaml:5 drills\[1\]\.timeout: expected a duration/),
       expect.stringMatching(/bad\.yaml:6 drills\[1\]\.source\.path: missing/),
     ]);
@@ -238,6 +309,9 @@ describe('restore-drill config errors and validate', () => {
 
   it('rejects an unknown option as a usage error', async () => {
     expect((await cli(['run', '--bogus'])).exitCode).toBe(2);
-    expect((await cli(['history', '--since', 'yesterday', '--config', configFile], { env: env() })).exitCode).toBe(2);
+    expect(
+      (await cli(['history', '--since', 'yesterday', '--config', configFile], { env: env() }))
+        .exitCode,
+    ).toBe(2);
   });
 });

@@ -23,10 +23,19 @@ interface Serving {
 
 const running = new Set<ChildProcess>();
 
-async function startServe(args: readonly string[], cwd: string, env: Record<string, string> = {}): Promise<Serving> {
+async function startServe(
+  args: readonly string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): Promise<Serving> {
   const child = spawn(process.execPath, [CLI, 'serve', ...args], {
     cwd,
-    env: { ...process.env, RESTORE_DRILL_LOG_FORMAT: 'json', RESTORE_DRILL_LOG_LEVEL: 'info', ...env },
+    env: {
+      ...process.env,
+      RESTORE_DRILL_LOG_FORMAT: 'json',
+      RESTORE_DRILL_LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);
@@ -34,7 +43,10 @@ async function startServe(args: readonly string[], cwd: string, env: Record<stri
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start within 180 s:\n${stderr}`)), 180_000);
+    const timer = setTimeout(
+      () => reject(new Error(`serve did not start within 180 s:\n${stderr}`)),
+      180_000,
+    );
     const look = () => {
       const match = /serving the evidence read-only at (http:\/\/\S+\/)"/.exec(stderr);
       if (match) {
@@ -83,15 +95,25 @@ describe('restore-drill serve: refusals', { timeout: 300_000 }, () => {
   });
 
   it('refuses --insecure-no-auth on an address other hosts can reach, and beside configured credentials', async () => {
-    const wide = await cli(['serve', '--config', place.config, '--insecure-no-auth', '--host', '0.0.0.0'], { cwd: place.dir });
+    const wide = await cli(
+      ['serve', '--config', place.config, '--insecure-no-auth', '--host', '0.0.0.0'],
+      { cwd: place.dir },
+    );
     expect(wide.exitCode).toBe(2);
-    expect(wide.stderr).toContain("--insecure-no-auth: only allowed on a loopback address (127.0.0.1, ::1, localhost), not '0.0.0.0'");
+    expect(wide.stderr).toContain(
+      "--insecure-no-auth: only allowed on a loopback address (127.0.0.1, ::1, localhost), not '0.0.0.0'",
+    );
   });
 
   it('refuses a port that is not one', async () => {
-    const result = await cli(['serve', '--config', place.config, '--port', '70000', '--insecure-no-auth'], { cwd: place.dir });
+    const result = await cli(
+      ['serve', '--config', place.config, '--port', '70000', '--insecure-no-auth'],
+      { cwd: place.dir },
+    );
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain("--port: '70000' is not a port; expected a whole number from 0 to 65535");
+    expect(result.stderr).toContain(
+      "--port: '70000' is not a port; expected a whole number from 0 to 65535",
+    );
   });
 
   it('says --help what it holds and what it refuses', async () => {
@@ -106,7 +128,10 @@ describe('restore-drill serve: refusals', { timeout: 300_000 }, () => {
 describe('restore-drill serve: configured credentials', { timeout: 300_000 }, () => {
   let place: CliPlace;
   beforeAll(async () => {
-    place = await prepareCliPlace('postgres', [makeRecord({ drill: 'nightly', at: ago(1) }), makeRecord({ drill: 'weekly', at: ago(2), verdict: 'failed' })]);
+    place = await prepareCliPlace('postgres', [
+      makeRecord({ drill: 'nightly', at: ago(1) }),
+      makeRecord({ drill: 'weekly', at: ago(2), verdict: 'failed' }),
+    ]);
   }, 180_000);
   afterAll(async () => {
     await place?.cleanup();
@@ -116,22 +141,40 @@ describe('restore-drill serve: configured credentials', { timeout: 300_000 }, ()
     const { writeFile, readFile } = await import('node:fs/promises');
     const original = await readFile(place.config, 'utf8');
     try {
-      await writeFile(place.config, `${original}\nserve:\n  auth:\n    token: literal-secret-in-the-file-0123\n`);
+      await writeFile(
+        place.config,
+        `${original}\nserve:\n  auth:\n    token: literal-secret-in-the-file-0123\n`,
+      );
       const result = await cli(['serve', '--config', place.config], { cwd: place.dir });
       expect(result.exitCode).toBe(2);
-      expect(result.stderr).toContain(`${place.config} serve.auth.token: write the secret as \${env:NAME} (e.g. \${env:RD_WEB_TOKEN}) and set it in the environment; it must not be written in the config file`);
+      expect(result.stderr).toContain(
+        `${place.config} serve.auth.token: write the secret as \${env:NAME} (e.g. \${env:RD_WEB_TOKEN}) and set it in the environment; it must not be written in the config file`,
+      );
       expect(result.stderr).not.toContain('literal-secret-in-the-file-0123');
 
       await writeFile(place.config, `${original}${TOKEN_CONFIG}`);
-      const unset = await cli(['serve', '--config', place.config], { cwd: place.dir, env: { RD_WEB_TOKEN: '' } });
+      const unset = await cli(['serve', '--config', place.config], {
+        cwd: place.dir,
+        env: { RD_WEB_TOKEN: '' },
+      });
       expect(unset.exitCode).toBe(2);
-      expect(unset.stderr).toContain('serve.auth.token: environment variable RD_WEB_TOKEN (from ${env:RD_WEB_TOKEN}) is not set');
-      const short = await cli(['serve', '--config', place.config], { cwd: place.dir, env: { RD_WEB_TOKEN: 'short' } });
+      expect(unset.stderr).toContain(
+        'serve.auth.token: environment variable RD_WEB_TOKEN (from ${env:RD_WEB_TOKEN}) is not set',
+      );
+      const short = await cli(['serve', '--config', place.config], {
+        cwd: place.dir,
+        env: { RD_WEB_TOKEN: 'short' },
+      });
       expect(short.exitCode).toBe(2);
       expect(short.stderr).toContain('serve.auth.token: expected at least 16 characters');
-      const both = await cli(['serve', '--config', place.config, '--insecure-no-auth'], { cwd: place.dir, env: { RD_WEB_TOKEN: TOKEN } });
+      const both = await cli(['serve', '--config', place.config, '--insecure-no-auth'], {
+        cwd: place.dir,
+        env: { RD_WEB_TOKEN: TOKEN },
+      });
       expect(both.exitCode).toBe(2);
-      expect(both.stderr).toContain('--insecure-no-auth: serve.auth is configured; remove one of the two');
+      expect(both.stderr).toContain(
+        '--insecure-no-auth: serve.auth is configured; remove one of the two',
+      );
     } finally {
       await writeFile(place.config, original);
     }
@@ -148,13 +191,26 @@ describe('restore-drill serve: configured credentials', { timeout: 300_000 }, ()
     });
 
     it('serves with the token from the environment on loopback, and stops cleanly on SIGTERM', async () => {
-      serving = await startServe(['--config', place.config, '--port', '0'], place.dir, { RD_WEB_TOKEN: TOKEN });
+      serving = await startServe(['--config', place.config, '--port', '0'], place.dir, {
+        RD_WEB_TOKEN: TOKEN,
+      });
       expect(serving.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
       expect((await fetch(serving.url)).status).toBe(401);
-      const page = await fetch(new URL('/api/summary', serving.url), { headers: { authorization: `Bearer ${TOKEN}` } });
+      const page = await fetch(new URL('/api/summary', serving.url), {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
       expect(page.status).toBe(200);
-      expect(((await page.json()) as { drills: { name: string }[] }).drills.map((drill) => drill.name)).toEqual(['never-run', 'weekly', 'nightly']);
-      expect((await fetch(serving.url, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(405);
+      expect(
+        ((await page.json()) as { drills: { name: string }[] }).drills.map((drill) => drill.name),
+      ).toEqual(['never-run', 'weekly', 'nightly']);
+      expect(
+        (
+          await fetch(serving.url, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${TOKEN}` },
+          })
+        ).status,
+      ).toBe(405);
       expect(await serving.stop('SIGTERM')).toBe(0);
       expect(serving.stderr()).toContain('"msg":"web view stopped"');
       expect(serving.stderr()).not.toContain(TOKEN);
@@ -162,7 +218,9 @@ describe('restore-drill serve: configured credentials', { timeout: 300_000 }, ()
     });
 
     it('stops cleanly on SIGINT (Ctrl-C) too', async () => {
-      serving = await startServe(['--config', place.config, '--port', '0'], place.dir, { RD_WEB_TOKEN: TOKEN });
+      serving = await startServe(['--config', place.config, '--port', '0'], place.dir, {
+        RD_WEB_TOKEN: TOKEN,
+      });
       expect(await serving.stop('SIGINT')).toBe(0);
     });
 
@@ -172,9 +230,14 @@ describe('restore-drill serve: configured credentials', { timeout: 300_000 }, ()
       await once(blocker, 'listening');
       const port = (blocker.address() as { port: number }).port;
       try {
-        const result = await cli(['serve', '--config', place.config, '--port', String(port)], { cwd: place.dir, env: { RD_WEB_TOKEN: TOKEN } });
+        const result = await cli(['serve', '--config', place.config, '--port', String(port)], {
+          cwd: place.dir,
+          env: { RD_WEB_TOKEN: TOKEN },
+        });
         expect(result.exitCode).toBe(1);
-        expect(result.stderr).toContain(`restore-drill: cannot listen on 127.0.0.1:${port}: the address is already in use`);
+        expect(result.stderr).toContain(
+          `restore-drill: cannot listen on 127.0.0.1:${port}: the address is already in use`,
+        );
       } finally {
         blocker.close();
       }
@@ -192,9 +255,14 @@ describe('restore-drill serve --insecure-no-auth', { timeout: 300_000 }, () => {
   });
 
   it('serves without credentials on loopback, after a loud warning', async () => {
-    const serving = await startServe(['--config', place.config, '--port', '0', '--insecure-no-auth'], place.dir);
+    const serving = await startServe(
+      ['--config', place.config, '--port', '0', '--insecure-no-auth'],
+      place.dir,
+    );
     try {
-      expect(serving.stderr()).toContain('!! restore-drill serve: NO AUTHENTICATION (--insecure-no-auth).');
+      expect(serving.stderr()).toContain(
+        '!! restore-drill serve: NO AUTHENTICATION (--insecure-no-auth).',
+      );
       expect((await fetch(new URL('/runs', serving.url))).status).toBe(200);
     } finally {
       expect(await serving.stop()).toBe(0);
@@ -213,19 +281,33 @@ describe('restore-drill serve on the embedded database', { timeout: 400_000 }, (
   });
 
   it('holds the database lock while serving: another command is refused, naming the holder, and runs once serve stops', async () => {
-    const serving = await startServe(['--config', place.config, '--port', '0'], place.dir, { RD_WEB_TOKEN: TOKEN });
+    const serving = await startServe(['--config', place.config, '--port', '0'], place.dir, {
+      RD_WEB_TOKEN: TOKEN,
+    });
     try {
-      const runs = await fetch(new URL('/api/runs', serving.url), { headers: { authorization: `Bearer ${TOKEN}` } });
+      const runs = await fetch(new URL('/api/runs', serving.url), {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
       expect(((await runs.json()) as { total: number }).total).toBe(1);
       // Every command resolves every ${env:} of the config, the serve token's too.
-      const blocked = await cli(['history', '--config', place.config], { cwd: place.dir, timeoutMs: 180_000, env: { RD_WEB_TOKEN: TOKEN } });
+      const blocked = await cli(['history', '--config', place.config], {
+        cwd: place.dir,
+        timeoutMs: 180_000,
+        env: { RD_WEB_TOKEN: TOKEN },
+      });
       expect(blocked.exitCode).toBe(1);
       expect(blocked.stderr).toContain(`is in use by pid ${serving.child.pid} on host`);
-      expect(blocked.stderr).toContain('embedded PGlite is single-process: stop that process or configure database.url');
+      expect(blocked.stderr).toContain(
+        'embedded PGlite is single-process: stop that process or configure database.url',
+      );
     } finally {
       expect(await serving.stop()).toBe(0);
     }
-    const after = await cli(['history', '--config', place.config], { cwd: place.dir, timeoutMs: 180_000, env: { RD_WEB_TOKEN: TOKEN } });
+    const after = await cli(['history', '--config', place.config], {
+      cwd: place.dir,
+      timeoutMs: 180_000,
+      env: { RD_WEB_TOKEN: TOKEN },
+    });
     expect(after.exitCode).toBe(0);
     expect(after.stdout).toContain('nightly');
   });

@@ -89,7 +89,9 @@ drills:
   });
 
   it('rejects unknown keys, naming them', () => {
-    expect(problemsOf(`${minimal}    sechdule: "0 3 * * *"\n`)).toEqual([`drills.yaml:5 drills[0]: unknown key 'sechdule'`]);
+    expect(problemsOf(`${minimal}    sechdule: "0 3 * * *"\n`)).toEqual([
+      `drills.yaml:5 drills[0]: unknown key 'sechdule'`,
+    ]);
   });
 
   it('rejects a bad cron expression and duplicate drill names', () => {
@@ -120,10 +122,15 @@ drills:
   - name: a
     source: { kind: tar, path: "\${env:RD_TEST_BACKUPS}/*.tar" }
 `;
-    const { config } = parseConfig(text, 'drills.yaml', { RD_TEST_DB_PASSWORD: 's3cr3t-pw', RD_TEST_BACKUPS: '/srv/backups' });
+    const { config } = parseConfig(text, 'drills.yaml', {
+      RD_TEST_DB_PASSWORD: 's3cr3t-pw',
+      RD_TEST_BACKUPS: '/srv/backups',
+    });
     expect(config.database.url).toBe('postgres://drill:s3cr3t-pw@db.internal/evidence');
     expect(config.drills[0]!.source).toMatchObject({ path: '/srv/backups/*.tar' });
-    expect(redactor.redact('connecting as s3cr3t-pw')).toBe('connecting as ${env:RD_TEST_DB_PASSWORD}');
+    expect(redactor.redact('connecting as s3cr3t-pw')).toBe(
+      'connecting as ${env:RD_TEST_DB_PASSWORD}',
+    );
     expect(problemsOf(text, { RD_TEST_BACKUPS: '/srv' })).toEqual([
       'drills.yaml:3 database.url: environment variable RD_TEST_DB_PASSWORD (from ${env:RD_TEST_DB_PASSWORD}) is not set',
     ]);
@@ -133,7 +140,9 @@ drills:
     const text = `${minimal}serve:\n  auth: { token: "\${env:RD_TEST_WEB_TOKEN}" }\n`;
     const { config } = parseConfig(text, 'drills.yaml', {}, '/etc', { unusedSections: ['serve'] });
     expect(config.drills).toHaveLength(1);
-    expect(problemsOf(text)).toEqual([expect.stringContaining('serve.auth.token: environment variable RD_TEST_WEB_TOKEN')]);
+    expect(problemsOf(text)).toEqual([
+      expect.stringContaining('serve.auth.token: environment variable RD_TEST_WEB_TOKEN'),
+    ]);
   });
 
   it('refuses references other than ${env:NAME}', () => {
@@ -143,24 +152,39 @@ drills:
   });
 
   it('names the file when it cannot be read', async () => {
-    await expect(loadConfig('/nonexistent/restore-drill.yaml')).rejects.toThrow('/nonexistent/restore-drill.yaml: cannot read config: file not found');
+    await expect(loadConfig('/nonexistent/restore-drill.yaml')).rejects.toThrow(
+      '/nonexistent/restore-drill.yaml: cannot read config: file not found',
+    );
   });
 
   it('loads the shipped example config', async () => {
-    const loaded = await loadConfig(new URL('../../config/restore-drill.yaml', import.meta.url).pathname);
-    expect(loaded.config.drills.map((drill) => drill.name)).toEqual(['fileserver-nightly', 'uploads-weekly', 'fileserver-damaged']);
+    const loaded = await loadConfig(
+      new URL('../../config/restore-drill.yaml', import.meta.url).pathname,
+    );
+    expect(loaded.config.drills.map((drill) => drill.name)).toEqual([
+      'fileserver-nightly',
+      'uploads-weekly',
+      'fileserver-damaged',
+    ]);
   });
 });
 
 describe('JSON Schema', () => {
   it('config/restore-drill.schema.json is in sync with the zod schema (npm run schema)', () => {
-    const committed = readFileSync(new URL('../../config/restore-drill.schema.json', import.meta.url), 'utf8');
+    const committed = readFileSync(
+      new URL('../../config/restore-drill.schema.json', import.meta.url),
+      'utf8',
+    );
     expect(committed).toBe(configJsonSchemaText());
   });
 
   it('describes the fields editors complete', () => {
-    const schema = JSON.parse(configJsonSchemaText()) as { properties: Record<string, { description?: string }> };
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['database', 'scratch', 'drills']));
+    const schema = JSON.parse(configJsonSchemaText()) as {
+      properties: Record<string, { description?: string }>;
+    };
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['database', 'scratch', 'drills']),
+    );
     expect(schema.properties.drills?.description).toBe('The restore drills.');
   });
 });

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- parsed YAML walked freely in assertions */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -18,21 +19,34 @@ async function unit(file: string): Promise<Map<string, string>> {
     text
       .split('\n')
       .filter((line) => /^[A-Z][A-Za-z]+=/.test(line))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as [string, string]),
+      .map(
+        (line) =>
+          [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as [string, string],
+      ),
   );
 }
 
 describe('deploy/ examples', () => {
   it('ship a config in the ConfigMap that restore-drill accepts, listening where probes can reach it', async () => {
     const configMap = await manifest('kubernetes/configmap.yaml');
-    const loaded = parseConfig(configMap.data['restore-drill.yaml'], 'configmap.yaml', { RD_DB_PASSWORD: 'x' }, '/etc/restore-drill');
+    const loaded = parseConfig(
+      configMap.data['restore-drill.yaml'],
+      'configmap.yaml',
+      { RD_DB_PASSWORD: 'x' },
+      '/etc/restore-drill',
+    );
     expect(loaded.config.database.url).toMatch(/^postgres:\/\//);
     expect(loaded.config.daemon.listen).toEqual({ host: '0.0.0.0', port: 9464 });
   });
 
   it('give the daemon Deployment more grace than the drain timeout, and probe /healthz on the configured port', async () => {
     const configMap = await manifest('kubernetes/configmap.yaml');
-    const { config } = parseConfig(configMap.data['restore-drill.yaml'], 'configmap.yaml', { RD_DB_PASSWORD: 'x' }, '/etc/restore-drill');
+    const { config } = parseConfig(
+      configMap.data['restore-drill.yaml'],
+      'configmap.yaml',
+      { RD_DB_PASSWORD: 'x' },
+      '/etc/restore-drill',
+    );
     const deployment = await manifest('kubernetes/daemon-deployment.yaml');
     const pod = deployment.spec.template.spec;
     expect(pod.terminationGracePeriodSeconds * 1000).toBeGreaterThan(config.daemon.drainTimeout);
@@ -40,7 +54,9 @@ describe('deploy/ examples', () => {
     expect(container.args).toEqual(['daemon']);
     expect(container.ports[0].containerPort).toBe(config.daemon.listen?.port);
     expect(container.readinessProbe.httpGet.path).toBe('/healthz');
-    expect(deployment.spec.template.metadata.annotations['prometheus.io/port']).toBe(String(config.daemon.listen?.port));
+    expect(deployment.spec.template.metadata.annotations['prometheus.io/port']).toBe(
+      String(config.daemon.listen?.port),
+    );
   });
 
   it('run one-shot drills from the CronJob without overlap or retries', async () => {

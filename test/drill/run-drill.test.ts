@@ -39,15 +39,36 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
   }, SLOW_STORE_MS);
   afterAll(() => t?.cleanup(), SLOW_STORE_MS);
 
-  function load(drills: FixtureDrill[], extra: { scratchRoot?: string; daemon?: Record<string, unknown> } = {}): LoadedConfig {
-    const text = configText({ backupsDir: backups, scratchRoot: extra.scratchRoot ?? scratch, drills, ...(extra.daemon ? { daemon: extra.daemon } : {}) });
+  function load(
+    drills: FixtureDrill[],
+    extra: { scratchRoot?: string; daemon?: Record<string, unknown> } = {},
+  ): LoadedConfig {
+    const text = configText({
+      backupsDir: backups,
+      scratchRoot: extra.scratchRoot ?? scratch,
+      drills,
+      ...(extra.daemon ? { daemon: extra.daemon } : {}),
+    });
     return parseConfig(text, path.join(base, 'restore-drill.yaml'), {}, base);
   }
 
-  function request(loaded: LoadedConfig, name: string, overrides: Partial<RunDrillRequest> = {}): RunDrillRequest {
+  function request(
+    loaded: LoadedConfig,
+    name: string,
+    overrides: Partial<RunDrillRequest> = {},
+  ): RunDrillRequest {
     const drill = loaded.config.drills.find((candidate) => candidate.name === name);
     if (!drill) throw new Error(`no drill ${name}`);
-    return { drill, config: loaded.config, configDir: loaded.dir, db: t.store.db, log: silentLogger(), trigger: 'manual', createSource: hookedSource, ...overrides };
+    return {
+      drill,
+      config: loaded.config,
+      configDir: loaded.dir,
+      db: t.store.db,
+      log: silentLogger(),
+      trigger: 'manual',
+      createSource: hookedSource,
+      ...overrides,
+    };
   }
 
   async function scratchFolders(): Promise<string[]> {
@@ -57,22 +78,30 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
   it('refuses a scratch root inside a source path before making anything there, and records the error', async () => {
     await makeDirectorySet(backups, 'guarded');
     const inside = path.join(backups, 'guarded', 'scratch');
-    const result = await runDrill(request(load([{ name: 'guarded' }], { scratchRoot: inside }), 'guarded'));
+    const result = await runDrill(
+      request(load([{ name: 'guarded' }], { scratchRoot: inside }), 'guarded'),
+    );
     expect(result.status).toBe('finished');
     if (result.status !== 'finished') return;
     expect(result.record.verdict).toBe('error');
-    expect(result.record.cause).toBe(`scratch root ${inside} is inside the source path ${path.join(backups, 'guarded')}; scratch must not overlap the backups it restores`);
+    expect(result.record.cause).toBe(
+      `scratch root ${inside} is inside the source path ${path.join(backups, 'guarded')}; scratch must not overlap the backups it restores`,
+    );
     expect(result.record.scratchDir).toBeNull();
     expect(await readdir(path.join(backups, 'guarded'))).toEqual(['2026-03-01']);
   });
 
   it('fails the drill with a clear message when scratch has no room for the sample times the margin', async () => {
     await makeDirectorySet(backups, 'too-big');
-    const loaded = load([{ name: 'too-big', sample: { size: 2 } }], { daemon: { scratchMargin: 1e15 } });
+    const loaded = load([{ name: 'too-big', sample: { size: 2 } }], {
+      daemon: { scratchMargin: 1e15 },
+    });
     const result = await runDrill(request(loaded, 'too-big'));
     if (result.status !== 'finished') throw new Error('expected a finished run');
     expect(result.record.verdict).toBe('error');
-    expect(result.record.cause).toMatch(/^not enough free space for the restore in .*too-big-\d{8}T\d{6}Z-[0-9a-f]{8}: needs .+ \(expected 12 B × scratch margin 1000000000000000\), .+ available; /);
+    expect(result.record.cause).toMatch(
+      /^not enough free space for the restore in .*too-big-\d{8}T\d{6}Z-[0-9a-f]{8}: needs .+ \(expected 12 B × scratch margin 1000000000000000\), .+ available; /,
+    );
     expect(result.record.restored).toEqual({ files: 0, bytes: 0 });
     expect((await scratchFolders()).filter((name) => name.startsWith('too-big-'))).toEqual([]);
   });
@@ -80,13 +109,22 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
   it('passes when the sample fits, and logs that an unknown size is not checked', async () => {
     await makeDirectorySet(backups, 'fits');
     const lines: string[] = [];
-    const log = pino({ level: 'debug' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
-    const sampled = await runDrill(request(load([{ name: 'fits', sample: { size: 2 } }]), 'fits', { log }));
+    const log = pino(
+      { level: 'debug' },
+      new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }),
+    );
+    const sampled = await runDrill(
+      request(load([{ name: 'fits', sample: { size: 2 } }]), 'fits', { log }),
+    );
     expect(sampled.status === 'finished' && sampled.record.verdict).toBe('passed');
     expect(lines.some((line) => line.includes('free space in scratch checked'))).toBe(true);
     const whole = await runDrill(request(load([{ name: 'fits' }]), 'fits', { log }));
     expect(whole.status === 'finished' && whole.record.verdict).toBe('passed');
-    expect(lines.some((line) => line.includes('expected restore size unknown; free space in scratch not checked'))).toBe(true);
+    expect(
+      lines.some((line) =>
+        line.includes('expected restore size unknown; free space in scratch not checked'),
+      ),
+    ).toBe(true);
   });
 
   it('kills a hanging restore and all its children at the timeout, records timed_out and removes the scratch folder', async () => {
@@ -115,16 +153,32 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     const script = `echo $$ >> ${pidFile}; (sleep 300 & echo $! >> ${pidFile}; wait) & sleep 300 & echo $! >> ${pidFile}; wait`;
     const yaml = stringify({
       scratch: { root: scratch },
-      drills: [{ name: 'command-hangs', timeout: '1500ms', source: { kind: 'command', sets: { path: path.join(backups, 'command-hangs', '*') }, restore: ['sh', '-c', script] } }],
+      drills: [
+        {
+          name: 'command-hangs',
+          timeout: '1500ms',
+          source: {
+            kind: 'command',
+            sets: { path: path.join(backups, 'command-hangs', '*') },
+            restore: ['sh', '-c', script],
+          },
+        },
+      ],
     });
     const loaded = parseConfig(yaml, path.join(base, 'command.yaml'), {}, base);
     const result = await runDrill({ ...request(loaded, 'command-hangs'), createSource: undefined });
     if (result.status !== 'finished') throw new Error('expected a finished run');
-    expect(result.record).toMatchObject({ verdict: 'timed_out', cause: 'drill exceeded its timeout of 1500 ms', sourceKind: 'command' });
+    expect(result.record).toMatchObject({
+      verdict: 'timed_out',
+      cause: 'drill exceeded its timeout of 1500 ms',
+      sourceKind: 'command',
+    });
     const pids = (await readFile(pidFile, 'utf8')).trim().split('\n').map(Number);
     expect(pids.length).toBeGreaterThanOrEqual(3);
     await eventually(() => pids.every((pid) => !pidAlive(pid)));
-    expect((await scratchFolders()).filter((name) => name.startsWith('command-hangs-'))).toEqual([]);
+    expect((await scratchFolders()).filter((name) => name.startsWith('command-hangs-'))).toEqual(
+      [],
+    );
   }, 60_000);
 
   it('holds the gate from before the start is recorded until after the result is, with one run id', async () => {
@@ -158,7 +212,13 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
       },
       claim: async () => false,
     };
-    const result = await runDrill(request(load([{ name: 'refused' }]), 'refused', { gate, trigger: 'schedule', scheduledFor: new Date('2026-03-01T03:00:00Z') }));
+    const result = await runDrill(
+      request(load([{ name: 'refused' }]), 'refused', {
+        gate,
+        trigger: 'schedule',
+        scheduledFor: new Date('2026-03-01T03:00:00Z'),
+      }),
+    );
     expect(result).toEqual({ status: 'slot-taken' });
     expect(released).toBe(true);
     expect((await scratchFolders()).filter((name) => name.startsWith('refused-'))).toEqual([]);
@@ -175,7 +235,9 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
         throw new Error('database went away');
       },
     };
-    await expect(runDrill(request(load([{ name: 'broken-claim' }]), 'broken-claim', { gate }))).rejects.toThrow('database went away');
+    await expect(
+      runDrill(request(load([{ name: 'broken-claim' }]), 'broken-claim', { gate })),
+    ).rejects.toThrow('database went away');
     expect(released).toBe(true);
     expect((await scratchFolders()).filter((name) => name.startsWith('broken-claim-'))).toEqual([]);
   });

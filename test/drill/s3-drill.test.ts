@@ -43,14 +43,26 @@ function load(prefix: string): LoadedConfig {
     '      files: { exact: 3 }',
   ].join('\n');
   // s3rver checks the access key id only, so any secret passes; this one must never show up in evidence.
-  return parseConfig(yaml, path.join(root, 'restore-drill.yaml'), { S3_ENDPOINT: server.endpoint, S3_SECRET: SECRET }, root);
+  return parseConfig(
+    yaml,
+    path.join(root, 'restore-drill.yaml'),
+    { S3_ENDPOINT: server.endpoint, S3_SECRET: SECRET },
+    root,
+  );
 }
 
 async function drill(prefix: string) {
   const loaded = load(prefix);
   const drillConfig = loaded.config.drills[0];
   if (!drillConfig) throw new Error('no drill');
-  const result = await runDrill({ drill: drillConfig, config: loaded.config, configDir: loaded.dir, db: store.db, log, trigger: 'manual' });
+  const result = await runDrill({
+    drill: drillConfig,
+    config: loaded.config,
+    configDir: loaded.dir,
+    db: store.db,
+    log,
+    trigger: 'manual',
+  });
   if (result.status !== 'finished') throw new Error('drill did not run');
   return result.record;
 }
@@ -61,7 +73,11 @@ beforeAll(async () => {
   await server.createBucket('drills');
   for (const prefix of ['good/', 'bad/']) {
     for (const day of ['2026-11-25', '2026-11-26']) {
-      for (const [name, size] of [['db.dump', 120_000], ['files/a.txt', 500], ['files/b.bin', 9_000]] as const) {
+      for (const [name, size] of [
+        ['db.dump', 120_000],
+        ['files/a.txt', 500],
+        ['files/b.bin', 9_000],
+      ] as const) {
         await server.put('drills', `${prefix}${day}/${name}`, randomBytes(size));
       }
     }
@@ -82,13 +98,23 @@ describe('a drill with an s3 source', () => {
     const record = await drill('good/');
     expect(record.verdict).toBe('passed');
     expect(record.cause).toBeNull();
-    expect(record.set).toMatchObject({ id: 'good/2026-11-26/', path: 's3://drills/good/2026-11-26/' });
+    expect(record.set).toMatchObject({
+      id: 'good/2026-11-26/',
+      path: 's3://drills/good/2026-11-26/',
+    });
     expect(record.restored.files).toBe(3);
     const integrity = record.checks.find((check) => check.name === 's3-integrity');
-    expect(integrity).toMatchObject({ verdict: 'passed', actual: { verified: 3, by: { md5: 3 }, unverifiable: 0 } });
+    expect(integrity).toMatchObject({
+      verdict: 'passed',
+      actual: { verified: 3, by: { md5: 3 }, unverifiable: 0 },
+    });
     const stored = await getRun(store.db, record.runId);
     expect(stored?.record.verdict).toBe('passed');
-    expect((await listRunItems(store.db, record.runId)).map((item) => item.path).sort()).toEqual(['db.dump', 'files/a.txt', 'files/b.bin']);
+    expect((await listRunItems(store.db, record.runId)).map((item) => item.path).sort()).toEqual([
+      'db.dump',
+      'files/a.txt',
+      'files/b.bin',
+    ]);
     expect(JSON.stringify(stored)).not.toContain(SECRET);
     // Scratch is removed after a passing run.
     expect(await readdir(path.join(root, 'scratch')).catch(() => [])).toEqual([]);

@@ -27,7 +27,13 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
     place = await engine.prepare();
     store = await place.open();
     db = store.db;
-    expect(await verifyChain(db)).toMatchObject({ intact: true, records: 0, head: null, break: null, anchor: { kind: 'genesis' } });
+    expect(await verifyChain(db)).toMatchObject({
+      intact: true,
+      records: 0,
+      head: null,
+      break: null,
+      anchor: { kind: 'genesis' },
+    });
     for (let i = 0; i < 5; i++) {
       const record = makeRecord({
         startedAt: new Date(Date.UTC(2025, 0, 1 + i, 3)).toISOString(),
@@ -48,7 +54,11 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
   const run = (index: number) => runs[index] as { seq: number; runId: string };
 
   /** Runs `statement` with one append-only trigger switched off, as a superuser could. */
-  async function bypassingGuard(table: string, trigger: string, statement: ReturnType<typeof sql>): Promise<void> {
+  async function bypassingGuard(
+    table: string,
+    trigger: string,
+    statement: ReturnType<typeof sql>,
+  ): Promise<void> {
     await sql`alter table ${sql.table(table)} disable trigger ${sql.id(trigger)}`.execute(db);
     try {
       await statement.execute(db);
@@ -61,14 +71,26 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
    * Tampers with one row of run_results behind the guard, hands the verification
    * to `check`, then puts the row back as it was and expects the chain intact again.
    */
-  async function tampered(seq: number, change: ReturnType<typeof sql>, check: (report: ChainReport) => void): Promise<void> {
-    await sql`create temp table saved_row as select * from run_results where seq = ${seq}`.execute(db);
+  async function tampered(
+    seq: number,
+    change: ReturnType<typeof sql>,
+    check: (report: ChainReport) => void,
+  ): Promise<void> {
+    await sql`create temp table saved_row as select * from run_results where seq = ${seq}`.execute(
+      db,
+    );
     try {
       await bypassingGuard('run_results', 'run_results_append_only', change);
       check(await verifyChain(db, { batchSize: 2 }));
     } finally {
-      await bypassingGuard('run_results', 'run_results_no_delete', sql`delete from run_results where seq = ${seq}`);
-      await sql`insert into run_results overriding system value select * from saved_row`.execute(db);
+      await bypassingGuard(
+        'run_results',
+        'run_results_no_delete',
+        sql`delete from run_results where seq = ${seq}`,
+      );
+      await sql`insert into run_results overriding system value select * from saved_row`.execute(
+        db,
+      );
       await sql`drop table saved_row`.execute(db);
     }
     expect((await verifyChain(db)).intact).toBe(true);
@@ -76,7 +98,12 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
 
   it('verifies an intact chain from the genesis hash and reports its head', async () => {
     const report = await verifyChain(db, { batchSize: 2 });
-    const head = await db.selectFrom('run_results').select(['seq', 'record_hash']).orderBy('seq', 'desc').limit(1).executeTakeFirstOrThrow();
+    const head = await db
+      .selectFrom('run_results')
+      .select(['seq', 'record_hash'])
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirstOrThrow();
     expect(report).toEqual({
       intact: true,
       source: 'database',
@@ -93,11 +120,15 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
 
   it('refuses a direct UPDATE, DELETE or TRUNCATE of every evidence table', async () => {
     for (const table of ['run_starts', 'run_results', 'run_items']) {
-      expect(await refusal(sql`update ${sql.table(table)} set run_id = run_id`.execute(db))).toMatch(/evidence is append-only/);
+      expect(
+        await refusal(sql`update ${sql.table(table)} set run_id = run_id`.execute(db)),
+      ).toMatch(/evidence is append-only/);
       expect(await refusal(sql`delete from ${sql.table(table)}`.execute(db))).toBe(
         `evidence is append-only: DELETE on ${table} is refused; old evidence is removed only by restore-drill evidence purge`,
       );
-      expect(await refusal(sql`truncate ${sql.table(table)} cascade`.execute(db))).toMatch(/evidence is append-only: TRUNCATE on/);
+      expect(await refusal(sql`truncate ${sql.table(table)} cascade`.execute(db))).toMatch(
+        /evidence is append-only: TRUNCATE on/,
+      );
     }
     expect(await db.selectFrom('run_results').select('seq').execute()).toHaveLength(5);
     expect(await db.selectFrom('run_items').select('path').execute()).toHaveLength(10);
@@ -106,29 +137,58 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
 
   it('refuses a DELETE after the purge flag was set in an earlier transaction (the flag is transaction-local)', async () => {
     await sql`select set_config('restore_drill.purge', 'on', true)`.execute(db);
-    expect(await refusal(sql`delete from run_items`.execute(db))).toMatch(/evidence is append-only/);
+    expect(await refusal(sql`delete from run_items`.execute(db))).toMatch(
+      /evidence is append-only/,
+    );
   });
 
   it('refuses changes to the purge log', async () => {
-    expect(await refusal(sql`update evidence_purges set host = 'x'`.execute(db))).toMatch(/the evidence purge log is append-only: UPDATE/);
-    expect(await refusal(sql`delete from evidence_purges`.execute(db))).toMatch(/the evidence purge log is append-only: DELETE/);
-    expect(await refusal(sql`truncate evidence_purges`.execute(db))).toMatch(/the evidence purge log is append-only: TRUNCATE/);
+    expect(await refusal(sql`update evidence_purges set host = 'x'`.execute(db))).toMatch(
+      /the evidence purge log is append-only: UPDATE/,
+    );
+    expect(await refusal(sql`delete from evidence_purges`.execute(db))).toMatch(
+      /the evidence purge log is append-only: DELETE/,
+    );
+    expect(await refusal(sql`truncate evidence_purges`.execute(db))).toMatch(
+      /the evidence purge log is append-only: TRUNCATE/,
+    );
   });
 
   it('names the record whose text was changed behind the guard', async () => {
-    await tampered(run(2).seq, sql`update run_results set record = replace(record, '"cause":"manifest', '"cause":"MANIFEST') where seq = ${run(2).seq}`, (report) => {
-      expect(report.intact).toBe(false);
-      expect(report.break).toMatchObject({ problem: 'record-altered', seq: run(2).seq, runId: run(2).runId, field: 'record' });
-      expect(report.break?.message).toBe(`seq ${run(2).seq} (run ${run(2).runId}): the record text was altered: it no longer hashes to its record_hash`);
-      expect(report.records).toBe(2);
-      expect(report.head?.seq).toBe(run(1).seq);
-    });
+    await tampered(
+      run(2).seq,
+      sql`update run_results set record = replace(record, '"cause":"manifest', '"cause":"MANIFEST') where seq = ${run(2).seq}`,
+      (report) => {
+        expect(report.intact).toBe(false);
+        expect(report.break).toMatchObject({
+          problem: 'record-altered',
+          seq: run(2).seq,
+          runId: run(2).runId,
+          field: 'record',
+        });
+        expect(report.break?.message).toBe(
+          `seq ${run(2).seq} (run ${run(2).runId}): the record text was altered: it no longer hashes to its record_hash`,
+        );
+        expect(report.records).toBe(2);
+        expect(report.head?.seq).toBe(run(1).seq);
+      },
+    );
   });
 
   it('tells a changed record_hash from a changed record text', async () => {
-    await tampered(run(1).seq, sql`update run_results set record_hash = ${'e'.repeat(64)} where seq = ${run(1).seq}`, (report) => {
-      expect(report.break).toMatchObject({ problem: 'hash-altered', seq: run(1).seq, runId: run(1).runId, field: 'record_hash', actual: 'e'.repeat(64) });
-    });
+    await tampered(
+      run(1).seq,
+      sql`update run_results set record_hash = ${'e'.repeat(64)} where seq = ${run(1).seq}`,
+      (report) => {
+        expect(report.break).toMatchObject({
+          problem: 'hash-altered',
+          seq: run(1).seq,
+          runId: run(1).runId,
+          field: 'record_hash',
+          actual: 'e'.repeat(64),
+        });
+      },
+    );
   });
 
   it('names the next record when a record was rewritten with a recomputed hash', async () => {
@@ -138,19 +198,37 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
       run(1).seq,
       sql`update run_results set record = ${forged}, record_hash = encode(sha256(convert_to(prev_hash || chr(10) || ${forged}, 'UTF8')), 'hex') where seq = ${run(1).seq}`,
       (report) => {
-        expect(report.break).toMatchObject({ problem: 'link-broken', seq: run(2).seq, runId: run(2).runId, field: 'prev_hash' });
-        expect(report.break?.message).toBe(`seq ${run(2).seq} (run ${run(2).runId}): prev_hash does not match the record_hash of seq ${run(1).seq}: the link was changed`);
+        expect(report.break).toMatchObject({
+          problem: 'link-broken',
+          seq: run(2).seq,
+          runId: run(2).runId,
+          field: 'prev_hash',
+        });
+        expect(report.break?.message).toBe(
+          `seq ${run(2).seq} (run ${run(2).runId}): prev_hash does not match the record_hash of seq ${run(1).seq}: the link was changed`,
+        );
       },
     );
   });
 
   it('names the gap when a record was deleted behind the guard', async () => {
-    await sql`create temp table saved_row as select * from run_results where seq = ${run(3).seq}`.execute(db);
-    await bypassingGuard('run_results', 'run_results_no_delete', sql`delete from run_results where seq = ${run(3).seq}`);
+    await sql`create temp table saved_row as select * from run_results where seq = ${run(3).seq}`.execute(
+      db,
+    );
+    await bypassingGuard(
+      'run_results',
+      'run_results_no_delete',
+      sql`delete from run_results where seq = ${run(3).seq}`,
+    );
     const report = await verifyChain(db);
     await sql`insert into run_results overriding system value select * from saved_row`.execute(db);
     await sql`drop table saved_row`.execute(db);
-    expect(report.break).toMatchObject({ problem: 'gap', seq: run(4).seq, runId: run(4).runId, field: 'seq' });
+    expect(report.break).toMatchObject({
+      problem: 'gap',
+      seq: run(4).seq,
+      runId: run(4).runId,
+      field: 'seq',
+    });
     expect(report.break?.message).toBe(
       `gap before seq ${run(4).seq} (run ${run(4).runId}): seq ${run(3).seq} is missing; its prev_hash does not match the record_hash of seq ${run(2).seq}`,
     );
@@ -158,8 +236,14 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
   });
 
   it('names missing records at the start when the first was deleted and no purge is recorded', async () => {
-    await sql`create temp table saved_row as select * from run_results where seq = ${run(0).seq}`.execute(db);
-    await bypassingGuard('run_results', 'run_results_no_delete', sql`delete from run_results where seq = ${run(0).seq}`);
+    await sql`create temp table saved_row as select * from run_results where seq = ${run(0).seq}`.execute(
+      db,
+    );
+    await bypassingGuard(
+      'run_results',
+      'run_results_no_delete',
+      sql`delete from run_results where seq = ${run(0).seq}`,
+    );
     const report = await verifyChain(db);
     await sql`insert into run_results overriding system value select * from saved_row`.execute(db);
     await sql`drop table saved_row`.execute(db);
@@ -169,19 +253,50 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
   });
 
   it('names a copied column that no longer matches its record', async () => {
-    await tampered(run(2).seq, sql`update run_results set verdict = 'passed' where seq = ${run(2).seq}`, (report) => {
-      expect(report.break).toMatchObject({ problem: 'column-mismatch', seq: run(2).seq, runId: run(2).runId, field: 'verdict', expected: "'failed'", actual: "'passed'" });
-      expect(report.break?.message).toBe(`seq ${run(2).seq} (run ${run(2).runId}): column verdict holds 'passed' but the record says 'failed'`);
-    });
+    await tampered(
+      run(2).seq,
+      sql`update run_results set verdict = 'passed' where seq = ${run(2).seq}`,
+      (report) => {
+        expect(report.break).toMatchObject({
+          problem: 'column-mismatch',
+          seq: run(2).seq,
+          runId: run(2).runId,
+          field: 'verdict',
+          expected: "'failed'",
+          actual: "'passed'",
+        });
+        expect(report.break?.message).toBe(
+          `seq ${run(2).seq} (run ${run(2).runId}): column verdict holds 'passed' but the record says 'failed'`,
+        );
+      },
+    );
   });
 
   it('checks the copied times and sizes too', async () => {
-    await tampered(run(4).seq, sql`update run_results set started_at = started_at + interval '1 day' where seq = ${run(4).seq}`, (report) => {
-      expect(report.break).toMatchObject({ problem: 'column-mismatch', seq: run(4).seq, field: 'started_at' });
-    });
-    await tampered(run(4).seq, sql`update run_results set bytes = bytes + 1 where seq = ${run(4).seq}`, (report) => {
-      expect(report.break).toMatchObject({ problem: 'column-mismatch', seq: run(4).seq, field: 'bytes', expected: '300', actual: '301' });
-    });
+    await tampered(
+      run(4).seq,
+      sql`update run_results set started_at = started_at + interval '1 day' where seq = ${run(4).seq}`,
+      (report) => {
+        expect(report.break).toMatchObject({
+          problem: 'column-mismatch',
+          seq: run(4).seq,
+          field: 'started_at',
+        });
+      },
+    );
+    await tampered(
+      run(4).seq,
+      sql`update run_results set bytes = bytes + 1 where seq = ${run(4).seq}`,
+      (report) => {
+        expect(report.break).toMatchObject({
+          problem: 'column-mismatch',
+          seq: run(4).seq,
+          field: 'bytes',
+          expected: '300',
+          actual: '301',
+        });
+      },
+    );
   });
 
   it('a record whose text is not JSON but whose hash matches is named as unreadable', async () => {
@@ -190,7 +305,11 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
       run(4).seq,
       sql`update run_results set record = ${text}, record_hash = encode(sha256(convert_to(prev_hash || chr(10) || ${text}, 'UTF8')), 'hex') where seq = ${run(4).seq}`,
       (report) => {
-        expect(report.break).toMatchObject({ problem: 'record-unreadable', seq: run(4).seq, field: 'record' });
+        expect(report.break).toMatchObject({
+          problem: 'record-unreadable',
+          seq: run(4).seq,
+          field: 'record',
+        });
       },
     );
   });

@@ -34,7 +34,11 @@ async function readHolder(): Promise<unknown> {
 describe('acquireEmbeddedLock', () => {
   it('writes pid, host and start time, and removes the file on release (once)', async () => {
     const lock = await acquire();
-    expect(await readHolder()).toEqual({ pid: process.pid, host: hostname(), since: lock.holder.since });
+    expect(await readHolder()).toEqual({
+      pid: process.pid,
+      host: hostname(),
+      since: lock.holder.since,
+    });
     expect(Date.parse(lock.holder.since)).toBeGreaterThan(Date.now() - 60_000);
     lock.release();
     await expect(readFile(lockPath)).rejects.toThrow(/ENOENT/);
@@ -55,21 +59,31 @@ describe('acquireEmbeddedLock', () => {
 
   it('does not delete a lock that another process took over meanwhile', async () => {
     const lock = await acquire();
-    const successor = JSON.stringify({ pid: 1, host: hostname(), since: '2030-01-01T00:00:00.000Z' });
+    const successor = JSON.stringify({
+      pid: 1,
+      host: hostname(),
+      since: '2030-01-01T00:00:00.000Z',
+    });
     await writeFile(lockPath, successor);
     lock.release();
     expect(await readFile(lockPath, 'utf8')).toBe(successor);
   });
 
   it('takes over the lock of a dead process', async () => {
-    await writeFile(lockPath, JSON.stringify({ pid: await deadPid(), host: hostname(), since: '2024-01-01T00:00:00.000Z' }));
+    await writeFile(
+      lockPath,
+      JSON.stringify({ pid: await deadPid(), host: hostname(), since: '2024-01-01T00:00:00.000Z' }),
+    );
     const lock = await acquire();
     expect(await readHolder()).toEqual(lock.holder);
     lock.release();
   });
 
   it('lets exactly one of several simultaneous takers have a dead process’s lock', async () => {
-    await writeFile(lockPath, JSON.stringify({ pid: await deadPid(), host: hostname(), since: '2024-01-01T00:00:00.000Z' }));
+    await writeFile(
+      lockPath,
+      JSON.stringify({ pid: await deadPid(), host: hostname(), since: '2024-01-01T00:00:00.000Z' }),
+    );
     const outcomes = await Promise.allSettled(Array.from({ length: 8 }, () => acquire()));
     const winners = outcomes.filter((o) => o.status === 'fulfilled');
     expect(winners).toHaveLength(1);
@@ -81,8 +95,17 @@ describe('acquireEmbeddedLock', () => {
 
   it('waits for a lock file that is still being written', async () => {
     await writeFile(lockPath, '');
-    setTimeout(() => void writeFile(lockPath, JSON.stringify({ pid: process.pid, host: hostname(), since: 'then' })), 120);
-    await expect(acquire()).rejects.toThrow(`is in use by pid ${process.pid} (this process) on host ${hostname()} since then`);
+    setTimeout(
+      () =>
+        void writeFile(
+          lockPath,
+          JSON.stringify({ pid: process.pid, host: hostname(), since: 'then' }),
+        ),
+      120,
+    );
+    await expect(acquire()).rejects.toThrow(
+      `is in use by pid ${process.pid} (this process) on host ${hostname()} since then`,
+    );
   });
 
   it('refuses an unreadable lock file, naming it', async () => {

@@ -1,7 +1,11 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EvidenceError } from '../../src/evidence/errors.js';
-import { migrateToLatest, MigrationError, migrations } from '../../src/evidence/migrations/index.js';
+import {
+  migrateToLatest,
+  MigrationError,
+  migrations,
+} from '../../src/evidence/migrations/index.js';
 import { engines, SLOW_STORE_MS, type StorePlace } from '../helpers/evidence-engines.js';
 
 describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
@@ -12,41 +16,74 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
     place = undefined;
   });
 
-  it('applies every migration on open, and nothing more on the next open', async () => {
-    place = await engine.prepare();
-    const store = await place.open();
-    try {
-      const applied = await store.db.selectFrom('kysely_migration' as never).select('name' as never).orderBy('name' as never).execute();
-      expect(applied.map((row) => (row as { name: string }).name)).toEqual(Object.keys(migrations));
-      const tables = await sql<{ table_name: string }>`select table_name from information_schema.tables
-        where table_schema = 'public' and table_name like 'run_%' order by table_name`.execute(store.db);
-      expect(tables.rows.map((row) => row.table_name)).toEqual(['run_items', 'run_results', 'run_skips', 'run_starts']);
-      const indexes = await sql<{ indexname: string }>`select indexname from pg_indexes where tablename = 'run_results' order by indexname`.execute(store.db);
-      expect(indexes.rows.map((row) => row.indexname)).toEqual(
-        expect.arrayContaining(['run_results_drill_started_at_idx', 'run_results_started_at_idx', 'run_results_verdict_idx']),
-      );
-      expect(await migrateToLatest(store.db)).toEqual({ applied: [] });
-    } finally {
-      await store.close();
-    }
-    const reopened = await place.open();
-    await reopened.close();
-  }, SLOW_STORE_MS);
+  it(
+    'applies every migration on open, and nothing more on the next open',
+    async () => {
+      place = await engine.prepare();
+      const store = await place.open();
+      try {
+        const applied = await store.db
+          .selectFrom('kysely_migration' as never)
+          .select('name' as never)
+          .orderBy('name' as never)
+          .execute();
+        expect(applied.map((row) => (row as { name: string }).name)).toEqual(
+          Object.keys(migrations),
+        );
+        const tables = await sql<{
+          table_name: string;
+        }>`select table_name from information_schema.tables
+        where table_schema = 'public' and table_name like 'run_%' order by table_name`.execute(
+          store.db,
+        );
+        expect(tables.rows.map((row) => row.table_name)).toEqual([
+          'run_items',
+          'run_results',
+          'run_skips',
+          'run_starts',
+        ]);
+        const indexes = await sql<{
+          indexname: string;
+        }>`select indexname from pg_indexes where tablename = 'run_results' order by indexname`.execute(
+          store.db,
+        );
+        expect(indexes.rows.map((row) => row.indexname)).toEqual(
+          expect.arrayContaining([
+            'run_results_drill_started_at_idx',
+            'run_results_started_at_idx',
+            'run_results_verdict_idx',
+          ]),
+        );
+        expect(await migrateToLatest(store.db)).toEqual({ applied: [] });
+      } finally {
+        await store.close();
+      }
+      const reopened = await place.open();
+      await reopened.close();
+    },
+    SLOW_STORE_MS,
+  );
 
-  it('names the failed migration and leaves the schema as it was', async () => {
-    place = await engine.prepare();
-    await place.execRaw('create table run_starts (unrelated int)');
-    const failure = await place.open().then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(failure).toBeInstanceOf(MigrationError);
-    expect(failure).toBeInstanceOf(EvidenceError);
-    expect((failure as MigrationError).migrationName).toBe('001-initial');
-    expect((failure as Error).message).toBe('evidence database migration 001-initial failed: relation "run_starts" already exists');
-    // Rolled back as a whole: the tables the migration made before failing are gone too.
-    await place.execRaw('drop table run_starts');
-    const store = await place.open();
-    await store.close();
-  }, SLOW_STORE_MS);
+  it(
+    'names the failed migration and leaves the schema as it was',
+    async () => {
+      place = await engine.prepare();
+      await place.execRaw('create table run_starts (unrelated int)');
+      const failure = await place.open().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(MigrationError);
+      expect(failure).toBeInstanceOf(EvidenceError);
+      expect((failure as MigrationError).migrationName).toBe('001-initial');
+      expect((failure as Error).message).toBe(
+        'evidence database migration 001-initial failed: relation "run_starts" already exists',
+      );
+      // Rolled back as a whole: the tables the migration made before failing are gone too.
+      await place.execRaw('drop table run_starts');
+      const store = await place.open();
+      await store.close();
+    },
+    SLOW_STORE_MS,
+  );
 });

@@ -8,7 +8,11 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { redactor } from '../../src/config/redact.js';
 import { EvidenceError } from '../../src/evidence/errors.js';
-import { describePostgresUrl, openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
+import {
+  describePostgresUrl,
+  openEvidenceStore,
+  type EvidenceStore,
+} from '../../src/evidence/open-store.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
@@ -19,10 +23,14 @@ const childScript = join(import.meta.dirname, 'fixtures/open-store-child.ts');
 
 /** Opens the embedded store in a real second Node process. */
 function runChild(mode: 'open-close' | 'open-exit', embeddedDir: string) {
-  return runCommand(process.execPath, [join(projectRoot, 'test/helpers/run-ts.mjs'), childScript, mode, embeddedDir], {
-    cwd: projectRoot,
-    timeoutMs: SLOW_STORE_MS,
-  });
+  return runCommand(
+    process.execPath,
+    [join(projectRoot, 'test/helpers/run-ts.mjs'), childScript, mode, embeddedDir],
+    {
+      cwd: projectRoot,
+      timeoutMs: SLOW_STORE_MS,
+    },
+  );
 }
 
 /** A pid that certainly belonged to a process which has since exited. */
@@ -62,66 +70,89 @@ describe('openEvidenceStore, embedded PGlite', () => {
     return dir;
   }
 
-  it('creates missing parent folders and a fresh database, and holds a lock file while open', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'restore-drill-fresh-'));
-    cleanups.push(() => rm(root, { recursive: true, force: true }));
-    const dir = join(root, 'a', 'b', '.restore-drill');
-    const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
-    try {
-      expect(store.dialect).toBe('pglite');
-      expect(await exists(join(dir, 'pgdata', 'PG_VERSION'))).toBe(true);
-      const lock = JSON.parse(await readFile(join(dir, 'lock'), 'utf8'));
-      expect(lock).toEqual({ pid: process.pid, host: hostname(), since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) });
-      expect(await store.db.selectFrom('run_starts').selectAll().execute()).toEqual([]);
-    } finally {
+  it(
+    'creates missing parent folders and a fresh database, and holds a lock file while open',
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), 'restore-drill-fresh-'));
+      cleanups.push(() => rm(root, { recursive: true, force: true }));
+      const dir = join(root, 'a', 'b', '.restore-drill');
+      const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      try {
+        expect(store.dialect).toBe('pglite');
+        expect(await exists(join(dir, 'pgdata', 'PG_VERSION'))).toBe(true);
+        const lock = JSON.parse(await readFile(join(dir, 'lock'), 'utf8'));
+        expect(lock).toEqual({
+          pid: process.pid,
+          host: hostname(),
+          since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        });
+        expect(await store.db.selectFrom('run_starts').selectAll().execute()).toEqual([]);
+      } finally {
+        await store.close();
+      }
+      expect(await exists(join(dir, 'lock'))).toBe(false);
       await store.close();
-    }
-    expect(await exists(join(dir, 'lock'))).toBe(false);
-    await store.close();
-  }, SLOW_STORE_MS);
+    },
+    SLOW_STORE_MS,
+  );
 
-  it('refuses a second process on the same folder, naming the holder, and lets it in after close', async () => {
-    const dir = await embeddedDir();
-    const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
-    const since = JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).since as string;
-    let refused;
-    try {
-      refused = await runChild('open-close', dir);
-    } finally {
+  it(
+    'refuses a second process on the same folder, naming the holder, and lets it in after close',
+    async () => {
+      const dir = await embeddedDir();
+      const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      const since = JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).since as string;
+      let refused;
+      try {
+        refused = await runChild('open-close', dir);
+      } finally {
+        await store.close();
+      }
+      expect(refused.exitCode).toBe(3);
+      expect(refused.stderrTail).toBe(
+        `evidence database ${join(dir, 'pgdata')} is in use by pid ${process.pid} on host ${hostname()} since ${since}; ` +
+          'embedded PGlite is single-process: stop that process or configure database.url',
+      );
+      const admitted = await runChild('open-close', dir);
+      expect(admitted.stderrTail).toBe('');
+      expect(admitted.exitCode).toBe(0);
+      expect(admitted.stdoutTail).toMatch(/^opened by pid \d+$/);
+    },
+    SLOW_STORE_MS,
+  );
+
+  it(
+    'releases the lock when the holding process exits without closing',
+    async () => {
+      const dir = await embeddedDir();
+      const child = await runChild('open-exit', dir);
+      expect(child.exitCode, child.stderrTail).toBe(0);
+      expect(child.stdoutTail).toMatch(/^opened by pid \d+$/);
+      expect(await exists(join(dir, 'lock'))).toBe(false);
+      const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
       await store.close();
-    }
-    expect(refused.exitCode).toBe(3);
-    expect(refused.stderrTail).toBe(
-      `evidence database ${join(dir, 'pgdata')} is in use by pid ${process.pid} on host ${hostname()} since ${since}; ` +
-        'embedded PGlite is single-process: stop that process or configure database.url',
-    );
-    const admitted = await runChild('open-close', dir);
-    expect(admitted.stderrTail).toBe('');
-    expect(admitted.exitCode).toBe(0);
-    expect(admitted.stdoutTail).toMatch(/^opened by pid \d+$/);
-  }, SLOW_STORE_MS);
+    },
+    SLOW_STORE_MS,
+  );
 
-  it('releases the lock when the holding process exits without closing', async () => {
-    const dir = await embeddedDir();
-    const child = await runChild('open-exit', dir);
-    expect(child.exitCode, child.stderrTail).toBe(0);
-    expect(child.stdoutTail).toMatch(/^opened by pid \d+$/);
-    expect(await exists(join(dir, 'lock'))).toBe(false);
-    const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
-    await store.close();
-  }, SLOW_STORE_MS);
-
-  it('takes over a lock left by a process that is gone', async () => {
-    const dir = await embeddedDir();
-    const pid = await deadPid();
-    await writeFile(join(dir, 'lock'), JSON.stringify({ pid, host: hostname(), since: '2024-01-01T00:00:00.000Z' }));
-    const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
-    try {
-      expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).pid).toBe(process.pid);
-    } finally {
-      await store.close();
-    }
-  }, SLOW_STORE_MS);
+  it(
+    'takes over a lock left by a process that is gone',
+    async () => {
+      const dir = await embeddedDir();
+      const pid = await deadPid();
+      await writeFile(
+        join(dir, 'lock'),
+        JSON.stringify({ pid, host: hostname(), since: '2024-01-01T00:00:00.000Z' }),
+      );
+      const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      try {
+        expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).pid).toBe(process.pid);
+      } finally {
+        await store.close();
+      }
+    },
+    SLOW_STORE_MS,
+  );
 
   /** An empty folder: enough where the lock refuses before PGlite is touched. */
   async function emptyDir(): Promise<string> {
@@ -130,48 +161,77 @@ describe('openEvidenceStore, embedded PGlite', () => {
     return dir;
   }
 
-  it('refuses a lock held on another host, whose process it cannot check', async () => {
-    const dir = await emptyDir();
-    await writeFile(join(dir, 'lock'), JSON.stringify({ pid: 1234, host: 'elsewhere', since: '2024-01-01T00:00:00.000Z' }));
-    const error = await openError(openEvidenceStore({ embeddedDir: dir, log: silentLogger() }));
-    expect(error.code).toBe('locked');
-    expect(error.message).toBe(
-      `evidence database ${join(dir, 'pgdata')} is in use by pid 1234 on host elsewhere since 2024-01-01T00:00:00.000Z; ` +
-        'embedded PGlite is single-process: stop that process or configure database.url ' +
-        `(this host cannot check a process on another host: if it is gone, delete ${join(dir, 'lock')})`,
-    );
-    expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).host).toBe('elsewhere');
-  }, SLOW_STORE_MS);
-
-  it('refuses a second open of the same folder within one process', async () => {
-    const dir = await embeddedDir();
-    const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
-    try {
+  it(
+    'refuses a lock held on another host, whose process it cannot check',
+    async () => {
+      const dir = await emptyDir();
+      await writeFile(
+        join(dir, 'lock'),
+        JSON.stringify({ pid: 1234, host: 'elsewhere', since: '2024-01-01T00:00:00.000Z' }),
+      );
       const error = await openError(openEvidenceStore({ embeddedDir: dir, log: silentLogger() }));
-      expect(error.message).toMatch(`is in use by pid ${process.pid} (this process) on host ${hostname()}`);
-    } finally {
-      await store.close();
-    }
-  }, SLOW_STORE_MS);
+      expect(error.code).toBe('locked');
+      expect(error.message).toBe(
+        `evidence database ${join(dir, 'pgdata')} is in use by pid 1234 on host elsewhere since 2024-01-01T00:00:00.000Z; ` +
+          'embedded PGlite is single-process: stop that process or configure database.url ' +
+          `(this host cannot check a process on another host: if it is gone, delete ${join(dir, 'lock')})`,
+      );
+      expect(JSON.parse(await readFile(join(dir, 'lock'), 'utf8')).host).toBe('elsewhere');
+    },
+    SLOW_STORE_MS,
+  );
 
-  it('reports a data folder PGlite cannot open, and releases the lock', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'restore-drill-broken-'));
-    cleanups.push(() => rm(root, { recursive: true, force: true }));
-    await mkdir(join(root, 'pgdata'));
-    await writeFile(join(root, 'pgdata', 'PG_VERSION'), '9\n');
-    const error = await openError(openEvidenceStore({ embeddedDir: root, log: silentLogger() }));
-    expect(error.code).toBe('open-failed');
-    expect(error.message).toMatch(new RegExp(`^cannot open evidence database ${join(root, 'pgdata')}: \\S`));
-    expect(await exists(join(root, 'lock'))).toBe(false);
-  }, SLOW_STORE_MS);
+  it(
+    'refuses a second open of the same folder within one process',
+    async () => {
+      const dir = await embeddedDir();
+      const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      try {
+        const error = await openError(openEvidenceStore({ embeddedDir: dir, log: silentLogger() }));
+        expect(error.message).toMatch(
+          `is in use by pid ${process.pid} (this process) on host ${hostname()}`,
+        );
+      } finally {
+        await store.close();
+      }
+    },
+    SLOW_STORE_MS,
+  );
 
-  it('reports an embedded folder that cannot be created', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'restore-drill-notdir-'));
-    cleanups.push(() => rm(root, { recursive: true, force: true }));
-    await writeFile(join(root, 'file'), 'not a folder');
-    const error = await openError(openEvidenceStore({ embeddedDir: join(root, 'file', 'evidence'), log: silentLogger() }));
-    expect(error.message).toMatch(new RegExp(`^cannot open evidence database ${join(root, 'file', 'evidence', 'pgdata')}: .*ENOTDIR`));
-  }, SLOW_STORE_MS);
+  it(
+    'reports a data folder PGlite cannot open, and releases the lock',
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), 'restore-drill-broken-'));
+      cleanups.push(() => rm(root, { recursive: true, force: true }));
+      await mkdir(join(root, 'pgdata'));
+      await writeFile(join(root, 'pgdata', 'PG_VERSION'), '9\n');
+      const error = await openError(openEvidenceStore({ embeddedDir: root, log: silentLogger() }));
+      expect(error.code).toBe('open-failed');
+      expect(error.message).toMatch(
+        new RegExp(`^cannot open evidence database ${join(root, 'pgdata')}: \\S`),
+      );
+      expect(await exists(join(root, 'lock'))).toBe(false);
+    },
+    SLOW_STORE_MS,
+  );
+
+  it(
+    'reports an embedded folder that cannot be created',
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), 'restore-drill-notdir-'));
+      cleanups.push(() => rm(root, { recursive: true, force: true }));
+      await writeFile(join(root, 'file'), 'not a folder');
+      const error = await openError(
+        openEvidenceStore({ embeddedDir: join(root, 'file', 'evidence'), log: silentLogger() }),
+      );
+      expect(error.message).toMatch(
+        new RegExp(
+          `^cannot open evidence database ${join(root, 'file', 'evidence', 'pgdata')}: .*ENOTDIR`,
+        ),
+      );
+    },
+    SLOW_STORE_MS,
+  );
 });
 
 describe('openEvidenceStore, PostgreSQL', () => {
@@ -181,9 +241,15 @@ describe('openEvidenceStore, PostgreSQL', () => {
   it('names the server and database, never the password, when the server is unreachable', async () => {
     const closed = await closedPort();
     const url = `postgres://drill:Sup3r-secret@127.0.0.1:${closed}/evidence`;
-    const error = await openError(openEvidenceStore({ url, embeddedDir: unusedDir, log: silentLogger() }));
+    const error = await openError(
+      openEvidenceStore({ url, embeddedDir: unusedDir, log: silentLogger() }),
+    );
     expect(error.code).toBe('open-failed');
-    expect(error.message).toMatch(new RegExp(`^cannot connect to evidence database postgres://drill@127\\.0\\.0\\.1:${closed}/evidence: .*ECONNREFUSED`));
+    expect(error.message).toMatch(
+      new RegExp(
+        `^cannot connect to evidence database postgres://drill@127\\.0\\.0\\.1:${closed}/evidence: .*ECONNREFUSED`,
+      ),
+    );
     expect(error.message).not.toContain('Sup3r-secret');
     expect(error.message).not.toContain('\n');
     expect(await exists(unusedDir)).toBe(false);
@@ -191,14 +257,22 @@ describe('openEvidenceStore, PostgreSQL', () => {
 
   it('names a database that does not exist, never the password', async () => {
     const url = `postgres://postgres:An0ther-secret@${server.host}:${server.port}/no_such_db`;
-    const error = await openError(openEvidenceStore({ url, embeddedDir: unusedDir, log: silentLogger() }));
+    const error = await openError(
+      openEvidenceStore({ url, embeddedDir: unusedDir, log: silentLogger() }),
+    );
     expect(error.message).toBe(
       `cannot connect to evidence database postgres://postgres@${server.host}:${server.port}/no_such_db: database "no_such_db" does not exist`,
     );
   });
 
   it('refuses a URL that does not parse, without echoing it', async () => {
-    const error = await openError(openEvidenceStore({ url: 'postgres://drill:Th1rd secret@[bad/x', embeddedDir: unusedDir, log: silentLogger() }));
+    const error = await openError(
+      openEvidenceStore({
+        url: 'postgres://drill:Th1rd secret@[bad/x',
+        embeddedDir: unusedDir,
+        log: silentLogger(),
+      }),
+    );
     expect(error.message).toBe(
       'database.url is not a valid URL (not shown, it may hold a password); expected postgres://user:password@host:port/database',
     );
@@ -221,21 +295,37 @@ describe('openEvidenceStore, PostgreSQL connection loss', () => {
   it('logs a lost idle connection instead of crashing, and keeps working on a new one', async () => {
     const url = await createTestDatabase();
     const lines: string[] = [];
-    const log = pino({ level: 'warn' }, new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }));
-    const store = await openEvidenceStore({ url, embeddedDir: join(tmpdir(), 'restore-drill-never-created'), log });
+    const log = pino(
+      { level: 'warn' },
+      new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) }),
+    );
+    const store = await openEvidenceStore({
+      url,
+      embeddedDir: join(tmpdir(), 'restore-drill-never-created'),
+      log,
+    });
     try {
       await sql`select 1`.execute(store.db);
       const admin = new pg.Client({ connectionString: inject('postgres').adminUrl });
       await admin.connect();
       try {
         const database = new URL(url).pathname.slice(1);
-        const killed = await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = $1', [database]);
+        const killed = await admin.query(
+          'select pg_terminate_backend(pid) from pg_stat_activity where datname = $1',
+          [database],
+        );
         expect(killed.rowCount).toBeGreaterThan(0);
       } finally {
         await admin.end();
       }
-      await vi.waitFor(() => expect(lines.join('')).toContain('evidence database connection lost'), { timeout: 10_000 });
-      expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40, database: expect.stringContaining('postgres://postgres@127.0.0.1:') });
+      await vi.waitFor(
+        () => expect(lines.join('')).toContain('evidence database connection lost'),
+        { timeout: 10_000 },
+      );
+      expect(JSON.parse(lines[0]!)).toMatchObject({
+        level: 40,
+        database: expect.stringContaining('postgres://postgres@127.0.0.1:'),
+      });
       const after = await sql<{ one: number }>`select 1 as one`.execute(store.db);
       expect(after.rows).toEqual([{ one: 1 }]);
     } finally {
@@ -246,16 +336,24 @@ describe('openEvidenceStore, PostgreSQL connection loss', () => {
 
 describe('describePostgresUrl', () => {
   it('keeps user, host, port and database and drops the password, which the redactor then masks', () => {
-    expect(describePostgresUrl('postgresql://ops:F0urth%20secret@db.example:6543/evidence?sslmode=require')).toBe(
-      'postgresql://ops@db.example:6543/evidence',
-    );
+    expect(
+      describePostgresUrl(
+        'postgresql://ops:F0urth%20secret@db.example:6543/evidence?sslmode=require',
+      ),
+    ).toBe('postgresql://ops@db.example:6543/evidence');
     expect(redactor.redact('oops: F0urth secret')).toBe('oops: ****');
   });
 
   it('fills in the defaults node-postgres uses', () => {
-    expect(describePostgresUrl('postgres://db.example')).toBe('postgres://db.example:5432/postgres');
-    expect(describePostgresUrl('postgres://ops@db.example/')).toBe('postgres://ops@db.example:5432/ops');
-    expect(describePostgresUrl('postgres:///evidence?host=/run/postgresql')).toBe('postgres://(socket /run/postgresql):5432/evidence');
+    expect(describePostgresUrl('postgres://db.example')).toBe(
+      'postgres://db.example:5432/postgres',
+    );
+    expect(describePostgresUrl('postgres://ops@db.example/')).toBe(
+      'postgres://ops@db.example:5432/ops',
+    );
+    expect(describePostgresUrl('postgres:///evidence?host=/run/postgresql')).toBe(
+      'postgres://(socket /run/postgresql):5432/evidence',
+    );
   });
 });
 
@@ -265,7 +363,9 @@ async function closedPort(): Promise<number> {
     const probe = createServer();
     probe.listen(0, '127.0.0.1', () => {
       const address = probe.address();
-      probe.close(() => resolvePort(typeof address === 'object' && address !== null ? address.port : 1));
+      probe.close(() =>
+        resolvePort(typeof address === 'object' && address !== null ? address.port : 1),
+      );
     });
   });
 }

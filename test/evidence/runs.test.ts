@@ -15,7 +15,12 @@ import {
   recordRunResult,
   recordRunStart,
 } from '../../src/evidence/runs.js';
-import { engines, postgresEngine, SLOW_STORE_MS, type StorePlace } from '../helpers/evidence-engines.js';
+import {
+  engines,
+  postgresEngine,
+  SLOW_STORE_MS,
+  type StorePlace,
+} from '../helpers/evidence-engines.js';
 import { makeItems, makeRecord, startOf } from '../helpers/run-records.js';
 
 /** A drill name no other test in the file uses, so tests sharing a database stay independent. */
@@ -39,11 +44,17 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
 
   /** Every row of the chain, oldest first, re-verified from the stored text alone. */
   async function verifyWholeChain(): Promise<number> {
-    const rows = await store.db.selectFrom('run_results').select(['seq', 'record', 'prev_hash', 'record_hash']).orderBy('seq').execute();
+    const rows = await store.db
+      .selectFrom('run_results')
+      .select(['seq', 'record', 'prev_hash', 'record_hash'])
+      .orderBy('seq')
+      .execute();
     let expectedPrev = '0'.repeat(64);
     for (const row of rows) {
       expect(row.prev_hash, `prev_hash of seq ${row.seq}`).toBe(expectedPrev);
-      const recomputed = createHash('sha256').update(`${row.prev_hash}\n${row.record}`).digest('hex');
+      const recomputed = createHash('sha256')
+        .update(`${row.prev_hash}\n${row.record}`)
+        .digest('hex');
       expect(row.record_hash, `record_hash of seq ${row.seq}`).toBe(recomputed);
       expectedPrev = row.record_hash;
     }
@@ -67,11 +78,20 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     const { seq, recordHash } = await recordRunResult(store.db, record, makeItems(3));
 
     const stored = await getRun(store.db, record.runId);
-    expect(stored).toEqual({ record: runRecordSchema.parse(record), seq, prevHash: expect.stringMatching(/^[0-9a-f]{64}$/), recordHash });
+    expect(stored).toEqual({
+      record: runRecordSchema.parse(record),
+      seq,
+      prevHash: expect.stringMatching(/^[0-9a-f]{64}$/),
+      recordHash,
+    });
     expect(stored?.record).toEqual(record);
     expect(await listRuns(store.db, { drill: [record.drill] })).toEqual([record]);
 
-    const row = await store.db.selectFrom('run_results').selectAll().where('run_id', '=', record.runId).executeTakeFirstOrThrow();
+    const row = await store.db
+      .selectFrom('run_results')
+      .selectAll()
+      .where('run_id', '=', record.runId)
+      .executeTakeFirstOrThrow();
     expect(row.record).toBe(canonicalJson(record));
     expect(row).toMatchObject({
       drill: record.drill,
@@ -89,7 +109,11 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
   });
 
   it('stores the start row as given', async () => {
-    const record = makeRecord({ drill: uniqueDrill('start'), trigger: 'schedule', scheduledFor: '2025-03-01T03:00:00.000Z' });
+    const record = makeRecord({
+      drill: uniqueDrill('start'),
+      trigger: 'schedule',
+      scheduledFor: '2025-03-01T03:00:00.000Z',
+    });
     const start = startOf(record, { pid: 777, scratchDir: null });
     await recordRunStart(store.db, start);
     const unfinished = await findUnfinishedRuns(store.db);
@@ -101,18 +125,45 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     const b = uniqueDrill('list-b');
     const at = (day: number) => `2024-06-${String(day).padStart(2, '0')}T03:00:00.000Z`;
     const a1 = (await recordRun({ drill: a, startedAt: at(1) })).record;
-    const a3 = (await recordRun({ drill: a, startedAt: at(3), verdict: 'failed', cause: 'manifest: 1 file changed' })).record;
-    const a2 = (await recordRun({ drill: a, startedAt: at(2), verdict: 'error', cause: 'tar: exit code 2' })).record;
+    const a3 = (
+      await recordRun({
+        drill: a,
+        startedAt: at(3),
+        verdict: 'failed',
+        cause: 'manifest: 1 file changed',
+      })
+    ).record;
+    const a2 = (
+      await recordRun({ drill: a, startedAt: at(2), verdict: 'error', cause: 'tar: exit code 2' })
+    ).record;
     const b2 = (await recordRun({ drill: b, startedAt: at(2) })).record;
 
     const ids = (records: { runId: string }[]) => records.map((r) => r.runId);
     expect(ids(await listRuns(store.db, { drill: [a] }))).toEqual([a3.runId, a2.runId, a1.runId]);
     // a2 and b2 started at the same time: b2 was appended later, so it comes first.
-    expect(ids(await listRuns(store.db, { drill: [a, b] }))).toEqual([a3.runId, b2.runId, a2.runId, a1.runId]);
-    expect(ids(await listRuns(store.db, { drill: [a], since: new Date(at(2)) }))).toEqual([a3.runId, a2.runId]);
-    expect(ids(await listRuns(store.db, { drill: [a], until: new Date(at(3)) }))).toEqual([a2.runId, a1.runId]);
-    expect(ids(await listRuns(store.db, { drill: [a, b], since: new Date(at(2)), until: new Date(at(3)) })).sort()).toEqual([a2.runId, b2.runId].sort());
-    expect(ids(await listRuns(store.db, { drill: [a], verdict: ['failed', 'error'] }))).toEqual([a3.runId, a2.runId]);
+    expect(ids(await listRuns(store.db, { drill: [a, b] }))).toEqual([
+      a3.runId,
+      b2.runId,
+      a2.runId,
+      a1.runId,
+    ]);
+    expect(ids(await listRuns(store.db, { drill: [a], since: new Date(at(2)) }))).toEqual([
+      a3.runId,
+      a2.runId,
+    ]);
+    expect(ids(await listRuns(store.db, { drill: [a], until: new Date(at(3)) }))).toEqual([
+      a2.runId,
+      a1.runId,
+    ]);
+    expect(
+      ids(
+        await listRuns(store.db, { drill: [a, b], since: new Date(at(2)), until: new Date(at(3)) }),
+      ).sort(),
+    ).toEqual([a2.runId, b2.runId].sort());
+    expect(ids(await listRuns(store.db, { drill: [a], verdict: ['failed', 'error'] }))).toEqual([
+      a3.runId,
+      a2.runId,
+    ]);
     expect(ids(await listRuns(store.db, { drill: [a], limit: 2 }))).toEqual([a3.runId, a2.runId]);
     expect(await listRuns(store.db, { drill: [] })).toEqual([]);
     expect(await countRuns(store.db, { drill: [a] })).toBe(3);
@@ -124,14 +175,22 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     const drill = uniqueDrill('tie');
     const first = (await recordRun({ drill })).record;
     const second = (await recordRun({ drill })).record;
-    expect((await listRuns(store.db, { drill: [drill] })).map((r) => r.runId)).toEqual([second.runId, first.runId]);
+    expect((await listRuns(store.db, { drill: [drill] })).map((r) => r.runId)).toEqual([
+      second.runId,
+      first.runId,
+    ]);
   });
 
   it('finds the last passing run of a drill', async () => {
     const drill = uniqueDrill('last-pass');
     expect(await lastPassingRun(store.db, drill)).toBeUndefined();
     const old = (await recordRun({ drill, startedAt: '2024-01-01T00:00:00.000Z' })).record;
-    await recordRun({ drill, startedAt: '2024-01-03T00:00:00.000Z', verdict: 'failed', cause: 'bytes: short' });
+    await recordRun({
+      drill,
+      startedAt: '2024-01-03T00:00:00.000Z',
+      verdict: 'failed',
+      cause: 'bytes: short',
+    });
     expect((await lastPassingRun(store.db, drill))?.runId).toBe(old.runId);
     const newer = (await recordRun({ drill, startedAt: '2024-01-02T00:00:00.000Z' })).record;
     expect((await lastPassingRun(store.db, drill))?.runId).toBe(newer.runId);
@@ -149,9 +208,19 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
   });
 
   it('starts the chain at 64 zeros', async () => {
-    const firstRow = await store.db.selectFrom('run_results').select(['prev_hash']).orderBy('seq').limit(1).executeTakeFirst();
+    const firstRow = await store.db
+      .selectFrom('run_results')
+      .select(['prev_hash'])
+      .orderBy('seq')
+      .limit(1)
+      .executeTakeFirst();
     if (firstRow === undefined) await recordRun({ drill: uniqueDrill('genesis') });
-    const genesis = await store.db.selectFrom('run_results').select(['prev_hash']).orderBy('seq').limit(1).executeTakeFirstOrThrow();
+    const genesis = await store.db
+      .selectFrom('run_results')
+      .select(['prev_hash'])
+      .orderBy('seq')
+      .limit(1)
+      .executeTakeFirstOrThrow();
     expect(genesis.prev_hash).toBe(GENESIS_HASH);
     expect(GENESIS_HASH).toBe('0'.repeat(64));
   });
@@ -164,11 +233,15 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
       const drill = uniqueDrill('concurrent');
       const records = Array.from({ length: 20 }, () => makeRecord({ drill }));
       for (const record of records) await recordRunStart(store.db, startOf(record));
-      const results = await Promise.all(records.map((record, i) => recordRunResult(dbs[i % dbs.length]!, record, makeItems(50))));
+      const results = await Promise.all(
+        records.map((record, i) => recordRunResult(dbs[i % dbs.length]!, record, makeItems(50))),
+      );
       expect(new Set(results.map((r) => r.seq)).size).toBe(20);
       expect(await countRuns(store.db, { drill: [drill] })).toBe(20);
       await verifyWholeChain();
-      const forks = await sql<{ n: string }>`select count(*) - count(distinct prev_hash) as n from run_results`.execute(store.db);
+      const forks = await sql<{
+        n: string;
+      }>`select count(*) - count(distinct prev_hash) as n from run_results`.execute(store.db);
       expect(Number(forks.rows[0]?.n)).toBe(0);
     } finally {
       for (const s of extra) await s.close();
@@ -180,9 +253,16 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     const slot = '2025-03-02T03:00:00.000Z';
     const mine = makeRecord({ drill, trigger: 'schedule', scheduledFor: slot });
     const theirs = makeRecord({ drill, trigger: 'schedule', scheduledFor: slot });
-    const claims = await Promise.all([recordRunStart(store.db, startOf(mine)), recordRunStart(store.db, startOf(theirs))]);
+    const claims = await Promise.all([
+      recordRunStart(store.db, startOf(mine)),
+      recordRunStart(store.db, startOf(theirs)),
+    ]);
     expect(claims.sort()).toEqual([false, true]);
-    const next = makeRecord({ drill, trigger: 'schedule', scheduledFor: '2025-03-03T03:00:00.000Z' });
+    const next = makeRecord({
+      drill,
+      trigger: 'schedule',
+      scheduledFor: '2025-03-03T03:00:00.000Z',
+    });
     expect(await recordRunStart(store.db, startOf(next))).toBe(true);
     // Manual runs have no slot: NULL never conflicts.
     expect(await recordRunStart(store.db, startOf(makeRecord({ drill })))).toBe(true);
@@ -192,15 +272,21 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
   it('refuses a second start with the same run id', async () => {
     const record = makeRecord({ drill: uniqueDrill('dup-start') });
     await recordRunStart(store.db, startOf(record));
-    await expect(recordRunStart(store.db, startOf(record))).rejects.toThrow(`run ${record.runId} was already started; run ids must be unique`);
+    await expect(recordRunStart(store.db, startOf(record))).rejects.toThrow(
+      `run ${record.runId} was already started; run ids must be unique`,
+    );
   });
 
   it('refuses a start whose slot does not match its trigger', async () => {
     const record = makeRecord({ drill: uniqueDrill('bad-start') });
-    await expect(recordRunStart(store.db, startOf(record, { trigger: 'schedule' }))).rejects.toThrow(
+    await expect(
+      recordRunStart(store.db, startOf(record, { trigger: 'schedule' })),
+    ).rejects.toThrow(
       `run start ${record.runId}: scheduledFor: expected a slot time for a scheduled run and null for any other trigger`,
     );
-    await expect(recordRunStart(store.db, startOf(record, { runId: 'not-a-uuid' }))).rejects.toThrow(/^run start not-a-uuid: runId: /);
+    await expect(
+      recordRunStart(store.db, startOf(record, { runId: 'not-a-uuid' })),
+    ).rejects.toThrow(/^run start not-a-uuid: runId: /);
   });
 
   it('refuses a second result for the same run, and keeps the first', async () => {
@@ -209,7 +295,10 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     await expect(recordRunResult(store.db, again, makeItems(2))).rejects.toThrow(
       `run ${record.runId} already has a result (seq ${seq}); evidence is append-only and is never replaced`,
     );
-    expect(await getRun(store.db, record.runId)).toMatchObject({ record: { verdict: 'passed' }, recordHash });
+    expect(await getRun(store.db, record.runId)).toMatchObject({
+      record: { verdict: 'passed' },
+      recordHash,
+    });
     expect(await listRunItems(store.db, record.runId)).toHaveLength(3);
   });
 
@@ -218,7 +307,10 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     await recordRunStart(store.db, startOf(record));
     const other = dialect === 'postgres' ? await place.open() : undefined;
     try {
-      const outcomes = await Promise.allSettled([recordRunResult(store.db, record, makeItems(100)), recordRunResult((other ?? store).db, record, makeItems(100))]);
+      const outcomes = await Promise.allSettled([
+        recordRunResult(store.db, record, makeItems(100)),
+        recordRunResult((other ?? store).db, record, makeItems(100)),
+      ]);
       expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
       const rejected = outcomes.find((o) => o.status === 'rejected');
       expect(String(rejected?.reason)).toMatch(`run ${record.runId} already has a result`);
@@ -230,13 +322,17 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
 
   it('refuses a result for a run that never started', async () => {
     const record = makeRecord({ drill: uniqueDrill('no-start') });
-    await expect(recordRunResult(store.db, record, [])).rejects.toThrow(`cannot record the result of run ${record.runId}: no start was recorded for it`);
+    await expect(recordRunResult(store.db, record, [])).rejects.toThrow(
+      `cannot record the result of run ${record.runId}: no start was recorded for it`,
+    );
   });
 
   it('refuses a result whose drill differs from its start', async () => {
     const record = makeRecord({ drill: uniqueDrill('drill-a') });
     await recordRunStart(store.db, startOf(record));
-    await expect(recordRunResult(store.db, { ...record, drill: 'someone-else' }, [])).rejects.toThrow(
+    await expect(
+      recordRunResult(store.db, { ...record, drill: 'someone-else' }, []),
+    ).rejects.toThrow(
       `run record ${record.runId}: drill: expected '${record.drill}' (as the run started), got 'someone-else'`,
     );
   });
@@ -244,24 +340,41 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
   it('refuses an invalid record before writing anything, naming the field', async () => {
     const record = makeRecord({ drill: uniqueDrill('invalid') });
     await recordRunStart(store.db, startOf(record));
-    const broken = { ...record, timings: { ...record.timings, totalMs: 'long' } } as unknown as typeof record;
-    await expect(recordRunResult(store.db, broken, [])).rejects.toThrow(`run record ${record.runId}: timings.totalMs: `);
-    await expect(recordRunResult(store.db, { ...record, startedAt: 'yesterday' }, [])).rejects.toThrow(
+    const broken = {
+      ...record,
+      timings: { ...record.timings, totalMs: 'long' },
+    } as unknown as typeof record;
+    await expect(recordRunResult(store.db, broken, [])).rejects.toThrow(
+      `run record ${record.runId}: timings.totalMs: `,
+    );
+    await expect(
+      recordRunResult(store.db, { ...record, startedAt: 'yesterday' }, []),
+    ).rejects.toThrow(
       `run record ${record.runId}: startedAt: expected an ISO 8601 time with offset, got 'yesterday'`,
     );
-    await expect(recordRunResult(store.db, { ...record, restored: { files: 1, bytes: 1.5 } }, [])).rejects.toThrow(
+    await expect(
+      recordRunResult(store.db, { ...record, restored: { files: 1, bytes: 1.5 } }, []),
+    ).rejects.toThrow(
       `run record ${record.runId}: restored.bytes: expected a whole number of bytes, got 1.5`,
     );
-    await expect(recordRunResult(store.db, { ...record, restored: { files: 1, bytes: Number.NaN } }, [])).rejects.toThrow(/restored\.bytes/);
-    expect(await findUnfinishedRuns(store.db)).toContainEqual(expect.objectContaining({ runId: record.runId }));
+    await expect(
+      recordRunResult(store.db, { ...record, restored: { files: 1, bytes: Number.NaN } }, []),
+    ).rejects.toThrow(/restored\.bytes/);
+    expect(await findUnfinishedRuns(store.db)).toContainEqual(
+      expect.objectContaining({ runId: record.runId }),
+    );
   });
 
   it('refuses an invalid item, naming its index, and writes nothing of the run', async () => {
     const record = makeRecord({ drill: uniqueDrill('bad-item') });
     await recordRunStart(store.db, startOf(record));
     const items = [...makeItems(1500), { path: 'x', size: -1, sha256: null }];
-    await expect(recordRunResult(store.db, record, items)).rejects.toThrow(`run ${record.runId} item 1500 (x): size: expected a whole number of bytes, got -1`);
-    await expect(recordRunResult(store.db, record, [{ path: 7 } as never])).rejects.toThrow(`run ${record.runId} item 0: path: `);
+    await expect(recordRunResult(store.db, record, items)).rejects.toThrow(
+      `run ${record.runId} item 1500 (x): size: expected a whole number of bytes, got -1`,
+    );
+    await expect(recordRunResult(store.db, record, [{ path: 7 } as never])).rejects.toThrow(
+      `run ${record.runId} item 0: path: `,
+    );
     expect(await listRunItems(store.db, record.runId)).toEqual([]);
     expect(await getRun(store.db, record.runId)).toBeUndefined();
   });
@@ -271,7 +384,8 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     const done = makeRecord({ drill });
     const crashedLate = makeRecord({ drill, startedAt: '2025-02-02T00:00:00.000Z' });
     const crashedEarly = makeRecord({ drill, startedAt: '2025-02-01T00:00:00.000Z' });
-    for (const record of [done, crashedLate, crashedEarly]) await recordRunStart(store.db, startOf(record));
+    for (const record of [done, crashedLate, crashedEarly])
+      await recordRunStart(store.db, startOf(record));
     await recordRunResult(store.db, done, []);
     const mine = (await findUnfinishedRuns(store.db)).filter((run) => run.drill === drill);
     expect(mine.map((run) => run.runId)).toEqual([crashedEarly.runId, crashedLate.runId]);
@@ -283,7 +397,9 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     const { record } = await recordRun({ drill: uniqueDrill('items') }, items);
     const back = await listRunItems(store.db, record.runId);
     expect(back).toHaveLength(5000);
-    expect(back).toEqual([...items].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)));
+    expect(back).toEqual(
+      [...items].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)),
+    );
 
     async function* streamed() {
       for (const item of makeItems(2500)) yield item;
@@ -302,18 +418,25 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     expect(await getRun(store.db, randomUUID())).toBeUndefined();
 
     const shared = 'abcd1234';
-    const twins = [`${shared}-0000-4000-8000-000000000001`, `${shared}-0000-4000-8000-000000000002`];
+    const twins = [
+      `${shared}-0000-4000-8000-000000000001`,
+      `${shared}-0000-4000-8000-000000000002`,
+    ];
     for (const runId of twins) await recordRun({ runId, drill: uniqueDrill('twin') });
-    await expect(getRun(store.db, shared)).rejects.toThrow(`run id prefix '${shared}' is ambiguous: it matches ${twins[0]}, ${twins[1]}`);
+    await expect(getRun(store.db, shared)).rejects.toThrow(
+      `run id prefix '${shared}' is ambiguous: it matches ${twins[0]}, ${twins[1]}`,
+    );
     expect((await getRun(store.db, twins[1]!))?.record.runId).toBe(twins[1]);
   });
 
   it('refuses to update evidence: the database itself rejects it', async () => {
     const { record } = await recordRun({ drill: uniqueDrill('immutable') });
     for (const table of ['run_results', 'run_starts', 'run_items']) {
-      await expect(sql`update ${sql.table(table)} set run_id = run_id where run_id = ${record.runId}`.execute(store.db)).rejects.toThrow(
-        `evidence is append-only: ${table} rows are never updated`,
-      );
+      await expect(
+        sql`update ${sql.table(table)} set run_id = run_id where run_id = ${record.runId}`.execute(
+          store.db,
+        ),
+      ).rejects.toThrow(`evidence is append-only: ${table} rows are never updated`);
     }
     expect((await getRun(store.db, record.runId))?.record).toEqual(record);
   });
@@ -323,13 +446,19 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     // Forged outside restore-drill: a row whose text is not a run record.
     const forged = makeRecord({ drill: uniqueDrill('forged') });
     await recordRunStart(store.db, startOf(forged));
-    const row = await sql<{ seq: string }>`insert into run_results (run_id, drill, verdict, started_at, finished_at, files, bytes, checks_failed,
+    const row = await sql<{
+      seq: string;
+    }>`insert into run_results (run_id, drill, verdict, started_at, finished_at, files, bytes, checks_failed,
         restore_ms, verify_ms, total_ms, record, prev_hash, record_hash)
       values (${forged.runId}, ${forged.drill}, 'passed', now(), now(), 0, 0, 0, 0, 0, 0, '{"runId":1}', ${'1'.repeat(64)}, ${'2'.repeat(64)})
       returning seq`.execute(store.db);
     const seq = row.rows[0]?.seq;
-    await expect(listRuns(store.db, { drill: [forged.drill] })).rejects.toThrow(`stored record seq ${seq} (run ${forged.runId}) is not a valid run record: runId: `);
-    await expect(getRun(store.db, forged.runId)).rejects.toThrow(`stored record seq ${seq} (run ${forged.runId})`);
+    await expect(listRuns(store.db, { drill: [forged.drill] })).rejects.toThrow(
+      `stored record seq ${seq} (run ${forged.runId}) is not a valid run record: runId: `,
+    );
+    await expect(getRun(store.db, forged.runId)).rejects.toThrow(
+      `stored record seq ${seq} (run ${forged.runId})`,
+    );
     expect((await getRun(store.db, record.runId))?.record).toEqual(record);
     // Leave the shared chain verifiable for the other tests: this forged link is removed.
     // Evidence is append-only (migration 003): only the purge flag lets a DELETE through.
@@ -340,11 +469,15 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
 
     const garbled = makeRecord({ drill: uniqueDrill('garbled') });
     await recordRunStart(store.db, startOf(garbled));
-    const garbledRow = await sql<{ seq: string }>`insert into run_results (run_id, drill, verdict, started_at, finished_at, files, bytes, checks_failed,
+    const garbledRow = await sql<{
+      seq: string;
+    }>`insert into run_results (run_id, drill, verdict, started_at, finished_at, files, bytes, checks_failed,
         restore_ms, verify_ms, total_ms, record, prev_hash, record_hash)
       values (${garbled.runId}, ${garbled.drill}, 'passed', now(), now(), 0, 0, 0, 0, 0, 0, '{"runId":', ${'3'.repeat(64)}, ${'4'.repeat(64)})
       returning seq`.execute(store.db);
-    await expect(getRun(store.db, garbled.runId)).rejects.toThrow(`stored record seq ${garbledRow.rows[0]?.seq} (run ${garbled.runId}) is not JSON: `);
+    await expect(getRun(store.db, garbled.runId)).rejects.toThrow(
+      `stored record seq ${garbledRow.rows[0]?.seq} (run ${garbled.runId}) is not JSON: `,
+    );
     await store.db.transaction().execute(async (trx) => {
       await sql`select set_config('restore_drill.purge', 'on', true)`.execute(trx);
       await sql`delete from run_results where run_id = ${garbled.runId}`.execute(trx);
@@ -361,14 +494,24 @@ describe('evidence runs on postgres with a repeatable-read default', () => {
     const stores = [await place.open(), await place.open(), await place.open()];
     try {
       const [first] = stores;
-      const isolation = await sql<{ level: string }>`select current_setting('transaction_isolation') as level`.execute(first!.db);
+      const isolation = await sql<{
+        level: string;
+      }>`select current_setting('transaction_isolation') as level`.execute(first!.db);
       expect(isolation.rows[0]?.level).toBe('repeatable read');
       const records = Array.from({ length: 20 }, () => makeRecord({ drill: 'rr' }));
       for (const record of records) await recordRunStart(first!.db, startOf(record));
-      await Promise.all(records.map((record, i) => recordRunResult(stores[i % 3]!.db, record, makeItems(10))));
-      const rows = await first!.db.selectFrom('run_results').select(['prev_hash', 'record_hash']).orderBy('seq').execute();
+      await Promise.all(
+        records.map((record, i) => recordRunResult(stores[i % 3]!.db, record, makeItems(10))),
+      );
+      const rows = await first!.db
+        .selectFrom('run_results')
+        .select(['prev_hash', 'record_hash'])
+        .orderBy('seq')
+        .execute();
       expect(rows).toHaveLength(20);
-      rows.forEach((row, i) => expect(row.prev_hash).toBe(i === 0 ? GENESIS_HASH : rows[i - 1]!.record_hash));
+      rows.forEach((row, i) =>
+        expect(row.prev_hash).toBe(i === 0 ? GENESIS_HASH : rows[i - 1]!.record_hash),
+      );
     } finally {
       for (const store of stores) await store.close();
       await place.cleanup();

@@ -5,12 +5,16 @@ describe('runCommand streaming output line by line', () => {
   test('hands over every stdout line, the last one without a newline too, and keeps only the tail', async () => {
     const lines: string[] = [];
     // 60 MB of lines: more than would be worth holding, all counted one by one.
-    const result = await runCommand('sh', ['-c', 'yes 0123456789abcdef | head -n 3500000; printf "last"'], {
-      onStdoutLine: (line) => {
-        if (lines.length < 2 || line !== '0123456789abcdef') lines.push(line);
-        else lines[1] = line;
+    const result = await runCommand(
+      'sh',
+      ['-c', 'yes 0123456789abcdef | head -n 3500000; printf "last"'],
+      {
+        onStdoutLine: (line) => {
+          if (lines.length < 2 || line !== '0123456789abcdef') lines.push(line);
+          else lines[1] = line;
+        },
       },
-    });
+    );
     expect(result.exitCode).toBe(0);
     expect(lines).toEqual(['0123456789abcdef', '0123456789abcdef', 'last']);
     expect(result.stdout.length).toBeLessThanOrEqual(4_097 + 1);
@@ -20,10 +24,17 @@ describe('runCommand streaming output line by line', () => {
   test('decodes a multi-byte character split across chunks and streams stderr separately', async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const result = await runCommand('node', ['-e', "process.stdout.write(Buffer.from([0xc3])); setTimeout(() => { process.stdout.write(Buffer.from([0xa9, 0x0a])); console.error('oops'); }, 50)"], {
-      onStdoutLine: (line) => out.push(line),
-      onStderrLine: (line) => err.push(line),
-    });
+    const result = await runCommand(
+      'node',
+      [
+        '-e',
+        "process.stdout.write(Buffer.from([0xc3])); setTimeout(() => { process.stdout.write(Buffer.from([0xa9, 0x0a])); console.error('oops'); }, 50)",
+      ],
+      {
+        onStdoutLine: (line) => out.push(line),
+        onStderrLine: (line) => err.push(line),
+      },
+    );
     expect(result.exitCode).toBe(0);
     expect(out).toEqual(['é']);
     expect(err).toEqual(['oops']);
@@ -45,7 +56,9 @@ describe('runCommand streaming output line by line', () => {
   });
 
   test('refuses a line that never ends instead of holding it in memory', async () => {
-    const failure = await runCommand('sh', ['-c', 'head -c 20000000 /dev/zero | tr "\\0" x'], { onStdoutLine: () => {} }).then(
+    const failure = await runCommand('sh', ['-c', 'head -c 20000000 /dev/zero | tr "\\0" x'], {
+      onStdoutLine: () => {},
+    }).then(
       () => undefined,
       (error: unknown) => error,
     );

@@ -15,7 +15,9 @@ export function changedFileCheck(file = 'etc/passwd'): CheckResult {
     expected: { files: 12 },
     actual: { files: 12, changed: 1 },
     detail: `1 of 12 files differ from SHA256SUMS`,
-    findings: [{ item: file, problem: 'changed', expected: 'a'.repeat(64), actual: 'b'.repeat(64) }],
+    findings: [
+      { item: file, problem: 'changed', expected: 'a'.repeat(64), actual: 'b'.repeat(64) },
+    ],
     findingsTotal: 1,
   };
 }
@@ -35,7 +37,15 @@ export function makeRun(options: {
   const checks =
     options.checks ??
     (options.verdict === 'passed'
-      ? [{ name: 'manifest', verdict: 'passed' as const, expected: { files: 12 }, actual: { files: 12 }, detail: 'all 12 files match' }]
+      ? [
+          {
+            name: 'manifest',
+            verdict: 'passed' as const,
+            expected: { files: 12 },
+            actual: { files: 12 },
+            detail: 'all 12 files match',
+          },
+        ]
       : options.verdict === 'failed'
         ? [changedFileCheck()]
         : []);
@@ -43,19 +53,37 @@ export function makeRun(options: {
     runId: randomUUID(),
     drill: options.drill,
     verdict: options.verdict,
-    cause: options.cause ?? (options.verdict === 'passed' ? null : options.verdict === 'failed' ? 'manifest: 1 of 12 files differ' : `run ${options.verdict}`),
+    cause:
+      options.cause ??
+      (options.verdict === 'passed'
+        ? null
+        : options.verdict === 'failed'
+          ? 'manifest: 1 of 12 files differ'
+          : `run ${options.verdict}`),
     trigger: 'manual',
     scheduledFor: null,
     replayOf: null,
     startedAt: options.startedAt.toISOString(),
     finishedAt: new Date(options.startedAt.getTime() + totalMs).toISOString(),
     sourceKind: 'tar',
-    set: { id: 'fileserver-2026-11-26.tar.gz', path: '/backups/fileserver/2026-11-26.tar.gz', size: 123_456, mtime: '2026-11-26T02:00:00.000Z', hash: null },
+    set: {
+      id: 'fileserver-2026-11-26.tar.gz',
+      path: '/backups/fileserver/2026-11-26.tar.gz',
+      size: 123_456,
+      mtime: '2026-11-26T02:00:00.000Z',
+      hash: null,
+    },
     sample: null,
     restored: { files: options.files ?? 12, bytes: options.bytes ?? 123_000 },
     itemsDigest: null,
     checks,
-    timings: { selectMs: 10, restoreMs: totalMs * 0.75, verifyMs: totalMs * 0.2, cleanupMs: 5, totalMs },
+    timings: {
+      selectMs: 10,
+      restoreMs: totalMs * 0.75,
+      verifyMs: totalMs * 0.2,
+      cleanupMs: 5,
+      totalMs,
+    },
     commands: [],
     targets: { rtoMs: null, rpoMs: null },
     host: 'test-host',
@@ -89,7 +117,12 @@ export async function recordRun(db: Kysely<Database>, record: RunRecord): Promis
  * An evidence store on one engine (fresh PGlite copy or a new PostgreSQL
  * database); `reopen` closes and opens it again, as a restarted process does.
  */
-export async function openStore(engine: Engine): Promise<{ store: EvidenceStore; place: StorePlace; reopen: () => Promise<EvidenceStore>; cleanup: () => Promise<void> }> {
+export async function openStore(engine: Engine): Promise<{
+  store: EvidenceStore;
+  place: StorePlace;
+  reopen: () => Promise<EvidenceStore>;
+  cleanup: () => Promise<void>;
+}> {
   const place = await engine.prepare();
   const handle = {
     store: await place.open(),

@@ -8,13 +8,21 @@ const MAKE_TAR = fileURLToPath(new URL('../fixtures/make-tar.py', import.meta.ur
 
 /** Runs a real tool; throws with its stderr when it fails. */
 export async function run(file: string, args: readonly string[], cwd?: string): Promise<string> {
-  const result = await runCommand(file, args, { ...(cwd ? { cwd } : {}), keepStdout: true, timeoutMs: 120_000 });
-  if (result.exitCode !== 0) throw new Error(`${result.command} failed (${result.exitCode}): ${result.stderrTail}`);
+  const result = await runCommand(file, args, {
+    ...(cwd ? { cwd } : {}),
+    keepStdout: true,
+    timeoutMs: 120_000,
+  });
+  if (result.exitCode !== 0)
+    throw new Error(`${result.command} failed (${result.exitCode}): ${result.stderrTail}`);
   return result.stdout;
 }
 
 /** Writes files (relative path → content) under `dir`, making folders as needed. */
-export async function writeTree(dir: string, files: Record<string, string | Buffer>): Promise<void> {
+export async function writeTree(
+  dir: string,
+  files: Record<string, string | Buffer>,
+): Promise<void> {
   for (const [rel, content] of Object.entries(files)) {
     const file = path.join(dir, rel);
     await mkdir(path.dirname(file), { recursive: true });
@@ -27,7 +35,9 @@ export async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries
     .filter((entry) => entry.isFile())
-    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'))
+    .map((entry) =>
+      path.relative(dir, path.join(entry.parentPath, entry.name)).split(path.sep).join('/'),
+    )
     .sort();
 }
 
@@ -56,10 +66,17 @@ export interface PyMember {
 }
 
 /** Writes an archive member by member with python3's tarfile, for shapes GNU tar will not produce. */
-export async function pythonTar(archive: string, members: PyMember[], options: { format?: 'gnu' | 'pax' | 'ustar'; gzip?: boolean } = {}): Promise<string> {
+export async function pythonTar(
+  archive: string,
+  members: PyMember[],
+  options: { format?: 'gnu' | 'pax' | 'ustar'; gzip?: boolean } = {},
+): Promise<string> {
   const specDir = await tempDir('restore-drill-spec-');
   const spec = path.join(specDir, 'spec.json');
-  await writeFile(spec, JSON.stringify({ format: options.format ?? 'gnu', gzip: options.gzip ?? false, members }));
+  await writeFile(
+    spec,
+    JSON.stringify({ format: options.format ?? 'gnu', gzip: options.gzip ?? false, members }),
+  );
   await run('python3', [MAKE_TAR, archive, spec]);
   return archive;
 }

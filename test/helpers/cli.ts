@@ -6,12 +6,20 @@ import { runCommand, type CommandResult } from '../../src/exec/run-command.js';
 export const CLI = fileURLToPath(new URL('../../dist/bin/restore-drill.js', import.meta.url));
 
 /** Runs `restore-drill ARGS` in a real child process and returns its exit code and full output. */
-export async function cli(args: readonly string[], options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {}): Promise<CommandResult & { stderr: string }> {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' (npm test does) before the CLI tests`);
+export async function cli(
+  args: readonly string[],
+  options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<CommandResult & { stderr: string }> {
+  if (!existsSync(CLI))
+    throw new Error(`${CLI} is missing: run 'npm run build' (npm test does) before the CLI tests`);
   const result = await runCommand(process.execPath, [CLI, ...args], {
     keepStdout: true,
     timeoutMs: options.timeoutMs ?? 120_000,
-    env: { RESTORE_DRILL_LOG_FORMAT: 'json', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...options.env },
+    env: {
+      RESTORE_DRILL_LOG_FORMAT: 'json',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...options.env,
+    },
     ...(options.cwd ? { cwd: options.cwd } : {}),
   });
   return { ...result, stderr: result.stderrTail };

@@ -26,11 +26,20 @@ export class CliProcess {
   #partial = '';
 
   constructor(args: readonly string[], options: { env?: Record<string, string> } = {}) {
-    this.child = spawn(process.execPath, [path.join(projectRoot, 'test/helpers/run-ts.mjs'), entry, ...args], {
-      cwd: projectRoot,
-      env: { ...process.env, RESTORE_DRILL_LOG_FORMAT: 'json', RESTORE_DRILL_LOG_LEVEL: 'debug', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    this.child = spawn(
+      process.execPath,
+      [path.join(projectRoot, 'test/helpers/run-ts.mjs'), entry, ...args],
+      {
+        cwd: projectRoot,
+        env: {
+          ...process.env,
+          RESTORE_DRILL_LOG_FORMAT: 'json',
+          RESTORE_DRILL_LOG_LEVEL: 'debug',
+          ...options.env,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     this.child.stdout?.setEncoding('utf8').on('data', (text: string) => {
       this.stdoutText += text;
     });
@@ -46,7 +55,9 @@ export class CliProcess {
         }
       }
     });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => resolve({ code, signal })),
+    );
   }
 
   get pid(): number {
@@ -54,15 +65,24 @@ export class CliProcess {
   }
 
   /** Waits for a log line matching `match`, seen from index `from` on; fails with the logs so far after `timeoutMs`. */
-  async waitForLog(match: (line: LogLine) => boolean, timeoutMs = 60_000, from = 0): Promise<LogLine> {
+  async waitForLog(
+    match: (line: LogLine) => boolean,
+    timeoutMs = 60_000,
+    from = 0,
+  ): Promise<LogLine> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.logs.slice(from).find(match);
       if (found) return found;
       if (this.child.exitCode !== null || this.child.signalCode !== null) {
-        throw new Error(`process exited (${this.child.exitCode ?? this.child.signalCode}) before the expected log line; stderr:\n${this.stderrText.slice(-4000)}`);
+        throw new Error(
+          `process exited (${this.child.exitCode ?? this.child.signalCode}) before the expected log line; stderr:\n${this.stderrText.slice(-4000)}`,
+        );
       }
-      if (Date.now() > deadline) throw new Error(`no matching log line within ${timeoutMs} ms; stderr:\n${this.stderrText.slice(-4000)}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `no matching log line within ${timeoutMs} ms; stderr:\n${this.stderrText.slice(-4000)}`,
+        );
       await sleep(50);
     }
   }
@@ -79,12 +99,16 @@ export class CliProcess {
   }
 
   /** Waits for the exit; SIGKILLs the process after `timeoutMs` and fails. */
-  async waitForExit(timeoutMs = 60_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  async waitForExit(
+    timeoutMs = 60_000,
+  ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     const timer = sleep(timeoutMs).then(() => 'timeout' as const);
     const result = await Promise.race([this.exited, timer]);
     if (result === 'timeout') {
       this.child.kill('SIGKILL');
-      throw new Error(`process did not exit within ${timeoutMs} ms; stderr:\n${this.stderrText.slice(-4000)}`);
+      throw new Error(
+        `process did not exit within ${timeoutMs} ms; stderr:\n${this.stderrText.slice(-4000)}`,
+      );
     }
     return result;
   }
@@ -99,7 +123,10 @@ export class CliProcess {
 }
 
 /** Starts `restore-drill daemon --config FILE`. */
-export function startDaemon(configFile: string, options: { env?: Record<string, string> } = {}): CliProcess {
+export function startDaemon(
+  configFile: string,
+  options: { env?: Record<string, string> } = {},
+): CliProcess {
   return new CliProcess(['daemon', '--config', configFile], options);
 }
 

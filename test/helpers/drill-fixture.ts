@@ -12,7 +12,8 @@ export async function makeDirectorySet(
 ): Promise<string> {
   const setDir = path.join(backupsDir, name, options.set ?? '2026-03-01');
   await writeTree(setDir, options.files ?? { 'data/a.txt': 'alpha\n', 'data/b.txt': 'bravo\n' });
-  if (options.preRestore) await writeFile(path.join(setDir, PRE_RESTORE_FILE), JSON.stringify(options.preRestore));
+  if (options.preRestore)
+    await writeFile(path.join(setDir, PRE_RESTORE_FILE), JSON.stringify(options.preRestore));
   return setDir;
 }
 

@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { openEvidenceStore, type EvidenceDialect, type EvidenceStore } from '../../src/evidence/open-store.js';
+import {
+  openEvidenceStore,
+  type EvidenceDialect,
+  type EvidenceStore,
+} from '../../src/evidence/open-store.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createTestDatabase, createTestEmbeddedDir } from './test-database.js';
 
@@ -55,7 +59,8 @@ export const postgresEngine: Engine = {
     // Never used with a URL, but the option is required: make sure nothing lands there.
     const unused = await mkdtemp(join(tmpdir(), 'restore-drill-unused-'));
     return {
-      open: () => openEvidenceStore({ url, embeddedDir: join(unused, 'embedded'), log: silentLogger() }),
+      open: () =>
+        openEvidenceStore({ url, embeddedDir: join(unused, 'embedded'), log: silentLogger() }),
       execRaw: async (sqlText) => {
         const client = new pg.Client({ connectionString: url });
         await client.connect();

@@ -11,7 +11,12 @@ import type { AddressInfo, Socket } from 'node:net';
 /** What the proxy does with one request. */
 export type ProxyAction =
   /** Forward to s3rver; optionally after a delay, with headers set and text replaced in headers and body. */
-  | { kind: 'pass'; delayMs?: number; setHeaders?: Record<string, string>; replace?: [string, string][] }
+  | {
+      kind: 'pass';
+      delayMs?: number;
+      setHeaders?: Record<string, string>;
+      replace?: [string, string][];
+    }
   /** Answer with an S3-style XML error, or with `raw` as the body (a gateway's HTML page). */
   | { kind: 'error'; status: number; code?: string; message?: string; raw?: string }
   /** Never answer. */
@@ -55,7 +60,10 @@ export interface FlakyProxy {
 
 export const passAll: ProxyRule = () => ({ kind: 'pass' });
 
-export async function startFlakyProxy(target: string, initialRule: ProxyRule = passAll): Promise<FlakyProxy> {
+export async function startFlakyProxy(
+  target: string,
+  initialRule: ProxyRule = passAll,
+): Promise<FlakyProxy> {
   const upstream = new URL(target);
   let rule = initialRule;
   let seq = 0;
@@ -68,7 +76,8 @@ export async function startFlakyProxy(target: string, initialRule: ProxyRule = p
     void (async () => {
       const url = new URL(req.url ?? '/', 'http://proxy');
       const [bucket, ...rest] = url.pathname.slice(1).split('/');
-      const key = rest.length > 0 && rest.join('/') !== '' ? decodeURIComponent(rest.join('/')) : null;
+      const key =
+        rest.length > 0 && rest.join('/') !== '' ? decodeURIComponent(rest.join('/')) : null;
       const request: ProxiedRequest = {
         seq: ++seq,
         method: req.method ?? 'GET',
@@ -78,7 +87,14 @@ export async function startFlakyProxy(target: string, initialRule: ProxyRule = p
         headers: req.headers,
       };
       const action = await rule(request);
-      log.push({ seq: request.seq, method: request.method, key, query: url.search, headers: req.headers, action: action.kind });
+      log.push({
+        seq: request.seq,
+        method: request.method,
+        key,
+        query: url.search,
+        headers: req.headers,
+        action: action.kind,
+      });
       const method = request.method;
       inFlight[method] = (inFlight[method] ?? 0) + 1;
       maxInFlight[method] = Math.max(maxInFlight[method] ?? 0, inFlight[method]);
@@ -89,13 +105,17 @@ export async function startFlakyProxy(target: string, initialRule: ProxyRule = p
         const body =
           action.raw ??
           `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${action.code ?? 'InternalError'}</Code>` +
-          `<Message>${action.message ?? 'injected by the test proxy'}</Message><RequestId>proxy-${request.seq}</RequestId></Error>`;
-        res.writeHead(action.status, { 'content-type': action.raw ? 'text/html' : 'application/xml', 'content-length': Buffer.byteLength(body) });
+            `<Message>${action.message ?? 'injected by the test proxy'}</Message><RequestId>proxy-${request.seq}</RequestId></Error>`;
+        res.writeHead(action.status, {
+          'content-type': action.raw ? 'text/html' : 'application/xml',
+          'content-length': Buffer.byteLength(body),
+        });
         res.end(req.method === 'HEAD' ? undefined : body);
         req.resume();
         return;
       }
-      if (action.kind === 'pass' && action.delayMs) await new Promise((resolve) => setTimeout(resolve, action.delayMs));
+      if (action.kind === 'pass' && action.delayMs)
+        await new Promise((resolve) => setTimeout(resolve, action.delayMs));
       forward(req, res, action);
     })().catch((error: unknown) => {
       res.destroy(error as Error);
@@ -106,7 +126,11 @@ export async function startFlakyProxy(target: string, initialRule: ProxyRule = p
     socket.once('close', () => sockets.delete(socket));
   });
 
-  function forward(req: http.IncomingMessage, res: http.ServerResponse, action: Exclude<ProxyAction, { kind: 'stall' } | { kind: 'error' }>): void {
+  function forward(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    action: Exclude<ProxyAction, { kind: 'stall' } | { kind: 'error' }>,
+  ): void {
     const upstreamReq = http.request(
       {
         host: upstream.hostname,

@@ -25,11 +25,16 @@ export function hookedSource(config: SourceConfig, context: SourceContext): Rest
       const commands: ExecRecord[] = [];
       const hook = await readFile(path.join(set.path, PRE_RESTORE_FILE), 'utf8').catch(() => null);
       if (hook !== null) {
-        const argv = (JSON.parse(hook) as string[]).map((arg) => arg.replaceAll('{scratch}', scratchDir));
-        const result = await runCommand(argv[0] as string, argv.slice(1), { signal: options.signal });
+        const argv = (JSON.parse(hook) as string[]).map((arg) =>
+          arg.replaceAll('{scratch}', scratchDir),
+        );
+        const result = await runCommand(argv[0] as string, argv.slice(1), {
+          signal: options.signal,
+        });
         commands.push(result);
         options.signal?.throwIfAborted();
-        if (result.exitCode !== 0) throw new SourceError(`pre-restore command failed: ${describeExit(result)}`);
+        if (result.exitCode !== 0)
+          throw new SourceError(`pre-restore command failed: ${describeExit(result)}`);
       }
       const outcome = await inner.restore(set, scratchDir, options);
       return { ...outcome, commands: [...commands, ...(outcome.commands ?? [])] };

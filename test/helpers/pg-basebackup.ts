@@ -16,8 +16,13 @@ function asServerUser(): Pick<RunCommandOptions, 'uid' | 'gid'> {
 }
 
 async function run(tool: string, args: string[], cwd: string): Promise<void> {
-  const result = await runCommand(join(BIN, tool), args, { ...asServerUser(), cwd, timeoutMs: 60_000 });
-  if (result.exitCode !== 0) throw new Error(`${tool} failed: ${describeExit(result)}\n${result.stderrTail}`);
+  const result = await runCommand(join(BIN, tool), args, {
+    ...asServerUser(),
+    cwd,
+    timeoutMs: 60_000,
+  });
+  if (result.exitCode !== 0)
+    throw new Error(`${tool} failed: ${describeExit(result)}\n${result.stderrTail}`);
 }
 
 /** A throwaway PostgreSQL server listening only on a unix socket in its own folder. */
@@ -35,12 +40,42 @@ export async function startScratchServer(): Promise<ScratchServer> {
   const port = String(20_000 + (process.pid % 20_000));
   const superuser = process.getuid?.() === 0 ? 'postgres' : userInfo().username;
   await run('initdb', ['-D', join(dir, 'data'), '-U', superuser, '-A', 'trust', '--no-sync'], dir);
-  await run('pg_ctl', ['-D', join(dir, 'data'), '-l', join(dir, 'log'), '-w', '-o', `-p ${port} -k ${dir} -c listen_addresses= -F`, 'start'], dir);
+  await run(
+    'pg_ctl',
+    [
+      '-D',
+      join(dir, 'data'),
+      '-l',
+      join(dir, 'log'),
+      '-w',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses= -F`,
+      'start',
+    ],
+    dir,
+  );
   return {
     dir,
     async baseBackup(name, extraArgs = []) {
       const target = join(dir, name);
-      await run('pg_basebackup', ['-h', dir, '-p', port, '-U', superuser, '-D', target, '-X', 'none', '--no-sync', ...extraArgs], dir);
+      await run(
+        'pg_basebackup',
+        [
+          '-h',
+          dir,
+          '-p',
+          port,
+          '-U',
+          superuser,
+          '-D',
+          target,
+          '-X',
+          'none',
+          '--no-sync',
+          ...extraArgs,
+        ],
+        dir,
+      );
       return target;
     },
     async stop() {

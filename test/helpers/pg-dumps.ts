@@ -13,8 +13,19 @@ export async function createPgbenchDatabase(): Promise<string> {
 }
 
 /** Runs the real pg_dump of the PostgreSQL binaries found for the test server. */
-export async function pgDump(url: string, format: 'c' | 'd' | 'p' | 't', out: string, extra: string[] = []): Promise<string> {
-  await run(path.join(await findPostgresBinDir(), 'pg_dump'), [`-F${format}`, '-f', out, ...extra, url]);
+export async function pgDump(
+  url: string,
+  format: 'c' | 'd' | 'p' | 't',
+  out: string,
+  extra: string[] = [],
+): Promise<string> {
+  await run(path.join(await findPostgresBinDir(), 'pg_dump'), [
+    `-F${format}`,
+    '-f',
+    out,
+    ...extra,
+    url,
+  ]);
   return out;
 }
 
@@ -31,7 +42,10 @@ export async function query(url: string, text: string): Promise<Record<string, u
 
 /** Every scratch database left on the server. */
 export async function scratchDatabases(adminUrl: string): Promise<string[]> {
-  const rows = await query(adminUrl, "select datname from pg_database where datname like 'restore\\_drill\\_%' order by 1");
+  const rows = await query(
+    adminUrl,
+    "select datname from pg_database where datname like 'restore\\_drill\\_%' order by 1",
+  );
   return rows.map((row) => String(row.datname));
 }
 

@@ -47,7 +47,10 @@ async function buildOrWait(root: string): Promise<string> {
   const deadline = Date.now() + WAIT_MS;
   while (Date.now() < deadline) {
     if (await exists(readyMark)) return dataDir;
-    if (await exists(failedMark)) throw new Error(`another test worker failed to create the PGlite template: ${await readFile(failedMark, 'utf8')}`);
+    if (await exists(failedMark))
+      throw new Error(
+        `another test worker failed to create the PGlite template: ${await readFile(failedMark, 'utf8')}`,
+      );
     await sleep(100);
   }
   throw new Error(`the PGlite template in ${root} was not ready after ${WAIT_MS / 1000} s`);
@@ -57,7 +60,9 @@ async function buildOrWait(root: string): Promise<string> {
  * A fresh folder for `openEvidenceStore({ embeddedDir })` holding a copy of the
  * template as `pgdata`, so opening it runs the real code: lock, PGlite, migrations.
  */
-export async function createEmbeddedDir(root: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+export async function createEmbeddedDir(
+  root: string,
+): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const template = await pgliteTemplate(root);
   const dir = await mkdtemp(join(tmpdir(), 'restore-drill-embedded-'));
   await cp(template, join(dir, 'pgdata'), { recursive: true });

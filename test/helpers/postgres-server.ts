@@ -23,13 +23,16 @@ export interface PostgresServer extends PostgresServerInfo {
 export async function findPostgresBinDir(): Promise<string> {
   const candidates: string[] = [];
   try {
-    const majors = (await readdir('/usr/lib/postgresql')).filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(b) - Number(a));
+    const majors = (await readdir('/usr/lib/postgresql'))
+      .filter((name) => /^\d+$/.test(name))
+      .sort((a, b) => Number(b) - Number(a));
     candidates.push(...majors.map((major) => `/usr/lib/postgresql/${major}/bin`));
   } catch {
     // No Debian layout; try pg_config.
   }
   const pgConfig = await runCommand('pg_config', ['--bindir']);
-  if (pgConfig.exitCode === 0 && pgConfig.stdout.trim() !== '') candidates.push(pgConfig.stdout.trim());
+  if (pgConfig.exitCode === 0 && pgConfig.stdout.trim() !== '')
+    candidates.push(pgConfig.stdout.trim());
   for (const dir of candidates) {
     if ((await exists(join(dir, 'initdb'))) && (await exists(join(dir, 'pg_ctl')))) return dir;
   }
@@ -53,7 +56,11 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     if (owner) await chown(dir, owner.uid, owner.gid);
     const asOwner = { cwd: dir, timeoutMs: 60_000, ...(owner ?? {}) };
     const dataDir = join(dir, 'data');
-    const initdb = await runCommand(join(binDir, 'initdb'), ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'], asOwner);
+    const initdb = await runCommand(
+      join(binDir, 'initdb'),
+      ['-D', dataDir, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
+      asOwner,
+    );
     if (initdb.exitCode !== 0) throw new Error(`initdb failed: ${describeExit(initdb)}`);
 
     let started: CommandResult | undefined;
@@ -62,18 +69,34 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     for (let attempt = 0; attempt < 3; attempt++) {
       port = await freePort();
       const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -F`;
-      started = await runCommand(join(binDir, 'pg_ctl'), ['-D', dataDir, '-l', join(dir, 'log'), '-w', '-o', options, 'start'], asOwner);
+      started = await runCommand(
+        join(binDir, 'pg_ctl'),
+        ['-D', dataDir, '-l', join(dir, 'log'), '-w', '-o', options, 'start'],
+        asOwner,
+      );
       if (started.exitCode === 0) break;
     }
     if (started?.exitCode !== 0) {
       const log = await readFile(join(dir, 'log'), 'utf8').catch(() => '');
-      throw new Error(`pg_ctl start failed: ${started ? describeExit(started) : 'not run'}\n${log.slice(-2000)}`);
+      throw new Error(
+        `pg_ctl start failed: ${started ? describeExit(started) : 'not run'}\n${log.slice(-2000)}`,
+      );
     }
-    const info: PostgresServerInfo = { host: '127.0.0.1', port, user: 'postgres', adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`, dir };
+    const info: PostgresServerInfo = {
+      host: '127.0.0.1',
+      port,
+      user: 'postgres',
+      adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
+      dir,
+    };
     return {
       ...info,
       stop: async () => {
-        const stopped = await runCommand(join(binDir, 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', 'stop'], asOwner);
+        const stopped = await runCommand(
+          join(binDir, 'pg_ctl'),
+          ['-D', dataDir, '-m', 'fast', '-w', 'stop'],
+          asOwner,
+        );
         await rm(dir, { recursive: true, force: true });
         if (stopped.exitCode !== 0) throw new Error(`pg_ctl stop failed: ${describeExit(stopped)}`);
       },

@@ -41,21 +41,35 @@ export function parseExposition(text: string): Exposition {
     LABEL.lastIndex = 0;
     let consumed = 0;
     for (let label = LABEL.exec(body); label; label = LABEL.exec(body)) {
-      labels[label[1] as string] = (label[2] as string).replace(/\\n/g, '\n').replace(/\\"/g, '"').replace(/\\\\/g, '\\');
+      labels[label[1] as string] = (label[2] as string)
+        .replace(/\\n/g, '\n')
+        .replace(/\\"/g, '"')
+        .replace(/\\\\/g, '\\');
       consumed = LABEL.lastIndex;
     }
-    if (consumed !== body.length) throw new Error(`line ${index + 1} has unreadable labels: ${line}`);
+    if (consumed !== body.length)
+      throw new Error(`line ${index + 1} has unreadable labels: ${line}`);
     const raw = match[3] as string;
     const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
-    if (Number.isNaN(value) && raw.toLowerCase() !== 'nan') throw new Error(`line ${index + 1} has no number: ${line}`);
+    if (Number.isNaN(value) && raw.toLowerCase() !== 'nan')
+      throw new Error(`line ${index + 1} has no number: ${line}`);
     samples.push({ name: match[1] as string, labels, value });
   }
   return { samples, types, help };
 }
 
 /** The value of the one sample with this name and these labels (all given labels must match). */
-export function valueOf(exposition: Exposition, name: string, labels: Record<string, string> = {}): number | undefined {
-  const found = exposition.samples.filter((sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value));
-  if (found.length > 1) throw new Error(`${name}${JSON.stringify(labels)} matches ${found.length} samples`);
+export function valueOf(
+  exposition: Exposition,
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
+  const found = exposition.samples.filter(
+    (sample) =>
+      sample.name === name &&
+      Object.entries(labels).every(([key, value]) => sample.labels[key] === value),
+  );
+  if (found.length > 1)
+    throw new Error(`${name}${JSON.stringify(labels)} matches ${found.length} samples`);
   return found[0]?.value;
 }

@@ -19,7 +19,10 @@ export interface ResticRepo {
   /** Runs restic against this repository; throws with its stderr when it fails. */
   restic(args: readonly string[], options?: { cwd?: string }): Promise<CommandResult>;
   /** Backs up `paths` (as given: absolute, relative to `cwd`, or `.`) and returns the short snapshot id restic printed. */
-  backup(paths: readonly string[], options?: { cwd?: string; tags?: string[]; host?: string; time?: string }): Promise<string>;
+  backup(
+    paths: readonly string[],
+    options?: { cwd?: string; tags?: string[]; host?: string; time?: string },
+  ): Promise<string>;
   /** Full snapshot ids by short id (each restic command costs a key derivation: list once, not per backup). */
   fullIds(): Promise<Map<string, string>>;
   cleanup(): Promise<void>;
@@ -36,9 +39,19 @@ export async function createResticRepo(prefix = 'restore-drill-restic-'): Promis
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
   const repository = path.join(dir, 'repo');
   const cacheDir = path.join(dir, 'cache');
-  const restic = async (args: readonly string[], options: { cwd?: string } = {}): Promise<CommandResult> => {
-    const result = await runCommand('restic', args, { env: resticEnv(repository, cacheDir), cwd: options.cwd, keepStdout: true, input: '', timeoutMs: 60_000 });
-    if (result.exitCode !== 0) throw new Error(`restic ${args.join(' ')} failed: ${result.stderrTail}`);
+  const restic = async (
+    args: readonly string[],
+    options: { cwd?: string } = {},
+  ): Promise<CommandResult> => {
+    const result = await runCommand('restic', args, {
+      env: resticEnv(repository, cacheDir),
+      cwd: options.cwd,
+      keepStdout: true,
+      input: '',
+      timeoutMs: 60_000,
+    });
+    if (result.exitCode !== 0)
+      throw new Error(`restic ${args.join(' ')} failed: ${result.stderrTail}`);
     return result;
   };
   await restic(['init']);
@@ -55,9 +68,14 @@ export async function createResticRepo(prefix = 'restore-drill-restic-'): Promis
       const result = await restic(args, { cwd: options.cwd });
       const summary = result.stdout
         .split('\n')
-        .map((line) => (line.startsWith('{') ? (JSON.parse(line) as { message_type?: string; snapshot_id?: string }) : {}))
+        .map((line) =>
+          line.startsWith('{')
+            ? (JSON.parse(line) as { message_type?: string; snapshot_id?: string })
+            : {},
+        )
         .find((message) => message.message_type === 'summary');
-      if (!summary?.snapshot_id) throw new Error(`restic backup printed no snapshot id: ${result.stdoutTail}`);
+      if (!summary?.snapshot_id)
+        throw new Error(`restic backup printed no snapshot id: ${result.stdoutTail}`);
       // 0.14 prints the short id, newer releases the full one.
       return summary.snapshot_id.slice(0, 8);
     },
@@ -90,7 +108,9 @@ export async function writeTree(root: string, spec: TreeSpec): Promise<Map<strin
 
 /** SHA-256 of a file on disk. */
 export async function sha256Of(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 /** Deterministic pseudo-random bytes (restic's chunker splits them into several blobs past 512 KiB). */

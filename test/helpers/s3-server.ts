@@ -3,7 +3,12 @@ import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 
 /** s3rver accepts this key pair (and, for V4 signatures, any secret with this access key id). */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -18,7 +23,12 @@ export interface S3TestServer {
   client: S3Client;
   createBucket(bucket: string): Promise<void>;
   /** Uploads through the SDK; `mtime` sets the object's LastModified (s3rver reports the file's mtime). */
-  put(bucket: string, key: string, body: string | Uint8Array, options?: { mtime?: Date }): Promise<void>;
+  put(
+    bucket: string,
+    key: string,
+    body: string | Uint8Array,
+    options?: { mtime?: Date },
+  ): Promise<void>;
   remove(bucket: string, key: string): Promise<void>;
   /** Path of the object's bytes on disk, to damage them behind the server's back. */
   objectFile(bucket: string, key: string): string;
@@ -31,11 +41,17 @@ const CHILD = fileURLToPath(new URL('./s3rver-child.mjs', import.meta.url));
 
 export async function startS3Server(): Promise<S3TestServer> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'restore-drill-s3rver-'));
-  const child = fork(CHILD, [directory], { execArgv: ['--openssl-legacy-provider'], stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const child = fork(CHILD, [directory], {
+    execArgv: ['--openssl-legacy-provider'],
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`s3rver did not start within 15s: ${stderr}`)), 15_000);
+    const timer = setTimeout(
+      () => reject(new Error(`s3rver did not start within 15s: ${stderr}`)),
+      15_000,
+    );
     child.once('message', (message: { port: number }) => {
       clearTimeout(timer);
       resolve(message.port);

@@ -47,8 +47,14 @@ export class SmtpReceiver {
       allowInsecureAuth: true,
       logger: false,
       onAuth(auth, _session, callback) {
-        if (options.auth && auth.username === options.auth.user && auth.password === options.auth.password) callback(null, { user: auth.username });
-        else callback(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
+        if (
+          options.auth &&
+          auth.username === options.auth.user &&
+          auth.password === options.auth.password
+        )
+          callback(null, { user: auth.username });
+        else
+          callback(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
       },
       onData(stream, session, callback) {
         const chunks: Buffer[] = [];
@@ -59,11 +65,20 @@ export class SmtpReceiver {
           if (self.failuresLeft > 0) {
             self.failuresLeft--;
             const code = options.failCode ?? 451;
-            callback(Object.assign(new Error(code >= 500 ? 'Mailbox unavailable' : 'Try again later'), { responseCode: code }));
+            callback(
+              Object.assign(new Error(code >= 500 ? 'Mailbox unavailable' : 'Try again later'), {
+                responseCode: code,
+              }),
+            );
           } else {
             const raw = Buffer.concat(chunks).toString('utf8');
             const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
-            self.mails.push({ ...parseMail(raw), from, to: session.envelope.rcptTo.map((rcpt) => rcpt.address), raw });
+            self.mails.push({
+              ...parseMail(raw),
+              from,
+              to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+              raw,
+            });
             callback(null, 'Message queued as test-1');
           }
           self.notify();
@@ -99,14 +114,19 @@ export class SmtpReceiver {
 }
 
 /** Headers (unfolded, encoded words decoded) and the text body (quoted-printable or base64 decoded). */
-export function parseMail(raw: string): { headers: Map<string, string>; subject: string; text: string } {
+export function parseMail(raw: string): {
+  headers: Map<string, string>;
+  subject: string;
+  text: string;
+} {
   const split = raw.indexOf('\r\n\r\n');
   const head = raw.slice(0, split).replace(/\r\n[ \t]+/g, ' ');
   const body = raw.slice(split + 4);
   const headers = new Map<string, string>();
   for (const line of head.split('\r\n')) {
     const colon = line.indexOf(':');
-    if (colon > 0) headers.set(line.slice(0, colon).toLowerCase(), decodeWords(line.slice(colon + 1).trim()));
+    if (colon > 0)
+      headers.set(line.slice(0, colon).toLowerCase(), decodeWords(line.slice(colon + 1).trim()));
   }
   const encoding = (headers.get('content-transfer-encoding') ?? '7bit').toLowerCase();
   const text =
@@ -114,7 +134,9 @@ export function parseMail(raw: string): { headers: Map<string, string>; subject:
       ? Buffer.from(
           body
             .replace(/=\r\n/g, '')
-            .replace(/=([0-9A-F]{2})/gi, (_, hex: string) => String.fromCharCode(Number.parseInt(hex, 16))),
+            .replace(/=([0-9A-F]{2})/gi, (_, hex: string) =>
+              String.fromCharCode(Number.parseInt(hex, 16)),
+            ),
           'latin1',
         ).toString('utf8')
       : encoding === 'base64'
@@ -127,9 +149,16 @@ export function parseMail(raw: string): { headers: Map<string, string>; subject:
 function decodeWords(value: string): string {
   return value
     .replace(/\?=\s+=\?/g, '?==?')
-    .replace(/=\?([^?]+)\?([QqBb])\?([^?]*)\?=/g, (_, _charset: string, mode: string, text: string) => {
-      if (mode.toUpperCase() === 'B') return Buffer.from(text, 'base64').toString('utf8');
-      const bytes = text.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (__, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
-      return Buffer.from(bytes, 'latin1').toString('utf8');
-    });
+    .replace(
+      /=\?([^?]+)\?([QqBb])\?([^?]*)\?=/g,
+      (_, _charset: string, mode: string, text: string) => {
+        if (mode.toUpperCase() === 'B') return Buffer.from(text, 'base64').toString('utf8');
+        const bytes = text
+          .replace(/_/g, ' ')
+          .replace(/=([0-9A-F]{2})/gi, (__, hex: string) =>
+            String.fromCharCode(Number.parseInt(hex, 16)),
+          );
+        return Buffer.from(bytes, 'latin1').toString('utf8');
+      },
+    );
 }

@@ -1,7 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openEvidenceStore, type EvidenceDialect, type EvidenceStore } from '../../src/evidence/open-store.js';
+import {
+  openEvidenceStore,
+  type EvidenceDialect,
+  type EvidenceStore,
+} from '../../src/evidence/open-store.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createRunLeases, type RunLeases } from '../../src/schedule/run-leases.js';
 import { createTestDatabase, createTestEmbeddedDir } from './test-database.js';

@@ -53,15 +53,33 @@ export class WebhookReceiver {
     const server = createServer((request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
-      request.on('end', () => receiver?.handle(request.method ?? '', request.url ?? '', request.headers, Buffer.concat(chunks).toString('utf8'), response));
+      request.on('end', () =>
+        receiver?.handle(
+          request.method ?? '',
+          request.url ?? '',
+          request.headers,
+          Buffer.concat(chunks).toString('utf8'),
+          response,
+        ),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    receiver = new WebhookReceiver(server, `http://127.0.0.1:${port}/hooks/T000/B000/secret-token`, options);
+    receiver = new WebhookReceiver(
+      server,
+      `http://127.0.0.1:${port}/hooks/T000/B000/secret-token`,
+      options,
+    );
     return receiver;
   }
 
-  private handle(method: string, path: string, headers: IncomingHttpHeaders, text: string, response: import('node:http').ServerResponse): void {
+  private handle(
+    method: string,
+    path: string,
+    headers: IncomingHttpHeaders,
+    text: string,
+    response: import('node:http').ServerResponse,
+  ): void {
     let body: unknown = text;
     try {
       body = JSON.parse(text);
@@ -69,14 +87,18 @@ export class WebhookReceiver {
       // Not JSON: kept as text.
     }
     this.arrivals++;
-    if (this.options.hangAfter !== undefined && this.arrivals > this.options.hangAfter) this.hang = true;
+    if (this.options.hangAfter !== undefined && this.arrivals > this.options.hangAfter)
+      this.hang = true;
     this.#notify();
     const answer = () => {
       const failing = this.failuresLeft > 0;
       if (failing) this.failuresLeft--;
       const status = failing ? (this.options.failStatus ?? 503) : (this.options.okStatus ?? 200);
       this.requests.push({ method, path, headers, body, status });
-      response.writeHead(status, { 'content-type': 'text/plain', ...(failing && this.options.retryAfter ? { 'retry-after': this.options.retryAfter } : {}) });
+      response.writeHead(status, {
+        'content-type': 'text/plain',
+        ...(failing && this.options.retryAfter ? { 'retry-after': this.options.retryAfter } : {}),
+      });
       response.end(failing ? (this.options.failBody ?? 'temporarily unavailable') : 'ok');
       this.#notify();
     };

@@ -19,7 +19,11 @@ let hook: WebhookReceiver;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rd-drill-job-'));
   hook = await WebhookReceiver.start();
-  store = await openEvidenceStore({ url: await createTestDatabase(), embeddedDir: join(dir, 'unused'), log: silentLogger() });
+  store = await openEvidenceStore({
+    url: await createTestDatabase(),
+    embeddedDir: join(dir, 'unused'),
+    log: silentLogger(),
+  });
 }, SLOW_STORE_MS);
 
 afterAll(async () => {
@@ -29,16 +33,21 @@ afterAll(async () => {
 });
 
 describe('drill job alerts', () => {
-  it('alerts once when a real drill fails, naming the damaged file, and again when it passes', async () => {
-    const set = join(dir, 'backups', 'set-2026-11-27');
-    await mkdir(set, { recursive: true });
-    await writeFile(join(set, 'customers.csv'), 'id,name\n1,Ada\n2,Grace\n');
-    await writeFile(join(set, 'orders.csv'), 'id,total\n1,10\n');
-    const sums = await runCommand('sha256sum', ['customers.csv', 'orders.csv'], { cwd: set, keepStdout: true });
-    expect(sums.exitCode).toBe(0);
-    await writeFile(join(set, 'SHA256SUMS'), sums.stdout);
-    const loaded = parseConfig(
-      `
+  it(
+    'alerts once when a real drill fails, naming the damaged file, and again when it passes',
+    async () => {
+      const set = join(dir, 'backups', 'set-2026-11-27');
+      await mkdir(set, { recursive: true });
+      await writeFile(join(set, 'customers.csv'), 'id,name\n1,Ada\n2,Grace\n');
+      await writeFile(join(set, 'orders.csv'), 'id,total\n1,10\n');
+      const sums = await runCommand('sha256sum', ['customers.csv', 'orders.csv'], {
+        cwd: set,
+        keepStdout: true,
+      });
+      expect(sums.exitCode).toBe(0);
+      await writeFile(join(set, 'SHA256SUMS'), sums.stdout);
+      const loaded = parseConfig(
+        `
 scratch: { root: scratch }
 drills:
   - name: files
@@ -49,29 +58,42 @@ alerts:
   channels:
     hook: { kind: webhook, url: "${hook.url}", timeout: 2s }
 `,
-      join(dir, 'restore-drill.yaml'),
-      {},
-      dir,
-    );
-    const context = { loaded, db: store.db, log: silentLogger() };
+        join(dir, 'restore-drill.yaml'),
+        {},
+        dir,
+      );
+      const context = { loaded, db: store.db, log: silentLogger() };
 
-    const good = await readFile(join(set, 'customers.csv'));
-    await writeFile(join(set, 'customers.csv'), Buffer.concat([good.subarray(0, 5), Buffer.from('X'), good.subarray(6)]));
-    const failed = await drillJob.run({ drill: 'files', trigger: 'manual' }, context);
-    expect(failed.status === 'finished' && failed.record.verdict).toBe('failed');
-    const second = await drillJob.run({ drill: 'files', trigger: 'manual' }, context);
-    expect(second.status === 'finished' && second.record.verdict).toBe('failed');
-    expect(hook.accepted).toHaveLength(1);
-    const alert = hook.accepted[0]!.body as AlertMessage;
-    expect(alert).toMatchObject({ kind: 'failing', drill: { name: 'files', owner: 'infra-team' } });
-    expect(alert.run!.set!.path).toContain('set-2026-11-27');
-    const manifest = alert.failedChecks.find((check) => check.name === 'manifest')!;
-    expect(manifest.findings.map((finding) => finding.item)).toContain('customers.csv');
-    expect(alert.evidenceCommand).toBe(`restore-drill show ${failed.status === 'finished' ? failed.record.runId : ''} --config ${join(dir, 'restore-drill.yaml')}`);
+      const good = await readFile(join(set, 'customers.csv'));
+      await writeFile(
+        join(set, 'customers.csv'),
+        Buffer.concat([good.subarray(0, 5), Buffer.from('X'), good.subarray(6)]),
+      );
+      const failed = await drillJob.run({ drill: 'files', trigger: 'manual' }, context);
+      expect(failed.status === 'finished' && failed.record.verdict).toBe('failed');
+      const second = await drillJob.run({ drill: 'files', trigger: 'manual' }, context);
+      expect(second.status === 'finished' && second.record.verdict).toBe('failed');
+      expect(hook.accepted).toHaveLength(1);
+      const alert = hook.accepted[0]!.body as AlertMessage;
+      expect(alert).toMatchObject({
+        kind: 'failing',
+        drill: { name: 'files', owner: 'infra-team' },
+      });
+      expect(alert.run!.set!.path).toContain('set-2026-11-27');
+      const manifest = alert.failedChecks.find((check) => check.name === 'manifest')!;
+      expect(manifest.findings.map((finding) => finding.item)).toContain('customers.csv');
+      expect(alert.evidenceCommand).toBe(
+        `restore-drill show ${failed.status === 'finished' ? failed.record.runId : ''} --config ${join(dir, 'restore-drill.yaml')}`,
+      );
 
-    await writeFile(join(set, 'customers.csv'), good);
-    const passed = await drillJob.run({ drill: 'files', trigger: 'manual' }, context);
-    expect(passed.status === 'finished' && passed.record.verdict).toBe('passed');
-    expect(hook.accepted.map((request) => (request.body as AlertMessage).kind)).toEqual(['failing', 'recovered']);
-  }, SLOW_STORE_MS);
+      await writeFile(join(set, 'customers.csv'), good);
+      const passed = await drillJob.run({ drill: 'files', trigger: 'manual' }, context);
+      expect(passed.status === 'finished' && passed.record.verdict).toBe('passed');
+      expect(hook.accepted.map((request) => (request.body as AlertMessage).kind)).toEqual([
+        'failing',
+        'recovered',
+      ]);
+    },
+    SLOW_STORE_MS,
+  );
 });

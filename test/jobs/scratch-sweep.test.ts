@@ -48,16 +48,27 @@ describe('the scratch sweep job', () => {
       });
     // A crash leftover whose run was recorded, an old folder of a live run, an old orphan, a young orphan.
     const deadId = randomUUID();
-    const dead = await createScratchDir(root, 'files', deadId, { now: new Date('2026-03-01T00:00:00Z') });
+    const dead = await createScratchDir(root, 'files', deadId, {
+      now: new Date('2026-03-01T00:00:00Z'),
+    });
     await start(deadId, dead, 999);
     const liveId = randomUUID();
-    const live = await createScratchDir(root, 'files', liveId, { now: new Date('2026-03-01T00:00:00Z') });
+    const live = await createScratchDir(root, 'files', liveId, {
+      now: new Date('2026-03-01T00:00:00Z'),
+    });
     await start(liveId, live, process.pid);
     const release = await leases.hold(liveId);
-    const orphan = await createScratchDir(root, 'files', randomUUID(), { now: new Date('2026-03-05T00:00:00Z') });
-    const young = await createScratchDir(root, 'files', randomUUID(), { now: new Date('2026-03-09T00:00:00Z') });
+    const orphan = await createScratchDir(root, 'files', randomUUID(), {
+      now: new Date('2026-03-05T00:00:00Z'),
+    });
+    const young = await createScratchDir(root, 'files', randomUUID(), {
+      now: new Date('2026-03-09T00:00:00Z'),
+    });
     try {
-      const result = await scratchSweepJob.run({ scheduledFor: now }, { loaded, db: t.store.db, log: silentLogger(), leases });
+      const result = await scratchSweepJob.run(
+        { scheduledFor: now },
+        { loaded, db: t.store.db, log: silentLogger(), leases },
+      );
       expect(result.recovered.map((run) => run.runId)).toEqual([deadId]);
       expect(result.removed).toEqual([orphan]);
       expect(result.spared).toEqual([live]);
@@ -75,8 +86,11 @@ describe('the scratch sweep job', () => {
     const base = await tempDir('restore-drill-sweep-job-');
     const yaml = `scratch: { root: backups/scratch }\ndrills:\n  - name: files\n    source: { kind: directory, path: backups/* }\n`;
     const loaded = parseConfig(yaml, path.join(base, 'c.yaml'), {}, base);
-    await expect(scratchSweepJob.run({ scheduledFor: new Date() }, { loaded, db: t.store.db, log: silentLogger(), leases: t.leases() })).rejects.toThrow(
-      /scratch root .*backups\/scratch is inside the source path/,
-    );
+    await expect(
+      scratchSweepJob.run(
+        { scheduledFor: new Date() },
+        { loaded, db: t.store.db, log: silentLogger(), leases: t.leases() },
+      ),
+    ).rejects.toThrow(/scratch root .*backups\/scratch is inside the source path/);
   });
 });

@@ -54,7 +54,9 @@ describe('hashFile', () => {
   test('stops when the signal is aborted', async () => {
     const file = join(dir, 'abort.bin');
     await writeFile(file, randomBytes(HASH_CHUNK_BYTES * 2));
-    await expect(hashFile(file, ['sha256'], { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(hashFile(file, ['sha256'], { signal: AbortSignal.abort() })).rejects.toMatchObject(
+      { name: 'AbortError' },
+    );
   });
 });
 

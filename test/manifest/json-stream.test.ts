@@ -1,5 +1,10 @@
 import { describe, expect, test } from 'vitest';
-import { JsonStreamError, JsonStreamSplitter, MAX_VALUE_CHARS, type JsonEvent } from '../../src/manifest/json-stream.js';
+import {
+  JsonStreamError,
+  JsonStreamSplitter,
+  MAX_VALUE_CHARS,
+  type JsonEvent,
+} from '../../src/manifest/json-stream.js';
 
 function split(text: string, chunk = text.length || 1): JsonEvent[] {
   const events: JsonEvent[] = [];
@@ -52,7 +57,8 @@ describe('JsonStreamSplitter', () => {
   });
 
   test('reports the line each element starts on', () => {
-    const text = '{ "version": 1,\n"files": [\n{ "path": "a" },\n\n{ "path": "b",\n  "size": 2 }\n]}\n';
+    const text =
+      '{ "version": 1,\n"files": [\n{ "path": "a" },\n\n{ "path": "b",\n  "size": 2 }\n]}\n';
     const lines = split(text).map((event) => [event.kind, event.line]);
     expect(lines).toEqual([
       ['member', 1],
@@ -64,7 +70,10 @@ describe('JsonStreamSplitter', () => {
 
   test('reports an element that is not valid JSON and carries on with the next', () => {
     const events = split('{"files": [{"path": "a",}, {"path": "b"}]}');
-    expect(events[1]).toMatchObject({ kind: 'element', error: expect.stringContaining('not valid JSON') });
+    expect(events[1]).toMatchObject({
+      kind: 'element',
+      error: expect.stringContaining('not valid JSON'),
+    });
     expect(events[2]).toMatchObject({ kind: 'element', value: { path: 'b' } });
   });
 

@@ -18,7 +18,7 @@ let dir: string;
 let data: string;
 const FILES: Record<string, string | Buffer> = {
   'a.txt': 'alpha\n',
-  'empty': '',
+  empty: '',
   'nested/deeper/b.bin': randomBytes(2_500_000),
   'with space.txt': 'space\n',
   'new\nline.txt': 'newline in name\n',
@@ -65,12 +65,23 @@ describe('writeManifestForFolder', () => {
     expect(document.format).toBe('restore-drill-manifest');
     expect(document.source).toBe('test folder');
     expect(Date.now() - Date.parse(document.createdAt)).toBeLessThan(60_000);
-    expect(document.files.map((file) => file.path)).toEqual(['a.txt', 'empty', 'nested/deeper/b.bin', 'new\nline.txt', 'with space.txt', 'ünïcode/ü.txt']);
+    expect(document.files.map((file) => file.path)).toEqual([
+      'a.txt',
+      'empty',
+      'nested/deeper/b.bin',
+      'new\nline.txt',
+      'with space.txt',
+      'ünïcode/ü.txt',
+    ]);
     for (const file of document.files) {
       expect(file.size, file.path).toBe(Buffer.byteLength(FILES[file.path]!));
       expect(file.sha256, file.path).toBe(await sha256sum(join(data, file.path)));
     }
-    expect(result).toEqual({ files: 6, bytes: document.files.reduce((sum, file) => sum + file.size, 0), skipped: [] });
+    expect(result).toEqual({
+      files: 6,
+      bytes: document.files.reduce((sum, file) => sum + file.size, 0),
+      skipped: [],
+    });
   });
 
   test('gives the same manifest whatever the concurrency', async () => {
@@ -90,7 +101,11 @@ describe('writeManifestForFolder', () => {
     await promisify(finished)(stream);
     const manifest = await parseRestoreDrillManifest(file);
     expect(manifest.problems).toEqual([]);
-    expect(manifest.files.get('nested/deeper/b.bin')).toEqual({ line: 4, size: 2_500_000, sha256: await sha256sum(join(data, 'nested/deeper/b.bin')) });
+    expect(manifest.files.get('nested/deeper/b.bin')).toEqual({
+      line: 4,
+      size: 2_500_000,
+      sha256: await sha256sum(join(data, 'nested/deeper/b.bin')),
+    });
   });
 
   test('skips symbolic links, naming them, and leaves out excluded paths such as the manifest itself', async () => {
@@ -99,7 +114,9 @@ describe('writeManifestForFolder', () => {
     const out = sink();
     const result = await writeManifestForFolder(data, out, { exclude: ['MANIFEST.json'] });
     expect(result.skipped).toEqual([{ path: 'link-out', reason: 'symbolic link' }]);
-    expect(JSON.parse(out.text()).files.map((file: { path: string }) => file.path)).not.toContain('MANIFEST.json');
+    expect(JSON.parse(out.text()).files.map((file: { path: string }) => file.path)).not.toContain(
+      'MANIFEST.json',
+    );
   });
 
   test('fails naming a file that cannot be read', async () => {
@@ -107,17 +124,25 @@ describe('writeManifestForFolder', () => {
     const out = sink((text) => {
       if (text.includes('"a.txt"')) void unlink(join(data, 'empty'));
     });
-    await expect(writeManifestForFolder(data, out, { concurrency: 1 })).rejects.toThrow(`cannot read ${join(data, 'empty')}: ENOENT`);
+    await expect(writeManifestForFolder(data, out, { concurrency: 1 })).rejects.toThrow(
+      `cannot read ${join(data, 'empty')}: ENOENT`,
+    );
   });
 
   test('stops when aborted', async () => {
-    await expect(writeManifestForFolder(data, sink(), { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(
+      writeManifestForFolder(data, sink(), { signal: AbortSignal.abort() }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
   });
 });
 
 describe('parseRestoreDrillManifest', () => {
   const sha = 'ab'.repeat(32);
-  const header = { format: 'restore-drill-manifest', version: 1, createdAt: '2026-01-02T03:04:05.000Z' };
+  const header = {
+    format: 'restore-drill-manifest',
+    version: 1,
+    createdAt: '2026-01-02T03:04:05.000Z',
+  };
 
   async function parseText(text: string) {
     const file = join(dir, 'm.json');
@@ -127,7 +152,12 @@ describe('parseRestoreDrillManifest', () => {
 
   test('reads compact JSON with tables', async () => {
     const manifest = await parseText(
-      JSON.stringify({ ...header, source: 'db', files: [{ path: './x/y.csv', size: 3, sha256: sha.toUpperCase() }], tables: [{ name: 'public.users', rows: 42 }] }),
+      JSON.stringify({
+        ...header,
+        source: 'db',
+        files: [{ path: './x/y.csv', size: 3, sha256: sha.toUpperCase() }],
+        tables: [{ name: 'public.users', rows: 42 }],
+      }),
     );
     expect(manifest.problems).toEqual([]);
     expect(manifest.files.get('x/y.csv')).toEqual({ line: 1, size: 3, sha256: sha });
@@ -159,7 +189,11 @@ describe('parseRestoreDrillManifest', () => {
   });
 
   test.each([
-    ['another format', { ...header, format: 'something-else', files: [] }, 'not a restore-drill manifest: "format" is "something-else"'],
+    [
+      'another format',
+      { ...header, format: 'something-else', files: [] },
+      'not a restore-drill manifest: "format" is "something-else"',
+    ],
     ['no format', { version: 1, files: [] }, '"format" is missing'],
     ['a newer version', { ...header, version: 2, files: [] }, 'version: '],
     ['no createdAt', { format: header.format, version: 1, files: [] }, 'createdAt: '],
@@ -176,10 +210,14 @@ describe('parseRestoreDrillManifest', () => {
   });
 
   test('refuses a header value that is not valid JSON, naming the line and key', async () => {
-    await expect(parseText('{"format": "restore-drill-manifest",\n"version": 01,\n"files": []}')).rejects.toThrow('line 2: "version" is not valid JSON');
+    await expect(
+      parseText('{"format": "restore-drill-manifest",\n"version": 01,\n"files": []}'),
+    ).rejects.toThrow('line 2: "version" is not valid JSON');
   });
 
   test('refuses a file that is not JSON, naming the line', async () => {
-    await expect(parseText('{"format": "restore-drill-manifest",\n  oops }')).rejects.toThrow('not valid JSON at line 2');
+    await expect(parseText('{"format": "restore-drill-manifest",\n  oops }')).rejects.toThrow(
+      'not valid JSON at line 2',
+    );
   });
 });

@@ -33,14 +33,18 @@ afterEach(async () => {
 
 /** Runs the real sha256sum in `dir` over the given names and writes its output as a manifest. */
 async function sha256sum(args: string[], names: string[]): Promise<string> {
-  const result = await runCommand('sha256sum', [...args, '--', ...names], { cwd: dir, keepStdout: true });
+  const result = await runCommand('sha256sum', [...args, '--', ...names], {
+    cwd: dir,
+    keepStdout: true,
+  });
   expect(result.exitCode).toBe(0);
   return `${result.stdout}\n`;
 }
 
 async function expectedHashes(): Promise<Map<string, string>> {
   const map = new Map<string, string>();
-  for (const path of Object.keys(FILES)) map.set(path, (await hashFile(join(dir, path))).digests.sha256!);
+  for (const path of Object.keys(FILES))
+    map.set(path, (await hashFile(join(dir, path))).digests.sha256!);
   return map;
 }
 
@@ -99,7 +103,9 @@ describe('sha256sum manifests', () => {
   });
 
   test('keeps a lone carriage return inside a name that older sha256sum versions did not escape', async () => {
-    const manifest = await parse(`${'1'.repeat(64)}  car\rriage.txt\n${'2'.repeat(64)}  next.txt\r\n`);
+    const manifest = await parse(
+      `${'1'.repeat(64)}  car\rriage.txt\n${'2'.repeat(64)}  next.txt\r\n`,
+    );
     expect([...manifest.files.keys()]).toEqual(['car\rriage.txt', 'next.txt']);
   });
 
@@ -133,19 +139,42 @@ describe('sha256sum manifests', () => {
 
   test('reports absolute paths and .. components as unsafe, naming the entry and line', async () => {
     const hash = 'e'.repeat(64);
-    const manifest = await parse([`${hash}  /etc/passwd`, `${hash}  ../evil.txt`, `${hash}  a/../../b`, `${hash}  fine.txt`].join('\n'));
+    const manifest = await parse(
+      [
+        `${hash}  /etc/passwd`,
+        `${hash}  ../evil.txt`,
+        `${hash}  a/../../b`,
+        `${hash}  fine.txt`,
+      ].join('\n'),
+    );
     expect([...manifest.files.keys()]).toEqual(['fine.txt']);
     expect(manifest.problems).toEqual([
-      { line: 1, problem: 'unsafe', item: '/etc/passwd', message: expect.stringContaining('absolute path') },
+      {
+        line: 1,
+        problem: 'unsafe',
+        item: '/etc/passwd',
+        message: expect.stringContaining('absolute path'),
+      },
       { line: 2, problem: 'unsafe', item: '../evil.txt', message: expect.stringContaining("'..'") },
       { line: 3, problem: 'unsafe', item: 'a/../../b', message: expect.stringContaining("'..'") },
     ]);
   });
 
   test('reports a file listed twice with different checksums, but not an exact repeat', async () => {
-    const manifest = await parse([`${'1'.repeat(64)}  a.txt`, `${'1'.repeat(64)}  ./a.txt`, `${'2'.repeat(64)}  a.txt`].join('\n'));
+    const manifest = await parse(
+      [`${'1'.repeat(64)}  a.txt`, `${'1'.repeat(64)}  ./a.txt`, `${'2'.repeat(64)}  a.txt`].join(
+        '\n',
+      ),
+    );
     expect(manifest.files.get('a.txt')?.sha256).toBe('1'.repeat(64));
-    expect(manifest.problems).toEqual([{ line: 3, problem: 'duplicate', item: 'a.txt', message: expect.stringContaining('first at line 1') }]);
+    expect(manifest.problems).toEqual([
+      {
+        line: 3,
+        problem: 'duplicate',
+        item: 'a.txt',
+        message: expect.stringContaining('first at line 1'),
+      },
+    ]);
   });
 
   test('lower-cases upper-case hex digests', async () => {
@@ -160,7 +189,14 @@ describe('sha256sum manifests', () => {
 
   test('skips a line longer than 64 KiB as malformed without holding it, then carries on', async () => {
     const manifest = await parse(`${'f'.repeat(200_000)}\n${'1'.repeat(64)}  after.txt\n`);
-    expect(manifest.problems).toEqual([{ line: 1, problem: 'malformed', item: expect.any(String), message: 'line longer than 64 KiB' }]);
+    expect(manifest.problems).toEqual([
+      {
+        line: 1,
+        problem: 'malformed',
+        item: expect.any(String),
+        message: 'line longer than 64 KiB',
+      },
+    ]);
     expect(manifest.problems[0]!.item.length).toBeLessThan(100);
     expect([...manifest.files.keys()]).toEqual(['after.txt']);
   });
@@ -181,15 +217,27 @@ describe('parseSha256sumLine', () => {
   const hash = '0123456789abcdef'.repeat(4);
 
   test('accepts the single-space form GNU sha256sum -c also accepts', () => {
-    expect(parseSha256sumLine(`${hash} a.txt`)).toEqual({ kind: 'entry', path: 'a.txt', sha256: hash });
+    expect(parseSha256sumLine(`${hash} a.txt`)).toEqual({
+      kind: 'entry',
+      path: 'a.txt',
+      sha256: hash,
+    });
   });
 
   test('keeps spaces inside and at the start of a name', () => {
-    expect(parseSha256sumLine(`${hash}   two  spaces `)).toEqual({ kind: 'entry', path: ' two  spaces ', sha256: hash });
+    expect(parseSha256sumLine(`${hash}   two  spaces `)).toEqual({
+      kind: 'entry',
+      path: ' two  spaces ',
+      sha256: hash,
+    });
   });
 
   test('keeps a backslash literally when the line is not escaped', () => {
-    expect(parseSha256sumLine(`${hash}  a\\nb`)).toEqual({ kind: 'entry', path: 'a\\nb', sha256: hash });
+    expect(parseSha256sumLine(`${hash}  a\\nb`)).toEqual({
+      kind: 'entry',
+      path: 'a\\nb',
+      sha256: hash,
+    });
   });
 
   test('treats a line of spaces as blank', () => {
@@ -197,6 +245,8 @@ describe('parseSha256sumLine', () => {
   });
 
   test('refuses a tagged line for another algorithm', () => {
-    expect(parseSha256sumLine(`MD5 (a.txt) = ${'0'.repeat(32)}`)).toMatchObject({ kind: 'malformed' });
+    expect(parseSha256sumLine(`MD5 (a.txt) = ${'0'.repeat(32)}`)).toMatchObject({
+      kind: 'malformed',
+    });
   });
 });

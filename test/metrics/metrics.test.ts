@@ -13,7 +13,7 @@ import { createMetrics } from '../../src/metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { DAY, HOUR, makeRun, openStore, recordRun, TestClock } from '../helpers/alert-fixtures.js';
-import { pgliteEngine, SLOW_STORE_MS } from '../helpers/evidence-engines.js';
+import { pgliteEngine } from '../helpers/evidence-engines.js';
 import { parseExposition, valueOf, type Exposition } from '../helpers/prometheus-text.js';
 
 const T0 = new Date('2026-11-01T03:00:00Z');
@@ -45,9 +45,37 @@ let scraped: Exposition;
 beforeAll(async () => {
   handle = await openStore(pgliteEngine);
   const db = handle.store.db;
-  await recordRun(db, makeRun({ drill: 'nightly', verdict: 'passed', startedAt: T0, bytes: 5_000, files: 7, totalMs: 3_000 }));
-  await recordRun(db, makeRun({ drill: 'nightly', verdict: 'failed', startedAt: new Date(T0.getTime() + DAY), bytes: 6_000_000_000, files: 9, totalMs: 8_000 }));
-  await recordRun(db, makeRun({ drill: 'weekly', verdict: 'passed', startedAt: new Date(T0.getTime() + DAY + HOUR), totalMs: 2_000 }));
+  await recordRun(
+    db,
+    makeRun({
+      drill: 'nightly',
+      verdict: 'passed',
+      startedAt: T0,
+      bytes: 5_000,
+      files: 7,
+      totalMs: 3_000,
+    }),
+  );
+  await recordRun(
+    db,
+    makeRun({
+      drill: 'nightly',
+      verdict: 'failed',
+      startedAt: new Date(T0.getTime() + DAY),
+      bytes: 6_000_000_000,
+      files: 9,
+      totalMs: 8_000,
+    }),
+  );
+  await recordRun(
+    db,
+    makeRun({
+      drill: 'weekly',
+      verdict: 'passed',
+      startedAt: new Date(T0.getTime() + DAY + HOUR),
+      totalMs: 2_000,
+    }),
+  );
   await recordRun(db, makeRun({ drill: 'retired', verdict: 'passed', startedAt: T0 }));
   const { event } = await recordAlertEvent(db, {
     dedupeKey: 'heartbeat:metrics-test',
@@ -60,7 +88,17 @@ beforeAll(async () => {
     message: buildTestMessage({ channel: 'hook', now: clock.now() }),
   });
   for (const attempt of [1, 2]) {
-    await recordAttempt(db, { eventId: event.id, channel: 'hook', attempt, startedAt: clock.now(), durationMs: 3, ok: false, permanent: false, detail: 'HTTP 503', retryAfterMs: null });
+    await recordAttempt(db, {
+      eventId: event.id,
+      channel: 'hook',
+      attempt,
+      startedAt: clock.now(),
+      durationMs: 3,
+      ok: false,
+      permanent: false,
+      detail: 'HTTP 503',
+      retryAfterMs: null,
+    });
   }
   const metrics = createMetrics({ db, config, now: clock.now, log: silentLogger() });
   server = await startMetricsServer({ handler: metrics.handler });
@@ -78,21 +116,37 @@ afterAll(async () => {
 describe('metrics endpoint', () => {
   it("serves each drill's last run: time, verdict, durations, bytes, files and failed checks", () => {
     const failedAt = (T0.getTime() + DAY + 8_000) / 1000;
-    expect(valueOf(scraped, 'restore_drill_last_run_timestamp_seconds', { drill: 'nightly' })).toBe(failedAt);
-    expect(valueOf(scraped, 'restore_drill_last_run_verdict', { drill: 'nightly', verdict: 'failed' })).toBe(1);
-    expect(valueOf(scraped, 'restore_drill_last_run_verdict', { drill: 'nightly', verdict: 'passed' })).toBe(0);
+    expect(valueOf(scraped, 'restore_drill_last_run_timestamp_seconds', { drill: 'nightly' })).toBe(
+      failedAt,
+    );
+    expect(
+      valueOf(scraped, 'restore_drill_last_run_verdict', { drill: 'nightly', verdict: 'failed' }),
+    ).toBe(1);
+    expect(
+      valueOf(scraped, 'restore_drill_last_run_verdict', { drill: 'nightly', verdict: 'passed' }),
+    ).toBe(0);
     expect(valueOf(scraped, 'restore_drill_last_run_passed', { drill: 'nightly' })).toBe(0);
-    expect(valueOf(scraped, 'restore_drill_last_run_duration_seconds', { drill: 'nightly' })).toBe(8);
-    expect(valueOf(scraped, 'restore_drill_last_restore_duration_seconds', { drill: 'nightly' })).toBe(6);
-    expect(valueOf(scraped, 'restore_drill_last_run_restored_bytes', { drill: 'nightly' })).toBe(6_000_000_000);
+    expect(valueOf(scraped, 'restore_drill_last_run_duration_seconds', { drill: 'nightly' })).toBe(
+      8,
+    );
+    expect(
+      valueOf(scraped, 'restore_drill_last_restore_duration_seconds', { drill: 'nightly' }),
+    ).toBe(6);
+    expect(valueOf(scraped, 'restore_drill_last_run_restored_bytes', { drill: 'nightly' })).toBe(
+      6_000_000_000,
+    );
     expect(valueOf(scraped, 'restore_drill_last_run_restored_files', { drill: 'nightly' })).toBe(9);
     expect(valueOf(scraped, 'restore_drill_last_run_checks_failed', { drill: 'nightly' })).toBe(1);
     expect(valueOf(scraped, 'restore_drill_last_run_passed', { drill: 'weekly' })).toBe(1);
   });
 
   it('serves the last success time and the stale flag measured against maxAge', () => {
-    expect(valueOf(scraped, 'restore_drill_last_success_timestamp_seconds', { drill: 'nightly' })).toBe((T0.getTime() + 3_000) / 1000);
-    expect(valueOf(scraped, 'restore_drill_max_age_seconds', { drill: 'nightly' })).toBe(2 * 86_400);
+    expect(
+      valueOf(scraped, 'restore_drill_last_success_timestamp_seconds', { drill: 'nightly' }),
+    ).toBe((T0.getTime() + 3_000) / 1000);
+    expect(valueOf(scraped, 'restore_drill_max_age_seconds', { drill: 'nightly' })).toBe(
+      2 * 86_400,
+    );
     expect(valueOf(scraped, 'restore_drill_stale', { drill: 'nightly' })).toBe(1);
     expect(valueOf(scraped, 'restore_drill_stale', { drill: 'weekly' })).toBe(0);
     expect(valueOf(scraped, 'restore_drill_stale', { drill: 'fresh' })).toBeUndefined();
@@ -100,15 +154,26 @@ describe('metrics endpoint', () => {
 
   it('lists configured drills only, including those that never ran', () => {
     expect(valueOf(scraped, 'restore_drill_info', { drill: 'fresh', owner: '' })).toBe(1);
-    expect(valueOf(scraped, 'restore_drill_info', { drill: 'nightly', owner: 'infra-team' })).toBe(1);
-    expect(valueOf(scraped, 'restore_drill_last_run_timestamp_seconds', { drill: 'fresh' })).toBeUndefined();
+    expect(valueOf(scraped, 'restore_drill_info', { drill: 'nightly', owner: 'infra-team' })).toBe(
+      1,
+    );
+    expect(
+      valueOf(scraped, 'restore_drill_last_run_timestamp_seconds', { drill: 'fresh' }),
+    ).toBeUndefined();
     expect(scraped.samples.some((sample) => sample.labels.drill === 'retired')).toBe(false);
   });
 
   it('serves the alert path: pending deliveries and attempts per channel', () => {
     expect(valueOf(scraped, 'restore_drill_alerts_pending', { channel: 'hook' })).toBe(1);
-    expect(valueOf(scraped, 'restore_drill_alert_attempts_total', { channel: 'hook', outcome: 'failed' })).toBe(2);
-    expect(valueOf(scraped, 'restore_drill_alert_attempts_total', { channel: 'hook', outcome: 'ok' })).toBe(0);
+    expect(
+      valueOf(scraped, 'restore_drill_alert_attempts_total', {
+        channel: 'hook',
+        outcome: 'failed',
+      }),
+    ).toBe(2);
+    expect(
+      valueOf(scraped, 'restore_drill_alert_attempts_total', { channel: 'hook', outcome: 'ok' }),
+    ).toBe(0);
     expect(scraped.types.get('restore_drill_alert_attempts_total')).toBe('counter');
   });
 
@@ -120,7 +185,9 @@ describe('metrics endpoint', () => {
   });
 
   it('documents every metric with HELP and TYPE', () => {
-    const names = new Set(scraped.samples.map((sample) => sample.name.replace(/_(bucket|sum|count)$/, '')));
+    const names = new Set(
+      scraped.samples.map((sample) => sample.name.replace(/_(bucket|sum|count)$/, '')),
+    );
     for (const name of names) {
       if (!name.startsWith('restore_drill_')) continue;
       expect(scraped.help.get(name), name).toBeTruthy();
@@ -134,7 +201,9 @@ describe('metrics endpoint', () => {
   });
 
   it('serves the same numbers to concurrent scrapes', async () => {
-    const bodies = await Promise.all([1, 2, 3].map(async () => parseExposition(await (await fetch(server.url)).text())));
+    const bodies = await Promise.all(
+      [1, 2, 3].map(async () => parseExposition(await (await fetch(server.url)).text())),
+    );
     for (const body of bodies) {
       expect(valueOf(body, 'restore_drill_last_run_checks_failed', { drill: 'nightly' })).toBe(1);
       expect(valueOf(body, 'restore_drill_info', { drill: 'weekly', owner: '' })).toBe(1);
@@ -149,12 +218,22 @@ describe('metrics without the database', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const { port } = probe.address() as AddressInfo;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: new pg.Pool({ host: '127.0.0.1', port, connectionTimeoutMillis: 2_000 }) }) });
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({
+        pool: new pg.Pool({ host: '127.0.0.1', port, connectionTimeoutMillis: 2_000 }),
+      }),
+    });
     try {
-      const down = parseExposition((await createMetrics({ db, config, processMetrics: false }).render()).body);
+      const down = parseExposition(
+        (await createMetrics({ db, config, processMetrics: false }).render()).body,
+      );
       expect(valueOf(down, 'restore_drill_evidence_up')).toBe(0);
-      expect(down.samples.filter((sample) => sample.name.startsWith('restore_drill_last_'))).toEqual([]);
-      expect(valueOf(down, 'restore_drill_info', { drill: 'nightly', owner: 'infra-team' })).toBe(1);
+      expect(
+        down.samples.filter((sample) => sample.name.startsWith('restore_drill_last_')),
+      ).toEqual([]);
+      expect(valueOf(down, 'restore_drill_info', { drill: 'nightly', owner: 'infra-team' })).toBe(
+        1,
+      );
     } finally {
       await db.destroy();
     }
@@ -162,14 +241,31 @@ describe('metrics without the database', () => {
 });
 
 describe('example alerting rules', () => {
-  const rules = parseYaml(readFileSync(new URL('../../docs/alerting-rules.yaml', import.meta.url), 'utf8')) as {
-    groups: { name: string; rules: { alert: string; expr: string; for?: string; labels: { severity: string }; annotations: { summary: string } }[] }[];
+  const rules = parseYaml(
+    readFileSync(new URL('../../docs/alerting-rules.yaml', import.meta.url), 'utf8'),
+  ) as {
+    groups: {
+      name: string;
+      rules: {
+        alert: string;
+        expr: string;
+        for?: string;
+        labels: { severity: string };
+        annotations: { summary: string };
+      }[];
+    }[];
   };
 
   it('is a Prometheus rule file: named groups of alerts with an expression, a severity and a summary', () => {
     expect(rules.groups.length).toBeGreaterThan(0);
     const alerts = rules.groups.flatMap((group) => group.rules);
-    expect(alerts.map((rule) => rule.alert)).toEqual(expect.arrayContaining(['RestoreDrillFailing', 'RestoreDrillStale', 'RestoreDrillNoRecentRun']));
+    expect(alerts.map((rule) => rule.alert)).toEqual(
+      expect.arrayContaining([
+        'RestoreDrillFailing',
+        'RestoreDrillStale',
+        'RestoreDrillNoRecentRun',
+      ]),
+    );
     for (const rule of alerts) {
       expect(rule.alert, JSON.stringify(rule)).toMatch(/^[A-Z][A-Za-z]+$/);
       expect(typeof rule.expr).toBe('string');
@@ -181,7 +277,11 @@ describe('example alerting rules', () => {
 
   it('names only metrics the endpoint serves', () => {
     const served = new Set(scraped.samples.map((sample) => sample.name));
-    const named = new Set(rules.groups.flatMap((group) => group.rules.flatMap((rule) => rule.expr.match(/\brestore_drill_[a-z_]+/g) ?? [])));
+    const named = new Set(
+      rules.groups.flatMap((group) =>
+        group.rules.flatMap((rule) => rule.expr.match(/\brestore_drill_[a-z_]+/g) ?? []),
+      ),
+    );
     expect(named.size).toBeGreaterThan(5);
     for (const name of named) expect(served.has(name), `${name} is not served`).toBe(true);
   });

@@ -3,7 +3,13 @@ import type { EvidenceStore } from '../../src/evidence/open-store.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
 import { recordRunResult, recordRunStart } from '../../src/evidence/runs.js';
 import { summarizeRecords } from '../../src/report/drill-summary.js';
-import { drillsWithEvidence, loadChainHead, loadDrillFacts, loadEvidenceSummary, streamRunRows } from '../../src/report/load-summary.js';
+import {
+  drillsWithEvidence,
+  loadChainHead,
+  loadDrillFacts,
+  loadEvidenceSummary,
+  streamRunRows,
+} from '../../src/report/load-summary.js';
 import { engines, type StorePlace } from '../helpers/evidence-engines.js';
 import { startOf } from '../helpers/run-records.js';
 import { makeRecord } from './make-record.js';
@@ -11,7 +17,11 @@ import { DAY, NOW, ago, reportFixture } from './report-fixture.js';
 
 /** Drops what only the database knows (chain positions and hashes), to compare with the in-memory path. */
 function withoutChainFields(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value, (key, inner: unknown) => (key === 'seq' || key === 'recordHash' ? undefined : inner)));
+  return JSON.parse(
+    JSON.stringify(value, (key, inner: unknown) =>
+      key === 'seq' || key === 'recordHash' ? undefined : inner,
+    ),
+  );
 }
 
 async function store(db: EvidenceStore['db'], records: readonly RunRecord[]): Promise<void> {
@@ -27,7 +37,10 @@ describe.each(engines)('summary loaded from the evidence database on %s', (_dial
   const { drills, records } = reportFixture();
   const since = new Date(NOW.getTime() - 90 * DAY);
   // A retired drill, and a run after `until` that must not count.
-  const extra = [makeRecord({ drill: 'retired', at: ago(5), verdict: 'failed' }), makeRecord({ drill: 'all-passing', at: ago(-1), verdict: 'failed' })];
+  const extra = [
+    makeRecord({ drill: 'retired', at: ago(5), verdict: 'failed' }),
+    makeRecord({ drill: 'all-passing', at: ago(-1), verdict: 'failed' }),
+  ];
 
   beforeAll(async () => {
     place = await engine.prepare();
@@ -42,9 +55,22 @@ describe.each(engines)('summary loaded from the evidence database on %s', (_dial
 
   it('gives the same summary as the in-memory path over the same runs', async () => {
     const fromDb = await loadEvidenceSummary(evidence.db, drills, { since, now: NOW });
-    const inMemory = summarizeRecords(drills, [...records, ...extra], { now: NOW, since, until: NOW, chain: await loadChainHead(evidence.db) });
+    const inMemory = summarizeRecords(drills, [...records, ...extra], {
+      now: NOW,
+      since,
+      until: NOW,
+      chain: await loadChainHead(evidence.db),
+    });
     expect(withoutChainFields(fromDb)).toEqual(withoutChainFields(inMemory));
-    expect(fromDb.drills.map((drill) => drill.name)).toEqual(['no-runs', 'waived-expired', 'overdue', 'failing', 'waived-active', 'all-passing', 'retired']);
+    expect(fromDb.drills.map((drill) => drill.name)).toEqual([
+      'no-runs',
+      'waived-expired',
+      'overdue',
+      'failing',
+      'waived-active',
+      'all-passing',
+      'retired',
+    ]);
     expect(fromDb.totals).toMatchObject({ runs: 37, red: 4 + 1 });
   });
 
@@ -56,31 +82,53 @@ describe.each(engines)('summary loaded from the evidence database on %s', (_dial
     const passing = summary.drills.find((drill) => drill.name === 'all-passing');
     expect(passing?.lastPass?.seq).toBeGreaterThan(0);
     expect(passing?.recent).toHaveLength(30);
-    expect(passing?.recent.every((point, index, all) => index === 0 || point.startedAt >= (all[index - 1] as typeof point).startedAt)).toBe(true);
+    expect(
+      passing?.recent.every(
+        (point, index, all) =>
+          index === 0 || point.startedAt >= (all[index - 1] as typeof point).startedAt,
+      ),
+    ).toBe(true);
     expect(passing?.rto.medianMs).toBe(60_000 + 15_500);
   });
 
   it('limits to the drills asked for and keeps at most recentLimit recent runs', async () => {
-    const facts = await loadDrillFacts(evidence.db, { since, until: NOW, drills: [], only: ['all-passing'], recentLimit: 5 });
+    const facts = await loadDrillFacts(evidence.db, {
+      since,
+      until: NOW,
+      drills: [],
+      only: ['all-passing'],
+      recentLimit: 5,
+    });
     expect(facts.map((entry) => entry.drill)).toEqual(['all-passing']);
-    expect(facts[0]?.recent.map((point) => point.startedAt)).toEqual(records.filter((record) => record.drill === 'all-passing').slice(-5).map((record) => record.startedAt));
+    expect(facts[0]?.recent.map((point) => point.startedAt)).toEqual(
+      records
+        .filter((record) => record.drill === 'all-passing')
+        .slice(-5)
+        .map((record) => record.startedAt),
+    );
     expect(facts[0]?.verdicts.passed).toBe(30);
   });
 
   it('streams every run of the window as CSV rows in chain order, in batches', async () => {
     const rows = [];
-    for await (const row of streamRunRows(evidence.db, { since, until: NOW, batchSize: 7 })) rows.push(row);
+    for await (const row of streamRunRows(evidence.db, { since, until: NOW, batchSize: 7 }))
+      rows.push(row);
     expect(rows).toHaveLength(37);
-    expect(rows.map((row) => row.seq)).toEqual([...rows.map((row) => row.seq)].sort((a, b) => (a ?? 0) - (b ?? 0)));
+    expect(rows.map((row) => row.seq)).toEqual(
+      [...rows.map((row) => row.seq)].sort((a, b) => (a ?? 0) - (b ?? 0)),
+    );
     const hostile = rows.find((row) => row.drill === 'failing' && row.verdict === 'failed');
     expect(hostile?.cause).toContain('<script>');
     expect(hostile?.setAgeMs).toBe(3_600_000);
     const only = [];
-    for await (const row of streamRunRows(evidence.db, { since, until: NOW, only: ['overdue'] })) only.push(row);
+    for await (const row of streamRunRows(evidence.db, { since, until: NOW, only: ['overdue'] }))
+      only.push(row);
     expect(only.map((row) => row.drill)).toEqual(['overdue']);
   });
 
   it('tells which drill names have evidence', async () => {
-    expect(await drillsWithEvidence(evidence.db, ['retired', 'no-runs', 'nothing'])).toEqual(new Set(['retired']));
+    expect(await drillsWithEvidence(evidence.db, ['retired', 'no-runs', 'nothing'])).toEqual(
+      new Set(['retired']),
+    );
   });
 });

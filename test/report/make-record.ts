@@ -26,15 +26,32 @@ export function makeRecord(spec: RecordSpec): RunRecord {
   const finished = new Date(started + restoreMs + verifyMs + 100).toISOString();
   const failed = spec.failed ?? (verdict === 'failed' ? ['manifest'] : []);
   const checks: CheckResult[] = [
-    { name: 'restore', verdict: verdict === 'error' ? 'failed' : 'passed', expected: null, actual: null, detail: 'restored' },
-    ...failed.map((name) => ({ name, verdict: 'failed' as const, expected: 'ok', actual: 'bad', detail: `${name} failed: 1 file changed (data/a.txt)` })),
+    {
+      name: 'restore',
+      verdict: verdict === 'error' ? 'failed' : 'passed',
+      expected: null,
+      actual: null,
+      detail: 'restored',
+    },
+    ...failed.map((name) => ({
+      name,
+      verdict: 'failed' as const,
+      expected: 'ok',
+      actual: 'bad',
+      detail: `${name} failed: 1 file changed (data/a.txt)`,
+    })),
   ];
   const setAge = spec.setAgeMs === undefined ? 3_600_000 : spec.setAgeMs;
   return {
     runId: randomUUID(),
     drill: spec.drill,
     verdict,
-    cause: spec.cause !== undefined ? spec.cause : verdict === 'passed' ? null : `${failed[0] ?? 'restore'}: 1 file changed (data/a.txt)`,
+    cause:
+      spec.cause !== undefined
+        ? spec.cause
+        : verdict === 'passed'
+          ? null
+          : `${failed[0] ?? 'restore'}: 1 file changed (data/a.txt)`,
     trigger: 'manual',
     scheduledFor: null,
     replayOf: null,
@@ -44,12 +61,24 @@ export function makeRecord(spec: RecordSpec): RunRecord {
     set:
       setAge === null
         ? null
-        : { id: spec.setPath ?? '/backups/set.tar.gz', path: spec.setPath ?? '/backups/set.tar.gz', size: 1234, mtime: new Date(started - setAge).toISOString(), hash: null },
+        : {
+            id: spec.setPath ?? '/backups/set.tar.gz',
+            path: spec.setPath ?? '/backups/set.tar.gz',
+            size: 1234,
+            mtime: new Date(started - setAge).toISOString(),
+            hash: null,
+          },
     sample: null,
     restored: { files: 3, bytes: 4096 },
     itemsDigest: null,
     checks,
-    timings: { selectMs: 10, restoreMs, verifyMs, cleanupMs: 5, totalMs: restoreMs + verifyMs + 15 },
+    timings: {
+      selectMs: 10,
+      restoreMs,
+      verifyMs,
+      cleanupMs: 5,
+      totalMs: restoreMs + verifyMs + 15,
+    },
     commands: [],
     targets: { rtoMs: null, rpoMs: null },
     host: 'test-host',

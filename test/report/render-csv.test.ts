@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { runPointOf } from '../../src/report/drill-summary.js';
-import { csvField, csvRunLines, csvSummary, RUN_COLUMNS, SUMMARY_COLUMNS } from '../../src/report/render-csv.js';
+import {
+  csvField,
+  csvRunLines,
+  csvSummary,
+  RUN_COLUMNS,
+  SUMMARY_COLUMNS,
+} from '../../src/report/render-csv.js';
 import { renderJsonReport } from '../../src/report/render-json.js';
 import { HOSTILE, reportFixture } from './report-fixture.js';
 
@@ -45,12 +51,31 @@ describe('CSV report', () => {
   const { records, summary } = reportFixture();
 
   it('writes a header and one row per run, every row as wide as the header', async () => {
-    const rows = parseCsv(await collect(csvRunLines(records.map((record, index) => ({ ...runPointOf(record, index + 1), recordHash: 'f'.repeat(64) })))));
+    const rows = parseCsv(
+      await collect(
+        csvRunLines(
+          records.map((record, index) => ({
+            ...runPointOf(record, index + 1),
+            recordHash: 'f'.repeat(64),
+          })),
+        ),
+      ),
+    );
     expect(rows[0]).toEqual([...RUN_COLUMNS]);
     expect(rows).toHaveLength(records.length + 1);
     for (const row of rows) expect(row).toHaveLength(RUN_COLUMNS.length);
-    const first = Object.fromEntries(RUN_COLUMNS.map((column, index) => [column, rows[1]?.[index]]));
-    expect(first).toMatchObject({ seq: '1', run_id: records[0]?.runId, drill: 'all-passing', verdict: 'passed', restore_verify_ms: '90000', cause: '', record_hash: 'f'.repeat(64) });
+    const first = Object.fromEntries(
+      RUN_COLUMNS.map((column, index) => [column, rows[1]?.[index]]),
+    );
+    expect(first).toMatchObject({
+      seq: '1',
+      run_id: records[0]?.runId,
+      drill: 'all-passing',
+      verdict: 'passed',
+      restore_verify_ms: '90000',
+      cause: '',
+      record_hash: 'f'.repeat(64),
+    });
   });
 
   it('quotes commas, quotes and line breaks, and defuses text a spreadsheet would run as a formula', async () => {
@@ -71,8 +96,16 @@ describe('CSV report', () => {
   it('writes the per-drill summary with the drills needing attention first', () => {
     const rows = parseCsv(csvSummary(summary));
     expect(rows[0]).toEqual([...SUMMARY_COLUMNS]);
-    const column = (name: (typeof SUMMARY_COLUMNS)[number]) => rows.slice(1).map((row) => row[SUMMARY_COLUMNS.indexOf(name)]);
-    expect(column('drill')).toEqual(['no-runs', 'waived-expired', 'overdue', 'failing', 'waived-active', 'all-passing']);
+    const column = (name: (typeof SUMMARY_COLUMNS)[number]) =>
+      rows.slice(1).map((row) => row[SUMMARY_COLUMNS.indexOf(name)]);
+    expect(column('drill')).toEqual([
+      'no-runs',
+      'waived-expired',
+      'overdue',
+      'failing',
+      'waived-active',
+      'all-passing',
+    ]);
     expect(column('state')).toEqual(['red', 'red', 'red', 'red', 'waived', 'green']);
     expect(column('never_passed')).toEqual(['true', 'true', 'false', 'false', 'false', 'false']);
     expect(column('pass_rate')).toEqual(['', '0', '1', '0.5', '0.5', '1']);
@@ -86,7 +119,14 @@ describe('JSON report', () => {
     const { summary } = reportFixture();
     const parsed = JSON.parse(renderJsonReport(summary)) as typeof summary;
     expect(parsed).toEqual(summary);
-    expect(Object.keys(parsed)).toEqual(['generatedAt', 'window', 'totals', 'drills', 'coverage', 'chain']);
+    expect(Object.keys(parsed)).toEqual([
+      'generatedAt',
+      'window',
+      'totals',
+      'drills',
+      'coverage',
+      'chain',
+    ]);
     expect(parsed.coverage.findings[0]).toMatchObject({ drill: 'no-runs', kind: 'never-passed' });
   });
 });

@@ -4,12 +4,19 @@ import { sampleSchema } from '../../src/sampling/sample-config.js';
 import { deriveSeed, seededRandom } from '../../src/sampling/seeded-random.js';
 import type { SetItem } from '../../src/sources/restore-source.js';
 
-const items: SetItem[] = Array.from({ length: 200 }, (_, i) => ({ path: `dir${i % 7}/file-${String(i).padStart(3, '0')}`, size: i < 20 ? 10_000_000 + i : 100 + i }));
+const items: SetItem[] = Array.from({ length: 200 }, (_, i) => ({
+  path: `dir${i % 7}/file-${String(i).padStart(3, '0')}`,
+  size: i < 20 ? 10_000_000 + i : 100 + i,
+}));
 
 describe('seeded sampling', () => {
   it('derives the same seed for the same drill and slot, and a different one otherwise', () => {
-    expect(deriveSeed('nightly', '2026-11-27T03:00:00.000Z')).toBe(deriveSeed('nightly', '2026-11-27T03:00:00.000Z'));
-    expect(deriveSeed('nightly', '2026-11-27T03:00:00.000Z')).not.toBe(deriveSeed('nightly', '2026-11-28T03:00:00.000Z'));
+    expect(deriveSeed('nightly', '2026-11-27T03:00:00.000Z')).toBe(
+      deriveSeed('nightly', '2026-11-27T03:00:00.000Z'),
+    );
+    expect(deriveSeed('nightly', '2026-11-27T03:00:00.000Z')).not.toBe(
+      deriveSeed('nightly', '2026-11-28T03:00:00.000Z'),
+    );
     expect(deriveSeed('a', 'x')).not.toBe(deriveSeed('b', 'x'));
   });
 
@@ -31,7 +38,9 @@ describe('seeded sampling', () => {
     const again = drawSample([...items].reverse(), config, 'seed-1');
     expect(again.items.map((i) => i.path)).toEqual(first.items.map((i) => i.path));
     expect(first.items).toHaveLength(25);
-    expect(drawSample(items, config, 'seed-2').items.map((i) => i.path)).not.toEqual(first.items.map((i) => i.path));
+    expect(drawSample(items, config, 'seed-2').items.map((i) => i.path)).not.toEqual(
+      first.items.map((i) => i.path),
+    );
   });
 
   it('covers large and small files alike when stratified', () => {
@@ -52,8 +61,20 @@ describe('seeded sampling', () => {
     expect(capped.bytes).toBeLessThanOrEqual(50_000);
     expect(capped.items.every((item) => item.size < 10_000_000)).toBe(true);
     // A cap smaller than any item still restores one item rather than nothing.
-    expect(drawSample([{ path: 'big', size: 1e9 }, { path: 'small', size: 1e6 }], sampleSchema.parse({ size: 'all', bytes: 10 }), 's').items.map((i) => i.path)).toEqual(['small']);
-    for (const seed of ['a', 'b', 'c']) expect(drawSample(items, sampleSchema.parse({ size: 5, bytes: '1MB' }), seed).bytes).toBeLessThanOrEqual(1e6);
+    expect(
+      drawSample(
+        [
+          { path: 'big', size: 1e9 },
+          { path: 'small', size: 1e6 },
+        ],
+        sampleSchema.parse({ size: 'all', bytes: 10 }),
+        's',
+      ).items.map((i) => i.path),
+    ).toEqual(['small']);
+    for (const seed of ['a', 'b', 'c'])
+      expect(
+        drawSample(items, sampleSchema.parse({ size: 5, bytes: '1MB' }), seed).bytes,
+      ).toBeLessThanOrEqual(1e6);
   });
 
   it('rejects malformed sample sizes', () => {

@@ -9,7 +9,6 @@ import { silentLogger } from '../../src/log/logger.js';
 import { heartbeatPeriodic, staleCheckPeriodic } from '../../src/schedule/alert-jobs.js';
 import { Daemon } from '../../src/schedule/daemon.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
-import { tempDir } from '../helpers/temp.js';
 import { openTestStore, type TestStore } from '../helpers/test-store.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
 
@@ -38,13 +37,21 @@ describe('the stale check and the heartbeat as the daemon schedules them', () =>
   });
 
   it('raise a stale alert for a drill with no pass within its maxAge, and the heartbeat on its schedule, through a real webhook', async () => {
-    const loaded = config(`alerts:\n  channels: { hook: { kind: webhook, url: "${receiver.url}" } }\n  heartbeat: { schedule: "* * * * * *" }\n`);
+    const loaded = config(
+      `alerts:\n  channels: { hook: { kind: webhook, url: "${receiver.url}" } }\n  heartbeat: { schedule: "* * * * * *" }\n`,
+    );
     const watchingSince = new Date(Date.now() - 60_000);
     const daemon = await Daemon.start({
       loaded,
       store: t.store,
       log: silentLogger(),
-      jobs: { drill: createDrillJob(), periodic: [staleCheckPeriodic(staleCheckJob, watchingSince), heartbeatPeriodic(heartbeatJob)] },
+      jobs: {
+        drill: createDrillJob(),
+        periodic: [
+          staleCheckPeriodic(staleCheckJob, watchingSince),
+          heartbeatPeriodic(heartbeatJob),
+        ],
+      },
     });
     try {
       expect(daemon.scheduler.status().jobs.map((job) => [job.job, job.schedule])).toEqual([
@@ -52,15 +59,21 @@ describe('the stale check and the heartbeat as the daemon schedules them', () =>
         ['heartbeat', '* * * * * *'],
       ]);
       const deadline = Date.now() + 30_000;
-      const kinds = () => receiver.requests.map((request) => (request.body as { kind: string }).kind);
-      while (!(kinds().includes('stale') && kinds().includes('heartbeat')) && Date.now() < deadline) await sleep(100);
-      const stale = receiver.requests.find((request) => (request.body as { kind: string }).kind === 'stale')?.body as { drill: { name: string } };
+      const kinds = () =>
+        receiver.requests.map((request) => (request.body as { kind: string }).kind);
+      while (!(kinds().includes('stale') && kinds().includes('heartbeat')) && Date.now() < deadline)
+        await sleep(100);
+      const stale = receiver.requests.find(
+        (request) => (request.body as { kind: string }).kind === 'stale',
+      )?.body as { drill: { name: string } };
       expect(stale.drill.name).toBe('idle-weekly');
       expect(kinds()).toContain('heartbeat');
     } finally {
       await daemon.stop('test over');
     }
     // One stale alert per change of state, however many checks ran.
-    expect(receiver.requests.filter((request) => (request.body as { kind: string }).kind === 'stale')).toHaveLength(1);
+    expect(
+      receiver.requests.filter((request) => (request.body as { kind: string }).kind === 'stale'),
+    ).toHaveLength(1);
   }, 60_000);
 });

@@ -25,20 +25,47 @@ describe('Daemon (in process, real PostgreSQL)', () => {
     await makeDirectorySet(backups, 'files');
     const file = path.join(dir, 'restore-drill.yaml');
     const write = (scratchRoot: string, daemon: Record<string, unknown>) =>
-      writeFile(file, configText({ backupsDir: backups, scratchRoot, drills: [{ name: 'files', schedule: '0 3 * * *' }], databaseUrl: t.url, daemon }));
+      writeFile(
+        file,
+        configText({
+          backupsDir: backups,
+          scratchRoot,
+          drills: [{ name: 'files', schedule: '0 3 * * *' }],
+          databaseUrl: t.url,
+          daemon,
+        }),
+      );
     await write(path.join(dir, 'scratch'), { listen: { port: 0 }, timezone: 'Europe/Berlin' });
     const lines: Array<{ level: number; msg: string }> = [];
-    const log = pino({ level: 'info' }, new Writable({ write: (chunk, _e, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
-    const daemon = await Daemon.start({ loaded: await loadConfig(file), store: t.store, log, jobs: { drill: createDrillJob({ createSource: hookedSource }) } });
+    const log = pino(
+      { level: 'info' },
+      new Writable({ write: (chunk, _e, done) => (lines.push(JSON.parse(String(chunk))), done()) }),
+    );
+    const daemon = await Daemon.start({
+      loaded: await loadConfig(file),
+      store: t.store,
+      log,
+      jobs: { drill: createDrillJob({ createSource: hookedSource }) },
+    });
     try {
       expect(daemon.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-      expect(daemon.health().body).toMatchObject({ status: 'ok', database: 'postgres', timezone: 'Europe/Berlin', drillsScheduled: 1 });
+      expect(daemon.health().body).toMatchObject({
+        status: 'ok',
+        database: 'postgres',
+        timezone: 'Europe/Berlin',
+        drillsScheduled: 1,
+      });
 
       await write(path.join(backups, 'files', 'scratch'), { listen: { port: 0 } });
       const refused = await daemon.reload();
       expect(refused.ok).toBe(false);
-      expect(refused.problems).toEqual([`${file} scratch.root: scratch root ${path.join(backups, 'files', 'scratch')} is inside the source path ${path.join(backups, 'files')}; scratch must not overlap the backups it restores`]);
-      expect(lines.filter((line) => line.level === 50).map((line) => line.msg)).toEqual([...refused.problems, 'config reload refused; the daemon keeps running on the previous config']);
+      expect(refused.problems).toEqual([
+        `${file} scratch.root: scratch root ${path.join(backups, 'files', 'scratch')} is inside the source path ${path.join(backups, 'files')}; scratch must not overlap the backups it restores`,
+      ]);
+      expect(lines.filter((line) => line.level === 50).map((line) => line.msg)).toEqual([
+        ...refused.problems,
+        'config reload refused; the daemon keeps running on the previous config',
+      ]);
       expect(daemon.health().body).toMatchObject({ timezone: 'Europe/Berlin' });
 
       await write(path.join(dir, 'scratch'), { listen: { port: 9 }, timezone: 'UTC' });
@@ -57,6 +84,9 @@ describe('Daemon (in process, real PostgreSQL)', () => {
       await daemon.stop('test over');
     }
     expect(daemon.health()).toMatchObject({ ok: false, body: { status: 'stopped' } });
-    await expect(daemon.reload()).resolves.toMatchObject({ ok: false, problems: ['the daemon is stopping'] });
+    await expect(daemon.reload()).resolves.toMatchObject({
+      ok: false,
+      problems: ['the daemon is stopping'],
+    });
   });
 });

@@ -1,7 +1,11 @@
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
-import { startDaemonHttp, type DaemonHttp, type DaemonHttpOptions } from '../../src/schedule/http.js';
+import {
+  startDaemonHttp,
+  type DaemonHttp,
+  type DaemonHttpOptions,
+} from '../../src/schedule/http.js';
 
 describe('the daemon HTTP listener', () => {
   let http: DaemonHttp | undefined;
@@ -16,8 +20,18 @@ describe('the daemon HTTP listener', () => {
       port: 0,
       health: () => ({ ok: true, body: { status: 'ok', drillsScheduled: 2 } }),
       metrics: [
-        { render: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '# HELP a_total A.\n# TYPE a_total counter\na_total 1\n' }) },
-        { render: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '# HELP b B.\n# TYPE b gauge\nb 2' }) },
+        {
+          render: async () => ({
+            contentType: 'text/plain; version=0.0.4; charset=utf-8',
+            body: '# HELP a_total A.\n# TYPE a_total counter\na_total 1\n',
+          }),
+        },
+        {
+          render: async () => ({
+            contentType: 'text/plain; version=0.0.4; charset=utf-8',
+            body: '# HELP b B.\n# TYPE b gauge\nb 2',
+          }),
+        },
       ],
       log: silentLogger(),
       ...overrides,
@@ -43,7 +57,9 @@ describe('the daemon HTTP listener', () => {
     const response = await fetch(`${url}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
-    expect(await response.text()).toBe('# HELP a_total A.\n# TYPE a_total counter\na_total 1\n# HELP b B.\n# TYPE b gauge\nb 2\n');
+    expect(await response.text()).toBe(
+      '# HELP a_total A.\n# TYPE a_total counter\na_total 1\n# HELP b B.\n# TYPE b gauge\nb 2\n',
+    );
     const head = await fetch(`${url}/metrics`, { method: 'HEAD' });
     expect(head.status).toBe(200);
     expect(await head.text()).toBe('');
@@ -60,7 +76,14 @@ describe('the daemon HTTP listener', () => {
   it('answers 500 when a source fails, and keeps serving', async () => {
     let fail = true;
     const { url } = await start({
-      metrics: [{ render: async () => (fail ? Promise.reject(new Error('database gone')) : { contentType: 'text/plain', body: 'x 1\n' }) }],
+      metrics: [
+        {
+          render: async () =>
+            fail
+              ? Promise.reject(new Error('database gone'))
+              : { contentType: 'text/plain', body: 'x 1\n' },
+        },
+      ],
     });
     expect((await fetch(`${url}/metrics`)).status).toBe(500);
     fail = false;

@@ -13,7 +13,9 @@ import { tempDir } from '../helpers/temp.js';
 import { dialects, openTestStore, type TestStore } from '../helpers/test-store.js';
 
 const config = {
-  drills: [{ name: 'nightly', source: { kind: 'tar', path: '/backups/*.tar' }, targets: { rto: 900_000 } }],
+  drills: [
+    { name: 'nightly', source: { kind: 'tar', path: '/backups/*.tar' }, targets: { rto: 900_000 } },
+  ],
 } as unknown as Pick<Config, 'drills'>;
 
 async function exists(file: string): Promise<boolean> {
@@ -60,8 +62,22 @@ describe.each(dialects)('recovery of runs left by dead processes on %s', (dialec
   it('records an aborted result naming the dead process, and removes its scratch folder', async () => {
     const leases = t.leases();
     const dead = await abandonedRun();
-    const recovered = await recoverAbandonedRuns({ db: t.store.db, leases, config, log: silentLogger() });
-    expect(recovered).toEqual([{ runId: dead.runId, drill: 'nightly', host: 'crashed-host', pid: 31337, scratchDir: dead.scratchDir, scratchRemoved: true }]);
+    const recovered = await recoverAbandonedRuns({
+      db: t.store.db,
+      leases,
+      config,
+      log: silentLogger(),
+    });
+    expect(recovered).toEqual([
+      {
+        runId: dead.runId,
+        drill: 'nightly',
+        host: 'crashed-host',
+        pid: 31337,
+        scratchDir: dead.scratchDir,
+        scratchRemoved: true,
+      },
+    ]);
     expect(await exists(dead.scratchDir as string)).toBe(false);
     const stored = await getRun(t.store.db, dead.runId);
     expect(stored?.record).toMatchObject({
@@ -78,9 +94,13 @@ describe.each(dialects)('recovery of runs left by dead processes on %s', (dialec
       checks: [],
       targets: { rtoMs: 900_000, rpoMs: null },
     });
-    expect(stored?.record.cause).toBe(`process 31337 on crashed-host died before the run finished (recorded by process ${process.pid} on ${hostname()})`);
+    expect(stored?.record.cause).toBe(
+      `process 31337 on crashed-host died before the run finished (recorded by process ${process.pid} on ${hostname()})`,
+    );
     // Nothing left to do on the next start.
-    expect(await recoverAbandonedRuns({ db: t.store.db, leases, config, log: silentLogger() })).toEqual([]);
+    expect(
+      await recoverAbandonedRuns({ db: t.store.db, leases, config, log: silentLogger() }),
+    ).toEqual([]);
   });
 
   it('leaves a run alone while its lease is held', async () => {
@@ -88,7 +108,12 @@ describe.each(dialects)('recovery of runs left by dead processes on %s', (dialec
     const running = await abandonedRun({ host: hostname(), pid: process.pid });
     const release = await leases.hold(running.runId);
     try {
-      const recovered = await recoverAbandonedRuns({ db: t.store.db, leases, config, log: silentLogger() });
+      const recovered = await recoverAbandonedRuns({
+        db: t.store.db,
+        leases,
+        config,
+        log: silentLogger(),
+      });
       expect(recovered.map((run) => run.runId)).not.toContain(running.runId);
       expect(await getRun(t.store.db, running.runId)).toBeUndefined();
       expect(await exists(running.scratchDir as string)).toBe(true);
@@ -100,7 +125,12 @@ describe.each(dialects)('recovery of runs left by dead processes on %s', (dialec
   it('takes a run of an earlier process with this very pid for dead (a restarted container is pid 1 again)', async () => {
     const leases = t.leases();
     const earlier = await abandonedRun({ host: hostname(), pid: process.pid });
-    const recovered = await recoverAbandonedRuns({ db: t.store.db, leases, config, log: silentLogger() });
+    const recovered = await recoverAbandonedRuns({
+      db: t.store.db,
+      leases,
+      config,
+      log: silentLogger(),
+    });
     expect(recovered.map((run) => run.runId)).toContain(earlier.runId);
   });
 
@@ -109,10 +139,21 @@ describe.each(dialects)('recovery of runs left by dead processes on %s', (dialec
     const elsewhere = path.join(await tempDir('restore-drill-precious-'), 'precious');
     await mkdir(elsewhere);
     const odd = await abandonedRun({ drill: 'removed-drill', scratchDir: elsewhere });
-    const recovered = await recoverAbandonedRuns({ db: t.store.db, leases, config, log: silentLogger() });
-    expect(recovered.find((run) => run.runId === odd.runId)).toMatchObject({ scratchRemoved: false });
+    const recovered = await recoverAbandonedRuns({
+      db: t.store.db,
+      leases,
+      config,
+      log: silentLogger(),
+    });
+    expect(recovered.find((run) => run.runId === odd.runId)).toMatchObject({
+      scratchRemoved: false,
+    });
     expect(await exists(elsewhere)).toBe(true);
-    expect((await getRun(t.store.db, odd.runId))?.record).toMatchObject({ verdict: 'aborted', sourceKind: 'unknown', targets: { rtoMs: null, rpoMs: null } });
+    expect((await getRun(t.store.db, odd.runId))?.record).toMatchObject({
+      verdict: 'aborted',
+      sourceKind: 'unknown',
+      targets: { rtoMs: null, rpoMs: null },
+    });
   });
 
   it('closes each dead run once when two processes recover at the same time', async () => {

@@ -79,13 +79,24 @@ describe('run leases on postgres', () => {
 
   it('sees the lease of a process killed with SIGKILL released by the server', async () => {
     const run = owner();
-    const child = spawn(process.execPath, [path.join(projectRoot, 'test/helpers/run-ts.mjs'), path.join(import.meta.dirname, 'fixtures/hold-lease-child.ts'), t.url as string, run.runId], {
-      cwd: projectRoot,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(projectRoot, 'test/helpers/run-ts.mjs'),
+        path.join(import.meta.dirname, 'fixtures/hold-lease-child.ts'),
+        t.url as string,
+        run.runId,
+      ],
+      {
+        cwd: projectRoot,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     try {
       await new Promise<void>((resolve, reject) => {
-        child.stdout?.setEncoding('utf8').on('data', (text: string) => text.includes('held') && resolve());
+        child.stdout
+          ?.setEncoding('utf8')
+          .on('data', (text: string) => text.includes('held') && resolve());
         child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
       });
       const observer = t.leases();
@@ -106,14 +117,21 @@ describe('run leases on postgres', () => {
 
   it('re-opens a lost lease connection and takes its running leases again', async () => {
     const lines: string[] = [];
-    const log = pino({ level: 'debug' }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const log = pino(
+      { level: 'debug' },
+      new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }),
+    );
     const leases = createRunLeases({ dialect: 'postgres', url: t.url, log });
     const observer = t.leases();
     const run = owner();
     try {
       await leases.hold(run.runId);
-      await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'restore-drill run leases' and pid <> pg_backend_pid()`.execute(t.store.db);
-      await eventually(async () => lines.some((line) => line.includes('run lease connection lost')));
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'restore-drill run leases' and pid <> pg_backend_pid()`.execute(
+        t.store.db,
+      );
+      await eventually(async () =>
+        lines.some((line) => line.includes('run lease connection lost')),
+      );
       await eventually(async () => (await observer.alive([run], t.store.db)).has(run.runId));
     } finally {
       await leases.close();
@@ -124,7 +142,11 @@ describe('run leases on postgres', () => {
     const leases = t.leases();
     await leases.close();
     await expect(leases.hold(randomUUID())).rejects.toThrow('run leases are closed');
-    const unreachable = createRunLeases({ dialect: 'postgres', url: 'postgres://nobody:secret-pw@127.0.0.1:1/none', log: silentLogger() });
+    const unreachable = createRunLeases({
+      dialect: 'postgres',
+      url: 'postgres://nobody:secret-pw@127.0.0.1:1/none',
+      log: silentLogger(),
+    });
     const failure = await unreachable.hold(randomUUID()).catch((error: unknown) => error as Error);
     expect((failure as Error).message).toMatch(/^cannot open the run lease connection: /);
     expect((failure as Error).message).not.toContain('secret-pw');
@@ -132,6 +154,8 @@ describe('run leases on postgres', () => {
   });
 
   it('needs the URL on postgres', () => {
-    expect(() => createRunLeases({ dialect: 'postgres', url: undefined, log: silentLogger() })).toThrow('run leases on PostgreSQL need the database URL');
+    expect(() =>
+      createRunLeases({ dialect: 'postgres', url: undefined, log: silentLogger() }),
+    ).toThrow('run leases on PostgreSQL need the database URL');
   });
 });

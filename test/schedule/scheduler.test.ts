@@ -28,7 +28,9 @@ async function eventually(check: () => boolean | Promise<boolean>, ms = 30_000):
 /** Whether any two [start, end) intervals overlap. */
 function overlapping(intervals: Array<[number, number]>): boolean {
   const sorted = [...intervals].sort((a, b) => a[0] - b[0]);
-  return sorted.some((interval, i) => i > 0 && interval[0] < (sorted[i - 1] as [number, number])[1]);
+  return sorted.some(
+    (interval, i) => i > 0 && interval[0] < (sorted[i - 1] as [number, number])[1],
+  );
 }
 
 describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => {
@@ -49,24 +51,47 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
   }, 60_000);
 
   /** Drills with unique names (one database for the file); `sleepSeconds` makes the restore slow through a real `sleep`. */
-  async function setUp(drills: Array<FixtureDrill & { sleepSeconds?: number }>, daemon: Record<string, unknown> = {}) {
+  async function setUp(
+    drills: Array<FixtureDrill & { sleepSeconds?: number }>,
+    daemon: Record<string, unknown> = {},
+  ) {
     const backups = path.join(base, `backups-${++counter}`);
     const named = drills.map((drill) => ({ ...drill, name: `${drill.name}-${counter}` }));
     for (const drill of named) {
-      await makeDirectorySet(backups, drill.name, drill.sleepSeconds ? { preRestore: ['sleep', String(drill.sleepSeconds)] } : {});
+      await makeDirectorySet(
+        backups,
+        drill.name,
+        drill.sleepSeconds ? { preRestore: ['sleep', String(drill.sleepSeconds)] } : {},
+      );
     }
     const load = (list: FixtureDrill[]): LoadedConfig =>
-      parseConfig(configText({ backupsDir: backups, scratchRoot: path.join(base, 'scratch'), drills: list, daemon: { timezone: 'UTC', ...daemon } }), path.join(base, 'c.yaml'), {}, base);
+      parseConfig(
+        configText({
+          backupsDir: backups,
+          scratchRoot: path.join(base, 'scratch'),
+          drills: list,
+          daemon: { timezone: 'UTC', ...daemon },
+        }),
+        path.join(base, 'c.yaml'),
+        {},
+        base,
+      );
     return { names: named.map((drill) => drill.name), loaded: load(named), load };
   }
 
-  function start(loaded: LoadedConfig, periodicJobs: PeriodicJob[] = [], options: { missedToleranceMs?: number } = {}): Scheduler {
+  function start(
+    loaded: LoadedConfig,
+    periodicJobs: PeriodicJob[] = [],
+    options: { missedToleranceMs?: number } = {},
+  ): Scheduler {
     events = [];
     scheduler = new Scheduler({
       loaded,
       db: t.store.db,
       leases: t.leases(),
-      log: process.env.DEBUG_SCHED ? createLogger({ level: 'debug', format: 'json' }) : silentLogger(),
+      log: process.env.DEBUG_SCHED
+        ? createLogger({ level: 'debug', format: 'json' })
+        : silentLogger(),
       drillJob: createDrillJob({ createSource: hookedSource }),
       periodicJobs,
       onEvent: (event) => events.push(event),
@@ -77,7 +102,12 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
   }
 
   async function startsOf(drills: string[]) {
-    return t.store.db.selectFrom('run_starts').selectAll().where('drill', 'in', drills).orderBy('started_at').execute();
+    return t.store.db
+      .selectFrom('run_starts')
+      .selectAll()
+      .where('drill', 'in', drills)
+      .orderBy('started_at')
+      .execute();
   }
 
   it('runs a drill on its cron slots, each start recorded with its slot on a whole second', async () => {
@@ -92,12 +122,16 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
       expect(run.verdict).toBe('passed');
       expect(run.scheduledFor).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
       // The slot is when the run was due, not when it started.
-      expect(Date.parse(run.startedAt)).toBeGreaterThanOrEqual(Date.parse(run.scheduledFor as string));
+      expect(Date.parse(run.startedAt)).toBeGreaterThanOrEqual(
+        Date.parse(run.scheduledFor as string),
+      );
     }
   });
 
   it('skips the slots that come while the previous run is still going, recording each skip with the run it waited for', async () => {
-    const { names, loaded } = await setUp([{ name: 'slow', schedule: EVERY_SECOND, sleepSeconds: 2.2 }]);
+    const { names, loaded } = await setUp([
+      { name: 'slow', schedule: EVERY_SECOND, sleepSeconds: 2.2 },
+    ]);
     start(loaded);
     await eventually(() => events.some((event) => event.type === 'finished'));
     await scheduler?.drain(10_000);
@@ -109,10 +143,15 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
     expect(overlapSkips.length).toBeGreaterThanOrEqual(1);
     expect(overlapSkips[0]).toMatchObject({ blocking_run_id: first?.runId });
     expect(overlapSkips[0]?.detail).toContain(`run ${first?.runId}`);
-    expect(overlapping(runs.map((run) => [Date.parse(run.startedAt), Date.parse(run.finishedAt)]))).toBe(false);
+    expect(
+      overlapping(runs.map((run) => [Date.parse(run.startedAt), Date.parse(run.finishedAt)])),
+    ).toBe(false);
     // Every slot between the first and the last decided is a start or a skip, never both.
     const starts = await startsOf(names);
-    const decided = [...starts.map((row) => row.scheduled_for?.getTime()), ...skips.map((skip) => skip.scheduled_for.getTime())];
+    const decided = [
+      ...starts.map((row) => row.scheduled_for?.getTime()),
+      ...skips.map((skip) => skip.scheduled_for.getTime()),
+    ];
     expect(new Set(decided).size).toBe(decided.length);
   });
 
@@ -130,11 +169,17 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
     await scheduler?.drain(20_000);
     const starts = await startsOf(names);
     const firstSlot = starts[0]?.scheduled_for?.getTime() as number;
-    expect(starts.slice(0, 3).map((row) => [row.drill, row.scheduled_for?.getTime()])).toEqual(names.map((name) => [name, firstSlot]));
+    expect(starts.slice(0, 3).map((row) => [row.drill, row.scheduled_for?.getTime()])).toEqual(
+      names.map((name) => [name, firstSlot]),
+    );
     expect((starts[3]?.scheduled_for?.getTime() ?? 0) > firstSlot).toBe(true);
     const runs = await listRuns(t.store.db, { drill: names });
-    expect(overlapping(runs.map((run) => [Date.parse(run.startedAt), Date.parse(run.finishedAt)]))).toBe(false);
-    const reasons = new Set((await listSkips(t.store.db, { drill: names })).map((skip) => skip.reason));
+    expect(
+      overlapping(runs.map((run) => [Date.parse(run.startedAt), Date.parse(run.finishedAt)])),
+    ).toBe(false);
+    const reasons = new Set(
+      (await listSkips(t.store.db, { drill: names })).map((skip) => skip.reason),
+    );
     // y and z waited in the queue while their next slots came.
     expect(reasons.has('queued')).toBe(true);
   }, 90_000);
@@ -148,15 +193,21 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
       { concurrency: 2 },
     );
     start(loaded);
-    await eventually(() => scheduler?.status().running.filter((run) => run.runId !== null).length === 2);
+    await eventually(
+      () => scheduler?.status().running.filter((run) => run.runId !== null).length === 2,
+    );
     await scheduler?.drain(20_000);
     const runs = await listRuns(t.store.db, { drill: names });
     expect(new Set(runs.map((run) => run.drill))).toEqual(new Set(names));
-    expect(overlapping(runs.map((run) => [Date.parse(run.startedAt), Date.parse(run.finishedAt)]))).toBe(true);
+    expect(
+      overlapping(runs.map((run) => [Date.parse(run.startedAt), Date.parse(run.finishedAt)])),
+    ).toBe(true);
   });
 
   it('drains: no new runs, a running drill that ends within the timeout keeps its verdict', async () => {
-    const { names, loaded } = await setUp([{ name: 'drain-ok', schedule: EVERY_SECOND, sleepSeconds: 1 }]);
+    const { names, loaded } = await setUp([
+      { name: 'drain-ok', schedule: EVERY_SECOND, sleepSeconds: 1 },
+    ]);
     start(loaded);
     await eventually(() => scheduler?.status().running[0]?.runId != null);
     await scheduler?.drain(15_000);
@@ -176,16 +227,26 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
       { concurrency: 1 },
     );
     start(loaded);
-    await eventually(() => scheduler?.status().running[0]?.runId != null && (scheduler?.status().queued.length ?? 0) > 0);
+    await eventually(
+      () =>
+        scheduler?.status().running[0]?.runId != null &&
+        (scheduler?.status().queued.length ?? 0) > 0,
+    );
     const began = Date.now();
     await scheduler?.drain(500, 'received SIGTERM');
     expect(Date.now() - began).toBeLessThan(10_000);
     const [aborted] = await listRuns(t.store.db, { drill: [names[0] as string] });
     expect(aborted?.verdict).toBe('aborted');
-    expect(aborted?.cause).toBe('stopped before it finished: received SIGTERM and its drain timeout of 500ms passed');
-    const shutdown = (await listSkips(t.store.db, { drill: [names[1] as string] })).filter((skip) => skip.reason === 'shutdown');
+    expect(aborted?.cause).toBe(
+      'stopped before it finished: received SIGTERM and its drain timeout of 500ms passed',
+    );
+    const shutdown = (await listSkips(t.store.db, { drill: [names[1] as string] })).filter(
+      (skip) => skip.reason === 'shutdown',
+    );
     expect(shutdown).toHaveLength(1);
-    expect(shutdown[0]?.detail).toBe('waiting for a free run slot when the daemon was told to stop (received SIGTERM)');
+    expect(shutdown[0]?.detail).toBe(
+      'waiting for a free run slot when the daemon was told to stop (received SIGTERM)',
+    );
   });
 
   it('reschedules on reload: removed schedules stop, new ones start', async () => {
@@ -194,10 +255,16 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
       { name: 'new' },
     ]);
     start(loaded);
-    await eventually(() => events.some((event) => event.type === 'finished' && event.drill === names[0]));
-    scheduler?.reload(load([{ name: names[0] as string }, { name: names[1] as string, schedule: EVERY_SECOND }]));
+    await eventually(() =>
+      events.some((event) => event.type === 'finished' && event.drill === names[0]),
+    );
+    scheduler?.reload(
+      load([{ name: names[0] as string }, { name: names[1] as string, schedule: EVERY_SECOND }]),
+    );
     expect(scheduler?.status().drills.map((drill) => drill.drill)).toEqual([names[1]]);
-    await eventually(() => events.some((event) => event.type === 'finished' && event.drill === names[1]));
+    await eventually(() =>
+      events.some((event) => event.type === 'finished' && event.drill === names[1]),
+    );
     await eventually(() => scheduler?.status().running.length === 0);
     const reloadedAt = Date.now();
     await sleep(1500);
@@ -215,8 +282,12 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
     while (Date.now() < until) {
       // busy
     }
-    await eventually(async () => (await listSkips(t.store.db, { drill: names })).some((skip) => skip.reason === 'missed'));
-    const missed = (await listSkips(t.store.db, { drill: names })).find((skip) => skip.reason === 'missed');
+    await eventually(async () =>
+      (await listSkips(t.store.db, { drill: names })).some((skip) => skip.reason === 'missed'),
+    );
+    const missed = (await listSkips(t.store.db, { drill: names })).find(
+      (skip) => skip.reason === 'missed',
+    );
     expect(missed?.detail).toMatch(/^the daemon's timer came .+ after the slot/);
   });
 
@@ -240,12 +311,18 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
       },
     };
     start(loaded, [job]);
-    expect(scheduler?.status().jobs).toEqual([{ job: 'test-job', schedule: EVERY_SECOND, next: expect.any(String), running: false }]);
-    await eventually(() => events.some((event) => event.type === 'job' && event.outcome === 'skipped'));
+    expect(scheduler?.status().jobs).toEqual([
+      { job: 'test-job', schedule: EVERY_SECOND, next: expect.any(String), running: false },
+    ]);
+    await eventually(() =>
+      events.some((event) => event.type === 'job' && event.outcome === 'skipped'),
+    );
     await eventually(() => seen.length >= 2);
     await scheduler?.drain(0);
     expect(seen.at(-1)?.aborted).toBe(true);
     expect(seen.every((entry) => entry.slot.getMilliseconds() === 0)).toBe(true);
-    expect(events.filter((event) => event.type === 'job' && event.outcome === 'finished').length).toBeGreaterThanOrEqual(1);
+    expect(
+      events.filter((event) => event.type === 'job' && event.outcome === 'finished').length,
+    ).toBeGreaterThanOrEqual(1);
   });
 });

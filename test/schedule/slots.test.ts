@@ -6,7 +6,13 @@ import type { EvidenceStore } from '../../src/evidence/open-store.js';
 import { recordRunResult, recordRunStart, type RunStart } from '../../src/evidence/runs.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createRunLeases, leaseKey, type RunLeases } from '../../src/schedule/run-leases.js';
-import { claimSlot, drillClaimKey, listSkips, recordSlotSkip, slotTime } from '../../src/schedule/slots.js';
+import {
+  claimSlot,
+  drillClaimKey,
+  listSkips,
+  recordSlotSkip,
+  slotTime,
+} from '../../src/schedule/slots.js';
 import { openEvidenceStore } from '../../src/evidence/open-store.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import { makeRecord } from '../helpers/run-records.js';
@@ -36,8 +42,12 @@ function scheduledStart(drill: string, slot: Date, overrides: Partial<RunStart> 
 
 describe('slotTime', () => {
   it('truncates to the second, so every replica names a slot alike', () => {
-    expect(slotTime(new Date('2026-03-01T03:00:00.987Z')).toISOString()).toBe('2026-03-01T03:00:00.000Z');
-    expect(slotTime(new Date('2026-03-01T03:00:05.000Z')).toISOString()).toBe('2026-03-01T03:00:05.000Z');
+    expect(slotTime(new Date('2026-03-01T03:00:00.987Z')).toISOString()).toBe(
+      '2026-03-01T03:00:00.000Z',
+    );
+    expect(slotTime(new Date('2026-03-01T03:00:05.000Z')).toISOString()).toBe(
+      '2026-03-01T03:00:05.000Z',
+    );
   });
 
   it('keys the claim lock by drill in its own key space', () => {
@@ -65,10 +75,19 @@ describe.each(dialects)('slot claims on %s', (dialect) => {
     const slot = new Date('2026-03-01T03:00:00Z');
     const first = scheduledStart(drill, slot);
     expect(await claimSlot(store.db, leases, first)).toEqual({ outcome: 'claimed' });
-    const starts = await store.db.selectFrom('run_starts').select(['run_id', 'scheduled_for']).where('drill', '=', drill).execute();
+    const starts = await store.db
+      .selectFrom('run_starts')
+      .select(['run_id', 'scheduled_for'])
+      .where('drill', '=', drill)
+      .execute();
     expect(starts).toEqual([{ run_id: first.runId, scheduled_for: slot }]);
-    expect(await claimSlot(store.db, leases, scheduledStart(drill, slot))).toEqual({ outcome: 'taken', by: 'run' });
-    expect(await store.db.selectFrom('run_starts').select('run_id').where('drill', '=', drill).execute()).toHaveLength(1);
+    expect(await claimSlot(store.db, leases, scheduledStart(drill, slot))).toEqual({
+      outcome: 'taken',
+      by: 'run',
+    });
+    expect(
+      await store.db.selectFrom('run_starts').select('run_id').where('drill', '=', drill).execute(),
+    ).toHaveLength(1);
   });
 
   it('skips a slot while a live run of the drill is unfinished, naming that run, and records no start for it', async () => {
@@ -79,14 +98,35 @@ describe.each(dialects)('slot claims on %s', (dialect) => {
       expect(await claimSlot(store.db, leases, earlier)).toEqual({ outcome: 'claimed' });
       const next = scheduledStart(drill, new Date('2026-03-01T03:01:00Z'));
       const outcome = await claimSlot(store.db, leases, next);
-      expect(outcome).toMatchObject({ outcome: 'skipped', reason: 'overlap', blockingRunId: earlier.runId });
-      expect(outcome.outcome === 'skipped' && outcome.detail).toContain(`run ${earlier.runId} (slot 2026-03-01T03:00:00.000Z`);
+      expect(outcome).toMatchObject({
+        outcome: 'skipped',
+        reason: 'overlap',
+        blockingRunId: earlier.runId,
+      });
+      expect(outcome.outcome === 'skipped' && outcome.detail).toContain(
+        `run ${earlier.runId} (slot 2026-03-01T03:00:00.000Z`,
+      );
       const skips = await listSkips(store.db, { drill: [drill] });
       expect(skips).toHaveLength(1);
-      expect(skips[0]).toMatchObject({ drill, scheduled_for: new Date('2026-03-01T03:01:00Z'), reason: 'overlap', blocking_run_id: earlier.runId, host: hostname(), pid: process.pid });
-      expect(await store.db.selectFrom('run_starts').select('run_id').where('drill', '=', drill).execute()).toEqual([{ run_id: earlier.runId }]);
+      expect(skips[0]).toMatchObject({
+        drill,
+        scheduled_for: new Date('2026-03-01T03:01:00Z'),
+        reason: 'overlap',
+        blocking_run_id: earlier.runId,
+        host: hostname(),
+        pid: process.pid,
+      });
+      expect(
+        await store.db
+          .selectFrom('run_starts')
+          .select('run_id')
+          .where('drill', '=', drill)
+          .execute(),
+      ).toEqual([{ run_id: earlier.runId }]);
       // The slot is decided: a later claim finds it taken by the skip.
-      expect(await claimSlot(store.db, leases, scheduledStart(drill, new Date('2026-03-01T03:01:00Z')))).toEqual({ outcome: 'taken', by: 'skip' });
+      expect(
+        await claimSlot(store.db, leases, scheduledStart(drill, new Date('2026-03-01T03:01:00Z'))),
+      ).toEqual({ outcome: 'taken', by: 'skip' });
     } finally {
       await release();
     }
@@ -95,43 +135,89 @@ describe.each(dialects)('slot claims on %s', (dialect) => {
   it('does not let a run whose owner is gone block the next slot', async () => {
     const drill = uniqueDrill('dead-owner');
     // Another host's run that holds no lease: its process died mid-run.
-    const dead = scheduledStart(drill, new Date('2026-03-01T03:00:00Z'), { host: 'gone-host', pid: 4242 });
+    const dead = scheduledStart(drill, new Date('2026-03-01T03:00:00Z'), {
+      host: 'gone-host',
+      pid: 4242,
+    });
     expect(await recordRunStart(store.db, dead)).toBe(true);
-    expect(await claimSlot(store.db, leases, scheduledStart(drill, new Date('2026-03-01T03:01:00Z')))).toEqual({ outcome: 'claimed' });
+    expect(
+      await claimSlot(store.db, leases, scheduledStart(drill, new Date('2026-03-01T03:01:00Z'))),
+    ).toEqual({ outcome: 'claimed' });
   });
 
   it('does not let a finished run block the next slot', async () => {
     const drill = uniqueDrill('finished');
-    const record = makeRecord({ drill, trigger: 'schedule', scheduledFor: '2026-03-01T03:00:00.000Z' });
-    const start = scheduledStart(drill, new Date(record.scheduledFor as string), { runId: record.runId });
+    const record = makeRecord({
+      drill,
+      trigger: 'schedule',
+      scheduledFor: '2026-03-01T03:00:00.000Z',
+    });
+    const start = scheduledStart(drill, new Date(record.scheduledFor as string), {
+      runId: record.runId,
+    });
     const release = await leases.hold(start.runId);
     expect(await claimSlot(store.db, leases, start)).toEqual({ outcome: 'claimed' });
     await recordRunResult(store.db, record, []);
     await release();
-    expect(await claimSlot(store.db, leases, scheduledStart(drill, new Date('2026-03-01T03:01:00Z')))).toEqual({ outcome: 'claimed' });
+    expect(
+      await claimSlot(store.db, leases, scheduledStart(drill, new Date('2026-03-01T03:01:00Z'))),
+    ).toEqual({ outcome: 'claimed' });
   });
 
   it('records a skip for a free slot, and a slot with a start or a skip is not skipped again', async () => {
     const drill = uniqueDrill('skip');
     const slot = new Date('2026-03-01T04:00:00.400Z');
-    const skipped = await recordSlotSkip(store.db, { drill, slot, reason: 'missed', detail: 'late by 45s' });
-    expect(skipped).toEqual({ outcome: 'skipped', reason: 'missed', blockingRunId: null, detail: 'late by 45s' });
-    expect(await recordSlotSkip(store.db, { drill, slot, reason: 'shutdown', detail: 'stopping' })).toEqual({ outcome: 'taken', by: 'skip' });
+    const skipped = await recordSlotSkip(store.db, {
+      drill,
+      slot,
+      reason: 'missed',
+      detail: 'late by 45s',
+    });
+    expect(skipped).toEqual({
+      outcome: 'skipped',
+      reason: 'missed',
+      blockingRunId: null,
+      detail: 'late by 45s',
+    });
+    expect(
+      await recordSlotSkip(store.db, { drill, slot, reason: 'shutdown', detail: 'stopping' }),
+    ).toEqual({ outcome: 'taken', by: 'skip' });
     const claimedSlot = new Date('2026-03-01T05:00:00Z');
-    expect(await claimSlot(store.db, leases, scheduledStart(drill, claimedSlot))).toEqual({ outcome: 'claimed' });
-    expect(await recordSlotSkip(store.db, { drill, slot: claimedSlot, reason: 'queued', detail: 'waiting' })).toEqual({ outcome: 'taken', by: 'run' });
+    expect(await claimSlot(store.db, leases, scheduledStart(drill, claimedSlot))).toEqual({
+      outcome: 'claimed',
+    });
+    expect(
+      await recordSlotSkip(store.db, {
+        drill,
+        slot: claimedSlot,
+        reason: 'queued',
+        detail: 'waiting',
+      }),
+    ).toEqual({ outcome: 'taken', by: 'run' });
     const skips = await listSkips(store.db, { drill: [drill] });
-    expect(skips.map((skip) => [skip.scheduled_for.toISOString(), skip.reason])).toEqual([['2026-03-01T04:00:00.000Z', 'missed']]);
+    expect(skips.map((skip) => [skip.scheduled_for.toISOString(), skip.reason])).toEqual([
+      ['2026-03-01T04:00:00.000Z', 'missed'],
+    ]);
   });
 
   it('refuses to update a skip: the log is append-only', async () => {
     const drill = uniqueDrill('append-only');
-    await recordSlotSkip(store.db, { drill, slot: new Date('2026-03-01T04:00:00Z'), reason: 'missed', detail: 'late' });
-    await expect(sql`update run_skips set reason = 'overlap' where drill = ${drill}`.execute(store.db)).rejects.toThrow(/append-only/);
+    await recordSlotSkip(store.db, {
+      drill,
+      slot: new Date('2026-03-01T04:00:00Z'),
+      reason: 'missed',
+      detail: 'late',
+    });
+    await expect(
+      sql`update run_skips set reason = 'overlap' where drill = ${drill}`.execute(store.db),
+    ).rejects.toThrow(/append-only/);
   });
 
   it('refuses a run without a slot', async () => {
-    const start = scheduledStart(uniqueDrill('manual'), new Date(), { trigger: 'manual', scheduledFor: null });
+    const start = scheduledStart(uniqueDrill('manual'), new Date(), {
+      trigger: 'manual',
+      scheduledFor: null,
+    });
     await expect(claimSlot(store.db, leases, start)).rejects.toThrow(/needs a scheduled run/);
   });
 });
@@ -144,7 +230,13 @@ describe('slot claims racing across replicas on postgres', () => {
   beforeAll(async () => {
     url = await createTestDatabase();
     for (let i = 0; i < 3; i++) {
-      stores.push(await openEvidenceStore({ url, embeddedDir: '/nonexistent/never-used', log: silentLogger() }));
+      stores.push(
+        await openEvidenceStore({
+          url,
+          embeddedDir: '/nonexistent/never-used',
+          log: silentLogger(),
+        }),
+      );
       allLeases.push(createRunLeases({ dialect: 'postgres', url, log: silentLogger() }));
     }
   }, SLOW_STORE_MS);
@@ -167,9 +259,16 @@ describe('slot claims racing across replicas on postgres', () => {
         ),
       ),
     );
-    const starts = await stores[0]!.db.selectFrom('run_starts').select('scheduled_for').where('drill', '=', drill).execute();
+    const starts = await stores[0]!.db
+      .selectFrom('run_starts')
+      .select('scheduled_for')
+      .where('drill', '=', drill)
+      .execute();
     const skips = await listSkips(stores[0]!.db, { drill: [drill] });
-    const decided = [...starts.map((row) => row.scheduled_for?.toISOString()), ...skips.map((row) => row.scheduled_for.toISOString())].sort();
+    const decided = [
+      ...starts.map((row) => row.scheduled_for?.toISOString()),
+      ...skips.map((row) => row.scheduled_for.toISOString()),
+    ].sort();
     expect(decided).toEqual(slots.map((slot) => slot.toISOString()));
     const winners = outcomes.filter((outcome) => outcome.outcome !== 'taken');
     expect(winners).toHaveLength(slots.length);
@@ -178,11 +277,20 @@ describe('slot claims racing across replicas on postgres', () => {
   it('skips a slot on one replica while another replica holds a live run of the drill', async () => {
     const drill = uniqueDrill('cross-overlap');
     const [a, b] = [stores[0]!, stores[1]!];
-    const running = scheduledStart(drill, new Date('2026-03-01T03:00:00Z'), { host: 'replica-a', pid: 1 });
+    const running = scheduledStart(drill, new Date('2026-03-01T03:00:00Z'), {
+      host: 'replica-a',
+      pid: 1,
+    });
     const release = await allLeases[0]!.hold(running.runId);
     try {
       expect(await claimSlot(a.db, allLeases[0]!, running)).toEqual({ outcome: 'claimed' });
-      expect(await claimSlot(b.db, allLeases[1]!, scheduledStart(drill, new Date('2026-03-01T03:01:00Z')))).toMatchObject({
+      expect(
+        await claimSlot(
+          b.db,
+          allLeases[1]!,
+          scheduledStart(drill, new Date('2026-03-01T03:01:00Z')),
+        ),
+      ).toMatchObject({
         outcome: 'skipped',
         reason: 'overlap',
         blockingRunId: running.runId,
@@ -191,7 +299,8 @@ describe('slot claims racing across replicas on postgres', () => {
       await release();
     }
     // Its lease given back (the run's process gone), the run no longer blocks.
-    expect(await claimSlot(b.db, allLeases[1]!, scheduledStart(drill, new Date('2026-03-01T03:02:00Z')))).toEqual({ outcome: 'claimed' });
+    expect(
+      await claimSlot(b.db, allLeases[1]!, scheduledStart(drill, new Date('2026-03-01T03:02:00Z'))),
+    ).toEqual({ outcome: 'claimed' });
   });
 });
-

@@ -23,11 +23,23 @@ describe('CopyWorkers', () => {
       { kind: 'copy', source: path.join(dir, 'empty'), target: path.join(dir, 'empty.copy') },
       { kind: 'copy', source: path.join(dir, 'large.bin'), target: path.join(dir, 'large.copy') },
       { kind: 'copy', source: path.join(dir, 'missing'), target: path.join(dir, 'missing.copy') },
-      { kind: 'copy', source: path.join(dir, 'small.txt'), target: path.join(dir, 'no-such-folder', 'x') },
+      {
+        kind: 'copy',
+        source: path.join(dir, 'small.txt'),
+        target: path.join(dir, 'no-such-folder', 'x'),
+      },
     ]);
     expect(results).toEqual([
-      { kind: 'copied', size: 6, sha256: (await run('sha256sum', ['small.txt'], dir)).slice(0, 64) },
-      { kind: 'copied', size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' },
+      {
+        kind: 'copied',
+        size: 6,
+        sha256: (await run('sha256sum', ['small.txt'], dir)).slice(0, 64),
+      },
+      {
+        kind: 'copied',
+        size: 0,
+        sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+      },
       { kind: 'large' },
       { kind: 'read-error', code: 'ENOENT', message: expect.stringContaining('ENOENT') },
       { kind: 'write-error', code: 'ENOENT', message: expect.stringContaining('ENOENT') },
@@ -40,8 +52,14 @@ describe('CopyWorkers', () => {
     workers = new CopyWorkers({ threads: 1 });
     const data = new Uint8Array(new ArrayBuffer(5));
     data.set(Buffer.from('hello'));
-    const [result] = await workers.run([{ kind: 'write', target: path.join(dir, 'hello.txt'), mode: 0o600, data: [data] }]);
-    expect(result).toEqual({ kind: 'copied', size: 5, sha256: (await run('sha256sum', ['hello.txt'], dir)).slice(0, 64) });
+    const [result] = await workers.run([
+      { kind: 'write', target: path.join(dir, 'hello.txt'), mode: 0o600, data: [data] },
+    ]);
+    expect(result).toEqual({
+      kind: 'copied',
+      size: 5,
+      sha256: (await run('sha256sum', ['hello.txt'], dir)).slice(0, 64),
+    });
     expect(data.byteLength).toBe(0);
   });
 
@@ -50,14 +68,24 @@ describe('CopyWorkers', () => {
     await writeFile(path.join(dir, 'a'), 'a');
     workers = new CopyWorkers({ threads: 1 });
     workers.abort();
-    expect(await workers.run([{ kind: 'copy', source: path.join(dir, 'a'), target: path.join(dir, 'b') }])).toEqual([{ kind: 'aborted' }]);
+    expect(
+      await workers.run([
+        { kind: 'copy', source: path.join(dir, 'a'), target: path.join(dir, 'b') },
+      ]),
+    ).toEqual([{ kind: 'aborted' }]);
   });
 
   it('fails pending batches when its workers are stopped', async () => {
     const dir = await tempDir('restore-drill-cw-');
     await writeFile(path.join(dir, 'a'), 'a');
     workers = new CopyWorkers({ threads: 1 });
-    const pending = workers.run(Array.from({ length: 500 }, (_, i) => ({ kind: 'copy' as const, source: path.join(dir, 'a'), target: path.join(dir, `b${i}`) })));
+    const pending = workers.run(
+      Array.from({ length: 500 }, (_, i) => ({
+        kind: 'copy' as const,
+        source: path.join(dir, 'a'),
+        target: path.join(dir, `b${i}`),
+      })),
+    );
     await workers.close();
     await expect(pending).rejects.toThrow(/copy worker exited/);
   });

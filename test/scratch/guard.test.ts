@@ -18,35 +18,51 @@ describe('guardScratchRoot', () => {
   });
 
   it('accepts a root apart from the sources, resolved', async () => {
-    await expect(guardScratchRoot(path.join(base, 'scratch'), [backups])).resolves.toBe(path.join(base, 'scratch'));
-    await expect(guardScratchRoot(path.join(base, 'scratch', 'not-yet'), [backups])).resolves.toBe(path.join(base, 'scratch', 'not-yet'));
+    await expect(guardScratchRoot(path.join(base, 'scratch'), [backups])).resolves.toBe(
+      path.join(base, 'scratch'),
+    );
+    await expect(guardScratchRoot(path.join(base, 'scratch', 'not-yet'), [backups])).resolves.toBe(
+      path.join(base, 'scratch', 'not-yet'),
+    );
   });
 
   it('accepts a root beside a source whose name it shares a prefix with', async () => {
-    await expect(guardScratchRoot(path.join(base, 'backups', 'app-scratch'), [backups])).resolves.toBeDefined();
+    await expect(
+      guardScratchRoot(path.join(base, 'backups', 'app-scratch'), [backups]),
+    ).resolves.toBeDefined();
   });
 
   it('refuses the file system root', async () => {
     await expect(guardScratchRoot('/', [])).rejects.toThrow(ScratchError);
-    await expect(guardScratchRoot('/', [])).rejects.toThrow('scratch root / is the file system root');
+    await expect(guardScratchRoot('/', [])).rejects.toThrow(
+      'scratch root / is the file system root',
+    );
   });
 
   it('refuses the home folder', async () => {
-    await expect(guardScratchRoot(os.homedir(), [])).rejects.toThrow(`scratch root ${os.homedir()} is the home folder`);
+    await expect(guardScratchRoot(os.homedir(), [])).rejects.toThrow(
+      `scratch root ${os.homedir()} is the home folder`,
+    );
   });
 
   it('refuses a root equal to a source path', async () => {
-    await expect(guardScratchRoot(backups, [backups])).rejects.toThrow(`scratch root ${backups} is the same folder as the source path ${backups}`);
+    await expect(guardScratchRoot(backups, [backups])).rejects.toThrow(
+      `scratch root ${backups} is the same folder as the source path ${backups}`,
+    );
   });
 
   it('refuses a root inside a source path', async () => {
     const inside = path.join(backups, 'scratch');
-    await expect(guardScratchRoot(inside, [backups])).rejects.toThrow(`scratch root ${inside} is inside the source path ${backups}`);
+    await expect(guardScratchRoot(inside, [backups])).rejects.toThrow(
+      `scratch root ${inside} is inside the source path ${backups}`,
+    );
   });
 
   it('refuses a root that contains a source path', async () => {
     const outer = path.join(base, 'backups');
-    await expect(guardScratchRoot(outer, ['/elsewhere', backups])).rejects.toThrow(`scratch root ${outer} contains the source path ${backups}`);
+    await expect(guardScratchRoot(outer, ['/elsewhere', backups])).rejects.toThrow(
+      `scratch root ${outer} contains the source path ${backups}`,
+    );
   });
 
   it('sees through a symlink into a source path', async () => {
@@ -72,6 +88,8 @@ describe('guardConfigScratchRoot', () => {
     await expect(guardConfigScratchRoot(config, base)).rejects.toThrow(
       `scratch root ${path.join(base, 'backups/db/scratch')} is inside the source path ${path.join(base, 'backups/db')}`,
     );
-    await expect(guardConfigScratchRoot({ ...config, scratch: { root: 'scratch', keep: 'never' } }, base)).resolves.toBe(path.join(base, 'scratch'));
+    await expect(
+      guardConfigScratchRoot({ ...config, scratch: { root: 'scratch', keep: 'never' } }, base),
+    ).resolves.toBe(path.join(base, 'scratch'));
   });
 });

@@ -1,7 +1,13 @@
 import { chmod, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CHUNK_BYTES, copyHashing, HashingFileWriter, RingPool, SourceReadError } from '../../src/scratch/hashing-writer.js';
+import {
+  CHUNK_BYTES,
+  copyHashing,
+  HashingFileWriter,
+  RingPool,
+  SourceReadError,
+} from '../../src/scratch/hashing-writer.js';
 import { asUnprivileged, giveToUnprivileged } from '../helpers/as-user.js';
 import { run } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';
@@ -20,7 +26,10 @@ describe('HashingFileWriter', () => {
     await writer.push(Buffer.alloc(0));
     const digest = await writer.end();
     expect(await readFile(file)).toEqual(Buffer.concat(chunks));
-    expect(digest).toEqual({ size: chunks.reduce((sum, chunk) => sum + chunk.length, 0), sha256: await sha256sum(file) });
+    expect(digest).toEqual({
+      size: chunks.reduce((sum, chunk) => sum + chunk.length, 0),
+      sha256: await sha256sum(file),
+    });
   });
 
   it('refuses to write through a symlink at the target', async () => {
@@ -37,7 +46,15 @@ describe('copyHashing', () => {
     const dir = await tempDir('restore-drill-hw-');
     const source = path.join(dir, 'source.bin');
     await run('dd', ['if=/dev/urandom', `of=${source}`, 'bs=1M', 'count=9', 'status=none']);
-    await run('dd', ['if=/dev/urandom', `of=${source}`, 'bs=1000', 'count=1', 'oflag=append', 'conv=notrunc', 'status=none']);
+    await run('dd', [
+      'if=/dev/urandom',
+      `of=${source}`,
+      'bs=1000',
+      'count=1',
+      'oflag=append',
+      'conv=notrunc',
+      'status=none',
+    ]);
     const target = path.join(dir, 'target.bin');
     const digest = await new RingPool().with((ring) => copyHashing(source, target, { ring }));
     expect(digest).toEqual({ size: 9 * CHUNK_BYTES + 1000, sha256: await sha256sum(source) });
@@ -51,20 +68,35 @@ describe('copyHashing', () => {
     await chmod(path.join(dir, 'locked'), 0o000);
     const out = await tempDir('restore-drill-hw-out-');
     await giveToUnprivileged(out);
-    const copying = asUnprivileged(() => new RingPool().with((ring) => copyHashing(path.join(dir, 'locked'), path.join(out, 'x'), { ring })));
-    await expect(copying).rejects.toBeInstanceOf(SourceReadError);
-    await expect(asUnprivileged(() => new RingPool().with((ring) => copyHashing(path.join(dir, 'locked'), path.join(out, 'x'), { ring })))).rejects.toThrow(
-      'permission denied',
+    const copying = asUnprivileged(() =>
+      new RingPool().with((ring) =>
+        copyHashing(path.join(dir, 'locked'), path.join(out, 'x'), { ring }),
+      ),
     );
+    await expect(copying).rejects.toBeInstanceOf(SourceReadError);
+    await expect(
+      asUnprivileged(() =>
+        new RingPool().with((ring) =>
+          copyHashing(path.join(dir, 'locked'), path.join(out, 'x'), { ring }),
+        ),
+      ),
+    ).rejects.toThrow('permission denied');
   });
 
   it('reports a source that is a symlink or gone as a SourceReadError', async () => {
     const dir = await tempDir('restore-drill-hw-');
     await writeFile(path.join(dir, 'real'), 'x');
     await symlink('real', path.join(dir, 'link'));
-    const ring = (): Promise<unknown> => new RingPool().with((r) => copyHashing(path.join(dir, 'link'), path.join(dir, 'out'), { ring: r }));
+    const ring = (): Promise<unknown> =>
+      new RingPool().with((r) =>
+        copyHashing(path.join(dir, 'link'), path.join(dir, 'out'), { ring: r }),
+      );
     await expect(ring()).rejects.toMatchObject({ name: 'SourceReadError', code: 'ELOOP' });
-    await expect(new RingPool().with((r) => copyHashing(path.join(dir, 'gone'), path.join(dir, 'out'), { ring: r }))).rejects.toMatchObject({
+    await expect(
+      new RingPool().with((r) =>
+        copyHashing(path.join(dir, 'gone'), path.join(dir, 'out'), { ring: r }),
+      ),
+    ).rejects.toMatchObject({
       name: 'SourceReadError',
       message: 'no such file or directory',
     });
@@ -77,7 +109,9 @@ describe('copyHashing', () => {
     const controller = new AbortController();
     controller.abort(new Error('stop now'));
     await expect(
-      new RingPool().with((ring) => copyHashing(source, path.join(dir, 'out'), { ring, signal: controller.signal })),
+      new RingPool().with((ring) =>
+        copyHashing(source, path.join(dir, 'out'), { ring, signal: controller.signal }),
+      ),
     ).rejects.toThrow('stop now');
   });
 });

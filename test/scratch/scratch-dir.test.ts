@@ -9,7 +9,12 @@ import { tempDir } from '../helpers/temp.js';
 describe('createScratchDir', () => {
   it('makes <root>/<drill>-<timestamp>-<short run id>, private, creating the root', async () => {
     const root = path.join(await tempDir('restore-drill-scratch-root-'), 'not', 'yet');
-    const dir = await createScratchDir(root, 'nightly-files', '0f3c9a7e-1b2d-4c5e-8f90-123456789abc', { now: new Date('2026-03-01T03:04:05.678Z') });
+    const dir = await createScratchDir(
+      root,
+      'nightly-files',
+      '0f3c9a7e-1b2d-4c5e-8f90-123456789abc',
+      { now: new Date('2026-03-01T03:04:05.678Z') },
+    );
     expect(dir).toBe(path.join(root, 'nightly-files-20260301T030405Z-0f3c9a7e'));
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
     expect((await stat(root)).mode & 0o777).toBe(0o700);
@@ -32,7 +37,9 @@ describe('createScratchDir', () => {
     const now = new Date('2026-03-01T00:00:00Z');
     await createScratchDir(root, 'd', 'abcdef12', { now });
     await expect(createScratchDir(root, 'd', 'abcdef12', { now })).rejects.toThrow(ScratchError);
-    await expect(createScratchDir(root, 'd', 'abcdef12', { now })).rejects.toThrow(/^cannot create scratch folder .*d-20260301T000000Z-abcdef12: EEXIST/);
+    await expect(createScratchDir(root, 'd', 'abcdef12', { now })).rejects.toThrow(
+      /^cannot create scratch folder .*d-20260301T000000Z-abcdef12: EEXIST/,
+    );
   });
 
   it('fails clearly when the root cannot be created', async () => {

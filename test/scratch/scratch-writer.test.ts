@@ -25,8 +25,14 @@ describe('ScratchWriter', () => {
     await writeText(writer, 'c', 'c');
     const { files, refused } = await writer.finish();
     expect(refused).toEqual([
-      { entry: 'a/b', reason: "cannot create file: folder 'a' clashes with a file restored earlier" },
-      { entry: 'a', reason: "cannot create folder: folder 'a' clashes with a file restored earlier" },
+      {
+        entry: 'a/b',
+        reason: "cannot create file: folder 'a' clashes with a file restored earlier",
+      },
+      {
+        entry: 'a',
+        reason: "cannot create folder: folder 'a' clashes with a file restored earlier",
+      },
     ]);
     expect(files.map((file) => file.path)).toEqual(['a', 'c']);
   });
@@ -48,7 +54,9 @@ describe('ScratchWriter', () => {
     writer.symlink('dir', '/etc');
     expect(writer.admit('dir/passwd')).toBeNull();
     const { refused } = await writer.finish();
-    expect(refused).toEqual([{ entry: 'dir/passwd', reason: "path passes through the symlink 'dir' of the set" }]);
+    expect(refused).toEqual([
+      { entry: 'dir/passwd', reason: "path passes through the symlink 'dir' of the set" },
+    ]);
     await expect(lstat(path.join(scratch, 'dir'))).rejects.toThrow(/ENOENT/);
   });
 
@@ -60,9 +68,13 @@ describe('ScratchWriter', () => {
     await writeFile(source, 'x');
     await chmod(path.dirname(source), 0o755);
     const writer = new ScratchWriter(scratch);
-    const copying = asUnprivileged(() => new RingPool().with((ring) => writer.copyFile(source, 'x.txt', { ring })));
+    const copying = asUnprivileged(() =>
+      new RingPool().with((ring) => writer.copyFile(source, 'x.txt', { ring })),
+    );
     await expect(copying).rejects.toBeInstanceOf(SourceError);
-    await expect(asUnprivileged(() => writer.directory('sub'))).rejects.toThrow('cannot create folder sub in scratch: permission denied');
+    await expect(asUnprivileged(() => writer.directory('sub'))).rejects.toThrow(
+      'cannot create folder sub in scratch: permission denied',
+    );
     expect(await listFiles(scratch)).toEqual([]);
   });
 });

@@ -19,7 +19,9 @@ describe('scratch free space', () => {
     const error = await reserveScratchSpace(dir, free, 2).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ScratchError);
     expect((error as Error).message).toMatch(
-      new RegExp(`^not enough free space for the restore in ${dir}: needs .+ \\(expected .+ × scratch margin 2\\), .+ available; free some space, move scratch.root, or lower daemon.scratchMargin$`),
+      new RegExp(
+        `^not enough free space for the restore in ${dir}: needs .+ \\(expected .+ × scratch margin 2\\), .+ available; free some space, move scratch.root, or lower daemon.scratchMargin$`,
+      ),
     );
   });
 
@@ -28,7 +30,9 @@ describe('scratch free space', () => {
     const free = await freeBytes(dir);
     // Two restores that each fit alone, not both: the second is refused while the first holds its share.
     const first = await reserveScratchSpace(dir, Math.floor(free * 0.6), 1);
-    const error = await reserveScratchSpace(dir, Math.floor(free * 0.6), 1).catch((e: unknown) => e as Error);
+    const error = await reserveScratchSpace(dir, Math.floor(free * 0.6), 1).catch(
+      (e: unknown) => e as Error,
+    );
     expect((error as Error).message).toMatch(/promised to restores already running/);
     first.release();
     const second = await reserveScratchSpace(dir, Math.floor(free * 0.6), 1);
@@ -36,12 +40,21 @@ describe('scratch free space', () => {
   });
 
   it('names a scratch folder it cannot measure', async () => {
-    const error = await reserveScratchSpace('/nonexistent/restore-drill-scratch', 1, 1).catch((e: unknown) => e as Error);
+    const error = await reserveScratchSpace('/nonexistent/restore-drill-scratch', 1, 1).catch(
+      (e: unknown) => e as Error,
+    );
     expect(error).toBeInstanceOf(ScratchError);
-    expect((error as Error).message).toMatch(/^cannot measure free space in \/nonexistent\/restore-drill-scratch: ENOENT/);
+    expect((error as Error).message).toMatch(
+      /^cannot measure free space in \/nonexistent\/restore-drill-scratch: ENOENT/,
+    );
   });
 
   it('formats sizes in decimal units', () => {
-    expect([formatSize(999), formatSize(1500), formatSize(2_500_000_000), formatSize(12_300_000)]).toEqual(['999 B', '1.50 kB', '2.50 GB', '12.3 MB']);
+    expect([
+      formatSize(999),
+      formatSize(1500),
+      formatSize(2_500_000_000),
+      formatSize(12_300_000),
+    ]).toEqual(['999 B', '1.50 kB', '2.50 GB', '12.3 MB']);
   });
 });

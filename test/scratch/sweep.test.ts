@@ -2,7 +2,11 @@ import { mkdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
-import { createScratchDir, isScratchDirOf, parseScratchDirName } from '../../src/scratch/scratch-dir.js';
+import {
+  createScratchDir,
+  isScratchDirOf,
+  parseScratchDirName,
+} from '../../src/scratch/scratch-dir.js';
 import { sweepScratchRoot } from '../../src/scratch/sweep.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -18,15 +22,30 @@ async function exists(file: string): Promise<boolean> {
 describe('scratch folder names', () => {
   it('reads back what createScratchDir writes', async () => {
     const root = await tempDir();
-    const dir = await createScratchDir(root, 'nightly.files', '0f1e2d3c-aaaa-bbbb-cccc-000000000000', { now: new Date('2026-03-01T03:04:05.678Z') });
+    const dir = await createScratchDir(
+      root,
+      'nightly.files',
+      '0f1e2d3c-aaaa-bbbb-cccc-000000000000',
+      { now: new Date('2026-03-01T03:04:05.678Z') },
+    );
     expect(path.basename(dir)).toBe('nightly.files-20260301T030405Z-0f1e2d3c');
-    expect(parseScratchDirName(path.basename(dir))).toEqual({ drill: 'nightly.files', createdAt: new Date('2026-03-01T03:04:05Z'), shortId: '0f1e2d3c' });
+    expect(parseScratchDirName(path.basename(dir))).toEqual({
+      drill: 'nightly.files',
+      createdAt: new Date('2026-03-01T03:04:05Z'),
+      shortId: '0f1e2d3c',
+    });
     expect(isScratchDirOf(dir, '0f1e2d3c-aaaa-bbbb-cccc-000000000000')).toBe(true);
     expect(isScratchDirOf(dir, '99999999-aaaa-bbbb-cccc-000000000000')).toBe(false);
   });
 
   it('rejects names it would not give', () => {
-    for (const name of ['precious', 'nightly-20260301T030405-0f1e2d3c', 'nightly-20261301T030405Z-0f1e2d3c', '-20260301T030405Z-0f1e2d3c', 'a-20260301T030405Z-']) {
+    for (const name of [
+      'precious',
+      'nightly-20260301T030405-0f1e2d3c',
+      'nightly-20261301T030405Z-0f1e2d3c',
+      '-20260301T030405Z-0f1e2d3c',
+      'a-20260301T030405Z-',
+    ]) {
       expect(parseScratchDirName(name), name).toBeNull();
     }
   });
@@ -52,14 +71,22 @@ describe('sweepScratchRoot', () => {
     const outside = await tempDir();
     await symlink(outside, path.join(root, 'y-20200101T000000Z-deadbeef'));
 
-    const result = await sweepScratchRoot(root, { olderThanMs: 3 * DAY, spare: new Set([unfinished]), log: silentLogger(), now });
+    const result = await sweepScratchRoot(root, {
+      olderThanMs: 3 * DAY,
+      spare: new Set([unfinished]),
+      log: silentLogger(),
+      now,
+    });
     expect(result).toEqual({ removed: [old], spared: [unfinished], failed: [] });
     expect(await exists(old)).toBe(false);
-    for (const kept of [young, unfinished, stranger, oddFile, outside]) expect(await exists(kept), kept).toBe(true);
+    for (const kept of [young, unfinished, stranger, oddFile, outside])
+      expect(await exists(kept), kept).toBe(true);
   });
 
   it('sweeps nothing from a root that does not exist yet', async () => {
     const root = path.join(await tempDir(), 'not-made-yet');
-    expect(await sweepScratchRoot(root, { olderThanMs: DAY, spare: new Set(), log: silentLogger() })).toEqual({ removed: [], spared: [], failed: [] });
+    expect(
+      await sweepScratchRoot(root, { olderThanMs: DAY, spare: new Set(), log: silentLogger() }),
+    ).toEqual({ removed: [], spared: [], failed: [] });
   });
 });

@@ -5,7 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
-import { CommandSource, commandSourceConfigSchema, parseListOutput, substitute } from '../../src/sources/command-source.js';
+import {
+  CommandSource,
+  commandSourceConfigSchema,
+  parseListOutput,
+  substitute,
+} from '../../src/sources/command-source.js';
 import { SourceError, type BackupSet } from '../../src/sources/restore-source.js';
 import { run, sha256sumTree, writeTree } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';
@@ -15,7 +20,10 @@ const log = silentLogger();
 let root: string;
 
 function source(config: Record<string, unknown>): CommandSource {
-  return new CommandSource(commandSourceConfigSchema.parse({ kind: 'command', ...config }), { configDir: root, log });
+  return new CommandSource(commandSourceConfigSchema.parse({ kind: 'command', ...config }), {
+    configDir: root,
+    log,
+  });
 }
 
 async function scratch(): Promise<string> {
@@ -24,7 +32,11 @@ async function scratch(): Promise<string> {
   return dir;
 }
 
-const files = { 'a.txt': 'alpha\n', 'sub/b.bin': Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => i % 253)), 'sub/deeper/c.txt': '' };
+const files = {
+  'a.txt': 'alpha\n',
+  'sub/b.bin': Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => i % 253)),
+  'sub/deeper/c.txt': '',
+};
 
 beforeAll(async () => {
   root = await tempDir('restore-drill-command-');
@@ -47,18 +59,34 @@ async function gone(pid: number): Promise<boolean> {
 
 describe('command source', () => {
   it('restores with the real tar through argv placeholders and hashes what it left in scratch', async () => {
-    const src = source({ sets: { path: 'sets/*.tar.gz' }, restore: ['tar', '-xzf', '{set}', '-C', '{scratch}'] });
+    const src = source({
+      sets: { path: 'sets/*.tar.gz' },
+      restore: ['tar', '-xzf', '{set}', '-C', '{scratch}'],
+    });
     const sets = await src.listSets({});
-    expect(sets.map((set) => path.basename(set.path))).toEqual(['set-2026-01-01.tar.gz', 'set-2026-01-02.tar.gz']);
+    expect(sets.map((set) => path.basename(set.path))).toEqual([
+      'set-2026-01-01.tar.gz',
+      'set-2026-01-02.tar.gz',
+    ]);
     const dir = await scratch();
     const outcome = await src.restore(sets[1]!, dir, { items: null, log });
     const sums = await sha256sumTree(path.join(root, 'tree'));
     expect(outcome.files).toEqual(
-      [...sums.entries()].map(([file, sha256]) => ({ path: file, size: file === 'a.txt' ? 6 : file === 'sub/b.bin' ? 3_000_000 : 0, sha256 })).sort((a, b) => (a.path < b.path ? -1 : 1)),
+      [...sums.entries()]
+        .map(([file, sha256]) => ({
+          path: file,
+          size: file === 'a.txt' ? 6 : file === 'sub/b.bin' ? 3_000_000 : 0,
+          sha256,
+        }))
+        .sort((a, b) => (a.path < b.path ? -1 : 1)),
     );
     expect(outcome.refused).toEqual([]);
     expect(outcome.commands).toHaveLength(1);
-    expect(outcome.commands?.[0]).toMatchObject({ exitCode: 0, timedOut: false, command: `tar -xzf ${sets[1]!.path} -C ${dir}` });
+    expect(outcome.commands?.[0]).toMatchObject({
+      exitCode: 0,
+      timedOut: false,
+      command: `tar -xzf ${sets[1]!.path} -C ${dir}`,
+    });
   });
 
   it('keeps a placeholder with spaces and shell characters as one argument, never a shell string', async () => {
@@ -66,20 +94,35 @@ describe('command source', () => {
     const weird = path.join(root, 'we ird; $(touch pwned)');
     await mkdir(weird, { recursive: true });
     await run('tar', ['-czf', path.join(weird, 'set.tar.gz'), '-C', path.join(root, 'tree'), '.']);
-    const src = source({ sets: { path: `${weird.replace(/[()$;]/g, '\\$&')}/*.tar.gz` }, restore: ['tar', '-xzf', '{set}'] });
+    const src = source({
+      sets: { path: `${weird.replace(/[()$;]/g, '\\$&')}/*.tar.gz` },
+      restore: ['tar', '-xzf', '{set}'],
+    });
     const [set] = await src.listSets({});
     const outcome = await src.restore(set!, await scratch(), { items: null, log });
     expect(outcome.refused).toEqual([]);
-    expect(outcome.files.map((file) => file.path)).toEqual(['a.txt', 'sub/b.bin', 'sub/deeper/c.txt']);
+    expect(outcome.files.map((file) => file.path)).toEqual([
+      'a.txt',
+      'sub/b.bin',
+      'sub/deeper/c.txt',
+    ]);
   });
 
   it('records a non-zero exit with the tail of its output, and fails the restore naming the command', async () => {
-    const src = source({ sets: { path: 'sets/*.tar.gz' }, restore: ['tar', '-xzf', '{set}.missing'] });
+    const src = source({
+      sets: { path: 'sets/*.tar.gz' },
+      restore: ['tar', '-xzf', '{set}.missing'],
+    });
     const [set] = await src.listSets({});
     const outcome = await src.restore(set!, await scratch(), { items: null, log });
     expect(outcome.commands?.[0]?.exitCode).toBe(2);
     expect(outcome.commands?.[0]?.stderrTail).toMatch(/Cannot open: No such file or directory/);
-    expect(outcome.refused).toEqual([{ entry: 'restore command tar', reason: expect.stringMatching(/^exit code 2: tar: Error is not recoverable/) }]);
+    expect(outcome.refused).toEqual([
+      {
+        entry: 'restore command tar',
+        reason: expect.stringMatching(/^exit code 2: tar: Error is not recoverable/),
+      },
+    ]);
   });
 
   it('kills a hanging command and its children at the timeout', async () => {
@@ -90,7 +133,10 @@ describe('command source', () => {
     const outcome = await src.restore(set!, await scratch(), { items: null, log });
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(outcome.commands?.[0]).toMatchObject({ timedOut: true, stdoutTail: 'started' });
-    expect(outcome.refused[0]).toEqual({ entry: 'restore command hang-with-children', reason: expect.stringMatching(/^timed out after \d+ ms$/) });
+    expect(outcome.refused[0]).toEqual({
+      entry: 'restore command hang-with-children',
+      reason: expect.stringMatching(/^timed out after \d+ ms$/),
+    });
     const children = (await readFile(pids, 'utf8')).trim().split('\n').map(Number);
     expect(children).toHaveLength(2);
     await sleep(200);
@@ -98,7 +144,14 @@ describe('command source', () => {
   });
 
   it('refuses symlinks the command left pointing outside scratch, and never reads them', async () => {
-    const src = source({ list: ['echo', 'x'], restore: ['sh', '-c', 'echo inside > in.txt && ln -s /etc/passwd out && ln -s in.txt fine && ln -s ../../../../etc far && mkfifo pipe'] });
+    const src = source({
+      list: ['echo', 'x'],
+      restore: [
+        'sh',
+        '-c',
+        'echo inside > in.txt && ln -s /etc/passwd out && ln -s in.txt fine && ln -s ../../../../etc far && mkfifo pipe',
+      ],
+    });
     const [set] = await src.listSets({});
     const outcome = await src.restore(set!, await scratch(), { items: null, log });
     expect(outcome.files.map((file) => file.path)).toEqual(['in.txt']);
@@ -110,7 +163,11 @@ describe('command source', () => {
   });
 
   it('passes env to the commands, without a shell', async () => {
-    const src = source({ list: ['echo', 'x'], restore: ['sh', '-c', 'printf %s "$SECRET_THING" > env.txt'], env: { SECRET_THING: 'value-1' } });
+    const src = source({
+      list: ['echo', 'x'],
+      restore: ['sh', '-c', 'printf %s "$SECRET_THING" > env.txt'],
+      env: { SECRET_THING: 'value-1' },
+    });
     const [set] = await src.listSets({});
     const dir = await scratch();
     await src.restore(set!, dir, { items: null, log });
@@ -120,38 +177,65 @@ describe('command source', () => {
   it('lists sets from a command: one id per line, or JSON with times and sizes', async () => {
     const lines = await source({ list: ['printf', 'a\\n\\nb\\n'], restore: ['true'] }).listSets({});
     expect(lines.map((set) => set.id)).toEqual(['a', 'b']);
-    const json = parseListOutput('[{"id":"2026-01-01","time":"2026-01-01T03:00:00Z","size":12},"plain-id"]', 'list');
+    const json = parseListOutput(
+      '[{"id":"2026-01-01","time":"2026-01-01T03:00:00Z","size":12},"plain-id"]',
+      'list',
+    );
     expect(json).toEqual([
-      { id: '2026-01-01', path: '2026-01-01', size: 12, mtime: new Date('2026-01-01T03:00:00Z'), hash: null },
+      {
+        id: '2026-01-01',
+        path: '2026-01-01',
+        size: 12,
+        mtime: new Date('2026-01-01T03:00:00Z'),
+        hash: null,
+      },
       { id: 'plain-id', path: 'plain-id', size: null, mtime: null, hash: null },
     ]);
-    expect(() => parseListOutput('[{"name":"x"}]', 'borg list')).toThrow('list command borg list printed an unexpected entry at [0]: expected an id or { id, time?, size? }');
+    expect(() => parseListOutput('[{"name":"x"}]', 'borg list')).toThrow(
+      'list command borg list printed an unexpected entry at [0]: expected an id or { id, time?, size? }',
+    );
     expect(() => parseListOutput('[1,', 'borg list')).toThrow(/printed invalid JSON/);
   });
 
   it('fails listing when the list command fails, naming it and its exit', async () => {
-    const src = source({ list: ['sh', '-c', 'echo "repository locked" >&2; exit 11'], restore: ['true'] });
+    const src = source({
+      list: ['sh', '-c', 'echo "repository locked" >&2; exit 11'],
+      restore: ['true'],
+    });
     await expect(src.listSets({})).rejects.toThrow(SourceError);
-    await expect(src.listSets({})).rejects.toThrow("list command sh -c 'echo \"repository locked\" >&2; exit 11' failed: exit code 11: repository locked");
+    await expect(src.listSets({})).rejects.toThrow(
+      'list command sh -c \'echo "repository locked" >&2; exit 11\' failed: exit code 11: repository locked',
+    );
   });
 
   it('says when the restore command cannot be started', async () => {
     const src = source({ list: ['echo', 'x'], restore: ['/no/such/restore-tool', '{set}'] });
     const set: BackupSet = { id: 'x', path: 'x', size: null, mtime: null, hash: null };
-    await expect(src.restore(set, await scratch(), { items: null, log })).rejects.toThrow(/^cannot run restore command \/no\/such\/restore-tool: .*ENOENT/);
+    await expect(src.restore(set, await scratch(), { items: null, log })).rejects.toThrow(
+      /^cannot run restore command \/no\/such\/restore-tool: .*ENOENT/,
+    );
   });
 
   it('refuses to sample, and needs exactly one of sets and list', async () => {
     const src = source({ list: ['echo', 'x'], restore: ['true'] });
     const set: BackupSet = { id: 'x', path: 'x', size: null, mtime: null, hash: null };
-    await expect(src.listItems(set)).rejects.toThrow('the command source restores whole sets; x cannot be sampled (remove sample from the drill)');
+    await expect(src.listItems(set)).rejects.toThrow(
+      'the command source restores whole sets; x cannot be sampled (remove sample from the drill)',
+    );
     const neither = commandSourceConfigSchema.safeParse({ kind: 'command', restore: ['true'] });
-    expect(neither.error?.issues[0]).toMatchObject({ path: ['sets'], message: 'expected exactly one of sets: { path: <glob> } or list: [command...]' });
-    expect(commandSourceConfigSchema.safeParse({ kind: 'command', restore: [], list: ['x'] }).success).toBe(false);
+    expect(neither.error?.issues[0]).toMatchObject({
+      path: ['sets'],
+      message: 'expected exactly one of sets: { path: <glob> } or list: [command...]',
+    });
+    expect(
+      commandSourceConfigSchema.safeParse({ kind: 'command', restore: [], list: ['x'] }).success,
+    ).toBe(false);
   });
 
   it('resolves a relative binary from the config folder', async () => {
-    await writeFile(path.join(root, 'restore.sh'), '#!/bin/sh\necho restored > "$1/marker"\n', { mode: 0o755 });
+    await writeFile(path.join(root, 'restore.sh'), '#!/bin/sh\necho restored > "$1/marker"\n', {
+      mode: 0o755,
+    });
     const src = source({ list: ['echo', 'x'], restore: ['./restore.sh', '{scratch}'] });
     const [set] = await src.listSets({});
     const outcome = await src.restore(set!, await scratch(), { items: null, log });

@@ -4,7 +4,11 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import { directorySourceKind } from '../../src/sources/directory-source.js';
-import { SourceError, type BackupSet, type RestoreSource } from '../../src/sources/restore-source.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RestoreSource,
+} from '../../src/sources/restore-source.js';
 import { asUnprivileged, giveToUnprivileged } from '../helpers/as-user.js';
 import { listFiles, run, writeTree } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';
@@ -13,7 +17,10 @@ import { describeSourceConformance } from './source-conformance.js';
 const log = silentLogger();
 
 function directorySource(pattern: string, configDir: string): RestoreSource {
-  return directorySourceKind.create(directorySourceKind.configSchema.parse({ kind: 'directory', path: pattern }), { configDir, log });
+  return directorySourceKind.create(
+    directorySourceKind.configSchema.parse({ kind: 'directory', path: pattern }),
+    { configDir, log },
+  );
 }
 
 describeSourceConformance({
@@ -36,7 +43,10 @@ describe('directory source', () => {
   });
 
   /** A set folder with the given files, and the source over it. */
-  async function makeSet(name: string, files: Record<string, string>): Promise<{ setDir: string; source: RestoreSource; set: BackupSet }> {
+  async function makeSet(
+    name: string,
+    files: Record<string, string>,
+  ): Promise<{ setDir: string; source: RestoreSource; set: BackupSet }> {
     const base = path.join(root, name);
     const setDir = path.join(base, 'set-1');
     await mkdir(setDir, { recursive: true });
@@ -54,12 +64,19 @@ describe('directory source', () => {
     const base = path.join(root, 'kinds');
     await writeTree(base, { 'set-file': 'not a folder', 'set-a/x': 'x' });
     const sets = await directorySource(path.join(base, 'set-*'), root).listSets({});
-    expect(sets.map((set) => [set.path, set.size, set.hash])).toEqual([[path.join(base, 'set-a'), null, null]]);
+    expect(sets.map((set) => [set.path, set.size, set.hash])).toEqual([
+      [path.join(base, 'set-a'), null, null],
+    ]);
   });
 
   it('names the static base of its glob as the local path it reads', () => {
-    const config = directorySourceKind.configSchema.parse({ kind: 'directory', path: 'backups/app/2026-*/' });
-    expect(directorySourceKind.localPaths?.(config, { configDir: '/etc/restore-drill' })).toEqual(['/etc/restore-drill/backups/app']);
+    const config = directorySourceKind.configSchema.parse({
+      kind: 'directory',
+      path: 'backups/app/2026-*/',
+    });
+    expect(directorySourceKind.localPaths?.(config, { configDir: '/etc/restore-drill' })).toEqual([
+      '/etc/restore-drill/backups/app',
+    ]);
   });
 
   it('recreates a symlink that stays inside the set, as a symlink', async () => {
@@ -80,7 +97,12 @@ describe('directory source', () => {
     await symlink('../../../etc', path.join(setDir, 'escape'));
     const dir = await scratch();
     const outcome = await source.restore(set, dir, { items: null, log });
-    expect(outcome.refused).toEqual([{ entry: 'escape', reason: "symlink target '../../../etc' resolves outside the restore folder" }]);
+    expect(outcome.refused).toEqual([
+      {
+        entry: 'escape',
+        reason: "symlink target '../../../etc' resolves outside the restore folder",
+      },
+    ]);
     await expect(lstat(path.join(dir, 'escape'))).rejects.toThrow(/ENOENT/);
     expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
   });
@@ -89,7 +111,9 @@ describe('directory source', () => {
     const { setDir, source, set } = await makeSet('absolute-link', { 'ok.txt': 'ok' });
     await symlink(path.join(setDir, 'ok.txt'), path.join(setDir, 'abs'));
     const outcome = await source.restore(set, await scratch(), { items: null, log });
-    expect(outcome.refused).toEqual([{ entry: 'abs', reason: `symlink target '${path.join(setDir, 'ok.txt')}' is absolute` }]);
+    expect(outcome.refused).toEqual([
+      { entry: 'abs', reason: `symlink target '${path.join(setDir, 'ok.txt')}' is absolute` },
+    ]);
   });
 
   it('refuses a symlink that escapes through another symlink of the set', async () => {
@@ -99,7 +123,12 @@ describe('directory source', () => {
     await symlink('deep/deeper/s/..', path.join(setDir, 't'));
     const dir = await scratch();
     const outcome = await source.restore(set, dir, { items: null, log });
-    expect(outcome.refused).toEqual([{ entry: 't', reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder" }]);
+    expect(outcome.refused).toEqual([
+      {
+        entry: 't',
+        reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder",
+      },
+    ]);
     expect(await readlink(path.join(dir, 'deep', 'deeper', 's'))).toBe('../..');
   });
 
@@ -110,7 +139,9 @@ describe('directory source', () => {
     await symlink(outside, path.join(setDir, 'secrets'));
     const dir = await scratch();
     const outcome = await source.restore(set, dir, { items: null, log });
-    expect(outcome.refused).toEqual([{ entry: 'secrets', reason: `symlink target '${outside}' is absolute` }]);
+    expect(outcome.refused).toEqual([
+      { entry: 'secrets', reason: `symlink target '${outside}' is absolute` },
+    ]);
     expect(await listFiles(dir)).toEqual(['ok.txt']);
     expect((await source.listItems(set, {})).map((item) => item.path)).toEqual(['ok.txt']);
   });
@@ -118,9 +149,14 @@ describe('directory source', () => {
   it('refuses a requested item whose path passes through a symlink', async () => {
     const { setDir, source, set } = await makeSet('item-through-link', { 'real/a.txt': 'a' });
     await symlink('real', path.join(setDir, 'alias'));
-    const outcome = await source.restore(set, await scratch(), { items: new Set(['alias/a.txt', 'real/a.txt']), log });
+    const outcome = await source.restore(set, await scratch(), {
+      items: new Set(['alias/a.txt', 'real/a.txt']),
+      log,
+    });
     expect(outcome.files.map((file) => file.path)).toEqual(['real/a.txt']);
-    expect(outcome.refused).toEqual([{ entry: 'alias/a.txt', reason: 'path passes through a symlink of the set' }]);
+    expect(outcome.refused).toEqual([
+      { entry: 'alias/a.txt', reason: 'path passes through a symlink of the set' },
+    ]);
   });
 
   it('refuses a FIFO, a socket and a character device, naming each', async () => {
@@ -144,25 +180,35 @@ describe('directory source', () => {
   });
 
   it('refuses a file it may not read, with the reason, and restores the rest', async () => {
-    const { setDir, source, set } = await makeSet('denied-file', { 'ok.txt': 'ok', 'locked.txt': 'secret' });
+    const { setDir, source, set } = await makeSet('denied-file', {
+      'ok.txt': 'ok',
+      'locked.txt': 'secret',
+    });
     await chmod(path.join(setDir, 'locked.txt'), 0o000);
     const dir = await scratch();
     await chmod(root, 0o755);
     await giveToUnprivileged(dir);
     const outcome = await asUnprivileged(() => source.restore(set, dir, { items: null, log }));
-    expect(outcome.refused).toEqual([{ entry: 'locked.txt', reason: 'cannot read: permission denied' }]);
+    expect(outcome.refused).toEqual([
+      { entry: 'locked.txt', reason: 'cannot read: permission denied' },
+    ]);
     expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
     expect(await listFiles(dir)).toEqual(['ok.txt']);
   });
 
   it('refuses a folder it may not read, naming it', async () => {
-    const { setDir, source, set } = await makeSet('denied-folder', { 'ok.txt': 'ok', 'private/a.txt': 'a' });
+    const { setDir, source, set } = await makeSet('denied-folder', {
+      'ok.txt': 'ok',
+      'private/a.txt': 'a',
+    });
     await chmod(path.join(setDir, 'private'), 0o000);
     const dir = await scratch();
     await chmod(root, 0o755);
     await giveToUnprivileged(dir);
     const outcome = await asUnprivileged(() => source.restore(set, dir, { items: null, log }));
-    expect(outcome.refused).toEqual([{ entry: 'private', reason: 'cannot read folder: permission denied' }]);
+    expect(outcome.refused).toEqual([
+      { entry: 'private', reason: 'cannot read folder: permission denied' },
+    ]);
     expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
   });
 
@@ -174,8 +220,12 @@ describe('directory source', () => {
     await giveToUnprivileged(dir);
     await asUnprivileged(async () => {
       await expect(source.restore(set, dir, { items: null, log })).rejects.toThrow(SourceError);
-      await expect(source.restore(set, dir, { items: null, log })).rejects.toThrow(`cannot read backup set ${setDir}: permission denied`);
-      await expect(source.listItems(set, {})).rejects.toThrow(`cannot read backup set ${setDir}: permission denied`);
+      await expect(source.restore(set, dir, { items: null, log })).rejects.toThrow(
+        `cannot read backup set ${setDir}: permission denied`,
+      );
+      await expect(source.listItems(set, {})).rejects.toThrow(
+        `cannot read backup set ${setDir}: permission denied`,
+      );
     });
   });
 
@@ -186,7 +236,9 @@ describe('directory source', () => {
     await chmod(root, 0o755);
     const source = directorySource(path.join(base, 'set-*'), root);
     await asUnprivileged(async () => {
-      await expect(source.listSets({})).rejects.toThrow(`cannot list backup sets of '${path.join(base, 'set-*')}': ${base}: permission denied`);
+      await expect(source.listSets({})).rejects.toThrow(
+        `cannot list backup sets of '${path.join(base, 'set-*')}': ${base}: permission denied`,
+      );
     });
     await chmod(base, 0o755);
   });

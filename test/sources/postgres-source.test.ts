@@ -5,9 +5,17 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import { PostgresSource, postgresSourceConfigSchema } from '../../src/sources/postgres-source.js';
-import { databaseExists, parseServerUrl, scratchDatabaseName } from '../../src/sources/postgres/scratch-server.js';
+import {
+  databaseExists,
+  parseServerUrl,
+  scratchDatabaseName,
+} from '../../src/sources/postgres/scratch-server.js';
 import { countTables } from '../../src/sources/postgres/table-counts.js';
-import { SourceError, type BackupSet, type RestoreOutcome } from '../../src/sources/restore-source.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RestoreOutcome,
+} from '../../src/sources/restore-source.js';
 import { createPgbenchDatabase, flipMiddle, pgDump, pokeByte, query } from '../helpers/pg-dumps.js';
 import { startPostgresServer, type PostgresServer } from '../helpers/postgres-server.js';
 import { tempDir } from '../helpers/temp.js';
@@ -22,13 +30,21 @@ let adminUrl: string;
 let expected: { name: string; rows: number }[];
 
 function source(config: Record<string, unknown> & { path: string }): PostgresSource {
-  const parsed = postgresSourceConfigSchema.parse({ kind: 'postgres', scratchServer: { url: adminUrl }, ...config });
+  const parsed = postgresSourceConfigSchema.parse({
+    kind: 'postgres',
+    scratchServer: { url: adminUrl },
+    ...config,
+  });
   return new PostgresSource(parsed, { configDir: root, log });
 }
 
 /** An empty scratch folder named as runDrill names them, so the scratch database name follows it. */
 async function scratch(drill = 'pg-test'): Promise<string> {
-  const dir = path.join(root, 'scratch', `${drill}-20260101T030000Z-${randomBytes(4).toString('hex')}`);
+  const dir = path.join(
+    root,
+    'scratch',
+    `${drill}-20260101T030000Z-${randomBytes(4).toString('hex')}`,
+  );
   await mkdir(dir, { recursive: true });
   return dir;
 }
@@ -39,7 +55,10 @@ async function onlySet(src: PostgresSource): Promise<BackupSet> {
   return sets[0]!;
 }
 
-async function restoreAll(src: PostgresSource, dir?: string): Promise<{ outcome: RestoreOutcome; scratchDir: string }> {
+async function restoreAll(
+  src: PostgresSource,
+  dir?: string,
+): Promise<{ outcome: RestoreOutcome; scratchDir: string }> {
   const scratchDir = dir ?? (await scratch());
   const outcome = await src.restore(await onlySet(src), scratchDir, { items: null, log });
   return { outcome, scratchDir };
@@ -63,17 +82,28 @@ beforeAll(async () => {
 
 describe('postgres source on a scratch server', () => {
   it('restores a custom dump into a fresh scratch database with exact row counts, and drops it on dispose', async () => {
-    expect(expected.map((table) => table.name)).toEqual(['public.pgbench_accounts', 'public.pgbench_branches', 'public.pgbench_history', 'public.pgbench_tellers']);
+    expect(expected.map((table) => table.name)).toEqual([
+      'public.pgbench_accounts',
+      'public.pgbench_branches',
+      'public.pgbench_history',
+      'public.pgbench_tellers',
+    ]);
     const { outcome, scratchDir } = await restoreAll(source({ path: 'dumps/*.dump' }));
     const name = scratchDatabaseName(scratchDir);
     expect(name).toMatch(/^restore_drill_pg_test_[0-9a-f]{8}$/);
     expect(outcome.tables).toEqual(expected);
-    expect(outcome.tables?.find((table) => table.name === 'public.pgbench_accounts')?.rows).toBe(100_000);
+    expect(outcome.tables?.find((table) => table.name === 'public.pgbench_accounts')?.rows).toBe(
+      100_000,
+    );
     expect(outcome.refused).toEqual([]);
     expect(outcome.files).toEqual([]);
     expect(outcome.commands?.map((c) => c.command)).toEqual([
       expect.stringMatching(/^pg_restore -l .*app-2026-01-01\.dump$/),
-      expect.stringMatching(new RegExp(`^pg_restore --no-owner --no-acl --no-password -j 2 -d .*/${name} .*app-2026-01-01\\.dump$`)),
+      expect.stringMatching(
+        new RegExp(
+          `^pg_restore --no-owner --no-acl --no-password -j 2 -d .*/${name} .*app-2026-01-01\\.dump$`,
+        ),
+      ),
     ]);
     expect(outcome.commands?.every((c) => c.exitCode === 0)).toBe(true);
     expect(outcome.database?.location).toMatch(new RegExp(`/${name}$`));
@@ -96,15 +126,21 @@ describe('postgres source on a scratch server', () => {
   it('restores a plain dump with psql into the scratch server', async () => {
     const { outcome, scratchDir } = await restoreAll(source({ path: 'dumps/*.sql' }));
     expect(outcome.tables).toEqual(expected);
-    expect(outcome.commands?.[0]?.command).toMatch(/^psql -X -q --no-password -v ON_ERROR_STOP=1 -d .* -f .*app-2026-01-01\.sql$/);
+    expect(outcome.commands?.[0]?.command).toMatch(
+      /^psql -X -q --no-password -v ON_ERROR_STOP=1 -d .* -f .*app-2026-01-01\.sql$/,
+    );
     await outcome.dispose?.();
-    expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(scratchDir))).toBe(false);
+    expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(scratchDir))).toBe(
+      false,
+    );
   });
 
   it('lists dump files and -Fd folders by glob, ignoring folders without toc.dat', async () => {
     await mkdir(path.join(root, 'mixed', 'not-a-dump'), { recursive: true });
     await cp(path.join(root, 'dumps', 'app-2026-01-01.dump'), path.join(root, 'mixed', 'a.dump'));
-    await cp(path.join(root, 'dumps', 'app-2026-01-01.dir'), path.join(root, 'mixed', 'b'), { recursive: true });
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dir'), path.join(root, 'mixed', 'b'), {
+      recursive: true,
+    });
     const sets = await source({ path: 'mixed/*' }).listSets({});
     expect(sets.map((set) => path.basename(set.path))).toEqual(['a.dump', 'b']);
   });
@@ -113,12 +149,25 @@ describe('postgres source on a scratch server', () => {
     const src = source({ path: 'dumps/*.dump' });
     const set = await onlySet(src);
     const items = await src.listItems(set, {});
-    expect(items.map((item) => item.path)).toEqual(['public.pgbench_accounts', 'public.pgbench_branches', 'public.pgbench_history', 'public.pgbench_tellers']);
-    const outcome = await src.restore(set, await scratch(), { items: new Set(['public.pgbench_tellers', 'public.no_such_table']), log });
+    expect(items.map((item) => item.path)).toEqual([
+      'public.pgbench_accounts',
+      'public.pgbench_branches',
+      'public.pgbench_history',
+      'public.pgbench_tellers',
+    ]);
+    const outcome = await src.restore(set, await scratch(), {
+      items: new Set(['public.pgbench_tellers', 'public.no_such_table']),
+      log,
+    });
     try {
       expect(outcome.tables).toEqual([{ name: 'public.pgbench_tellers', rows: 10 }]);
-      expect(outcome.refused).toEqual([{ entry: 'table public.no_such_table', reason: 'not found in the dump' }]);
-      const rows = await outcome.database!.readOnly((q) => q('select count(*)::int as n from public.pgbench_accounts'), { statementTimeoutMs: 10_000 });
+      expect(outcome.refused).toEqual([
+        { entry: 'table public.no_such_table', reason: 'not found in the dump' },
+      ]);
+      const rows = await outcome.database!.readOnly(
+        (q) => q('select count(*)::int as n from public.pgbench_accounts'),
+        { statementTimeoutMs: 10_000 },
+      );
       expect(rows.rows[0]?.n).toBe(0);
     } finally {
       await outcome.dispose?.();
@@ -129,7 +178,10 @@ describe('postgres source on a scratch server', () => {
     // A policy for a role that exists when the dump is made and is gone when it is restored.
     const role = `gone_${randomBytes(4).toString('hex')}`;
     const url = await createTestDatabase();
-    await query(url, `create role ${role}; create table t (id int); insert into t values (1), (2); create policy p_gone on t to ${role} using (true)`);
+    await query(
+      url,
+      `create role ${role}; create table t (id int); insert into t values (1), (2); create policy p_gone on t to ${role} using (true)`,
+    );
     await mkdir(path.join(root, 'partial'), { recursive: true });
     await pgDump(url, 'c', path.join(root, 'partial', 'app.dump'));
     await query(adminUrl, `drop database ${new URL(url).pathname.slice(1)}`);
@@ -138,7 +190,10 @@ describe('postgres source on a scratch server', () => {
     const outcome = await src.restore(await onlySet(src), await scratch(), { items: null, log });
     try {
       expect(outcome.tables).toEqual([{ name: 'public.t', rows: 2 }]);
-      expect(outcome.refused).toContainEqual({ entry: 'CREATE POLICY p_gone ON public.t', reason: expect.stringMatching(`role "${role}" does not exist`) });
+      expect(outcome.refused).toContainEqual({
+        entry: 'CREATE POLICY p_gone ON public.t',
+        reason: expect.stringMatching(`role "${role}" does not exist`),
+      });
       expect(outcome.commands?.[1]?.exitCode).toBe(1);
       expect(outcome.commands?.[1]?.stderrTail).toMatch(/errors ignored on restore: \d+/);
     } finally {
@@ -148,7 +203,9 @@ describe('postgres source on a scratch server', () => {
 
   it('refuses to sample a plain dump, naming it', async () => {
     const src = source({ path: 'dumps/*.sql' });
-    await expect(src.listItems(await onlySet(src), {})).rejects.toThrow(/sampling tables needs a custom, directory or tar dump; .*app-2026-01-01\.sql is plain SQL/);
+    await expect(src.listItems(await onlySet(src), {})).rejects.toThrow(
+      /sampling tables needs a custom, directory or tar dump; .*app-2026-01-01\.sql is plain SQL/,
+    );
   });
 
   it('fails with a clear cause on a dump with flipped bytes, and leaves no scratch database', async () => {
@@ -158,10 +215,16 @@ describe('postgres source on a scratch server', () => {
     await flipMiddle(file);
     const scratchDir = await scratch();
     const src = source({ path: 'corrupt/*.dump' });
-    const error = await src.restore(await onlySet(src), scratchDir, { items: null, log }).catch((e: unknown) => e);
+    const error = await src
+      .restore(await onlySet(src), scratchDir, { items: null, log })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceError);
-    expect((error as Error).message).toMatch(/^dump .*app\.dump is damaged or not a pg_dump archive: could not uncompress data/);
-    expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(scratchDir))).toBe(false);
+    expect((error as Error).message).toMatch(
+      /^dump .*app\.dump is damaged or not a pg_dump archive: could not uncompress data/,
+    );
+    expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(scratchDir))).toBe(
+      false,
+    );
   });
 
   it('says a dump was made by a newer pg_dump than the pg_restore there is', async () => {
@@ -171,19 +234,21 @@ describe('postgres source on a scratch server', () => {
     // Archive format 1.16 (byte 6 is the minor version), as a newer pg_dump writes it.
     await pokeByte(file, 6, 16);
     const src = source({ path: 'newer/*.dump' });
-    await expect(src.restore(await onlySet(src), await scratch(), { items: null, log })).rejects.toThrow(
+    await expect(
+      src.restore(await onlySet(src), await scratch(), { items: null, log }),
+    ).rejects.toThrow(
       /^dump .*app\.dump was made by a newer pg_dump than pg_restore 15\.\d+ \(archive format 1\.16\)/,
     );
   });
 
   it('maps the newer-version message of a configured pg_restore binary', async () => {
     const src = source({ path: 'dumps/*.dump', pgRestore: FAKE_NEWER });
-    await expect(src.restore(await onlySet(src), await scratch(), { items: null, log })).rejects.toThrow(
-      'was made by a newer pg_dump than pg_restore 15.18 (archive format 1.16)',
-    );
+    await expect(
+      src.restore(await onlySet(src), await scratch(), { items: null, log }),
+    ).rejects.toThrow('was made by a newer pg_dump than pg_restore 15.18 (archive format 1.16)');
   });
 
-  it('refuses a scratch database name equal to the dump\'s source database', async () => {
+  it("refuses a scratch database name equal to the dump's source database", async () => {
     const dir = await scratch('clash');
     const name = scratchDatabaseName(dir);
     // A source database that happens to bear the generated name.
@@ -205,7 +270,9 @@ describe('postgres source on a scratch server', () => {
     const name = scratchDatabaseName(dir);
     await query(adminUrl, `create database ${name}`);
     const src = source({ path: 'dumps/*.dump' });
-    await expect(src.restore(await onlySet(src), dir, { items: null, log })).rejects.toThrow(`refusing to restore into database '${name}' on scratch server 127.0.0.1:`);
+    await expect(src.restore(await onlySet(src), dir, { items: null, log })).rejects.toThrow(
+      `refusing to restore into database '${name}' on scratch server 127.0.0.1:`,
+    );
     expect(await databaseExists(parseServerUrl(adminUrl), name)).toBe(true);
     await query(adminUrl, `drop database ${name}`);
   });
@@ -213,34 +280,52 @@ describe('postgres source on a scratch server', () => {
   it('refuses a plain dump made with --create --clean before running anything', async () => {
     await pgDump(sourceUrl, 'p', path.join(root, 'create.sql'), ['--create', '--clean']);
     const src = source({ path: 'create.sql' });
-    await expect(src.restore(await onlySet(src), await scratch(), { items: null, log })).rejects.toThrow(
+    await expect(
+      src.restore(await onlySet(src), await scratch(), { items: null, log }),
+    ).rejects.toThrow(
       /plain dump .*create\.sql line \d+: DROP DATABASE would act outside the scratch database/,
     );
   });
 
   it('says a truncated plain dump is truncated, before creating anything', async () => {
-    await writeFile(path.join(root, 'cut.sql'), 'CREATE TABLE t (id int);\nCOPY t FROM stdin;\n1\n2\n');
+    await writeFile(
+      path.join(root, 'cut.sql'),
+      'CREATE TABLE t (id int);\nCOPY t FROM stdin;\n1\n2\n',
+    );
     const dir = await scratch();
     const src = source({ path: 'cut.sql' });
-    await expect(src.restore(await onlySet(src), dir, { items: null, log })).rejects.toThrow(/^plain dump .*cut\.sql line 4: the file ends inside COPY data \(no \\\. line\): the dump is truncated$/);
+    await expect(src.restore(await onlySet(src), dir, { items: null, log })).rejects.toThrow(
+      /^plain dump .*cut\.sql line 4: the file ends inside COPY data \(no \\\. line\): the dump is truncated$/,
+    );
     expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(dir))).toBe(false);
   });
 
   it('says the scratch server is unreachable', async () => {
-    const src = source({ path: 'dumps/*.dump', scratchServer: { url: 'postgres://postgres@127.0.0.1:1/postgres' } });
-    await expect(src.restore(await onlySet(src), await scratch(), { items: null, log })).rejects.toThrow(/^scratch server 127\.0\.0\.1:1 is unreachable: .*ECONNREFUSED/);
+    const src = source({
+      path: 'dumps/*.dump',
+      scratchServer: { url: 'postgres://postgres@127.0.0.1:1/postgres' },
+    });
+    await expect(
+      src.restore(await onlySet(src), await scratch(), { items: null, log }),
+    ).rejects.toThrow(/^scratch server 127\.0\.0\.1:1 is unreachable: .*ECONNREFUSED/);
   });
 
   it('stops pg_restore at the configured timeout and drops the scratch database', async () => {
     const dir = await scratch();
     const src = source({ path: 'dumps/*.dump', timeout: '1ms' });
-    const error = await src.restore(await onlySet(src), dir, { items: null, log }).catch((e: unknown) => e);
+    const error = await src
+      .restore(await onlySet(src), dir, { items: null, log })
+      .catch((e: unknown) => e);
     expect((error as Error).message).toMatch(/timed out after/);
     expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(dir))).toBe(false);
   });
 
   it('rejects an archive dump without a scratch server in the config', () => {
-    const parsed = postgresSourceConfigSchema.safeParse({ kind: 'postgres', path: 'x.dump', format: 'custom' });
+    const parsed = postgresSourceConfigSchema.safeParse({
+      kind: 'postgres',
+      path: 'x.dump',
+      format: 'custom',
+    });
     expect(parsed.success).toBe(false);
     expect(parsed.error?.issues[0]?.path).toEqual(['scratchServer']);
     expect(parsed.error?.issues[0]?.message).toMatch(/set scratchServer\.url/);
@@ -249,7 +334,9 @@ describe('postgres source on a scratch server', () => {
   it('refuses an archive dump found by auto-detection when no scratch server is configured', async () => {
     const parsed = postgresSourceConfigSchema.parse({ kind: 'postgres', path: 'dumps/*.dump' });
     const src = new PostgresSource(parsed, { configDir: root, log });
-    await expect(src.restore(await onlySet(src), await scratch(), { items: null, log })).rejects.toThrow(/is in custom format: restoring it needs pg_restore and a scratch server/);
+    await expect(
+      src.restore(await onlySet(src), await scratch(), { items: null, log }),
+    ).rejects.toThrow(/is in custom format: restoring it needs pg_restore and a scratch server/);
   });
 });
 
@@ -262,7 +349,10 @@ describe('postgres source with password authentication', () => {
     await query(server.adminUrl, "alter role postgres password 'right-password'");
     const hba = path.join(server.dir, 'data', 'pg_hba.conf');
     await writeFile(hba, `local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n`);
-    await query(`postgres://postgres@/postgres?host=${server.dir}&port=${server.port}`, 'select pg_reload_conf()');
+    await query(
+      `postgres://postgres@/postgres?host=${server.dir}&port=${server.port}`,
+      'select pg_reload_conf()',
+    );
     passwordUrl = `postgres://postgres:right-password@127.0.0.1:${server.port}/postgres`;
   }, 60_000);
 
@@ -282,10 +372,17 @@ describe('postgres source with password authentication', () => {
   });
 
   it('says the scratch server rejected the credentials on a wrong password', async () => {
-    const src = source({ path: 'dumps/*.dump', scratchServer: { url: passwordUrl.replace('right-password', 'wrong-password') } });
-    const error = await src.restore(await onlySet(src), await scratch(), { items: null, log }).catch((e: unknown) => e);
+    const src = source({
+      path: 'dumps/*.dump',
+      scratchServer: { url: passwordUrl.replace('right-password', 'wrong-password') },
+    });
+    const error = await src
+      .restore(await onlySet(src), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SourceError);
-    expect((error as Error).message).toMatch(/^scratch server 127\.0\.0\.1:\d+ rejected the credentials of user 'postgres': password authentication failed/);
+    expect((error as Error).message).toMatch(
+      /^scratch server 127\.0\.0\.1:\d+ rejected the credentials of user 'postgres': password authentication failed/,
+    );
     expect((error as Error).message).not.toContain('wrong-password');
   });
 });
@@ -298,7 +395,10 @@ describe('postgres source into embedded PGlite', () => {
     try {
       expect(outcome.tables).toEqual(expected);
       expect(outcome.database?.location).toBe(`pglite:${path.join(scratchDir, 'pglite')}`);
-      const names = await outcome.database!.readOnly((q) => q('select count(*)::int as n from pgbench_branches'), { statementTimeoutMs: 0 });
+      const names = await outcome.database!.readOnly(
+        (q) => q('select count(*)::int as n from pgbench_branches'),
+        { statementTimeoutMs: 0 },
+      );
       expect(names.rows[0]?.n).toBe(1);
     } finally {
       await outcome.dispose?.();
@@ -307,9 +407,24 @@ describe('postgres source into embedded PGlite', () => {
 
   it('names the line of a statement that fails to load', async () => {
     const broken = path.join(root, 'broken.sql');
-    await writeFile(broken, ['\\restrict abc', 'CREATE TABLE public.fine (id int);', '', '-- Name: oops', 'CREATE TABLE no_such_schema.oops (', '    id int', ');', '\\unrestrict abc', ''].join('\n'));
+    await writeFile(
+      broken,
+      [
+        '\\restrict abc',
+        'CREATE TABLE public.fine (id int);',
+        '',
+        '-- Name: oops',
+        'CREATE TABLE no_such_schema.oops (',
+        '    id int',
+        ');',
+        '\\unrestrict abc',
+        '',
+      ].join('\n'),
+    );
     const parsed = postgresSourceConfigSchema.parse({ kind: 'postgres', path: 'broken.sql' });
     const src = new PostgresSource(parsed, { configDir: root, log });
-    await expect(src.restore(await onlySet(src), await scratch(), { items: null, log })).rejects.toThrow(/^plain dump .*broken\.sql line 5: schema "no_such_schema" does not exist$/);
+    await expect(
+      src.restore(await onlySet(src), await scratch(), { items: null, log }),
+    ).rejects.toThrow(/^plain dump .*broken\.sql line 5: schema "no_such_schema" does not exist$/);
   }, 240_000);
 });

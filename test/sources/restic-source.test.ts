@@ -1,5 +1,16 @@
 import { existsSync } from 'node:fs';
-import { cp, lstat, mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import {
+  cp,
+  lstat,
+  mkdir,
+  mkdtemp,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,9 +32,20 @@ import {
   resticSourceKind,
   type ResticSourceConfig,
 } from '../../src/sources/restic-source.js';
-import { SourceError, type BackupSet, type RestoreOutcome, type RestoreSource } from '../../src/sources/restore-source.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RestoreOutcome,
+  type RestoreSource,
+} from '../../src/sources/restore-source.js';
 import { selectSet } from '../../src/sources/set-selection.js';
-import { createResticRepo, pseudoRandomBytes, TEST_RESTIC_PASSWORD, writeTree, type ResticRepo } from '../helpers/restic-repo.js';
+import {
+  createResticRepo,
+  pseudoRandomBytes,
+  TEST_RESTIC_PASSWORD,
+  writeTree,
+  type ResticRepo,
+} from '../helpers/restic-repo.js';
 import { createTestDatabase } from '../helpers/test-database.js';
 
 const FAKE_RESTIC = fileURLToPath(new URL('../fixtures/fake-restic.mjs', import.meta.url));
@@ -44,7 +66,10 @@ const SOURCE_LINKS = {
   'nested/link-in': { symlink: '../a.txt' },
 };
 
-function config(repo: ResticRepo, extra: Partial<Record<keyof ResticSourceConfig, unknown>> = {}): ResticSourceConfig {
+function config(
+  repo: ResticRepo,
+  extra: Partial<Record<keyof ResticSourceConfig, unknown>> = {},
+): ResticSourceConfig {
   return resticSourceConfigSchema.parse({
     kind: 'restic',
     repository: repo.repository,
@@ -54,12 +79,18 @@ function config(repo: ResticRepo, extra: Partial<Record<keyof ResticSourceConfig
   });
 }
 
-function source(repo: ResticRepo, extra: Partial<Record<keyof ResticSourceConfig, unknown>> = {}): RestoreSource {
+function source(
+  repo: ResticRepo,
+  extra: Partial<Record<keyof ResticSourceConfig, unknown>> = {},
+): RestoreSource {
   return resticSourceKind.create(config(repo, extra), { configDir: repo.dir, log });
 }
 
 /** A source run by the fake binary; `env` picks its behaviour. */
-function fakeSource(env: Record<string, string>, extra: Record<string, unknown> = {}): RestoreSource {
+function fakeSource(
+  env: Record<string, string>,
+  extra: Record<string, unknown> = {},
+): RestoreSource {
   const parsed = resticSourceConfigSchema.parse({
     kind: 'restic',
     repository: '/nonexistent/fake-repo',
@@ -122,15 +153,42 @@ describe('restic source against a real repository', () => {
     await writeFile(path.join(repo.dir, 'single.txt'), 'a single file\n');
     await mkdir(path.join(repo.dir, 'empty'));
     const short = {
-      absolute: await repo.backup([srcDir], { tags: ['daily'], host: 'alpha', time: '2024-01-01 00:00:00' }),
-      relative: await repo.backup(['src'], { cwd: repo.dir, tags: ['daily', 'weekly'], host: 'beta', time: '2024-06-01 00:00:00' }),
-      dot: await repo.backup(['.'], { cwd: srcDir, tags: ['dot'], host: 'alpha', time: '2025-01-01 00:00:00' }),
-      multi: await repo.backup([path.join(srcDir, 'nested'), path.join(repo.dir, 'other')], { tags: ['multi'], host: 'gamma', time: '2025-02-01 00:00:00' }),
-      single: await repo.backup([path.join(repo.dir, 'single.txt')], { tags: ['single'], host: 'delta', time: '2023-06-01 00:00:00' }),
-      empty: await repo.backup([path.join(repo.dir, 'empty')], { tags: ['empty'], host: 'delta', time: '2023-07-01 00:00:00' }),
+      absolute: await repo.backup([srcDir], {
+        tags: ['daily'],
+        host: 'alpha',
+        time: '2024-01-01 00:00:00',
+      }),
+      relative: await repo.backup(['src'], {
+        cwd: repo.dir,
+        tags: ['daily', 'weekly'],
+        host: 'beta',
+        time: '2024-06-01 00:00:00',
+      }),
+      dot: await repo.backup(['.'], {
+        cwd: srcDir,
+        tags: ['dot'],
+        host: 'alpha',
+        time: '2025-01-01 00:00:00',
+      }),
+      multi: await repo.backup([path.join(srcDir, 'nested'), path.join(repo.dir, 'other')], {
+        tags: ['multi'],
+        host: 'gamma',
+        time: '2025-02-01 00:00:00',
+      }),
+      single: await repo.backup([path.join(repo.dir, 'single.txt')], {
+        tags: ['single'],
+        host: 'delta',
+        time: '2023-06-01 00:00:00',
+      }),
+      empty: await repo.backup([path.join(repo.dir, 'empty')], {
+        tags: ['empty'],
+        host: 'delta',
+        time: '2023-07-01 00:00:00',
+      }),
     };
     const full = await repo.fullIds();
-    for (const key of Object.keys(short) as (keyof typeof ids)[]) ids[key] = full.get(short[key]) as string;
+    for (const key of Object.keys(short) as (keyof typeof ids)[])
+      ids[key] = full.get(short[key]) as string;
   });
 
   afterAll(async () => {
@@ -149,20 +207,27 @@ describe('restic source against a real repository', () => {
   });
 
   test('filters snapshots by tag (all tags must match), host and path', async () => {
-    const ofTags = async (tags: string[]) => (await source(repo, { tags }).listSets({})).map((set) => set.id).sort();
+    const ofTags = async (tags: string[]) =>
+      (await source(repo, { tags }).listSets({})).map((set) => set.id).sort();
     expect(await ofTags(['daily'])).toEqual([ids.absolute, ids.relative].sort());
     expect(await ofTags(['daily', 'weekly'])).toEqual([ids.relative]);
     expect(await ofTags(['nope'])).toEqual([]);
     const ofHost = (await source(repo, { host: 'alpha' }).listSets({})).map((set) => set.id).sort();
     expect(ofHost).toEqual([ids.absolute, ids.dot].sort());
-    const ofPath = (await source(repo, { paths: [path.join(repo.dir, 'other')] }).listSets({})).map((set) => set.id);
+    const ofPath = (await source(repo, { paths: [path.join(repo.dir, 'other')] }).listSets({})).map(
+      (set) => set.id,
+    );
     expect(ofPath).toEqual([ids.multi]);
   });
 
   test('selects latest (the newest snapshot time), oldest, a fixed id and random within a window', async () => {
     const sets = await source(repo).listSets({});
     const pick = (select: unknown, now = new Date()) =>
-      selectSet(sets, config(repo, { select }).select, { now, random: () => 0.99, describe: 'restic test' }).id;
+      selectSet(sets, config(repo, { select }).select, {
+        now,
+        random: () => 0.99,
+        describe: 'restic test',
+      }).id;
     expect(pick('latest')).toBe(ids.multi);
     expect(pick('newest')).toBe(ids.multi);
     expect(pick('oldest')).toBe(ids.single);
@@ -187,10 +252,20 @@ describe('restic source against a real repository', () => {
   test('keeps the absolute path minus the leading / when a snapshot has several paths, and the name for a single file', async () => {
     const restic = source(repo);
     const sets = await restic.listSets({});
-    const multi = (await restic.listItems(setOf(sets, ids.multi), {})).map((item) => item.path).sort();
+    const multi = (await restic.listItems(setOf(sets, ids.multi), {}))
+      .map((item) => item.path)
+      .sort();
     const base = repo.dir.slice(1);
-    expect(multi).toEqual([`${base}/other/o.txt`, `${base}/src/nested/deep/big.bin`, `${base}/src/nested/deep/c.txt`].sort());
-    expect((await restic.listItems(setOf(sets, ids.single), {})).map((item) => item.path)).toEqual(['single.txt']);
+    expect(multi).toEqual(
+      [
+        `${base}/other/o.txt`,
+        `${base}/src/nested/deep/big.bin`,
+        `${base}/src/nested/deep/c.txt`,
+      ].sort(),
+    );
+    expect((await restic.listItems(setOf(sets, ids.single), {})).map((item) => item.path)).toEqual([
+      'single.txt',
+    ]);
   });
 
   test('restores a whole snapshot into scratch at the listed paths, with the hashes of the originals', async () => {
@@ -205,11 +280,26 @@ describe('restic source against a real repository', () => {
       expect((await stat(path.join(dir, file.path))).size).toBe(file.size);
     }
     // Restored where the paths say, with no staging folder or absolute path chain left behind.
-    expect((await readdir(dir)).sort()).toEqual(['a.txt', 'empty.txt', 'nested', 'space name.txt', 'unicodé', 'we[ird] *?.txt']);
+    expect((await readdir(dir)).sort()).toEqual([
+      'a.txt',
+      'empty.txt',
+      'nested',
+      'space name.txt',
+      'unicodé',
+      'we[ird] *?.txt',
+    ]);
     expect(check(outcome, 'restic-restore').verdict).toBe('passed');
-    expect(outcome.commands?.some((command) => command.command.startsWith('restic restore') && command.exitCode === 0)).toBe(true);
+    expect(
+      outcome.commands?.some(
+        (command) => command.command.startsWith('restic restore') && command.exitCode === 0,
+      ),
+    ).toBe(true);
     // The evidence names the restic that restored.
-    expect(outcome.commands?.[0]).toMatchObject({ command: 'restic version', exitCode: 0, stdoutTail: expect.stringMatching(/^restic 0\.\d+\.\d+/) });
+    expect(outcome.commands?.[0]).toMatchObject({
+      command: 'restic version',
+      exitCode: 0,
+      stdoutTail: expect.stringMatching(/^restic 0\.\d+\.\d+/),
+    });
     expect(JSON.stringify(outcome.commands)).not.toContain(TEST_RESTIC_PASSWORD);
   });
 
@@ -218,7 +308,9 @@ describe('restic source against a real repository', () => {
     const set = setOf(await restic.listSets({}), ids.relative);
     const dir = await scratch();
     const outcome = await restic.restore(set, dir, { items: null, log });
-    expect(outcome.refused).toEqual([{ entry: 'link-out', reason: 'symlink points outside scratch: /etc/hostname' }]);
+    expect(outcome.refused).toEqual([
+      { entry: 'link-out', reason: 'symlink points outside scratch: /etc/hostname' },
+    ]);
     await expect(lstat(path.join(dir, 'link-out'))).rejects.toThrow(/ENOENT/);
     expect((await lstat(path.join(dir, 'nested/link-in'))).isSymbolicLink()).toBe(true);
   });
@@ -227,14 +319,21 @@ describe('restic source against a real repository', () => {
     const restic = source(repo);
     const set = setOf(await restic.listSets({}), ids.relative);
     await restic.listItems(set, {});
-    const items = new Set(['we[ird] *?.txt', 'nested/deep/c.txt', 'unicodé/ü.txt', 'space name.txt']);
+    const items = new Set([
+      'we[ird] *?.txt',
+      'nested/deep/c.txt',
+      'unicodé/ü.txt',
+      'space name.txt',
+    ]);
     const dir = await scratch();
     const outcome = await restic.restore(set, dir, { items, log });
     expect(outcome.files.map((file) => file.path).sort()).toEqual([...items].sort());
     for (const file of outcome.files) expect(file.sha256).toBe(hashes.get(file.path));
     await expect(stat(path.join(dir, 'a.txt'))).rejects.toThrow(/ENOENT/);
     expect(check(outcome, 'restic-restore').verdict).toBe('passed');
-    const restore = outcome.commands?.find((command) => command.command.startsWith('restic restore'));
+    const restore = outcome.commands?.find((command) =>
+      command.command.startsWith('restic restore'),
+    );
     expect(restore?.command).toContain('--include');
   });
 
@@ -262,9 +361,14 @@ describe('restic source against a real repository', () => {
   test('refuses a requested item the snapshot does not hold, restoring the others', async () => {
     const restic = source(repo);
     const set = setOf(await restic.listSets({}), ids.absolute);
-    const outcome = await restic.restore(set, await scratch(), { items: new Set(['a.txt', 'nested/missing.csv']), log });
+    const outcome = await restic.restore(set, await scratch(), {
+      items: new Set(['a.txt', 'nested/missing.csv']),
+      log,
+    });
     expect(outcome.files.map((file) => file.path)).toEqual(['a.txt']);
-    expect(outcome.refused).toEqual([{ entry: 'nested/missing.csv', reason: 'not found in the set' }]);
+    expect(outcome.refused).toEqual([
+      { entry: 'nested/missing.csv', reason: 'not found in the set' },
+    ]);
   });
 
   test('lists and restores an empty snapshot as no files', async () => {
@@ -283,7 +387,9 @@ describe('restic source against a real repository', () => {
     const set = setOf(await restic.listSets({}), ids.absolute);
     const outcome = await restic.restore(set, await scratch(), { items: new Set(), log });
     expect(outcome.files).toEqual([]);
-    expect(outcome.commands?.some((command) => command.command.startsWith('restic restore'))).toBe(false);
+    expect(outcome.commands?.some((command) => command.command.startsWith('restic restore'))).toBe(
+      false,
+    );
   });
 
   test('splits a large sample into several restic restore commands and restores every item', async () => {
@@ -299,10 +405,15 @@ describe('restic source against a real repository', () => {
       const items = await restic.listItems(set as BackupSet, {});
       expect(items).toHaveLength(1_100);
       const sample = new Set(items.slice(0, 1_050).map((item) => item.path));
-      const outcome = await restic.restore(set as BackupSet, await scratch(), { items: sample, log });
+      const outcome = await restic.restore(set as BackupSet, await scratch(), {
+        items: sample,
+        log,
+      });
       expect(outcome.files).toHaveLength(1_050);
       for (const file of outcome.files) expect(file.sha256).toBe(manyHashes.get(file.path));
-      expect(outcome.commands?.filter((command) => command.command.startsWith('restic restore'))).toHaveLength(2);
+      expect(
+        outcome.commands?.filter((command) => command.command.startsWith('restic restore')),
+      ).toHaveLength(2);
       expect(check(outcome, 'restic-restore').verdict).toBe('passed');
     } finally {
       await many.cleanup();
@@ -316,13 +427,20 @@ describe('restic source against a real repository', () => {
     const result = check(outcome, 'restic-check');
     expect(result.verdict).toBe('passed');
     expect(result.expected).toEqual({ exitCode: 0, readDataSubset: '100%' });
-    expect(outcome.commands?.some((command) => command.command.includes('--read-data-subset=100%'))).toBe(true);
+    expect(
+      outcome.commands?.some((command) => command.command.includes('--read-data-subset=100%')),
+    ).toBe(true);
   });
 
   test('reads the password from passwordFile, relative to the config folder', async () => {
     await writeFile(path.join(repo.dir, 'password.txt'), `${TEST_RESTIC_PASSWORD}\n`);
     const restic = resticSourceKind.create(
-      resticSourceConfigSchema.parse({ kind: 'restic', repository: 'repo', passwordFile: 'password.txt', cacheDir: 'cache' }),
+      resticSourceConfigSchema.parse({
+        kind: 'restic',
+        repository: 'repo',
+        passwordFile: 'password.txt',
+        cacheDir: 'cache',
+      }),
       { configDir: repo.dir, log },
     );
     expect(await restic.listSets({})).toHaveLength(6);
@@ -336,11 +454,17 @@ describe('restic source against a real repository', () => {
 
   test('fails naming the password file when it cannot be read', async () => {
     const restic = resticSourceKind.create(
-      resticSourceConfigSchema.parse({ kind: 'restic', repository: repo.repository, passwordFile: 'missing-password.txt' }),
+      resticSourceConfigSchema.parse({
+        kind: 'restic',
+        repository: repo.repository,
+        passwordFile: 'missing-password.txt',
+      }),
       { configDir: repo.dir, log },
     );
     const error = await sourceError(restic.listSets({}));
-    expect(error.message).toContain(`restic repository ${repo.repository}: cannot read password file ${path.join(repo.dir, 'missing-password.txt')}`);
+    expect(error.message).toContain(
+      `restic repository ${repo.repository}: cannot read password file ${path.join(repo.dir, 'missing-password.txt')}`,
+    );
   });
 
   test('fails saying the repository does not exist for a folder without one', async () => {
@@ -350,7 +474,9 @@ describe('restic source against a real repository', () => {
   });
 
   test('fails naming the binary when restic cannot be found', async () => {
-    const error = await sourceError(source(repo, { binary: '/nonexistent/bin/restic' }).listSets({}));
+    const error = await sourceError(
+      source(repo, { binary: '/nonexistent/bin/restic' }).listSets({}),
+    );
     expect(error.message).toBe('restic binary not found: /nonexistent/bin/restic');
   });
 
@@ -358,8 +484,12 @@ describe('restic source against a real repository', () => {
     const restic = source(repo);
     const set = { ...setOf(await restic.listSets({}), ids.single), id: '0'.repeat(64) };
     const error = await sourceError(restic.listItems(set, {}));
-    expect(error.message).toBe(`restic snapshot ${'0'.repeat(64)} not found in repository ${repo.repository}`);
-    const restoreError = await sourceError(source(repo).restore(set, await scratch(), { items: null, log }));
+    expect(error.message).toBe(
+      `restic snapshot ${'0'.repeat(64)} not found in repository ${repo.repository}`,
+    );
+    const restoreError = await sourceError(
+      source(repo).restore(set, await scratch(), { items: null, log }),
+    );
     expect(restoreError.message).toMatch(/^restic (restore|snapshots).*not found in repository/);
   });
 });
@@ -373,7 +503,10 @@ describe('restic source over a damaged repository', () => {
   beforeAll(async () => {
     repo = await createResticRepo();
     const data = path.join(repo.dir, 'data');
-    originals = await writeTree(data, { 'small.txt': 'small\n', 'big.bin': pseudoRandomBytes(3_000_000, 11) });
+    originals = await writeTree(data, {
+      'small.txt': 'small\n',
+      'big.bin': pseudoRandomBytes(3_000_000, 11),
+    });
     const short = await repo.backup([data]);
     snapshot = (await repo.fullIds()).get(short) as string;
     damaged = path.join(repo.dir, 'damaged-repo');
@@ -419,7 +552,10 @@ describe('restic source over a damaged repository', () => {
   test("restic check --read-data fails as the source check 'restic-check', with the output's errors as findings", async () => {
     const restic = damagedSource({ check: { readDataSubset: '100%' } });
     const set = setOf(await restic.listSets({}), snapshot);
-    const outcome = await restic.restore(set, await scratch(), { items: new Set(['small.txt']), log });
+    const outcome = await restic.restore(set, await scratch(), {
+      items: new Set(['small.txt']),
+      log,
+    });
     const result = check(outcome, 'restic-check');
     expect(result.verdict).toBe('failed');
     expect(result.detail).toMatch(/^restic check --read-data-subset=100% failed: exit code 1/);
@@ -440,7 +576,9 @@ describe('restic source over a damaged repository', () => {
     const big = outcome.files.find((file) => file.path === 'big.bin');
     expect(big === undefined || big.sha256 !== originals.get('big.bin')).toBe(true);
     // The undamaged file still came back intact.
-    expect(outcome.files.find((file) => file.path === 'small.txt')?.sha256).toBe(originals.get('small.txt'));
+    expect(outcome.files.find((file) => file.path === 'small.txt')?.sha256).toBe(
+      originals.get('small.txt'),
+    );
   });
 });
 
@@ -452,10 +590,17 @@ describe('restic source in a drill (runDrill with a manifest)', () => {
   beforeAll(async () => {
     repo = await createResticRepo();
     const app = path.join(repo.dir, 'app');
-    const files = { 'docs/a.txt': 'alpha\n', 'docs/b.txt': 'bravo '.repeat(500), 'mail/c.eml': 'charlie\n'.repeat(100) };
+    const files = {
+      'docs/a.txt': 'alpha\n',
+      'docs/b.txt': 'bravo '.repeat(500),
+      'mail/c.eml': 'charlie\n'.repeat(100),
+    };
     await writeTree(app, files);
     // The manifest is written at backup time by the real sha256sum, and travels inside the snapshot.
-    const sums = await runCommand('sha256sum', Object.keys(files).sort(), { cwd: app, keepStdout: true });
+    const sums = await runCommand('sha256sum', Object.keys(files).sort(), {
+      cwd: app,
+      keepStdout: true,
+    });
     await writeFile(path.join(app, 'SHA256SUMS'), `${sums.stdout}\n`);
     await repo.backup([app], { tags: ['good'] });
     const changed = path.join(app, 'docs/b.txt');
@@ -488,8 +633,17 @@ drills:
     checks:
       manifest: { format: sha256sum, path: SHA256SUMS }
 `;
-    loaded = parseConfig(configText, path.join(repo.dir, 'restore-drill.yaml'), { RD_TEST_DB_URL: dbUrl, RD_TEST_RESTIC_PASSWORD: TEST_RESTIC_PASSWORD }, repo.dir);
-    store = await openEvidenceStore({ url: dbUrl, embeddedDir: path.join(repo.dir, '.restore-drill'), log });
+    loaded = parseConfig(
+      configText,
+      path.join(repo.dir, 'restore-drill.yaml'),
+      { RD_TEST_DB_URL: dbUrl, RD_TEST_RESTIC_PASSWORD: TEST_RESTIC_PASSWORD },
+      repo.dir,
+    );
+    store = await openEvidenceStore({
+      url: dbUrl,
+      embeddedDir: path.join(repo.dir, '.restore-drill'),
+      log,
+    });
   });
 
   afterAll(async () => {
@@ -500,7 +654,14 @@ drills:
   async function drill(name: string): Promise<RunRecord> {
     const drillConfig = loaded.config.drills.find((candidate) => candidate.name === name);
     if (!drillConfig) throw new Error(`no drill ${name}`);
-    const result = await runDrill({ drill: drillConfig, config: loaded.config, configDir: loaded.dir, db: store.db, log, trigger: 'manual' });
+    const result = await runDrill({
+      drill: drillConfig,
+      config: loaded.config,
+      configDir: loaded.dir,
+      db: store.db,
+      log,
+      trigger: 'manual',
+    });
     if (result.status !== 'finished') throw new Error(`drill ${name}: ${result.status}`);
     return result.record;
   }
@@ -518,8 +679,15 @@ drills:
         ['restic-check', 'passed'],
       ]),
     );
-    expect(record.commands.map((command) => command.command.split(' ').slice(0, 2).join(' '))).toEqual(
-      expect.arrayContaining(['restic version', 'restic snapshots', 'restic restore', 'restic check']),
+    expect(
+      record.commands.map((command) => command.command.split(' ').slice(0, 2).join(' ')),
+    ).toEqual(
+      expect.arrayContaining([
+        'restic version',
+        'restic snapshots',
+        'restic restore',
+        'restic check',
+      ]),
     );
     expect(JSON.stringify(record)).not.toContain(TEST_RESTIC_PASSWORD);
   });
@@ -530,7 +698,9 @@ drills:
     expect(record.verdict).toBe('passed');
     expect(record.sample?.selectedItems).toBe(2);
     expect(record.restored.files).toBe(3);
-    expect(record.commands.some((command) => command.command.startsWith('restic ls --json'))).toBe(true);
+    expect(record.commands.some((command) => command.command.startsWith('restic ls --json'))).toBe(
+      true,
+    );
   });
 
   test('fails a drill whose snapshot holds a changed file, naming the file', async () => {
@@ -547,7 +717,10 @@ describe('restic source failure modes (fake restic binary)', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'restore-drill-fake-restic-'));
     try {
       const pidFile = path.join(dir, 'child.pid');
-      const restic = fakeSource({ FAKE_RESTIC_MODE: 'hang', FAKE_RESTIC_PIDFILE: pidFile }, { timeout: '3s' });
+      const restic = fakeSource(
+        { FAKE_RESTIC_MODE: 'hang', FAKE_RESTIC_PIDFILE: pidFile },
+        { timeout: '3s' },
+      );
       const started = Date.now();
       const error = await sourceError(restic.listSets({}));
       expect(error.message).toMatch(/^restic snapshots timed out after 3\.\d+s$/);
@@ -585,22 +758,47 @@ describe('restic source failure modes (fake restic binary)', () => {
     controller.abort();
     const restic = fakeSource({ FAKE_RESTIC_MODE: 'hang' });
     await expect(restic.listSets({ signal: controller.signal })).rejects.toThrow(/abort/i);
-    await expect(restic.restore({ id: 'b'.repeat(64), path: 'x', size: null, mtime: null, hash: null }, os.tmpdir(), { items: null, log, signal: controller.signal })).rejects.toThrow(/abort/i);
+    await expect(
+      restic.restore(
+        { id: 'b'.repeat(64), path: 'x', size: null, mtime: null, hash: null },
+        os.tmpdir(),
+        { items: null, log, signal: controller.signal },
+      ),
+    ).rejects.toThrow(/abort/i);
   });
 
   test('treats an unknown exit code as a failure with the last line of stderr', async () => {
-    const error = await sourceError(fakeSource({ FAKE_RESTIC_MODE: 'exit', FAKE_RESTIC_CODE: '42', FAKE_RESTIC_STDERR: 'Fatal: the moon is in the wrong phase' }).listSets({}));
-    expect(error.message).toBe('restic snapshots failed (exit code 42): the moon is in the wrong phase');
+    const error = await sourceError(
+      fakeSource({
+        FAKE_RESTIC_MODE: 'exit',
+        FAKE_RESTIC_CODE: '42',
+        FAKE_RESTIC_STDERR: 'Fatal: the moon is in the wrong phase',
+      }).listSets({}),
+    );
+    expect(error.message).toBe(
+      'restic snapshots failed (exit code 42): the moon is in the wrong phase',
+    );
     expect(error.transient).toBe(false);
   });
 
   test("maps restic ≥ 0.17's documented exit codes: 10 no repository, 11 locked (transient), 12 wrong password", async () => {
-    const byCode = async (code: string) => sourceError(fakeSource({ FAKE_RESTIC_MODE: 'exit', FAKE_RESTIC_CODE: code, FAKE_RESTIC_STDERR: 'Fatal: nope' }).listSets({}));
-    expect((await byCode('10')).message).toBe('restic repository /nonexistent/fake-repo does not exist');
+    const byCode = async (code: string) =>
+      sourceError(
+        fakeSource({
+          FAKE_RESTIC_MODE: 'exit',
+          FAKE_RESTIC_CODE: code,
+          FAKE_RESTIC_STDERR: 'Fatal: nope',
+        }).listSets({}),
+      );
+    expect((await byCode('10')).message).toBe(
+      'restic repository /nonexistent/fake-repo does not exist',
+    );
     const locked = await byCode('11');
     expect(locked.message).toBe('restic repository /nonexistent/fake-repo is locked: nope');
     expect(locked.transient).toBe(true);
-    expect((await byCode('12')).message).toBe('restic repository /nonexistent/fake-repo: wrong password');
+    expect((await byCode('12')).message).toBe(
+      'restic repository /nonexistent/fake-repo: wrong password',
+    );
   });
 
   test("recognises restic 0.14's lock failure by its message and calls it transient", async () => {
@@ -608,10 +806,13 @@ describe('restic source failure modes (fake restic binary)', () => {
       fakeSource({
         FAKE_RESTIC_MODE: 'exit',
         FAKE_RESTIC_CODE: '1',
-        FAKE_RESTIC_STDERR: 'Fatal: unable to create lock in backend: repository is already locked exclusively by PID 42 on host',
+        FAKE_RESTIC_STDERR:
+          'Fatal: unable to create lock in backend: repository is already locked exclusively by PID 42 on host',
       }).listSets({}),
     );
-    expect(error.message).toMatch(/^restic repository \/nonexistent\/fake-repo is locked: unable to create lock/);
+    expect(error.message).toMatch(
+      /^restic repository \/nonexistent\/fake-repo is locked: unable to create lock/,
+    );
     expect(error.transient).toBe(true);
   });
 
@@ -623,17 +824,19 @@ describe('restic source failure modes (fake restic binary)', () => {
           'Fatal: unable to open config file: Stat: Get "http://127.0.0.1:1/bucket/?location=": dial tcp 127.0.0.1:1: connect: connection refused\nIs there a repository at the following location?\ns3:http://127.0.0.1:1/bucket',
       }).listSets({}),
     );
-    expect(error.message).toMatch(/^restic repository \/nonexistent\/fake-repo cannot be reached: unable to open config file: .*connection refused$/);
+    expect(error.message).toMatch(
+      /^restic repository \/nonexistent\/fake-repo cannot be reached: unable to open config file: .*connection refused$/,
+    );
     expect(error.transient).toBe(true);
   });
 
   test("fails with 'restic snapshots: unexpected output' for output that is not JSON or not snapshots", async () => {
-    expect((await sourceError(fakeSource({ FAKE_RESTIC_MODE: 'garbage' }).listSets({}))).message).toBe(
-      'restic snapshots: unexpected output: this is not json',
-    );
-    expect((await sourceError(fakeSource({ FAKE_RESTIC_MODE: 'wrong-shape' }).listSets({}))).message).toMatch(
-      /^restic snapshots: unexpected output: 0\.id: /,
-    );
+    expect(
+      (await sourceError(fakeSource({ FAKE_RESTIC_MODE: 'garbage' }).listSets({}))).message,
+    ).toBe('restic snapshots: unexpected output: this is not json');
+    expect(
+      (await sourceError(fakeSource({ FAKE_RESTIC_MODE: 'wrong-shape' }).listSets({}))).message,
+    ).toMatch(/^restic snapshots: unexpected output: 0\.id: /);
   });
 
   test("fails with 'restic ls: unexpected output' for a listing line that is not JSON", async () => {
@@ -647,12 +850,16 @@ describe('restic source failure modes (fake restic binary)', () => {
     const restic = fakeSource({ FAKE_RESTIC_MODE: 'ls-unknown-snapshot' });
     const [set] = await restic.listSets({});
     const error = await sourceError(restic.listItems(set as BackupSet, {}));
-    expect(error.message).toBe(`restic snapshot ${'b'.repeat(64)} not found in repository /nonexistent/fake-repo`);
+    expect(error.message).toBe(
+      `restic snapshot ${'b'.repeat(64)} not found in repository /nonexistent/fake-repo`,
+    );
   });
 
   test('refuses a restic older than 0.14, naming its version', async () => {
     const error = await sourceError(fakeSource({ FAKE_RESTIC_MODE: 'old-version' }).listSets({}));
-    expect(error.message).toBe(`restic 0.9.6 at ${FAKE_RESTIC} is too old; restore-drill needs restic 0.14 or newer`);
+    expect(error.message).toBe(
+      `restic 0.9.6 at ${FAKE_RESTIC} is too old; restore-drill needs restic 0.14 or newer`,
+    );
   });
 
   test('masks credentials of a repository URL in messages, even where restic echoes the location', async () => {
@@ -660,7 +867,9 @@ describe('restic source failure modes (fake restic binary)', () => {
     expect(redactRepository(repository)).toBe('s3:https://***@objects.example.com/backups');
     const restic = fakeSource({ FAKE_RESTIC_MODE: 'echo-repository' }, { repository });
     const error = await sourceError(restic.listSets({}));
-    expect(error.message).toBe('restic repository s3:https://***@objects.example.com/backups does not exist');
+    expect(error.message).toBe(
+      'restic repository s3:https://***@objects.example.com/backups does not exist',
+    );
     expect(redactor.redact(`echoed: ${repository}`)).not.toContain('s3cr3t-key-value');
   });
 });
@@ -678,20 +887,33 @@ describe('restic source config', () => {
   test('requires exactly one of password and passwordFile', () => {
     const both = resticSourceConfigSchema.safeParse({ ...base, passwordFile: '/etc/restic/pw' });
     expect(both.error?.issues[0]?.message).toBe('expected only one of password and passwordFile');
-    const neither = resticSourceConfigSchema.safeParse({ kind: 'restic', repository: '/srv/restic' });
+    const neither = resticSourceConfigSchema.safeParse({
+      kind: 'restic',
+      repository: '/srv/restic',
+    });
     expect(neither.error?.issues[0]?.message).toBe('missing; expected password or passwordFile');
   });
 
   test('refuses a password or repository routed through env, and unknown keys', () => {
-    const routed = resticSourceConfigSchema.safeParse({ ...base, env: { RESTIC_PASSWORD: 'x', AWS_ACCESS_KEY_ID: 'y' } });
-    expect(routed.error?.issues.map((issue) => issue.path.join('.'))).toEqual(['env.RESTIC_PASSWORD']);
+    const routed = resticSourceConfigSchema.safeParse({
+      ...base,
+      env: { RESTIC_PASSWORD: 'x', AWS_ACCESS_KEY_ID: 'y' },
+    });
+    expect(routed.error?.issues.map((issue) => issue.path.join('.'))).toEqual([
+      'env.RESTIC_PASSWORD',
+    ]);
     expect(resticSourceConfigSchema.safeParse({ ...base, pasword: 'typo' }).success).toBe(false);
   });
 
   test('accepts the read-data-subset forms restic 0.14 takes and refuses the others', () => {
-    for (const good of ['5%', '2.5%', '100%', '1/10', '10/10', '500M', '2G']) expect(isReadDataSubset(good), good).toBe(true);
-    for (const bad of ['0%', '101%', '0/10', '11/10', 'all', '5', '']) expect(isReadDataSubset(bad), bad).toBe(false);
-    const parsed = resticSourceConfigSchema.safeParse({ ...base, check: { readDataSubset: 'lots' } });
+    for (const good of ['5%', '2.5%', '100%', '1/10', '10/10', '500M', '2G'])
+      expect(isReadDataSubset(good), good).toBe(true);
+    for (const bad of ['0%', '101%', '0/10', '11/10', 'all', '5', ''])
+      expect(isReadDataSubset(bad), bad).toBe(false);
+    const parsed = resticSourceConfigSchema.safeParse({
+      ...base,
+      check: { readDataSubset: 'lots' },
+    });
     expect(parsed.error?.issues[0]?.message).toMatch(/expected a percentage like '5%'/);
   });
 
@@ -702,23 +924,42 @@ describe('restic source config', () => {
 
   test('reports a config error with its line, and resolves the password from the environment', () => {
     const yaml = (source: string) => `drills:\n  - name: files\n    source:\n${source}`;
-    const loaded = parseConfig(yaml('      kind: restic\n      repository: /srv/restic\n      password: ${env:RD_TEST_RESTIC_PW}\n'), 'drill.yaml', {
-      RD_TEST_RESTIC_PW: 'pw-4-redaction',
-    });
+    const loaded = parseConfig(
+      yaml(
+        '      kind: restic\n      repository: /srv/restic\n      password: ${env:RD_TEST_RESTIC_PW}\n',
+      ),
+      'drill.yaml',
+      {
+        RD_TEST_RESTIC_PW: 'pw-4-redaction',
+      },
+    );
     const drillSource = loaded.config.drills[0]?.source as ResticSourceConfig;
     expect(drillSource.password).toBe('pw-4-redaction');
     expect(redactor.redact('pw-4-redaction')).toBe('${env:RD_TEST_RESTIC_PW}');
     expect(() =>
-      parseConfig(yaml('      kind: restic\n      repository: /srv/restic\n      password: x1234\n      passwordFile: /etc/pw\n'), 'drill.yaml', {}),
-    ).toThrow('drill.yaml:7 drills[0].source.passwordFile: expected only one of password and passwordFile');
+      parseConfig(
+        yaml(
+          '      kind: restic\n      repository: /srv/restic\n      password: x1234\n      passwordFile: /etc/pw\n',
+        ),
+        'drill.yaml',
+        {},
+      ),
+    ).toThrow(
+      'drill.yaml:7 drills[0].source.passwordFile: expected only one of password and passwordFile',
+    );
     // The registry knows the kind.
     expect(createSource(drillSource, { configDir: '/tmp', log }).kind).toBe('restic');
   });
 
   test('gives the local repository folder to the scratch guard, and nothing for a remote one', () => {
     const local = resticSourceConfigSchema.parse({ ...base, repository: 'backups/repo' });
-    expect(resticSourceKind.localPaths?.(local, { configDir: '/etc/drills' })).toEqual(['/etc/drills/backups/repo']);
-    const remote = resticSourceConfigSchema.parse({ ...base, repository: 's3:https://s3.example.com/bucket' });
+    expect(resticSourceKind.localPaths?.(local, { configDir: '/etc/drills' })).toEqual([
+      '/etc/drills/backups/repo',
+    ]);
+    const remote = resticSourceConfigSchema.parse({
+      ...base,
+      repository: 's3:https://s3.example.com/bucket',
+    });
     expect(resticSourceKind.localPaths?.(remote, { configDir: '/etc/drills' })).toEqual([]);
   });
 
@@ -737,7 +978,12 @@ describe('restic source config', () => {
     expect(await findSnapshotRoot(['/home/me/srv/app'], children)).toBe('/srv/app');
     expect(await findSnapshotRoot(['/srv/app', '/etc'], children)).toBe('');
     // `backup .` of a folder whose contents sit at the top, one of them named like the folder.
-    const dot: Record<string, { name: string; dir: boolean }[]> = { '': [{ name: 'app', dir: true }, { name: 'x.txt', dir: false }] };
+    const dot: Record<string, { name: string; dir: boolean }[]> = {
+      '': [
+        { name: 'app', dir: true },
+        { name: 'x.txt', dir: false },
+      ],
+    };
     expect(await findSnapshotRoot(['/srv/app'], async (dir) => dot[dir] ?? [])).toBe('');
   });
 });
@@ -753,6 +999,6 @@ function alive(pid: number): boolean {
 
 async function waitUntil(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  while (!condition() && Date.now() < deadline)
+    await new Promise((resolve) => setTimeout(resolve, 50));
 }
-

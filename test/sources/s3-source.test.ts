@@ -7,11 +7,27 @@ import { parseConfig } from '../../src/config/load.js';
 import { redactor } from '../../src/config/redact.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { sourceConfigSchema, sourceKindNames } from '../../src/sources/registry.js';
-import { SourceError, type BackupSet, type RestoreOutcome, type RestoreSource } from '../../src/sources/restore-source.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RestoreOutcome,
+  type RestoreSource,
+} from '../../src/sources/restore-source.js';
 import { createS3ObjectStore, type S3ObjectStore } from '../../src/sources/s3-object-store.js';
-import { createS3Source, s3SourceConfigSchema, s3SourceKind, S3_INTEGRITY_CHECK, type S3SourceConfig } from '../../src/sources/s3-source.js';
+import {
+  createS3Source,
+  s3SourceConfigSchema,
+  s3SourceKind,
+  S3_INTEGRITY_CHECK,
+  type S3SourceConfig,
+} from '../../src/sources/s3-source.js';
 import { selectSet } from '../../src/sources/set-selection.js';
-import { passAll, startFlakyProxy, type FlakyProxy, type ProxyRule } from '../helpers/flaky-proxy.js';
+import {
+  passAll,
+  startFlakyProxy,
+  type FlakyProxy,
+  type ProxyRule,
+} from '../helpers/flaky-proxy.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -37,7 +53,8 @@ async function put(key: string, bytes: Buffer, mtime?: Date): Promise<void> {
 
 /** Puts a prefixes-layout set: `files` relative to `prefix`. */
 async function putSet(prefix: string, files: Record<string, number>, mtime?: Date): Promise<void> {
-  for (const [rel, size] of Object.entries(files)) await put(`${prefix}${rel}`, randomBytes(size), mtime);
+  for (const [rel, size] of Object.entries(files))
+    await put(`${prefix}${rel}`, randomBytes(size), mtime);
 }
 
 function config(overrides: Record<string, unknown> = {}): S3SourceConfig {
@@ -55,7 +72,10 @@ function config(overrides: Record<string, unknown> = {}): S3SourceConfig {
 }
 
 /** A source over the real SDK, optionally through a proxy, with short backoff so retry tests stay fast. */
-function source(overrides: Record<string, unknown> = {}, options: { via?: FlakyProxy; pageSize?: number } = {}): RestoreSource {
+function source(
+  overrides: Record<string, unknown> = {},
+  options: { via?: FlakyProxy; pageSize?: number } = {},
+): RestoreSource {
   const cfg = config({ ...(options.via ? { endpoint: options.via.endpoint } : {}), ...overrides });
   const store = createS3ObjectStore({
     bucket: cfg.bucket,
@@ -91,11 +111,20 @@ function setFor(id: string, sets: BackupSet[]): BackupSet {
   return found;
 }
 
-async function restoreSet(src: RestoreSource, setId: string, items: string[] | null = null, signal?: AbortSignal) {
+async function restoreSet(
+  src: RestoreSource,
+  setId: string,
+  items: string[] | null = null,
+  signal?: AbortSignal,
+) {
   const sets = await src.listSets({});
   const set = setFor(setId, sets);
   const dir = await scratch();
-  const outcome = await src.restore(set, dir, { items: items ? new Set(items) : null, log, signal });
+  const outcome = await src.restore(set, dir, {
+    items: items ? new Set(items) : null,
+    log,
+    signal,
+  });
   return { outcome, dir, set };
 }
 
@@ -106,7 +135,11 @@ function integrity(outcome: RestoreOutcome) {
 }
 
 /** Asserts every restored file holds exactly the uploaded bytes of `prefix + path`. */
-async function expectRestoredAsUploaded(outcome: RestoreOutcome, dir: string, keyPrefix: string): Promise<void> {
+async function expectRestoredAsUploaded(
+  outcome: RestoreOutcome,
+  dir: string,
+  keyPrefix: string,
+): Promise<void> {
   for (const file of outcome.files) {
     const original = uploaded.get(`${keyPrefix}${file.path}`);
     expect(original, file.path).toBeDefined();
@@ -129,16 +162,22 @@ beforeAll(async () => {
   server = await startS3Server();
   await server.createBucket(BUCKET);
   // nightly/: a set per day. 2026-11-24 was re-touched last, so `newest` and `latest` differ.
-  const day = (d: string, h = 3, m = 0) => new Date(`${d}T${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:00Z`);
+  const day = (d: string, h = 3, m = 0) =>
+    new Date(`${d}T${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:00Z`);
   for (const date of ['2026-11-24', '2026-11-25', '2026-11-26']) {
-    await putSet(`nightly/${date}/`, { 'db.dump': 200_000, 'files/a.txt': 1_000, 'files/b.bin': 30_000 }, day(date));
+    await putSet(
+      `nightly/${date}/`,
+      { 'db.dump': 200_000, 'files/a.txt': 1_000, 'files/b.bin': 30_000 },
+      day(date),
+    );
   }
   await put('nightly/2026-11-26/files/late.txt', randomBytes(10), day('2026-11-26', 3, 5));
   await put('nightly/2026-11-24/files/a.txt', randomBytes(1_000), day('2026-11-27', 9));
   await put('nightly/README', Buffer.from('not a set in the prefixes layout'));
   await put('elsewhere/2026-11-30/x', Buffer.from('outside the prefix'));
   // archives/: an object per night, plus things that are not sets.
-  for (const date of ['2026-11-24', '2026-11-25', '2026-11-26']) await put(`archives/db-${date}.tar`, randomBytes(50_000), day(date));
+  for (const date of ['2026-11-24', '2026-11-25', '2026-11-26'])
+    await put(`archives/db-${date}.tar`, randomBytes(50_000), day(date));
   await put('archives/notes.txt', Buffer.from('not matched by db-*.tar'));
   await put('archives/old/db-2020-01-01.tar', randomBytes(100));
 });
@@ -155,7 +194,11 @@ afterAll(async () => {
 
 describe('s3 source config', () => {
   it('fills defaults and keeps the given fields', () => {
-    const parsed = s3SourceConfigSchema.parse({ kind: 's3', bucket: 'acme-backups', layout: 'objects' });
+    const parsed = s3SourceConfigSchema.parse({
+      kind: 's3',
+      bucket: 'acme-backups',
+      layout: 'objects',
+    });
     expect(parsed).toMatchObject({
       prefix: '',
       region: 'us-east-1',
@@ -166,7 +209,10 @@ describe('s3 source config', () => {
       timeout: 60_000,
     });
     expect(parsed.credentials).toBeUndefined();
-    expect(s3SourceConfigSchema.parse({ kind: 's3', bucket: 'abc', layout: 'prefixes', checksums: {} }).checksums).toEqual({
+    expect(
+      s3SourceConfigSchema.parse({ kind: 's3', bucket: 'abc', layout: 'prefixes', checksums: {} })
+        .checksums,
+    ).toEqual({
       request: 'WHEN_SUPPORTED',
       response: 'WHEN_SUPPORTED',
     });
@@ -185,7 +231,12 @@ describe('s3 source config', () => {
     [{ credentials: { accessKeyId: 'A' } }, 'credentials'],
     [{ region2: 'eu-west-1' }, ''],
   ])('rejects %j naming the field', (patch, field) => {
-    const result = s3SourceConfigSchema.safeParse({ kind: 's3', bucket: 'acme-backups', layout: 'objects', ...patch });
+    const result = s3SourceConfigSchema.safeParse({
+      kind: 's3',
+      bucket: 'acme-backups',
+      layout: 'objects',
+      ...patch,
+    });
     expect(result.success).toBe(false);
     const paths = result.error?.issues.map((issue) => issue.path.join('.')) ?? [];
     expect(paths.some((p) => p.startsWith(field))).toBe(true);
@@ -193,12 +244,16 @@ describe('s3 source config', () => {
 
   it('describes every config field, nested ones included', () => {
     const undocumented: string[] = [];
-    const walk = (shape: Record<string, { description?: string; unwrap?: () => unknown }>, at: string) => {
+    const walk = (
+      shape: Record<string, { description?: string; unwrap?: () => unknown }>,
+      at: string,
+    ) => {
       for (const [key, field] of Object.entries(shape)) {
         if (key === 'kind') continue;
         if (!field.description) undocumented.push(`${at}${key}`);
         let inner: unknown = field;
-        while (inner && typeof (inner as { unwrap?: unknown }).unwrap === 'function') inner = (inner as { unwrap: () => unknown }).unwrap();
+        while (inner && typeof (inner as { unwrap?: unknown }).unwrap === 'function')
+          inner = (inner as { unwrap: () => unknown }).unwrap();
         const nested = (inner as { shape?: Record<string, never> }).shape;
         if (nested) walk(nested, `${at}${key}.`);
       }
@@ -209,7 +264,9 @@ describe('s3 source config', () => {
 
   it('is a registered source kind', () => {
     expect(sourceKindNames).toContain('s3');
-    expect(sourceConfigSchema.parse({ kind: 's3', bucket: 'acme-backups', layout: 'prefixes' })).toMatchObject({ kind: 's3', region: 'us-east-1' });
+    expect(
+      sourceConfigSchema.parse({ kind: 's3', bucket: 'acme-backups', layout: 'prefixes' }),
+    ).toMatchObject({ kind: 's3', region: 'us-east-1' });
   });
 
   it('loads from YAML with the secret from ${env:} and masks it', () => {
@@ -229,7 +286,10 @@ describe('s3 source config', () => {
       '        secretAccessKey: ${env:S3_SECRET}',
       '      timeout: 30s',
     ].join('\n');
-    const loaded = parseConfig(yaml, 'restore-drill.yaml', { S3_KEY_ID: 'AKIAEXAMPLE', S3_SECRET: secret });
+    const loaded = parseConfig(yaml, 'restore-drill.yaml', {
+      S3_KEY_ID: 'AKIAEXAMPLE',
+      S3_SECRET: secret,
+    });
     const src = loaded.config.drills[0]?.source as S3SourceConfig;
     expect(src.credentials?.secretAccessKey).toBe(secret);
     expect(src.timeout).toBe(30_000);
@@ -240,18 +300,32 @@ describe('s3 source config', () => {
 describe('s3 source: listing sets', () => {
   it('lists each common prefix under the prefix as a set, with the newest time and total size inside it', async () => {
     const sets = await source().listSets({});
-    expect(sets.map((s) => s.id).sort()).toEqual(['nightly/2026-11-24/', 'nightly/2026-11-25/', 'nightly/2026-11-26/']);
+    expect(sets.map((s) => s.id).sort()).toEqual([
+      'nightly/2026-11-24/',
+      'nightly/2026-11-25/',
+      'nightly/2026-11-26/',
+    ]);
     const set = setFor('nightly/2026-11-26/', sets);
     expect(set.path).toBe('s3://backups/nightly/2026-11-26/');
     expect(set.size).toBe(200_000 + 1_000 + 30_000 + 10);
     expect(set.mtime?.toISOString()).toBe('2026-11-26T03:05:00.000Z');
     expect(set.hash).toBeNull();
-    expect(setFor('nightly/2026-11-24/', sets).mtime?.toISOString()).toBe('2026-11-27T09:00:00.000Z');
+    expect(setFor('nightly/2026-11-24/', sets).mtime?.toISOString()).toBe(
+      '2026-11-27T09:00:00.000Z',
+    );
   });
 
   it('lists each object directly under the prefix as a set, with its ETag, size and time', async () => {
-    const sets = await source({ layout: 'objects', prefix: 'archives', match: 'db-*.tar' }).listSets({});
-    expect(sets.map((s) => s.id).sort()).toEqual(['archives/db-2026-11-24.tar', 'archives/db-2026-11-25.tar', 'archives/db-2026-11-26.tar']);
+    const sets = await source({
+      layout: 'objects',
+      prefix: 'archives',
+      match: 'db-*.tar',
+    }).listSets({});
+    expect(sets.map((s) => s.id).sort()).toEqual([
+      'archives/db-2026-11-24.tar',
+      'archives/db-2026-11-25.tar',
+      'archives/db-2026-11-26.tar',
+    ]);
     const set = setFor('archives/db-2026-11-25.tar', sets);
     const bytes = uploaded.get(set.id) as Buffer;
     expect(set).toEqual({
@@ -265,7 +339,10 @@ describe('s3 source: listing sets', () => {
 
   it('keeps only sets whose base name matches the glob', async () => {
     const prefixes = await source({ match: '2026-11-2{5,6}' }).listSets({});
-    expect(prefixes.map((s) => s.id).sort()).toEqual(['nightly/2026-11-25/', 'nightly/2026-11-26/']);
+    expect(prefixes.map((s) => s.id).sort()).toEqual([
+      'nightly/2026-11-25/',
+      'nightly/2026-11-26/',
+    ]);
     const objects = await source({ layout: 'objects', prefix: 'archives/' }).listSets({});
     expect(objects.map((s) => s.id)).toContain('archives/notes.txt');
     expect(objects.map((s) => s.id)).not.toContain('archives/old/db-2020-01-01.tar');
@@ -277,12 +354,15 @@ describe('s3 source: listing sets', () => {
     const whole = await source().listSets({});
     const byId = (sets: BackupSet[]) => [...sets].sort((a, b) => a.id.localeCompare(b.id));
     expect(byId(paged)).toEqual(byId(whole));
-    expect(via.log.filter((entry) => entry.query.includes('continuation-token')).length).toBeGreaterThan(0);
+    expect(
+      via.log.filter((entry) => entry.query.includes('continuation-token')).length,
+    ).toBeGreaterThan(0);
   });
 
   it('lets the drill pick the latest, newest, oldest or a named set', async () => {
     const sets = await source().listSets({});
-    const pick = (policy: Parameters<typeof selectSet>[1]) => selectSet(sets, policy, { now: new Date(), random: () => 0, describe: 's3' }).id;
+    const pick = (policy: Parameters<typeof selectSet>[1]) =>
+      selectSet(sets, policy, { now: new Date(), random: () => 0, describe: 's3' }).id;
     expect(pick('latest')).toBe('nightly/2026-11-26/');
     expect(pick('newest')).toBe('nightly/2026-11-24/');
     expect(pick('oldest')).toBe('nightly/2026-11-25/');
@@ -301,14 +381,21 @@ describe('s3 source: listing sets', () => {
     ]);
     const archives = source({ layout: 'objects', prefix: 'archives/', match: 'db-*' });
     const archive = setFor('archives/db-2026-11-26.tar', await archives.listSets({}));
-    expect(await archives.listItems(archive, {})).toEqual([{ path: 'db-2026-11-26.tar', size: 50_000 }]);
+    expect(await archives.listItems(archive, {})).toEqual([
+      { path: 'db-2026-11-26.tar', size: 50_000 },
+    ]);
   });
 });
 
 describe('s3 source: restoring', () => {
   it('restores a whole set with hashes equal to the uploaded bytes and the ETags verified', async () => {
     const { outcome, dir } = await restoreSet(source(), 'nightly/2026-11-26/');
-    expect(outcome.files.map((f) => f.path)).toEqual(['db.dump', 'files/a.txt', 'files/b.bin', 'files/late.txt']);
+    expect(outcome.files.map((f) => f.path)).toEqual([
+      'db.dump',
+      'files/a.txt',
+      'files/b.bin',
+      'files/late.txt',
+    ]);
     expect(outcome.refused).toEqual([]);
     await expectRestoredAsUploaded(outcome, dir, 'nightly/2026-11-26/');
     const check = integrity(outcome);
@@ -318,7 +405,10 @@ describe('s3 source: restoring', () => {
   });
 
   it('restores only the chosen items', async () => {
-    const { outcome, dir } = await restoreSet(source(), 'nightly/2026-11-25/', ['files/b.bin', 'db.dump']);
+    const { outcome, dir } = await restoreSet(source(), 'nightly/2026-11-25/', [
+      'files/b.bin',
+      'db.dump',
+    ]);
     expect(outcome.files.map((f) => f.path)).toEqual(['db.dump', 'files/b.bin']);
     await expectRestoredAsUploaded(outcome, dir, 'nightly/2026-11-25/');
     expect(await readdir(path.join(dir, 'files'))).toEqual(['b.bin']);
@@ -344,7 +434,10 @@ describe('s3 source: restoring', () => {
       const { outcome, dir } = await restoreSet(src, 'nightly/2026-11-24/', ['files/a.txt']);
       await expectRestoredAsUploaded(outcome, dir, 'nightly/2026-11-24/');
     } finally {
-      for (const [name, value] of [['AWS_ACCESS_KEY_ID', saved.id], ['AWS_SECRET_ACCESS_KEY', saved.secret]] as const) {
+      for (const [name, value] of [
+        ['AWS_ACCESS_KEY_ID', saved.id],
+        ['AWS_SECRET_ACCESS_KEY', saved.secret],
+      ] as const) {
         if (value === undefined) delete process.env[name];
         else process.env[name] = value;
       }
@@ -353,8 +446,13 @@ describe('s3 source: restoring', () => {
 
   it('downloads at most `concurrency` objects at once', async () => {
     await putSet('wide/set/', { '1': 10, '2': 10, '3': 10, '4': 10, '5': 10, '6': 10 });
-    const via = await proxy((request) => (request.method === 'GET' && request.key ? { kind: 'pass', delayMs: 80 } : { kind: 'pass' }));
-    const { outcome } = await restoreSet(source({ prefix: 'wide/', concurrency: 2 }, { via }), 'wide/set/');
+    const via = await proxy((request) =>
+      request.method === 'GET' && request.key ? { kind: 'pass', delayMs: 80 } : { kind: 'pass' },
+    );
+    const { outcome } = await restoreSet(
+      source({ prefix: 'wide/', concurrency: 2 }, { via }),
+      'wide/set/',
+    );
     expect(outcome.files).toHaveLength(6);
     expect(via.maxInFlight.GET).toBe(2);
   });
@@ -362,8 +460,12 @@ describe('s3 source: restoring', () => {
   it('asks for the listed ETag (If-Match) and the stored checksums on every download', async () => {
     const via = await proxy();
     await restoreSet(source({}, { via }), 'nightly/2026-11-25/', ['db.dump']);
-    const get = via.log.find((entry) => entry.method === 'GET' && entry.key === 'nightly/2026-11-25/db.dump');
-    expect(get?.headers['if-match']).toBe(`"${md5(uploaded.get('nightly/2026-11-25/db.dump') as Buffer)}"`);
+    const get = via.log.find(
+      (entry) => entry.method === 'GET' && entry.key === 'nightly/2026-11-25/db.dump',
+    );
+    expect(get?.headers['if-match']).toBe(
+      `"${md5(uploaded.get('nightly/2026-11-25/db.dump') as Buffer)}"`,
+    );
     expect(get?.headers['x-amz-checksum-mode']).toBe('ENABLED');
   });
 });
@@ -392,12 +494,18 @@ describe('s3 source: damage and change', () => {
 
   it('checks a stored SHA-256 and reports one that does not match, naming the key', async () => {
     await putSet('sha/set/', { 'good.bin': 4_000, 'bad.bin': 4_000 });
-    const b64 = (key: string) => createHash('sha256').update(uploaded.get(key) as Buffer).digest('base64');
+    const b64 = (key: string) =>
+      createHash('sha256')
+        .update(uploaded.get(key) as Buffer)
+        .digest('base64');
     // s3rver keeps no checksums: the proxy adds what a store that does would send.
     const via = await proxy((request) => {
       if (request.method !== 'GET' || !request.key) return { kind: 'pass' };
       const stored = request.key.endsWith('bad.bin') ? b64('sha/set/good.bin') : b64(request.key);
-      return { kind: 'pass', setHeaders: { 'x-amz-checksum-sha256': stored, 'x-amz-checksum-type': 'FULL_OBJECT' } };
+      return {
+        kind: 'pass',
+        setHeaders: { 'x-amz-checksum-sha256': stored, 'x-amz-checksum-type': 'FULL_OBJECT' },
+      };
     });
     const { outcome } = await restoreSet(source({ prefix: 'sha/' }, { via }), 'sha/set/');
     const check = integrity(outcome);
@@ -418,8 +526,14 @@ describe('s3 source: damage and change', () => {
   it('counts a multipart ETag as unverifiable, not as a failure', async () => {
     await putSet('multipart/set/', { 'big.bin': 3_000, 'small.bin': 100 });
     const etag = md5(uploaded.get('multipart/set/big.bin') as Buffer);
-    const via = await proxy(() => ({ kind: 'pass', replace: [[etag, `${etag.slice(0, 30)}ab-3`]] }));
-    const { outcome } = await restoreSet(source({ prefix: 'multipart/' }, { via }), 'multipart/set/');
+    const via = await proxy(() => ({
+      kind: 'pass',
+      replace: [[etag, `${etag.slice(0, 30)}ab-3`]],
+    }));
+    const { outcome } = await restoreSet(
+      source({ prefix: 'multipart/' }, { via }),
+      'multipart/set/',
+    );
     const check = integrity(outcome);
     expect(check.verdict).toBe('passed');
     expect(check.actual).toMatchObject({ verified: 1, by: { md5: 1 }, unverifiable: 1 });
@@ -430,14 +544,23 @@ describe('s3 source: damage and change', () => {
   it('fails the drill naming an object deleted during the restore', async () => {
     await putSet('middel/set/', { a: 100, b: 100, c: 100 });
     const via = await proxy(async (request) => {
-      if (request.method === 'GET' && request.key === 'middel/set/a') await server.remove(BUCKET, 'middel/set/c');
+      if (request.method === 'GET' && request.key === 'middel/set/a')
+        await server.remove(BUCKET, 'middel/set/c');
       return { kind: 'pass' };
     });
-    const { outcome } = await restoreSet(source({ prefix: 'middel/', concurrency: 1 }, { via }), 'middel/set/');
+    const { outcome } = await restoreSet(
+      source({ prefix: 'middel/', concurrency: 1 }, { via }),
+      'middel/set/',
+    );
     const check = integrity(outcome);
     expect(check.verdict).toBe('failed');
     expect(check.findings).toEqual([
-      { item: 'middel/set/c', problem: 'deleted', expected: { etag: md5(uploaded.get('middel/set/c') as Buffer), size: 100 }, actual: 'gone during the restore (NoSuchKey)' },
+      {
+        item: 'middel/set/c',
+        problem: 'deleted',
+        expected: { etag: md5(uploaded.get('middel/set/c') as Buffer), size: 100 },
+        actual: 'gone during the restore (NoSuchKey)',
+      },
     ]);
     expect(outcome.files.map((f) => f.path)).toEqual(['a', 'b']);
   });
@@ -446,10 +569,14 @@ describe('s3 source: damage and change', () => {
     await putSet('midrep/set/', { a: 100, b: 100, c: 100 });
     const replacement = randomBytes(100);
     const via = await proxy(async (request) => {
-      if (request.method === 'GET' && request.key === 'midrep/set/a') await server.put(BUCKET, 'midrep/set/b', replacement);
+      if (request.method === 'GET' && request.key === 'midrep/set/a')
+        await server.put(BUCKET, 'midrep/set/b', replacement);
       return { kind: 'pass' };
     });
-    const { outcome } = await restoreSet(source({ prefix: 'midrep/', concurrency: 1 }, { via }), 'midrep/set/');
+    const { outcome } = await restoreSet(
+      source({ prefix: 'midrep/', concurrency: 1 }, { via }),
+      'midrep/set/',
+    );
     const check = integrity(outcome);
     expect(check.verdict).toBe('failed');
     expect(check.findings).toEqual([
@@ -468,13 +595,24 @@ describe('s3 source: damage and change', () => {
     // S3 answers 412 when the If-Match ETag is stale; s3rver ignores If-Match, so the proxy answers.
     const via = await proxy((request) =>
       request.method === 'GET' && request.key === 'p412/set/b' && request.headers['if-match']
-        ? { kind: 'error', status: 412, code: 'PreconditionFailed', message: 'At least one of the pre-conditions you specified did not hold' }
+        ? {
+            kind: 'error',
+            status: 412,
+            code: 'PreconditionFailed',
+            message: 'At least one of the pre-conditions you specified did not hold',
+          }
         : { kind: 'pass' },
     );
     const { outcome } = await restoreSet(source({ prefix: 'p412/' }, { via }), 'p412/set/');
     const check = integrity(outcome);
     expect(check.verdict).toBe('failed');
-    expect(check.findings).toMatchObject([{ item: 'p412/set/b', problem: 'changed', actual: 'replaced during the restore (PreconditionFailed)' }]);
+    expect(check.findings).toMatchObject([
+      {
+        item: 'p412/set/b',
+        problem: 'changed',
+        actual: 'replaced during the restore (PreconditionFailed)',
+      },
+    ]);
   });
 
   it('refuses, naming the key, a sampled object that is gone by the time of the restore', async () => {
@@ -500,12 +638,24 @@ describe('s3 source: damage and change', () => {
   });
 
   it('refuses keys that would escape scratch or clash with a folder, and writes nothing outside it', async () => {
-    await putSet('unsafe/set/', { 'ok.txt': 10, '..': 10, 'dir\\..\\evil.txt': 10, x: 10, 'x/y': 10 });
+    await putSet('unsafe/set/', {
+      'ok.txt': 10,
+      '..': 10,
+      'dir\\..\\evil.txt': 10,
+      x: 10,
+      'x/y': 10,
+    });
     const { outcome, dir } = await restoreSet(source({ prefix: 'unsafe/' }), 'unsafe/set/');
-    expect(outcome.refused.map((r) => r.entry).sort()).toEqual(['unsafe/set/..', 'unsafe/set/dir\\..\\evil.txt', 'unsafe/set/x/y']);
+    expect(outcome.refused.map((r) => r.entry).sort()).toEqual([
+      'unsafe/set/..',
+      'unsafe/set/dir\\..\\evil.txt',
+      'unsafe/set/x/y',
+    ]);
     expect(outcome.refused.find((r) => r.entry === 'unsafe/set/..')?.reason).toContain("'..'");
     expect(outcome.refused.find((r) => r.entry.includes('evil'))?.reason).toContain('backslash');
-    expect(outcome.refused.find((r) => r.entry === 'unsafe/set/x/y')?.reason).toContain("folder 'x'");
+    expect(outcome.refused.find((r) => r.entry === 'unsafe/set/x/y')?.reason).toContain(
+      "folder 'x'",
+    );
     expect(outcome.files.map((f) => f.path)).toEqual(['ok.txt', 'x']);
     expect((await readdir(path.dirname(dir))).sort()).toEqual(['scratch']);
     expect((await readdir(dir)).sort()).toEqual(['ok.txt', 'x']);
@@ -515,19 +665,29 @@ describe('s3 source: damage and change', () => {
 describe('s3 source: errors that stop the restore', () => {
   it('names a missing bucket', async () => {
     const error = await sourceError(source({ bucket: 'no-such-bucket' }).listSets({}));
-    expect(error.message).toBe('s3://no-such-bucket/nightly/: bucket does not exist (NoSuchBucket)');
+    expect(error.message).toBe(
+      's3://no-such-bucket/nightly/: bucket does not exist (NoSuchBucket)',
+    );
     expect(error.transient).toBe(false);
   });
 
   it('names an unknown access key without ever showing the secret', async () => {
     const secret = 'wrong-secret-5c4b3a29';
-    const error = await sourceError(source({ credentials: { accessKeyId: 'NOT-A-KEY', secretAccessKey: secret } }).listSets({}));
-    expect(error.message).toBe('s3://backups/nightly/: the access key id is not known to the store (InvalidAccessKeyId)');
+    const error = await sourceError(
+      source({ credentials: { accessKeyId: 'NOT-A-KEY', secretAccessKey: secret } }).listSets({}),
+    );
+    expect(error.message).toBe(
+      's3://backups/nightly/: the access key id is not known to the store (InvalidAccessKeyId)',
+    );
     expect(JSON.stringify({ message: error.message, stack: error.stack })).not.toContain(secret);
   });
 
   it.each([
-    ['SignatureDoesNotMatch', 403, 'the secret key does not match the access key id (SignatureDoesNotMatch)'],
+    [
+      'SignatureDoesNotMatch',
+      403,
+      'the secret key does not match the access key id (SignatureDoesNotMatch)',
+    ],
     ['AccessDenied', 403, 'access denied (AccessDenied)'],
     ['ExpiredToken', 400, 'the session token has expired (ExpiredToken)'],
   ])('names %s and does not retry it', async (code, status, meaning) => {
@@ -538,10 +698,17 @@ describe('s3 source: errors that stop the restore', () => {
     expect(via.log).toHaveLength(1);
   });
 
-  it('names an error it has no words for by its status, code and the store\'s own first line', async () => {
-    const via = await proxy(() => ({ kind: 'error', status: 400, code: 'InvalidArgument', message: 'Unsupported header x-amz-foo' }));
+  it("names an error it has no words for by its status, code and the store's own first line", async () => {
+    const via = await proxy(() => ({
+      kind: 'error',
+      status: 400,
+      code: 'InvalidArgument',
+      message: 'Unsupported header x-amz-foo',
+    }));
     const error = await sourceError(source({}, { via }).listSets({}));
-    expect(error.message).toBe('s3://backups/nightly/: HTTP 400: Unsupported header x-amz-foo (InvalidArgument)');
+    expect(error.message).toBe(
+      's3://backups/nightly/: HTTP 400: Unsupported header x-amz-foo (InvalidArgument)',
+    );
     expect(via.log).toHaveLength(1);
   });
 
@@ -560,17 +727,23 @@ describe('s3 source: errors that stop the restore', () => {
     const set = setFor('vanish2/set/', await src.listSets({}));
     await server.remove(BUCKET, 'vanish2/set/a');
     const error = await sourceError(src.restore(set, await scratch(), { items: null, log }));
-    expect(error.message).toBe('s3://backups/vanish2/set/: no objects under this prefix (deleted since it was listed?)');
+    expect(error.message).toBe(
+      's3://backups/vanish2/set/: no objects under this prefix (deleted since it was listed?)',
+    );
   });
 
   it('stops promptly when the signal aborts', async () => {
-    const via = await proxy((request) => (request.method === 'GET' && request.key ? { kind: 'pass', delayMs: 5_000 } : { kind: 'pass' }));
+    const via = await proxy((request) =>
+      request.method === 'GET' && request.key ? { kind: 'pass', delayMs: 5_000 } : { kind: 'pass' },
+    );
     const src = source({}, { via });
     const set = setFor('nightly/2026-11-26/', await src.listSets({}));
     const controller = new AbortController();
     const started = Date.now();
     setTimeout(() => controller.abort(new Error('drill timed out')), 100);
-    await expect(src.restore(set, await scratch(), { items: null, log, signal: controller.signal })).rejects.toThrow('drill timed out');
+    await expect(
+      src.restore(set, await scratch(), { items: null, log, signal: controller.signal }),
+    ).rejects.toThrow('drill timed out');
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 });
@@ -583,11 +756,22 @@ describe('s3 source: a flaky endpoint', () => {
         failures++;
         return { kind: 'error', status: 500, code: 'InternalError' };
       }
-      if (request.method === 'GET' && request.key === 'nightly/2026-11-25/files/b.bin' && failures < 5) {
+      if (
+        request.method === 'GET' &&
+        request.key === 'nightly/2026-11-25/files/b.bin' &&
+        failures < 5
+      ) {
         failures++;
-        return { kind: 'error', status: 503, code: 'SlowDown', message: 'Please reduce your request rate.' };
+        return {
+          kind: 'error',
+          status: 503,
+          code: 'SlowDown',
+          message: 'Please reduce your request rate.',
+        };
       }
-      return request.method === 'GET' && request.seq % 2 === 0 ? { kind: 'pass', delayMs: 30 } : { kind: 'pass' };
+      return request.method === 'GET' && request.seq % 2 === 0
+        ? { kind: 'pass', delayMs: 30 }
+        : { kind: 'pass' };
     });
     const { outcome, dir } = await restoreSet(source({}, { via }), 'nightly/2026-11-25/');
     expect(outcome.files).toHaveLength(3);
@@ -598,7 +782,11 @@ describe('s3 source: a flaky endpoint', () => {
 
   it('retries a gateway error whose body is not S3 XML', async () => {
     let failures = 0;
-    const via = await proxy(() => (failures++ < 2 ? { kind: 'error', status: 502, raw: '<html><body>502 Bad Gateway</body></html>' } : { kind: 'pass' }));
+    const via = await proxy(() =>
+      failures++ < 2
+        ? { kind: 'error', status: 502, raw: '<html><body>502 Bad Gateway</body></html>' }
+        : { kind: 'pass' },
+    );
     const sets = await source({}, { via }).listSets({});
     expect(sets).toHaveLength(3);
     expect(via.log.filter((entry) => entry.action === 'error')).toHaveLength(2);
@@ -607,24 +795,39 @@ describe('s3 source: a flaky endpoint', () => {
   it('gives up with a SourceError after the configured retries when the store keeps failing', async () => {
     const via = await proxy(() => ({ kind: 'error', status: 500, code: 'InternalError' }));
     const error = await sourceError(source({ retries: 2 }, { via }).listSets({}));
-    expect(error.message).toBe('s3://backups/nightly/: the store failed with HTTP 500 (InternalError), after 3 attempts');
+    expect(error.message).toBe(
+      's3://backups/nightly/: the store failed with HTTP 500 (InternalError), after 3 attempts',
+    );
     expect(error.transient).toBe(true);
     expect(via.log).toHaveLength(3);
   });
 
   it('gives up naming the object when its downloads keep failing', async () => {
     const via = await proxy((request) =>
-      request.method === 'GET' && request.key === 'nightly/2026-11-26/db.dump' ? { kind: 'error', status: 503, code: 'ServiceUnavailable' } : { kind: 'pass' },
+      request.method === 'GET' && request.key === 'nightly/2026-11-26/db.dump'
+        ? { kind: 'error', status: 503, code: 'ServiceUnavailable' }
+        : { kind: 'pass' },
     );
-    const error = await sourceError(restoreSet(source({ retries: 1 }, { via }), 'nightly/2026-11-26/'));
-    expect(error.message).toBe('s3://backups/nightly/2026-11-26/db.dump: the store failed with HTTP 503 (ServiceUnavailable), after 2 attempts');
+    const error = await sourceError(
+      restoreSet(source({ retries: 1 }, { via }), 'nightly/2026-11-26/'),
+    );
+    expect(error.message).toBe(
+      's3://backups/nightly/2026-11-26/db.dump: the store failed with HTTP 503 (ServiceUnavailable), after 2 attempts',
+    );
   });
 
   it('retries a request that gets no answer within the timeout', async () => {
     let stalled = 0;
-    const via = await proxy((request) => (request.method === 'GET' && request.key && stalled++ === 0 ? { kind: 'stall' } : { kind: 'pass' }));
+    const via = await proxy((request) =>
+      request.method === 'GET' && request.key && stalled++ === 0
+        ? { kind: 'stall' }
+        : { kind: 'pass' },
+    );
     const started = Date.now();
-    const { outcome, dir } = await restoreSet(source({ timeout: '300ms', concurrency: 1 }, { via }), 'nightly/2026-11-24/');
+    const { outcome, dir } = await restoreSet(
+      source({ timeout: '300ms', concurrency: 1 }, { via }),
+      'nightly/2026-11-24/',
+    );
     expect(Date.now() - started).toBeGreaterThanOrEqual(300);
     expect(outcome.files).toHaveLength(3);
     await expectRestoredAsUploaded(outcome, dir, 'nightly/2026-11-24/');
@@ -634,16 +837,24 @@ describe('s3 source: a flaky endpoint', () => {
     const via = await proxy(() => ({ kind: 'stall' }));
     const started = Date.now();
     const error = await sourceError(source({ timeout: '200ms', retries: 1 }, { via }).listSets({}));
-    expect(error.message).toBe('s3://backups/nightly/: the store did not answer in time (ETIMEDOUT), after 2 attempts');
+    expect(error.message).toBe(
+      's3://backups/nightly/: the store did not answer in time (ETIMEDOUT), after 2 attempts',
+    );
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('starts a download over, file and hash, when the body stalls half-way', async () => {
     let stalled = 0;
     const via = await proxy((request) =>
-      request.method === 'GET' && request.key === 'nightly/2026-11-24/db.dump' && stalled++ === 0 ? { kind: 'stall-body', afterBytes: 70_000 } : { kind: 'pass' },
+      request.method === 'GET' && request.key === 'nightly/2026-11-24/db.dump' && stalled++ === 0
+        ? { kind: 'stall-body', afterBytes: 70_000 }
+        : { kind: 'pass' },
     );
-    const { outcome, dir } = await restoreSet(source({ timeout: '300ms' }, { via }), 'nightly/2026-11-24/', ['db.dump']);
+    const { outcome, dir } = await restoreSet(
+      source({ timeout: '300ms' }, { via }),
+      'nightly/2026-11-24/',
+      ['db.dump'],
+    );
     await expectRestoredAsUploaded(outcome, dir, 'nightly/2026-11-24/');
     expect(outcome.files[0]?.size).toBe(200_000);
     expect(integrity(outcome).verdict).toBe('passed');
@@ -653,9 +864,13 @@ describe('s3 source: a flaky endpoint', () => {
   it('starts a download over when the connection is cut mid-body', async () => {
     let cut = 0;
     const via = await proxy((request) =>
-      request.method === 'GET' && request.key === 'nightly/2026-11-25/db.dump' && cut++ < 2 ? { kind: 'reset-body', afterBytes: 50_000 } : { kind: 'pass' },
+      request.method === 'GET' && request.key === 'nightly/2026-11-25/db.dump' && cut++ < 2
+        ? { kind: 'reset-body', afterBytes: 50_000 }
+        : { kind: 'pass' },
     );
-    const { outcome, dir } = await restoreSet(source({}, { via }), 'nightly/2026-11-25/', ['db.dump']);
+    const { outcome, dir } = await restoreSet(source({}, { via }), 'nightly/2026-11-25/', [
+      'db.dump',
+    ]);
     await expectRestoredAsUploaded(outcome, dir, 'nightly/2026-11-25/');
     expect(integrity(outcome).verdict).toBe('passed');
     expect(cut).toBe(3);

@@ -53,7 +53,10 @@ describe('resolvePhysical', () => {
   it('follows known symlinks before applying ..', () => {
     const links = new Map([['deep/deeper/s', '../..']]);
     // Lexically deep/deeper/s/.. is deep/deeper; physically s is the root, so .. leaves it.
-    expect(resolvePhysical(['deep', 'deeper', 's', '..'], links)).toEqual({ ok: false, reason: 'escapes' });
+    expect(resolvePhysical(['deep', 'deeper', 's', '..'], links)).toEqual({
+      ok: false,
+      reason: 'escapes',
+    });
     expect(resolvePhysical(['deep', 'deeper', 's', 'x'], links)).toEqual({ ok: true, path: 'x' });
   });
 
@@ -63,7 +66,11 @@ describe('resolvePhysical', () => {
   });
 
   it('reports an absolute target met on the way', () => {
-    expect(resolvePhysical(['etc', 'passwd'], new Map([['etc', '/etc']]))).toEqual({ ok: false, reason: 'absolute', via: 'etc' });
+    expect(resolvePhysical(['etc', 'passwd'], new Map([['etc', '/etc']]))).toEqual({
+      ok: false,
+      reason: 'absolute',
+      via: 'etc',
+    });
   });
 
   it('gives up on a loop after the kernel limit of hops', () => {
@@ -71,7 +78,11 @@ describe('resolvePhysical', () => {
       ['a', 'b'],
       ['b', 'a'],
     ]);
-    expect(resolvePhysical(['a'], links)).toEqual({ ok: false, reason: 'loop', via: expect.any(String) });
+    expect(resolvePhysical(['a'], links)).toEqual({
+      ok: false,
+      reason: 'loop',
+      via: expect.any(String),
+    });
     expect(MAX_SYMLINK_HOPS).toBe(40);
   });
 });
@@ -105,7 +116,10 @@ describe('checkSymlinkTarget', () => {
 
   it('refuses a link that loops', () => {
     const links = new Map([['self', 'self/x']]);
-    expect(checkSymlinkTarget('self', 'self/x', links)).toMatchObject({ ok: false, reason: expect.stringMatching(/^symlink target 'self\/x' loops/) });
+    expect(checkSymlinkTarget('self', 'self/x', links)).toMatchObject({
+      ok: false,
+      reason: expect.stringMatching(/^symlink target 'self\/x' loops/),
+    });
   });
 });
 
@@ -116,7 +130,12 @@ describe('settleSymlinks', () => {
       { path: 'deep/deeper/s', target: '../..' },
       { path: 'ok', target: 'deep' },
     ]);
-    expect(refused).toEqual([{ entry: 't', reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder" }]);
+    expect(refused).toEqual([
+      {
+        entry: 't',
+        reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder",
+      },
+    ]);
     expect(accepted.map((link) => link.path)).toEqual(['deep/deeper/s', 'ok']);
   });
 
@@ -127,7 +146,10 @@ describe('settleSymlinks', () => {
     ]);
     expect(refused).toEqual([
       { entry: 'up', reason: "symlink target '/tmp' is absolute" },
-      { entry: 'via', reason: "symlink target 'up/..' passes through 'up', whose target is absolute" },
+      {
+        entry: 'via',
+        reason: "symlink target 'up/..' passes through 'up', whose target is absolute",
+      },
     ]);
     expect(accepted).toEqual([]);
   });

@@ -12,7 +12,12 @@ const set = (id: string, ageDays: number | null): BackupSet => ({
   hash: null,
 });
 // Names and times disagree on purpose: `latest` goes by name, `newest` by time.
-const sets = [set('/b/2026-11-20', 1), set('/b/2026-11-26', 3), set('/b/2026-11-01', 30), set('/b/2026-10-01', 60)];
+const sets = [
+  set('/b/2026-11-20', 1),
+  set('/b/2026-11-26', 3),
+  set('/b/2026-11-01', 30),
+  set('/b/2026-10-01', 60),
+];
 const options = (random = 0.5) => ({ now, random: () => random, describe: 'tar source /b/*' });
 
 describe('set selection', () => {
@@ -26,19 +31,28 @@ describe('set selection', () => {
     expect(selectSet(sets, 'random', options(0)).id).toBe('/b/2026-10-01');
     expect(selectSet(sets, 'random', options(0.99)).id).toBe('/b/2026-11-26');
     const within = selectSchema.parse({ random: { within: '7d' } });
-    for (const r of [0, 0.5, 0.99]) expect(['/b/2026-11-20', '/b/2026-11-26']).toContain(selectSet(sets, within, options(r)).id);
-    expect(() => selectSet(sets, selectSchema.parse({ random: { within: '12h' } }), options())).toThrow(/younger than the random.within window/);
+    for (const r of [0, 0.5, 0.99])
+      expect(['/b/2026-11-20', '/b/2026-11-26']).toContain(selectSet(sets, within, options(r)).id);
+    expect(() =>
+      selectSet(sets, selectSchema.parse({ random: { within: '12h' } }), options()),
+    ).toThrow(/younger than the random.within window/);
   });
 
   it('finds a fixed set by id, base name or unique prefix, and names an ambiguous or unknown one', () => {
     expect(selectSet(sets, { id: '2026-11-01' }, options()).id).toBe('/b/2026-11-01');
     expect(selectSet(sets, { id: '/b/2026-10' }, options()).id).toBe('/b/2026-10-01');
-    expect(() => selectSet(sets, { id: '/b/2026-11' }, options())).toThrow(`backup set id '/b/2026-11' is ambiguous in tar source /b/*: 3 sets start with it`);
-    expect(() => selectSet(sets, { id: '2027-01-01' }, options())).toThrow(`backup set '2027-01-01' not found in tar source /b/*`);
+    expect(() => selectSet(sets, { id: '/b/2026-11' }, options())).toThrow(
+      `backup set id '/b/2026-11' is ambiguous in tar source /b/*: 3 sets start with it`,
+    );
+    expect(() => selectSet(sets, { id: '2027-01-01' }, options())).toThrow(
+      `backup set '2027-01-01' not found in tar source /b/*`,
+    );
   });
 
   it('is an error, not a crash, when no set matched', () => {
     expect(() => selectSet([], 'latest', options())).toThrow(SourceError);
-    expect(() => selectSet([], 'latest', options())).toThrow('no backup set matched tar source /b/*');
+    expect(() => selectSet([], 'latest', options())).toThrow(
+      'no backup set matched tar source /b/*',
+    );
   });
 });

@@ -73,48 +73,74 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
         setPaths.set(name, made);
       }
       const empty = await tree('empty', {});
-      setPaths.set('empty', await harness.makeSet(empty, path.join(root, 'other'), harness.setName('empty')));
+      setPaths.set(
+        'empty',
+        await harness.makeSet(empty, path.join(root, 'other'), harness.setName('empty')),
+      );
       // Not matched by set-*: must not be listed.
       await harness.makeSet(basic, setsDir, harness.setName('x').replace(/^set-/, 'other-'));
     });
 
     it('lists every set the glob matches, with absolute path as id and its own mtime', async () => {
       const sets = await source().listSets({});
-      expect(sets.map((set) => set.id)).toEqual([...setPaths.entries()].filter(([name]) => name !== 'empty').map(([, p]) => p).sort());
+      expect(sets.map((set) => set.id)).toEqual(
+        [...setPaths.entries()]
+          .filter(([name]) => name !== 'empty')
+          .map(([, p]) => p)
+          .sort(),
+      );
       for (const set of sets) {
         expect(set.path).toBe(set.id);
         expect(path.isAbsolute(set.id)).toBe(true);
         expect(set.mtime?.getTime()).toBe((await stat(set.path)).mtime.getTime());
       }
-      expect(sets.find((set) => set.path === setPaths.get('2026-01-03'))?.mtime?.toISOString()).toBe('2025-12-30T03:00:00.000Z');
+      expect(
+        sets.find((set) => set.path === setPaths.get('2026-01-03'))?.mtime?.toISOString(),
+      ).toBe('2025-12-30T03:00:00.000Z');
     });
 
     it('resolves a relative glob from the config folder', async () => {
-      const relative = harness.create(path.relative(root, path.join(setsDir, 'set-2026-01-0?*')), root);
+      const relative = harness.create(
+        path.relative(root, path.join(setsDir, 'set-2026-01-0?*')),
+        root,
+      );
       const sets = await relative.listSets({});
       expect(sets).toHaveLength(3);
       const bracket = harness.create('sets/set-2026-01-0[12]*', root);
-      expect((await bracket.listSets({})).map((set) => set.path)).toEqual([setPaths.get('2026-01-01'), setPaths.get('2026-01-02')]);
+      expect((await bracket.listSets({})).map((set) => set.path)).toEqual([
+        setPaths.get('2026-01-01'),
+        setPaths.get('2026-01-02'),
+      ]);
     });
 
     it('lists no sets when nothing matches, and says so when selecting', async () => {
       const none = harness.create(path.join(setsDir, 'set-1999-*'), root);
       const sets = await none.listSets({});
       expect(sets).toEqual([]);
-      expect(() => selectSet(sets, 'latest', { now: new Date(), random: Math.random, describe: 'the test source' })).toThrow(
-        /no backup set matched the test source/,
-      );
+      expect(() =>
+        selectSet(sets, 'latest', {
+          now: new Date(),
+          random: Math.random,
+          describe: 'the test source',
+        }),
+      ).toThrow(/no backup set matched the test source/);
     });
 
     it('refuses to list when the glob base folder does not exist', async () => {
       const missing = harness.create(path.join(root, 'no-such-folder', 'set-*'), root);
       await expect(missing.listSets({})).rejects.toThrow(SourceError);
-      await expect(missing.listSets({})).rejects.toThrow(`${path.join(root, 'no-such-folder')}: no such file or directory`);
+      await expect(missing.listSets({})).rejects.toThrow(
+        `${path.join(root, 'no-such-folder')}: no such file or directory`,
+      );
     });
 
     it('hands sets to selectSet: latest by name, newest and oldest by mtime', async () => {
       const sets = await source().listSets({});
-      const options = { now: new Date('2026-01-05T00:00:00Z'), random: () => 0.5, describe: 'test' };
+      const options = {
+        now: new Date('2026-01-05T00:00:00Z'),
+        random: () => 0.5,
+        describe: 'test',
+      };
       expect(selectSet(sets, 'latest', options).path).toBe(setPaths.get('2026-01-03'));
       expect(selectSet(sets, 'newest', options).path).toBe(setPaths.get('2026-01-02'));
       expect(selectSet(sets, 'oldest', options).path).toBe(setPaths.get('2026-01-03'));
@@ -142,7 +168,9 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
         size: 0,
         sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
       });
-      expect(outcome.files.find((file) => file.path === 'data/nested/deeper/b.bin')?.size).toBe(3000);
+      expect(outcome.files.find((file) => file.path === 'data/nested/deeper/b.bin')?.size).toBe(
+        3000,
+      );
     });
 
     it('restores only the requested items', async () => {
@@ -150,7 +178,10 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
       const items = new Set(['data/a.csv', 'data/nested/deeper/b.bin']);
       const outcome = await source().restore(await setOf('2026-01-01'), dir, { items, log });
       expect(outcome.refused).toEqual([]);
-      expect(outcome.files.map((file) => file.path)).toEqual(['data/a.csv', 'data/nested/deeper/b.bin']);
+      expect(outcome.files.map((file) => file.path)).toEqual([
+        'data/a.csv',
+        'data/nested/deeper/b.bin',
+      ]);
       expect(await listFiles(dir)).toEqual(['data/a.csv', 'data/nested/deeper/b.bin']);
       const expected = await sha256sumTree(path.join(trees, 'basic'));
       for (const file of outcome.files) expect(file.sha256).toBe(expected.get(file.path));
@@ -158,9 +189,14 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
 
     it('refuses a requested item the set does not hold', async () => {
       const dir = await scratch();
-      const outcome = await source().restore(await setOf('2026-01-01'), dir, { items: new Set(['README.txt', 'data/missing.csv']), log });
+      const outcome = await source().restore(await setOf('2026-01-01'), dir, {
+        items: new Set(['README.txt', 'data/missing.csv']),
+        log,
+      });
       expect(outcome.files.map((file) => file.path)).toEqual(['README.txt']);
-      expect(outcome.refused).toEqual([{ entry: 'data/missing.csv', reason: 'not found in the set' }]);
+      expect(outcome.refused).toEqual([
+        { entry: 'data/missing.csv', reason: 'not found in the set' },
+      ]);
     });
 
     it('restores an empty set as no files', async () => {
@@ -169,7 +205,10 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
       expect(set?.path).toBe(setPaths.get('empty'));
       expect(await empty.listItems(set!, {})).toEqual([]);
       const dir = await scratch();
-      expect(await empty.restore(set!, dir, { items: null, log })).toMatchObject({ files: [], refused: [] });
+      expect(await empty.restore(set!, dir, { items: null, log })).toMatchObject({
+        files: [],
+        refused: [],
+      });
     });
 
     it('restores names longer than 100 characters', async () => {
@@ -189,7 +228,8 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
 
     it('restores a set of 5,000 small files with every hash right', async () => {
       const files: Record<string, string> = {};
-      for (let i = 0; i < 5000; i++) files[`d${i % 50}/file-${i}.txt`] = `content of file ${i}\n`.repeat(1 + (i % 7));
+      for (let i = 0; i < 5000; i++)
+        files[`d${i % 50}/file-${i}.txt`] = `content of file ${i}\n`.repeat(1 + (i % 7));
       const made = await tree('many', files);
       const setsMany = path.join(root, 'many');
       await harness.makeSet(made, setsMany, harness.setName('many'));
@@ -215,7 +255,9 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
       const target = await scratch();
       const outcome = await large.restore(set!, target, { items: null, log });
       const expected = (await run('sha256sum', ['large.bin'], dir)).slice(0, 64);
-      expect(outcome.files).toEqual([{ path: 'large.bin', size: 50 * 1024 * 1024, sha256: expected }]);
+      expect(outcome.files).toEqual([
+        { path: 'large.bin', size: 50 * 1024 * 1024, sha256: expected },
+      ]);
       expect((await run('sha256sum', ['large.bin'], target)).slice(0, 64)).toBe(expected);
       await rm(target, { recursive: true });
     });
@@ -228,33 +270,53 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
       const reason = new Error('drill timed out');
       const started = performance.now();
       setTimeout(() => controller.abort(reason), 20);
-      await expect(large.restore(set!, await scratch(), { items: null, log, signal: controller.signal })).rejects.toBe(reason);
+      await expect(
+        large.restore(set!, await scratch(), { items: null, log, signal: controller.signal }),
+      ).rejects.toBe(reason);
       expect(performance.now() - started).toBeLessThan(1_500);
     });
 
     it('does not start when the signal has already aborted', async () => {
       const controller = new AbortController();
       controller.abort();
-      await expect(source().restore(await setOf('2026-01-01'), await scratch(), { items: null, log, signal: controller.signal })).rejects.toThrow(
-        /abort/i,
-      );
+      await expect(
+        source().restore(await setOf('2026-01-01'), await scratch(), {
+          items: null,
+          log,
+          signal: controller.signal,
+        }),
+      ).rejects.toThrow(/abort/i);
     });
 
     it('fails with a SourceError naming the set when it vanished', async () => {
       const gone = harness.create(path.join(root, 'vanishing', 'set-*'), root);
-      const made = await harness.makeSet(path.join(trees, 'basic'), path.join(root, 'vanishing'), harness.setName('gone'));
+      const made = await harness.makeSet(
+        path.join(trees, 'basic'),
+        path.join(root, 'vanishing'),
+        harness.setName('gone'),
+      );
       const [set] = await gone.listSets({});
       await rm(made, { recursive: true });
       const restore = gone.restore(set!, await scratch(), { items: null, log });
       await expect(restore).rejects.toThrow(SourceError);
-      await expect(gone.restore(set!, await scratch(), { items: null, log })).rejects.toThrow(`cannot read backup set ${made}: no such file or directory`);
-      await expect(gone.listItems(set!, {})).rejects.toThrow(`cannot read backup set ${made}: no such file or directory`);
+      await expect(gone.restore(set!, await scratch(), { items: null, log })).rejects.toThrow(
+        `cannot read backup set ${made}: no such file or directory`,
+      );
+      await expect(gone.listItems(set!, {})).rejects.toThrow(
+        `cannot read backup set ${made}: no such file or directory`,
+      );
     });
   });
 }
 
 /** Writes `size` pseudo-random bytes in 1 MiB pieces (incompressible, so gzip has real work). */
 async function writeLarge(file: string, size: number): Promise<void> {
-  await run('dd', ['if=/dev/urandom', `of=${file}`, 'bs=1M', `count=${Math.round(size / (1024 * 1024))}`, 'status=none']);
+  await run('dd', [
+    'if=/dev/urandom',
+    `of=${file}`,
+    'bs=1M',
+    `count=${Math.round(size / (1024 * 1024))}`,
+    'status=none',
+  ]);
   expect((await stat(file)).size).toBe(size);
 }

@@ -1,17 +1,41 @@
-import { lstat, mkdir, readFile, readlink, stat, symlink, truncate, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  readFile,
+  readlink,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
-import { SourceError, type BackupSet, type RestoreOutcome, type RestoreSource } from '../../src/sources/restore-source.js';
+import {
+  SourceError,
+  type BackupSet,
+  type RestoreOutcome,
+  type RestoreSource,
+} from '../../src/sources/restore-source.js';
 import { tarSourceKind } from '../../src/sources/tar-source.js';
-import { listFiles, pythonTar, run, sha256sumTree, writeTree, type PyMember } from '../helpers/artefacts.js';
+import {
+  listFiles,
+  pythonTar,
+  run,
+  sha256sumTree,
+  writeTree,
+  type PyMember,
+} from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';
 import { describeSourceConformance } from './source-conformance.js';
 
 const log = silentLogger();
 
 function tarSource(pattern: string, configDir: string): RestoreSource {
-  return tarSourceKind.create(tarSourceKind.configSchema.parse({ kind: 'tar', path: pattern }), { configDir, log });
+  return tarSourceKind.create(tarSourceKind.configSchema.parse({ kind: 'tar', path: pattern }), {
+    configDir,
+    log,
+  });
 }
 
 for (const [extension, flags] of [
@@ -39,13 +63,19 @@ describe('tar source', () => {
   beforeAll(async () => {
     root = await tempDir('restore-drill-tar-');
     tree = path.join(root, 'tree');
-    await writeTree(tree, { 'a.txt': 'alpha\n', 'sub/b.txt': 'bravo\n', 'sub/deeper/c.bin': Buffer.alloc(70_000, 7) });
+    await writeTree(tree, {
+      'a.txt': 'alpha\n',
+      'sub/b.txt': 'bravo\n',
+      'sub/deeper/c.bin': Buffer.alloc(70_000, 7),
+    });
     treeSums = await sha256sumTree(tree);
   });
 
   let counter = 0;
   /** A folder holding only `archive`-named files, and the tar source over `*` in it. */
-  async function place(name: string): Promise<{ dir: string; archive: string; source: RestoreSource }> {
+  async function place(
+    name: string,
+  ): Promise<{ dir: string; archive: string; source: RestoreSource }> {
     const dir = path.join(root, `case-${++counter}`);
     await mkdir(dir, { recursive: true });
     return { dir, archive: path.join(dir, name), source: tarSource(path.join(dir, '*'), root) };
@@ -57,13 +87,18 @@ describe('tar source', () => {
     return sets[0] as BackupSet;
   }
 
-  async function restoreAll(source: RestoreSource): Promise<{ outcome: RestoreOutcome; scratch: string }> {
+  async function restoreAll(
+    source: RestoreSource,
+  ): Promise<{ outcome: RestoreOutcome; scratch: string }> {
     const scratch = await tempDir('restore-drill-scratch-');
     const outcome = await source.restore(await onlySet(source), scratch, { items: null, log });
     return { outcome, scratch };
   }
 
-  async function restorePython(members: PyMember[], options: { format?: 'gnu' | 'pax' | 'ustar'; gzip?: boolean } = {}) {
+  async function restorePython(
+    members: PyMember[],
+    options: { format?: 'gnu' | 'pax' | 'ustar'; gzip?: boolean } = {},
+  ) {
     const { archive, source } = await place(options.gzip ? 'set.tar.gz' : 'set.tar');
     await pythonTar(archive, members, options);
     return restoreAll(source);
@@ -72,7 +107,8 @@ describe('tar source', () => {
   describe('archives', () => {
     it('lists only .tar, .tar.gz and .tgz files, with their size', async () => {
       const { dir, source } = await place('x');
-      for (const name of ['a.tar', 'b.tar.gz', 'c.tgz']) await run('tar', ['-czf', path.join(dir, name), '-C', tree, '.']);
+      for (const name of ['a.tar', 'b.tar.gz', 'c.tgz'])
+        await run('tar', ['-czf', path.join(dir, name), '-C', tree, '.']);
       await writeFile(path.join(dir, 'd.zip'), 'zip');
       await writeFile(path.join(dir, 'e.tar.gz.sha256'), 'sum');
       await mkdir(path.join(dir, 'f.tar'));
@@ -82,7 +118,10 @@ describe('tar source', () => {
     });
 
     it('names the static base of its glob as the local path it reads', () => {
-      const config = tarSourceKind.configSchema.parse({ kind: 'tar', path: '/backups/files/*/nightly-*.tgz' });
+      const config = tarSourceKind.configSchema.parse({
+        kind: 'tar',
+        path: '/backups/files/*/nightly-*.tgz',
+      });
       expect(tarSourceKind.localPaths?.(config, { configDir: '/etc' })).toEqual(['/backups/files']);
     });
 
@@ -143,7 +182,13 @@ describe('tar source', () => {
       ]);
       expect(outcome.refused).toEqual([]);
       expect((await stat(path.join(scratch, 'empty-folder'))).isDirectory()).toBe(true);
-      expect(outcome.files).toEqual([{ path: 'empty.txt', size: 0, sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' }]);
+      expect(outcome.files).toEqual([
+        {
+          path: 'empty.txt',
+          size: 0,
+          sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+        },
+      ]);
     });
 
     it('restores a safe symlink as a symlink and a hard link as a file with the same content', async () => {
@@ -159,7 +204,9 @@ describe('tar source', () => {
       ]);
       expect(outcome.files[0]?.sha256).toBe(outcome.files[1]?.sha256);
       expect((await lstat(path.join(scratch, 'data/alias'))).isSymbolicLink()).toBe(true);
-      expect((await stat(path.join(scratch, 'copy.txt'))).ino).toBe((await stat(path.join(scratch, 'data/real.txt'))).ino);
+      expect((await stat(path.join(scratch, 'copy.txt'))).ino).toBe(
+        (await stat(path.join(scratch, 'data/real.txt'))).ino,
+      );
     });
 
     it('restores hard links the system tar wrote', async () => {
@@ -211,9 +258,14 @@ describe('tar source', () => {
         { name: 'link/b.txt', data: 'b' },
       ]);
       const scratch = await tempDir('restore-drill-scratch-');
-      const outcome = await source.restore(await onlySet(source), scratch, { items: new Set(['keep/a.txt', 'link/b.txt']), log });
+      const outcome = await source.restore(await onlySet(source), scratch, {
+        items: new Set(['keep/a.txt', 'link/b.txt']),
+        log,
+      });
       expect(outcome.files.map((file) => file.path)).toEqual(['keep/a.txt']);
-      expect(outcome.refused).toEqual([{ entry: 'link/b.txt', reason: "path passes through the symlink 'link' of the set" }]);
+      expect(outcome.refused).toEqual([
+        { entry: 'link/b.txt', reason: "path passes through the symlink 'link' of the set" },
+      ]);
       expect(await listFiles(scratch)).toEqual(['keep/a.txt']);
     });
   });
@@ -221,7 +273,17 @@ describe('tar source', () => {
   describe('refusals', () => {
     it("refuses a member with a '..' component (made by GNU tar -P)", async () => {
       const { archive, source } = await place('dotdot.tar');
-      await run('tar', ['-P', '--transform', 's,^,../,', '-cf', archive, '-C', tree, 'a.txt', 'sub/b.txt']);
+      await run('tar', [
+        '-P',
+        '--transform',
+        's,^,../,',
+        '-cf',
+        archive,
+        '-C',
+        tree,
+        'a.txt',
+        'sub/b.txt',
+      ]);
       const { outcome, scratch } = await restoreAll(source);
       expect(outcome.refused).toEqual([
         { entry: '../a.txt', reason: "path has a '..' component" },
@@ -234,14 +296,18 @@ describe('tar source', () => {
 
     it('refuses a member that stays inside through ..: any .. component is refused', async () => {
       const { outcome } = await restorePython([{ name: 'sub/../inside.txt', data: 'x' }]);
-      expect(outcome.refused).toEqual([{ entry: 'sub/../inside.txt', reason: "path has a '..' component" }]);
+      expect(outcome.refused).toEqual([
+        { entry: 'sub/../inside.txt', reason: "path has a '..' component" },
+      ]);
     });
 
     it('refuses an absolute member name (GNU tar would strip the slash)', async () => {
       const { archive, source } = await place('absolute.tar');
       await run('tar', ['--absolute-names', '-cf', archive, path.join(tree, 'a.txt')]);
       const { outcome } = await restoreAll(source);
-      expect(outcome.refused).toEqual([{ entry: path.join(tree, 'a.txt'), reason: 'absolute path' }]);
+      expect(outcome.refused).toEqual([
+        { entry: path.join(tree, 'a.txt'), reason: 'absolute path' },
+      ]);
       expect(outcome.files).toEqual([]);
     });
 
@@ -253,7 +319,9 @@ describe('tar source', () => {
       await writeFile(path.join(linkTree, 'ok.txt'), 'ok');
       await run('tar', ['-cf', archive, '-C', linkTree, 'passwd', 'ok.txt']);
       const { outcome, scratch } = await restoreAll(source);
-      expect(outcome.refused).toEqual([{ entry: 'passwd', reason: "symlink target '/etc/passwd' is absolute" }]);
+      expect(outcome.refused).toEqual([
+        { entry: 'passwd', reason: "symlink target '/etc/passwd' is absolute" },
+      ]);
       await expect(lstat(path.join(scratch, 'passwd'))).rejects.toThrow(/ENOENT/);
       expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
     });
@@ -265,7 +333,12 @@ describe('tar source', () => {
       await symlink('../../outside', path.join(linkTree, 'sub', 'out'));
       await run('tar', ['-cf', archive, '-C', linkTree, 'sub']);
       const { outcome, scratch } = await restoreAll(source);
-      expect(outcome.refused).toEqual([{ entry: 'sub/out', reason: "symlink target '../../outside' resolves outside the restore folder" }]);
+      expect(outcome.refused).toEqual([
+        {
+          entry: 'sub/out',
+          reason: "symlink target '../../outside' resolves outside the restore folder",
+        },
+      ]);
       await expect(lstat(path.join(scratch, 'sub', 'out'))).rejects.toThrow(/ENOENT/);
     });
 
@@ -275,7 +348,12 @@ describe('tar source', () => {
         { name: 'deep/deeper/s', type: 'symlink', linkname: '../..' },
       ]);
       // `t` comes first and looks inside on its own; only the later `s` makes it escape.
-      expect(outcome.refused).toEqual([{ entry: 't', reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder" }]);
+      expect(outcome.refused).toEqual([
+        {
+          entry: 't',
+          reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder",
+        },
+      ]);
       expect(await readlink(path.join(scratch, 'deep/deeper/s'))).toBe('../..');
     });
 
@@ -287,9 +365,18 @@ describe('tar source', () => {
         { name: 'later.txt', data: 'later' },
       ]);
       expect(outcome.refused).toEqual([
-        { entry: 'to-passwd', reason: "hard link target '/etc/passwd' is not an earlier file of the archive" },
-        { entry: 'to-later', reason: "hard link target 'later.txt' is not an earlier file of the archive" },
-        { entry: 'to-parent', reason: "hard link target '../outside.txt' is not an earlier file of the archive" },
+        {
+          entry: 'to-passwd',
+          reason: "hard link target '/etc/passwd' is not an earlier file of the archive",
+        },
+        {
+          entry: 'to-later',
+          reason: "hard link target 'later.txt' is not an earlier file of the archive",
+        },
+        {
+          entry: 'to-parent',
+          reason: "hard link target '../outside.txt' is not an earlier file of the archive",
+        },
       ]);
       expect(await listFiles(scratch)).toEqual(['later.txt']);
     });
@@ -339,8 +426,12 @@ describe('tar source', () => {
     });
 
     it('refuses a member of a type it does not know', async () => {
-      const { outcome } = await restorePython([{ name: 'volume-label', type: 'raw', typeflag: 'V', data: '' }]);
-      expect(outcome.refused).toEqual([{ entry: 'volume-label', reason: 'unsupported tar entry type (typeflag unknown)' }]);
+      const { outcome } = await restorePython([
+        { name: 'volume-label', type: 'raw', typeflag: 'V', data: '' },
+      ]);
+      expect(outcome.refused).toEqual([
+        { entry: 'volume-label', reason: 'unsupported tar entry type (typeflag unknown)' },
+      ]);
     });
   });
 
@@ -352,20 +443,35 @@ describe('tar source', () => {
       for (let i = 20; i < bytes.length - 8; i += 7) bytes[i] = (bytes[i] as number) ^ 0x5a;
       await writeFile(archive, bytes);
       const set = await onlySet(source);
-      const restore = source.restore(set, await tempDir('restore-drill-scratch-'), { items: null, log });
+      const restore = source.restore(set, await tempDir('restore-drill-scratch-'), {
+        items: null,
+        log,
+      });
       await expect(restore).rejects.toThrow(SourceError);
-      await expect(source.listItems(set, {})).rejects.toThrow(new RegExp(`^unreadable archive ${escape(archive)}: corrupt gzip data \\(.+\\) before the first entry$`));
+      await expect(source.listItems(set, {})).rejects.toThrow(
+        new RegExp(
+          `^unreadable archive ${escape(archive)}: corrupt gzip data \\(.+\\) before the first entry$`,
+        ),
+      );
     });
 
     it('fails on a truncated gzip stream, naming the entry being read', async () => {
       const { archive, source } = await place('short.tar.gz');
       const big = path.join(root, 'big-tree');
       await writeTree(big, { 'first.txt': 'first\n' });
-      await run('dd', ['if=/dev/urandom', `of=${path.join(big, 'random.bin')}`, 'bs=1M', 'count=2', 'status=none']);
+      await run('dd', [
+        'if=/dev/urandom',
+        `of=${path.join(big, 'random.bin')}`,
+        'bs=1M',
+        'count=2',
+        'status=none',
+      ]);
       await run('tar', ['-czf', archive, '-C', big, 'first.txt', 'random.bin']);
       await truncate(archive, Math.floor((await stat(archive)).size / 2));
       const scratch = await tempDir('restore-drill-scratch-');
-      await expect(source.restore(await onlySet(source), scratch, { items: null, log })).rejects.toThrow(
+      await expect(
+        source.restore(await onlySet(source), scratch, { items: null, log }),
+      ).rejects.toThrow(
         `unreadable archive ${archive}: unexpected end of data at entry random.bin`,
       );
     });
@@ -377,10 +483,12 @@ describe('tar source', () => {
       await run('tar', ['-cf', archive, '-C', big, 'foo/bar', 'foo/baz']);
       await truncate(archive, 50_000);
       const scratch = await tempDir('restore-drill-scratch-');
-      await expect(source.restore(await onlySet(source), scratch, { items: null, log })).rejects.toThrow(
+      await expect(
+        source.restore(await onlySet(source), scratch, { items: null, log }),
+      ).rejects.toThrow(`unreadable archive ${archive}: unexpected end of data at entry foo/bar`);
+      await expect(source.listItems(await onlySet(source), {})).rejects.toThrow(
         `unreadable archive ${archive}: unexpected end of data at entry foo/bar`,
       );
-      await expect(source.listItems(await onlySet(source), {})).rejects.toThrow(`unreadable archive ${archive}: unexpected end of data at entry foo/bar`);
     });
 
     it('fails on a tar cut exactly after a member (no end-of-archive marker)', async () => {
@@ -408,7 +516,12 @@ describe('tar source', () => {
       await run('tar', ['-cf', plain, '-C', tree, '.']);
       await run('xz', ['-k', plain]);
       await writeFile(archive, await readFile(`${plain}.xz`));
-      await expect(source.restore(await onlySet(source), await tempDir('restore-drill-scratch-'), { items: null, log })).rejects.toThrow(
+      await expect(
+        source.restore(await onlySet(source), await tempDir('restore-drill-scratch-'), {
+          items: null,
+          log,
+        }),
+      ).rejects.toThrow(
         `cannot read backup set ${archive}: compressed with xz; expected a plain or gzip-compressed tar`,
       );
     });

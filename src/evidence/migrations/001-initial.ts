@@ -48,12 +48,34 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('total_ms', 'double precision', (col) => col.notNull())
     .addColumn('record', 'text', (col) => col.notNull())
     // Unique links: even a writer that skipped the chain lock cannot fork the chain.
-    .addColumn('prev_hash', 'text', (col) => col.notNull().unique().check(sql`prev_hash ~ '^[0-9a-f]{64}$'`))
-    .addColumn('record_hash', 'text', (col) => col.notNull().unique().check(sql`record_hash ~ '^[0-9a-f]{64}$'`))
+    .addColumn('prev_hash', 'text', (col) =>
+      col
+        .notNull()
+        .unique()
+        .check(sql`prev_hash ~ '^[0-9a-f]{64}$'`),
+    )
+    .addColumn('record_hash', 'text', (col) =>
+      col
+        .notNull()
+        .unique()
+        .check(sql`record_hash ~ '^[0-9a-f]{64}$'`),
+    )
     .execute();
-  await db.schema.createIndex('run_results_drill_started_at_idx').on('run_results').columns(['drill', 'started_at']).execute();
-  await db.schema.createIndex('run_results_started_at_idx').on('run_results').column('started_at').execute();
-  await db.schema.createIndex('run_results_verdict_idx').on('run_results').column('verdict').execute();
+  await db.schema
+    .createIndex('run_results_drill_started_at_idx')
+    .on('run_results')
+    .columns(['drill', 'started_at'])
+    .execute();
+  await db.schema
+    .createIndex('run_results_started_at_idx')
+    .on('run_results')
+    .column('started_at')
+    .execute();
+  await db.schema
+    .createIndex('run_results_verdict_idx')
+    .on('run_results')
+    .column('verdict')
+    .execute();
 
   await db.schema
     .createTable('run_items')
@@ -63,7 +85,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('sha256', 'text')
     .execute();
   // Not unique: a restore that lists a path twice must still be recorded as it happened.
-  await db.schema.createIndex('run_items_run_id_path_idx').on('run_items').columns(['run_id', 'path']).execute();
+  await db.schema
+    .createIndex('run_items_run_id_path_idx')
+    .on('run_items')
+    .columns(['run_id', 'path'])
+    .execute();
 
   // Append-only, enforced by the database itself: evidence rows are never updated.
   await sql`

@@ -23,9 +23,21 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('channels', 'text', (col) => col.notNull())
     .addColumn('message', 'text', (col) => col.notNull())
     .execute();
-  await db.schema.createIndex('alert_events_drill_id_idx').on('alert_events').columns(['drill', 'id']).execute();
-  await db.schema.createIndex('alert_events_problem_key_idx').on('alert_events').column('problem_key').execute();
-  await db.schema.createIndex('alert_events_created_at_idx').on('alert_events').column('created_at').execute();
+  await db.schema
+    .createIndex('alert_events_drill_id_idx')
+    .on('alert_events')
+    .columns(['drill', 'id'])
+    .execute();
+  await db.schema
+    .createIndex('alert_events_problem_key_idx')
+    .on('alert_events')
+    .column('problem_key')
+    .execute();
+  await db.schema
+    .createIndex('alert_events_created_at_idx')
+    .on('alert_events')
+    .column('created_at')
+    .execute();
 
   await db.schema
     .createTable('alert_attempts')
@@ -42,7 +54,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('host', 'text', (col) => col.notNull())
     .addColumn('pid', 'integer', (col) => col.notNull())
     // Two senders of the same attempt cannot both record it.
-    .addUniqueConstraint('alert_attempts_event_channel_attempt_unique', ['event_id', 'channel', 'attempt'])
+    .addUniqueConstraint('alert_attempts_event_channel_attempt_unique', [
+      'event_id',
+      'channel',
+      'attempt',
+    ])
     .execute();
 
   // Append-only, like the evidence: the function comes from 001.

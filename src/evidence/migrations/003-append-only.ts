@@ -45,7 +45,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     // prev_hash of the first purged record: the previous purge's anchor, or 64 zeros.
     .addColumn('from_hash', 'text', (col) => col.notNull().check(sql`from_hash ~ '^[0-9a-f]{64}$'`))
     // record_hash of the last purged record: the prev_hash the first kept record must carry.
-    .addColumn('anchor_hash', 'text', (col) => col.notNull().unique().check(sql`anchor_hash ~ '^[0-9a-f]{64}$'`))
+    .addColumn('anchor_hash', 'text', (col) =>
+      col
+        .notNull()
+        .unique()
+        .check(sql`anchor_hash ~ '^[0-9a-f]{64}$'`),
+    )
     .addColumn('host', 'text', (col) => col.notNull())
     .addColumn('version', 'text', (col) => col.notNull())
     .addCheckConstraint('evidence_purges_range', sql`first_seq <= last_seq and records > 0`)
@@ -63,10 +68,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     for each statement execute function restore_drill_refuse_purge_change()`.execute(db);
 
   // Reports count runs per drill over a period: an index-only scan instead of reading every record's row.
-  await sql`create index run_results_period_idx on run_results (started_at) include (drill, verdict, restore_ms, verify_ms)`.execute(db);
+  await sql`create index run_results_period_idx on run_results (started_at) include (drill, verdict, restore_ms, verify_ms)`.execute(
+    db,
+  );
   // Reports look up each drill's newest pass and newest failure, however old: keep those lookups off a scan.
-  await sql`create index run_results_drill_passed_idx on run_results (drill, started_at) where verdict = 'passed'`.execute(db);
-  await sql`create index run_results_drill_not_passed_idx on run_results (drill, started_at) where verdict <> 'passed'`.execute(db);
+  await sql`create index run_results_drill_passed_idx on run_results (drill, started_at) where verdict = 'passed'`.execute(
+    db,
+  );
+  await sql`create index run_results_drill_not_passed_idx on run_results (drill, started_at) where verdict <> 'passed'`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

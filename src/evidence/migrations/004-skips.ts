@@ -11,7 +11,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('id', 'bigint', (col) => col.generatedAlwaysAsIdentity().primaryKey())
     .addColumn('drill', 'text', (col) => col.notNull())
     .addColumn('scheduled_for', 'timestamptz', (col) => col.notNull())
-    .addColumn('reason', 'text', (col) => col.notNull().check(sql`reason in (${sql.join(REASONS.map((r) => sql.lit(r)))})`))
+    .addColumn('reason', 'text', (col) =>
+      col.notNull().check(sql`reason in (${sql.join(REASONS.map((r) => sql.lit(r)))})`),
+    )
     // The run still going when the slot came (reason 'overlap'). No foreign key: a purge may remove that run's evidence.
     .addColumn('blocking_run_id', sql`text collate "C"`)
     .addColumn('detail', 'text', (col) => col.notNull())
@@ -21,7 +23,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     // One outcome per slot across replicas: a skip, like a start, is written once.
     .addUniqueConstraint('run_skips_slot_unique', ['drill', 'scheduled_for'])
     .execute();
-  await db.schema.createIndex('run_skips_scheduled_for_idx').on('run_skips').column('scheduled_for').execute();
+  await db.schema
+    .createIndex('run_skips_scheduled_for_idx')
+    .on('run_skips')
+    .column('scheduled_for')
+    .execute();
   // Append-only, like the evidence: the functions come from 001 (update) and 003 (delete, unless a purge).
   await sql`create trigger run_skips_append_only before update on run_skips
     for each statement execute function restore_drill_refuse_update()`.execute(db);

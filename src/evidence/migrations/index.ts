@@ -36,7 +36,10 @@ export class MigrationError extends EvidenceError {
     readonly migrationName: string | undefined,
     cause: unknown,
   ) {
-    const what = migrationName === undefined ? 'evidence database migration' : `evidence database migration ${migrationName}`;
+    const what =
+      migrationName === undefined
+        ? 'evidence database migration'
+        : `evidence database migration ${migrationName}`;
     super('migration-failed', `${what} failed: ${reasonOf(cause)}`, { cause });
     this.name = 'MigrationError';
   }
@@ -54,5 +57,9 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationOutcome
     const failed = results.find((result) => result.status === 'Error');
     throw new MigrationError(failed?.migrationName, error);
   }
-  return { applied: results.filter((result) => result.status === 'Success').map((result) => result.migrationName) };
+  return {
+    applied: results
+      .filter((result) => result.status === 'Success')
+      .map((result) => result.migrationName),
+  };
 }

@@ -56,7 +56,9 @@ function authorization(request: IncomingMessage): { scheme: string; value: strin
   const header = request.headers.authorization;
   if (header === undefined) return undefined;
   const match = /^\s*(\S+)\s+(.+?)\s*$/.exec(header);
-  return match ? { scheme: (match[1] as string).toLowerCase(), value: match[2] as string } : { scheme: '', value: '' };
+  return match
+    ? { scheme: (match[1] as string).toLowerCase(), value: match[2] as string }
+    : { scheme: '', value: '' };
 }
 
 /** The address without its `token` parameter, for the redirect after a token sign-in. */
@@ -73,7 +75,8 @@ export function createAuthenticator(auth: ServeAuth | null): Authenticator {
   if (auth === null) return { schemes: [], check: () => ({ kind: 'ok' }) };
   const token = auth.token;
   const basic = auth.basic;
-  if (token === undefined && basic === undefined) throw new Error('createAuthenticator: no credentials configured');
+  if (token === undefined && basic === undefined)
+    throw new Error('createAuthenticator: no credentials configured');
   const session = token === undefined ? undefined : sessionValue(token);
   const challenges = [
     ...(basic ? ['Basic realm="restore-drill", charset="UTF-8"'] : []),
@@ -87,14 +90,20 @@ export function createAuthenticator(auth: ServeAuth | null): Authenticator {
       const header = authorization(request);
       if (header !== undefined) {
         presented = true;
-        if (header.scheme === 'bearer' && token !== undefined && safeEqual(header.value, token)) return { kind: 'ok' };
-        if (header.scheme === 'basic' && basic !== undefined && basicMatches(header.value, basic)) return { kind: 'ok' };
+        if (header.scheme === 'bearer' && token !== undefined && safeEqual(header.value, token))
+          return { kind: 'ok' };
+        if (header.scheme === 'basic' && basic !== undefined && basicMatches(header.value, basic))
+          return { kind: 'ok' };
       }
       const queryToken = url.searchParams.get('token');
       if (queryToken !== null) {
         presented = true;
         if (token !== undefined && session !== undefined && safeEqual(queryToken, token)) {
-          return { kind: 'token-accepted', setCookie: `${SESSION_COOKIE}=${session}; Path=/; HttpOnly; SameSite=Strict`, location: withoutToken(url) };
+          return {
+            kind: 'token-accepted',
+            setCookie: `${SESSION_COOKIE}=${session}; Path=/; HttpOnly; SameSite=Strict`,
+            location: withoutToken(url),
+          };
         }
       }
       const cookie = cookieOf(request, SESSION_COOKIE);
@@ -102,7 +111,12 @@ export function createAuthenticator(auth: ServeAuth | null): Authenticator {
         if (session !== undefined && safeEqual(cookie, session)) return { kind: 'ok' };
         presented = true;
       }
-      return { kind: 'refused', reason: presented ? 'wrong' : 'missing', challenges, clearCookie: cookie !== undefined };
+      return {
+        kind: 'refused',
+        reason: presented ? 'wrong' : 'missing',
+        challenges,
+        clearCookie: cookie !== undefined,
+      };
     },
   };
 }

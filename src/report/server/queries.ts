@@ -2,8 +2,19 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../../evidence/database.js';
 import type { RunItem, RunVerdict } from '../../evidence/run-record.js';
 import { countRuns } from '../../evidence/runs.js';
-import { summarizeEvidence, type DrillSummary, type EvidenceSummary, type SummaryDrill } from '../drill-summary.js';
-import { loadChainHead, loadDrillFacts, pointColumns, pointOf, type PointRow } from '../load-summary.js';
+import {
+  summarizeEvidence,
+  type DrillSummary,
+  type EvidenceSummary,
+  type SummaryDrill,
+} from '../drill-summary.js';
+import {
+  loadChainHead,
+  loadDrillFacts,
+  pointColumns,
+  pointOf,
+  type PointRow,
+} from '../load-summary.js';
 import type { RunRow } from '../render-csv.js';
 
 // What the web view reads beyond the summary model: pages of runs and items, and
@@ -29,23 +40,47 @@ export interface Page<T> {
 }
 
 /** Runs matching `query`, newest first, one page of them. */
-export async function loadRunPage(db: Kysely<Database>, query: RunQuery, page: number, pageSize: number): Promise<Page<RunRow>> {
+export async function loadRunPage(
+  db: Kysely<Database>,
+  query: RunQuery,
+  page: number,
+  pageSize: number,
+): Promise<Page<RunRow>> {
   const conditions = [sql`started_at >= ${query.since}`, sql`started_at < ${query.until}`];
-  if (query.drills !== undefined) conditions.push(query.drills.length === 0 ? sql`false` : sql`drill in (${sql.join([...query.drills])})`);
-  if (query.verdicts !== undefined) conditions.push(query.verdicts.length === 0 ? sql`false` : sql`verdict in (${sql.join([...query.verdicts])})`);
+  if (query.drills !== undefined)
+    conditions.push(
+      query.drills.length === 0 ? sql`false` : sql`drill in (${sql.join([...query.drills])})`,
+    );
+  if (query.verdicts !== undefined)
+    conditions.push(
+      query.verdicts.length === 0 ? sql`false` : sql`verdict in (${sql.join([...query.verdicts])})`,
+    );
   return db
     .transaction()
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
-      const total = await countRuns(trx, { since: query.since, until: query.until, drill: query.drills, verdict: query.verdicts });
-      const { rows } = await sql<PointRow>`select ${pointColumns} from run_results where ${sql.join(conditions, sql` and `)}
-        order by started_at desc, seq desc limit ${pageSize} offset ${(page - 1) * pageSize}`.execute(trx);
+      const total = await countRuns(trx, {
+        since: query.since,
+        until: query.until,
+        drill: query.drills,
+        verdict: query.verdicts,
+      });
+      const { rows } =
+        await sql<PointRow>`select ${pointColumns} from run_results where ${sql.join(conditions, sql` and `)}
+        order by started_at desc, seq desc limit ${pageSize} offset ${(page - 1) * pageSize}`.execute(
+          trx,
+        );
       return { page, pageSize, total, rows: rows.map(pointOf) };
     });
 }
 
 /** One page of a run's restored items, ordered by path (bytewise, as stored). */
-export async function loadItemPage(db: Kysely<Database>, runId: string, page: number, pageSize: number): Promise<Page<RunItem>> {
+export async function loadItemPage(
+  db: Kysely<Database>,
+  runId: string,
+  page: number,
+  pageSize: number,
+): Promise<Page<RunItem>> {
   return db
     .transaction()
     .setIsolationLevel('repeatable read')
@@ -63,7 +98,12 @@ export async function loadItemPage(db: Kysely<Database>, runId: string, page: nu
         .limit(pageSize)
         .offset((page - 1) * pageSize)
         .execute();
-      return { page, pageSize, total: Number(count.count), rows: rows.map((row) => ({ path: row.path, size: Number(row.size), sha256: row.sha256 })) };
+      return {
+        page,
+        pageSize,
+        total: Number(count.count),
+        rows: rows.map((row) => ({ path: row.path, size: Number(row.size), sha256: row.sha256 })),
+      };
     });
 }
 
@@ -78,10 +118,29 @@ export async function countRunItems(db: Db, runId: string): Promise<number> {
 }
 
 /** The runs just before and after `seq` in the chain (null at either end, or when purged). */
-export async function chainNeighbours(db: Db, seq: number): Promise<{ previous: { seq: number; runId: string } | null; next: { seq: number; runId: string } | null }> {
-  const previous = await db.selectFrom('run_results').select(['seq', 'run_id']).where('seq', '<', String(seq)).orderBy('seq', 'desc').limit(1).executeTakeFirst();
-  const next = await db.selectFrom('run_results').select(['seq', 'run_id']).where('seq', '>', String(seq)).orderBy('seq').limit(1).executeTakeFirst();
-  const link = (row: { seq: string; run_id: string } | undefined) => (row === undefined ? null : { seq: Number(row.seq), runId: row.run_id });
+export async function chainNeighbours(
+  db: Db,
+  seq: number,
+): Promise<{
+  previous: { seq: number; runId: string } | null;
+  next: { seq: number; runId: string } | null;
+}> {
+  const previous = await db
+    .selectFrom('run_results')
+    .select(['seq', 'run_id'])
+    .where('seq', '<', String(seq))
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  const next = await db
+    .selectFrom('run_results')
+    .select(['seq', 'run_id'])
+    .where('seq', '>', String(seq))
+    .orderBy('seq')
+    .limit(1)
+    .executeTakeFirst();
+  const link = (row: { seq: string; run_id: string } | undefined) =>
+    row === undefined ? null : { seq: Number(row.seq), runId: row.run_id };
   return { previous: link(previous), next: link(next) };
 }
 
@@ -103,7 +162,11 @@ export interface FilteredSummaryOptions {
  * snapshot; the summary is made twice, the second time for the drills kept, so
  * its totals and coverage match what is shown.
  */
-export async function loadFilteredSummary(db: Kysely<Database>, drills: readonly SummaryDrill[], options: FilteredSummaryOptions): Promise<EvidenceSummary> {
+export async function loadFilteredSummary(
+  db: Kysely<Database>,
+  drills: readonly SummaryDrill[],
+  options: FilteredSummaryOptions,
+): Promise<EvidenceSummary> {
   return db
     .transaction()
     .setIsolationLevel('repeatable read')
@@ -125,8 +188,17 @@ export async function loadFilteredSummary(db: Kysely<Database>, drills: readonly
 }
 
 /** Whether a drill is configured or has ever left evidence (a retired drill's runs stay readable). */
-export async function drillExists(db: Db, name: string, configured: ReadonlySet<string>): Promise<boolean> {
+export async function drillExists(
+  db: Db,
+  name: string,
+  configured: ReadonlySet<string>,
+): Promise<boolean> {
   if (configured.has(name)) return true;
-  const row = await db.selectFrom('run_results').select('seq').where('drill', '=', name).limit(1).executeTakeFirst();
+  const row = await db
+    .selectFrom('run_results')
+    .select('seq')
+    .where('drill', '=', name)
+    .limit(1)
+    .executeTakeFirst();
   return row !== undefined;
 }

@@ -29,7 +29,9 @@ export const DRILL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** Run ids are UUIDs; a unique prefix of 4 or more characters is accepted too, as `show` does. */
 export const RUN_ID = /^[0-9A-Za-z-]{4,64}$/;
 
-const drillName = z.string().regex(DRILL_NAME, { message: 'expected a drill name (letters, digits, _ . -)' });
+const drillName = z
+  .string()
+  .regex(DRILL_NAME, { message: 'expected a drill name (letters, digits, _ . -)' });
 
 /**
  * A point in time: a duration back from `now` (`90d`), a day (`2026-01-01`) or an
@@ -43,9 +45,13 @@ function timeParam(now: Date, edge: 'start' | 'end') {
     .transform((text, ctx) => {
       const duration = parseDuration(text);
       if (duration !== undefined) return new Date(now.getTime() - duration);
-      if (isCalendarDate(text)) return new Date(Date.parse(`${text}T00:00:00Z`) + (edge === 'end' ? DAY_MS : 0));
+      if (isCalendarDate(text))
+        return new Date(Date.parse(`${text}T00:00:00Z`) + (edge === 'end' ? DAY_MS : 0));
       if (z.iso.datetime({ offset: true }).safeParse(text).success) return new Date(text);
-      ctx.addIssue({ code: 'custom', message: `'${text}' is not a duration or a date; expected e.g. 90d, 2026-01-01 or 2026-01-01T00:00:00Z` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `'${text}' is not a duration or a date; expected e.g. 90d, 2026-01-01 or 2026-01-01T00:00:00Z`,
+      });
       return z.NEVER;
     });
 }
@@ -55,7 +61,13 @@ function wholeNumber(max: number) {
     .string()
     .regex(/^\d{1,9}$/, { message: 'expected a whole number' })
     .transform(Number)
-    .pipe(z.number().int().min(1, { message: 'expected 1 or more' }).max(max, { message: `expected at most ${max}` }));
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(1, { message: 'expected 1 or more' })
+        .max(max, { message: `expected at most ${max}` }),
+    );
 }
 
 /** Parameters that may be given more than once (`?drill=a&drill=b`). */
@@ -74,7 +86,10 @@ function periodFields(now: Date) {
 }
 
 function pageFields(size: { size: number; max: number }) {
-  return { page: wholeNumber(1_000_000).default(1), pageSize: wholeNumber(size.max).default(size.size) };
+  return {
+    page: wholeNumber(1_000_000).default(1),
+    pageSize: wholeNumber(size.max).default(size.size),
+  };
 }
 
 const filterFields = {
@@ -85,7 +100,11 @@ const filterFields = {
 
 /** `/` and `/api/summary`: the period, and which drills. */
 export function overviewQuery(now: Date) {
-  return z.strictObject({ ...periodFields(now), ...filterFields, state: z.enum(['green', 'red', 'waived']).optional() });
+  return z.strictObject({
+    ...periodFields(now),
+    ...filterFields,
+    state: z.enum(['green', 'red', 'waived']).optional(),
+  });
 }
 
 /** `/runs` and `/api/runs`: the period, which runs, which page. */
@@ -95,7 +114,11 @@ export function runsQuery(now: Date) {
 
 /** `/drills/:name` and `/api/drills/:name/runs`. */
 export function drillQuery(now: Date) {
-  return z.strictObject({ ...periodFields(now), verdict: filterFields.verdict, ...pageFields(RUNS_PAGE) });
+  return z.strictObject({
+    ...periodFields(now),
+    verdict: filterFields.verdict,
+    ...pageFields(RUNS_PAGE),
+  });
 }
 
 /** `/runs/:id/items` and `/api/runs/:id/items`. */
@@ -132,27 +155,44 @@ export function parseQuery<S extends z.ZodType>(schema: S, params: URLSearchPara
   const issue = parsed.error.issues[0] as z.core.$ZodIssue;
   if (issue.code === 'unrecognized_keys') {
     const allowed = schema instanceof z.ZodObject ? Object.keys(schema.shape).join(', ') : '';
-    throw new BadRequest(`${issue.keys[0]}: unknown parameter; expected ${allowed === '' ? 'none' : `one of ${allowed}`}`);
+    throw new BadRequest(
+      `${issue.keys[0]}: unknown parameter; expected ${allowed === '' ? 'none' : `one of ${allowed}`}`,
+    );
   }
   const name = String(issue.path[0] ?? 'query');
   if (issue.code === 'invalid_value') {
-    throw new BadRequest(`${name}: ${describeGiven(collected[name], issue.path[1])} is not allowed; expected one of ${issue.values.map(String).join(', ')}`);
+    throw new BadRequest(
+      `${name}: ${describeGiven(collected[name], issue.path[1])} is not allowed; expected one of ${issue.values.map(String).join(', ')}`,
+    );
   }
   throw new BadRequest(`${name}: ${issue.message}`);
 }
 
-function describeGiven(value: string | string[] | undefined, index: PropertyKey | undefined): string {
+function describeGiven(
+  value: string | string[] | undefined,
+  index: PropertyKey | undefined,
+): string {
   const given = Array.isArray(value) && typeof index === 'number' ? value[index] : value;
   const text = String(given ?? '');
   return `'${text.length > 40 ? `${text.slice(0, 37)}...` : text}'`;
 }
 
 /** The period of a parsed query, defaults applied; since must come before until. */
-export function periodOf(query: { since?: Date | undefined; until?: Date | undefined }, params: URLSearchParams, now: Date): Period {
+export function periodOf(
+  query: { since?: Date | undefined; until?: Date | undefined },
+  params: URLSearchParams,
+  now: Date,
+): Period {
   const since = query.since ?? new Date(now.getTime() - (parseDuration(DEFAULT_SINCE) as number));
   const until = query.until ?? now;
   if (since.getTime() >= until.getTime()) {
-    throw new BadRequest(`since: ${since.toISOString()} must be before until (${until.toISOString()})`);
+    throw new BadRequest(
+      `since: ${since.toISOString()} must be before until (${until.toISOString()})`,
+    );
   }
-  return { since, until, text: { since: params.get('since') || DEFAULT_SINCE, until: params.get('until') || '' } };
+  return {
+    since,
+    until,
+    text: { since: params.get('since') || DEFAULT_SINCE, until: params.get('until') || '' },
+  };
 }

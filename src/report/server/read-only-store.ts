@@ -3,7 +3,12 @@ import pg from 'pg';
 import { redactor } from '../../config/redact.js';
 import type { Database } from '../../evidence/database.js';
 import { EvidenceError, reasonOf } from '../../evidence/errors.js';
-import { describePostgresUrl, openEvidenceStore, type EvidenceStore, type OpenEvidenceStoreOptions } from '../../evidence/open-store.js';
+import {
+  describePostgresUrl,
+  openEvidenceStore,
+  type EvidenceStore,
+  type OpenEvidenceStoreOptions,
+} from '../../evidence/open-store.js';
 
 // The web view's store: opened like every other command's (migrations included,
 // so a fresh database serves an empty view), then made read-only by PostgreSQL
@@ -33,15 +38,28 @@ export async function openReadOnlyStore(options: OpenEvidenceStoreOptions): Prom
   await store.close();
   const url = options.url as string;
   const target = describePostgresUrl(url);
-  const pool = new pg.Pool({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, options: '-c default_transaction_read_only=on' });
-  pool.on('error', (error) => options.log.warn({ database: target, err: redactor.redact(reasonOf(error)) }, 'evidence database connection lost'));
+  const pool = new pg.Pool({
+    connectionString: url,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    options: '-c default_transaction_read_only=on',
+  });
+  pool.on('error', (error) =>
+    options.log.warn(
+      { database: target, err: redactor.redact(reasonOf(error)) },
+      'evidence database connection lost',
+    ),
+  );
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     await assertReadOnly(db);
   } catch (error) {
     await db.destroy().catch(() => {});
     if (error instanceof EvidenceError) throw error;
-    throw new EvidenceError('open-failed', `cannot connect to evidence database ${target}: ${redactor.redact(reasonOf(error))}`, { cause: error });
+    throw new EvidenceError(
+      'open-failed',
+      `cannot connect to evidence database ${target}: ${redactor.redact(reasonOf(error))}`,
+      { cause: error },
+    );
   }
   let closed = false;
   return {
@@ -57,8 +75,13 @@ export async function openReadOnlyStore(options: OpenEvidenceStoreOptions): Prom
 
 /** Refuses to go on unless the session really is read-only (a pooler could drop startup options). */
 async function assertReadOnly(db: Kysely<Database>): Promise<void> {
-  const { rows } = await sql<{ default_transaction_read_only: string }>`show default_transaction_read_only`.execute(db);
+  const { rows } = await sql<{
+    default_transaction_read_only: string;
+  }>`show default_transaction_read_only`.execute(db);
   if (rows[0]?.default_transaction_read_only !== 'on') {
-    throw new EvidenceError('open-failed', 'the evidence database session could not be made read-only (default_transaction_read_only is not on); the web view will not serve from a writable session');
+    throw new EvidenceError(
+      'open-failed',
+      'the evidence database session could not be made read-only (default_transaction_read_only is not on); the web view will not serve from a writable session',
+    );
   }
 }

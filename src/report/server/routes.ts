@@ -4,8 +4,28 @@ import type { Database } from '../../evidence/database.js';
 import { getRun, type StoredRun } from '../../evidence/runs.js';
 import type { DrillSummary, EvidenceSummary, SummaryDrill } from '../drill-summary.js';
 import type { RunRow } from '../render-csv.js';
-import { chainNeighbours, countRunItems, drillExists, loadFilteredSummary, loadItemPage, loadRunPage, type Page } from './queries.js';
-import { BadRequest, DRILL_NAME, RUN_ID, drillQuery, itemsQuery, noQuery, overviewQuery, parseQuery, periodOf, runsQuery, type Period } from './query.js';
+import {
+  chainNeighbours,
+  countRunItems,
+  drillExists,
+  loadFilteredSummary,
+  loadItemPage,
+  loadRunPage,
+  type Page,
+} from './queries.js';
+import {
+  BadRequest,
+  DRILL_NAME,
+  RUN_ID,
+  drillQuery,
+  itemsQuery,
+  noQuery,
+  overviewQuery,
+  parseQuery,
+  periodOf,
+  runsQuery,
+  type Period,
+} from './query.js';
 import { drillPage } from './pages/drill-page.js';
 import { itemsPage, runsPage } from './pages/list-pages.js';
 import { overviewPage } from './pages/overview-page.js';
@@ -66,7 +86,10 @@ export function isApiPath(path: string): boolean {
 
 /** Finds the route for `context.url` and runs it; throws BadRequest / NotFound for the caller to answer. */
 export async function dispatch(context: RouteContext): Promise<Reply> {
-  const path = context.url.pathname.length > 1 ? context.url.pathname.replace(/\/+$/, '') : context.url.pathname;
+  const path =
+    context.url.pathname.length > 1
+      ? context.url.pathname.replace(/\/+$/, '')
+      : context.url.pathname;
   for (const route of ROUTES) {
     const match = route.pattern.exec(path);
     if (!match) continue;
@@ -90,7 +113,8 @@ function htmlReply(body: string, status = 200): Reply {
   return { status, type: 'html', body };
 }
 
-const configuredNames = (context: RouteContext) => new Set(context.drills.map((entry) => entry.name));
+const configuredNames = (context: RouteContext) =>
+  new Set(context.drills.map((entry) => entry.name));
 
 /** Configured owners, sorted, for the owner filter. */
 function ownersOf(context: RouteContext): string[] {
@@ -101,7 +125,11 @@ function ownersOf(context: RouteContext): string[] {
  * The drills a `drill` / `owner` filter selects: undefined for all. An unknown
  * drill (not configured, no evidence) or owner is refused, as `report --drill` does.
  */
-async function selectDrills(context: RouteContext, drills: readonly string[] | undefined, owner: string | undefined): Promise<string[] | undefined> {
+async function selectDrills(
+  context: RouteContext,
+  drills: readonly string[] | undefined,
+  owner: string | undefined,
+): Promise<string[] | undefined> {
   let selected: string[] | undefined;
   if (drills !== undefined) {
     const configured = configuredNames(context);
@@ -113,17 +141,25 @@ async function selectDrills(context: RouteContext, drills: readonly string[] | u
     selected = [...new Set(drills)];
   }
   if (owner !== undefined) {
-    const owned = context.drills.filter((entry) => entry.owner === owner).map((entry) => entry.name);
+    const owned = context.drills
+      .filter((entry) => entry.owner === owner)
+      .map((entry) => entry.name);
     if (owned.length === 0) {
       const owners = ownersOf(context);
-      throw new BadRequest(`owner: '${owner.length > 40 ? `${owner.slice(0, 37)}...` : owner}' owns no configured drill; expected one of ${owners.length === 0 ? '(no owners configured)' : owners.join(', ')}`);
+      throw new BadRequest(
+        `owner: '${owner.length > 40 ? `${owner.slice(0, 37)}...` : owner}' owns no configured drill; expected one of ${owners.length === 0 ? '(no owners configured)' : owners.join(', ')}`,
+      );
     }
     selected = selected === undefined ? owned : selected.filter((name) => owned.includes(name));
   }
   return selected;
 }
 
-async function summaryFor(context: RouteContext): Promise<{ summary: EvidenceSummary; period: Period; query: z.output<ReturnType<typeof overviewQuery>> }> {
+async function summaryFor(context: RouteContext): Promise<{
+  summary: EvidenceSummary;
+  period: Period;
+  query: z.output<ReturnType<typeof overviewQuery>>;
+}> {
   const query = parseQuery(overviewQuery(context.now), context.url.searchParams);
   const period = periodOf(query, context.url.searchParams, context.now);
   const only = await selectDrills(context, query.drill, query.owner);
@@ -131,8 +167,16 @@ async function summaryFor(context: RouteContext): Promise<{ summary: EvidenceSum
   const keep =
     state === undefined && verdict === undefined
       ? undefined
-      : (entry: DrillSummary) => (state === undefined || entry.state === state) && (verdict === undefined || verdict.some((name) => entry.verdicts[name] > 0));
-  const summary = await loadFilteredSummary(context.db, context.drills, { since: period.since, until: period.until, now: context.now, only, keep });
+      : (entry: DrillSummary) =>
+          (state === undefined || entry.state === state) &&
+          (verdict === undefined || verdict.some((name) => entry.verdicts[name] > 0));
+  const summary = await loadFilteredSummary(context.db, context.drills, {
+    since: period.since,
+    until: period.until,
+    now: context.now,
+    only,
+    keep,
+  });
   return { summary, period, query };
 }
 
@@ -140,7 +184,9 @@ async function overview(context: RouteContext): Promise<Reply> {
   const { summary, period, query } = await summaryFor(context);
   const names = [...configuredNames(context)];
   for (const entry of summary.drills) if (!names.includes(entry.name)) names.push(entry.name);
-  const filtered = [query.drill, query.owner, query.state, query.verdict].some((value) => value !== undefined);
+  const filtered = [query.drill, query.owner, query.state, query.verdict].some(
+    (value) => value !== undefined,
+  );
   return htmlReply(
     overviewPage(
       summary,
@@ -166,7 +212,12 @@ async function runsFor(context: RouteContext) {
   const query = parseQuery(runsQuery(context.now), context.url.searchParams);
   const period = periodOf(query, context.url.searchParams, context.now);
   const only = await selectDrills(context, query.drill, query.owner);
-  const page = await loadRunPage(context.db, { since: period.since, until: period.until, drills: only, verdicts: query.verdict }, query.page, query.pageSize);
+  const page = await loadRunPage(
+    context.db,
+    { since: period.since, until: period.until, drills: only, verdicts: query.verdict },
+    query.page,
+    query.pageSize,
+  );
   return { query, period, page };
 }
 
@@ -192,7 +243,14 @@ async function runs(context: RouteContext): Promise<Reply> {
 
 /** The runs list as JSON: one page and where it sits. */
 function runListJson(period: Period, page: Page<RunRow>, extra: Record<string, unknown> = {}) {
-  return { ...extra, window: { since: period.since.toISOString(), until: period.until.toISOString() }, page: page.page, pageSize: page.pageSize, total: page.total, runs: page.rows };
+  return {
+    ...extra,
+    window: { since: period.since.toISOString(), until: period.until.toISOString() },
+    page: page.page,
+    pageSize: page.pageSize,
+    total: page.total,
+    runs: page.rows,
+  };
 }
 
 async function apiRuns(context: RouteContext): Promise<Reply> {
@@ -201,17 +259,26 @@ async function apiRuns(context: RouteContext): Promise<Reply> {
 }
 
 function drillName(name: string): string {
-  if (!DRILL_NAME.test(name)) throw new BadRequest(`drill name: '${name.length > 40 ? `${name.slice(0, 37)}...` : name}' is not a drill name; expected letters, digits, _ . -`);
+  if (!DRILL_NAME.test(name))
+    throw new BadRequest(
+      `drill name: '${name.length > 40 ? `${name.slice(0, 37)}...` : name}' is not a drill name; expected letters, digits, _ . -`,
+    );
   return name;
 }
 
 async function drillData(context: RouteContext, rawName: string) {
   const name = drillName(rawName);
   const configured = configuredNames(context);
-  if (!(await drillExists(context.db, name, configured))) throw new NotFound(`no drill '${name}': it is not configured and has no evidence`);
+  if (!(await drillExists(context.db, name, configured)))
+    throw new NotFound(`no drill '${name}': it is not configured and has no evidence`);
   const query = parseQuery(drillQuery(context.now), context.url.searchParams);
   const period = periodOf(query, context.url.searchParams, context.now);
-  const page = await loadRunPage(context.db, { since: period.since, until: period.until, drills: [name], verdicts: query.verdict }, query.page, query.pageSize);
+  const page = await loadRunPage(
+    context.db,
+    { since: period.since, until: period.until, drills: [name], verdicts: query.verdict },
+    query.page,
+    query.pageSize,
+  );
   return { name, configured: configured.has(name), query, period, page };
 }
 
@@ -219,10 +286,26 @@ async function drill(context: RouteContext, [rawName]: readonly string[]): Promi
   const { name, configured, query, period, page } = await drillData(context, rawName as string);
   // A retired drill is summarised as if configured with nothing but its name, then marked as retired.
   const drills = configured ? context.drills : [...context.drills, { name }];
-  const summary = await loadFilteredSummary(context.db, drills, { since: period.since, until: period.until, now: context.now, only: [name], recentLimit: 120 });
+  const summary = await loadFilteredSummary(context.db, drills, {
+    since: period.since,
+    until: period.until,
+    now: context.now,
+    only: [name],
+    recentLimit: 120,
+  });
   const entry = summary.drills[0] as DrillSummary;
   return htmlReply(
-    drillPage({ ...entry, configured }, page, { action: `/drills/${encodeURIComponent(name)}`, since: period.text.since, until: period.text.until, verdict: { selected: query.verdict?.[0] } }, context.url.searchParams),
+    drillPage(
+      { ...entry, configured },
+      page,
+      {
+        action: `/drills/${encodeURIComponent(name)}`,
+        since: period.text.since,
+        until: period.text.until,
+        verdict: { selected: query.verdict?.[0] },
+      },
+      context.url.searchParams,
+    ),
   );
 }
 
@@ -232,7 +315,10 @@ async function apiDrillRuns(context: RouteContext, [rawName]: readonly string[])
 }
 
 async function findRun(context: RouteContext, id: string): Promise<StoredRun> {
-  if (!RUN_ID.test(id)) throw new BadRequest(`run id: '${id.length > 40 ? `${id.slice(0, 37)}...` : id}' is not a run id; expected a UUID or a unique prefix of it (4 or more characters)`);
+  if (!RUN_ID.test(id))
+    throw new BadRequest(
+      `run id: '${id.length > 40 ? `${id.slice(0, 37)}...` : id}' is not a run id; expected a UUID or a unique prefix of it (4 or more characters)`,
+    );
   const found = await getRun(context.db, id);
   if (!found) throw new NotFound(`no run '${id}' in the evidence`);
   return found;
@@ -256,7 +342,13 @@ async function apiRun(context: RouteContext, [id]: readonly string[]): Promise<R
   const { found, neighbours, itemsTotal } = await runData(context, id as string);
   return json({
     record: found.record,
-    chain: { seq: found.seq, prevHash: found.prevHash, recordHash: found.recordHash, previous: neighbours.previous, next: neighbours.next },
+    chain: {
+      seq: found.seq,
+      prevHash: found.prevHash,
+      recordHash: found.recordHash,
+      previous: neighbours.previous,
+      next: neighbours.next,
+    },
     items: { total: itemsTotal },
   });
 }
@@ -275,5 +367,11 @@ async function items(context: RouteContext, [id]: readonly string[]): Promise<Re
 
 async function apiItems(context: RouteContext, [id]: readonly string[]): Promise<Reply> {
   const { found, page } = await itemsData(context, id as string);
-  return json({ runId: found.record.runId, page: page.page, pageSize: page.pageSize, total: page.total, items: page.rows });
+  return json({
+    runId: found.record.runId,
+    page: page.page,
+    pageSize: page.pageSize,
+    total: page.total,
+    items: page.rows,
+  });
 }

@@ -31,13 +31,19 @@ export const serveAuthSchema = z
       .optional()
       .describe('HTTP basic authentication: browsers ask for the user name and password.'),
   })
-  .describe('Credentials for the web view; serve refuses to start without one unless --insecure-no-auth is given.');
+  .describe(
+    'Credentials for the web view; serve refuses to start without one unless --insecure-no-auth is given.',
+  );
 export type ServeAuth = z.output<typeof serveAuthSchema>;
 
 /** `restore-drill serve`: where the read-only web view listens and who may read it. */
 export const serveConfigSchema = z
   .strictObject({
-    host: z.string().min(1).default(DEFAULT_SERVE_HOST).describe('Address to listen on; 127.0.0.1 (loopback only) unless you mean to share it.'),
+    host: z
+      .string()
+      .min(1)
+      .default(DEFAULT_SERVE_HOST)
+      .describe('Address to listen on; 127.0.0.1 (loopback only) unless you mean to share it.'),
     port: z
       .number()
       .int({ message: 'expected a port from 0 to 65535' })

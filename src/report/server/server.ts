@@ -18,7 +18,8 @@ import { dispatch, isApiPath, type Reply } from './routes.js';
 
 /** Sent with every response. `form-action` does not fall back to `default-src`, so it is named. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'Content-Security-Policy':
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'X-Content-Type-Options': 'nosniff',
   'Referrer-Policy': 'no-referrer',
   'X-Frame-Options': 'DENY',
@@ -27,7 +28,10 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Cache-Control': 'no-store',
 };
 
-const CONTENT_TYPES = { html: 'text/html; charset=utf-8', json: 'application/json; charset=utf-8' } as const;
+const CONTENT_TYPES = {
+  html: 'text/html; charset=utf-8',
+  json: 'application/json; charset=utf-8',
+} as const;
 
 /** How long in-flight requests get to finish on shutdown before their connections are cut. */
 const DRAIN_MS = 5_000;
@@ -70,8 +74,17 @@ export async function startEvidenceServer(options: EvidenceServerOptions): Promi
     await once(server, 'listening');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === 'EADDRINUSE' ? 'the address is already in use' : code === 'EADDRNOTAVAIL' ? 'no such address on this machine' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new Error(`cannot listen on ${options.host}:${options.port}: ${reason}`, { cause: error });
+    const reason =
+      code === 'EADDRINUSE'
+        ? 'the address is already in use'
+        : code === 'EADDRNOTAVAIL'
+          ? 'no such address on this machine'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : (error as Error).message;
+    throw new Error(`cannot listen on ${options.host}:${options.port}: ${reason}`, {
+      cause: error,
+    });
   }
   const port = (server.address() as AddressInfo).port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
@@ -90,7 +103,12 @@ async function closeServer(server: Server): Promise<void> {
   }
 }
 
-function send(request: IncomingMessage, response: ServerResponse, reply: Reply, headers: Record<string, string | string[]> = {}): void {
+function send(
+  request: IncomingMessage,
+  response: ServerResponse,
+  reply: Reply,
+  headers: Record<string, string | string[]> = {},
+): void {
   const body = Buffer.from(reply.body, 'utf8');
   response.writeHead(reply.status, {
     ...SECURITY_HEADERS,
@@ -103,37 +121,81 @@ function send(request: IncomingMessage, response: ServerResponse, reply: Reply, 
 
 /** An error as the route's kind of response: a JSON `{ error }` under /api/, a page elsewhere. */
 function errorReply(api: boolean, status: number, title: string, message: string): Reply {
-  return api ? { status, type: 'json', body: `${JSON.stringify({ error: message })}\n` } : { status, type: 'html', body: errorPage(status, title, message) };
+  return api
+    ? { status, type: 'json', body: `${JSON.stringify({ error: message })}\n` }
+    : { status, type: 'html', body: errorPage(status, title, message) };
 }
 
-const TITLES: Record<number, string> = { 400: 'Bad request', 404: 'Not found', 405: 'Method not allowed', 500: 'Server error' };
+const TITLES: Record<number, string> = {
+  400: 'Bad request',
+  404: 'Not found',
+  405: 'Method not allowed',
+  500: 'Server error',
+};
 
-async function handle(request: IncomingMessage, response: ServerResponse, options: EvidenceServerOptions): Promise<void> {
+async function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: EvidenceServerOptions,
+): Promise<void> {
   const started = performance.now();
   const { log } = options;
   let url: URL;
   try {
     url = new URL(request.url ?? '/', 'http://localhost');
   } catch {
-    send(request, response, errorReply(false, 400, TITLES[400] as string, 'the request address is not a valid URL'));
+    send(
+      request,
+      response,
+      errorReply(false, 400, TITLES[400] as string, 'the request address is not a valid URL'),
+    );
     return;
   }
   const api = isApiPath(url.pathname);
-  const done = (status: number) => log.debug({ method: request.method, path: url.pathname, status, ms: Math.round(performance.now() - started) }, 'web view request');
+  const done = (status: number) =>
+    log.debug(
+      {
+        method: request.method,
+        path: url.pathname,
+        status,
+        ms: Math.round(performance.now() - started),
+      },
+      'web view request',
+    );
 
   if (request.method !== 'GET' && request.method !== 'HEAD') {
-    send(request, response, errorReply(api, 405, TITLES[405] as string, `${request.method ?? 'this method'} is not allowed: the evidence is read-only; use GET`), { Allow: 'GET, HEAD' });
+    send(
+      request,
+      response,
+      errorReply(
+        api,
+        405,
+        TITLES[405] as string,
+        `${request.method ?? 'this method'} is not allowed: the evidence is read-only; use GET`,
+      ),
+      { Allow: 'GET, HEAD' },
+    );
     done(405);
     return;
   }
 
   const auth = options.auth.check(request, url);
   if (auth.kind === 'refused') {
-    log.warn({ path: url.pathname, reason: auth.reason, remote: request.socket.remoteAddress }, 'web view: request without valid credentials refused');
+    log.warn(
+      { path: url.pathname, reason: auth.reason, remote: request.socket.remoteAddress },
+      'web view: request without valid credentials refused',
+    );
     const headers: Record<string, string | string[]> = { 'WWW-Authenticate': auth.challenges };
     if (auth.clearCookie) headers['Set-Cookie'] = CLEAR_SESSION_COOKIE;
     const message = auth.reason === 'missing' ? 'credentials required' : 'credentials not accepted';
-    send(request, response, api ? errorReply(true, 401, '', message) : { status: 401, type: 'html', body: signInPage(auth.reason, options.auth.schemes) }, headers);
+    send(
+      request,
+      response,
+      api
+        ? errorReply(true, 401, '', message)
+        : { status: 401, type: 'html', body: signInPage(auth.reason, options.auth.schemes) },
+      headers,
+    );
     done(401);
     return;
   }
@@ -154,17 +216,29 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
   url.searchParams.delete('token');
   let reply: Reply;
   try {
-    reply = await dispatch({ db: options.db, drills: options.drills, url, now: options.now?.() ?? new Date() });
+    reply = await dispatch({
+      db: options.db,
+      drills: options.drills,
+      url,
+      now: options.now?.() ?? new Date(),
+    });
   } catch (error) {
     reply = failureReply(error, api, log);
   }
-  send(request, response, reply, auth.kind === 'token-accepted' ? { 'Set-Cookie': auth.setCookie } : {});
+  send(
+    request,
+    response,
+    reply,
+    auth.kind === 'token-accepted' ? { 'Set-Cookie': auth.setCookie } : {},
+  );
   done(reply.status);
 }
 
 function failureReply(error: unknown, api: boolean, log: Logger): Reply {
-  if (error instanceof BadRequest) return errorReply(api, error.status, TITLES[error.status] ?? 'Error', error.message);
-  if (error instanceof EvidenceError && error.code === 'ambiguous-run-id') return errorReply(api, 400, TITLES[400] as string, `run id: ${error.message}`);
+  if (error instanceof BadRequest)
+    return errorReply(api, error.status, TITLES[error.status] ?? 'Error', error.message);
+  if (error instanceof EvidenceError && error.code === 'ambiguous-run-id')
+    return errorReply(api, 400, TITLES[400] as string, `run id: ${error.message}`);
   if (error instanceof EvidenceError && error.code === 'corrupt-record') {
     // Said plainly: a reviewer must learn the evidence was changed, not see a generic error.
     log.error({ err: error.message }, 'web view: stored evidence is corrupt');
@@ -173,8 +247,18 @@ function failureReply(error: unknown, api: boolean, log: Logger): Reply {
   if ((error as { code?: unknown }).code === '22P02' && /json/i.test((error as Error).message)) {
     // A list reads fields out of the stored records in SQL: one that is not JSON fails the whole query.
     log.error({ err: (error as Error).message }, 'web view: a stored record is not JSON');
-    return errorReply(api, 500, 'Evidence damaged', 'a stored record in this list is not valid JSON: the evidence was changed outside restore-drill; run restore-drill evidence verify to name it');
+    return errorReply(
+      api,
+      500,
+      'Evidence damaged',
+      'a stored record in this list is not valid JSON: the evidence was changed outside restore-drill; run restore-drill evidence verify to name it',
+    );
   }
   log.error({ err: error }, 'web view: request failed');
-  return errorReply(api, 500, TITLES[500] as string, 'the server could not answer this request; the reason is in its log');
+  return errorReply(
+    api,
+    500,
+    TITLES[500] as string,
+    'the server could not answer this request; the reason is in its log',
+  );
 }

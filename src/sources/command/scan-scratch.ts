@@ -26,18 +26,26 @@ function isInside(root: string, target: string): boolean {
  * relative to scratch, in name order. `skip` names top-level entries that are not
  * the restore's (a source's own work files).
  */
-export async function scanScratch(root: string, options: { signal?: AbortSignal | undefined; skip?: ReadonlySet<string> } = {}): Promise<ScratchScan> {
+export async function scanScratch(
+  root: string,
+  options: { signal?: AbortSignal | undefined; skip?: ReadonlySet<string> } = {},
+): Promise<ScratchScan> {
   const realRoot = await realpath(root);
   const files: RestoredFile[] = [];
   const refused: RefusedEntry[] = [];
   const pending: Promise<void>[] = [];
   const hash = async (rel: string): Promise<void> => {
     try {
-      const digest = await hashFile(path.join(root, ...rel.split('/')), ['sha256'], { signal: options.signal });
+      const digest = await hashFile(path.join(root, ...rel.split('/')), ['sha256'], {
+        signal: options.signal,
+      });
       files.push({ path: rel, size: digest.size, sha256: digest.digests.sha256 as string });
     } catch (error) {
       options.signal?.throwIfAborted();
-      refused.push({ entry: rel, reason: `cannot read the restored file: ${describeFsError(error)}` });
+      refused.push({
+        entry: rel,
+        reason: `cannot read the restored file: ${describeFsError(error)}`,
+      });
     }
   };
 
@@ -58,7 +66,10 @@ export async function scanScratch(root: string, options: { signal?: AbortSignal 
         const escape = await symlinkEscape(realRoot, abs);
         if (escape !== null) refused.push({ entry: rel, reason: escape });
       } else {
-        refused.push({ entry: rel, reason: `special file: ${entry.isFIFO() ? 'FIFO' : entry.isSocket() ? 'socket' : 'device'}` });
+        refused.push({
+          entry: rel,
+          reason: `special file: ${entry.isFIFO() ? 'FIFO' : entry.isSocket() ? 'socket' : 'device'}`,
+        });
       }
     }
   };

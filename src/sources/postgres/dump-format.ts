@@ -17,13 +17,17 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
   try {
     info = await stat(dump);
   } catch (error) {
-    throw new SourceError(`cannot read dump ${dump}: ${describeFsError(error)}`, false, { cause: error });
+    throw new SourceError(`cannot read dump ${dump}: ${describeFsError(error)}`, false, {
+      cause: error,
+    });
   }
   if (info.isDirectory()) {
     try {
       await stat(path.join(dump, 'toc.dat'));
     } catch {
-      throw new SourceError(`folder ${dump} is not a directory-format dump (pg_dump -Fd): it has no toc.dat`);
+      throw new SourceError(
+        `folder ${dump} is not a directory-format dump (pg_dump -Fd): it has no toc.dat`,
+      );
     }
     return 'directory';
   }
@@ -37,13 +41,21 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
       await handle.close();
     }
   } catch (error) {
-    throw new SourceError(`cannot read dump ${dump}: ${describeFsError(error)}`, false, { cause: error });
+    throw new SourceError(`cannot read dump ${dump}: ${describeFsError(error)}`, false, {
+      cause: error,
+    });
   }
   if (bytesRead === 0) throw new SourceError(`dump ${dump} is empty`);
   if (head.subarray(0, 5).toString('latin1') === 'PGDMP') return 'custom';
   if (bytesRead >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
-  if (head[0] === 0x1f && head[1] === 0x8b) throw new SourceError(`dump ${dump} is gzip-compressed plain SQL; decompress it first or dump with -Fc`);
-  if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) throw new SourceError(`dump ${dump} is zstd-compressed plain SQL; decompress it first or dump with -Fc`);
+  if (head[0] === 0x1f && head[1] === 0x8b)
+    throw new SourceError(
+      `dump ${dump} is gzip-compressed plain SQL; decompress it first or dump with -Fc`,
+    );
+  if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])))
+    throw new SourceError(
+      `dump ${dump} is zstd-compressed plain SQL; decompress it first or dump with -Fc`,
+    );
   return 'plain';
 }
 
@@ -55,7 +67,8 @@ export interface PlainDumpHead {
   leavesTarget: { line: number; what: string } | null;
 }
 
-const DATABASE_STATEMENT = /^(CREATE|DROP|ALTER)\s+DATABASE\s+(?:IF\s+EXISTS\s+)?("(?:[^"]|"")+"|[^\s;]+)/i;
+const DATABASE_STATEMENT =
+  /^(CREATE|DROP|ALTER)\s+DATABASE\s+(?:IF\s+EXISTS\s+)?("(?:[^"]|"")+"|[^\s;]+)/i;
 
 /**
  * Reads a whole plain dump (COPY data is only skimmed for its end marker) and reports
@@ -63,12 +76,18 @@ const DATABASE_STATEMENT = /^(CREATE|DROP|ALTER)\s+DATABASE\s+(?:IF\s+EXISTS\s+)
  * meta-command psql would obey, CREATE/DROP/ALTER DATABASE. Such a dump is never run:
  * psql cannot be told to ignore meta-commands, so they are looked for everywhere.
  */
-export async function inspectPlainDump(dump: string, options: { signal?: AbortSignal | undefined } = {}): Promise<PlainDumpHead> {
+export async function inspectPlainDump(
+  dump: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<PlainDumpHead> {
   const head: PlainDumpHead = { databases: [], leavesTarget: null };
   for await (const event of readPlainDump(dump, options)) {
     if (event.kind === 'meta') {
       if (event.command === 'restrict' || event.command === 'unrestrict') continue;
-      head.leavesTarget ??= { line: event.line, what: `\\${event.command}${event.argument ? ` ${event.argument}` : ''}` };
+      head.leavesTarget ??= {
+        line: event.line,
+        what: `\\${event.command}${event.argument ? ` ${event.argument}` : ''}`,
+      };
       if (event.command === 'connect' || event.command === 'c') {
         const target = event.argument.split(/\s+/)[0];
         if (target) head.databases.push(unquote(target));
@@ -79,12 +98,17 @@ export async function inspectPlainDump(dump: string, options: { signal?: AbortSi
     const match = DATABASE_STATEMENT.exec(stripLeadingComments(event.text));
     if (match) {
       head.databases.push(unquote(match[2] as string));
-      head.leavesTarget ??= { line: event.line, what: `${(match[1] as string).toUpperCase()} DATABASE` };
+      head.leavesTarget ??= {
+        line: event.line,
+        what: `${(match[1] as string).toUpperCase()} DATABASE`,
+      };
     }
   }
   return head;
 }
 
 function unquote(name: string): string {
-  return name.startsWith('"') ? name.slice(1, -1).replace(/""/g, '"') : name.replace(/;$/, '').toLowerCase();
+  return name.startsWith('"')
+    ? name.slice(1, -1).replace(/""/g, '"')
+    : name.replace(/;$/, '').toLowerCase();
 }

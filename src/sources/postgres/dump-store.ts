@@ -12,7 +12,11 @@ import type { DumpFormat } from './dump-format.js';
 export interface DumpStore {
   listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]>;
   /** A local path the PostgreSQL tools can read for `set`; a remote store fetches it into `scratchDir` first. */
-  localPath(set: BackupSet, scratchDir: string, options: { signal?: AbortSignal | undefined }): Promise<string>;
+  localPath(
+    set: BackupSet,
+    scratchDir: string,
+    options: { signal?: AbortSignal | undefined },
+  ): Promise<string>;
 }
 
 /** Dumps on a local or mounted file system, chosen by glob: files, and with `auto`/`directory` folders holding toc.dat. */
@@ -25,10 +29,12 @@ export class LocalDumpStore implements DumpStore {
 
   async listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]> {
     const sets: BackupSet[] = [];
-    if (this.format !== 'directory') sets.push(...(await findSets(this.pattern, this.configDir, { kind: 'file' }, options)));
+    if (this.format !== 'directory')
+      sets.push(...(await findSets(this.pattern, this.configDir, { kind: 'file' }, options)));
     if (this.format === 'directory' || this.format === 'auto') {
       const folders = await findSets(this.pattern, this.configDir, { kind: 'directory' }, options);
-      for (const folder of folders) if (this.format === 'directory' || (await hasToc(folder.path))) sets.push(folder);
+      for (const folder of folders)
+        if (this.format === 'directory' || (await hasToc(folder.path))) sets.push(folder);
     }
     return sets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }

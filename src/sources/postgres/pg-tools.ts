@@ -1,4 +1,10 @@
-import { describeExit, lastLine, runCommand, type CommandResult, type ExecRecord } from '../../exec/run-command.js';
+import {
+  describeExit,
+  lastLine,
+  runCommand,
+  type CommandResult,
+  type ExecRecord,
+} from '../../exec/run-command.js';
 import { SourceError, type RefusedEntry } from '../restore-source.js';
 
 /** One TABLE DATA entry of an archive's table of contents: what sampling picks from. */
@@ -33,9 +39,18 @@ export async function toolVersion(binary: string, signal?: AbortSignal): Promise
 }
 
 /** Reads the archive's TOC with `pg_restore -l`; failures are mapped like a restore's. */
-export async function listArchive(binary: string, dump: string, run: ToolRun): Promise<{ toc: ArchiveToc; record: ExecRecord }> {
+export async function listArchive(
+  binary: string,
+  dump: string,
+  run: ToolRun,
+): Promise<{ toc: ArchiveToc; record: ExecRecord }> {
   // Reading the TOC is quick whatever the dump's size; the restore's timeout is for the restore.
-  const result = await runCommand(binary, ['-l', dump], { env: run.env, signal: run.signal, keepStdout: true, timeoutMs: 300_000 });
+  const result = await runCommand(binary, ['-l', dump], {
+    env: run.env,
+    signal: run.signal,
+    keepStdout: true,
+    timeoutMs: 300_000,
+  });
   if (result.exitCode !== 0 || result.timedOut || result.canceled) {
     run.signal?.throwIfAborted();
     throw await restoreFailure(binary, dump, result, run.signal);
@@ -73,7 +88,8 @@ export async function pgRestore(
   if (options.list !== null) args.push('-L', options.list);
   args.push('-d', url, dump);
   const result = await runCommand(binary, args, options);
-  if (result.exitCode === 0 && !result.timedOut && !result.canceled) return { record: result, failed: [] };
+  if (result.exitCode === 0 && !result.timedOut && !result.canceled)
+    return { record: result, failed: [] };
   options.signal?.throwIfAborted();
   // Without --exit-on-error pg_restore goes on past failing entries and says so at the end.
   if (result.exitCode === 1 && /errors ignored on restore: \d+/.test(result.stderrTail)) {
@@ -104,7 +120,8 @@ export function failedEntries(stderr: string): RefusedEntry[] {
     }
     const command = /^Command was: (.*)$/.exec(line);
     const last = failed[failed.length - 1];
-    if (command && last !== undefined && last.entry === null) last.entry = describeCommand(command[1] as string);
+    if (command && last !== undefined && last.entry === null)
+      last.entry = describeCommand(command[1] as string);
   }
   if (failed.length === 0) return [{ entry: 'pg_restore', reason: lastLine(stderr) }];
   return failed.map((item) => ({ entry: item.entry ?? 'pg_restore', reason: item.reason }));
@@ -113,33 +130,57 @@ export function failedEntries(stderr: string): RefusedEntry[] {
 /** `CREATE POLICY p ON public.t TO x USING (true);` → `CREATE POLICY p ON public.t`: enough to name the object. */
 function describeCommand(sql: string): string {
   const words = sql.trim().replace(/;$/, '').split(/\s+/);
-  const on = words.findIndex((word, index) => index > 1 && /^(ON|TO|FROM|AS|USING|\()$/i.test(word));
-  const shown = words.slice(0, on > 0 && words[on]?.toUpperCase() === 'ON' ? on + 2 : on > 0 ? on : 4).join(' ');
+  const on = words.findIndex(
+    (word, index) => index > 1 && /^(ON|TO|FROM|AS|USING|\()$/i.test(word),
+  );
+  const shown = words
+    .slice(0, on > 0 && words[on]?.toUpperCase() === 'ON' ? on + 2 : on > 0 ? on : 4)
+    .join(' ');
   return shown.length > 120 ? `${shown.slice(0, 120)}…` : shown;
 }
 
 /** `TABLE DATA public pgbench_accounts postgres` → `TABLE DATA public.pgbench_accounts`. */
 function describeTocEntry(text: string): string {
-  const match = /^(TABLE DATA|TABLE|INDEX|CONSTRAINT|FK CONSTRAINT|SEQUENCE SET|SEQUENCE OWNED BY|SEQUENCE|MATERIALIZED VIEW DATA|MATERIALIZED VIEW|VIEW|FUNCTION|PROCEDURE|AGGREGATE|SCHEMA|EXTENSION|TRIGGER|DEFAULT|POLICY|ROW SECURITY|TYPE|DOMAIN|RULE|COMMENT)\s+(\S+)\s+(\S+)/.exec(text);
+  const match =
+    /^(TABLE DATA|TABLE|INDEX|CONSTRAINT|FK CONSTRAINT|SEQUENCE SET|SEQUENCE OWNED BY|SEQUENCE|MATERIALIZED VIEW DATA|MATERIALIZED VIEW|VIEW|FUNCTION|PROCEDURE|AGGREGATE|SCHEMA|EXTENSION|TRIGGER|DEFAULT|POLICY|ROW SECURITY|TYPE|DOMAIN|RULE|COMMENT)\s+(\S+)\s+(\S+)/.exec(
+      text,
+    );
   return match ? `${match[1]} ${match[2]}.${match[3]}` : text.trim();
 }
 
 /** psql `-f` of a plain dump, stopping at the first error. */
-export async function psqlRestore(binary: string, dump: string, url: string, options: ToolRun): Promise<ExecRecord> {
-  const result = await runCommand(binary, ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1', '-d', url, '-f', dump], options);
+export async function psqlRestore(
+  binary: string,
+  dump: string,
+  url: string,
+  options: ToolRun,
+): Promise<ExecRecord> {
+  const result = await runCommand(
+    binary,
+    ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1', '-d', url, '-f', dump],
+    options,
+  );
   if (result.exitCode === 0 && !result.timedOut && !result.canceled) return result;
   options.signal?.throwIfAborted();
   if (result.timedOut) throw new SourceError(`psql restoring ${dump} ${describeExit(result)}`);
   const failure = /^psql:(.*?):(\d+): ERROR:\s+(.*)$/m.exec(result.stderrTail);
   if (failure) throw new SourceError(`plain dump ${dump} line ${failure[2]}: ERROR: ${failure[3]}`);
-  throw new SourceError(`psql could not restore ${dump}: ${connectionProblem(result.stderrTail) ?? describeExit(result)}`);
+  throw new SourceError(
+    `psql could not restore ${dump}: ${connectionProblem(result.stderrTail) ?? describeExit(result)}`,
+  );
 }
 
 /** The one-line cause of a pg_restore run that failed outright. */
-async function restoreFailure(binary: string, dump: string, result: CommandResult, signal: AbortSignal | undefined): Promise<SourceError> {
+async function restoreFailure(
+  binary: string,
+  dump: string,
+  result: CommandResult,
+  signal: AbortSignal | undefined,
+): Promise<SourceError> {
   const stderr = result.stderrTail;
   if (result.timedOut) return new SourceError(`pg_restore of ${dump} ${describeExit(result)}`);
-  if (result.exitCode === null && !result.signal) return new SourceError(`cannot run ${binary}: ${lastLine(stderr)}`);
+  if (result.exitCode === null && !result.signal)
+    return new SourceError(`cannot run ${binary}: ${lastLine(stderr)}`);
   const newer = /unsupported version \((\d+\.\d+)\) in file header/.exec(stderr);
   if (newer) {
     const version = await toolVersion(binary, signal);
@@ -160,7 +201,8 @@ async function restoreFailure(binary: string, dump: string, result: CommandResul
     /could not open input file .*/,
     /error during file seek.*/,
   ]);
-  if (damaged) return new SourceError(`dump ${dump} is damaged or not a pg_dump archive: ${damaged}`);
+  if (damaged)
+    return new SourceError(`dump ${dump} is damaged or not a pg_dump archive: ${damaged}`);
   const connection = connectionProblem(stderr);
   if (connection) return new SourceError(`pg_restore could not restore ${dump}: ${connection}`);
   const error = /pg_restore: error: (.*)/.exec(stderr)?.[1];

@@ -12,12 +12,20 @@ export class PgliteDatabase implements RestoredDatabase {
     this.location = `pglite:${dataDir}`;
   }
 
-  async readOnly<T>(fn: (query: QueryFn) => Promise<T>, options: { statementTimeoutMs: number }): Promise<T> {
+  async readOnly<T>(
+    fn: (query: QueryFn) => Promise<T>,
+    options: { statementTimeoutMs: number },
+  ): Promise<T> {
     await this.lite.exec('begin transaction read only');
     try {
-      await this.lite.exec(`set local statement_timeout = ${Math.max(0, Math.round(options.statementTimeoutMs))}`);
+      await this.lite.exec(
+        `set local statement_timeout = ${Math.max(0, Math.round(options.statementTimeoutMs))}`,
+      );
       const query: QueryFn = async (text, params) => {
-        const result = await this.lite.query<Record<string, unknown>>(text, params ? [...params] : []);
+        const result = await this.lite.query<Record<string, unknown>>(
+          text,
+          params ? [...params] : [],
+        );
         return { rows: result.rows, fields: result.fields.map((field) => ({ name: field.name })) };
       };
       return await fn(query);

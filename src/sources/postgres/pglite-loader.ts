@@ -37,14 +37,21 @@ export class PlainLoadError extends Error {
  * at the end (the dump empties `search_path`). The first failing statement stops the
  * load, as `psql -v ON_ERROR_STOP=1` does.
  */
-export async function loadPlainDump(lite: PGlite, file: string, options: { signal?: AbortSignal | undefined } = {}): Promise<PlainLoadResult> {
+export async function loadPlainDump(
+  lite: PGlite,
+  file: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<PlainLoadResult> {
   const result: PlainLoadResult = { statements: 0, skipped: 0, copies: 0 };
   let copy: { sql: string; line: number } | null = null;
   try {
     for await (const event of readPlainDump(file, options)) {
       if (event.kind === 'meta') {
         if (HARMLESS_META.has(event.command)) continue;
-        throw new PlainLoadError(`psql meta-command \\${event.command} cannot be run in the embedded database (make the dump without --create, or configure scratchServer)`, event.line);
+        throw new PlainLoadError(
+          `psql meta-command \\${event.command} cannot be run in the embedded database (make the dump without --create, or configure scratchServer)`,
+          event.line,
+        );
       }
       if (event.kind === 'statement') {
         const bare = stripLeadingComments(event.text);
@@ -55,12 +62,21 @@ export async function loadPlainDump(lite: PGlite, file: string, options: { signa
         await run(() => lite.exec(event.text), event.line);
         result.statements += 1;
       } else if (event.kind === 'copy-start') {
-        copy = { sql: stripLeadingComments(event.text).replace(/\sFROM\s+stdin\s*;\s*$/i, " FROM '/dev/blob';"), line: event.line };
+        copy = {
+          sql: stripLeadingComments(event.text).replace(
+            /\sFROM\s+stdin\s*;\s*$/i,
+            " FROM '/dev/blob';",
+          ),
+          line: event.line,
+        };
         result.copies += 1;
       } else if (event.kind === 'copy-data') {
         const current = copy as { sql: string; line: number };
         // COPY appends, so a table's data may arrive in several batches.
-        await run(() => lite.query(current.sql, [], { blob: new Blob([event.data]) }), current.line);
+        await run(
+          () => lite.query(current.sql, [], { blob: new Blob([event.data]) }),
+          current.line,
+        );
       } else {
         copy = null;
       }

@@ -45,7 +45,10 @@ export class PlainDumpError extends Error {
  * is a meta-command; after `COPY … FROM stdin;` lines are data up to `\.`. Memory holds
  * one statement and one batch of COPY data at a time.
  */
-export async function* readPlainDump(file: string, options: { signal?: AbortSignal | undefined } = {}): AsyncGenerator<PlainDumpEvent> {
+export async function* readPlainDump(
+  file: string,
+  options: { signal?: AbortSignal | undefined } = {},
+): AsyncGenerator<PlainDumpEvent> {
   const input = createReadStream(file, { encoding: 'utf8', highWaterMark: 1024 * 1024 });
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
   const state: LexState = { quote: null, escapes: false, dollarTag: null, blockDepth: 0 };
@@ -81,7 +84,12 @@ export async function* readPlainDump(file: string, options: { signal?: AbortSign
       }
       if (!content && isBetweenStatements(state) && line.startsWith('\\')) {
         const match = /^\\(\S+)\s*(.*)$/.exec(line);
-        yield { kind: 'meta', command: match?.[1] ?? '', argument: (match?.[2] ?? '').trim(), line: lineNumber };
+        yield {
+          kind: 'meta',
+          command: match?.[1] ?? '',
+          argument: (match?.[2] ?? '').trim(),
+          line: lineNumber,
+        };
         statement = '';
         continue;
       }
@@ -121,8 +129,16 @@ export async function* readPlainDump(file: string, options: { signal?: AbortSign
     lines.close();
     input.destroy();
   }
-  if (copying) throw new PlainDumpError('the file ends inside COPY data (no \\. line): the dump is truncated', lineNumber);
-  if (content) throw new PlainDumpError(`the file ends inside a statement that starts at line ${statementLine}: the dump is truncated`, lineNumber);
+  if (copying)
+    throw new PlainDumpError(
+      'the file ends inside COPY data (no \\. line): the dump is truncated',
+      lineNumber,
+    );
+  if (content)
+    throw new PlainDumpError(
+      `the file ends inside a statement that starts at line ${statementLine}: the dump is truncated`,
+      lineNumber,
+    );
 }
 
 function isBetweenStatements(state: LexState): boolean {
@@ -186,7 +202,8 @@ function statementEnds(line: string, state: LexState, onContent: (at: number) =>
     onContent(i);
     if (c === "'" || c === '"') {
       state.quote = c;
-      state.escapes = c === "'" && /[Ee]/.test(line[i - 1] ?? '') && !/[A-Za-z0-9_$]/.test(line[i - 2] ?? '');
+      state.escapes =
+        c === "'" && /[Ee]/.test(line[i - 1] ?? '') && !/[A-Za-z0-9_$]/.test(line[i - 2] ?? '');
       i += 1;
       continue;
     }

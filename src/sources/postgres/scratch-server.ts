@@ -16,7 +16,18 @@ const CONNECT_TIMEOUT_MS = 15_000;
  * libpq settings that could point the tools somewhere other than the URL says: cleared
  * for pg_restore and psql, so the scratch server is only ever the one named in the config.
  */
-const CLEARED_PG_ENV = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGDATABASE', 'PGUSER', 'PGSERVICE', 'PGSERVICEFILE', 'PGPASSFILE', 'PGOPTIONS', 'PGPASSWORD'];
+const CLEARED_PG_ENV = [
+  'PGHOST',
+  'PGHOSTADDR',
+  'PGPORT',
+  'PGDATABASE',
+  'PGUSER',
+  'PGSERVICE',
+  'PGSERVICEFILE',
+  'PGPASSFILE',
+  'PGOPTIONS',
+  'PGPASSWORD',
+];
 
 /**
  * `restore_drill_<drill>_<short run id>` from the run's scratch folder, which is named
@@ -51,11 +62,16 @@ export function parseServerUrl(url: string): ServerAddress {
   try {
     parsed = new URL(url);
   } catch {
-    throw new SourceError('scratchServer.url is not a valid URL (for a unix socket: postgres:///postgres?host=/var/run/postgresql&user=NAME)');
+    throw new SourceError(
+      'scratchServer.url is not a valid URL (for a unix socket: postgres:///postgres?host=/var/run/postgresql&user=NAME)',
+    );
   }
   const socketHost = parsed.searchParams.get('host');
   const host = parsed.hostname || socketHost || '';
-  if (host === '') throw new SourceError('scratchServer.url names no host; the scratch server must be named explicitly');
+  if (host === '')
+    throw new SourceError(
+      'scratchServer.url names no host; the scratch server must be named explicitly',
+    );
   const database = decodeURIComponent(parsed.pathname.replace(/^\//, '')) || 'postgres';
   const user = decodeURIComponent(parsed.username) || parsed.searchParams.get('user') || '';
   return {
@@ -68,7 +84,11 @@ export function parseServerUrl(url: string): ServerAddress {
 }
 
 /** The URL of `database` on the same server, without the password (it goes through PGPASSWORD). */
-export function databaseUrl(address: ServerAddress, database: string, options: { withPassword?: boolean } = {}): string {
+export function databaseUrl(
+  address: ServerAddress,
+  database: string,
+  options: { withPassword?: boolean } = {},
+): string {
   const parsed = new URL(address.url);
   if (!options.withPassword) parsed.password = '';
   parsed.pathname = `/${encodeURIComponent(database)}`;
@@ -84,7 +104,11 @@ export function toolEnv(address: ServerAddress): Record<string, string | undefin
 }
 
 /** A node-postgres error as one line naming the server, mapped from its code. */
-export function describeConnectionError(error: unknown, address: ServerAddress, database: string): string {
+export function describeConnectionError(
+  error: unknown,
+  address: ServerAddress,
+  database: string,
+): string {
   const e = error as { code?: string; message?: string };
   const message = (e.message ?? String(error)).split('\n')[0] ?? '';
   const where = `scratch server ${address.display}`;
@@ -109,21 +133,31 @@ export function describeConnectionError(error: unknown, address: ServerAddress, 
 }
 
 async function connect(address: ServerAddress, database: string): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: databaseUrl(address, database, { withPassword: true }), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  const client = new pg.Client({
+    connectionString: databaseUrl(address, database, { withPassword: true }),
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+  });
   // A dropped connection must not crash the process; the next query reports it.
   client.on('error', () => undefined);
   try {
     await client.connect();
   } catch (error) {
     await client.end().catch(() => undefined);
-    throw new SourceError(describeConnectionError(error, address, database), isTransient(error), { cause: error });
+    throw new SourceError(describeConnectionError(error, address, database), isTransient(error), {
+      cause: error,
+    });
   }
   return client;
 }
 
 function isTransient(error: unknown): boolean {
   const code = (error as { code?: string }).code;
-  return code === 'ECONNREFUSED' || code === 'ETIMEDOUT' || code === 'EAI_AGAIN' || code === 'EHOSTUNREACH';
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ETIMEDOUT' ||
+    code === 'EAI_AGAIN' ||
+    code === 'EHOSTUNREACH'
+  );
 }
 
 function quoteIdent(name: string): string {
@@ -135,10 +169,16 @@ function quoteIdent(name: string): string {
  * of template1 leaks in). Refuses a name equal to a database the backup came from, and
  * refuses to reuse a database that already exists: a drill never restores over data.
  */
-export async function createScratchDatabase(address: ServerAddress, name: string, sourceDatabases: readonly string[]): Promise<void> {
+export async function createScratchDatabase(
+  address: ServerAddress,
+  name: string,
+  sourceDatabases: readonly string[],
+): Promise<void> {
   const clash = [address.database, ...sourceDatabases].find((source) => source === name);
   if (clash !== undefined) {
-    throw new SourceError(`refusing scratch database '${name}': it has the name of a source database ('${clash}'); a drill never restores into a source`);
+    throw new SourceError(
+      `refusing scratch database '${name}': it has the name of a source database ('${clash}'); a drill never restores into a source`,
+    );
   }
   const client = await connect(address, address.database);
   try {
@@ -146,12 +186,24 @@ export async function createScratchDatabase(address: ServerAddress, name: string
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === '42P04') {
-      throw new SourceError(`refusing to restore into database '${name}' on scratch server ${address.display}: it already exists`, false, { cause: error });
+      throw new SourceError(
+        `refusing to restore into database '${name}' on scratch server ${address.display}: it already exists`,
+        false,
+        { cause: error },
+      );
     }
     if (code === '42501') {
-      throw new SourceError(`user '${address.user}' may not create databases on scratch server ${address.display} (needs CREATEDB)`, false, { cause: error });
+      throw new SourceError(
+        `user '${address.user}' may not create databases on scratch server ${address.display} (needs CREATEDB)`,
+        false,
+        { cause: error },
+      );
     }
-    throw new SourceError(`cannot create scratch database '${name}' on ${address.display}: ${describeConnectionError(error, address, address.database)}`, false, { cause: error });
+    throw new SourceError(
+      `cannot create scratch database '${name}' on ${address.display}: ${describeConnectionError(error, address, address.database)}`,
+      false,
+      { cause: error },
+    );
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -159,7 +211,8 @@ export async function createScratchDatabase(address: ServerAddress, name: string
 
 /** Drops a scratch database, disconnecting whoever is still in it. Only names with the scratch prefix are ever dropped. */
 export async function dropScratchDatabase(address: ServerAddress, name: string): Promise<void> {
-  if (!name.startsWith(SCRATCH_DATABASE_PREFIX)) throw new Error(`refusing to drop '${name}': not a scratch database`);
+  if (!name.startsWith(SCRATCH_DATABASE_PREFIX))
+    throw new Error(`refusing to drop '${name}': not a scratch database`);
   const client = await connect(address, address.database);
   try {
     await client.query(`drop database if exists ${quoteIdent(name)} with (force)`);
@@ -190,14 +243,22 @@ export class ServerDatabase implements RestoredDatabase {
     this.location = databaseUrl(address, name);
   }
 
-  async readOnly<T>(fn: (query: QueryFn) => Promise<T>, options: { statementTimeoutMs: number }): Promise<T> {
+  async readOnly<T>(
+    fn: (query: QueryFn) => Promise<T>,
+    options: { statementTimeoutMs: number },
+  ): Promise<T> {
     const client = await connect(this.address, this.name);
     try {
       await client.query('begin transaction read only');
-      await client.query(`set local statement_timeout = ${Math.max(0, Math.round(options.statementTimeoutMs))}`);
+      await client.query(
+        `set local statement_timeout = ${Math.max(0, Math.round(options.statementTimeoutMs))}`,
+      );
       const query: QueryFn = async (text, params) => {
         const result = await client.query({ text, values: params ? [...params] : [] });
-        return { rows: result.rows as Record<string, unknown>[], fields: result.fields.map((field) => ({ name: field.name })) };
+        return {
+          rows: result.rows as Record<string, unknown>[],
+          fields: result.fields.map((field) => ({ name: field.name })),
+        };
       };
       return await fn(query);
     } finally {

@@ -26,14 +26,19 @@ function quoteIdent(name: string): string {
  * with `only`, just the tables it names. count(*) is int8 and may come back as text:
  * converted here.
  */
-export async function countTables(query: QueryFn, options: { only?: ReadonlySet<string> | null; signal?: AbortSignal | undefined } = {}): Promise<RestoredTable[]> {
+export async function countTables(
+  query: QueryFn,
+  options: { only?: ReadonlySet<string> | null; signal?: AbortSignal | undefined } = {},
+): Promise<RestoredTable[]> {
   const listed = await query(LIST_TABLES);
   const tables: RestoredTable[] = [];
   for (const row of listed.rows) {
     options.signal?.throwIfAborted();
     const name = qualifiedName(String(row.schema), String(row.name));
     if (options.only && !options.only.has(name)) continue;
-    const counted = await query(`select count(*) as rows from ${quoteIdent(String(row.schema))}.${quoteIdent(String(row.name))}`);
+    const counted = await query(
+      `select count(*) as rows from ${quoteIdent(String(row.schema))}.${quoteIdent(String(row.name))}`,
+    );
     tables.push({ name, rows: Number(counted.rows[0]?.rows ?? 0) });
   }
   return tables;

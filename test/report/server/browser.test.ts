@@ -5,12 +5,28 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../../src/log/logger.js';
 import { createAuthenticator } from '../../../src/report/server/auth.js';
 import { startEvidenceServer } from '../../../src/report/server/server.js';
-import { BASIC, HOSTILE_CAUSE, HOSTILE_ITEM, TOKEN, serveFixture, type ServedEvidence } from './web-fixture.js';
+import {
+  BASIC,
+  HOSTILE_CAUSE,
+  HOSTILE_ITEM,
+  TOKEN,
+  serveFixture,
+  type ServedEvidence,
+} from './web-fixture.js';
 
 // The web view in a real headless Chromium: what a compliance officer sees and
 // clicks. With RD_SCREENSHOTS=1 the pages are also saved to docs/screenshots/.
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const SCREENSHOTS = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
 const takeScreenshots = process.env.RD_SCREENSHOTS === '1';
 
@@ -19,7 +35,6 @@ interface PageWindow {
   document: { cookie: string; querySelectorAll(selector: string): { length: number } };
   getComputedStyle(element: unknown): { backgroundColor: string };
 }
-
 
 describe('the web view in Chromium', { timeout: 240_000 }, () => {
   let served: ServedEvidence;
@@ -50,19 +65,42 @@ describe('the web view in Chromium', { timeout: 240_000 }, () => {
   });
 
   /** Text of every row of the first table under the heading, one string per row. */
-  const rowsOf = (selector: string) => page.locator(selector).evaluateAll((rows) => rows.map((row) => (row as unknown as { innerText: string }).innerText.replace(/\s+/g, ' ').trim()));
+  const rowsOf = (selector: string) =>
+    page
+      .locator(selector)
+      .evaluateAll((rows) =>
+        rows.map((row) =>
+          (row as unknown as { innerText: string }).innerText.replace(/\s+/g, ' ').trim(),
+        ),
+      );
 
   it('signs in with ?token=, keeps an HttpOnly cookie script cannot read, and drops the token from the address', async () => {
     expect(page.url()).toBe(at('/'));
     const cookies = await context.cookies();
-    expect(cookies).toEqual([expect.objectContaining({ name: 'rd_session', httpOnly: true, sameSite: 'Strict', path: '/' })]);
+    expect(cookies).toEqual([
+      expect.objectContaining({
+        name: 'rd_session',
+        httpOnly: true,
+        sameSite: 'Strict',
+        path: '/',
+      }),
+    ]);
     expect(cookies[0]?.value).not.toContain(TOKEN);
-    expect(await page.evaluate(() => (globalThis as unknown as PageWindow).document.cookie)).toBe('');
+    expect(await page.evaluate(() => (globalThis as unknown as PageWindow).document.cookie)).toBe(
+      '',
+    );
   });
 
   it('refuses a browser without credentials or with a wrong token', async () => {
     // Token only: with basic auth configured too, the browser would ask for a password (headless Chromium gives up instead).
-    const tokenOnly = await startEvidenceServer({ db: served.store.db, drills: served.fixture.drills, auth: createAuthenticator({ token: TOKEN }), log: silentLogger(), host: '127.0.0.1', port: 0 });
+    const tokenOnly = await startEvidenceServer({
+      db: served.store.db,
+      drills: served.fixture.drills,
+      auth: createAuthenticator({ token: TOKEN }),
+      log: silentLogger(),
+      host: '127.0.0.1',
+      port: 0,
+    });
     const stranger = await browser.newContext();
     try {
       const tab = await stranger.newPage();
@@ -70,9 +108,13 @@ describe('the web view in Chromium', { timeout: 240_000 }, () => {
       expect(bare?.status()).toBe(401);
       await expect(tab.locator('h1').textContent()).resolves.toBe('Sign-in needed');
       expect(await tab.locator('body').innerText()).not.toContain('billing-db-weekly');
-      const wrong = await tab.goto(new URL('/runs?token=guessed-token-123456', tokenOnly.url).toString());
+      const wrong = await tab.goto(
+        new URL('/runs?token=guessed-token-123456', tokenOnly.url).toString(),
+      );
       expect(wrong?.status()).toBe(401);
-      expect(await tab.locator('.callout').innerText()).toBe('The credentials given were not accepted.');
+      expect(await tab.locator('.callout').innerText()).toBe(
+        'The credentials given were not accepted.',
+      );
       expect(await stranger.cookies()).toEqual([]);
       // The same browser, no credentials, at the server that also takes a password.
       expect((await tab.request.get(at('/'))).status()).toBe(401);
@@ -83,8 +125,12 @@ describe('the web view in Chromium', { timeout: 240_000 }, () => {
   });
 
   it('lets a browser in with basic-auth credentials', async () => {
-    const withPassword = await browser.newContext({ httpCredentials: { username: BASIC.user, password: BASIC.password } });
-    const wrongPassword = await browser.newContext({ httpCredentials: { username: BASIC.user, password: 'not it at all' } });
+    const withPassword = await browser.newContext({
+      httpCredentials: { username: BASIC.user, password: BASIC.password },
+    });
+    const wrongPassword = await browser.newContext({
+      httpCredentials: { username: BASIC.user, password: 'not it at all' },
+    });
     try {
       const ok = await (await withPassword.newPage()).goto(at('/runs'));
       expect(ok?.status()).toBe(200);
@@ -119,20 +165,39 @@ describe('the web view in Chromium', { timeout: 240_000 }, () => {
     expect(rows[2]).toContain('Last run failed');
     expect(rows[2]).toContain('dba-team');
     const green = page.locator('tr[data-drill="fileserver-nightly"] .badge');
-    expect(await green.evaluate((element) => (globalThis as unknown as PageWindow).getComputedStyle(element).backgroundColor)).toBe('rgb(26, 127, 55)');
+    expect(
+      await green.evaluate(
+        (element) =>
+          (globalThis as unknown as PageWindow).getComputedStyle(element).backgroundColor,
+      ),
+    ).toBe('rgb(26, 127, 55)');
     const red = page.locator('tr[data-drill="billing-db-weekly"] .badge');
-    expect(await red.evaluate((element) => (globalThis as unknown as PageWindow).getComputedStyle(element).backgroundColor)).toBe('rgb(207, 34, 46)');
-    if (takeScreenshots) await page.screenshot({ path: `${SCREENSHOTS}overview.png`, fullPage: true });
+    expect(
+      await red.evaluate(
+        (element) =>
+          (globalThis as unknown as PageWindow).getComputedStyle(element).backgroundColor,
+      ),
+    ).toBe('rgb(207, 34, 46)');
+    if (takeScreenshots)
+      await page.screenshot({ path: `${SCREENSHOTS}overview.png`, fullPage: true });
   });
 
   it('narrows the overview with the filter form: by owner, then by state', async () => {
     await page.goto(at('/'));
     await page.selectOption('select[name="owner"]', 'app-team');
     await Promise.all([page.waitForURL(/owner=app-team/), page.click('form.filters button')]);
-    expect(await page.locator('table.drills tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-drill')))).toEqual(['uploads-weekly', 'crm-export-daily']);
+    expect(
+      await page
+        .locator('table.drills tbody tr')
+        .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-drill'))),
+    ).toEqual(['uploads-weekly', 'crm-export-daily']);
     await page.selectOption('select[name="state"]', 'waived');
     await Promise.all([page.waitForURL(/state=waived/), page.click('form.filters button')]);
-    expect(await page.locator('table.drills tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-drill')))).toEqual(['crm-export-daily']);
+    expect(
+      await page
+        .locator('table.drills tbody tr')
+        .evaluateAll((rows) => rows.map((row) => row.getAttribute('data-drill'))),
+    ).toEqual(['crm-export-daily']);
     // The form remembers the choices; Reset forgets them.
     expect(await page.locator('select[name="owner"]').inputValue()).toBe('app-team');
     await page.click('form.filters a.reset');
@@ -149,11 +214,16 @@ describe('the web view in Chromium', { timeout: 240_000 }, () => {
     const expected = served.fixture.runs.filter((entry) => entry.record.verdict === 'failed');
     expect(failed).toHaveLength(expected.length);
     expect(failed.every((row) => row.includes(' failed '))).toBe(true);
-    expect(await page.locator('.pager').innerText()).toContain(`Runs 1–${expected.length} of ${expected.length}`);
+    expect(await page.locator('.pager').innerText()).toContain(
+      `Runs 1–${expected.length} of ${expected.length}`,
+    );
 
     await page.selectOption('select[name="verdict"]', '');
     await page.selectOption('select[name="drill"]', 'billing-db-weekly');
-    await Promise.all([page.waitForURL(/drill=billing-db-weekly/), page.click('form.filters button')]);
+    await Promise.all([
+      page.waitForURL(/drill=billing-db-weekly/),
+      page.click('form.filters button'),
+    ]);
     const billing = await page.locator('table.runs tbody tr td:nth-child(2)').allInnerTexts();
     expect(billing).toEqual(Array(7).fill('billing-db-weekly'));
   });
@@ -172,17 +242,27 @@ describe('the web view in Chromium', { timeout: 240_000 }, () => {
   it('shows a bad filter as a one-line message naming the parameter', async () => {
     await page.goto(at('/runs'));
     await page.fill('input[name="since"]', 'last tuesday');
-    const [response] = await Promise.all([page.waitForResponse(/\/runs\?/), page.click('form.filters button')]);
+    const [response] = await Promise.all([
+      page.waitForResponse(/\/runs\?/),
+      page.click('form.filters button'),
+    ]);
     expect(response.status()).toBe(400);
-    expect(await page.locator('.callout').innerText()).toBe("since: 'last tuesday' is not a duration or a date; expected e.g. 90d, 2026-01-01 or 2026-01-01T00:00:00Z");
+    expect(await page.locator('.callout').innerText()).toBe(
+      "since: 'last tuesday' is not a duration or a date; expected e.g. 90d, 2026-01-01 or 2026-01-01T00:00:00Z",
+    );
   });
 
   it('shows a drill page with its history, a duration trend chart and a pass/fail strip, and pages through history', async () => {
     await page.goto(at('/'));
-    await Promise.all([page.waitForURL(/\/drills\/fileserver-nightly$/), page.click('a:has-text("fileserver-nightly")')]);
+    await Promise.all([
+      page.waitForURL(/\/drills\/fileserver-nightly$/),
+      page.click('a:has-text("fileserver-nightly")'),
+    ]);
     expect(await page.locator('h1').innerText()).toBe('fileserver-nightly OK');
     const runs = served.fixture.runs.filter((entry) => entry.record.drill === 'fileserver-nightly');
-    const chart = page.locator('svg[aria-label="Restore plus verification time of fileserver-nightly"]');
+    const chart = page.locator(
+      'svg[aria-label="Restore plus verification time of fileserver-nightly"]',
+    );
     await expect(chart.isVisible()).resolves.toBe(true);
     expect(await chart.locator('circle').count()).toBe(runs.length);
     expect(await chart.locator('line.target').count()).toBe(1);
@@ -194,24 +274,52 @@ describe('the web view in Chromium', { timeout: 240_000 }, () => {
     }
     await page.goto(at('/drills/fileserver-nightly?pageSize=15'));
     await Promise.all([page.waitForURL(/page=2/), page.click('.pager a[rel="next"]')]);
-    expect(await page.locator('.pager span').first().innerText()).toBe(`Runs 16–30 of ${runs.length}`);
+    expect(await page.locator('.pager span').first().innerText()).toBe(
+      `Runs 16–30 of ${runs.length}`,
+    );
   });
 
   it('shows a failed run with its failing check: expected against actual, and the findings naming the files', async () => {
     const run = served.fixture.failedRun;
     await page.goto(at('/drills/billing-db-weekly'));
-    await Promise.all([page.waitForURL(new RegExp(`/runs/${run.runId}$`)), page.click(`table.runs a[href="/runs/${run.runId}"]`)]);
+    await Promise.all([
+      page.waitForURL(new RegExp(`/runs/${run.runId}$`)),
+      page.click(`table.runs a[href="/runs/${run.runId}"]`),
+    ]);
     expect(await page.locator('.callout h3').innerText()).toBe(`Failed: ${run.cause}`);
     const failing = page.locator('tr#check-manifest');
     await expect(failing.isVisible()).resolves.toBe(true);
-    expect((await failing.innerText()).replace(/\s+/g, ' ')).toBe('manifest failed {"files":1284,"mismatched":0} {"files":1284,"mismatched":2} 2 of 1284 files differ from backup_manifest');
+    expect((await failing.innerText()).replace(/\s+/g, ' ')).toBe(
+      'manifest failed {"files":1284,"mismatched":0} {"files":1284,"mismatched":2} 2 of 1284 files differ from backup_manifest',
+    );
     const findings = await rowsOf('tr.findings table.findings tbody tr');
-    expect(findings[0]).toMatch(/^base\/16384\/2619 changed \{"sha256":"[0-9a-f]{64}"\} \{"sha256":"[0-9a-f]{64}"\}$/);
-    expect(findings[1]).toBe('pg_wal/000000010000000000000003 truncated {"size":16777216} {"size":8388608}');
-    expect(await page.locator('tr.check-failed').evaluate((row) => (globalThis as unknown as PageWindow).getComputedStyle(row.querySelector('td')).backgroundColor)).toBe('rgb(255, 235, 233)');
+    expect(findings[0]).toMatch(
+      /^base\/16384\/2619 changed \{"sha256":"[0-9a-f]{64}"\} \{"sha256":"[0-9a-f]{64}"\}$/,
+    );
+    expect(findings[1]).toBe(
+      'pg_wal/000000010000000000000003 truncated {"size":16777216} {"size":8388608}',
+    );
+    expect(
+      await page
+        .locator('tr.check-failed')
+        .evaluate(
+          (row) =>
+            (globalThis as unknown as PageWindow).getComputedStyle(row.querySelector('td'))
+              .backgroundColor,
+        ),
+    ).toBe('rgb(255, 235, 233)');
     // Timings per phase, host, version, config hash and the chain position are all on the page.
     const text = await page.locator('body').innerText();
-    for (const expected of ['restore', 'verify', 'clean-up', 'drill-runner-01', run.configHash, 'prev_hash', 'record_hash']) expect(text).toContain(expected);
+    for (const expected of [
+      'restore',
+      'verify',
+      'clean-up',
+      'drill-runner-01',
+      run.configHash,
+      'prev_hash',
+      'record_hash',
+    ])
+      expect(text).toContain(expected);
     if (takeScreenshots) await page.screenshot({ path: `${SCREENSHOTS}run.png`, fullPage: true });
   });
 
@@ -221,8 +329,13 @@ describe('the web view in Chromium', { timeout: 240_000 }, () => {
     const text = await page.locator('body').innerText();
     expect(text).toContain(run.sample?.seed);
     expect(text).toContain('240 of 480');
-    expect(await page.locator('pre').first().innerText()).toBe((run.sample?.items ?? []).slice(0, 20).join('\n'));
-    await Promise.all([page.waitForURL(/\/items$/), page.click('a:has-text("all 240 restored items")')]);
+    expect(await page.locator('pre').first().innerText()).toBe(
+      (run.sample?.items ?? []).slice(0, 20).join('\n'),
+    );
+    await Promise.all([
+      page.waitForURL(/\/items$/),
+      page.click('a:has-text("all 240 restored items")'),
+    ]);
     expect(await page.locator('table tbody tr').count()).toBe(200);
     await Promise.all([page.waitForURL(/page=2/), page.click('.pager a[rel="next"]')]);
     expect(await page.locator('table tbody tr').count()).toBe(40);
@@ -236,14 +349,24 @@ describe('the web view in Chromium', { timeout: 240_000 }, () => {
     expect(await page.locator('table.findings code').first().innerText()).toBe(HOSTILE_ITEM);
     await page.goto(at('/runs?drill=legacy-app'));
     expect(await page.locator('table.runs').innerText()).toContain(HOSTILE_CAUSE);
-    expect(await page.evaluate(() => (globalThis as unknown as PageWindow).document.querySelectorAll('script, img, iframe, object').length)).toBe(0);
+    expect(
+      await page.evaluate(
+        () =>
+          (globalThis as unknown as PageWindow).document.querySelectorAll(
+            'script, img, iframe, object',
+          ).length,
+      ),
+    ).toBe(0);
     expect(dialogs).toEqual([]);
   });
 
   it('serves the JSON API to the signed-in browser', async () => {
     const response = await page.goto(at('/api/runs?verdict=failed&pageSize=2'));
     expect(response?.headers()['content-type']).toBe('application/json; charset=utf-8');
-    const body = JSON.parse(await page.locator('body').innerText()) as { total: number; runs: { verdict: string }[] };
+    const body = JSON.parse(await page.locator('body').innerText()) as {
+      total: number;
+      runs: { verdict: string }[];
+    };
     expect(body.runs.map((run) => run.verdict)).toEqual(['failed', 'failed']);
   });
 });

@@ -10,7 +10,10 @@ function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
   try {
     parseConfig(text, 'rd.yaml', env);
   } catch (error) {
-    if (error instanceof ConfigError) return error.problems.map((problem) => `${problem.line ?? '-'} ${problem.path}: ${problem.message}`);
+    if (error instanceof ConfigError)
+      return error.problems.map(
+        (problem) => `${problem.line ?? '-'} ${problem.path}: ${problem.message}`,
+      );
     throw error;
   }
   return [];
@@ -19,13 +22,24 @@ function problems(text: string, env: NodeJS.ProcessEnv = {}): string[] {
 describe('the serve section of the config', () => {
   it('is optional, and loopback on port 8470 with no credentials when given empty', () => {
     expect(parseConfig(DRILLS, 'rd.yaml', {}).config.serve).toBeUndefined();
-    expect(parseConfig(`${DRILLS}serve: {}\n`, 'rd.yaml', {}).config.serve).toEqual({ host: '127.0.0.1', port: 8470, auth: {} });
+    expect(parseConfig(`${DRILLS}serve: {}\n`, 'rd.yaml', {}).config.serve).toEqual({
+      host: '127.0.0.1',
+      port: 8470,
+      auth: {},
+    });
   });
 
   it('takes the token and the basic-auth password from the environment', () => {
     const text = `${DRILLS}serve:\n  host: 0.0.0.0\n  port: 9000\n  auth:\n    token: \${env:RD_WEB_TOKEN}\n    basic: { user: auditor, password: "\${env:RD_WEB_PASSWORD}" }\n`;
-    const { config } = parseConfig(text, 'rd.yaml', { RD_WEB_TOKEN: 'a'.repeat(32), RD_WEB_PASSWORD: 'long enough password' });
-    expect(config.serve).toEqual({ host: '0.0.0.0', port: 9000, auth: { token: 'a'.repeat(32), basic: { user: 'auditor', password: 'long enough password' } } });
+    const { config } = parseConfig(text, 'rd.yaml', {
+      RD_WEB_TOKEN: 'a'.repeat(32),
+      RD_WEB_PASSWORD: 'long enough password',
+    });
+    expect(config.serve).toEqual({
+      host: '0.0.0.0',
+      port: 9000,
+      auth: { token: 'a'.repeat(32), basic: { user: 'auditor', password: 'long enough password' } },
+    });
   });
 
   it('refuses a bad port, a short token or password, a user name with a colon and unknown keys, each with its line', () => {

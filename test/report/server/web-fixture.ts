@@ -31,7 +31,10 @@ export const AUTH: ServeAuth = { token: TOKEN, basic: BASIC };
 /** A cause that would run script if it ever reached a page as markup. */
 export const HOSTILE_CAUSE = `<script>alert("pwned")</script><img src=x onerror=alert(1)> manifest: 1 file changed`;
 /** Run ids of two legacy-app passes: a prefix of both is ambiguous. */
-export const AMBIGUOUS_IDS = ['abcd1111-0000-4000-8000-000000000001', 'abcd2222-0000-4000-8000-000000000002'] as const;
+export const AMBIGUOUS_IDS = [
+  'abcd1111-0000-4000-8000-000000000001',
+  'abcd2222-0000-4000-8000-000000000002',
+] as const;
 export const HOSTILE_ITEM = `uploads/<img src=x onerror=alert(2)>.png`;
 
 export interface WebFixture {
@@ -79,8 +82,8 @@ interface RunSpec {
 
 function run(spec: RunSpec): { record: RunRecord; items: RunItem[] } {
   const started = Date.parse(spec.startedAt);
-  const selectMs = 180 + (started / 1000) % 90;
-  const cleanupMs = 400 + (started / 1000) % 300;
+  const selectMs = 180 + ((started / 1000) % 90);
+  const cleanupMs = 400 + ((started / 1000) % 300);
   const totalMs = selectMs + spec.restoreMs + spec.verifyMs + cleanupMs;
   const setPath = spec.setPath;
   const record = makeRecord({
@@ -94,7 +97,13 @@ function run(spec: RunSpec): { record: RunRecord; items: RunItem[] } {
     set:
       setPath === null
         ? null
-        : { id: setPath.split('/').pop() as string, path: setPath, size: spec.bytes + 4096, mtime: new Date(started - (spec.setAgeMs ?? 3 * 3_600_000)).toISOString(), hash: null },
+        : {
+            id: setPath.split('/').pop() as string,
+            path: setPath,
+            size: spec.bytes + 4096,
+            mtime: new Date(started - (spec.setAgeMs ?? 3 * 3_600_000)).toISOString(),
+            hash: null,
+          },
     sample: spec.sample ?? null,
     restored: { files: spec.files, bytes: spec.bytes },
     itemsDigest: hex(started),
@@ -109,7 +118,12 @@ function run(spec: RunSpec): { record: RunRecord; items: RunItem[] } {
   return { record, items: spec.items ?? [] };
 }
 
-const passedCheck = (name: string, expected: unknown, actual: unknown, detail: string): CheckResult => ({ name, verdict: 'passed', expected, actual, detail });
+const passedCheck = (
+  name: string,
+  expected: unknown,
+  actual: unknown,
+  detail: string,
+): CheckResult => ({ name, verdict: 'passed', expected, actual, detail });
 
 /** 10:00 UTC today: the fixture's clock, so states that depend on the hour (overdue) are the same whenever the tests run. */
 export function fixtureNow(): Date {
@@ -121,7 +135,8 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
   const drills: SummaryDrill[] = [
     {
       name: 'fileserver-nightly',
-      description: 'Nightly tar.gz of the file server; proves the latest archive restores and matches its checksums.',
+      description:
+        'Nightly tar.gz of the file server; proves the latest archive restores and matches its checksums.',
       owner: 'infra-team',
       tags: ['tier-1'],
       maxAge: 2 * DAY,
@@ -130,28 +145,63 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
     },
     {
       name: 'billing-db-weekly',
-      description: 'Weekly pg_basebackup of the billing database, restored whole and checked against its backup_manifest.',
+      description:
+        'Weekly pg_basebackup of the billing database, restored whole and checked against its backup_manifest.',
       owner: 'dba-team',
       maxAge: 8 * DAY,
       targets: { rto: 60 * MINUTE },
       controls: ['ISO27001:A.8.13', 'SOC2:CC9.1'],
     },
-    { name: 'uploads-weekly', description: 'Weekly copy of the uploads folder; a seeded 50% sample each run.', owner: 'app-team', maxAge: 8 * DAY, controls: ['ISO27001:A.8.13'] },
-    { name: 'hr-archive-monthly', description: 'Monthly archive of the HR system.', owner: 'hr-it', maxAge: 35 * DAY, controls: ['ISO27001:A.5.33'] },
+    {
+      name: 'uploads-weekly',
+      description: 'Weekly copy of the uploads folder; a seeded 50% sample each run.',
+      owner: 'app-team',
+      maxAge: 8 * DAY,
+      controls: ['ISO27001:A.8.13'],
+    },
+    {
+      name: 'hr-archive-monthly',
+      description: 'Monthly archive of the HR system.',
+      owner: 'hr-it',
+      maxAge: 35 * DAY,
+      controls: ['ISO27001:A.5.33'],
+    },
     {
       name: 'crm-export-daily',
       description: 'Daily export of the CRM.',
       owner: 'app-team',
       maxAge: 2 * DAY,
       controls: ['OWN-BC-4'],
-      waivers: [{ owner: 'ciso', reason: 'export adds a temp folder until the vendor upgrade (CHG-2291)', expires: at(now, -30, 0).slice(0, 10), checks: ['extraFiles'] }],
+      waivers: [
+        {
+          owner: 'ciso',
+          reason: 'export adds a temp folder until the vendor upgrade (CHG-2291)',
+          expires: at(now, -30, 0).slice(0, 10),
+          checks: ['extraFiles'],
+        },
+      ],
     },
-    { name: 'legacy-app', description: 'Archive of the legacy intranet.', owner: 'ops-team', maxAge: 30 * DAY },
+    {
+      name: 'legacy-app',
+      description: 'Archive of the legacy intranet.',
+      owner: 'ops-team',
+      maxAge: 30 * DAY,
+    },
   ];
 
   const runs: { record: RunRecord; items: RunItem[] }[] = [];
   const fileserverItems = (seed: number): RunItem[] =>
-    ['projects/q3-budget.xlsx', 'projects/roadmap.pdf', 'home/alice/notes.txt', 'home/bob/photo.jpg', 'shared/contracts/acme.pdf'].map((path, index) => ({ path, size: 1000 * (index + 1) + seed, sha256: hex(seed * 10 + index) }));
+    [
+      'projects/q3-budget.xlsx',
+      'projects/roadmap.pdf',
+      'home/alice/notes.txt',
+      'home/bob/photo.jpg',
+      'shared/contracts/acme.pdf',
+    ].map((path, index) => ({
+      path,
+      size: 1000 * (index + 1) + seed,
+      sha256: hex(seed * 10 + index),
+    }));
 
   // The file server: nightly, 40 days; one failure (two files changed) and one error.
   for (let day = 39; day >= 0; day--) {
@@ -160,15 +210,31 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
     const restoreMs = (6 + 2 * Math.sin(day / 4) + (day % 3) * 0.4) * MINUTE;
     const verifyMs = (1.6 + (day % 5) * 0.1) * MINUTE;
     const setPath = `/backups/fileserver/fileserver-${at(now, day, 1).slice(0, 10)}.tar.gz`;
-    const base = { drill: 'fileserver-nightly', startedAt, restoreMs, verifyMs, setPath, files: 18_240, bytes: 42_800_000_000, targets: { rtoMs: 15 * MINUTE, rpoMs: 26 * 3_600_000 }, items: fileserverItems(day) };
+    const base = {
+      drill: 'fileserver-nightly',
+      startedAt,
+      restoreMs,
+      verifyMs,
+      setPath,
+      files: 18_240,
+      bytes: 42_800_000_000,
+      targets: { rtoMs: 15 * MINUTE, rpoMs: 26 * 3_600_000 },
+      items: fileserverItems(day),
+    };
     if (day === 5) {
       runs.push(
         run({
           ...base,
           verdict: 'failed',
-          cause: 'manifest: 2 of 18240 files differ from SHA256SUMS (projects/q3-budget.xlsx, home/alice/notes.txt)',
+          cause:
+            'manifest: 2 of 18240 files differ from SHA256SUMS (projects/q3-budget.xlsx, home/alice/notes.txt)',
           checks: [
-            passedCheck('restore', { entries: 18_240 }, { entries: 18_240 }, '18240 entries restored'),
+            passedCheck(
+              'restore',
+              { entries: 18_240 },
+              { entries: 18_240 },
+              '18240 entries restored',
+            ),
             {
               name: 'manifest',
               verdict: 'failed',
@@ -176,8 +242,18 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
               actual: { files: 18_240, mismatched: 2 },
               detail: '2 of 18240 files differ from SHA256SUMS',
               findings: [
-                { item: 'projects/q3-budget.xlsx', problem: 'changed', expected: hex(1), actual: hex(2) },
-                { item: 'home/alice/notes.txt', problem: 'changed', expected: hex(3), actual: hex(4) },
+                {
+                  item: 'projects/q3-budget.xlsx',
+                  problem: 'changed',
+                  expected: hex(1),
+                  actual: hex(2),
+                },
+                {
+                  item: 'home/alice/notes.txt',
+                  problem: 'changed',
+                  expected: hex(3),
+                  actual: hex(4),
+                },
               ],
               findingsTotal: 2,
             },
@@ -186,14 +262,37 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
         }),
       );
     } else if (day === 20) {
-      runs.push(run({ ...base, verdict: 'error', cause: 'no backup set matched /backups/fileserver/*.tar.gz', setPath: null, files: 0, bytes: 0, restoreMs: 0, verifyMs: 0, checks: [], items: [] }));
+      runs.push(
+        run({
+          ...base,
+          verdict: 'error',
+          cause: 'no backup set matched /backups/fileserver/*.tar.gz',
+          setPath: null,
+          files: 0,
+          bytes: 0,
+          restoreMs: 0,
+          verifyMs: 0,
+          checks: [],
+          items: [],
+        }),
+      );
     } else {
       runs.push(
         run({
           ...base,
           checks: [
-            passedCheck('restore', { entries: 18_240 }, { entries: 18_240 }, '18240 entries restored'),
-            passedCheck('manifest', { files: 18_240, mismatched: 0 }, { files: 18_240, mismatched: 0 }, '18240 of 18240 files match SHA256SUMS'),
+            passedCheck(
+              'restore',
+              { entries: 18_240 },
+              { entries: 18_240 },
+              '18240 entries restored',
+            ),
+            passedCheck(
+              'manifest',
+              { files: 18_240, mismatched: 0 },
+              { files: 18_240, mismatched: 0 },
+              '18240 of 18240 files match SHA256SUMS',
+            ),
             passedCheck('rto', 15 * MINUTE, restoreMs + verifyMs, 'within the RTO'),
           ],
         }),
@@ -215,7 +314,12 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
         targets: { rtoMs: 60 * MINUTE, rpoMs: null },
         checks: [
           passedCheck('restore', { entries: 1284 }, { entries: 1284 }, '1284 entries restored'),
-          passedCheck('manifest', { files: 1284, mismatched: 0 }, { files: 1284, mismatched: 0 }, '1284 of 1284 files match backup_manifest'),
+          passedCheck(
+            'manifest',
+            { files: 1284, mismatched: 0 },
+            { files: 1284, mismatched: 0 },
+            '1284 of 1284 files match backup_manifest',
+          ),
         ],
       }),
     );
@@ -224,7 +328,8 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
     drill: 'billing-db-weekly',
     startedAt: at(now, 1, 4, 30),
     verdict: 'failed',
-    cause: 'manifest: 2 of 1284 files differ from backup_manifest (base/16384/2619, pg_wal/000000010000000000000003)',
+    cause:
+      'manifest: 2 of 1284 files differ from backup_manifest (base/16384/2619, pg_wal/000000010000000000000003)',
     restoreMs: 27 * MINUTE,
     verifyMs: 6 * MINUTE,
     setPath: `/backups/billing/base-${at(now, 1, 2).slice(0, 10)}.tar.gz`,
@@ -240,12 +345,27 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
         actual: { files: 1284, mismatched: 2 },
         detail: '2 of 1284 files differ from backup_manifest',
         findings: [
-          { item: 'base/16384/2619', problem: 'changed', expected: { sha256: hex(11) }, actual: { sha256: hex(12) } },
-          { item: 'pg_wal/000000010000000000000003', problem: 'truncated', expected: { size: 16_777_216 }, actual: { size: 8_388_608 } },
+          {
+            item: 'base/16384/2619',
+            problem: 'changed',
+            expected: { sha256: hex(11) },
+            actual: { sha256: hex(12) },
+          },
+          {
+            item: 'pg_wal/000000010000000000000003',
+            problem: 'truncated',
+            expected: { size: 16_777_216 },
+            actual: { size: 8_388_608 },
+          },
         ],
         findingsTotal: 2,
       },
-      passedCheck('rto', 60 * MINUTE, 33 * MINUTE, 'restore and verification took 33m, within the 1h RTO'),
+      passedCheck(
+        'rto',
+        60 * MINUTE,
+        33 * MINUTE,
+        'restore and verification took 33m, within the 1h RTO',
+      ),
     ],
     items: [
       { path: 'base/16384/2619', size: 8192, sha256: hex(12) },
@@ -256,7 +376,11 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
   runs.push(failed);
 
   // Uploads: sampled, last pass 12 days ago: overdue.
-  const sampleItems = Array.from({ length: 240 }, (_, index) => `uploads/${String(2024 + (index % 3))}/${String(index).padStart(5, '0')}-${['invoice', 'avatar', 'scan'][index % 3]}.${['pdf', 'png', 'tiff'][index % 3]}`).sort();
+  const sampleItems = Array.from(
+    { length: 240 },
+    (_, index) =>
+      `uploads/${String(2024 + (index % 3))}/${String(index).padStart(5, '0')}-${['invoice', 'avatar', 'scan'][index % 3]}.${['pdf', 'png', 'tiff'][index % 3]}`,
+  ).sort();
   let sampled: RunRecord | undefined;
   for (const day of [26, 19, 12]) {
     const entry = run({
@@ -268,9 +392,29 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
       files: 240,
       bytes: 1_830_000_000,
       sourceKind: 'directory',
-      sample: { spec: { size: '50%' }, seed: `uploads-weekly-${day}-7f3a`, totalItems: 480, selectedItems: 240, selectedBytes: 1_830_000_000, coverage: 0.5, items: sampleItems },
-      checks: [passedCheck('restore', { entries: 240 }, { entries: 240 }, '240 entries restored'), passedCheck('manifest', { files: 240 }, { files: 240 }, '240 of 240 sampled files match the manifest')],
-      items: sampleItems.map((path, index) => ({ path, size: 7_600_000 + index, sha256: hex(day * 1000 + index) })),
+      sample: {
+        spec: { size: '50%' },
+        seed: `uploads-weekly-${day}-7f3a`,
+        totalItems: 480,
+        selectedItems: 240,
+        selectedBytes: 1_830_000_000,
+        coverage: 0.5,
+        items: sampleItems,
+      },
+      checks: [
+        passedCheck('restore', { entries: 240 }, { entries: 240 }, '240 entries restored'),
+        passedCheck(
+          'manifest',
+          { files: 240 },
+          { files: 240 },
+          '240 of 240 sampled files match the manifest',
+        ),
+      ],
+      items: sampleItems.map((path, index) => ({
+        path,
+        size: 7_600_000 + index,
+        sha256: hex(day * 1000 + index),
+      })),
     });
     runs.push(entry);
     sampled = entry.record;
@@ -286,7 +430,9 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
         drill: 'crm-export-daily',
         startedAt,
         verdict: failing ? 'failed' : 'passed',
-        cause: failing ? 'extraFiles: 3 restored files are not in the manifest (tmp/export-1.part, …)' : null,
+        cause: failing
+          ? 'extraFiles: 3 restored files are not in the manifest (tmp/export-1.part, …)'
+          : null,
         restoreMs: 1.1 * MINUTE,
         verifyMs: 0.3 * MINUTE,
         setPath: `/backups/crm/crm-${startedAt.slice(0, 10)}.tar`,
@@ -327,17 +473,47 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
     bytes: 90_000_000,
     checks: [
       passedCheck('restore', null, null, 'restored'),
-      { name: 'manifest', verdict: 'failed', expected: 'match', actual: '<b>mismatch</b>', detail: HOSTILE_CAUSE, findings: [{ item: HOSTILE_ITEM, problem: 'changed', expected: hex(5), actual: hex(6) }], findingsTotal: 1 },
+      {
+        name: 'manifest',
+        verdict: 'failed',
+        expected: 'match',
+        actual: '<b>mismatch</b>',
+        detail: HOSTILE_CAUSE,
+        findings: [{ item: HOSTILE_ITEM, problem: 'changed', expected: hex(5), actual: hex(6) }],
+        findingsTotal: 1,
+      },
     ],
   });
   runs.push(hostile);
   // Two ids sharing a prefix: `abcd` is ambiguous.
-  for (const [day, runId] of [[9, AMBIGUOUS_IDS[0]], [4, AMBIGUOUS_IDS[1]]] as const) {
-    runs.push(run({ runId, drill: 'legacy-app', startedAt: at(now, day, 6, 0), restoreMs: 2 * MINUTE, verifyMs: 0.5 * MINUTE, setPath: '/backups/legacy/legacy.tar', files: 75, bytes: 90_000_000, checks: [passedCheck('restore', null, null, 'restored')] }));
+  for (const [day, runId] of [
+    [9, AMBIGUOUS_IDS[0]],
+    [4, AMBIGUOUS_IDS[1]],
+  ] as const) {
+    runs.push(
+      run({
+        runId,
+        drill: 'legacy-app',
+        startedAt: at(now, day, 6, 0),
+        restoreMs: 2 * MINUTE,
+        verifyMs: 0.5 * MINUTE,
+        setPath: '/backups/legacy/legacy.tar',
+        files: 75,
+        bytes: 90_000_000,
+        checks: [passedCheck('restore', null, null, 'restored')],
+      }),
+    );
   }
 
   runs.sort((a, b) => Date.parse(a.record.startedAt) - Date.parse(b.record.startedAt));
-  return { now, drills, runs, failedRun: failed.record, hostileRun: hostile.record, sampledRun: sampled as RunRecord };
+  return {
+    now,
+    drills,
+    runs,
+    failedRun: failed.record,
+    hostileRun: hostile.record,
+    sampledRun: sampled as RunRecord,
+  };
 }
 
 /** Records every run of the fixture through the real evidence path. */
@@ -361,7 +537,10 @@ export async function prepareWebPlace(engine: 'pglite' | 'postgres'): Promise<We
   }
   const url = await createTestDatabase();
   const unused = await mkdtemp(join(tmpdir(), 'restore-drill-unused-'));
-  return { options: { url, embeddedDir: join(unused, 'embedded'), log: silentLogger() }, cleanup: () => rm(unused, { recursive: true, force: true }) };
+  return {
+    options: { url, embeddedDir: join(unused, 'embedded'), log: silentLogger() },
+    cleanup: () => rm(unused, { recursive: true, force: true }),
+  };
 }
 
 /** A seeded store served in-process on a free loopback port. */
@@ -390,7 +569,15 @@ export async function serveFixture(
     await writable.close();
   }
   const store = await openReadOnlyStore(place.options);
-  const server = await startEvidenceServer({ db: store.db, drills: fixture.drills, auth: createAuthenticator(auth), log: silentLogger(), host: '127.0.0.1', port: 0, now: () => fixture.now });
+  const server = await startEvidenceServer({
+    db: store.db,
+    drills: fixture.drills,
+    auth: createAuthenticator(auth),
+    log: silentLogger(),
+    host: '127.0.0.1',
+    port: 0,
+    now: () => fixture.now,
+  });
   return {
     fixture,
     server,

@@ -2,7 +2,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inspectPlainDump } from '../../../src/sources/postgres/dump-format.js';
-import { COPY_BATCH_CHARS, PlainDumpError, readPlainDump, type PlainDumpEvent } from '../../../src/sources/postgres/plain-sql.js';
+import {
+  COPY_BATCH_CHARS,
+  PlainDumpError,
+  readPlainDump,
+  type PlainDumpEvent,
+} from '../../../src/sources/postgres/plain-sql.js';
 import { tempDir } from '../../helpers/temp.js';
 
 let dir: string;
@@ -16,7 +21,9 @@ async function events(text: string): Promise<PlainDumpEvent[]> {
 }
 
 async function statements(text: string): Promise<string[]> {
-  return (await events(text)).filter((e) => e.kind === 'statement').map((e) => (e as { text: string }).text);
+  return (await events(text))
+    .filter((e) => e.kind === 'statement')
+    .map((e) => (e as { text: string }).text);
 }
 
 beforeAll(async () => {
@@ -49,7 +56,9 @@ describe('readPlainDump', () => {
   });
 
   it('reports the line each statement starts on, after its comments', async () => {
-    const found = await events('--\n-- Name: t\n--\n\nCREATE TABLE t (\n  id int\n);\n\nSELECT 1;\n');
+    const found = await events(
+      '--\n-- Name: t\n--\n\nCREATE TABLE t (\n  id int\n);\n\nSELECT 1;\n',
+    );
     expect(found.map((e) => [e.kind, 'line' in e ? e.line : null])).toEqual([
       ['statement', 5],
       ['statement', 9],
@@ -57,7 +66,9 @@ describe('readPlainDump', () => {
   });
 
   it('hands over meta-commands between statements, not inside them', async () => {
-    const found = await events("\\restrict KEY1\nSELECT '\n\\not meta';\n\\connect other\n\\unrestrict KEY1\n");
+    const found = await events(
+      "\\restrict KEY1\nSELECT '\n\\not meta';\n\\connect other\n\\unrestrict KEY1\n",
+    );
     expect(found).toEqual([
       { kind: 'meta', command: 'restrict', argument: 'KEY1', line: 1 },
       { kind: 'statement', text: "SELECT '\n\\not meta';", line: 2 },
@@ -88,15 +99,22 @@ describe('readPlainDump', () => {
 
   it('says a dump cut inside COPY data or inside a statement is truncated, with the line', async () => {
     await expect(events('COPY t FROM stdin;\n1\n2\n')).rejects.toThrow(PlainDumpError);
-    await expect(events('COPY t FROM stdin;\n1\n2\n')).rejects.toThrow('the file ends inside COPY data (no \\. line): the dump is truncated');
-    await expect(events('SELECT 1;\nCREATE TABLE t (\n  id int\n')).rejects.toThrow('the file ends inside a statement that starts at line 2: the dump is truncated');
+    await expect(events('COPY t FROM stdin;\n1\n2\n')).rejects.toThrow(
+      'the file ends inside COPY data (no \\. line): the dump is truncated',
+    );
+    await expect(events('SELECT 1;\nCREATE TABLE t (\n  id int\n')).rejects.toThrow(
+      'the file ends inside a statement that starts at line 2: the dump is truncated',
+    );
   });
 });
 
 describe('inspectPlainDump', () => {
   it('finds the database commands of a --create --clean dump', async () => {
     const file = path.join(dir, 'create.sql');
-    await writeFile(file, '\\restrict K\nDROP DATABASE "Shop";\nCREATE DATABASE "Shop" WITH TEMPLATE = template0;\n\\connect "Shop"\nCOPY t FROM stdin;\n\\.\n');
+    await writeFile(
+      file,
+      '\\restrict K\nDROP DATABASE "Shop";\nCREATE DATABASE "Shop" WITH TEMPLATE = template0;\n\\connect "Shop"\nCOPY t FROM stdin;\n\\.\n',
+    );
     const head = await inspectPlainDump(file);
     expect(head.leavesTarget).toEqual({ line: 2, what: 'DROP DATABASE' });
     expect(head.databases).toEqual(['Shop', 'Shop', 'Shop']);
@@ -104,7 +122,10 @@ describe('inspectPlainDump', () => {
 
   it('finds a \\connect hidden after the data', async () => {
     const file = path.join(dir, 'late.sql');
-    await writeFile(file, 'CREATE TABLE t (id int);\nCOPY t FROM stdin;\n\\connect not-data\n\\.\nSELECT 1;\n\\connect production\nDROP TABLE t;\n');
+    await writeFile(
+      file,
+      'CREATE TABLE t (id int);\nCOPY t FROM stdin;\n\\connect not-data\n\\.\nSELECT 1;\n\\connect production\nDROP TABLE t;\n',
+    );
     const head = await inspectPlainDump(file);
     expect(head.leavesTarget).toEqual({ line: 6, what: '\\connect production' });
     expect(head.databases).toEqual(['production']);
@@ -112,7 +133,10 @@ describe('inspectPlainDump', () => {
 
   it('finds nothing in an ordinary dump', async () => {
     const file = path.join(dir, 'plain.sql');
-    await writeFile(file, '\\restrict K\nSET search_path = public;\nCREATE TABLE t (id int);\nCOPY t FROM stdin;\n1\n\\.\n\\unrestrict K\n');
+    await writeFile(
+      file,
+      '\\restrict K\nSET search_path = public;\nCREATE TABLE t (id int);\nCOPY t FROM stdin;\n1\n\\.\n\\unrestrict K\n',
+    );
     expect(await inspectPlainDump(file)).toEqual({ databases: [], leavesTarget: null });
   });
 });

@@ -2,14 +2,26 @@ import { formatDuration } from '../../../config/duration.js';
 import type { DrillSummary } from '../../drill-summary.js';
 import { html } from '../../html.js';
 import type { RunRow } from '../../render-csv.js';
-import { objective, percent, stateBadge, verdictText, waiverTable, when } from '../../render-html.js';
+import {
+  objective,
+  percent,
+  stateBadge,
+  verdictText,
+  waiverTable,
+  when,
+} from '../../render-html.js';
 import { durationTrendSvg, verdictLegend, verdictStripSvg } from '../../svg-charts.js';
 import type { Page } from '../queries.js';
 import { page, runHref } from './layout.js';
 import { filterForm, pager, runsTable, type FilterForm } from './parts.js';
 
 /** `/drills/:name`: what the drill is, how it has done, the trend and its history. */
-export function drillPage(drill: DrillSummary, history: Page<RunRow>, form: FilterForm, params: URLSearchParams): string {
+export function drillPage(
+  drill: DrillSummary,
+  history: Page<RunRow>,
+  form: FilterForm,
+  params: URLSearchParams,
+): string {
   const verdicts = Object.entries(drill.verdicts)
     .filter(([, count]) => count > 0)
     .map(([verdict, count]) => `${count} ${verdict.replace('_', ' ')}`)

@@ -41,7 +41,8 @@ export type Section = 'overview' | 'runs' | null;
 
 /** A whole HTML document around `body`. */
 export function page(title: string, section: Section, body: HtmlValue): string {
-  const link = (href: string, label: string, name: Section) => html`<a class="section${section === name ? ' current' : ''}" href="${href}">${label}</a>`;
+  const link = (href: string, label: string, name: Section) =>
+    html`<a class="section${section === name ? ' current' : ''}" href="${href}">${label}</a>`;
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -62,7 +63,10 @@ ${body}
 }
 
 /** An address with its query, values encoded; empty values left out. */
-export function href(path: string, params: Record<string, string | number | readonly string[] | undefined | null> = {}): string {
+export function href(
+  path: string,
+  params: Record<string, string | number | readonly string[] | undefined | null> = {},
+): string {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined || value === null || value === '') continue;
@@ -86,21 +90,39 @@ export function runHref(runId: string): string {
 /** A time to the second, in UTC. */
 export function exactTime(iso: string): string {
   const time = Date.parse(iso);
-  return Number.isNaN(time) ? iso : `${new Date(time).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+  return Number.isNaN(time)
+    ? iso
+    : `${new Date(time).toISOString().replace('T', ' ').slice(0, 19)} UTC`;
 }
 
 /** An error page: the status and the one-line reason. */
 export function errorPage(status: number, title: string, message: string): string {
-  return page(title, null, html`<h1>${title}</h1><p class="callout">${message}</p><p><a href="/">Back to the overview</a></p><p class="muted small">HTTP ${status}</p>`);
+  return page(
+    title,
+    null,
+    html`<h1>${title}</h1><p class="callout">${message}</p><p><a href="/">Back to the overview</a></p><p class="muted small">HTTP ${status}</p>`,
+  );
 }
 
 /** The page a browser sees without valid credentials. */
 export function signInPage(reason: 'missing' | 'wrong', schemes: readonly string[]): string {
   const how: SafeHtml[] = [];
   if (schemes.includes('token')) {
-    how.push(html`<li>Open the address you were given, ending in <code>?token=…</code>, once; your browser keeps the sign-in until it is closed.</li>`);
+    how.push(
+      html`<li>Open the address you were given, ending in <code>?token=…</code>, once; your browser keeps the sign-in until it is closed.</li>`,
+    );
   }
-  if (schemes.includes('basic')) how.push(html`<li>Sign in with the user name and password you were given (reload this page to be asked).</li>`);
-  const lead = reason === 'wrong' ? 'The credentials given were not accepted.' : 'This view of the restore evidence needs credentials.';
-  return page('Sign-in needed', null, html`<h1>Sign-in needed</h1><p class="callout">${lead}</p><ul>${how}</ul><p class="muted">Ask whoever runs <code>restore-drill serve</code> for access.</p>`);
+  if (schemes.includes('basic'))
+    how.push(
+      html`<li>Sign in with the user name and password you were given (reload this page to be asked).</li>`,
+    );
+  const lead =
+    reason === 'wrong'
+      ? 'The credentials given were not accepted.'
+      : 'This view of the restore evidence needs credentials.';
+  return page(
+    'Sign-in needed',
+    null,
+    html`<h1>Sign-in needed</h1><p class="callout">${lead}</p><ul>${how}</ul><p class="muted">Ask whoever runs <code>restore-drill serve</code> for access.</p>`,
+  );
 }

@@ -8,7 +8,12 @@ import { drillHref, page, runHref } from './layout.js';
 import { filterForm, pager, runsTable, type FilterForm } from './parts.js';
 
 /** `/runs`: every run in the period that matches the filters, newest first. */
-export function runsPage(runs: Page<RunRow>, form: FilterForm, params: URLSearchParams, window: { since: Date; until: Date }): string {
+export function runsPage(
+  runs: Page<RunRow>,
+  form: FilterForm,
+  params: URLSearchParams,
+  window: { since: Date; until: Date },
+): string {
   const body = html`<h1>Runs</h1>
 <div class="muted">Runs started ${when(window.since.toISOString())} to ${when(window.until.toISOString())}</div>
 ${filterForm(form)}
@@ -18,9 +23,14 @@ ${pager('/runs', params, runs, 'Runs')}`;
 }
 
 /** `/runs/:id/items`: every item the run restored, with size and SHA-256, a page at a time. */
-export function itemsPage(record: RunRecord, items: Page<RunItem>, params: URLSearchParams): string {
+export function itemsPage(
+  record: RunRecord,
+  items: Page<RunItem>,
+  params: URLSearchParams,
+): string {
   const rows = items.rows.map(
-    (item) => html`<tr><td><code>${item.path}</code></td><td class="num">${item.size}</td><td class="num">${formatBytes(item.size)}</td><td>${item.sha256 ? html`<span class="hash">${item.sha256}</span>` : html`<span class="muted">not hashed</span>`}</td></tr>`,
+    (item) =>
+      html`<tr><td><code>${item.path}</code></td><td class="num">${item.size}</td><td class="num">${formatBytes(item.size)}</td><td>${item.sha256 ? html`<span class="hash">${item.sha256}</span>` : html`<span class="muted">not hashed</span>`}</td></tr>`,
   );
   const path = `/runs/${encodeURIComponent(record.runId)}/items`;
   const body = html`<h1>Restored items</h1>

@@ -1,15 +1,29 @@
 import { formatDuration } from '../../../config/duration.js';
 import type { CoverageFinding, DrillSummary, EvidenceSummary } from '../../drill-summary.js';
 import { html, type SafeHtml } from '../../html.js';
-import { KIND_LABEL, day, objective, percent, stateBadge, verdictText, waiverTable, when } from '../../render-html.js';
+import {
+  KIND_LABEL,
+  day,
+  objective,
+  percent,
+  stateBadge,
+  verdictText,
+  waiverTable,
+  when,
+} from '../../render-html.js';
 import { verdictStripSvg } from '../../svg-charts.js';
 import { drillHref, href, page, runHref } from './layout.js';
 import { filterForm, type FilterForm } from './parts.js';
 
 /** `/`: every drill, green, red or waived, the ones needing attention first. */
-export function overviewPage(summary: EvidenceSummary, form: FilterForm, filtered: boolean): string {
+export function overviewPage(
+  summary: EvidenceSummary,
+  form: FilterForm,
+  filtered: boolean,
+): string {
   const t = summary.totals;
-  const box = (label: string, value: number, bad = false) => html`<div><b class="${bad && value > 0 ? 'bad' : ''}">${value}</b>${label}</div>`;
+  const box = (label: string, value: number, bad = false) =>
+    html`<div><b class="${bad && value > 0 ? 'bad' : ''}">${value}</b>${label}</div>`;
   const body = html`<h1>Restore drills</h1>
 <div class="muted">Runs started ${when(summary.window.since)} to ${when(summary.window.until)}${summary.chain ? html` · evidence chain head seq ${summary.chain.seq}, <span class="hash">${summary.chain.recordHash.slice(0, 16)}…</span>` : null}</div>
 ${filterForm(form)}
@@ -21,9 +35,11 @@ ${summary.coverage.waivers.length > 0 ? html`<h2>Waivers</h2>${waiverTable(summa
 }
 
 function drillsTable(summary: EvidenceSummary, filtered: boolean): SafeHtml {
-  if (summary.drills.length === 0) return html`<p class="muted">${filtered ? 'No drill matches these filters.' : 'No drills configured.'}</p>`;
+  if (summary.drills.length === 0)
+    return html`<p class="muted">${filtered ? 'No drill matches these filters.' : 'No drills configured.'}</p>`;
   const findings = new Map<string, CoverageFinding[]>();
-  for (const finding of summary.coverage.findings) findings.set(finding.drill, [...(findings.get(finding.drill) ?? []), finding]);
+  for (const finding of summary.coverage.findings)
+    findings.set(finding.drill, [...(findings.get(finding.drill) ?? []), finding]);
   const rows = summary.drills.map((drill) => drillRow(drill, findings.get(drill.name) ?? []));
   return html`<h2>Drills</h2>
 <p class="muted">Drills that have never passed or are overdue come first, then failing ones, then waived, then those in order.</p>
@@ -38,11 +54,16 @@ function drillRow(drill: DrillSummary, findings: readonly CoverageFinding[]): Sa
   const why =
     findings.length === 0
       ? html`<span class="muted">—</span>`
-      : findings.map((finding) => html`<div><b>${KIND_LABEL[finding.kind]}</b>${finding.waived ? html` <span class="badge waived">waived</span>` : null}: ${finding.detail}</div>`);
+      : findings.map(
+          (finding) =>
+            html`<div><b>${KIND_LABEL[finding.kind]}</b>${finding.waived ? html` <span class="badge waived">waived</span>` : null}: ${finding.detail}</div>`,
+        );
   const lastPass = drill.lastPass
     ? html`${day(drill.lastPass.finishedAt)}<br><span class="muted">${formatDuration(drill.lastPassAgeMs ?? 0)} ago</span>${drill.overdue && !drill.neverPassed ? html` <span class="bad">overdue</span>` : null}`
     : html`<span class="bad">never</span>`;
-  const lastRun = drill.lastRun ? html`<a href="${runHref(drill.lastRun.runId)}">${day(drill.lastRun.startedAt)}</a><br>${verdictText(drill.lastRun.verdict)}` : html`<span class="muted">no run</span>`;
+  const lastRun = drill.lastRun
+    ? html`<a href="${runHref(drill.lastRun.runId)}">${day(drill.lastRun.startedAt)}</a><br>${verdictText(drill.lastRun.verdict)}`
+    : html`<span class="muted">no run</span>`;
   return html`<tr data-drill="${drill.name}" data-state="${drill.state}">
 <td>${stateBadge(drill.state)}</td>
 <td class="nowrap"><a href="${drillHref(drill.name)}"><b>${drill.name}</b></a>${drill.configured ? null : html`<br><span class="muted">(not in config)</span>`}</td>

@@ -21,8 +21,16 @@ export interface FilterForm {
   verdict?: { selected: string | undefined } | undefined;
 }
 
-function select(name: string, label: string, options: readonly { value: string; label: string }[], selected: string | undefined): SafeHtml {
-  const choices = options.map((option) => html`<option value="${option.value}"${option.value === (selected ?? '') ? html` selected` : ''}>${option.label}</option>`);
+function select(
+  name: string,
+  label: string,
+  options: readonly { value: string; label: string }[],
+  selected: string | undefined,
+): SafeHtml {
+  const choices = options.map(
+    (option) =>
+      html`<option value="${option.value}"${option.value === (selected ?? '') ? html` selected` : ''}>${option.label}</option>`,
+  );
   return html`<label>${label}<select name="${name}">${choices}</select></label>`;
 }
 
@@ -55,7 +63,13 @@ export function runsTable(rows: readonly RunRow[], options: { showDrill: boolean
 }
 
 /** "Runs 51–100 of 230" with previous and next links that keep every other parameter. */
-export function pager(path: string, params: URLSearchParams, page: Page<unknown>, noun: string, labels: readonly [string, string] = ['← newer', 'older →']): SafeHtml {
+export function pager(
+  path: string,
+  params: URLSearchParams,
+  page: Page<unknown>,
+  noun: string,
+  labels: readonly [string, string] = ['← newer', 'older →'],
+): SafeHtml {
   const pages = Math.max(1, Math.ceil(page.total / page.pageSize));
   const first = page.total === 0 ? 0 : (page.page - 1) * page.pageSize + 1;
   const last = Math.min(page.total, page.page * page.pageSize);
@@ -73,6 +87,9 @@ ${pages > 1 ? html`<span class="muted">page ${page.page} of ${pages}</span>` : n
 }
 
 /** A link to the runs list with the given filters. */
-export function runsLink(label: string, params: { drill?: string; verdict?: RunVerdict; since?: string; until?: string }): SafeHtml {
+export function runsLink(
+  label: string,
+  params: { drill?: string; verdict?: RunVerdict; since?: string; until?: string },
+): SafeHtml {
   return html`<a href="${href('/runs', params)}">${label}</a>`;
 }

@@ -64,7 +64,9 @@ function verdictCallout(r: RunRecord): SafeHtml {
     return html`<div class="callout ok"><h3>Passed</h3>${r.restored.files} files, ${formatBytes(r.restored.bytes)} restored and verified in ${formatDuration(r.timings.restoreMs + r.timings.verifyMs)}.</div>`;
   }
   const failed = r.checks.filter((check) => check.verdict === 'failed');
-  const firstFindings = failed.flatMap((check) => (check.findings ?? []).slice(0, 3).map((finding) => ({ check: check.name, finding })));
+  const firstFindings = failed.flatMap((check) =>
+    (check.findings ?? []).slice(0, 3).map((finding) => ({ check: check.name, finding })),
+  );
   return html`<div class="callout"><h3>${r.verdict === 'failed' ? 'Failed' : r.verdict.replace('_', ' ')}${r.cause ? html`: ${r.cause}` : null}</h3>
 ${failed.length > 0 ? html`<div>Failed checks: ${failed.map((check, index) => html`${index > 0 ? ', ' : ''}<a href="#check-${check.name}"><b>${check.name}</b></a>`)}</div>` : null}
 ${firstFindings.length > 0 ? html`<ul class="small">${firstFindings.map(({ check, finding }) => html`<li>${check}: ${finding.problem} <code>${finding.item}</code>${expectation(finding.expected, finding.actual)}</li>`)}</ul>` : null}</div>`;
@@ -91,7 +93,11 @@ const PHASES = [
 
 function timings(r: RunRecord): SafeHtml {
   const t = r.timings;
-  const total = Math.max(t.totalMs, PHASES.reduce((sum, [, key]) => sum + t[key], 0), 1);
+  const total = Math.max(
+    t.totalMs,
+    PHASES.reduce((sum, [, key]) => sum + t[key], 0),
+    1,
+  );
   const width = 480;
   let x = 0;
   const bars = PHASES.map(([label, key, colour]) => {
@@ -100,14 +106,18 @@ function timings(r: RunRecord): SafeHtml {
     x += w;
     return rect;
   });
-  const rows = PHASES.map(([label, key, colour]) => html`<tr><td><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="${colour}"/></svg> ${label}</td><td class="num">${formatDuration(t[key])}</td><td class="num">${t[key].toFixed(0)} ms</td></tr>`);
+  const rows = PHASES.map(
+    ([label, key, colour]) =>
+      html`<tr><td><svg width="10" height="10" aria-hidden="true"><rect width="10" height="10" fill="${colour}"/></svg> ${label}</td><td class="num">${formatDuration(t[key])}</td><td class="num">${t[key].toFixed(0)} ms</td></tr>`,
+  );
   return html`<svg class="strip" viewBox="0 0 ${width} 18" width="${width}" height="18" role="img" aria-label="Time per phase: ${PHASES.map(([label, key]) => `${label} ${formatDuration(t[key])}`).join(', ')}">${bars}</svg>
 <table class="timings"><thead><tr><th>Phase</th><th class="num">Duration</th><th class="num">Milliseconds</th></tr></thead><tbody>${rows}
 <tr><td><b>total</b></td><td class="num"><b>${formatDuration(t.totalMs)}</b></td><td class="num">${t.totalMs.toFixed(0)} ms</td></tr></tbody></table>`;
 }
 
 function setFacts(r: RunRecord): SafeHtml {
-  if (!r.set) return html`<p class="muted">No backup set was chosen (${r.sourceKind} source)${r.cause ? html`: ${r.cause}` : null}.</p>`;
+  if (!r.set)
+    return html`<p class="muted">No backup set was chosen (${r.sourceKind} source)${r.cause ? html`: ${r.cause}` : null}.</p>`;
   const s = r.set;
   return html`<dl class="facts">
 <dt>Source kind</dt><dd>${r.sourceKind}</dd>
@@ -122,7 +132,8 @@ function setFacts(r: RunRecord): SafeHtml {
 
 function sampleFacts(r: RunRecord, itemsTotal: number): SafeHtml {
   const itemsLink = html`<a href="${href(`/runs/${encodeURIComponent(r.runId)}/items`)}">all ${itemsTotal} restored items with size and SHA-256</a>`;
-  if (!r.sample) return html`<p>The whole set was restored (no sample drawn). ${itemsTotal > 0 ? html`See ${itemsLink}.` : null}</p>`;
+  if (!r.sample)
+    return html`<p>The whole set was restored (no sample drawn). ${itemsTotal > 0 ? html`See ${itemsLink}.` : null}</p>`;
   const s = r.sample;
   const shown = s.items.slice(0, SAMPLE_ITEMS_SHOWN);
   return html`<dl class="facts">
@@ -144,7 +155,10 @@ function checksTable(checks: readonly CheckResult[]): SafeHtml {
 <td>${value(check.expected)}</td><td>${value(check.actual)}</td><td>${check.detail}</td></tr>`;
     if (findings.length === 0) return head;
     const total = check.findingsTotal ?? findings.length;
-    const list = findings.map((finding) => html`<tr><td><code>${finding.item}</code></td><td>${finding.problem}</td><td>${value(finding.expected)}</td><td>${value(finding.actual)}</td></tr>`);
+    const list = findings.map(
+      (finding) =>
+        html`<tr><td><code>${finding.item}</code></td><td>${finding.problem}</td><td>${value(finding.expected)}</td><td>${value(finding.actual)}</td></tr>`,
+    );
     return html`${head}<tr class="findings"><td colspan="5"><table class="findings"><thead><tr><th>Item</th><th>Problem</th><th>Expected</th><th>Found</th></tr></thead><tbody>${list}</tbody></table>
 ${total > findings.length ? html`<div class="muted small">${findings.length} of ${total} findings kept in the record.</div>` : null}</td></tr>`;
   });
@@ -154,7 +168,9 @@ ${total > findings.length ? html`<div class="muted small">${findings.length} of 
 function commandsSection(r: RunRecord): SafeHtml | null {
   if (r.commands.length === 0) return null;
   const rows = r.commands.map(
-    (command) => html`<tr><td><code>${command.command}</code></td><td>${command.exitCode ?? command.signal ?? '?'}${command.timedOut ? ' (timed out)' : ''}${command.canceled ? ' (canceled)' : ''}</td><td class="num">${formatDuration(command.durationMs)}</td>
+    (
+      command,
+    ) => html`<tr><td><code>${command.command}</code></td><td>${command.exitCode ?? command.signal ?? '?'}${command.timedOut ? ' (timed out)' : ''}${command.canceled ? ' (canceled)' : ''}</td><td class="num">${formatDuration(command.durationMs)}</td>
 <td>${command.stderrTail === '' ? html`<span class="muted">—</span>` : html`<pre>${command.stderrTail}</pre>`}</td></tr>`,
   );
   return html`<h2>Commands</h2><table><thead><tr><th>Command</th><th>Exit</th><th class="num">Duration</th><th>End of stderr</th></tr></thead><tbody>${rows}</tbody></table>`;
