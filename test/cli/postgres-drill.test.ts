@@ -39,7 +39,7 @@ async function runDrill(
   drill: string,
 ): Promise<{ exitCode: number | null; run: Run; stderr: string }> {
   const result = await cli(['run', '--config', config, '--drill', drill, '--json'], {
-    timeoutMs: 240_000,
+    timeoutMs: 50_000,
   });
   const parsed = JSON.parse(result.stdout) as { runs: Run[] };
   return { exitCode: result.exitCode, run: parsed.runs[0]!, stderr: result.stderr };
@@ -137,7 +137,7 @@ drills:
       manifest: { format: restore-drill, path: "${path.join(root, 'shrunk', 'shop.manifest.json')}" }
 `,
   );
-}, 180_000);
+});
 
 describe('postgres drills end to end', () => {
   it('passes on a good dump: counts match the manifest, SQL assertions hold, the scratch database is gone', async () => {
@@ -257,7 +257,7 @@ describe('postgres drills end to end', () => {
     expect(tablesOf(first.run)).toHaveLength(2);
     const replay = await cli(
       ['run', '--config', config, '--drill', 'shop-sampled', '--replay', first.run.runId, '--json'],
-      { timeoutMs: 240_000 },
+      { timeoutMs: 50_000 },
     );
     const again = (JSON.parse(replay.stdout) as { runs: Run[] }).runs[0]!;
     expect(again.verdict).toBe('passed');
@@ -266,7 +266,7 @@ describe('postgres drills end to end', () => {
     const whole = await runDrill('shop-good');
     const wholeReplay = await cli(
       ['run', '--config', config, '--drill', 'shop-good', '--replay', whole.run.runId, '--json'],
-      { timeoutMs: 240_000 },
+      { timeoutMs: 50_000 },
     );
     const wholeAgain = (JSON.parse(wholeReplay.stdout) as { runs: Run[] }).runs[0]!;
     expect(wholeAgain.verdict).toBe('passed');
