@@ -11,7 +11,7 @@ import { serveConfigSchema } from '../report/server/serve-config.js';
 import { sampleSchema } from '../sampling/sample-config.js';
 import { daemonConfigSchema } from '../schedule/daemon-config.js';
 import { sourceConfigSchema } from '../sources/registry.js';
-import { cronSchema, nameSchema } from './common.js';
+import { byteSizeSchema, cronSchema, nameSchema } from './common.js';
 import { durationSchema } from './duration.js';
 
 /** What to verify after a restore; `{}` leaves the restore itself as the only check. */
@@ -106,6 +106,11 @@ export const scratchSchema = z
       .default('never')
       .describe(
         'Keep the scratch subfolder after a run: never, on-failure (for investigation), or always.',
+      ),
+    minFree: byteSizeSchema
+      .optional()
+      .describe(
+        'A restore stops with the cause "scratch full" once free space in scratch falls under this (and a restore expected to need more is not started). Default: the smaller of 512 MiB and 2% of the scratch file system.',
       ),
   })
   .describe('Scratch space for restores.');

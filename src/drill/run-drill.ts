@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { buildChecks } from '../checks/index.js';
+import { buildChecks, RestoreCheck } from '../checks/index.js';
 import type { CheckContext, CheckResult } from '../checks/check.js';
 import type { Config, DrillConfig } from '../config/schema.js';
 import { redactor } from '../config/redact.js';
@@ -21,9 +21,20 @@ import { drawSample } from '../sampling/sample.js';
 import { deriveSeed, seededRandom } from '../sampling/seeded-random.js';
 import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
-import { formatSize, reserveScratchSpace, type SpaceReservation } from '../scratch/space.js';
+import {
+  formatSize,
+  isNoSpace,
+  NO_SPACE,
+  reserveScratchSpace,
+  ScratchFullError,
+  scratchFloor,
+  watchScratchSpace,
+  type SpaceReservation,
+  type SpaceWatch,
+} from '../scratch/space.js';
 import { createSource, type SourceConfig } from '../sources/registry.js';
 import {
+  BackupDamagedError,
   SourceError,
   type BackupSet,
   type RestoreOutcome,
@@ -176,6 +187,7 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   let verdict: RunVerdict = 'passed';
   let cause: string | null = null;
   let space: SpaceReservation | null = null;
+  let watch: SpaceWatch | null = null;
 
   try {
     if (scratchError !== null || scratchDir === null) throw scratchError;
@@ -231,17 +243,31 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     }
     if (items && manifestInSet) items = new Set([...items, manifestInSet]);
     phase.selectMs = performance.now() - t0;
-    space = await reserveSpace(
-      scratchDir,
-      request.replay ? null : (sample?.selectedBytes ?? (items === null ? set.size : null)),
-      request.config,
-      log,
-    );
+    const expectedBytes = request.replay
+      ? null
+      : (sample?.selectedBytes ??
+        (items === null ? ((await source.restoredSize?.(set, { signal })) ?? set.size) : null));
+    const floorBytes = await scratchFloor(scratchDir, request.config.scratch.minFree);
+    space = await reserveSpace(scratchDir, expectedBytes, floorBytes, request.config, log);
+    watch = await watchScratchSpace(scratchDir, { floorBytes, expectedBytes });
+    const restoreSignal = AbortSignal.any([...signals, watch.signal]);
     log.info({ set: set.path, items: items?.size ?? 'all' }, 'restoring');
 
     const restoreStart = performance.now();
-    outcome = await source.restore(set, scratchDir, { items, signal, log });
+    try {
+      outcome = await source.restore(set, scratchDir, { items, signal: restoreSignal, log });
+    } catch (error) {
+      // A damaged backup is a finding: what was restored before the damage is kept and checked.
+      if (!(error instanceof BackupDamagedError) || restoreSignal.aborted) throw error;
+      outcome = error.outcome();
+      log.warn({ damage: error.damage }, 'backup damaged');
+    }
+    watch.stop();
     phase.restoreMs = performance.now() - restoreStart;
+    const noSpace = outcome.commands?.find(
+      (command) => command.exitCode !== 0 && NO_SPACE.test(command.stderrTail),
+    );
+    if (noSpace) throw await watch.full(`${noSpace.command}: ${lastLineOf(noSpace.stderrTail)}`);
 
     const verifyStart = performance.now();
     const context: CheckContext = {
@@ -261,7 +287,8 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     const [restoreCheck, ...rest] = drillChecks;
     if (restoreCheck) checks.push(...(await restoreCheck.run(context)));
     checks.push(...(outcome.checks ?? []));
-    for (const check of rest) {
+    // After damage, the restore check has named it; the others would only list its consequences.
+    for (const check of outcome.damage ? [] : rest) {
       signal?.throwIfAborted();
       checks.push(...(await check.run(context)));
     }
@@ -272,10 +299,36 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
       cause = `${failed.name}: ${failed.detail}`;
     }
   } catch (error) {
-    ({ verdict, cause } = classifyFailure(error, timeout, request.signal, drill));
-    log.warn({ cause }, 'drill could not complete');
+    let failure = error;
+    if (!timeout?.aborted && !request.signal?.aborted && watch !== null) {
+      // Scratch filled up: the floor stopped the restore, or a write or a tool met ENOSPC.
+      if (watch.signal.aborted) failure = watch.signal.reason;
+      else if (!(error instanceof ScratchFullError) && isNoSpace(error))
+        failure = await watch.full(`a write failed: ${firstLine(errorMessage(error))}`, error);
+    }
+    const stopped = timeout?.aborted === true || request.signal?.aborted === true;
+    if (!stopped && failure instanceof BackupDamagedError && set !== null && scratchDir !== null) {
+      // Damaged before the restore began (while listing its items for a sample): still a finding.
+      outcome = failure.outcome();
+      const [damaged] = await new RestoreCheck().run({
+        set,
+        scratchDir,
+        outcome,
+        sampled: false,
+        sample: null,
+        startedAt,
+        elapsedMs: () => 0,
+      });
+      if (damaged) checks.push(damaged);
+      verdict = 'failed';
+      cause = `restore: ${damaged?.detail ?? failure.message}`;
+    } else {
+      ({ verdict, cause } = classifyFailure(failure, timeout, request.signal, drill));
+      log.warn({ cause }, 'drill could not complete');
+    }
   }
 
+  watch?.stop();
   space?.release();
   const cleanupStart = performance.now();
   await outcome
@@ -373,6 +426,7 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
 async function reserveSpace(
   scratchDir: string,
   expectedBytes: number | null,
+  floorBytes: number,
   config: Config,
   log: Logger,
 ): Promise<SpaceReservation | null> {
@@ -381,7 +435,7 @@ async function reserveSpace(
     log.info({ scratchDir }, 'expected restore size unknown; free space in scratch not checked');
     return null;
   }
-  const reservation = await reserveScratchSpace(scratchDir, expectedBytes, margin);
+  const reservation = await reserveScratchSpace(scratchDir, expectedBytes, margin, floorBytes);
   log.debug(
     { needed: formatSize(reservation.needed), available: formatSize(reservation.available) },
     'free space in scratch checked',
@@ -405,12 +459,19 @@ function classifyFailure(
     return { verdict: 'aborted', cause: `stopped before it finished: ${reason}` };
   }
   if (error instanceof SourceError) return { verdict: 'error', cause: error.message };
-  const message = error instanceof Error ? error.message : String(error);
-  return { verdict: 'error', cause: firstLine(message) };
+  return { verdict: 'error', cause: firstLine(errorMessage(error)) };
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function firstLine(text: string): string {
   return text.split('\n')[0]?.trim() ?? text;
+}
+
+function lastLineOf(text: string): string {
+  return text.trim().split('\n').pop()?.trim() ?? '';
 }
 
 function shouldKeep(keep: Config['scratch']['keep'], verdict: RunVerdict): boolean {
