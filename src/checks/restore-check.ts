@@ -7,6 +7,8 @@ import {
 } from './check.js';
 import { plural } from './describe.js';
 import type { BackupDamage } from '../sources/restore-source.js';
+import { z } from 'zod';
+import { defineCheckKind } from './check-kind.js';
 
 /**
  * `restore`: the source restored everything it was asked to. Every entry it refused
@@ -68,3 +70,12 @@ function describeDamage(
   const more = refused > 0 ? `, refused ${plural(refused, 'entry', 'entries')}` : '';
   return `backup damaged: ${damage.detail}${where}${offset} in ${set}; restored ${restored} before it${more}`;
 }
+
+/** `restore` always runs, first: a restore that refused entries fails whatever else is checked. */
+export const restoreCheckKind = defineCheckKind({
+  kind: 'restore',
+  section: null,
+  configSchema: z.undefined(),
+  phase: 'restore',
+  create: () => [new RestoreCheck()],
+});

@@ -559,7 +559,8 @@ async function pump(
 ): Promise<void> {
   for await (const chunk of source as AsyncIterable<Buffer>) {
     count(chunk.byteLength);
-    if (!extract.write(chunk)) {
+    // A parser destroyed already (a failed write, an abort) has closed: waiting for it would hang.
+    if (!extract.write(chunk) && !extract.destroyed) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           extract.off('drain', done);
