@@ -337,6 +337,7 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     restored: {
       files: restoredFiles.length,
       bytes: restoredFiles.reduce((sum, file) => sum + file.size, 0),
+      ...(outcome?.links ? { links: outcome.links.length } : {}),
       ...(outcome?.tables ? { tables: outcome.tables.length } : {}),
     },
     itemsDigest: outcome ? itemsDigest(restoredFiles) : null,
