@@ -1,3 +1,4 @@
+import { localPathSchema } from '../config/home-path.js';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import {
@@ -32,12 +33,9 @@ export const manifestFormatSchema = z
 export const manifestCheckConfigSchema = z
   .strictObject({
     format: manifestFormatSchema.default('sha256sum'),
-    path: z
-      .string()
-      .min(1)
-      .describe(
-        "Relative: inside the set (e.g. SHA256SUMS). Absolute or with {set}: anywhere, e.g. '{set}.sha256' beside the set.",
-      ),
+    path: localPathSchema.describe(
+      "Relative: inside the set (e.g. SHA256SUMS). Absolute or with {set}: anywhere, e.g. '{set}.sha256' beside the set.",
+    ),
   })
   .describe('Verify every restored file against a manifest of checksums.');
 

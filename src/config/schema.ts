@@ -1,3 +1,4 @@
+import { localPathSchema } from './home-path.js';
 import { z } from 'zod';
 import { alertsConfigSchema, checkAlertReferences } from '../alerts/alerts-config.js';
 import { bytesCheckConfigSchema } from '../checks/bytes-check.js';
@@ -94,9 +95,7 @@ export const drillSchema = z
 /** Where scratch restores land. */
 export const scratchSchema = z
   .strictObject({
-    root: z
-      .string()
-      .min(1)
+    root: localPathSchema
       .default('.restore-drill/scratch')
       .describe(
         'Every restore lands in a fresh subfolder of this folder; relative to the config file.',
@@ -106,6 +105,11 @@ export const scratchSchema = z
       .default('never')
       .describe(
         'Keep the scratch subfolder after a run: never, on-failure (for investigation), or always.',
+      ),
+    keepFor: durationSchema
+      .prefault('3d')
+      .describe(
+        'How long a kept or left-over scratch subfolder (scratch.keep, an interrupted run) stays before `run` and the daemon remove it.',
       ),
   })
   .describe('Scratch space for restores.');
