@@ -100,7 +100,7 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     if (result.status !== 'finished') throw new Error('expected a finished run');
     expect(result.record.verdict).toBe('error');
     expect(result.record.cause).toMatch(
-      /^not enough free space for the restore in .*too-big-\d{8}T\d{6}Z-[0-9a-f]{8}: needs .+ \(expected 12 B × scratch margin 1000000000000000\), .+ available; /,
+      /^scratch full: needed at least .+, .+ free on .*too-big-\d{8}T\d{6}Z-[0-9a-f]{8} \(expected 12 B × scratch margin 1000000000000000 \+ floor .+ \(scratch.minFree\); /,
     );
     expect(result.record.restored).toEqual({ files: 0, bytes: 0 });
     expect((await scratchFolders()).filter((name) => name.startsWith('too-big-'))).toEqual([]);
@@ -118,6 +118,17 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     );
     expect(sampled.status === 'finished' && sampled.record.verdict).toBe('passed');
     expect(lines.some((line) => line.includes('free space in scratch checked'))).toBe(true);
+    // Every phase of the pipeline records its own time.
+    const timings = sampled.status === 'finished' ? sampled.record.timings : null;
+    expect(Object.keys(timings?.phases ?? {})).toEqual([
+      'prepare',
+      'select',
+      'sample',
+      'restore',
+      'verify',
+      'cleanup',
+      'record',
+    ]);
     const whole = await runDrill(request(load([{ name: 'fits' }]), 'fits', { log }));
     expect(whole.status === 'finished' && whole.record.verdict).toBe('passed');
     expect(

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import {
-  SourceError,
+  BackupDamagedError,
   type BackupSet,
   type RestoreOutcome,
   type RestoreSource,
@@ -203,6 +203,7 @@ describe('tar source', () => {
         ['data/real.txt', 5],
       ]);
       expect(outcome.files[0]?.sha256).toBe(outcome.files[1]?.sha256);
+      expect(outcome.links).toEqual([{ path: 'data/alias', target: 'real.txt' }]);
       expect((await lstat(path.join(scratch, 'data/alias'))).isSymbolicLink()).toBe(true);
       expect((await stat(path.join(scratch, 'copy.txt'))).ino).toBe(
         (await stat(path.join(scratch, 'data/real.txt'))).ino,
@@ -311,49 +312,34 @@ describe('tar source', () => {
       expect(outcome.files).toEqual([]);
     });
 
-    it('refuses a symlink with an absolute target (made from a real symlink)', async () => {
-      const { archive, source } = await place('abs-link.tar');
-      const linkTree = path.join(root, 'abs-link-tree');
-      await mkdir(linkTree, { recursive: true });
+    it('restores links with absolute, outside and dangling targets as links (made by GNU tar from real links)', async () => {
+      const { archive, source } = await place('outside-links.tar');
+      const linkTree = path.join(root, 'outside-links-tree');
+      await mkdir(path.join(linkTree, 'sub'), { recursive: true });
       await symlink('/etc/passwd', path.join(linkTree, 'passwd'));
+      await symlink('../../outside', path.join(linkTree, 'sub', 'out'));
+      await symlink('missing.txt', path.join(linkTree, 'dangling'));
       await writeFile(path.join(linkTree, 'ok.txt'), 'ok');
-      await run('tar', ['-cf', archive, '-C', linkTree, 'passwd', 'ok.txt']);
+      await run('tar', ['-czf', archive, '-C', linkTree, 'passwd', 'sub', 'dangling', 'ok.txt']);
       const { outcome, scratch } = await restoreAll(source);
-      expect(outcome.refused).toEqual([
-        { entry: 'passwd', reason: "symlink target '/etc/passwd' is absolute" },
+      expect(outcome.refused).toEqual([]);
+      expect(outcome.links).toEqual([
+        { path: 'dangling', target: 'missing.txt' },
+        { path: 'passwd', target: '/etc/passwd' },
+        { path: 'sub/out', target: '../../outside' },
       ]);
-      await expect(lstat(path.join(scratch, 'passwd'))).rejects.toThrow(/ENOENT/);
+      for (const link of outcome.links ?? [])
+        expect(await readlink(path.join(scratch, link.path))).toBe(link.target);
       expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
     });
 
-    it('refuses a symlink whose target resolves outside scratch', async () => {
-      const { archive, source } = await place('escape-link.tar');
-      const linkTree = path.join(root, 'escape-link-tree');
-      await mkdir(path.join(linkTree, 'sub'), { recursive: true });
-      await symlink('../../outside', path.join(linkTree, 'sub', 'out'));
-      await run('tar', ['-cf', archive, '-C', linkTree, 'sub']);
-      const { outcome, scratch } = await restoreAll(source);
-      expect(outcome.refused).toEqual([
-        {
-          entry: 'sub/out',
-          reason: "symlink target '../../outside' resolves outside the restore folder",
-        },
-      ]);
-      await expect(lstat(path.join(scratch, 'sub', 'out'))).rejects.toThrow(/ENOENT/);
-    });
-
-    it('refuses a symlink that escapes through another archived symlink', async () => {
+    it('restores a link that leaves through a later archived link, as GNU tar does', async () => {
       const { outcome, scratch } = await restorePython([
         { name: 't', type: 'symlink', linkname: 'deep/deeper/s/..' },
         { name: 'deep/deeper/s', type: 'symlink', linkname: '../..' },
       ]);
-      // `t` comes first and looks inside on its own; only the later `s` makes it escape.
-      expect(outcome.refused).toEqual([
-        {
-          entry: 't',
-          reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder",
-        },
-      ]);
+      expect(outcome.refused).toEqual([]);
+      expect(await readlink(path.join(scratch, 't'))).toBe('deep/deeper/s/..');
       expect(await readlink(path.join(scratch, 'deep/deeper/s'))).toBe('../..');
     });
 
@@ -402,8 +388,9 @@ describe('tar source', () => {
       expect(outcome.refused).toEqual([
         { entry: 'etc/cron.d/evil', reason: "path passes through the symlink 'etc' of the set" },
         { entry: 'safe/through.txt', reason: "path passes through the symlink 'safe' of the set" },
-        { entry: 'etc', reason: "symlink target '/etc' is absolute" },
       ]);
+      // The links themselves are restored, created once every member is written.
+      expect(await readlink(path.join(scratch, 'etc'))).toBe('/etc');
       expect(await listFiles(scratch)).toEqual([]);
     });
 
@@ -447,7 +434,7 @@ describe('tar source', () => {
         items: null,
         log,
       });
-      await expect(restore).rejects.toThrow(SourceError);
+      await expect(restore).rejects.toThrow(BackupDamagedError);
       await expect(source.listItems(set, {})).rejects.toThrow(
         new RegExp(
           `^unreadable archive ${escape(archive)}: corrupt gzip data \\(.+\\) before the first entry$`,
@@ -489,6 +476,37 @@ describe('tar source', () => {
       await expect(source.listItems(await onlySet(source), {})).rejects.toThrow(
         `unreadable archive ${archive}: unexpected end of data at entry foo/bar`,
       );
+    });
+
+    it('keeps the members restored before a truncation, naming the entry and the offset', async () => {
+      const { archive, source } = await place('partial.tar');
+      const partial = path.join(root, 'partial-tree');
+      await writeTree(partial, {
+        'a.txt': 'alpha\n',
+        'b.txt': 'bravo\n',
+        'c/big.bin': Buffer.alloc(3 * 1024 * 1024, 7),
+      });
+      await run('tar', ['-cf', archive, '-C', partial, 'a.txt', 'b.txt', 'c/big.bin']);
+      await truncate(archive, 2 * 1024 * 1024);
+      const scratch = await tempDir('restore-drill-scratch-');
+      const failure = await source
+        .restore(await onlySet(source), scratch, { items: null, log })
+        .then(
+          () => null,
+          (error: unknown) => error,
+        );
+      expect(failure).toBeInstanceOf(BackupDamagedError);
+      const damaged = failure as BackupDamagedError;
+      expect(damaged.message).toBe(
+        `unreadable archive ${archive}: unexpected end of data at entry c/big.bin`,
+      );
+      expect(damaged.damage).toEqual({
+        detail: 'unexpected end of data',
+        entry: 'c/big.bin',
+        offset: 2 * 1024 * 1024,
+      });
+      expect(damaged.partial.files.map((file) => file.path)).toEqual(['a.txt', 'b.txt']);
+      expect(await readFile(path.join(scratch, 'b.txt'), 'utf8')).toBe('bravo\n');
     });
 
     it('fails on a tar cut exactly after a member (no end-of-archive marker)', async () => {
