@@ -9,9 +9,15 @@ import { coverageShare, coveredPaths } from '../sampling/coverage.js';
 import { deriveSeed } from '../sampling/seeded-random.js';
 import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
-import { SourceError } from '../sources/restore-source.js';
+import { causeCodeOfError, formatCause, type CauseCode } from '../model/causes.js';
 import { VERSION } from '../version.js';
-import { timed, type DrillPhase, type DrillRun, type RunDrillRequest } from './drill-run.js';
+import {
+  timed,
+  type DrillPhase,
+  type DrillRun,
+  type PhaseName,
+  type RunDrillRequest,
+} from './drill-run.js';
 import {
   cleanupPhase,
   restorePhase,
@@ -71,12 +77,16 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   if (run === null) return { status: 'slot-taken' };
   run.phaseMs.prepare = performance.now() - prepareStart;
   const t0 = performance.now();
+  let current: PhaseName = 'prepare';
   try {
     if (run.scratchError !== null || run.scratchDir === null) throw run.scratchError;
     run.log.info({ source: run.drill.source.kind }, 'drill started');
-    for (const phase of JUDGING_PHASES) await timed(run, phase);
+    for (const phase of JUDGING_PHASES) {
+      current = phase.name;
+      await timed(run, phase);
+    }
   } catch (error) {
-    ({ verdict: run.verdict, cause: run.cause } = classifyFailure(error, run));
+    ({ verdict: run.verdict, cause: run.cause } = classifyFailure(error, run, current));
     run.log.warn({ cause: run.cause }, 'drill could not complete');
   }
   await timed(run, cleanupPhase);
@@ -267,23 +277,39 @@ async function recordRun(run: DrillRun, t0: number): Promise<RunRecord> {
   return record;
 }
 
-function classifyFailure(error: unknown, run: DrillRun): { verdict: RunVerdict; cause: string } {
+/** What an error without a code of its own most likely is, by the phase it ended. */
+const UNCODED_BY_PHASE: Partial<Record<PhaseName, CauseCode>> = {
+  select: 'source.failed',
+  sample: 'source.failed',
+  restore: 'source.failed',
+  verify: 'check.broken',
+};
+
+/** The verdict and coded cause of a run whose judging phases stopped with `error`. */
+function classifyFailure(
+  error: unknown,
+  run: DrillRun,
+  phase: PhaseName,
+): { verdict: RunVerdict; cause: string } {
   const external = run.request.signal;
   if (run.timeout?.aborted)
     return {
       verdict: 'timed_out',
-      cause: `drill exceeded its timeout of ${run.drill.timeout} ms`,
+      cause: formatCause('timeout', `drill exceeded its timeout of ${run.drill.timeout} ms`),
     };
   if (external?.aborted) {
     const reason =
       external.reason instanceof Error
         ? external.reason.message
         : String(external.reason ?? 'stopped');
-    return { verdict: 'aborted', cause: `stopped before it finished: ${reason}` };
+    return {
+      verdict: 'aborted',
+      cause: formatCause('aborted', `stopped before it finished: ${reason}`),
+    };
   }
-  if (error instanceof SourceError) return { verdict: 'error', cause: error.message };
+  const code = causeCodeOfError(error) ?? UNCODED_BY_PHASE[phase] ?? 'internal';
   const message = error instanceof Error ? error.message : String(error);
-  return { verdict: 'error', cause: firstLine(message) };
+  return { verdict: 'error', cause: formatCause(code, firstLine(message)) };
 }
 
 function firstLine(text: string): string {

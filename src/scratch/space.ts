@@ -52,6 +52,7 @@ export async function reserveScratchSpace(
     throw new ScratchError(
       `not enough free space for the restore in ${dir}: needs ${formatSize(needed)} (expected ${formatSize(expectedBytes)} × scratch margin ${margin}), ` +
         `${formatSize(available)} available${promised}; free some space, move scratch.root, or lower daemon.scratchMargin`,
+      { code: 'scratch.full' },
     );
   }
   reserved.set(device, others + needed);

@@ -314,6 +314,7 @@ async function openRoot(root: string): Promise<string> {
   } catch (error) {
     throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
       cause: error,
+      code: 'source.unreachable',
     });
   }
 }
@@ -339,6 +340,7 @@ async function* walk(
       if (relDir === '')
         throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
           cause: error,
+          code: 'source.unreachable',
         });
       onUnreadable(relDir, error);
       continue;
@@ -356,6 +358,7 @@ async function* walk(
       if (relDir === '')
         throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
           cause: error,
+          code: 'source.unreachable',
         });
       onUnreadable(relDir, error);
     }

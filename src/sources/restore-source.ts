@@ -2,6 +2,7 @@ import type { Logger } from '../log/logger.js';
 import type { CheckResult } from '../checks/check.js';
 import type { ExecRecord } from '../exec/run-command.js';
 import type { RestoredDatabase } from './restored-database.js';
+import type { CauseCode, CodedError } from '../model/causes.js';
 
 /** One backup set a source can offer: a dated folder, an archive, a snapshot, a dump. */
 export interface BackupSet {
@@ -83,15 +84,20 @@ export interface RestoreSource {
   restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome>;
 }
 
-/** The restore could not be attempted: verdict `error`, with this one-line message as the cause. */
-export class SourceError extends Error {
+/**
+ * The restore could not be attempted: verdict `error`, with this one-line message as
+ * the cause after its code (`source.failed` unless the thrower knows better).
+ */
+export class SourceError extends Error implements CodedError {
   override readonly name = 'SourceError';
+  readonly causeCode: CauseCode;
   constructor(
     message: string,
     /** Transient errors (throttling, a 503) may be retried; permanent ones may not. */
     readonly transient = false,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: CauseCode },
   ) {
     super(message, options);
+    this.causeCode = options?.code ?? 'source.failed';
   }
 }
