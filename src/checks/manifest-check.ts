@@ -21,6 +21,7 @@ import {
   type Finding,
 } from './check.js';
 import { listFindings, plural } from './describe.js';
+import { defineCheckKind } from './check-kind.js';
 
 /** Manifest formats restore-drill reads. */
 export const manifestFormatSchema = z
@@ -480,3 +481,16 @@ function compareTables(
   }
   return { expected, verified };
 }
+
+/** `checks.manifest`; row counts are left to `tables` when both are configured, so they are judged once. */
+export const manifestCheckKind = defineCheckKind({
+  kind: 'manifest',
+  section: 'checks',
+  configSchema: manifestCheckConfigSchema.optional(),
+  phase: 'data',
+  needs: () => ['manifest'],
+  create: (config, build) =>
+    build.manifest === null
+      ? []
+      : [new ManifestCheck(config, build.manifest, { tables: !build.configured('tables') })],
+});
