@@ -8,6 +8,7 @@ export const jobs = {
   drill: drillJob,
   staleCheck: staleCheckJob,
   heartbeat: heartbeatJob,
+  scratchSweep: scratchSweepJob,
   periodic: [scratchSweepJob],
 } as const;
 

@@ -14,6 +14,7 @@ import type {
   StaleCheckResult,
 } from '../alerts/alerting.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { expandHome } from '../config/home-path.js';
 
 /** The default config path, relative to the working directory. */
 export const DEFAULT_CONFIG = 'config/restore-drill.yaml';
@@ -31,6 +32,8 @@ export interface CliJobs {
   drill: Job<DrillJobPayload, RunDrillResult>;
   staleCheck: Job<StaleCheckPayload, StaleCheckResult>;
   heartbeat: Job<HeartbeatPayload, HeartbeatResult>;
+  /** Leftover scratch folders removed (and dead runs closed): `run` does it before its drills. */
+  scratchSweep: PeriodicJob;
   /** Jobs the daemon runs on their own schedules (scratch sweep, stale check). */
   periodic?: readonly PeriodicJob[];
 }
@@ -120,6 +123,15 @@ export async function openStoreFor(loaded: LoadedConfig, log: Logger): Promise<E
       `cannot open the evidence database: ${(error as Error).message}`,
       ExitCode.Failed,
     );
+  }
+}
+
+/** A path given on the command line, absolute: `~/…` expanded (`--out=~/x` reaches us unexpanded). */
+export function cliPath(text: string): string {
+  try {
+    return path.resolve(expandHome(text));
+  } catch (error) {
+    throw new CliError((error as Error).message, ExitCode.Usage);
   }
 }
 

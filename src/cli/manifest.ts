@@ -11,9 +11,10 @@ import {
 } from '../manifest/restore-drill-manifest.js';
 import { countTables } from '../sources/postgres/table-counts.js';
 import type { RestoredTable } from '../sources/restore-source.js';
+import { cliPath, withCommonOptions, type CommonOptions } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
-interface ManifestOptions {
+interface ManifestOptions extends CommonOptions {
   out?: string;
   format: 'restore-drill';
   database?: string;
@@ -25,7 +26,7 @@ interface ManifestOptions {
  * table's exact row count, from one snapshot), to stdout or atomically to `--out`.
  */
 export function manifestCommand(): Command {
-  return new Command('manifest')
+  const command = new Command('manifest')
     .description(
       'Write a restore-drill manifest at backup time: files of a folder (size, SHA-256) or row counts of a database',
     )
@@ -43,15 +44,18 @@ export function manifestCommand(): Command {
     .addHelpText(
       'after',
       '\nExamples:\n  restore-drill manifest /backups/files/2026-11-27 --out /backups/files/2026-11-27.manifest.json\n  restore-drill manifest --database postgres://backup@db/shop --out /backups/db/shop.manifest.json',
-    )
-    .action(async (target: string | undefined, options: ManifestOptions) => {
+    );
+  // --config and --log-level are accepted like everywhere; a manifest needs no config.
+  return withCommonOptions(command, { json: false }).action(
+    async (target: string | undefined, options: ManifestOptions) => {
       if ((target === undefined) === (options.database === undefined)) {
         throw new CliError('give either a folder PATH or --database URL', ExitCode.Usage);
       }
-      const out = options.out === undefined ? null : path.resolve(options.out);
-      if (target !== undefined) await folderManifest(path.resolve(target), out);
+      const out = options.out === undefined ? null : cliPath(options.out);
+      if (target !== undefined) await folderManifest(cliPath(target), out);
       else await databaseManifest(options.database as string, out);
-    });
+    },
+  );
 }
 
 async function folderManifest(dir: string, out: string | null): Promise<void> {

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import type { RunRecord } from '../evidence/run-record.js';
 import { getRun, listRunItems } from '../evidence/runs.js';
-import { recoverAbandonedRuns } from '../schedule/recovery.js';
 import { createRunLeases } from '../schedule/run-leases.js';
 import { formatRunSummary, runToJson } from './format.js';
 import {
@@ -47,7 +46,7 @@ export function runCommand(jobs: CliJobs): Command {
     const names = options.drill.length > 0 ? options.drill : [...known];
     const log = loggerFor(options);
     const store = await openStoreFor(loaded, log);
-    // Runs hold leases so a daemon on the same database never takes them for dead; runs dead processes left are closed first.
+    // Runs hold leases so a daemon on the same database never takes them for dead.
     const leases = createRunLeases({
       dialect: store.dialect,
       url: loaded.config.database.url,
@@ -59,7 +58,11 @@ export function runCommand(jobs: CliJobs): Command {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      await recoverAbandonedRuns({ db: store.db, leases, config: loaded.config, log });
+      // Closes runs dead processes left, then removes scratch folders kept longer than scratch.keepFor.
+      await jobs.scratchSweep.run(
+        { scheduledFor: new Date() },
+        { loaded, db: store.db, log, leases },
+      );
       let replay: { record: RunRecord; items: string[] | null } | null = null;
       if (options.replay) {
         const found = await getRun(store.db, options.replay);

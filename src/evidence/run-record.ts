@@ -40,6 +40,8 @@ export const timingsSchema = z.object({
   verifyMs: z.number(),
   cleanupMs: z.number(),
   totalMs: z.number(),
+  /** Milliseconds per pipeline phase (prepare, select, sample, restore, verify, cleanup, record); absent in older records. */
+  phases: z.record(z.string(), z.number()).optional(),
 });
 
 /** A subprocess run during the drill. */

@@ -167,7 +167,9 @@ export class CopyWorkers {
       maxFileBytes: WORKER_MAX_FILE_BYTES,
     };
     this.#workers = Array.from({ length: threads }, () => {
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData });
+      // No inherited preloads (--require/--import): the body needs only built-ins, and a
+      // preload file the process cannot read now (it may have dropped privileges) would kill the worker.
+      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, execArgv: [] });
       const slot = { worker, outstanding: 0 };
       worker.on('message', (message: { id: number; results: CopyResult[] }) => {
         slot.outstanding--;

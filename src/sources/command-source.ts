@@ -1,3 +1,4 @@
+import { localPathSchema } from '../config/home-path.js';
 import path from 'node:path';
 import { z } from 'zod';
 import { durationSchema } from '../config/duration.js';
@@ -28,12 +29,9 @@ export const commandSourceConfigSchema = z
     ),
     sets: z
       .strictObject({
-        path: z
-          .string()
-          .min(1)
-          .describe(
-            'Glob over backup sets (files or folders); {set} is the matched absolute path. Relative to the config file.',
-          ),
+        path: localPathSchema.describe(
+          'Glob over backup sets (files or folders); {set} is the matched absolute path. Relative to the config file.',
+        ),
       })
       .optional()
       .describe('Find sets by glob.'),

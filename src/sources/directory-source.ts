@@ -1,3 +1,4 @@
+import { localPathSchema } from '../config/home-path.js';
 import type { Dirent } from 'node:fs';
 import { lstat, opendir, readlink, realpath } from 'node:fs/promises';
 import os from 'node:os';
@@ -24,12 +25,9 @@ import { defineSourceKind, type SourceContext } from './source-kind.js';
 export const directorySourceConfigSchema = z
   .strictObject({
     kind: z.literal('directory'),
-    path: z
-      .string()
-      .min(1)
-      .describe(
-        'Glob over backup-set folders, e.g. /backups/app/2026-*; relative to the config file.',
-      ),
+    path: localPathSchema.describe(
+      'Glob over backup-set folders, e.g. /backups/app/2026-*; relative to the config file.',
+    ),
     select: selectSchema,
   })
   .describe('Backup sets are folders on a local or mounted file system.');

@@ -1,3 +1,4 @@
+import { localPathSchema } from '../config/home-path.js';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   lstat,
@@ -79,12 +80,9 @@ const resticSelectSchema = selectSchema
 export const resticSourceConfigSchema = z
   .strictObject({
     kind: z.literal('restic'),
-    repository: z
-      .string()
-      .min(1)
-      .describe(
-        'Repository location as restic takes it: a local path (relative to the config file), sftp:…, rest:…, s3:…, b2:…, azure:…, gs:…, rclone:…. Credentials in a URL are masked in evidence; prefer `env`.',
-      ),
+    repository: localPathSchema.describe(
+      'Repository location as restic takes it: a local path (relative to the config file), sftp:…, rest:…, s3:…, b2:…, azure:…, gs:…, rclone:…. Credentials in a URL are masked in evidence; prefer `env`.',
+    ),
     password: z
       .string()
       .min(1)
@@ -92,9 +90,7 @@ export const resticSourceConfigSchema = z
       .describe(
         "The repository password, normally '${env:RESTIC_PASSWORD}'; given to restic in its environment, never on its command line. Exactly one of password and passwordFile.",
       ),
-    passwordFile: z
-      .string()
-      .min(1)
+    passwordFile: localPathSchema
       .optional()
       .describe(
         'File holding the repository password (relative to the config file). Exactly one of password and passwordFile.',
@@ -108,9 +104,7 @@ export const resticSourceConfigSchema = z
       .describe(
         "Extra environment for restic's backend, e.g. AWS_ACCESS_KEY_ID: '${env:AWS_ACCESS_KEY_ID}'.",
       ),
-    binary: z
-      .string()
-      .min(1)
+    binary: localPathSchema
       .default('restic')
       .describe('The restic executable: a name looked up on PATH, or a path.'),
     tags: z
@@ -139,9 +133,7 @@ export const resticSourceConfigSchema = z
       .describe(
         "Also run `restic check --read-data-subset=…` after the restore; recorded as the check 'restic-check'.",
       ),
-    cacheDir: z
-      .string()
-      .min(1)
+    cacheDir: localPathSchema
       .optional()
       .describe(
         "restic's local cache folder (--cache-dir), relative to the config file; restic's default when absent.",

@@ -1,9 +1,12 @@
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CopyWorkers, WORKER_MAX_FILE_BYTES } from '../../src/scratch/copy-workers.js';
 import { run } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';
+
+const projectRoot = path.resolve(import.meta.dirname, '../..');
 
 describe('CopyWorkers', () => {
   let workers: CopyWorkers | null = null;
@@ -88,5 +91,33 @@ describe('CopyWorkers', () => {
     );
     await workers.close();
     await expect(pending).rejects.toThrow(/copy worker exited/);
+  });
+
+  it('starts its workers without the process preloads, which it may no longer be able to read', async () => {
+    // The child deletes its preload before it starts the workers: a preload the process
+    // cannot read any more (a test runner's, after dropping to another user) kills a worker that inherits it.
+    const dir = await tempDir('restore-drill-cw-');
+    const preload = path.join(dir, 'preload.cjs');
+    await writeFile(preload, '');
+    await writeFile(path.join(dir, 'a.txt'), 'a\n');
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        [
+          '--require',
+          preload,
+          path.join(projectRoot, 'test/helpers/run-ts.mjs'),
+          path.join(projectRoot, 'test/scratch/fixtures/copy-one.ts'),
+          path.join(dir, 'a.txt'),
+          path.join(dir, 'b.txt'),
+          preload,
+        ],
+        { cwd: projectRoot, env: { ...process.env, NODE_OPTIONS: '' } },
+        (error, stdout, stderr) =>
+          error ? reject(new Error(`${error.message}\n${stdout}${stderr}`)) : resolve(stdout),
+      );
+    });
+    expect(JSON.parse(output)).toMatchObject({ kind: 'copied', size: 2 });
+    expect(await readFile(path.join(dir, 'b.txt'), 'utf8')).toBe('a\n');
   });
 });

@@ -4,6 +4,7 @@ import * as m001 from './001-initial.js';
 import * as m002 from './002-alerts.js';
 import * as m003 from './003-append-only.js';
 import * as m004 from './004-skips.js';
+import * as m005 from './005-append-only-alerts.js';
 
 /**
  * Every migration, in order, listed here rather than read from a folder: the
@@ -15,6 +16,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '002-alerts': m002,
   '003-append-only': m003,
   '004-skips': m004,
+  '005-append-only-alerts': m005,
 };
 
 /** Hands the static list to kysely's Migrator. */
