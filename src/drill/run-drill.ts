@@ -236,6 +236,7 @@ async function recordRun(run: DrillRun, t0: number): Promise<RunRecord> {
     restored: {
       files: restoredFiles.length,
       bytes: restoredFiles.reduce((sum, file) => sum + file.size, 0),
+      ...(outcome?.links ? { links: outcome.links.length } : {}),
       ...(outcome?.tables ? { tables: outcome.tables.length } : {}),
     },
     itemsDigest: outcome ? itemsDigest(restoredFiles) : null,

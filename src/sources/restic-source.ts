@@ -1,16 +1,7 @@
 import { localPathSchema } from '../config/home-path.js';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  lstat,
-  open,
-  opendir,
-  readdir,
-  readlink,
-  realpath,
-  rename,
-  rm,
-  unlink,
-} from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, opendir, readdir, readlink, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { CheckResult, Finding } from '../checks/check.js';
@@ -34,6 +25,7 @@ import {
   type RestoreOutcome,
   type RestoreSource,
   type RestoredFile,
+  type RestoredLink,
   type SetItem,
 } from './restore-source.js';
 import { selectSchema } from './set-selection.js';
@@ -408,7 +400,8 @@ const HASH_CONCURRENCY = 4;
 
 async function sha256File(file: string, buffer: Buffer): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
-  const handle = await open(file, 'r');
+  // Never through a link: the walk saw a regular file here.
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   let size = 0;
   try {
     for (;;) {
@@ -423,49 +416,31 @@ async function sha256File(file: string, buffer: Buffer): Promise<{ size: number;
   return { size, sha256: hash.digest('hex') };
 }
 
-function isInside(root: string, target: string): boolean {
-  const relative = path.relative(root, target);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
-}
-
 /**
- * Walks what restic restored: regular files are hashed (1 MiB reads, a few at a time);
- * symlinks that lead outside scratch are refused and removed, so no later check reads through them.
+ * Walks what restic restored, never following a symlink: regular files are hashed
+ * (1 MiB reads, a few at a time), symlinks are recorded with their targets as restic
+ * restored them (wherever they point). Files and links are sorted by path.
  */
 async function collectRestored(
   scratchDir: string,
   signal?: AbortSignal,
-): Promise<{ files: RestoredFile[]; refused: RefusedEntry[] }> {
+): Promise<{ files: RestoredFile[]; links: RestoredLink[] }> {
   const regular: string[] = [];
-  const refused: RefusedEntry[] = [];
-  const realScratch = await realpath(scratchDir);
+  const links: RestoredLink[] = [];
   const pending: string[] = [''];
   while (pending.length > 0) {
     const rel = pending.pop() as string;
     const dir = await opendir(path.join(scratchDir, rel));
     for await (const entry of dir) {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      const absolute = path.join(scratchDir, childRel);
       if (entry.isDirectory()) pending.push(childRel);
       else if (entry.isFile()) regular.push(childRel);
-      else if (entry.isSymbolicLink()) {
-        const target = await readlink(absolute);
-        let escapes = !isInside(scratchDir, path.resolve(path.dirname(absolute), target));
-        if (!escapes) {
-          // Lexically inside can still leave through another link (`d -> .`, `e -> d/..`).
-          escapes = await realpath(absolute).then(
-            (real) => !isInside(realScratch, real),
-            () => false,
-          );
-        }
-        if (escapes) {
-          refused.push({ entry: childRel, reason: `symlink points outside scratch: ${target}` });
-          await unlink(absolute);
-        }
-      }
+      else if (entry.isSymbolicLink())
+        links.push({ path: childRel, target: await readlink(path.join(scratchDir, childRel)) });
     }
   }
   regular.sort();
+  links.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const files: RestoredFile[] = new Array(regular.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -479,7 +454,7 @@ async function collectRestored(
     }
   };
   await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, regular.length) }, worker));
-  return { files, refused };
+  return { files, links };
 }
 
 /** Moves the snapshot root's contents from the staging folder up into scratch, then removes the staging folder. */
@@ -597,10 +572,12 @@ class ResticSource implements RestoreSource {
     signal?.throwIfAborted();
     const checks: CheckResult[] = [];
     let files: RestoredFile[] = [];
+    let links: RestoredLink[] = [];
     let refused: RefusedEntry[] = [];
     if (options.items === null || options.items.size > 0) {
       const restored = await this.#restoreInto(set, scratchDir, options);
       files = restored.files;
+      links = restored.links;
       refused = restored.refused;
       checks.push(restored.check);
     }
@@ -608,14 +585,19 @@ class ResticSource implements RestoreSource {
       checks.push(await this.#check(this.#config.check.readDataSubset, signal));
     const commands = this.#commands;
     this.#commands = [];
-    return { files, refused, commands, checks };
+    return { files, links, refused, commands, checks };
   }
 
   async #restoreInto(
     set: BackupSet,
     scratchDir: string,
     options: RestoreOptions,
-  ): Promise<{ files: RestoredFile[]; refused: RefusedEntry[]; check: CheckResult }> {
+  ): Promise<{
+    files: RestoredFile[];
+    links: RestoredLink[];
+    refused: RefusedEntry[];
+    check: CheckResult;
+  }> {
     const { signal, items } = options;
     let root = this.#roots.get(set.id);
     if (items !== null && root === undefined) root = (await this.#list(set, signal)).root;
@@ -661,7 +643,8 @@ class ResticSource implements RestoreSource {
       );
     this.#roots.set(set.id, root);
     await flattenInto(staging, root, scratchDir);
-    const { files, refused } = await collectRestored(scratchDir, signal);
+    const { files, links } = await collectRestored(scratchDir, signal);
+    const refused: RefusedEntry[] = [];
 
     const landed = new Set(files.map((file) => file.path));
     const findings: Finding[] = [];
@@ -694,7 +677,7 @@ class ResticSource implements RestoreSource {
         ? 'warn'
         : 'fail',
     });
-    return { files, refused, check };
+    return { files, links, refused, check };
   }
 
   /** `restic check --read-data-subset`: integrity errors are a failed check; a repository it cannot use is an error. */

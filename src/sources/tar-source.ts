@@ -184,8 +184,7 @@ export class TarSource implements RestoreSource {
     }
     if (items !== null)
       for (const item of items) if (!found.has(item)) writer.refuse(item, 'not found in the set');
-    const { files, refused } = await writer.finish();
-    return { files, refused };
+    return await writer.finish();
   }
 }
 
