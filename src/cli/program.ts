@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import type { CliJobs } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { addExamples } from './examples.js';
 
 /** The jobs, or a loader for them: only the verbs that run jobs pay for importing them. */
 export type CliJobsSource = CliJobs | (() => Promise<CliJobs>);
@@ -10,7 +11,9 @@ export type CliJobsSource = CliJobs | (() => Promise<CliJobs>);
  * Every verb, in help order, each loaded only when used: a command imports its own
  * modules (the AWS SDK, PGlite, kysely…), so `--version` or `history` never loads what `run` needs.
  */
-const VERBS: Readonly<Record<string, (jobs: () => Promise<CliJobs>) => Promise<Command>>> = {
+const VERBS: Readonly<
+  Record<string, (jobs: () => Promise<CliJobs>, program: () => Command) => Promise<Command>>
+> = {
   run: async (jobs) => (await import('./run.js')).runCommand(await jobs()),
   history: async () => (await import('./history.js')).historyCommand(),
   show: async () => (await import('./show.js')).showCommand(),
@@ -21,16 +24,18 @@ const VERBS: Readonly<Record<string, (jobs: () => Promise<CliJobs>) => Promise<C
   manifest: async () => (await import('./manifest.js')).manifestCommand(),
   serve: async () => (await import('./serve.js')).serveCommand(),
   daemon: async (jobs) => (await import('./daemon.js')).daemonCommand(await jobs()),
+  completion: async (_jobs, program) =>
+    (await import('./completion.js')).completionCommand(program),
 };
 
 /**
  * The verbs `argv` needs: the one it names, none for `--version`, and every verb for
- * help, a mistyped verb (so commander can suggest one) or no verb at all.
+ * help, completion scripts, a mistyped verb (so commander can suggest one) or no verb at all.
  */
 function verbsFor(argv: readonly string[]): readonly string[] {
   const first = argv[2];
   if (first === '-V' || first === '--version') return [];
-  if (first !== undefined && Object.hasOwn(VERBS, first)) return [first];
+  if (first !== undefined && first !== 'completion' && Object.hasOwn(VERBS, first)) return [first];
   return Object.keys(VERBS);
 }
 
@@ -53,8 +58,11 @@ export async function createProgram(
       '\nExit codes: 0 all drills passed, 1 a drill failed or the command could not do its work, 2 usage or config error.',
     )
     .exitOverride();
-  const commands = await Promise.all(verbsFor(argv).map((verb) => VERBS[verb]!(getJobs)));
+  const commands = await Promise.all(
+    verbsFor(argv).map((verb) => VERBS[verb]!(getJobs, () => program)),
+  );
   for (const command of commands) program.addCommand(command.exitOverride());
+  addExamples(program);
   return program;
 }
 

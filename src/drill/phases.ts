@@ -9,9 +9,16 @@ import { coverSlice, planCover } from '../sampling/cover.js';
 import { drawSample } from '../sampling/sample.js';
 import { seededRandom } from '../sampling/seeded-random.js';
 import { removeScratchDir } from '../scratch/scratch-dir.js';
-import { formatSize, reserveScratchSpace, type SpaceReservation } from '../scratch/space.js';
+import {
+  formatSize,
+  NO_SPACE,
+  reserveScratchSpace,
+  scratchFloor,
+  watchScratchSpace,
+  type SpaceReservation,
+} from '../scratch/space.js';
 import { createSource } from '../sources/registry.js';
-import type { RestoreSource } from '../sources/restore-source.js';
+import { BackupDamagedError, type RestoreSource } from '../sources/restore-source.js';
 import { selectSet } from '../sources/set-selection.js';
 import type { DrillPhase, DrillRun } from './drill-run.js';
 
@@ -96,18 +103,33 @@ export const restorePhase: DrillPhase = {
     const source: RestoreSource = mustHave(run.source, 'source');
     const set = mustHave(run.set, 'set');
     const scratchDir = mustHave(run.scratchDir, 'scratch folder');
-    run.space = await reserveSpace(
-      scratchDir,
-      request.replay ? null : (sample?.selectedBytes ?? (items === null ? set.size : null)),
-      request.config,
-      run.log,
-    );
+    const expectedBytes = request.replay
+      ? null
+      : (sample?.selectedBytes ??
+        (items === null
+          ? ((await source.restoredSize?.(set, { signal: run.signal })) ?? set.size)
+          : null));
+    const floorBytes = await scratchFloor(scratchDir, request.config.scratch.minFree);
+    run.space = await reserveSpace(scratchDir, expectedBytes, floorBytes, request.config, run.log);
+    const watch = await watchScratchSpace(scratchDir, { floorBytes, expectedBytes });
+    run.watch = watch;
+    const signal = AbortSignal.any(run.signal ? [run.signal, watch.signal] : [watch.signal]);
     run.log.info({ set: set.path, items: items?.size ?? 'all' }, 'restoring');
-    run.outcome = await source.restore(set, scratchDir, {
-      items,
-      signal: run.signal,
-      log: run.log,
-    });
+    try {
+      run.outcome = await source.restore(set, scratchDir, { items, signal, log: run.log });
+    } catch (error) {
+      // A damaged backup is a finding: what was restored before the damage is kept and checked.
+      if (!(error instanceof BackupDamagedError) || signal.aborted) throw error;
+      run.outcome = error.outcome();
+      run.log.warn({ damage: error.damage }, 'backup damaged');
+    } finally {
+      watch.stop();
+    }
+    // A tool that met a full disk says so in its output, whatever its exit code means to it.
+    const noSpace = run.outcome.commands?.find(
+      (command) => command.exitCode !== 0 && NO_SPACE.test(command.stderrTail),
+    );
+    if (noSpace) throw await watch.full(`${noSpace.command}: ${lastLine(noSpace.stderrTail)}`);
   },
 };
 
@@ -140,7 +162,8 @@ export const verifyPhase: DrillPhase = {
     const phased = buildPhasedChecks(drill.checks, drill.targets, { lastPass });
     for (const check of phased.restore) run.checks.push(...(await check.run(context)));
     run.checks.push(...(outcome.checks ?? []));
-    for (const check of [...phased.data, ...phased.targets]) {
+    // After damage, the restore check has named it; the others would only list its consequences.
+    for (const check of outcome.damage ? [] : [...phased.data, ...phased.targets]) {
       signal?.throwIfAborted();
       run.checks.push(...(await check.run(context)));
     }
@@ -157,6 +180,7 @@ export const cleanupPhase: DrillPhase = {
   name: 'cleanup',
   async run(run) {
     const { log, scratchDir } = run;
+    run.watch?.stop();
     run.space?.release();
     await run.outcome
       ?.dispose?.()
@@ -178,11 +202,12 @@ function mustHave<T>(value: T | null, what: string): T {
 
 /**
  * Reserves free space in scratch for the restore: the expected size times
- * `daemon.scratchMargin`. An unknown size (a folder set, a replay) is not checked.
+ * `daemon.scratchMargin`, plus the floor. An unknown size (a folder set, a replay) is not checked.
  */
 async function reserveSpace(
   scratchDir: string,
   expectedBytes: number | null,
+  floorBytes: number,
   config: Config,
   log: Logger,
 ): Promise<SpaceReservation | null> {
@@ -191,7 +216,7 @@ async function reserveSpace(
     log.info({ scratchDir }, 'expected restore size unknown; free space in scratch not checked');
     return null;
   }
-  const reservation = await reserveScratchSpace(scratchDir, expectedBytes, margin);
+  const reservation = await reserveScratchSpace(scratchDir, expectedBytes, margin, floorBytes);
   log.debug(
     { needed: formatSize(reservation.needed), available: formatSize(reservation.available) },
     'free space in scratch checked',
@@ -241,4 +266,8 @@ export function sampleEvidence(
     selectedBytes: bytes,
     items: items.slice(0, MAX_SAMPLE_ITEMS_IN_RECORD),
   };
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').pop()?.trim() ?? '';
 }

@@ -100,7 +100,7 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     if (result.status !== 'finished') throw new Error('expected a finished run');
     expect(result.record.verdict).toBe('error');
     expect(result.record.cause).toMatch(
-      /^not enough free space for the restore in .*too-big-\d{8}T\d{6}Z-[0-9a-f]{8}: needs .+ \(expected 12 B × scratch margin 1000000000000000\), .+ available; /,
+      /^scratch full: needed at least .+, .+ free on .*too-big-\d{8}T\d{6}Z-[0-9a-f]{8} \(expected 12 B × scratch margin 1000000000000000 \+ floor .+ \(scratch.minFree\); /,
     );
     expect(result.record.restored).toEqual({ files: 0, bytes: 0 });
     expect((await scratchFolders()).filter((name) => name.startsWith('too-big-'))).toEqual([]);
