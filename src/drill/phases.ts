@@ -1,10 +1,11 @@
 import { buildPhasedChecks, checkNeeds } from '../checks/registry.js';
-import type { CheckContext } from '../checks/check.js';
+import type { Check, CheckContext, CheckResult } from '../checks/check.js';
 import type { Config, DrillConfig } from '../config/schema.js';
 import { redactor } from '../config/redact.js';
-import type { SampleEvidence } from '../evidence/run-record.js';
+import type { RunRecord, SampleEvidence } from '../evidence/run-record.js';
 import { lastPassingRun } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
+import { formatCause, type CauseCode, type CodedError } from '../model/causes.js';
 import { coverSlice, planCover } from '../sampling/cover.js';
 import { drawSample } from '../sampling/sample.js';
 import { seededRandom } from '../sampling/seeded-random.js';
@@ -156,24 +157,62 @@ export const verifyPhase: DrillPhase = {
       signal,
     };
     const needs = checkNeeds(drill.checks, drill.targets);
-    const lastPass = needs.has('lastPass')
-      ? await lastPassingRun(run.request.db, drill.name)
-      : undefined;
+    const lastPass = needs.has('lastPass') ? await lastPassOf(run) : undefined;
     const phased = buildPhasedChecks(drill.checks, drill.targets, { lastPass });
-    for (const check of phased.restore) run.checks.push(...(await check.run(context)));
+    for (const check of phased.restore) run.checks.push(...(await runCheck(check, context)));
     run.checks.push(...(outcome.checks ?? []));
     // After damage, the restore check has named it; the others would only list its consequences.
     for (const check of outcome.damage ? [] : [...phased.data, ...phased.targets]) {
       signal?.throwIfAborted();
-      run.checks.push(...(await check.run(context)));
+      run.checks.push(...(await runCheck(check, context)));
     }
     const failed = run.checks.find((check) => check.verdict === 'failed');
     if (failed) {
       run.verdict = 'failed';
-      run.cause = `${failed.name}: ${failed.detail}`;
+      // Damage is the backup's fault, found by the restore check: its own code, so alerts can tell it apart.
+      run.cause = formatCause(
+        outcome.damage ? 'restore.damaged' : 'check.failed',
+        `${failed.name}: ${failed.detail}`,
+      );
     }
   },
 };
+
+/** A check that throws broke (it did not judge): `check.broken`, naming it, unless the run was stopped. */
+async function runCheck(check: Check, context: CheckContext): Promise<CheckResult[]> {
+  try {
+    return await check.run(context);
+  } catch (error) {
+    context.signal?.throwIfAborted();
+    const message = error instanceof Error ? error.message : String(error);
+    throw new CodedFailure('check.broken', `${check.name}: ${message}`, error);
+  }
+}
+
+/** The drill's last passing run; the evidence store failing here is `store.unreachable`. */
+async function lastPassOf(run: DrillRun): Promise<RunRecord | undefined> {
+  try {
+    return await lastPassingRun(run.request.db, run.drill.name);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new CodedFailure(
+      'store.unreachable',
+      `cannot read the last passing run of ${run.drill.name}: ${message}`,
+      error,
+    );
+  }
+}
+
+/** An error that ends the run with the given cause code. */
+class CodedFailure extends Error implements CodedError {
+  constructor(
+    readonly causeCode: CauseCode,
+    message: string,
+    cause: unknown,
+  ) {
+    super(message, { cause });
+  }
+}
 
 /** Releases the reservation and the restore's resources, and removes scratch unless it is kept. */
 export const cleanupPhase: DrillPhase = {

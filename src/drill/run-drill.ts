@@ -9,11 +9,18 @@ import { coverageShare, coveredPaths } from '../sampling/coverage.js';
 import { deriveSeed } from '../sampling/seeded-random.js';
 import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
+import { causeCodeOfError, formatCause, type CauseCode } from '../model/causes.js';
 import { isNoSpace, ScratchFullError } from '../scratch/space.js';
-import { BackupDamagedError, SourceError } from '../sources/restore-source.js';
+import { BackupDamagedError } from '../sources/restore-source.js';
 import { RestoreCheck } from '../checks/restore-check.js';
 import { VERSION } from '../version.js';
-import { timed, type DrillPhase, type DrillRun, type RunDrillRequest } from './drill-run.js';
+import {
+  timed,
+  type DrillPhase,
+  type DrillRun,
+  type PhaseName,
+  type RunDrillRequest,
+} from './drill-run.js';
 import {
   cleanupPhase,
   restorePhase,
@@ -73,16 +80,20 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   if (run === null) return { status: 'slot-taken' };
   run.phaseMs.prepare = performance.now() - prepareStart;
   const t0 = performance.now();
+  let current: PhaseName = 'prepare';
   try {
     if (run.scratchError !== null || run.scratchDir === null) throw run.scratchError;
     run.log.info({ source: run.drill.source.kind }, 'drill started');
-    for (const phase of JUDGING_PHASES) await timed(run, phase);
+    for (const phase of JUDGING_PHASES) {
+      current = phase.name;
+      await timed(run, phase);
+    }
   } catch (error) {
     const failure = await scratchFull(error, run);
     if (failure instanceof BackupDamagedError && !stopped(run))
       await damagedBeforeRestore(failure, run);
     else {
-      ({ verdict: run.verdict, cause: run.cause } = classifyFailure(failure, run));
+      ({ verdict: run.verdict, cause: run.cause } = classifyFailure(failure, run, current));
       run.log.warn({ cause: run.cause }, 'drill could not complete');
     }
   }
@@ -308,26 +319,42 @@ async function damagedBeforeRestore(failure: BackupDamagedError, run: DrillRun):
   });
   if (damaged) run.checks.push(damaged);
   run.verdict = 'failed';
-  run.cause = `restore: ${damaged?.detail ?? failure.message}`;
+  run.cause = formatCause('restore.damaged', `restore: ${damaged?.detail ?? failure.message}`);
   run.log.warn({ damage: failure.damage }, 'backup damaged');
 }
 
-function classifyFailure(error: unknown, run: DrillRun): { verdict: RunVerdict; cause: string } {
+/** What an error without a code of its own most likely is, by the phase it ended. */
+const UNCODED_BY_PHASE: Partial<Record<PhaseName, CauseCode>> = {
+  select: 'source.failed',
+  sample: 'source.failed',
+  restore: 'source.failed',
+  verify: 'check.broken',
+};
+
+/** The verdict and coded cause of a run whose judging phases stopped with `error`. */
+function classifyFailure(
+  error: unknown,
+  run: DrillRun,
+  phase: PhaseName,
+): { verdict: RunVerdict; cause: string } {
   const external = run.request.signal;
   if (run.timeout?.aborted)
     return {
       verdict: 'timed_out',
-      cause: `drill exceeded its timeout of ${run.drill.timeout} ms`,
+      cause: formatCause('timeout', `drill exceeded its timeout of ${run.drill.timeout} ms`),
     };
   if (external?.aborted) {
     const reason =
       external.reason instanceof Error
         ? external.reason.message
         : String(external.reason ?? 'stopped');
-    return { verdict: 'aborted', cause: `stopped before it finished: ${reason}` };
+    return {
+      verdict: 'aborted',
+      cause: formatCause('aborted', `stopped before it finished: ${reason}`),
+    };
   }
-  if (error instanceof SourceError) return { verdict: 'error', cause: error.message };
-  return { verdict: 'error', cause: firstLine(errorMessage(error)) };
+  const code = causeCodeOfError(error) ?? UNCODED_BY_PHASE[phase] ?? 'internal';
+  return { verdict: 'error', cause: formatCause(code, firstLine(errorMessage(error))) };
 }
 
 function errorMessage(error: unknown): string {

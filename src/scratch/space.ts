@@ -19,7 +19,7 @@ export class ScratchFullError extends ScratchError {
   ) {
     super(
       `scratch full: needed at least ${formatSize(neededBytes)}, ${formatSize(freeBytes)} free on ${dir} (${why})`,
-      options,
+      { ...options, code: 'scratch.full' },
     );
   }
 }

@@ -2,6 +2,7 @@ import type { Logger } from '../log/logger.js';
 import type { CheckResult } from '../checks/check.js';
 import type { ExecRecord } from '../exec/run-command.js';
 import type { RestoredDatabase } from './restored-database.js';
+import type { CauseCode, CodedError } from '../model/causes.js';
 
 /** One backup set a source can offer: a dated folder, an archive, a snapshot, a dump. */
 export interface BackupSet {
@@ -125,8 +126,9 @@ export interface RestoreSource {
  * (never `error`), the restore check names the damage, and `partial` keeps what was
  * restored before it (files, commands) as evidence. `message` is one line naming the set.
  */
-export class BackupDamagedError extends Error {
+export class BackupDamagedError extends Error implements CodedError {
   override readonly name = 'BackupDamagedError';
+  readonly causeCode = 'restore.damaged';
   constructor(
     message: string,
     readonly damage: BackupDamage,
@@ -142,15 +144,20 @@ export class BackupDamagedError extends Error {
   }
 }
 
-/** The restore could not be attempted: verdict `error`, with this one-line message as the cause. */
-export class SourceError extends Error {
+/**
+ * The restore could not be attempted: verdict `error`, with this one-line message as
+ * the cause after its code (`source.failed` unless the thrower knows better).
+ */
+export class SourceError extends Error implements CodedError {
   override readonly name = 'SourceError';
+  readonly causeCode: CauseCode;
   constructor(
     message: string,
     /** Transient errors (throttling, a 503) may be retried; permanent ones may not. */
     readonly transient = false,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: CauseCode },
   ) {
     super(message, options);
+    this.causeCode = options?.code ?? 'source.failed';
   }
 }

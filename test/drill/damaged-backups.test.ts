@@ -112,10 +112,10 @@ describe('runDrill: damaged tar archives and a full scratch', () => {
     expect(record.verdict).toBe('failed');
     expect(record.cause).toMatch(
       new RegExp(
-        `^restore: backup damaged: unexpected end of data at entry etc/zz-big\\.bin \\(byte \\d+\\) in ${file}; restored 2 files before it$`,
+        `^restore\\.damaged: restore: backup damaged: unexpected end of data at entry etc/zz-big\\.bin \\(byte \\d+\\) in ${file}; restored 2 files before it$`,
       ),
     );
-    expect(record.restored).toEqual({ files: 2, bytes: 12 });
+    expect(record.restored).toMatchObject({ files: 2, bytes: 12 });
     expect(record.sample?.items).toEqual(['etc/a.conf', 'etc/b.conf']);
     const [restore, ...others] = record.checks;
     expect(others).toEqual([]);
@@ -141,7 +141,9 @@ describe('runDrill: damaged tar archives and a full scratch', () => {
     await writeFile(file, bytes);
     const record = await drill('flipped', path.join(base, 'scratch'));
     expect(record.verdict).toBe('failed');
-    expect(record.cause).toMatch(/^restore: backup damaged: corrupt gzip data \(.+\) at entry /);
+    expect(record.cause).toMatch(
+      /^restore\.damaged: restore: backup damaged: corrupt gzip data \(.+\) at entry /,
+    );
     expect(record.checks[0]?.findings?.[0]?.problem).toBe('damaged');
   });
 
@@ -151,7 +153,7 @@ describe('runDrill: damaged tar archives and a full scratch', () => {
     const record = await drill('short-plain', path.join(base, 'scratch'));
     expect(record.verdict).toBe('failed');
     expect(record.cause).toMatch(
-      /^restore: backup damaged: unexpected end of data at entry etc\/zz-big\.bin \(byte 1000000\) in /,
+      /^restore\.damaged: restore: backup damaged: unexpected end of data at entry etc\/zz-big\.bin \(byte 1000000\) in /,
     );
   });
 
@@ -164,10 +166,10 @@ describe('runDrill: damaged tar archives and a full scratch', () => {
     expect(record.verdict).toBe('error');
     expect(record.cause).toMatch(
       new RegExp(
-        `^scratch full: needed at least [\\d.]+ MB, [\\d.]+ [kM]B free on ${root}/too-big-[^ ]+ \\(expected 20\\.\\d+ MB × scratch margin 1\\.5`,
+        `^scratch\\.full: scratch full: needed at least [\\d.]+ MB, [\\d.]+ [kM]B free on ${root}/too-big-[^ ]+ \\(expected 20\\.\\d+ MB × scratch margin 1\\.5`,
       ),
     );
-    expect(record.restored).toEqual({ files: 0, bytes: 0 });
+    expect(record.restored).toMatchObject({ files: 0, bytes: 0 });
     expect(await scratchLeft(root)).toEqual([]);
   });
 
@@ -194,7 +196,9 @@ describe('runDrill: damaged tar archives and a full scratch', () => {
     const record = await drill('filler', root);
     expect(record.verdict).toBe('error');
     expect(record.cause).toMatch(
-      new RegExp(`^scratch full: needed at least .+, .+ free on ${root}/filler-[^ ]+ \\(`),
+      new RegExp(
+        `^scratch\\.full: scratch full: needed at least .+, .+ free on ${root}/filler-[^ ]+ \\(`,
+      ),
     );
     expect(await scratchLeft(root)).toEqual([]);
   });
