@@ -14,13 +14,20 @@ if (!file) {
 }
 const projectRoot = resolve(import.meta.dirname, '../..');
 const compiled = process.env.RESTORE_DRILL_COMPILED_TESTS;
-let module;
 if (compiled) {
   const twin = resolve(compiled, relative(projectRoot, resolve(file)).replace(/\.ts$/, '.js'));
-  module = await import(pathToFileURL(twin).href);
+  const module = await import(pathToFileURL(twin).href);
+  const code = await module.default(args);
+  process.exitCode = typeof code === 'number' ? code : 0;
 } else {
+  // runnerImport closes its module runner once the import settles, and the code under test loads
+  // some modules lazily (import() at first use): so the whole run happens inside the import, in
+  // run-ts-entry.mjs's top-level await, while the runner is still open.
   const { runnerImport } = await import('vite');
-  ({ module } = await runnerImport(resolve(file), { configFile: false, logLevel: 'silent' }));
+  globalThis.runTs = { file: resolve(file), args };
+  const { module } = await runnerImport(resolve(import.meta.dirname, 'run-ts-entry.mjs'), {
+    configFile: false,
+    logLevel: 'silent',
+  });
+  process.exitCode = typeof module.exitCode === 'number' ? module.exitCode : 0;
 }
-const code = await module.default(args);
-process.exitCode = typeof code === 'number' ? code : 0;
