@@ -7,13 +7,11 @@ import type { Config, DrillConfig } from '../config/schema.js';
 import { redactor } from '../config/redact.js';
 import { canonicalJson } from '../evidence/canonical-json.js';
 import type { EvidenceDb } from '../evidence/database.js';
+import { reasonOf } from '../evidence/errors.js';
 import type { RunItem, RunRecord, RunVerdict, SampleEvidence } from '../evidence/run-record.js';
-import {
-  lastPassingRun,
-  recordRunResult,
-  recordRunStart,
-  type RunStart,
-} from '../evidence/runs.js';
+import { lastPassingRun, recordRunStart, type RunStart } from '../evidence/runs.js';
+import { recordResultOrSpool, spoolDirFor, type RecordedIn } from '../evidence/spool.js';
+import { isStoreUnavailable, retryWhileUnavailable } from '../evidence/store-retry.js';
 import type { Logger } from '../log/logger.js';
 import { coverSlice, planCover, type CoverPlan } from '../sampling/cover.js';
 import { coverageShare, coveredPaths } from '../sampling/coverage.js';
@@ -32,6 +30,7 @@ import {
 import type { SourceContext } from '../sources/source-kind.js';
 import { selectSet } from '../sources/set-selection.js';
 import { VERSION } from '../version.js';
+import { formatDuration } from '../config/duration.js';
 
 /** What starts a run, and what it repeats when it is a replay. */
 export interface RunDrillRequest {
@@ -75,8 +74,16 @@ export interface DrillJobPayload {
   replay?: { record: RunRecord; items: string[] | null } | null;
 }
 
-/** A run's outcome: its record, or null when its scheduled slot was already taken by another replica. */
-export type RunDrillResult = { status: 'finished'; record: RunRecord } | { status: 'slot-taken' };
+/**
+ * A run's outcome: its record and where it was recorded (the store, or the spool
+ * while the store is unavailable, or nowhere when the spool failed too); or
+ * `slot-taken` when another replica has its scheduled slot; or `not-started`
+ * when the store stayed unreachable for `database.waitFor` and the drill did not run.
+ */
+export type RunDrillResult =
+  | { status: 'finished'; record: RunRecord; recorded: RecordedIn }
+  | { status: 'slot-taken' }
+  | { status: 'not-started'; drill: string; cause: string };
 
 /** Evidence capped in the record itself; `run_items` keeps every item. */
 const MAX_SAMPLE_ITEMS_IN_RECORD = 1_000;
@@ -139,13 +146,26 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   };
   let claimed: boolean;
   try {
-    claimed = request.gate?.claim
-      ? await request.gate.claim(start)
-      : await recordRunStart(db, start);
+    // An outage of the store delays the run, up to database.waitFor, instead of skipping it.
+    claimed = await retryWhileUnavailable(
+      () => (request.gate?.claim ? request.gate.claim(start) : recordRunStart(db, start)),
+      {
+        budgetMs: request.config.database.waitFor,
+        signal: request.signal,
+        onRetry: (error, attempt, delayMs) =>
+          log.warn(
+            { attempt, delayMs, err: reasonOf(error) },
+            'evidence store unavailable at the start of the run; waiting',
+          ),
+      },
+    );
   } catch (error) {
     // Nothing was recorded: nothing will ever clean this folder on the run's behalf.
     if (scratchDir) await removeScratchDir(scratchDir).catch(() => {});
-    throw error;
+    if (request.signal?.aborted || !isStoreUnavailable(error)) throw error;
+    const cause = `evidence store unavailable for ${formatDuration(request.config.database.waitFor)} at the start: ${reasonOf(error)}; the drill did not run`;
+    log.error({ cause }, 'drill not run');
+    return { status: 'not-started', drill: drill.name, cause };
   }
   if (!claimed) {
     if (scratchDir) await removeScratchDir(scratchDir);
@@ -361,9 +381,15 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     size: file.size,
     sha256: file.sha256,
   }));
-  await recordRunResult(db, record, runItems);
-  log.info({ verdict, cause }, 'drill finished');
-  return { status: 'finished', record };
+  const recorded = await recordResultOrSpool({
+    db,
+    record,
+    items: runItems,
+    spoolDir: spoolDirFor(request.config, request.configDir),
+    log,
+  });
+  log.info({ verdict, cause, recorded: recorded.in }, 'drill finished');
+  return { status: 'finished', record, recorded };
 }
 
 /**
