@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { buildChecks } from '../src/checks/index.js';
+import { buildChecks } from '../src/checks/registry.js';
 import { silentLogger } from '../src/log/logger.js';
 import { hashFile } from '../src/manifest/hash-file.js';
 import { directorySourceKind } from '../src/sources/directory-source.js';

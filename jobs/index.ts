@@ -9,6 +9,7 @@ export const jobs = {
   drill: drillJob,
   staleCheck: staleCheckJob,
   heartbeat: heartbeatJob,
+  scratchSweep: scratchSweepJob,
   periodic: [scratchSweepJob, spoolReplayJob],
 } as const;
 

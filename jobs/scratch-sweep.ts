@@ -15,8 +15,9 @@ export interface ScratchSweepResult extends SweepResult {
 /**
  * The scratch sweep: first closes runs whose process died (on PostgreSQL, those of
  * other replicas too), then removes scratch folders older than
- * `daemon.scratchSweep.olderThan` that belong to no unfinished run — crash
- * leftovers and folders kept by `scratch.keep`.
+ * `daemon.scratchSweep.olderThan` (default `scratch.keepFor`) that belong to no
+ * unfinished run — crash leftovers, interrupted runs' partial folders and folders
+ * kept by `scratch.keep`. The daemon runs it on its schedule, `run` before its drills.
  */
 export const scratchSweepJob: PeriodicJob<ScratchSweepResult> = {
   name: 'scratch-sweep',
@@ -35,7 +36,7 @@ export const scratchSweepJob: PeriodicJob<ScratchSweepResult> = {
       unfinished.flatMap((run) => (run.scratchDir ? [path.resolve(run.scratchDir)] : [])),
     );
     const result = await sweepScratchRoot(root, {
-      olderThanMs: loaded.config.daemon.scratchSweep.olderThan,
+      olderThanMs: loaded.config.daemon.scratchSweep.olderThan ?? loaded.config.scratch.keepFor,
       spare,
       log,
       now: scheduledFor,

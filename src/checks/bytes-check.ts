@@ -9,6 +9,7 @@ import {
 } from './check.js';
 import { formatBytes } from './describe.js';
 import { dataFiles, manifestPathInSet, type ManifestCheckConfig } from './manifest-check.js';
+import { defineCheckKind } from './check-kind.js';
 
 /** How many bytes the restore must produce at least. */
 export const bytesCheckConfigSchema = z
@@ -61,3 +62,12 @@ export class BytesCheck implements Check {
     ];
   }
 }
+
+/** `checks.bytes`; the manifest config tells it which restored file not to count. */
+export const bytesCheckKind = defineCheckKind({
+  kind: 'bytes',
+  section: 'checks',
+  configSchema: bytesCheckConfigSchema.optional(),
+  phase: 'data',
+  create: (config, build) => [new BytesCheck(config, build.manifest?.config)],
+});

@@ -29,13 +29,6 @@ export const checkResultSchema = z.object({
 });
 export type CheckResult = z.infer<typeof checkResultSchema>;
 
-/** Phase timings in milliseconds, recorded for every run. */
-export interface PhaseTimings {
-  selectMs: number;
-  restoreMs: number;
-  verifyMs: number;
-}
-
 /** What a check can look at: the set, what landed in scratch, and how long it took. */
 export interface CheckContext {
   set: BackupSet;

@@ -9,6 +9,7 @@ import {
 } from './check.js';
 import { listFindings, plural } from './describe.js';
 import type { ManifestLoader } from './manifest-check.js';
+import { defineCheckKind } from './check-kind.js';
 
 /** What to do with restored files the manifest does not list. */
 export const extraFilesConfigSchema = z
@@ -94,3 +95,14 @@ export class ExtraFilesCheck implements Check {
     ];
   }
 }
+
+/** `checks.extraFiles`: runs only with a manifest, since extra means "not listed in it". */
+export const extraFilesCheckKind = defineCheckKind({
+  kind: 'extraFiles',
+  section: 'checks',
+  configSchema: extraFilesConfigSchema,
+  phase: 'data',
+  needs: () => ['manifest'],
+  create: (policy, build) =>
+    build.manifest === null ? [] : [new ExtraFilesCheck(policy, build.manifest)],
+});

@@ -8,6 +8,7 @@ import {
 } from './check.js';
 import { plural } from './describe.js';
 import { dataFiles, manifestPathInSet, type ManifestCheckConfig } from './manifest-check.js';
+import { defineCheckKind } from './check-kind.js';
 
 /** How many files the restore must produce. */
 export const filesCheckConfigSchema = z
@@ -79,3 +80,12 @@ export class FilesCheck implements Check {
     ];
   }
 }
+
+/** `checks.files`; the manifest config tells it which restored file not to count. */
+export const filesCheckKind = defineCheckKind({
+  kind: 'files',
+  section: 'checks',
+  configSchema: filesCheckConfigSchema.optional(),
+  phase: 'data',
+  create: (config, build) => [new FilesCheck(config, build.manifest?.config)],
+});

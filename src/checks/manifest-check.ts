@@ -1,3 +1,4 @@
+import { localPathSchema } from '../config/home-path.js';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import {
@@ -20,6 +21,7 @@ import {
   type Finding,
 } from './check.js';
 import { listFindings, plural } from './describe.js';
+import { defineCheckKind } from './check-kind.js';
 
 /** Manifest formats restore-drill reads. */
 export const manifestFormatSchema = z
@@ -32,12 +34,9 @@ export const manifestFormatSchema = z
 export const manifestCheckConfigSchema = z
   .strictObject({
     format: manifestFormatSchema.default('sha256sum'),
-    path: z
-      .string()
-      .min(1)
-      .describe(
-        "Relative: inside the set (e.g. SHA256SUMS). Absolute or with {set}: anywhere, e.g. '{set}.sha256' beside the set.",
-      ),
+    path: localPathSchema.describe(
+      "Relative: inside the set (e.g. SHA256SUMS). Absolute or with {set}: anywhere, e.g. '{set}.sha256' beside the set.",
+    ),
   })
   .describe('Verify every restored file against a manifest of checksums.');
 
@@ -482,3 +481,16 @@ function compareTables(
   }
   return { expected, verified };
 }
+
+/** `checks.manifest`; row counts are left to `tables` when both are configured, so they are judged once. */
+export const manifestCheckKind = defineCheckKind({
+  kind: 'manifest',
+  section: 'checks',
+  configSchema: manifestCheckConfigSchema.optional(),
+  phase: 'data',
+  needs: () => ['manifest'],
+  create: (config, build) =>
+    build.manifest === null
+      ? []
+      : [new ManifestCheck(config, build.manifest, { tables: !build.configured('tables') })],
+});

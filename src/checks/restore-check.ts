@@ -6,6 +6,8 @@ import {
   type Finding,
 } from './check.js';
 import { plural } from './describe.js';
+import { z } from 'zod';
+import { defineCheckKind } from './check-kind.js';
 
 /**
  * `restore`: the source restored everything it was asked to. Every entry it refused
@@ -43,3 +45,12 @@ export class RestoreCheck implements Check {
     ];
   }
 }
+
+/** `restore` always runs, first: a restore that refused entries fails whatever else is checked. */
+export const restoreCheckKind = defineCheckKind({
+  kind: 'restore',
+  section: null,
+  configSchema: z.undefined(),
+  phase: 'restore',
+  create: () => [new RestoreCheck()],
+});

@@ -1,5 +1,7 @@
 import { formatDuration } from '../config/duration.js';
 import type { Check, CheckContext, CheckResult } from './check.js';
+import { durationSchema } from '../config/duration.js';
+import { defineCheckKind } from './check-kind.js';
 
 /**
  * `rpo`: the backup set's age when the run started (startedAt − set time) against the
@@ -50,3 +52,16 @@ export class RpoCheck implements Check {
     ];
   }
 }
+
+/** `targets.rpo`. */
+export const rpoCheckKind = defineCheckKind({
+  kind: 'rpo',
+  section: 'targets',
+  configSchema: durationSchema
+    .optional()
+    .describe(
+      "Recovery point objective: the backup set's age at the run's start must be within this.",
+    ),
+  phase: 'targets',
+  create: (rpoMs) => [new RpoCheck(rpoMs)],
+});

@@ -1,5 +1,7 @@
 import { formatDuration } from '../config/duration.js';
 import type { Check, CheckContext, CheckResult } from './check.js';
+import { durationSchema } from '../config/duration.js';
+import { defineCheckKind } from './check-kind.js';
 
 /** `rto`: restore plus verification so far against the recovery time objective. Runs last, so it sees every other check's time. */
 export class RtoCheck implements Check {
@@ -21,3 +23,14 @@ export class RtoCheck implements Check {
     ];
   }
 }
+
+/** `targets.rto`: registered last, so it runs last and sees every other check's time. */
+export const rtoCheckKind = defineCheckKind({
+  kind: 'rto',
+  section: 'targets',
+  configSchema: durationSchema
+    .optional()
+    .describe('Recovery time objective: restore plus verification must finish within this.'),
+  phase: 'targets',
+  create: (rtoMs) => [new RtoCheck(rtoMs)],
+});

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { durationSchema } from '../config/duration.js';
 import type { Check, CheckContext, CheckResult } from './check.js';
+import { defineCheckKind } from './check-kind.js';
 
 const scalarSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
@@ -188,3 +189,12 @@ function describeRange(range: { min?: number | undefined; max?: number | undefin
     return `between ${range.min} and ${range.max}`;
   return range.min !== undefined ? `at least ${range.min}` : `at most ${range.max}`;
 }
+
+/** `checks.sql`: one check per assertion, named `sql:<name>`. */
+export const sqlCheckKind = defineCheckKind({
+  kind: 'sql',
+  section: 'checks',
+  configSchema: sqlCheckConfigSchema.optional(),
+  phase: 'data',
+  create: (assertions) => assertions.map((assertion) => new SqlCheck(assertion)),
+});

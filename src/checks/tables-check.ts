@@ -10,6 +10,7 @@ import {
 } from './check.js';
 import { listFindings, plural } from './describe.js';
 import type { ManifestLoader } from './manifest-check.js';
+import { defineCheckKind } from './check-kind.js';
 
 /** A percentage like `5%` (or a plain number of percent), parsed to a number of percent. */
 export const toleranceSchema = z
@@ -195,3 +196,32 @@ export class TablesCheck implements Check {
     };
   }
 }
+
+/** `checks.tables`: its baseline is the drill's manifest or its last passing run, as `from` says. */
+export const tablesCheckKind = defineCheckKind({
+  kind: 'tables',
+  section: 'checks',
+  configSchema: tablesCheckConfigSchema.optional(),
+  phase: 'data',
+  needs: (config) => (config.from === 'manifest' ? ['manifest'] : ['lastPass']),
+  create: (config, build) => [
+    new TablesCheck(
+      config,
+      config.from === 'manifest' && build.manifest !== null
+        ? { from: 'manifest', loader: build.manifest }
+        : { from: 'last-pass', run: build.lastPass },
+    ),
+  ],
+  refine: (checks, ctx) => {
+    const tables = checks.tables as TablesCheckConfig | undefined;
+    const manifest = checks.manifest as { format?: string } | undefined;
+    if (tables?.from === 'manifest' && manifest?.format !== 'restore-drill') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tables', 'from'],
+        message:
+          'from: manifest needs checks.manifest with format: restore-drill (the manifest that lists tables)',
+      });
+    }
+  },
+});

@@ -17,6 +17,7 @@ import type {
   StaleCheckResult,
 } from '../alerts/alerting.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { expandHome } from '../config/home-path.js';
 
 /** The default config path, relative to the working directory. */
 export const DEFAULT_CONFIG = 'config/restore-drill.yaml';
@@ -34,6 +35,8 @@ export interface CliJobs {
   drill: Job<DrillJobPayload, RunDrillResult>;
   staleCheck: Job<StaleCheckPayload, StaleCheckResult>;
   heartbeat: Job<HeartbeatPayload, HeartbeatResult>;
+  /** Leftover scratch folders removed (and dead runs closed): `run` does it before its drills. */
+  scratchSweep: PeriodicJob;
   /** Jobs the daemon runs on their own schedules (scratch sweep, stale check). */
   periodic?: readonly PeriodicJob[];
 }
@@ -177,6 +180,15 @@ export async function spoolWaiting(loaded: LoadedConfig): Promise<SpoolWaiting> 
 /** The line human output ends with while results wait in the spool. */
 export function formatSpoolWaiting(spool: SpoolWaiting): string {
   return `${spool.waiting} result${spool.waiting === 1 ? '' : 's'} waiting in the spool ${spool.path} (since ${spool.oldestSpooledAt ?? '?'}): not yet in the evidence store; added when it is back`;
+}
+
+/** A path given on the command line, absolute: `~/…` expanded (`--out=~/x` reaches us unexpanded). */
+export function cliPath(text: string): string {
+  try {
+    return path.resolve(expandHome(text));
+  } catch (error) {
+    throw new CliError((error as Error).message, ExitCode.Usage);
+  }
 }
 
 /** Writes one JSON document to stdout. */

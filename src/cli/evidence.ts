@@ -1,10 +1,10 @@
 import { access, constants } from 'node:fs/promises';
-import path from 'node:path';
 import { Command } from 'commander';
 import { verifyBundle, verifyChain, type ChainReport, type PurgeEntry } from '../evidence/chain.js';
 import { exportEvidence } from '../evidence/export.js';
 import { planPurge, purgeEvidence, PurgeRefusedError } from '../evidence/purge.js';
 import {
+  cliPath,
   loadConfigOrExit,
   loggerFor,
   openStoreFor,
@@ -37,7 +37,7 @@ function verifyCommand(): Command {
     let report: ChainReport;
     let spool: SpoolWaiting | undefined;
     if (bundle !== undefined) {
-      const file = path.resolve(bundle);
+      const file = cliPath(bundle);
       try {
         await access(file, constants.R_OK);
       } catch (error) {
@@ -136,7 +136,7 @@ function exportCommand(): Command {
         });
         log.info(written, 'evidence exported');
       } else {
-        const file = path.resolve(options.out);
+        const file = cliPath(options.out);
         await writeFileAtomically(file, async (stream) => {
           const written = await exportEvidence(store.db, stream, {
             since,

@@ -64,7 +64,8 @@ export function runToJson(record: RunRecord, options: { times?: boolean } = {}) 
 export function formatRunSummary(record: RunRecord): string {
   const lines: string[] = [];
   const setText = record.set ? record.set.path : 'no set';
-  const restored = `${record.restored.files} files, ${formatSize(record.restored.bytes)}`;
+  const links = record.restored.links ? `, ${record.restored.links} links` : '';
+  const restored = `${record.restored.files} files${links}, ${formatSize(record.restored.bytes)}`;
   lines.push(
     `${MARK[record.verdict].padEnd(7)} ${record.drill}  ${setText}  (${restored} in ${formatDuration(record.timings.totalMs)}, run ${record.runId.slice(0, 8)})`,
   );

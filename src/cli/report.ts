@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
@@ -13,6 +12,7 @@ import { csvRunLines, csvSummary } from '../report/render-csv.js';
 import { renderHtmlReport } from '../report/render-html.js';
 import { renderJsonReport } from '../report/render-json.js';
 import {
+  cliPath,
   collectRepeatable,
   loadConfigOrExit,
   loggerFor,
@@ -85,7 +85,7 @@ export function reportCommand(): Command {
       const only = options.drill.length > 0 ? [...new Set(options.drill)] : undefined;
       if (only) await checkDrillNames(store, only, new Set(drills.map((drill) => drill.name)));
       const summary = await loadEvidenceSummary(store.db, drills, { since, until, now, only });
-      const out = options.out === undefined ? undefined : path.resolve(options.out);
+      const out = options.out === undefined ? undefined : cliPath(options.out);
       if (options.format === 'csv') {
         const rows = () => streamRunRows(store.db, { since, until, only });
         if (out === undefined) {

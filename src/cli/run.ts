@@ -1,10 +1,8 @@
 import { Command } from 'commander';
 import type { RunDrillResult } from '../drill/run-drill.js';
 import type { EvidenceStore } from '../evidence/open-store.js';
-import { spoolDirFor } from '../evidence/spool.js';
 import type { RunItem, RunRecord } from '../evidence/run-record.js';
 import { getRun, listRunItems } from '../evidence/runs.js';
-import { recoverAbandonedRuns } from '../schedule/recovery.js';
 import { createRunLeases } from '../schedule/run-leases.js';
 import { formatRunSummary, runToJson } from './format.js';
 import {
@@ -63,7 +61,7 @@ export function runCommand(jobs: CliJobs): Command {
       report(outcomes, options);
       return;
     }
-    // Runs hold leases so a daemon on the same database never takes them for dead; runs dead processes left are closed first.
+    // Runs hold leases so a daemon on the same database never takes them for dead.
     const leases = createRunLeases({
       dialect: store.dialect,
       url: loaded.config.database.url,
@@ -75,13 +73,11 @@ export function runCommand(jobs: CliJobs): Command {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      await recoverAbandonedRuns({
-        db: store.db,
-        leases,
-        config: loaded.config,
-        log,
-        spoolDir: spoolDirFor(loaded.config, loaded.dir),
-      });
+      // Closes runs dead processes left, then removes scratch folders kept longer than scratch.keepFor.
+      await jobs.scratchSweep.run(
+        { scheduledFor: new Date() },
+        { loaded, db: store.db, log, leases },
+      );
       let replay: { record: RunRecord; items: string[] | null } | null = null;
       if (options.replay) {
         const found = await getRun(store.db, options.replay);

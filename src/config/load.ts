@@ -12,6 +12,7 @@ import {
 import type { z } from 'zod';
 import { redactor } from './redact.js';
 import { configSchema, type Config } from './schema.js';
+import { expandHome } from './home-path.js';
 
 /** A problem in the config file, located by its path inside the file and its line. */
 export interface ConfigProblem {
@@ -76,9 +77,10 @@ export async function loadConfig(
   env: NodeJS.ProcessEnv = process.env,
   options: LoadOptions = {},
 ): Promise<LoadedConfig> {
-  const absolute = path.resolve(file);
+  let absolute: string;
   let text: string;
   try {
+    absolute = path.resolve(expandHome(file));
     text = await readFile(absolute, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

@@ -1,11 +1,7 @@
+import { localPathSchema } from './home-path.js';
 import { z } from 'zod';
 import { alertsConfigSchema, checkAlertReferences } from '../alerts/alerts-config.js';
-import { bytesCheckConfigSchema } from '../checks/bytes-check.js';
-import { extraFilesConfigSchema } from '../checks/extra-files-check.js';
-import { filesCheckConfigSchema } from '../checks/files-check.js';
-import { manifestCheckConfigSchema } from '../checks/manifest-check.js';
-import { sqlCheckConfigSchema } from '../checks/sql-check.js';
-import { tablesCheckConfigSchema } from '../checks/tables-check.js';
+import { checksSchema, targetsSchema } from '../checks/registry.js';
 import { controlsSchema, waiverSchema } from '../report/controls.js';
 import { serveConfigSchema } from '../report/server/serve-config.js';
 import { sampleSchema } from '../sampling/sample-config.js';
@@ -13,42 +9,6 @@ import { daemonConfigSchema } from '../schedule/daemon-config.js';
 import { sourceConfigSchema } from '../sources/registry.js';
 import { cronSchema, nameSchema } from './common.js';
 import { durationSchema } from './duration.js';
-
-/** What to verify after a restore; `{}` leaves the restore itself as the only check. */
-export const checksSchema = z
-  .strictObject({
-    manifest: manifestCheckConfigSchema.optional(),
-    extraFiles: extraFilesConfigSchema,
-    files: filesCheckConfigSchema.optional(),
-    bytes: bytesCheckConfigSchema.optional(),
-    tables: tablesCheckConfigSchema.optional(),
-    sql: sqlCheckConfigSchema.optional(),
-  })
-  .superRefine((checks, ctx) => {
-    if (checks.tables?.from === 'manifest' && checks.manifest?.format !== 'restore-drill') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['tables', 'from'],
-        message:
-          'from: manifest needs checks.manifest with format: restore-drill (the manifest that lists tables)',
-      });
-    }
-  })
-  .describe('Checks run over what was restored.');
-
-/** Recovery objectives the drill is held to. */
-export const targetsSchema = z
-  .strictObject({
-    rto: durationSchema
-      .optional()
-      .describe('Recovery time objective: restore plus verification must finish within this.'),
-    rpo: durationSchema
-      .optional()
-      .describe(
-        "Recovery point objective: the backup set's age at the run's start must be within this.",
-      ),
-  })
-  .describe('Recovery objectives.');
 
 /** One restore drill: which backups, how often, how much, and what to check. */
 export const drillSchema = z
@@ -94,9 +54,7 @@ export const drillSchema = z
 /** Where scratch restores land. */
 export const scratchSchema = z
   .strictObject({
-    root: z
-      .string()
-      .min(1)
+    root: localPathSchema
       .default('.restore-drill/scratch')
       .describe(
         'Every restore lands in a fresh subfolder of this folder; relative to the config file.',
@@ -106,6 +64,11 @@ export const scratchSchema = z
       .default('never')
       .describe(
         'Keep the scratch subfolder after a run: never, on-failure (for investigation), or always.',
+      ),
+    keepFor: durationSchema
+      .prefault('3d')
+      .describe(
+        'How long a kept or left-over scratch subfolder (scratch.keep, an interrupted run) stays before `run` and the daemon remove it.',
       ),
   })
   .describe('Scratch space for restores.');
@@ -174,4 +137,5 @@ export const configSchema = z
 
 export type Config = z.output<typeof configSchema>;
 export type DrillConfig = z.output<typeof drillSchema>;
-export type ChecksConfig = z.output<typeof checksSchema>;
+export type { ChecksConfig, TargetsConfig } from '../checks/registry.js';
+export { checksSchema, targetsSchema };

@@ -1,70 +1,31 @@
 import { createHash, randomUUID } from 'node:crypto';
 import os from 'node:os';
-import path from 'node:path';
-import { buildChecks } from '../checks/index.js';
-import type { CheckContext, CheckResult } from '../checks/check.js';
-import type { Config, DrillConfig } from '../config/schema.js';
+import type { DrillConfig } from '../config/schema.js';
 import { redactor } from '../config/redact.js';
 import { canonicalJson } from '../evidence/canonical-json.js';
-import type { EvidenceDb } from '../evidence/database.js';
+import type { RunItem, RunRecord, RunVerdict } from '../evidence/run-record.js';
 import { reasonOf } from '../evidence/errors.js';
-import type { RunItem, RunRecord, RunVerdict, SampleEvidence } from '../evidence/run-record.js';
-import { lastPassingRun, recordRunStart, type RunStart } from '../evidence/runs.js';
+import { recordRunStart, type RunStart } from '../evidence/runs.js';
 import { recordResultOrSpool, spoolDirFor, type RecordedIn } from '../evidence/spool.js';
 import { isStoreUnavailable, retryWhileUnavailable } from '../evidence/store-retry.js';
-import type { Logger } from '../log/logger.js';
-import { coverSlice, planCover, type CoverPlan } from '../sampling/cover.js';
+import { formatDuration } from '../config/duration.js';
 import { coverageShare, coveredPaths } from '../sampling/coverage.js';
-import { drawSample } from '../sampling/sample.js';
-import { deriveSeed, seededRandom } from '../sampling/seeded-random.js';
+import { deriveSeed } from '../sampling/seeded-random.js';
 import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
-import { formatSize, reserveScratchSpace, type SpaceReservation } from '../scratch/space.js';
-import { createSource, type SourceConfig } from '../sources/registry.js';
-import {
-  SourceError,
-  type BackupSet,
-  type RestoreOutcome,
-  type RestoreSource,
-} from '../sources/restore-source.js';
-import type { SourceContext } from '../sources/source-kind.js';
-import { selectSet } from '../sources/set-selection.js';
+import { SourceError } from '../sources/restore-source.js';
 import { VERSION } from '../version.js';
-import { formatDuration } from '../config/duration.js';
+import { timed, type DrillPhase, type DrillRun, type RunDrillRequest } from './drill-run.js';
+import {
+  cleanupPhase,
+  restorePhase,
+  sampleEvidence,
+  samplePhase,
+  selectPhase,
+  verifyPhase,
+} from './phases.js';
 
-/** What starts a run, and what it repeats when it is a replay. */
-export interface RunDrillRequest {
-  drill: DrillConfig;
-  config: Config;
-  /** The config file's folder; relative paths resolve from it. */
-  configDir: string;
-  db: EvidenceDb;
-  log: Logger;
-  trigger: RunRecord['trigger'];
-  /** The cron slot this run fills; a slot another replica already claimed is skipped. */
-  scheduledFor?: Date | null;
-  /** Restore exactly the set and items of this earlier run. */
-  /** `items: null` restores the whole set again (an original that restored it whole, into a database). */
-  replay?: { record: RunRecord; items: string[] | null } | null;
-  /** Stops the run (daemon drain); the run is recorded as `aborted`. */
-  signal?: AbortSignal;
-  /** How the caller takes part in the start (the daemon's lease and slot claim); absent: the start is simply recorded. */
-  gate?: RunGate | undefined;
-  /** Makes the source; the registry's by default (tests wrap it). */
-  createSource?: (config: SourceConfig, context: SourceContext) => RestoreSource;
-  now?: () => Date;
-}
-
-/**
- * The caller's part in a run's start. `hold` is called with the new run id
- * before anything is recorded, and its release once the result is (the daemon
- * holds a liveness lease meanwhile); `claim` records the start instead of a plain
- * insert (the daemon's slot claim with its overlap check), false: do not run.
- */
-export interface RunGate {
-  hold?(runId: string): Promise<() => Promise<void>>;
-  claim?(start: RunStart): Promise<boolean>;
-}
+export type { PhaseName, RunDrillRequest, RunGate } from './drill-run.js';
 
 /** Which drill to run, why, and (for a replay) which earlier run to repeat. */
 export interface DrillJobPayload {
@@ -85,8 +46,12 @@ export type RunDrillResult =
   | { status: 'slot-taken' }
   | { status: 'not-started'; drill: string; cause: string };
 
-/** Evidence capped in the record itself; `run_items` keeps every item. */
-const MAX_SAMPLE_ITEMS_IN_RECORD = 1_000;
+/**
+ * The phases that judge the backup, in order. A phase that throws ends this part of
+ * the run with the verdict `error`, `timed_out` or `aborted`; clean-up and the
+ * record always follow. A new phase (selftest, live comparison…) is one entry here.
+ */
+const JUDGING_PHASES: readonly DrillPhase[] = [selectPhase, samplePhase, restorePhase, verifyPhase];
 
 /** SHA-256 of the drill's config as resolved, secrets masked: ties the run to the config it ran under. */
 export function drillConfigHash(drill: DrillConfig): string {
@@ -111,16 +76,47 @@ export async function runDrill(request: RunDrillRequest): Promise<RunDrillResult
   }
 }
 
+/** The pipeline: prepare, the judging phases, clean up, record. */
 async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDrillResult> {
-  const { drill, log: parentLog, db } = request;
+  const prepareStart = performance.now();
+  const run = await prepare(request, runId);
+  if (run === null) return { status: 'slot-taken' };
+  if ('notStarted' in run)
+    return { status: 'not-started', drill: request.drill.name, cause: run.notStarted };
+  run.phaseMs.prepare = performance.now() - prepareStart;
+  const t0 = performance.now();
+  try {
+    if (run.scratchError !== null || run.scratchDir === null) throw run.scratchError;
+    run.log.info({ source: run.drill.source.kind }, 'drill started');
+    for (const phase of JUDGING_PHASES) await timed(run, phase);
+  } catch (error) {
+    ({ verdict: run.verdict, cause: run.cause } = classifyFailure(error, run));
+    run.log.warn({ cause: run.cause }, 'drill could not complete');
+  }
+  await timed(run, cleanupPhase);
+  const { record, recorded } = await recordRun(run, t0);
+  run.log.info({ verdict: run.verdict, cause: run.cause, recorded: recorded.in }, 'drill finished');
+  return { status: 'finished', record, recorded };
+}
+
+/**
+ * Guards the scratch root, makes the run's scratch folder and records the start (or
+ * claims the slot). Null: the slot was not claimed, and nothing is left behind;
+ * `notStarted`: the store stayed unavailable for `database.waitFor`, nothing is left either.
+ * The folder is made before the start is recorded, so a crash leaves its path in evidence.
+ */
+async function prepare(
+  request: RunDrillRequest,
+  runId: string,
+): Promise<DrillRun | { notStarted: string } | null> {
+  const { drill, db } = request;
   const now = request.now ?? (() => new Date());
-  const log = parentLog.child({ drill: drill.name, runId });
+  const log = request.log.child({ drill: drill.name, runId });
   const startedAt = now();
   const scheduledFor = request.scheduledFor ?? null;
   const configHash = drillConfigHash(drill);
   const host = os.hostname();
 
-  // The scratch folder is made before the start is recorded, so a crash leaves its path in evidence for clean-up.
   let scratchDir: string | null = null;
   let scratchError: unknown = null;
   try {
@@ -165,7 +161,7 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     if (request.signal?.aborted || !isStoreUnavailable(error)) throw error;
     const cause = `evidence store unavailable for ${formatDuration(request.config.database.waitFor)} at the start: ${reasonOf(error)}; the drill did not run`;
     log.error({ cause }, 'drill not run');
-    return { status: 'not-started', drill: drill.name, cause };
+    return { notStarted: cause };
   }
   if (!claimed) {
     if (scratchDir) await removeScratchDir(scratchDir);
@@ -173,166 +169,83 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
       { scheduledFor },
       'slot not claimed (another replica has it, or it was skipped); not running',
     );
-    return { status: 'slot-taken' };
+    return null;
   }
 
   const timeout = drill.timeout === undefined ? null : AbortSignal.timeout(drill.timeout);
   const signals = [request.signal, timeout].filter(
     (s): s is AbortSignal => s !== undefined && s !== null,
   );
-  const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
-  const phase = { selectMs: 0, restoreMs: 0, verifyMs: 0, cleanupMs: 0 };
-  const t0 = performance.now();
-  const seed =
-    request.replay?.record.sample?.seed ??
-    deriveSeed(drill.name, (scheduledFor ?? startedAt).toISOString());
+  return {
+    request,
+    runId,
+    drill,
+    log,
+    startedAt,
+    scheduledFor,
+    configHash,
+    host,
+    seed:
+      request.replay?.record.sample?.seed ??
+      deriveSeed(drill.name, (scheduledFor ?? startedAt).toISOString()),
+    signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+    timeout,
+    scratchDir,
+    scratchError,
+    source: null,
+    set: null,
+    items: null,
+    sample: null,
+    cover: null,
+    space: null,
+    outcome: null,
+    checks: [],
+    verdict: 'passed',
+    cause: null,
+    scratchKept: false,
+    phaseMs: {},
+  };
+}
 
-  let set: BackupSet | null = null;
-  let sample: SampleEvidence | null = null;
-  /** Rotating coverage: this run's slice, and every item of the set it was cut from. */
-  let cover: { plan: CoverPlan; items: string[] } | null = null;
-  let outcome: RestoreOutcome | null = null;
-  const checks: CheckResult[] = [];
-  let verdict: RunVerdict = 'passed';
-  let cause: string | null = null;
-  let space: SpaceReservation | null = null;
-
-  try {
-    if (scratchError !== null || scratchDir === null) throw scratchError;
-    log.info({ source: drill.source.kind }, 'drill started');
-    const source = (request.createSource ?? createSource)(drill.source, {
-      configDir: request.configDir,
-      log,
-    });
-    const sets = await source.listSets({ signal });
-    set = request.replay
-      ? selectSet(
-          sets,
-          { id: request.replay.record.set?.id ?? '' },
-          { now: startedAt, random: seededRandom(seed), describe: describeSource(drill) },
-        )
-      : selectSet(sets, drill.source.select, {
-          now: startedAt,
-          random: seededRandom(seed),
-          describe: describeSource(drill),
-        });
-    const manifestInSet = manifestPathInSet(drill);
-    let items: ReadonlySet<string> | null = null;
-    if (request.replay) {
-      items = request.replay.items === null ? null : new Set(request.replay.items);
-      if (items !== null) sample = sampleEvidence(drill, seed, null, [...items], null);
-    } else if (drill.sample?.cover !== undefined) {
-      const listed = (await source.listItems(set, { signal })).filter(
-        (item) => item.path !== manifestInSet,
-      );
-      const plan = planCover(
-        { cover: drill.sample.cover, slices: drill.sample.slices },
-        drill.schedule,
-        scheduledFor ?? startedAt,
-      );
-      const chosen = coverSlice(listed, plan);
-      cover = { plan, items: listed.map((item) => item.path) };
-      items = new Set(chosen.map((item) => item.path));
-      const bytes = chosen.reduce((sum, item) => sum + item.size, 0);
-      // The spec says which slice of which cycle, so an auditor can re-derive the choice.
-      const spec = {
-        ...drill.sample,
-        slices: plan.slices,
-        slice: plan.slice,
-        cycleStart: plan.cycleStart.toISOString(),
-      };
-      sample = { ...sampleEvidence(drill, seed, listed.length, [...items], bytes), spec };
-    } else if (drill.sample && drill.sample.size !== 'all') {
-      const listed = await source.listItems(set, { signal });
-      const candidates = listed.filter((item) => item.path !== manifestInSet);
-      const chosen = drawSample(candidates, drill.sample, seed);
-      items = new Set(chosen.items.map((item) => item.path));
-      sample = sampleEvidence(drill, seed, candidates.length, [...items], chosen.bytes);
-    }
-    if (items && manifestInSet) items = new Set([...items, manifestInSet]);
-    phase.selectMs = performance.now() - t0;
-    space = await reserveSpace(
-      scratchDir,
-      request.replay ? null : (sample?.selectedBytes ?? (items === null ? set.size : null)),
-      request.config,
-      log,
-    );
-    log.info({ set: set.path, items: items?.size ?? 'all' }, 'restoring');
-
-    const restoreStart = performance.now();
-    outcome = await source.restore(set, scratchDir, { items, signal, log });
-    phase.restoreMs = performance.now() - restoreStart;
-
-    const verifyStart = performance.now();
-    const context: CheckContext = {
-      set,
-      scratchDir,
-      outcome,
-      sampled: items !== null,
-      sample: items,
-      startedAt,
-      elapsedMs: () => phase.restoreMs + (performance.now() - verifyStart),
-      signal,
-    };
-    // Expected row counts may come from the drill's last passing run.
-    const lastPass =
-      drill.checks.tables?.from === 'last-pass' ? await lastPassingRun(db, drill.name) : undefined;
-    const drillChecks = buildChecks(drill.checks, drill.targets, { lastPass });
-    const [restoreCheck, ...rest] = drillChecks;
-    if (restoreCheck) checks.push(...(await restoreCheck.run(context)));
-    checks.push(...(outcome.checks ?? []));
-    for (const check of rest) {
-      signal?.throwIfAborted();
-      checks.push(...(await check.run(context)));
-    }
-    phase.verifyMs = performance.now() - verifyStart;
-    const failed = checks.find((check) => check.verdict === 'failed');
-    if (failed) {
-      verdict = 'failed';
-      cause = `${failed.name}: ${failed.detail}`;
-    }
-  } catch (error) {
-    ({ verdict, cause } = classifyFailure(error, timeout, request.signal, drill));
-    log.warn({ cause }, 'drill could not complete');
-  }
-
-  space?.release();
-  const cleanupStart = performance.now();
-  await outcome
-    ?.dispose?.()
-    .catch((error: unknown) => log.warn({ err: error }, 'could not release restore resources'));
-  const keep = scratchDir !== null && shouldKeep(request.config.scratch.keep, verdict);
-  if (scratchDir && !keep)
-    await removeScratchDir(scratchDir).catch((error: unknown) =>
-      log.warn({ err: error, scratchDir }, 'could not remove scratch folder'),
-    );
-  phase.cleanupMs = performance.now() - cleanupStart;
-
-  if (cover !== null && sample !== null) {
+/**
+ * The record phase: the cycle's coverage, then the run record appended to evidence.
+ * Its own time in the record covers everything before the write.
+ */
+async function recordRun(
+  run: DrillRun,
+  t0: number,
+): Promise<{ record: RunRecord; recorded: RecordedIn }> {
+  const recordStart = performance.now();
+  const { drill, outcome, request } = run;
+  const now = request.now ?? (() => new Date());
+  if (run.cover !== null && run.sample !== null) {
     // Items of earlier passing runs in this cycle, plus this run's if it passed.
     try {
-      const { cycleStart, periodMs } = cover.plan;
-      const covered = await coveredPaths(db, drill.name, {
+      const { cycleStart, periodMs } = run.cover.plan;
+      const covered = await coveredPaths(request.db, drill.name, {
         start: cycleStart,
         end: new Date(cycleStart.getTime() + periodMs),
       });
-      if (verdict === 'passed') for (const file of outcome?.files ?? []) covered.add(file.path);
-      sample.coverage = coverageShare(cover.items, covered);
+      if (run.verdict === 'passed') for (const file of outcome?.files ?? []) covered.add(file.path);
+      run.sample.coverage = coverageShare(run.cover.items, covered);
     } catch (error) {
-      log.warn({ err: error }, 'could not compute the coverage of this cycle');
+      run.log.warn({ err: error }, 'could not compute the coverage of this cycle');
     }
   }
 
   const restoredFiles = outcome?.files ?? [];
+  const { set, phaseMs } = run;
+  phaseMs.record = performance.now() - recordStart;
+  const ms = (value: number | undefined): number => Math.round(value ?? 0);
   const record: RunRecord = {
-    runId,
+    runId: run.runId,
     drill: drill.name,
-    verdict,
-    cause: cause === null ? null : redactor.redact(cause),
+    verdict: run.verdict,
+    cause: run.cause === null ? null : redactor.redact(run.cause),
     trigger: request.trigger,
-    scheduledFor: scheduledFor?.toISOString() ?? null,
+    scheduledFor: run.scheduledFor?.toISOString() ?? null,
     replayOf: request.replay?.record.runId ?? null,
-    startedAt: startedAt.toISOString(),
+    startedAt: run.startedAt.toISOString(),
     finishedAt: now().toISOString(),
     sourceKind: drill.source.kind,
     set: set && {
@@ -343,11 +256,11 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
       hash: set.hash,
     },
     sample:
-      sample ??
+      run.sample ??
       (outcome
         ? sampleEvidence(
             drill,
-            seed,
+            run.seed,
             null,
             restoredFiles.map((file) => file.path),
             null,
@@ -357,24 +270,28 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     restored: {
       files: restoredFiles.length,
       bytes: restoredFiles.reduce((sum, file) => sum + file.size, 0),
+      ...(outcome?.links ? { links: outcome.links.length } : {}),
       ...(outcome?.tables ? { tables: outcome.tables.length } : {}),
     },
     itemsDigest: outcome ? itemsDigest(restoredFiles) : null,
-    checks: redactor.redactValue(checks),
+    checks: redactor.redactValue(run.checks),
     timings: {
-      selectMs: Math.round(phase.selectMs),
-      restoreMs: Math.round(phase.restoreMs),
-      verifyMs: Math.round(phase.verifyMs),
-      cleanupMs: Math.round(phase.cleanupMs),
+      selectMs: ms((phaseMs.select ?? 0) + (phaseMs.sample ?? 0)),
+      restoreMs: ms(phaseMs.restore),
+      verifyMs: ms(phaseMs.verify),
+      cleanupMs: ms(phaseMs.cleanup),
       totalMs: Math.round(performance.now() - t0),
+      phases: Object.fromEntries(
+        Object.entries(phaseMs).map(([name, value]) => [name, Math.round(value)]),
+      ),
     },
     commands: outcome?.commands ?? [],
     targets: { rtoMs: drill.targets?.rto ?? null, rpoMs: drill.targets?.rpo ?? null },
-    host,
+    host: run.host,
     version: VERSION,
-    configHash,
-    scratchDir,
-    scratchKept: keep,
+    configHash: run.configHash,
+    scratchDir: run.scratchDir,
+    scratchKept: run.scratchKept,
   };
   const runItems: RunItem[] = restoredFiles.map((file) => ({
     path: file.path,
@@ -382,47 +299,22 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     sha256: file.sha256,
   }));
   const recorded = await recordResultOrSpool({
-    db,
+    db: request.db,
     record,
     items: runItems,
     spoolDir: spoolDirFor(request.config, request.configDir),
-    log,
+    log: run.log,
   });
-  log.info({ verdict, cause, recorded: recorded.in }, 'drill finished');
-  return { status: 'finished', record, recorded };
+  return { record, recorded };
 }
 
-/**
- * Reserves free space in scratch for the restore: the expected size times
- * `daemon.scratchMargin`. An unknown size (a folder set, a replay) is not checked.
- */
-async function reserveSpace(
-  scratchDir: string,
-  expectedBytes: number | null,
-  config: Config,
-  log: Logger,
-): Promise<SpaceReservation | null> {
-  const margin = config.daemon?.scratchMargin ?? 1.5;
-  if (expectedBytes === null) {
-    log.info({ scratchDir }, 'expected restore size unknown; free space in scratch not checked');
-    return null;
-  }
-  const reservation = await reserveScratchSpace(scratchDir, expectedBytes, margin);
-  log.debug(
-    { needed: formatSize(reservation.needed), available: formatSize(reservation.available) },
-    'free space in scratch checked',
-  );
-  return reservation;
-}
-
-function classifyFailure(
-  error: unknown,
-  timeout: AbortSignal | null,
-  external: AbortSignal | undefined,
-  drill: DrillConfig,
-): { verdict: RunVerdict; cause: string } {
-  if (timeout?.aborted)
-    return { verdict: 'timed_out', cause: `drill exceeded its timeout of ${drill.timeout} ms` };
+function classifyFailure(error: unknown, run: DrillRun): { verdict: RunVerdict; cause: string } {
+  const external = run.request.signal;
+  if (run.timeout?.aborted)
+    return {
+      verdict: 'timed_out',
+      cause: `drill exceeded its timeout of ${run.drill.timeout} ms`,
+    };
   if (external?.aborted) {
     const reason =
       external.reason instanceof Error
@@ -439,49 +331,6 @@ function firstLine(text: string): string {
   return text.split('\n')[0]?.trim() ?? text;
 }
 
-function shouldKeep(keep: Config['scratch']['keep'], verdict: RunVerdict): boolean {
-  return keep === 'always' || (keep === 'on-failure' && verdict !== 'passed');
-}
-
-function describeSource(drill: DrillConfig): string {
-  const source = drill.source as {
-    kind: string;
-    path?: string;
-    bucket?: string;
-    prefix?: string;
-    repository?: string;
-  };
-  const where =
-    source.path ??
-    (source.bucket ? `s3://${source.bucket}/${source.prefix ?? ''}` : (source.repository ?? ''));
-  return redactor.redact(`${source.kind} source ${where}`.trim());
-}
-
-/** The manifest's path inside the set, when the manifest travels with the set. */
-function manifestPathInSet(drill: DrillConfig): string | null {
-  const manifest = drill.checks.manifest;
-  if (!manifest || manifest.path.startsWith('/') || manifest.path.includes('{set}')) return null;
-  return manifest.path.replace(/^\.\//, '');
-}
-
-function sampleEvidence(
-  drill: DrillConfig,
-  seed: string,
-  total: number | null,
-  items: string[],
-  bytes: number | null,
-  whole = false,
-): SampleEvidence {
-  return {
-    spec: whole ? 'all' : (drill.sample ?? 'all'),
-    seed,
-    totalItems: whole ? items.length : total,
-    selectedItems: items.length,
-    selectedBytes: bytes,
-    items: items.slice(0, MAX_SAMPLE_ITEMS_IN_RECORD),
-  };
-}
-
 /** Fixes the exact list of restored items into the record. */
 export function itemsDigest(
   files: readonly { path: string; size: number; sha256: string | null }[],
@@ -490,8 +339,4 @@ export function itemsDigest(
   const lines = files.map((file) => `${file.path}\t${file.size}\t${file.sha256 ?? ''}`).sort();
   for (const line of lines) hash.update(`${line}\n`);
   return hash.digest('hex');
-}
-
-export function resolvePath(base: string, target: string): string {
-  return path.resolve(base, target);
 }

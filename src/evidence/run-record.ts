@@ -40,6 +40,8 @@ export const timingsSchema = z.object({
   verifyMs: z.number(),
   cleanupMs: z.number(),
   totalMs: z.number(),
+  /** Milliseconds per pipeline phase (prepare, select, sample, restore, verify, cleanup, record); absent in older records. */
+  phases: z.record(z.string(), z.number()).optional(),
 });
 
 /** A subprocess run during the drill. */
@@ -78,6 +80,8 @@ export const runRecordSchema = z.object({
   restored: z.object({
     files: z.number().int(),
     bytes: z.number(),
+    /** Symbolic links restored as links (not counted in `files`), for sources that restore links. */
+    links: z.number().int().optional(),
     tables: z.number().int().optional(),
   }),
   /** SHA-256 over the sorted `path\tsize\tsha256` lines of every restored file: fixes the item list into the record. */

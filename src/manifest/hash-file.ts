@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { crc32c, crc32cHex } from './crc32c.js';
 
@@ -44,7 +45,7 @@ export interface FileDigest {
 /**
  * Hashes a file in one pass with every algorithm asked for, reading 1 MiB at a time
  * into one buffer. The single place files are hashed after the fact, so a worker
- * pool can take it over. Throws the file system's error (ENOENT, EACCES…).
+ * pool can take it over. Throws the file system's error (ENOENT, EACCES, ELOOP for a symlink…).
  */
 export async function hashFile(
   path: string,
@@ -52,7 +53,8 @@ export async function hashFile(
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<FileDigest> {
   const digesters = algorithms.map((algorithm) => [algorithm, createDigester(algorithm)] as const);
-  const handle = await open(path, 'r');
+  // A symlink is never hashed through (its content is its target), and a FIFO never blocks the open.
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const buffer = Buffer.allocUnsafe(HASH_CHUNK_BYTES);
     let size = 0;

@@ -9,7 +9,14 @@ export const sampleSizeSchema = z
     z.number().int().positive(),
     z
       .string()
-      .regex(/^\d+(\.\d+)?%$/, { message: "expected 'all', a count, or a percentage like '10%'" }),
+      .regex(/^\d+(\.\d+)?%$/, { message: "expected 'all', a count, or a percentage like '10%'" })
+      .refine(
+        (text) => {
+          const percent = Number(text.slice(0, -1));
+          return percent > 0 && percent <= 100;
+        },
+        { message: "expected a percentage above 0% and at most 100%, e.g. '10%'" },
+      ),
   ])
   .describe("How many items to restore: 'all', a count like 50, or a percentage like '10%'.");
 

@@ -38,9 +38,9 @@ export const scratchSweepSchema = z
       .default('17 * * * *')
       .describe('When to sweep, as cron; default hourly at minute 17.'),
     olderThan: durationSchema
-      .prefault('3d')
+      .optional()
       .describe(
-        'Remove scratch folders older than this that belong to no unfinished run (crash leftovers, and folders kept by scratch.keep).',
+        'Remove scratch folders older than this that belong to no unfinished run (crash leftovers, and folders kept by scratch.keep); default: scratch.keepFor.',
       ),
   })
   .describe('Removal of leftover scratch folders by the daemon.');

@@ -9,10 +9,14 @@ export type CopyJob =
   | { kind: 'copy'; source: string; target: string }
   | { kind: 'write'; target: string; mode: number; data: Uint8Array[] };
 
-/** How a job in a worker ended. `large` (copies only): left for the caller, who streams big files with overlapping I/O. */
+/**
+ * How a job in a worker ended. `large` (copies only): left for the caller, who streams
+ * big files with overlapping I/O. `inode` (copies only, `dev:ino`): the source file has
+ * more than one name, so the caller can restore the set's hard links as hard links.
+ */
 export type CopyResult =
-  | { kind: 'copied'; size: number; sha256: string }
-  | { kind: 'large' }
+  | { kind: 'copied'; size: number; sha256: string; inode?: string }
+  | { kind: 'large'; inode?: string }
   | { kind: 'read-error' | 'write-error'; code: string | undefined; message: string }
   | { kind: 'aborted' };
 
@@ -90,7 +94,9 @@ function copyWorkerMain(): void {
       }
       if (!info.isFile())
         return { kind: 'read-error', code: undefined, message: 'no longer a regular file' };
-      if (info.size > data.maxFileBytes) return { kind: 'large' };
+      // A file with several names: the caller links the names of the set together.
+      const inode = info.nlink > 1 ? `${info.dev}:${info.ino}` : undefined;
+      if (info.size > data.maxFileBytes) return { kind: 'large', inode };
       let output: number;
       try {
         output = fs.openSync(
@@ -122,7 +128,7 @@ function copyWorkerMain(): void {
           }
           size += count;
         }
-        return { kind: 'copied', size, sha256: hash.digest('hex') };
+        return { kind: 'copied', size, sha256: hash.digest('hex'), inode };
       } finally {
         fs.closeSync(output);
       }

@@ -1,13 +1,12 @@
 import { link, lstat, mkdir, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { SourceError, type RefusedEntry, type RestoredFile } from '../sources/restore-source.js';
 import {
-  normaliseEntryPath,
-  parentOf,
-  settleSymlinks,
-  symlinkAncestor,
-  type PendingSymlink,
-} from '../sources/safe-path.js';
+  SourceError,
+  type RefusedEntry,
+  type RestoredFile,
+  type RestoredLink,
+} from '../sources/restore-source.js';
+import { normaliseEntryPath, parentOf, symlinkAncestor } from '../sources/safe-path.js';
 import {
   copyHashing,
   describeFsError,
@@ -25,9 +24,9 @@ const ENTRY_ERRORS = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOL
  * (restored files, refused entries).
  *
  * Symlinks are only recorded while entries are written and are created at `finish()`,
- * once every link of the set is known: until then no symlink exists in scratch, so no
- * write can be redirected by one, and a later link cannot turn an earlier one into an
- * escape. Entries whose path passes through a recorded symlink are refused.
+ * once every entry is written: until then no symlink exists in scratch, so no write can
+ * be redirected by one. Entries whose path passes through a recorded symlink are
+ * refused (GNU tar does the same with its delayed links), so a link may point anywhere.
  */
 export class ScratchWriter {
   readonly #root: string;
@@ -39,7 +38,7 @@ export class ScratchWriter {
 
   /**
    * `createSymlinks: false` (a sample of items) still tracks symlinks, so entries
-   * through them are refused, but creates none and judges none.
+   * through them are refused, but creates none.
    */
   constructor(root: string, options: { createSymlinks?: boolean } = {}) {
     this.#root = root;
@@ -181,30 +180,44 @@ export class ScratchWriter {
     this.#symlinks.set(rel, target);
   }
 
-  /** Creates the symlinks that stay inside scratch and returns the evidence, files sorted by path. */
-  async finish(): Promise<{ files: RestoredFile[]; refused: RefusedEntry[] }> {
-    const pending: PendingSymlink[] = this.#createSymlinks
-      ? [...this.#symlinks].map(([rel, target]) => ({ path: rel, target }))
-      : [];
-    const { accepted, refused } = settleSymlinks(pending);
-    for (const refusal of refused) this.refuse(refusal.entry, refusal.reason);
-    for (const { path: rel, target } of accepted) {
-      const through = symlinkAncestor(rel, (candidate) => this.#symlinks.has(candidate));
-      if (through !== null) {
-        this.refuse(rel, `path passes through the symlink '${through}' of the set`);
-        continue;
-      }
-      try {
-        await this.#ensureDir(parentOf(rel));
-        await this.#createSymlink(rel, target);
-      } catch (error) {
-        this.writeFailed(rel, 'cannot create symlink', error);
+  /**
+   * Creates every recorded symlink as a link, whatever its target (relative, absolute,
+   * dangling), as GNU tar and restic do: nothing here ever follows one. Returns the
+   * evidence, files and links sorted by path.
+   */
+  async finish(): Promise<{
+    files: RestoredFile[];
+    links: RestoredLink[];
+    refused: RefusedEntry[];
+  }> {
+    const links: RestoredLink[] = [];
+    if (this.#createSymlinks) {
+      for (const [rel, target] of this.#symlinks) {
+        const through = symlinkAncestor(rel, (candidate) => this.#symlinks.has(candidate));
+        if (through !== null) {
+          this.refuse(rel, `path passes through the symlink '${through}' of the set`);
+          continue;
+        }
+        if (target === '' || target.includes('\0')) {
+          this.refuse(
+            rel,
+            `symlink has ${target === '' ? 'an empty target' : 'a NUL byte in its target'}`,
+          );
+          continue;
+        }
+        try {
+          await this.#ensureDir(parentOf(rel));
+          await this.#createSymlink(rel, target);
+          links.push({ path: rel, target });
+        } catch (error) {
+          this.writeFailed(rel, 'cannot create symlink', error);
+        }
       }
     }
-    const files = [...this.#files.values()].sort((a, b) =>
-      a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
-    );
-    return { files, refused: this.#refused };
+    const byPath = <T extends { path: string }>(a: T, b: T): number =>
+      a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+    const files = [...this.#files.values()].sort(byPath);
+    return { files, links: links.sort(byPath), refused: this.#refused };
   }
 
   async #createSymlink(rel: string, target: string): Promise<void> {

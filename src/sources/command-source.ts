@@ -1,3 +1,4 @@
+import { localPathSchema } from '../config/home-path.js';
 import path from 'node:path';
 import { z } from 'zod';
 import { durationSchema } from '../config/duration.js';
@@ -28,12 +29,9 @@ export const commandSourceConfigSchema = z
     ),
     sets: z
       .strictObject({
-        path: z
-          .string()
-          .min(1)
-          .describe(
-            'Glob over backup sets (files or folders); {set} is the matched absolute path. Relative to the config file.',
-          ),
+        path: localPathSchema.describe(
+          'Glob over backup sets (files or folders); {set} is the matched absolute path. Relative to the config file.',
+        ),
       })
       .optional()
       .describe('Find sets by glob.'),
@@ -85,7 +83,7 @@ const LIST_TIMEOUT_MS = 10 * 60_000;
  * argument. Its exit code and output tail are evidence; a non-zero exit, a kill or a
  * timeout is a refused entry (the restore check fails, the commands are kept), while a
  * command that cannot be started at all is a `SourceError`. What it left in scratch is
- * then walked and hashed for the usual checks; symlinks escaping scratch are refused.
+ * then walked and hashed for the usual checks; symlinks are kept as links and never followed.
  */
 export class CommandSource implements RestoreSource {
   readonly kind = 'command';
@@ -156,7 +154,7 @@ export class CommandSource implements RestoreSource {
       throw new SourceError(`cannot run restore command ${file}: ${lastLine(result.stderrTail)}`);
     }
     const { stdout: _stdout, ...record } = result;
-    const { files, refused } = await scanScratch(scratchDir, { signal: options.signal });
+    const { files, links, refused } = await scanScratch(scratchDir, { signal: options.signal });
     if (result.exitCode !== 0 || result.timedOut || result.signal) {
       refused.unshift({
         entry: `restore command ${path.basename(file)}`,
@@ -167,7 +165,7 @@ export class CommandSource implements RestoreSource {
       { exitCode: result.exitCode, files: files.length },
       'restore command finished',
     );
-    return { files, refused, commands: [record] };
+    return { files, links, refused, commands: [record] };
   }
 
   /** A bare name is looked up on PATH; a path resolves from the config folder. */

@@ -1,3 +1,4 @@
+import { localPathSchema } from '../config/home-path.js';
 import type { Dirent } from 'node:fs';
 import { lstat, opendir, readlink, realpath } from 'node:fs/promises';
 import os from 'node:os';
@@ -24,12 +25,9 @@ import { defineSourceKind, type SourceContext } from './source-kind.js';
 export const directorySourceConfigSchema = z
   .strictObject({
     kind: z.literal('directory'),
-    path: z
-      .string()
-      .min(1)
-      .describe(
-        'Glob over backup-set folders, e.g. /backups/app/2026-*; relative to the config file.',
-      ),
+    path: localPathSchema.describe(
+      'Glob over backup-set folders, e.g. /backups/app/2026-*; relative to the config file.',
+    ),
     select: selectSchema,
   })
   .describe('Backup sets are folders on a local or mounted file system.');
@@ -58,8 +56,9 @@ interface WalkEntry {
 /**
  * Restores from folders: `listSets` globs the folders, `restore` walks the chosen one
  * (never following a symlink) and copies each regular file into scratch while hashing it.
- * Symlinks are recreated when they stay inside the set and refused otherwise; special
- * files (FIFOs, sockets, devices) and unreadable files are refused with the reason.
+ * Symlinks are restored as links whatever their target (never followed); names of one
+ * file (hard links) are restored as hard links; special files (FIFOs, sockets, devices)
+ * and unreadable files are refused with the reason.
  */
 export class DirectorySource implements RestoreSource {
   readonly kind = 'directory';
@@ -130,8 +129,7 @@ export class DirectorySource implements RestoreSource {
       throw error;
     }
     signal?.throwIfAborted();
-    const { files, refused } = await writer.finish();
-    return { files, refused };
+    return await writer.finish();
   }
 
   async #restoreAll(
@@ -224,6 +222,8 @@ class SetCopier {
   readonly #rings = new RingPool();
   readonly #onAbort = (): void => this.#workers?.abort();
   #batch: { source: string; rel: string }[] = [];
+  /** Names copied per source inode (`dev:ino`), for files with more than one name. */
+  readonly #names = new Map<string, string[]>();
 
   constructor(writer: ScratchWriter, signal: AbortSignal | undefined) {
     this.#writer = writer;
@@ -243,9 +243,33 @@ class SetCopier {
       await this.#flush();
       await this.#batches.drain();
       await this.#large.drain();
+      await this.#linkNames();
     } finally {
       await this.#close();
     }
+  }
+
+  /**
+   * Names of one file in the set become hard links of one file in scratch, as `cp -a`
+   * and tar make them: each was copied (copies run in parallel), then all but the first
+   * name are replaced by links to it.
+   */
+  async #linkNames(): Promise<void> {
+    for (const names of this.#names.values()) {
+      const restored = names.filter((rel) => this.#writer.hasFile(rel)).sort();
+      const first = restored[0];
+      for (const rel of restored.slice(1)) {
+        this.#signal?.throwIfAborted();
+        await this.#writer.hardLink(rel, first as string);
+      }
+    }
+  }
+
+  #noteName(inode: string | undefined, rel: string): void {
+    if (inode === undefined) return;
+    const names = this.#names.get(inode);
+    if (names) names.push(rel);
+    else this.#names.set(inode, [rel]);
   }
 
   /** Stops the copies after a failure, waiting for those running. */
@@ -284,8 +308,10 @@ class SetCopier {
       switch (result.kind) {
         case 'copied':
           this.#writer.recordFile(rel, result);
+          this.#noteName(result.inode, rel);
           break;
         case 'large':
+          this.#noteName(result.inode, rel);
           await this.#large.run(() =>
             this.#rings.with((ring) =>
               this.#writer.copyFile(source, rel, { ring, signal: this.#signal }),

@@ -1,3 +1,4 @@
+import { localPathSchema } from '../config/home-path.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -53,12 +54,9 @@ export const scratchServerSchema = z
 export const postgresSourceConfigSchema = z
   .strictObject({
     kind: z.literal('postgres'),
-    path: z
-      .string()
-      .min(1)
-      .describe(
-        'Glob over dumps: files (pg_dump -Fc, -Ft or plain SQL) or folders (-Fd), e.g. /backups/db/*.dump; relative to the config file.',
-      ),
+    path: localPathSchema.describe(
+      'Glob over dumps: files (pg_dump -Fc, -Ft or plain SQL) or folders (-Fd), e.g. /backups/db/*.dump; relative to the config file.',
+    ),
     select: selectSchema,
     format: z
       .enum(['auto', 'custom', 'directory', 'tar', 'plain'])
@@ -74,9 +72,7 @@ export const postgresSourceConfigSchema = z
       .max(64)
       .default(2)
       .describe('Parallel pg_restore jobs (-j) for custom and directory dumps.'),
-    pgRestore: z
-      .string()
-      .min(1)
+    pgRestore: localPathSchema
       .default('pg_restore')
       .describe('The pg_restore binary: a name on PATH or a path (relative to the config file).'),
     psql: z

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { KindRegistry } from '../model/registry.js';
 import { commandSourceKind } from './command-source.js';
 import { directorySourceKind } from './directory-source.js';
 import { postgresSourceKind } from './postgres-source.js';
@@ -18,18 +19,9 @@ const KINDS = [
   commandSourceKind,
 ] as const;
 
-function indexKinds(kinds: readonly SourceKind[]): ReadonlyMap<string, SourceKind> {
-  const byName = new Map<string, SourceKind>();
-  for (const kind of kinds) {
-    if (byName.has(kind.kind)) throw new Error(`source kind '${kind.kind}' is registered twice`);
-    byName.set(kind.kind, kind);
-  }
-  return byName;
-}
+const registry = new KindRegistry<SourceKind>('source', KINDS as unknown as readonly SourceKind[]);
 
-const byName = indexKinds(KINDS as unknown as readonly SourceKind[]);
-
-export const sourceKindNames: readonly string[] = [...byName.keys()];
+export const sourceKindNames: readonly string[] = registry.names;
 
 /** The `source:` block of a drill: one of the registered kinds, told apart by `kind`. */
 export const sourceConfigSchema = z
@@ -40,17 +32,12 @@ export const sourceConfigSchema = z
       ...(typeof KINDS)[number]['configSchema'][],
     ],
   )
-  .describe(`Where the backups are. kind: ${[...byName.keys()].join(', ')}.`);
+  .describe(`Where the backups are. kind: ${sourceKindNames.join(', ')}.`);
 
 export type SourceConfig = z.output<typeof sourceConfigSchema>;
 
 export function getSourceKind(kind: string): SourceKind {
-  const found = byName.get(kind);
-  if (!found)
-    throw new Error(
-      `'${kind}' is not a source kind; expected one of ${sourceKindNames.map((n) => `'${n}'`).join(', ')}`,
-    );
-  return found;
+  return registry.get(kind);
 }
 
 export function createSource(config: SourceConfig, context: SourceContext): RestoreSource {

@@ -1,15 +1,7 @@
+import { localPathSchema } from '../config/home-path.js';
 import { createHash, randomBytes } from 'node:crypto';
-import {
-  lstat,
-  open,
-  opendir,
-  readdir,
-  readlink,
-  realpath,
-  rename,
-  rm,
-  unlink,
-} from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, opendir, readdir, readlink, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { CheckResult, Finding } from '../checks/check.js';
@@ -33,6 +25,7 @@ import {
   type RestoreOutcome,
   type RestoreSource,
   type RestoredFile,
+  type RestoredLink,
   type SetItem,
 } from './restore-source.js';
 import { selectSchema } from './set-selection.js';
@@ -79,12 +72,9 @@ const resticSelectSchema = selectSchema
 export const resticSourceConfigSchema = z
   .strictObject({
     kind: z.literal('restic'),
-    repository: z
-      .string()
-      .min(1)
-      .describe(
-        'Repository location as restic takes it: a local path (relative to the config file), sftp:…, rest:…, s3:…, b2:…, azure:…, gs:…, rclone:…. Credentials in a URL are masked in evidence; prefer `env`.',
-      ),
+    repository: localPathSchema.describe(
+      'Repository location as restic takes it: a local path (relative to the config file), sftp:…, rest:…, s3:…, b2:…, azure:…, gs:…, rclone:…. Credentials in a URL are masked in evidence; prefer `env`.',
+    ),
     password: z
       .string()
       .min(1)
@@ -92,9 +82,7 @@ export const resticSourceConfigSchema = z
       .describe(
         "The repository password, normally '${env:RESTIC_PASSWORD}'; given to restic in its environment, never on its command line. Exactly one of password and passwordFile.",
       ),
-    passwordFile: z
-      .string()
-      .min(1)
+    passwordFile: localPathSchema
       .optional()
       .describe(
         'File holding the repository password (relative to the config file). Exactly one of password and passwordFile.',
@@ -108,9 +96,7 @@ export const resticSourceConfigSchema = z
       .describe(
         "Extra environment for restic's backend, e.g. AWS_ACCESS_KEY_ID: '${env:AWS_ACCESS_KEY_ID}'.",
       ),
-    binary: z
-      .string()
-      .min(1)
+    binary: localPathSchema
       .default('restic')
       .describe('The restic executable: a name looked up on PATH, or a path.'),
     tags: z
@@ -139,9 +125,7 @@ export const resticSourceConfigSchema = z
       .describe(
         "Also run `restic check --read-data-subset=…` after the restore; recorded as the check 'restic-check'.",
       ),
-    cacheDir: z
-      .string()
-      .min(1)
+    cacheDir: localPathSchema
       .optional()
       .describe(
         "restic's local cache folder (--cache-dir), relative to the config file; restic's default when absent.",
@@ -416,7 +400,8 @@ const HASH_CONCURRENCY = 4;
 
 async function sha256File(file: string, buffer: Buffer): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
-  const handle = await open(file, 'r');
+  // Never through a link: the walk saw a regular file here.
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   let size = 0;
   try {
     for (;;) {
@@ -431,49 +416,31 @@ async function sha256File(file: string, buffer: Buffer): Promise<{ size: number;
   return { size, sha256: hash.digest('hex') };
 }
 
-function isInside(root: string, target: string): boolean {
-  const relative = path.relative(root, target);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
-}
-
 /**
- * Walks what restic restored: regular files are hashed (1 MiB reads, a few at a time);
- * symlinks that lead outside scratch are refused and removed, so no later check reads through them.
+ * Walks what restic restored, never following a symlink: regular files are hashed
+ * (1 MiB reads, a few at a time), symlinks are recorded with their targets as restic
+ * restored them (wherever they point). Files and links are sorted by path.
  */
 async function collectRestored(
   scratchDir: string,
   signal?: AbortSignal,
-): Promise<{ files: RestoredFile[]; refused: RefusedEntry[] }> {
+): Promise<{ files: RestoredFile[]; links: RestoredLink[] }> {
   const regular: string[] = [];
-  const refused: RefusedEntry[] = [];
-  const realScratch = await realpath(scratchDir);
+  const links: RestoredLink[] = [];
   const pending: string[] = [''];
   while (pending.length > 0) {
     const rel = pending.pop() as string;
     const dir = await opendir(path.join(scratchDir, rel));
     for await (const entry of dir) {
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      const absolute = path.join(scratchDir, childRel);
       if (entry.isDirectory()) pending.push(childRel);
       else if (entry.isFile()) regular.push(childRel);
-      else if (entry.isSymbolicLink()) {
-        const target = await readlink(absolute);
-        let escapes = !isInside(scratchDir, path.resolve(path.dirname(absolute), target));
-        if (!escapes) {
-          // Lexically inside can still leave through another link (`d -> .`, `e -> d/..`).
-          escapes = await realpath(absolute).then(
-            (real) => !isInside(realScratch, real),
-            () => false,
-          );
-        }
-        if (escapes) {
-          refused.push({ entry: childRel, reason: `symlink points outside scratch: ${target}` });
-          await unlink(absolute);
-        }
-      }
+      else if (entry.isSymbolicLink())
+        links.push({ path: childRel, target: await readlink(path.join(scratchDir, childRel)) });
     }
   }
   regular.sort();
+  links.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const files: RestoredFile[] = new Array(regular.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -487,7 +454,7 @@ async function collectRestored(
     }
   };
   await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, regular.length) }, worker));
-  return { files, refused };
+  return { files, links };
 }
 
 /** Moves the snapshot root's contents from the staging folder up into scratch, then removes the staging folder. */
@@ -605,10 +572,12 @@ class ResticSource implements RestoreSource {
     signal?.throwIfAborted();
     const checks: CheckResult[] = [];
     let files: RestoredFile[] = [];
+    let links: RestoredLink[] = [];
     let refused: RefusedEntry[] = [];
     if (options.items === null || options.items.size > 0) {
       const restored = await this.#restoreInto(set, scratchDir, options);
       files = restored.files;
+      links = restored.links;
       refused = restored.refused;
       checks.push(restored.check);
     }
@@ -616,14 +585,19 @@ class ResticSource implements RestoreSource {
       checks.push(await this.#check(this.#config.check.readDataSubset, signal));
     const commands = this.#commands;
     this.#commands = [];
-    return { files, refused, commands, checks };
+    return { files, links, refused, commands, checks };
   }
 
   async #restoreInto(
     set: BackupSet,
     scratchDir: string,
     options: RestoreOptions,
-  ): Promise<{ files: RestoredFile[]; refused: RefusedEntry[]; check: CheckResult }> {
+  ): Promise<{
+    files: RestoredFile[];
+    links: RestoredLink[];
+    refused: RefusedEntry[];
+    check: CheckResult;
+  }> {
     const { signal, items } = options;
     let root = this.#roots.get(set.id);
     if (items !== null && root === undefined) root = (await this.#list(set, signal)).root;
@@ -669,7 +643,8 @@ class ResticSource implements RestoreSource {
       );
     this.#roots.set(set.id, root);
     await flattenInto(staging, root, scratchDir);
-    const { files, refused } = await collectRestored(scratchDir, signal);
+    const { files, links } = await collectRestored(scratchDir, signal);
+    const refused: RefusedEntry[] = [];
 
     const landed = new Set(files.map((file) => file.path));
     const findings: Finding[] = [];
@@ -702,7 +677,7 @@ class ResticSource implements RestoreSource {
         ? 'warn'
         : 'fail',
     });
-    return { files, refused, check };
+    return { files, links, refused, check };
   }
 
   /** `restic check --read-data-subset`: integrity errors are a failed check; a repository it cannot use is an error. */

@@ -33,6 +33,17 @@ export interface RestoredFile {
   sha256: string;
 }
 
+/**
+ * A symbolic link as it landed in scratch: restored as a link, never followed. Its
+ * content for checks is its target string, whatever it points at (inside, outside, nothing).
+ */
+export interface RestoredLink {
+  /** Path relative to the scratch folder, `/` separated. */
+  path: string;
+  /** The link's target exactly as stored (relative, absolute or dangling). */
+  target: string;
+}
+
 /** An entry the source refused to restore, with the reason (it would escape scratch, say). */
 export interface RefusedEntry {
   entry: string;
@@ -54,7 +65,10 @@ export interface RestoreOptions {
 
 /** What a restore did: the evidence checks read, and the source's own findings. */
 export interface RestoreOutcome {
+  /** Regular files (hard links count once per name); links are not files. */
   files: RestoredFile[];
+  /** Symbolic links restored as links, sorted by path; absent for sources that restore none. */
+  links?: RestoredLink[];
   refused: RefusedEntry[];
   /** Tables, for sources that restore into a database. */
   tables?: RestoredTable[];

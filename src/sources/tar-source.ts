@@ -1,3 +1,4 @@
+import { localPathSchema } from '../config/home-path.js';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
@@ -25,12 +26,9 @@ import { defineSourceKind, type SourceContext } from './source-kind.js';
 export const tarSourceConfigSchema = z
   .strictObject({
     kind: z.literal('tar'),
-    path: z
-      .string()
-      .min(1)
-      .describe(
-        'Glob over archives (.tar, .tar.gz, .tgz), e.g. /backups/fileserver/*.tar.gz; relative to the config file.',
-      ),
+    path: localPathSchema.describe(
+      'Glob over archives (.tar, .tar.gz, .tgz), e.g. /backups/fileserver/*.tar.gz; relative to the config file.',
+    ),
     select: selectSchema,
   })
   .describe('Backup sets are tar archives, optionally gzip-compressed.');
@@ -186,8 +184,7 @@ export class TarSource implements RestoreSource {
     }
     if (items !== null)
       for (const item of items) if (!found.has(item)) writer.refuse(item, 'not found in the set');
-    const { files, refused } = await writer.finish();
-    return { files, refused };
+    return await writer.finish();
   }
 }
 

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildChecks } from '../../src/checks/index.js';
+import { buildChecks } from '../../src/checks/registry.js';
 import { ManifestLoader } from '../../src/checks/manifest-check.js';
 import { TablesCheck, tablesCheckConfigSchema } from '../../src/checks/tables-check.js';
 import { checksSchema } from '../../src/config/schema.js';

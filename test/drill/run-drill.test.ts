@@ -118,6 +118,17 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     );
     expect(sampled.status === 'finished' && sampled.record.verdict).toBe('passed');
     expect(lines.some((line) => line.includes('free space in scratch checked'))).toBe(true);
+    // Every phase of the pipeline records its own time.
+    const timings = sampled.status === 'finished' ? sampled.record.timings : null;
+    expect(Object.keys(timings?.phases ?? {})).toEqual([
+      'prepare',
+      'select',
+      'sample',
+      'restore',
+      'verify',
+      'cleanup',
+      'record',
+    ]);
     const whole = await runDrill(request(load([{ name: 'fits' }]), 'fits', { log }));
     expect(whole.status === 'finished' && whole.record.verdict).toBe('passed');
     expect(

@@ -81,6 +81,8 @@ describe('writeManifestForFolder', () => {
       files: 6,
       bytes: document.files.reduce((sum, file) => sum + file.size, 0),
       skipped: [],
+      counted: 0,
+      uncounted: [],
     });
   });
 

@@ -20,9 +20,11 @@ describe('the daemon: block of the config', () => {
       concurrency: 1,
       drainTimeout: 60_000,
       scratchMargin: 1.5,
-      scratchSweep: { schedule: '17 * * * *', olderThan: 3 * 86_400_000 },
+      scratchSweep: { schedule: '17 * * * *' },
       staleCheck: { schedule: '*/5 * * * *' },
     });
+    // Without olderThan the sweep keeps folders for scratch.keepFor.
+    expect(config.scratch.keepFor).toBe(3 * 86_400_000);
   });
 
   it('reads every key, with the listener on loopback unless told otherwise', () => {

@@ -89,7 +89,10 @@ describe('guardConfigScratchRoot', () => {
       `scratch root ${path.join(base, 'backups/db/scratch')} is inside the source path ${path.join(base, 'backups/db')}`,
     );
     await expect(
-      guardConfigScratchRoot({ ...config, scratch: { root: 'scratch', keep: 'never' } }, base),
+      guardConfigScratchRoot(
+        { ...config, scratch: { root: 'scratch', keep: 'never', keepFor: 0 } },
+        base,
+      ),
     ).resolves.toBe(path.join(base, 'scratch'));
   });
 });

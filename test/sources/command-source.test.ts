@@ -143,7 +143,7 @@ describe('command source', () => {
     for (const pid of children) expect(await gone(pid)).toBe(true);
   });
 
-  it('refuses symlinks the command left pointing outside scratch, and never reads them', async () => {
+  it('keeps the symlinks the command left as links, wherever they point, and never reads them', async () => {
     const src = source({
       list: ['echo', 'x'],
       restore: [
@@ -155,11 +155,12 @@ describe('command source', () => {
     const [set] = await src.listSets({});
     const outcome = await src.restore(set!, await scratch(), { items: null, log });
     expect(outcome.files.map((file) => file.path)).toEqual(['in.txt']);
-    expect(outcome.refused).toEqual([
-      { entry: 'far', reason: 'symlink escapes scratch: it points to ../../../../etc' },
-      { entry: 'out', reason: 'symlink escapes scratch: it points to /etc/passwd' },
-      { entry: 'pipe', reason: 'special file: FIFO' },
+    expect(outcome.links).toEqual([
+      { path: 'far', target: '../../../../etc' },
+      { path: 'fine', target: 'in.txt' },
+      { path: 'out', target: '/etc/passwd' },
     ]);
+    expect(outcome.refused).toEqual([{ entry: 'pipe', reason: 'special file: FIFO' }]);
   });
 
   it('passes env to the commands, without a shell', async () => {
@@ -244,7 +245,7 @@ describe('command source', () => {
 });
 
 describe('command source with a symlinked scratch path', () => {
-  it('judges symlinks against the real scratch folder', async () => {
+  it('walks the real scratch folder behind the path', async () => {
     const real = await scratch();
     const alias = path.join(root, 'alias');
     await symlink(real, alias);
@@ -253,5 +254,6 @@ describe('command source with a symlinked scratch path', () => {
     const outcome = await src.restore(set!, alias, { items: null, log });
     expect(outcome.refused).toEqual([]);
     expect(outcome.files.map((file) => file.path)).toEqual(['f']);
+    expect(outcome.links).toEqual([{ path: 'g', target: 'f' }]);
   });
 });

@@ -87,63 +87,71 @@ describe('directory source', () => {
     const outcome = await source.restore(set, dir, { items: null, log });
     expect(outcome.refused).toEqual([]);
     expect(outcome.files.map((file) => file.path)).toEqual(['data/real.txt']);
+    expect(outcome.links).toEqual([
+      { path: 'alias.txt', target: 'data/real.txt' },
+      { path: 'data/self', target: '../data' },
+    ]);
     expect(await readlink(path.join(dir, 'alias.txt'))).toBe('data/real.txt');
     expect(await readFile(path.join(dir, 'alias.txt'), 'utf8')).toBe('real\n');
     expect((await lstat(path.join(dir, 'data', 'self'))).isSymbolicLink()).toBe(true);
   });
 
-  it('refuses a symlink whose target escapes the set', async () => {
-    const { setDir, source, set } = await makeSet('escape-link', { 'ok.txt': 'ok' });
+  it('restores links whose targets lie outside the set, absolute or dangling, as links, never following them', async () => {
+    const outside = path.join(root, 'outside-secrets');
+    await writeTree(outside, { 'secret.txt': 'secret' });
+    const { setDir, source, set } = await makeSet('outside-links', { 'ok.txt': 'ok' });
     await symlink('../../../etc', path.join(setDir, 'escape'));
+    await symlink(path.join(setDir, 'ok.txt'), path.join(setDir, 'abs'));
+    await symlink(outside, path.join(setDir, 'secrets'));
+    await symlink('no/such/file', path.join(setDir, 'dangling'));
     const dir = await scratch();
     const outcome = await source.restore(set, dir, { items: null, log });
-    expect(outcome.refused).toEqual([
-      {
-        entry: 'escape',
-        reason: "symlink target '../../../etc' resolves outside the restore folder",
-      },
+    expect(outcome.refused).toEqual([]);
+    expect(outcome.links).toEqual([
+      { path: 'abs', target: path.join(setDir, 'ok.txt') },
+      { path: 'dangling', target: 'no/such/file' },
+      { path: 'escape', target: '../../../etc' },
+      { path: 'secrets', target: outside },
     ]);
-    await expect(lstat(path.join(dir, 'escape'))).rejects.toThrow(/ENOENT/);
+    for (const link of outcome.links ?? [])
+      expect(await readlink(path.join(dir, link.path))).toBe(link.target);
+    // Links are not files: nothing behind them was read or counted.
     expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
+    expect(await listFiles(dir)).toEqual(['ok.txt']);
+    expect((await source.listItems(set, {})).map((item) => item.path)).toEqual(['ok.txt']);
   });
 
-  it('refuses a symlink with an absolute target, even one inside the set', async () => {
-    const { setDir, source, set } = await makeSet('absolute-link', { 'ok.txt': 'ok' });
-    await symlink(path.join(setDir, 'ok.txt'), path.join(setDir, 'abs'));
-    const outcome = await source.restore(set, await scratch(), { items: null, log });
-    expect(outcome.refused).toEqual([
-      { entry: 'abs', reason: `symlink target '${path.join(setDir, 'ok.txt')}' is absolute` },
-    ]);
-  });
-
-  it('refuses a symlink that escapes through another symlink of the set', async () => {
+  it('restores a link that leaves the set through another link of the set, as tar does', async () => {
     const { setDir, source, set } = await makeSet('chain-link', { 'deep/deeper/file.txt': 'x' });
-    // s stays inside (it points at the root); t is inside by name but outside once s is followed.
     await symlink('../..', path.join(setDir, 'deep', 'deeper', 's'));
     await symlink('deep/deeper/s/..', path.join(setDir, 't'));
     const dir = await scratch();
     const outcome = await source.restore(set, dir, { items: null, log });
-    expect(outcome.refused).toEqual([
-      {
-        entry: 't',
-        reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder",
-      },
-    ]);
+    expect(outcome.refused).toEqual([]);
     expect(await readlink(path.join(dir, 'deep', 'deeper', 's'))).toBe('../..');
+    expect(await readlink(path.join(dir, 't'))).toBe('deep/deeper/s/..');
   });
 
-  it('does not follow a symlinked folder that points outside the set', async () => {
-    const outside = path.join(root, 'outside-secrets');
-    await writeTree(outside, { 'secret.txt': 'secret' });
-    const { setDir, source, set } = await makeSet('link-folder', { 'ok.txt': 'ok' });
-    await symlink(outside, path.join(setDir, 'secrets'));
-    const dir = await scratch();
-    const outcome = await source.restore(set, dir, { items: null, log });
-    expect(outcome.refused).toEqual([
-      { entry: 'secrets', reason: `symlink target '${outside}' is absolute` },
-    ]);
-    expect(await listFiles(dir)).toEqual(['ok.txt']);
-    expect((await source.listItems(set, {})).map((item) => item.path)).toEqual(['ok.txt']);
+  it('restores the names of one file (hard links) as hard links, in a whole restore and a sample', async () => {
+    const { setDir, source, set } = await makeSet('hard-links', {
+      'a/one.txt': 'same\n',
+      'other.txt': 'other\n',
+    });
+    await run('ln', [path.join(setDir, 'a', 'one.txt'), path.join(setDir, 'two.txt')]);
+    await run('ln', [path.join(setDir, 'a', 'one.txt'), path.join(setDir, 'a', 'three.txt')]);
+    for (const items of [null, new Set(['a/one.txt', 'two.txt'])]) {
+      const dir = await scratch();
+      const outcome = await source.restore(set, dir, { items, log });
+      expect(outcome.refused).toEqual([]);
+      const names = items === null ? ['a/one.txt', 'a/three.txt', 'two.txt'] : [...items];
+      const inodes = new Set<number>();
+      for (const name of names) inodes.add((await lstat(path.join(dir, name))).ino);
+      expect(inodes.size).toBe(1);
+      expect((await lstat(path.join(dir, names[0] as string))).nlink).toBe(names.length);
+      const shas = outcome.files.filter((file) => names.includes(file.path)).map((f) => f.sha256);
+      expect(shas).toHaveLength(names.length);
+      expect(new Set(shas).size).toBe(1);
+    }
   });
 
   it('refuses a requested item whose path passes through a symlink', async () => {

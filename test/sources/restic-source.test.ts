@@ -7,6 +7,7 @@ import {
   open,
   readdir,
   readFile,
+  readlink,
   rm,
   stat,
   writeFile,
@@ -283,6 +284,7 @@ describe('restic source against a real repository', () => {
     expect((await readdir(dir)).sort()).toEqual([
       'a.txt',
       'empty.txt',
+      'link-out',
       'nested',
       'space name.txt',
       'unicodé',
@@ -303,16 +305,21 @@ describe('restic source against a real repository', () => {
     expect(JSON.stringify(outcome.commands)).not.toContain(TEST_RESTIC_PASSWORD);
   });
 
-  test('refuses and removes a restored symlink that points outside scratch, keeps one that stays inside', async () => {
+  test('keeps every symlink restic restored as a link, wherever it points, and never reads through one', async () => {
     const restic = source(repo);
     const set = setOf(await restic.listSets({}), ids.relative);
     const dir = await scratch();
     const outcome = await restic.restore(set, dir, { items: null, log });
-    expect(outcome.refused).toEqual([
-      { entry: 'link-out', reason: 'symlink points outside scratch: /etc/hostname' },
+    expect(outcome.refused).toEqual([]);
+    expect(outcome.links).toEqual([
+      { path: 'link-out', target: '/etc/hostname' },
+      { path: 'nested/link-in', target: '../a.txt' },
     ]);
-    await expect(lstat(path.join(dir, 'link-out'))).rejects.toThrow(/ENOENT/);
+    expect(await readlink(path.join(dir, 'link-out'))).toBe('/etc/hostname');
     expect((await lstat(path.join(dir, 'nested/link-in'))).isSymbolicLink()).toBe(true);
+    const paths = outcome.files.map((file) => file.path);
+    expect(paths).not.toContain('link-out');
+    expect(paths).not.toContain('nested/link-in');
   });
 
   test('restores only the sampled items, names with glob characters included, matching the originals', async () => {

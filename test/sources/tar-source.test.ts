@@ -203,6 +203,7 @@ describe('tar source', () => {
         ['data/real.txt', 5],
       ]);
       expect(outcome.files[0]?.sha256).toBe(outcome.files[1]?.sha256);
+      expect(outcome.links).toEqual([{ path: 'data/alias', target: 'real.txt' }]);
       expect((await lstat(path.join(scratch, 'data/alias'))).isSymbolicLink()).toBe(true);
       expect((await stat(path.join(scratch, 'copy.txt'))).ino).toBe(
         (await stat(path.join(scratch, 'data/real.txt'))).ino,
@@ -311,49 +312,34 @@ describe('tar source', () => {
       expect(outcome.files).toEqual([]);
     });
 
-    it('refuses a symlink with an absolute target (made from a real symlink)', async () => {
-      const { archive, source } = await place('abs-link.tar');
-      const linkTree = path.join(root, 'abs-link-tree');
-      await mkdir(linkTree, { recursive: true });
+    it('restores links with absolute, outside and dangling targets as links (made by GNU tar from real links)', async () => {
+      const { archive, source } = await place('outside-links.tar');
+      const linkTree = path.join(root, 'outside-links-tree');
+      await mkdir(path.join(linkTree, 'sub'), { recursive: true });
       await symlink('/etc/passwd', path.join(linkTree, 'passwd'));
+      await symlink('../../outside', path.join(linkTree, 'sub', 'out'));
+      await symlink('missing.txt', path.join(linkTree, 'dangling'));
       await writeFile(path.join(linkTree, 'ok.txt'), 'ok');
-      await run('tar', ['-cf', archive, '-C', linkTree, 'passwd', 'ok.txt']);
+      await run('tar', ['-czf', archive, '-C', linkTree, 'passwd', 'sub', 'dangling', 'ok.txt']);
       const { outcome, scratch } = await restoreAll(source);
-      expect(outcome.refused).toEqual([
-        { entry: 'passwd', reason: "symlink target '/etc/passwd' is absolute" },
+      expect(outcome.refused).toEqual([]);
+      expect(outcome.links).toEqual([
+        { path: 'dangling', target: 'missing.txt' },
+        { path: 'passwd', target: '/etc/passwd' },
+        { path: 'sub/out', target: '../../outside' },
       ]);
-      await expect(lstat(path.join(scratch, 'passwd'))).rejects.toThrow(/ENOENT/);
+      for (const link of outcome.links ?? [])
+        expect(await readlink(path.join(scratch, link.path))).toBe(link.target);
       expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
     });
 
-    it('refuses a symlink whose target resolves outside scratch', async () => {
-      const { archive, source } = await place('escape-link.tar');
-      const linkTree = path.join(root, 'escape-link-tree');
-      await mkdir(path.join(linkTree, 'sub'), { recursive: true });
-      await symlink('../../outside', path.join(linkTree, 'sub', 'out'));
-      await run('tar', ['-cf', archive, '-C', linkTree, 'sub']);
-      const { outcome, scratch } = await restoreAll(source);
-      expect(outcome.refused).toEqual([
-        {
-          entry: 'sub/out',
-          reason: "symlink target '../../outside' resolves outside the restore folder",
-        },
-      ]);
-      await expect(lstat(path.join(scratch, 'sub', 'out'))).rejects.toThrow(/ENOENT/);
-    });
-
-    it('refuses a symlink that escapes through another archived symlink', async () => {
+    it('restores a link that leaves through a later archived link, as GNU tar does', async () => {
       const { outcome, scratch } = await restorePython([
         { name: 't', type: 'symlink', linkname: 'deep/deeper/s/..' },
         { name: 'deep/deeper/s', type: 'symlink', linkname: '../..' },
       ]);
-      // `t` comes first and looks inside on its own; only the later `s` makes it escape.
-      expect(outcome.refused).toEqual([
-        {
-          entry: 't',
-          reason: "symlink target 'deep/deeper/s/..' resolves outside the restore folder",
-        },
-      ]);
+      expect(outcome.refused).toEqual([]);
+      expect(await readlink(path.join(scratch, 't'))).toBe('deep/deeper/s/..');
       expect(await readlink(path.join(scratch, 'deep/deeper/s'))).toBe('../..');
     });
 
@@ -402,8 +388,9 @@ describe('tar source', () => {
       expect(outcome.refused).toEqual([
         { entry: 'etc/cron.d/evil', reason: "path passes through the symlink 'etc' of the set" },
         { entry: 'safe/through.txt', reason: "path passes through the symlink 'safe' of the set" },
-        { entry: 'etc', reason: "symlink target '/etc' is absolute" },
       ]);
+      // The links themselves are restored, created once every member is written.
+      expect(await readlink(path.join(scratch, 'etc'))).toBe('/etc');
       expect(await listFiles(scratch)).toEqual([]);
     });
 

@@ -1,28 +1,24 @@
-import { opendir, readlink, realpath } from 'node:fs/promises';
+import { opendir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { hashFile } from '../../manifest/hash-file.js';
 import { describeFsError } from '../../scratch/hashing-writer.js';
-import type { RefusedEntry, RestoredFile } from '../restore-source.js';
+import type { RefusedEntry, RestoredFile, RestoredLink } from '../restore-source.js';
 
 /** Files hashed at once: enough to keep a disk busy, few enough to keep memory flat (1 MiB reads each). */
 const HASH_CONCURRENCY = 4;
 
-/** What a tool left in scratch: regular files with size and SHA-256, and what was refused. */
+/** What a tool left in scratch: regular files with size and SHA-256, links with their targets, and what was refused. */
 export interface ScratchScan {
   files: RestoredFile[];
+  links: RestoredLink[];
   refused: RefusedEntry[];
-}
-
-function isInside(root: string, target: string): boolean {
-  const relative = path.relative(root, target);
-  return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
 }
 
 /**
  * Walks scratch after an external tool restored into it (never following a symlink)
- * and hashes every regular file, streaming in 1 MiB reads. A symlink whose target
- * lies outside scratch (directly or through other links) is refused and never read;
- * special files (FIFOs, sockets, devices) are refused too. Paths are `/` separated,
+ * and hashes every regular file, streaming in 1 MiB reads. Symlinks are recorded with
+ * their targets, wherever they point, and never read through; special files (FIFOs,
+ * sockets, devices) are refused. Paths are `/` separated,
  * relative to scratch, in name order. `skip` names top-level entries that are not
  * the restore's (a source's own work files).
  */
@@ -30,8 +26,8 @@ export async function scanScratch(
   root: string,
   options: { signal?: AbortSignal | undefined; skip?: ReadonlySet<string> } = {},
 ): Promise<ScratchScan> {
-  const realRoot = await realpath(root);
   const files: RestoredFile[] = [];
+  const links: RestoredLink[] = [];
   const refused: RefusedEntry[] = [];
   const pending: Promise<void>[] = [];
   const hash = async (rel: string): Promise<void> => {
@@ -63,8 +59,7 @@ export async function scanScratch(
         pending.push(hash(rel));
         if (pending.length >= HASH_CONCURRENCY) await Promise.all(pending.splice(0));
       } else if (entry.isSymbolicLink()) {
-        const escape = await symlinkEscape(realRoot, abs);
-        if (escape !== null) refused.push({ entry: rel, reason: escape });
+        links.push({ path: rel, target: await readlink(abs) });
       } else {
         refused.push({
           entry: rel,
@@ -80,18 +75,5 @@ export async function scanScratch(
   }
   await Promise.all(pending);
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { files, refused };
-}
-
-/** Why a symlink escapes scratch, or null when it stays inside (or dangles inside). */
-async function symlinkEscape(realRoot: string, link: string): Promise<string | null> {
-  const target = await readlink(link);
-  try {
-    const resolved = await realpath(link);
-    return isInside(realRoot, resolved) ? null : `symlink escapes scratch: it points to ${target}`;
-  } catch {
-    // Dangling: judge by where it points, lexically.
-    const lexical = path.resolve(await realpath(path.dirname(link)), target);
-    return isInside(realRoot, lexical) ? null : `symlink escapes scratch: it points to ${target}`;
-  }
+  return { files, links, refused };
 }

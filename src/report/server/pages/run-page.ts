@@ -126,7 +126,7 @@ function setFacts(r: RunRecord): SafeHtml {
 <dt>Size</dt><dd>${s.size === null ? '—' : `${formatBytes(s.size)} (${s.size} bytes)`}</dd>
 <dt>Modified</dt><dd>${s.mtime ? exactTime(s.mtime) : '—'}</dd>
 <dt>Set hash</dt><dd>${s.hash ? html`<span class="hash">${s.hash}</span>` : '—'}</dd>
-<dt>Restored</dt><dd>${r.restored.files} files, ${formatBytes(r.restored.bytes)} (${r.restored.bytes} bytes)${r.restored.tables === undefined ? '' : `, ${r.restored.tables} tables`}</dd>
+<dt>Restored</dt><dd>${r.restored.files} files, ${r.restored.links === undefined ? '' : `${r.restored.links} links, `}${formatBytes(r.restored.bytes)} (${r.restored.bytes} bytes)${r.restored.tables === undefined ? '' : `, ${r.restored.tables} tables`}</dd>
 </dl>`;
 }
 

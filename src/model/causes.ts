@@ -1,0 +1,44 @@
+/**
+ * The stable codes a run's cause starts with (`restore.damaged: truncated gzip at …`),
+ * so alerts, reports and people can match on them. One list: docs/causes.md explains
+ * each, and a test keeps the two in step. Add a code here (and there) before using it.
+ */
+export const CAUSE_CODES = {
+  'source.unreachable':
+    'The source or the store it reads could not be reached: a missing folder, a refused connection, no repository.',
+  'source.auth':
+    'The source refused the credentials: a wrong password, an unreadable password file, access denied.',
+  'source.failed':
+    "The source could not list or restore for another reason: its tool or command failed, or gave output that can't be read.",
+  'tool.missing':
+    'A tool the source runs (restic, pg_restore, a command) is not installed or cannot start.',
+  'set.none': 'No backup set matched the selection (or the set to replay is gone).',
+  'restore.damaged':
+    'The backup was reached and does not restore: a truncated archive, a damaged dump, a corrupt repository.',
+  'scratch.full': 'Scratch has no room for the restore (expected size times the scratch margin).',
+  'scratch.unusable':
+    'The scratch root was refused or a scratch folder could not be made, measured or removed.',
+  'store.unreachable': 'The evidence store could not be reached or written.',
+  'check.failed': 'A check judged the restore and failed; the cause names the first failed check.',
+  'check.broken': 'A check could not run to its end (an error in the check itself, not a finding).',
+  timeout: 'The drill ran past its timeout and was stopped.',
+  aborted: 'The run was stopped (the daemon drained, a signal) or its process died.',
+  internal: 'An unexpected error in restore-drill itself; the rest of the cause says where.',
+} as const;
+
+/** One of the stable cause codes. */
+export type CauseCode = keyof typeof CAUSE_CODES;
+
+/** Every cause code, in the documented order. */
+export const causeCodes = Object.keys(CAUSE_CODES) as CauseCode[];
+
+/** A run's cause: the code, then one line a person can read. */
+export function formatCause(code: CauseCode, message: string): string {
+  return `${code}: ${message}`;
+}
+
+/** The code a cause starts with, or null for a cause recorded before codes existed. */
+export function causeCodeOf(cause: string): CauseCode | null {
+  const code = /^([a-z]+(?:\.[a-z]+)?): /.exec(cause)?.[1];
+  return code !== undefined && Object.hasOwn(CAUSE_CODES, code) ? (code as CauseCode) : null;
+}
