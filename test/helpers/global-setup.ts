@@ -34,7 +34,13 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await rm(runDir, { recursive: true, force: true });
     throw server.status === 'rejected' ? server.reason : (template as PromiseRejectedResult).reason;
   }
-  const { stop, ...postgresInfo } = server.value;
+  const {
+    stop,
+    pause: _pause,
+    resume: _resume,
+    pauseArgv: _pauseArgv,
+    ...postgresInfo
+  } = server.value;
   project.provide('postgres', postgresInfo);
   project.provide('pgliteTemplateRoot', templateRoot);
   return async () => {
