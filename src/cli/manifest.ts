@@ -80,7 +80,7 @@ async function folderManifest(dir: string, out: string | null): Promise<void> {
   for (const skipped of result.skipped)
     process.stderr.write(`restore-drill: not listed: ${skipped.path} (${skipped.reason})\n`);
   process.stderr.write(
-    `restore-drill: manifest of ${result.files} files (${formatBytes(result.bytes)}) in ${dir}${out ? ` written to ${out}` : ''}\n`,
+    `restore-drill: manifest of ${result.files} files (${formatBytes(result.bytes)})${result.links > 0 ? ` and ${result.links} links` : ''} in ${dir}${out ? ` written to ${out}` : ''}\n`,
   );
 }
 
