@@ -6,34 +6,47 @@ import {
   type Finding,
 } from './check.js';
 import { plural } from './describe.js';
+import type { BackupDamage } from '../sources/restore-source.js';
 import { z } from 'zod';
 import { defineCheckKind } from './check-kind.js';
 
 /**
  * `restore`: the source restored everything it was asked to. Every entry it refused
- * (one that would escape scratch, a device file…) is a finding naming the entry.
+ * (one that would escape scratch, a device file…) is a finding naming the entry, and a
+ * backup found damaged part-way is the first finding, naming where the data went bad.
  */
 export class RestoreCheck implements Check {
   readonly name = 'restore';
 
   async run(context: CheckContext): Promise<CheckResult[]> {
-    const { files, refused, tables } = context.outcome;
+    const { files, refused, tables, damage } = context.outcome;
     const findings: Finding[] = refused.map((entry) => ({
       item: entry.entry,
       problem: 'refused',
       actual: entry.reason,
     }));
+    if (damage) {
+      findings.unshift({
+        item: damage.entry ?? context.set.path,
+        problem: 'damaged',
+        expected: 'readable to its end',
+        actual:
+          damage.offset === null ? damage.detail : `${damage.detail} at byte ${damage.offset}`,
+      });
+    }
     const restored = `${plural(files.length, 'file')}${tables !== undefined ? `, ${plural(tables.length, 'table')}` : ''}`;
     return [
       resultFromFindings(this.name, findings, {
         expected: { refused: 0 },
         actual: {
+          ...(damage ? { damaged: damage } : {}),
           refused: refused.length,
           files: files.length,
           ...(tables !== undefined ? { tables: tables.length } : {}),
         },
         passDetail: `restored ${restored}, refused none`,
         failDetail: (found) => {
+          if (damage) return describeDamage(damage, context.set.path, restored, refused.length);
           const shown = found
             .slice(0, 3)
             .map((finding) => `${finding.item} (${String(finding.actual)})`);
@@ -44,6 +57,18 @@ export class RestoreCheck implements Check {
       }),
     ];
   }
+}
+
+function describeDamage(
+  damage: BackupDamage,
+  set: string,
+  restored: string,
+  refused: number,
+): string {
+  const where = damage.entry === null ? '' : ` at entry ${damage.entry}`;
+  const offset = damage.offset === null ? '' : ` (byte ${damage.offset})`;
+  const more = refused > 0 ? `, refused ${plural(refused, 'entry', 'entries')}` : '';
+  return `backup damaged: ${damage.detail}${where}${offset} in ${set}; restored ${restored} before it${more}`;
 }
 
 /** `restore` always runs, first: a restore that refused entries fails whatever else is checked. */

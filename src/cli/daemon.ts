@@ -11,6 +11,7 @@ import {
   type CliJobs,
   type CommonOptions,
 } from './context.js';
+import { keepWorkingWhenOutputCloses } from './closed-output.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
@@ -31,6 +32,7 @@ export function daemonCommand(jobs: CliJobs): Command {
         'a second one aborts at once; SIGHUP reloads the config (an invalid file is refused and the old config kept).',
     );
   withCommonOptions(command, { json: false }).action(async (options: CommonOptions) => {
+    keepWorkingWhenOutputCloses();
     const loaded = await loadConfigOrExit(options, { scratch: true });
     const log = loggerFor(options);
     // One listener per signal for the whole life of the command: swapping listeners

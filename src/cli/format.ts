@@ -60,8 +60,14 @@ export function runToJson(record: RunRecord, options: { times?: boolean } = {}) 
   };
 }
 
-/** A short human summary of one run: the verdict line, then each check that did not pass. */
-export function formatRunSummary(record: RunRecord): string {
+/** How many findings of a check the short summary shows; `show --all` shows every recorded one. */
+const SUMMARY_FINDINGS = 5;
+
+/**
+ * A short human summary of one run: the verdict line, then each check that did not pass
+ * with its first findings (`all`: every finding the evidence holds).
+ */
+export function formatRunSummary(record: RunRecord, options: { all?: boolean } = {}): string {
   const lines: string[] = [];
   const setText = record.set ? record.set.path : 'no set';
   const links = record.restored.links ? `, ${record.restored.links} links` : '';
@@ -79,14 +85,22 @@ export function formatRunSummary(record: RunRecord): string {
   for (const check of record.checks) {
     if (check.verdict === 'passed') continue;
     lines.push(`        ${check.verdict === 'failed' ? 'x' : '!'} ${check.name}: ${check.detail}`);
-    for (const finding of (check.findings ?? []).slice(0, 5)) {
+    const recorded = check.findings ?? [];
+    const shown = options.all ? recorded : recorded.slice(0, SUMMARY_FINDINGS);
+    for (const finding of shown) {
       lines.push(
         `            ${finding.problem}: ${finding.item}${describeExpectation(finding.expected, finding.actual)}`,
       );
     }
-    const more = (check.findingsTotal ?? 0) - Math.min(5, check.findings?.length ?? 0);
-    if (more > 0)
-      lines.push(`            … and ${more} more (restore-drill show ${record.runId.slice(0, 8)})`);
+    const total = check.findingsTotal ?? recorded.length;
+    if (total > recorded.length && options.all)
+      lines.push(
+        `            … and ${total - recorded.length} more, not kept: the evidence keeps the first ${recorded.length} of a check`,
+      );
+    else if (total > shown.length)
+      lines.push(
+        `            … and ${total - shown.length} more (restore-drill show ${record.runId.slice(0, 8)} --all)`,
+      );
   }
   return lines.join('\n');
 }

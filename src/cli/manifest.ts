@@ -10,7 +10,9 @@ import {
   writeManifestForFolder,
 } from '../manifest/restore-drill-manifest.js';
 import { countTables } from '../sources/postgres/table-counts.js';
+import { digestTables } from '../sources/postgres/table-digests.js';
 import type { RestoredTable } from '../sources/restore-source.js';
+import type { QueryFn } from '../sources/restored-database.js';
 import { cliPath, withCommonOptions, type CommonOptions } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
 
@@ -18,6 +20,8 @@ interface ManifestOptions extends CommonOptions {
   out?: string;
   format: 'restore-drill';
   database?: string;
+  records: boolean;
+  digests: boolean;
 }
 
 /**
@@ -28,7 +32,7 @@ interface ManifestOptions extends CommonOptions {
 export function manifestCommand(): Command {
   const command = new Command('manifest')
     .description(
-      'Write a restore-drill manifest at backup time: files of a folder (size, SHA-256) or row counts of a database',
+      'Write a restore-drill manifest at backup time: files of a folder (size, SHA-256, records of CSV/TSV/JSONL/SQLite files) or tables of a database (row count, content digest)',
     )
     .argument('[path]', 'folder to describe')
     .option('-o, --out <file>', 'write the manifest to this file (atomically) instead of stdout')
@@ -39,7 +43,15 @@ export function manifestCommand(): Command {
     )
     .option(
       '--database <url>',
-      'describe this PostgreSQL database instead: exact row counts per table',
+      'describe this PostgreSQL database instead: exact row count and content digest per table',
+    )
+    .option(
+      '--no-records',
+      'folders: do not count the records of CSV/TSV/JSONL/SQLite files (only sizes and hashes)',
+    )
+    .option(
+      '--no-digests',
+      'databases: row counts only, without content digests (a digest reads every row: a sequential scan per table)',
     )
     .addHelpText(
       'after',
@@ -52,13 +64,13 @@ export function manifestCommand(): Command {
         throw new CliError('give either a folder PATH or --database URL', ExitCode.Usage);
       }
       const out = options.out === undefined ? null : cliPath(options.out);
-      if (target !== undefined) await folderManifest(cliPath(target), out);
-      else await databaseManifest(options.database as string, out);
+      if (target !== undefined) await folderManifest(cliPath(target), out, options.records);
+      else await databaseManifest(options.database as string, out, options.digests);
     },
   );
 }
 
-async function folderManifest(dir: string, out: string | null): Promise<void> {
+async function folderManifest(dir: string, out: string | null, records: boolean): Promise<void> {
   const info = await stat(dir).catch((error: NodeJS.ErrnoException) => {
     throw new CliError(
       `cannot read ${dir}: ${error.code === 'ENOENT' ? 'not found' : (error.code ?? error.message)}`,
@@ -75,18 +87,23 @@ async function folderManifest(dir: string, out: string | null): Promise<void> {
           .filter((rel) => !rel.startsWith('..') && !path.isAbsolute(rel))
           .map((rel) => rel.split(path.sep).join('/'));
   const result = await writeTo(out, (stream) =>
-    writeManifestForFolder(dir, stream, { source: dir, exclude }),
+    writeManifestForFolder(dir, stream, { source: dir, exclude, records }),
   );
   for (const skipped of result.skipped)
     process.stderr.write(`restore-drill: not listed: ${skipped.path} (${skipped.reason})\n`);
+  for (const uncounted of result.uncounted)
+    process.stderr.write(
+      `restore-drill: records not counted: ${uncounted.path} (${uncounted.reason})\n`,
+    );
+  const counted = result.counted > 0 ? `, records of ${result.counted} counted` : '';
   process.stderr.write(
-    `restore-drill: manifest of ${result.files} files (${formatBytes(result.bytes)})${result.links > 0 ? ` and ${result.links} links` : ''} in ${dir}${out ? ` written to ${out}` : ''}\n`,
+    `restore-drill: manifest of ${result.files} files (${formatBytes(result.bytes)}${counted})${result.links > 0 ? ` and ${result.links} links` : ''} in ${dir}${out ? ` written to ${out}` : ''}\n`,
   );
 }
 
-async function databaseManifest(url: string, out: string | null): Promise<void> {
+async function databaseManifest(url: string, out: string | null, digests: boolean): Promise<void> {
   const shown = withoutPassword(url);
-  const tables = await countDatabase(url, shown);
+  const tables = await describeDatabase(url, shown, digests);
   const document = {
     format: RESTORE_DRILL_MANIFEST_FORMAT,
     version: 1,
@@ -99,24 +116,29 @@ async function databaseManifest(url: string, out: string | null): Promise<void> 
     stream.write(`${JSON.stringify(document, null, 1)}\n`);
   });
   process.stderr.write(
-    `restore-drill: manifest of ${tables.length} tables of ${shown}${out ? ` written to ${out}` : ''}\n`,
+    `restore-drill: manifest of ${tables.length} tables${digests ? ' (row counts and digests)' : ''} of ${shown}${out ? ` written to ${out}` : ''}\n`,
   );
 }
 
-/** Row counts of every table, read in one REPEATABLE READ snapshot so they agree with each other. */
-async function countDatabase(url: string, shown: string): Promise<RestoredTable[]> {
+/** Row counts (and digests) of every table, read in one REPEATABLE READ snapshot so they agree with each other. */
+async function describeDatabase(
+  url: string,
+  shown: string,
+  digests: boolean,
+): Promise<RestoredTable[]> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 15_000 });
   client.on('error', () => undefined);
   try {
     await client.connect();
     await client.query('begin transaction isolation level repeatable read read only');
-    const tables = await countTables(async (text, params) => {
+    const query: QueryFn = async (text, params) => {
       const result = await client.query({ text, values: params ? [...params] : [] });
       return {
         rows: result.rows as Record<string, unknown>[],
         fields: result.fields.map((field) => ({ name: field.name })),
       };
-    });
+    };
+    const tables = digests ? await digestTables(query) : await countTables(query);
     await client.query('rollback');
     return tables;
   } catch (error) {

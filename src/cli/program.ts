@@ -1,10 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { alertsCommand } from './alerts.js';
+import { completionCommand } from './completion.js';
 import type { CliJobs } from './context.js';
 import { daemonCommand } from './daemon.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { evidenceCommand } from './evidence.js';
+import { addExamples } from './examples.js';
 import { historyCommand } from './history.js';
 import { manifestCommand } from './manifest.js';
 import { reportCommand } from './report.js';
@@ -37,9 +39,11 @@ export function createProgram(jobs: CliJobs): Command {
     manifestCommand(),
     serveCommand(),
     daemonCommand(jobs),
+    completionCommand(() => program),
   ]) {
     program.addCommand(command.exitOverride());
   }
+  addExamples(program);
   return program;
 }
 

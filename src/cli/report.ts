@@ -64,7 +64,7 @@ export function reportCommand(): Command {
     )
     .option(
       '-o, --out <file>',
-      'write to this file instead of stdout (CSV: also <file>.summary.csv)',
+      'write to this file instead of stdout; CSV: the runs to <file>, the per-drill summary beside it (runs.csv: runs.summary.csv)',
     )
     .option('-d, --drill <name>', 'only this drill (repeatable)', collectRepeatable, []);
   withCommonOptions(command, { json: false }).action(async (options: ReportOptions) => {

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import type { RunRecord } from '../evidence/run-record.js';
 import { getRun, listRunItems } from '../evidence/runs.js';
 import { createRunLeases } from '../schedule/run-leases.js';
+import { keepWorkingWhenOutputCloses } from './closed-output.js';
 import { formatRunSummary, runToJson } from './format.js';
 import {
   collectRepeatable,
@@ -32,6 +33,7 @@ export function runCommand(jobs: CliJobs): Command {
     )
     .option('--replay <runId>', 'restore exactly the set and items of an earlier run of the drill');
   withCommonOptions(command).action(async (options: RunOptions) => {
+    keepWorkingWhenOutputCloses();
     const loaded = await loadConfigOrExit(options, { scratch: true });
     const known = new Set(loaded.config.drills.map((drill) => drill.name));
     const unknown = options.drill.filter((name) => !known.has(name));

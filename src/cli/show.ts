@@ -13,6 +13,7 @@ import { CliError, ExitCode } from './exit-codes.js';
 
 interface ShowOptions extends CommonOptions {
   items?: boolean;
+  all?: boolean;
 }
 
 /** `restore-drill show RUN`: the full evidence of one run. */
@@ -20,6 +21,7 @@ export function showCommand(): Command {
   const command = new Command('show')
     .description('Show the full evidence of one run (a run id or a unique prefix of it)')
     .argument('<runId>', 'run id or unique prefix')
+    .option('--all', 'list every finding of every check (default: the first 5 of each)')
     .option('--items', 'also list every restored item with its size and SHA-256');
   withCommonOptions(command).action(async (runId: string, options: ShowOptions) => {
     const loaded = await loadConfigOrExit(options);
@@ -38,7 +40,7 @@ export function showCommand(): Command {
       }
       const r = found.record;
       const lines = [
-        formatRunSummary(r),
+        formatRunSummary(r, { all: options.all === true }),
         '',
         `run:        ${r.runId} (${r.trigger}${r.replayOf ? `, replay of ${r.replayOf}` : ''})`,
         `when:       ${r.startedAt} → ${r.finishedAt}${r.scheduledFor ? ` (slot ${r.scheduledFor})` : ''}`,

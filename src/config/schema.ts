@@ -7,7 +7,7 @@ import { serveConfigSchema } from '../report/server/serve-config.js';
 import { sampleSchema } from '../sampling/sample-config.js';
 import { daemonConfigSchema } from '../schedule/daemon-config.js';
 import { sourceConfigSchema } from '../sources/registry.js';
-import { cronSchema, nameSchema } from './common.js';
+import { byteSizeSchema, cronSchema, nameSchema } from './common.js';
 import { durationSchema } from './duration.js';
 
 /** One restore drill: which backups, how often, how much, and what to check. */
@@ -69,6 +69,11 @@ export const scratchSchema = z
       .prefault('3d')
       .describe(
         'How long a kept or left-over scratch subfolder (scratch.keep, an interrupted run) stays before `run` and the daemon remove it.',
+      ),
+    minFree: byteSizeSchema
+      .optional()
+      .describe(
+        'A restore stops with the cause "scratch full" once free space in scratch falls under this (and a restore expected to need more is not started). Default: the smaller of 512 MiB and 2% of the scratch file system.',
       ),
   })
   .describe('Scratch space for restores.');

@@ -5,7 +5,7 @@ import type { RunRecord, RunVerdict, SampleEvidence } from '../evidence/run-reco
 import type { RunStart } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
 import type { CoverPlan } from '../sampling/cover.js';
-import type { SpaceReservation } from '../scratch/space.js';
+import type { SpaceReservation, SpaceWatch } from '../scratch/space.js';
 import type { SourceConfig } from '../sources/registry.js';
 import type { BackupSet, RestoreOutcome, RestoreSource } from '../sources/restore-source.js';
 import type { SourceContext } from '../sources/source-kind.js';
@@ -78,6 +78,8 @@ export interface DrillRun {
   /** Rotating coverage: this run's slice, and every item of the set it was cut from. */
   cover: { plan: CoverPlan; items: string[] } | null;
   space: SpaceReservation | null;
+  /** Free space in scratch watched while the restore writes. */
+  watch: SpaceWatch | null;
   outcome: RestoreOutcome | null;
   checks: CheckResult[];
   verdict: RunVerdict;

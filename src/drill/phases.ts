@@ -1,17 +1,25 @@
 import { buildPhasedChecks, checkNeeds } from '../checks/registry.js';
-import type { CheckContext } from '../checks/check.js';
+import type { Check, CheckContext, CheckResult } from '../checks/check.js';
 import type { Config, DrillConfig } from '../config/schema.js';
 import { redactor } from '../config/redact.js';
-import type { SampleEvidence } from '../evidence/run-record.js';
+import type { RunRecord, SampleEvidence } from '../evidence/run-record.js';
 import { lastPassingRun } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
+import { formatCause, type CauseCode, type CodedError } from '../model/causes.js';
 import { coverSlice, planCover } from '../sampling/cover.js';
 import { drawSample } from '../sampling/sample.js';
 import { seededRandom } from '../sampling/seeded-random.js';
 import { removeScratchDir } from '../scratch/scratch-dir.js';
-import { formatSize, reserveScratchSpace, type SpaceReservation } from '../scratch/space.js';
+import {
+  formatSize,
+  NO_SPACE,
+  reserveScratchSpace,
+  scratchFloor,
+  watchScratchSpace,
+  type SpaceReservation,
+} from '../scratch/space.js';
 import { createSource } from '../sources/registry.js';
-import type { RestoreSource } from '../sources/restore-source.js';
+import { BackupDamagedError, type RestoreSource } from '../sources/restore-source.js';
 import { selectSet } from '../sources/set-selection.js';
 import type { DrillPhase, DrillRun } from './drill-run.js';
 
@@ -96,18 +104,33 @@ export const restorePhase: DrillPhase = {
     const source: RestoreSource = mustHave(run.source, 'source');
     const set = mustHave(run.set, 'set');
     const scratchDir = mustHave(run.scratchDir, 'scratch folder');
-    run.space = await reserveSpace(
-      scratchDir,
-      request.replay ? null : (sample?.selectedBytes ?? (items === null ? set.size : null)),
-      request.config,
-      run.log,
-    );
+    const expectedBytes = request.replay
+      ? null
+      : (sample?.selectedBytes ??
+        (items === null
+          ? ((await source.restoredSize?.(set, { signal: run.signal })) ?? set.size)
+          : null));
+    const floorBytes = await scratchFloor(scratchDir, request.config.scratch.minFree);
+    run.space = await reserveSpace(scratchDir, expectedBytes, floorBytes, request.config, run.log);
+    const watch = await watchScratchSpace(scratchDir, { floorBytes, expectedBytes });
+    run.watch = watch;
+    const signal = AbortSignal.any(run.signal ? [run.signal, watch.signal] : [watch.signal]);
     run.log.info({ set: set.path, items: items?.size ?? 'all' }, 'restoring');
-    run.outcome = await source.restore(set, scratchDir, {
-      items,
-      signal: run.signal,
-      log: run.log,
-    });
+    try {
+      run.outcome = await source.restore(set, scratchDir, { items, signal, log: run.log });
+    } catch (error) {
+      // A damaged backup is a finding: what was restored before the damage is kept and checked.
+      if (!(error instanceof BackupDamagedError) || signal.aborted) throw error;
+      run.outcome = error.outcome();
+      run.log.warn({ damage: error.damage }, 'backup damaged');
+    } finally {
+      watch.stop();
+    }
+    // A tool that met a full disk says so in its output, whatever its exit code means to it.
+    const noSpace = run.outcome.commands?.find(
+      (command) => command.exitCode !== 0 && NO_SPACE.test(command.stderrTail),
+    );
+    if (noSpace) throw await watch.full(`${noSpace.command}: ${lastLine(noSpace.stderrTail)}`);
   },
 };
 
@@ -134,29 +157,69 @@ export const verifyPhase: DrillPhase = {
       signal,
     };
     const needs = checkNeeds(drill.checks, drill.targets);
-    const lastPass = needs.has('lastPass')
-      ? await lastPassingRun(run.request.db, drill.name)
-      : undefined;
+    const lastPass = needs.has('lastPass') ? await lastPassOf(run) : undefined;
     const phased = buildPhasedChecks(drill.checks, drill.targets, { lastPass });
-    for (const check of phased.restore) run.checks.push(...(await check.run(context)));
+    for (const check of phased.restore) run.checks.push(...(await runCheck(check, context)));
     run.checks.push(...(outcome.checks ?? []));
-    for (const check of [...phased.data, ...phased.targets]) {
+    // After damage, the restore check has named it; the others would only list its consequences.
+    for (const check of outcome.damage ? [] : [...phased.data, ...phased.targets]) {
       signal?.throwIfAborted();
-      run.checks.push(...(await check.run(context)));
+      run.checks.push(...(await runCheck(check, context)));
     }
     const failed = run.checks.find((check) => check.verdict === 'failed');
     if (failed) {
       run.verdict = 'failed';
-      run.cause = `${failed.name}: ${failed.detail}`;
+      // Damage is the backup's fault, found by the restore check: its own code, so alerts can tell it apart.
+      run.cause = formatCause(
+        outcome.damage ? 'restore.damaged' : 'check.failed',
+        `${failed.name}: ${failed.detail}`,
+      );
     }
   },
 };
+
+/** A check that throws broke (it did not judge): `check.broken`, naming it, unless the run was stopped. */
+async function runCheck(check: Check, context: CheckContext): Promise<CheckResult[]> {
+  try {
+    return await check.run(context);
+  } catch (error) {
+    context.signal?.throwIfAborted();
+    const message = error instanceof Error ? error.message : String(error);
+    throw new CodedFailure('check.broken', `${check.name}: ${message}`, error);
+  }
+}
+
+/** The drill's last passing run; the evidence store failing here is `store.unreachable`. */
+async function lastPassOf(run: DrillRun): Promise<RunRecord | undefined> {
+  try {
+    return await lastPassingRun(run.request.db, run.drill.name);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new CodedFailure(
+      'store.unreachable',
+      `cannot read the last passing run of ${run.drill.name}: ${message}`,
+      error,
+    );
+  }
+}
+
+/** An error that ends the run with the given cause code. */
+class CodedFailure extends Error implements CodedError {
+  constructor(
+    readonly causeCode: CauseCode,
+    message: string,
+    cause: unknown,
+  ) {
+    super(message, { cause });
+  }
+}
 
 /** Releases the reservation and the restore's resources, and removes scratch unless it is kept. */
 export const cleanupPhase: DrillPhase = {
   name: 'cleanup',
   async run(run) {
     const { log, scratchDir } = run;
+    run.watch?.stop();
     run.space?.release();
     await run.outcome
       ?.dispose?.()
@@ -178,11 +241,12 @@ function mustHave<T>(value: T | null, what: string): T {
 
 /**
  * Reserves free space in scratch for the restore: the expected size times
- * `daemon.scratchMargin`. An unknown size (a folder set, a replay) is not checked.
+ * `daemon.scratchMargin`, plus the floor. An unknown size (a folder set, a replay) is not checked.
  */
 async function reserveSpace(
   scratchDir: string,
   expectedBytes: number | null,
+  floorBytes: number,
   config: Config,
   log: Logger,
 ): Promise<SpaceReservation | null> {
@@ -191,7 +255,7 @@ async function reserveSpace(
     log.info({ scratchDir }, 'expected restore size unknown; free space in scratch not checked');
     return null;
   }
-  const reservation = await reserveScratchSpace(scratchDir, expectedBytes, margin);
+  const reservation = await reserveScratchSpace(scratchDir, expectedBytes, margin, floorBytes);
   log.debug(
     { needed: formatSize(reservation.needed), available: formatSize(reservation.available) },
     'free space in scratch checked',
@@ -241,4 +305,8 @@ export function sampleEvidence(
     selectedBytes: bytes,
     items: items.slice(0, MAX_SAMPLE_ITEMS_IN_RECORD),
   };
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').pop()?.trim() ?? '';
 }

@@ -9,9 +9,18 @@ import { coverageShare, coveredPaths } from '../sampling/coverage.js';
 import { deriveSeed } from '../sampling/seeded-random.js';
 import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
-import { SourceError } from '../sources/restore-source.js';
+import { causeCodeOfError, formatCause, type CauseCode } from '../model/causes.js';
+import { isNoSpace, ScratchFullError } from '../scratch/space.js';
+import { BackupDamagedError } from '../sources/restore-source.js';
+import { RestoreCheck } from '../checks/restore-check.js';
 import { VERSION } from '../version.js';
-import { timed, type DrillPhase, type DrillRun, type RunDrillRequest } from './drill-run.js';
+import {
+  timed,
+  type DrillPhase,
+  type DrillRun,
+  type PhaseName,
+  type RunDrillRequest,
+} from './drill-run.js';
 import {
   cleanupPhase,
   restorePhase,
@@ -71,13 +80,22 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   if (run === null) return { status: 'slot-taken' };
   run.phaseMs.prepare = performance.now() - prepareStart;
   const t0 = performance.now();
+  let current: PhaseName = 'prepare';
   try {
     if (run.scratchError !== null || run.scratchDir === null) throw run.scratchError;
     run.log.info({ source: run.drill.source.kind }, 'drill started');
-    for (const phase of JUDGING_PHASES) await timed(run, phase);
+    for (const phase of JUDGING_PHASES) {
+      current = phase.name;
+      await timed(run, phase);
+    }
   } catch (error) {
-    ({ verdict: run.verdict, cause: run.cause } = classifyFailure(error, run));
-    run.log.warn({ cause: run.cause }, 'drill could not complete');
+    const failure = await scratchFull(error, run);
+    if (failure instanceof BackupDamagedError && !stopped(run))
+      await damagedBeforeRestore(failure, run);
+    else {
+      ({ verdict: run.verdict, cause: run.cause } = classifyFailure(failure, run, current));
+      run.log.warn({ cause: run.cause }, 'drill could not complete');
+    }
   }
   await timed(run, cleanupPhase);
   const record = await recordRun(run, t0);
@@ -167,6 +185,7 @@ async function prepare(request: RunDrillRequest, runId: string): Promise<DrillRu
     sample: null,
     cover: null,
     space: null,
+    watch: null,
     outcome: null,
     checks: [],
     verdict: 'passed',
@@ -268,23 +287,78 @@ async function recordRun(run: DrillRun, t0: number): Promise<RunRecord> {
   return record;
 }
 
-function classifyFailure(error: unknown, run: DrillRun): { verdict: RunVerdict; cause: string } {
+/** The drill's timeout or the caller stopped the run: that, not what followed, is the verdict. */
+function stopped(run: DrillRun): boolean {
+  return run.timeout?.aborted === true || run.request.signal?.aborted === true;
+}
+
+/**
+ * Scratch filled up: the watch stopped the restore under the floor, or a write met ENOSPC
+ * (in this thread, a worker, a stream): the `scratch full` error, measured now.
+ */
+async function scratchFull(error: unknown, run: DrillRun): Promise<unknown> {
+  const { watch } = run;
+  if (stopped(run) || watch === null || error instanceof ScratchFullError) return error;
+  if (watch.signal.aborted) return watch.signal.reason;
+  if (isNoSpace(error))
+    return watch.full(`a write failed: ${firstLine(errorMessage(error))}`, error);
+  return error;
+}
+
+/** Damage found before the restore (listing a sample's items): still `failed`, named by the restore check. */
+async function damagedBeforeRestore(failure: BackupDamagedError, run: DrillRun): Promise<void> {
+  run.outcome = failure.outcome();
+  const [damaged] = await new RestoreCheck().run({
+    set: run.set ?? { id: '', path: '', size: null, mtime: null, hash: null },
+    scratchDir: run.scratchDir ?? '',
+    outcome: run.outcome,
+    sampled: false,
+    sample: null,
+    startedAt: run.startedAt,
+    elapsedMs: () => 0,
+  });
+  if (damaged) run.checks.push(damaged);
+  run.verdict = 'failed';
+  run.cause = formatCause('restore.damaged', `restore: ${damaged?.detail ?? failure.message}`);
+  run.log.warn({ damage: failure.damage }, 'backup damaged');
+}
+
+/** What an error without a code of its own most likely is, by the phase it ended. */
+const UNCODED_BY_PHASE: Partial<Record<PhaseName, CauseCode>> = {
+  select: 'source.failed',
+  sample: 'source.failed',
+  restore: 'source.failed',
+  verify: 'check.broken',
+};
+
+/** The verdict and coded cause of a run whose judging phases stopped with `error`. */
+function classifyFailure(
+  error: unknown,
+  run: DrillRun,
+  phase: PhaseName,
+): { verdict: RunVerdict; cause: string } {
   const external = run.request.signal;
   if (run.timeout?.aborted)
     return {
       verdict: 'timed_out',
-      cause: `drill exceeded its timeout of ${run.drill.timeout} ms`,
+      cause: formatCause('timeout', `drill exceeded its timeout of ${run.drill.timeout} ms`),
     };
   if (external?.aborted) {
     const reason =
       external.reason instanceof Error
         ? external.reason.message
         : String(external.reason ?? 'stopped');
-    return { verdict: 'aborted', cause: `stopped before it finished: ${reason}` };
+    return {
+      verdict: 'aborted',
+      cause: formatCause('aborted', `stopped before it finished: ${reason}`),
+    };
   }
-  if (error instanceof SourceError) return { verdict: 'error', cause: error.message };
-  const message = error instanceof Error ? error.message : String(error);
-  return { verdict: 'error', cause: firstLine(message) };
+  const code = causeCodeOfError(error) ?? UNCODED_BY_PHASE[phase] ?? 'internal';
+  return { verdict: 'error', cause: formatCause(code, firstLine(errorMessage(error))) };
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function firstLine(text: string): string {

@@ -1,4 +1,5 @@
 import type { ManifestCheckConfig } from '../checks/manifest-check.js';
+import type { RecordCount } from '../records/count-records.js';
 import type { ChecksumAlgorithm } from './hash-file.js';
 
 /** The manifest formats restore-drill reads (the config's `checks.manifest.format`). */
@@ -16,6 +17,8 @@ export interface ManifestEntry {
   algorithm?: ChecksumAlgorithm;
   /** The digest for `algorithm`, lower-case hex. */
   digest?: string;
+  /** Records counted at backup time (CSV/TSV/JSONL rows, SQLite rows per table), for the records check. */
+  records?: RecordCount;
 }
 
 /** Kinds of problem in a manifest itself; any of them fails the manifest check. */
@@ -41,6 +44,8 @@ export interface Manifest {
   links?: Map<string, { line: number; target: string }>;
   /** Expected row counts by table name, when the manifest records them. */
   tables?: Map<string, number>;
+  /** Expected content digests by table name, for the tables the manifest gives one. */
+  tableDigests?: Map<string, string>;
   /** Problems found while reading, capped at MAX_MANIFEST_PROBLEMS; `problemsTotal` has the count. */
   problems: ManifestProblem[];
   problemsTotal: number;
@@ -109,6 +114,7 @@ export class ManifestBuilder {
   readonly files = new Map<string, ManifestEntry>();
   links: Map<string, { line: number; target: string }> | undefined;
   tables: Map<string, number> | undefined;
+  tableDigests: Map<string, string> | undefined;
   readonly problems: ManifestProblem[] = [];
   problemsTotal = 0;
 
@@ -176,7 +182,7 @@ export class ManifestBuilder {
       });
   }
 
-  addTable(name: string, rows: number, line: number): void {
+  addTable(name: string, rows: number, line: number, digest?: string): void {
     this.tables ??= new Map();
     const first = this.tables.get(name);
     if (first !== undefined && first !== rows) {
@@ -189,6 +195,7 @@ export class ManifestBuilder {
       return;
     }
     this.tables.set(name, rows);
+    if (digest !== undefined) (this.tableDigests ??= new Map()).set(name, digest);
   }
 
   build(): Manifest {
@@ -197,6 +204,7 @@ export class ManifestBuilder {
       files: this.files,
       ...(this.links ? { links: this.links } : {}),
       ...(this.tables ? { tables: this.tables } : {}),
+      ...(this.tableDigests ? { tableDigests: this.tableDigests } : {}),
       problems: this.problems,
       problemsTotal: this.problemsTotal,
       ignored: this.ignored,

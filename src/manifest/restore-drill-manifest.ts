@@ -3,12 +3,20 @@ import { opendir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
+import { countRecords, recognise, type RecordCount } from '../records/count-records.js';
 import { hashFile } from './hash-file.js';
 import { excerpt, ManifestBuilder, ManifestReadError, type Manifest } from './manifest.js';
 import { readJsonManifest } from './read-json-manifest.js';
 
 /** The `format` value that marks a restore-drill manifest. */
 export const RESTORE_DRILL_MANIFEST_FORMAT = 'restore-drill-manifest';
+
+/** Records counted at backup time: rows of a CSV/TSV (header excluded) or JSON Lines file, or rows per table of a SQLite file. */
+export const recordCountSchema = z
+  .union([z.number().int().nonnegative(), z.record(z.string(), z.number().int().nonnegative())])
+  .describe(
+    'Records in the file at backup time: a count for CSV, TSV and JSON Lines (the CSV header line is not a record), or { table: rows } for a SQLite database.',
+  );
 
 /** One file as recorded at backup time. */
 export const manifestFileSchema = z
@@ -20,6 +28,7 @@ export const manifestFileSchema = z
       .regex(/^[0-9a-fA-F]{64}$/, { message: 'expected a SHA-256 of 64 hex digits' })
       .transform((hex) => hex.toLowerCase())
       .describe('SHA-256 of the content, hex.'),
+    records: recordCountSchema.optional(),
   })
   .describe('A file the restore must reproduce.');
 
@@ -42,8 +51,15 @@ export const manifestTableSchema = z
       .min(1)
       .describe('Table name, schema-qualified when not in the default schema.'),
     rows: z.number().int().nonnegative().describe('Row count at backup time.'),
+    digest: z
+      .string()
+      .regex(/^[0-9a-f]{32}$/, { message: 'expected a table digest of 32 hex digits' })
+      .optional()
+      .describe(
+        "Order-independent digest of the table's rows at backup time (restore-drill manifest --database); a restore whose rows differ in any value fails the tables check.",
+      ),
   })
-  .describe('A table the restore must reproduce, by row count.');
+  .describe('A table the restore must reproduce, by row count (and content digest).');
 
 /** Everything but the lists: read first by the streaming parser, checked once the file ends. */
 export const restoreDrillManifestHeaderSchema = z.strictObject({
@@ -119,7 +135,7 @@ export async function parseRestoreDrillManifest(
         );
       else if (event.key === 'tables')
         addParsed(builder, manifestTableSchema, event, (table) =>
-          builder.addTable(table.name, table.rows, event.line),
+          builder.addTable(table.name, table.rows, event.line, table.digest),
         );
     },
     options,
@@ -146,7 +162,12 @@ function addFile(
 ): void {
   const parsed = error === undefined ? manifestFileSchema.safeParse(value) : undefined;
   if (parsed?.success) {
-    builder.addFile(parsed.data.path, { line, size: parsed.data.size, sha256: parsed.data.sha256 });
+    builder.addFile(parsed.data.path, {
+      line,
+      size: parsed.data.size,
+      sha256: parsed.data.sha256,
+      ...(parsed.data.records !== undefined ? { records: parsed.data.records } : {}),
+    });
     return;
   }
   const item =
@@ -189,6 +210,8 @@ export interface WriteManifestOptions {
   source?: string;
   /** Paths relative to the folder to leave out, such as the manifest being written inside it. */
   exclude?: readonly string[];
+  /** Count the records of every CSV/TSV/JSONL/SQLite file recognised (default true). */
+  records?: boolean;
   /** Files hashed at once; results are written in walk order whatever finishes first. */
   concurrency?: number;
   signal?: AbortSignal | undefined;
@@ -202,6 +225,30 @@ export interface WriteManifestResult {
   links: number;
   /** Entries that are neither regular files nor links (sockets, FIFOs, devices): not listed. */
   skipped: { path: string; reason: string }[];
+  /** Files whose records were counted. */
+  counted: number;
+  /** Files recognised by name whose records could not be counted (listed without `records`), and why. */
+  uncounted: { path: string; reason: string }[];
+}
+
+/** The file's records when its name says it holds some; a file that does not parse is noted and listed without. */
+async function recordsOf(
+  file: string,
+  path: string,
+  result: WriteManifestResult,
+  signal: AbortSignal | undefined,
+): Promise<RecordCount | undefined> {
+  const format = await recognise(file);
+  if (format === null) return undefined;
+  try {
+    const records = await countRecords(file, format, { signal });
+    result.counted += 1;
+    return records;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== undefined) throw error;
+    result.uncounted.push({ path, reason: (error as Error).message });
+    return undefined;
+  }
 }
 
 /**
@@ -252,8 +299,16 @@ export async function writeManifestForFolder(
 ): Promise<WriteManifestResult> {
   const concurrency = Math.max(1, options.concurrency ?? 4);
   const exclude = new Set(options.exclude ?? []);
-  const result: WriteManifestResult = { files: 0, bytes: 0, links: 0, skipped: [] };
+  const result: WriteManifestResult = {
+    files: 0,
+    bytes: 0,
+    links: 0,
+    skipped: [],
+    counted: 0,
+    uncounted: [],
+  };
   const links: { path: string; target: string }[] = [];
+  const withRecords = options.records ?? true;
   const write = async (text: string): Promise<void> => {
     if (!output.write(text)) await once(output, 'drain', { signal: options.signal });
   };
@@ -277,10 +332,19 @@ export async function writeManifestForFolder(
   try {
     for await (const path of walk(dir, '', result.skipped, links, options.signal)) {
       if (exclude.has(path)) continue;
-      const hashing = hashFile(join(dir, path), ['sha256'], { signal: options.signal }).then(
-        (digest) => ({ path, size: digest.size, sha256: digest.digests.sha256! }),
+      const file = join(dir, path);
+      const hashing = Promise.all([
+        hashFile(file, ['sha256'], { signal: options.signal }),
+        withRecords ? recordsOf(file, path, result, options.signal) : undefined,
+      ]).then(
+        ([digest, records]) => ({
+          path,
+          size: digest.size,
+          sha256: digest.digests.sha256!,
+          ...(records !== undefined ? { records } : {}),
+        }),
         (error: NodeJS.ErrnoException) => {
-          throw new Error(`cannot read ${join(dir, path)}: ${error.code ?? error.message}`, {
+          throw new Error(`cannot read ${file}: ${error.code ?? error.message}`, {
             cause: error,
           });
         },

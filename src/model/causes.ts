@@ -12,6 +12,8 @@ export const CAUSE_CODES = {
     "The source could not list or restore for another reason: its tool or command failed, or gave output that can't be read.",
   'tool.missing':
     'A tool the source runs (restic, pg_restore, a command) is not installed or cannot start.',
+  'config.invalid':
+    "The drill's config cannot be carried out as written, found only at run time (a cover without a schedule).",
   'set.none': 'No backup set matched the selection (or the set to replay is gone).',
   'restore.damaged':
     'The backup was reached and does not restore: a truncated archive, a damaged dump, a corrupt repository.',
@@ -35,6 +37,17 @@ export const causeCodes = Object.keys(CAUSE_CODES) as CauseCode[];
 /** A run's cause: the code, then one line a person can read. */
 export function formatCause(code: CauseCode, message: string): string {
   return `${code}: ${message}`;
+}
+
+/** An error that knows which cause code it is. */
+export interface CodedError extends Error {
+  readonly causeCode: CauseCode;
+}
+
+/** The cause code an error carries, if it carries a known one. */
+export function causeCodeOfError(error: unknown): CauseCode | null {
+  const code = (error as { causeCode?: unknown } | null)?.causeCode;
+  return typeof code === 'string' && Object.hasOwn(CAUSE_CODES, code) ? (code as CauseCode) : null;
 }
 
 /** The code a cause starts with, or null for a cause recorded before codes existed. */

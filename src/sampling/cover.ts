@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createTask } from 'node-cron';
 import { formatDuration } from '../config/duration.js';
 import type { SetItem } from '../sources/restore-source.js';
+import type { CodedError } from '../model/causes.js';
 
 /** Where one run stands in a rotating coverage cycle. */
 export interface CoverPlan {
@@ -18,8 +19,9 @@ export interface CoverPlan {
 }
 
 /** The plan could not be made from the drill's config. */
-export class CoverConfigError extends Error {
+export class CoverConfigError extends Error implements CodedError {
   override readonly name = 'CoverConfigError';
+  readonly causeCode = 'config.invalid';
 }
 
 /** Occurrences of the cron expression looked at to find its interval. */

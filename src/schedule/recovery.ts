@@ -7,6 +7,7 @@ import { findUnfinishedRuns, recordRunResult, type RunStart } from '../evidence/
 import type { Logger } from '../log/logger.js';
 import { isScratchDirOf, removeScratchDir } from '../scratch/scratch-dir.js';
 import type { RunLeases } from './run-leases.js';
+import { formatCause } from '../model/causes.js';
 
 /** A run closed as `aborted` because its process was gone. */
 export interface RecoveredRun {
@@ -89,7 +90,10 @@ function abortedRecord(
     runId: start.runId,
     drill: start.drill,
     verdict: 'aborted',
-    cause: `process ${start.pid} on ${start.host} died before the run finished (recorded by process ${process.pid} on ${hostname()})`,
+    cause: formatCause(
+      'aborted',
+      `process ${start.pid} on ${start.host} died before the run finished (recorded by process ${process.pid} on ${hostname()})`,
+    ),
     trigger: start.trigger,
     scheduledFor: start.scheduledFor?.toISOString() ?? null,
     replayOf: start.replayOf,

@@ -1,9 +1,15 @@
 import { chmod, lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { CauseCode, CodedError } from '../model/causes.js';
 
-/** Thrown when a scratch folder cannot be made, removed, or placed where asked. */
-export class ScratchError extends Error {
+/** Thrown when a scratch folder cannot be made, removed, or placed where asked (or has no room: `scratch.full`). */
+export class ScratchError extends Error implements CodedError {
   override readonly name = 'ScratchError';
+  readonly causeCode: CauseCode;
+  constructor(message: string, options?: { cause?: unknown; code?: CauseCode }) {
+    super(message, options);
+    this.causeCode = options?.code ?? 'scratch.unusable';
+  }
 }
 
 /**

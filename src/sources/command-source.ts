@@ -151,7 +151,13 @@ export class CommandSource implements RestoreSource {
     });
     options.signal?.throwIfAborted();
     if (result.exitCode === null && !result.signal && !result.timedOut) {
-      throw new SourceError(`cannot run restore command ${file}: ${lastLine(result.stderrTail)}`);
+      throw new SourceError(
+        `cannot run restore command ${file}: ${lastLine(result.stderrTail)}`,
+        false,
+        {
+          code: 'tool.missing',
+        },
+      );
     }
     const { stdout: _stdout, ...record } = result;
     const { files, links, refused } = await scanScratch(scratchDir, { signal: options.signal });

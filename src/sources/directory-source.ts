@@ -342,6 +342,7 @@ async function openRoot(root: string): Promise<string> {
   } catch (error) {
     throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
       cause: error,
+      code: 'source.unreachable',
     });
   }
 }
@@ -367,6 +368,7 @@ async function* walk(
       if (relDir === '')
         throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
           cause: error,
+          code: 'source.unreachable',
         });
       onUnreadable(relDir, error);
       continue;
@@ -384,6 +386,7 @@ async function* walk(
       if (relDir === '')
         throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
           cause: error,
+          code: 'source.unreachable',
         });
       onUnreadable(relDir, error);
     }

@@ -90,7 +90,7 @@ export async function findSets(
       throw new SourceError(
         `cannot read backup set ${candidate}: ${describeFsError(error)}`,
         false,
-        { cause: error },
+        { cause: error, code: 'source.unreachable' },
       );
     }
     if (shape.kind === 'directory' ? !info.isDirectory() : !info.isFile()) continue;
@@ -117,7 +117,7 @@ async function checkBase(base: string, pattern: string): Promise<void> {
     throw new SourceError(
       `cannot list backup sets of '${pattern}': ${base}: ${describeFsError(error)}`,
       false,
-      { cause: error },
+      { cause: error, code: 'source.unreachable' },
     );
   }
 }

@@ -30,6 +30,7 @@ import {
 } from './restore-source.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
+import type { CauseCode } from '../model/causes.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Set by the source itself from `repository`/`password`/`passwordFile`; a second route would be ambiguous. */
@@ -200,6 +201,8 @@ interface ResticFailure {
   transient: boolean;
   /** The repository or the tool is at fault, not the data: never a check finding. */
   environment: boolean;
+  /** The run's cause code when this failure ends the run (source.failed when absent). */
+  code?: CauseCode;
 }
 
 const NETWORK_TROUBLE =
@@ -232,11 +235,13 @@ export function classifyResticFailure(
           message: `restic binary not found: ${context.binary}`,
           transient: false,
           environment: true,
+          code: 'tool.missing',
         }
       : {
           message: `restic binary ${context.binary} could not be started: ${lastLine(stderr)}`,
           transient: false,
           environment: true,
+          code: 'tool.missing',
         };
   }
   if (record.signal)
@@ -250,6 +255,7 @@ export function classifyResticFailure(
       message: `restic repository ${repo}: wrong password`,
       transient: false,
       environment: true,
+      code: 'source.auth',
     };
   }
   if (
@@ -264,6 +270,7 @@ export function classifyResticFailure(
       message: `restic repository ${repo}: ${what} (${detail})`,
       transient: false,
       environment: true,
+      code: 'source.auth',
     };
   }
   const noRepository =
@@ -282,11 +289,13 @@ export function classifyResticFailure(
           message: `restic repository ${repo} cannot be reached: ${configLine.replace(/^Fatal:\s*/, '')}`,
           transient: true,
           environment: true,
+          code: 'source.unreachable',
         }
       : {
           message: `restic repository ${repo} does not exist`,
           transient: false,
           environment: true,
+          code: 'source.unreachable',
         };
   }
   if (record.exitCode === 11 || /unable to create lock|repository is already locked/.test(stderr)) {
@@ -708,7 +717,8 @@ class ResticSource implements RestoreSource {
       };
     }
     const failure = this.#classify('check', result);
-    if (failure.environment) throw new SourceError(failure.message, failure.transient);
+    if (failure.environment)
+      throw new SourceError(failure.message, failure.transient, { code: failure.code });
     const errorLines = problems.filter(
       (line) =>
         !/^(using temporary cache|create (exclusive )?lock|load indexes|check |read |\[)/.test(
@@ -917,7 +927,7 @@ class ResticSource implements RestoreSource {
   #throwUnlessOk(verb: string, result: CommandResult): void {
     if (result.exitCode === 0 && !result.timedOut && !result.canceled) return;
     const failure = this.#classify(verb, result);
-    throw new SourceError(failure.message, failure.transient);
+    throw new SourceError(failure.message, failure.transient, { code: failure.code });
   }
 }
 

@@ -2,6 +2,7 @@ import type { Logger } from '../log/logger.js';
 import type { CheckResult } from '../checks/check.js';
 import type { ExecRecord } from '../exec/run-command.js';
 import type { RestoredDatabase } from './restored-database.js';
+import type { CauseCode, CodedError } from '../model/causes.js';
 
 /** One backup set a source can offer: a dated folder, an archive, a snapshot, a dump. */
 export interface BackupSet {
@@ -80,6 +81,18 @@ export interface RestoreOutcome {
   checks?: CheckResult[];
   /** Frees what the restore holds outside scratch (a scratch database); called once, after the checks. */
   dispose?: () => Promise<void>;
+  /** Set when the backup turned out damaged part-way: what is above is what was restored before. */
+  damage?: BackupDamage;
+}
+
+/** Where and how a backup's data ended or went bad. */
+export interface BackupDamage {
+  /** What is wrong, one line: `unexpected end of data`, `corrupt gzip data (invalid distance)`. */
+  detail: string;
+  /** The entry (member, table, file) being read when the data ended or went bad; null when none was. */
+  entry: string | null;
+  /** Byte offset in the backup's (decompressed) data where the damage was noticed, when known. */
+  offset: number | null;
 }
 
 /**
@@ -93,19 +106,58 @@ export interface RestoreSource {
   listSets(options: { signal?: AbortSignal | undefined }): Promise<BackupSet[]>;
   /** The items of one set, for sampling; sources that cannot list cheaply may read the whole set. */
   listItems(set: BackupSet, options: { signal?: AbortSignal | undefined }): Promise<SetItem[]>;
-  /** Restores the set (or the chosen items) into `scratchDir`, which exists and is empty. */
+  /**
+   * A lower bound on the bytes a whole-set restore writes, when the source can tell cheaply
+   * (a gzip trailer, a listing): scratch space is checked against it. Absent or null: `set.size`.
+   */
+  restoredSize?(
+    set: BackupSet,
+    options: { signal?: AbortSignal | undefined },
+  ): Promise<number | null>;
+  /**
+   * Restores the set (or the chosen items) into `scratchDir`, which exists and is empty.
+   * Damaged data throws `BackupDamagedError` with what was restored before it.
+   */
   restore(set: BackupSet, scratchDir: string, options: RestoreOptions): Promise<RestoreOutcome>;
 }
 
-/** The restore could not be attempted: verdict `error`, with this one-line message as the cause. */
-export class SourceError extends Error {
+/**
+ * The backup was reached and is not fully restorable: the run's verdict is `failed`
+ * (never `error`), the restore check names the damage, and `partial` keeps what was
+ * restored before it (files, commands) as evidence. `message` is one line naming the set.
+ */
+export class BackupDamagedError extends Error implements CodedError {
+  override readonly name = 'BackupDamagedError';
+  readonly causeCode = 'restore.damaged';
+  constructor(
+    message: string,
+    readonly damage: BackupDamage,
+    readonly partial: RestoreOutcome = { files: [], refused: [] },
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** The outcome to check and record: the partial restore with the damage attached. */
+  outcome(): RestoreOutcome {
+    return { ...this.partial, damage: this.damage };
+  }
+}
+
+/**
+ * The restore could not be attempted: verdict `error`, with this one-line message as
+ * the cause after its code (`source.failed` unless the thrower knows better).
+ */
+export class SourceError extends Error implements CodedError {
   override readonly name = 'SourceError';
+  readonly causeCode: CauseCode;
   constructor(
     message: string,
     /** Transient errors (throttling, a 503) may be retried; permanent ones may not. */
     readonly transient = false,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; code?: CauseCode },
   ) {
     super(message, options);
+    this.causeCode = options?.code ?? 'source.failed';
   }
 }

@@ -30,6 +30,7 @@ import {
 import { createS3ObjectStore } from './s3-object-store.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind } from './source-kind.js';
+import type { CauseCode } from '../model/causes.js';
 
 const checksumModeSchema = z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']);
 
@@ -566,6 +567,7 @@ class S3Source implements RestoreSource {
       error.kind === 'transient' ? `, after ${attempts} attempt${attempts === 1 ? '' : 's'}` : '';
     return new SourceError(`${where}: ${error.message}${tries}`, error.kind === 'transient', {
       cause: error,
+      code: storeCauseCode(error),
     });
   }
 
@@ -726,4 +728,16 @@ export function compileNameGlob(glob: string): RegExp | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The run's cause code for a store failure: unreachable after retries or without its bucket, credentials refused, or other. */
+function storeCauseCode(error: ObjectStoreError): CauseCode {
+  if (error.kind === 'transient' || error.code === 'NoSuchBucket') return 'source.unreachable';
+  if (
+    /^(AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|ExpiredToken|InvalidToken)$/.test(
+      error.code,
+    )
+  )
+    return 'source.auth';
+  return 'source.failed';
 }

@@ -36,7 +36,8 @@ export function selectSet(
   policy: SelectPolicy,
   options: { now: Date; random: () => number; describe: string },
 ): BackupSet {
-  if (sets.length === 0) throw new SourceError(`no backup set matched ${options.describe}`);
+  if (sets.length === 0)
+    throw new SourceError(`no backup set matched ${options.describe}`, false, { code: 'set.none' });
   const byName = [...sets].sort(
     (a, b) => baseName(a.id).localeCompare(baseName(b.id), 'en') || a.id.localeCompare(b.id, 'en'),
   );
@@ -54,6 +55,8 @@ export function selectSet(
     if (recent.length === 0)
       throw new SourceError(
         `no backup set of ${options.describe} is younger than the random.within window`,
+        false,
+        { code: 'set.none' },
       );
     return pick(recent, options.random);
   }
@@ -65,8 +68,12 @@ export function selectSet(
   if (prefixed.length > 1)
     throw new SourceError(
       `backup set id '${policy.id}' is ambiguous in ${options.describe}: ${prefixed.length} sets start with it`,
+      false,
+      { code: 'set.none' },
     );
-  throw new SourceError(`backup set '${policy.id}' not found in ${options.describe}`);
+  throw new SourceError(`backup set '${policy.id}' not found in ${options.describe}`, false, {
+    code: 'set.none',
+  });
 }
 
 function pick(sets: readonly BackupSet[], random: () => number): BackupSet {

@@ -11,6 +11,7 @@ import { ScratchWriter } from '../scratch/scratch-writer.js';
 import { TaskPool } from '../scratch/task-pool.js';
 import { findSets, globBase } from './glob-sets.js';
 import {
+  BackupDamagedError,
   SourceError,
   type BackupSet,
   type RestoreOptions,
@@ -105,6 +106,30 @@ export class TarSource implements RestoreSource {
     );
   }
 
+  /**
+   * The tar data's size: a gzip archive's trailer gives its uncompressed size (modulo
+   * 4 GiB, and only the last member's for a multi-member gzip, so never less than the file).
+   */
+  async restoredSize(set: BackupSet): Promise<number | null> {
+    let handle;
+    try {
+      handle = await open(set.path, 'r');
+    } catch {
+      return set.size;
+    }
+    try {
+      const { size } = await handle.stat();
+      const magic = Buffer.alloc(2);
+      await handle.read(magic, 0, 2, 0);
+      if (compressionOf(magic) !== 'gzip' || size < 18) return size;
+      const trailer = Buffer.alloc(4);
+      await handle.read(trailer, 0, 4, size - 4);
+      return Math.max(size, trailer.readUInt32LE(0));
+    } finally {
+      await handle.close();
+    }
+  }
+
   /** One pass over the headers (bodies skipped): the regular files a restore would write, with their sizes. */
   async listItems(
     set: BackupSet,
@@ -179,8 +204,14 @@ export class TarSource implements RestoreSource {
       });
       await members.finish();
     } catch (error) {
-      await members.abandon();
-      throw error;
+      if (!(error instanceof BackupDamagedError) || signal?.aborted) {
+        await members.abandon();
+        throw error;
+      }
+      // Damaged part-way: what was restored before the damage is evidence.
+      await members.finish();
+      const partial = await writer.finish();
+      throw new BackupDamagedError(error.message, error.damage, partial, { cause: error });
     }
     if (items !== null)
       for (const item of items) if (!found.has(item)) writer.refuse(item, 'not found in the set');
@@ -389,8 +420,9 @@ function compressionOf(magic: Buffer): 'gzip' | 'none' | string {
 /**
  * Streams the archive at `file` through `onEntry`, one member at a time (gunzipping when
  * its first bytes say gzip, whatever its name). A missing or unreadable file, an
- * unsupported compression, and damaged data (bad gzip, a bad header, a short read, no
- * end-of-archive marker) are `SourceError`s naming the archive and the member.
+ * unsupported compression are `SourceError`s; damaged data (bad gzip, a bad header, a
+ * short read, no end-of-archive marker) is a `BackupDamagedError` naming the archive, the
+ * member being read and the offset in the tar data where it ended or went bad.
  */
 async function readArchive(
   file: string,
@@ -496,9 +528,11 @@ async function readArchive(
         : previous !== null
           ? `after entry ${previous}`
           : 'before the first entry';
-    throw new SourceError(
-      `unreadable archive ${file}: ${describeArchiveError(cause)} ${where}`,
-      false,
+    const detail = describeArchiveError(cause);
+    throw new BackupDamagedError(
+      `unreadable archive ${file}: ${detail} ${where}`,
+      { detail, entry: current ?? null, offset: bytes },
+      undefined,
       { cause },
     );
   } finally {
@@ -524,7 +558,8 @@ async function pump(
 ): Promise<void> {
   for await (const chunk of source as AsyncIterable<Buffer>) {
     count(chunk.byteLength);
-    if (!extract.write(chunk)) {
+    // A parser destroyed already (a failed write, an abort) has closed: waiting for it would hang.
+    if (!extract.write(chunk) && !extract.destroyed) {
       await new Promise<void>((resolve) => {
         const done = (): void => {
           extract.off('drain', done);

@@ -72,4 +72,50 @@ describe('restore check', () => {
       detail: 'restored 0 files, 1 table, refused none',
     });
   });
+
+  test('fails naming the damage first: entry, offset, and what was restored before it', async () => {
+    const damage = { detail: 'unexpected end of data', entry: 'etc/big.bin', offset: 4096 };
+    const [result] = await new RestoreCheck().run(
+      context({
+        files: [file('etc/a.conf')],
+        refused: [{ entry: 'dev/null', reason: 'special file: character device' }],
+        damage,
+      }),
+    );
+    expect(result).toEqual({
+      name: 'restore',
+      verdict: 'failed',
+      expected: { refused: 0 },
+      actual: { damaged: damage, refused: 1, files: 1 },
+      detail:
+        'backup damaged: unexpected end of data at entry etc/big.bin (byte 4096) in /backups/s; restored 1 file before it, refused 1 entry',
+      findings: [
+        {
+          item: 'etc/big.bin',
+          problem: 'damaged',
+          expected: 'readable to its end',
+          actual: 'unexpected end of data at byte 4096',
+        },
+        { item: 'dev/null', problem: 'refused', actual: 'special file: character device' },
+      ],
+      findingsTotal: 2,
+    });
+  });
+
+  test('names the set when the damage is not inside an entry', async () => {
+    const [result] = await new RestoreCheck().run(
+      context({
+        files: [],
+        refused: [],
+        damage: { detail: 'invalid tar header', entry: null, offset: null },
+      }),
+    );
+    expect(result?.detail).toBe(
+      'backup damaged: invalid tar header in /backups/s; restored 0 files before it',
+    );
+    expect(result?.findings?.[0]).toMatchObject({
+      item: '/backups/s',
+      actual: 'invalid tar header',
+    });
+  });
 });

@@ -100,7 +100,9 @@ describe('command drills end to end', () => {
     const { exitCode, run: result } = await runDrill('cmd-corrupt');
     expect(exitCode).toBe(1);
     expect(result.verdict).toBe('failed');
-    expect(result.cause).toMatch(/^restore: refused 1 entry: restore command tar \(exit code 2: /);
+    expect(result.cause).toMatch(
+      /^check\.failed: restore: refused 1 entry: restore command tar \(exit code 2: /,
+    );
     const restore = result.checks.find((check) => check.name === 'restore');
     expect(restore?.findings?.[0]).toMatchObject({
       item: 'restore command tar',

@@ -196,7 +196,7 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
     );
     expect(run).toMatchObject({ verdict: 'aborted', trigger: 'schedule' });
     expect(run?.cause).toMatch(
-      new RegExp(`^process ${victim.pid} on ${hostname()} died before the run finished`),
+      new RegExp(`^aborted: process ${victim.pid} on ${hostname()} died before the run finished`),
     );
     // Its slot was run once, by the replica that died: never again.
     const slot = await store.db

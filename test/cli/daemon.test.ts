@@ -248,7 +248,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
       expect(run).toMatchObject({ runId: started.runId, verdict: 'aborted', trigger: 'schedule' });
       expect(run?.cause).toMatch(
         new RegExp(
-          `^process ${first.pid} on ${hostname()} died before the run finished \\(recorded by process ${second.pid} on `,
+          `^aborted: process ${first.pid} on ${hostname()} died before the run finished \\(recorded by process ${second.pid} on `,
         ),
       );
       expect(await findUnfinishedRuns(store.db)).toEqual([]);
@@ -288,7 +288,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
     );
     expect(finished).toMatchObject({
       verdict: 'timed_out',
-      cause: 'drill exceeded its timeout of 2000 ms',
+      cause: 'timeout: drill exceeded its timeout of 2000 ms',
     });
     const pids = (await readFile(pidFile, 'utf8')).trim().split('\n').map(Number);
     expect(pids.length).toBeGreaterThanOrEqual(3);

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readManifest } from '../../src/manifest/index.js';
 import { sha256sumTree, writeTree } from '../helpers/artefacts.js';
@@ -74,15 +75,61 @@ describe('restore-drill manifest PATH', () => {
     };
     expect(document.source).toBe(url);
     expect(document.files).toEqual([]);
+    const digest = expect.stringMatching(/^[0-9a-f]{32}$/) as unknown;
     expect(document.tables).toEqual([
-      { name: 'public.pgbench_accounts', rows: 100_000 },
-      { name: 'public.pgbench_branches', rows: 1 },
-      { name: 'public.pgbench_history', rows: 0 },
-      { name: 'public.pgbench_tellers', rows: 10 },
-      { name: 'sales.orders', rows: 7 },
+      { name: 'public.pgbench_accounts', rows: 100_000, digest },
+      { name: 'public.pgbench_branches', rows: 1, digest },
+      { name: 'public.pgbench_history', rows: 0, digest: '0'.repeat(32) },
+      { name: 'public.pgbench_tellers', rows: 10, digest },
+      { name: 'sales.orders', rows: 7, digest },
     ]);
+    expect(result.stderr).toContain('manifest of 5 tables (row counts and digests)');
     const manifest = await readManifest(out, 'restore-drill');
     expect(manifest.tables?.get('sales.orders')).toBe(7);
+    expect(manifest.tableDigests?.get('sales.orders')).toMatch(/^[0-9a-f]{32}$/);
+
+    const countsOnly = await cli(['manifest', '--database', url, '--no-digests']);
+    expect(countsOnly.exitCode, countsOnly.stderr).toBe(0);
+    const counted = JSON.parse(countsOnly.stdout) as { tables: Record<string, unknown>[] };
+    expect(counted.tables[4]).toEqual({ name: 'sales.orders', rows: 7 });
+  });
+
+  it('records the records of every CSV, TSV, JSON Lines and SQLite file it recognises, unless --no-records', async () => {
+    const data = path.join(root, 'exports');
+    await writeTree(data, {
+      'orders.csv': 'id,note\n1,"multi\nline"\n2,x\n',
+      'people.tsv': 'name\tcity\nAda\tLondon\n',
+      'events.jsonl': '{"a":1}\n{"a":2}\n{"a":3}\n',
+      'broken.jsonl': '{"a":1}\n{"a":',
+      'notes.txt': 'not counted\n',
+    });
+    const sqlite = new Database(path.join(data, 'app.sqlite'));
+    sqlite.exec('create table users (id); insert into users values (1), (2)');
+    sqlite.close();
+    const result = await cli(['manifest', data]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain(
+      'records not counted: broken.jsonl (not valid JSON Lines: line 2 is not JSON)',
+    );
+    expect(result.stderr).toContain('records of 4 counted');
+    const document = JSON.parse(result.stdout) as { files: { path: string; records?: unknown }[] };
+    expect(Object.fromEntries(document.files.map((file) => [file.path, file.records]))).toEqual({
+      'app.sqlite': { users: 2 },
+      'broken.jsonl': undefined,
+      'events.jsonl': 3,
+      'notes.txt': undefined,
+      'orders.csv': 2,
+      'people.tsv': 1,
+    });
+    const manifestFile = path.join(root, 'exports.manifest.json');
+    await cli(['manifest', data, '--out', manifestFile]);
+    const manifest = await readManifest(manifestFile, 'restore-drill');
+    expect(manifest.problems).toEqual([]);
+    expect(manifest.files.get('app.sqlite')?.records).toEqual({ users: 2 });
+
+    const plain = await cli(['manifest', data, '--no-records']);
+    const bare = JSON.parse(plain.stdout) as { files: { records?: unknown }[] };
+    expect(bare.files.every((file) => file.records === undefined)).toBe(true);
   });
 
   it('is a usage error without a PATH or --database, or with both, or a missing folder', async () => {

@@ -167,7 +167,7 @@ describe('postgres drills end to end', () => {
     expect(exitCode).toBe(1);
     expect(run.verdict).toBe('failed');
     expect(run.cause).toMatch(
-      /^tables: 1 table differ from manifest .*: fewer-rows 'table public\.pgbench_accounts'$/,
+      /^check\.failed: tables: 1 table differ from manifest .*: fewer-rows 'table public\.pgbench_accounts'$/,
     );
     const tables = run.checks.find((check) => check.name === 'tables');
     expect(tables?.findings).toEqual([
@@ -200,7 +200,7 @@ describe('postgres drills end to end', () => {
     expect(exitCode).toBe(1);
     expect(run.verdict).toBe('error');
     expect(run.cause).toMatch(
-      /^dump .*corrupt\/shop-2026-11-27\.dump is damaged or not a pg_dump archive: could not uncompress data/,
+      /^restore\.damaged: dump .*corrupt\/shop-2026-11-27\.dump is damaged or not a pg_dump archive: could not uncompress data/,
     );
     expect(
       (await scratchDatabases(adminUrl)).filter((name) => name.startsWith('restore_drill_shop_')),
@@ -211,7 +211,7 @@ describe('postgres drills end to end', () => {
     const { run } = await runDrill('shop-missing');
     expect(run.verdict).toBe('error');
     expect(run.cause).toMatch(
-      /^cannot list backup sets of 'missing\/\*\.dump': .*missing: no such file or directory$/,
+      /^source\.unreachable: cannot list backup sets of 'missing\/\*\.dump': .*missing: no such file or directory$/,
     );
   });
 

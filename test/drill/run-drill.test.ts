@@ -85,7 +85,7 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     if (result.status !== 'finished') return;
     expect(result.record.verdict).toBe('error');
     expect(result.record.cause).toBe(
-      `scratch root ${inside} is inside the source path ${path.join(backups, 'guarded')}; scratch must not overlap the backups it restores`,
+      `scratch.unusable: scratch root ${inside} is inside the source path ${path.join(backups, 'guarded')}; scratch must not overlap the backups it restores`,
     );
     expect(result.record.scratchDir).toBeNull();
     expect(await readdir(path.join(backups, 'guarded'))).toEqual(['2026-03-01']);
@@ -100,7 +100,7 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     if (result.status !== 'finished') throw new Error('expected a finished run');
     expect(result.record.verdict).toBe('error');
     expect(result.record.cause).toMatch(
-      /^not enough free space for the restore in .*too-big-\d{8}T\d{6}Z-[0-9a-f]{8}: needs .+ \(expected 12 B × scratch margin 1000000000000000\), .+ available; /,
+      /^scratch\.full: scratch full: needed at least .+, .+ free on .*too-big-\d{8}T\d{6}Z-[0-9a-f]{8} \(expected 12 B × scratch margin 1000000000000000 \+ floor .+ \(scratch.minFree\); /,
     );
     expect(result.record.restored).toEqual({ files: 0, bytes: 0 });
     expect((await scratchFolders()).filter((name) => name.startsWith('too-big-'))).toEqual([]);
@@ -148,7 +148,7 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     if (result.status !== 'finished') throw new Error('expected a finished run');
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(result.record.verdict).toBe('timed_out');
-    expect(result.record.cause).toBe('drill exceeded its timeout of 1500 ms');
+    expect(result.record.cause).toBe('timeout: drill exceeded its timeout of 1500 ms');
     expect(result.record.commands).toHaveLength(0);
     const pids = (await readFile(pidFile, 'utf8')).trim().split('\n').map(Number);
     expect(pids.length).toBeGreaterThanOrEqual(3);
@@ -181,7 +181,7 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     if (result.status !== 'finished') throw new Error('expected a finished run');
     expect(result.record).toMatchObject({
       verdict: 'timed_out',
-      cause: 'drill exceeded its timeout of 1500 ms',
+      cause: 'timeout: drill exceeded its timeout of 1500 ms',
       sourceKind: 'command',
     });
     const pids = (await readFile(pidFile, 'utf8')).trim().split('\n').map(Number);

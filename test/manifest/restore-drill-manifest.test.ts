@@ -82,6 +82,8 @@ describe('writeManifestForFolder', () => {
       bytes: document.files.reduce((sum, file) => sum + file.size, 0),
       links: 0,
       skipped: [],
+      counted: 0,
+      uncounted: [],
     });
   });
 

@@ -218,7 +218,7 @@ describe('rotating coverage through runDrill', () => {
     if (result.status !== 'finished') throw new Error('slot taken');
     expect(result.record.verdict).toBe('error');
     expect(result.record.cause).toBe(
-      "sample.cover of 30d needs the drill's schedule or sample.slices to know how many slices to cut the set into",
+      "config.invalid: sample.cover of 30d needs the drill's schedule or sample.slices to know how many slices to cut the set into",
     );
   });
 });

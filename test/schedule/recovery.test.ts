@@ -95,7 +95,7 @@ describe.each(dialects)('recovery of runs left by dead processes on %s', (dialec
       targets: { rtoMs: 900_000, rpoMs: null },
     });
     expect(stored?.record.cause).toBe(
-      `process 31337 on crashed-host died before the run finished (recorded by process ${process.pid} on ${hostname()})`,
+      `aborted: process 31337 on crashed-host died before the run finished (recorded by process ${process.pid} on ${hostname()})`,
     );
     // Nothing left to do on the next start.
     expect(

@@ -238,7 +238,7 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
     const [aborted] = await listRuns(t.store.db, { drill: [names[0] as string] });
     expect(aborted?.verdict).toBe('aborted');
     expect(aborted?.cause).toBe(
-      'stopped before it finished: received SIGTERM and its drain timeout of 500ms passed',
+      'aborted: stopped before it finished: received SIGTERM and its drain timeout of 500ms passed',
     );
     const shutdown = (await listSkips(t.store.db, { drill: [names[1] as string] })).filter(
       (skip) => skip.reason === 'shutdown',

@@ -20,7 +20,7 @@ describe('scratch free space', () => {
     expect(error).toBeInstanceOf(ScratchError);
     expect((error as Error).message).toMatch(
       new RegExp(
-        `^not enough free space for the restore in ${dir}: needs .+ \\(expected .+ × scratch margin 2\\), .+ available; free some space, move scratch.root, or lower daemon.scratchMargin$`,
+        `^scratch full: needed at least .+, .+ free on ${dir} \\(expected .+ × scratch margin 2; free some space, move scratch.root, or lower daemon.scratchMargin\\)$`,
       ),
     );
   });

@@ -713,7 +713,7 @@ drills:
   test('fails a drill whose snapshot holds a changed file, naming the file', async () => {
     const record = await drill('restic-changed');
     expect(record.verdict).toBe('failed');
-    expect(record.cause).toMatch(/^manifest: .*docs\/b\.txt/);
+    expect(record.cause).toMatch(/^check\.failed: manifest: .*docs\/b\.txt/);
     const manifest = record.checks.find((result) => result.name === 'manifest');
     expect(manifest?.findings?.map((finding) => finding.item)).toEqual(['docs/b.txt']);
   });

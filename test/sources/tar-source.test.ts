@@ -12,7 +12,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import {
-  SourceError,
+  BackupDamagedError,
   type BackupSet,
   type RestoreOutcome,
   type RestoreSource,
@@ -434,7 +434,7 @@ describe('tar source', () => {
         items: null,
         log,
       });
-      await expect(restore).rejects.toThrow(SourceError);
+      await expect(restore).rejects.toThrow(BackupDamagedError);
       await expect(source.listItems(set, {})).rejects.toThrow(
         new RegExp(
           `^unreadable archive ${escape(archive)}: corrupt gzip data \\(.+\\) before the first entry$`,
@@ -476,6 +476,37 @@ describe('tar source', () => {
       await expect(source.listItems(await onlySet(source), {})).rejects.toThrow(
         `unreadable archive ${archive}: unexpected end of data at entry foo/bar`,
       );
+    });
+
+    it('keeps the members restored before a truncation, naming the entry and the offset', async () => {
+      const { archive, source } = await place('partial.tar');
+      const partial = path.join(root, 'partial-tree');
+      await writeTree(partial, {
+        'a.txt': 'alpha\n',
+        'b.txt': 'bravo\n',
+        'c/big.bin': Buffer.alloc(3 * 1024 * 1024, 7),
+      });
+      await run('tar', ['-cf', archive, '-C', partial, 'a.txt', 'b.txt', 'c/big.bin']);
+      await truncate(archive, 2 * 1024 * 1024);
+      const scratch = await tempDir('restore-drill-scratch-');
+      const failure = await source
+        .restore(await onlySet(source), scratch, { items: null, log })
+        .then(
+          () => null,
+          (error: unknown) => error,
+        );
+      expect(failure).toBeInstanceOf(BackupDamagedError);
+      const damaged = failure as BackupDamagedError;
+      expect(damaged.message).toBe(
+        `unreadable archive ${archive}: unexpected end of data at entry c/big.bin`,
+      );
+      expect(damaged.damage).toEqual({
+        detail: 'unexpected end of data',
+        entry: 'c/big.bin',
+        offset: 2 * 1024 * 1024,
+      });
+      expect(damaged.partial.files.map((file) => file.path)).toEqual(['a.txt', 'b.txt']);
+      expect(await readFile(path.join(scratch, 'b.txt'), 'utf8')).toBe('bravo\n');
     });
 
     it('fails on a tar cut exactly after a member (no end-of-archive marker)', async () => {

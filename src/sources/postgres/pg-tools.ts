@@ -180,7 +180,9 @@ async function restoreFailure(
   const stderr = result.stderrTail;
   if (result.timedOut) return new SourceError(`pg_restore of ${dump} ${describeExit(result)}`);
   if (result.exitCode === null && !result.signal)
-    return new SourceError(`cannot run ${binary}: ${lastLine(stderr)}`);
+    return new SourceError(`cannot run ${binary}: ${lastLine(stderr)}`, false, {
+      code: 'tool.missing',
+    });
   const newer = /unsupported version \((\d+\.\d+)\) in file header/.exec(stderr);
   if (newer) {
     const version = await toolVersion(binary, signal);
@@ -202,7 +204,9 @@ async function restoreFailure(
     /error during file seek.*/,
   ]);
   if (damaged)
-    return new SourceError(`dump ${dump} is damaged or not a pg_dump archive: ${damaged}`);
+    return new SourceError(`dump ${dump} is damaged or not a pg_dump archive: ${damaged}`, false, {
+      code: 'restore.damaged',
+    });
   const connection = connectionProblem(stderr);
   if (connection) return new SourceError(`pg_restore could not restore ${dump}: ${connection}`);
   const error = /pg_restore: error: (.*)/.exec(stderr)?.[1];

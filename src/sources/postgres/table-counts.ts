@@ -17,8 +17,29 @@ export function qualifiedName(schema: string, name: string): string {
   return `${schema}.${name}`;
 }
 
-function quoteIdent(name: string): string {
+/** A SQL identifier, quoted. */
+export function quoteIdent(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** A user table: its schema-qualified name and its quoted SQL reference. */
+export interface ListedTable {
+  name: string;
+  sql: string;
+}
+
+/** Every user table, in name order; with `only`, just the tables it names. */
+export async function listTables(
+  query: QueryFn,
+  only?: ReadonlySet<string> | null,
+): Promise<ListedTable[]> {
+  const listed = await query(LIST_TABLES);
+  return listed.rows
+    .map((row) => ({
+      name: qualifiedName(String(row.schema), String(row.name)),
+      sql: `${quoteIdent(String(row.schema))}.${quoteIdent(String(row.name))}`,
+    }))
+    .filter((table) => !only || only.has(table.name));
 }
 
 /**
@@ -30,16 +51,11 @@ export async function countTables(
   query: QueryFn,
   options: { only?: ReadonlySet<string> | null; signal?: AbortSignal | undefined } = {},
 ): Promise<RestoredTable[]> {
-  const listed = await query(LIST_TABLES);
   const tables: RestoredTable[] = [];
-  for (const row of listed.rows) {
+  for (const table of await listTables(query, options.only)) {
     options.signal?.throwIfAborted();
-    const name = qualifiedName(String(row.schema), String(row.name));
-    if (options.only && !options.only.has(name)) continue;
-    const counted = await query(
-      `select count(*) as rows from ${quoteIdent(String(row.schema))}.${quoteIdent(String(row.name))}`,
-    );
-    tables.push({ name, rows: Number(counted.rows[0]?.rows ?? 0) });
+    const counted = await query(`select count(*) as rows from ${table.sql}`);
+    tables.push({ name: table.name, rows: Number(counted.rows[0]?.rows ?? 0) });
   }
   return tables;
 }

@@ -1,0 +1,69 @@
+import type { QueryFn } from '../restored-database.js';
+import { listTables } from './table-counts.js';
+
+/** A table's row count and the order-independent digest of its rows. */
+export interface TableDigest {
+  name: string;
+  rows: number;
+  /** 32 hex digits: two 64-bit sums of per-row MD5 halves, each modulo 2^64. */
+  digest: string;
+}
+
+/**
+ * Session settings that fix how values print as text, so a row's text form (and so its
+ * hash) is the same on any server, in any time zone, before and after pg_dump/pg_restore.
+ * SET LOCAL: they end with the caller's transaction.
+ */
+export const DIGEST_SETTINGS = [
+  "set local timezone = 'UTC'",
+  "set local datestyle = 'ISO, YMD'",
+  "set local intervalstyle = 'postgres'",
+  'set local extra_float_digits = 1',
+  "set local bytea_output = 'hex'",
+  "set local lc_monetary = 'C'",
+];
+
+/**
+ * Hashes each row's text form (`t::text`: every column, dropped ones excluded) with MD5
+ * and sums the two 64-bit halves as numeric, so the digest ignores row order and
+ * physical layout but changes with any value, any added or removed row (a sum, unlike
+ * XOR, does not cancel duplicate rows). Runs entirely on the server: one sequential scan.
+ */
+function digestQuery(table: string): string {
+  return `select count(*) as rows,
+  coalesce(sum(('x' || substr(h, 1, 16))::bit(64)::bigint::numeric), 0)::text as high,
+  coalesce(sum(('x' || substr(h, 17, 16))::bit(64)::bigint::numeric), 0)::text as low
+from (select md5(t::text) as h from ${table} as t) as hashed`;
+}
+
+const TWO_TO_64 = 1n << 64n;
+
+function hex64(sum: string): string {
+  const value = ((BigInt(sum) % TWO_TO_64) + TWO_TO_64) % TWO_TO_64;
+  return value.toString(16).padStart(16, '0');
+}
+
+/**
+ * Row counts and content digests of every user table (name order), computed in SQL on
+ * the server so no row leaves the database. The caller runs it inside one transaction
+ * (a snapshot, and the SET LOCALs above apply); `only` limits it to the named tables.
+ * Cost: a sequential scan of each table plus an MD5 per row.
+ */
+export async function digestTables(
+  query: QueryFn,
+  options: { only?: ReadonlySet<string> | null; signal?: AbortSignal | undefined } = {},
+): Promise<TableDigest[]> {
+  for (const setting of DIGEST_SETTINGS) await query(setting);
+  const digests: TableDigest[] = [];
+  for (const table of await listTables(query, options.only)) {
+    options.signal?.throwIfAborted();
+    const result = await query(digestQuery(table.sql));
+    const row = result.rows[0] ?? {};
+    digests.push({
+      name: table.name,
+      rows: Number(row.rows ?? 0),
+      digest: hex64(String(row.high ?? '0')) + hex64(String(row.low ?? '0')),
+    });
+  }
+  return digests;
+}

@@ -1,0 +1,158 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { run, writeTree } from '../helpers/artefacts.js';
+import { CLI, cli } from '../helpers/cli.js';
+import { tempDir } from '../helpers/temp.js';
+import { createTestDatabase } from '../helpers/test-database.js';
+
+/** Every verb, as its path of words. */
+const VERBS = [
+  ['run'],
+  ['history'],
+  ['show'],
+  ['validate'],
+  ['alerts', 'test'],
+  ['alerts', 'check-stale'],
+  ['alerts', 'deliver'],
+  ['alerts', 'heartbeat'],
+  ['alerts', 'log'],
+  ['report'],
+  ['evidence', 'verify'],
+  ['evidence', 'export'],
+  ['evidence', 'purge'],
+  ['manifest'],
+  ['serve'],
+  ['daemon'],
+  ['completion'],
+] as const;
+
+let root: string;
+let config: string;
+let pipeRuns = 0;
+
+beforeAll(async () => {
+  root = await tempDir('restore-drill-cli-consistency-');
+  config = path.join(root, 'restore-drill.yaml');
+  // Eight files damaged after their manifest was written: more findings than a summary shows.
+  const names = Array.from({ length: 8 }, (_, index) => `f${index}.txt`);
+  const set = path.join(root, 'backups', '2026-03-01');
+  await writeTree(set, Object.fromEntries(names.map((name) => [name, `${name}\n`])));
+  await writeFile(path.join(set, 'SHA256SUMS'), await run('sha256sum', names, set));
+  await writeTree(set, Object.fromEntries(names.map((name) => [name, 'changed\n'])));
+  await writeFile(
+    config,
+    [
+      `database: { url: '${await createTestDatabase()}' }`,
+      'scratch: { root: scratch }',
+      'drills:',
+      '  - name: files',
+      '    source: { kind: directory, path: backups/* }',
+      '    checks: { manifest: { path: SHA256SUMS } }',
+      '',
+    ].join('\n'),
+  );
+});
+
+/**
+ * Runs the CLI with its stdout into a pipe whose reader is gone before it writes (`true`
+ * exits at once, the CLI takes far longer to start), as `| head` leaves it.
+ */
+async function intoClosedPipe(
+  args: readonly string[],
+): Promise<{ exitCode: number; stderr: string }> {
+  const stderrFile = path.join(root, `stderr-${(pipeRuns += 1)}.txt`);
+  const status = await run(
+    'bash',
+    ['-c', 'node "$0" "${@:2}" 2>"$1" | true; echo "${PIPESTATUS[0]}"', CLI, stderrFile, ...args],
+    root,
+  );
+  return { exitCode: Number(status.trim()), stderr: await readFile(stderrFile, 'utf8') };
+}
+
+describe('one CLI everywhere', () => {
+  // A few verbs a test, so each stays well within its time on a loaded machine.
+  it.each([VERBS.slice(0, 6), VERBS.slice(6, 12), VERBS.slice(12)])(
+    'every verb takes --config and --log-level and shows an example in its --help (%#)',
+    async (...verbs) => {
+      const helps = await Promise.all(verbs.map((verb) => cli([...verb, '--help'])));
+      helps.forEach((help, index) => {
+        const name = verbs[index]!.join(' ');
+        expect(help.exitCode, name).toBe(0);
+        expect(help.stdout, name).toContain('--config <path>');
+        expect(help.stdout, name).toContain('--log-level <level>');
+        expect(help.stdout, name).toMatch(/\nExamples:\n {2}.*restore-drill /);
+        if (name === 'report')
+          expect(help.stdout).toContain(
+            'restore-drill report --format csv --out runs.csv    # also writes runs.summary.csv',
+          );
+      });
+    },
+  );
+
+  it('manifest accepts --config and --log-level like every verb', async () => {
+    const result = await cli([
+      'manifest',
+      path.join(root, 'backups', '2026-03-01'),
+      '--config',
+      config,
+      '--log-level',
+      'warn',
+    ]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ format: 'restore-drill-manifest' });
+  });
+
+  it('ends quietly with exit 0 when the reader of its output goes away (| head)', async () => {
+    for (const args of [['validate', '--config', config], ['completion', 'bash'], ['--help']]) {
+      const result = await intoClosedPipe(args);
+      expect(result, args.join(' ')).toEqual({ exitCode: 0, stderr: '' });
+    }
+  });
+
+  it('shows the first findings with a pointer to --all, and every finding with show --all', async () => {
+    const ran = await cli(['run', '--config', config, '--json']);
+    expect(ran.exitCode).toBe(1);
+    const runId = (JSON.parse(ran.stdout) as { runs: { runId: string }[] }).runs[0]!.runId;
+    const short = await cli(['show', runId.slice(0, 8), '--config', config]);
+    expect(short.stdout.match(/changed: f\d\.txt/g)).toHaveLength(5);
+    expect(short.stdout).toContain(`… and 3 more (restore-drill show ${runId.slice(0, 8)} --all)`);
+    const all = await cli(['show', runId.slice(0, 8), '--all', '--config', config]);
+    expect(all.exitCode).toBe(0);
+    expect(all.stdout.match(/changed: f\d\.txt/g)?.sort()).toEqual(
+      Array.from({ length: 8 }, (_, index) => `changed: f${index}.txt`),
+    );
+    expect(all.stdout).not.toContain('--all)');
+  });
+
+  it('prints bash and zsh completion that completes verbs, sub-verbs, flags and their choices', async () => {
+    const bash = await cli(['completion', 'bash']);
+    expect(bash.exitCode).toBe(0);
+    const script = path.join(root, 'completion.bash');
+    await writeFile(script, bash.stdout);
+    const complete = (words: readonly string[]) =>
+      run(
+        'bash',
+        [
+          '-c',
+          'source "$0"; COMP_WORDS=("${@:1}"); COMP_CWORD=$(($# - 1)); _restore_drill; echo "${COMPREPLY[*]}"',
+          script,
+          'restore-drill',
+          ...words,
+        ],
+        root,
+      ).then((out) => out.trim());
+    expect(await complete(['va'])).toBe('validate');
+    expect(await complete(['evidence', ''])).toBe('verify export purge');
+    expect(await complete(['report', '--format', ''])).toBe('html csv json');
+    expect(await complete(['show', '--a'])).toBe('--all');
+    const zsh = await cli(['completion', 'zsh']);
+    expect(zsh.stdout.split('\n').slice(0, 3)).toEqual([
+      '#compdef restore-drill',
+      '# zsh completion for restore-drill (restore-drill completion zsh)',
+      'autoload -U +X bashcompinit && bashcompinit',
+    ]);
+    expect(zsh.stdout).toContain(bash.stdout);
+    expect((await cli(['completion', 'fish'])).exitCode).toBe(2);
+  });
+});
