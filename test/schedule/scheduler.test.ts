@@ -295,8 +295,9 @@ describe('Scheduler (in process, real PostgreSQL, real folder restores)', () => 
       (skip) => skip.reason === 'missed',
     );
     expect(missed?.detail).toMatch(/^the daemon's timer came \d.* after the slot/);
-    // The late timer ran nothing: its slots are missed, not run late.
-    expect(await startsOf(names)).toEqual([]);
+    // A missed slot is never run late (the slot that is due when the timer comes may run).
+    const startedSlots = (await startsOf(names)).map((row) => row.scheduled_for?.getTime());
+    expect(startedSlots).not.toContain(missed?.scheduled_for.getTime());
   });
 
   it('runs periodic jobs on their schedules, skips a slot while the job still runs, and stops them on drain', async () => {
