@@ -203,7 +203,7 @@ describe('postgres drills end to end', () => {
     expect(exitCode).toBe(1);
     expect(run.verdict).toBe('failed');
     expect(run.cause).toMatch(
-      /^tables: 1 table differ from manifest .*: changed-content 'table public\.pgbench_accounts'$/,
+      /^check\.failed: tables: 1 table differ from manifest .*: changed-content 'table public\.pgbench_accounts'$/,
     );
     const tables = run.checks.find((check) => check.name === 'tables');
     expect(tables?.findings).toEqual([
