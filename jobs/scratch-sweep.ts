@@ -34,7 +34,9 @@ export const scratchSweepJob: PeriodicJob<ScratchSweepResult> = {
       log,
       now: scheduledFor,
     });
-    log.info(
+    // Quiet when there was nothing to do: `run` sweeps before every invocation.
+    const acted = result.removed.length + result.failed.length + recovered.length > 0;
+    log[acted ? 'info' : 'debug'](
       {
         root,
         removed: result.removed.length,

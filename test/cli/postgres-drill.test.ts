@@ -75,6 +75,17 @@ beforeAll(async () => {
   await query(shrunk, 'delete from pgbench_accounts where aid <= 25');
   await pgDump(shrunk, 'c', path.join(root, 'shrunk', 'shop-2026-11-27.dump'));
 
+  // One value updated after the manifest was written, before the dump: same counts, other content.
+  await mkdir(path.join(root, 'updated'));
+  await cp(
+    path.join(root, 'good', 'shop.manifest.json'),
+    path.join(root, 'updated', 'shop.manifest.json'),
+  );
+  const updated = await createTestDatabase();
+  await runTool('pg_restore', ['--no-owner', '-d', updated, path.join(root, 'tmp.dump')]);
+  await query(updated, 'update pgbench_accounts set abalance = 7 where aid = 4242');
+  await pgDump(updated, 'c', path.join(root, 'updated', 'shop-2026-11-27.dump'));
+
   // A dump with bytes flipped in the middle.
   await mkdir(path.join(root, 'corrupt'));
   await cp(
@@ -117,6 +128,11 @@ drills:
     checks:
       manifest: { format: restore-drill, path: "${path.join(root, 'shrunk', 'shop.manifest.json')}" }
       tables: { from: manifest }
+  - name: shop-updated
+    source: { kind: postgres, path: updated/*.dump, ${server} }
+    checks:
+      manifest: { format: restore-drill, path: "${path.join(root, 'updated', 'shop.manifest.json')}" }
+      tables: { from: manifest }
   - name: shop-corrupt
     source: { kind: postgres, path: corrupt/*.dump, ${server} }
     checks: { tables: { from: last-pass } }
@@ -155,7 +171,7 @@ describe('postgres drills end to end', () => {
       ['rpo', 'passed'],
     ]);
     expect(run.checks.find((check) => check.name === 'tables')?.detail).toMatch(
-      /^4 tables match manifest /,
+      /^4 tables match manifest .* \(4 content digests equal\)$/,
     );
     expect(
       (await scratchDatabases(adminUrl)).filter((name) => name.startsWith('restore_drill_shop_')),
@@ -180,6 +196,25 @@ describe('postgres drills end to end', () => {
     ]);
     // The manifest check leaves row counts to the tables check: one finding, not two.
     expect(run.checks.find((check) => check.name === 'manifest')?.findings).toBeUndefined();
+  });
+
+  it('fails on the content digest when one value was updated after the manifest, the row count unchanged', async () => {
+    const { exitCode, run } = await runDrill('shop-updated');
+    expect(exitCode).toBe(1);
+    expect(run.verdict).toBe('failed');
+    expect(run.cause).toMatch(
+      /^tables: 1 table differ from manifest .*: changed-content 'table public\.pgbench_accounts'$/,
+    );
+    const tables = run.checks.find((check) => check.name === 'tables');
+    expect(tables?.findings).toEqual([
+      {
+        item: 'table public.pgbench_accounts',
+        problem: 'changed-content',
+        expected: { digest: expect.stringMatching(/^[0-9a-f]{32}$/) as unknown },
+        actual: { digest: expect.stringMatching(/^[0-9a-f]{32}$/) as unknown, rows: 100_000 },
+      },
+    ]);
+    expect((tables?.expected as { digests?: number }).digests).toBe(4);
   });
 
   it('fails in the manifest check when no tables check is configured', async () => {

@@ -10,6 +10,12 @@ if (!file) {
   console.error('usage: run-ts.mjs <module.ts> [args...]');
   process.exit(2);
 }
-const { module } = await runnerImport(resolve(file), { configFile: false, logLevel: 'silent' });
-const code = await module.default(args);
-process.exitCode = typeof code === 'number' ? code : 0;
+// runnerImport closes its module runner once the import settles, and the code under test loads
+// some modules lazily (import() at first use): so the whole run happens inside the import, in
+// run-ts-entry.mjs's top-level await, while the runner is still open.
+globalThis.runTs = { file: resolve(file), args };
+const { module } = await runnerImport(resolve(import.meta.dirname, 'run-ts-entry.mjs'), {
+  configFile: false,
+  logLevel: 'silent',
+});
+process.exitCode = typeof module.exitCode === 'number' ? module.exitCode : 0;
