@@ -20,7 +20,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await rm(runDir, { recursive: true, force: true });
     throw error;
   });
-  const { stop, ...postgresInfo } = postgres;
+  const { stop, pause: _pause, resume: _resume, pauseArgv: _pauseArgv, ...postgresInfo } = postgres;
   project.provide('postgres', postgresInfo);
   project.provide('pgliteTemplateRoot', join(runDir, 'pglite-template'));
   return async () => {
