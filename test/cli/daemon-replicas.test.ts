@@ -187,9 +187,19 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
     const victim = daemon(first.config);
     const restoring = await victim.waitForLog((line) => line.msg === 'restoring');
     const other = daemon(second.config);
-    // While the victim's run is alive, the other replica skips the drill's slots, naming that run.
-    const skipped = await other.waitForLog((line) => line.msg === 'slot skipped');
-    expect(skipped).toMatchObject({ reason: 'overlap', blockingRunId: restoring.runId });
+    // While the victim's run is alive, the other replica does not run the drill: a slot is skipped
+    // as an overlap naming that run. Either replica may be first to record the skip (the victim
+    // schedules too), so the other's own line is "slot skipped" or "already decided … skip".
+    const decided = await other.waitForLog(
+      (line) =>
+        line.msg === 'slot skipped' ||
+        (line.msg === 'slot already decided by another replica' && line.by === 'skip'),
+    );
+    const [skip] = await listSkips(store.db, { drill: [drill] }).then((rows) =>
+      rows.filter((row) => row.scheduled_for.toISOString() === decided.slot),
+    );
+    expect(skip).toMatchObject({ reason: 'overlap', blocking_run_id: restoring.runId });
+    expect(other.logs.filter((line) => line.msg === 'restoring')).toEqual([]);
 
     victim.signal('SIGKILL');
     await victim.waitForExit();
