@@ -12,6 +12,7 @@ import {
 } from '../../src/sources/postgres/scratch-server.js';
 import { countTables } from '../../src/sources/postgres/table-counts.js';
 import {
+  BackupDamagedError,
   SourceError,
   type BackupSet,
   type RestoreOutcome,
@@ -218,10 +219,15 @@ describe('postgres source on a scratch server', () => {
     const error = await src
       .restore(await onlySet(src), scratchDir, { items: null, log })
       .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SourceError);
+    expect(error).toBeInstanceOf(BackupDamagedError);
     expect((error as Error).message).toMatch(
       /^dump .*app\.dump is damaged or not a pg_dump archive: could not uncompress data/,
     );
+    // The commands run before and at the damage are kept: pg_restore -l, then the restore with its exit.
+    const { partial, damage } = error as BackupDamagedError;
+    expect(damage.detail).toMatch(/^could not uncompress data/);
+    expect(partial.commands?.map((command) => command.exitCode)).toEqual([0, 1]);
+    expect(partial.commands?.[1]?.stderrTail).toMatch(/could not uncompress data/);
     expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(scratchDir))).toBe(
       false,
     );
@@ -294,9 +300,14 @@ describe('postgres source on a scratch server', () => {
     );
     const dir = await scratch();
     const src = source({ path: 'cut.sql' });
-    await expect(src.restore(await onlySet(src), dir, { items: null, log })).rejects.toThrow(
+    const error = await src
+      .restore(await onlySet(src), dir, { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as Error).message).toMatch(
       /^plain dump .*cut\.sql line 4: the file ends inside COPY data \(no \\\. line\): the dump is truncated$/,
     );
+    expect((error as BackupDamagedError).damage.entry).toBe('line 4');
     expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(dir))).toBe(false);
   });
 

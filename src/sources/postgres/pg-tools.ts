@@ -5,7 +5,7 @@ import {
   type CommandResult,
   type ExecRecord,
 } from '../../exec/run-command.js';
-import { SourceError, type RefusedEntry } from '../restore-source.js';
+import { BackupDamagedError, SourceError, type RefusedEntry } from '../restore-source.js';
 
 /** One TABLE DATA entry of an archive's table of contents: what sampling picks from. */
 export interface TocTableData {
@@ -176,7 +176,7 @@ async function restoreFailure(
   dump: string,
   result: CommandResult,
   signal: AbortSignal | undefined,
-): Promise<SourceError> {
+): Promise<SourceError | BackupDamagedError> {
   const stderr = result.stderrTail;
   if (result.timedOut) return new SourceError(`pg_restore of ${dump} ${describeExit(result)}`);
   if (result.exitCode === null && !result.signal)
@@ -190,6 +190,7 @@ async function restoreFailure(
       `dump ${dump} was made by a newer pg_dump than pg_restore ${version ?? '(unknown version)'} (archive format ${newer[1]}); use a pg_restore of the dump's major version or newer (source.pgRestore)`,
     );
   }
+  // The dump was read and its data is bad: a finding (`failed`), with the command as evidence.
   const damaged = firstMatch(stderr, [
     /did not find magic string in file header/,
     /input file does not appear to be a valid archive.*/,
@@ -200,13 +201,19 @@ async function restoreFailure(
     /corrupt tar header.*/,
     /could not find block ID \d+ in archive.*/,
     /unrecognized data block type.*/,
-    /could not open input file .*/,
     /error during file seek.*/,
   ]);
-  if (damaged)
-    return new SourceError(`dump ${dump} is damaged or not a pg_dump archive: ${damaged}`, false, {
-      code: 'restore.damaged',
-    });
+  if (damaged) {
+    const entry = /processing data for table "([^"]+)"/.exec(stderr)?.[1] ?? null;
+    return new BackupDamagedError(
+      `dump ${dump} is damaged or not a pg_dump archive: ${damaged}`,
+      { detail: damaged, entry: entry === null ? null : `table ${entry}`, offset: null },
+      { files: [], refused: [], commands: [withoutStdout(result)] },
+    );
+  }
+  // Not there or not readable: the drill could not judge it.
+  const unopened = /could not open input file .*/.exec(stderr)?.[0];
+  if (unopened) return new SourceError(`cannot read dump ${dump}: ${unopened.trim()}`);
   const connection = connectionProblem(stderr);
   if (connection) return new SourceError(`pg_restore could not restore ${dump}: ${connection}`);
   const error = /pg_restore: error: (.*)/.exec(stderr)?.[1];
