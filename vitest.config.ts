@@ -1,12 +1,35 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
+
+/**
+ * The slow end-to-end files: real CLI and daemon processes, real restic and
+ * pg_dump at size, Chromium. `npm run test:fast` (TEST_SET=fast) leaves them out;
+ * `npm test` runs everything.
+ */
+export const SLOW_TEST_FILES = [
+  'test/cli/**',
+  'test/alerts/restart.test.ts',
+  'test/evidence/chain-purge.test.ts',
+  'test/evidence/open-store.test.ts',
+  'test/report/server/browser.test.ts',
+  'test/schedule/run-leases.test.ts',
+  'test/schedule/scheduler.test.ts',
+  'test/sources/postgres-source.test.ts',
+  'test/sources/restic-source.test.ts',
+];
+
+const fastOnly = process.env.TEST_SET === 'fast';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: [...configDefaults.exclude, ...(fastOnly ? SLOW_TEST_FILES : [])],
     globalSetup: ['test/helpers/global-setup.ts'],
-    // PGlite's first initdb runs in WASM (3–8 s); real servers start in ~1.5 s.
+    // The most any test or hook may take: a longer one hides a hang. Slow setup (the
+    // PostgreSQL server, the PGlite template) is done once in global setup.
     hookTimeout: 60_000,
     testTimeout: 60_000,
+    // Processes, not threads: tests switch user ids (seteuid) and run real servers.
+    // Two workers for two cores; the slowest files start first (vitest's cached durations).
     pool: 'forks',
     maxWorkers: 2,
   },

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-import { main } from '../src/cli/program.js';
-import { jobs } from '../jobs/index.js';
+import { setFlagsFromString } from 'node:v8';
 import { endQuietlyWhenOutputCloses } from '../src/cli/closed-output.js';
 
+// Before any WebAssembly is compiled: the embedded store's PostgreSQL (PGlite, ~8 MB of WASM)
+// then runs on V8's baseline compiler alone. Optimising it in the background cost more CPU
+// and about 60 MB more memory than a CLI call or an evidence query ever won back.
+setFlagsFromString('--liftoff-only');
 endQuietlyWhenOutputCloses([process.stdout, process.stderr]);
 
-process.exitCode = await main(process.argv, jobs);
+const { main } = await import('../src/cli/program.js');
+// The jobs (and through them every source kind) load only for the verbs that run them.
+process.exitCode = await main(process.argv, async () => (await import('../jobs/index.js')).jobs);

@@ -35,7 +35,8 @@ export function createDrillJob(
         ...(gate ? { gate } : {}),
         ...(options.createSource ? { createSource: options.createSource } : {}),
       });
-      if (result.status === 'finished' && loaded.config.alerts) {
+      // A result still in the spool is not in the store the alerts read: its alerts come after the replay.
+      if (result.status === 'finished' && result.recorded.in === 'store' && loaded.config.alerts) {
         // Alerting never changes a run's verdict: a failure here is logged, and the log keeps what is undelivered.
         try {
           await new Alerting({ loaded, db, log }).afterRun(drill.name, {

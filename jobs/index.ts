@@ -1,6 +1,7 @@
 import { drillJob } from './drill.js';
 import { heartbeatJob } from './heartbeat.js';
 import { scratchSweepJob } from './scratch-sweep.js';
+import { spoolReplayJob } from './spool-replay.js';
 import { staleCheckJob } from './stale-check.js';
 
 /** Every job kind, handed to the CLI and the scheduler by the entry point. */
@@ -9,7 +10,7 @@ export const jobs = {
   staleCheck: staleCheckJob,
   heartbeat: heartbeatJob,
   scratchSweep: scratchSweepJob,
-  periodic: [scratchSweepJob],
+  periodic: [scratchSweepJob, spoolReplayJob],
 } as const;
 
 export type Jobs = typeof jobs;

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { findUnfinishedRuns } from '../src/evidence/runs.js';
+import { spoolDirFor } from '../src/evidence/spool.js';
 import type { PeriodicJob } from '../src/schedule/job.js';
 import { recoverAbandonedRuns, type RecoveredRun } from '../src/schedule/recovery.js';
 import { guardConfigScratchRoot } from '../src/scratch/guard.js';
@@ -22,7 +23,13 @@ export const scratchSweepJob: PeriodicJob<ScratchSweepResult> = {
   name: 'scratch-sweep',
   schedule: (config) => config.daemon.scratchSweep.schedule,
   async run({ scheduledFor }, { loaded, db, log, leases }) {
-    const recovered = await recoverAbandonedRuns({ db, leases, config: loaded.config, log });
+    const recovered = await recoverAbandonedRuns({
+      db,
+      leases,
+      config: loaded.config,
+      log,
+      spoolDir: spoolDirFor(loaded.config, loaded.dir),
+    });
     const root = await guardConfigScratchRoot(loaded.config, loaded.dir);
     const unfinished = await findUnfinishedRuns(db);
     const spare = new Set(
@@ -34,7 +41,9 @@ export const scratchSweepJob: PeriodicJob<ScratchSweepResult> = {
       log,
       now: scheduledFor,
     });
-    log.info(
+    // Quiet when there was nothing to do: `run` sweeps before every invocation.
+    const acted = result.removed.length + result.failed.length + recovered.length > 0;
+    log[acted ? 'info' : 'debug'](
       {
         root,
         removed: result.removed.length,

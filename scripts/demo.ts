@@ -78,7 +78,12 @@ function runDrills(drills: string[]): number {
     configFile,
     ...drills.flatMap((drill) => ['--drill', drill]),
   ];
-  return spawnSync(process.execPath, args, { stdio: 'inherit' }).status ?? 1;
+  // The demo is read by people, piped (`npm start | cat`, CI logs) or not: short human log lines either way.
+  const env = {
+    ...process.env,
+    RESTORE_DRILL_LOG_FORMAT: process.env.RESTORE_DRILL_LOG_FORMAT ?? 'pretty',
+  };
+  return spawnSync(process.execPath, args, { stdio: 'inherit', env }).status ?? 1;
 }
 
 const healthy = runDrills(['fileserver-nightly', 'uploads-weekly']);
@@ -88,9 +93,10 @@ if (healthy === 0 && damaged === 1) {
   process.stdout.write(
     'As intended: the healthy backups passed, and fileserver-damaged failed naming the file whose byte was flipped.\n',
   );
-  process.stdout.write(
-    'Evidence: node dist/bin/restore-drill.js history --config config/restore-drill.yaml\n',
-  );
+  // npm runs scripts in the package folder; the user's shell is where they typed `npm start` (INIT_CWD).
+  const userDir = process.env.INIT_CWD ?? process.cwd();
+  const here = (file: string) => path.relative(userDir, file) || '.';
+  process.stdout.write(`Evidence: node ${here(cli)} history --config ${here(configFile)}\n`);
 } else {
   process.stdout.write(
     `Unexpected: healthy drills exited ${healthy} (want 0), the damaged drill exited ${damaged} (want 1).\n`,

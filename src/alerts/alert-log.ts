@@ -82,16 +82,6 @@ function toEvent(row: {
   };
 }
 
-/** One alert by id. */
-export async function getAlertEvent(db: Db, id: string): Promise<AlertEvent | undefined> {
-  const row = await db
-    .selectFrom('alert_events')
-    .selectAll()
-    .where('id', '=', id)
-    .executeTakeFirst();
-  return row ? toEvent(row) : undefined;
-}
-
 /**
  * The drill's open problem: its newest failing/stale/recovered alert, unless that
  * is a recovery; with how often it has been repeated since.

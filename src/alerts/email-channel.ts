@@ -1,4 +1,3 @@
-import nodemailer from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
 import { durationSchema } from '../config/duration.js';
@@ -112,6 +111,8 @@ export class EmailChannel implements AlertChannel {
   async send(message: AlertMessage, options: SendOptions = {}): Promise<DeliveryResult> {
     const start = performance.now();
     const { smtp } = this.config;
+    // Imported on the first mail, not by every command that reads the alert config.
+    const { default: nodemailer } = await import('nodemailer');
     const transport = nodemailer.createTransport({
       host: smtp.host,
       port: this.#port,

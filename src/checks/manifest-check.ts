@@ -390,6 +390,8 @@ export class ManifestCheck implements Check {
       });
     }
 
+    const links = compareLinks(manifest, context, inScope, knowsScope, fileFindings);
+
     const tableFindings: Finding[] = [];
     const tables =
       this.options.tables === false
@@ -419,6 +421,7 @@ export class ManifestCheck implements Check {
       manifest: location.display,
       format: manifest.format,
       files: expectedFiles,
+      ...(links ? { links: links.expected } : {}),
       ...(context.sampled ? { sampled: true } : {}),
       ...(tables ? { tables: tables.expected } : {}),
     };
@@ -430,6 +433,7 @@ export class ManifestCheck implements Check {
       ...(counts.unreadable > 0 ? { unreadable: counts.unreadable } : {}),
       ...(sizeOnly > 0 ? { verifiedBySizeOnly: sizeOnly } : {}),
       ...(problemCount > 0 ? { manifestProblems: problemCount } : {}),
+      ...(links ? { linksVerified: links.verified } : {}),
       ...(tables ? { tablesVerified: tables.verified } : {}),
       ...(!knowsScope ? { missingNotChecked: 'sampled without the list of chosen paths' } : {}),
     };
@@ -437,7 +441,7 @@ export class ManifestCheck implements Check {
     const result = resultFromFindings(this.name, findings, {
       expected,
       actual,
-      passDetail: `all ${plural(counts.verified, `${scope}file`)} match ${location.display} (${manifest.format})${sizeOnly > 0 ? `, ${sizeOnly} by size only` : ''}${
+      passDetail: `all ${plural(counts.verified, `${scope}file`)}${links ? ` and ${plural(links.verified, 'link')}` : ''} match ${location.display} (${manifest.format})${sizeOnly > 0 ? `, ${sizeOnly} by size only` : ''}${
         tables ? `; ${plural(tables.verified, 'table')} match` : ''
       }`,
       failDetail: () =>
@@ -446,6 +450,40 @@ export class ManifestCheck implements Check {
     if (result.findingsTotal !== undefined) result.findingsTotal = total;
     return [result];
   }
+}
+
+/**
+ * Symbolic links against the manifest's, when it lists any: a link's content is its
+ * target string, so a link missing, restored as something else, or with another target
+ * is a finding. Null when the manifest lists no links.
+ */
+function compareLinks(
+  manifest: Manifest,
+  context: CheckContext,
+  inScope: (path: string) => boolean,
+  knowsScope: boolean,
+  findings: Finding[],
+): { expected: number; verified: number } | null {
+  if (manifest.links === undefined) return null;
+  const restored = new Map((context.outcome.links ?? []).map((link) => [link.path, link.target]));
+  let expected = 0;
+  let verified = 0;
+  for (const [path, { target }] of manifest.links) {
+    if (!inScope(path)) continue;
+    expected += 1;
+    const actual = restored.get(path);
+    if (actual === target) verified += 1;
+    else if (actual !== undefined)
+      findings.push({
+        item: path,
+        problem: 'changed',
+        expected: { target },
+        actual: { target: actual },
+      });
+    else if (knowsScope)
+      findings.push({ item: path, problem: 'missing', expected: { target }, actual: null });
+  }
+  return { expected, verified };
 }
 
 /** Row counts against the manifest's tables, when it has any; null otherwise. */

@@ -18,6 +18,7 @@ import { restoreCheckKind } from './restore-check.js';
 import { rpoCheckKind } from './rpo-check.js';
 import { rtoCheckKind } from './rto-check.js';
 import { sqlCheckKind } from './sql-check.js';
+import { recordsCheckKind } from './records-check.js';
 import { tablesCheckKind } from './tables-check.js';
 
 /**
@@ -31,6 +32,7 @@ const KINDS = [
   filesCheckKind,
   bytesCheckKind,
   tablesCheckKind,
+  recordsCheckKind,
   sqlCheckKind,
   rpoCheckKind,
   rtoCheckKind,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RunRecord } from '../evidence/run-record.js';
+import { digestTables } from '../sources/postgres/table-digests.js';
 import type { RestoredTable } from '../sources/restore-source.js';
 import {
   resultFromFindings,
@@ -10,7 +11,7 @@ import {
 } from './check.js';
 import { listFindings, plural } from './describe.js';
 import type { ManifestLoader } from './manifest-check.js';
-import { defineCheckKind } from './check-kind.js';
+import { defineCheckKind, type CheckBuild } from './check-kind.js';
 
 /** A percentage like `5%` (or a plain number of percent), parsed to a number of percent. */
 export const toleranceSchema = z
@@ -133,6 +134,7 @@ export class TablesCheck implements Check {
         });
       }
     }
+    const digests = await compareDigests(context, expectedCounts.digests, findings);
     const unexpected = restored
       .filter((table) => !expectedCounts.counts.has(table.name))
       .map((table) => table.name);
@@ -144,9 +146,14 @@ export class TablesCheck implements Check {
           ...expectedCounts.source,
           tables: compared,
           tolerance: `${tolerance}%`,
+          ...(digests.compared > 0 ? { digests: digests.compared } : {}),
         },
-        actual: { ...found, ...(unexpected.length > 0 ? { notExpected: unexpected } : {}) },
-        passDetail: `${plural(compared, 'table')} match ${expectedCounts.describe}${within}`,
+        actual: {
+          ...found,
+          ...(unexpected.length > 0 ? { notExpected: unexpected } : {}),
+          ...(digests.compared > 0 ? { digests: digests.actual } : {}),
+        },
+        passDetail: `${plural(compared, 'table')} match ${expectedCounts.describe}${within}${digests.compared > 0 ? ` (${plural(digests.compared, 'content digest')} equal)` : ''}`,
         failDetail: (all) =>
           `${plural(all.length, 'table')} differ from ${expectedCounts.describe}${within}: ${listFindings(all)}`,
       }),
@@ -154,10 +161,13 @@ export class TablesCheck implements Check {
   }
 
   /** Expected counts, or null when there is no earlier run, or a reason they cannot be had. */
-  async #expected(
-    context: CheckContext,
-  ): Promise<
-    | { counts: Map<string, number>; describe: string; source: Record<string, unknown> }
+  async #expected(context: CheckContext): Promise<
+    | {
+        counts: Map<string, number>;
+        digests?: Map<string, string> | undefined;
+        describe: string;
+        source: Record<string, unknown>;
+      }
     | null
     | string
   > {
@@ -179,6 +189,7 @@ export class TablesCheck implements Check {
       return `manifest ${loaded.location.display} lists no tables`;
     return {
       counts: loaded.manifest.tables,
+      digests: loaded.manifest.tableDigests,
       describe: `manifest ${loaded.location.display}`,
       source: { manifest: loaded.location.display },
     };
@@ -197,6 +208,74 @@ export class TablesCheck implements Check {
   }
 }
 
+/** A digest reads every row of a table: a sequential scan, allowed this long per run. */
+const DIGEST_TIMEOUT_MS = 6 * 60 * 60 * 1000;
+
+/**
+ * Recomputes, in the restored database, the content digest of every table the manifest
+ * gives one for (those in the sample), and adds a `changed-content` finding for each
+ * that differs from the manifest's: a changed value with the row count unchanged.
+ */
+async function compareDigests(
+  context: CheckContext,
+  expected: Map<string, string> | undefined,
+  findings: Finding[],
+): Promise<{ compared: number; actual: Record<string, string> }> {
+  const database = context.outcome.database;
+  if (expected === undefined || expected.size === 0 || database === undefined)
+    return { compared: 0, actual: {} };
+  // A table already found missing or off in its count needs no second finding.
+  const judged = new Set(findings.map((finding) => finding.item));
+  const wanted = new Set(
+    [...expected.keys()].filter(
+      (name) =>
+        (context.sample === null || context.sample.has(name)) && !judged.has(`table ${name}`),
+    ),
+  );
+  if (wanted.size === 0) return { compared: 0, actual: {} };
+  const computed = await database.readOnly(
+    (query) => digestTables(query, { only: wanted, signal: context.signal }),
+    { statementTimeoutMs: DIGEST_TIMEOUT_MS },
+  );
+  const actual = Object.fromEntries(computed.map((table) => [table.name, table.digest]));
+  for (const table of computed) {
+    const digest = expected.get(table.name);
+    if (digest !== undefined && digest !== table.digest)
+      findings.push({
+        item: `table ${table.name}`,
+        problem: 'changed-content',
+        expected: { digest },
+        actual: { digest: table.digest, rows: table.rows },
+      });
+  }
+  return { compared: computed.length, actual };
+}
+
+/** A count check's baseline as its config's `from` says: the drill's manifest or its last passing run. */
+export function countBaseline(from: 'manifest' | 'last-pass', build: CheckBuild): TablesBaseline {
+  return from === 'manifest' && build.manifest !== null
+    ? { from: 'manifest', loader: build.manifest }
+    : { from: 'last-pass', run: build.lastPass };
+}
+
+/** `<kind>.from: manifest` needs a restore-drill manifest: the format that records the counts. */
+export function refineManifestBaseline(
+  kind: string,
+  what: string,
+): (checks: Readonly<Record<string, unknown>>, ctx: z.RefinementCtx) => void {
+  return (checks, ctx) => {
+    const config = checks[kind] as { from?: string } | undefined;
+    const manifest = checks.manifest as { format?: string } | undefined;
+    if (config?.from === 'manifest' && manifest?.format !== 'restore-drill') {
+      ctx.addIssue({
+        code: 'custom',
+        path: [kind, 'from'],
+        message: `from: manifest needs checks.manifest with format: restore-drill (${what})`,
+      });
+    }
+  };
+}
+
 /** `checks.tables`: its baseline is the drill's manifest or its last passing run, as `from` says. */
 export const tablesCheckKind = defineCheckKind({
   kind: 'tables',
@@ -204,24 +283,6 @@ export const tablesCheckKind = defineCheckKind({
   configSchema: tablesCheckConfigSchema.optional(),
   phase: 'data',
   needs: (config) => (config.from === 'manifest' ? ['manifest'] : ['lastPass']),
-  create: (config, build) => [
-    new TablesCheck(
-      config,
-      config.from === 'manifest' && build.manifest !== null
-        ? { from: 'manifest', loader: build.manifest }
-        : { from: 'last-pass', run: build.lastPass },
-    ),
-  ],
-  refine: (checks, ctx) => {
-    const tables = checks.tables as TablesCheckConfig | undefined;
-    const manifest = checks.manifest as { format?: string } | undefined;
-    if (tables?.from === 'manifest' && manifest?.format !== 'restore-drill') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['tables', 'from'],
-        message:
-          'from: manifest needs checks.manifest with format: restore-drill (the manifest that lists tables)',
-      });
-    }
-  },
+  create: (config, build) => [new TablesCheck(config, countBaseline(config.from, build))],
+  refine: refineManifestBaseline('tables', 'the manifest that lists tables'),
 });

@@ -1,7 +1,10 @@
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
+import { reasonOf } from '../evidence/errors.js';
 import { openEvidenceStore, type EvidenceStore } from '../evidence/open-store.js';
+import { listSpool, replaySpool, spoolDirFor } from '../evidence/spool.js';
+import { retryWhileUnavailable } from '../evidence/store-retry.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { ScratchError } from '../scratch/scratch-dir.js';
@@ -110,20 +113,73 @@ export async function loadConfigOrExit(
   return loaded;
 }
 
-/** Opens the evidence store the config names (embedded PGlite beside the config by default). */
-export async function openStoreFor(loaded: LoadedConfig, log: Logger): Promise<EvidenceStore> {
+/**
+ * Opens the evidence store the config names (embedded PGlite beside the config by
+ * default), then appends the results waiting in the spool, so every command that
+ * opens the store replays it. With `waitFor`, an unreachable store is retried
+ * with backoff for `database.waitFor` first.
+ */
+export async function openStoreFor(
+  loaded: LoadedConfig,
+  log: Logger,
+  options: { waitFor?: boolean } = {},
+): Promise<EvidenceStore> {
+  let store: EvidenceStore;
   try {
-    return await openEvidenceStore({
-      ...(loaded.config.database.url ? { url: loaded.config.database.url } : {}),
-      embeddedDir: path.join(loaded.dir, '.restore-drill'),
-      log,
-    });
+    const open = () =>
+      openEvidenceStore({
+        ...(loaded.config.database.url ? { url: loaded.config.database.url } : {}),
+        embeddedDir: path.join(loaded.dir, '.restore-drill'),
+        log,
+      });
+    store = options.waitFor
+      ? await retryWhileUnavailable(open, {
+          budgetMs: loaded.config.database.waitFor,
+          onRetry: (error, attempt, delayMs) =>
+            log.warn(
+              { attempt, delayMs, err: reasonOf(error) },
+              'evidence store unavailable; waiting',
+            ),
+        })
+      : await open();
   } catch (error) {
     throw new CliError(
       `cannot open the evidence database: ${(error as Error).message}`,
       ExitCode.Failed,
     );
   }
+  try {
+    await replaySpool(store.db, spoolDirFor(loaded.config, loaded.dir), log);
+  } catch (error) {
+    log.warn({ err: reasonOf(error) }, 'could not replay the spool; its results keep waiting');
+  }
+  return store;
+}
+
+/** Results still waiting in the config's spool (after a replay), for the commands that must say so. */
+export interface SpoolWaiting {
+  path: string;
+  /** Results waiting, oldest first, plus files that cannot be read. */
+  waiting: number;
+  runs: string[];
+  oldestSpooledAt: string | null;
+}
+
+export async function spoolWaiting(loaded: LoadedConfig): Promise<SpoolWaiting> {
+  const dir = spoolDirFor(loaded.config, loaded.dir);
+  const { runs, unreadable } = await listSpool(dir);
+  const spooledAt = runs.map((run) => run.spooledAt).sort();
+  return {
+    path: dir,
+    waiting: runs.length + unreadable.length,
+    runs: runs.map((run) => run.runId),
+    oldestSpooledAt: spooledAt[0] ?? null,
+  };
+}
+
+/** The line human output ends with while results wait in the spool. */
+export function formatSpoolWaiting(spool: SpoolWaiting): string {
+  return `${spool.waiting} result${spool.waiting === 1 ? '' : 's'} waiting in the spool ${spool.path} (since ${spool.oldestSpooledAt ?? '?'}): not yet in the evidence store; added when it is back`;
 }
 
 /** A path given on the command line, absolute: `~/…` expanded (`--out=~/x` reaches us unexpanded). */

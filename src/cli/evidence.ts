@@ -8,6 +8,9 @@ import {
   loadConfigOrExit,
   loggerFor,
   openStoreFor,
+  spoolWaiting,
+  formatSpoolWaiting,
+  type SpoolWaiting,
   printJson,
   withCommonOptions,
   type CommonOptions,
@@ -32,6 +35,7 @@ function verifyCommand(): Command {
     .argument('[bundle]', 'an exported bundle (.jsonl) to verify without the database');
   withCommonOptions(command).action(async (bundle: string | undefined, options: CommonOptions) => {
     let report: ChainReport;
+    let spool: SpoolWaiting | undefined;
     if (bundle !== undefined) {
       const file = cliPath(bundle);
       try {
@@ -52,10 +56,16 @@ function verifyCommand(): Command {
       } finally {
         await store.close();
       }
+      spool = await spoolWaiting(loaded);
     }
-    if (options.json) printJson(report);
-    else process.stdout.write(`${formatChainReport(report, bundle)}\n`);
-    process.exitCode = report.intact ? ExitCode.Ok : ExitCode.Failed;
+    // Results waiting in the spool are evidence the chain does not hold yet: not verified.
+    const waiting = spool !== undefined && spool.waiting > 0;
+    if (options.json) printJson(waiting ? { ...report, spool } : report);
+    else {
+      process.stdout.write(`${formatChainReport(report, bundle)}\n`);
+      if (waiting && spool) process.stdout.write(`NOT VERIFIED: ${formatSpoolWaiting(spool)}\n`);
+    }
+    process.exitCode = report.intact && !waiting ? ExitCode.Ok : ExitCode.Failed;
   });
   return command;
 }

@@ -6,6 +6,11 @@ export const ExitCode = {
   Failed: 1,
   /** Usage or config error: nothing was run. */
   Usage: 2,
+  /**
+   * A run's result could be written neither to the evidence store nor to the
+   * spool: it was printed as JSON on stdout, and exists nowhere else.
+   */
+  NotRecorded: 3,
 } as const;
 
 /** An error the CLI reports as one line and turns into an exit code. */

@@ -8,6 +8,8 @@ import {
   loadConfigOrExit,
   loggerFor,
   openStoreFor,
+  spoolWaiting,
+  formatSpoolWaiting,
   printJson,
   withCommonOptions,
   type CommonOptions,
@@ -65,10 +67,17 @@ export function historyCommand(): Command {
         ...(options.verdict.length > 0 ? { verdict: options.verdict } : {}),
         limit,
       });
+      const spool = await spoolWaiting(loaded);
       if (options.json)
-        printJson({ runs: runs.map((record) => runToJson(record, { times: true })) });
-      else if (runs.length === 0) process.stdout.write('no runs recorded\n');
-      else process.stdout.write(`${runs.map(formatHistoryLine).join('\n')}\n`);
+        printJson({
+          runs: runs.map((record) => runToJson(record, { times: true })),
+          ...(spool.waiting > 0 ? { spool } : {}),
+        });
+      else {
+        if (runs.length === 0) process.stdout.write('no runs recorded\n');
+        else process.stdout.write(`${runs.map(formatHistoryLine).join('\n')}\n`);
+        if (spool.waiting > 0) process.stdout.write(`${formatSpoolWaiting(spool)}\n`);
+      }
     } finally {
       await store.close();
     }

@@ -97,7 +97,7 @@ async function folderManifest(dir: string, out: string | null, records: boolean)
     );
   const counted = result.counted > 0 ? `, records of ${result.counted} counted` : '';
   process.stderr.write(
-    `restore-drill: manifest of ${result.files} files (${formatBytes(result.bytes)}${counted}) in ${dir}${out ? ` written to ${out}` : ''}\n`,
+    `restore-drill: manifest of ${result.files} files (${formatBytes(result.bytes)}${counted})${result.links > 0 ? ` and ${result.links} links` : ''} in ${dir}${out ? ` written to ${out}` : ''}\n`,
   );
 }
 

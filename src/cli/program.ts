@@ -1,22 +1,52 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
-import { alertsCommand } from './alerts.js';
-import { completionCommand } from './completion.js';
 import type { CliJobs } from './context.js';
-import { daemonCommand } from './daemon.js';
 import { CliError, ExitCode } from './exit-codes.js';
-import { evidenceCommand } from './evidence.js';
 import { addExamples } from './examples.js';
-import { historyCommand } from './history.js';
-import { manifestCommand } from './manifest.js';
-import { reportCommand } from './report.js';
-import { runCommand } from './run.js';
-import { serveCommand } from './serve.js';
-import { showCommand } from './show.js';
-import { validateCommand } from './validate.js';
 
-/** The `restore-drill` command line, with the jobs it hands out. */
-export function createProgram(jobs: CliJobs): Command {
+/** The jobs, or a loader for them: only the verbs that run jobs pay for importing them. */
+export type CliJobsSource = CliJobs | (() => Promise<CliJobs>);
+
+/**
+ * Every verb, in help order, each loaded only when used: a command imports its own
+ * modules (the AWS SDK, PGlite, kysely…), so `--version` or `history` never loads what `run` needs.
+ */
+const VERBS: Readonly<
+  Record<string, (jobs: () => Promise<CliJobs>, program: () => Command) => Promise<Command>>
+> = {
+  run: async (jobs) => (await import('./run.js')).runCommand(await jobs()),
+  history: async () => (await import('./history.js')).historyCommand(),
+  show: async () => (await import('./show.js')).showCommand(),
+  validate: async () => (await import('./validate.js')).validateCommand(),
+  alerts: async (jobs) => (await import('./alerts.js')).alertsCommand(await jobs()),
+  report: async () => (await import('./report.js')).reportCommand(),
+  evidence: async () => (await import('./evidence.js')).evidenceCommand(),
+  manifest: async () => (await import('./manifest.js')).manifestCommand(),
+  serve: async () => (await import('./serve.js')).serveCommand(),
+  daemon: async (jobs) => (await import('./daemon.js')).daemonCommand(await jobs()),
+  completion: async (_jobs, program) =>
+    (await import('./completion.js')).completionCommand(program),
+};
+
+/**
+ * The verbs `argv` needs: the one it names, none for `--version`, and every verb for
+ * help, completion scripts, a mistyped verb (so commander can suggest one) or no verb at all.
+ */
+function verbsFor(argv: readonly string[]): readonly string[] {
+  const first = argv[2];
+  if (first === '-V' || first === '--version') return [];
+  if (first !== undefined && first !== 'completion' && Object.hasOwn(VERBS, first)) return [first];
+  return Object.keys(VERBS);
+}
+
+/** The `restore-drill` command line with the verbs `argv` needs (all of them by default). */
+export async function createProgram(
+  jobs: CliJobsSource,
+  argv: readonly string[] = [],
+): Promise<Command> {
+  let loadedJobs: Promise<CliJobs> | undefined;
+  const getJobs = (): Promise<CliJobs> =>
+    (loadedJobs ??= typeof jobs === 'function' ? jobs() : Promise.resolve(jobs));
   const program = new Command('restore-drill')
     .description(
       'Prove that backups restore: run restore drills, verify what comes back, keep the evidence.',
@@ -28,29 +58,18 @@ export function createProgram(jobs: CliJobs): Command {
       '\nExit codes: 0 all drills passed, 1 a drill failed or the command could not do its work, 2 usage or config error.',
     )
     .exitOverride();
-  for (const command of [
-    runCommand(jobs),
-    historyCommand(),
-    showCommand(),
-    validateCommand(),
-    alertsCommand(jobs),
-    reportCommand(),
-    evidenceCommand(),
-    manifestCommand(),
-    serveCommand(),
-    daemonCommand(jobs),
-    completionCommand(() => program),
-  ]) {
-    program.addCommand(command.exitOverride());
-  }
+  const commands = await Promise.all(
+    verbsFor(argv).map((verb) => VERBS[verb]!(getJobs, () => program)),
+  );
+  for (const command of commands) program.addCommand(command.exitOverride());
   addExamples(program);
   return program;
 }
 
 /** Runs the CLI and returns the exit code; every error becomes one line on stderr. */
-export async function main(argv: string[], jobs: CliJobs): Promise<number> {
-  const program = createProgram(jobs);
+export async function main(argv: string[], jobs: CliJobsSource): Promise<number> {
   try {
+    const program = await createProgram(jobs, argv);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;
   } catch (error) {

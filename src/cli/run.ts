@@ -1,5 +1,7 @@
 import { Command } from 'commander';
-import type { RunRecord } from '../evidence/run-record.js';
+import type { RunDrillResult } from '../drill/run-drill.js';
+import type { EvidenceStore } from '../evidence/open-store.js';
+import type { RunItem, RunRecord } from '../evidence/run-record.js';
 import { getRun, listRunItems } from '../evidence/runs.js';
 import { createRunLeases } from '../schedule/run-leases.js';
 import { keepWorkingWhenOutputCloses } from './closed-output.js';
@@ -47,14 +49,27 @@ export function runCommand(jobs: CliJobs): Command {
       throw new CliError('--replay needs exactly one --drill', ExitCode.Usage);
     const names = options.drill.length > 0 ? options.drill : [...known];
     const log = loggerFor(options);
-    const store = await openStoreFor(loaded, log);
+    let store: EvidenceStore;
+    try {
+      store = await openStoreFor(loaded, log, { waitFor: true });
+    } catch (error) {
+      // Past database.waitFor: no drill runs, and each says why.
+      if (!(error instanceof CliError)) throw error;
+      const outcomes: RunOutcome[] = names.map((drill) => ({
+        status: 'not-started',
+        drill,
+        cause: `${error.message}; the drill did not run`,
+      }));
+      report(outcomes, options);
+      return;
+    }
     // Runs hold leases so a daemon on the same database never takes them for dead.
     const leases = createRunLeases({
       dialect: store.dialect,
       url: loaded.config.database.url,
       log,
     });
-    const records: RunRecord[] = [];
+    const outcomes: RunOutcome[] = [];
     const stop = new AbortController();
     const onSignal = (signal: NodeJS.Signals) => stop.abort(new Error(`received ${signal}`));
     process.once('SIGINT', onSignal);
@@ -97,9 +112,9 @@ export function runCommand(jobs: CliJobs): Command {
             gate: { hold: (runId) => leases.hold(runId) },
           },
         );
-        if (result.status !== 'finished') continue;
-        records.push(result.record);
-        if (!options.json) process.stdout.write(`${formatRunSummary(result.record)}\n`);
+        if (result.status === 'slot-taken') continue;
+        outcomes.push(result);
+        if (!options.json) printOutcome(result);
       }
     } finally {
       process.off('SIGINT', onSignal);
@@ -107,10 +122,76 @@ export function runCommand(jobs: CliJobs): Command {
       await leases.close();
       await store.close();
     }
-    if (options.json) printJson({ runs: records.map((record) => runToJson(record)) });
-    process.exitCode = records.every((record) => record.verdict === 'passed')
-      ? ExitCode.Ok
-      : ExitCode.Failed;
+    report(outcomes, options, { printed: true });
   });
   return command;
+}
+
+/** A run the command reports: finished (and where it was recorded), or not started. */
+type RunOutcome = Exclude<RunDrillResult, { status: 'slot-taken' }>;
+
+/** One line per run (more for a run whose result is not in the store), on stdout; errors on stderr. */
+function printOutcome(outcome: RunOutcome): void {
+  if (outcome.status === 'not-started') {
+    process.stdout.write(`ERROR   ${outcome.drill}  not run: ${outcome.cause}\n`);
+    return;
+  }
+  process.stdout.write(`${formatRunSummary(outcome.record)}\n`);
+  const { recorded } = outcome;
+  if (recorded.in === 'spool') {
+    process.stdout.write(
+      `        ! result waiting in the spool (${recorded.file}): ${recorded.reason}; it is added to the evidence store when the store is back\n`,
+    );
+  } else if (recorded.in === 'nowhere') {
+    process.stderr.write(
+      `restore-drill: RESULT NOT RECORDED for run ${outcome.record.runId} (${outcome.record.drill}): ${recorded.reason}. Its complete result follows on stdout as JSON; keep it.\n`,
+    );
+    process.stdout.write(`${JSON.stringify(lostResult(outcome.record, recorded.items))}\n`);
+  }
+}
+
+/** A result neither the store nor the spool took, whole, for a wrapper to keep. */
+function lostResult(record: RunRecord, items: readonly RunItem[]) {
+  return { unrecordedResult: { record, items } };
+}
+
+/** The JSON document (with --json) and the exit code: 3 when a result was recorded nowhere, else 1 unless every drill passed. */
+function report(
+  outcomes: readonly RunOutcome[],
+  options: RunOptions,
+  { printed = false }: { printed?: boolean } = {},
+): void {
+  if (options.json) {
+    printJson({
+      runs: outcomes.map((outcome) => {
+        if (outcome.status === 'not-started')
+          return { drill: outcome.drill, verdict: 'error', recorded: false, cause: outcome.cause };
+        const { recorded } = outcome;
+        return {
+          ...runToJson(outcome.record),
+          recorded: recorded.in !== 'nowhere',
+          ...(recorded.in === 'spool'
+            ? { spooled: { file: recorded.file, reason: recorded.reason } }
+            : {}),
+          ...(recorded.in === 'nowhere'
+            ? {
+                notRecorded: {
+                  reason: recorded.reason,
+                  ...lostResult(outcome.record, recorded.items),
+                },
+              }
+            : {}),
+        };
+      }),
+    });
+  } else if (!printed) {
+    for (const outcome of outcomes) printOutcome(outcome);
+  }
+  const lost = outcomes.some(
+    (outcome) => outcome.status === 'finished' && outcome.recorded.in === 'nowhere',
+  );
+  const allPassed = outcomes.every(
+    (outcome) => outcome.status === 'finished' && outcome.record.verdict === 'passed',
+  );
+  process.exitCode = lost ? ExitCode.NotRecorded : allPassed ? ExitCode.Ok : ExitCode.Failed;
 }

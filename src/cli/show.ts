@@ -5,6 +5,8 @@ import {
   loadConfigOrExit,
   loggerFor,
   openStoreFor,
+  spoolWaiting,
+  formatSpoolWaiting,
   printJson,
   withCommonOptions,
   type CommonOptions,
@@ -28,7 +30,18 @@ export function showCommand(): Command {
     const store = await openStoreFor(loaded, loggerFor(options));
     try {
       const found = await getRun(store.db, runId);
-      if (!found) throw new CliError(`no run '${runId}' in the evidence database`, ExitCode.Usage);
+      if (!found) {
+        const spool = await spoolWaiting(loaded);
+        const spooled = spool.runs.find((id) => id.startsWith(runId));
+        if (spooled !== undefined)
+          throw new CliError(
+            `run ${spooled} finished, but its result is waiting in the spool ${spool.path}: not yet in the evidence store; added when it is back`,
+          );
+        throw new CliError(
+          `no run '${runId}' in the evidence database${spool.waiting > 0 ? `; ${formatSpoolWaiting(spool)}` : ''}`,
+          ExitCode.Usage,
+        );
+      }
       const items = options.items ? await listRunItems(store.db, found.record.runId) : undefined;
       if (options.json) {
         printJson({

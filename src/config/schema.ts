@@ -88,14 +88,33 @@ export const databaseSchema = z
       .describe(
         'PostgreSQL URL; when absent, an embedded PGlite database under .restore-drill/ beside the config file.',
       ),
+    waitFor: durationSchema
+      .prefault('2m')
+      .describe(
+        'How long the start of a run waits for an unreachable evidence store, retrying with backoff; past that the drill does not run and is reported as error, not recorded.',
+      ),
   })
   .describe('Where evidence is stored.');
+
+/** Where results wait when the evidence store cannot take them. */
+export const spoolSchema = z
+  .strictObject({
+    path: z
+      .string()
+      .min(1)
+      .default('.restore-drill/spool')
+      .describe(
+        'Folder for results the evidence store could not take (down, read-only): one JSON file per run, replayed into the store by the next command that opens it and by the daemon. Relative to the config file; keep it on persistent storage (a PersistentVolume, systemd StateDirectory=).',
+      ),
+  })
+  .describe('The local spool of results waiting for the evidence store.');
 
 /** The whole config file. */
 export const configSchema = z
   .strictObject({
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
-    database: databaseSchema.default({}),
+    database: databaseSchema.prefault({}),
+    spool: spoolSchema.prefault({}),
     scratch: scratchSchema.prefault({}),
     drills: z
       .array(drillSchema)

@@ -1,6 +1,7 @@
 import { buildPhasedChecks, checkNeeds } from '../checks/registry.js';
 import type { Check, CheckContext, CheckResult } from '../checks/check.js';
 import type { Config, DrillConfig } from '../config/schema.js';
+import { formatBytes } from '../config/common.js';
 import { redactor } from '../config/redact.js';
 import type { RunRecord, SampleEvidence } from '../evidence/run-record.js';
 import { lastPassingRun } from '../evidence/runs.js';
@@ -11,7 +12,6 @@ import { drawSample } from '../sampling/sample.js';
 import { seededRandom } from '../sampling/seeded-random.js';
 import { removeScratchDir } from '../scratch/scratch-dir.js';
 import {
-  formatSize,
   NO_SPACE,
   reserveScratchSpace,
   scratchFloor,
@@ -257,7 +257,7 @@ async function reserveSpace(
   }
   const reservation = await reserveScratchSpace(scratchDir, expectedBytes, margin, floorBytes);
   log.debug(
-    { needed: formatSize(reservation.needed), available: formatSize(reservation.available) },
+    { needed: formatBytes(reservation.needed), available: formatBytes(reservation.available) },
     'free space in scratch checked',
   );
   return reservation;

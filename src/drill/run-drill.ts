@@ -4,7 +4,11 @@ import type { DrillConfig } from '../config/schema.js';
 import { redactor } from '../config/redact.js';
 import { canonicalJson } from '../evidence/canonical-json.js';
 import type { RunItem, RunRecord, RunVerdict } from '../evidence/run-record.js';
-import { recordRunResult, recordRunStart, type RunStart } from '../evidence/runs.js';
+import { reasonOf } from '../evidence/errors.js';
+import { recordRunStart, type RunStart } from '../evidence/runs.js';
+import { recordResultOrSpool, spoolDirFor, type RecordedIn } from '../evidence/spool.js';
+import { isStoreUnavailable, retryWhileUnavailable } from '../evidence/store-retry.js';
+import { formatDuration } from '../config/duration.js';
 import { coverageShare, coveredPaths } from '../sampling/coverage.js';
 import { deriveSeed } from '../sampling/seeded-random.js';
 import { guardConfigScratchRoot } from '../scratch/guard.js';
@@ -40,8 +44,16 @@ export interface DrillJobPayload {
   replay?: { record: RunRecord; items: string[] | null } | null;
 }
 
-/** A run's outcome: its record, or null when its scheduled slot was already taken by another replica. */
-export type RunDrillResult = { status: 'finished'; record: RunRecord } | { status: 'slot-taken' };
+/**
+ * A run's outcome: its record and where it was recorded (the store, or the spool
+ * while the store is unavailable, or nowhere when the spool failed too); or
+ * `slot-taken` when another replica has its scheduled slot; or `not-started`
+ * when the store stayed unreachable for `database.waitFor` and the drill did not run.
+ */
+export type RunDrillResult =
+  | { status: 'finished'; record: RunRecord; recorded: RecordedIn }
+  | { status: 'slot-taken' }
+  | { status: 'not-started'; drill: string; cause: string };
 
 /**
  * The phases that judge the backup, in order. A phase that throws ends this part of
@@ -78,6 +90,8 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   const prepareStart = performance.now();
   const run = await prepare(request, runId);
   if (run === null) return { status: 'slot-taken' };
+  if ('notStarted' in run)
+    return { status: 'not-started', drill: request.drill.name, cause: run.notStarted };
   run.phaseMs.prepare = performance.now() - prepareStart;
   const t0 = performance.now();
   let current: PhaseName = 'prepare';
@@ -98,17 +112,21 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     }
   }
   await timed(run, cleanupPhase);
-  const record = await recordRun(run, t0);
-  run.log.info({ verdict: run.verdict, cause: run.cause }, 'drill finished');
-  return { status: 'finished', record };
+  const { record, recorded } = await recordRun(run, t0);
+  run.log.info({ verdict: run.verdict, cause: run.cause, recorded: recorded.in }, 'drill finished');
+  return { status: 'finished', record, recorded };
 }
 
 /**
  * Guards the scratch root, makes the run's scratch folder and records the start (or
- * claims the slot). Null: the slot was not claimed, and nothing is left behind.
+ * claims the slot). Null: the slot was not claimed, and nothing is left behind;
+ * `notStarted`: the store stayed unavailable for `database.waitFor`, nothing is left either.
  * The folder is made before the start is recorded, so a crash leaves its path in evidence.
  */
-async function prepare(request: RunDrillRequest, runId: string): Promise<DrillRun | null> {
+async function prepare(
+  request: RunDrillRequest,
+  runId: string,
+): Promise<DrillRun | { notStarted: string } | null> {
   const { drill, db } = request;
   const now = request.now ?? (() => new Date());
   const log = request.log.child({ drill: drill.name, runId });
@@ -142,13 +160,26 @@ async function prepare(request: RunDrillRequest, runId: string): Promise<DrillRu
   };
   let claimed: boolean;
   try {
-    claimed = request.gate?.claim
-      ? await request.gate.claim(start)
-      : await recordRunStart(db, start);
+    // An outage of the store delays the run, up to database.waitFor, instead of skipping it.
+    claimed = await retryWhileUnavailable(
+      () => (request.gate?.claim ? request.gate.claim(start) : recordRunStart(db, start)),
+      {
+        budgetMs: request.config.database.waitFor,
+        signal: request.signal,
+        onRetry: (error, attempt, delayMs) =>
+          log.warn(
+            { attempt, delayMs, err: reasonOf(error) },
+            'evidence store unavailable at the start of the run; waiting',
+          ),
+      },
+    );
   } catch (error) {
     // Nothing was recorded: nothing will ever clean this folder on the run's behalf.
     if (scratchDir) await removeScratchDir(scratchDir).catch(() => {});
-    throw error;
+    if (request.signal?.aborted || !isStoreUnavailable(error)) throw error;
+    const cause = `evidence store unavailable for ${formatDuration(request.config.database.waitFor)} at the start: ${reasonOf(error)}; the drill did not run`;
+    log.error({ cause }, 'drill not run');
+    return { notStarted: cause };
   }
   if (!claimed) {
     if (scratchDir) await removeScratchDir(scratchDir);
@@ -199,7 +230,10 @@ async function prepare(request: RunDrillRequest, runId: string): Promise<DrillRu
  * The record phase: the cycle's coverage, then the run record appended to evidence.
  * Its own time in the record covers everything before the write.
  */
-async function recordRun(run: DrillRun, t0: number): Promise<RunRecord> {
+async function recordRun(
+  run: DrillRun,
+  t0: number,
+): Promise<{ record: RunRecord; recorded: RecordedIn }> {
   const recordStart = performance.now();
   const { drill, outcome, request } = run;
   const now = request.now ?? (() => new Date());
@@ -283,8 +317,14 @@ async function recordRun(run: DrillRun, t0: number): Promise<RunRecord> {
     size: file.size,
     sha256: file.sha256,
   }));
-  await recordRunResult(request.db, record, runItems);
-  return record;
+  const recorded = await recordResultOrSpool({
+    db: request.db,
+    record,
+    items: runItems,
+    spoolDir: spoolDirFor(request.config, request.configDir),
+    log: run.log,
+  });
+  return { record, recorded };
 }
 
 /** The drill's timeout or the caller stopped the run: that, not what followed, is the verdict. */

@@ -1,7 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { createPgConfig } from '@electric-sql/pglite/node-postgres';
+import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { redactor } from '../config/redact.js';
@@ -29,6 +28,9 @@ export interface EvidenceStore {
   /** Closes connections (and, embedded, the database and its lock). Idempotent. */
   close(): Promise<void>;
 }
+
+/** Shared buffers of the embedded store: keeps a CLI call or the daemon well under 200 MB. */
+const EMBEDDED_SHARED_BUFFERS = '16MB';
 
 /** How long to wait for a PostgreSQL server before calling it unreachable. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -130,7 +132,21 @@ async function openEmbedded(embeddedDir: string, log: Logger): Promise<EvidenceS
   let lite: PGlite | undefined;
   let db: Kysely<Database> | undefined;
   try {
-    lite = await PGlite.create({ dataDir });
+    // PGlite loads only for the embedded store: a PostgreSQL user never pays for it.
+    const [{ PGlite }, { createPgConfig }] = await Promise.all([
+      import('@electric-sql/pglite'),
+      import('@electric-sql/pglite/node-postgres'),
+    ]);
+    lite = await PGlite.create({
+      dataDir,
+      // PostgreSQL's default 128 MB of shared buffers costs about 170 MB of RSS inside the
+      // WASM heap; evidence queries touch far less.
+      startParams: [
+        ...PGlite.defaultStartParams,
+        '-c',
+        `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`,
+      ],
+    });
     // PGlite serves one connection; its pg config says so (poolSize 1). Idle eviction
     // would only churn that one connection, so it is kept for the store's life.
     const pool = new pg.Pool({ ...createPgConfig(lite), idleTimeoutMillis: 0 } as pg.PoolConfig);

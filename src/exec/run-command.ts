@@ -1,6 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
-import { execa } from 'execa';
 import { redactor } from '../config/redact.js';
 
 /** How much of a tool's output is kept as evidence. */
@@ -55,6 +54,10 @@ function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+let execaLoading: Promise<typeof import('execa')> | undefined;
+/** execa and its dependencies take a while to import: loaded by the first command run, not at start-up. */
+const loadExeca = (): Promise<typeof import('execa')> => (execaLoading ??= import('execa'));
+
 /**
  * The one wrapper around execa: arguments as an array (never a shell string), a
  * timeout and an abort signal that kill the whole process group, and a record fit
@@ -66,6 +69,7 @@ export async function runCommand(
   args: readonly string[],
   options: RunCommandOptions = {},
 ): Promise<CommandResult> {
+  const { execa } = await loadExeca();
   const started = performance.now();
   const subprocess = execa(file, args, {
     reject: false,

@@ -1,5 +1,5 @@
 import { pino, type Logger as PinoLogger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import { redactor } from '../config/redact.js';
 
 /** The logger every module takes: pino's, so fields stay structured. */
@@ -22,6 +22,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const usePretty = format === 'pretty' || (format === 'auto' && process.stderr.isTTY === true);
   const hooks = { streamWrite: (line: string) => redactor.redact(line) };
   if (usePretty) {
+    // Loaded only for people at a terminal: machines (and --version) never pay for it.
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({
       destination: 2,
       sync: true,

@@ -40,6 +40,8 @@ export interface Manifest {
   format: ManifestFormat;
   /** Expected files by normalised path (relative, `/` separated, no `./`). */
   files: Map<string, ManifestEntry>;
+  /** Expected symbolic links by path, with their targets, when the manifest records them. */
+  links?: Map<string, { line: number; target: string }>;
   /** Expected row counts by table name, when the manifest records them. */
   tables?: Map<string, number>;
   /** Expected content digests by table name, for the tables the manifest gives one. */
@@ -110,6 +112,7 @@ export function excerpt(text: string, max = 120): string {
  */
 export class ManifestBuilder {
   readonly files = new Map<string, ManifestEntry>();
+  links: Map<string, { line: number; target: string }> | undefined;
   tables: Map<string, number> | undefined;
   tableDigests: Map<string, string> | undefined;
   readonly problems: ManifestProblem[] = [];
@@ -155,6 +158,30 @@ export class ManifestBuilder {
     }
   }
 
+  /** Adds a symbolic link listed at `line`; an unusable path or a second, different target is a problem. */
+  addLink(rawPath: string, target: string, line: number): void {
+    const normalised = normaliseManifestPath(rawPath);
+    if (!normalised.ok) {
+      this.problem({
+        line,
+        problem: normalised.problem,
+        item: excerpt(rawPath),
+        message: normalised.message,
+      });
+      return;
+    }
+    this.links ??= new Map();
+    const first = this.links.get(normalised.path);
+    if (first === undefined) this.links.set(normalised.path, { line, target });
+    else if (first.target !== target)
+      this.problem({
+        line,
+        problem: 'duplicate',
+        item: normalised.path,
+        message: `link listed again with a different target (first at line ${first.line})`,
+      });
+  }
+
   addTable(name: string, rows: number, line: number, digest?: string): void {
     this.tables ??= new Map();
     const first = this.tables.get(name);
@@ -175,6 +202,7 @@ export class ManifestBuilder {
     return {
       format: this.format,
       files: this.files,
+      ...(this.links ? { links: this.links } : {}),
       ...(this.tables ? { tables: this.tables } : {}),
       ...(this.tableDigests ? { tableDigests: this.tableDigests } : {}),
       problems: this.problems,

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { opendir } from 'node:fs/promises';
+import { opendir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
@@ -31,6 +31,17 @@ export const manifestFileSchema = z
     records: recordCountSchema.optional(),
   })
   .describe('A file the restore must reproduce.');
+
+/** One symbolic link as recorded at backup time: its content is its target string. */
+export const manifestLinkSchema = z
+  .strictObject({
+    path: z.string().min(1).describe('Path of the link relative to the backed-up folder.'),
+    target: z
+      .string()
+      .min(1)
+      .describe('The target exactly as stored in the link (relative, absolute or dangling).'),
+  })
+  .describe('A symbolic link the restore must reproduce, with the same target.');
 
 /** One table with the row count it had at backup time. */
 export const manifestTableSchema = z
@@ -65,6 +76,7 @@ export const restoreDrillManifestHeaderSchema = z.strictObject({
 export const restoreDrillManifestSchema = restoreDrillManifestHeaderSchema
   .extend({
     files: z.array(manifestFileSchema),
+    links: z.array(manifestLinkSchema).optional(),
     tables: z.array(manifestTableSchema).optional(),
   })
   .describe("restore-drill's manifest of expected files (and tables).");
@@ -98,10 +110,11 @@ export async function parseRestoreDrillManifest(
   await readJsonManifest(
     path,
     (event) => {
-      const list = event.key === 'files' || event.key === 'tables';
+      const list = event.key === 'files' || event.key === 'tables' || event.key === 'links';
       if (event.kind === 'array') {
         if (event.key === 'files') sawFiles = true;
         if (event.key === 'tables') builder.tables ??= new Map();
+        if (event.key === 'links') builder.links ??= new Map();
         // Unknown lists go to the header, whose strict schema names them.
         if (!list) header[event.key] = [];
         return;
@@ -116,7 +129,14 @@ export async function parseRestoreDrillManifest(
         return;
       }
       if (event.key === 'files') addFile(builder, event.line, event.value, event.error);
-      else if (event.key === 'tables') addTable(builder, event.line, event.value, event.error);
+      else if (event.key === 'links')
+        addParsed(builder, manifestLinkSchema, event, (link) =>
+          builder.addLink(link.path, link.target, event.line),
+        );
+      else if (event.key === 'tables')
+        addParsed(builder, manifestTableSchema, event, (table) =>
+          builder.addTable(table.name, table.rows, event.line, table.digest),
+        );
     },
     options,
   );
@@ -164,22 +184,23 @@ function addFile(
   });
 }
 
-function addTable(
+/** Adds one link or table entry through `add`, or records the entry as malformed, naming its line. */
+function addParsed<T>(
   builder: ManifestBuilder,
-  line: number,
-  value: unknown,
-  error: string | undefined,
+  schema: z.ZodType<T>,
+  entry: { line: number; value?: unknown; error?: string | undefined },
+  add: (data: T) => void,
 ): void {
-  const parsed = error === undefined ? manifestTableSchema.safeParse(value) : undefined;
+  const parsed = entry.error === undefined ? schema.safeParse(entry.value) : undefined;
   if (parsed?.success) {
-    builder.addTable(parsed.data.name, parsed.data.rows, line, parsed.data.digest);
+    add(parsed.data);
     return;
   }
   builder.problem({
-    line,
+    line: entry.line,
     problem: 'malformed',
-    item: excerpt(JSON.stringify(value) ?? '', 60),
-    message: error ?? issues(parsed!.error!),
+    item: excerpt(JSON.stringify(entry.value) ?? '', 60),
+    message: entry.error ?? issues(parsed!.error!),
   });
 }
 
@@ -200,7 +221,9 @@ export interface WriteManifestOptions {
 export interface WriteManifestResult {
   files: number;
   bytes: number;
-  /** Entries that are not regular files (symbolic links, sockets…), not followed and not listed. */
+  /** Symbolic links listed with their targets (never followed). */
+  links: number;
+  /** Entries that are neither regular files nor links (sockets, FIFOs, devices): not listed. */
   skipped: { path: string; reason: string }[];
   /** Files whose records were counted. */
   counted: number;
@@ -228,11 +251,15 @@ async function recordsOf(
   }
 }
 
-/** Walks `dir` depth first in name order, yielding relative `/` paths of regular files. */
+/**
+ * Walks `dir` depth first in name order, yielding relative `/` paths of regular files;
+ * symbolic links go to `links` (path and target, never followed).
+ */
 async function* walk(
   dir: string,
   prefix: string,
   skipped: WriteManifestResult['skipped'],
+  links: { path: string; target: string }[],
   signal: AbortSignal | undefined,
 ): AsyncGenerator<string> {
   const entries: { name: string; kind: 'dir' | 'file' | string }[] = [];
@@ -250,14 +277,17 @@ async function* walk(
   for (const entry of entries) {
     signal?.throwIfAborted();
     const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.kind === 'dir') yield* walk(join(dir, entry.name), relative, skipped, signal);
+    if (entry.kind === 'dir') yield* walk(join(dir, entry.name), relative, skipped, links, signal);
     else if (entry.kind === 'file') yield relative;
+    else if (entry.kind === 'symbolic link')
+      links.push({ path: relative, target: await readlink(join(dir, entry.name)) });
     else skipped.push({ path: relative, reason: entry.kind });
   }
 }
 
 /**
- * Walks a folder and writes a restore-drill manifest of every regular file to `output`
+ * Walks a folder and writes a restore-drill manifest of every regular file (and every
+ * symbolic link, by its target) to `output`
  * (which it does not end), hashing with bounded concurrency and writing one entry per
  * line in a stable order, so memory stays flat however many files there are.
  * Throws when a file cannot be read: a manifest silently missing a file would be worse.
@@ -272,10 +302,12 @@ export async function writeManifestForFolder(
   const result: WriteManifestResult = {
     files: 0,
     bytes: 0,
+    links: 0,
     skipped: [],
     counted: 0,
     uncounted: [],
   };
+  const links: { path: string; target: string }[] = [];
   const withRecords = options.records ?? true;
   const write = async (text: string): Promise<void> => {
     if (!output.write(text)) await once(output, 'drain', { signal: options.signal });
@@ -298,7 +330,7 @@ export async function writeManifestForFolder(
     result.bytes += record.size;
   };
   try {
-    for await (const path of walk(dir, '', result.skipped, options.signal)) {
+    for await (const path of walk(dir, '', result.skipped, links, options.signal)) {
       if (exclude.has(path)) continue;
       const file = join(dir, path);
       const hashing = Promise.all([
@@ -327,6 +359,16 @@ export async function writeManifestForFolder(
     // Let hashes still running settle before the caller removes anything.
     await Promise.allSettled(pending);
   }
-  await write('\n]}\n');
+  await write('\n]');
+  // Links after the files: they are few, and the files list streams as the walk runs.
+  const listed = links.filter((link) => !exclude.has(link.path));
+  if (listed.length > 0) {
+    await write(',"links":[');
+    for (const [index, link] of listed.entries())
+      await write(`${index === 0 ? '' : ','}\n${JSON.stringify(link)}`);
+    await write('\n]');
+  }
+  result.links = listed.length;
+  await write('}\n');
   return result;
 }

@@ -10,6 +10,7 @@ import { ScratchError } from '../scratch/scratch-dir.js';
 import { VERSION } from '../version.js';
 import { createDaemonMetrics, type DaemonMetrics } from './daemon-metrics.js';
 import { startDaemonHttp, type DaemonHttp, type Health, type MetricsSource } from './http.js';
+import { spoolDirFor } from '../evidence/spool.js';
 import type { Job, PeriodicJob } from './job.js';
 import { recoverAbandonedRuns, type RecoveredRun } from './recovery.js';
 import { createRunLeases, type RunLeases } from './run-leases.js';
@@ -114,6 +115,7 @@ export class Daemon {
         leases,
         config: loaded.config,
         log,
+        spoolDir: spoolDirFor(loaded.config, loaded.dir),
       });
       daemon = new Daemon(options, leases, recovered, startedAt);
       const listen = loaded.config.daemon.listen;

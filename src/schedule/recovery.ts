@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { EvidenceDb } from '../evidence/database.js';
 import { EvidenceError, reasonOf } from '../evidence/errors.js';
 import type { RunRecord } from '../evidence/run-record.js';
+import { listSpool } from '../evidence/spool.js';
 import { findUnfinishedRuns, recordRunResult, type RunStart } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
 import { isScratchDirOf, removeScratchDir } from '../scratch/scratch-dir.js';
@@ -26,6 +27,8 @@ export interface RecoverOptions {
   /** The current config: names the source kind of the aborted runs' drills. */
   config: Pick<Config, 'drills'>;
   log: Logger;
+  /** This host's spool: a run whose result waits there finished, and is never closed as aborted. */
+  spoolDir?: string | undefined;
   now?: () => Date;
 }
 
@@ -44,9 +47,14 @@ export async function recoverAbandonedRuns(options: RecoverOptions): Promise<Rec
   const unfinished = await findUnfinishedRuns(db);
   if (unfinished.length === 0) return [];
   const alive = await leases.alive(unfinished, db);
+  const spooled = new Set(
+    options.spoolDir === undefined
+      ? []
+      : (await listSpool(options.spoolDir)).runs.map((run) => run.runId),
+  );
   const recovered: RecoveredRun[] = [];
   for (const start of unfinished) {
-    if (alive.has(start.runId)) continue;
+    if (alive.has(start.runId) || spooled.has(start.runId)) continue;
     const record = abortedRecord(start, options.config, now());
     try {
       await recordRunResult(db, record, []);

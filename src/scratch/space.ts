@@ -1,5 +1,6 @@
 import { stat, statfs } from 'node:fs/promises';
 import { ScratchError } from './scratch-dir.js';
+import { formatBytes } from '../config/common.js';
 
 /**
  * Scratch has no room for the restore: the run's verdict is `error` (the drill could
@@ -18,7 +19,7 @@ export class ScratchFullError extends ScratchError {
     options?: { cause?: unknown },
   ) {
     super(
-      `scratch full: needed at least ${formatSize(neededBytes)}, ${formatSize(freeBytes)} free on ${dir} (${why})`,
+      `scratch full: needed at least ${formatBytes(neededBytes)}, ${formatBytes(freeBytes)} free on ${dir} (${why})`,
       { ...options, code: 'scratch.full' },
     );
   }
@@ -70,13 +71,13 @@ export async function reserveScratchSpace(
   const available = Math.max(0, free - others);
   if (needed + floorBytes > available) {
     const promised =
-      others > 0 ? `; ${formatSize(others)} of it promised to restores already running` : '';
-    const floor = floorBytes > 0 ? ` + floor ${formatSize(floorBytes)} (scratch.minFree)` : '';
+      others > 0 ? `; ${formatBytes(others)} of it promised to restores already running` : '';
+    const floor = floorBytes > 0 ? ` + floor ${formatBytes(floorBytes)} (scratch.minFree)` : '';
     throw new ScratchFullError(
       needed,
       free,
       dir,
-      `expected ${formatSize(expectedBytes)} × scratch margin ${margin}${floor}${promised}; free some space, move scratch.root, or lower daemon.scratchMargin`,
+      `expected ${formatBytes(expectedBytes)} × scratch margin ${margin}${floor}${promised}; free some space, move scratch.root, or lower daemon.scratchMargin`,
     );
   }
   reserved.set(device, others + needed);
@@ -92,20 +93,6 @@ export async function reserveScratchSpace(
       else reserved.delete(device);
     },
   };
-}
-
-/** `1.5 GB`: sizes in messages, decimal units like `df -H`. */
-export function formatSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0
-    ? `${Math.round(value)} B`
-    : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
 }
 
 /** Below this share of the scratch file system (capped by `DEFAULT_FLOOR_CAP`), a restore stops. */
@@ -166,7 +153,7 @@ export async function watchScratchSpace(
       if (free < options.floorBytes && !controller.signal.aborted)
         controller.abort(
           await measure(
-            `stopped under the floor of ${formatSize(options.floorBytes)} free, scratch.minFree`,
+            `stopped under the floor of ${formatBytes(options.floorBytes)} free, scratch.minFree`,
           ),
         );
     } catch {

@@ -1,11 +1,5 @@
 import type { Readable } from 'node:stream';
-import {
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-  type GetObjectCommandOutput,
-} from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { redactor } from '../config/redact.js';
 import {
   ObjectStoreError,
@@ -51,34 +45,25 @@ const CHECKSUM_FIELDS: readonly [StoredChecksumAlgorithm, keyof GetObjectCommand
   ['SHA256', 'ChecksumSHA256'],
 ];
 
-/** Creates the store; no request is made until it is used. */
+type S3Sdk = typeof import('@aws-sdk/client-s3');
+let sdkLoading: Promise<S3Sdk> | undefined;
+/** The SDK takes a few hundred ms to import: only a command that talks to S3 pays for it. */
+const loadSdk = (): Promise<S3Sdk> => (sdkLoading ??= import('@aws-sdk/client-s3'));
+
+/** Creates the store; no request is made (and the SDK is not loaded) until it is used. */
 export function createS3ObjectStore(options: S3ObjectStoreOptions): S3ObjectStore {
-  const client = new S3Client({
-    region: options.region,
-    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-    forcePathStyle: options.forcePathStyle,
-    // A copy: the SDK writes bookkeeping fields into the object it is given.
-    ...(options.credentials ? { credentials: { ...options.credentials } } : {}),
-    ...(options.checksums
-      ? {
-          requestChecksumCalculation: options.checksums.request,
-          responseChecksumValidation: options.checksums.response,
-        }
-      : {}),
-    // One retry policy, ours: it also covers a body that fails half-way, which the SDK's cannot.
-    maxAttempts: 1,
-    requestHandler: {
-      connectionTimeout: options.timeoutMs,
-      requestTimeout: options.timeoutMs,
-      throwOnRequestTimeout: true,
-      // Idle time on the socket: catches a body that stops arriving after the headers.
-      socketTimeout: options.timeoutMs,
-    },
-  });
+  let client: S3Client | undefined;
+  let destroyed = false;
+  const connect = async (): Promise<{ client: S3Client; sdk: S3Sdk }> => {
+    const sdk = await loadSdk();
+    if (destroyed) throw new ObjectStoreError('permanent', 'Destroyed', 'the store was closed');
+    client ??= createClient(sdk, options);
+    return { client, sdk };
+  };
   const bucket = options.bucket;
-  const send = async <T>(run: () => Promise<T>): Promise<T> => {
+  const send = async <T>(run: (s3: { client: S3Client; sdk: S3Sdk }) => Promise<T>): Promise<T> => {
     try {
-      return await run();
+      return await run(await connect());
     } catch (error) {
       throw toStoreError(error);
     }
@@ -88,9 +73,9 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): S3ObjectStor
     location: `s3://${bucket}`,
 
     async list(request: ListRequest): Promise<ListPage> {
-      const out = await send(() =>
+      const out = await send(({ client, sdk }) =>
         client.send(
-          new ListObjectsV2Command({
+          new sdk.ListObjectsV2Command({
             Bucket: bucket,
             Prefix: request.prefix,
             Delimiter: request.delimiter,
@@ -125,8 +110,10 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): S3ObjectStor
     },
 
     async head(key: string, { signal }): Promise<StoredObject> {
-      const out = await send(() =>
-        client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal }),
+      const out = await send(({ client, sdk }) =>
+        client.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: key }), {
+          abortSignal: signal,
+        }),
       );
       return {
         key,
@@ -137,9 +124,9 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): S3ObjectStor
     },
 
     async get(key: string, request: GetRequest): Promise<ObjectDownload> {
-      const out = await send(() =>
+      const out = await send(({ client, sdk }) =>
         client.send(
-          new GetObjectCommand({
+          new sdk.GetObjectCommand({
             Bucket: bucket,
             Key: key,
             ...(request.ifMatch ? { IfMatch: `"${request.ifMatch}"` } : {}),
@@ -175,9 +162,35 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): S3ObjectStor
     },
 
     destroy() {
-      client.destroy();
+      destroyed = true;
+      client?.destroy();
     },
   };
+}
+
+function createClient(sdk: S3Sdk, options: S3ObjectStoreOptions): S3Client {
+  return new sdk.S3Client({
+    region: options.region,
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    forcePathStyle: options.forcePathStyle,
+    // A copy: the SDK writes bookkeeping fields into the object it is given.
+    ...(options.credentials ? { credentials: { ...options.credentials } } : {}),
+    ...(options.checksums
+      ? {
+          requestChecksumCalculation: options.checksums.request,
+          responseChecksumValidation: options.checksums.response,
+        }
+      : {}),
+    // One retry policy, ours: it also covers a body that fails half-way, which the SDK's cannot.
+    maxAttempts: 1,
+    requestHandler: {
+      connectionTimeout: options.timeoutMs,
+      requestTimeout: options.timeoutMs,
+      throwOnRequestTimeout: true,
+      // Idle time on the socket: catches a body that stops arriving after the headers.
+      socketTimeout: options.timeoutMs,
+    },
+  });
 }
 
 async function* translateErrors(body: Readable): AsyncGenerator<Uint8Array> {

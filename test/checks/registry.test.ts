@@ -93,6 +93,7 @@ describe('the check registry', () => {
       'files',
       'bytes',
       'tables',
+      'records',
       'sql',
       'rpo',
       'rto',
@@ -103,6 +104,7 @@ describe('the check registry', () => {
       'files',
       'bytes',
       'tables',
+      'records',
       'sql',
     ]);
     expect(Object.keys(targetsSchema.shape)).toEqual(['rpo', 'rto']);

@@ -49,7 +49,7 @@ async function runDrill(
   drill: string,
 ): Promise<{ exitCode: number | null; run: Run; stderr: string }> {
   const result = await cli(['run', '--config', config, '--drill', drill, '--json'], {
-    timeoutMs: 240_000,
+    timeoutMs: 50_000,
   });
   return {
     exitCode: result.exitCode,

@@ -15,6 +15,15 @@ import { createTestDatabase } from '../helpers/test-database.js';
 
 const EVERY_SECOND = '* * * * * *';
 
+/** Polls `check` (the evidence database) until true; fails after `ms`. */
+async function waitUntil(check: () => Promise<boolean>, ms = 45_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
+    await sleep(100);
+  }
+}
+
 describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () => {
   const processes: CliProcess[] = [];
   let url: string;
@@ -81,9 +90,32 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
       a.waitForLog((line) => line.msg === 'daemon started'),
       b.waitForLog((line) => line.msg === 'daemon started'),
     ]);
-    // Both are scheduling now: let them compete for a few seconds.
+    // Both are scheduling now: let them compete until six seconds after both were up are decided
+    // (events, not wall time: under load a second of slots can take longer to decide).
     const bothUp = Date.now();
-    await sleep(7_000);
+    const windowEnd = bothUp + 6000;
+    await waitUntil(async () => {
+      const quickStarts = await store.db
+        .selectFrom('run_starts')
+        .select((eb) => eb.fn.countAll<string>().as('count'))
+        .where('drill', '=', quick)
+        .executeTakeFirstOrThrow();
+      // A slot after the window decided (a start or a skip) for each drill.
+      const decided = await Promise.all(
+        (['run_starts', 'run_skips'] as const).flatMap((table) =>
+          [quick, slow].map((drill) =>
+            store.db
+              .selectFrom(table)
+              .select('drill')
+              .where('drill', '=', drill)
+              .where('scheduled_for', '>', new Date(windowEnd))
+              .executeTakeFirst(),
+          ),
+        ),
+      );
+      const drillsDecided = new Set(decided.map((row) => row?.drill));
+      return Number(quickStarts.count) >= 5 && drillsDecided.has(quick) && drillsDecided.has(slow);
+    });
     a.signal('SIGTERM');
     b.signal('SIGTERM');
     expect((await a.waitForExit()).code).toBe(0);
@@ -107,8 +139,7 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
       // Every second while both ran was decided by one of them.
       const window = slots.filter(
         (slot) =>
-          Date.parse(slot as string) >= bothUp + 1000 &&
-          Date.parse(slot as string) <= bothUp + 6000,
+          Date.parse(slot as string) >= bothUp + 1000 && Date.parse(slot as string) <= windowEnd,
       );
       expect(window.length, drill).toBeGreaterThanOrEqual(5);
     }
@@ -132,7 +163,7 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
         rows.filter((row) => row.drill === quick || row.drill === slow),
       ),
     ).toEqual([]);
-  }, 240_000);
+  });
 
   it('after kill -9 of a replica mid-run, the other goes on, the slot is never run again, and the restart records it aborted and removes its scratch folder', async () => {
     const drill = `crash-${Date.now().toString(36)}`;
@@ -156,9 +187,19 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
     const victim = daemon(first.config);
     const restoring = await victim.waitForLog((line) => line.msg === 'restoring');
     const other = daemon(second.config);
-    // While the victim's run is alive, the other replica skips the drill's slots, naming that run.
-    const skipped = await other.waitForLog((line) => line.msg === 'slot skipped');
-    expect(skipped).toMatchObject({ reason: 'overlap', blockingRunId: restoring.runId });
+    // While the victim's run is alive, the other replica does not run the drill: a slot is skipped
+    // as an overlap naming that run. Either replica may be first to record the skip (the victim
+    // schedules too), so the other's own line is "slot skipped" or "already decided … skip".
+    const decided = await other.waitForLog(
+      (line) =>
+        line.msg === 'slot skipped' ||
+        (line.msg === 'slot already decided by another replica' && line.by === 'skip'),
+    );
+    const [skip] = await listSkips(store.db, { drill: [drill] }).then((rows) =>
+      rows.filter((row) => row.scheduled_for.toISOString() === decided.slot),
+    );
+    expect(skip).toMatchObject({ reason: 'overlap', blocking_run_id: restoring.runId });
+    expect(other.logs.filter((line) => line.msg === 'restoring')).toEqual([]);
 
     victim.signal('SIGKILL');
     await victim.waitForExit();
@@ -209,5 +250,5 @@ describe('restore-drill daemon replicas on one PostgreSQL (real processes)', () 
     expect(
       await findUnfinishedRuns(store.db).then((rows) => rows.filter((row) => row.drill === drill)),
     ).toEqual([]);
-  }, 240_000);
+  });
 });

@@ -205,7 +205,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
       expect(await findUnfinishedRuns(store.db)).toEqual([]);
     });
     expect(await readdir(ws.scratch)).toEqual([]);
-  }, 240_000);
+  });
 
   it('after kill -9 mid-run, the next start records the run aborted and removes its scratch folder', async () => {
     const ws = await workspace();
@@ -253,7 +253,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
       );
       expect(await findUnfinishedRuns(store.db)).toEqual([]);
     });
-  }, 240_000);
+  });
 
   it('kills a hanging `command` restore with all its children at the drill timeout, records timed_out and leaves no scratch folder', async () => {
     const ws = await workspace();
@@ -284,7 +284,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
     const proc = daemon(ws.config);
     const finished = await proc.waitForLog(
       (line) => line.msg === 'drill finished' && line.drill === 'hangs',
-      90_000,
+      50_000,
     );
     expect(finished).toMatchObject({
       verdict: 'timed_out',
@@ -313,7 +313,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
         expect(skip).toMatchObject({ reason: 'overlap', blocking_run_id: finished.runId });
     });
     expect(await readdir(ws.scratch)).toEqual([]);
-  }, 240_000);
+  });
 
   it('exits 2 on a config error or a dangerous scratch root, and 1 when it cannot listen', async () => {
     const ws = await workspace();
@@ -352,5 +352,5 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
-  }, 240_000);
+  });
 });

@@ -20,14 +20,14 @@ describe('restore-drill on the embedded default database', () => {
       `drills:\n  - name: folder\n    source: { kind: directory, path: sets/* }\n    checks: { manifest: { path: SHA256SUMS }, files: { exact: 2 } }\n`,
     );
 
-    const first = await cli(['run', '--config', config, '--json'], { timeoutMs: 240_000 });
+    const first = await cli(['run', '--config', config, '--json'], { timeoutMs: 50_000 });
     expect(first.exitCode, first.stderr).toBe(0);
-    const history = await cli(['history', '--config', config, '--json'], { timeoutMs: 240_000 });
+    const history = await cli(['history', '--config', config, '--json'], { timeoutMs: 50_000 });
     const runs = (JSON.parse(history.stdout) as { runs: { verdict: string; drill: string }[] })
       .runs;
     expect(runs).toEqual([expect.objectContaining({ drill: 'folder', verdict: 'passed' })]);
     await expect(
       import('node:fs/promises').then((fs) => fs.stat(path.join(root, '.restore-drill', 'pgdata'))),
     ).resolves.toBeTruthy();
-  }, 300_000);
+  });
 });

@@ -21,7 +21,7 @@ export async function restoreDrill(args: readonly string[], cwd: string): Promis
   return runCommand(process.execPath, [CLI, ...args], {
     cwd,
     keepStdout: true,
-    timeoutMs: 120_000,
+    timeoutMs: 50_000,
     env: { RESTORE_DRILL_LOG_FORMAT: 'json', RESTORE_DRILL_LOG_LEVEL: 'warn' },
   });
 }

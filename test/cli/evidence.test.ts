@@ -12,7 +12,7 @@ const ago = (days: number) => new Date(Date.now() - days * DAY).toISOString();
 // Every CLI call is a real process that opens the evidence database (PGlite: a few seconds each).
 describe.each(['pglite', 'postgres'] as const)(
   'restore-drill evidence on %s',
-  { timeout: 300_000 },
+  { timeout: 60_000 },
   (engine) => {
     let place: CliPlace | undefined;
     afterEach(async () => {

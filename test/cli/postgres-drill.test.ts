@@ -39,7 +39,7 @@ async function runDrill(
   drill: string,
 ): Promise<{ exitCode: number | null; run: Run; stderr: string }> {
   const result = await cli(['run', '--config', config, '--drill', drill, '--json'], {
-    timeoutMs: 240_000,
+    timeoutMs: 50_000,
   });
   const parsed = JSON.parse(result.stdout) as { runs: Run[] };
   return { exitCode: result.exitCode, run: parsed.runs[0]!, stderr: result.stderr };
@@ -74,6 +74,17 @@ beforeAll(async () => {
   await runTool('pg_restore', ['--no-owner', '-d', shrunk, path.join(root, 'tmp.dump')]);
   await query(shrunk, 'delete from pgbench_accounts where aid <= 25');
   await pgDump(shrunk, 'c', path.join(root, 'shrunk', 'shop-2026-11-27.dump'));
+
+  // One value updated after the manifest was written, before the dump: same counts, other content.
+  await mkdir(path.join(root, 'updated'));
+  await cp(
+    path.join(root, 'good', 'shop.manifest.json'),
+    path.join(root, 'updated', 'shop.manifest.json'),
+  );
+  const updated = await createTestDatabase();
+  await runTool('pg_restore', ['--no-owner', '-d', updated, path.join(root, 'tmp.dump')]);
+  await query(updated, 'update pgbench_accounts set abalance = 7 where aid = 4242');
+  await pgDump(updated, 'c', path.join(root, 'updated', 'shop-2026-11-27.dump'));
 
   // A dump with bytes flipped in the middle.
   await mkdir(path.join(root, 'corrupt'));
@@ -117,6 +128,11 @@ drills:
     checks:
       manifest: { format: restore-drill, path: "${path.join(root, 'shrunk', 'shop.manifest.json')}" }
       tables: { from: manifest }
+  - name: shop-updated
+    source: { kind: postgres, path: updated/*.dump, ${server} }
+    checks:
+      manifest: { format: restore-drill, path: "${path.join(root, 'updated', 'shop.manifest.json')}" }
+      tables: { from: manifest }
   - name: shop-corrupt
     source: { kind: postgres, path: corrupt/*.dump, ${server} }
     checks: { tables: { from: last-pass } }
@@ -137,7 +153,7 @@ drills:
       manifest: { format: restore-drill, path: "${path.join(root, 'shrunk', 'shop.manifest.json')}" }
 `,
   );
-}, 180_000);
+});
 
 describe('postgres drills end to end', () => {
   it('passes on a good dump: counts match the manifest, SQL assertions hold, the scratch database is gone', async () => {
@@ -155,7 +171,7 @@ describe('postgres drills end to end', () => {
       ['rpo', 'passed'],
     ]);
     expect(run.checks.find((check) => check.name === 'tables')?.detail).toMatch(
-      /^4 tables match manifest /,
+      /^4 tables match manifest .* \(4 content digests equal\)$/,
     );
     expect(
       (await scratchDatabases(adminUrl)).filter((name) => name.startsWith('restore_drill_shop_')),
@@ -180,6 +196,25 @@ describe('postgres drills end to end', () => {
     ]);
     // The manifest check leaves row counts to the tables check: one finding, not two.
     expect(run.checks.find((check) => check.name === 'manifest')?.findings).toBeUndefined();
+  });
+
+  it('fails on the content digest when one value was updated after the manifest, the row count unchanged', async () => {
+    const { exitCode, run } = await runDrill('shop-updated');
+    expect(exitCode).toBe(1);
+    expect(run.verdict).toBe('failed');
+    expect(run.cause).toMatch(
+      /^check\.failed: tables: 1 table differ from manifest .*: changed-content 'table public\.pgbench_accounts'$/,
+    );
+    const tables = run.checks.find((check) => check.name === 'tables');
+    expect(tables?.findings).toEqual([
+      {
+        item: 'table public.pgbench_accounts',
+        problem: 'changed-content',
+        expected: { digest: expect.stringMatching(/^[0-9a-f]{32}$/) as unknown },
+        actual: { digest: expect.stringMatching(/^[0-9a-f]{32}$/) as unknown, rows: 100_000 },
+      },
+    ]);
+    expect((tables?.expected as { digests?: number }).digests).toBe(4);
   });
 
   it('fails in the manifest check when no tables check is configured', async () => {
@@ -258,7 +293,7 @@ describe('postgres drills end to end', () => {
     expect(tablesOf(first.run)).toHaveLength(2);
     const replay = await cli(
       ['run', '--config', config, '--drill', 'shop-sampled', '--replay', first.run.runId, '--json'],
-      { timeoutMs: 240_000 },
+      { timeoutMs: 50_000 },
     );
     const again = (JSON.parse(replay.stdout) as { runs: Run[] }).runs[0]!;
     expect(again.verdict).toBe('passed');
@@ -267,7 +302,7 @@ describe('postgres drills end to end', () => {
     const whole = await runDrill('shop-good');
     const wholeReplay = await cli(
       ['run', '--config', config, '--drill', 'shop-good', '--replay', whole.run.runId, '--json'],
-      { timeoutMs: 240_000 },
+      { timeoutMs: 50_000 },
     );
     const wholeAgain = (JSON.parse(wholeReplay.stdout) as { runs: Run[] }).runs[0]!;
     expect(wholeAgain.verdict).toBe('passed');

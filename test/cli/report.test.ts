@@ -12,7 +12,7 @@ const ago = (days: number) => new Date(Date.now() - days * DAY).toISOString();
 // Every CLI call is a real process that opens the evidence database (PGlite: a few seconds each).
 describe.each(['pglite', 'postgres'] as const)(
   'restore-drill report on %s',
-  { timeout: 300_000 },
+  { timeout: 60_000 },
   (engine) => {
     let place: CliPlace;
     const records = [
@@ -33,7 +33,7 @@ describe.each(['pglite', 'postgres'] as const)(
 
     beforeAll(async () => {
       place = await prepareCliPlace(engine, records);
-    }, 180_000);
+    }, 60_000);
     afterAll(async () => {
       await place?.cleanup();
     });

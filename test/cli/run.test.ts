@@ -107,7 +107,7 @@ drills:
     targets: { rpo: 26h }
 `,
   );
-}, 120_000);
+});
 
 const env = () => ({ RD_TEST_DB_URL: dbUrl });
 

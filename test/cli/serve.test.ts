@@ -44,8 +44,8 @@ async function startServe(
   const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`serve did not start within 180 s:\n${stderr}`)),
-      180_000,
+      () => reject(new Error(`serve did not start within 50 s:\n${stderr}`)),
+      50_000,
     );
     const look = () => {
       const match = /serving the evidence read-only at (http:\/\/\S+\/)"/.exec(stderr);
@@ -77,11 +77,11 @@ afterAll(() => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-describe('restore-drill serve: refusals', { timeout: 300_000 }, () => {
+describe('restore-drill serve: refusals', () => {
   let place: CliPlace;
   beforeAll(async () => {
     place = await prepareCliPlace('postgres', []);
-  }, 180_000);
+  });
   afterAll(async () => {
     await place?.cleanup();
   });
@@ -125,14 +125,14 @@ describe('restore-drill serve: refusals', { timeout: 300_000 }, () => {
   });
 });
 
-describe('restore-drill serve: configured credentials', { timeout: 300_000 }, () => {
+describe('restore-drill serve: configured credentials', () => {
   let place: CliPlace;
   beforeAll(async () => {
     place = await prepareCliPlace('postgres', [
       makeRecord({ drill: 'nightly', at: ago(1) }),
       makeRecord({ drill: 'weekly', at: ago(2), verdict: 'failed' }),
     ]);
-  }, 180_000);
+  });
   afterAll(async () => {
     await place?.cleanup();
   });
@@ -245,11 +245,11 @@ describe('restore-drill serve: configured credentials', { timeout: 300_000 }, ()
   });
 });
 
-describe('restore-drill serve --insecure-no-auth', { timeout: 300_000 }, () => {
+describe('restore-drill serve --insecure-no-auth', () => {
   let place: CliPlace;
   beforeAll(async () => {
     place = await prepareCliPlace('postgres', [makeRecord({ drill: 'nightly', at: ago(1) })]);
-  }, 180_000);
+  });
   afterAll(async () => {
     await place?.cleanup();
   });
@@ -270,12 +270,12 @@ describe('restore-drill serve --insecure-no-auth', { timeout: 300_000 }, () => {
   });
 });
 
-describe('restore-drill serve on the embedded database', { timeout: 400_000 }, () => {
+describe('restore-drill serve on the embedded database', () => {
   let place: CliPlace;
   beforeAll(async () => {
     place = await prepareCliPlace('pglite', [makeRecord({ drill: 'nightly', at: ago(1) })]);
     await appendFile(place.config, TOKEN_CONFIG);
-  }, 240_000);
+  });
   afterAll(async () => {
     await place?.cleanup();
   });
@@ -292,7 +292,7 @@ describe('restore-drill serve on the embedded database', { timeout: 400_000 }, (
       // Every command resolves every ${env:} of the config, the serve token's too.
       const blocked = await cli(['history', '--config', place.config], {
         cwd: place.dir,
-        timeoutMs: 180_000,
+        timeoutMs: 50_000,
         env: { RD_WEB_TOKEN: TOKEN },
       });
       expect(blocked.exitCode).toBe(1);
@@ -305,7 +305,7 @@ describe('restore-drill serve on the embedded database', { timeout: 400_000 }, (
     }
     const after = await cli(['history', '--config', place.config], {
       cwd: place.dir,
-      timeoutMs: 180_000,
+      timeoutMs: 50_000,
       env: { RD_WEB_TOKEN: TOKEN },
     });
     expect(after.exitCode).toBe(0);

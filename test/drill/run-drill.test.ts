@@ -235,7 +235,7 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     expect((await scratchFolders()).filter((name) => name.startsWith('refused-'))).toEqual([]);
   });
 
-  it('releases the gate and removes the scratch folder when recording the start fails', async () => {
+  it('releases the gate, removes the scratch folder and does not run when recording the start fails', async () => {
     await makeDirectorySet(backups, 'broken-claim');
     let released = false;
     const gate: RunGate = {
@@ -246,9 +246,16 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
         throw new Error('database went away');
       },
     };
-    await expect(
-      runDrill(request(load([{ name: 'broken-claim' }]), 'broken-claim', { gate })),
-    ).rejects.toThrow('database went away');
+    const loaded = load([{ name: 'broken-claim' }]);
+    // No wait for the store (database.waitFor: 0): the claim's failure ends the run at once.
+    loaded.config.database.waitFor = 0;
+    const result = await runDrill(request(loaded, 'broken-claim', { gate }));
+    expect(result).toEqual({
+      status: 'not-started',
+      drill: 'broken-claim',
+      cause:
+        'evidence store unavailable for 0ms at the start: database went away; the drill did not run',
+    });
     expect(released).toBe(true);
     expect((await scratchFolders()).filter((name) => name.startsWith('broken-claim-'))).toEqual([]);
   });

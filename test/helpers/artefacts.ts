@@ -11,7 +11,7 @@ export async function run(file: string, args: readonly string[], cwd?: string): 
   const result = await runCommand(file, args, {
     ...(cwd ? { cwd } : {}),
     keepStdout: true,
-    timeoutMs: 120_000,
+    timeoutMs: 50_000,
   });
   if (result.exitCode !== 0)
     throw new Error(`${result.command} failed (${result.exitCode}): ${result.stderrTail}`);

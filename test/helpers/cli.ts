@@ -14,7 +14,7 @@ export async function cli(
     throw new Error(`${CLI} is missing: run 'npm run build' (npm test does) before the CLI tests`);
   const result = await runCommand(process.execPath, [CLI, ...args], {
     keepStdout: true,
-    timeoutMs: options.timeoutMs ?? 120_000,
+    timeoutMs: options.timeoutMs ?? 50_000,
     env: {
       RESTORE_DRILL_LOG_FORMAT: 'json',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',

@@ -12,11 +12,10 @@ import { silentLogger } from '../../src/log/logger.js';
 import { createTestDatabase, createTestEmbeddedDir } from './test-database.js';
 
 /**
- * Time allowed for hooks and tests that create or open PGlite stores: the first
- * PGlite of a run builds the template (initdb in WASM, 3–8 s on an idle machine,
- * many times that on a loaded one).
+ * Time allowed for hooks that create or open stores: the most any test may take
+ * (the PGlite template is built once, in global setup, before any test starts).
  */
-export const SLOW_STORE_MS = 240_000;
+export const SLOW_STORE_MS = 60_000;
 
 /** A fresh, empty home for an evidence store on one engine. */
 export interface StorePlace {

@@ -2,13 +2,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { COMPILED_ENV, freshCompiledTree } from './compiled-tests.js';
+import { pgliteTemplate } from './pglite-template.js';
 import { startPostgresServer, type PostgresServerInfo } from './postgres-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** The run's real PostgreSQL server; tests take a database each with `createTestDatabase()`. */
     postgres: PostgresServerInfo;
-    /** Where the pristine PGlite data folder is made on first use (see pglite-template.ts). */
+    /** Where the pristine PGlite data folder is (see pglite-template.ts). */
     pgliteTemplateRoot: string;
   }
 }
@@ -16,13 +18,31 @@ declare module 'vitest' {
 /** Vitest global setup: services shared by every test file are started here. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const runDir = await mkdtemp(join(tmpdir(), 'restore-drill-test-run-'));
-  const postgres = await startPostgresServer().catch(async (error: unknown) => {
+  // Test workers inherit this environment, and their child processes from them.
+  const compiled = await freshCompiledTree(join(import.meta.dirname, '../..'));
+  if (compiled === null) delete process.env[COMPILED_ENV];
+  else process.env[COMPILED_ENV] = compiled;
+  const templateRoot = join(runDir, 'pglite-template');
+  // The PGlite template (initdb in WASM, seconds; far more under load) is made here, beside
+  // the server's start, so that no test's timeout pays for it.
+  const [server, template] = await Promise.allSettled([
+    startPostgresServer(),
+    pgliteTemplate(templateRoot),
+  ]);
+  if (server.status === 'rejected' || template.status === 'rejected') {
+    if (server.status === 'fulfilled') await server.value.stop();
     await rm(runDir, { recursive: true, force: true });
-    throw error;
-  });
-  const { stop, ...postgresInfo } = postgres;
+    throw server.status === 'rejected' ? server.reason : (template as PromiseRejectedResult).reason;
+  }
+  const {
+    stop,
+    pause: _pause,
+    resume: _resume,
+    pauseArgv: _pauseArgv,
+    ...postgresInfo
+  } = server.value;
   project.provide('postgres', postgresInfo);
-  project.provide('pgliteTemplateRoot', join(runDir, 'pglite-template'));
+  project.provide('pgliteTemplateRoot', templateRoot);
   return async () => {
     try {
       await stop();

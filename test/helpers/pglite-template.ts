@@ -4,16 +4,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PGlite } from '@electric-sql/pglite';
 
-const WAIT_MS = 180_000;
+const WAIT_MS = 50_000;
 
 let ready: Promise<string> | undefined;
 
 /**
  * A pristine PGlite data folder (initdb only, no migrations), made once per
- * vitest run under `root` and shared by every worker: a fresh PGlite takes
- * 3–8 s to create, a copy well under one. Made on first use, not in global
- * setup, so test runs that never touch PGlite do not pay for it. Workers race
- * for an exclusive `building` folder; the others wait for `ready`.
+ * vitest run under `root` (by global setup) and shared by every worker: a fresh
+ * PGlite takes 3–8 s to create, a copy well under one. Whoever calls first builds
+ * it in an exclusive `building` folder; the others wait for `ready`.
  */
 export function pgliteTemplate(root: string): Promise<string> {
   ready ??= buildOrWait(root);

@@ -17,6 +17,12 @@ export interface PostgresServerInfo {
 
 export interface PostgresServer extends PostgresServerInfo {
   stop(): Promise<void>;
+  /** Stops the server and keeps its data (`pg_ctl stop -m fast`): clients get ECONNREFUSED until `resume`. */
+  pause(): Promise<void>;
+  /** Starts a paused server again, on the same port and data. */
+  resume(): Promise<void>;
+  /** The argv that stops the server, runnable by any process (as the server's owner when tests run as root). */
+  pauseArgv: readonly string[];
 }
 
 /** Newest first: /usr/lib/postgresql/<major>/bin, then whatever `pg_config --bindir` says. */
@@ -89,8 +95,29 @@ export async function startPostgresServer(): Promise<PostgresServer> {
       adminUrl: `postgres://postgres@127.0.0.1:${port}/postgres`,
       dir,
     };
+    const pgCtl = join(binDir, 'pg_ctl');
+    const pauseArgs = ['-D', dataDir, '-m', 'fast', '-w', 'stop'];
+    const startArgs = [
+      '-D',
+      dataDir,
+      '-l',
+      join(dir, 'log'),
+      '-w',
+      '-o',
+      `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -F`,
+      'start',
+    ];
+    const ctl = async (args: string[], what: string) => {
+      const result = await runCommand(pgCtl, args, asOwner);
+      if (result.exitCode !== 0) throw new Error(`pg_ctl ${what} failed: ${describeExit(result)}`);
+    };
     return {
       ...info,
+      pause: () => ctl(pauseArgs, 'stop'),
+      resume: () => ctl(startArgs, 'start'),
+      pauseArgv: owner
+        ? ['runuser', '-u', 'postgres', '--', pgCtl, ...pauseArgs]
+        : [pgCtl, ...pauseArgs],
       stop: async () => {
         const stopped = await runCommand(
           join(binDir, 'pg_ctl'),

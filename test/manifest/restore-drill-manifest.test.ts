@@ -80,6 +80,7 @@ describe('writeManifestForFolder', () => {
     expect(result).toEqual({
       files: 6,
       bytes: document.files.reduce((sum, file) => sum + file.size, 0),
+      links: 0,
       skipped: [],
       counted: 0,
       uncounted: [],
@@ -110,14 +111,21 @@ describe('writeManifestForFolder', () => {
     });
   });
 
-  test('skips symbolic links, naming them, and leaves out excluded paths such as the manifest itself', async () => {
+  test('lists symbolic links by target without following them, and leaves out excluded paths such as the manifest itself', async () => {
     await symlink('/etc/passwd', join(data, 'link-out'));
     await writeFile(join(data, 'MANIFEST.json'), 'being written');
     const out = sink();
     const result = await writeManifestForFolder(data, out, { exclude: ['MANIFEST.json'] });
-    expect(result.skipped).toEqual([{ path: 'link-out', reason: 'symbolic link' }]);
-    expect(JSON.parse(out.text()).files.map((file: { path: string }) => file.path)).not.toContain(
-      'MANIFEST.json',
+    expect(result.skipped).toEqual([]);
+    expect(result.links).toBe(1);
+    const document = restoreDrillManifestSchema.parse(JSON.parse(out.text()));
+    expect(document.links).toEqual([{ path: 'link-out', target: '/etc/passwd' }]);
+    expect(document.files.map((file) => file.path)).not.toContain('MANIFEST.json');
+    expect(document.files.map((file) => file.path)).not.toContain('link-out');
+    const file = join(dir, 'with-links.json');
+    await writeFile(file, out.text());
+    expect((await parseRestoreDrillManifest(file)).links).toEqual(
+      new Map([['link-out', { line: 9, target: '/etc/passwd' }]]),
     );
   });
 

@@ -106,7 +106,7 @@ describe('run leases on postgres', () => {
     } finally {
       child.kill('SIGKILL');
     }
-  }, 120_000);
+  });
 
   it('never takes a run of a live process on this host for dead, lease or not', async () => {
     const observer = t.leases();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ScratchError } from '../../src/scratch/scratch-dir.js';
-import { formatSize, freeBytes, reserveScratchSpace } from '../../src/scratch/space.js';
+import { formatBytes } from '../../src/config/common.js';
+import { freeBytes, reserveScratchSpace } from '../../src/scratch/space.js';
 import { tempDir } from '../helpers/temp.js';
 
 describe('scratch free space', () => {
@@ -49,12 +50,12 @@ describe('scratch free space', () => {
     );
   });
 
-  it('formats sizes in decimal units', () => {
+  it('formats sizes in messages with the one byte formatter, in the config units (decimal)', () => {
     expect([
-      formatSize(999),
-      formatSize(1500),
-      formatSize(2_500_000_000),
-      formatSize(12_300_000),
-    ]).toEqual(['999 B', '1.50 kB', '2.50 GB', '12.3 MB']);
+      formatBytes(999),
+      formatBytes(1500),
+      formatBytes(2_500_000_000),
+      formatBytes(12_300_000),
+    ]).toEqual(['999 B', '1.5 KB', '2.5 GB', '12.3 MB']);
   });
 });

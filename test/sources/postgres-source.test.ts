@@ -79,7 +79,7 @@ beforeAll(async () => {
   await pgDump(sourceUrl, 'd', path.join(root, 'dumps', 'app-2026-01-01.dir'));
   await pgDump(sourceUrl, 'p', path.join(root, 'dumps', 'app-2026-01-01.sql'));
   await pgDump(sourceUrl, 't', path.join(root, 'dumps', 'app-2026-01-01.tar'));
-}, 120_000);
+});
 
 describe('postgres source on a scratch server', () => {
   it('restores a custom dump into a fresh scratch database with exact row counts, and drops it on dispose', async () => {
@@ -414,7 +414,7 @@ describe('postgres source into embedded PGlite', () => {
     } finally {
       await outcome.dispose?.();
     }
-  }, 240_000);
+  });
 
   it('names the line of a statement that fails to load', async () => {
     const broken = path.join(root, 'broken.sql');
@@ -437,5 +437,5 @@ describe('postgres source into embedded PGlite', () => {
     await expect(
       src.restore(await onlySet(src), await scratch(), { items: null, log }),
     ).rejects.toThrow(/^plain dump .*broken\.sql line 5: schema "no_such_schema" does not exist$/);
-  }, 240_000);
+  });
 });

@@ -1,4 +1,4 @@
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { EvidenceError, reasonOf } from '../errors.js';
 import * as m001 from './001-initial.js';
 import * as m002 from './002-alerts.js';
@@ -53,6 +53,7 @@ export class MigrationError extends EvidenceError {
  * naming the failed migration.
  */
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationOutcome> {
+  if (await schemaIsCurrent(db)) return { applied: [] };
   const migrator = new Migrator({ db, provider: staticMigrationProvider });
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error !== undefined) {
@@ -64,4 +65,21 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationOutcome
       .filter((result) => result.status === 'Success')
       .map((result) => result.migrationName),
   };
+}
+
+/**
+ * One cheap query instead of the migrator's table checks and lock on every open: true when the
+ * applied migrations are exactly this version's. Anything else (no table yet, a migration missing,
+ * one this version does not know) goes through kysely's Migrator, which applies or refuses as before.
+ */
+async function schemaIsCurrent(db: Kysely<any>): Promise<boolean> {
+  let applied: Set<string>;
+  try {
+    const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(db);
+    applied = new Set(rows.map((row) => row.name));
+  } catch {
+    return false;
+  }
+  const known = Object.keys(migrations);
+  return applied.size === known.length && known.every((name) => applied.has(name));
 }

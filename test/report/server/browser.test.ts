@@ -36,7 +36,7 @@ interface PageWindow {
   getComputedStyle(element: unknown): { backgroundColor: string };
 }
 
-describe('the web view in Chromium', { timeout: 240_000 }, () => {
+describe('the web view in Chromium', () => {
   let served: ServedEvidence;
   let browser: Browser;
   let context: BrowserContext;
@@ -57,7 +57,7 @@ describe('the web view in Chromium', { timeout: 240_000 }, () => {
     await page.goto(at(`/?token=${encodeURIComponent(TOKEN)}`));
     await page.waitForURL(at('/'));
     if (takeScreenshots) await mkdir(SCREENSHOTS, { recursive: true });
-  }, 240_000);
+  });
 
   afterAll(async () => {
     await browser?.close();

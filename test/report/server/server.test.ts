@@ -33,7 +33,7 @@ interface RunList {
 
 describe.each(['pglite', 'postgres'] as const)(
   'the web view over evidence on %s',
-  { timeout: 240_000 },
+  { timeout: 60_000 },
   (engine) => {
     let served: ServedEvidence;
     const get = (path: string, headers: Record<string, string> = bearer, init: RequestInit = {}) =>
@@ -47,7 +47,7 @@ describe.each(['pglite', 'postgres'] as const)(
 
     beforeAll(async () => {
       served = await serveFixture(engine);
-    }, 240_000);
+    }, 60_000);
     afterAll(async () => {
       await served?.close();
     });
@@ -573,7 +573,7 @@ describe.each(['pglite', 'postgres'] as const)(
 
 describe.each(['pglite', 'postgres'] as const)(
   'the web view over damaged evidence on %s',
-  { timeout: 240_000 },
+  { timeout: 60_000 },
   (engine) => {
     let served: ServedEvidence;
     const garbled = 'dead0000-0000-4000-8000-00000000beef';
@@ -591,7 +591,7 @@ describe.each(['pglite', 'postgres'] as const)(
           store.db,
         );
       });
-    }, 240_000);
+    }, 60_000);
     afterAll(async () => {
       await served?.close();
     });

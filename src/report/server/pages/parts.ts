@@ -1,12 +1,11 @@
 import { formatDuration } from '../../../config/duration.js';
 import { formatBytes } from '../../../config/common.js';
-import type { RunVerdict } from '../../../evidence/run-record.js';
 import { RUN_VERDICTS } from '../../drill-summary.js';
 import { html, type SafeHtml } from '../../html.js';
 import type { RunRow } from '../../render-csv.js';
 import { verdictText, when } from '../../render-html.js';
 import type { Page } from '../queries.js';
-import { href, runHref, drillHref } from './layout.js';
+import { runHref, drillHref } from './layout.js';
 
 // Pieces several pages share: the filter form, the runs table, the pager.
 
@@ -84,12 +83,4 @@ export function pager(
 ${page.page > 1 ? html`<a href="${to(page.page - 1)}" rel="prev">${labels[0]}</a>` : null}
 ${page.page < pages ? html`<a href="${to(page.page + 1)}" rel="next">${labels[1]}</a>` : null}
 ${pages > 1 ? html`<span class="muted">page ${page.page} of ${pages}</span>` : null}</div>`;
-}
-
-/** A link to the runs list with the given filters. */
-export function runsLink(
-  label: string,
-  params: { drill?: string; verdict?: RunVerdict; since?: string; until?: string },
-): SafeHtml {
-  return html`<a href="${href('/runs', params)}">${label}</a>`;
 }

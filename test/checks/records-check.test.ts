@@ -1,0 +1,180 @@
+import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { finished } from 'node:stream/promises';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ManifestLoader } from '../../src/checks/manifest-check.js';
+import { RecordsCheck, recordsCheckConfigSchema } from '../../src/checks/records-check.js';
+import type { RunRecord } from '../../src/evidence/run-record.js';
+import { writeManifestForFolder } from '../../src/manifest/restore-drill-manifest.js';
+import { contextFor, copyInto, makeBench, type Bench } from './fixture.js';
+
+const benches: Bench[] = [];
+afterAll(async () => {
+  await Promise.all(benches.map((bench) => bench.cleanup()));
+});
+
+/** 200 orders, every tenth with a quoted newline in its note. */
+function ordersCsv(rows: number): string {
+  const lines = ['id,note,amount'];
+  for (let i = 1; i <= rows; i++)
+    lines.push(i % 10 === 0 ? `${i},"two\nlines",${i}` : `${i},plain,${i}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** A set of real files, its manifest written by restore-drill's own writer, restored by copying. */
+async function restoredBench(): Promise<{ bench: Bench; loader: ManifestLoader }> {
+  const bench = await makeBench({
+    'exports/orders.csv': ordersCsv(200),
+    'exports/events.jsonl': Array.from({ length: 50 }, (_, i) => JSON.stringify({ i })).join('\n'),
+    'notes.txt': 'not data\n',
+  });
+  benches.push(bench);
+  const db = new Database(path.join(bench.setDir, 'exports', 'app.sqlite'));
+  db.exec(
+    'create table users (id integer primary key); with recursive n(i) as (select 1 union all select i + 1 from n where i < 40) insert into users select i from n',
+  );
+  db.close();
+  const manifest = path.join(bench.root, 'manifest.json');
+  const out = createWriteStream(manifest);
+  await writeManifestForFolder(bench.setDir, out);
+  out.end();
+  await finished(out);
+  await copyInto(bench.setDir, bench.scratch);
+  return { bench, loader: new ManifestLoader({ format: 'restore-drill', path: manifest }) };
+}
+
+function config(from: 'manifest' | 'last-pass', tolerance: string = '0%', files = 'exports/**') {
+  return recordsCheckConfigSchema.parse({ files, from, tolerance });
+}
+
+describe('records check from a manifest', () => {
+  it('passes when every CSV, JSON Lines and SQLite file has the records the manifest counted', async () => {
+    const { bench, loader } = await restoredBench();
+    const [result] = await new RecordsCheck(config('manifest'), { from: 'manifest', loader }).run(
+      await contextFor(bench),
+    );
+    expect(result).toMatchObject({
+      verdict: 'passed',
+      actual: {
+        files: {
+          'exports/app.sqlite': { users: 40 },
+          'exports/events.jsonl': 50,
+          'exports/orders.csv': 200,
+        },
+      },
+    });
+    expect(result?.detail).toMatch(/^records of 3 files match manifest /);
+  });
+
+  it('fails naming the CSV that lost 10% of its rows, with expected and actual counts', async () => {
+    const { bench, loader } = await restoredBench();
+    await writeFile(path.join(bench.scratch, 'exports/orders.csv'), ordersCsv(180));
+    const [result] = await new RecordsCheck(config('manifest'), { from: 'manifest', loader }).run(
+      await contextFor(bench),
+    );
+    expect(result?.verdict).toBe('failed');
+    expect(result?.findings).toEqual([
+      {
+        item: 'exports/orders.csv',
+        problem: 'fewer-records',
+        expected: { records: 200 },
+        actual: { records: 180 },
+      },
+    ]);
+    expect(result?.detail).toMatch(/fewer-records 'exports\/orders.csv'$/);
+  });
+
+  it('fails naming the SQLite table that lost rows, and a file that no longer parses', async () => {
+    const { bench, loader } = await restoredBench();
+    const db = new Database(path.join(bench.scratch, 'exports', 'app.sqlite'));
+    db.exec('delete from users where id > 30');
+    db.close();
+    await writeFile(path.join(bench.scratch, 'exports/events.jsonl'), '{"i":0}\n{"i":');
+    const [result] = await new RecordsCheck(config('manifest', '5%'), {
+      from: 'manifest',
+      loader,
+    }).run(await contextFor(bench));
+    expect(result?.verdict).toBe('failed');
+    expect(result?.findings).toEqual([
+      {
+        item: 'exports/events.jsonl',
+        problem: 'unreadable',
+        actual: 'not valid JSON Lines: line 2 is not JSON',
+      },
+      {
+        item: 'exports/app.sqlite table users',
+        problem: 'fewer-records',
+        expected: { records: 40, tolerance: '5%', min: 38 },
+        actual: { records: 30 },
+      },
+    ]);
+  });
+
+  it('fails naming a counted file that was not restored at all', async () => {
+    const { bench, loader } = await restoredBench();
+    const { rm } = await import('node:fs/promises');
+    await rm(path.join(bench.scratch, 'exports/events.jsonl'));
+    const [result] = await new RecordsCheck(config('manifest'), { from: 'manifest', loader }).run(
+      await contextFor(bench),
+    );
+    expect(result?.findings).toEqual([
+      { item: 'exports/events.jsonl', problem: 'missing', expected: { records: 50 }, actual: null },
+    ]);
+  });
+});
+
+describe('records check from the last passing run', () => {
+  function lastPass(files: Record<string, unknown>): RunRecord {
+    return {
+      runId: 'a1b2c3d4-0000-0000-0000-000000000000',
+      startedAt: '2026-01-01T00:00:00.000Z',
+      checks: [{ name: 'records', verdict: 'passed', expected: {}, actual: { files }, detail: '' }],
+    } as unknown as RunRecord;
+  }
+
+  it('passes on growth and fails on a drop beyond the tolerance', async () => {
+    const { bench } = await restoredBench();
+    const grown = await new RecordsCheck(config('last-pass', '5%'), {
+      from: 'last-pass',
+      run: lastPass({ 'exports/orders.csv': 150 }),
+    }).run(await contextFor(bench));
+    expect(grown[0]?.verdict).toBe('passed');
+    const dropped = await new RecordsCheck(config('last-pass', '5%'), {
+      from: 'last-pass',
+      run: lastPass({ 'exports/orders.csv': 250 }),
+    }).run(await contextFor(bench));
+    expect(dropped[0]?.findings).toEqual([
+      {
+        item: 'exports/orders.csv',
+        problem: 'fewer-records',
+        expected: { records: 250, tolerance: '5%', min: 238 },
+        actual: { records: 200 },
+      },
+    ]);
+  });
+
+  it('warns, recording the counts as the baseline, when there is no earlier passing run', async () => {
+    const { bench } = await restoredBench();
+    const [result] = await new RecordsCheck(config('last-pass'), {
+      from: 'last-pass',
+      run: undefined,
+    }).run(await contextFor(bench));
+    expect(result?.verdict).toBe('warning');
+    expect(result?.detail).toBe(
+      'no earlier passing run to compare with; records of 3 files recorded as the baseline',
+    );
+  });
+
+  it('fails when the glob matches nothing', async () => {
+    const { bench } = await restoredBench();
+    const [result] = await new RecordsCheck(config('last-pass', '0%', 'nowhere/*.csv'), {
+      from: 'last-pass',
+      run: lastPass({}),
+    }).run(await contextFor(bench));
+    expect(result?.findings).toEqual([
+      { item: 'nowhere/*.csv', problem: 'no-files', expected: 'at least one' },
+    ]);
+  });
+});

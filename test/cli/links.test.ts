@@ -1,0 +1,179 @@
+import { lstat, mkdir, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run, writeTree } from '../helpers/artefacts.js';
+import { cli } from '../helpers/cli.js';
+import { createResticRepo, TEST_RESTIC_PASSWORD, type ResticRepo } from '../helpers/restic-repo.js';
+import { tempDir } from '../helpers/temp.js';
+import { createTestDatabase } from '../helpers/test-database.js';
+
+interface RunJson {
+  runs: {
+    drill: string;
+    verdict: string;
+    cause: string | null;
+    restored: { files: number; links?: number };
+    checks: {
+      name: string;
+      verdict: string;
+      actual: unknown;
+      findings?: { item: string; problem: string; expected?: unknown; actual?: unknown }[];
+    }[];
+  }[];
+}
+
+/** Every kind of link a real backup holds: relative, absolute (outside the set), dangling, to a folder, and a hard link. */
+const LINKS = {
+  'conf/current': 'app.conf',
+  'os-release': '../usr/lib/os-release',
+  hostname: '/etc/hostname',
+  dangling: 'no/such/file',
+  'up/conf': '../conf',
+};
+
+let root: string;
+let configFile: string;
+let dbUrl: string;
+let restic: ResticRepo;
+
+/** The tree every backup is made of, with its links; `changed` points one link elsewhere. */
+async function makeTree(dir: string, changed = false): Promise<void> {
+  await writeTree(dir, {
+    'a.txt': 'alpha\n',
+    'conf/app.conf': 'port = 1\n',
+    'conf/other.conf': 'port = 2\n',
+    'up/readme': 'up\n',
+  });
+  for (const [link, target] of Object.entries(LINKS))
+    await symlink(changed && link === 'conf/current' ? 'other.conf' : target, path.join(dir, link));
+  await run('ln', [path.join(dir, 'a.txt'), path.join(dir, 'hard.txt')]);
+}
+
+beforeAll(async () => {
+  root = await tempDir('restore-drill-links-');
+  dbUrl = await createTestDatabase();
+  const tree = path.join(root, 'tree');
+  await makeTree(tree);
+  // Manifests made at backup time: restore-drill's own (links by target) and coreutils' (regular files only).
+  const made = await cli(['manifest', tree, '--out', path.join(root, 'manifest.json')]);
+  expect(made.exitCode, made.stderr).toBe(0);
+  expect(made.stderr).toContain('manifest of 5 files (33 B) and 5 links');
+  const files = ['a.txt', 'conf/app.conf', 'conf/other.conf', 'hard.txt', 'up/readme'];
+  await writeFile(path.join(root, 'SHA256SUMS'), await run('sha256sum', files, tree));
+
+  await mkdir(path.join(root, 'folders'), { recursive: true });
+  await run('cp', ['-a', tree, path.join(root, 'folders', 'set-1')]);
+  await makeTree(path.join(root, 'changed', 'set-1'), true);
+  await mkdir(path.join(root, 'archives'), { recursive: true });
+  await run('tar', ['-czf', path.join(root, 'archives', 'set-1.tar.gz'), '-C', tree, '.']);
+  restic = await createResticRepo();
+  await restic.backup(['.'], { cwd: tree });
+
+  const checks = `
+    checks:
+      manifest: { format: restore-drill, path: ${path.join(root, 'manifest.json')} }
+      extraFiles: fail
+      files: { exact: 5 }`;
+  configFile = path.join(root, 'restore-drill.yaml');
+  await writeFile(
+    configFile,
+    `database:
+  url: \${env:RD_TEST_DB_URL}
+scratch:
+  root: scratch
+  keep: always
+drills:
+  - name: folder
+    source: { kind: directory, path: folders/set-* }${checks}
+  - name: folder-sampled
+    source: { kind: directory, path: folders/set-* }
+    sample: { size: 100% }${checks}
+  - name: archive
+    source: { kind: tar, path: archives/*.tar.gz }${checks}
+  - name: snapshot
+    source:
+      kind: restic
+      repository: ${restic.repository}
+      password: \${env:RD_RESTIC_PASSWORD}
+      env: { RESTIC_CACHE_DIR: ${restic.cacheDir} }${checks}
+  - name: coreutils
+    source: { kind: tar, path: archives/*.tar.gz }
+    checks:
+      manifest: { format: sha256sum, path: ${path.join(root, 'SHA256SUMS')} }
+      extraFiles: fail
+  - name: changed
+    source: { kind: directory, path: changed/set-* }${checks}
+`,
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await restic?.cleanup();
+  if (root) await rm(path.join(root, 'scratch'), { recursive: true, force: true });
+});
+
+async function drill(name: string): Promise<RunJson['runs'][number]> {
+  const result = await cli(['run', '--config', configFile, '--drill', name, '--json'], {
+    env: { RD_TEST_DB_URL: dbUrl, RD_RESTIC_PASSWORD: TEST_RESTIC_PASSWORD },
+  });
+  const [runJson] = (JSON.parse(result.stdout) as RunJson).runs;
+  if (!runJson) throw new Error(`no run for ${name}: ${result.stderr}`);
+  return runJson;
+}
+
+describe('links restored as links, through the CLI', () => {
+  it.each(['folder', 'archive', 'snapshot'])(
+    '%s: passes with every link restored as a link with its target, and hard links as hard links',
+    async (name) => {
+      const runJson = await drill(name);
+      expect(runJson.cause).toBeNull();
+      expect(runJson.verdict).toBe('passed');
+      expect(runJson.restored).toMatchObject({ files: 5, links: 5 });
+      const manifest = runJson.checks.find((check) => check.name === 'manifest');
+      expect(manifest?.actual).toMatchObject({ verified: 5, linksVerified: 5 });
+      // Kept (keep: always) in a folder named after the drill.
+      const kept = (await readdir(path.join(root, 'scratch'))).filter((dir) =>
+        dir.startsWith(`${name}-2`),
+      );
+      expect(kept).toHaveLength(1);
+      const scratch = path.join(root, 'scratch', kept[0] as string);
+      for (const [link, target] of Object.entries(LINKS))
+        expect(await readlink(path.join(scratch, link)), link).toBe(target);
+      const [a, hard] = await Promise.all(
+        ['a.txt', 'hard.txt'].map((file) => lstat(path.join(scratch, file))),
+      );
+      expect(hard?.ino).toBe(a?.ino);
+    },
+    60_000,
+  );
+
+  it('gives a sampled run of the whole folder the same verdict as a whole restore', async () => {
+    const runJson = await drill('folder-sampled');
+    expect(runJson.verdict).toBe('passed');
+    expect(runJson.restored.files).toBe(5);
+  }, 60_000);
+
+  it('passes a coreutils sha256sum manifest, which lists regular files only', async () => {
+    const runJson = await drill('coreutils');
+    expect(runJson.verdict).toBe('passed');
+    expect(runJson.checks.map((check) => [check.name, check.verdict])).toContainEqual([
+      'extraFiles',
+      'passed',
+    ]);
+  }, 60_000);
+
+  it('fails a backup whose link points elsewhere, naming the link and both targets', async () => {
+    const runJson = await drill('changed');
+    expect(runJson.verdict).toBe('failed');
+    expect(runJson.cause).toContain('conf/current');
+    const manifest = runJson.checks.find((check) => check.name === 'manifest');
+    expect(manifest?.findings).toEqual([
+      {
+        item: 'conf/current',
+        problem: 'changed',
+        expected: { target: 'app.conf' },
+        actual: { target: 'other.conf' },
+      },
+    ]);
+  }, 60_000);
+});
