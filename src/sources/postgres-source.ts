@@ -243,6 +243,7 @@ export class PostgresSource implements RestoreSource {
           ...run,
           jobs: format === 'tar' ? null : this.#config.jobs,
           list,
+          toc,
         });
         commands.push(restored.record);
         refused.push(...restored.failed);

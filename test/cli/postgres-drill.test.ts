@@ -235,9 +235,11 @@ describe('postgres drills end to end', () => {
     expect(exitCode).toBe(1);
     expect(run.verdict).toBe('failed');
     expect(run.cause).toMatch(
-      /^restore: backup damaged: could not uncompress data.* in .*corrupt\/shop-2026-11-27\.dump; restored 0 files before it/,
+      /^restore\.damaged: restore: backup damaged: could not uncompress data.* in .*corrupt\/shop-2026-11-27\.dump; restored 0 files before it/,
     );
-    expect(run.commands.map((command) => command.exitCode)).toEqual([0, 1]);
+    const show = await cli(['show', run.runId, '--config', config, '--json']);
+    const shown = JSON.parse(show.stdout) as { commands: { exitCode: number | null }[] };
+    expect(shown.commands.map((command) => command.exitCode)).toEqual([0, 1]);
     expect(
       (await scratchDatabases(adminUrl)).filter((name) => name.startsWith('restore_drill_shop_')),
     ).toEqual([]);

@@ -81,7 +81,7 @@ export async function pgRestore(
   binary: string,
   dump: string,
   url: string,
-  options: ToolRun & { jobs: number | null; list: string | null },
+  options: ToolRun & { jobs: number | null; list: string | null; toc?: ArchiveToc | null },
 ): Promise<{ record: ExecRecord; failed: RefusedEntry[] }> {
   const args = ['--no-owner', '--no-acl', '--no-password'];
   if (options.jobs !== null && options.jobs > 1) args.push('-j', String(options.jobs));
@@ -95,7 +95,7 @@ export async function pgRestore(
   if (result.exitCode === 1 && /errors ignored on restore: \d+/.test(result.stderrTail)) {
     return { record: result, failed: failedEntries(result.stderrTail) };
   }
-  throw await restoreFailure(binary, dump, result, options.signal);
+  throw await restoreFailure(binary, dump, result, options.signal, options.toc ?? null);
 }
 
 /**
@@ -176,6 +176,7 @@ async function restoreFailure(
   dump: string,
   result: CommandResult,
   signal: AbortSignal | undefined,
+  toc: ArchiveToc | null = null,
 ): Promise<SourceError | BackupDamagedError> {
   const stderr = result.stderrTail;
   if (result.timedOut) return new SourceError(`pg_restore of ${dump} ${describeExit(result)}`);
@@ -202,9 +203,13 @@ async function restoreFailure(
     /could not find block ID \d+ in archive.*/,
     /unrecognized data block type.*/,
     /error during file seek.*/,
+    // A directory dump's table file cut short or gone: the folder was read, its data is not all there.
+    /could not close data file .*/,
+    /could not open input file "[^"]*\/\d+\.dat(?:\.gz|\.lz4|\.zst)?": .*/,
   ]);
   if (damaged) {
-    const entry = /processing data for table "([^"]+)"/.exec(stderr)?.[1] ?? null;
+    const entry =
+      /processing data for table "([^"]+)"/.exec(stderr)?.[1] ?? tableOfDataFile(damaged, toc);
     return new BackupDamagedError(
       `dump ${dump} is damaged or not a pg_dump archive: ${damaged}`,
       { detail: damaged, entry: entry === null ? null : `table ${entry}`, offset: null },
@@ -228,6 +233,13 @@ function connectionProblem(stderr: string): string | null {
   const refused = /connection to server (.*?) failed: (.*)/.exec(stderr);
   if (refused) return `the scratch server is unreachable: ${refused[1]}: ${refused[2]}`;
   return null;
+}
+
+/** A directory dump's `3358.dat` is the data of TOC entry 3358: the table it holds, when the TOC says. */
+function tableOfDataFile(message: string, toc: ArchiveToc | null): string | null {
+  const id = /\/(\d+)\.dat\b/.exec(message)?.[1];
+  if (id === undefined || toc === null) return null;
+  return toc.tableData.find((entry) => entry.line.startsWith(`${id};`))?.name ?? null;
 }
 
 function firstMatch(text: string, patterns: RegExp[]): string | null {
