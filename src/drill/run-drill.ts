@@ -17,6 +17,7 @@ import { causeCodeOfError, formatCause, type CauseCode } from '../model/causes.j
 import { isNoSpace, ScratchFullError } from '../scratch/space.js';
 import { BackupDamagedError } from '../sources/restore-source.js';
 import { RestoreCheck } from '../checks/restore-check.js';
+import { ownProcessIdentity } from '../exec/process-identity.js';
 import { VERSION } from '../version.js';
 import {
   timed,
@@ -154,6 +155,7 @@ async function prepare(
     startedAt,
     host,
     pid: process.pid,
+    ...ownProcessIdentity(),
     version: VERSION,
     configHash,
     scratchDir,

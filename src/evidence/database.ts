@@ -30,6 +30,10 @@ export interface RunStartsTable {
   started_at: Timestamp;
   host: Immutable<string>;
   pid: Immutable<number>;
+  /** The process's start in clock ticks since boot (/proc/PID/stat field 22): a reused pid has another. */
+  process_start: Immutable<string | null, number | string | null>;
+  /** The host's boot id when the run started: after a reboot no pid of that boot lives. */
+  boot_id: Immutable<string | null>;
   version: Immutable<string>;
   config_hash: Immutable<string>;
   scratch_dir: Immutable<string | null>;

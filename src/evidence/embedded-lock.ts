@@ -1,3 +1,4 @@
+import { isProcessAlive } from '../exec/process-identity.js';
 import {
   closeSync,
   fsyncSync,
@@ -136,12 +137,8 @@ function readLock(path: string): 'missing' | 'unreadable' | { holder: LockHolder
 
 /** Signal 0 tests for existence; EPERM means it exists under another user. */
 function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  // A zombie (killed, never reaped by its parent) holds no database: it counts as gone.
+  return isProcessAlive(pid);
 }
 
 /**

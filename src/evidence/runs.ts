@@ -39,6 +39,10 @@ export const runStartSchema = z
     startedAt: z.date(),
     host: z.string(),
     pid: z.number().int().nonnegative(),
+    /** The process's start in clock ticks since boot, when the host has /proc: tells a reused pid apart. */
+    processStart: z.number().int().nonnegative().nullable().optional(),
+    /** The host's boot id at the start, when it has /proc. */
+    bootId: z.string().nullable().optional(),
     version: z.string(),
     configHash: z.string(),
     scratchDir: z.string().nullable(),
@@ -94,6 +98,8 @@ export async function recordRunStart(db: Db, start: RunStart): Promise<boolean> 
         started_at: parsed.startedAt,
         host: parsed.host,
         pid: parsed.pid,
+        process_start: parsed.processStart ?? null,
+        boot_id: parsed.bootId ?? null,
         version: parsed.version,
         config_hash: parsed.configHash,
         scratch_dir: parsed.scratchDir,
@@ -400,6 +406,9 @@ function toRunStart(row: RunStartRow): RunStart {
     startedAt: row.started_at,
     host: row.host,
     pid: row.pid,
+    // Absent, not null, for runs recorded before 006 or on hosts without /proc.
+    ...(row.process_start === null ? {} : { processStart: Number(row.process_start) }),
+    ...(row.boot_id === null ? {} : { bootId: row.boot_id }),
     version: row.version,
     configHash: row.config_hash,
     scratchDir: row.scratch_dir,

@@ -7,10 +7,11 @@ import type { Database } from '../evidence/database.js';
 import { reasonOf } from '../evidence/errors.js';
 import type { EvidenceDialect } from '../evidence/open-store.js';
 import type { RunStart } from '../evidence/runs.js';
+import { isProcessAlive } from '../exec/process-identity.js';
 import type { Logger } from '../log/logger.js';
 
 /** What liveness needs to know of a started run. */
-export type RunOwner = Pick<RunStart, 'runId' | 'host' | 'pid'>;
+export type RunOwner = Pick<RunStart, 'runId' | 'host' | 'pid' | 'processStart' | 'bootId'>;
 
 /**
  * Proof that a started run's process is still alive, readable by every process
@@ -44,16 +45,6 @@ export function leaseKey(runId: string): bigint {
 /** `classid:objid` as pg_locks shows a bigint advisory key (high and low 32 bits). */
 function lockId(key: bigint): string {
   return `${key >> 32n}:${key & 0xffff_ffffn}`;
-}
-
-/** Signal 0 tests for existence; EPERM means it exists under another user. */
-export function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export interface CreateRunLeasesOptions {
@@ -172,8 +163,12 @@ class AdvisoryLockRunLeases implements RunLeases {
     for (const run of runs) {
       if (this.#held.has(run.runId) || locked.has(lockId(leaseKey(run.runId))))
         alive.add(run.runId);
-      // No lock, but a live process of that pid here: perhaps its lease connection is being re-opened. Never abort a live run.
-      else if (run.host === here && run.pid !== process.pid && isPidAlive(run.pid))
+      // No lock, but its live process here (not a zombie, not a reused pid): perhaps its lease connection is being re-opened. Never abort a live run.
+      else if (
+        run.host === here &&
+        run.pid !== process.pid &&
+        isProcessAlive(run.pid, { processStart: run.processStart, bootId: run.bootId })
+      )
         alive.add(run.runId);
     }
     return alive;

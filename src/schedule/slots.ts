@@ -64,7 +64,15 @@ export async function claimSlot(
     if (taken) return { outcome: 'taken', by: taken };
     const unfinished = await trx
       .selectFrom('run_starts as s')
-      .select(['s.run_id', 's.host', 's.pid', 's.started_at', 's.scheduled_for'])
+      .select([
+        's.run_id',
+        's.host',
+        's.pid',
+        's.process_start',
+        's.boot_id',
+        's.started_at',
+        's.scheduled_for',
+      ])
       .where('s.drill', '=', start.drill)
       .where(({ not, exists, selectFrom }) =>
         not(
@@ -77,7 +85,13 @@ export async function claimSlot(
       .execute();
     if (unfinished.length > 0) {
       const alive = await leases.alive(
-        unfinished.map((row) => ({ runId: row.run_id, host: row.host, pid: row.pid })),
+        unfinished.map((row) => ({
+          runId: row.run_id,
+          host: row.host,
+          pid: row.pid,
+          processStart: row.process_start === null ? null : Number(row.process_start),
+          bootId: row.boot_id,
+        })),
         // On the transaction's own connection: a second one from the pool could wait forever under load.
         trx,
       );

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { readdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
 import { getRun, recordRunStart } from '../../src/evidence/runs.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createScratchDir } from '../../src/scratch/scratch-dir.js';
+import { processIdentityOf } from '../../src/exec/process-identity.js';
 import { cli } from '../helpers/cli.js';
+import { makeZombie, startSleeper } from '../helpers/processes.js';
 import { configText, makeDirectorySet } from '../helpers/drill-fixture.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import { tempDir } from '../helpers/temp.js';
@@ -63,6 +66,54 @@ describe('restore-drill run and validate: crash recovery and the scratch guard',
       host: 'crashed-host',
     });
     expect(await readdir(scratch)).toEqual([]);
+  });
+
+  it('closes a run whose process on this host is a zombie or a reused pid, and leaves a live one be', async () => {
+    const dir = await tempDir('restore-drill-run-liveness-');
+    const backups = path.join(dir, 'backups');
+    await makeDirectorySet(backups, 'files');
+    const config = path.join(dir, 'restore-drill.yaml');
+    await writeFile(
+      config,
+      configText({
+        backupsDir: backups,
+        scratchRoot: path.join(dir, 'scratch'),
+        drills: [{ name: 'files' }],
+        databaseUrl: url,
+      }),
+    );
+    const zombie = await makeZombie();
+    const sleeper = startSleeper();
+    const identity = processIdentityOf(sleeper.pid);
+    if (!identity) throw new Error('no /proc entry for the sleeper');
+    const start = (pid: number, processStart: number | null, drill: string) => ({
+      runId: randomUUID(),
+      drill,
+      trigger: 'manual' as const,
+      scheduledFor: null,
+      replayOf: null,
+      startedAt: new Date(Date.now() - 60_000),
+      host: hostname(),
+      pid,
+      processStart,
+      bootId: identity.bootId,
+      version: '0.1.0',
+      configHash: 'cd'.repeat(32),
+      scratchDir: null,
+    });
+    // A daemon SIGKILLed under a PID 1 that never reaps; a pid since taken by another program; a live run.
+    const zombieRun = start(zombie, null, 'files');
+    const reusedRun = start(sleeper.pid, (identity.processStart ?? 0) + 7, 'files');
+    const liveRun = start(sleeper.pid, identity.processStart, 'elsewhere');
+    for (const run of [zombieRun, reusedRun, liveRun]) await recordRunStart(store.db, run);
+    const result = await cli(['run', '--config', config, '--json']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).toContain(
+      `process ${zombie} on ${hostname()} died before the run finished`,
+    );
+    for (const run of [zombieRun, reusedRun])
+      expect((await getRun(store.db, run.runId))?.record.verdict).toBe('aborted');
+    expect(await getRun(store.db, liveRun.runId)).toBeUndefined();
   });
 
   it('refuses a scratch root that overlaps a source before running or validating (exit 2)', async () => {

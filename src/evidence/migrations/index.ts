@@ -5,6 +5,7 @@ import * as m002 from './002-alerts.js';
 import * as m003 from './003-append-only.js';
 import * as m004 from './004-skips.js';
 import * as m005 from './005-append-only-alerts.js';
+import * as m006 from './006-run-process-start.js';
 
 /**
  * Every migration, in order, listed here rather than read from a folder: the
@@ -17,6 +18,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '003-append-only': m003,
   '004-skips': m004,
   '005-append-only-alerts': m005,
+  '006-run-process-start': m006,
 };
 
 /** Hands the static list to kysely's Migrator. */

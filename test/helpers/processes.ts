@@ -1,0 +1,46 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll } from 'vitest';
+
+const started: ChildProcess[] = [];
+
+afterAll(() => {
+  for (const child of started.splice(0)) child.kill('SIGKILL');
+});
+
+/** A live process that sleeps until the test file ends. */
+export function startSleeper(): ChildProcess & { pid: number } {
+  const child = spawn('sleep', ['600'], { stdio: 'ignore' });
+  started.push(child);
+  if (child.pid === undefined) throw new Error('sleep did not start');
+  return child as ChildProcess & { pid: number };
+}
+
+/** The state letter of /proc/PID/stat (R, S, Z…), or null when the pid has no entry. */
+export async function procState(pid: number): Promise<string | null> {
+  const text = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => null);
+  return text === null ? null : (text.slice(text.lastIndexOf(')') + 2).split(' ')[0] ?? null);
+}
+
+/**
+ * A real zombie: `sh` starts a child that exits at once, then execs `sleep`, which never reaps
+ * it, as a container's PID 1 that does not reap leaves a SIGKILLed daemon. Resolves once
+ * /proc shows it in state Z; the parent lives until the test file ends.
+ */
+export async function makeZombie(): Promise<number> {
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 600'], {
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  started.push(parent);
+  const pid = await new Promise<number>((resolve, reject) => {
+    parent.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    parent.once('error', reject);
+  });
+  // The child exits at once; wait for the kernel to show it (bounded, not a timing assumption).
+  for (let tries = 0; tries < 500; tries++) {
+    if ((await procState(pid)) === 'Z') return pid;
+    await sleep(10);
+  }
+  throw new Error(`pid ${pid} never became a zombie (state ${await procState(pid)})`);
+}
