@@ -304,6 +304,7 @@ function requireAlerts(loaded: LoadedConfig): NonNullable<LoadedConfig['config']
     throw new CliError(
       `${loaded.file}: no alerts configured; add an 'alerts:' block with channels (see docs/alerts.md)`,
       ExitCode.Usage,
+      'config',
     );
   return loaded.config.alerts;
 }

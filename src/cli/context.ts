@@ -97,7 +97,7 @@ export async function loadConfigOrExit(
     );
     loaded = await loadConfig(options.config, process.env, { unusedSections });
   } catch (error) {
-    if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.Usage);
+    if (error instanceof ConfigError) throw new CliError(error.message, ExitCode.Usage, 'config');
     throw error;
   }
   // Commands that restore (and `validate`) refuse a dangerous scratch root up front; readers of evidence do not care.
@@ -106,7 +106,11 @@ export async function loadConfigOrExit(
       await guardConfigScratchRoot(loaded.config, loaded.dir);
     } catch (error) {
       if (error instanceof ScratchError)
-        throw new CliError(`${loaded.file} scratch.root: ${error.message}`, ExitCode.Usage);
+        throw new CliError(
+          `${loaded.file} scratch.root: ${error.message}`,
+          ExitCode.Usage,
+          'config',
+        );
       throw error;
     }
   }
@@ -146,6 +150,7 @@ export async function openStoreFor(
     throw new CliError(
       `cannot open the evidence database: ${(error as Error).message}`,
       ExitCode.Failed,
+      'store.unavailable',
     );
   }
   try {

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import type { CliJobs } from './context.js';
-import { CliError, ExitCode } from './exit-codes.js';
+import { CliError, ExitCode, type CliErrorCode } from './exit-codes.js';
 import { addExamples } from './examples.js';
 
 /** The jobs, or a loader for them: only the verbs that run jobs pay for importing them. */
@@ -18,6 +18,7 @@ const VERBS: Readonly<
   history: async () => (await import('./history.js')).historyCommand(),
   show: async () => (await import('./show.js')).showCommand(),
   validate: async () => (await import('./validate.js')).validateCommand(),
+  init: async () => (await import('./init.js')).initCommand(),
   alerts: async (jobs) => (await import('./alerts.js')).alertsCommand(await jobs()),
   report: async () => (await import('./report.js')).reportCommand(),
   evidence: async () => (await import('./evidence.js')).evidenceCommand(),
@@ -66,24 +67,53 @@ export async function createProgram(
   return program;
 }
 
-/** Runs the CLI and returns the exit code; every error becomes one line on stderr. */
+/** Runs the CLI and returns the exit code; every error becomes one line on stderr (and, with `--json`, one JSON object on stdout). */
 export async function main(argv: string[], jobs: CliJobsSource): Promise<number> {
   try {
     const program = await createProgram(jobs, argv);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.Ok;
   } catch (error) {
-    if (error instanceof CommanderError) {
-      // Help and version exit 0; everything else commander rejects is a usage error.
-      return error.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
-    }
-    if (error instanceof CliError) {
-      process.stderr.write(`restore-drill: ${error.message}\n`);
-      return error.exitCode;
-    }
-    process.stderr.write(
-      `restore-drill: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
-    return ExitCode.Failed;
+    const failure = describeFailure(error);
+    if (failure === null) return ExitCode.Ok;
+    // Commander has already written its own message to stderr.
+    if (!(error instanceof CommanderError))
+      process.stderr.write(`restore-drill: ${failure.message}\n`);
+    if (wantsJson(argv))
+      process.stdout.write(
+        `${JSON.stringify({ error: { code: failure.code, message: failure.message } }, null, 2)}\n`,
+      );
+    return failure.exitCode;
   }
+}
+
+/** A failure as the CLI reports it; null for commander's help and version exits. */
+function describeFailure(
+  error: unknown,
+): { code: CliErrorCode; message: string; exitCode: number } | null {
+  if (error instanceof CommanderError) {
+    // Help and version exit 0; everything else commander rejects is a usage error.
+    if (error.exitCode === 0) return null;
+    return {
+      code: 'usage',
+      message: error.message.replace(/^error: /, ''),
+      exitCode: ExitCode.Usage,
+    };
+  }
+  if (error instanceof CliError)
+    return { code: error.code, message: error.message, exitCode: error.exitCode };
+  return {
+    code: 'failed',
+    message: error instanceof Error ? error.message : String(error),
+    exitCode: ExitCode.Failed,
+  };
+}
+
+/** `--json` among the arguments (before a `--`): failures then answer in JSON too, even a bad flag or verb. */
+function wantsJson(argv: readonly string[]): boolean {
+  for (const arg of argv.slice(2)) {
+    if (arg === '--') return false;
+    if (arg === '--json') return true;
+  }
+  return false;
 }

@@ -43,6 +43,7 @@ export function runCommand(jobs: CliJobs): Command {
       throw new CliError(
         `unknown drill ${unknown.map((n) => `'${n}'`).join(', ')}; drills in ${loaded.file}: ${[...known].join(', ')}`,
         ExitCode.Usage,
+        'drill.unknown',
       );
     }
     if (options.replay && options.drill.length !== 1)
@@ -84,7 +85,11 @@ export function runCommand(jobs: CliJobs): Command {
       if (options.replay) {
         const found = await getRun(store.db, options.replay);
         if (!found)
-          throw new CliError(`no run '${options.replay}' in the evidence database`, ExitCode.Usage);
+          throw new CliError(
+            `no run '${options.replay}' in the evidence database`,
+            ExitCode.Usage,
+            'run.unknown',
+          );
         if (found.record.drill !== names[0]) {
           throw new CliError(
             `run ${options.replay} belongs to drill '${found.record.drill}', not '${names[0]}'`,

@@ -40,6 +40,7 @@ export function showCommand(): Command {
         throw new CliError(
           `no run '${runId}' in the evidence database${spool.waiting > 0 ? `; ${formatSpoolWaiting(spool)}` : ''}`,
           ExitCode.Usage,
+          'run.unknown',
         );
       }
       const items = options.items ? await listRunItems(store.db, found.record.runId) : undefined;

@@ -49,6 +49,9 @@ export interface LoadedConfig {
   raw: unknown;
 }
 
+/** Alias expansions allowed in a config file (the yaml library's default). */
+const MAX_ALIAS_COUNT = 100;
+
 const ENV_REFERENCE = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const ANY_REFERENCE = /\$\{([^}]*)\}/g;
 
@@ -119,7 +122,19 @@ export function parseConfig(
       })),
     );
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // maxAliasCount bounds alias expansion: an alias bomb ("billion laughs") is refused, not expanded.
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) ?? {};
+  } catch (error) {
+    throw new ConfigError(file, [
+      {
+        path: '',
+        line: null,
+        message: `YAML: ${(error as Error).message}: aliases (*name) may be expanded at most ${MAX_ALIAS_COUNT} times`,
+      },
+    ]);
+  }
   const problems: ConfigProblem[] = [];
   const unused = new Set(options.unusedSections ?? []);
   const resolved = resolveEnv(raw, [], env, (segments, message) => {
