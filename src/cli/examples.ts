@@ -12,6 +12,10 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'restore-drill history --drill fileserver-nightly --verdict failed',
   ],
   show: ['restore-drill show 5f8c7938', 'restore-drill show 5f8c7938 --all --items'],
+  init: [
+    'restore-drill init /backups/nightly /backups/restic-repo',
+    'restore-drill init s3://acme-backups/nightly/ --config drills.yaml',
+  ],
   validate: ['restore-drill validate --config restore-drill.yaml', 'restore-drill validate --json'],
   'alerts test': ['restore-drill alerts test', 'restore-drill alerts test --channel ops-mail'],
   'alerts check-stale': ['restore-drill alerts check-stale'],

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
-import type { Database, NewRunItemRow, RunStartRow } from './database.js';
+import type { Database, NewRunItemRow, NewRunResultRow, RunStartRow } from './database.js';
 import { EvidenceError, reasonOf } from './errors.js';
 import { runItemSchema, runRecordSchema, type RunItem, type RunRecord } from './run-record.js';
 
@@ -188,30 +188,13 @@ export async function recordRunResult(
           .orderBy('seq', 'desc')
           .limit(1)
           .executeTakeFirst();
-        const prevHash = last?.record_hash ?? GENESIS_HASH;
-        const recordHash = computeRecordHash(prevHash, recordText);
+        const resultRow = runResultRow(parsed, recordText, last?.record_hash ?? GENESIS_HASH);
         const row = await trx
           .insertInto('run_results')
-          .values({
-            run_id: runId,
-            drill: parsed.drill,
-            verdict: parsed.verdict,
-            started_at: parsed.startedAt,
-            finished_at: parsed.finishedAt,
-            set_path: parsed.set?.path ?? null,
-            files: parsed.restored.files,
-            bytes: parsed.restored.bytes,
-            checks_failed: parsed.checks.filter((check) => check.verdict === 'failed').length,
-            restore_ms: parsed.timings.restoreMs,
-            verify_ms: parsed.timings.verifyMs,
-            total_ms: parsed.timings.totalMs,
-            record: recordText,
-            prev_hash: prevHash,
-            record_hash: recordHash,
-          })
+          .values(resultRow)
           .returning('seq')
           .executeTakeFirstOrThrow();
-        return { seq: Number(row.seq), recordHash };
+        return { seq: Number(row.seq), recordHash: resultRow.record_hash };
       });
   } catch (error) {
     // Two writers of the same run's result raced past the check above.
@@ -222,6 +205,31 @@ export async function recordRunResult(
 }
 
 const isoTime = z.iso.datetime({ offset: true });
+
+/** The `run_results` row of a validated record: its canonical text, chained after `prevHash`. */
+export function runResultRow(
+  record: RunRecord,
+  recordText: string,
+  prevHash: string,
+): NewRunResultRow {
+  return {
+    run_id: record.runId,
+    drill: record.drill,
+    verdict: record.verdict,
+    started_at: record.startedAt,
+    finished_at: record.finishedAt,
+    set_path: record.set?.path ?? null,
+    files: record.restored.files,
+    bytes: record.restored.bytes,
+    checks_failed: record.checks.filter((check) => check.verdict === 'failed').length,
+    restore_ms: record.timings.restoreMs,
+    verify_ms: record.timings.verifyMs,
+    total_ms: record.timings.totalMs,
+    record: recordText,
+    prev_hash: prevHash,
+    record_hash: computeRecordHash(prevHash, recordText),
+  };
+}
 
 async function insertItems(
   trx: Transaction<Database>,
