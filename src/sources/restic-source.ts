@@ -18,7 +18,9 @@ import {
 } from '../exec/run-command.js';
 import type { Logger } from '../log/logger.js';
 import {
+  BackupDamagedError,
   SourceError,
+  type BackupDamage,
   type BackupSet,
   type RefusedEntry,
   type RestoreOptions,
@@ -31,6 +33,7 @@ import {
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 import type { CauseCode } from '../model/causes.js';
+import { NO_SPACE } from '../scratch/space.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Set by the source itself from `repository`/`password`/`passwordFile`; a second route would be ambiguous. */
@@ -497,6 +500,11 @@ function toRecord(result: CommandResult): ExecRecord {
 }
 
 const ERROR_FOR = /^ignoring error for (.+?): (.*)$/;
+
+/** The first of a finding's `; `-joined restic messages, naming the pack or blob restic could not read. */
+function firstMessage(actual: unknown): string {
+  return String(actual).split('; ')[0] ?? String(actual);
+}
 const METADATA_ERROR =
   /^(Lchown|Chown|Chmod|UtimesNano|Utimes|Chtimes|Setxattr|Lsetxattr|Lgetxattr|Listxattr)\b/i;
 
@@ -583,18 +591,26 @@ class ResticSource implements RestoreSource {
     let files: RestoredFile[] = [];
     let links: RestoredLink[] = [];
     let refused: RefusedEntry[] = [];
+    let damage: BackupDamage | undefined;
     if (options.items === null || options.items.size > 0) {
       const restored = await this.#restoreInto(set, scratchDir, options);
       files = restored.files;
       links = restored.links;
       refused = restored.refused;
+      damage = restored.damage;
       checks.push(restored.check);
     }
     if (this.#config.check)
       checks.push(await this.#check(this.#config.check.readDataSubset, signal));
+    const commands = this.#takeCommands();
+    return { files, links, refused, commands, checks, ...(damage ? { damage } : {}) };
+  }
+
+  /** The commands run since the last restore, handed over as its evidence. */
+  #takeCommands(): ExecRecord[] {
     const commands = this.#commands;
     this.#commands = [];
-    return { files, links, refused, commands, checks };
+    return commands;
   }
 
   async #restoreInto(
@@ -606,6 +622,7 @@ class ResticSource implements RestoreSource {
     links: RestoredLink[];
     refused: RefusedEntry[];
     check: CheckResult;
+    damage?: BackupDamage;
   }> {
     const { signal, items } = options;
     let root = this.#roots.get(set.id);
@@ -620,6 +637,8 @@ class ResticSource implements RestoreSource {
           );
     const staging = path.join(scratchDir, `.restic-restore-${randomBytes(6).toString('hex')}`);
     const errors = new Map<string, string[]>();
+    /** restic stopped part-way on bad data (a tree it could not load): what it restored before is kept. */
+    let stopped: { message: string; detail: string } | undefined;
     for (const batch of batches) {
       const args = [
         'restore',
@@ -642,8 +661,18 @@ class ResticSource implements RestoreSource {
         result.exitCode !== 0 &&
         !(result.exitCode === 1 && errors.size > 0 && !result.timedOut && !result.canceled)
       ) {
-        await rm(staging, { recursive: true, force: true });
-        this.#throwUnlessOk('restore', result);
+        const failure = this.#classify('restore', result);
+        // A full scratch is not damage: the drill's scratch watch names it.
+        if (failure.environment || NO_SPACE.test(result.stderrTail)) {
+          await rm(staging, { recursive: true, force: true });
+          this.#throwUnlessOk('restore', result);
+        }
+        // The repository was opened and its data could not be read: damage, not an error.
+        stopped = {
+          message: failure.message,
+          detail: lastLine(result.stderrTail).replace(/^Fatal:\s*/, '') || describeExit(result),
+        };
+        break;
       }
     }
     if (root === undefined)
@@ -676,9 +705,16 @@ class ResticSource implements RestoreSource {
           refused.push({ entry: item, reason: 'not found in the set' });
       }
     }
+    const damaged = findings.find((finding) => finding.problem === 'restore-error');
+    // A file restic could not read back is not restored, whatever it left on disk.
+    const unreadable = new Set(
+      findings.filter((finding) => finding.problem === 'restore-error').map((f) => f.item),
+    );
+    const restoredFiles =
+      unreadable.size === 0 ? files : files.filter((file) => !unreadable.has(file.path));
     const check = resultFromFindings('restic-restore', findings, {
       expected: { errors: 0 },
-      actual: { errors: errors.size, files: files.length },
+      actual: { errors: errors.size, files: restoredFiles.length },
       passDetail: `restic restored ${files.length} file(s) of snapshot ${set.id.slice(0, 8)} without errors`,
       failDetail: (found) =>
         `restic could not restore ${found.length} item(s), first ${found[0]?.item}: ${String(found[0]?.actual ?? found[0]?.problem)}`,
@@ -686,7 +722,25 @@ class ResticSource implements RestoreSource {
         ? 'warn'
         : 'fail',
     });
-    return { files, links, refused, check };
+    if (stopped) {
+      const partial = {
+        files: restoredFiles,
+        links,
+        refused,
+        checks: [check],
+        commands: this.#takeCommands(),
+      };
+      throw new BackupDamagedError(
+        `${stopped.message} on snapshot ${set.id.slice(0, 8)} of ${this.#label}`,
+        { detail: stopped.detail, entry: damaged?.item ?? null, offset: null },
+        partial,
+      );
+    }
+    // Data restic could not read back (a pack missing or altered) is damage to the backup.
+    const damage: BackupDamage | undefined = damaged
+      ? { detail: firstMessage(damaged.actual), entry: damaged.item, offset: null }
+      : undefined;
+    return { files: restoredFiles, links, refused, check, ...(damage ? { damage } : {}) };
   }
 
   /** `restic check --read-data-subset`: integrity errors are a failed check; a repository it cannot use is an error. */
