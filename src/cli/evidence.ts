@@ -2,7 +2,13 @@ import { access, constants } from 'node:fs/promises';
 import { Command } from 'commander';
 import { verifyBundle, verifyChain, type ChainReport, type PurgeEntry } from '../evidence/chain.js';
 import { exportEvidence } from '../evidence/export.js';
-import { planPurge, purgeEvidence, PurgeRefusedError } from '../evidence/purge.js';
+import {
+  checkRetentionFloor,
+  planPurge,
+  purgeEvidence,
+  PurgeRefusedError,
+  RetentionFloorError,
+} from '../evidence/purge.js';
 import {
   cliPath,
   loadConfigOrExit,
@@ -52,7 +58,7 @@ function verifyCommand(): Command {
       const loaded = await loadConfigOrExit(options);
       const store = await openStoreFor(loaded, loggerFor(options));
       try {
-        report = await verifyChain(store.db);
+        report = await verifyChain(store.db, { items: true });
       } finally {
         await store.close();
       }
@@ -84,13 +90,28 @@ export function formatChainReport(report: ChainReport, bundle?: string): string 
         ? `from the anchor of the last purge (record_hash of seq ${report.anchor.seq}: ${report.anchor.hash})`
         : `from the bundle's anchor${report.anchor.seq === null ? '' : ` (record_hash of seq ${report.anchor.seq})`}: ${report.anchor.hash}`;
   const lines: string[] = [];
+  const items = report.items;
+  const itemsDiffer = items !== null && items.differing > 0;
   if (report.intact) lines.push(`${what} intact: ${range}, verified ${from}`);
-  else {
+  else if (report.break === null && itemsDiffer) {
+    lines.push(
+      `${what} BROKEN: the items of ${items.differing} run${items.differing === 1 ? '' : 's'} do not match their records' itemsDigest`,
+    );
+    lines.push(`  records: ${range}, chain verified ${from}`);
+  } else {
     lines.push(`${what} BROKEN: ${report.break?.message}`);
     lines.push(
       `  problem: ${report.break?.problem}${report.break?.field ? `, field ${report.break.field}` : ''}`,
     );
     lines.push(`  verified intact before it: ${report.records === 0 ? 'nothing' : range}, ${from}`);
+  }
+  if (items !== null) {
+    for (const problem of items.problems) lines.push(`  ${problem.message}`);
+    if (items.differing > items.problems.length)
+      lines.push(`  … and ${items.differing - items.problems.length} more runs whose items differ`);
+    lines.push(
+      `items: ${items.items} of ${items.runs} run${items.runs === 1 ? '' : 's'} recomputed against each record's itemsDigest${itemsDiffer ? `, ${items.differing} differ` : ', all match'}`,
+    );
   }
   if (report.head) lines.push(`head: seq ${report.head.seq} record_hash ${report.head.recordHash}`);
   if (report.unusedSeqs > 0)
@@ -174,10 +195,19 @@ function purgeCommand(): Command {
     if (before.getTime() > now.getTime())
       throw new CliError(`--before: ${before.toISOString()} is in the future`, ExitCode.Usage);
     const loaded = await loadConfigOrExit(options);
+    const minimumRetentionMs = loaded.config.evidence.retention.minimum;
     const store = await openStoreFor(loaded, loggerFor(options));
     try {
       if (!options.yes) {
         const plan = await planPurge(store.db, before);
+        // A dry run refuses as the purge would: the floor is named before anyone adds --yes.
+        if (plan !== null) {
+          try {
+            checkRetentionFloor(plan, minimumRetentionMs, now);
+          } catch (error) {
+            throw floorAsUsage(error);
+          }
+        }
         if (options.json)
           printJson({ purged: false, before: before.toISOString(), wouldRemove: plan });
         else if (plan === null)
@@ -193,10 +223,10 @@ function purgeCommand(): Command {
       }
       let outcome;
       try {
-        outcome = await purgeEvidence(store.db, { before, now });
+        outcome = await purgeEvidence(store.db, { before, now, minimumRetentionMs });
       } catch (error) {
         if (error instanceof PurgeRefusedError) throw new CliError(error.message, ExitCode.Failed);
-        throw error;
+        throw floorAsUsage(error);
       }
       if (options.json)
         printJson({
@@ -219,4 +249,9 @@ function purgeCommand(): Command {
     }
   });
   return command;
+}
+
+/** A purge under the retention floor is a usage error (exit 2): that cutoff is not allowed. */
+function floorAsUsage(error: unknown): unknown {
+  return error instanceof RetentionFloorError ? new CliError(error.message, ExitCode.Usage) : error;
 }

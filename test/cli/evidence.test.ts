@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -36,7 +36,7 @@ describe.each(['pglite', 'postgres'] as const)(
       );
       expect(verified.exitCode).toBe(0);
       expect(verified.stdout).toMatch(
-        /^evidence chain intact: 4 records, seq \d+ to \d+, verified from the genesis hash\nhead: seq \d+ record_hash [0-9a-f]{64}$/,
+        /^evidence chain intact: 4 records, seq \d+ to \d+, verified from the genesis hash\nitems: 4 of 4 runs recomputed against each record's itemsDigest, all match\nhead: seq \d+ record_hash [0-9a-f]{64}$/,
       );
 
       const json = await restoreDrill(
@@ -90,6 +90,30 @@ describe.each(['pglite', 'postgres'] as const)(
       );
     });
 
+    it('with --items, names the run whose item line was edited in a bundle, the chain itself intact', async () => {
+      const records = history();
+      place = await prepareCliPlace(engine, records);
+      const bundle = join(place.dir, 'items.jsonl');
+      const withItems = await restoreDrill(
+        ['evidence', 'export', '--config', place.config, '--items'],
+        place.dir,
+      );
+      expect(withItems.exitCode).toBe(0);
+      const itemLines = withItems.stdout.trimEnd().split('\n');
+      const itemAt = itemLines.findIndex((line) => line.includes('"type":"item"'));
+      const item = JSON.parse(itemLines[itemAt] as string) as { seq: number };
+      itemLines[itemAt] = JSON.stringify({ ...item, sha256: 'b'.repeat(64) });
+      await writeFile(bundle, `${itemLines.join('\n')}\n`);
+      const editedItem = await restoreDrill(['evidence', 'verify', bundle], '/');
+      expect(editedItem.exitCode).toBe(1);
+      expect(editedItem.stdout).toContain(
+        `BROKEN: the items of 1 run do not match their records' itemsDigest\n`,
+      );
+      expect(editedItem.stdout).toContain(
+        `: seq ${item.seq} (run ${records[0]?.runId}): items do not match the record's itemsDigest: an item's size or SHA-256 was changed`,
+      );
+    });
+
     it('exits 1 and names the record when a row was changed behind the append-only guard', async () => {
       const records = history();
       place = await prepareCliPlace(engine, records);
@@ -122,8 +146,30 @@ describe.each(['pglite', 'postgres'] as const)(
       );
     });
 
+    it('refuses a purge under the default 7y retention floor, dry or with --yes, naming the floor and removing nothing', async () => {
+      place = await prepareCliPlace(engine, history());
+      for (const yes of [[], ['--yes']]) {
+        const refused = await restoreDrill(
+          ['evidence', 'purge', '--config', place.config, '--before', '400d', ...yes],
+          place.dir,
+        );
+        expect(refused.exitCode).toBe(2);
+        expect(refused.stdout).toBe('');
+        expect(refused.stderrTail).toMatch(
+          /refusing to purge: it would remove the evidence of runs started as late as \S+, younger than the retention floor evidence\.retention\.minimum \(7y: nothing started after \S+ may go\); nothing was removed/,
+        );
+      }
+      const verified = await restoreDrill(
+        ['evidence', 'verify', '--config', place.config, '--json'],
+        place.dir,
+      );
+      expect(JSON.parse(verified.stdout)).toMatchObject({ intact: true, records: 4, purges: [] });
+    });
+
     it('purges only with --yes, records the cut, and verify stays green', async () => {
       place = await prepareCliPlace(engine, history());
+      // The runs are 500 and 450 days old: a floor of 1y lets them go.
+      await appendFile(place.config, 'evidence:\n  retention:\n    minimum: 1y\n');
       const dry = await restoreDrill(
         ['evidence', 'purge', '--config', place.config, '--before', '400d'],
         place.dir,
