@@ -7,7 +7,8 @@
  * in `rm -rf`), then both `sync` and pause alike, so neither pays for the other's deletes.
  * Times are medians; peak RSS comes from the OS for the whole process tree. The data is warm:
  * written just before, so in the page cache. `--quick` runs a smaller data set in under 3
- * minutes; `--rounds N` sets the rounds (at least 3). BENCH_STRICT=1 exits 1 on any miss.
+ * minutes; `--rounds N` sets the rounds (at least 3); `--only big,tree` runs some workloads.
+ * BENCH_STRICT=1 exits 1 on any miss.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -24,6 +25,17 @@ const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const roundsAt = args.indexOf('--rounds');
 const rounds = Math.max(3, roundsAt >= 0 ? Number(args[roundsAt + 1]) : 3);
+const WORKLOADS = ['big', 'tree', 'tgz', 'restic', 'startup', 'one', 'history'] as const;
+const onlyAt = args.indexOf('--only');
+const only = onlyAt >= 0 ? (args[onlyAt + 1] ?? '').split(',') : [...WORKLOADS];
+for (const name of only) {
+  if (!(WORKLOADS as readonly string[]).includes(name))
+    throw new Error(
+      `--only: '${name}' is not a workload; expected some of ${WORKLOADS.join(', ')}`,
+    );
+}
+/** True when the workload runs (`--only big,tree` picks some while working on them). */
+const wants = (workload: (typeof WORKLOADS)[number]): boolean => only.includes(workload);
 const MiB = 2 ** 20;
 const scale = quick
   ? { bigBytes: 128 * MiB, smallFiles: 2_000, largeFiles: 20, storedRuns: 2_000, settleMs: 500 }
@@ -120,28 +132,31 @@ async function main(): Promise<void> {
   try {
     log(`writing data under ${root}`);
     await mkdir(path.join(root, 'big', 'set'), { recursive: true });
-    const bigHash = await writeRandomFile(
-      path.join(root, 'big', 'set', 'large.bin'),
-      scale.bigBytes,
-    );
+    const bigHash = wants('big')
+      ? await writeRandomFile(path.join(root, 'big', 'set', 'large.bin'), scale.bigBytes)
+      : '';
     await writeFile(path.join(root, 'big', 'set.sha256'), `${bigHash}  large.bin\n`);
+    if (wants('big') && (await sha256(path.join(root, 'big', 'set', 'large.bin'))) !== bigHash)
+      throw new Error('the large file does not read back as written');
 
     const treeSet = path.join(root, 'tree', 'set');
-    const treeSums = await writeTree(treeSet);
     const treeFiles = scale.smallFiles + scale.largeFiles;
-    await writeFile(path.join(root, 'tree', 'set.sha256'), treeSums);
-    // The archive carries its manifest inside, as a backup job would write it.
-    await writeFile(path.join(treeSet, 'SHA256SUMS'), treeSums);
-    await mkdir(path.join(root, 'tgz'));
-    const tarred = await runCommand('tar', [
-      '-czf',
-      path.join(root, 'tgz', 'set.tar.gz'),
-      '-C',
-      treeSet,
-      '.',
-    ]);
-    if (tarred.exitCode !== 0) throw new Error(`tar -czf failed: ${tarred.stderrTail}`);
-    await rm(path.join(treeSet, 'SHA256SUMS'));
+    if (wants('tree') || wants('tgz') || wants('restic')) {
+      const treeSums = await writeTree(treeSet);
+      await writeFile(path.join(root, 'tree', 'set.sha256'), treeSums);
+      // The archive carries its manifest inside, as a backup job would write it.
+      await writeFile(path.join(treeSet, 'SHA256SUMS'), treeSums);
+      await mkdir(path.join(root, 'tgz'));
+      const tarred = await runCommand('tar', [
+        '-czf',
+        path.join(root, 'tgz', 'set.tar.gz'),
+        '-C',
+        treeSet,
+        '.',
+      ]);
+      if (tarred.exitCode !== 0) throw new Error(`tar -czf failed: ${tarred.stderrTail}`);
+      await rm(path.join(treeSet, 'SHA256SUMS'));
+    }
 
     await mkdir(path.join(root, 'one', 'set'), { recursive: true });
     await writeFile(path.join(root, 'one', 'set', 'a.txt'), 'hello\n');
@@ -149,10 +164,8 @@ async function main(): Promise<void> {
       path.join(root, 'one', 'set.sha256'),
       `${createHash('sha256').update('hello\n').digest('hex')}  a.txt\n`,
     );
-    if ((await sha256(path.join(root, 'big', 'set', 'large.bin'))) !== bigHash)
-      throw new Error('the large file does not read back as written');
 
-    const restic = await hasBinary('restic');
+    const restic = wants('restic') && (await hasBinary('restic'));
     const resticEnv = { RESTIC_PASSWORD, RESTIC_CACHE_DIR: path.join(root, 'restic-cache') };
     if (restic) {
       log('backing the tree up with restic');
@@ -200,40 +213,46 @@ async function main(): Promise<void> {
     await cli('run', '--drill', 'one');
 
     const rows: Row[] = [];
-    log(`one ${scale.bigBytes / MiB} MiB file`);
-    rows.push({
-      workload: `one ${scale.bigBytes / MiB} MiB file, directory`,
-      ...(await compare(
-        run('big'),
-        sh(
-          `mkdir out && cp big/set/large.bin out/ && [ "$(openssl dgst -sha256 -r out/large.bin | cut -d' ' -f1)" = "${bigHash}" ]; s=$?; rm -rf out; exit $s`,
-        ),
-      )),
-      alternative: 'cp + openssl dgst -sha256',
-      target: { ratio: 1.35 },
-    });
-    log(`${treeFiles} files`);
-    rows.push({
-      workload: `${treeFiles} files (${scale.smallFiles} × 4 KiB + ${scale.largeFiles} × 1 MiB), directory`,
-      ...(await compare(
-        run('tree'),
-        sh(
-          'cp -r tree/set out && (cd out && sha256sum -c --quiet ../tree/set.sha256); s=$?; rm -rf out; exit $s',
-        ),
-      )),
-      alternative: 'cp -r + sha256sum -c',
-      target: { ratio: 1.0 },
-    });
-    log('the tree as .tar.gz');
-    rows.push({
-      workload: 'the same tree as .tar.gz',
-      ...(await compare(
-        run('tgz'),
-        sh('mkdir out && tar -xzf tgz/set.tar.gz -C out; s=$?; rm -rf out; exit $s'),
-      )),
-      alternative: 'tar -xzf alone',
-      target: { ratio: 1.0 },
-    });
+    if (wants('big')) {
+      log(`one ${scale.bigBytes / MiB} MiB file`);
+      rows.push({
+        workload: `one ${scale.bigBytes / MiB} MiB file, directory`,
+        ...(await compare(
+          run('big'),
+          sh(
+            `mkdir out && cp big/set/large.bin out/ && [ "$(openssl dgst -sha256 -r out/large.bin | cut -d' ' -f1)" = "${bigHash}" ]; s=$?; rm -rf out; exit $s`,
+          ),
+        )),
+        alternative: 'cp + openssl dgst -sha256',
+        target: { ratio: 1.35 },
+      });
+    }
+    if (wants('tree')) {
+      log(`${treeFiles} files`);
+      rows.push({
+        workload: `${treeFiles} files (${scale.smallFiles} × 4 KiB + ${scale.largeFiles} × 1 MiB), directory`,
+        ...(await compare(
+          run('tree'),
+          sh(
+            'cp -r tree/set out && (cd out && sha256sum -c --quiet ../tree/set.sha256); s=$?; rm -rf out; exit $s',
+          ),
+        )),
+        alternative: 'cp -r + sha256sum -c',
+        target: { ratio: 1.0 },
+      });
+    }
+    if (wants('tgz')) {
+      log('the tree as .tar.gz');
+      rows.push({
+        workload: 'the same tree as .tar.gz',
+        ...(await compare(
+          run('tgz'),
+          sh('mkdir out && tar -xzf tgz/set.tar.gz -C out; s=$?; rm -rf out; exit $s'),
+        )),
+        alternative: 'tar -xzf alone',
+        target: { ratio: 1.0 },
+      });
+    }
     if (restic) {
       log('restic');
       rows.push({
@@ -249,28 +268,33 @@ async function main(): Promise<void> {
         target: { ratio: 1.1 },
       });
     }
-    log('start-up');
-    rows.push({
-      workload: '`restore-drill --version`',
-      ...(await compare(
-        () => measure(process.execPath, [CLI, '--version'], { cwd: root }),
-        () => measure(process.execPath, ['-e', '0'], { cwd: root }),
-      )),
-      alternative: 'node -e 0',
-      target: { seconds: 0.15 },
-    });
-    rows.push({
-      workload: 'a drill of one small file (embedded store)',
-      ours: await alone(run('one')),
-      target: { seconds: 0.5 },
-    });
-    log(`storing ${scale.storedRuns} runs`);
-    await seedRuns(path.join(root, '.restore-drill'), scale.storedRuns);
-    rows.push({
-      workload: `\`history\` over ${scale.storedRuns} stored runs (embedded store)`,
-      ours: await alone(() => cli('history')),
-      target: { seconds: 0.3 },
-    });
+    if (wants('startup')) {
+      log('start-up');
+      rows.push({
+        workload: '`restore-drill --version`',
+        ...(await compare(
+          () => measure(process.execPath, [CLI, '--version'], { cwd: root }),
+          () => measure(process.execPath, ['-e', '0'], { cwd: root }),
+        )),
+        alternative: 'node -e 0',
+        target: { seconds: 0.15 },
+      });
+    }
+    if (wants('one'))
+      rows.push({
+        workload: 'a drill of one small file (embedded store)',
+        ours: await alone(run('one')),
+        target: { seconds: 0.5 },
+      });
+    if (wants('history')) {
+      log(`storing ${scale.storedRuns} runs`);
+      await seedRuns(path.join(root, '.restore-drill'), scale.storedRuns);
+      rows.push({
+        workload: `\`history\` over ${scale.storedRuns} stored runs (embedded store)`,
+        ours: await alone(() => cli('history')),
+        target: { seconds: 0.3 },
+      });
+    }
 
     printTable(rows, { started, loadAtStart, loadAtEnd: os.loadavg()[0] ?? 0 });
   } finally {

@@ -2,7 +2,13 @@ import { access, constants } from 'node:fs/promises';
 import { Command } from 'commander';
 import { verifyBundle, verifyChain, type ChainReport, type PurgeEntry } from '../evidence/chain.js';
 import { exportEvidence } from '../evidence/export.js';
-import { planPurge, purgeEvidence, PurgeRefusedError } from '../evidence/purge.js';
+import {
+  checkRetentionFloor,
+  planPurge,
+  purgeEvidence,
+  PurgeRefusedError,
+  RetentionFloorError,
+} from '../evidence/purge.js';
 import {
   cliPath,
   loadConfigOrExit,
@@ -174,10 +180,19 @@ function purgeCommand(): Command {
     if (before.getTime() > now.getTime())
       throw new CliError(`--before: ${before.toISOString()} is in the future`, ExitCode.Usage);
     const loaded = await loadConfigOrExit(options);
+    const minimumRetentionMs = loaded.config.evidence.retention.minimum;
     const store = await openStoreFor(loaded, loggerFor(options));
     try {
       if (!options.yes) {
         const plan = await planPurge(store.db, before);
+        // A dry run refuses as the purge would: the floor is named before anyone adds --yes.
+        if (plan !== null) {
+          try {
+            checkRetentionFloor(plan, minimumRetentionMs, now);
+          } catch (error) {
+            throw floorAsUsage(error);
+          }
+        }
         if (options.json)
           printJson({ purged: false, before: before.toISOString(), wouldRemove: plan });
         else if (plan === null)
@@ -193,10 +208,10 @@ function purgeCommand(): Command {
       }
       let outcome;
       try {
-        outcome = await purgeEvidence(store.db, { before, now });
+        outcome = await purgeEvidence(store.db, { before, now, minimumRetentionMs });
       } catch (error) {
         if (error instanceof PurgeRefusedError) throw new CliError(error.message, ExitCode.Failed);
-        throw error;
+        throw floorAsUsage(error);
       }
       if (options.json)
         printJson({
@@ -219,4 +234,9 @@ function purgeCommand(): Command {
     }
   });
   return command;
+}
+
+/** A purge under the retention floor is a usage error (exit 2): that cutoff is not allowed. */
+function floorAsUsage(error: unknown): unknown {
+  return error instanceof RetentionFloorError ? new CliError(error.message, ExitCode.Usage) : error;
 }

@@ -7,10 +7,12 @@ const UNIT_MS = {
   h: 3_600_000,
   d: 86_400_000,
   w: 604_800_000,
+  // A year of 365 days: retention floors are written in years.
+  y: 31_536_000_000,
 } as const;
-const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/;
+const DURATION_PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)$/;
 
-/** Parses `90s`, `15m`, `26h`, `7d`, `2w` or `500ms` into milliseconds; undefined when malformed. */
+/** Parses `90s`, `15m`, `26h`, `7d`, `2w`, `7y` (365-day years) or `500ms` into milliseconds; undefined when malformed. */
 export function parseDuration(text: string): number | undefined {
   const match = DURATION_PATTERN.exec(text.trim());
   if (!match) return undefined;
@@ -45,7 +47,8 @@ export const durationSchema = z
   })
   .transform((text) => parseDuration(text) as number)
   .meta({
-    description: "A duration: a number followed by ms, s, m, h, d or w, e.g. '15m' or '7d'.",
+    description:
+      "A duration: a number followed by ms, s, m, h, d, w or y (365 days), e.g. '15m' or '7d'.",
     pattern: DURATION_PATTERN.source,
   });
 

@@ -96,6 +96,22 @@ export const databaseSchema = z
   })
   .describe('Where evidence is stored.');
 
+/** How the evidence is kept. */
+export const evidenceConfigSchema = z
+  .strictObject({
+    retention: z
+      .strictObject({
+        minimum: durationSchema
+          .prefault('7y')
+          .describe(
+            'The retention floor: `evidence purge` refuses (removes nothing, exit 2) when it would remove the evidence of a run started less than this long ago. Default 7y (365-day years), as many audit regimes require.',
+          ),
+      })
+      .prefault({})
+      .describe('Retention of the evidence.'),
+  })
+  .describe('How the evidence is kept.');
+
 /** Where results wait when the evidence store cannot take them. */
 export const spoolSchema = z
   .strictObject({
@@ -114,6 +130,7 @@ export const configSchema = z
   .strictObject({
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
     database: databaseSchema.prefault({}),
+    evidence: evidenceConfigSchema.prefault({}),
     spool: spoolSchema.prefault({}),
     scratch: scratchSchema.prefault({}),
     drills: z

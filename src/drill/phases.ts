@@ -1,5 +1,6 @@
 import { buildPhasedChecks, checkNeeds } from '../checks/registry.js';
 import type { Check, CheckContext, CheckResult } from '../checks/check.js';
+import { plural } from '../checks/describe.js';
 import type { Config, DrillConfig } from '../config/schema.js';
 import { formatBytes } from '../config/common.js';
 import { redactor } from '../config/redact.js';
@@ -19,7 +20,11 @@ import {
   type SpaceReservation,
 } from '../scratch/space.js';
 import { createSource } from '../sources/registry.js';
-import { BackupDamagedError, type RestoreSource } from '../sources/restore-source.js';
+import {
+  BackupDamagedError,
+  type RestoreOutcome,
+  type RestoreSource,
+} from '../sources/restore-source.js';
 import { selectSet } from '../sources/set-selection.js';
 import { progressBase, type DrillPhase, type DrillRun } from './drill-run.js';
 import { startRestoreMeter } from './progress.js';
@@ -180,8 +185,14 @@ export const verifyPhase: DrillPhase = {
       signal?.throwIfAborted();
       run.checks.push(...(await runCheck(check, context)));
     }
+    const unverified = nothingVerified(outcome, drill);
+    if (unverified && !run.checks.some((check) => check.verdict === 'failed'))
+      run.checks.push(unverified);
     const failed = run.checks.find((check) => check.verdict === 'failed');
-    if (failed) {
+    if (failed === unverified && unverified) {
+      run.verdict = 'failed';
+      run.cause = formatCause('verify.nothing-verified', unverified.detail);
+    } else if (failed) {
       run.verdict = 'failed';
       // Damage is the backup's fault, found by the restore check: its own code, so alerts can tell it apart.
       run.cause = formatCause(
@@ -191,6 +202,23 @@ export const verifyPhase: DrillPhase = {
     }
   },
 };
+
+/**
+ * A restore that brought items but verified none of them against anything the store recorded,
+ * with no manifest to check them either, proves only that bytes arrived: a failed result then.
+ */
+function nothingVerified(outcome: RestoreOutcome, drill: DrillConfig): CheckResult | null {
+  const verification = outcome.verification;
+  if (!verification || verification.items === 0 || verification.verified > 0) return null;
+  if (drill.checks.manifest) return null;
+  return {
+    name: 'verification',
+    verdict: 'failed',
+    expected: { verified: 'at least one item, or a manifest' },
+    actual: { items: verification.items, verified: 0, manifest: false },
+    detail: `nothing could be verified: none of ${plural(verification.items, 'restored item')} matched a value the store recorded (ETag or checksum) and no manifest is configured`,
+  };
+}
 
 /** A check that throws broke (it did not judge): `check.broken`, naming it, unless the run was stopped. */
 async function runCheck(check: Check, context: CheckContext): Promise<CheckResult[]> {

@@ -10,6 +10,8 @@ export interface PurgePlan {
   firstSeq: number;
   lastSeq: number;
   records: number;
+  /** When the youngest of the runs it removes started (what the retention floor is checked against). */
+  youngestStartedAt: Date;
 }
 
 /**
@@ -44,6 +46,7 @@ export async function planPurge(
       eb.fn.min('seq').as('first'),
       eb.fn.max('seq').as('last'),
       eb.fn.countAll<string>().as('count'),
+      eb.fn.max('started_at').as('youngest'),
     ])
     .where('seq', '<', String(keepFrom))
     .executeTakeFirstOrThrow();
@@ -52,7 +55,32 @@ export async function planPurge(
     firstSeq: Number(range.first),
     lastSeq: Number(range.last),
     records: Number(range.count),
+    youngestStartedAt: new Date(range.youngest as Date | string),
   };
+}
+
+/** A purge was refused because it would remove evidence younger than the retention floor. */
+export class RetentionFloorError extends Error {
+  override readonly name = 'RetentionFloorError';
+}
+
+/**
+ * Throws RetentionFloorError when the plan would remove the evidence of a run
+ * started less than `minimumMs` before `now`: all or nothing, never a partial cut.
+ */
+export function checkRetentionFloor(plan: PurgePlan, minimumMs: number, now: Date): void {
+  const floor = new Date(now.getTime() - minimumMs);
+  if (plan.youngestStartedAt.getTime() <= floor.getTime()) return;
+  throw new RetentionFloorError(
+    `refusing to purge: it would remove the evidence of runs started as late as ${plan.youngestStartedAt.toISOString()}, younger than the retention floor evidence.retention.minimum (${formatRetention(minimumMs)}: nothing started after ${floor.toISOString()} may go); nothing was removed`,
+  );
+}
+
+/** The floor as written in config: whole 365-day years or days. */
+export function formatRetention(ms: number): string {
+  const days = ms / 86_400_000;
+  if (Number.isInteger(days / 365)) return `${days / 365}y`;
+  return Number.isInteger(days) ? `${days}d` : `${ms}ms`;
 }
 
 /** A purge was refused because the chain it would cut is broken. */
@@ -66,6 +94,8 @@ export interface PurgeOptions {
   /** The purge's clock (tests). */
   now?: Date | undefined;
   host?: string | undefined;
+  /** The retention floor in ms: a purge that would remove a run started later than `now` minus this removes nothing. */
+  minimumRetentionMs?: number | undefined;
 }
 
 /** What a purge removed, and the purge log entry that records it; null `entry` when nothing was old enough. */
@@ -84,6 +114,8 @@ export interface PurgeOutcome {
  * triggers allow. In one transaction, holding the chain lock:
  *  - verifies the whole chain first, and refuses when it is broken (a purge
  *    must not destroy the evidence of tampering);
+ *  - refuses, removing nothing, when a run it would remove is younger than
+ *    the retention floor (`minimumRetentionMs`);
  *  - removes a prefix of the chain, up to the last record before the first run
  *    started at or after `before` (a prefix, so the rest still verifies), and
  *    never the newest record, which new runs link to;
@@ -113,6 +145,8 @@ export async function purgeEvidence(
     if (head === null) return { entry: null, verifiedBefore: verified, starts: 0, alerts: 0 };
     const plan = await planPurge(trx, options.before, head.seq);
     if (plan === null) return { entry: null, verifiedBefore: verified, starts: 0, alerts: 0 };
+    if (options.minimumRetentionMs !== undefined)
+      checkRetentionFloor(plan, options.minimumRetentionMs, now);
     const range = {
       first: String(plan.firstSeq),
       last: String(plan.lastSeq),

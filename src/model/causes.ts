@@ -22,6 +22,8 @@ export const CAUSE_CODES = {
     'The scratch root was refused or a scratch folder could not be made, measured or removed.',
   'store.unreachable': 'The evidence store could not be reached or written.',
   'check.failed': 'A check judged the restore and failed; the cause names the first failed check.',
+  'verify.nothing-verified':
+    'Nothing could verify the restore: no restored item matched a value the store recorded (ETag, checksum) and no manifest is configured.',
   'check.broken': 'A check could not run to its end (an error in the check itself, not a finding).',
   timeout: 'The drill ran past its timeout and was stopped.',
   aborted: 'The run was stopped (the daemon drained, a signal) or its process died.',
@@ -52,6 +54,6 @@ export function causeCodeOfError(error: unknown): CauseCode | null {
 
 /** The code a cause starts with, or null for a cause recorded before codes existed. */
 export function causeCodeOf(cause: string): CauseCode | null {
-  const code = /^([a-z]+(?:\.[a-z]+)?): /.exec(cause)?.[1];
+  const code = /^([a-z]+(?:\.[a-z]+(?:-[a-z]+)*)?): /.exec(cause)?.[1];
   return code !== undefined && Object.hasOwn(CAUSE_CODES, code) ? (code as CauseCode) : null;
 }

@@ -1,5 +1,7 @@
+import { printable } from '../model/file-name.js';
 import { createHash, type Hash } from 'node:crypto';
 import { constants, type FileHandle, open } from 'node:fs/promises';
+import { threadHash, ThreadHash } from './hash-thread.js';
 
 /** Reads and writes move in chunks this large: hashing in 64 KiB pieces runs at under half the speed. */
 export const CHUNK_BYTES = 1024 * 1024;
@@ -22,37 +24,52 @@ export interface WrittenDigest {
  * written at its offset while the caller fetches the next one. Memory stays at the
  * chunks in flight. A caller that reuses its buffers may reuse a buffer once
  * `MAX_WRITES_IN_FLIGHT` further chunks have been pushed (see `ringSize`).
+ *
+ * Created with `hashOffThread`, chunks (which must then lie in shared memory) are hashed
+ * on the hash thread while they are written, so neither waits for the other nor for the
+ * event loop: a large file copies at about the speed of the slower of the two.
  */
 export class HashingFileWriter {
   readonly #handle: FileHandle;
-  readonly #hash: Hash = createHash('sha256');
+  readonly #hash: Hash | ThreadHash;
   readonly #inFlight: Promise<void>[] = [];
   #size = 0;
   #failure: unknown = null;
 
-  private constructor(handle: FileHandle) {
+  private constructor(handle: FileHandle, hashOffThread: boolean) {
     this.#handle = handle;
+    this.#hash = hashOffThread ? threadHash() : createHash('sha256');
   }
 
   /** Buffers a caller needs in its ring to reuse them safely. */
   static readonly ringSize = MAX_WRITES_IN_FLIGHT + 1;
 
   /** Opens `file` for writing with `mode` (the final component must not be a symlink). */
-  static async create(file: string, mode = 0o644): Promise<HashingFileWriter> {
-    return new HashingFileWriter(await open(file, WRITE_FLAGS, mode));
+  static async create(
+    file: string | Buffer,
+    mode = 0o644,
+    options: { hashOffThread?: boolean } = {},
+  ): Promise<HashingFileWriter> {
+    return new HashingFileWriter(
+      await open(file, WRITE_FLAGS, mode),
+      options.hashOffThread ?? false,
+    );
   }
 
   /** Hashes `chunk` and starts writing it; resolves when another chunk may be pushed. */
   async push(chunk: Uint8Array): Promise<void> {
     if (this.#failure !== null) throw this.#failure;
     if (chunk.byteLength === 0) return;
-    this.#hash.update(chunk);
+    const hashed = this.#hash.update(chunk);
     if (this.#inFlight.length >= MAX_WRITES_IN_FLIGHT) await this.#inFlight.shift();
     const position = this.#size;
     this.#size += chunk.byteLength;
-    const write = writeAll(this.#handle, chunk, position).catch((error: unknown) => {
-      this.#failure ??= error;
-    });
+    const write = Promise.all([hashed, writeAll(this.#handle, chunk, position)]).then(
+      () => undefined,
+      (error: unknown) => {
+        this.#failure ??= error;
+      },
+    );
     this.#inFlight.push(write);
   }
 
@@ -64,13 +81,19 @@ export class HashingFileWriter {
     } finally {
       await this.#handle.close();
     }
-    return { size: this.#size, sha256: this.#hash.digest('hex') };
+    return { size: this.#size, sha256: await this.#digest() };
   }
 
   /** Gives up: waits for writes in flight (their buffers may be reused) and closes, ignoring errors. */
   async abandon(): Promise<void> {
     await Promise.all(this.#inFlight.splice(0));
     await this.#handle.close().catch(() => undefined);
+    // Ends the stream on the hash thread too.
+    await this.#digest().catch(() => undefined);
+  }
+
+  async #digest(): Promise<string> {
+    return this.#hash instanceof ThreadHash ? await this.#hash.digest() : this.#hash.digest('hex');
   }
 }
 
@@ -122,8 +145,8 @@ async function reading<T>(what: Promise<T>): Promise<T> {
  * Reading problems throw `SourceReadError`; writing problems throw as they are.
  */
 export async function copyHashing(
-  source: string,
-  target: string,
+  source: string | Buffer,
+  target: string | Buffer,
   options: { ring: Buffer[]; mode?: number; signal?: AbortSignal | undefined },
 ): Promise<WrittenDigest> {
   const input = await reading(open(source, READ_FLAGS));
@@ -133,6 +156,8 @@ export async function copyHashing(
     const writer = await HashingFileWriter.create(
       target,
       options.mode ?? (info.mode & 0o777) | 0o600,
+      // A ring in shared memory (RingPool's) lets the hash thread read the chunks.
+      { hashOffThread: options.ring.every((buffer) => buffer.buffer instanceof SharedArrayBuffer) },
     );
     let turn = 0;
     try {
@@ -181,12 +206,16 @@ export function describeFsError(error: unknown): string {
         typeof (error as { message?: unknown } | null)?.message === 'string'
           ? (error as { message: string }).message
           : String(error);
-      return message.split('\n')[0] ?? message;
+      // The message may hold a path with any bytes in it: never print them raw.
+      return printable(message.split('\n')[0] ?? message);
     }
   }
 }
 
-/** Rings of read buffers for concurrent `copyHashing` calls, made on demand and reused. */
+/**
+ * Rings of read buffers for concurrent `copyHashing` calls, made on demand and reused; in
+ * shared memory, so the copies hash on the hash thread.
+ */
 export class RingPool {
   readonly #free: Buffer[][] = [];
 
@@ -194,7 +223,9 @@ export class RingPool {
   async with<T>(use: (ring: Buffer[]) => Promise<T>): Promise<T> {
     const ring =
       this.#free.pop() ??
-      Array.from({ length: HashingFileWriter.ringSize }, () => Buffer.allocUnsafeSlow(CHUNK_BYTES));
+      Array.from({ length: HashingFileWriter.ringSize }, () =>
+        Buffer.from(new SharedArrayBuffer(CHUNK_BYTES)),
+      );
     try {
       return await use(ring);
     } finally {

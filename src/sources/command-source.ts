@@ -6,6 +6,7 @@ import { describeExit, lastLine, runCommand } from '../exec/run-command.js';
 import { scanScratch } from './command/scan-scratch.js';
 import { findSets, globBase } from './glob-sets.js';
 import {
+  BackupDamagedError,
   SourceError,
   type BackupSet,
   type RestoreOptions,
@@ -48,6 +49,12 @@ export const commandSourceConfigSchema = z
     timeout: durationSchema
       .optional()
       .describe('Kill the command (and its children) after this long; the restore check fails.'),
+    unreachableExitCodes: z
+      .array(z.number().int().min(1).max(255))
+      .default([])
+      .describe(
+        'Exit codes of the restore command that mean it could not reach the backup (no repository, wrong credentials, server down): the run is then an error, not a failure. Any other non-zero exit means the backup was reached and does not restore: the run fails as damaged.',
+      ),
   })
   .superRefine((config, ctx) => {
     if ((config.sets === undefined) === (config.list === undefined)) {
@@ -80,9 +87,11 @@ const LIST_TIMEOUT_MS = 10 * 60_000;
 /**
  * Restores with an external command. Sets come from a glob or a list command; the
  * restore command runs with cwd in scratch and `{scratch}`/`{set}` substituted per
- * argument. Its exit code and output tail are evidence; a non-zero exit, a kill or a
- * timeout is a refused entry (the restore check fails, the commands are kept), while a
- * command that cannot be started at all is a `SourceError`. What it left in scratch is
+ * argument. Its exit code and output tail are evidence. A non-zero exit means the backup
+ * was reached and does not restore (`BackupDamagedError`, with what it left in scratch),
+ * unless the code is one of `unreachableExitCodes` (a `SourceError`: the drill could not
+ * judge); a kill or a timeout is a refused entry (the restore check fails), and a command
+ * that cannot be started at all is a `SourceError`. What it left in scratch is
  * then walked and hashed for the usual checks; symlinks are kept as links and never followed.
  */
 export class CommandSource implements RestoreSource {
@@ -160,18 +169,28 @@ export class CommandSource implements RestoreSource {
       );
     }
     const { stdout: _stdout, ...record } = result;
-    const { files, links, refused } = await scanScratch(scratchDir, { signal: options.signal });
-    if (result.exitCode !== 0 || result.timedOut || result.signal) {
-      refused.unshift({
-        entry: `restore command ${path.basename(file)}`,
-        reason: describeExit(result),
+    const tool = `restore command ${path.basename(file)}`;
+    if (result.exitCode !== null && this.#config.unreachableExitCodes.includes(result.exitCode))
+      throw new SourceError(`${tool} could not reach ${set.path}: ${describeExit(result)}`, false, {
+        code: 'source.unreachable',
       });
-    }
+    const { files, links, refused } = await scanScratch(scratchDir, { signal: options.signal });
     options.log.info(
       { exitCode: result.exitCode, files: files.length },
       'restore command finished',
     );
-    return { files, links, refused, commands: [record] };
+    const outcome: RestoreOutcome = { files, links, refused, commands: [record] };
+    // It ran and said the backup does not restore: damage, with what it left in scratch.
+    if (result.exitCode !== 0 && result.exitCode !== null && !result.timedOut && !result.signal)
+      throw new BackupDamagedError(
+        `${tool} could not restore ${set.path}: ${describeExit(result)}`,
+        { detail: `${tool} ${describeExit(result)}`, entry: null, offset: null },
+        outcome,
+      );
+    // Killed or timed out: it did not finish, so the restore check fails naming it.
+    if (result.timedOut || result.signal)
+      refused.unshift({ entry: tool, reason: describeExit(result) });
+    return outcome;
   }
 
   /** A bare name is looked up on PATH; a path resolves from the config folder. */

@@ -67,6 +67,14 @@ export interface ObjectStore {
   list(request: ListRequest): Promise<ListPage>;
   head(key: string, options: { signal?: AbortSignal | undefined }): Promise<StoredObject>;
   get(key: string, options: GetRequest): Promise<ObjectDownload>;
+  /**
+   * The sizes of a multipart object's `parts` parts, in order (GetObjectAttributes, else a HEAD
+   * with partNumber per part); null when the store tells neither. Transient and abort errors throw.
+   */
+  partSizes(
+    key: string,
+    options: { parts: number; signal?: AbortSignal | undefined },
+  ): Promise<number[] | null>;
 }
 
 /**

@@ -23,6 +23,7 @@ import {
 } from './postgres/scratch-server.js';
 import { countTables } from './postgres/table-counts.js';
 import {
+  BackupDamagedError,
   SourceError,
   type BackupSet,
   type RefusedEntry,
@@ -194,12 +195,7 @@ export class PostgresSource implements RestoreSource {
     let toc: ArchiveToc | null = null;
     if (format === 'plain') {
       const head = await inspectPlainDump(set.path, { signal }).catch((error: unknown) => {
-        if (error instanceof PlainDumpError)
-          throw new SourceError(
-            `plain dump ${set.path} line ${error.line}: ${error.message}`,
-            false,
-            { cause: error },
-          );
+        if (error instanceof PlainDumpError) throw plainDumpFailure(set.path, error);
         throw error;
       });
       if (head.leavesTarget) {
@@ -247,6 +243,7 @@ export class PostgresSource implements RestoreSource {
           ...run,
           jobs: format === 'tar' ? null : this.#config.jobs,
           list,
+          toc,
         });
         commands.push(restored.record);
         refused.push(...restored.failed);
@@ -263,6 +260,14 @@ export class PostgresSource implements RestoreSource {
       await drop().catch((dropError: unknown) =>
         log.warn({ err: dropError, database: name }, 'could not drop the scratch database'),
       );
+      // Damaged part-way: the commands run before it are evidence too.
+      if (error instanceof BackupDamagedError)
+        throw new BackupDamagedError(
+          error.message,
+          error.damage,
+          { ...error.partial, commands: [...commands, ...(error.partial.commands ?? [])] },
+          { cause: error },
+        );
       throw error;
     }
   }
@@ -291,6 +296,8 @@ export class PostgresSource implements RestoreSource {
     } catch (error) {
       await lite.close().catch(() => undefined);
       options.signal?.throwIfAborted();
+      if (error instanceof PlainLoadError && /the dump is truncated$/.test(error.message))
+        throw plainDumpFailure(set.path, error);
       if (error instanceof PlainLoadError)
         throw new SourceError(
           `plain dump ${set.path} line ${error.line}: ${error.message}`,
@@ -321,3 +328,19 @@ export const postgresSourceKind = defineSourceKind({
     return [globBase(config.path, context.configDir)];
   },
 });
+
+/** A plain dump that ends mid-statement or mid-COPY is damaged (`failed`); other parse problems are errors. */
+function plainDumpFailure(
+  dump: string,
+  error: { message: string; line: number },
+): SourceError | BackupDamagedError {
+  const message = `plain dump ${dump} line ${error.line}: ${error.message}`;
+  if (!/the dump is truncated$/.test(error.message))
+    return new SourceError(message, false, { cause: error });
+  return new BackupDamagedError(
+    message,
+    { detail: error.message, entry: `line ${error.line}`, offset: null },
+    undefined,
+    { cause: error },
+  );
+}

@@ -1,6 +1,6 @@
 import { localPathSchema } from '../config/home-path.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, type Dirent } from 'node:fs';
 import { lstat, open, opendir, readdir, readlink, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -18,7 +18,9 @@ import {
 } from '../exec/run-command.js';
 import type { Logger } from '../log/logger.js';
 import {
+  BackupDamagedError,
   SourceError,
+  type BackupDamage,
   type BackupSet,
   type RefusedEntry,
   type RestoreOptions,
@@ -31,6 +33,8 @@ import {
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 import type { CauseCode } from '../model/causes.js';
+import { decodeFileName, fileNameOf, fsPath } from '../model/file-name.js';
+import { NO_SPACE } from '../scratch/space.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Set by the source itself from `repository`/`password`/`passwordFile`; a second route would be ambiguous. */
@@ -407,7 +411,10 @@ function batchIncludes(patterns: readonly string[]): string[][] {
 const HASH_CHUNK = 1024 * 1024;
 const HASH_CONCURRENCY = 4;
 
-async function sha256File(file: string, buffer: Buffer): Promise<{ size: number; sha256: string }> {
+async function sha256File(
+  file: string | Buffer,
+  buffer: Buffer,
+): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   // Never through a link: the walk saw a regular file here.
   const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -439,13 +446,18 @@ async function collectRestored(
   const pending: string[] = [''];
   while (pending.length > 0) {
     const rel = pending.pop() as string;
-    const dir = await opendir(path.join(scratchDir, rel));
-    for await (const entry of dir) {
-      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+    // Names read as bytes (Node's types omit `encoding: 'buffer'`), in the escaped form.
+    const dir = await opendir(fsPath(scratchDir, rel), { encoding: 'buffer' as BufferEncoding });
+    for await (const entry of dir as AsyncIterable<Dirent<Buffer>>) {
+      const name = fileNameOf(entry.name);
+      const childRel = rel ? `${rel}/${name}` : name;
       if (entry.isDirectory()) pending.push(childRel);
       else if (entry.isFile()) regular.push(childRel);
       else if (entry.isSymbolicLink())
-        links.push({ path: childRel, target: await readlink(path.join(scratchDir, childRel)) });
+        links.push({
+          path: childRel,
+          target: fileNameOf(await readlink(fsPath(scratchDir, childRel), { encoding: 'buffer' })),
+        });
     }
   }
   regular.sort();
@@ -458,7 +470,7 @@ async function collectRestored(
       signal?.throwIfAborted();
       const index = next++;
       const rel = regular[index] as string;
-      const { size, sha256 } = await sha256File(path.join(scratchDir, rel), buffer);
+      const { size, sha256 } = await sha256File(fsPath(scratchDir, rel), buffer);
       files[index] = { path: rel, size, sha256 };
     }
   };
@@ -475,15 +487,33 @@ async function flattenInto(staging: string, root: string, scratchDir: string): P
     () => false,
   );
   if (exists) {
-    for (const name of await readdir(from)) {
+    for (const bytes of await readdir(from, { encoding: 'buffer' })) {
+      const name = fileNameOf(bytes);
       if (name === stagingName)
         throw new SourceError(
           `restic restore: snapshot entry '${name}' collides with the staging folder`,
         );
-      await rename(path.join(from, name), path.join(scratchDir, name));
+      await rename(fsPath(from, name), fsPath(scratchDir, name));
     }
   }
   await rm(staging, { recursive: true, force: true });
+}
+
+/** A sample's warning for the files restic lists lossily: unverifiable by name, not damaged. */
+function lossyNamesCheck(lossy: readonly string[]): CheckResult {
+  const findings: Finding[] = lossy.map((item) => ({
+    item,
+    problem: 'unverifiable',
+    actual: 'restic ls names it lossily (not valid UTF-8), so a sample cannot ask for it',
+  }));
+  return resultFromFindings('restic-names', findings, {
+    expected: { lossyNames: 0 },
+    actual: { lossyNames: lossy.length },
+    passDetail: 'restic named every file faithfully',
+    failDetail: (found) =>
+      `${found.length} file(s) not sampled: restic lists their names lossily (not valid UTF-8; restic 0.17 lists them exactly), first ${found[0]?.item}`,
+    onFinding: 'warn',
+  });
 }
 
 function preview(text: string): string {
@@ -497,13 +527,28 @@ function toRecord(result: CommandResult): ExecRecord {
 }
 
 const ERROR_FOR = /^ignoring error for (.+?): (.*)$/;
+
+/** The first of a finding's `; `-joined restic messages, naming the pack or blob restic could not read. */
+function firstMessage(actual: unknown): string {
+  return String(actual).split('; ')[0] ?? String(actual);
+}
 const METADATA_ERROR =
   /^(Lchown|Chown|Chmod|UtimesNano|Utimes|Chtimes|Setxattr|Lsetxattr|Lgetxattr|Listxattr)\b/i;
 
 /** A snapshot's file listing, with where its backed-up root sits in the tree. */
 interface Listing {
+  /** Files restic names faithfully, by their escaped names (`model/file-name.ts`). */
   items: SetItem[];
   root: string;
+}
+
+/**
+ * restic before 0.17 prints a name that is not valid UTF-8 in `ls --json` with U+FFFD
+ * in place of each bad byte (its restore writes the right bytes): such a name cannot be
+ * asked for, so a sample leaves it out and says so.
+ */
+function isLossyName(name: string): boolean {
+  return name.includes('\uFFFD');
 }
 
 class ResticSource implements RestoreSource {
@@ -516,6 +561,8 @@ class ResticSource implements RestoreSource {
   readonly #cacheDir: string | undefined;
   readonly #snapshots = new Map<string, ResticSnapshot>();
   readonly #roots = new Map<string, string>();
+  /** Per snapshot, the files `restic ls` named lossily (escaped as printed): never sampled. */
+  readonly #lossy = new Map<string, string[]>();
   /** Every command run since the last restore, handed over as that restore's evidence. */
   #commands: ExecRecord[] = [];
   #versionChecked: Promise<void> | undefined;
@@ -583,18 +630,28 @@ class ResticSource implements RestoreSource {
     let files: RestoredFile[] = [];
     let links: RestoredLink[] = [];
     let refused: RefusedEntry[] = [];
+    let damage: BackupDamage | undefined;
     if (options.items === null || options.items.size > 0) {
       const restored = await this.#restoreInto(set, scratchDir, options);
       files = restored.files;
       links = restored.links;
       refused = restored.refused;
+      damage = restored.damage;
       checks.push(restored.check);
     }
+    const lossy = options.items === null ? [] : (this.#lossy.get(set.id) ?? []);
+    if (lossy.length > 0) checks.push(lossyNamesCheck(lossy));
     if (this.#config.check)
       checks.push(await this.#check(this.#config.check.readDataSubset, signal));
+    const commands = this.#takeCommands();
+    return { files, links, refused, commands, checks, ...(damage ? { damage } : {}) };
+  }
+
+  /** The commands run since the last restore, handed over as its evidence. */
+  #takeCommands(): ExecRecord[] {
     const commands = this.#commands;
     this.#commands = [];
-    return { files, links, refused, commands, checks };
+    return commands;
   }
 
   async #restoreInto(
@@ -606,6 +663,7 @@ class ResticSource implements RestoreSource {
     links: RestoredLink[];
     refused: RefusedEntry[];
     check: CheckResult;
+    damage?: BackupDamage;
   }> {
     const { signal, items } = options;
     let root = this.#roots.get(set.id);
@@ -616,10 +674,16 @@ class ResticSource implements RestoreSource {
       requested === null
         ? [[]]
         : batchIncludes(
-            requested.map((item) => escapeResticPattern(root ? `${root}/${item}` : `/${item}`)),
+            requested.map((item) => {
+              // restic takes the name's own text: listed names are valid UTF-8.
+              const name = decodeFileName(item).toString('utf8');
+              return escapeResticPattern(root ? `${root}/${name}` : `/${name}`);
+            }),
           );
     const staging = path.join(scratchDir, `.restic-restore-${randomBytes(6).toString('hex')}`);
     const errors = new Map<string, string[]>();
+    /** restic stopped part-way on bad data (a tree it could not load): what it restored before is kept. */
+    let stopped: { message: string; detail: string } | undefined;
     for (const batch of batches) {
       const args = [
         'restore',
@@ -642,8 +706,18 @@ class ResticSource implements RestoreSource {
         result.exitCode !== 0 &&
         !(result.exitCode === 1 && errors.size > 0 && !result.timedOut && !result.canceled)
       ) {
-        await rm(staging, { recursive: true, force: true });
-        this.#throwUnlessOk('restore', result);
+        const failure = this.#classify('restore', result);
+        // A full scratch is not damage: the drill's scratch watch names it.
+        if (failure.environment || NO_SPACE.test(result.stderrTail)) {
+          await rm(staging, { recursive: true, force: true });
+          this.#throwUnlessOk('restore', result);
+        }
+        // The repository was opened and its data could not be read: damage, not an error.
+        stopped = {
+          message: failure.message,
+          detail: lastLine(result.stderrTail).replace(/^Fatal:\s*/, '') || describeExit(result),
+        };
+        break;
       }
     }
     if (root === undefined)
@@ -658,7 +732,7 @@ class ResticSource implements RestoreSource {
     const landed = new Set(files.map((file) => file.path));
     const findings: Finding[] = [];
     for (const [treePath, messages] of errors) {
-      const item = relativeToRoot(treePath, root);
+      const item = fileNameOf(relativeToRoot(treePath, root));
       // Owner, mode, times or xattrs not set on a file whose bytes did land: the data came back.
       const metadataOnly =
         landed.has(item) && messages.every((message) => METADATA_ERROR.test(message));
@@ -676,9 +750,16 @@ class ResticSource implements RestoreSource {
           refused.push({ entry: item, reason: 'not found in the set' });
       }
     }
+    const damaged = findings.find((finding) => finding.problem === 'restore-error');
+    // A file restic could not read back is not restored, whatever it left on disk.
+    const unreadable = new Set(
+      findings.filter((finding) => finding.problem === 'restore-error').map((f) => f.item),
+    );
+    const restoredFiles =
+      unreadable.size === 0 ? files : files.filter((file) => !unreadable.has(file.path));
     const check = resultFromFindings('restic-restore', findings, {
       expected: { errors: 0 },
-      actual: { errors: errors.size, files: files.length },
+      actual: { errors: errors.size, files: restoredFiles.length },
       passDetail: `restic restored ${files.length} file(s) of snapshot ${set.id.slice(0, 8)} without errors`,
       failDetail: (found) =>
         `restic could not restore ${found.length} item(s), first ${found[0]?.item}: ${String(found[0]?.actual ?? found[0]?.problem)}`,
@@ -686,7 +767,25 @@ class ResticSource implements RestoreSource {
         ? 'warn'
         : 'fail',
     });
-    return { files, links, refused, check };
+    if (stopped) {
+      const partial = {
+        files: restoredFiles,
+        links,
+        refused,
+        checks: [check],
+        commands: this.#takeCommands(),
+      };
+      throw new BackupDamagedError(
+        `${stopped.message} on snapshot ${set.id.slice(0, 8)} of ${this.#label}`,
+        { detail: stopped.detail, entry: damaged?.item ?? null, offset: null },
+        partial,
+      );
+    }
+    // Data restic could not read back (a pack missing or altered) is damage to the backup.
+    const damage: BackupDamage | undefined = damaged
+      ? { detail: firstMessage(damaged.actual), entry: damaged.item, offset: null }
+      : undefined;
+    return { files: restoredFiles, links, refused, check, ...(damage ? { damage } : {}) };
   }
 
   /** `restic check --read-data-subset`: integrity errors are a failed check; a repository it cannot use is an error. */
@@ -803,7 +902,18 @@ class ResticSource implements RestoreSource {
     const root = await findSnapshotRoot(snapshot.paths, async (dir) => chain.get(dir) ?? []);
     this.#roots.set(set.id, root);
     // In place: a listing of millions of files is held once, not twice.
-    for (const file of files) file.path = relativeToRoot(file.path, root);
+    const lossy: string[] = [];
+    let kept = 0;
+    for (const file of files) {
+      const name = fileNameOf(relativeToRoot(file.path, root));
+      if (isLossyName(file.path)) lossy.push(name);
+      else {
+        file.path = name;
+        files[kept++] = file;
+      }
+    }
+    files.length = kept;
+    this.#lossy.set(set.id, lossy);
     const items: SetItem[] = files;
     this.#log.debug({ snapshot: set.id, items: items.length, root }, 'restic: listed snapshot');
     return { items, root };

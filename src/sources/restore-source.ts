@@ -79,6 +79,12 @@ export interface RestoreOutcome {
   commands?: ExecRecord[];
   /** Checks only the source can make (S3's stored checksums, `restic check`), named by the source. */
   checks?: CheckResult[];
+  /**
+   * How many restored items the source itself checked against values the backup's store
+   * recorded (S3's ETags and checksums); absent for kinds that check nothing themselves.
+   * A restore with items and none verified, and no manifest to check them, proves nothing.
+   */
+  verification?: { items: number; verified: number };
   /** Frees what the restore holds outside scratch (a scratch database); called once, after the checks. */
   dispose?: () => Promise<void>;
   /** Set when the backup turned out damaged part-way: what is above is what was restored before. */

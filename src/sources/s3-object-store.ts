@@ -69,6 +69,33 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): S3ObjectStor
     }
   };
 
+  /** Part sizes from `HEAD ?partNumber=N`, which answers with that part's length and the object's part count. */
+  const headPartSizes = async (
+    key: string,
+    parts: number,
+    signal: AbortSignal | undefined,
+  ): Promise<number[] | null> => {
+    if (parts < 1 || parts > MAX_PARTS) return null;
+    const sizes: number[] = [];
+    for (let part = 1; part <= parts; part++) {
+      try {
+        const out = await send(({ client, sdk }) =>
+          client.send(new sdk.HeadObjectCommand({ Bucket: bucket, Key: key, PartNumber: part }), {
+            abortSignal: signal,
+          }),
+        );
+        // A store that ignores partNumber answers for the whole object, without a part count.
+        if (out.PartsCount !== parts || out.ContentLength === undefined) return null;
+        sizes.push(out.ContentLength);
+      } catch (error) {
+        const failure = toStoreError(error);
+        if (failure.kind === 'aborted' || failure.kind === 'transient') throw failure;
+        return null;
+      }
+    }
+    return sizes;
+  };
+
   return {
     location: `s3://${bucket}`,
 
@@ -161,12 +188,47 @@ export function createS3ObjectStore(options: S3ObjectStoreOptions): S3ObjectStor
       };
     },
 
+    async partSizes(key: string, { parts, signal }): Promise<number[] | null> {
+      try {
+        const sizes: number[] = [];
+        let marker: string | undefined;
+        do {
+          const out = await send(({ client, sdk }) =>
+            client.send(
+              new sdk.GetObjectAttributesCommand({
+                Bucket: bucket,
+                Key: key,
+                ObjectAttributes: ['ObjectParts'],
+                MaxParts: 1000,
+                PartNumberMarker: marker,
+              }),
+              { abortSignal: signal },
+            ),
+          );
+          for (const part of out.ObjectParts?.Parts ?? []) {
+            if (part.PartNumber !== sizes.length + 1 || part.Size === undefined) break;
+            sizes.push(part.Size);
+          }
+          marker = out.ObjectParts?.IsTruncated ? out.ObjectParts.NextPartNumberMarker : undefined;
+        } while (marker !== undefined && sizes.length < parts);
+        if (sizes.length === parts) return sizes;
+      } catch (error) {
+        // Many S3-compatible stores lack GetObjectAttributes, and AWS lists parts only for objects uploaded with checksums.
+        const failure = toStoreError(error);
+        if (failure.kind === 'aborted' || failure.kind === 'transient') throw failure;
+      }
+      return headPartSizes(key, parts, signal);
+    },
+
     destroy() {
       destroyed = true;
       client?.destroy();
     },
   };
 }
+
+/** S3 allows at most this many parts; a larger count is not a real multipart ETag. */
+const MAX_PARTS = 10_000;
 
 function createClient(sdk: S3Sdk, options: S3ObjectStoreOptions): S3Client {
   return new sdk.S3Client({

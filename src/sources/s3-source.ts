@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { resultFromFindings, type CheckResult, type Finding } from '../checks/check.js';
@@ -12,13 +11,7 @@ import {
 } from '../scratch/hashing-writer.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
 import { TaskPool } from '../scratch/task-pool.js';
-import {
-  ObjectStoreError,
-  type ObjectDownload,
-  type ObjectStore,
-  type StoredChecksumAlgorithm,
-  type StoredObject,
-} from './object-store.js';
+import { ObjectStoreError, type ObjectStore, type StoredObject } from './object-store.js';
 import {
   SourceError,
   type BackupSet,
@@ -28,6 +21,7 @@ import {
   type SetItem,
 } from './restore-source.js';
 import { createS3ObjectStore } from './s3-object-store.js';
+import { ObjectVerifier, partCountOf } from './s3-verify.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind } from './source-kind.js';
 import type { CauseCode } from '../model/causes.js';
@@ -305,7 +299,13 @@ class S3Source implements RestoreSource {
           try {
             const result = await this.#download(object, writer, signal, options.log);
             findings.push(...result.findings);
-            if (result.written) stats.add(result.verifiedBy, result.findings.length > 0);
+            if (result.written)
+              stats.add(
+                object.key,
+                result.verifiedBy,
+                result.findings.length > 0,
+                result.unverifiable,
+              );
           } catch (error) {
             stop.abort(new Error('another download failed'));
             throw error;
@@ -323,6 +323,7 @@ class S3Source implements RestoreSource {
       files,
       refused,
       checks: [stats.result(safe.length, sum(safe.map((o) => o.size)), findings)],
+      verification: stats.verification(),
     };
   }
 
@@ -368,20 +369,29 @@ class S3Source implements RestoreSource {
     writer: ScratchWriter,
     signal: AbortSignal,
     log: Logger,
-  ): Promise<{ written: boolean; findings: Finding[]; verifiedBy: string[] }> {
+  ): Promise<DownloadResult> {
     const expected = { etag: object.etag, size: object.size };
-    const finding = (
-      problem: string,
-      actual: unknown,
-    ): { written: false; findings: Finding[]; verifiedBy: string[] } => ({
+    const finding = (problem: string, actual: unknown): DownloadResult => ({
       written: false,
       findings: [{ item: object.key, problem, expected, actual }],
       verifiedBy: [],
+      unverifiable: null,
     });
+    const notWritten: DownloadResult = {
+      written: false,
+      findings: [],
+      verifiedBy: [],
+      unverifiable: null,
+    };
+    // Looked up once, kept across retries: a multipart object's part sizes.
+    let parts: PartSizes | null = null;
     for (let attempt = 0; ; attempt++) {
       signal.throwIfAborted();
       let file: HashingFileWriter | null = null;
       try {
+        // The listed ETag names the parts: their sizes are asked before the body starts to flow.
+        const listedParts = partCountOf(object.etag, { checksums: {}, etagIsNotMd5: false });
+        if (listedParts !== null) parts ??= await this.#partSizes(object.key, listedParts, signal);
         const download = await this.store.get(object.key, {
           ifMatch: object.etag ?? undefined,
           signal,
@@ -393,24 +403,36 @@ class S3Source implements RestoreSource {
           download.discard();
           return finding('changed', { etag: download.etag, size: download.contentLength });
         }
+        // Only composite checksums name the parts (an encrypted object's ETag does not).
+        const partCount = partCountOf(object.etag, download);
+        if (partCount !== null && parts?.count !== partCount) {
+          try {
+            parts = await this.#partSizes(object.key, partCount, signal);
+          } catch (error) {
+            download.discard();
+            throw error;
+          }
+        }
         file = await writer.openFile(object.rel, 0o644, object.key);
         if (file === null) {
           // Refused by the writer (a name clash); the refusal is its evidence.
           download.discard();
-          return { written: false, findings: [], verifiedBy: [] };
+          return notWritten;
         }
-        const md5 = isMd5Etag(object.etag) && !download.etagIsNotMd5 ? createHash('md5') : null;
+        const verifier = new ObjectVerifier(
+          object.etag,
+          download,
+          parts?.sizes ?? null,
+          parts?.missing ?? null,
+        );
         for await (const chunk of coalesce(download.body, CHUNK_BYTES)) {
-          md5?.update(chunk);
+          verifier.update(chunk);
           await file.push(chunk);
         }
         const digest = await file.end();
         file = null;
         writer.recordFile(object.rel, digest);
-        return {
-          written: true,
-          ...this.#verify(object, download, digest, md5?.digest('hex') ?? null),
-        };
+        return { written: true, ...this.#verify(object, digest, verifier) };
       } catch (error) {
         if (file !== null) await file.abandon();
         signal.throwIfAborted();
@@ -419,7 +441,7 @@ class S3Source implements RestoreSource {
           // A scratch problem: a clash refuses the entry, anything else (a full disk) ends the restore.
           await writer.discardFile(object.rel);
           writer.writeFailed(object.key, 'cannot write file', error);
-          return { written: false, findings: [], verifiedBy: [] };
+          return notWritten;
         }
         if (error.kind === 'transient' && attempt < this.config.retries) {
           const delayMs = this.#delay(attempt);
@@ -458,6 +480,7 @@ class S3Source implements RestoreSource {
                 },
               ],
               verifiedBy: [],
+              unverifiable: null,
             };
           }
           default:
@@ -467,15 +490,13 @@ class S3Source implements RestoreSource {
     }
   }
 
-  /** Compares what landed with what the store recorded: size, ETag as MD5, stored checksums. */
+  /** Compares what landed with what the store recorded: size, ETag, stored checksums. */
   #verify(
     object: ListedObject,
-    download: ObjectDownload,
     digest: WrittenDigest,
-    md5: string | null,
-  ): { findings: Finding[]; verifiedBy: string[] } {
+    verifier: ObjectVerifier,
+  ): Omit<DownloadResult, 'written'> {
     const findings: Finding[] = [];
-    const verifiedBy: string[] = [];
     if (digest.size !== object.size) {
       findings.push({
         item: object.key,
@@ -484,38 +505,51 @@ class S3Source implements RestoreSource {
         actual: digest.size,
       });
     }
-    if (md5 !== null) {
-      if (md5 === object.etag?.toLowerCase()) verifiedBy.push('md5');
-      else
+    const verification = verifier.finish();
+    for (const mismatch of verification.mismatches) {
+      if (mismatch.label === 'ETag')
         findings.push({
           item: object.key,
           problem: 'md5-mismatch',
-          expected: `ETag ${object.etag}`,
-          actual: `MD5 ${md5}`,
+          expected: `ETag ${mismatch.stored}`,
+          actual: `MD5 ${mismatch.computed}`,
+        });
+      else if (mismatch.label === 'multipart ETag')
+        findings.push({
+          item: object.key,
+          problem: 'etag-mismatch',
+          expected: `multipart ETag ${mismatch.stored}`,
+          actual: `multipart ETag ${mismatch.computed} (MD5 of the parts' MD5s)`,
+        });
+      else
+        findings.push({
+          item: object.key,
+          problem: 'checksum-mismatch',
+          expected: `${mismatch.label} ${mismatch.stored} (stored by the store)`,
+          actual: `${mismatch.label} ${mismatch.computed}`,
         });
     }
-    const composite = download.checksumType === 'COMPOSITE';
-    for (const [algorithm, value] of Object.entries(download.checksums) as [
-      StoredChecksumAlgorithm,
-      string,
-    ][]) {
-      if (composite || /-\d+$/.test(value)) continue;
-      if (algorithm === 'SHA256') {
-        const computed = Buffer.from(digest.sha256, 'hex').toString('base64');
-        if (computed === value) verifiedBy.push('sha256');
-        else
-          findings.push({
-            item: object.key,
-            problem: 'checksum-mismatch',
-            expected: `SHA256 ${value} (stored by the store)`,
-            actual: `SHA256 ${computed}`,
-          });
-      } else {
-        // The SDK checked it while streaming (ChecksumMode ENABLED); a mismatch would have failed the read.
-        verifiedBy.push(algorithm.toLowerCase());
-      }
-    }
-    return { findings, verifiedBy };
+    return {
+      findings,
+      verifiedBy: verification.verifiedBy,
+      unverifiable: verification.unverifiable,
+    };
+  }
+
+  /**
+   * The sizes of a multipart object's parts; `missing` says why they are unknown when the
+   * store tells neither through GetObjectAttributes nor through HEAD with partNumber.
+   */
+  async #partSizes(key: string, count: number, signal: AbortSignal): Promise<PartSizes> {
+    const sizes = await this.store.partSizes(key, { parts: count, signal });
+    if (sizes === null)
+      return {
+        count,
+        sizes: null,
+        missing:
+          'part sizes unknown: the store answers neither GetObjectAttributes nor HEAD with partNumber',
+      };
+    return { count, sizes, missing: null };
   }
 
   /** Lists every page; `visit` sees each. */
@@ -626,32 +660,73 @@ function unsafeReason(rel: string): string | null {
   return null;
 }
 
-/** A single-part upload's ETag is the MD5 of its bytes; a multipart one ends in `-N`. */
-function isMd5Etag(etag: string | null): etag is string {
-  return etag !== null && /^[0-9a-f]{32}$/i.test(etag);
+/** What one download came to: written or not, its problems, how it was verified or why it could not be. */
+interface DownloadResult {
+  written: boolean;
+  findings: Finding[];
+  verifiedBy: string[];
+  /** Why nothing could verify the object (its bytes landed, unchecked); null when something did or it failed. */
+  unverifiable: string | null;
+}
+
+/** A multipart object's part sizes, or why they are unknown. */
+interface PartSizes {
+  count: number;
+  sizes: number[] | null;
+  missing: string | null;
+}
+
+/** How evidence and messages name a verification method. */
+function describeMethod(method: string): string {
+  if (method === 'md5') return 'ETag MD5';
+  if (method === 'multipart-md5') return 'multipart ETag';
+  if (method.startsWith('composite-')) return `composite ${method.slice(10).toUpperCase()}`;
+  return `stored ${method.toUpperCase()}`;
 }
 
 /** Tallies how each object was verified, for the `s3-integrity` result. */
 class IntegrityStats {
   readonly #by = new Map<string, number>();
-  #unverifiable = 0;
+  /** Objects that landed with nothing to check them against, and why. */
+  readonly #unverifiable: Finding[] = [];
   #verified = 0;
+  #written = 0;
 
-  add(verifiedBy: readonly string[], failed: boolean): void {
+  add(key: string, verifiedBy: readonly string[], failed: boolean, why: string | null): void {
+    this.#written++;
     for (const method of verifiedBy) this.#by.set(method, (this.#by.get(method) ?? 0) + 1);
     if (verifiedBy.length > 0) this.#verified++;
-    else if (!failed) this.#unverifiable++;
+    else if (!failed)
+      this.#unverifiable.push({
+        item: key,
+        problem: 'unverifiable',
+        expected: 'an MD5 or multipart ETag, or a checksum the store keeps',
+        actual: why ?? 'nothing to verify against',
+      });
+  }
+
+  /** What the drill needs to tell a restore nothing verified from one that was checked. */
+  verification(): { items: number; verified: number } {
+    return { items: this.#written, verified: this.#verified };
   }
 
   result(objects: number, bytes: number, findings: Finding[]): CheckResult {
     const by = Object.fromEntries([...this.#by.entries()].sort());
     const how = Object.entries(by)
-      .map(
-        ([method, count]) =>
-          `${count} by ${method === 'md5' ? 'ETag MD5' : `stored ${method.toUpperCase()}`}`,
-      )
+      .map(([method, count]) => `${count} by ${describeMethod(method)}`)
       .join(', ');
-    return resultFromFindings(S3_INTEGRITY_CHECK, findings, {
+    // Downloads finish in any order; evidence lists them by key.
+    this.#unverifiable.sort((a, b) => (a.item < b.item ? -1 : a.item > b.item ? 1 : 0));
+    const unverifiable = this.#unverifiable.length;
+    const firstUnverifiable = this.#unverifiable[0];
+    const matched =
+      `${this.#verified} of ${plural(objects, 'object')} ${this.#verified === 1 ? 'matches' : 'match'} what the store recorded` +
+      (how ? ` (${how})` : '');
+    const unverifiedNote = firstUnverifiable
+      ? `${unverifiable} unverifiable, first: ${firstUnverifiable.item} (${String(firstUnverifiable.actual)})`
+      : '';
+    // A failure outranks a warning; the unverifiable objects are still listed after the failures.
+    const result = resultFromFindings(S3_INTEGRITY_CHECK, [...findings, ...this.#unverifiable], {
       expected: {
         objects,
         bytes,
@@ -660,18 +735,17 @@ class IntegrityStats {
       actual: {
         verified: this.#verified,
         by,
-        unverifiable: this.#unverifiable,
+        unverifiable,
         problems: findings.length,
       },
-      passDetail:
-        `${this.#verified} of ${plural(objects, 'object')} ${this.#verified === 1 ? 'matches' : 'match'} what the store recorded` +
-        (how ? ` (${how})` : '') +
-        (this.#unverifiable > 0
-          ? `; ${this.#unverifiable} unverifiable (multipart or encrypted ETag, no stored checksum)`
-          : ''),
-      failDetail: (found) =>
-        `${plural(found.length, 'object')} ${found.length === 1 ? 'differs' : 'differ'} from what the store recorded; first: ${found[0]?.item} (${found[0]?.problem})`,
+      passDetail: matched,
+      failDetail: () =>
+        findings.length > 0
+          ? `${plural(findings.length, 'object')} ${findings.length === 1 ? 'differs' : 'differ'} from what the store recorded; first: ${findings[0]?.item} (${findings[0]?.problem})`
+          : `${matched}; ${unverifiedNote}`,
+      onFinding: findings.length > 0 ? 'fail' : 'warn',
     });
+    return result;
   }
 }
 

@@ -101,13 +101,17 @@ describe('command drills end to end', () => {
     expect(exitCode).toBe(1);
     expect(result.verdict).toBe('failed');
     expect(result.cause).toMatch(
-      /^check\.failed: restore: refused 1 entry: restore command tar \(exit code 2: /,
+      /^restore\.damaged: restore: backup damaged: restore command tar exit code 2: .* in .*; restored \d+ files? before it$/,
     );
     const restore = result.checks.find((check) => check.name === 'restore');
     expect(restore?.findings?.[0]).toMatchObject({
-      item: 'restore command tar',
-      problem: 'refused',
+      item: expect.stringMatching(/corrupt/) as unknown,
+      problem: 'damaged',
+      actual: expect.stringMatching(/^restore command tar exit code 2: /) as unknown,
     });
+    const show = await cli(['show', result.runId, '--config', config, '--json']);
+    const shown = JSON.parse(show.stdout) as { commands: { exitCode: number | null }[] };
+    expect(shown.commands.map((command) => command.exitCode)).toEqual([2]);
   });
 
   it('fails naming the file missing from the set', async () => {

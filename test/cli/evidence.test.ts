@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -122,8 +122,30 @@ describe.each(['pglite', 'postgres'] as const)(
       );
     });
 
+    it('refuses a purge under the default 7y retention floor, dry or with --yes, naming the floor and removing nothing', async () => {
+      place = await prepareCliPlace(engine, history());
+      for (const yes of [[], ['--yes']]) {
+        const refused = await restoreDrill(
+          ['evidence', 'purge', '--config', place.config, '--before', '400d', ...yes],
+          place.dir,
+        );
+        expect(refused.exitCode).toBe(2);
+        expect(refused.stdout).toBe('');
+        expect(refused.stderrTail).toMatch(
+          /refusing to purge: it would remove the evidence of runs started as late as \S+, younger than the retention floor evidence\.retention\.minimum \(7y: nothing started after \S+ may go\); nothing was removed/,
+        );
+      }
+      const verified = await restoreDrill(
+        ['evidence', 'verify', '--config', place.config, '--json'],
+        place.dir,
+      );
+      expect(JSON.parse(verified.stdout)).toMatchObject({ intact: true, records: 4, purges: [] });
+    });
+
     it('purges only with --yes, records the cut, and verify stays green', async () => {
       place = await prepareCliPlace(engine, history());
+      // The runs are 500 and 450 days old: a floor of 1y lets them go.
+      await appendFile(place.config, 'evidence:\n  retention:\n    minimum: 1y\n');
       const dry = await restoreDrill(
         ['evidence', 'purge', '--config', place.config, '--before', '400d'],
         place.dir,

@@ -230,13 +230,16 @@ describe('postgres drills end to end', () => {
     ]);
   });
 
-  it('errors naming the damaged dump, and leaves no scratch database', async () => {
+  it('fails naming the damaged dump, keeps pg_restore as evidence, and leaves no scratch database', async () => {
     const { exitCode, run } = await runDrill('shop-corrupt');
     expect(exitCode).toBe(1);
-    expect(run.verdict).toBe('error');
+    expect(run.verdict).toBe('failed');
     expect(run.cause).toMatch(
-      /^restore\.damaged: dump .*corrupt\/shop-2026-11-27\.dump is damaged or not a pg_dump archive: could not uncompress data/,
+      /^restore\.damaged: restore: backup damaged: could not uncompress data.* in .*corrupt\/shop-2026-11-27\.dump; restored 0 files before it/,
     );
+    const show = await cli(['show', run.runId, '--config', config, '--json']);
+    const shown = JSON.parse(show.stdout) as { commands: { exitCode: number | null }[] };
+    expect(shown.commands.map((command) => command.exitCode)).toEqual([0, 1]);
     expect(
       (await scratchDatabases(adminUrl)).filter((name) => name.startsWith('restore_drill_shop_')),
     ).toEqual([]);

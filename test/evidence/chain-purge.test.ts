@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listPurges, verifyChain } from '../../src/evidence/chain.js';
 import type { EvidenceStore } from '../../src/evidence/open-store.js';
-import { purgeEvidence, PurgeRefusedError } from '../../src/evidence/purge.js';
+import { purgeEvidence, PurgeRefusedError, RetentionFloorError } from '../../src/evidence/purge.js';
 import { GENESIS_HASH, recordRunResult, recordRunStart } from '../../src/evidence/runs.js';
 import { engines, type StorePlace } from '../helpers/evidence-engines.js';
 import { makeItems, makeRecord, startOf } from '../helpers/run-records.js';
@@ -171,6 +171,36 @@ describe.each(engines)('evidence purge on %s', (_dialect, engine) => {
     ).toBeNull();
 
     await addRun(db, '2026-01-01T03:00:00Z');
+    expect(await verifyChain(db)).toMatchObject({ intact: true, records: 2 });
+  });
+
+  it('refuses a purge that would remove a run younger than the retention floor, removing nothing; one older than it goes', async () => {
+    const db = await openStore();
+    const runs = [
+      await addRun(db, '2018-01-10T03:00:00Z'),
+      await addRun(db, '2020-06-10T03:00:00Z'),
+      await addRun(db, '2026-02-10T03:00:00Z'),
+    ];
+    const now = new Date('2026-03-01T00:00:00Z');
+    const sevenYears = 7 * 365 * 86_400_000;
+    const failure = await purgeEvidence(db, {
+      before: new Date('2025-01-01T00:00:00Z'),
+      now,
+      minimumRetentionMs: sevenYears,
+    }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(RetentionFloorError);
+    expect((failure as Error).message).toBe(
+      'refusing to purge: it would remove the evidence of runs started as late as 2020-06-10T03:00:00.000Z, younger than the retention floor evidence.retention.minimum (7y: nothing started after 2019-03-03T00:00:00.000Z may go); nothing was removed',
+    );
+    expect(await db.selectFrom('run_results').select('seq').execute()).toHaveLength(3);
+    expect(await listPurges(db)).toEqual([]);
+
+    const outcome = await purgeEvidence(db, {
+      before: new Date('2019-01-01T00:00:00Z'),
+      now,
+      minimumRetentionMs: sevenYears,
+    });
+    expect(outcome.entry).toMatchObject({ firstSeq: runs[0]?.seq, lastSeq: runs[0]?.seq });
     expect(await verifyChain(db)).toMatchObject({ intact: true, records: 2 });
   });
 

@@ -4,10 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  CompleteMultipartUploadCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   PutObjectCommand,
   S3Client,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 
 /** s3rver accepts this key pair (and, for V4 signatures, any secret with this access key id). */
@@ -29,6 +32,8 @@ export interface S3TestServer {
     body: string | Uint8Array,
     options?: { mtime?: Date },
   ): Promise<void>;
+  /** Uploads `parts` as one multipart upload (each part but the last must be 5 MiB or more). */
+  putMultipart(bucket: string, key: string, parts: readonly Uint8Array[]): Promise<void>;
   remove(bucket: string, key: string): Promise<void>;
   /** Path of the object's bytes on disk, to damage them behind the server's back. */
   objectFile(bucket: string, key: string): string;
@@ -86,6 +91,32 @@ export async function startS3Server(): Promise<S3TestServer> {
     async put(bucket, key, body, options = {}) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
       if (options.mtime) await utimes(objectFile(bucket, key), options.mtime, options.mtime);
+    },
+    async putMultipart(bucket, key, parts) {
+      const { UploadId } = await client.send(
+        new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }),
+      );
+      const done: { ETag: string; PartNumber: number }[] = [];
+      for (const [index, part] of parts.entries()) {
+        const { ETag } = await client.send(
+          new UploadPartCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId,
+            PartNumber: index + 1,
+            Body: part,
+          }),
+        );
+        done.push({ ETag: ETag ?? '', PartNumber: index + 1 });
+      }
+      await client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId,
+          MultipartUpload: { Parts: done },
+        }),
+      );
     },
     async remove(bucket, key) {
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));

@@ -11,7 +11,11 @@ import {
   parseListOutput,
   substitute,
 } from '../../src/sources/command-source.js';
-import { SourceError, type BackupSet } from '../../src/sources/restore-source.js';
+import {
+  BackupDamagedError,
+  SourceError,
+  type BackupSet,
+} from '../../src/sources/restore-source.js';
 import { run, sha256sumTree, writeTree } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -108,21 +112,54 @@ describe('command source', () => {
     ]);
   });
 
-  it('records a non-zero exit with the tail of its output, and fails the restore naming the command', async () => {
+  it('records a non-zero exit with the tail of its output as damage, naming the command', async () => {
     const src = source({
       sets: { path: 'sets/*.tar.gz' },
       restore: ['tar', '-xzf', '{set}.missing'],
     });
     const [set] = await src.listSets({});
-    const outcome = await src.restore(set!, await scratch(), { items: null, log });
-    expect(outcome.commands?.[0]?.exitCode).toBe(2);
-    expect(outcome.commands?.[0]?.stderrTail).toMatch(/Cannot open: No such file or directory/);
-    expect(outcome.refused).toEqual([
-      {
-        entry: 'restore command tar',
-        reason: expect.stringMatching(/^exit code 2: tar: Error is not recoverable/),
-      },
-    ]);
+    const error = await src
+      .restore(set!, await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    const { partial, damage } = error as BackupDamagedError;
+    expect(partial.commands?.[0]?.exitCode).toBe(2);
+    expect(partial.commands?.[0]?.stderrTail).toMatch(/Cannot open: No such file or directory/);
+    expect(damage).toEqual({
+      detail: expect.stringMatching(
+        /^restore command tar exit code 2: tar: Error is not recoverable/,
+      ) as unknown,
+      entry: null,
+      offset: null,
+    });
+  });
+
+  it('is an unreachable-source error when the exit code is one of unreachableExitCodes', async () => {
+    const src = source({
+      list: ['echo', 'only-set'],
+      restore: ['sh', '-c', 'echo "server down" >&2; exit 75'],
+      unreachableExitCodes: [75],
+    });
+    const [set] = await src.listSets({});
+    const error = await src
+      .restore(set!, await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SourceError);
+    expect(error).toMatchObject({
+      causeCode: 'source.unreachable',
+      message: 'restore command sh could not reach only-set: exit code 75: server down',
+    });
+  });
+
+  it('refuses an unreachable exit code outside 1-255, naming the field', () => {
+    expect(() =>
+      commandSourceConfigSchema.parse({
+        kind: 'command',
+        list: ['echo', 'x'],
+        restore: ['true'],
+        unreachableExitCodes: [0],
+      }),
+    ).toThrow(/unreachableExitCodes/);
   });
 
   it('kills a hanging command and its children at the timeout', async () => {

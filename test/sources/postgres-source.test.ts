@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
 } from '../../src/sources/postgres/scratch-server.js';
 import { countTables } from '../../src/sources/postgres/table-counts.js';
 import {
+  BackupDamagedError,
   SourceError,
   type BackupSet,
   type RestoreOutcome,
@@ -218,13 +219,60 @@ describe('postgres source on a scratch server', () => {
     const error = await src
       .restore(await onlySet(src), scratchDir, { items: null, log })
       .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(SourceError);
+    expect(error).toBeInstanceOf(BackupDamagedError);
     expect((error as Error).message).toMatch(
       /^dump .*app\.dump is damaged or not a pg_dump archive: could not uncompress data/,
     );
+    // The commands run before and at the damage are kept: pg_restore -l, then the restore with its exit.
+    const { partial, damage } = error as BackupDamagedError;
+    expect(damage.detail).toMatch(/^could not uncompress data/);
+    expect(partial.commands?.map((command) => command.exitCode)).toEqual([0, 1]);
+    expect(partial.commands?.[1]?.stderrTail).toMatch(/could not uncompress data/);
     expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(scratchDir))).toBe(
       false,
     );
+  });
+
+  it('fails a custom dump truncated at half, keeping the pg_restore stderr tail as evidence', async () => {
+    await mkdir(path.join(root, 'cut-custom'), { recursive: true });
+    const file = path.join(root, 'cut-custom', 'app.dump');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dump'), file);
+    await truncate(file, Math.floor((await stat(file)).size / 2));
+    const scratchDir = await scratch();
+    const src = source({ path: 'cut-custom/*.dump' });
+    const error = await src
+      .restore(await onlySet(src), scratchDir, { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    const { partial, damage } = error as BackupDamagedError;
+    expect(damage.detail).toMatch(/unexpected end of file|could not read|could not find block ID/);
+    const restore = partial.commands?.at(-1);
+    expect(restore?.command).toMatch(/^pg_restore /);
+    expect(restore?.exitCode).toBe(1);
+    expect(restore?.stderrTail).toContain(damage.detail);
+    expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(scratchDir))).toBe(
+      false,
+    );
+  });
+
+  it('fails a directory dump whose largest table file is truncated, naming the table', async () => {
+    const dir = path.join(root, 'cut-dir', 'app.dir');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dir'), dir, { recursive: true });
+    const sizes = await Promise.all(
+      (await readdir(dir))
+        .filter((name) => name !== 'toc.dat')
+        .map(async (name) => ({ name, size: (await stat(path.join(dir, name))).size })),
+    );
+    const largest = sizes.sort((a, b) => b.size - a.size)[0]!;
+    await truncate(path.join(dir, largest.name), Math.floor(largest.size / 2));
+    const src = source({ path: 'cut-dir/*.dir' });
+    const error = await src
+      .restore(await onlySet(src), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    const { partial, damage } = error as BackupDamagedError;
+    expect(damage.entry).toMatch(/^table public\.pgbench_accounts$/);
+    expect(partial.commands?.at(-1)?.exitCode).toBe(1);
   });
 
   it('says a dump was made by a newer pg_dump than the pg_restore there is', async () => {
@@ -294,9 +342,14 @@ describe('postgres source on a scratch server', () => {
     );
     const dir = await scratch();
     const src = source({ path: 'cut.sql' });
-    await expect(src.restore(await onlySet(src), dir, { items: null, log })).rejects.toThrow(
+    const error = await src
+      .restore(await onlySet(src), dir, { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as Error).message).toMatch(
       /^plain dump .*cut\.sql line 4: the file ends inside COPY data \(no \\\. line\): the dump is truncated$/,
     );
+    expect((error as BackupDamagedError).damage.entry).toBe('line 4');
     expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(dir))).toBe(false);
   });
 

@@ -28,6 +28,7 @@ import {
   type FlakyProxy,
   type ProxyRule,
 } from '../helpers/flaky-proxy.js';
+import { awsEtag, awsLikeMultipart, compositeCrc32 } from '../helpers/aws-multipart.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -523,9 +524,10 @@ describe('s3 source: damage and change', () => {
     expect(outcome.files.map((f) => f.path)).toEqual(['good.bin']);
   });
 
-  it('counts a multipart ETag as unverifiable, not as a failure', async () => {
+  it('warns, naming the object, about a multipart ETag whose part sizes the store will not tell', async () => {
     await putSet('multipart/set/', { 'big.bin': 3_000, 'small.bin': 100 });
     const etag = md5(uploaded.get('multipart/set/big.bin') as Buffer);
+    // s3rver answers neither GetObjectAttributes nor HEAD with partNumber: the part sizes stay unknown.
     const via = await proxy(() => ({
       kind: 'pass',
       replace: [[etag, `${etag.slice(0, 30)}ab-3`]],
@@ -535,9 +537,18 @@ describe('s3 source: damage and change', () => {
       'multipart/set/',
     );
     const check = integrity(outcome);
-    expect(check.verdict).toBe('passed');
+    expect(check.verdict).toBe('warning');
     expect(check.actual).toMatchObject({ verified: 1, by: { md5: 1 }, unverifiable: 1 });
-    expect(check.detail).toContain('1 unverifiable');
+    expect(check.findings).toEqual([
+      {
+        item: 'multipart/set/big.bin',
+        problem: 'unverifiable',
+        expected: 'an MD5 or multipart ETag, or a checksum the store keeps',
+        actual: expect.stringMatching(/^multipart ETag of 3 parts, part sizes unknown/) as unknown,
+      },
+    ]);
+    expect(check.detail).toContain('1 unverifiable, first: multipart/set/big.bin');
+    expect(outcome.verification).toEqual({ items: 2, verified: 1 });
     expect(outcome.files.map((f) => f.path)).toEqual(['big.bin', 'small.bin']);
   });
 
@@ -659,6 +670,118 @@ describe('s3 source: damage and change', () => {
     expect(outcome.files.map((f) => f.path)).toEqual(['ok.txt', 'x']);
     expect((await readdir(path.dirname(dir))).sort()).toEqual(['scratch']);
     expect((await readdir(dir)).sort()).toEqual(['ok.txt', 'x']);
+  });
+});
+
+describe('s3 source: a 13 MiB object uploaded in 3 parts', () => {
+  const MiB = 1024 * 1024;
+  async function putMultipartSet(prefix: string): Promise<Buffer[]> {
+    const parts = [randomBytes(5 * MiB), randomBytes(5 * MiB), randomBytes(3 * MiB)];
+    await server.putMultipart(BUCKET, `${prefix}set/big.tar`, parts);
+    uploaded.set(`${prefix}set/big.tar`, Buffer.concat(parts));
+    return parts;
+  }
+
+  /** Flips one byte of the second part in s3rver's file, leaving its recorded ETag as it was. */
+  async function changeInStore(key: string): Promise<Buffer> {
+    const changed = Buffer.from(uploaded.get(key) as Buffer);
+    changed[5 * MiB + 4_321] = (changed[5 * MiB + 4_321] as number) ^ 0x10;
+    await server.corrupt(BUCKET, key, changed);
+    return changed;
+  }
+
+  it('passes it intact and fails it changed inside the store, as s3rver records it (MD5 ETag)', async () => {
+    const parts = await putMultipartSet('mp-s3rver/');
+    const key = 'mp-s3rver/set/big.tar';
+    // s3rver's own multipart ETag is the MD5 of the whole object.
+    const intact = integrity(
+      (await restoreSet(source({ prefix: 'mp-s3rver/' }), 'mp-s3rver/set/')).outcome,
+    );
+    expect(intact.verdict).toBe('passed');
+    expect(intact.actual).toMatchObject({ verified: 1, by: { md5: 1 } });
+    const changed = await changeInStore(key);
+    const { outcome } = await restoreSet(source({ prefix: 'mp-s3rver/' }), 'mp-s3rver/set/');
+    expect(integrity(outcome).verdict).toBe('failed');
+    expect(integrity(outcome).findings).toEqual([
+      {
+        item: key,
+        problem: 'md5-mismatch',
+        expected: `ETag ${md5(Buffer.concat(parts))}`,
+        actual: `MD5 ${md5(changed)}`,
+      },
+    ]);
+  });
+
+  it('verifies the multipart ETag and composite CRC32 AWS records, with part sizes from HEAD partNumber', async () => {
+    const parts = await putMultipartSet('mp-aws/');
+    const key = 'mp-aws/set/big.tar';
+    const via = await proxy(awsLikeMultipart(key, parts));
+    const { outcome, dir } = await restoreSet(
+      source({ prefix: 'mp-aws/' }, { via }),
+      'mp-aws/set/',
+    );
+    const check = integrity(outcome);
+    expect(check.verdict).toBe('passed');
+    expect(check.actual).toMatchObject({
+      verified: 1,
+      by: { 'composite-crc32': 1, 'multipart-md5': 1 },
+      unverifiable: 0,
+    });
+    expect(check.detail).toContain('1 by composite CRC32, 1 by multipart ETag');
+    const heads = via.log.filter(
+      (entry) => entry.method === 'HEAD' && entry.query.includes('partNumber'),
+    );
+    expect(heads.map((entry) => new URLSearchParams(entry.query).get('partNumber'))).toEqual([
+      '1',
+      '2',
+      '3',
+    ]);
+    await expectRestoredAsUploaded(outcome, dir, 'mp-aws/set/');
+  });
+
+  it('fails it, naming the key, when a byte changed inside the store', async () => {
+    const parts = await putMultipartSet('mp-changed/');
+    const key = 'mp-changed/set/big.tar';
+    const changed = await changeInStore(key);
+    const split = [
+      changed.subarray(0, 5 * MiB),
+      changed.subarray(5 * MiB, 10 * MiB),
+      changed.subarray(10 * MiB),
+    ];
+    const via = await proxy(awsLikeMultipart(key, parts));
+    const { outcome } = await restoreSet(
+      source({ prefix: 'mp-changed/' }, { via }),
+      'mp-changed/set/',
+    );
+    const check = integrity(outcome);
+    expect(check.verdict).toBe('failed');
+    expect(check.findings).toEqual([
+      {
+        item: key,
+        problem: 'etag-mismatch',
+        expected: `multipart ETag ${awsEtag(parts)}`,
+        actual: `multipart ETag ${awsEtag(split)} (MD5 of the parts' MD5s)`,
+      },
+      {
+        item: key,
+        problem: 'checksum-mismatch',
+        expected: `composite CRC32 ${compositeCrc32(parts)} (stored by the store)`,
+        actual: `composite CRC32 ${compositeCrc32(split)}`,
+      },
+    ]);
+    expect(check.detail).toContain(key);
+  });
+
+  it('takes the part sizes from GetObjectAttributes when the store answers it', async () => {
+    const parts = await putMultipartSet('mp-attrs/');
+    const key = 'mp-attrs/set/big.tar';
+    const via = await proxy(awsLikeMultipart(key, parts, { attributes: true }));
+    const { outcome } = await restoreSet(source({ prefix: 'mp-attrs/' }, { via }), 'mp-attrs/set/');
+    expect(integrity(outcome).actual).toMatchObject({
+      by: { 'composite-crc32': 1, 'multipart-md5': 1 },
+    });
+    expect(via.log.some((entry) => entry.query.includes('attributes'))).toBe(true);
+    expect(via.log.some((entry) => entry.query.includes('partNumber'))).toBe(false);
   });
 });
 

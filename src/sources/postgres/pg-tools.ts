@@ -5,7 +5,7 @@ import {
   type CommandResult,
   type ExecRecord,
 } from '../../exec/run-command.js';
-import { SourceError, type RefusedEntry } from '../restore-source.js';
+import { BackupDamagedError, SourceError, type RefusedEntry } from '../restore-source.js';
 
 /** One TABLE DATA entry of an archive's table of contents: what sampling picks from. */
 export interface TocTableData {
@@ -81,7 +81,7 @@ export async function pgRestore(
   binary: string,
   dump: string,
   url: string,
-  options: ToolRun & { jobs: number | null; list: string | null },
+  options: ToolRun & { jobs: number | null; list: string | null; toc?: ArchiveToc | null },
 ): Promise<{ record: ExecRecord; failed: RefusedEntry[] }> {
   const args = ['--no-owner', '--no-acl', '--no-password'];
   if (options.jobs !== null && options.jobs > 1) args.push('-j', String(options.jobs));
@@ -95,7 +95,7 @@ export async function pgRestore(
   if (result.exitCode === 1 && /errors ignored on restore: \d+/.test(result.stderrTail)) {
     return { record: result, failed: failedEntries(result.stderrTail) };
   }
-  throw await restoreFailure(binary, dump, result, options.signal);
+  throw await restoreFailure(binary, dump, result, options.signal, options.toc ?? null);
 }
 
 /**
@@ -176,7 +176,8 @@ async function restoreFailure(
   dump: string,
   result: CommandResult,
   signal: AbortSignal | undefined,
-): Promise<SourceError> {
+  toc: ArchiveToc | null = null,
+): Promise<SourceError | BackupDamagedError> {
   const stderr = result.stderrTail;
   if (result.timedOut) return new SourceError(`pg_restore of ${dump} ${describeExit(result)}`);
   if (result.exitCode === null && !result.signal)
@@ -190,6 +191,7 @@ async function restoreFailure(
       `dump ${dump} was made by a newer pg_dump than pg_restore ${version ?? '(unknown version)'} (archive format ${newer[1]}); use a pg_restore of the dump's major version or newer (source.pgRestore)`,
     );
   }
+  // The dump was read and its data is bad: a finding (`failed`), with the command as evidence.
   const damaged = firstMatch(stderr, [
     /did not find magic string in file header/,
     /input file does not appear to be a valid archive.*/,
@@ -200,13 +202,23 @@ async function restoreFailure(
     /corrupt tar header.*/,
     /could not find block ID \d+ in archive.*/,
     /unrecognized data block type.*/,
-    /could not open input file .*/,
     /error during file seek.*/,
+    // A directory dump's table file cut short or gone: the folder was read, its data is not all there.
+    /could not close data file .*/,
+    /could not open input file "[^"]*\/\d+\.dat(?:\.gz|\.lz4|\.zst)?": .*/,
   ]);
-  if (damaged)
-    return new SourceError(`dump ${dump} is damaged or not a pg_dump archive: ${damaged}`, false, {
-      code: 'restore.damaged',
-    });
+  if (damaged) {
+    const entry =
+      /processing data for table "([^"]+)"/.exec(stderr)?.[1] ?? tableOfDataFile(damaged, toc);
+    return new BackupDamagedError(
+      `dump ${dump} is damaged or not a pg_dump archive: ${damaged}`,
+      { detail: damaged, entry: entry === null ? null : `table ${entry}`, offset: null },
+      { files: [], refused: [], commands: [withoutStdout(result)] },
+    );
+  }
+  // Not there or not readable: the drill could not judge it.
+  const unopened = /could not open input file .*/.exec(stderr)?.[0];
+  if (unopened) return new SourceError(`cannot read dump ${dump}: ${unopened.trim()}`);
   const connection = connectionProblem(stderr);
   if (connection) return new SourceError(`pg_restore could not restore ${dump}: ${connection}`);
   const error = /pg_restore: error: (.*)/.exec(stderr)?.[1];
@@ -221,6 +233,13 @@ function connectionProblem(stderr: string): string | null {
   const refused = /connection to server (.*?) failed: (.*)/.exec(stderr);
   if (refused) return `the scratch server is unreachable: ${refused[1]}: ${refused[2]}`;
   return null;
+}
+
+/** A directory dump's `3358.dat` is the data of TOC entry 3358: the table it holds, when the TOC says. */
+function tableOfDataFile(message: string, toc: ArchiveToc | null): string | null {
+  const id = /\/(\d+)\.dat\b/.exec(message)?.[1];
+  if (id === undefined || toc === null) return null;
+  return toc.tableData.find((entry) => entry.line.startsWith(`${id};`))?.name ?? null;
 }
 
 function firstMatch(text: string, patterns: RegExp[]): string | null {
