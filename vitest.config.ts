@@ -15,6 +15,8 @@ export const SLOW_TEST_FILES = [
   'test/schedule/scheduler.test.ts',
   'test/sources/postgres-source.test.ts',
   'test/sources/restic-source.test.ts',
+  'test/drill/damaged-sources.test.ts',
+  'test/drill/stops.test.ts',
 ];
 
 const fastOnly = process.env.TEST_SET === 'fast';

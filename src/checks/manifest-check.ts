@@ -12,6 +12,7 @@ import {
   type ManifestEntry,
   type ManifestProblem,
 } from '../manifest/index.js';
+import { fsPath } from '../model/file-name.js';
 import type { BackupSet, RestoredFile } from '../sources/restore-source.js';
 import {
   resultFromFindings,
@@ -240,7 +241,7 @@ async function compareFile(
   };
   if (algorithms.length > 0) {
     try {
-      const hashed = await hashFile(join(context.scratchDir, ...file.path.split('/')), algorithms, {
+      const hashed = await hashFile(fsPath(context.scratchDir, file.path), algorithms, {
         signal: context.signal,
       });
       actual = { size: hashed.size, digests: { sha256: recorded, ...hashed.digests } };

@@ -58,7 +58,7 @@ function verifyCommand(): Command {
       const loaded = await loadConfigOrExit(options);
       const store = await openStoreFor(loaded, loggerFor(options));
       try {
-        report = await verifyChain(store.db);
+        report = await verifyChain(store.db, { items: true });
       } finally {
         await store.close();
       }
@@ -90,13 +90,28 @@ export function formatChainReport(report: ChainReport, bundle?: string): string 
         ? `from the anchor of the last purge (record_hash of seq ${report.anchor.seq}: ${report.anchor.hash})`
         : `from the bundle's anchor${report.anchor.seq === null ? '' : ` (record_hash of seq ${report.anchor.seq})`}: ${report.anchor.hash}`;
   const lines: string[] = [];
+  const items = report.items;
+  const itemsDiffer = items !== null && items.differing > 0;
   if (report.intact) lines.push(`${what} intact: ${range}, verified ${from}`);
-  else {
+  else if (report.break === null && itemsDiffer) {
+    lines.push(
+      `${what} BROKEN: the items of ${items.differing} run${items.differing === 1 ? '' : 's'} do not match their records' itemsDigest`,
+    );
+    lines.push(`  records: ${range}, chain verified ${from}`);
+  } else {
     lines.push(`${what} BROKEN: ${report.break?.message}`);
     lines.push(
       `  problem: ${report.break?.problem}${report.break?.field ? `, field ${report.break.field}` : ''}`,
     );
     lines.push(`  verified intact before it: ${report.records === 0 ? 'nothing' : range}, ${from}`);
+  }
+  if (items !== null) {
+    for (const problem of items.problems) lines.push(`  ${problem.message}`);
+    if (items.differing > items.problems.length)
+      lines.push(`  … and ${items.differing - items.problems.length} more runs whose items differ`);
+    lines.push(
+      `items: ${items.items} of ${items.runs} run${items.runs === 1 ? '' : 's'} recomputed against each record's itemsDigest${itemsDiffer ? `, ${items.differing} differ` : ', all match'}`,
+    );
   }
   if (report.head) lines.push(`head: seq ${report.head.seq} record_hash ${report.head.recordHash}`);
   if (report.unusedSeqs > 0)

@@ -5,6 +5,7 @@ import { redactor } from '../config/redact.js';
 import { canonicalJson } from '../evidence/canonical-json.js';
 import type { RunItem, RunRecord, RunVerdict } from '../evidence/run-record.js';
 import { reasonOf } from '../evidence/errors.js';
+import { itemsDigest } from '../evidence/items-digest.js';
 import { recordRunStart, type RunStart } from '../evidence/runs.js';
 import { recordResultOrSpool, spoolDirFor, type RecordedIn } from '../evidence/spool.js';
 import { isStoreUnavailable, retryWhileUnavailable } from '../evidence/store-retry.js';
@@ -403,14 +404,4 @@ function errorMessage(error: unknown): string {
 
 function firstLine(text: string): string {
   return text.split('\n')[0]?.trim() ?? text;
-}
-
-/** Fixes the exact list of restored items into the record. */
-export function itemsDigest(
-  files: readonly { path: string; size: number; sha256: string | null }[],
-): string {
-  const hash = createHash('sha256');
-  const lines = files.map((file) => `${file.path}\t${file.size}\t${file.sha256 ?? ''}`).sort();
-  for (const line of lines) hash.update(`${line}\n`);
-  return hash.digest('hex');
 }

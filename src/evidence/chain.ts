@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { ColumnType, GeneratedAlways, Kysely, Transaction } from 'kysely';
+import { sql, type ColumnType, type GeneratedAlways, type Kysely, type Transaction } from 'kysely';
 import type { Database } from './database.js';
 import { reasonOf } from './errors.js';
 import {
@@ -9,6 +9,13 @@ import {
   bundleRecordSchema,
   type BundleHeader,
 } from './export.js';
+import { ITEM_LINE_SQL } from './items-digest.js';
+import {
+  addItemsOutcome,
+  emptyItemsReport,
+  RecordItemsCheck,
+  type ItemsReport,
+} from './items-check.js';
 import { computeRecordHash, GENESIS_HASH } from './runs.js';
 
 // Tamper evidence. Each run_results row carries record_hash = sha256(prev_hash +
@@ -100,6 +107,11 @@ export interface ChainReport {
   /** Seq numbers never used (an insert rolled back): harmless while the links hold. */
   unusedSeqs: number;
   break: ChainBreak | null;
+  /**
+   * Each run's items recomputed against its record's itemsDigest (run_items, or a bundle's
+   * item lines); null when not checked (a bundle exported without `--items`).
+   */
+  items: ItemsReport | null;
 }
 
 /** A record as the walker sees it, from a row or a bundle line. */
@@ -235,6 +247,7 @@ export class ChainWalker {
       purges,
       unusedSeqs: this.unused,
       break: this.broken,
+      items: null,
     };
   }
 
@@ -492,23 +505,40 @@ export function anchorFromPurges(purges: readonly PurgeEntry[]): {
 /** Rows per query while walking the chain: memory stays flat whatever its length. */
 export const VERIFY_BATCH_SIZE = 1000;
 
+/** The report with the items' outcome: intact only when the chain and every run's items are. */
+function withItems(report: ChainReport, items: ItemsReport | null): ChainReport {
+  return {
+    ...report,
+    intact: report.intact && (items === null || items.differing === 0),
+    items,
+  };
+}
+
 /**
  * Recomputes the evidence chain in the database and names the first broken
  * record: a changed record text or hash, a broken link, missing records, or a
  * copied column that no longer matches its record. Starts from the genesis
- * hash, or from the anchor of the last purge.
+ * hash, or from the anchor of the last purge. With `items`, also recomputes
+ * each run's itemsDigest from run_items and names every run whose items differ
+ * (in one repeatable-read transaction, so runs and items are read at one moment).
  */
 export async function verifyChain(
   db: Db,
-  options: { batchSize?: number } = {},
+  options: { batchSize?: number; items?: boolean } = {},
 ): Promise<ChainReport> {
+  if (options.items && !db.isTransaction)
+    return db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute((trx) => verifyChain(trx, options));
   const batchSize = options.batchSize ?? VERIFY_BATCH_SIZE;
+  const items = options.items ? emptyItemsReport() : null;
   const purges = await listPurges(db);
   const { anchor, problem } = anchorFromPurges(purges);
   const walker = new ChainWalker(anchor);
   if (problem) {
     walker.fail(problem);
-    return walker.report('database', purges);
+    return withItems(walker.report('database', purges), items);
   }
   let after: string | null = null;
   for (;;) {
@@ -545,13 +575,46 @@ export async function verifyChain(
         record: row.record,
         columns: row,
       });
-      if (found) return walker.report('database', purges);
+      if (found) return withItems(walker.report('database', purges), items);
+      if (items) {
+        const check = new RecordItemsCheck(Number(row.seq), row.run_id, row.record);
+        await streamRunItems(db, row.run_id, batchSize, (item) => check.add(item));
+        const outcome = await check.finish(async () => {
+          const all: { path: string; size: number; sha256: string | null }[] = [];
+          await streamRunItems(db, row.run_id, batchSize, (item) => all.push(item));
+          return all;
+        }, 'run_items');
+        addItemsOutcome(items, outcome, check.count);
+      }
     }
     if (rows.length < batchSize) break;
     after = rows[rows.length - 1]?.seq ?? null;
   }
   walker.finish();
-  return walker.report('database', purges);
+  return withItems(walker.report('database', purges), items);
+}
+
+/** A run's items in the digest's order, through a cursor in the caller's transaction (a run may hold millions). */
+async function streamRunItems(
+  trx: Db,
+  runId: string,
+  batchSize: number,
+  onItem: (item: { path: string; size: number; sha256: string | null }) => void,
+): Promise<void> {
+  await sql`declare restore_drill_verify_items no scroll cursor for
+    select path, size, sha256 from run_items where run_id = ${runId} order by ${sql.raw(ITEM_LINE_SQL)}`.execute(
+    trx,
+  );
+  for (;;) {
+    const { rows } = await sql<{
+      path: string;
+      size: string;
+      sha256: string | null;
+    }>`fetch forward ${sql.lit(batchSize)} from restore_drill_verify_items`.execute(trx);
+    for (const row of rows) onItem({ path: row.path, size: Number(row.size), sha256: row.sha256 });
+    if (rows.length < batchSize) break;
+  }
+  await sql`close restore_drill_verify_items`.execute(trx);
 }
 
 /**
@@ -560,6 +623,49 @@ export async function verifyChain(
  * the end. Names the first broken record and its line.
  */
 export async function verifyBundle(path: string): Promise<ChainReport> {
+  const items: BundleItems = { report: null, check: undefined };
+  const report = await walkBundle(path, items);
+  return withItems(report, items.report);
+}
+
+/** The items of a bundle exported with `--items`: each record's item lines, checked as they stream. */
+interface BundleItems {
+  report: ItemsReport | null;
+  check: RecordItemsCheck | undefined;
+}
+
+/** Closes the check of the record whose item lines just ended. */
+async function finishBundleItems(path: string, items: BundleItems): Promise<void> {
+  const check = items.check;
+  if (!check || !items.report) return;
+  items.check = undefined;
+  const outcome = await check.finish(() => readBundleItems(path, check.seq), 'bundle');
+  addItemsOutcome(items.report, outcome, check.count);
+}
+
+/** One record's item lines, read again (only when they were not in the digest's order). */
+async function readBundleItems(
+  path: string,
+  seq: number,
+): Promise<{ path: string; size: number; sha256: string | null }[]> {
+  const found: { path: string; size: number; sha256: string | null }[] = [];
+  const lines = createInterface({
+    input: createReadStream(path, { encoding: 'utf8' }),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  try {
+    for await (const line of lines) {
+      if (!line.includes('"type":"item"')) continue;
+      const item = bundleItemSchema.safeParse(JSON.parse(line));
+      if (item.success && item.data.seq === seq) found.push(item.data);
+    }
+  } finally {
+    lines.close();
+  }
+  return found;
+}
+
+async function walkBundle(path: string, items: BundleItems): Promise<ChainReport> {
   const lines = createInterface({
     input: createReadStream(path, { encoding: 'utf8' }),
     crlfDelay: Number.POSITIVE_INFINITY,
@@ -613,6 +719,7 @@ export async function verifyBundle(path: string): Promise<ChainReport> {
             ),
           );
         header = parsed.data;
+        if (header.items) items.report = emptyItemsReport();
         walker = new ChainWalker({
           kind: 'bundle',
           hash: header.anchor.prevHash,
@@ -633,6 +740,7 @@ export async function verifyBundle(path: string): Promise<ChainReport> {
           );
           return active.report('bundle', header.purges);
         }
+        items.check?.add(item.data);
         continue;
       }
       const record = bundleRecordSchema.safeParse(value);
@@ -646,6 +754,9 @@ export async function verifyBundle(path: string): Promise<ChainReport> {
         return active.report('bundle', header.purges);
       }
       const entry = record.data;
+      await finishBundleItems(path, items);
+      if (items.report)
+        items.check = new RecordItemsCheck(entry.seq, entry.runId, entry.record, lineNumber);
       if (currentSeq === null && entry.seq !== header.firstSeq) {
         active.fail({
           ...malformed(
@@ -687,6 +798,7 @@ export async function verifyBundle(path: string): Promise<ChainReport> {
       message: 'the bundle is empty: expected a header line',
     });
   }
+  await finishBundleItems(path, items);
   if (walker.finish()) return walker.report('bundle', header.purges);
   const report = walker.report('bundle', header.purges);
   const lastSeq = walker.last?.seq ?? null;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { VERSION } from '../version.js';
 import { listPurges, type PurgeEntry } from './chain.js';
 import type { Database } from './database.js';
+import { ITEM_LINE_SQL } from './items-digest.js';
 import { GENESIS_HASH } from './runs.js';
 
 // The auditor's bundle: JSON Lines. Line 1 is a header; then one line per record,
@@ -204,8 +205,9 @@ async function writeItems(
 ): Promise<number> {
   // A cursor in the export's transaction: a run may hold millions of items, and
   // paths need not be unique, so neither offsets nor keys page them well.
+  // In the itemsDigest's order, so `evidence verify` recomputes it as the lines stream.
   await sql`declare restore_drill_export_items no scroll cursor for
-    select path, size, sha256 from run_items where run_id = ${runId} order by path, size, sha256`.execute(
+    select path, size, sha256 from run_items where run_id = ${runId} order by ${sql.raw(ITEM_LINE_SQL)}`.execute(
     trx,
   );
   let count = 0;

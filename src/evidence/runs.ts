@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely, type SelectQueryBuilder, type Transaction } from 'kysely';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
-import type { Database, NewRunItemRow, NewRunResultRow, RunStartRow } from './database.js';
+import type { Database, NewRunResultRow, RunStartRow } from './database.js';
 import { EvidenceError, reasonOf } from './errors.js';
 import { runItemSchema, runRecordSchema, type RunItem, type RunRecord } from './run-record.js';
 
@@ -16,8 +16,12 @@ export const GENESIS_HASH = '0'.repeat(64);
  */
 export const CHAIN_LOCK = { classId: 0x5244_524c, objectId: 1 } as const;
 
-/** Items per INSERT: 4 parameters each, well under PostgreSQL's 65535. */
-export const ITEM_BATCH_SIZE = 1000;
+/**
+ * Items per INSERT. Each batch goes as three arrays expanded by `unnest`, four parameters
+ * whatever its size: one statement of 10,000 rows costs the embedded store about a tenth of
+ * ten 1,000-row statements of four parameters a row.
+ */
+export const ITEM_BATCH_SIZE = 10_000;
 
 /** Shortest run id prefix `getRun` resolves, as git does for hashes. */
 export const MIN_RUN_ID_PREFIX = 4;
@@ -236,7 +240,7 @@ async function insertItems(
   runId: string,
   items: Iterable<RunItem> | AsyncIterable<RunItem>,
 ): Promise<void> {
-  let batch: NewRunItemRow[] = [];
+  let batch: ItemColumns = { paths: [], sizes: [], hashes: [] };
   let index = 0;
   for await (const item of items) {
     const parsed = runItemSchema.safeParse(item);
@@ -252,19 +256,34 @@ async function insertItems(
         `run ${runId} item ${index} (${parsed.data.path}): size: expected a whole number of bytes, got ${parsed.data.size}`,
       );
     }
-    batch.push({
-      run_id: runId,
-      path: parsed.data.path,
-      size: parsed.data.size,
-      sha256: parsed.data.sha256,
-    });
+    batch.paths.push(parsed.data.path);
+    batch.sizes.push(parsed.data.size);
+    batch.hashes.push(parsed.data.sha256);
     index++;
-    if (batch.length === ITEM_BATCH_SIZE) {
-      await trx.insertInto('run_items').values(batch).execute();
-      batch = [];
+    if (batch.paths.length === ITEM_BATCH_SIZE) {
+      await insertItemBatch(trx, runId, batch);
+      batch = { paths: [], sizes: [], hashes: [] };
     }
   }
-  if (batch.length > 0) await trx.insertInto('run_items').values(batch).execute();
+  if (batch.paths.length > 0) await insertItemBatch(trx, runId, batch);
+}
+
+/** A batch of items column by column, as `unnest` takes them. */
+interface ItemColumns {
+  paths: string[];
+  sizes: number[];
+  hashes: (string | null)[];
+}
+
+async function insertItemBatch(
+  trx: Transaction<Database>,
+  runId: string,
+  batch: ItemColumns,
+): Promise<void> {
+  await sql`insert into run_items (run_id, path, size, sha256)
+    select ${runId}, item.path, item.size, item.sha256
+    from unnest(${batch.paths}::text[], ${batch.sizes}::int8[], ${batch.hashes}::text[])
+      as item(path, size, sha256)`.execute(trx);
 }
 
 function duplicateResult(runId: string, seq: string | undefined, cause?: unknown): EvidenceError {

@@ -48,7 +48,7 @@ export interface FileDigest {
  * pool can take it over. Throws the file system's error (ENOENT, EACCES, ELOOP for a symlink…).
  */
 export async function hashFile(
-  path: string,
+  path: string | Buffer,
   algorithms: readonly ChecksumAlgorithm[] = ['sha256'],
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<FileDigest> {

@@ -1,6 +1,7 @@
 import type { ManifestCheckConfig } from '../checks/manifest-check.js';
 import type { RecordCount } from '../records/count-records.js';
 import type { ChecksumAlgorithm } from './hash-file.js';
+import { canonicalFileName, FileNameSyntaxError, printable } from '../model/file-name.js';
 
 /** The manifest formats restore-drill reads (the config's `checks.manifest.format`). */
 export type ManifestFormat = ManifestCheckConfig['format'];
@@ -77,8 +78,9 @@ export type NormalisedPath =
   { ok: true; path: string } | { ok: false; problem: 'malformed' | 'unsafe'; message: string };
 
 /**
- * Normalises a manifest path (`./a//b` → `a/b`) and refuses what could reach outside
- * the restore: absolute paths and `..` components.
+ * Normalises a manifest path (`./a//b` → `a/b`, escapes written the one way of
+ * `model/file-name.ts`) and refuses what could reach outside the restore: absolute
+ * paths and `..` components.
  */
 export function normaliseManifestPath(raw: string): NormalisedPath {
   if (raw.length === 0) return { ok: false, problem: 'malformed', message: 'empty path' };
@@ -98,12 +100,30 @@ export function normaliseManifestPath(raw: string): NormalisedPath {
       message: "path has a '..' component and could escape the restore",
     };
   if (parts.length === 0) return { ok: false, problem: 'malformed', message: 'path names no file' };
-  return { ok: true, path: parts.join('/') };
+  const escaped = canonicalEscape(parts.join('/'));
+  return escaped.ok ? { ok: true, path: escaped.text } : escaped;
 }
 
-/** Shortens text for a finding, so one absurd line cannot bloat evidence. */
+/** `text` (a name or a link target) in the canonical escaped form, or why it is not in the escaped form. */
+export function canonicalEscape(
+  text: string,
+): { ok: true; text: string } | { ok: false; problem: 'malformed'; message: string } {
+  try {
+    return { ok: true, text: canonicalFileName(text) };
+  } catch (error) {
+    if (!(error instanceof FileNameSyntaxError)) throw error;
+    return {
+      ok: false,
+      problem: 'malformed',
+      message: `name not in the escaped form of docs/file-names.md: ${error.message}`,
+    };
+  }
+}
+
+/** Shortens text for a finding, so one absurd line cannot bloat evidence; control characters are escaped. */
 export function excerpt(text: string, max = 120): string {
-  return text.length > max ? `${text.slice(0, max)}…` : text;
+  const safe = printable(text);
+  return safe.length > max ? `${safe.slice(0, max)}…` : safe;
 }
 
 /**
@@ -159,7 +179,7 @@ export class ManifestBuilder {
   }
 
   /** Adds a symbolic link listed at `line`; an unusable path or a second, different target is a problem. */
-  addLink(rawPath: string, target: string, line: number): void {
+  addLink(rawPath: string, rawTarget: string, line: number): void {
     const normalised = normaliseManifestPath(rawPath);
     if (!normalised.ok) {
       this.problem({
@@ -170,6 +190,17 @@ export class ManifestBuilder {
       });
       return;
     }
+    const escaped = canonicalEscape(rawTarget);
+    if (!escaped.ok) {
+      this.problem({
+        line,
+        problem: 'malformed',
+        item: normalised.path,
+        message: `link target: ${escaped.message}`,
+      });
+      return;
+    }
+    const target = escaped.text;
     this.links ??= new Map();
     const first = this.links.get(normalised.path);
     if (first === undefined) this.links.set(normalised.path, { line, target });

@@ -4,18 +4,22 @@ import { HASH_CHUNK_BYTES } from './hash-file.js';
 /** Longest line kept: far beyond PATH_MAX plus a digest, small enough to keep memory flat. */
 export const MAX_LINE_BYTES = 64 * 1024;
 
-/** One line of a text file: its 1-based number and text, or a note that it was too long to keep. */
+/**
+ * One line of a text file: its 1-based number, its text and its bytes (for names, which
+ * are bytes), or a note that it was too long to keep (with its first bytes).
+ */
 export type Line =
-  | { number: number; text: string; tooLong?: false }
-  | { number: number; text: string; tooLong: true };
+  | { number: number; text: string; bytes: Buffer; tooLong?: false }
+  | { number: number; text: string; bytes: Buffer; tooLong: true };
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 
-function decode(bytes: Buffer): string {
+function decode(line: Buffer): { text: string; bytes: Buffer } {
   // A trailing CR is a Windows line ending, not part of the entry.
-  const end = bytes.length > 0 && bytes[bytes.length - 1] === CR ? bytes.length - 1 : bytes.length;
-  return bytes.toString('utf8', 0, end);
+  const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length;
+  const bytes = line.subarray(0, end);
+  return { text: bytes.toString('utf8'), bytes };
 }
 
 /**
@@ -49,8 +53,8 @@ export async function* readLines(
       }
       if (end === -1) break;
       number += 1;
-      const text = decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
-      yield tooLong ? { number, text, tooLong: true } : { number, text };
+      const line = decode(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      yield tooLong ? { number, ...line, tooLong: true } : { number, ...line };
       parts = [];
       partBytes = 0;
       tooLong = false;
@@ -59,7 +63,7 @@ export async function* readLines(
   }
   if (partBytes > 0) {
     number += 1;
-    const text = decode(Buffer.concat(parts));
-    yield tooLong ? { number, text, tooLong: true } : { number, text };
+    const line = decode(Buffer.concat(parts));
+    yield tooLong ? { number, ...line, tooLong: true } : { number, ...line };
   }
 }

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
 import { opendir, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { Dirent } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { z } from 'zod';
+import { fileNameOf, fsPath } from '../model/file-name.js';
 import { countRecords, recognise, type RecordCount } from '../records/count-records.js';
 import { hashFile } from './hash-file.js';
 import { excerpt, ManifestBuilder, ManifestReadError, type Manifest } from './manifest.js';
@@ -252,18 +253,21 @@ async function recordsOf(
 }
 
 /**
- * Walks `dir` depth first in name order, yielding relative `/` paths of regular files;
- * symbolic links go to `links` (path and target, never followed).
+ * Walks `root` depth first in name order, yielding relative `/` paths of regular files
+ * (names read as bytes, in the escaped form of `model/file-name.ts`); symbolic links go
+ * to `links` (path and target, never followed).
  */
 async function* walk(
-  dir: string,
+  root: string,
   prefix: string,
   skipped: WriteManifestResult['skipped'],
   links: { path: string; target: string }[],
   signal: AbortSignal | undefined,
 ): AsyncGenerator<string> {
   const entries: { name: string; kind: 'dir' | 'file' | string }[] = [];
-  for await (const entry of await opendir(dir)) {
+  // Node's types omit it, but opendir reads names as bytes with `encoding: 'buffer'`.
+  const dir = await opendir(fsPath(root, prefix), { encoding: 'buffer' as BufferEncoding });
+  for await (const entry of dir as AsyncIterable<Dirent<Buffer>>) {
     const kind = entry.isDirectory()
       ? 'dir'
       : entry.isFile()
@@ -271,16 +275,19 @@ async function* walk(
         : entry.isSymbolicLink()
           ? 'symbolic link'
           : 'not a regular file';
-    entries.push({ name: entry.name, kind });
+    entries.push({ name: fileNameOf(entry.name), kind });
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const entry of entries) {
     signal?.throwIfAborted();
     const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.kind === 'dir') yield* walk(join(dir, entry.name), relative, skipped, links, signal);
+    if (entry.kind === 'dir') yield* walk(root, relative, skipped, links, signal);
     else if (entry.kind === 'file') yield relative;
     else if (entry.kind === 'symbolic link')
-      links.push({ path: relative, target: await readlink(join(dir, entry.name)) });
+      links.push({
+        path: relative,
+        target: fileNameOf(await readlink(fsPath(root, relative), { encoding: 'buffer' })),
+      });
     else skipped.push({ path: relative, reason: entry.kind });
   }
 }
@@ -332,10 +339,13 @@ export async function writeManifestForFolder(
   try {
     for await (const path of walk(dir, '', result.skipped, links, options.signal)) {
       if (exclude.has(path)) continue;
-      const file = join(dir, path);
+      const file = fsPath(dir, path);
       const hashing = Promise.all([
         hashFile(file, ['sha256'], { signal: options.signal }),
-        withRecords ? recordsOf(file, path, result, options.signal) : undefined,
+        // Record counters take text paths: a name that is not UTF-8 is listed without records.
+        withRecords && typeof file === 'string'
+          ? recordsOf(file, path, result, options.signal)
+          : undefined,
       ]).then(
         ([digest, records]) => ({
           path,
@@ -344,7 +354,7 @@ export async function writeManifestForFolder(
           ...(records !== undefined ? { records } : {}),
         }),
         (error: NodeJS.ErrnoException) => {
-          throw new Error(`cannot read ${file}: ${error.code ?? error.message}`, {
+          throw new Error(`cannot read ${dir}/${path}: ${error.code ?? error.message}`, {
             cause: error,
           });
         },

@@ -1,3 +1,4 @@
+import { encodeFileName, printable } from '../model/file-name.js';
 import { excerpt, ManifestBuilder, type Manifest } from './manifest.js';
 import { readLines } from './read-lines.js';
 
@@ -43,10 +44,14 @@ function digestHint(hex: string): string {
 /**
  * Parses one line as GNU `sha256sum` writes it: `<64 hex>  <name>` (text mode),
  * `<64 hex> *<name>` (binary mode) or `SHA256 (<name>) = <64 hex>` (`--tag`); a
- * leading `\` means the name has `\\`, `\n` and `\r` escapes. The name is returned as written.
+ * leading `\` means the name has `\\`, `\n` and `\r` escapes. Names are bytes
+ * (sha256sum writes them raw, UTF-8 or not): the path returned is in the escaped form
+ * of `model/file-name.ts`, so it matches the restored file byte for byte.
  */
-export function parseSha256sumLine(line: string): Sha256sumLine {
-  let rest = line.replace(/^[ \t]+/, '');
+export function parseSha256sumLine(line: string | Buffer): Sha256sumLine {
+  // One character per byte: the syntax is ASCII, and the name's bytes come back exactly.
+  const bytes = typeof line === 'string' ? Buffer.from(line, 'utf8') : line;
+  let rest = bytes.toString('latin1').replace(/^[ \t]+/, '');
   if (rest.length === 0) return { kind: 'blank' };
   const escaped = rest.startsWith('\\');
   if (escaped) rest = rest.slice(1);
@@ -87,7 +92,11 @@ export function parseSha256sumLine(line: string): Sha256sumLine {
       };
     name = unescaped;
   }
-  return { kind: 'entry', path: name, sha256: hex.toLowerCase() };
+  return {
+    kind: 'entry',
+    path: encodeFileName(Buffer.from(name, 'latin1')),
+    sha256: hex.toLowerCase(),
+  };
 }
 
 /**
@@ -104,18 +113,18 @@ export async function parseSha256sumManifest(
       builder.problem({
         line: line.number,
         problem: 'malformed',
-        item: excerpt(line.text, 60),
+        item: excerpt(printable(line.text), 60),
         message: 'line longer than 64 KiB',
       });
       continue;
     }
-    const parsed = parseSha256sumLine(line.text);
+    const parsed = parseSha256sumLine(line.bytes);
     if (parsed.kind === 'blank') continue;
     if (parsed.kind === 'malformed') {
       builder.problem({
         line: line.number,
         problem: 'malformed',
-        item: excerpt(line.text, 60),
+        item: excerpt(printable(line.text), 60),
         message: parsed.message,
       });
       continue;

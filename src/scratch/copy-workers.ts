@@ -2,12 +2,12 @@ import { Worker } from 'node:worker_threads';
 import { CHUNK_BYTES } from './hashing-writer.js';
 
 /**
- * One file for a worker: `copy` reads `source` (a set's file), `write` takes bytes
+ * One file for a worker (paths as text, or as bytes for names that are not UTF-8): `copy` reads `source` (a set's file), `write` takes bytes
  * already read (an archive member); either way the worker hashes while it writes `target`.
  */
 export type CopyJob =
-  | { kind: 'copy'; source: string; target: string }
-  | { kind: 'write'; target: string; mode: number; data: Uint8Array[] };
+  | { kind: 'copy'; source: string | Uint8Array; target: string | Uint8Array }
+  | { kind: 'write'; target: string | Uint8Array; mode: number; data: Uint8Array[] };
 
 /**
  * How a job in a worker ended. `large` (copies only): left for the caller, who streams
@@ -44,6 +44,9 @@ function copyWorkerMain(): void {
   const aborted = new Int32Array(data.abort);
   const buffer = Buffer.allocUnsafeSlow(data.chunkBytes);
   const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK, O_WRONLY, O_CREAT, O_TRUNC } = fs.constants;
+  // Paths of names that are not UTF-8 arrive as bytes (a Buffer becomes a Uint8Array on the way).
+  const pathOf = (file: string | Uint8Array): string | Buffer =>
+    typeof file === 'string' ? file : Buffer.from(file.buffer, file.byteOffset, file.byteLength);
   const failure = (kind: 'read-error' | 'write-error', error: unknown) => ({
     kind,
     code: (error as NodeJS.ErrnoException).code,
@@ -53,7 +56,7 @@ function copyWorkerMain(): void {
   const writeOne = (job: Extract<CopyJob, { kind: 'write' }>): unknown => {
     let output: number;
     try {
-      output = fs.openSync(job.target, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, job.mode);
+      output = fs.openSync(pathOf(job.target), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, job.mode);
     } catch (error) {
       return failure('write-error', error);
     }
@@ -81,7 +84,7 @@ function copyWorkerMain(): void {
     if (job.kind === 'write') return writeOne(job);
     let input: number;
     try {
-      input = fs.openSync(job.source, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+      input = fs.openSync(pathOf(job.source), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     } catch (error) {
       return failure('read-error', error);
     }
@@ -100,7 +103,7 @@ function copyWorkerMain(): void {
       let output: number;
       try {
         output = fs.openSync(
-          job.target,
+          pathOf(job.target),
           O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
           (info.mode & 0o777) | 0o600,
         );

@@ -1,3 +1,4 @@
+import { printable } from '../model/file-name.js';
 import { createHash, type Hash } from 'node:crypto';
 import { constants, type FileHandle, open } from 'node:fs/promises';
 import { threadHash, ThreadHash } from './hash-thread.js';
@@ -45,7 +46,7 @@ export class HashingFileWriter {
 
   /** Opens `file` for writing with `mode` (the final component must not be a symlink). */
   static async create(
-    file: string,
+    file: string | Buffer,
     mode = 0o644,
     options: { hashOffThread?: boolean } = {},
   ): Promise<HashingFileWriter> {
@@ -144,8 +145,8 @@ async function reading<T>(what: Promise<T>): Promise<T> {
  * Reading problems throw `SourceReadError`; writing problems throw as they are.
  */
 export async function copyHashing(
-  source: string,
-  target: string,
+  source: string | Buffer,
+  target: string | Buffer,
   options: { ring: Buffer[]; mode?: number; signal?: AbortSignal | undefined },
 ): Promise<WrittenDigest> {
   const input = await reading(open(source, READ_FLAGS));
@@ -205,7 +206,8 @@ export function describeFsError(error: unknown): string {
         typeof (error as { message?: unknown } | null)?.message === 'string'
           ? (error as { message: string }).message
           : String(error);
-      return message.split('\n')[0] ?? message;
+      // The message may hold a path with any bytes in it: never print them raw.
+      return printable(message.split('\n')[0] ?? message);
     }
   }
 }

@@ -116,9 +116,9 @@ export async function removeScratchDir(dir: string): Promise<void> {
 
 /** Gives the owner rwx on `dir` and every folder below it (not following symlinks). */
 async function makeFoldersWritable(dir: string): Promise<void> {
-  const stack = [dir];
+  const stack: (string | Buffer)[] = [dir];
   while (stack.length > 0) {
-    const current = stack.pop() as string;
+    const current = stack.pop() as string | Buffer;
     let info;
     try {
       info = await lstat(current);
@@ -127,12 +127,14 @@ async function makeFoldersWritable(dir: string): Promise<void> {
     }
     if (!info.isDirectory()) continue;
     await chmod(current, (info.mode & 0o7777) | 0o700).catch(() => undefined);
-    let names: string[];
+    let names: Buffer[];
     try {
-      names = await readdir(current);
+      // As bytes: a name that is not UTF-8 must still be reached.
+      names = await readdir(current, { encoding: 'buffer' });
     } catch {
       continue;
     }
-    for (const name of names) stack.push(path.join(current, name));
+    for (const name of names)
+      stack.push(Buffer.concat([Buffer.from(current), Buffer.from('/'), name]));
   }
 }

@@ -1,5 +1,5 @@
 import { link, lstat, mkdir, symlink, unlink } from 'node:fs/promises';
-import path from 'node:path';
+import { decodeFileName, fsPath } from '../model/file-name.js';
 import {
   SourceError,
   type RefusedEntry,
@@ -20,7 +20,8 @@ const ENTRY_ERRORS = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOL
 
 /**
  * Lays out one restore in scratch, whatever the source: admits or refuses each entry
- * by name, creates folders, writes files while hashing them, and keeps the evidence
+ * by name (names and link targets in the escaped form of `model/file-name.ts`, written
+ * to disk as the bytes they stand for), creates folders, writes files while hashing them, and keeps the evidence
  * (restored files, refused entries).
  *
  * Symlinks are only recorded while entries are written and are created at `finish()`,
@@ -104,7 +105,7 @@ export class ScratchWriter {
    * in the way) and returns its absolute path, for a copy done elsewhere (a worker);
    * null after refusing the entry.
    */
-  async prepareTarget(rel: string, entry = rel): Promise<string | null> {
+  async prepareTarget(rel: string, entry = rel): Promise<string | Buffer | null> {
     try {
       await this.#prepareFile(rel);
       return this.#abs(rel);
@@ -130,7 +131,7 @@ export class ScratchWriter {
    * Reading problems refuse the entry with the reason; scratch problems throw.
    */
   async copyFile(
-    source: string,
+    source: string | Buffer,
     rel: string,
     options: { ring: Buffer[]; signal?: AbortSignal | undefined },
   ): Promise<void> {
@@ -198,7 +199,7 @@ export class ScratchWriter {
           this.refuse(rel, `path passes through the symlink '${through}' of the set`);
           continue;
         }
-        if (target === '' || target.includes('\0')) {
+        if (target === '' || decodeFileName(target).includes(0)) {
           this.refuse(
             rel,
             `symlink has ${target === '' ? 'an empty target' : 'a NUL byte in its target'}`,
@@ -220,7 +221,8 @@ export class ScratchWriter {
     return { files, links: links.sort(byPath), refused: this.#refused };
   }
 
-  async #createSymlink(rel: string, target: string): Promise<void> {
+  async #createSymlink(rel: string, escapedTarget: string): Promise<void> {
+    const target = escapedTarget.includes('\\') ? decodeFileName(escapedTarget) : escapedTarget;
     try {
       await symlink(target, this.#abs(rel));
     } catch (error) {
@@ -254,8 +256,9 @@ export class ScratchWriter {
       this.#dirs.add(dir);
   }
 
-  #abs(rel: string): string {
-    return rel === '' ? this.#root : path.join(this.#root, rel);
+  /** Where `rel` (an escaped name, see `model/file-name.ts`) is on disk: its exact bytes. */
+  #abs(rel: string): string | Buffer {
+    return fsPath(this.#root, rel);
   }
 
   /**

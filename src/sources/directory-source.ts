@@ -2,7 +2,7 @@ import { localPathSchema } from '../config/home-path.js';
 import type { Dirent } from 'node:fs';
 import { lstat, opendir, readlink, realpath } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
+import { fileNameOf, fsPath } from '../model/file-name.js';
 import { z } from 'zod';
 import { CopyWorkers } from '../scratch/copy-workers.js';
 import { describeFsError, RingPool } from '../scratch/hashing-writer.js';
@@ -48,9 +48,11 @@ const STAT_CONCURRENCY = 16;
 
 /** One entry met while walking a set. */
 interface WalkEntry {
+  /** Relative path in the escaped form of `model/file-name.ts`. */
   rel: string;
-  abs: string;
-  dirent: Dirent;
+  /** The entry on disk: its exact bytes when its name is not UTF-8. */
+  abs: string | Buffer;
+  dirent: Dirent<Buffer>;
 }
 
 /**
@@ -147,7 +149,7 @@ export class DirectorySource implements RestoreSource {
         await copier.add(abs, rel);
       } else if (dirent.isSymbolicLink()) {
         try {
-          writer.symlink(rel, await readlink(abs));
+          writer.symlink(rel, fileNameOf(await readlink(abs, { encoding: 'buffer' })));
         } catch (error) {
           writer.refuse(rel, `cannot read symlink: ${describeFsError(error)}`);
         }
@@ -175,10 +177,10 @@ export class DirectorySource implements RestoreSource {
       }
       const rel = checked.path;
       const parent = parentOf(rel);
-      const abs = path.join(set.path, rel);
+      const abs = fsPath(set.path, rel);
       try {
-        const realParent = await realpath(path.join(set.path, parent));
-        if (realParent !== (parent === '' ? root : path.join(root, parent))) {
+        const realParent = await realpath(fsPath(set.path, parent), { encoding: 'buffer' });
+        if (!realParent.equals(asBytes(fsPath(root, parent)))) {
           writer.refuse(item, 'path passes through a symlink of the set');
           continue;
         }
@@ -221,7 +223,7 @@ class SetCopier {
   readonly #large = new TaskPool(LARGE_FILE_CONCURRENCY);
   readonly #rings = new RingPool();
   readonly #onAbort = (): void => this.#workers?.abort();
-  #batch: { source: string; rel: string }[] = [];
+  #batch: { source: string | Buffer; rel: string }[] = [];
   /** Names copied per source inode (`dev:ino`), for files with more than one name. */
   readonly #names = new Map<string, string[]>();
 
@@ -232,7 +234,7 @@ class SetCopier {
   }
 
   /** Queues the file at `source` for `rel`; waits when enough work is in flight. */
-  async add(source: string, rel: string): Promise<void> {
+  async add(source: string | Buffer, rel: string): Promise<void> {
     this.#batch.push({ source, rel });
     if (this.#batch.length >= BATCH_FILES) await this.#flush();
   }
@@ -292,8 +294,8 @@ class SetCopier {
     await this.#batches.run(() => this.#copyBatch(batch));
   }
 
-  async #copyBatch(batch: { source: string; rel: string }[]): Promise<void> {
-    const jobs: { source: string; rel: string; target: string }[] = [];
+  async #copyBatch(batch: { source: string | Buffer; rel: string }[]): Promise<void> {
+    const jobs: { source: string | Buffer; rel: string; target: string | Buffer }[] = [];
     for (const file of batch) {
       const target = await this.#writer.prepareTarget(file.rel);
       if (target !== null) jobs.push({ ...file, target });
@@ -304,7 +306,7 @@ class SetCopier {
       jobs.map(({ source, target }) => ({ kind: 'copy', source, target })),
     );
     for (const [index, result] of results.entries()) {
-      const { source, rel } = jobs[index] as { source: string; rel: string };
+      const { source, rel } = jobs[index] as { source: string | Buffer; rel: string };
       switch (result.kind) {
         case 'copied':
           this.#writer.recordFile(rel, result);
@@ -349,7 +351,7 @@ async function openRoot(root: string): Promise<string> {
 
 /**
  * Walks a set depth-first with `opendir`, yielding every entry with its path relative to
- * the root (`/` separated). Symlinks are yielded, never followed. A folder below the root
+ * the root (`/` separated, names read as bytes and escaped: any name restores). Symlinks are yielded, never followed. A folder below the root
  * that cannot be read goes to `onUnreadable`; the root itself failing is a `SourceError`.
  */
 async function* walk(
@@ -360,10 +362,13 @@ async function* walk(
   const stack: string[] = [''];
   while (stack.length > 0) {
     const relDir = stack.pop() as string;
-    const absDir = relDir === '' ? root : path.join(root, relDir);
     let dir;
     try {
-      dir = await opendir(absDir, { bufferSize: 256 });
+      // Node's types omit it, but opendir reads names as bytes with `encoding: 'buffer'`.
+      dir = await opendir(fsPath(root, relDir), {
+        bufferSize: 256,
+        encoding: 'buffer' as BufferEncoding,
+      });
     } catch (error) {
       if (relDir === '')
         throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
@@ -374,11 +379,11 @@ async function* walk(
       continue;
     }
     try {
-      for await (const dirent of dir) {
+      for await (const dirent of dir as AsyncIterable<Dirent<Buffer>>) {
         signal?.throwIfAborted();
-        const rel = relDir === '' ? dirent.name : `${relDir}/${dirent.name}`;
-        const abs = path.join(absDir, dirent.name);
-        yield { rel, abs, dirent };
+        const name = fileNameOf(dirent.name);
+        const rel = relDir === '' ? name : `${relDir}/${name}`;
+        yield { rel, abs: fsPath(root, rel), dirent };
         if (dirent.isDirectory()) stack.push(rel);
       }
     } catch (error) {
@@ -393,7 +398,12 @@ async function* walk(
   }
 }
 
-function specialKind(dirent: Dirent): string {
+/** A path as bytes, to compare paths whatever their encoding. */
+function asBytes(file: string | Buffer): Buffer {
+  return typeof file === 'string' ? Buffer.from(file, 'utf8') : file;
+}
+
+function specialKind(dirent: Dirent<Buffer>): string {
   if (dirent.isFIFO()) return 'FIFO';
   if (dirent.isSocket()) return 'socket';
   if (dirent.isCharacterDevice()) return 'character device';

@@ -1,6 +1,6 @@
 import { localPathSchema } from '../config/home-path.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { constants, type Dirent } from 'node:fs';
 import { lstat, open, opendir, readdir, readlink, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
@@ -33,6 +33,7 @@ import {
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 import type { CauseCode } from '../model/causes.js';
+import { decodeFileName, fileNameOf, fsPath } from '../model/file-name.js';
 import { NO_SPACE } from '../scratch/space.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -410,7 +411,10 @@ function batchIncludes(patterns: readonly string[]): string[][] {
 const HASH_CHUNK = 1024 * 1024;
 const HASH_CONCURRENCY = 4;
 
-async function sha256File(file: string, buffer: Buffer): Promise<{ size: number; sha256: string }> {
+async function sha256File(
+  file: string | Buffer,
+  buffer: Buffer,
+): Promise<{ size: number; sha256: string }> {
   const hash = createHash('sha256');
   // Never through a link: the walk saw a regular file here.
   const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -442,13 +446,18 @@ async function collectRestored(
   const pending: string[] = [''];
   while (pending.length > 0) {
     const rel = pending.pop() as string;
-    const dir = await opendir(path.join(scratchDir, rel));
-    for await (const entry of dir) {
-      const childRel = rel ? `${rel}/${entry.name}` : entry.name;
+    // Names read as bytes (Node's types omit `encoding: 'buffer'`), in the escaped form.
+    const dir = await opendir(fsPath(scratchDir, rel), { encoding: 'buffer' as BufferEncoding });
+    for await (const entry of dir as AsyncIterable<Dirent<Buffer>>) {
+      const name = fileNameOf(entry.name);
+      const childRel = rel ? `${rel}/${name}` : name;
       if (entry.isDirectory()) pending.push(childRel);
       else if (entry.isFile()) regular.push(childRel);
       else if (entry.isSymbolicLink())
-        links.push({ path: childRel, target: await readlink(path.join(scratchDir, childRel)) });
+        links.push({
+          path: childRel,
+          target: fileNameOf(await readlink(fsPath(scratchDir, childRel), { encoding: 'buffer' })),
+        });
     }
   }
   regular.sort();
@@ -461,7 +470,7 @@ async function collectRestored(
       signal?.throwIfAborted();
       const index = next++;
       const rel = regular[index] as string;
-      const { size, sha256 } = await sha256File(path.join(scratchDir, rel), buffer);
+      const { size, sha256 } = await sha256File(fsPath(scratchDir, rel), buffer);
       files[index] = { path: rel, size, sha256 };
     }
   };
@@ -478,15 +487,33 @@ async function flattenInto(staging: string, root: string, scratchDir: string): P
     () => false,
   );
   if (exists) {
-    for (const name of await readdir(from)) {
+    for (const bytes of await readdir(from, { encoding: 'buffer' })) {
+      const name = fileNameOf(bytes);
       if (name === stagingName)
         throw new SourceError(
           `restic restore: snapshot entry '${name}' collides with the staging folder`,
         );
-      await rename(path.join(from, name), path.join(scratchDir, name));
+      await rename(fsPath(from, name), fsPath(scratchDir, name));
     }
   }
   await rm(staging, { recursive: true, force: true });
+}
+
+/** A sample's warning for the files restic lists lossily: unverifiable by name, not damaged. */
+function lossyNamesCheck(lossy: readonly string[]): CheckResult {
+  const findings: Finding[] = lossy.map((item) => ({
+    item,
+    problem: 'unverifiable',
+    actual: 'restic ls names it lossily (not valid UTF-8), so a sample cannot ask for it',
+  }));
+  return resultFromFindings('restic-names', findings, {
+    expected: { lossyNames: 0 },
+    actual: { lossyNames: lossy.length },
+    passDetail: 'restic named every file faithfully',
+    failDetail: (found) =>
+      `${found.length} file(s) not sampled: restic lists their names lossily (not valid UTF-8; restic 0.17 lists them exactly), first ${found[0]?.item}`,
+    onFinding: 'warn',
+  });
 }
 
 function preview(text: string): string {
@@ -510,8 +537,18 @@ const METADATA_ERROR =
 
 /** A snapshot's file listing, with where its backed-up root sits in the tree. */
 interface Listing {
+  /** Files restic names faithfully, by their escaped names (`model/file-name.ts`). */
   items: SetItem[];
   root: string;
+}
+
+/**
+ * restic before 0.17 prints a name that is not valid UTF-8 in `ls --json` with U+FFFD
+ * in place of each bad byte (its restore writes the right bytes): such a name cannot be
+ * asked for, so a sample leaves it out and says so.
+ */
+function isLossyName(name: string): boolean {
+  return name.includes('\uFFFD');
 }
 
 class ResticSource implements RestoreSource {
@@ -524,6 +561,8 @@ class ResticSource implements RestoreSource {
   readonly #cacheDir: string | undefined;
   readonly #snapshots = new Map<string, ResticSnapshot>();
   readonly #roots = new Map<string, string>();
+  /** Per snapshot, the files `restic ls` named lossily (escaped as printed): never sampled. */
+  readonly #lossy = new Map<string, string[]>();
   /** Every command run since the last restore, handed over as that restore's evidence. */
   #commands: ExecRecord[] = [];
   #versionChecked: Promise<void> | undefined;
@@ -600,6 +639,8 @@ class ResticSource implements RestoreSource {
       damage = restored.damage;
       checks.push(restored.check);
     }
+    const lossy = options.items === null ? [] : (this.#lossy.get(set.id) ?? []);
+    if (lossy.length > 0) checks.push(lossyNamesCheck(lossy));
     if (this.#config.check)
       checks.push(await this.#check(this.#config.check.readDataSubset, signal));
     const commands = this.#takeCommands();
@@ -633,7 +674,11 @@ class ResticSource implements RestoreSource {
       requested === null
         ? [[]]
         : batchIncludes(
-            requested.map((item) => escapeResticPattern(root ? `${root}/${item}` : `/${item}`)),
+            requested.map((item) => {
+              // restic takes the name's own text: listed names are valid UTF-8.
+              const name = decodeFileName(item).toString('utf8');
+              return escapeResticPattern(root ? `${root}/${name}` : `/${name}`);
+            }),
           );
     const staging = path.join(scratchDir, `.restic-restore-${randomBytes(6).toString('hex')}`);
     const errors = new Map<string, string[]>();
@@ -687,7 +732,7 @@ class ResticSource implements RestoreSource {
     const landed = new Set(files.map((file) => file.path));
     const findings: Finding[] = [];
     for (const [treePath, messages] of errors) {
-      const item = relativeToRoot(treePath, root);
+      const item = fileNameOf(relativeToRoot(treePath, root));
       // Owner, mode, times or xattrs not set on a file whose bytes did land: the data came back.
       const metadataOnly =
         landed.has(item) && messages.every((message) => METADATA_ERROR.test(message));
@@ -857,7 +902,18 @@ class ResticSource implements RestoreSource {
     const root = await findSnapshotRoot(snapshot.paths, async (dir) => chain.get(dir) ?? []);
     this.#roots.set(set.id, root);
     // In place: a listing of millions of files is held once, not twice.
-    for (const file of files) file.path = relativeToRoot(file.path, root);
+    const lossy: string[] = [];
+    let kept = 0;
+    for (const file of files) {
+      const name = fileNameOf(relativeToRoot(file.path, root));
+      if (isLossyName(file.path)) lossy.push(name);
+      else {
+        file.path = name;
+        files[kept++] = file;
+      }
+    }
+    files.length = kept;
+    this.#lossy.set(set.id, lossy);
     const items: SetItem[] = files;
     this.#log.debug({ snapshot: set.id, items: items.length, root }, 'restic: listed snapshot');
     return { items, root };

@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
 import { z } from 'zod';
+import { fileNameOf } from '../model/file-name.js';
 import { CopyWorkers } from '../scratch/copy-workers.js';
 import { CHUNK_BYTES, describeFsError } from '../scratch/hashing-writer.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
@@ -61,6 +62,17 @@ interface Headers {
   linkname: string | null;
   /** Offset of the member's data in the (decompressed) archive. */
   byteOffset?: number;
+  /** PAX extended header records, when the member had one (their values decoded as UTF-8). */
+  pax?: Record<string, string> | null;
+}
+
+/**
+ * A name from a header in the escaped form of `model/file-name.ts`. Header fields are
+ * read as latin1 (one character per byte, so GNU tar's raw bytes come back exactly);
+ * a PAX record is UTF-8 by the standard.
+ */
+function escapedName(value: string, fromPax: boolean): string {
+  return fileNameOf(Buffer.from(value, fromPax ? 'utf8' : 'latin1'));
 }
 
 /** Entry types that are never restored, with the reason given. */
@@ -277,7 +289,13 @@ class MemberWriter {
   readonly #batches = new TaskPool(this.#threads * 2);
   /** Started with the first batch: an archive of large members starts no threads. */
   #workers: CopyWorkers | null = null;
-  #batch: { rel: string; name: string; target: string; mode: number; data: Uint8Array }[] = [];
+  #batch: {
+    rel: string;
+    name: string;
+    target: string | Buffer;
+    mode: number;
+    data: Uint8Array;
+  }[] = [];
   #batchBytes = 0;
   /** Names queued or being written by a worker. */
   readonly #pending = new Set<string>();
@@ -384,7 +402,13 @@ class MemberWriter {
   }
 
   async #write(
-    batch: { rel: string; name: string; target: string; mode: number; data: Uint8Array }[],
+    batch: {
+      rel: string;
+      name: string;
+      target: string | Buffer;
+      mode: number;
+      data: Uint8Array;
+    }[],
   ): Promise<void> {
     this.#workers ??= new CopyWorkers({ threads: this.#threads });
     if (this.#signal?.aborted) this.#workers.abort();
@@ -466,7 +490,10 @@ async function readArchive(
   }
 
   // v7 headers (no ustar magic) are still tar; their checksums are checked all the same.
-  const extract = tarExtract({ allowUnknownFormat: true } as Parameters<typeof tarExtract>[0]);
+  const extract = tarExtract({
+    allowUnknownFormat: true,
+    filenameEncoding: 'latin1',
+  } as Parameters<typeof tarExtract>[0]);
   let bytes = 0;
   const pumping = pump(source, extract, (count) => (bytes += count)).then(
     () => null,
@@ -497,6 +524,9 @@ async function readArchive(
       signal?.throwIfAborted();
       const stream = next.value as unknown as AsyncIterable<Buffer>;
       const header = next.value.header as unknown as Headers;
+      header.name = escapedName(header.name, header.pax?.path !== undefined);
+      if (header.linkname !== null)
+        header.linkname = escapedName(header.linkname, header.pax?.linkpath !== undefined);
       current = header.name;
       await onEntry({ header, body: chunksOf(stream) });
       // Skip what the handler left unread.

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, open, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileNameOf } from '../../src/model/file-name.js';
 import { expect } from 'vitest';
 import type { CheckContext } from '../../src/checks/check.js';
 import { runCommand } from '../../src/exec/run-command.js';
@@ -77,7 +78,8 @@ export async function scanScratch(scratch: string, prefix = ''): Promise<Restore
     if (entry.isDirectory()) files.push(...(await scanScratch(scratch, path)));
     else if (entry.isFile()) {
       const digest = await hashFile(join(scratch, path));
-      files.push({ path, size: digest.size, sha256: digest.digests.sha256! });
+      // Recorded in the escaped form, as every source records names.
+      files.push({ path: fileNameOf(path), size: digest.size, sha256: digest.digests.sha256! });
     }
   }
   return files.sort((a, b) => (a.path < b.path ? -1 : 1));

@@ -117,7 +117,7 @@ describe('manifest check with sha256sum manifests', () => {
     expect(result.actual).toEqual({ verified: 4, missing: 1, changed: 0, truncated: 0 });
     expect(result.findings).toEqual([
       {
-        item: 'docs/new\nline.txt',
+        item: 'docs/new\\nline.txt',
         problem: 'missing',
         expected: { sha256: expect.any(String) },
         actual: null,

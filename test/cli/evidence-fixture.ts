@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand, type CommandResult } from '../../src/exec/run-command.js';
+import { itemsDigest } from '../../src/evidence/items-digest.js';
 import { openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
 import { recordRunResult, recordRunStart } from '../../src/evidence/runs.js';
@@ -77,7 +78,13 @@ export async function prepareCliPlace(
   try {
     for (const record of records) {
       await recordRunStart(store.db, startOf(record));
-      await recordRunResult(store.db, record, [{ path: 'a.txt', size: 1, sha256: 'a'.repeat(64) }]);
+      // One item, fixed by the record's itemsDigest as a real run's are.
+      const items = [{ path: 'a.txt', size: 1, sha256: 'a'.repeat(64) }];
+      await recordRunResult(
+        store.db,
+        { ...record, restored: { ...record.restored, files: 1 }, itemsDigest: itemsDigest(items) },
+        items,
+      );
     }
   } finally {
     await store.close();

@@ -36,7 +36,7 @@ describe.each(['pglite', 'postgres'] as const)(
       );
       expect(verified.exitCode).toBe(0);
       expect(verified.stdout).toMatch(
-        /^evidence chain intact: 4 records, seq \d+ to \d+, verified from the genesis hash\nhead: seq \d+ record_hash [0-9a-f]{64}$/,
+        /^evidence chain intact: 4 records, seq \d+ to \d+, verified from the genesis hash\nitems: 4 of 4 runs recomputed against each record's itemsDigest, all match\nhead: seq \d+ record_hash [0-9a-f]{64}$/,
       );
 
       const json = await restoreDrill(
@@ -87,6 +87,30 @@ describe.each(['pglite', 'postgres'] as const)(
       expect(missing.exitCode).toBe(2);
       expect(missing.stderrTail).toContain(
         `cannot read bundle ${join(place.dir, 'nope.jsonl')}: file not found`,
+      );
+    });
+
+    it('with --items, names the run whose item line was edited in a bundle, the chain itself intact', async () => {
+      const records = history();
+      place = await prepareCliPlace(engine, records);
+      const bundle = join(place.dir, 'items.jsonl');
+      const withItems = await restoreDrill(
+        ['evidence', 'export', '--config', place.config, '--items'],
+        place.dir,
+      );
+      expect(withItems.exitCode).toBe(0);
+      const itemLines = withItems.stdout.trimEnd().split('\n');
+      const itemAt = itemLines.findIndex((line) => line.includes('"type":"item"'));
+      const item = JSON.parse(itemLines[itemAt] as string) as { seq: number };
+      itemLines[itemAt] = JSON.stringify({ ...item, sha256: 'b'.repeat(64) });
+      await writeFile(bundle, `${itemLines.join('\n')}\n`);
+      const editedItem = await restoreDrill(['evidence', 'verify', bundle], '/');
+      expect(editedItem.exitCode).toBe(1);
+      expect(editedItem.stdout).toContain(
+        `BROKEN: the items of 1 run do not match their records' itemsDigest\n`,
+      );
+      expect(editedItem.stdout).toContain(
+        `: seq ${item.seq} (run ${records[0]?.runId}): items do not match the record's itemsDigest: an item's size or SHA-256 was changed`,
       );
     });
 

@@ -139,6 +139,23 @@ describe('restore-drill --json failures', { timeout: 60_000 }, () => {
     expect(error.message).toContain(join(dir, 'absent.yaml'));
   });
 
+  it('init: a config file that exists already, or a bad flag: one JSON error, code usage, exit 2', async () => {
+    const exists = await restoreDrill(
+      ['init', dir, '--config', join(dir, 'invalid.yaml'), '--json'],
+      dir,
+    );
+    expect(exists.exitCode).toBe(2);
+    const error = parseError(exists.stdout);
+    expect(error.code).toBe('usage');
+    expect(error.message).toMatch(/invalid\.yaml exists: add --force to replace it/);
+    const flag = await restoreDrill(['init', dir, '--no-such-flag', '--json'], dir);
+    expect(flag.exitCode).toBe(2);
+    expect(parseError(flag.stdout)).toEqual({
+      code: 'usage',
+      message: "unknown option '--no-such-flag'",
+    });
+  });
+
   it('an unknown verb with --json: code usage, exit 2', async () => {
     const result = await restoreDrill(['frobnicate', '--json'], dir);
     expect(result.exitCode).toBe(2);

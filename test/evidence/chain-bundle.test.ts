@@ -12,7 +12,7 @@ import { purgeEvidence } from '../../src/evidence/purge.js';
 import { GENESIS_HASH, recordRunResult, recordRunStart } from '../../src/evidence/runs.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { engines, type StorePlace } from '../helpers/evidence-engines.js';
-import { makeItems, makeRecord, startOf } from '../helpers/run-records.js';
+import { makeItems, makeRecord, startOf, withItems } from '../helpers/run-records.js';
 
 describe.each(engines)(
   'evidence export and offline bundle verification on %s',
@@ -27,16 +27,16 @@ describe.each(engines)(
       place = await engine.prepare();
       store = await place.open();
       for (let i = 0; i < 6; i++) {
-        const record = makeRecord({
-          startedAt: new Date(Date.UTC(2025, 0, 1 + i * 30, 3)).toISOString(),
-          drill: i % 2 === 0 ? 'nightly' : 'weekly',
-        });
-        await recordRunStart(store.db, startOf(record));
-        const { seq, recordHash } = await recordRunResult(
-          store.db,
-          record,
-          makeItems(i === 1 ? 2500 : 3),
+        const items = makeItems(i === 1 ? 2500 : 3);
+        const record = withItems(
+          makeRecord({
+            startedAt: new Date(Date.UTC(2025, 0, 1 + i * 30, 3)).toISOString(),
+            drill: i % 2 === 0 ? 'nightly' : 'weekly',
+          }),
+          items,
         );
+        await recordRunStart(store.db, startOf(record));
+        const { seq, recordHash } = await recordRunResult(store.db, record, items);
         runs.push({ seq, runId: record.runId, recordHash });
       }
     });
@@ -156,6 +156,87 @@ describe.each(engines)(
         sha256: (7).toString(16).padStart(64, '0'),
       });
       expect(await verifyBundle(file)).toMatchObject({ intact: true, records: 6 });
+    });
+
+    /** The bundle's item lines of run `index`, by their index in `lines`. */
+    const itemLinesOf = (lines: string[], index: number): number[] =>
+      lines.flatMap((line, at) => {
+        const parsed = JSON.parse(line) as { type: string; seq?: number };
+        return parsed.type === 'item' && parsed.seq === run(index).seq ? [at] : [];
+      });
+
+    it('names the run whose item line had its SHA-256 edited', async () => {
+      const { lines } = await exportTo({ items: true });
+      const at = itemLinesOf(lines, 2)[1] as number;
+      const item = JSON.parse(lines[at] as string);
+      lines[at] = JSON.stringify({ ...item, sha256: 'f'.repeat(64) });
+      const report = await verifyBundle(await rewrite(lines));
+      expect(report.intact).toBe(false);
+      expect(report.break).toBeNull();
+      expect(report.items).toMatchObject({ runs: 6, items: 2515, differing: 1 });
+      const problem = report.items?.problems[0];
+      expect(problem).toMatchObject({
+        seq: run(2).seq,
+        runId: run(2).runId,
+        items: 3,
+        missing: [],
+        added: [],
+      });
+      expect(problem?.message).toBe(
+        `line ${itemLinesOf(lines, 2)[0] as number}: seq ${run(2).seq} (run ${run(2).runId}): items do not match the record's itemsDigest: an item's size or SHA-256 was changed (3 item lines for 3 files, the paths the record lists)`,
+      );
+    });
+
+    it('names the item whose line was deleted, and the item of a line added', async () => {
+      const exported = await exportTo({ items: true });
+      const lines = [...exported.lines];
+      const deleted = itemLinesOf(lines, 3)[2] as number;
+      const gone = JSON.parse(lines[deleted] as string) as { path: string };
+      lines.splice(deleted, 1);
+      const report = await verifyBundle(await rewrite(lines));
+      expect(report.intact).toBe(false);
+      expect(report.items?.problems).toHaveLength(1);
+      expect(report.items?.problems[0]).toMatchObject({
+        runId: run(3).runId,
+        missing: [gone.path],
+        items: 2,
+      });
+      expect(report.items?.problems[0]?.message).toMatch(
+        new RegExp(
+          `seq ${run(3).seq} \\(run ${run(3).runId}\\): items do not match the record's itemsDigest: item '${gone.path}' missing \\(2 item lines for 3 files\\)$`,
+        ),
+      );
+
+      const added = [...exported.lines];
+      const after = itemLinesOf(added, 4)[2] as number;
+      added.splice(
+        after + 1,
+        0,
+        JSON.stringify({
+          type: 'item',
+          seq: run(4).seq,
+          path: 'zz/planted.dat',
+          size: 5,
+          sha256: null,
+        }),
+      );
+      const planted = await verifyBundle(await rewrite(added));
+      expect(planted.items?.problems.map((problem) => [problem.runId, problem.added])).toEqual([
+        [run(4).runId, ['zz/planted.dat']],
+      ]);
+      expect(planted.items?.problems[0]?.message).toContain(
+        "items do not match the record's itemsDigest: item 'zz/planted.dat' added (4 item lines for 3 files)",
+      );
+    });
+
+    it('verifies item lines given in another order (the digest sorts them)', async () => {
+      const { lines } = await exportTo({ items: true });
+      const of1 = itemLinesOf(lines, 1);
+      const first = of1[0] as number;
+      const block = lines.slice(first, first + of1.length).reverse();
+      lines.splice(first, of1.length, ...block);
+      const report = await verifyBundle(await rewrite(lines));
+      expect(report).toMatchObject({ intact: true, break: null, items: { runs: 6, differing: 0 } });
     });
 
     it('names an item line that does not belong to the record above it', async () => {

@@ -4,7 +4,7 @@ import { verifyChain, type ChainReport } from '../../src/evidence/chain.js';
 import type { EvidenceStore } from '../../src/evidence/open-store.js';
 import { GENESIS_HASH, recordRunResult, recordRunStart } from '../../src/evidence/runs.js';
 import { engines, type StorePlace } from '../helpers/evidence-engines.js';
-import { makeItems, makeRecord, startOf } from '../helpers/run-records.js';
+import { makeItems, makeRecord, startOf, withItems } from '../helpers/run-records.js';
 
 /** The error a statement raised, or undefined when it succeeded. */
 async function refusal(promise: Promise<unknown>): Promise<string | undefined> {
@@ -35,13 +35,17 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
       anchor: { kind: 'genesis' },
     });
     for (let i = 0; i < 5; i++) {
-      const record = makeRecord({
-        startedAt: new Date(Date.UTC(2025, 0, 1 + i, 3)).toISOString(),
-        verdict: i === 2 ? 'failed' : 'passed',
-        cause: i === 2 ? 'manifest: 1 file changed (a.txt)' : null,
-      });
+      const items = makeItems(2);
+      const record = withItems(
+        makeRecord({
+          startedAt: new Date(Date.UTC(2025, 0, 1 + i, 3)).toISOString(),
+          verdict: i === 2 ? 'failed' : 'passed',
+          cause: i === 2 ? 'manifest: 1 file changed (a.txt)' : null,
+        }),
+        items,
+      );
       await recordRunStart(db, startOf(record));
-      const { seq } = await recordRunResult(db, record, makeItems(2));
+      const { seq } = await recordRunResult(db, record, items);
       runs.push({ seq, runId: record.runId });
     }
   });
@@ -115,7 +119,52 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
       purges: [],
       unusedSeqs: 0,
       break: null,
+      items: null,
     });
+  });
+
+  it('recomputes every run’s itemsDigest from run_items and names the run and item a changed row breaks', async () => {
+    expect(await verifyChain(db, { items: true, batchSize: 2 })).toMatchObject({
+      intact: true,
+      items: { runs: 5, items: 10, differing: 0, problems: [] },
+    });
+    const victim = run(3);
+    await sql`create temp table saved_items as select * from run_items where run_id = ${victim.runId}`.execute(
+      db,
+    );
+    try {
+      await bypassingGuard(
+        'run_items',
+        'run_items_append_only',
+        sql`update run_items set sha256 = ${'e'.repeat(64)} where run_id = ${victim.runId} and path = 'dir-1/file-000001.dat'`,
+      );
+      const edited = await verifyChain(db, { items: true });
+      expect(edited.intact).toBe(false);
+      expect(edited.break).toBeNull();
+      expect(edited.items?.problems.map((problem) => problem.message)).toEqual([
+        `seq ${victim.seq} (run ${victim.runId}): items do not match the record's itemsDigest: an item's size or SHA-256 was changed (2 run_items rows for 2 files, the paths the record lists)`,
+      ]);
+      await bypassingGuard(
+        'run_items',
+        'run_items_no_delete',
+        sql`delete from run_items where run_id = ${victim.runId} and path = 'dir-1/file-000001.dat'`,
+      );
+      const deleted = await verifyChain(db, { items: true });
+      expect(deleted.items?.problems.map((problem) => problem.message)).toEqual([
+        `seq ${victim.seq} (run ${victim.runId}): items do not match the record's itemsDigest: item 'dir-1/file-000001.dat' missing (1 run_items rows for 2 files)`,
+      ]);
+      // The chain alone (what purge checks) does not read items.
+      expect((await verifyChain(db)).intact).toBe(true);
+    } finally {
+      await bypassingGuard(
+        'run_items',
+        'run_items_no_delete',
+        sql`delete from run_items where run_id = ${victim.runId}`,
+      );
+      await sql`insert into run_items select * from saved_items`.execute(db);
+      await sql`drop table saved_items`.execute(db);
+    }
+    expect((await verifyChain(db, { items: true })).intact).toBe(true);
   });
 
   it('refuses a direct UPDATE, DELETE or TRUNCATE of every evidence table', async () => {
@@ -292,8 +341,8 @@ describe.each(engines)('evidence chain on %s', (_dialect, engine) => {
           problem: 'column-mismatch',
           seq: run(4).seq,
           field: 'bytes',
-          expected: '300',
-          actual: '301',
+          expected: '1002',
+          actual: '1003',
         });
       },
     );

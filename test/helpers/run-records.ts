@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { itemsDigest } from '../../src/evidence/items-digest.js';
 import type { RunItem, RunRecord } from '../../src/evidence/run-record.js';
 import type { RunStart } from '../../src/evidence/runs.js';
 
@@ -101,4 +102,18 @@ export function makeItems(count: number): RunItem[] {
     size: i * 1000 + 1,
     sha256: i % 10 === 0 ? null : i.toString(16).padStart(64, '0'),
   }));
+}
+
+/** The record as a run that restored exactly `items` writes it: digest, counts and (up to 1000) sampled paths. */
+export function withItems(record: RunRecord, items: readonly RunItem[]): RunRecord {
+  return {
+    ...record,
+    restored: { files: items.length, bytes: items.reduce((sum, item) => sum + item.size, 0) },
+    itemsDigest: itemsDigest(items),
+    sample: record.sample && {
+      ...record.sample,
+      selectedItems: items.length,
+      items: items.slice(0, 1000).map((item) => item.path),
+    },
+  };
 }

@@ -6,6 +6,7 @@ import { runCommand } from '../../src/exec/run-command.js';
 import { hashFile } from '../../src/manifest/hash-file.js';
 import { ManifestReadError, readManifest } from '../../src/manifest/index.js';
 import { parseSha256sumLine, parseSha256sumManifest } from '../../src/manifest/sha256sum.js';
+import { fileNameOf } from '../../src/model/file-name.js';
 
 /** Names sha256sum must escape (newline, backslash, carriage return) and ones it must not. */
 const FILES: Record<string, string> = {
@@ -44,7 +45,7 @@ async function sha256sum(args: string[], names: string[]): Promise<string> {
 async function expectedHashes(): Promise<Map<string, string>> {
   const map = new Map<string, string>();
   for (const path of Object.keys(FILES))
-    map.set(path, (await hashFile(join(dir, path))).digests.sha256!);
+    map.set(fileNameOf(path), (await hashFile(join(dir, path))).digests.sha256!);
   return map;
 }
 
@@ -93,6 +94,32 @@ describe('sha256sum manifests', () => {
     expect(manifest.files.get('sub/dir/deep.bin')?.line).toBe(2);
   });
 
+  test('matches names that are not UTF-8 byte for byte, as sha256sum writes them raw', async () => {
+    const odd = [
+      Buffer.from('bad\xff\xfe.txt', 'latin1'),
+      Buffer.from('latin1 caf\xe9.txt', 'latin1'),
+      Buffer.from('esc\x1b[31m tab\t.txt', 'latin1'),
+      Buffer.from('nl\n\xff.txt', 'latin1'),
+    ];
+    for (const name of odd)
+      await writeFile(Buffer.concat([Buffer.from(`${dir}/`), name]), name.toString('hex'));
+    const result = await runCommand(
+      'sh',
+      ['-c', 'sha256sum -- * > SHA256SUMS.odd 2>/dev/null; true'],
+      { cwd: dir },
+    );
+    expect(result.exitCode).toBe(0);
+    const manifest = await parseSha256sumManifest(join(dir, 'SHA256SUMS.odd'));
+    expect(manifest.problems).toEqual([]);
+    for (const name of odd) {
+      const expected = (await hashFile(Buffer.concat([Buffer.from(`${dir}/`), name]))).digests
+        .sha256;
+      expect(manifest.files.get(fileNameOf(name))?.sha256, fileNameOf(name)).toBe(expected);
+    }
+    expect(manifest.files.has('bad\\xff\\xfe.txt')).toBe(true);
+    expect(manifest.files.has('nl\\n\\xff.txt')).toBe(true);
+  });
+
   test('tolerates CRLF line endings and blank lines', async () => {
     const output = await sha256sum([], ['plain.txt', 'with space.txt']);
     const crlf = `\r\n${output.trimEnd().split('\n').join('\r\n\r\n')}\r\n\r\n`;
@@ -106,7 +133,7 @@ describe('sha256sum manifests', () => {
     const manifest = await parse(
       `${'1'.repeat(64)}  car\rriage.txt\n${'2'.repeat(64)}  next.txt\r\n`,
     );
-    expect([...manifest.files.keys()]).toEqual(['car\rriage.txt', 'next.txt']);
+    expect([...manifest.files.keys()]).toEqual(['car\\rriage.txt', 'next.txt']);
   });
 
   test('reports each malformed line by number and keeps reading', async () => {
@@ -232,10 +259,10 @@ describe('parseSha256sumLine', () => {
     });
   });
 
-  test('keeps a backslash literally when the line is not escaped', () => {
+  test('keeps a backslash literally when the line is not escaped (escaped form: doubled)', () => {
     expect(parseSha256sumLine(`${hash}  a\\nb`)).toEqual({
       kind: 'entry',
-      path: 'a\\nb',
+      path: 'a\\\\nb',
       sha256: hash,
     });
   });

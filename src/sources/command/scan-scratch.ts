@@ -1,5 +1,6 @@
+import type { Dirent } from 'node:fs';
 import { opendir, readlink } from 'node:fs/promises';
-import path from 'node:path';
+import { fileNameOf, fsPath } from '../../model/file-name.js';
 import { hashFile } from '../../manifest/hash-file.js';
 import { describeFsError } from '../../scratch/hashing-writer.js';
 import type { RefusedEntry, RestoredFile, RestoredLink } from '../restore-source.js';
@@ -18,7 +19,8 @@ export interface ScratchScan {
  * Walks scratch after an external tool restored into it (never following a symlink)
  * and hashes every regular file, streaming in 1 MiB reads. Symlinks are recorded with
  * their targets, wherever they point, and never read through; special files (FIFOs,
- * sockets, devices) are refused. Paths are `/` separated,
+ * sockets, devices) are refused. Paths are `/` separated (names read as bytes, in the
+ * escaped form of `model/file-name.ts`),
  * relative to scratch, in name order. `skip` names top-level entries that are not
  * the restore's (a source's own work files).
  */
@@ -32,7 +34,7 @@ export async function scanScratch(
   const pending: Promise<void>[] = [];
   const hash = async (rel: string): Promise<void> => {
     try {
-      const digest = await hashFile(path.join(root, ...rel.split('/')), ['sha256'], {
+      const digest = await hashFile(fsPath(root, rel), ['sha256'], {
         signal: options.signal,
       });
       files.push({ path: rel, size: digest.size, sha256: digest.digests.sha256 as string });
@@ -45,21 +47,24 @@ export async function scanScratch(
     }
   };
 
-  const walk = async (dir: string, prefix: string): Promise<void> => {
-    const entries = [];
-    for await (const entry of await opendir(dir)) entries.push(entry);
+  const walk = async (prefix: string): Promise<void> => {
+    const entries: { name: string; entry: Dirent<Buffer> }[] = [];
+    // Node's types omit it, but opendir reads names as bytes with `encoding: 'buffer'`.
+    const dir = await opendir(fsPath(root, prefix), { encoding: 'buffer' as BufferEncoding });
+    for await (const entry of dir as AsyncIterable<Dirent<Buffer>>)
+      entries.push({ name: fileNameOf(entry.name), entry });
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const entry of entries) {
+    for (const { name, entry } of entries) {
       options.signal?.throwIfAborted();
-      const rel = prefix ? `${prefix}/${entry.name}` : entry.name;
-      if (prefix === '' && options.skip?.has(entry.name)) continue;
-      const abs = path.join(dir, entry.name);
-      if (entry.isDirectory()) await walk(abs, rel);
+      const rel = prefix ? `${prefix}/${name}` : name;
+      if (prefix === '' && options.skip?.has(name)) continue;
+      const abs = fsPath(root, rel);
+      if (entry.isDirectory()) await walk(rel);
       else if (entry.isFile()) {
         pending.push(hash(rel));
         if (pending.length >= HASH_CONCURRENCY) await Promise.all(pending.splice(0));
       } else if (entry.isSymbolicLink()) {
-        links.push({ path: rel, target: await readlink(abs) });
+        links.push({ path: rel, target: fileNameOf(await readlink(abs, { encoding: 'buffer' })) });
       } else {
         refused.push({
           entry: rel,
@@ -69,7 +74,7 @@ export async function scanScratch(
     }
   };
   try {
-    await walk(root, '');
+    await walk('');
   } finally {
     await Promise.allSettled(pending);
   }
