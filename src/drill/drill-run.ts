@@ -1,3 +1,4 @@
+import type { ExecRecord } from '../exec/run-command.js';
 import type { CheckResult } from '../checks/check.js';
 import type { Config, DrillConfig } from '../config/schema.js';
 import type { EvidenceDb } from '../evidence/database.js';
@@ -81,6 +82,8 @@ export interface DrillRun {
   /** Free space in scratch watched while the restore writes. */
   watch: SpaceWatch | null;
   outcome: RestoreOutcome | null;
+  /** Commands a source ran before it threw (a `SourceError`'s): the record keeps them when there is no outcome. */
+  failedCommands: ExecRecord[];
   checks: CheckResult[];
   verdict: RunVerdict;
   cause: string | null;

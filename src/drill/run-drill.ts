@@ -16,7 +16,7 @@ import { guardConfigScratchRoot } from '../scratch/guard.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
 import { causeCodeOfError, formatCause, type CauseCode } from '../model/causes.js';
 import { isNoSpace, ScratchFullError } from '../scratch/space.js';
-import { BackupDamagedError } from '../sources/restore-source.js';
+import { BackupDamagedError, SourceError } from '../sources/restore-source.js';
 import { RestoreCheck } from '../checks/restore-check.js';
 import { VERSION } from '../version.js';
 import {
@@ -108,6 +108,7 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
     if (failure instanceof BackupDamagedError && !stopped(run))
       await damagedBeforeRestore(failure, run);
     else {
+      if (failure instanceof SourceError) run.failedCommands = failure.commands;
       ({ verdict: run.verdict, cause: run.cause } = classifyFailure(failure, run, current));
       run.log.warn({ cause: run.cause }, 'drill could not complete');
     }
@@ -219,6 +220,7 @@ async function prepare(
     space: null,
     watch: null,
     outcome: null,
+    failedCommands: [],
     checks: [],
     verdict: 'passed',
     cause: null,
@@ -305,7 +307,7 @@ async function recordRun(
         Object.entries(phaseMs).map(([name, value]) => [name, Math.round(value)]),
       ),
     },
-    commands: outcome?.commands ?? [],
+    commands: outcome?.commands ?? run.failedCommands,
     targets: { rtoMs: drill.targets?.rto ?? null, rpoMs: drill.targets?.rpo ?? null },
     host: run.host,
     version: VERSION,

@@ -32,6 +32,27 @@ export interface EvidenceStore {
 /** Shared buffers of the embedded store: keeps a CLI call or the daemon well under 200 MB. */
 const EMBEDDED_SHARED_BUFFERS = '16MB';
 
+/** Refresh the run tables' statistics once this many runs came since the last time (or a tenth more, if more). */
+const ANALYZE_AFTER_RUNS = 1000;
+
+/**
+ * ANALYZE the run tables, as autovacuum would, once they grew by `ANALYZE_AFTER_RUNS` runs or a
+ * tenth since their last statistics: PGlite runs no autovacuum, and without statistics the
+ * recent-runs queries read every record in their window instead of the few they need. The
+ * run count comes from the ends of the `seq` index (PGlite keeps no modification counters
+ * across restarts); `run_items` is left out, it is only ever read by run id.
+ */
+async function analyzeIfGrown(db: Kysely<Database>): Promise<void> {
+  const { rows } = await sql<{ analyzed: number; runs: string | null }>`
+    select c.reltuples as analyzed, (select max(seq) - min(seq) + 1 from run_results) as runs
+    from pg_class c where c.oid = 'run_results'::regclass`.execute(db);
+  const runs = Number(rows[0]?.runs ?? 0);
+  // reltuples is -1 until the first ANALYZE.
+  const analyzed = Math.max(0, rows[0]?.analyzed ?? 0);
+  if (runs - analyzed > Math.max(ANALYZE_AFTER_RUNS, analyzed / 10))
+    await sql`analyze run_starts, run_results`.execute(db);
+}
+
 /** How long to wait for a PostgreSQL server before calling it unreachable. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -174,6 +195,10 @@ async function openEmbedded(embeddedDir: string, log: Logger): Promise<EvidenceS
       if (closed) return;
       closed = true;
       try {
+        // Statistics are gathered at close, once the command has done its work.
+        await analyzeIfGrown(openDb).catch((error: unknown) =>
+          log.warn({ dataDir, err: reasonOf(error) }, 'evidence store statistics not refreshed'),
+        );
         await openDb.destroy();
         await openLite.close();
       } finally {

@@ -123,7 +123,14 @@ export class CommandSource implements RestoreSource {
     });
     options.signal?.throwIfAborted();
     if (result.exitCode !== 0 || result.timedOut || result.signal) {
-      throw new SourceError(`list command ${result.command} failed: ${describeExit(result)}`);
+      const { stdout: _listed, ...listRecord } = result;
+      throw new SourceError(
+        `list command ${result.command} failed: ${describeExit(result)}`,
+        false,
+        {
+          commands: [listRecord],
+        },
+      );
     }
     return parseListOutput(result.stdout, result.command);
   }
@@ -159,20 +166,19 @@ export class CommandSource implements RestoreSource {
       onStderrLine: ignore,
     });
     options.signal?.throwIfAborted();
+    const { stdout: _stdout, ...record } = result;
     if (result.exitCode === null && !result.signal && !result.timedOut) {
       throw new SourceError(
         `cannot run restore command ${file}: ${lastLine(result.stderrTail)}`,
         false,
-        {
-          code: 'tool.missing',
-        },
+        { code: 'tool.missing', commands: [record] },
       );
     }
-    const { stdout: _stdout, ...record } = result;
     const tool = `restore command ${path.basename(file)}`;
     if (result.exitCode !== null && this.#config.unreachableExitCodes.includes(result.exitCode))
       throw new SourceError(`${tool} could not reach ${set.path}: ${describeExit(result)}`, false, {
         code: 'source.unreachable',
+        commands: [record],
       });
     const { files, links, refused } = await scanScratch(scratchDir, { signal: options.signal });
     options.log.info(

@@ -157,13 +157,16 @@ export class BackupDamagedError extends Error implements CodedError {
 export class SourceError extends Error implements CodedError {
   override readonly name = 'SourceError';
   readonly causeCode: CauseCode;
+  /** The commands the source ran before it gave up, with their output tails: kept in the run's record. */
+  readonly commands: ExecRecord[];
   constructor(
     message: string,
     /** Transient errors (throttling, a 503) may be retried; permanent ones may not. */
     readonly transient = false,
-    options?: { cause?: unknown; code?: CauseCode },
+    options?: { cause?: unknown; code?: CauseCode; commands?: readonly ExecRecord[] },
   ) {
     super(message, options);
     this.causeCode = options?.code ?? 'source.failed';
+    this.commands = [...(options?.commands ?? [])];
   }
 }

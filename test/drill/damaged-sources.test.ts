@@ -195,6 +195,33 @@ process.exit(2);
     expect(record.cause).toBe(
       `source.unreachable: restore command node could not reach set-1: exit code 75: cannot connect to backup server`,
     );
+    // The command the source ran before it gave up stays in the record, with its output tail.
+    expect(record.commands).toEqual([
+      expect.objectContaining({
+        exitCode: 75,
+        stderrTail: 'cannot connect to backup server',
+        command: expect.stringContaining('unreachable'),
+      }),
+    ]);
+  });
+
+  it('errors when the list command fails, keeping that command and its output tail in the record', async () => {
+    const record = await drill('command-list-fails', {
+      kind: 'command',
+      restore: [process.execPath, '-e', '0', '{scratch}'],
+      list: [
+        process.execPath,
+        '-e',
+        'console.error("catalogue locked by job 12"); process.exit(3)',
+      ],
+    });
+    expect(record.verdict).toBe('error');
+    expect(record.cause).toMatch(
+      /^source\.failed: list command .* failed: exit code 3: catalogue locked by job 12$/,
+    );
+    expect(record.commands).toEqual([
+      expect.objectContaining({ exitCode: 3, stderrTail: 'catalogue locked by job 12' }),
+    ]);
   });
 
   it('errors when the tool is missing', async () => {
@@ -205,5 +232,8 @@ process.exit(2);
     });
     expect(record.verdict).toBe('error');
     expect(record.cause).toMatch(/^tool\.missing: cannot run restore command .*no-such-tool: /);
+    expect(record.commands).toEqual([
+      expect.objectContaining({ exitCode: null, command: expect.stringContaining('no-such-tool') }),
+    ]);
   });
 });

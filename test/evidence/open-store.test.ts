@@ -97,6 +97,55 @@ describe('openEvidenceStore, embedded PGlite', () => {
   );
 
   it(
+    'gathers planner statistics at close once 1000 runs came since the last time, as autovacuum would',
+    async () => {
+      const dir = await embeddedDir();
+      const analyzed = async (store: EvidenceStore) =>
+        Object.fromEntries(
+          (
+            await sql<{ relname: string; reltuples: number }>`
+              select relname, reltuples from pg_class
+              where relname in ('run_starts', 'run_results')`.execute(store.db)
+          ).rows.map((row) => [row.relname, row.reltuples]),
+        );
+      let next = 0;
+      const addRuns = async (store: EvidenceStore, count: number) => {
+        const from = next + 1;
+        next += count;
+        await sql`insert into run_starts (run_id, drill, trigger, started_at, host, pid, version, config_hash)
+          select ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 'stats', 'manual',
+            now() - n * interval '1 minute', 'h', 1, 'v', 'c'
+          from generate_series(${from}::int, ${next}::int) as n`.execute(store.db);
+        await sql`insert into run_results (run_id, drill, verdict, started_at, finished_at, files, bytes,
+            checks_failed, restore_ms, verify_ms, total_ms, record, prev_hash, record_hash)
+          select run_id, drill, 'passed', started_at, started_at, 0, 0, 0, 0, 0, 0, '{}', repeat(md5(run_id), 2), repeat(md5(run_id || 'r'), 2)
+          from run_starts where drill = 'stats' and run_id not in (select run_id from run_results)
+          order by started_at desc`.execute(store.db);
+      };
+
+      const first = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      await addRuns(first, 900);
+      await first.close();
+      const second = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      expect(await analyzed(second)).toEqual({ run_starts: -1, run_results: -1 });
+      await addRuns(second, 200);
+      await second.close();
+      const third = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      expect(await analyzed(third)).toEqual({ run_starts: 1100, run_results: 1100 });
+      // Another 100 runs are under a tenth more: no new statistics yet.
+      await addRuns(third, 100);
+      await third.close();
+      const fourth = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      try {
+        expect(await analyzed(fourth)).toEqual({ run_starts: 1100, run_results: 1100 });
+      } finally {
+        await fourth.close();
+      }
+    },
+    SLOW_STORE_MS,
+  );
+
+  it(
     'refuses a second process on the same folder, naming the holder, and lets it in after close',
     async () => {
       const dir = await embeddedDir();

@@ -9,6 +9,7 @@ import {
   BASIC,
   HOSTILE_CAUSE,
   HOSTILE_ITEM,
+  ODD_NAME_ITEM,
   TOKEN,
   serveFixture,
   type ServedEvidence,
@@ -347,6 +348,12 @@ describe('the web view in Chromium', () => {
     expect(await page.locator('.callout h3').innerText()).toBe(`Failed: ${HOSTILE_CAUSE}`);
     expect(await page.locator('tr#check-manifest td').nth(4).innerText()).toBe(HOSTILE_CAUSE);
     expect(await page.locator('table.findings code').first().innerText()).toBe(HOSTILE_ITEM);
+    // A name that is not UTF-8 shows in its escaped form: no raw control character reaches the page.
+    const codes = await page.locator('table.findings code').allInnerTexts();
+    expect(codes).toContain(ODD_NAME_ITEM);
+    expect(ODD_NAME_ITEM).toContain('bad\\xff\\xfe\\n\\x1b[2J');
+    // eslint-disable-next-line no-control-regex -- finding control characters is the point
+    expect(await page.locator('body').innerText()).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f]/u);
     await page.goto(at('/runs?drill=legacy-app'));
     expect(await page.locator('table.runs').innerText()).toContain(HOSTILE_CAUSE);
     expect(

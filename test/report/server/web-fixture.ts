@@ -36,6 +36,8 @@ export const AMBIGUOUS_IDS = [
   'abcd2222-0000-4000-8000-000000000002',
 ] as const;
 export const HOSTILE_ITEM = `uploads/<img src=x onerror=alert(2)>.png`;
+/** A file named with bytes that are not UTF-8, a newline and an escape, as evidence records it (docs/file-names.md). */
+export const ODD_NAME_ITEM = 'uploads/bad\\xff\\xfe\\n\\x1b[2J.png';
 
 export interface WebFixture {
   now: Date;
@@ -479,8 +481,11 @@ export function webFixture(now: Date = fixtureNow()): WebFixture {
         expected: 'match',
         actual: '<b>mismatch</b>',
         detail: HOSTILE_CAUSE,
-        findings: [{ item: HOSTILE_ITEM, problem: 'changed', expected: hex(5), actual: hex(6) }],
-        findingsTotal: 1,
+        findings: [
+          { item: HOSTILE_ITEM, problem: 'changed', expected: hex(5), actual: hex(6) },
+          { item: ODD_NAME_ITEM, problem: 'changed', expected: hex(7), actual: hex(8) },
+        ],
+        findingsTotal: 2,
       },
     ],
   });
