@@ -19,7 +19,7 @@ export function createDrillJob(
 ): Job<DrillJobPayload, RunDrillResult> {
   return {
     name: 'drill',
-    async run(payload, { loaded, db, log, signal, gate }) {
+    async run(payload, { loaded, db, log, signal, gate, onProgress }) {
       const drill = loaded.config.drills.find((candidate) => candidate.name === payload.drill);
       if (!drill) throw new Error(`no drill named '${payload.drill}' in ${loaded.file}`);
       const result = await runDrill({
@@ -33,6 +33,7 @@ export function createDrillJob(
         replay: payload.replay ?? null,
         ...(signal ? { signal } : {}),
         ...(gate ? { gate } : {}),
+        ...(onProgress ? { onProgress } : {}),
         ...(options.createSource ? { createSource: options.createSource } : {}),
       });
       // A result still in the spool is not in the store the alerts read: its alerts come after the replay.

@@ -13,6 +13,7 @@ import {
 } from './context.js';
 import { keepWorkingWhenOutputCloses } from './closed-output.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { createProgressReporter } from './progress-display.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
@@ -40,6 +41,8 @@ export function daemonCommand(jobs: CliJobs): Command {
     const signals = new SignalHandler(log);
     for (const signal of SIGNALS) process.on(signal, signals.handle);
     let store: EvidenceStore | undefined;
+    // In the foreground on a terminal, a status line per running drill; elsewhere, progress log events.
+    const progress = createProgressReporter({ logFormat: options.logFormat, log });
     try {
       store = await openStoreFor(loaded, log);
       let daemon: Daemon;
@@ -49,12 +52,19 @@ export function daemonCommand(jobs: CliJobs): Command {
           staleCheckPeriodic(jobs.staleCheck, new Date()),
           heartbeatPeriodic(jobs.heartbeat),
         ];
-        daemon = await Daemon.start({ loaded, store, log, jobs: { drill: jobs.drill, periodic } });
+        daemon = await Daemon.start({
+          loaded,
+          store,
+          log,
+          jobs: { drill: jobs.drill, periodic },
+          onProgress: progress.listener,
+        });
       } catch (error) {
         throw new CliError(`cannot start the daemon: ${(error as Error).message}`, ExitCode.Failed);
       }
       await signals.serve(daemon);
     } finally {
+      progress.stop();
       for (const signal of SIGNALS) process.off(signal, signals.handle);
       await store?.close();
     }

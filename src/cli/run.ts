@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import type { RunDrillResult } from '../drill/run-drill.js';
+import { createProgressReporter } from './progress-display.js';
 import type { EvidenceStore } from '../evidence/open-store.js';
 import type { RunItem, RunRecord } from '../evidence/run-record.js';
 import { getRun, listRunItems } from '../evidence/runs.js';
@@ -105,21 +106,31 @@ export function runCommand(jobs: CliJobs): Command {
           items: paths.length > 0 ? paths : whole ? null : (found.record.sample?.items ?? []),
         };
       }
-      for (const name of names) {
-        if (stop.signal.aborted) break;
-        const result = await jobs.drill.run(
-          { drill: name, trigger: replay ? 'replay' : 'manual', replay },
-          {
-            loaded,
-            db: store.db,
-            log,
-            signal: stop.signal,
-            gate: { hold: (runId) => leases.hold(runId) },
-          },
-        );
-        if (result.status === 'slot-taken') continue;
-        outcomes.push(result);
-        if (!options.json) printOutcome(result);
+      const progress = createProgressReporter({
+        json: options.json,
+        logFormat: options.logFormat,
+        log,
+      });
+      try {
+        for (const name of names) {
+          if (stop.signal.aborted) break;
+          const result = await jobs.drill.run(
+            { drill: name, trigger: replay ? 'replay' : 'manual', replay },
+            {
+              loaded,
+              db: store.db,
+              log,
+              signal: stop.signal,
+              gate: { hold: (runId) => leases.hold(runId) },
+              onProgress: progress.listener,
+            },
+          );
+          if (result.status === 'slot-taken') continue;
+          outcomes.push(result);
+          if (!options.json) printOutcome(result);
+        }
+      } finally {
+        progress.stop();
       }
     } finally {
       process.off('SIGINT', onSignal);

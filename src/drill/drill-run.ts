@@ -8,6 +8,7 @@ import type { Logger } from '../log/logger.js';
 import type { CoverPlan } from '../sampling/cover.js';
 import type { SpaceReservation, SpaceWatch } from '../scratch/space.js';
 import type { SourceConfig } from '../sources/registry.js';
+import type { DrillProgress, ProgressListener } from './progress.js';
 import type { BackupSet, RestoreOutcome, RestoreSource } from '../sources/restore-source.js';
 import type { SourceContext } from '../sources/source-kind.js';
 
@@ -32,6 +33,8 @@ export interface RunDrillRequest {
   /** Makes the source; the registry's by default (tests wrap it). */
   createSource?: (config: SourceConfig, context: SourceContext) => RestoreSource;
   now?: () => Date;
+  /** Told of each phase as it starts and of the restore's progress every second (a terminal status line, logs). */
+  onProgress?: ProgressListener | undefined;
 }
 
 /**
@@ -101,9 +104,20 @@ export interface DrillPhase {
 /** Runs a phase, recording its time in `run.phaseMs` even when it throws. */
 export async function timed(run: DrillRun, phase: DrillPhase): Promise<void> {
   const start = performance.now();
+  run.request.onProgress?.(progressBase(run, phase.name));
   try {
     await phase.run(run);
   } finally {
     run.phaseMs[phase.name] = (run.phaseMs[phase.name] ?? 0) + (performance.now() - start);
   }
+}
+
+/** The part of a progress event every phase can tell. */
+export function progressBase(run: DrillRun, phase: DrillProgress['phase']): DrillProgress {
+  return {
+    drill: run.drill.name,
+    runId: run.runId,
+    phase,
+    startedAtMs: run.startedAt.getTime(),
+  };
 }

@@ -26,7 +26,8 @@ import {
   type RestoreSource,
 } from '../sources/restore-source.js';
 import { selectSet } from '../sources/set-selection.js';
-import type { DrillPhase, DrillRun } from './drill-run.js';
+import { progressBase, type DrillPhase, type DrillRun } from './drill-run.js';
+import { startRestoreMeter } from './progress.js';
 
 /** Evidence capped in the record itself; `run_items` keeps every item. */
 const MAX_SAMPLE_ITEMS_IN_RECORD = 1_000;
@@ -121,6 +122,18 @@ export const restorePhase: DrillPhase = {
     run.watch = watch;
     const signal = AbortSignal.any(run.signal ? [run.signal, watch.signal] : [watch.signal]);
     run.log.info({ set: set.path, items: items?.size ?? 'all' }, 'restoring');
+    const listener = request.onProgress;
+    const meter = listener
+      ? await startRestoreMeter(
+          scratchDir,
+          {
+            ...progressBase(run, 'restore'),
+            totalBytes: expectedBytes,
+            totalItems: items?.size ?? null,
+          },
+          listener,
+        )
+      : null;
     try {
       run.outcome = await source.restore(set, scratchDir, { items, signal, log: run.log });
     } catch (error) {
@@ -129,6 +142,7 @@ export const restorePhase: DrillPhase = {
       run.outcome = error.outcome();
       run.log.warn({ damage: error.damage }, 'backup damaged');
     } finally {
+      meter?.stop();
       watch.stop();
     }
     // A tool that met a full disk says so in its output, whatever its exit code means to it.

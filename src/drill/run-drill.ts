@@ -20,6 +20,7 @@ import { BackupDamagedError, SourceError } from '../sources/restore-source.js';
 import { RestoreCheck } from '../checks/restore-check.js';
 import { VERSION } from '../version.js';
 import {
+  progressBase,
   timed,
   type DrillPhase,
   type DrillRun,
@@ -115,6 +116,7 @@ async function runHeld(request: RunDrillRequest, runId: string): Promise<RunDril
   }
   await timed(run, cleanupPhase);
   const { record, recorded } = await recordRun(run, t0);
+  request.onProgress?.(progressBase(run, 'finished'));
   run.log.info({ verdict: run.verdict, cause: run.cause, recorded: recorded.in }, 'drill finished');
   return { status: 'finished', record, recorded };
 }

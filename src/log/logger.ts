@@ -25,7 +25,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     // Loaded only for people at a terminal: machines (and --version) never pay for it.
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     const stream = pretty({
-      destination: 2,
+      // On a terminal, through process.stderr: a status line (cli/progress-display.ts) then
+      // clears itself around each log line. Elsewhere straight to fd 2.
+      destination: process.stderr.isTTY === true ? process.stderr : 2,
       sync: true,
       colorize: process.stderr.isTTY === true,
       singleLine: true,

@@ -15,6 +15,7 @@ import type { Job, PeriodicJob } from './job.js';
 import { recoverAbandonedRuns, type RecoveredRun } from './recovery.js';
 import { createRunLeases, type RunLeases } from './run-leases.js';
 import { Scheduler } from './scheduler.js';
+import type { ProgressListener } from '../drill/progress.js';
 
 /** The jobs a daemon runs: the drill, and the periodic ones (scratch sweep, stale check…). */
 export interface DaemonJobs {
@@ -31,6 +32,8 @@ export interface StartDaemonOptions {
   metrics?: (config: () => LoadedConfig) => readonly MetricsSource[];
   /** node-cron's lateness tolerance (tests shorten it). */
   missedToleranceMs?: number;
+  /** Told how each running drill is getting on (the CLI's status lines in the foreground). */
+  onProgress?: ProgressListener | undefined;
 }
 
 /** The outcome of the last SIGHUP reload. */
@@ -87,6 +90,7 @@ export class Daemon {
       drillJob: options.jobs.drill,
       periodicJobs: options.jobs.periodic ?? [],
       onEvent: (event) => metrics?.observe(event),
+      onProgress: options.onProgress,
       ...(options.missedToleranceMs === undefined
         ? {}
         : { missedToleranceMs: options.missedToleranceMs }),

@@ -1,5 +1,6 @@
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import type { ProgressListener } from '../drill/progress.js';
 import type { RunGate } from '../drill/run-drill.js';
 import type { EvidenceDb } from '../evidence/database.js';
 import type { Logger } from '../log/logger.js';
@@ -13,6 +14,8 @@ export interface JobContext {
   signal?: AbortSignal;
   /** The run's liveness lease and slot claim, from the daemon or `run` (drill jobs). */
   gate?: RunGate;
+  /** Told how a drill run is getting on (drill jobs): a terminal status line, log events. */
+  onProgress?: ProgressListener;
 }
 
 /**

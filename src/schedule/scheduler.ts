@@ -9,6 +9,7 @@ import type { Job, PeriodicJob } from './job.js';
 import type { RunLeases } from './run-leases.js';
 import type { SkipReason } from './run-skips.table.js';
 import { claimSlot, recordSlotSkip, slotTime, type SlotOutcome } from './slots.js';
+import type { ProgressListener } from '../drill/progress.js';
 
 /** How late a timer may fire and still run its slot; later, the slot is recorded as missed. */
 const DEFAULT_MISSED_TOLERANCE_MS = 30_000;
@@ -24,6 +25,8 @@ export interface SchedulerOptions {
   periodicJobs?: readonly PeriodicJob[];
   /** Told of every slot decision and finished run (the daemon's metrics count them). */
   onEvent?: (event: SchedulerEvent) => void;
+  /** Told how each running drill is getting on (a status line per drill in the foreground). */
+  onProgress?: ProgressListener | undefined;
   missedToleranceMs?: number;
   now?: () => Date;
 }
@@ -88,6 +91,7 @@ export class Scheduler {
   readonly #drillJob: Job<DrillJobPayload, RunDrillResult>;
   readonly #periodic: readonly PeriodicJob[];
   readonly #onEvent: (event: SchedulerEvent) => void;
+  readonly #onProgress: ProgressListener | undefined;
   readonly #tolerance: number;
   readonly #now: () => Date;
   #state: SchedulerStatus['state'] = 'idle';
@@ -109,6 +113,7 @@ export class Scheduler {
     this.#drillJob = options.drillJob;
     this.#periodic = options.periodicJobs ?? [];
     this.#onEvent = options.onEvent ?? (() => {});
+    this.#onProgress = options.onProgress;
     this.#tolerance = options.missedToleranceMs ?? DEFAULT_MISSED_TOLERANCE_MS;
     this.#now = options.now ?? (() => new Date());
   }
@@ -402,6 +407,7 @@ export class Scheduler {
           log: this.#log.child({ slot: entry.slot.toISOString() }),
           signal: controller.signal,
           gate,
+          ...(this.#onProgress ? { onProgress: this.#onProgress } : {}),
         },
       )
       .then((result) => {
