@@ -516,6 +516,17 @@ function lossyNamesCheck(lossy: readonly string[]): CheckResult {
   });
 }
 
+/** `restic stats --json --mode restore-size`: the bytes and files a restore of the snapshot writes. */
+const restoreSizeSchema = z.looseObject({ total_size: z.number().int().nonnegative() });
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 function preview(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();
   return oneLine.length > 80 ? `${oneLine.slice(0, 77)}...` : oneLine || '(empty)';
@@ -617,6 +628,20 @@ class ResticSource implements RestoreSource {
   ): Promise<SetItem[]> {
     options.signal?.throwIfAborted();
     return (await this.#list(set, options.signal)).items;
+  }
+
+  /** `restic stats --mode restore-size`: what a whole-snapshot restore writes, for the scratch pre-check. */
+  async restoredSize(
+    set: BackupSet,
+    options: { signal?: AbortSignal | undefined },
+  ): Promise<number | null> {
+    const args = ['stats', '--json', '--mode', 'restore-size', ...this.#globalArgs(), set.id];
+    const result = await this.#exec('stats', args, { keepStdout: true, signal: options.signal });
+    this.#throwUnlessOk('stats', result);
+    const parsed = restoreSizeSchema.safeParse(safeJson(result.stdout));
+    if (!parsed.success)
+      throw new SourceError(`restic stats: unexpected output: ${preview(result.stdout)}`);
+    return parsed.data.total_size;
   }
 
   async restore(

@@ -7,6 +7,7 @@ import { runDrill } from '../../src/drill/run-drill.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
 import { getRun } from '../../src/evidence/runs.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { run } from '../helpers/artefacts.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import {
   createResticRepo,
@@ -34,9 +35,13 @@ afterAll(async () => {
 }, SLOW_STORE_MS);
 
 /** Runs a one-drill config through runDrill and checks the stored record matches the returned one. */
-async function drill(name: string, source: Record<string, unknown>): Promise<RunRecord> {
+async function drill(
+  name: string,
+  source: Record<string, unknown>,
+  scratchRoot = path.join(base, 'scratch'),
+): Promise<RunRecord> {
   const text = stringify({
-    scratch: { root: path.join(base, 'scratch') },
+    scratch: { root: scratchRoot },
     drills: [{ name, source, checks: { files: { min: 1 } } }],
   });
   const loaded = parseConfig(text, path.join(base, 'restore-drill.yaml'), {}, base);
@@ -55,7 +60,7 @@ async function drill(name: string, source: Record<string, unknown>): Promise<Run
     verdict: result.record.verdict,
     cause: result.record.cause,
   });
-  expect(await readdir(path.join(base, 'scratch')).catch(() => [])).toEqual([]);
+  expect(await readdir(scratchRoot).catch(() => [])).toEqual([]);
   return result.record;
 }
 
@@ -128,6 +133,31 @@ describe('runDrill: restic repositories', () => {
       ['restore', 'failed'],
       ['restic-restore', 'failed'],
     ]);
+  });
+
+  it('errors before restoring when restic stats says the snapshot is larger than the free space', async () => {
+    // 20 MB of zeros dedupe to almost nothing in the repository: only restic's restore size tells.
+    const zeros = await createResticRepo();
+    const small = path.join(base, 'small');
+    await mkdir(small, { recursive: true });
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', small]);
+    try {
+      const data = path.join(zeros.dir, 'zeros');
+      await writeTree(data, { 'zero.bin': Buffer.alloc(20_000_000) });
+      await zeros.backup([data]);
+      const root = path.join(small, 'scratch');
+      const record = await drill('restic-too-big', restic(zeros.repository), root);
+      expect(record.verdict).toBe('error');
+      expect(record.cause).toMatch(
+        new RegExp(
+          `^scratch\\.full: scratch full: needed at least [\\d.]+ MB, [\\d.]+ [KM]B free on ${root}/restic-too-big-[^ ]+ \\(expected 20(\\.\\d+)? MB × scratch margin 1\\.5`,
+        ),
+      );
+      expect(record.restored.files).toBe(0);
+    } finally {
+      await run('umount', [small]);
+      await zeros.cleanup();
+    }
   });
 
   it('errors, not fails, on a wrong password or a repository that is not there', async () => {
