@@ -8,9 +8,11 @@ import { parseDuration } from '../config/duration.js';
 import type { EvidenceStore } from '../evidence/open-store.js';
 import { isCalendarDate } from '../report/controls.js';
 import { drillsWithEvidence, loadEvidenceSummary, streamRunRows } from '../report/load-summary.js';
-import { csvRunLines, csvSummary } from '../report/render-csv.js';
+import type { EvidenceSummary } from '../report/drill-summary.js';
+import { csvRunLines, csvSummary, type RunRow } from '../report/render-csv.js';
 import { renderHtmlReport } from '../report/render-html.js';
 import { renderJsonReport } from '../report/render-json.js';
+import { NoControlsError, renderOscalReport } from '../report/render-oscal.js';
 import {
   cliPath,
   collectRepeatable,
@@ -40,7 +42,7 @@ export function parseTimeOption(flag: string, text: string, now: Date): Date {
 interface ReportOptions extends CommonOptions {
   since: string;
   until?: string;
-  format: 'html' | 'csv' | 'json';
+  format: 'html' | 'csv' | 'json' | 'oscal';
   out?: string;
   drill: string[];
 }
@@ -49,7 +51,7 @@ interface ReportOptions extends CommonOptions {
 export function reportCommand(): Command {
   const command = new Command('report')
     .description(
-      'Write a report of the drills over a period: HTML (self-contained, prints to PDF), CSV (one row per run) or JSON',
+      'Write a report of the drills over a period: HTML (self-contained, prints to PDF), CSV (one row per run), JSON, or OSCAL 1.1 assessment results (JSON)',
     )
     .option(
       '--since <when>',
@@ -59,7 +61,7 @@ export function reportCommand(): Command {
     .option('--until <when>', 'end of the period (exclusive); now when absent')
     .addOption(
       new Option('--format <format>', 'output format')
-        .choices(['html', 'csv', 'json'])
+        .choices(['html', 'csv', 'json', 'oscal'])
         .default('html'),
     )
     .option(
@@ -103,7 +105,11 @@ export function reportCommand(): Command {
         return;
       }
       const text =
-        options.format === 'html' ? renderHtmlReport(summary) : renderJsonReport(summary);
+        options.format === 'oscal'
+          ? await oscalText(summary, streamRunRows(store.db, { since, until, only }))
+          : options.format === 'html'
+            ? renderHtmlReport(summary)
+            : renderJsonReport(summary);
       if (out === undefined) await writeText(process.stdout, text);
       else {
         await writeFileAtomically(out, (stream) => writeText(stream, text));
@@ -117,6 +123,16 @@ export function reportCommand(): Command {
     }
   });
   return command;
+}
+
+/** The OSCAL document as text; no control named in config is a usage error. */
+async function oscalText(summary: EvidenceSummary, runs: AsyncIterable<RunRow>): Promise<string> {
+  try {
+    return `${JSON.stringify(await renderOscalReport(summary, runs), null, 2)}\n`;
+  } catch (error) {
+    if (error instanceof NoControlsError) throw new CliError(error.message, ExitCode.Usage);
+    throw error;
+  }
 }
 
 /** Every `--drill` must be configured or have evidence (a retired drill's runs can still be reported). */

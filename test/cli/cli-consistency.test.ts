@@ -144,7 +144,7 @@ describe('one CLI everywhere', () => {
       ).then((out) => out.trim());
     expect(await complete(['va'])).toBe('validate');
     expect(await complete(['evidence', ''])).toBe('verify export purge');
-    expect(await complete(['report', '--format', ''])).toBe('html csv json');
+    expect(await complete(['report', '--format', ''])).toBe('html csv json oscal');
     expect(await complete(['show', '--a'])).toBe('--all');
     const zsh = await cli(['completion', 'zsh']);
     expect(zsh.stdout.split('\n').slice(0, 3)).toEqual([

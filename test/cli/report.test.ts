@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvidenceSummary } from '../../src/report/drill-summary.js';
+import { oscalAssessmentResultsSchema } from '../../src/report/oscal-schema.js';
 import { RUN_COLUMNS, SUMMARY_COLUMNS } from '../../src/report/render-csv.js';
 import { makeRecord } from '../report/make-record.js';
 import { prepareCliPlace, restoreDrill, type CliPlace } from './evidence-fixture.js';
@@ -89,6 +90,34 @@ describe.each(['pglite', 'postgres'] as const)(
       expect(nightly?.lastRun?.runId).toBe(records[2]?.runId);
       expect(summary.drills[1]).toMatchObject({ configured: false, runs: 1 });
       expect(summary.chain?.recordHash).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it('writes OSCAL 1.1 assessment results for the period, valid against the schema of the model', async () => {
+      const out = join(place.dir, 'results.oscal.json');
+      const result = await restoreDrill(
+        ['report', '--config', place.config, '--since', '90d', '--format', 'oscal', '--out', out],
+        place.dir,
+      );
+      expect(result.exitCode).toBe(0);
+      const parsed = oscalAssessmentResultsSchema.parse(JSON.parse(await readFile(out, 'utf8')));
+      const [period] = parsed['assessment-results'].results;
+      // Six runs in the last 90 days (one is 200 days old), each one observation with its record hash.
+      expect(period?.observations).toHaveLength(6);
+      expect(
+        period?.observations?.map(
+          (observation) => observation['relevant-evidence']?.[0]?.props?.[2]?.value,
+        ),
+      ).toEqual(expect.arrayContaining([expect.stringMatching(/^[0-9a-f]{64}$/)]));
+      expect(
+        period?.findings?.map((finding) => [
+          finding.target['target-id'],
+          finding.target.status.state,
+        ]),
+        // nightly's last run passed; weekly's failed (waived, which is still not satisfied).
+      ).toEqual([
+        ['ISO27001_A.8.13', 'satisfied'],
+        ['SOC2_CC9.1', 'not-satisfied'],
+      ]);
     });
 
     it('writes CSV to stdout as two tables: the runs, then the per-drill summary', async () => {
