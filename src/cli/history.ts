@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import { runVerdictSchema } from '../evidence/run-record.js';
-import { listRuns } from '../evidence/runs.js';
+import { hostname } from 'node:os';
+import { findUnfinishedRuns, listRuns, type RunStart } from '../evidence/runs.js';
+import { isProcessAlive } from '../exec/process-identity.js';
 import { formatHistoryLine, runToJson } from './format.js';
 import {
   collectRepeatable,
@@ -67,15 +69,48 @@ export function historyCommand(): Command {
         ...(options.verdict.length > 0 ? { verdict: options.verdict } : {}),
         limit,
       });
+      // Runs started and not finished: going on, or left by a process that died (until the next
+      // `run` or daemon start records them aborted). A verdict filter asks for finished runs only.
+      const unfinished =
+        options.verdict.length > 0
+          ? []
+          : (await findUnfinishedRuns(store.db))
+              .filter(
+                (start) =>
+                  (options.drill.length === 0 || options.drill.includes(start.drill)) &&
+                  (since === undefined || start.startedAt.getTime() >= Date.now() - since),
+              )
+              .reverse()
+              .map((start) => ({ start, state: unfinishedState(start) }));
       const spool = await spoolWaiting(loaded);
       if (options.json)
         printJson({
           runs: runs.map((record) => runToJson(record, { times: true })),
+          ...(unfinished.length > 0
+            ? {
+                unfinished: unfinished.map(({ start, state }) => ({
+                  runId: start.runId,
+                  drill: start.drill,
+                  state,
+                  startedAt: start.startedAt.toISOString(),
+                  trigger: start.trigger,
+                  host: start.host,
+                  pid: start.pid,
+                  scratchDir: start.scratchDir,
+                })),
+              }
+            : {}),
           ...(spool.waiting > 0 ? { spool } : {}),
         });
       else {
-        if (runs.length === 0) process.stdout.write('no runs recorded\n');
-        else process.stdout.write(`${runs.map(formatHistoryLine).join('\n')}\n`);
+        if (unfinished.length > 0)
+          process.stdout.write(
+            `${unfinished.map(({ start, state }) => formatUnfinishedLine(start, state)).join('\n')}\n`,
+          );
+        if (runs.length === 0 && unfinished.length === 0)
+          process.stdout.write('no runs recorded\n');
+        else if (runs.length > 0)
+          process.stdout.write(`${runs.map(formatHistoryLine).join('\n')}\n`);
         if (spool.waiting > 0) process.stdout.write(`${formatSpoolWaiting(spool)}\n`);
       }
     } finally {
@@ -83,4 +118,28 @@ export function historyCommand(): Command {
     }
   });
   return command;
+}
+
+/** How an unfinished run stands: its process alive on this host, gone, or on another host (not judged here). */
+type UnfinishedState = 'running' | 'abandoned' | 'elsewhere';
+
+function unfinishedState(start: RunStart): UnfinishedState {
+  if (start.host !== hostname()) return 'elsewhere';
+  return isProcessAlive(start.pid, {
+    ...(start.processStart === undefined ? {} : { processStart: start.processStart }),
+    ...(start.bootId === undefined ? {} : { bootId: start.bootId }),
+  })
+    ? 'running'
+    : 'abandoned';
+}
+
+function formatUnfinishedLine(start: RunStart, state: UnfinishedState): string {
+  const when = start.startedAt.toISOString().replace('T', ' ').slice(0, 19);
+  const mark = { running: 'RUNNING', abandoned: 'ABANDON', elsewhere: 'RUNNING' }[state];
+  const detail = {
+    running: `process ${start.pid} on this host`,
+    abandoned: `process ${start.pid} on this host is gone; the next run or daemon start records it aborted`,
+    elsewhere: `process ${start.pid} on ${start.host}; not judged from here`,
+  }[state];
+  return `${when}  ${start.runId.slice(0, 8)}  ${mark.padEnd(7)} ${start.drill.padEnd(24)}  ${detail}`;
 }

@@ -116,6 +116,88 @@ describe('restore-drill run and validate: crash recovery and the scratch guard',
     expect(await getRun(store.db, liveRun.runId)).toBeUndefined();
   });
 
+  it('history shows unfinished runs: running while their process lives, abandoned once it is gone', async () => {
+    const dir = await tempDir('restore-drill-history-unfinished-');
+    const config = path.join(dir, 'restore-drill.yaml');
+    await writeFile(
+      config,
+      configText({
+        backupsDir: path.join(dir, 'backups'),
+        scratchRoot: path.join(dir, 'scratch'),
+        drills: [{ name: 'files' }],
+        databaseUrl: url,
+      }),
+    );
+    const zombie = await makeZombie();
+    const sleeper = startSleeper();
+    try {
+      const identity = processIdentityOf(sleeper.pid);
+      if (!identity) throw new Error('no /proc entry for the sleeper');
+      const drill = `unfinished-${randomUUID().slice(0, 8)}`;
+      const start = (pid: number, processStart: number | null, host = hostname()) => ({
+        runId: randomUUID(),
+        drill,
+        trigger: 'manual' as const,
+        scheduledFor: null,
+        replayOf: null,
+        startedAt: new Date(Date.now() - 60_000),
+        host,
+        pid,
+        processStart,
+        bootId: identity.bootId,
+        version: '0.1.0',
+        configHash: 'ef'.repeat(32),
+        scratchDir: null,
+      });
+      const live = start(sleeper.pid, identity.processStart);
+      const dead = start(zombie, null);
+      const elsewhere = start(4242, null, 'another-host');
+      for (const run of [live, dead, elsewhere]) await recordRunStart(store.db, run);
+
+      const human = await cli(['history', '--config', config, '--drill', drill]);
+      expect(human.exitCode, human.stderr).toBe(0);
+      const lineOf = (runId: string) =>
+        human.stdout.split('\n').find((line) => line.includes(runId.slice(0, 8))) ?? '';
+      expect(lineOf(live.runId)).toMatch(
+        new RegExp(`RUNNING +${drill} +process ${sleeper.pid} on this host$`),
+      );
+      expect(lineOf(dead.runId)).toMatch(
+        new RegExp(
+          `ABANDON +${drill} +process ${zombie} on this host is gone; the next run or daemon start records it aborted$`,
+        ),
+      );
+      expect(lineOf(elsewhere.runId)).toContain(
+        'process 4242 on another-host; not judged from here',
+      );
+      expect(human.stdout).not.toContain('no runs recorded');
+
+      const json = await cli(['history', '--config', config, '--drill', drill, '--json']);
+      const parsed = JSON.parse(json.stdout) as {
+        runs: unknown[];
+        unfinished: { runId: string; state: string; pid: number; host: string }[];
+      };
+      expect(parsed.runs).toEqual([]);
+      expect(Object.fromEntries(parsed.unfinished.map((run) => [run.runId, run.state]))).toEqual({
+        [live.runId]: 'running',
+        [dead.runId]: 'abandoned',
+        [elsewhere.runId]: 'elsewhere',
+      });
+      // A verdict filter asks for finished runs only.
+      const failedOnly = await cli([
+        'history',
+        '--config',
+        config,
+        '--drill',
+        drill,
+        '--verdict',
+        'failed',
+      ]);
+      expect(failedOnly.stdout.trim()).toBe('no runs recorded');
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+
   it('refuses a scratch root that overlaps a source before running or validating (exit 2)', async () => {
     const dir = await tempDir('restore-drill-run-guard-');
     const backups = path.join(dir, 'backups');
