@@ -105,7 +105,10 @@ export function runCommand(jobs: CliJobs): Command {
         }
         const items = await listRunItems(store.db, found.record.runId);
         // Sources that restore into a database keep no items in run_items: their sample is in the record.
-        const paths = items.map((item) => item.path);
+        // Links were restored with the whole set, never as sample items.
+        const paths = items
+          .filter((item) => item.linkTarget === undefined)
+          .map((item) => item.path);
         const whole = found.record.sample === null || found.record.sample.spec === 'all';
         replay = {
           record: found.record,
