@@ -6,6 +6,7 @@ import * as m003 from './003-append-only.js';
 import * as m004 from './004-skips.js';
 import * as m005 from './005-append-only-alerts.js';
 import * as m006 from './006-run-process-start.js';
+import * as m008 from './008-reviews.js';
 
 /**
  * Every migration, in order, listed here rather than read from a folder: the
@@ -19,6 +20,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '004-skips': m004,
   '005-append-only-alerts': m005,
   '006-run-process-start': m006,
+  '008-reviews': m008,
 };
 
 /** Hands the static list to kysely's Migrator. */
