@@ -10,7 +10,7 @@ type Db = Kysely<Database> | Transaction<Database>;
 /** An alert as raised, before it has an id. */
 export interface NewAlertEvent {
   dedupeKey: string;
-  kind: Exclude<AlertKind, 'test'>;
+  kind: Exclude<AlertKind, 'test' | 'spooled'>;
   drill: string | null;
   problemKey: string | null;
   runId: string | null;

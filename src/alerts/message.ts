@@ -6,9 +6,11 @@ import type { RunRecord, RunVerdict } from '../evidence/run-record.js';
 
 /**
  * What an alert is about. `failing`, `stale` open a problem, `reminder` repeats an
- * open one, `recovered` closes it; `heartbeat` and `test` prove the path works.
+ * open one, `recovered` closes it; `heartbeat` and `test` prove the path works;
+ * `spooled`: a run's result has waited in the local spool too long (the store has not taken it).
  */
-export type AlertKind = 'failing' | 'stale' | 'reminder' | 'recovered' | 'heartbeat' | 'test';
+export type AlertKind =
+  'failing' | 'stale' | 'reminder' | 'recovered' | 'heartbeat' | 'test' | 'spooled';
 
 /** The problems a drill can have; a reminder and a recovery name which one. */
 export type ProblemKind = 'failing' | 'stale';
@@ -286,6 +288,39 @@ export function buildHeartbeat(input: { drills: HeartbeatDrill[]; now: Date }): 
     lastPassAt: null,
     evidenceCommand: null,
     drills: input.drills,
+  });
+}
+
+/** A run's result has waited in the spool longer than `spool.alertAfter`: it is not in the evidence store yet. */
+export function buildSpooledAlert(
+  input: CommonInput & {
+    run: RunRecord;
+    spoolFile: string;
+    spooledAt: string;
+    /** Why the store did not take it, as the spool entry says. */
+    reason: string;
+  },
+): AlertMessage {
+  const { drill, run, now } = input;
+  const age = formatAge(now.getTime() - Date.parse(input.spooledAt));
+  const title = `NOT RECORDED: restore drill ${drill.name} — its ${run.verdict} result has waited ${age} in the spool`;
+  const summary = `The result of run ${run.runId} of restore drill ${drill.name}${ownerText(drill)} (${run.verdict}, finished ${run.finishedAt}) is in the spool file ${input.spoolFile} on ${hostname()}, not in the evidence store: ${input.reason}. Bring the evidence store back (writable); the daemon or the next restore-drill command on this host appends the result. Do not delete the file.`;
+  return finish({
+    kind: 'spooled',
+    problem: null,
+    severity: 'warning',
+    status: 'NOT RECORDED',
+    title,
+    summary,
+    at: now.toISOString(),
+    drill: drillPart(drill),
+    run: runPart(run),
+    ...(run.verdict === 'passed' ? { failedChecks: [], failedChecksTotal: 0 } : checksPart(run)),
+    since: input.spooledAt,
+    redRuns: null,
+    lastPassAt: null,
+    evidenceCommand: null,
+    drills: null,
   });
 }
 

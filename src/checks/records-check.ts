@@ -1,6 +1,7 @@
 import picomatch from 'picomatch';
 import { glob } from 'tinyglobby';
 import { z } from 'zod';
+import { localPathSchema } from '../config/home-path.js';
 import type { RunRecord } from '../evidence/run-record.js';
 import { countRecords, recognise, type RecordCount } from '../records/count-records.js';
 import {
@@ -10,8 +11,9 @@ import {
   type CheckResult,
   type Finding,
 } from './check.js';
-import { defineCheckKind } from './check-kind.js';
+import { defineCheckKind, type CheckBuild } from './check-kind.js';
 import { listFindings, plural } from './describe.js';
+import { ManifestLoader } from './manifest-check.js';
 import {
   countBaseline,
   refineManifestBaseline,
@@ -33,11 +35,20 @@ export const recordsCheckConfigSchema = z
       .describe(
         "manifest: the counts checks.manifest (format restore-drill, written by 'restore-drill manifest PATH') recorded at backup time; last-pass: the counts of this drill's last passing run (growth passes, a drop beyond the tolerance fails).",
       ),
+    manifest: localPathSchema
+      .optional()
+      .describe(
+        "With from: manifest, the restore-drill manifest holding the counts, when it is not checks.manifest: relative (inside the set), absolute, or with {set} ('{set}.records.json'). Absent: checks.manifest (format restore-drill).",
+      ),
     tolerance: toleranceSchema
       .default(0)
       .describe(
         "How far a file's record count may drift from the expected count, in percent of it: '0%' (exact), '5%'.",
       ),
+  })
+  .refine((config) => config.manifest === undefined || config.from === 'manifest', {
+    path: ['manifest'],
+    message: 'manifest names where from: manifest reads the counts; it needs from: manifest',
   })
   .describe(
     'Count the records of restored CSV/TSV/JSON Lines files and the rows of SQLite tables, and compare them with the counts at backup time or at the last passing run.',
@@ -224,16 +235,32 @@ export class RecordsCheck implements Check {
   }
 }
 
-/** `checks.records`: its baseline is the drill's manifest or its last passing run. */
+/** The records check's baseline: its own `manifest:`, else the drill's manifest or last passing run. */
+function recordsBaseline(config: RecordsCheckConfig, build: CheckBuild): RecordsBaseline {
+  if (config.from === 'manifest' && config.manifest !== undefined)
+    return {
+      from: 'manifest',
+      loader: new ManifestLoader({ format: 'restore-drill', path: config.manifest }),
+    };
+  return countBaseline(config.from, build);
+}
+
+const refineDrillManifest = refineManifestBaseline(
+  'records',
+  "the manifest 'restore-drill manifest PATH' writes with record counts; or name it with records.manifest",
+);
+
+/** `checks.records`: its baseline is its own manifest, the drill's manifest, or its last passing run. */
 export const recordsCheckKind = defineCheckKind({
   kind: 'records',
   section: 'checks',
   configSchema: recordsCheckConfigSchema.optional(),
   phase: 'data',
-  needs: (config) => (config.from === 'manifest' ? ['manifest'] : ['lastPass']),
-  create: (config, build) => [new RecordsCheck(config, countBaseline(config.from, build))],
-  refine: refineManifestBaseline(
-    'records',
-    "the manifest 'restore-drill manifest PATH' writes with record counts",
-  ),
+  needs: (config) =>
+    config.from === 'last-pass' ? ['lastPass'] : config.manifest === undefined ? ['manifest'] : [],
+  create: (config, build) => [new RecordsCheck(config, recordsBaseline(config, build))],
+  refine: (checks, ctx) => {
+    if ((checks.records as { manifest?: string } | undefined)?.manifest === undefined)
+      refineDrillManifest(checks, ctx);
+  },
 });

@@ -1,5 +1,10 @@
 import { Command } from 'commander';
+import { createChannels } from '../alerts/alerting.js';
+import { alertLongSpooledRuns } from '../alerts/spool-alert.js';
+import type { LoadedConfig } from '../config/load.js';
 import type { RunDrillResult } from '../drill/run-drill.js';
+import { reasonOf } from '../evidence/errors.js';
+import type { Logger } from '../log/logger.js';
 import { createProgressReporter } from './progress-display.js';
 import type { EvidenceStore } from '../evidence/open-store.js';
 import type { RunItem, RunRecord } from '../evidence/run-record.js';
@@ -62,6 +67,7 @@ export function runCommand(jobs: CliJobs): Command {
         drill,
         cause: `${error.message}; the drill did not run`,
       }));
+      await alertSpooled(loaded, log);
       report(outcomes, options);
       return;
     }
@@ -99,7 +105,10 @@ export function runCommand(jobs: CliJobs): Command {
         }
         const items = await listRunItems(store.db, found.record.runId);
         // Sources that restore into a database keep no items in run_items: their sample is in the record.
-        const paths = items.map((item) => item.path);
+        // Links were restored with the whole set, never as sample items.
+        const paths = items
+          .filter((item) => item.linkTarget === undefined)
+          .map((item) => item.path);
         const whole = found.record.sample === null || found.record.sample.spec === 'all';
         replay = {
           record: found.record,
@@ -138,9 +147,26 @@ export function runCommand(jobs: CliJobs): Command {
       await leases.close();
       await store.close();
     }
+    await alertSpooled(loaded, log);
     report(outcomes, options, { printed: true });
   });
   return command;
+}
+
+/**
+ * Alerts about results that have waited in the spool past `spool.alertAfter`: where `run` is
+ * scheduled without a daemon (a CronJob, a timer), it is the only process that would.
+ */
+async function alertSpooled(loaded: LoadedConfig, log: Logger): Promise<void> {
+  try {
+    await alertLongSpooledRuns({
+      loaded,
+      channels: createChannels(loaded.config.alerts, log),
+      log,
+    });
+  } catch (error) {
+    log.warn({ err: reasonOf(error) }, 'could not alert about the results waiting in the spool');
+  }
 }
 
 /** A run the command reports: finished (and where it was recorded), or not started. */

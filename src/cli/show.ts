@@ -26,7 +26,10 @@ export function showCommand(): Command {
     .description('Show the full evidence of one run (a run id or a unique prefix of it)')
     .argument('<runId>', 'run id or unique prefix')
     .option('--all', 'list every finding of every check (default: the first 5 of each)')
-    .option('--items', 'also list every restored item with its size and SHA-256');
+    .option(
+      '--items',
+      'also list every restored item: files with size and SHA-256, links with their target',
+    );
   withCommonOptions(command).action(async (runId: string, options: ShowOptions) => {
     const loaded = await loadConfigOrExit(options);
     const store = await openStoreFor(loaded, loggerFor(options));
@@ -87,9 +90,10 @@ export function showCommand(): Command {
         lines.push(
           '',
           'items:',
-          ...items.map(
-            (item) =>
-              `  ${item.sha256 ?? '-'.repeat(64)}  ${String(item.size).padStart(12)}  ${item.path}`,
+          ...items.map((item) =>
+            item.linkTarget === undefined
+              ? `  ${item.sha256 ?? '-'.repeat(64)}  ${String(item.size).padStart(12)}  ${item.path}`
+              : `  ${'link'.padEnd(64)}  ${''.padStart(12)}  ${item.path} -> ${item.linkTarget}`,
           ),
         );
       process.stdout.write(`${lines.join('\n')}\n`);

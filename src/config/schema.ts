@@ -122,6 +122,11 @@ export const spoolSchema = z
       .describe(
         'Folder for results the evidence store could not take (down, read-only): one JSON file per run, replayed into the store by the next command that opens it and by the daemon. Relative to the config file; keep it on persistent storage (a PersistentVolume, systemd StateDirectory=).',
       ),
+    alertAfter: durationSchema
+      .prefault('1h')
+      .describe(
+        'Alert (once per run, through every channel in `alerts.channels`) when a result has waited in the spool longer than this: the evidence store has not taken it back. Default 1h.',
+      ),
   })
   .describe('The local spool of results waiting for the evidence store.');
 

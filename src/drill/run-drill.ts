@@ -260,6 +260,16 @@ async function recordRun(
   }
 
   const restoredFiles = outcome?.files ?? [];
+  const runItems: RunItem[] = [
+    ...restoredFiles.map((file) => ({ path: file.path, size: file.size, sha256: file.sha256 })),
+    // A link's content is its target: a changed target is a changed item.
+    ...(outcome?.links ?? []).map((link) => ({
+      path: link.path,
+      size: 0,
+      sha256: null,
+      linkTarget: link.target,
+    })),
+  ];
   const { set, phaseMs } = run;
   phaseMs.record = performance.now() - recordStart;
   const ms = (value: number | undefined): number => Math.round(value ?? 0);
@@ -299,7 +309,7 @@ async function recordRun(
       ...(outcome?.links ? { links: outcome.links.length } : {}),
       ...(outcome?.tables ? { tables: outcome.tables.length } : {}),
     },
-    itemsDigest: outcome ? itemsDigest(restoredFiles) : null,
+    itemsDigest: outcome ? itemsDigest(runItems) : null,
     checks: redactor.redactValue(run.checks),
     timings: {
       selectMs: ms((phaseMs.select ?? 0) + (phaseMs.sample ?? 0)),
@@ -319,11 +329,6 @@ async function recordRun(
     scratchDir: run.scratchDir,
     scratchKept: run.scratchKept,
   };
-  const runItems: RunItem[] = restoredFiles.map((file) => ({
-    path: file.path,
-    size: file.size,
-    sha256: file.sha256,
-  }));
   const recorded = await recordResultOrSpool({
     db: request.db,
     record,

@@ -17,7 +17,8 @@ import {
   type ItemsReport,
 } from './items-check.js';
 import { reviewRecordSchema } from './reviews.js';
-import { computeRecordHash, GENESIS_HASH } from './runs.js';
+import type { RunItem } from './run-record.js';
+import { computeRecordHash, GENESIS_HASH, runItemOf } from './runs.js';
 
 // Tamper evidence. Each run_results row carries record_hash = sha256(prev_hash +
 // '\n' + record) and the previous row's record_hash as its prev_hash. Walking the
@@ -621,7 +622,7 @@ export async function verifyChain(
         const check = new RecordItemsCheck(Number(row.seq), row.run_id, row.record);
         await streamRunItems(db, row.run_id, batchSize, (item) => check.add(item));
         const outcome = await check.finish(async () => {
-          const all: { path: string; size: number; sha256: string | null }[] = [];
+          const all: RunItem[] = [];
           await streamRunItems(db, row.run_id, batchSize, (item) => all.push(item));
           return all;
         }, 'run_items');
@@ -678,10 +679,10 @@ async function streamRunItems(
   trx: Db,
   runId: string,
   batchSize: number,
-  onItem: (item: { path: string; size: number; sha256: string | null }) => void,
+  onItem: (item: RunItem) => void,
 ): Promise<void> {
   await sql`declare restore_drill_verify_items no scroll cursor for
-    select path, size, sha256 from run_items where run_id = ${runId} order by ${sql.raw(ITEM_LINE_SQL)}`.execute(
+    select path, size, sha256, link_target from run_items where run_id = ${runId} order by ${sql.raw(ITEM_LINE_SQL)}`.execute(
     trx,
   );
   for (;;) {
@@ -689,8 +690,9 @@ async function streamRunItems(
       path: string;
       size: string;
       sha256: string | null;
+      link_target: string | null;
     }>`fetch forward ${sql.lit(batchSize)} from restore_drill_verify_items`.execute(trx);
-    for (const row of rows) onItem({ path: row.path, size: Number(row.size), sha256: row.sha256 });
+    for (const row of rows) onItem(runItemOf(row));
     if (rows.length < batchSize) break;
   }
   await sql`close restore_drill_verify_items`.execute(trx);

@@ -71,6 +71,8 @@ export interface RunItemsTable {
   path: Immutable<string>;
   size: Int8;
   sha256: Immutable<string | null>;
+  /** A symbolic link's target (escaped as names are); null for a regular file (migration 007). */
+  link_target: Immutable<string | null, string | null | undefined>;
 }
 
 /** The sign-off decisions a review records. */

@@ -6,7 +6,7 @@ import { VERSION } from '../version.js';
 import { listPurges, type PurgeEntry } from './chain.js';
 import type { Database } from './database.js';
 import { ITEM_LINE_SQL } from './items-digest.js';
-import { chainHead, GENESIS_HASH } from './runs.js';
+import { chainHead, GENESIS_HASH, runItemOf } from './runs.js';
 
 // The auditor's bundle: JSON Lines. Line 1 is a header; then one line per record,
 // in seq order, carrying the exact stored text and its two hashes, optionally
@@ -72,6 +72,8 @@ export const bundleItemSchema = z.object({
   path: z.string(),
   size: z.number(),
   sha256: z.string().nullable(),
+  /** A symbolic link's target; absent for regular files (and in bundles from before links were items). */
+  linkTarget: z.string().optional(),
 });
 
 export interface ExportOptions {
@@ -206,7 +208,7 @@ async function writeItems(
   // paths need not be unique, so neither offsets nor keys page them well.
   // In the itemsDigest's order, so `evidence verify` recomputes it as the lines stream.
   await sql`declare restore_drill_export_items no scroll cursor for
-    select path, size, sha256 from run_items where run_id = ${runId} order by ${sql.raw(ITEM_LINE_SQL)}`.execute(
+    select path, size, sha256, link_target from run_items where run_id = ${runId} order by ${sql.raw(ITEM_LINE_SQL)}`.execute(
     trx,
   );
   let count = 0;
@@ -215,15 +217,9 @@ async function writeItems(
       path: string;
       size: string;
       sha256: string | null;
+      link_target: string | null;
     }>`fetch forward ${sql.lit(batchSize)} from restore_drill_export_items`.execute(trx);
-    for (const row of rows)
-      await writeLine(out, {
-        type: 'item',
-        seq,
-        path: row.path,
-        size: Number(row.size),
-        sha256: row.sha256,
-      });
+    for (const row of rows) await writeLine(out, { type: 'item', seq, ...runItemOf(row) });
     count += rows.length;
     if (rows.length < batchSize) break;
   }

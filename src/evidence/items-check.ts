@@ -1,5 +1,4 @@
-import { ItemsDigester, itemsDigest } from './items-digest.js';
-import type { RunItem } from './run-record.js';
+import { ItemsDigester, itemsDigest, type DigestedItem } from './items-digest.js';
 
 // Items are not in the hash chain; the record's itemsDigest fixes them. This
 // recomputes that digest from a run's item lines (a bundle's, or run_items) and,
@@ -21,7 +20,7 @@ export interface ItemsProblem {
   expected: string | null;
   /** The digest of the item lines found. */
   actual: string;
-  /** Items the record says the run restored (its `restored.files`). */
+  /** Items the record says the run restored (its `restored.files` plus `restored.links`). */
   expectedItems: number | null;
   /** Item lines found. */
   items: number;
@@ -36,7 +35,9 @@ export interface ItemsProblem {
 /** What the items of a run are checked against: fields of its record. */
 interface FixedItems {
   digest: string | null;
+  /** Items: files and links. */
   files: number | null;
+  links: number;
   /** Every item path, when the record's sample lists all of them (small runs). */
   paths: Set<string> | null;
 }
@@ -55,16 +56,23 @@ function fixedItemsOf(recordText: string): FixedItems | null {
     sample,
   } = record as {
     itemsDigest?: unknown;
-    restored?: { files?: unknown };
+    restored?: { files?: unknown; links?: unknown };
     sample?: { items?: unknown } | null;
   };
   const files = typeof restored?.files === 'number' ? restored.files : null;
+  // Links are items too (since migration 007); the sample lists files only.
+  const links = typeof restored?.links === 'number' ? restored.links : 0;
   const listed = Array.isArray(sample?.items) ? (sample.items as unknown[]) : null;
   const paths =
     listed !== null && files !== null && listed.length === files
       ? new Set(listed.filter((path): path is string => typeof path === 'string'))
       : null;
-  return { digest: typeof digest === 'string' ? digest : null, files, paths };
+  return {
+    digest: typeof digest === 'string' ? digest : null,
+    files: files === null ? null : files + links,
+    links,
+    paths,
+  };
 }
 
 /**
@@ -86,9 +94,11 @@ export class RecordItemsCheck {
     this.#fixed = fixedItemsOf(recordText);
   }
 
-  add(item: Pick<RunItem, 'path' | 'size' | 'sha256'>): void {
+  add(item: DigestedItem): void {
     this.#digester.add(item);
     const paths = this.#fixed?.paths;
+    // The sample lists files only: a link is named only where the record fixes no items.
+    if (item.linkTarget !== undefined && this.#fixed?.digest !== null) return;
     if (paths?.has(item.path)) this.#seen.add(item.path);
     else if ((paths || this.#fixed?.digest === null) && this.#added.length < NAMED_ITEMS)
       this.#added.push(item.path);
@@ -104,7 +114,7 @@ export class RecordItemsCheck {
    * when they did not arrive in the digest's order, so they can be sorted.
    */
   async finish(
-    allItems: () => Promise<Pick<RunItem, 'path' | 'size' | 'sha256'>[]>,
+    allItems: () => Promise<DigestedItem[]>,
     where: 'bundle' | 'run_items',
   ): Promise<ItemsProblem | null> {
     const fixed = this.#fixed;
@@ -120,7 +130,9 @@ export class RecordItemsCheck {
     const run = `seq ${this.seq} (run ${this.runId})`;
     const lines = where === 'bundle' ? 'item lines' : 'run_items rows';
     const counted =
-      fixed.files === null ? `${count} ${lines}` : `${count} ${lines} for ${fixed.files} files`;
+      fixed.files === null
+        ? `${count} ${lines}`
+        : `${count} ${lines} for ${fixed.files - fixed.links} files${fixed.links > 0 ? ` and ${fixed.links} links` : ''}`;
     let what: string;
     if (fixed.digest === null)
       what = `the record fixes no items (itemsDigest null) but ${count} ${lines} name it${named('added', added)}`;
@@ -129,7 +141,7 @@ export class RecordItemsCheck {
     else if (fixed.files !== null && count !== fixed.files)
       what = `${count < fixed.files ? 'items missing' : 'items added'}: ${counted}`;
     else
-      what = `an item's size or SHA-256 was changed (${counted}${fixed.paths ? ', the paths the record lists' : ''})`;
+      what = `an item's size or SHA-256${fixed.links > 0 ? ' or a link target' : ''} was changed (${counted}${fixed.paths ? ', the paths the record lists' : ''})`;
     return {
       seq: this.seq,
       runId: this.runId,

@@ -3,21 +3,26 @@ import type { RunItem } from './run-record.js';
 
 // A record's `itemsDigest` fixes the run's item list (kept outside the chain, in
 // run_items and in bundle item lines): SHA-256 over the sorted `path\tsize\tsha256`
-// lines, each ending in a newline. The order is JavaScript's string order (UTF-16
+// lines, each ending in a newline; a symbolic link's line adds `\ttarget`, so a run
+// without links digests exactly as before links were items. The order is JavaScript's string order (UTF-16
 // code units), which PostgreSQL's "C" collation (UTF-8 bytes) matches except for
 // characters above U+FFFF next to U+E000..U+FFFF; `ItemsDigester` notices when
 // lines arrive out of order, and the caller then sorts that run's items itself.
 
+/** What of an item its digest line holds. */
+export type DigestedItem = Pick<RunItem, 'path' | 'size' | 'sha256' | 'linkTarget'>;
+
 /** The line one item contributes to the digest. */
-export function itemLine(item: Pick<RunItem, 'path' | 'size' | 'sha256'>): string {
-  return `${item.path}\t${item.size}\t${item.sha256 ?? ''}`;
+export function itemLine(item: DigestedItem): string {
+  const line = `${item.path}\t${item.size}\t${item.sha256 ?? ''}`;
+  return item.linkTarget === undefined ? line : `${line}\t${item.linkTarget}`;
 }
 
 /** The SQL expression of `itemLine` over run_items, in the digest's order with `collate "C"`. */
-export const ITEM_LINE_SQL = `(path || chr(9) || size::text || chr(9) || coalesce(sha256, '')) collate "C"`;
+export const ITEM_LINE_SQL = `(path || chr(9) || size::text || chr(9) || coalesce(sha256, '') || coalesce(chr(9) || link_target, '')) collate "C"`;
 
 /** Fixes the exact list of restored items into the record. */
-export function itemsDigest(files: readonly Pick<RunItem, 'path' | 'size' | 'sha256'>[]): string {
+export function itemsDigest(files: readonly DigestedItem[]): string {
   const digester = new ItemsDigester();
   for (const line of files.map(itemLine).sort()) digester.addLine(line);
   return digester.digest();
@@ -34,7 +39,7 @@ export class ItemsDigester {
   #inOrder = true;
   #count = 0;
 
-  add(item: Pick<RunItem, 'path' | 'size' | 'sha256'>): void {
+  add(item: DigestedItem): void {
     this.addLine(itemLine(item));
   }
 

@@ -84,7 +84,10 @@ export const runRecordSchema = z.object({
     links: z.number().int().optional(),
     tables: z.number().int().optional(),
   }),
-  /** SHA-256 over the sorted `path\tsize\tsha256` lines of every restored file: fixes the item list into the record. */
+  /**
+   * SHA-256 over the sorted `path\tsize\tsha256` lines of every restored file (and
+   * `path\t0\t\ttarget` of every restored link): fixes the item list into the record.
+   */
   itemsDigest: z.string().nullable(),
   checks: z.array(checkResultSchema),
   timings: timingsSchema,
@@ -99,10 +102,15 @@ export const runRecordSchema = z.object({
 });
 export type RunRecord = z.infer<typeof runRecordSchema>;
 
-/** One restored item, stored beside the record (a set may hold millions). */
+/**
+ * One restored item, stored beside the record (a set may hold millions): a regular file, or
+ * a symbolic link restored as a link (`linkTarget` set, size 0, no SHA-256: its content is its target).
+ */
 export const runItemSchema = z.object({
   path: z.string(),
   size: z.number(),
   sha256: z.string().nullable(),
+  /** The link's target, escaped as names are; absent for regular files. */
+  linkTarget: z.string().optional(),
 });
 export type RunItem = z.infer<typeof runItemSchema>;

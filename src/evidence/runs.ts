@@ -261,7 +261,7 @@ async function insertItems(
   runId: string,
   items: Iterable<RunItem> | AsyncIterable<RunItem>,
 ): Promise<void> {
-  let batch: ItemColumns = { paths: [], sizes: [], hashes: [] };
+  let batch: ItemColumns = { paths: [], sizes: [], hashes: [], targets: [] };
   let index = 0;
   for await (const item of items) {
     const parsed = runItemSchema.safeParse(item);
@@ -280,10 +280,11 @@ async function insertItems(
     batch.paths.push(parsed.data.path);
     batch.sizes.push(parsed.data.size);
     batch.hashes.push(parsed.data.sha256);
+    batch.targets.push(parsed.data.linkTarget ?? null);
     index++;
     if (batch.paths.length === ITEM_BATCH_SIZE) {
       await insertItemBatch(trx, runId, batch);
-      batch = { paths: [], sizes: [], hashes: [] };
+      batch = { paths: [], sizes: [], hashes: [], targets: [] };
     }
   }
   if (batch.paths.length > 0) await insertItemBatch(trx, runId, batch);
@@ -294,6 +295,8 @@ interface ItemColumns {
   paths: string[];
   sizes: number[];
   hashes: (string | null)[];
+  /** Link targets; null for regular files. */
+  targets: (string | null)[];
 }
 
 async function insertItemBatch(
@@ -301,10 +304,10 @@ async function insertItemBatch(
   runId: string,
   batch: ItemColumns,
 ): Promise<void> {
-  await sql`insert into run_items (run_id, path, size, sha256)
-    select ${runId}, item.path, item.size, item.sha256
-    from unnest(${batch.paths}::text[], ${batch.sizes}::int8[], ${batch.hashes}::text[])
-      as item(path, size, sha256)`.execute(trx);
+  await sql`insert into run_items (run_id, path, size, sha256, link_target)
+    select ${runId}, item.path, item.size, item.sha256, item.link_target
+    from unnest(${batch.paths}::text[], ${batch.sizes}::int8[], ${batch.hashes}::text[], ${batch.targets}::text[])
+      as item(path, size, sha256, link_target)`.execute(trx);
 }
 
 function duplicateResult(runId: string, seq: string | undefined, cause?: unknown): EvidenceError {
@@ -395,15 +398,27 @@ export async function getRun(db: Db, runIdOrPrefix: string): Promise<StoredRun |
   };
 }
 
-/** Every item of a run, ordered by path (bytewise). */
+/** Every item of a run (files and links), ordered by path (bytewise). */
 export async function listRunItems(db: Db, runId: string): Promise<RunItem[]> {
   const rows = await db
     .selectFrom('run_items')
-    .select(['path', 'size', 'sha256'])
+    .select(['path', 'size', 'sha256', 'link_target'])
     .where('run_id', '=', runId)
     .orderBy('path')
     .execute();
-  return rows.map((row) => ({ path: row.path, size: Number(row.size), sha256: row.sha256 }));
+  return rows.map(runItemOf);
+}
+
+/** A run_items row as a RunItem: `linkTarget` only for links. */
+export function runItemOf(row: {
+  path: string;
+  size: string | number;
+  sha256: string | null;
+  link_target: string | null;
+}): RunItem {
+  const item: RunItem = { path: row.path, size: Number(row.size), sha256: row.sha256 };
+  if (row.link_target !== null) item.linkTarget = row.link_target;
+  return item;
 }
 
 /** Runs that started and have no result: still running, or interrupted (oldest first). */

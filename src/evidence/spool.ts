@@ -125,7 +125,10 @@ export async function listSpool(
   return { runs, unreadable };
 }
 
-async function readSpoolEntry(file: string): Promise<{ entry: SpoolEntry } | { problem: string }> {
+/** Reads and checks one spool file; a problem instead of an entry when it does not parse or is gone. */
+export async function readSpoolEntry(
+  file: string,
+): Promise<{ entry: SpoolEntry } | { problem: string }> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');

@@ -4,6 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { findUndelivered } from '../alerts/alert-log.js';
 import type { Config } from '../config/schema.js';
 import type { Database } from '../evidence/database.js';
+import { listSpool } from '../evidence/spool.js';
 import { runVerdictSchema } from '../evidence/run-record.js';
 import type { Logger } from '../log/logger.js';
 import { VERSION } from '../version.js';
@@ -17,6 +18,8 @@ export interface MetricsOptions {
   now?: () => Date;
   /** Node.js process metrics (CPU, memory, event loop lag, GC); default true. */
   processMetrics?: boolean;
+  /** This host's spool folder, or a getter for it: its results waiting for the store are counted. */
+  spoolDir?: string | (() => string) | undefined;
 }
 
 /** The metrics of one process: a registry of its own (never prom-client's global one). */
@@ -121,6 +124,16 @@ export function createMetrics(options: MetricsOptions): Metrics {
     help: 'Whether the evidence database answered this scrape (1) or not (0).',
     registers: [registry],
   });
+  const spooled = new Gauge({
+    name: 'restore_drill_spool_results',
+    help: "Results waiting in this host's spool for the evidence store (unreadable spool files included).",
+    registers: [registry],
+  });
+  const spoolOldest = new Gauge({
+    name: 'restore_drill_spool_oldest_age_seconds',
+    help: 'How long the oldest result in the spool has waited (0 when none waits).',
+    registers: [registry],
+  });
   const scrapeSeconds = new Gauge({
     name: 'restore_drill_metrics_query_seconds',
     help: 'Time spent querying the evidence database for this scrape.',
@@ -194,7 +207,25 @@ export function createMetrics(options: MetricsOptions): Metrics {
       up.set(0);
       options.log?.warn({ err: error }, 'metrics: evidence database query failed');
     }
+    // Read from the local disk, not the database: these matter most while the database is down.
+    await spoolMetrics();
     scrapeSeconds.set((performance.now() - start) / 1000);
+  }
+
+  async function spoolMetrics(): Promise<void> {
+    spooled.reset();
+    spoolOldest.reset();
+    const dir = typeof options.spoolDir === 'function' ? options.spoolDir() : options.spoolDir;
+    if (dir === undefined) return;
+    try {
+      const { runs, unreadable } = await listSpool(dir);
+      spooled.set(runs.length + unreadable.length);
+      const oldest = Math.min(...runs.map((run) => Date.parse(run.spooledAt)));
+      spoolOldest.set(runs.length > 0 ? Math.max(0, (now().getTime() - oldest) / 1000) : 0);
+    } catch (error) {
+      // Without a readable spool, no spool series: a 0 would look healthy.
+      options.log?.warn({ err: error, spool: dir }, 'metrics: cannot read the spool');
+    }
   }
 
   // Scrapes are serialised: a refresh must not reset gauges while another scrape renders them.

@@ -127,7 +127,12 @@ export class Daemon {
         const current = daemon;
         const config = () => current.scheduler.loaded;
         const evidence = options.metrics?.(config) ?? [
-          createMetrics({ db: store.db, config: () => config().config, log }),
+          createMetrics({
+            db: store.db,
+            config: () => config().config,
+            log,
+            spoolDir: () => spoolDirFor(config().config, config().dir),
+          }),
         ];
         const sources = [...evidence, daemon.metrics];
         try {

@@ -1,11 +1,16 @@
 import { createWriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { copyFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ManifestLoader } from '../../src/checks/manifest-check.js';
-import { RecordsCheck, recordsCheckConfigSchema } from '../../src/checks/records-check.js';
+import {
+  RecordsCheck,
+  recordsCheckConfigSchema,
+  recordsCheckKind,
+} from '../../src/checks/records-check.js';
+import { checksSchema } from '../../src/checks/registry.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
 import { writeManifestForFolder } from '../../src/manifest/restore-drill-manifest.js';
 import { contextFor, copyInto, makeBench, type Bench } from './fixture.js';
@@ -176,5 +181,68 @@ describe('records check from the last passing run', () => {
     expect(result?.findings).toEqual([
       { item: 'nowhere/*.csv', problem: 'no-files', expected: 'at least one' },
     ]);
+  });
+});
+
+describe('records check with its own manifest', () => {
+  const noDrillManifest = { configured: () => false, manifest: null, lastPass: undefined };
+
+  /** Runs the records check over exports/** with `manifest:` set and no checks.manifest. */
+  async function withOwnManifest(manifest: string, bench: Bench) {
+    const config = recordsCheckConfigSchema.parse({
+      files: 'exports/**',
+      from: 'manifest',
+      manifest,
+    });
+    return recordsCheckKind.create(config, noDrillManifest)[0]!.run(await contextFor(bench));
+  }
+
+  it('reads the counts from the manifest records.manifest names, without checks.manifest', async () => {
+    const { bench } = await restoredBench();
+    const checks = checksSchema.parse({
+      records: { files: 'exports/**', from: 'manifest', manifest: `${bench.root}/manifest.json` },
+    });
+    expect(recordsCheckKind.needs?.(checks.records!)).toEqual([]);
+    const [check] = recordsCheckKind.create(checks.records!, noDrillManifest);
+    await writeFile(path.join(bench.scratch, 'exports/orders.csv'), ordersCsv(180));
+    const [result] = await check!.run(await contextFor(bench));
+    expect(result?.expected).toMatchObject({ manifest: `${bench.root}/manifest.json` });
+    expect(result?.findings).toEqual([
+      {
+        item: 'exports/orders.csv',
+        problem: 'fewer-records',
+        expected: { records: 200 },
+        actual: { records: 180 },
+      },
+    ]);
+  });
+
+  it('reads a manifest inside the restored set by its relative path', async () => {
+    const { bench } = await restoredBench();
+    await copyFile(`${bench.root}/manifest.json`, path.join(bench.scratch, 'counts.json'));
+    const [result] = await withOwnManifest('counts.json', bench);
+    expect(result).toMatchObject({ verdict: 'passed', expected: { manifest: 'counts.json' } });
+  });
+
+  it('fails naming the manifest when the one it names is not there', async () => {
+    const { bench } = await restoredBench();
+    const [result] = await withOwnManifest('missing.json', bench);
+    expect(result?.verdict).toBe('failed');
+    expect(result?.detail).toMatch(/^manifest missing\.json cannot be used: /);
+  });
+
+  it('refuses manifest with from: last-pass, and from: manifest with neither manifest', () => {
+    const lastPass = checksSchema.safeParse({
+      records: { files: '*.csv', from: 'last-pass', manifest: 'counts.json' },
+    });
+    expect(lastPass.error?.issues.map((issue) => [issue.path.join('.'), issue.message])).toEqual([
+      [
+        'records.manifest',
+        'manifest names where from: manifest reads the counts; it needs from: manifest',
+      ],
+    ]);
+    const none = checksSchema.safeParse({ records: { files: '*.csv', from: 'manifest' } });
+    expect(none.error?.issues[0]?.path).toEqual(['records', 'from']);
+    expect(none.error?.issues[0]?.message).toMatch(/or name it with records\.manifest\)$/);
   });
 });

@@ -1,5 +1,15 @@
-import { lstat, mkdir, readdir, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, writeTree } from '../helpers/artefacts.js';
 import { cli } from '../helpers/cli.js';
@@ -9,6 +19,7 @@ import { createTestDatabase } from '../helpers/test-database.js';
 
 interface RunJson {
   runs: {
+    runId: string;
     drill: string;
     verdict: string;
     cause: string | null;
@@ -175,5 +186,76 @@ describe('links restored as links, through the CLI', () => {
         actual: { target: 'other.conf' },
       },
     ]);
+  }, 60_000);
+});
+
+describe('links in the evidence', () => {
+  const env = () => ({ RD_TEST_DB_URL: dbUrl, RD_RESTIC_PASSWORD: TEST_RESTIC_PASSWORD });
+  const linkItems = Object.entries(LINKS)
+    .map(([link, target]) => ({ path: link, size: 0, sha256: null, linkTarget: target }))
+    .sort((a, b) => (a.path < b.path ? -1 : 1));
+
+  it('records every restored link as an item with its target: show --items, export --items, verify', async () => {
+    const runJson = await drill('archive');
+    expect(runJson.verdict).toBe('passed');
+    const shown = await cli(['show', runJson.runId, '--items', '--json', '--config', configFile], {
+      env: env(),
+    });
+    expect(shown.exitCode, shown.stderr).toBe(0);
+    const items = (JSON.parse(shown.stdout) as { items: { linkTarget?: string }[] }).items;
+    expect(items).toHaveLength(10);
+    expect(items.filter((item) => item.linkTarget !== undefined)).toEqual(linkItems);
+
+    const human = await cli(['show', runJson.runId, '--items', '--config', configFile], {
+      env: env(),
+    });
+    expect(human.stdout).toMatch(/^ {2}link {62}\s+os-release -> \.\.\/usr\/lib\/os-release$/m);
+
+    const bundle = path.join(root, 'bundle.jsonl');
+    const exported = await cli(
+      ['evidence', 'export', '--items', '--out', bundle, '--config', configFile],
+      { env: env() },
+    );
+    expect(exported.exitCode, exported.stderr).toBe(0);
+    const lines = (await readFile(bundle, 'utf8'))
+      .split('\n')
+      .filter((line) => line.includes('"linkTarget"'))
+      .map((line) => JSON.parse(line) as { path: string });
+    expect(lines.map((line) => line.path)).toEqual(
+      expect.arrayContaining(linkItems.map((item) => item.path)),
+    );
+    const offline = await cli(['evidence', 'verify', bundle, '--json']);
+    expect(offline.exitCode, offline.stdout).toBe(0);
+    const verified = await cli(['evidence', 'verify', '--config', configFile], { env: env() });
+    expect(verified.exitCode, verified.stdout + verified.stderr).toBe(0);
+  }, 60_000);
+
+  it('fails evidence verify when a recorded link target is changed in the store, naming the run', async () => {
+    const runJson = await drill('folder');
+    expect(runJson.verdict).toBe('passed');
+    const client = new pg.Client({ connectionString: dbUrl });
+    await client.connect();
+    const setTarget = async (target: string) => {
+      await client.query('alter table run_items disable trigger run_items_append_only');
+      try {
+        await client.query(
+          `update run_items set link_target = $1 where run_id = $2 and path = 'conf/current'`,
+          [target, runJson.runId],
+        );
+      } finally {
+        await client.query('alter table run_items enable trigger run_items_append_only');
+      }
+    };
+    try {
+      await setTarget('other.conf');
+      const verified = await cli(['evidence', 'verify', '--config', configFile], { env: env() });
+      expect(verified.exitCode).toBe(1);
+      expect(verified.stdout + verified.stderr).toContain(
+        `(run ${runJson.runId}): items do not match the record's itemsDigest: an item's size or SHA-256 or a link target was changed`,
+      );
+    } finally {
+      await setTarget('app.conf');
+      await client.end();
+    }
   }, 60_000);
 });

@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
@@ -9,12 +11,15 @@ import { buildTestMessage } from '../../src/alerts/message.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import type { Database } from '../../src/evidence/database.js';
+import { writeSpoolEntry } from '../../src/evidence/spool.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/serve.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { DAY, HOUR, makeRun, openStore, recordRun, TestClock } from '../helpers/alert-fixtures.js';
 import { pgliteEngine } from '../helpers/evidence-engines.js';
 import { parseExposition, valueOf, type Exposition } from '../helpers/prometheus-text.js';
+import { makeRecord } from '../helpers/run-records.js';
+import { tempDir } from '../helpers/temp.js';
 
 const T0 = new Date('2026-11-01T03:00:00Z');
 
@@ -41,6 +46,21 @@ let handle: Awaited<ReturnType<typeof openStore>>;
 let server: MetricsServer;
 const clock = new TestClock(new Date(T0.getTime() + 3 * DAY));
 let scraped: Exposition;
+let spoolDir: string;
+
+/** A spool with a result that has waited two hours, a newer one, and a file that does not parse. */
+async function makeSpool(): Promise<string> {
+  const dir = path.join(await tempDir('restore-drill-metrics-spool-'), 'spool');
+  for (const waitedMs of [2 * HOUR, 10 * 60_000])
+    await writeSpoolEntry(dir, {
+      spooledAt: new Date(clock.now().getTime() - waitedMs).toISOString(),
+      reason: 'evidence store unavailable: connect ECONNREFUSED 127.0.0.1:5432',
+      record: makeRecord({ drill: 'nightly' }),
+      items: [],
+    });
+  await writeFile(path.join(dir, 'torn.json'), '{"format":');
+  return dir;
+}
 
 beforeAll(async () => {
   handle = await openStore(pgliteEngine);
@@ -100,7 +120,14 @@ beforeAll(async () => {
       retryAfterMs: null,
     });
   }
-  const metrics = createMetrics({ db, config, now: clock.now, log: silentLogger() });
+  spoolDir = await makeSpool();
+  const metrics = createMetrics({
+    db,
+    config,
+    now: clock.now,
+    log: silentLogger(),
+    spoolDir: () => spoolDir,
+  });
   server = await startMetricsServer({ handler: metrics.handler });
   const response = await fetch(server.url);
   expect(response.status).toBe(200);
@@ -184,6 +211,11 @@ describe('metrics endpoint', () => {
     expect(valueOf(scraped, 'restore_drill_build_info', { version: '0.1.0' })).toBe(1);
   });
 
+  it("counts the results waiting in this host's spool and the age of the oldest", () => {
+    expect(valueOf(scraped, 'restore_drill_spool_results')).toBe(3);
+    expect(valueOf(scraped, 'restore_drill_spool_oldest_age_seconds')).toBe(2 * 3600);
+  });
+
   it('documents every metric with HELP and TYPE', () => {
     const names = new Set(
       scraped.samples.map((sample) => sample.name.replace(/_(bucket|sum|count)$/, '')),
@@ -212,7 +244,7 @@ describe('metrics endpoint', () => {
 });
 
 describe('metrics without the database', () => {
-  it('says the evidence database is down and serves no drill numbers rather than wrong ones', async () => {
+  it('says the evidence database is down, serves no drill numbers rather than wrong ones, and still counts the spool', async () => {
     // A real PostgreSQL client pointed at a port where nothing listens.
     const probe = createServer();
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
@@ -225,8 +257,19 @@ describe('metrics without the database', () => {
     });
     try {
       const down = parseExposition(
-        (await createMetrics({ db, config, processMetrics: false }).render()).body,
+        (
+          await createMetrics({
+            db,
+            config,
+            now: clock.now,
+            processMetrics: false,
+            spoolDir,
+          }).render()
+        ).body,
       );
+      // The spool is read from the disk: it is what matters while the database is down.
+      expect(valueOf(down, 'restore_drill_spool_results')).toBe(3);
+      expect(valueOf(down, 'restore_drill_spool_oldest_age_seconds')).toBe(2 * 3600);
       expect(valueOf(down, 'restore_drill_evidence_up')).toBe(0);
       expect(
         down.samples.filter((sample) => sample.name.startsWith('restore_drill_last_')),
@@ -264,6 +307,7 @@ describe('example alerting rules', () => {
         'RestoreDrillFailing',
         'RestoreDrillStale',
         'RestoreDrillNoRecentRun',
+        'RestoreDrillResultsSpooled',
       ]),
     );
     for (const rule of alerts) {

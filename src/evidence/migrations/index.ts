@@ -6,6 +6,7 @@ import * as m003 from './003-append-only.js';
 import * as m004 from './004-skips.js';
 import * as m005 from './005-append-only-alerts.js';
 import * as m006 from './006-run-process-start.js';
+import * as m007 from './007-item-links.js';
 import * as m008 from './008-reviews.js';
 
 /**
@@ -20,6 +21,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '004-skips': m004,
   '005-append-only-alerts': m005,
   '006-run-process-start': m006,
+  '007-item-links': m007,
   '008-reviews': m008,
 };
 

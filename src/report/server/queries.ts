@@ -1,7 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../../evidence/database.js';
 import type { RunItem, RunVerdict } from '../../evidence/run-record.js';
-import { countRuns } from '../../evidence/runs.js';
+import { countRuns, runItemOf } from '../../evidence/runs.js';
 import {
   summarizeEvidence,
   type DrillSummary,
@@ -92,7 +92,7 @@ export async function loadItemPage(
         .executeTakeFirstOrThrow();
       const rows = await trx
         .selectFrom('run_items')
-        .select(['path', 'size', 'sha256'])
+        .select(['path', 'size', 'sha256', 'link_target'])
         .where('run_id', '=', runId)
         .orderBy('path')
         .limit(pageSize)
@@ -102,7 +102,7 @@ export async function loadItemPage(
         page,
         pageSize,
         total: Number(count.count),
-        rows: rows.map((row) => ({ path: row.path, size: Number(row.size), sha256: row.sha256 })),
+        rows: rows.map(runItemOf),
       };
     });
 }

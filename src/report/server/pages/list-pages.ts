@@ -22,15 +22,16 @@ ${pager('/runs', params, runs, 'Runs')}`;
   return page('Runs', 'runs', body);
 }
 
-/** `/runs/:id/items`: every item the run restored, with size and SHA-256, a page at a time. */
+/** `/runs/:id/items`: every item the run restored (files with size and SHA-256, links with their target), a page at a time. */
 export function itemsPage(
   record: RunRecord,
   items: Page<RunItem>,
   params: URLSearchParams,
 ): string {
-  const rows = items.rows.map(
-    (item) =>
-      html`<tr><td><code>${item.path}</code></td><td class="num">${item.size}</td><td class="num">${formatBytes(item.size)}</td><td>${item.sha256 ? html`<span class="hash">${item.sha256}</span>` : html`<span class="muted">not hashed</span>`}</td></tr>`,
+  const rows = items.rows.map((item) =>
+    item.linkTarget === undefined
+      ? html`<tr><td><code>${item.path}</code></td><td class="num">${item.size}</td><td class="num">${formatBytes(item.size)}</td><td>${item.sha256 ? html`<span class="hash">${item.sha256}</span>` : html`<span class="muted">not hashed</span>`}</td></tr>`
+      : html`<tr><td><code>${item.path}</code></td><td class="num"></td><td class="num"></td><td>link to <code>${item.linkTarget}</code></td></tr>`,
   );
   const path = `/runs/${encodeURIComponent(record.runId)}/items`;
   const body = html`<h1>Restored items</h1>
