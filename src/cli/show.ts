@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { listReviews } from '../evidence/reviews.js';
 import { getRun, listRunItems } from '../evidence/runs.js';
 import { formatRunSummary } from './format.js';
 import {
@@ -12,6 +13,7 @@ import {
   type CommonOptions,
 } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { formatReview } from './signoff.js';
 
 interface ShowOptions extends CommonOptions {
   items?: boolean;
@@ -47,10 +49,12 @@ export function showCommand(): Command {
         );
       }
       const items = options.items ? await listRunItems(store.db, found.record.runId) : undefined;
+      const reviews = await listReviews(store.db, [found.record.runId]);
       if (options.json) {
         printJson({
           ...found.record,
           chain: { seq: found.seq, prevHash: found.prevHash, recordHash: found.recordHash },
+          reviews,
           ...(items ? { items } : {}),
         });
         return;
@@ -77,6 +81,11 @@ export function showCommand(): Command {
         lines.push(
           `command:    ${command.command} → exit ${command.exitCode ?? command.signal ?? '?'} in ${command.durationMs} ms`,
         );
+      lines.push(
+        '',
+        reviews.length === 0 ? 'reviews:    none (restore-drill signoff records one)' : 'reviews:',
+        ...reviews.map((review) => `  ${formatReview(review)}`),
+      );
       if (items)
         lines.push(
           '',
