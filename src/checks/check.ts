@@ -87,3 +87,21 @@ export function resultFromFindings(
       : {}),
   };
 }
+
+/** A failed result with its one finding: the whole check judged one thing and it failed. */
+export function failedResult(
+  name: string,
+  problem: string,
+  summary: { expected: unknown; actual: unknown; detail: string },
+): CheckResult {
+  const { expected, actual, detail } = summary;
+  return {
+    name,
+    verdict: 'failed',
+    expected,
+    actual,
+    detail,
+    findings: [{ item: name, problem, expected, actual }],
+    findingsTotal: 1,
+  };
+}

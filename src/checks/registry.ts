@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { RunRecord } from '../evidence/run-record.js';
 import { KindRegistry } from '../model/registry.js';
 import { bytesCheckKind } from './bytes-check.js';
+import { commandsCheckKind } from './commands-check.js';
 import type { Check } from './check.js';
 import {
   CHECK_PHASES,
@@ -34,6 +35,7 @@ const KINDS = [
   tablesCheckKind,
   recordsCheckKind,
   sqlCheckKind,
+  commandsCheckKind,
   rpoCheckKind,
   rtoCheckKind,
 ] as const;

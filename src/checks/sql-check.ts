@@ -1,19 +1,37 @@
 import { z } from 'zod';
 import { durationSchema } from '../config/duration.js';
-import type { Check, CheckContext, CheckResult } from './check.js';
+import { failedResult, type Check, type CheckContext, type CheckResult } from './check.js';
 import { defineCheckKind } from './check-kind.js';
+
+/** The name of one entry of a list kind (`sql`, `commands`): it names the check in evidence. */
+export const checkEntryNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
+  message: 'expected letters, digits, _ . - (starting with a letter or digit)',
+});
+
+/** Refuses two entries of one list with the same name ("duplicate assertion name 'a'"). */
+export function uniqueNames(
+  what: string,
+): (entries: readonly { name: string }[], ctx: z.RefinementCtx) => void {
+  return (entries, ctx) => {
+    const seen = new Set<string>();
+    entries.forEach((entry, index) => {
+      if (seen.has(entry.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'name'],
+          message: `duplicate ${what} name '${entry.name}'`,
+        });
+      seen.add(entry.name);
+    });
+  };
+}
 
 const scalarSchema = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 /** One assertion: a read-only query and what its first column of its first row must be. */
 export const sqlAssertionSchema = z
   .strictObject({
-    name: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
-        message: 'expected letters, digits, _ . - (starting with a letter or digit)',
-      })
-      .describe("Names the check in evidence: 'sql:<name>'."),
+    name: checkEntryNameSchema.describe("Names the check in evidence: 'sql:<name>'."),
     query: z
       .string()
       .min(1)
@@ -45,18 +63,7 @@ export const sqlAssertionSchema = z
 export const sqlCheckConfigSchema = z
   .array(sqlAssertionSchema)
   .min(1)
-  .superRefine((assertions, ctx) => {
-    const seen = new Set<string>();
-    assertions.forEach((assertion, index) => {
-      if (seen.has(assertion.name))
-        ctx.addIssue({
-          code: 'custom',
-          path: [index, 'name'],
-          message: `duplicate assertion name '${assertion.name}'`,
-        });
-      seen.add(assertion.name);
-    });
-  })
+  .superRefine(uniqueNames('assertion'))
   .describe(
     'SQL assertions run against the restored database, read-only, e.g. that the newest order is younger than the backup.',
   );
@@ -172,15 +179,7 @@ export class SqlCheck implements Check {
   }
 
   #failed(expected: unknown, actual: unknown, detail: string): CheckResult {
-    return {
-      name: this.name,
-      verdict: 'failed',
-      expected,
-      actual,
-      detail,
-      findings: [{ item: this.name, problem: 'assertion-failed', expected, actual }],
-      findingsTotal: 1,
-    };
+    return failedResult(this.name, 'assertion-failed', { expected, actual, detail });
   }
 }
 

@@ -6,6 +6,7 @@ import type { PhaseName } from './drill-run.js';
  * Bytes and entries restored are read off the scratch file system (its used blocks and
  * inodes since the restore began): the same for every source kind, whether it writes
  * itself or through restic, pg_restore or a command, and costing one statfs a second.
+ * Other writers on the same file system blur the count, so it only ever rises.
  */
 export interface DrillProgress {
   drill: string;
@@ -42,13 +43,16 @@ export async function startRestoreMeter(
   emit(0, 0);
   if (start === null) return { stop: () => undefined };
   let stopped = false;
+  let highBytes = 0;
+  let highEntries = 0;
   const timer = setInterval(() => {
     void statfs(scratchDir).then(
       (now) => {
         if (stopped) return;
-        const bytes = Math.max(0, (Number(start.bfree) - Number(now.bfree)) * Number(now.bsize));
-        const entries = Math.max(0, Number(start.ffree) - Number(now.ffree));
-        emit(bytes, entries);
+        const bytes = (Number(start.bfree) - Number(now.bfree)) * Number(now.bsize);
+        highBytes = Math.max(highBytes, bytes);
+        highEntries = Math.max(highEntries, Number(start.ffree) - Number(now.ffree));
+        emit(highBytes, highEntries);
       },
       () => undefined,
     );

@@ -3,6 +3,8 @@ import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { formatBytes } from '../config/common.js';
+import { dumpFormatOfHead, type DumpFormat } from '../sources/postgres/dump-format.js';
+import { isTarArchiveName } from '../sources/tar-source.js';
 
 /**
  * `restore-drill init`: looks at a backup location and proposes a drill for it. Only
@@ -60,8 +62,6 @@ interface Entry {
   mtimeMs: number;
 }
 
-type DumpKind = 'custom' | 'tar' | 'plain' | 'directory';
-
 /** Proposes a drill for a local path (a folder of sets, of archives, of dumps, a restic repository, one archive or dump). */
 export async function proposeLocal(location: string, absolute: string): Promise<DrillProposal> {
   let info;
@@ -80,11 +80,11 @@ export async function proposeLocal(location: string, absolute: string): Promise<
     return proposeDumps(location, absolute, [{ ...(await entryOf(absolute)), kind: 'directory' }]);
 
   const entries = await listEntries(absolute, location);
-  const archives = entries.filter((entry) => !entry.isDirectory && isArchiveName(entry.name));
+  const archives = entries.filter((entry) => !entry.isDirectory && isTarArchiveName(entry.name));
   if (archives.length > 0) return proposeArchives(location, absolute, archives, entries);
-  const dumps: (Entry & { kind: DumpKind })[] = [];
+  const dumps: (Entry & { kind: DumpFormat })[] = [];
   for (const entry of entries) {
-    const kind = await dumpKind(entry);
+    const kind = await dumpFormatOf(entry);
     if (kind) dumps.push({ ...entry, kind });
   }
   if (dumps.length > 0) return proposeDumps(location, absolute, dumps);
@@ -96,7 +96,7 @@ export async function proposeLocal(location: string, absolute: string): Promise<
 
 async function proposeSingleFile(location: string, absolute: string): Promise<DrillProposal> {
   const entry = await entryOf(absolute);
-  if (isArchiveName(entry.name)) {
+  if (isTarArchiveName(entry.name)) {
     const folder = path.dirname(absolute);
     return proposeArchives(
       location,
@@ -106,7 +106,7 @@ async function proposeSingleFile(location: string, absolute: string): Promise<Dr
       absolute,
     );
   }
-  const kind = await dumpKind(entry);
+  const kind = await dumpFormatOf(entry);
   if (kind) return proposeDumps(location, path.dirname(absolute), [{ ...entry, kind }], absolute);
   throw new ProposalError(
     `${location}: not a backup init recognises (expected a .tar, .tar.gz or .tgz archive, a pg_dump file, or a folder)`,
@@ -150,7 +150,7 @@ async function proposeArchives(
 async function proposeDumps(
   location: string,
   folder: string,
-  dumps: (Entry & { kind: DumpKind })[],
+  dumps: (Entry & { kind: DumpFormat })[],
   onePath?: string,
 ): Promise<DrillProposal> {
   const newest = newestOf(dumps);
@@ -308,29 +308,19 @@ async function exists(file: string): Promise<boolean> {
   );
 }
 
-function isArchiveName(name: string): boolean {
-  return /\.(tar|tar\.gz|tgz)$/.test(name);
-}
-
 function stripArchiveExtension(name: string): string {
   return name.replace(/\.(tar|tar\.gz|tgz)$/, '');
 }
 
 /** What kind of pg_dump output an entry is, from its first bytes; null when it is none. */
-async function dumpKind(entry: Entry): Promise<DumpKind | null> {
+async function dumpFormatOf(entry: Entry): Promise<DumpFormat | null> {
   if (entry.isDirectory)
     return (await exists(path.join(entry.abs, 'toc.dat'))) ? 'directory' : null;
   const head = await readHead(entry.abs, 4096);
-  if (head.subarray(0, 5).toString('latin1') === 'PGDMP') return 'custom';
-  const text = head.toString('latin1');
-  if (text.startsWith('--\n-- PostgreSQL database dump')) return 'plain';
-  if (
-    head.length >= 262 &&
-    head.subarray(257, 262).toString('latin1') === 'ustar' &&
-    /toc\.dat/.test(text)
-  )
-    return 'tar';
-  return null;
+  const format = dumpFormatOfHead(head);
+  // A tar of files is a tar set; pg_dump -Ft writes its toc.dat first.
+  if (format === 'tar' && !head.toString('latin1').includes('toc.dat')) return null;
+  return format;
 }
 
 async function readHead(file: string, bytes: number): Promise<Buffer> {

@@ -16,6 +16,11 @@ export interface RestoredDatabase {
   /** Where it is, free of secrets: `postgres://host:5432/restore_drill_x_ab12cd34` or `pglite:<folder>`. */
   readonly location: string;
   /**
+   * How a command reaches it (`checks.commands`' `{database_url}`): a URL without the
+   * password, and the environment that carries it. Absent: no command can connect (PGlite).
+   */
+  commandAccess?(): { url: string; env: Record<string, string | undefined> };
+  /**
    * Runs `fn` inside a READ ONLY transaction with a statement timeout; the
    * transaction is rolled back afterwards whatever happened.
    */

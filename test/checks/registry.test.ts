@@ -95,6 +95,7 @@ describe('the check registry', () => {
       'tables',
       'records',
       'sql',
+      'commands',
       'rpo',
       'rto',
     ]);
@@ -106,6 +107,7 @@ describe('the check registry', () => {
       'tables',
       'records',
       'sql',
+      'commands',
     ]);
     expect(Object.keys(targetsSchema.shape)).toEqual(['rpo', 'rto']);
   });

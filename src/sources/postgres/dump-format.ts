@@ -46,8 +46,8 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
     });
   }
   if (bytesRead === 0) throw new SourceError(`dump ${dump} is empty`);
-  if (head.subarray(0, 5).toString('latin1') === 'PGDMP') return 'custom';
-  if (bytesRead >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
+  const recognised = dumpFormatOfHead(head.subarray(0, bytesRead));
+  if (recognised !== null) return recognised;
   if (head[0] === 0x1f && head[1] === 0x8b)
     throw new SourceError(
       `dump ${dump} is gzip-compressed plain SQL; decompress it first or dump with -Fc`,
@@ -57,6 +57,17 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
       `dump ${dump} is zstd-compressed plain SQL; decompress it first or dump with -Fc`,
     );
   return 'plain';
+}
+
+/**
+ * The format a file's first bytes (at least 512 for tar) show it to be: `PGDMP` is -Fc, a
+ * ustar header -Ft, pg_dump's opening comment plain SQL; null when they show none of these.
+ */
+export function dumpFormatOfHead(head: Buffer): Exclude<DumpFormat, 'directory'> | null {
+  if (head.subarray(0, 5).toString('latin1') === 'PGDMP') return 'custom';
+  if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return 'tar';
+  if (head.toString('latin1', 0, 64).startsWith('--\n-- PostgreSQL database dump')) return 'plain';
+  return null;
 }
 
 /** What a plain dump says about where it would restore. */

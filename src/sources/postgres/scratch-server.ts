@@ -243,6 +243,10 @@ export class ServerDatabase implements RestoredDatabase {
     this.location = databaseUrl(address, name);
   }
 
+  commandAccess(): { url: string; env: Record<string, string | undefined> } {
+    return { url: this.location, env: toolEnv(this.address) };
+  }
+
   async readOnly<T>(
     fn: (query: QueryFn) => Promise<T>,
     options: { statementTimeoutMs: number },
