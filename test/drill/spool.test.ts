@@ -24,7 +24,11 @@ import type { RestoreSource } from '../../src/sources/restore-source.js';
 import type { SourceContext } from '../../src/sources/source-kind.js';
 import { configText, makeDirectorySet } from '../helpers/drill-fixture.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
-import { startPostgresServer, type PostgresServer } from '../helpers/postgres-server.js';
+import {
+  createDatabaseOn,
+  startPostgresServer,
+  type PostgresServer,
+} from '../helpers/postgres-server.js';
 import { makeRecord } from '../helpers/run-records.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -43,11 +47,7 @@ describe('runDrill with an unavailable evidence store: wait, spool, replay', () 
 
   beforeAll(async () => {
     server = await startPostgresServer();
-    const admin = new pg.Client({ connectionString: server.adminUrl });
-    await admin.connect();
-    await admin.query('create database evidence');
-    await admin.end();
-    url = `postgres://postgres@127.0.0.1:${server.port}/evidence`;
+    url = await createDatabaseOn(server, 'evidence');
     base = await tempDir('restore-drill-spool-');
     store = await openEvidenceStore({
       url,

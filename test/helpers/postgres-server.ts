@@ -2,6 +2,7 @@ import { access, chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import { describeExit, runCommand, type CommandResult } from '../../src/exec/run-command.js';
 
 /** How tests reach the server: plain data, so vitest can `provide` it to every worker. */
@@ -132,6 +133,18 @@ export async function startPostgresServer(): Promise<PostgresServer> {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Creates an empty database on the server; returns its URL. */
+export async function createDatabaseOn(server: PostgresServerInfo, name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return `postgres://${server.user}@${server.host}:${server.port}/${name}`;
 }
 
 async function postgresUser(): Promise<{ uid: number; gid: number }> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { inject } from 'vitest';
 import { createEmbeddedDir } from './pglite-template.js';
+import { createDatabaseOn } from './postgres-server.js';
 
 /**
  * A new, empty database on the run's PostgreSQL server (started by global
@@ -9,16 +9,7 @@ import { createEmbeddedDir } from './pglite-template.js';
  * with the server at the end of the run.
  */
 export async function createTestDatabase(): Promise<string> {
-  const server = inject('postgres');
-  const name = `test_${randomBytes(8).toString('hex')}`;
-  const client = new pg.Client({ connectionString: server.adminUrl });
-  await client.connect();
-  try {
-    await client.query(`create database ${name}`);
-  } finally {
-    await client.end();
-  }
-  return `postgres://${server.user}@${server.host}:${server.port}/${name}`;
+  return createDatabaseOn(inject('postgres'), `test_${randomBytes(8).toString('hex')}`);
 }
 
 /** A fresh embedded-store folder (a copy of the run's pristine PGlite data folder), removed by `cleanup`. */
