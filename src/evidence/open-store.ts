@@ -9,6 +9,7 @@ import type { Database } from './database.js';
 import { acquireEmbeddedLock, type HeldLock } from './embedded-lock.js';
 import { EvidenceError, reasonOf } from './errors.js';
 import { MigrationError, migrateToLatest } from './migrations/index.js';
+import { openPglite } from './pglite-seed.js';
 
 /** Which engine holds the evidence. */
 export type EvidenceDialect = 'pglite' | 'postgres';
@@ -158,16 +159,20 @@ async function openEmbedded(embeddedDir: string, log: Logger): Promise<EvidenceS
       import('@electric-sql/pglite'),
       import('@electric-sql/pglite/node-postgres'),
     ]);
-    lite = await PGlite.create({
+    lite = await openPglite(
       dataDir,
-      // PostgreSQL's default 128 MB of shared buffers costs about 170 MB of RSS inside the
-      // WASM heap; evidence queries touch far less.
-      startParams: [
-        ...PGlite.defaultStartParams,
-        '-c',
-        `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`,
-      ],
-    });
+      {
+        // PostgreSQL's default 128 MB of shared buffers costs about 170 MB of RSS inside the
+        // WASM heap; evidence queries touch far less.
+        startParams: [
+          ...PGlite.defaultStartParams,
+          '-c',
+          `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`,
+        ],
+      },
+      (error) =>
+        log.warn({ dataDir, err: reasonOf(error) }, 'PGlite seed not loaded; running initdb'),
+    );
     // PGlite serves one connection; its pg config says so (poolSize 1). Idle eviction
     // would only churn that one connection, so it is kept for the store's life.
     const pool = new pg.Pool({ ...createPgConfig(lite), idleTimeoutMillis: 0 } as pg.PoolConfig);

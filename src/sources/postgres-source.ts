@@ -34,6 +34,7 @@ import {
 } from './restore-source.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
+import { openPglite } from '../evidence/pglite-seed.js';
 
 const ARCHIVE_FORMATS: readonly DumpFormat[] = ['custom', 'directory', 'tar'];
 
@@ -282,8 +283,9 @@ export class PostgresSource implements RestoreSource {
         `sampling tables needs a custom, directory or tar dump; ${set.path} is plain SQL`,
       );
     const dataDir = path.join(scratchDir, 'pglite');
-    const { PGlite } = await import('@electric-sql/pglite');
-    const lite = await PGlite.create({ dataDir });
+    const lite = await openPglite(dataDir, {}, (error) =>
+      options.log.warn({ err: String(error) }, 'PGlite seed not loaded; running initdb'),
+    );
     try {
       const loaded = await loadPlainDump(lite, set.path, { signal: options.signal });
       options.log.info({ ...loaded }, 'plain dump loaded into the embedded database');

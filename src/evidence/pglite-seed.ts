@@ -1,0 +1,80 @@
+import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * A new PGlite data folder spends most of its first open in initdb (5 s on an idle
+ * 2-core machine, 25 s under load). The build runs initdb once and keeps the result as
+ * a seed (`dist/pglite-seed/pglite-<version>.tar.gz`, PGlite's own `dumpDataDir`); a
+ * new evidence store or plain-dump database starts from a copy of it instead.
+ */
+
+/** Where the build writes seeds: `dist/pglite-seed`, seen from dist/src/evidence or src/evidence. */
+export const SEED_DIRS = [
+  fileURLToPath(new URL('../../pglite-seed/', import.meta.url)),
+  fileURLToPath(new URL('../../dist/pglite-seed/', import.meta.url)),
+];
+
+/** The installed PGlite's version: a seed is only ever loaded by the PGlite that wrote it. */
+export async function installedPgliteVersion(): Promise<string> {
+  const entry = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  let dir = dirname(entry);
+  for (;;) {
+    const manifest = await readFile(join(dir, 'package.json'), 'utf8').catch(() => null);
+    if (manifest !== null) {
+      const parsed = JSON.parse(manifest) as { name?: string; version?: string };
+      if (parsed.name === '@electric-sql/pglite' && parsed.version) return parsed.version;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`cannot find the package.json of PGlite above ${entry}`);
+    dir = parent;
+  }
+}
+
+export function seedFileName(version: string): string {
+  return `pglite-${version}.tar.gz`;
+}
+
+/**
+ * The seed for the installed PGlite as a Blob for `PGlite.create({ loadDataDir })`, when
+ * `dataDir` is new and the build left a matching seed; null otherwise (PGlite runs initdb).
+ */
+export async function pgliteSeedFor(
+  dataDir: string,
+  seedDirs: readonly string[] = SEED_DIRS,
+): Promise<Blob | null> {
+  const existing = await readdir(dataDir).catch(() => null);
+  if (existing !== null && existing.length > 0) return null;
+  const name = seedFileName(await installedPgliteVersion());
+  for (const dir of seedDirs) {
+    const seed = await readFile(join(dir, name)).catch(() => null);
+    if (seed !== null) return new Blob([seed]);
+  }
+  return null;
+}
+
+/**
+ * Opens PGlite on `dataDir`; a new folder starts from the build's seed when there is one.
+ * A seed that does not load (damaged, or from another PGlite) is set aside: the folder is
+ * emptied and PGlite runs initdb as it would without a seed.
+ */
+export async function openPglite(
+  dataDir: string,
+  options: Omit<PGliteOptions, 'dataDir' | 'loadDataDir'> = {},
+  onSeedFailed: (error: unknown) => void = () => {},
+  seedDirs: readonly string[] = SEED_DIRS,
+): Promise<PGlite> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const seed = await pgliteSeedFor(dataDir, seedDirs);
+  if (seed !== null) {
+    try {
+      return await PGlite.create({ ...options, dataDir, loadDataDir: seed });
+    } catch (error) {
+      onSeedFailed(error);
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }
+  return PGlite.create({ ...options, dataDir });
+}

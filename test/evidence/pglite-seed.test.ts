@@ -1,0 +1,83 @@
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  installedPgliteVersion,
+  openPglite,
+  pgliteSeedFor,
+  SEED_DIRS,
+  seedFileName,
+} from '../../src/evidence/pglite-seed.js';
+import { tempDir } from '../helpers/temp.js';
+
+describe('PGlite seed', () => {
+  it('npm run build leaves a seed for the installed PGlite', async () => {
+    const name = seedFileName(await installedPgliteVersion());
+    const found = await Promise.all(
+      SEED_DIRS.map((dir) =>
+        readdir(dir).then(
+          (names) => names.includes(name),
+          () => false,
+        ),
+      ),
+    );
+    expect(found.some(Boolean), `${name} in ${SEED_DIRS.join(' or ')}: run npm run build`).toBe(
+      true,
+    );
+  });
+
+  it('is offered only for a new data folder, and only by the PGlite version that wrote it', async () => {
+    const seeds = await tempDir('rd-seeds-');
+    const version = await installedPgliteVersion();
+    await writeFile(path.join(seeds, seedFileName('0.0.1')), 'another version');
+    const fresh = path.join(await tempDir('rd-seed-data-'), 'pgdata');
+    expect(await pgliteSeedFor(fresh, [seeds])).toBeNull();
+
+    await writeFile(path.join(seeds, seedFileName(version)), 'this version');
+    expect(await (await pgliteSeedFor(fresh, [seeds]))?.text()).toBe('this version');
+    await mkdir(fresh);
+    expect(await pgliteSeedFor(fresh, [seeds])).not.toBeNull(); // an empty folder is new too
+
+    await writeFile(path.join(fresh, 'PG_VERSION'), '17\n');
+    expect(await pgliteSeedFor(fresh, [seeds])).toBeNull();
+  });
+
+  it('opens new databases from the build seed, and keeps what they hold across reopening', async () => {
+    const failures: unknown[] = [];
+    const systemIds: string[] = [];
+    const dirs: string[] = [];
+    for (const name of ['one', 'two']) {
+      const dataDir = path.join(await tempDir(`rd-seeded-${name}-`), 'pgdata');
+      dirs.push(dataDir);
+      const lite = await openPglite(dataDir, {}, (error) => failures.push(error));
+      const { rows } = await lite.query<{ id: string }>(
+        'select system_identifier::text as id from pg_control_system()',
+      );
+      systemIds.push(rows[0]!.id);
+      await lite.exec(`create table kept (name text); insert into kept values ('${name}')`);
+      await lite.close();
+    }
+    expect(failures).toEqual([]);
+    // initdb draws a new system identifier each time: two copies of one seed share it.
+    expect(systemIds[0]).toBe(systemIds[1]);
+    const again = await openPglite(dirs[1]!);
+    expect((await again.query<{ name: string }>('select name from kept')).rows).toEqual([
+      { name: 'two' },
+    ]);
+    await again.close();
+  }, 60_000);
+
+  it('sets a damaged seed aside and runs initdb instead', async () => {
+    const seeds = await tempDir('rd-bad-seed-');
+    await writeFile(
+      path.join(seeds, seedFileName(await installedPgliteVersion())),
+      'not a gzip tar at all',
+    );
+    const dataDir = path.join(await tempDir('rd-unseeded-'), 'pgdata');
+    const failures: unknown[] = [];
+    const lite = await openPglite(dataDir, {}, (error) => failures.push(error), [seeds]);
+    expect((await lite.query<{ one: number }>('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    await lite.close();
+    expect(failures).toHaveLength(1);
+  }, 60_000);
+});
