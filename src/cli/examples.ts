@@ -12,6 +12,10 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'restore-drill history --drill fileserver-nightly --verdict failed',
   ],
   show: ['restore-drill show 5f8c7938', 'restore-drill show 5f8c7938 --all --items'],
+  signoff: [
+    "restore-drill signoff 5f8c7938 --by alice --decision remediation --note 'manifest drift: job fixed' --ticket OPS-7",
+    "restore-drill signoff 5f8c7938 --by bob --decision risk-accepted --note 'legacy share, retired in Q3'",
+  ],
   init: [
     'restore-drill init /backups/nightly /backups/restic-repo',
     'restore-drill init s3://acme-backups/nightly/ --config drills.yaml',

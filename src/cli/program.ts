@@ -17,6 +17,7 @@ const VERBS: Readonly<
   run: async (jobs) => (await import('./run.js')).runCommand(await jobs()),
   history: async () => (await import('./history.js')).historyCommand(),
   show: async () => (await import('./show.js')).showCommand(),
+  signoff: async () => (await import('./signoff.js')).signoffCommand(),
   validate: async () => (await import('./validate.js')).validateCommand(),
   init: async () => (await import('./init.js')).initCommand(),
   alerts: async (jobs) => (await import('./alerts.js')).alertsCommand(await jobs()),

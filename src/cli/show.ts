@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { listReviews } from '../evidence/reviews.js';
 import { findUnfinishedRun, getRun, listRunItems, type RunStart } from '../evidence/runs.js';
 import { formatRunSummary } from './format.js';
 import {
@@ -12,6 +13,7 @@ import {
   type CommonOptions,
 } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { formatReview } from './signoff.js';
 import {
   unfinishedDetail,
   unfinishedMark,
@@ -58,10 +60,12 @@ export function showCommand(): Command {
         );
       }
       const items = options.items ? await listRunItems(store.db, found.record.runId) : undefined;
+      const reviews = await listReviews(store.db, [found.record.runId]);
       if (options.json) {
         printJson({
           ...found.record,
           chain: { seq: found.seq, prevHash: found.prevHash, recordHash: found.recordHash },
+          reviews,
           ...(items ? { items } : {}),
         });
         return;
@@ -88,6 +92,11 @@ export function showCommand(): Command {
         lines.push(
           `command:    ${command.command} → exit ${command.exitCode ?? command.signal ?? '?'} in ${command.durationMs} ms`,
         );
+      lines.push(
+        '',
+        reviews.length === 0 ? 'reviews:    none (restore-drill signoff records one)' : 'reviews:',
+        ...reviews.map((review) => `  ${formatReview(review)}`),
+      );
       if (items)
         lines.push(
           '',

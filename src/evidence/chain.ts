@@ -16,6 +16,7 @@ import {
   RecordItemsCheck,
   type ItemsReport,
 } from './items-check.js';
+import { reviewRecordSchema } from './reviews.js';
 import type { RunItem } from './run-record.js';
 import { computeRecordHash, GENESIS_HASH, runItemOf } from './runs.js';
 
@@ -118,13 +119,30 @@ export interface ChainReport {
 /** A record as the walker sees it, from a row or a bundle line. */
 export interface ChainEntry {
   seq: number;
+  /** A run's result or a review (sign-off) of a run; runs when absent. */
+  kind?: ChainRecordKind;
+  /** The run's id (for a review, the reviewed run's). */
   runId: string;
   prevHash: string;
   recordHash: string;
   record: string;
   /** The denormalised columns, for database rows. */
   columns?: StoredColumns;
+  /** The denormalised columns of a review row. */
+  reviewColumns?: StoredReviewColumns;
   line?: number;
+}
+
+/** What a chain record is: a run's result (run_results) or a review of a run (run_reviews). */
+export type ChainRecordKind = 'run' | 'review';
+
+/** run_reviews columns that copy a field of the record. */
+export interface StoredReviewColumns {
+  reviewed_at: Date;
+  reviewer: string;
+  decision: string;
+  note: string;
+  ticket: string | null;
 }
 
 /** run_results columns that copy a field of the record. */
@@ -177,7 +195,7 @@ export class ChainWalker {
             'seq',
             `after ${previous.seq}`,
             String(entry.seq),
-            `seq ${entry.seq} (run ${entry.runId}) comes after seq ${previous.seq}: records are out of order`,
+            `seq ${entry.seq} (${labelOf(entry)}) comes after seq ${previous.seq}: records are out of order`,
           ),
         );
       }
@@ -195,7 +213,7 @@ export class ChainWalker {
               'seq',
               previous.recordHash,
               entry.prevHash,
-              `gap before seq ${entry.seq} (run ${entry.runId}): ${which}; its prev_hash does not match the record_hash of seq ${previous.seq}`,
+              `gap before seq ${entry.seq} (${labelOf(entry)}): ${which}; its prev_hash does not match the record_hash of seq ${previous.seq}`,
             ),
           );
         }
@@ -206,7 +224,7 @@ export class ChainWalker {
             'prev_hash',
             previous.recordHash,
             entry.prevHash,
-            `seq ${entry.seq} (run ${entry.runId}): prev_hash does not match the record_hash of seq ${previous.seq}: the link was changed`,
+            `seq ${entry.seq} (${labelOf(entry)}): prev_hash does not match the record_hash of seq ${previous.seq}: the link was changed`,
           ),
         );
       }
@@ -258,6 +276,11 @@ export class ChainWalker {
   }
 }
 
+/** How a message names a record: `run ID`, or `review of run ID`. */
+function labelOf(entry: ChainEntry): string {
+  return entry.kind === 'review' ? `review of run ${entry.runId}` : `run ${entry.runId}`;
+}
+
 function breakOf(
   entry: ChainEntry,
   problem: ChainProblem,
@@ -293,7 +316,7 @@ function anchorBreak(entry: ChainEntry, anchor: ChainAnchor): ChainBreak {
     'prev_hash',
     anchor.hash,
     entry.prevHash,
-    `seq ${entry.seq} (run ${entry.runId}): prev_hash does not match ${from}`,
+    `seq ${entry.seq} (${labelOf(entry)}): prev_hash does not match ${from}`,
   );
 }
 
@@ -308,7 +331,7 @@ function checkContent(entry: ChainEntry, nextPrevHash: string | undefined): Chai
         'record_hash',
         computed,
         entry.recordHash,
-        `seq ${entry.seq} (run ${entry.runId}): record_hash was changed (the record text still matches the next record's link)`,
+        `seq ${entry.seq} (${labelOf(entry)}): record_hash was changed (the record text still matches the next record's link)`,
       );
     }
     return breakOf(
@@ -317,7 +340,7 @@ function checkContent(entry: ChainEntry, nextPrevHash: string | undefined): Chai
       'record',
       entry.recordHash,
       computed,
-      `seq ${entry.seq} (run ${entry.runId}): the record text was altered: it no longer hashes to its record_hash`,
+      `seq ${entry.seq} (${labelOf(entry)}): the record text was altered: it no longer hashes to its record_hash`,
     );
   }
   let parsed: Record<string, unknown>;
@@ -333,8 +356,31 @@ function checkContent(entry: ChainEntry, nextPrevHash: string | undefined): Chai
       'record',
       'a JSON run record',
       reasonOf(error),
-      `seq ${entry.seq} (run ${entry.runId}): the record is not a JSON run record: ${reasonOf(error)}`,
+      `seq ${entry.seq} (${labelOf(entry)}): the record is not a JSON run record: ${reasonOf(error)}`,
     );
+  }
+  const recordKind: ChainRecordKind = parsed.kind === 'review' ? 'review' : 'run';
+  if (entry.kind !== undefined && entry.kind !== recordKind) {
+    return breakOf(
+      entry,
+      'column-mismatch',
+      'kind',
+      entry.kind,
+      recordKind,
+      `seq ${entry.seq} (${labelOf(entry)}): stored as a ${entry.kind === 'review' ? 'review' : "run's result"} but the record is a ${recordKind === 'review' ? 'review' : "run's result"}`,
+    );
+  }
+  if (recordKind === 'review') {
+    const review = reviewRecordSchema.safeParse(parsed);
+    if (!review.success)
+      return breakOf(
+        entry,
+        'record-unreadable',
+        'record',
+        'a review record',
+        review.error.issues[0]?.message ?? 'invalid',
+        `seq ${entry.seq} (${labelOf(entry)}): the record is not a review record: ${review.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
+      );
   }
   if (parsed.runId !== entry.runId) {
     return breakOf(
@@ -347,7 +393,43 @@ function checkContent(entry: ChainEntry, nextPrevHash: string | undefined): Chai
     );
   }
   if (entry.columns) return checkColumns(entry, parsed, entry.columns);
+  if (entry.reviewColumns) return checkReviewColumns(entry, parsed, entry.reviewColumns);
   return null;
+}
+
+/** The first copied column that differs from its record: [column, from the record, stored]. */
+function firstMismatch(
+  entry: ChainEntry,
+  expected: [string, unknown, unknown][],
+): ChainBreak | null {
+  for (const [column, fromRecord, stored] of expected) {
+    if (!sameValue(fromRecord, stored)) {
+      return breakOf(
+        entry,
+        'column-mismatch',
+        column,
+        show(fromRecord),
+        show(stored),
+        `seq ${entry.seq} (${labelOf(entry)}): column ${column} holds ${show(stored)} but the record says ${show(fromRecord)}`,
+      );
+    }
+  }
+  return null;
+}
+
+function checkReviewColumns(
+  entry: ChainEntry,
+  record: Record<string, unknown>,
+  columns: StoredReviewColumns,
+): ChainBreak | null {
+  const expected: [keyof StoredReviewColumns, unknown, unknown][] = [
+    ['reviewed_at', time(record.reviewedAt), time(columns.reviewed_at)],
+    ['reviewer', record.by, columns.reviewer],
+    ['decision', record.decision, columns.decision],
+    ['note', record.note, columns.note],
+    ['ticket', record.ticket ?? null, columns.ticket],
+  ];
+  return firstMismatch(entry, expected);
 }
 
 function checkColumns(
@@ -383,19 +465,7 @@ function checkColumns(
     ['verify_ms', get('timings.verifyMs'), columns.verify_ms],
     ['total_ms', get('timings.totalMs'), columns.total_ms],
   ];
-  for (const [column, fromRecord, stored] of expected) {
-    if (!sameValue(fromRecord, stored)) {
-      return breakOf(
-        entry,
-        'column-mismatch',
-        column,
-        show(fromRecord),
-        show(stored),
-        `seq ${entry.seq} (run ${entry.runId}): column ${column} holds ${show(stored)} but the record says ${show(fromRecord)}`,
-      );
-    }
-  }
-  return null;
+  return firstMismatch(entry, expected);
 }
 
 /** Milliseconds since the epoch (timestamptz keeps microseconds, JavaScript milliseconds). */
@@ -541,43 +611,14 @@ export async function verifyChain(
     walker.fail(problem);
     return withItems(walker.report('database', purges), items);
   }
-  let after: string | null = null;
+  let after = 0;
   for (;;) {
-    let query = db
-      .selectFrom('run_results')
-      .select([
-        'seq',
-        'run_id',
-        'drill',
-        'verdict',
-        'started_at',
-        'finished_at',
-        'set_path',
-        'files',
-        'bytes',
-        'checks_failed',
-        'restore_ms',
-        'verify_ms',
-        'total_ms',
-        'record',
-        'prev_hash',
-        'record_hash',
-      ])
-      .orderBy('seq')
-      .limit(batchSize);
-    if (after !== null) query = query.where('seq', '>', after);
-    const rows = await query.execute();
+    const { rows } =
+      await sql<ChainRow>`${chainRowsAfter(after)} limit ${sql.lit(batchSize)}`.execute(db);
     for (const row of rows) {
-      const found = walker.push({
-        seq: Number(row.seq),
-        runId: row.run_id,
-        prevHash: row.prev_hash,
-        recordHash: row.record_hash,
-        record: row.record,
-        columns: row,
-      });
+      const found = walker.push(chainEntryOf(row));
       if (found) return withItems(walker.report('database', purges), items);
-      if (items) {
+      if (items && row.kind === 'run') {
         const check = new RecordItemsCheck(Number(row.seq), row.run_id, row.record);
         await streamRunItems(db, row.run_id, batchSize, (item) => check.add(item));
         const outcome = await check.finish(async () => {
@@ -589,10 +630,48 @@ export async function verifyChain(
       }
     }
     if (rows.length < batchSize) break;
-    after = rows[rows.length - 1]?.seq ?? null;
+    after = Number(rows[rows.length - 1]?.seq ?? after);
   }
   walker.finish();
   return withItems(walker.report('database', purges), items);
+}
+
+/** One record of the chain as the walk reads it: a run's result or a review, with its copied columns. */
+interface ChainRow extends Partial<StoredColumns>, Partial<StoredReviewColumns> {
+  seq: string;
+  kind: ChainRecordKind;
+  run_id: string;
+  record: string;
+  prev_hash: string;
+  record_hash: string;
+}
+
+/** Every record after `seq`, runs and reviews in one seq order (append a limit). */
+function chainRowsAfter(seq: number) {
+  return sql`select seq, 'run' as kind, run_id, drill, verdict, started_at, finished_at, set_path, files,
+      bytes, checks_failed, restore_ms, verify_ms, total_ms,
+      null::timestamptz as reviewed_at, null as reviewer, null as decision, null as note, null as ticket,
+      record, prev_hash, record_hash
+    from run_results where seq > ${String(seq)}
+    union all
+    select seq, 'review', run_id, null, null, null, null, null, null, null, null, null, null, null,
+      reviewed_at, reviewer, decision, note, ticket, record, prev_hash, record_hash
+    from run_reviews where seq > ${String(seq)}
+    order by seq`;
+}
+
+function chainEntryOf(row: ChainRow): ChainEntry {
+  const entry: ChainEntry = {
+    seq: Number(row.seq),
+    kind: row.kind,
+    runId: row.run_id,
+    prevHash: row.prev_hash,
+    recordHash: row.record_hash,
+    record: row.record,
+  };
+  if (row.kind === 'review') entry.reviewColumns = row as StoredReviewColumns;
+  else entry.columns = row as StoredColumns;
+  return entry;
 }
 
 /** A run's items in the digest's order, through a cursor in the caller's transaction (a run may hold millions). */
@@ -757,7 +836,7 @@ async function walkBundle(path: string, items: BundleItems): Promise<ChainReport
       }
       const entry = record.data;
       await finishBundleItems(path, items);
-      if (items.report)
+      if (items.report && entry.kind !== 'review')
         items.check = new RecordItemsCheck(entry.seq, entry.runId, entry.record, lineNumber);
       if (currentSeq === null && entry.seq !== header.firstSeq) {
         active.fail({
@@ -775,6 +854,7 @@ async function walkBundle(path: string, items: BundleItems): Promise<ChainReport
       if (
         active.push({
           seq: entry.seq,
+          ...(entry.kind === undefined ? {} : { kind: entry.kind }),
           runId: entry.runId,
           prevHash: entry.prevHash,
           recordHash: entry.recordHash,

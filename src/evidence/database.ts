@@ -75,6 +75,28 @@ export interface RunItemsTable {
   link_target: Immutable<string | null, string | null | undefined>;
 }
 
+/** The sign-off decisions a review records. */
+export const REVIEW_DECISIONS = ['accepted', 'remediation', 'risk-accepted'] as const;
+export type ReviewDecision = (typeof REVIEW_DECISIONS)[number];
+
+/**
+ * Sign-off records (migration 008), in the same hash chain as run_results: `seq`
+ * comes from run_results' sequence, `prev_hash` is the record_hash of the record
+ * before, whichever table holds it. The other columns copy fields of `record`.
+ */
+export interface RunReviewsTable {
+  seq: ColumnType<string, never, never>;
+  run_id: Immutable<string>;
+  reviewed_at: Timestamp;
+  reviewer: Immutable<string>;
+  decision: Immutable<ReviewDecision>;
+  note: Immutable<string>;
+  ticket: Immutable<string | null>;
+  record: Immutable<string>;
+  prev_hash: Immutable<string>;
+  record_hash: Immutable<string>;
+}
+
 /**
  * The evidence database as kysely sees it. Later tables (alert log, waivers,
  * purge records) join here with their own migrations.
@@ -83,6 +105,7 @@ export interface Database extends AlertLogTables, RunSkipsTables {
   run_starts: RunStartsTable;
   run_results: RunResultsTable;
   run_items: RunItemsTable;
+  run_reviews: RunReviewsTable;
 }
 
 export type RunStartRow = Selectable<RunStartsTable>;

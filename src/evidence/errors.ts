@@ -16,6 +16,8 @@ export type EvidenceErrorCode =
   | 'duplicate-result'
   /** A run id prefix that matches more than one run. */
   | 'ambiguous-run-id'
+  /** A run id (or prefix) that matches no finished run. */
+  | 'unknown-run'
   /** A stored record that no longer parses: the database was changed outside restore-drill. */
   | 'corrupt-record';
 

@@ -6,7 +6,7 @@ import { VERSION } from '../version.js';
 import { listPurges, type PurgeEntry } from './chain.js';
 import type { Database } from './database.js';
 import { ITEM_LINE_SQL } from './items-digest.js';
-import { GENESIS_HASH, runItemOf } from './runs.js';
+import { chainHead, GENESIS_HASH, runItemOf } from './runs.js';
 
 // The auditor's bundle: JSON Lines. Line 1 is a header; then one line per record,
 // in seq order, carrying the exact stored text and its two hashes, optionally
@@ -54,6 +54,9 @@ export type BundleHeader = z.infer<typeof bundleHeaderSchema>;
 export const bundleRecordSchema = z.object({
   type: z.literal('record'),
   seq: z.number().int(),
+  /** A run's result or a review (sign-off) of a run; a run when absent (bundles before reviews). */
+  kind: z.enum(['run', 'review']).optional(),
+  /** The run's id (for a review, the reviewed run's). */
   runId: z.string(),
   prevHash: hash,
   recordHash: hash,
@@ -108,45 +111,36 @@ export async function exportEvidence(
     .transaction()
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
-      let startQuery = trx.selectFrom('run_results').select((eb) => eb.fn.min('seq').as('seq'));
-      if (options.since) startQuery = startQuery.where('started_at', '>=', options.since);
-      const start = await startQuery.executeTakeFirst();
+      // Runs and reviews share one seq order: the chain is the union of both tables.
+      const chain = sql`(select seq, 'run' as kind, run_id, prev_hash, record_hash, record from run_results
+        union all select seq, 'review', run_id, prev_hash, record_hash, record from run_reviews) as chain`;
+      const start = options.since
+        ? await trx
+            .selectFrom('run_results')
+            .select((eb) => eb.fn.min('seq').as('seq'))
+            .where('started_at', '>=', options.since)
+            .executeTakeFirst()
+        : (await sql<{ seq: string | null }>`select min(seq) as seq from ${chain}`.execute(trx))
+            .rows[0];
       const firstSeq = start?.seq == null ? null : Number(start.seq);
       const purges = await listPurges(trx);
-      const head = await trx
-        .selectFrom('run_results')
-        .select(['seq', 'record_hash'])
-        .orderBy('seq', 'desc')
-        .limit(1)
-        .executeTakeFirst();
+      const head = await chainHead(trx);
       let records = 0;
       let anchor: BundleHeader['anchor'] = { kind: 'genesis', seq: null, prevHash: GENESIS_HASH };
       if (firstSeq !== null) {
-        const counted = await trx
-          .selectFrom('run_results')
-          .select((eb) => eb.fn.countAll<string>().as('count'))
-          .where('seq', '>=', String(firstSeq))
-          .executeTakeFirstOrThrow();
-        records = Number(counted.count);
-        const first = await trx
-          .selectFrom('run_results')
-          .select('prev_hash')
-          .where('seq', '=', String(firstSeq))
-          .executeTakeFirstOrThrow();
-        const before = await trx
-          .selectFrom('run_results')
-          .select('seq')
-          .where('seq', '<', String(firstSeq))
-          .orderBy('seq', 'desc')
-          .limit(1)
-          .executeTakeFirst();
+        const { rows } = await sql<{ count: string; prev_hash: string; before: string | null }>`
+          select (select count(*) from ${chain} where seq >= ${String(firstSeq)}) as count,
+            (select prev_hash from ${chain} where seq = ${String(firstSeq)}) as prev_hash,
+            (select max(seq) from ${chain} where seq < ${String(firstSeq)}) as before`.execute(trx);
+        const found = rows[0] as { count: string; prev_hash: string; before: string | null };
+        records = Number(found.count);
         const lastPurge = purges[purges.length - 1];
         anchor =
-          before !== undefined
-            ? { kind: 'record', seq: Number(before.seq), prevHash: first.prev_hash }
+          found.before !== null
+            ? { kind: 'record', seq: Number(found.before), prevHash: found.prev_hash }
             : lastPurge !== undefined
-              ? { kind: 'purge', seq: lastPurge.lastSeq, prevHash: first.prev_hash }
-              : { kind: 'genesis', seq: null, prevHash: first.prev_hash };
+              ? { kind: 'purge', seq: lastPurge.lastSeq, prevHash: found.prev_hash }
+              : { kind: 'genesis', seq: null, prevHash: found.prev_hash };
       }
       const header: BundleHeader = {
         type: 'header',
@@ -157,12 +151,12 @@ export async function exportEvidence(
         range: { since: options.since?.toISOString() ?? null },
         records,
         firstSeq,
-        lastSeq: firstSeq === null || head === undefined ? null : Number(head.seq),
+        lastSeq: firstSeq === null || head === undefined ? null : head.seq,
         anchor,
         head:
           firstSeq === null || head === undefined
             ? null
-            : { seq: Number(head.seq), recordHash: head.record_hash },
+            : { seq: head.seq, recordHash: head.recordHash },
         items: options.items === true,
         purges,
       };
@@ -171,18 +165,22 @@ export async function exportEvidence(
       let written = 0;
       let after = firstSeq === null ? null : firstSeq - 1;
       while (after !== null) {
-        const rows = await trx
-          .selectFrom('run_results')
-          .select(['seq', 'run_id', 'prev_hash', 'record_hash', 'record'])
-          .where('seq', '>', String(after))
-          .orderBy('seq')
-          .limit(batchSize)
-          .execute();
+        const { rows } = await sql<{
+          seq: string;
+          kind: 'run' | 'review';
+          run_id: string;
+          prev_hash: string;
+          record_hash: string;
+          record: string;
+        }>`select * from ${chain} where seq > ${String(after)} order by seq limit ${sql.lit(batchSize)}`.execute(
+          trx,
+        );
         for (const row of rows) {
           const seq = Number(row.seq);
           const line: BundleRecord = {
             type: 'record',
             seq,
+            kind: row.kind,
             runId: row.run_id,
             prevHash: row.prev_hash,
             recordHash: row.record_hash,
@@ -190,7 +188,8 @@ export async function exportEvidence(
           };
           await writeLine(out, line);
           written++;
-          if (options.items) items += await writeItems(trx, out, row.run_id, seq, batchSize);
+          if (options.items && row.kind === 'run')
+            items += await writeItems(trx, out, row.run_id, seq, batchSize);
         }
         after = rows.length < batchSize ? null : Number(rows[rows.length - 1]?.seq);
       }

@@ -3,7 +3,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { VERSION } from '../version.js';
 import { verifyChain, withPurgeLog, type ChainReport, type PurgeEntry } from './chain.js';
 import type { Database } from './database.js';
-import { CHAIN_LOCK } from './runs.js';
+import { CHAIN_LOCK, chainHead } from './runs.js';
 
 /** What a purge would remove: a prefix of the chain. */
 export interface PurgePlan {
@@ -26,36 +26,36 @@ export async function planPurge(
 ): Promise<PurgePlan | null> {
   let head = headSeq;
   if (head === undefined) {
-    const row = await db
-      .selectFrom('run_results')
-      .select((eb) => eb.fn.max('seq').as('seq'))
-      .executeTakeFirst();
-    if (row?.seq == null) return null;
-    head = Number(row.seq);
+    const found = await chainHead(db);
+    if (found === undefined) return null;
+    head = found.seq;
   }
   const firstKept = await db
     .selectFrom('run_results')
     .select((eb) => eb.fn.min('seq').as('seq'))
     .where('started_at', '>=', before)
     .executeTakeFirst();
-  // Keep the newest record whatever its age: the next run's prev_hash is its record_hash.
+  // Keep the newest record whatever its age: the next record's prev_hash is its record_hash.
   const keepFrom = Math.min(firstKept?.seq == null ? head : Number(firstKept.seq), head);
-  const range = await db
-    .selectFrom('run_results')
-    .select((eb) => [
-      eb.fn.min('seq').as('first'),
-      eb.fn.max('seq').as('last'),
-      eb.fn.countAll<string>().as('count'),
-      eb.fn.max('started_at').as('youngest'),
-    ])
-    .where('seq', '<', String(keepFrom))
-    .executeTakeFirstOrThrow();
-  if (range.first == null || range.last == null || Number(range.count) === 0) return null;
+  // A prefix of the chain: runs and the reviews among them (a later review of a removed run stays).
+  const { rows } = await sql<{
+    first: string | null;
+    last: string | null;
+    count: string;
+    youngest: Date | string | null;
+  }>`select min(seq) as first, max(seq) as last, count(*) as count, max(started_at) as youngest
+    from (select seq, started_at from run_results where seq < ${String(keepFrom)}
+      union all select seq, null from run_reviews where seq < ${String(keepFrom)}) as chain`.execute(
+    db,
+  );
+  const range = rows[0];
+  if (range?.first == null || range.last == null || Number(range.count) === 0) return null;
   return {
     firstSeq: Number(range.first),
     lastSeq: Number(range.last),
     records: Number(range.count),
-    youngestStartedAt: new Date(range.youngest as Date | string),
+    // Reviews only (no run) in the prefix: nothing as young as a run; the floor is about runs.
+    youngestStartedAt: new Date(range.youngest ?? 0),
   };
 }
 
@@ -116,9 +116,10 @@ export interface PurgeOutcome {
  *    must not destroy the evidence of tampering);
  *  - refuses, removing nothing, when a run it would remove is younger than
  *    the retention floor (`minimumRetentionMs`);
- *  - removes a prefix of the chain, up to the last record before the first run
- *    started at or after `before` (a prefix, so the rest still verifies), and
- *    never the newest record, which new runs link to;
+ *  - removes a prefix of the chain (runs' results and the reviews among
+ *    them), up to the last record before the first run started at or after
+ *    `before` (a prefix, so the rest still verifies), and never the newest
+ *    record, which new records link to;
  *  - removes the alert log's events about those runs (they reference the runs);
  *  - appends a purge log entry with the prev_hash of the first removed record
  *    and the record_hash of the last one: `verify` starts from that anchor.
@@ -152,16 +153,15 @@ export async function purgeEvidence(
       last: String(plan.lastSeq),
       count: String(plan.records),
     };
-    const first = await trx
-      .selectFrom('run_results')
-      .select('prev_hash')
-      .where('seq', '=', range.first)
-      .executeTakeFirstOrThrow();
-    const last = await trx
-      .selectFrom('run_results')
-      .select('record_hash')
-      .where('seq', '=', range.last)
-      .executeTakeFirstOrThrow();
+    const hashes = await sql<{ prev_hash: string; record_hash: string }>`
+      select (select prev_hash from (select seq, prev_hash from run_results union all
+          select seq, prev_hash from run_reviews) as chain where seq = ${range.first}) as prev_hash,
+        (select record_hash from (select seq, record_hash from run_results union all
+          select seq, record_hash from run_reviews) as chain where seq = ${range.last}) as record_hash`.execute(
+      trx,
+    );
+    const first = { prev_hash: hashes.rows[0]?.prev_hash as string };
+    const last = { record_hash: hashes.rows[0]?.record_hash as string };
 
     await sql`select set_config('restore_drill.purge', 'on', true)`.execute(trx);
     const items = await trx
@@ -179,6 +179,7 @@ export async function purgeEvidence(
       trx,
     );
     const alerts = await sql`delete from alert_events where run_id in (${purgedRuns})`.execute(trx);
+    await sql`delete from run_reviews where seq <= ${range.last}`.execute(trx);
     // Results and their starts in one statement: the foreign key is checked at its end.
     const starts = await sql<{ count: string }>`
       with gone as (delete from run_results where seq <= ${range.last} returning run_id)

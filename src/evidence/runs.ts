@@ -192,13 +192,8 @@ export async function recordRunResult(
         await sql`select pg_advisory_xact_lock(${sql.lit(CHAIN_LOCK.classId)}, ${sql.lit(CHAIN_LOCK.objectId)})`.execute(
           trx,
         );
-        const last = await trx
-          .selectFrom('run_results')
-          .select('record_hash')
-          .orderBy('seq', 'desc')
-          .limit(1)
-          .executeTakeFirst();
-        const resultRow = runResultRow(parsed, recordText, last?.record_hash ?? GENESIS_HASH);
+        const last = await chainHead(trx);
+        const resultRow = runResultRow(parsed, recordText, last?.recordHash ?? GENESIS_HASH);
         const row = await trx
           .insertInto('run_results')
           .values(resultRow)
@@ -215,6 +210,26 @@ export async function recordRunResult(
 }
 
 const isoTime = z.iso.datetime({ offset: true });
+
+/**
+ * The newest record of the chain, a run's result or a review (they share one
+ * seq order); undefined when the chain is empty. Appenders hold CHAIN_LOCK.
+ */
+export async function chainHead(db: Db): Promise<{ seq: number; recordHash: string } | undefined> {
+  const row = await db
+    .selectFrom((eb) =>
+      eb
+        .selectFrom('run_results')
+        .select(['seq', 'record_hash'])
+        .unionAll(eb.selectFrom('run_reviews').select(['seq', 'record_hash']))
+        .as('chain'),
+    )
+    .select(['chain.seq', 'chain.record_hash'])
+    .orderBy('chain.seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return row === undefined ? undefined : { seq: Number(row.seq), recordHash: row.record_hash };
+}
 
 /** The `run_results` row of a validated record: its canonical text, chained after `prevHash`. */
 export function runResultRow(

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../evidence/database.js';
 import { EvidenceError } from '../evidence/errors.js';
 import { runRecordSchema, type RunVerdict } from '../evidence/run-record.js';
+import { chainHead } from '../evidence/runs.js';
 import {
   DEFAULT_RECENT_LIMIT,
   MEDIAN_SAMPLE,
@@ -204,15 +205,9 @@ function detailOf(row: { seq: string; run_id: string; record: string }): RunDeta
   return runDetailOf(parsed.data, Number(row.seq));
 }
 
-/** The newest record of the chain, or null when it is empty. */
+/** The newest record of the chain (a run or a review), or null when it is empty. */
 export async function loadChainHead(db: Db): Promise<ChainHead | null> {
-  const row = await db
-    .selectFrom('run_results')
-    .select(['seq', 'record_hash'])
-    .orderBy('seq', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  return row === undefined ? null : { seq: Number(row.seq), recordHash: row.record_hash };
+  return (await chainHead(db)) ?? null;
 }
 
 export interface LoadSummaryOptions {

@@ -11,6 +11,7 @@ const VERBS = [
   ['run'],
   ['history'],
   ['show'],
+  ['signoff'],
   ['validate'],
   ['alerts', 'test'],
   ['alerts', 'check-stale'],

@@ -26,6 +26,9 @@ const ROWS: Record<string, (runId: string) => RawBuilder<unknown>> = {
   evidence_purges: () => sql`insert into evidence_purges
     (purged_at, cutoff, first_seq, last_seq, records, items, from_hash, anchor_hash, host, version)
     values (now(), now(), 1, 1, 1, 0, ${HASH_A}, ${HASH_B}, 'h', '0.0.0')`,
+  run_reviews: (runId) => sql`insert into run_reviews
+    (run_id, reviewed_at, reviewer, decision, note, ticket, record, prev_hash, record_hash)
+    values (${runId}, now(), 'r', 'accepted', 'n', null, '{}', ${HASH_A}, ${HASH_B})`,
   run_skips: () => sql`insert into run_skips
     (drill, scheduled_for, reason, blocking_run_id, detail, recorded_at, host, pid)
     values ('d', now(), 'missed', null, 'missed', now(), 'h', 1)`,

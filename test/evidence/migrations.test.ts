@@ -39,6 +39,7 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
         expect(tables.rows.map((row) => row.table_name)).toEqual([
           'run_items',
           'run_results',
+          'run_reviews',
           'run_skips',
           'run_starts',
         ]);

@@ -7,6 +7,7 @@ import * as m004 from './004-skips.js';
 import * as m005 from './005-append-only-alerts.js';
 import * as m006 from './006-run-process-start.js';
 import * as m007 from './007-item-links.js';
+import * as m008 from './008-reviews.js';
 
 /**
  * Every migration, in order, listed here rather than read from a folder: the
@@ -21,6 +22,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '005-append-only-alerts': m005,
   '006-run-process-start': m006,
   '007-item-links': m007,
+  '008-reviews': m008,
 };
 
 /** Hands the static list to kysely's Migrator. */
