@@ -1,6 +1,7 @@
 import { formatBytes } from '../config/common.js';
 import { formatDuration } from '../config/duration.js';
 import type { RunRecord } from '../evidence/run-record.js';
+import { plural } from '../checks/describe.js';
 
 const MARK: Record<RunRecord['verdict'], string> = {
   passed: 'PASS',
@@ -70,8 +71,8 @@ const SUMMARY_FINDINGS = 5;
 export function formatRunSummary(record: RunRecord, options: { all?: boolean } = {}): string {
   const lines: string[] = [];
   const setText = record.set ? record.set.path : 'no set';
-  const links = record.restored.links ? `, ${record.restored.links} links` : '';
-  const restored = `${record.restored.files} files${links}, ${formatSize(record.restored.bytes)}`;
+  const links = record.restored.links ? `, ${plural(record.restored.links, 'link')}` : '';
+  const restored = `${plural(record.restored.files, 'file')}${links}, ${formatSize(record.restored.bytes)}`;
   lines.push(
     `${MARK[record.verdict].padEnd(7)} ${record.drill}  ${setText}  (${restored} in ${formatDuration(record.timings.totalMs)}, run ${record.runId.slice(0, 8)})`,
   );
