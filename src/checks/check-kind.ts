@@ -31,6 +31,8 @@ export interface CheckBuild {
   manifest: ManifestLoader | null;
   /** The drill's last passing run, when a kind declared the `lastPass` need (undefined: none yet). */
   lastPass: RunRecord | undefined;
+  /** `targets.rpo` in milliseconds, for kinds judged against it (achievedRpo); undefined: not set. */
+  rpoMs: number | undefined;
 }
 
 /**

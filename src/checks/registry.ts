@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { RunRecord } from '../evidence/run-record.js';
 import { KindRegistry } from '../model/registry.js';
+import { achievedRpoCheckKind } from './achieved-rpo-check.js';
 import { bytesCheckKind } from './bytes-check.js';
 import { commandsCheckKind } from './commands-check.js';
 import type { Check } from './check.js';
@@ -36,6 +37,7 @@ const KINDS = [
   recordsCheckKind,
   sqlCheckKind,
   commandsCheckKind,
+  achievedRpoCheckKind,
   rpoCheckKind,
   rtoCheckKind,
 ] as const;
@@ -125,6 +127,7 @@ export function buildPhasedChecks(
     configured: (name) => configured.some(({ kind }) => kind.kind === name),
     manifest: manifestConfig === undefined ? null : new ManifestLoader(manifestConfig),
     lastPass: provided.lastPass,
+    rpoMs: targets?.rpo,
   };
   const phased: PhasedChecks = { restore: [], data: [], targets: [] };
   for (const { kind, config } of configured)

@@ -49,6 +49,14 @@ export const drillSchema = z
         'Accepted exceptions for a known failing or paused drill; reports list them and flag expired ones.',
       ),
   })
+  .superRefine((drill, ctx) => {
+    if (drill.checks.achievedRpo !== undefined && drill.targets?.rpo === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checks', 'achievedRpo'],
+        message: 'the achieved RPO is judged against targets.rpo: set targets.rpo',
+      });
+  })
   .describe('A restore drill.');
 
 /** Where scratch restores land. */

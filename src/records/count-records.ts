@@ -103,7 +103,7 @@ async function countDelimited(
 }
 
 /** csv-parse's errors carry a code and the line: one line naming both. */
-function asReadError(error: unknown, format: string): Error {
+export function asReadError(error: unknown, format: string): Error {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && code.startsWith('CSV_'))
     return new RecordReadError(

@@ -185,7 +185,12 @@ describe('records check from the last passing run', () => {
 });
 
 describe('records check with its own manifest', () => {
-  const noDrillManifest = { configured: () => false, manifest: null, lastPass: undefined };
+  const noDrillManifest = {
+    configured: () => false,
+    manifest: null,
+    lastPass: undefined,
+    rpoMs: undefined,
+  };
 
   /** Runs the records check over exports/** with `manifest:` set and no checks.manifest. */
   async function withOwnManifest(manifest: string, bench: Bench) {

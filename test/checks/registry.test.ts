@@ -96,6 +96,7 @@ describe('the check registry', () => {
       'records',
       'sql',
       'commands',
+      'achievedRpo',
       'rpo',
       'rto',
     ]);
@@ -108,6 +109,7 @@ describe('the check registry', () => {
       'records',
       'sql',
       'commands',
+      'achievedRpo',
     ]);
     expect(Object.keys(targetsSchema.shape)).toEqual(['rpo', 'rto']);
   });
