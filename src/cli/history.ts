@@ -1,10 +1,15 @@
 import { Command } from 'commander';
 import { parseDuration } from '../config/duration.js';
 import { runVerdictSchema } from '../evidence/run-record.js';
-import { hostname } from 'node:os';
 import { findUnfinishedRuns, listRuns, type RunStart } from '../evidence/runs.js';
-import { isProcessAlive } from '../exec/process-identity.js';
 import { formatHistoryLine, runToJson } from './format.js';
+import {
+  unfinishedDetail,
+  unfinishedMark,
+  unfinishedState,
+  unfinishedToJson,
+  type UnfinishedState,
+} from './unfinished.js';
 import {
   collectRepeatable,
   loadConfigOrExit,
@@ -88,16 +93,7 @@ export function historyCommand(): Command {
           runs: runs.map((record) => runToJson(record, { times: true })),
           ...(unfinished.length > 0
             ? {
-                unfinished: unfinished.map(({ start, state }) => ({
-                  runId: start.runId,
-                  drill: start.drill,
-                  state,
-                  startedAt: start.startedAt.toISOString(),
-                  trigger: start.trigger,
-                  host: start.host,
-                  pid: start.pid,
-                  scratchDir: start.scratchDir,
-                })),
+                unfinished: unfinished.map(({ start, state }) => unfinishedToJson(start, state)),
               }
             : {}),
           ...(spool.waiting > 0 ? { spool } : {}),
@@ -120,26 +116,7 @@ export function historyCommand(): Command {
   return command;
 }
 
-/** How an unfinished run stands: its process alive on this host, gone, or on another host (not judged here). */
-type UnfinishedState = 'running' | 'abandoned' | 'elsewhere';
-
-function unfinishedState(start: RunStart): UnfinishedState {
-  if (start.host !== hostname()) return 'elsewhere';
-  return isProcessAlive(start.pid, {
-    ...(start.processStart === undefined ? {} : { processStart: start.processStart }),
-    ...(start.bootId === undefined ? {} : { bootId: start.bootId }),
-  })
-    ? 'running'
-    : 'abandoned';
-}
-
 function formatUnfinishedLine(start: RunStart, state: UnfinishedState): string {
   const when = start.startedAt.toISOString().replace('T', ' ').slice(0, 19);
-  const mark = { running: 'RUNNING', abandoned: 'ABANDON', elsewhere: 'RUNNING' }[state];
-  const detail = {
-    running: `process ${start.pid} on this host`,
-    abandoned: `process ${start.pid} on this host is gone; the next run or daemon start records it aborted`,
-    elsewhere: `process ${start.pid} on ${start.host}; not judged from here`,
-  }[state];
-  return `${when}  ${start.runId.slice(0, 8)}  ${mark.padEnd(7)} ${start.drill.padEnd(24)}  ${detail}`;
+  return `${when}  ${start.runId.slice(0, 8)}  ${unfinishedMark(state).padEnd(7)} ${start.drill.padEnd(24)}  ${unfinishedDetail(start, state)}`;
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { listReviews } from '../evidence/reviews.js';
-import { getRun, listRunItems } from '../evidence/runs.js';
+import { findUnfinishedRun, getRun, listRunItems, type RunStart } from '../evidence/runs.js';
 import { formatRunSummary } from './format.js';
 import {
   loadConfigOrExit,
@@ -14,6 +14,12 @@ import {
 } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
 import { formatReview } from './signoff.js';
+import {
+  unfinishedDetail,
+  unfinishedMark,
+  unfinishedState,
+  unfinishedToJson,
+} from './unfinished.js';
 
 interface ShowOptions extends CommonOptions {
   items?: boolean;
@@ -35,6 +41,11 @@ export function showCommand(): Command {
     const store = await openStoreFor(loaded, loggerFor(options));
     try {
       const found = await getRun(store.db, runId);
+      const unfinished = found ? undefined : await findUnfinishedRun(store.db, runId);
+      if (unfinished) {
+        showUnfinished(unfinished, options);
+        return;
+      }
       if (!found) {
         const spool = await spoolWaiting(loaded);
         const spooled = spool.runs.find((id) => id.startsWith(runId));
@@ -102,4 +113,28 @@ export function showCommand(): Command {
     }
   });
   return command;
+}
+
+/** A run that started and has no result: going on, or left by a process that died. */
+function showUnfinished(start: RunStart, options: ShowOptions): void {
+  const state = unfinishedState(start);
+  if (options.json) {
+    printJson({ ...unfinishedToJson(start, state), finished: false, verdict: null });
+    return;
+  }
+  const what = {
+    running: 'is still running: no result yet',
+    abandoned: 'was abandoned: its process is gone and no result was recorded',
+    elsewhere: 'has no result yet: it runs on another host, not judged from here',
+  }[state];
+  const lines = [
+    `${unfinishedMark(state)}  ${start.drill}: run ${start.runId} ${what}`,
+    '',
+    `run:        ${start.runId} (${start.trigger}${start.replayOf ? `, replay of ${start.replayOf}` : ''})`,
+    `started:    ${start.startedAt.toISOString()}${start.scheduledFor ? ` (slot ${start.scheduledFor.toISOString()})` : ''}`,
+    `process:    ${unfinishedDetail(start, state)}`,
+    `host:       ${start.host}, restore-drill ${start.version}, config ${start.configHash.slice(0, 16)}`,
+    `scratch:    ${start.scratchDir ?? 'none yet'}`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -369,25 +369,14 @@ export async function getRun(db: Db, runIdOrPrefix: string): Promise<StoredRun |
     .where('run_id', '=', runIdOrPrefix)
     .executeTakeFirst();
   if (row === undefined && runIdOrPrefix.length >= MIN_RUN_ID_PREFIX) {
-    const pattern = `${runIdOrPrefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
     const rows = await db
       .selectFrom('run_results')
       .select(columns)
-      .where('run_id', 'like', pattern)
+      .where('run_id', 'like', prefixPattern(runIdOrPrefix))
       .orderBy('run_id')
       .limit(3)
       .execute();
-    if (rows.length > 1) {
-      const shown = rows
-        .slice(0, 2)
-        .map((r) => r.run_id)
-        .join(', ');
-      throw new EvidenceError(
-        'ambiguous-run-id',
-        `run id prefix '${runIdOrPrefix}' is ambiguous: it matches ${shown}${rows.length > 2 ? ' and more' : ''}`,
-      );
-    }
-    row = rows[0];
+    row = onlyMatch(runIdOrPrefix, rows);
   }
   if (row === undefined) return undefined;
   return {
@@ -421,9 +410,9 @@ export function runItemOf(row: {
   return item;
 }
 
-/** Runs that started and have no result: still running, or interrupted (oldest first). */
-export async function findUnfinishedRuns(db: Db): Promise<RunStart[]> {
-  const rows = await db
+/** run_starts rows without a result. */
+function unfinishedStarts(db: Db) {
+  return db
     .selectFrom('run_starts as s')
     .selectAll('s')
     .where(({ not, exists, selectFrom }) =>
@@ -432,11 +421,57 @@ export async function findUnfinishedRuns(db: Db): Promise<RunStart[]> {
           selectFrom('run_results as r').select('r.seq').whereRef('r.run_id', '=', 's.run_id'),
         ),
       ),
-    )
-    .orderBy('s.started_at')
-    .orderBy('s.run_id')
-    .execute();
+    );
+}
+
+/** Runs that started and have no result: still running, or interrupted (oldest first). */
+export async function findUnfinishedRuns(db: Db): Promise<RunStart[]> {
+  const rows = await unfinishedStarts(db).orderBy('s.started_at').orderBy('s.run_id').execute();
   return rows.map(toRunStart);
+}
+
+/**
+ * A started run without a result, by id or by a unique prefix of at least 4 characters
+ * (as `getRun`). Undefined when none matches; an error when a prefix is ambiguous.
+ */
+export async function findUnfinishedRun(
+  db: Db,
+  runIdOrPrefix: string,
+): Promise<RunStart | undefined> {
+  const unfinished = unfinishedStarts(db);
+  const exact = await unfinished.where('s.run_id', '=', runIdOrPrefix).executeTakeFirst();
+  if (exact !== undefined) return toRunStart(exact);
+  if (runIdOrPrefix.length < MIN_RUN_ID_PREFIX) return undefined;
+  const rows = await unfinished
+    .where('s.run_id', 'like', prefixPattern(runIdOrPrefix))
+    .orderBy('s.run_id')
+    .limit(3)
+    .execute();
+  const row = onlyMatch(runIdOrPrefix, rows);
+  return row === undefined ? undefined : toRunStart(row);
+}
+
+/** A LIKE pattern matching run ids that start with `prefix` (its wildcards escaped). */
+function prefixPattern(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** The one row a run id prefix matched (up to 3 fetched); an error naming the matches when several did. */
+function onlyMatch<Row extends { run_id: string }>(
+  prefix: string,
+  rows: readonly Row[],
+): Row | undefined {
+  if (rows.length > 1) {
+    const shown = rows
+      .slice(0, 2)
+      .map((r) => r.run_id)
+      .join(', ');
+    throw new EvidenceError(
+      'ambiguous-run-id',
+      `run id prefix '${prefix}' is ambiguous: it matches ${shown}${rows.length > 2 ? ' and more' : ''}`,
+    );
+  }
+  return rows[0];
 }
 
 /** The newest passing run of a drill (by start time), if any. */

@@ -269,6 +269,7 @@ export class PostgresSource implements RestoreSource {
           { ...error.partial, commands: [...commands, ...(error.partial.commands ?? [])] },
           { cause: error },
         );
+      if (error instanceof SourceError) throw error.withCommandsBefore(commands);
       throw error;
     }
   }

@@ -649,6 +649,21 @@ class ResticSource implements RestoreSource {
     scratchDir: string,
     options: RestoreOptions,
   ): Promise<RestoreOutcome> {
+    try {
+      return await this.#restoreAndCheck(set, scratchDir, options);
+    } catch (error) {
+      // Failed partway: what restic ran up to the failure is the evidence of why.
+      const commands = this.#takeCommands();
+      if (error instanceof SourceError) throw error.withCommandsBefore(commands);
+      throw error;
+    }
+  }
+
+  async #restoreAndCheck(
+    set: BackupSet,
+    scratchDir: string,
+    options: RestoreOptions,
+  ): Promise<RestoreOutcome> {
     const { signal } = options;
     signal?.throwIfAborted();
     const checks: CheckResult[] = [];

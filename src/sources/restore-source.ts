@@ -169,4 +169,13 @@ export class SourceError extends Error implements CodedError {
     this.causeCode = options?.code ?? 'source.failed';
     this.commands = [...(options?.commands ?? [])];
   }
+
+  /** The same failure, with the commands run before it (theirs first): a source throwing partway keeps them all. */
+  withCommandsBefore(before: readonly ExecRecord[]): SourceError {
+    return new SourceError(this.message, this.transient, {
+      cause: this.cause,
+      code: this.causeCode,
+      commands: [...before, ...this.commands],
+    });
+  }
 }

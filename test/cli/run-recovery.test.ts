@@ -116,8 +116,9 @@ describe('restore-drill run and validate: crash recovery and the scratch guard',
     expect(await getRun(store.db, liveRun.runId)).toBeUndefined();
   });
 
-  it('history shows unfinished runs: running while their process lives, abandoned once it is gone', async () => {
-    const dir = await tempDir('restore-drill-history-unfinished-');
+  /** A config of one directory drill, 'files', on this file's database, in a new folder. */
+  async function filesConfig(prefix: string): Promise<{ dir: string; config: string }> {
+    const dir = await tempDir(prefix);
     const config = path.join(dir, 'restore-drill.yaml');
     await writeFile(
       config,
@@ -128,6 +129,11 @@ describe('restore-drill run and validate: crash recovery and the scratch guard',
         databaseUrl: url,
       }),
     );
+    return { dir, config };
+  }
+
+  it('history shows unfinished runs: running while their process lives, abandoned once it is gone', async () => {
+    const { config } = await filesConfig('restore-drill-history-unfinished-');
     const zombie = await makeZombie();
     const sleeper = startSleeper();
     try {
@@ -193,6 +199,76 @@ describe('restore-drill run and validate: crash recovery and the scratch guard',
         'failed',
       ]);
       expect(failedOnly.stdout.trim()).toBe('no runs recorded');
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+
+  it('show of an unfinished run says running or abandoned, since when, and by which host and pid', async () => {
+    const { dir, config } = await filesConfig('restore-drill-show-unfinished-');
+    const zombie = await makeZombie();
+    const sleeper = startSleeper();
+    try {
+      const identity = processIdentityOf(sleeper.pid);
+      if (!identity) throw new Error('no /proc entry for the sleeper');
+      const startedAt = new Date(Date.now() - 90_000);
+      const start = (pid: number, processStart: number | null) => ({
+        runId: randomUUID(),
+        drill: 'files',
+        trigger: 'manual' as const,
+        scheduledFor: null,
+        replayOf: null,
+        startedAt,
+        host: hostname(),
+        pid,
+        processStart,
+        bootId: identity.bootId,
+        version: '0.1.0',
+        configHash: 'ef'.repeat(32),
+        scratchDir: path.join(dir, 'scratch', 'files-1'),
+      });
+      const live = start(sleeper.pid, identity.processStart);
+      // The sleeper's pid with another start time: a reused pid is not the run's process.
+      const reused = start(sleeper.pid, (identity.processStart ?? 0) + 1);
+      const dead = start(zombie, null);
+      for (const run of [live, reused, dead]) await recordRunStart(store.db, run);
+
+      const running = await cli(['show', live.runId.slice(0, 13), '--config', config]);
+      expect(running.exitCode, running.stderr).toBe(0);
+      expect(running.stdout).toContain(
+        `RUNNING  files: run ${live.runId} is still running: no result yet`,
+      );
+      expect(running.stdout).toContain(`started:    ${startedAt.toISOString()}`);
+      expect(running.stdout).toContain(`process:    process ${sleeper.pid} on this host`);
+      expect(running.stdout).toContain(`host:       ${hostname()}`);
+
+      for (const run of [reused, dead]) {
+        const shown = await cli(['show', run.runId, '--config', config]);
+        expect(shown.exitCode, shown.stderr).toBe(0);
+        expect(shown.stdout).toContain(
+          `ABANDON  files: run ${run.runId} was abandoned: its process is gone and no result was recorded`,
+        );
+        expect(shown.stdout).toContain(`process ${run.pid} on this host is gone`);
+      }
+
+      const json = await cli(['show', dead.runId, '--config', config, '--json']);
+      expect(JSON.parse(json.stdout)).toEqual({
+        runId: dead.runId,
+        drill: 'files',
+        state: 'abandoned',
+        finished: false,
+        verdict: null,
+        startedAt: startedAt.toISOString(),
+        trigger: 'manual',
+        host: hostname(),
+        pid: zombie,
+        scratchDir: dead.scratchDir,
+      });
+
+      // A run id nobody started is still an error.
+      const unknown = await cli(['show', randomUUID(), '--config', config]);
+      expect(unknown.exitCode).toBe(2);
+      expect(unknown.stderr).toContain('in the evidence database');
     } finally {
       sleeper.kill('SIGKILL');
     }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, readdir, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -294,6 +294,61 @@ describe('postgres source on a scratch server', () => {
     await expect(
       src.restore(await onlySet(src), await scratch(), { items: null, log }),
     ).rejects.toThrow('was made by a newer pg_dump than pg_restore 15.18 (archive format 1.16)');
+  });
+
+  it('keeps the commands run up to a failure with their exits and stderr tails: pg_restore -l, then the restore', async () => {
+    const newer = path.join(root, 'newer-kept');
+    await mkdir(newer, { recursive: true });
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dump'), path.join(newer, 'app.dump'));
+    await pokeByte(path.join(newer, 'app.dump'), 6, 16);
+    const src = source({ path: 'newer-kept/*.dump' });
+    const listing = await src
+      .restore(await onlySet(src), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(listing).toBeInstanceOf(SourceError);
+    expect(
+      (listing as SourceError).commands.map((command) => [command.command, command.exitCode]),
+    ).toEqual([[expect.stringMatching(/^pg_restore -l .*app\.dump$/), 1]]);
+    expect((listing as SourceError).commands[0]?.stderrTail).toMatch(/unsupported version/);
+
+    // Past the listing: pg_restore itself stopped at the timeout.
+    const slow = source({ path: 'dumps/*.dump', timeout: '1ms' });
+    const restore = (await slow
+      .restore(await onlySet(slow), await scratch(), { items: null, log })
+      .catch((e: unknown) => e)) as SourceError;
+    expect(restore).toBeInstanceOf(SourceError);
+    expect(restore.commands.map((command) => command.command.split(' ').slice(0, 2))).toEqual([
+      ['pg_restore', '-l'],
+      ['pg_restore', '--no-owner'],
+    ]);
+    expect(restore.commands.map((command) => [command.exitCode, command.timedOut])).toEqual([
+      [0, false],
+      [null, true],
+    ]);
+  });
+
+  it('keeps the failed psql run of a plain dump with a broken statement, naming the line', async () => {
+    const broken = path.join(root, 'broken');
+    await mkdir(broken, { recursive: true });
+    const text = await readFile(path.join(root, 'dumps', 'app-2026-01-01.sql'), 'utf8');
+    await writeFile(
+      path.join(broken, 'app.sql'),
+      text.replace(/^CREATE TABLE /m, 'CREATE TABLEAU '),
+    );
+    const src = source({ path: 'broken/*.sql' });
+    const dir = await scratch();
+    const error = (await src
+      .restore(await onlySet(src), dir, { items: null, log })
+      .catch((e: unknown) => e)) as SourceError;
+    expect(error).toBeInstanceOf(SourceError);
+    expect(error.message).toMatch(
+      /^plain dump .*app\.sql line \d+: ERROR: syntax error at or near "TABLEAU"/,
+    );
+    expect(error.commands).toHaveLength(1);
+    expect(error.commands[0]?.command).toMatch(/^psql -X -q .* -f .*app\.sql$/);
+    expect(error.commands[0]?.exitCode).toBe(3);
+    expect(error.commands[0]?.stderrTail).toMatch(/ERROR:\s+syntax error at or near "TABLEAU"/);
+    expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(dir))).toBe(false);
   });
 
   it("refuses a scratch database name equal to the dump's source database", async () => {

@@ -498,6 +498,12 @@ describe('restic source against a real repository', () => {
       source(repo).restore(set, await scratch(), { items: null, log }),
     );
     expect(restoreError.message).toMatch(/^restic (restore|snapshots).*not found in repository/);
+    // The commands restic ran up to the failure stay with it (the run's record keeps them).
+    const failed = restoreError.commands.at(-1);
+    expect(failed?.command).toMatch(/^restic (restore|snapshots) /);
+    expect(failed?.exitCode).not.toBe(0);
+    expect(failed?.stderrTail).toMatch(/no matching ID found|not found/i);
+    expect(JSON.stringify(restoreError.commands)).not.toContain(TEST_RESTIC_PASSWORD);
   });
 });
 

@@ -162,21 +162,44 @@ export async function psqlRestore(
   );
   if (result.exitCode === 0 && !result.timedOut && !result.canceled) return result;
   options.signal?.throwIfAborted();
-  if (result.timedOut) throw new SourceError(`psql restoring ${dump} ${describeExit(result)}`);
+  // The failed psql run, with its exit and stderr tail, is the evidence of the cause.
+  const evidence = { commands: [result] };
+  if (result.timedOut)
+    throw new SourceError(`psql restoring ${dump} ${describeExit(result)}`, false, evidence);
   const failure = /^psql:(.*?):(\d+): ERROR:\s+(.*)$/m.exec(result.stderrTail);
-  if (failure) throw new SourceError(`plain dump ${dump} line ${failure[2]}: ERROR: ${failure[3]}`);
+  if (failure)
+    throw new SourceError(
+      `plain dump ${dump} line ${failure[2]}: ERROR: ${failure[3]}`,
+      false,
+      evidence,
+    );
   throw new SourceError(
     `psql could not restore ${dump}: ${connectionProblem(result.stderrTail) ?? describeExit(result)}`,
+    false,
+    evidence,
   );
 }
 
-/** The one-line cause of a pg_restore run that failed outright. */
+/** The one-line cause of a pg_restore run that failed outright, keeping the run (exit, stderr tail) as evidence. */
 async function restoreFailure(
   binary: string,
   dump: string,
   result: CommandResult,
   signal: AbortSignal | undefined,
   toc: ArchiveToc | null = null,
+): Promise<SourceError | BackupDamagedError> {
+  const failure = await classifyRestoreFailure(binary, dump, result, signal, toc);
+  return failure instanceof SourceError
+    ? failure.withCommandsBefore([withoutStdout(result)])
+    : failure;
+}
+
+async function classifyRestoreFailure(
+  binary: string,
+  dump: string,
+  result: CommandResult,
+  signal: AbortSignal | undefined,
+  toc: ArchiveToc | null,
 ): Promise<SourceError | BackupDamagedError> {
   const stderr = result.stderrTail;
   if (result.timedOut) return new SourceError(`pg_restore of ${dump} ${describeExit(result)}`);
