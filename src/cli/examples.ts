@@ -21,6 +21,7 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'restore-drill init s3://acme-backups/nightly/ --config drills.yaml',
   ],
   validate: ['restore-drill validate --config restore-drill.yaml', 'restore-drill validate --json'],
+  alerts: ['restore-drill alerts test', 'restore-drill alerts log --limit 20'],
   'alerts test': ['restore-drill alerts test', 'restore-drill alerts test --channel ops-mail'],
   'alerts check-stale': ['restore-drill alerts check-stale'],
   'alerts deliver': ['restore-drill alerts deliver'],
@@ -29,6 +30,10 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   report: [
     'restore-drill report --since 90d --out drills.html',
     'restore-drill report --format csv --out runs.csv    # also writes runs.summary.csv',
+  ],
+  evidence: [
+    'restore-drill evidence verify',
+    'restore-drill evidence export --since 365d > bundle.jsonl',
   ],
   'evidence verify': [
     'restore-drill evidence verify',

@@ -6,27 +6,35 @@ import { CLI, cli } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
 import { createTestDatabase } from '../helpers/test-database.js';
 
-/** Every verb, as its path of words. */
-const VERBS = [
-  ['run'],
-  ['history'],
-  ['show'],
-  ['signoff'],
-  ['validate'],
-  ['alerts', 'test'],
-  ['alerts', 'check-stale'],
-  ['alerts', 'deliver'],
-  ['alerts', 'heartbeat'],
-  ['alerts', 'log'],
-  ['report'],
-  ['evidence', 'verify'],
-  ['evidence', 'export'],
-  ['evidence', 'purge'],
-  ['manifest'],
-  ['serve'],
-  ['daemon'],
-  ['completion'],
-] as const;
+/** The verbs a `--help` lists under "Commands:" (commander's own `help` left out). */
+function commandsIn(help: string): string[] {
+  const section = help.split('\nCommands:\n')[1]?.split('\n\n')[0];
+  if (section === undefined) return [];
+  return [...section.matchAll(/^ {2}([a-z][a-z-]*)/gm)]
+    .map((match) => match[1]!)
+    .filter((name) => name !== 'help');
+}
+
+/**
+ * Every command as its path of words, found from the CLI's own help (so a verb added
+ * later is checked too): groups (`alerts`, `evidence`) and the verbs in them.
+ */
+async function everyCommand(): Promise<{ groups: string[][]; verbs: string[][] }> {
+  const top = await cli(['--help']);
+  const groups: string[][] = [];
+  const verbs: string[][] = [];
+  await Promise.all(
+    commandsIn(top.stdout).map(async (name) => {
+      const subcommands = commandsIn((await cli([name, '--help'])).stdout);
+      if (subcommands.length === 0) verbs.push([name]);
+      else {
+        groups.push([name]);
+        verbs.push(...subcommands.map((sub) => [name, sub]));
+      }
+    }),
+  );
+  return { groups, verbs };
+}
 
 let root: string;
 let config: string;
@@ -72,17 +80,35 @@ async function intoClosedPipe(
 }
 
 describe('one CLI everywhere', () => {
-  // A few verbs a test, so each stays well within its time on a loaded machine.
-  it.each([VERBS.slice(0, 6), VERBS.slice(6, 12), VERBS.slice(12)])(
-    'every verb takes --config and --log-level and shows an example in its --help (%#)',
-    async (...verbs) => {
-      const helps = await Promise.all(verbs.map((verb) => cli([...verb, '--help'])));
+  let found: { groups: string[][]; verbs: string[][] };
+  beforeAll(async () => {
+    found = await everyCommand();
+  }, 60_000);
+
+  it('finds every command from the CLI help', () => {
+    // The commands the README documents are all found: the discovery itself works.
+    const verbs = found.verbs.map((verb) => verb.join(' '));
+    for (const known of ['run', 'history', 'evidence verify', 'alerts log', 'completion'])
+      expect(verbs).toContain(known);
+    expect(found.groups.map((group) => group.join(' '))).toEqual(
+      expect.arrayContaining(['alerts', 'evidence']),
+    );
+  });
+
+  // A share of the commands a test, so each stays well within its time on a loaded machine.
+  it.each([0, 1, 2])(
+    'every verb takes --config and --log-level, and every command shows an example in its --help (share %i)',
+    async (share) => {
+      const commands = [...found.groups, ...found.verbs].filter((_, index) => index % 3 === share);
+      const helps = await Promise.all(commands.map((command) => cli([...command, '--help'])));
       helps.forEach((help, index) => {
-        const name = verbs[index]!.join(' ');
+        const command = commands[index]!;
+        const name = command.join(' ');
         expect(help.exitCode, name).toBe(0);
+        expect(help.stdout, name).toMatch(/\nExamples:\n {2}.*restore-drill /);
+        if (found.groups.includes(command)) return;
         expect(help.stdout, name).toContain('--config <path>');
         expect(help.stdout, name).toContain('--log-level <level>');
-        expect(help.stdout, name).toMatch(/\nExamples:\n {2}.*restore-drill /);
         if (name === 'report')
           expect(help.stdout).toContain(
             'restore-drill report --format csv --out runs.csv    # also writes runs.summary.csv',
