@@ -86,7 +86,13 @@ export function reportCommand(): Command {
       const drills = loaded.config.drills;
       const only = options.drill.length > 0 ? [...new Set(options.drill)] : undefined;
       if (only) await checkDrillNames(store, only, new Set(drills.map((drill) => drill.name)));
-      const summary = await loadEvidenceSummary(store.db, drills, { since, until, now, only });
+      const summary = await loadEvidenceSummary(store.db, drills, {
+        since,
+        until,
+        now,
+        only,
+        maxUnreviewedMs: loaded.config.review.maxUnreviewed,
+      });
       const out = options.out === undefined ? undefined : cliPath(options.out);
       if (options.format === 'csv') {
         const rows = () => streamRunRows(store.db, { since, until, only });

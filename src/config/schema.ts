@@ -120,6 +120,17 @@ export const evidenceConfigSchema = z
   })
   .describe('How the evidence is kept.');
 
+/** How failed runs are reviewed (signed off). */
+export const reviewConfigSchema = z
+  .strictObject({
+    maxUnreviewed: durationSchema
+      .prefault('7d')
+      .describe(
+        'How long a failed run may stay without a review (`restore-drill signoff`) before reports list it first as an unreviewed failure. Default 7d.',
+      ),
+  })
+  .describe('Sign-off of failed runs: who reviewed them and what was decided.');
+
 /** Where results wait when the evidence store cannot take them. */
 export const spoolSchema = z
   .strictObject({
@@ -144,6 +155,7 @@ export const configSchema = z
     $schema: z.string().optional().describe('Path or URL of the JSON Schema, for editors.'),
     database: databaseSchema.prefault({}),
     evidence: evidenceConfigSchema.prefault({}),
+    review: reviewConfigSchema.prefault({}),
     spool: spoolSchema.prefault({}),
     scratch: scratchSchema.prefault({}),
     drills: z

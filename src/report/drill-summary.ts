@@ -1,5 +1,6 @@
 import { formatDuration } from '../config/duration.js';
 import type { RunRecord, RunVerdict } from '../evidence/run-record.js';
+import type { ReviewDecision } from '../evidence/database.js';
 import { isWaiverActive, waiverEndsAt, type Waiver } from './controls.js';
 
 // The summary model shared by `report` (HTML, CSV, JSON) and the read-only web UI.
@@ -208,6 +209,37 @@ export interface ChainHead {
   recordHash: string;
 }
 
+/** The latest review (sign-off) of a run, as reports show it. */
+export interface ReviewStatus {
+  by: string;
+  reviewedAt: string;
+  decision: ReviewDecision;
+  note: string;
+  ticket: string | null;
+  /** The review's place in the evidence chain. */
+  seq: number;
+}
+
+/** A failed run and its review status, as loaded from the evidence. */
+export interface FailedRun {
+  runId: string;
+  seq: number;
+  drill: string;
+  startedAt: string;
+  /** The latest review, null when nobody signed it off. */
+  review: ReviewStatus | null;
+  /** How many reviews it has (the latest one stands). */
+  reviews: number;
+}
+
+/** A failed run in the report: reviewed or not, by whom, when, what was decided. */
+export interface FailureReview extends FailedRun {
+  /** Its drill is waived (every concern covered by an active waiver). */
+  waived: boolean;
+  /** Unreviewed for longer than `review.maxUnreviewed`. */
+  overdue: boolean;
+}
+
 /** The whole summary: what `report --format json` prints and the web UI serves. */
 export interface EvidenceSummary {
   generatedAt: string;
@@ -227,6 +259,14 @@ export interface EvidenceSummary {
   drills: DrillSummary[];
   coverage: Coverage;
   chain: ChainHead | null;
+  /**
+   * Failed runs left without a review past `review.maxUnreviewed`, oldest first (in the
+   * window or before it): what needs a sign-off now. Absent when reviews were not loaded
+   * (the web view), never an empty list standing for "not looked".
+   */
+  unreviewedFailures?: FailureReview[];
+  /** Every failed run in the window, newest first, with its latest review. */
+  reviews?: { maxUnreviewedMs: number; failures: FailureReview[] };
 }
 
 export interface SummarizeOptions extends SummaryWindow {
@@ -235,6 +275,10 @@ export interface SummarizeOptions extends SummaryWindow {
   /** Only these drills (by name); all configured drills plus any with runs otherwise. */
   only?: readonly string[] | undefined;
   chain?: ChainHead | null | undefined;
+  /** Failed runs with their reviews: those in the window, and any unreviewed before it. */
+  failedRuns?: readonly FailedRun[] | undefined;
+  /** `review.maxUnreviewed`: a failure unreviewed longer is overdue for a sign-off. */
+  maxUnreviewedMs?: number | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -444,6 +488,42 @@ export function summarizeEvidence(
     drills: summaries,
     coverage,
     chain: options.chain ?? null,
+    ...reviewsOf(summaries, options),
+  };
+}
+
+/** Each failed run's review status; the unreviewed ones past `maxUnreviewedMs`, oldest first. */
+function reviewsOf(
+  summaries: readonly DrillSummary[],
+  options: SummarizeOptions,
+): Pick<EvidenceSummary, 'unreviewedFailures' | 'reviews'> {
+  const max = options.maxUnreviewedMs;
+  if (max === undefined) return {};
+  const waived = new Set(summaries.filter((s) => s.state === 'waived').map((s) => s.name));
+  const shown = new Set(summaries.map((s) => s.name));
+  const failures: FailureReview[] = (options.failedRuns ?? [])
+    .filter((run) => shown.has(run.drill))
+    .map((run) => ({
+      ...run,
+      waived: waived.has(run.drill),
+      overdue: run.review === null && options.now.getTime() - Date.parse(run.startedAt) > max,
+    }));
+  const since = options.since.getTime();
+  const until = options.until.getTime();
+  const inWindow = (run: FailureReview) => {
+    const at = Date.parse(run.startedAt);
+    return at >= since && at < until;
+  };
+  return {
+    unreviewedFailures: failures
+      .filter((run) => run.overdue)
+      .sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt) || a.seq - b.seq),
+    reviews: {
+      maxUnreviewedMs: max,
+      failures: failures
+        .filter(inWindow)
+        .sort((a, b) => Date.parse(b.startedAt) - Date.parse(a.startedAt) || b.seq - a.seq),
+    },
   };
 }
 

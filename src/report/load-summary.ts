@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../evidence/database.js';
 import { EvidenceError } from '../evidence/errors.js';
+import { reviewRecordSchema } from '../evidence/reviews.js';
 import { runRecordSchema, type RunVerdict } from '../evidence/run-record.js';
 import { chainHead } from '../evidence/runs.js';
 import {
@@ -11,6 +12,8 @@ import {
   summarizeEvidence,
   type ChainHead,
   type DrillFacts,
+  type FailedRun,
+  type ReviewStatus,
   type EvidenceSummary,
   type RunDetail,
   type SummaryDrill,
@@ -210,6 +213,69 @@ export async function loadChainHead(db: Db): Promise<ChainHead | null> {
   return (await chainHead(db)) ?? null;
 }
 
+export interface LoadFailedRunsOptions {
+  since: Date;
+  until: Date;
+  now: Date;
+  only?: readonly string[] | undefined;
+  /** Failures before the window are loaded too when unreviewed longer than this. */
+  maxUnreviewedMs: number;
+}
+
+/**
+ * Failed runs with their latest review: every one started in the window, and any
+ * earlier one still unreviewed after `maxUnreviewedMs` (an old failure nobody
+ * signed off does not drop out of the report with the window).
+ */
+export async function loadFailedRuns(db: Db, options: LoadFailedRunsOptions): Promise<FailedRun[]> {
+  const only = options.only === undefined ? undefined : [...new Set(options.only)];
+  if (only !== undefined && only.length === 0) return [];
+  const overdueBefore = new Date(options.now.getTime() - options.maxUnreviewedMs);
+  const drillFilter = only === undefined ? sql`` : sql`and r.drill in (${sql.join(only)})`;
+  const { rows } = await sql<{
+    seq: string;
+    run_id: string;
+    drill: string;
+    started_at: Date;
+    review_seq: string | null;
+    review: string | null;
+    reviews: string;
+  }>`select r.seq, r.run_id, r.drill, r.started_at, v.seq as review_seq, v.record as review,
+      (select count(*) from run_reviews c where c.run_id = r.run_id) as reviews
+    from run_results r
+    left join lateral (select seq, record from run_reviews w where w.run_id = r.run_id
+      order by seq desc limit 1) v on true
+    where r.verdict = 'failed' and r.started_at < ${options.until}
+      and (r.started_at >= ${options.since} or (v.seq is null and r.started_at < ${overdueBefore}))
+      ${drillFilter}
+    order by r.started_at, r.seq`.execute(db);
+  return rows.map((row) => ({
+    runId: row.run_id,
+    seq: Number(row.seq),
+    drill: row.drill,
+    startedAt: new Date(row.started_at).toISOString(),
+    review: row.review === null ? null : reviewStatusOf(Number(row.review_seq), row.review),
+    reviews: Number(row.reviews),
+  }));
+}
+
+function reviewStatusOf(seq: number, text: string): ReviewStatus {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = undefined;
+  }
+  const parsed = reviewRecordSchema.safeParse(value);
+  if (!parsed.success)
+    throw new EvidenceError(
+      'corrupt-record',
+      `stored review seq ${seq} is not a valid review record; run restore-drill evidence verify`,
+    );
+  const { by, reviewedAt, decision, note, ticket } = parsed.data;
+  return { by, reviewedAt, decision, note, ticket, seq };
+}
+
 export interface LoadSummaryOptions {
   since: Date;
   /** End of the window (exclusive); `now` when absent. */
@@ -217,6 +283,8 @@ export interface LoadSummaryOptions {
   now?: Date | undefined;
   only?: readonly string[] | undefined;
   recentLimit?: number | undefined;
+  /** `review.maxUnreviewed`: failed runs and their reviews are loaded when given. */
+  maxUnreviewedMs?: number | undefined;
 }
 
 /**
@@ -243,12 +311,25 @@ export async function loadEvidenceSummary(
         recentLimit: options.recentLimit,
       });
       const chain = await loadChainHead(trx);
+      const maxUnreviewedMs = options.maxUnreviewedMs;
+      const failedRuns =
+        maxUnreviewedMs === undefined
+          ? undefined
+          : await loadFailedRuns(trx, {
+              since: options.since,
+              until,
+              now,
+              only: options.only,
+              maxUnreviewedMs,
+            });
       return summarizeEvidence(drills, facts, {
         now,
         since: options.since,
         until,
         only: options.only,
         chain,
+        failedRuns,
+        maxUnreviewedMs,
       });
     });
 }

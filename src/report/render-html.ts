@@ -88,11 +88,13 @@ export function renderHtmlReport(summary: EvidenceSummary): string {
 <div class="muted">Runs started ${when(summary.window.since)} to ${when(summary.window.until)} · generated ${when(summary.generatedAt)} by restore-drill ${VERSION}</div>
 ${chainLine(summary)}
 </header>
+${unreviewedSection(summary)}
 ${totals(summary)}
 ${findingsSection(summary.coverage.findings)}
 ${overviewSection(summary.drills)}
 ${controlsSection(summary.coverage.controls, summary.coverage.drillsWithoutControls)}
 ${waiversSection(summary.coverage.waivers)}
+${reviewsSection(summary)}
 ${summary.drills.map((drill) => drillSection(drill))}
 </body>
 </html>
@@ -103,6 +105,38 @@ ${summary.drills.map((drill) => drillSection(drill))}
 function chainLine(summary: EvidenceSummary): SafeHtml | null {
   if (!summary.chain) return null;
   return html`<div class="muted">Evidence chain head: seq ${summary.chain.seq}, record hash <span class="hash">${summary.chain.recordHash}</span> (check with <code>restore-drill evidence verify</code>)</div>`;
+}
+
+/** Failures nobody signed off within `review.maxUnreviewed`: first, above everything else. */
+function unreviewedSection(summary: EvidenceSummary): SafeHtml | null {
+  const failures = summary.unreviewedFailures ?? [];
+  if (failures.length === 0) return null;
+  const max = summary.reviews?.maxUnreviewedMs ?? null;
+  const rows = failures.map(
+    (run) =>
+      html`<tr><td>${run.drill}</td><td><code>${run.runId}</code></td><td>${when(run.startedAt)}</td><td class="num">${formatDuration(Date.parse(summary.generatedAt) - Date.parse(run.startedAt))}</td></tr>`,
+  );
+  return html`<section id="unreviewed-failures"><h2 class="bad">Unreviewed failures (${failures.length})</h2>
+<p>Failed runs nobody has signed off${max === null ? '' : ` within ${formatDuration(max)}`}, oldest first. Review each and record the decision with <code>restore-drill signoff RUN_ID --by NAME --decision accepted|remediation|risk-accepted --note TEXT</code>.</p>
+<table><thead><tr><th>Drill</th><th>Run</th><th>Failed</th><th class="num">Unreviewed for</th></tr></thead><tbody>${rows}</tbody></table></section>`;
+}
+
+/** Every failed run in the window: reviewed or not, by whom, when, and the decision. */
+function reviewsSection(summary: EvidenceSummary): SafeHtml | null {
+  if (summary.reviews === undefined) return null;
+  const failures = summary.reviews.failures;
+  if (failures.length === 0)
+    return html`<h2>Reviews of failed runs</h2><p class="ok">No run failed in this period.</p>`;
+  const rows = failures.map((run) => {
+    const review = run.review;
+    const status =
+      review === null
+        ? html`<span class="${run.overdue ? 'bad' : 'muted'}">not reviewed</span>`
+        : html`<b>${review.decision}</b> by ${review.by}, ${when(review.reviewedAt)}${review.ticket === null ? '' : html` (ticket ${review.ticket})`}<div class="muted">${review.note}</div>`;
+    return html`<tr><td>${run.drill}${run.waived ? html` <span class="badge waived">waived</span>` : ''}</td><td><code>${run.runId}</code></td><td>${when(run.startedAt)}</td><td>${status}</td><td class="num">${run.reviews}</td></tr>`;
+  });
+  return html`<section id="reviews"><h2>Reviews of failed runs</h2>
+<table><thead><tr><th>Drill</th><th>Run</th><th>Failed</th><th>Latest review</th><th class="num">Reviews</th></tr></thead><tbody>${rows}</tbody></table></section>`;
 }
 
 function totals(summary: EvidenceSummary): SafeHtml {

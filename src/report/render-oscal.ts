@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { VERSION } from '../version.js';
-import type { EvidenceSummary } from './drill-summary.js';
+import type { EvidenceSummary, FailureReview } from './drill-summary.js';
 import {
   oscalAssessmentResultsSchema,
   type OscalAssessmentResults,
@@ -39,6 +39,31 @@ export function oscalControlId(control: string): string {
 
 function prop(name: string, value: string): OscalProperty {
   return { name, ns: OSCAL_NS, value };
+}
+
+/**
+ * The latest review (sign-off) of a failing run of these drills in the period, as props:
+ * who, what was decided and when, and which run; none when no failing run was reviewed.
+ */
+function latestReviewProps(
+  summary: EvidenceSummary,
+  drills: readonly { drill: string }[],
+): OscalProperty[] {
+  const names = new Set(drills.map(({ drill }) => drill));
+  let latest: FailureReview | undefined;
+  for (const run of summary.reviews?.failures ?? []) {
+    if (!names.has(run.drill) || run.review === null) continue;
+    if (latest?.review == null || run.review.seq > latest.review.seq) latest = run;
+  }
+  const review = latest?.review;
+  if (latest === undefined || review == null) return [];
+  return [
+    prop('review-by', review.by),
+    prop('review-decision', review.decision),
+    prop('review-time', review.reviewedAt),
+    prop('reviewed-run', latest.runId),
+    ...(review.ticket === null ? [] : [prop('review-ticket', review.ticket)]),
+  ];
 }
 
 /**
@@ -135,7 +160,11 @@ export async function renderOscalReport(
       ),
       title: `Control ${coverage.control}: ${satisfied ? 'satisfied' : 'not satisfied'}`,
       description: `Restore drills evidencing ${coverage.control} from ${summary.window.since} to ${summary.window.until}: ${drills}.`,
-      props: [prop('control', coverage.control), prop('coverage-state', coverage.state)],
+      props: [
+        prop('control', coverage.control),
+        prop('coverage-state', coverage.state),
+        ...latestReviewProps(summary, coverage.drills),
+      ],
       target: {
         type: 'objective-id',
         'target-id': oscalControlId(coverage.control),
