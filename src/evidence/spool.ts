@@ -225,6 +225,7 @@ export interface RecordResultOptions {
   record: RunRecord;
   items: RunItem[];
   spoolDir: string;
+  /** The run's logger, already naming its drill and run id. */
   log: Logger;
   /** The retry before spooling; RESULT_RETRY_MS by default. */
   retry?: Partial<StoreRetryOptions>;
@@ -258,7 +259,7 @@ export async function recordResultOrSpool(options: RecordResultOptions): Promise
         budgetMs: RESULT_RETRY_MS,
         onRetry: (error, attempt, delayMs) =>
           log.warn(
-            { runId: record.runId, attempt, delayMs, err: reasonOf(error) },
+            { attempt, delayMs, err: reasonOf(error) },
             'evidence store did not take the result; retrying',
           ),
         ...options.retry,
@@ -276,14 +277,14 @@ export async function recordResultOrSpool(options: RecordResultOptions): Promise
         items,
       });
       log.warn(
-        { runId: record.runId, drill: record.drill, file, reason },
+        { file, reason },
         'result written to the spool; it is appended to the store when the store is back',
       );
       return { in: 'spool', file, reason };
     } catch (spoolError) {
       const both = `${reason}; ${reasonOf(spoolError)}`;
       log.error(
-        { runId: record.runId, drill: record.drill, reason: both },
+        { reason: both },
         'RESULT NOT RECORDED: neither the evidence store nor the spool could take it',
       );
       return { in: 'nowhere', reason: both, items };
