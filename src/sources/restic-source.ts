@@ -133,7 +133,7 @@ export const resticSourceConfigSchema = z
     cacheDir: localPathSchema
       .optional()
       .describe(
-        "restic's local cache folder (--cache-dir), relative to the config file; restic's default when absent.",
+        "restic's local cache folder (--cache-dir) for listing snapshots and files, relative to the config file; restic's default when absent. The restore itself never uses a cache (--no-cache): it reads everything from the repository, as a restore on a new machine would.",
       ),
   })
   .superRefine((config, ctx) => {
@@ -731,7 +731,9 @@ class ResticSource implements RestoreSource {
         '--target',
         staging,
         ...batch.flatMap((pattern) => ['--include', pattern]),
-        ...this.#globalArgs(),
+        // Everything restored is read from the repository, as on a new machine: restic's
+        // local cache would serve trees a damaged repository no longer holds intact.
+        '--no-cache',
       ];
       const onStderrLine = (line: string): void => {
         const match = ERROR_FOR.exec(line.trim());

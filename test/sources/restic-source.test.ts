@@ -44,6 +44,7 @@ import {
   createResticRepo,
   pseudoRandomBytes,
   TEST_RESTIC_PASSWORD,
+  resticEnv,
   writeTree,
   type ResticRepo,
 } from '../helpers/restic-repo.js';
@@ -575,6 +576,51 @@ describe('restic source over a damaged repository', () => {
     expect(result.findings?.length).toBeGreaterThan(0);
     expect(JSON.stringify(result.findings)).toMatch(/does not match|ciphertext|errors/i);
     expect((result.actual as { exitCode: number }).exitCode).toBe(1);
+  });
+
+  test("a tree damaged in the repository fails the restore even while restic's cache holds an intact copy", async () => {
+    // A copy of the repository (same id) whose tree packs the source's cache already holds.
+    const treeDamaged = path.join(repo.dir, 'tree-damaged-repo');
+    await cp(repo.repository, treeDamaged, { recursive: true });
+    const cacheDir = path.join(repo.dir, 'tree-damaged-cache');
+    const restic = resticSourceKind.create(
+      resticSourceConfigSchema.parse({
+        kind: 'restic',
+        repository: treeDamaged,
+        password: TEST_RESTIC_PASSWORD,
+        cacheDir,
+      }),
+      { configDir: repo.dir, log },
+    );
+    const set = setOf(await restic.listSets({}), snapshot);
+    // The backup host's cache is warm: its backups and listings loaded the trees.
+    const listing = await runCommand('restic', ['ls', snapshot], {
+      env: resticEnv(treeDamaged, cacheDir),
+    });
+    expect(listing.exitCode, listing.stderrTail).toBe(0);
+    const cachedPacks: string[] = [];
+    for (const id of await readdir(cacheDir))
+      for (const sub of await readdir(path.join(cacheDir, id, 'data')).catch(() => []))
+        cachedPacks.push(...(await readdir(path.join(cacheDir, id, 'data', sub))));
+    expect(cachedPacks.length).toBeGreaterThan(0);
+    for (const pack of cachedPacks) {
+      const file = path.join(treeDamaged, 'data', pack.slice(0, 2), pack);
+      const bytes = await readFile(file);
+      for (let i = 40; i < 56 && i < bytes.length; i++) bytes[i] = (bytes[i] as number) ^ 0xff;
+      await writeFile(file, bytes);
+    }
+
+    const outcome = await restic.restore(set, await scratch(), { items: null, log }).then(
+      (restored) => ({ restored, error: null }),
+      (error: unknown) => ({ restored: null, error }),
+    );
+    if (outcome.error !== null) {
+      expect(outcome.error).toBeInstanceOf(SourceError);
+      expect(String(outcome.error)).toMatch(/ciphertext|tree|load/i);
+    } else {
+      expect(check(outcome.restored!, 'restic-restore').verdict).toBe('failed');
+      expect(outcome.restored!.damage?.detail).toMatch(/ciphertext|tree|load/i);
+    }
   });
 
   test('a restore of the damaged file fails the restic-restore check naming that file, so the drill cannot pass', async () => {
