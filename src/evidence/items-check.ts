@@ -140,8 +140,14 @@ export class RecordItemsCheck {
       what = `${[missing.length > 0 ? named('missing', missing) : '', added.length > 0 ? named('added', added) : ''].filter(Boolean).join('; ')} (${counted})`;
     else if (fixed.files !== null && count !== fixed.files)
       what = `${count < fixed.files ? 'items missing' : 'items added'}: ${counted}`;
-    else
-      what = `an item's size or SHA-256${fixed.links > 0 ? ' or a link target' : ''} was changed (${counted}${fixed.paths ? ', the paths the record lists' : ''})`;
+    else {
+      // One digest over all items cannot tell which one changed; a bundle can say where they are.
+      const place =
+        where === 'bundle' && this.line !== null && count > 0
+          ? ` in item lines ${this.line + 1}-${this.line + count}`
+          : '';
+      what = `an item's size or SHA-256${fixed.links > 0 ? ' or a link target' : ''} was changed${place} (${counted}${fixed.paths ? ', the paths the record lists' : ''})`;
+    }
     return {
       seq: this.seq,
       runId: this.runId,

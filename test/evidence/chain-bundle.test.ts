@@ -165,7 +165,7 @@ describe.each(engines)(
         return parsed.type === 'item' && parsed.seq === run(index).seq ? [at] : [];
       });
 
-    it('names the run whose item line had its SHA-256 edited', async () => {
+    it('names the run, and the item lines holding the one whose SHA-256 was edited', async () => {
       const { lines } = await exportTo({ items: true });
       const at = itemLinesOf(lines, 2)[1] as number;
       const item = JSON.parse(lines[at] as string);
@@ -182,9 +182,13 @@ describe.each(engines)(
         missing: [],
         added: [],
       });
+      const recordLine = itemLinesOf(lines, 2)[0] as number; // 1-based: the line before the first item
       expect(problem?.message).toBe(
-        `line ${itemLinesOf(lines, 2)[0] as number}: seq ${run(2).seq} (run ${run(2).runId}): items do not match the record's itemsDigest: an item's size or SHA-256 was changed (3 item lines for 3 files, the paths the record lists)`,
+        `line ${recordLine}: seq ${run(2).seq} (run ${run(2).runId}): items do not match the record's itemsDigest: an item's size or SHA-256 was changed in item lines ${recordLine + 1}-${recordLine + 3} (3 item lines for 3 files, the paths the record lists)`,
       );
+      // The edited line is among those named.
+      expect(at + 1).toBeGreaterThanOrEqual(recordLine + 1);
+      expect(at + 1).toBeLessThanOrEqual(recordLine + 3);
     });
 
     it('names the item whose line was deleted, and the item of a line added', async () => {
