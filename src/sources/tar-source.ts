@@ -68,11 +68,83 @@ interface Headers {
 
 /**
  * A name from a header in the escaped form of `model/file-name.ts`. Header fields are
- * read as latin1 (one character per byte, so GNU tar's raw bytes come back exactly);
- * a PAX record is UTF-8 by the standard.
+ * read as latin1 (one character per byte, so GNU tar's raw bytes come back exactly); a
+ * name from a PAX record is taken as the record's bytes (`rawPaxNames`).
  */
-function escapedName(value: string, fromPax: boolean): string {
-  return fileNameOf(Buffer.from(value, fromPax ? 'utf8' : 'latin1'));
+function escapedName(value: string, rawPax: Buffer | undefined): string {
+  return fileNameOf(rawPax ?? Buffer.from(value, 'latin1'));
+}
+
+/** The `path` and `linkpath` records of a PAX header, as the bytes the archive holds. */
+interface RawPaxNames {
+  path?: Buffer;
+  linkpath?: Buffer;
+}
+
+/**
+ * The name records of a PAX header's body (`LEN key=value\n` records) as bytes. GNU tar
+ * writes a name that is not UTF-8 raw in its `path` record (with or without
+ * `hdrcharset=BINARY`); tar-stream decodes records as UTF-8, which turns each such byte
+ * into U+FFFD, so the bytes are read here. A valid UTF-8 name reads the same either way.
+ */
+function rawPaxNames(body: Buffer): RawPaxNames {
+  const names: RawPaxNames = {};
+  let at = 0;
+  while (at < body.length) {
+    const space = body.indexOf(0x20, at);
+    if (space === -1) break;
+    const length = Number.parseInt(body.toString('latin1', at, space), 10);
+    if (!(length > 0) || at + length > body.length) break;
+    const record = body.subarray(space + 1, at + length - 1);
+    const equals = record.indexOf(0x3d);
+    if (equals !== -1) {
+      const key = record.toString('latin1', 0, equals);
+      // An empty value is ignored, as tar-stream ignores it.
+      if ((key === 'path' || key === 'linkpath') && equals + 1 < record.length)
+        names[key] = Buffer.from(record.subarray(equals + 1));
+    }
+    at += length;
+  }
+  return names;
+}
+
+/** tar-stream's extractor internals that `keepRawPaxNames` wraps (tar-stream 3). */
+interface ExtractInternals {
+  _header: { type: string; rawPax?: RawPaxNames } | null;
+  _decodeLongHeader(body: Buffer): void;
+  _applyLongHeaders(): void;
+}
+
+/**
+ * Makes the extractor attach each member's PAX name records as bytes (`rawPax` on its
+ * header), beside the lossy text tar-stream decodes. Global records apply to every later
+ * member unless its own header names it, as tar-stream merges them.
+ */
+function keepRawPaxNames(extract: object): void {
+  const internals = extract as ExtractInternals;
+  if (
+    typeof internals._decodeLongHeader !== 'function' ||
+    typeof internals._applyLongHeaders !== 'function'
+  )
+    throw new Error('tar-stream changed: cannot read PAX names as bytes');
+  const decodeLongHeader = internals._decodeLongHeader.bind(internals);
+  const applyLongHeaders = internals._applyLongHeaders.bind(internals);
+  let global: RawPaxNames = {};
+  let local: RawPaxNames | null = null;
+  internals._decodeLongHeader = (body) => {
+    const type = internals._header?.type;
+    if (type === 'pax-global-header') global = rawPaxNames(body);
+    else if (type === 'pax-header') local = { ...global, ...rawPaxNames(body) };
+    decodeLongHeader(body);
+  };
+  internals._applyLongHeaders = () => {
+    applyLongHeaders();
+    const header = internals._header;
+    if (header !== null && (local !== null || Object.keys(global).length > 0)) {
+      header.rawPax = local ?? global;
+    }
+    local = null;
+  };
 }
 
 /** Entry types that are never restored, with the reason given. */
@@ -494,6 +566,7 @@ async function readArchive(
     allowUnknownFormat: true,
     filenameEncoding: 'latin1',
   } as Parameters<typeof tarExtract>[0]);
+  keepRawPaxNames(extract);
   let bytes = 0;
   const pumping = pump(source, extract, (count) => (bytes += count)).then(
     () => null,
@@ -524,9 +597,10 @@ async function readArchive(
       signal?.throwIfAborted();
       const stream = next.value as unknown as AsyncIterable<Buffer>;
       const header = next.value.header as unknown as Headers;
-      header.name = escapedName(header.name, header.pax?.path !== undefined);
+      const rawPax = (header as { rawPax?: RawPaxNames }).rawPax;
+      header.name = escapedName(header.name, rawPax?.path);
       if (header.linkname !== null)
-        header.linkname = escapedName(header.linkname, header.pax?.linkpath !== undefined);
+        header.linkname = escapedName(header.linkname, rawPax?.linkpath);
       current = header.name;
       await onEntry({ header, body: chunksOf(stream) });
       // Skip what the handler left unread.

@@ -107,6 +107,16 @@ beforeAll(async () => {
     // GNU tar's default format writes names as raw bytes.
     await run('tar', ['-cf', path.join(archives, 'set-1.tar'), '-C', set, '.']);
     await run('tar', ['-czf', path.join(archives, 'set-1.tar.gz'), '-C', set, '.']);
+    // GNU tar's PAX format writes a name that is not UTF-8 raw in the `path` record, marked
+    // `hdrcharset=BINARY` in the changed set.
+    const paxArchives = path.join(root, `${kind === 'folders' ? '' : 'changed-'}pax-archives`);
+    await mkdir(paxArchives, { recursive: true });
+    const paxTar = path.join(paxArchives, 'set-1.tar');
+    const binary = kind === 'folders' ? [] : ['--pax-option=hdrcharset=BINARY'];
+    await run('tar', ['--format=pax', ...binary, '-cf', paxTar, '-C', set, '.']);
+    const paxBytes = await readFile(paxTar);
+    expect(paxBytes.includes(bytesOf(' path=./bad\xff\xfe.txt\n'))).toBe(true);
+    expect(paxBytes.includes(bytesOf(' hdrcharset=BINARY\n'))).toBe(kind !== 'folders');
   }
   // restic 0.14 keeps names' bytes but stores a link target that is not UTF-8 lossily:
   // its faithful snapshot links to a UTF-8 name, with a manifest of its own.
@@ -160,6 +170,8 @@ drills:
     source: { kind: tar, path: archives/*.tar }${own}
   - name: tar-gz
     source: { kind: tar, path: archives/*.tar.gz }${coreutils}
+  - name: tar-pax
+    source: { kind: tar, path: pax-archives/*.tar }${own}
   - name: tar-all
     source: { kind: tar, path: archives/*.tar.gz }
     sample: { size: 100% }${own}
@@ -179,6 +191,8 @@ drills:
     sample: { size: 100% }${coreutils}
   - name: changed-tar
     source: { kind: tar, path: changed-archives/*.tar }${own}
+  - name: changed-tar-pax
+    source: { kind: tar, path: changed-pax-archives/*.tar }${own}
   - name: changed-tar-gz
     source: { kind: tar, path: changed-archives/*.tar.gz }${coreutils}
 `,
@@ -206,7 +220,15 @@ async function drill(name: string): Promise<RunJson['runs'][number]> {
 }
 
 describe('file names as bytes, end to end through the CLI', () => {
-  it.each(['folder', 'folder-coreutils', 'tar', 'tar-gz', 'snapshot', 'snapshot-coreutils'])(
+  it.each([
+    'folder',
+    'folder-coreutils',
+    'tar',
+    'tar-gz',
+    'tar-pax',
+    'snapshot',
+    'snapshot-coreutils',
+  ])(
     '%s: passes, every odd name restored and matched byte for byte',
     async (name) => {
       const runJson = await drill(name);
@@ -262,7 +284,13 @@ describe('file names as bytes, end to end through the CLI', () => {
     ]);
   }, 60_000);
 
-  it.each(['changed-folder', 'changed-folder-all', 'changed-tar', 'changed-tar-gz'])(
+  it.each([
+    'changed-folder',
+    'changed-folder-all',
+    'changed-tar',
+    'changed-tar-pax',
+    'changed-tar-gz',
+  ])(
     '%s: fails naming the changed odd-named file in its escaped form',
     async (name) => {
       const runJson = await drill(name);
@@ -282,7 +310,7 @@ describe('file names as bytes, end to end through the CLI', () => {
       keepConfig,
       (await readFile(configFile, 'utf8')).replace('keep: never', 'keep: always'),
     );
-    for (const name of ['folder', 'tar', 'snapshot']) {
+    for (const name of ['folder', 'tar', 'tar-pax', 'snapshot']) {
       const result = await cli(['run', '--config', keepConfig, '--drill', name, '--json'], {
         env: env(),
       });
