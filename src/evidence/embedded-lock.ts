@@ -1,4 +1,4 @@
-import { isProcessAlive } from '../exec/process-identity.js';
+import { isProcessAlive, ownProcessIdentity } from '../exec/process-identity.js';
 import {
   closeSync,
   fsyncSync,
@@ -20,6 +20,12 @@ export const lockHolderSchema = z.object({
   host: z.string(),
   /** ISO 8601: when the holder took the lock. */
   since: z.string(),
+  /**
+   * The holder's start ticks and boot id (src/exec/process-identity.ts), so a reused pid is not
+   * taken for the holder; absent in lock files written before they were recorded (pid only).
+   */
+  processStart: z.number().int().nonnegative().nullable().optional(),
+  bootId: z.string().nullable().optional(),
 });
 export type LockHolder = z.infer<typeof lockHolderSchema>;
 
@@ -47,14 +53,20 @@ const STALE_GUARD_MS = 10_000;
 /**
  * Takes the single-process lock of an embedded PGlite folder (two processes on
  * one folder lose data without any error). The lock file is created with O_EXCL
- * and holds pid, host and start time. A lock whose pid is dead on this host is
- * taken over; a live one, or one from another host (whose pid cannot be
+ * and holds pid, host, start time and the holder's process identity. A lock whose
+ * holder is gone on this host (no such pid, a zombie, or a pid now held by another
+ * process) is taken over; a live one, or one from another host (whose pid cannot be
  * checked), is refused with an error naming the holder. Released on `release()`
  * and when the process exits.
  */
 export async function acquireEmbeddedLock(options: AcquireLockOptions): Promise<HeldLock> {
   const { lockPath, dataDir, log } = options;
-  const mine: LockHolder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  const mine: LockHolder = {
+    pid: process.pid,
+    host: hostname(),
+    since: new Date().toISOString(),
+    ...ownProcessIdentity(),
+  };
   const content = `${JSON.stringify(mine)}\n`;
   let unreadable = 0;
   for (;;) {
@@ -80,7 +92,8 @@ export async function acquireEmbeddedLock(options: AcquireLockOptions): Promise<
           `(this host cannot check a process on another host: if it is gone, delete ${lockPath})`,
       );
     }
-    if (isAlive(holder.pid)) {
+    const identity = { processStart: holder.processStart ?? null, bootId: holder.bootId ?? null };
+    if (isProcessAlive(holder.pid, identity)) {
       const who =
         holder.pid === process.pid ? `pid ${holder.pid} (this process)` : `pid ${holder.pid}`;
       throw new EvidenceError(
@@ -133,12 +146,6 @@ function readLock(path: string): 'missing' | 'unreadable' | { holder: LockHolder
   } catch {
     return 'unreadable';
   }
-}
-
-/** Signal 0 tests for existence; EPERM means it exists under another user. */
-function isAlive(pid: number): boolean {
-  // A zombie (killed, never reaped by its parent) holds no database: it counts as gone.
-  return isProcessAlive(pid);
 }
 
 /**

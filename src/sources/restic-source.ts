@@ -538,6 +538,8 @@ function toRecord(result: CommandResult): ExecRecord {
 }
 
 const ERROR_FOR = /^ignoring error for (.+?): (.*)$/;
+/** A pack problem `restic check` reports while comparing the index with the pack files. */
+const PACK_PROBLEM = /^pack ([0-9a-f]{8,64}): (.+)$/;
 
 /** The first of a finding's `; `-joined restic messages, naming the pack or blob restic could not read. */
 function firstMessage(actual: unknown): string {
@@ -672,6 +674,7 @@ class ResticSource implements RestoreSource {
     let refused: RefusedEntry[] = [];
     let damage: BackupDamage | undefined;
     if (options.items === null || options.items.size > 0) {
+      await this.#requirePacks(signal);
       const restored = await this.#restoreInto(set, scratchDir, options);
       files = restored.files;
       links = restored.links;
@@ -685,6 +688,48 @@ class ResticSource implements RestoreSource {
       checks.push(await this.#check(this.#config.check.readDataSubset, signal));
     const commands = this.#takeCommands();
     return { files, links, refused, commands, checks, ...(damage ? { damage } : {}) };
+  }
+
+  /**
+   * Fails fast on pack files the repository's index names but the repository no longer
+   * holds: restic 0.14 retries a missing pack for about 90 s before giving up, and the
+   * local cache can hide a missing tree pack altogether. Only the first phase of
+   * `restic check` runs (index against the pack listing, no data read): it is stopped
+   * when restic moves on to the trees.
+   */
+  async #requirePacks(signal: AbortSignal | undefined): Promise<void> {
+    const enough = new AbortController();
+    const stop = signal ? AbortSignal.any([signal, enough.signal]) : enough.signal;
+    const problems: string[] = [];
+    let result: CommandResult | null = null;
+    try {
+      result = await this.#exec('check', ['check', '--no-lock'], {
+        signal: stop,
+        onStdoutLine: (line) => {
+          if (line.trim().startsWith('check snapshots')) enough.abort();
+        },
+        onStderrLine: (line) => {
+          const match = PACK_PROBLEM.exec(line.trim());
+          if (match && !/not referenced in any index/.test(match[2] as string))
+            problems.push(`pack ${match[1] as string}: ${match[2] as string}`);
+        },
+      });
+    } catch (error) {
+      // Stopped by us once the packs were compared: that is the phase's normal end.
+      if (!enough.signal.aborted || signal?.aborted) throw error;
+    }
+    signal?.throwIfAborted();
+    if (problems.length > 0)
+      throw new BackupDamagedError(
+        `restic repository ${this.#label} is missing data of its index: ${problems[0] as string}${problems.length > 1 ? ` and ${problems.length - 1} more` : ''}`,
+        { detail: problems.join('; '), entry: null, offset: null },
+        { files: [], refused: [], commands: this.#takeCommands() },
+      );
+    // Finished before we stopped it, and not cleanly: only a failure to open the repository counts here.
+    if (result !== null && !result.canceled && result.exitCode !== 0) {
+      const failure = this.#classify('check', result);
+      if (failure.environment) this.#throwUnlessOk('check', result);
+    }
   }
 
   /** The commands run since the last restore, handed over as its evidence. */

@@ -3,8 +3,14 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acquireEmbeddedLock } from '../../src/evidence/embedded-lock.js';
+import {
+  ownProcessIdentity,
+  processIdentityOf,
+  type ProcessIdentity,
+} from '../../src/exec/process-identity.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { makeZombie, startSleeper } from '../helpers/processes.js';
 
 let dir: string;
 let lockPath: string;
@@ -31,13 +37,28 @@ async function readHolder(): Promise<unknown> {
   return JSON.parse(await readFile(lockPath, 'utf8'));
 }
 
+/** A lock file left by `pid` on this host; without an identity, in the old pid-only format. */
+async function writeLockOf(pid: number, identity: Partial<ProcessIdentity> = {}): Promise<void> {
+  await writeFile(lockPath, JSON.stringify({ pid, host: hostname(), since: 'then', ...identity }));
+}
+
+async function expectTakenOver(): Promise<void> {
+  const lock = await acquire();
+  expect(await readHolder()).toEqual(lock.holder);
+  lock.release();
+}
+
 describe('acquireEmbeddedLock', () => {
-  it('writes pid, host and start time, and removes the file on release (once)', async () => {
+  it('writes pid, host, start time and process identity, and removes the file on release (once)', async () => {
     const lock = await acquire();
+    const own = ownProcessIdentity();
+    expect(own.processStart).toBeGreaterThan(0);
     expect(await readHolder()).toEqual({
       pid: process.pid,
       host: hostname(),
       since: lock.holder.since,
+      processStart: own.processStart,
+      bootId: own.bootId,
     });
     expect(Date.parse(lock.holder.since)).toBeGreaterThan(Date.now() - 60_000);
     lock.release();
@@ -77,6 +98,46 @@ describe('acquireEmbeddedLock', () => {
     const lock = await acquire();
     expect(await readHolder()).toEqual(lock.holder);
     lock.release();
+  });
+
+  it('refuses a lock held by another live process with its recorded identity', async () => {
+    const holder = startSleeper();
+    const identity = processIdentityOf(holder.pid);
+    expect(identity?.processStart).toBeGreaterThan(0);
+    await writeLockOf(holder.pid, identity ?? {});
+    await expect(acquire()).rejects.toThrow(
+      `evidence database ${dataDir} is in use by pid ${holder.pid} on host ${hostname()} since then; `,
+    );
+  });
+
+  it('refuses a lock of the old format (pid only) while that pid lives', async () => {
+    const holder = startSleeper();
+    await writeLockOf(holder.pid);
+    await expect(acquire()).rejects.toThrow(`is in use by pid ${holder.pid} on host`);
+  });
+
+  it('takes over the lock of a holder that is a zombie (killed, never reaped)', async () => {
+    const zombie = await makeZombie();
+    // A zombie still answers signal 0: a pid-only check would refuse forever.
+    expect(() => process.kill(zombie, 0)).not.toThrow();
+    await writeLockOf(zombie);
+    await expectTakenOver();
+  });
+
+  it('takes over a lock whose pid now belongs to another program (start ticks differ)', async () => {
+    const other = startSleeper();
+    const identity = processIdentityOf(other.pid);
+    const processStart = (identity?.processStart ?? 0) + 1;
+    await writeLockOf(other.pid, { processStart, bootId: identity?.bootId ?? null });
+    await expectTakenOver();
+  });
+
+  it('takes over a lock written in another boot whose pid is alive now', async () => {
+    const other = startSleeper();
+    const identity = processIdentityOf(other.pid);
+    const bootId = '00000000-0000-0000-0000-000000000000';
+    await writeLockOf(other.pid, { processStart: identity?.processStart ?? null, bootId });
+    await expectTakenOver();
   });
 
   it('lets exactly one of several simultaneous takers have a dead process’s lock', async () => {

@@ -13,6 +13,7 @@ import {
   openEvidenceStore,
   type EvidenceStore,
 } from '../../src/evidence/open-store.js';
+import { ownProcessIdentity } from '../../src/exec/process-identity.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
@@ -85,6 +86,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
           pid: process.pid,
           host: hostname(),
           since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+          ...ownProcessIdentity(),
         });
         expect(await store.db.selectFrom('run_starts').selectAll().execute()).toEqual([]);
       } finally {

@@ -52,7 +52,9 @@ export interface FlakyProxy {
   endpoint: string;
   /** Every request seen, in order. */
   log: ProxyLogEntry[];
-  /** Requests being answered right now, and the most at once (per method). */
+  /** Requests being answered right now (per method): a client that gave up has closed its own. */
+  inFlight: Record<string, number>;
+  /** The most requests answered at once (per method). */
   maxInFlight: Record<string, number>;
   setRule(rule: ProxyRule): void;
   close(): Promise<void>;
@@ -185,6 +187,7 @@ export async function startFlakyProxy(
   return {
     endpoint: `http://127.0.0.1:${port}`,
     log,
+    inFlight,
     maxInFlight,
     setRule(next) {
       rule = next;

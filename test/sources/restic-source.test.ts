@@ -34,6 +34,7 @@ import {
   type ResticSourceConfig,
 } from '../../src/sources/restic-source.js';
 import {
+  BackupDamagedError,
   SourceError,
   type BackupSet,
   type RestoreOutcome,
@@ -621,6 +622,41 @@ describe('restic source over a damaged repository', () => {
       expect(check(outcome.restored!, 'restic-restore').verdict).toBe('failed');
       expect(outcome.restored!.damage?.detail).toMatch(/ciphertext|tree|load/i);
     }
+  });
+
+  test('a pack missing from the repository fails the restore at once, naming the pack, before restic retries it for minutes', async () => {
+    const packless = path.join(repo.dir, 'packless-repo');
+    await cp(repo.repository, packless, { recursive: true });
+    const packs: { file: string; size: number }[] = [];
+    for (const sub of await readdir(path.join(packless, 'data')))
+      for (const name of await readdir(path.join(packless, 'data', sub))) {
+        const file = path.join(packless, 'data', sub, name);
+        packs.push({ file, size: (await stat(file)).size });
+      }
+    const largest = packs.sort((a, b) => b.size - a.size)[0] as { file: string; size: number };
+    await rm(largest.file);
+    const restic = resticSourceKind.create(
+      resticSourceConfigSchema.parse({
+        kind: 'restic',
+        repository: packless,
+        password: TEST_RESTIC_PASSWORD,
+        cacheDir: path.join(repo.dir, 'packless-cache'),
+      }),
+      { configDir: repo.dir, log },
+    );
+    const set = setOf(await restic.listSets({}), snapshot);
+    const error = await restic.restore(set, await scratch(), { items: null, log }).then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    const damaged = error as BackupDamagedError;
+    expect(damaged.message).toContain(`pack ${path.basename(largest.file)}: does not exist`);
+    expect(damaged.damage.detail).toContain(path.basename(largest.file));
+    // The evidence keeps the check that found it; restic never got to retry the pack.
+    const commands = damaged.partial.commands?.map((command) => command.command) ?? [];
+    expect(commands.some((command) => /restic check --no-lock$/.test(command))).toBe(true);
+    expect(commands.some((command) => / restore /.test(command))).toBe(false);
   });
 
   test('a restore of the damaged file fails the restic-restore check naming that file, so the drill cannot pass', async () => {
