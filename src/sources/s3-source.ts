@@ -25,6 +25,7 @@ import { ObjectVerifier, partCountOf } from './s3-verify.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind } from './source-kind.js';
 import type { CauseCode } from '../model/causes.js';
+import { fileNameOf } from '../model/file-name.js';
 
 const checksumModeSchema = z.enum(['WHEN_SUPPORTED', 'WHEN_REQUIRED']);
 
@@ -171,8 +172,10 @@ export const S3_INTEGRITY_CHECK = 's3-integrity';
 /** One object of a set as listed before the restore: what the downloaded one must still be. */
 interface ListedObject {
   key: string;
-  /** Path relative to the set (prefixes) or the base name (objects). */
+  /** Path relative to the set (prefixes) or the base name (objects), as S3 names it. */
   rel: string;
+  /** `rel` in the escaped form every item name takes (control characters escaped, docs/file-names.md). */
+  name: string;
   size: number;
   etag: string | null;
 }
@@ -263,7 +266,7 @@ class S3Source implements RestoreSource {
     options: { signal?: AbortSignal | undefined },
   ): Promise<SetItem[]> {
     const listed = await this.#listSet(set, options.signal);
-    return listed.map((object) => ({ path: object.rel, size: object.size }));
+    return listed.map((object) => ({ path: object.name, size: object.size }));
   }
 
   async restore(
@@ -278,12 +281,16 @@ class S3Source implements RestoreSource {
     let chosen: ListedObject[];
     if (options.items === null) chosen = listed;
     else {
-      const byRel = new Map(listed.map((object) => [object.rel, object]));
+      const byName = new Map(listed.map((object) => [object.name, object]));
       chosen = [];
       for (const item of options.items) {
-        const object = byRel.get(item);
+        const object = byName.get(item);
         if (object) chosen.push(object);
-        else writer.refuse(this.#keyOf(set, item), 'not found in the set');
+        else
+          writer.refuse(
+            this.config.layout === 'objects' ? fileNameOf(set.id) : `${fileNameOf(set.id)}${item}`,
+            'not found in the set',
+          );
       }
     }
     const safe = admitObjects(chosen, writer);
@@ -301,7 +308,7 @@ class S3Source implements RestoreSource {
             findings.push(...result.findings);
             if (result.written)
               stats.add(
-                object.key,
+                fileNameOf(object.key),
                 result.verifiedBy,
                 result.findings.length > 0,
                 result.unverifiable,
@@ -338,6 +345,7 @@ class S3Source implements RestoreSource {
         {
           key: set.id,
           rel: set.id.slice(set.id.lastIndexOf('/') + 1),
+          name: fileNameOf(set.id.slice(set.id.lastIndexOf('/') + 1)),
           size: set.size ?? head.size,
           etag: set.hash ?? head.etag,
         },
@@ -349,7 +357,13 @@ class S3Source implements RestoreSource {
         const rel = object.key.slice(set.id.length);
         // Empty "folder" objects made by consoles are not files.
         if ((rel === '' || rel.endsWith('/')) && object.size === 0) continue;
-        objects.push({ key: object.key, rel, size: object.size, etag: object.etag });
+        objects.push({
+          key: object.key,
+          rel,
+          name: fileNameOf(rel),
+          size: object.size,
+          etag: object.etag,
+        });
       }
     });
     if (objects.length === 0)
@@ -373,7 +387,7 @@ class S3Source implements RestoreSource {
     const expected = { etag: object.etag, size: object.size };
     const finding = (problem: string, actual: unknown): DownloadResult => ({
       written: false,
-      findings: [{ item: object.key, problem, expected, actual }],
+      findings: [{ item: fileNameOf(object.key), problem, expected, actual }],
       verifiedBy: [],
       unverifiable: null,
     });
@@ -413,7 +427,7 @@ class S3Source implements RestoreSource {
             throw error;
           }
         }
-        file = await writer.openFile(object.rel, 0o644, object.key);
+        file = await writer.openFile(object.name, 0o644, fileNameOf(object.key));
         if (file === null) {
           // Refused by the writer (a name clash); the refusal is its evidence.
           download.discard();
@@ -431,7 +445,7 @@ class S3Source implements RestoreSource {
         }
         const digest = await file.end();
         file = null;
-        writer.recordFile(object.rel, digest);
+        writer.recordFile(object.name, digest);
         return { written: true, ...this.#verify(object, digest, verifier) };
       } catch (error) {
         if (file !== null) await file.abandon();
@@ -439,7 +453,7 @@ class S3Source implements RestoreSource {
         if (!(error instanceof ObjectStoreError)) {
           if (error instanceof SourceError) throw error;
           // A scratch problem: a clash refuses the entry, anything else (a full disk) ends the restore.
-          await writer.discardFile(object.rel);
+          await writer.discardFile(object.name);
           writer.writeFailed(object.key, 'cannot write file', error);
           return notWritten;
         }
@@ -458,7 +472,7 @@ class S3Source implements RestoreSource {
           await sleep(delayMs, undefined, { signal });
           continue;
         }
-        await writer.discardFile(object.rel);
+        await writer.discardFile(object.name);
         switch (error.kind) {
           case 'not-found':
             return finding('deleted', `gone during the restore (${error.code})`);
@@ -471,7 +485,7 @@ class S3Source implements RestoreSource {
               written: false,
               findings: [
                 {
-                  item: object.key,
+                  item: fileNameOf(object.key),
                   problem: 'checksum-mismatch',
                   expected: checksum
                     ? `${checksum.algorithm} ${checksum.stored} (stored by the store)`
@@ -499,7 +513,7 @@ class S3Source implements RestoreSource {
     const findings: Finding[] = [];
     if (digest.size !== object.size) {
       findings.push({
-        item: object.key,
+        item: fileNameOf(object.key),
         problem: 'size-mismatch',
         expected: object.size,
         actual: digest.size,
@@ -509,21 +523,21 @@ class S3Source implements RestoreSource {
     for (const mismatch of verification.mismatches) {
       if (mismatch.label === 'ETag')
         findings.push({
-          item: object.key,
+          item: fileNameOf(object.key),
           problem: 'md5-mismatch',
           expected: `ETag ${mismatch.stored}`,
           actual: `MD5 ${mismatch.computed}`,
         });
       else if (mismatch.label === 'multipart ETag')
         findings.push({
-          item: object.key,
+          item: fileNameOf(object.key),
           problem: 'etag-mismatch',
           expected: `multipart ETag ${mismatch.stored}`,
           actual: `multipart ETag ${mismatch.computed} (MD5 of the parts' MD5s)`,
         });
       else
         findings.push({
-          item: object.key,
+          item: fileNameOf(object.key),
           problem: 'checksum-mismatch',
           expected: `${mismatch.label} ${mismatch.stored} (stored by the store)`,
           actual: `${mismatch.label} ${mismatch.computed}`,
@@ -618,10 +632,6 @@ class S3Source implements RestoreSource {
   #uri(key: string): string {
     return `${this.store.location}/${key}`;
   }
-
-  #keyOf(set: BackupSet, rel: string): string {
-    return this.config.layout === 'objects' ? set.id : `${set.id}${rel}`;
-  }
 }
 
 /** The objects that can land safely under scratch; the others are refused through `writer`. */
@@ -629,7 +639,7 @@ function admitObjects(objects: readonly ListedObject[], writer: ScratchWriter): 
   const candidates: ListedObject[] = [];
   for (const object of objects) {
     const reason = unsafeReason(object.rel);
-    if (reason) writer.refuse(object.key, reason);
+    if (reason) writer.refuse(fileNameOf(object.key), reason);
     else candidates.push(object);
   }
   // S3 allows both `a` and `a/b`; a file system cannot hold both. Decided here, not by download order.
@@ -642,7 +652,10 @@ function admitObjects(objects: readonly ListedObject[], writer: ScratchWriter): 
       .map((_, index) => parts.slice(0, index + 1).join('/'))
       .find((folder) => names.has(folder));
     if (clash !== undefined)
-      writer.refuse(object.key, `its folder '${clash}' is also an object of the set`);
+      writer.refuse(
+        fileNameOf(object.key),
+        `its folder '${fileNameOf(clash)}' is also an object of the set`,
+      );
     else safe.push(object);
   }
   return safe;
