@@ -623,7 +623,9 @@ export async function verifyChain(
         await streamRunItems(db, row.run_id, batchSize, (item) => check.add(item));
         const outcome = await check.finish(async () => {
           const all: RunItem[] = [];
-          await streamRunItems(db, row.run_id, batchSize, (item) => all.push(item));
+          await streamRunItems(db, row.run_id, batchSize, (item) => {
+            all.push(item);
+          });
           return all;
         }, 'run_items');
         addItemsOutcome(items, outcome, check.count);
@@ -674,28 +676,36 @@ function chainEntryOf(row: ChainRow): ChainEntry {
   return entry;
 }
 
-/** A run's items in the digest's order, through a cursor in the caller's transaction (a run may hold millions). */
-async function streamRunItems(
+/**
+ * A run's items in the digest's order (so a reader recomputes itemsDigest as they
+ * stream), through a cursor in the caller's transaction: a run may hold millions of
+ * items, and paths need not be unique, so neither offsets nor keys page them well.
+ * Returns how many there were; on an error the transaction's end closes the cursor.
+ */
+export async function streamRunItems(
   trx: Db,
   runId: string,
   batchSize: number,
-  onItem: (item: RunItem) => void,
-): Promise<void> {
-  await sql`declare restore_drill_verify_items no scroll cursor for
+  onItem: (item: RunItem) => void | Promise<void>,
+): Promise<number> {
+  await sql`declare restore_drill_run_items no scroll cursor for
     select path, size, sha256, link_target from run_items where run_id = ${runId} order by ${sql.raw(ITEM_LINE_SQL)}`.execute(
     trx,
   );
+  let count = 0;
   for (;;) {
     const { rows } = await sql<{
       path: string;
       size: string;
       sha256: string | null;
       link_target: string | null;
-    }>`fetch forward ${sql.lit(batchSize)} from restore_drill_verify_items`.execute(trx);
-    for (const row of rows) onItem(runItemOf(row));
+    }>`fetch forward ${sql.lit(batchSize)} from restore_drill_run_items`.execute(trx);
+    for (const row of rows) await onItem(runItemOf(row));
+    count += rows.length;
     if (rows.length < batchSize) break;
   }
-  await sql`close restore_drill_verify_items`.execute(trx);
+  await sql`close restore_drill_run_items`.execute(trx);
+  return count;
 }
 
 /**

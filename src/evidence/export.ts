@@ -3,10 +3,9 @@ import type { Writable } from 'node:stream';
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
 import { VERSION } from '../version.js';
-import { listPurges, type PurgeEntry } from './chain.js';
+import { listPurges, streamRunItems, type PurgeEntry } from './chain.js';
 import type { Database } from './database.js';
-import { ITEM_LINE_SQL } from './items-digest.js';
-import { chainHead, GENESIS_HASH, runItemOf } from './runs.js';
+import { chainHead, GENESIS_HASH } from './runs.js';
 
 // The auditor's bundle: JSON Lines. Line 1 is a header; then one line per record,
 // in seq order, carrying the exact stored text and its two hashes, optionally
@@ -197,35 +196,16 @@ export async function exportEvidence(
     });
 }
 
-async function writeItems(
+function writeItems(
   trx: Kysely<Database>,
   out: Writable,
   runId: string,
   seq: number,
   batchSize: number,
 ): Promise<number> {
-  // A cursor in the export's transaction: a run may hold millions of items, and
-  // paths need not be unique, so neither offsets nor keys page them well.
-  // In the itemsDigest's order, so `evidence verify` recomputes it as the lines stream.
-  await sql`declare restore_drill_export_items no scroll cursor for
-    select path, size, sha256, link_target from run_items where run_id = ${runId} order by ${sql.raw(ITEM_LINE_SQL)}`.execute(
-    trx,
+  return streamRunItems(trx, runId, batchSize, (item) =>
+    writeLine(out, { type: 'item', seq, ...item }),
   );
-  let count = 0;
-  for (;;) {
-    const { rows } = await sql<{
-      path: string;
-      size: string;
-      sha256: string | null;
-      link_target: string | null;
-    }>`fetch forward ${sql.lit(batchSize)} from restore_drill_export_items`.execute(trx);
-    for (const row of rows) await writeLine(out, { type: 'item', seq, ...runItemOf(row) });
-    count += rows.length;
-    if (rows.length < batchSize) break;
-  }
-  // On an error the transaction's end closes the cursor instead.
-  await sql`close restore_drill_export_items`.execute(trx);
-  return count;
 }
 
 async function writeLine(out: Writable, value: unknown): Promise<void> {
