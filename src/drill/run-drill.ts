@@ -34,6 +34,7 @@ import {
   restorePhase,
   sampleEvidence,
   samplePhase,
+  settleAssurance,
   selectPhase,
   verifyPhase,
 } from './phases.js';
@@ -259,6 +260,8 @@ async function recordRun(
       run.log.warn({ err: error }, 'could not compute the coverage of this cycle');
     }
   }
+
+  settleAssurance(run.sample, run.verdict);
 
   const restoredFiles = outcome?.files ?? [];
   const runItems: RunItem[] = [
