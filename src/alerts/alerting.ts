@@ -3,7 +3,12 @@ import type { Kysely } from 'kysely';
 import type { Config, DrillConfig } from '../config/schema.js';
 import type { Database } from '../evidence/database.js';
 import type { Logger } from '../log/logger.js';
-import { loadOpenProblem, recordAlertEvent, type AlertEvent } from './alert-log.js';
+import {
+  loadOpenProblem,
+  recordAlertEvent,
+  type AlertEvent,
+  type NewAlertEvent,
+} from './alert-log.js';
 import type { AlertsConfig } from './alerts-config.js';
 import type { RetryPolicy } from './backoff.js';
 import type { AlertChannel, DeliveryResult } from './channel.js';
@@ -15,11 +20,13 @@ import {
   buildRecoveredAlert,
   buildStaleAlert,
   buildTestMessage,
+  buildUnreviewedAlert,
   type AlertDrill,
   type AlertMessage,
   type HeartbeatDrill,
 } from './message.js';
 import { createChannel } from './registry.js';
+import { loadUnreviewedFailures } from './unreviewed.js';
 import { routeChannels } from './routing.js';
 import {
   decideAlerts,
@@ -120,6 +127,7 @@ export class Alerting {
   readonly #now: () => Date;
   readonly #configFile: string;
   readonly #watchingSince: Date | null;
+  readonly #maxUnreviewedMs: number;
 
   constructor(options: AlertingOptions) {
     this.config = options.loaded.config.alerts;
@@ -129,6 +137,7 @@ export class Alerting {
     this.#now = options.now ?? (() => new Date());
     this.#configFile = path.resolve(options.loaded.file);
     this.#watchingSince = options.watchingSince ?? null;
+    this.#maxUnreviewedMs = options.loaded.config.review.maxUnreviewed;
     const channels = createChannels(this.config, options.log);
     this.channels = channels;
     this.dispatcher = new AlertDispatcher({
@@ -147,8 +156,9 @@ export class Alerting {
 
   /**
    * Decides and records the alerts one drill's runs call for now (a new failure,
-   * a recovery, staleness, a reminder). Returns the alerts this call raised; an
-   * alert some other process raised first is not raised again.
+   * a recovery, staleness, a reminder, a failed run left unreviewed). Returns the
+   * alerts this call raised; an alert some other process raised first is not
+   * raised again.
    */
   async evaluateDrill(name: string): Promise<AlertEvent[]> {
     const alerts = this.config;
@@ -172,7 +182,7 @@ export class Alerting {
       const message = this.#message(decision, drill, history, now);
       const channels = routeChannels(alerts, toAlertDrill(drill), decision.kind);
       const runId = message.run?.runId ?? null;
-      const { event, created } = await recordAlertEvent(this.#db, {
+      const event = await this.#record({
         dedupeKey: decision.key,
         kind: decision.kind,
         drill: name,
@@ -182,17 +192,61 @@ export class Alerting {
         channels,
         message,
       });
-      if (!created) continue;
-      raised.push(event);
-      const fields = { drill: name, alert: event.dedupeKey, channels };
-      if (channels.length === 0)
-        this.#log.warn(
-          fields,
-          `alert not sent: no route takes ${decision.kind} alerts of drill ${name}`,
-        );
-      else this.#log.info(fields, message.title);
+      if (event) raised.push(event);
+    }
+    raised.push(...(await this.#unreviewed(drill, now)));
+    return raised;
+  }
+
+  /**
+   * One `unreviewed` alert per failed run left without a review past
+   * `review.maxUnreviewed`: keyed by the run, so it fires once whoever asks; a
+   * review recorded first means it never fires. Not a problem of the drill's
+   * state machine (no problem key): a red drill's own alerts go on as before.
+   */
+  async #unreviewed(drill: DrillConfig, now: Date): Promise<AlertEvent[]> {
+    const alerts = this.config;
+    if (!alerts) return [];
+    const runs = await loadUnreviewedFailures(this.#db, {
+      drill: drill.name,
+      startedBefore: new Date(now.getTime() - this.#maxUnreviewedMs),
+    });
+    const raised: AlertEvent[] = [];
+    const alertDrill = toAlertDrill(drill);
+    for (const run of runs) {
+      const event = await this.#record({
+        dedupeKey: `unreviewed:${run.runId}`,
+        kind: 'unreviewed',
+        drill: drill.name,
+        problemKey: null,
+        runId: run.runId,
+        createdAt: now,
+        channels: routeChannels(alerts, alertDrill, 'unreviewed'),
+        message: buildUnreviewedAlert({
+          drill: alertDrill,
+          configFile: this.#configFile,
+          now,
+          run,
+          maxUnreviewedMs: this.#maxUnreviewedMs,
+        }),
+      });
+      if (event) raised.push(event);
     }
     return raised;
+  }
+
+  /** Records an alert once; the event when this call raised it, null when another process did first. */
+  async #record(alert: NewAlertEvent): Promise<AlertEvent | null> {
+    const { event, created } = await recordAlertEvent(this.#db, alert);
+    if (!created) return null;
+    const fields = { drill: alert.drill, alert: event.dedupeKey, channels: alert.channels };
+    if (alert.channels.length === 0)
+      this.#log.warn(
+        fields,
+        `alert not sent: no route takes ${alert.kind} alerts of drill ${alert.drill ?? '-'}`,
+      );
+    else this.#log.info(fields, alert.message.title);
+    return event;
   }
 
   /** `evaluateDrill` for every configured drill; one drill's database error does not stop the others. */

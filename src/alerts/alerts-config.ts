@@ -4,7 +4,13 @@ import { durationSchema, parseDuration } from '../config/duration.js';
 import { channelConfigSchema } from './registry.js';
 
 /** The drill alerts a route can take. */
-export const routedAlertKinds = ['failing', 'stale', 'reminder', 'recovered'] as const;
+export const routedAlertKinds = [
+  'failing',
+  'stale',
+  'reminder',
+  'recovered',
+  'unreviewed',
+] as const;
 export type RoutedAlertKind = (typeof routedAlertKinds)[number];
 
 const channelNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, {
@@ -37,7 +43,7 @@ export const routeSchema = z
       .min(1)
       .optional()
       .describe(
-        'Which alerts the route takes: failing, stale, reminder, recovered. Absent: all of them.',
+        'Which alerts the route takes: failing, stale, reminder, recovered, unreviewed (a failed run without a sign-off past review.maxUnreviewed). Absent: all of them.',
       ),
     channels: z
       .array(z.string())

@@ -25,7 +25,7 @@ export async function loadDrillHistory(db: Kysely<Database>, drill: string): Pro
       .select((eb) => eb.fn.min('started_at').as('first'))
       .executeTakeFirst(),
   ]);
-  const passRecord = lastPass ? parse(lastPass) : null;
+  const passRecord = lastPass ? parseStoredRun(lastPass) : null;
   let red = base().where('verdict', 'in', [...RED_VERDICTS]);
   if (passRecord) red = red.where('started_at', '>', new Date(passRecord.startedAt));
   const [firstRed, redCount] = await Promise.all([
@@ -39,17 +39,18 @@ export async function loadDrillHistory(db: Kysely<Database>, drill: string): Pro
   ]);
   const firstAt = first?.first;
   return {
-    latest: latest ? parse(latest) : null,
-    latestDecisive: latestDecisive ? parse(latestDecisive) : null,
+    latest: latest ? parseStoredRun(latest) : null,
+    latestDecisive: latestDecisive ? parseStoredRun(latestDecisive) : null,
     lastPass: passRecord,
-    firstRedAfterPass: firstRed ? parse(firstRed) : null,
+    firstRedAfterPass: firstRed ? parseStoredRun(firstRed) : null,
     redAfterPass: Number(redCount.count),
     firstRunAt:
       firstAt === null || firstAt === undefined ? null : new Date(firstAt as Date | string),
   };
 }
 
-function parse(row: { seq: string; run_id: string; record: string }): RunRecord {
+/** A stored run_results row's record, parsed; throws naming the row when it is not a run record. */
+export function parseStoredRun(row: { seq: string; run_id: string; record: string }): RunRecord {
   const parsed = runRecordSchema.safeParse(JSON.parse(row.record));
   if (!parsed.success)
     throw new Error(`stored record seq ${row.seq} (run ${row.run_id}) is not a valid run record`);

@@ -7,10 +7,11 @@ import type { RunRecord, RunVerdict } from '../evidence/run-record.js';
 /**
  * What an alert is about. `failing`, `stale` open a problem, `reminder` repeats an
  * open one, `recovered` closes it; `heartbeat` and `test` prove the path works;
- * `spooled`: a run's result has waited in the local spool too long (the store has not taken it).
+ * `spooled`: a run's result has waited in the local spool too long (the store has not taken it);
+ * `unreviewed`: a failed run has had no sign-off for longer than `review.maxUnreviewed`.
  */
 export type AlertKind =
-  'failing' | 'stale' | 'reminder' | 'recovered' | 'heartbeat' | 'test' | 'spooled';
+  'failing' | 'stale' | 'reminder' | 'recovered' | 'heartbeat' | 'test' | 'spooled' | 'unreviewed';
 
 /** The problems a drill can have; a reminder and a recovery name which one. */
 export type ProblemKind = 'failing' | 'stale';
@@ -86,6 +87,8 @@ export interface AlertMessage {
   lastPassAt: string | null;
   /** The exact command that prints the full evidence of `run`. */
   evidenceCommand: string | null;
+  /** For `unreviewed`: the command that signs `run` off (placeholders in angle brackets). */
+  signoffCommand: string | null;
   /** Every drill, for heartbeats. */
   drills: HeartbeatDrill[] | null;
 }
@@ -324,6 +327,34 @@ export function buildSpooledAlert(
   });
 }
 
+/** A failed run has had no review (sign-off) for longer than `review.maxUnreviewed`. */
+export function buildUnreviewedAlert(
+  input: CommonInput & { run: RunRecord; maxUnreviewedMs: number },
+): AlertMessage {
+  const { drill, run, now } = input;
+  const age = formatAge(now.getTime() - Date.parse(run.startedAt));
+  const title = `UNREVIEWED: failed run ${run.runId} of restore drill ${drill.name} has had no sign-off for ${age} (maxUnreviewed ${formatDuration(input.maxUnreviewedMs)})`;
+  const summary = `Run ${run.runId} of restore drill ${drill.name}${ownerText(drill)} failed at ${run.finishedAt}${run.cause ? ` (${run.cause})` : ''} and nobody has reviewed it for ${age}. Review what failed and record the decision with restore-drill signoff (or the web view's sign-off form); this alert is sent once per run.`;
+  return finish({
+    kind: 'unreviewed',
+    problem: null,
+    severity: 'warning',
+    status: 'UNREVIEWED',
+    title,
+    summary,
+    at: now.toISOString(),
+    drill: drillPart(drill),
+    run: runPart(run),
+    ...checksPart(run),
+    since: run.startedAt,
+    redRuns: null,
+    lastPassAt: null,
+    evidenceCommand: evidenceCommand(run.runId, input.configFile),
+    signoffCommand: signoffCommand(run.runId, input.configFile),
+    drills: null,
+  });
+}
+
 /** What `restore-drill alerts test` sends. */
 export function buildTestMessage(input: { channel: string; now: Date }): AlertMessage {
   return finish({
@@ -355,6 +386,11 @@ export function formatAge(ms: number): string {
 /** The command that prints a run's full evidence, quoted for a POSIX shell. */
 export function evidenceCommand(runId: string, configFile: string): string {
   return `restore-drill show ${shellQuote(runId)} --config ${shellQuote(configFile)}`;
+}
+
+/** The command that signs a run off; the reviewer fills in the angle-bracketed parts. */
+export function signoffCommand(runId: string, configFile: string): string {
+  return `restore-drill signoff ${shellQuote(runId)} --config ${shellQuote(configFile)} --by <you> --decision <accepted|remediation|risk-accepted> --note '<what was decided>'`;
 }
 
 /** Quotes a word for a POSIX shell when it needs quoting. */
@@ -406,6 +442,7 @@ export function renderText(message: AlertMessage): string {
     for (const drill of message.drills) lines.push(`  ${heartbeatLine(drill)}`);
   }
   if (message.evidenceCommand) lines.push('', 'Full evidence:', `  ${message.evidenceCommand}`);
+  if (message.signoffCommand) lines.push('', 'Sign it off:', `  ${message.signoffCommand}`);
   lines.push('', `— restore-drill on ${message.host}, ${message.at}`);
   return lines.join('\n').replace(/\n{3,}/g, '\n\n');
 }
@@ -435,9 +472,12 @@ export function heartbeatLine(drill: HeartbeatDrill): string {
   return `${state.padEnd(9)} ${drill.name}${drill.owner ? ` (${drill.owner})` : ''}: ${last}; ${pass}`;
 }
 
-function finish(body: Omit<AlertMessage, 'version' | 'host'>): AlertMessage {
+function finish(
+  body: Omit<AlertMessage, 'version' | 'host' | 'signoffCommand'> &
+    Partial<Pick<AlertMessage, 'signoffCommand'>>,
+): AlertMessage {
   // Secrets can hide in a cause or a finding (a command line, a URL): mask them by value.
-  return redactor.redactValue({ version: 1, ...body, host: hostname() });
+  return redactor.redactValue({ version: 1, signoffCommand: null, ...body, host: hostname() });
 }
 
 function ownerText(drill: AlertDrill): string {

@@ -123,6 +123,15 @@ export function slackPayload(message: AlertMessage): { text: string; blocks: unk
       },
     });
   }
+  if (message.signoffCommand) {
+    blocks.push({
+      type: 'section',
+      text: {
+        type: 'mrkdwn',
+        text: clip(`*Sign it off*\n\`${slackEscape(message.signoffCommand)}\``, 3000),
+      },
+    });
+  }
   blocks.push({
     type: 'context',
     elements: [
@@ -188,6 +197,15 @@ export function teamsPayload(message: AlertMessage): Record<string, unknown> {
     body.push({
       type: 'TextBlock',
       text: message.evidenceCommand,
+      wrap: true,
+      fontType: 'Monospace',
+    });
+  }
+  if (message.signoffCommand) {
+    body.push({ type: 'TextBlock', text: 'Sign it off', weight: 'Bolder', wrap: true });
+    body.push({
+      type: 'TextBlock',
+      text: message.signoffCommand,
       wrap: true,
       fontType: 'Monospace',
     });

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { describeAssurance } from '../report/assurance.js';
 import { listReviews } from '../evidence/reviews.js';
 import { findUnfinishedRun, getRun, listRunItems, type RunStart } from '../evidence/runs.js';
 import { formatRunSummary } from './format.js';
@@ -71,6 +72,7 @@ export function showCommand(): Command {
         return;
       }
       const r = found.record;
+      const assurance = describeAssurance(r);
       const lines = [
         formatRunSummary(r, { all: options.all === true }),
         '',
@@ -78,6 +80,7 @@ export function showCommand(): Command {
         `when:       ${r.startedAt} → ${r.finishedAt}${r.scheduledFor ? ` (slot ${r.scheduledFor})` : ''}`,
         `set:        ${r.set ? `${r.set.path}  size ${r.set.size ?? '?'}  mtime ${r.set.mtime ?? '?'}${r.set.hash ? `  hash ${r.set.hash}` : ''}` : 'none'}`,
         `sample:     ${r.sample ? `${r.sample.selectedItems} of ${r.sample.totalItems ?? '?'} items, seed ${r.sample.seed}` : 'none'}`,
+        ...(assurance ? [`assurance:  ${assurance}`] : []),
         `timings:    select ${r.timings.selectMs} ms, restore ${r.timings.restoreMs} ms, verify ${r.timings.verifyMs} ms, cleanup ${r.timings.cleanupMs} ms`,
         `host:       ${r.host}, restore-drill ${r.version}, config ${r.configHash.slice(0, 16)}`,
         `evidence:   #${found.seq} ${found.recordHash}`,

@@ -126,7 +126,7 @@ export const reviewConfigSchema = z
     maxUnreviewed: durationSchema
       .prefault('7d')
       .describe(
-        'How long a failed run may stay without a review (`restore-drill signoff`) before reports list it first as an unreviewed failure. Default 7d.',
+        'How long a failed run may stay without a review (`restore-drill signoff`) before reports list it first as an unreviewed failure and, with an `alerts` block, an `unreviewed` alert goes out once for it. Default 7d.',
       ),
   })
   .describe('Sign-off of failed runs: who reviewed them and what was decided.');

@@ -4,12 +4,14 @@ import { plural } from '../checks/describe.js';
 import type { Config, DrillConfig } from '../config/schema.js';
 import { formatBytes } from '../config/common.js';
 import { redactor } from '../config/redact.js';
-import type { RunRecord, SampleEvidence } from '../evidence/run-record.js';
+import type { Assurance, RunRecord, SampleEvidence } from '../evidence/run-record.js';
 import { lastPassingRun } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
 import { formatCause, type CauseCode, type CodedError } from '../model/causes.js';
 import { coverSlice, planCover } from '../sampling/cover.js';
-import { drawSample } from '../sampling/sample.js';
+import { achievedConfidence, confidenceSampleSize } from '../sampling/confidence.js';
+import { drawConfidenceSample, drawSample, topUp } from '../sampling/sample.js';
+import { percentFraction, type SampleConfig } from '../sampling/sample-config.js';
 import { seededRandom } from '../sampling/seeded-random.js';
 import { removeScratchDir } from '../scratch/scratch-dir.js';
 import {
@@ -78,7 +80,10 @@ export const samplePhase: DrillPhase = {
         drill.schedule,
         run.scheduledFor ?? run.startedAt,
       );
-      const chosen = coverSlice(listed, plan);
+      const target = confidenceTarget(drill.sample);
+      const required = target ? confidenceSampleSize(target, listed.length) : 0;
+      // A slice smaller than n is topped up from the rest of the set: coverage and confidence both hold.
+      const chosen = topUp(coverSlice(listed, plan), listed, required, seed);
       run.cover = { plan, items: listed.map((item) => item.path) };
       items = new Set(chosen.map((item) => item.path));
       const bytes = chosen.reduce((sum, item) => sum + item.size, 0);
@@ -90,6 +95,30 @@ export const samplePhase: DrillPhase = {
         cycleStart: plan.cycleStart.toISOString(),
       };
       run.sample = { ...sampleEvidence(drill, seed, listed.length, [...items], bytes), spec };
+      if (target)
+        run.sample.assurance = assurance(
+          target,
+          listed.length,
+          required,
+          chosen.length,
+          chosen.length,
+        );
+    } else if (drill.sample?.confidence !== undefined) {
+      const target = confidenceTarget(drill.sample) as { confidence: number; tolerance: number };
+      const listed = await source.listItems(set, { signal });
+      const candidates = listed.filter((item) => item.path !== manifestInSet);
+      const chosen = drawConfidenceSample(candidates, target, drill.sample.stratify, seed);
+      items = new Set(chosen.items.map((item) => item.path));
+      run.sample = {
+        ...sampleEvidence(drill, seed, candidates.length, [...items], chosen.bytes),
+        assurance: assurance(
+          target,
+          candidates.length,
+          chosen.required,
+          chosen.items.length,
+          chosen.effective,
+        ),
+      };
     } else if (drill.sample && drill.sample.size !== 'all') {
       const listed = await source.listItems(set, { signal });
       const candidates = listed.filter((item) => item.path !== manifestInSet);
@@ -101,6 +130,38 @@ export const samplePhase: DrillPhase = {
     run.items = items;
   },
 };
+
+/** `sample.confidence` and `tolerance` as fractions; null when the sample is not sized by them. */
+function confidenceTarget(sample: SampleConfig): { confidence: number; tolerance: number } | null {
+  if (sample.confidence === undefined || sample.tolerance === undefined) return null;
+  return {
+    confidence: percentFraction(sample.confidence),
+    tolerance: percentFraction(sample.tolerance),
+  };
+}
+
+/** The statement a draw makes; `achieved` is settled with the verdict (see settleAssurance). */
+function assurance(
+  target: { confidence: number; tolerance: number },
+  population: number,
+  required: number,
+  drawn: number,
+  effective: number,
+): Assurance {
+  const planned = achievedConfidence(target.tolerance, population, effective);
+  return { ...target, population, required, drawn, planned, achieved: null };
+}
+
+/**
+ * The confidence a run earned: the planned one when every sampled item restored and
+ * verified (it passed), none when it failed (a failure voids the statement), and
+ * null when the run could not judge the sample.
+ */
+export function settleAssurance(sample: SampleEvidence | null, verdict: DrillRun['verdict']): void {
+  const stated = sample?.assurance;
+  if (!stated) return;
+  stated.achieved = verdict === 'passed' ? stated.planned : verdict === 'failed' ? 0 : null;
+}
 
 /** Reserves room in scratch for what is expected, then restores the chosen items into it. */
 export const restorePhase: DrillPhase = {

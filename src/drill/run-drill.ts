@@ -33,6 +33,7 @@ import {
   restorePhase,
   sampleEvidence,
   samplePhase,
+  settleAssurance,
   selectPhase,
   verifyPhase,
 } from './phases.js';
@@ -258,6 +259,8 @@ async function recordRun(
       run.log.warn({ err: error }, 'could not compute the coverage of this cycle');
     }
   }
+
+  settleAssurance(run.sample, run.verdict);
 
   const restoredFiles = outcome?.files ?? [];
   const runItems: RunItem[] = [

@@ -16,6 +16,29 @@ export const setIdentitySchema = z.object({
 });
 export type SetIdentity = z.infer<typeof setIdentitySchema>;
 
+/**
+ * A confidence-based sample's statement (`sample.confidence` and `tolerance`): with
+ * `achieved` confidence, at most a share `tolerance` of the set's `population` items
+ * would fail to restore. Fractions 0..1.
+ */
+export const assuranceSchema = z.object({
+  /** C as configured. */
+  confidence: z.number(),
+  /** p as configured. */
+  tolerance: z.number(),
+  /** N: the items of the set the sample was drawn from. */
+  population: z.number().int(),
+  /** n: the smallest draw that gives C over N. */
+  required: z.number().int(),
+  /** Items drawn (at least n: strata round up, a coverage slice may hold more). */
+  drawn: z.number().int(),
+  /** The confidence the draw gives when every drawn item restores and verifies. */
+  planned: z.number(),
+  /** The confidence this run earned: `planned` when it passed, 0 when it failed, null when it could not judge. */
+  achieved: z.number().nullable(),
+});
+export type Assurance = z.infer<typeof assuranceSchema>;
+
 /** What part of the set was restored, and how to re-derive that choice. */
 export const sampleEvidenceSchema = z.object({
   /** The sample as configured (`all`, a count, a percentage, a byte cap). */
@@ -28,6 +51,8 @@ export const sampleEvidenceSchema = z.object({
   selectedBytes: z.number().nullable(),
   /** Share of the set restored at least once in the current coverage cycle, 0..1, when `cover` is set. */
   coverage: z.number().nullable().optional(),
+  /** The confidence statement, when the sample was sized by `confidence` and `tolerance`. */
+  assurance: assuranceSchema.optional(),
   /** The chosen item paths (capped at 1000 here; `run_items` holds them all). */
   items: z.array(z.string()),
 });

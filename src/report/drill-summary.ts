@@ -1,6 +1,7 @@
 import { formatDuration } from '../config/duration.js';
 import type { RunRecord, RunVerdict } from '../evidence/run-record.js';
 import type { ReviewDecision } from '../evidence/database.js';
+import { describeAssurance } from './assurance.js';
 import { isWaiverActive, waiverEndsAt, type Waiver } from './controls.js';
 
 // The summary model shared by `report` (HTML, CSV, JSON) and the read-only web UI.
@@ -59,6 +60,8 @@ export interface RunDetail extends RunPoint {
   failedChecks: { name: string; detail: string }[];
   host: string;
   version: string;
+  /** A confidence-based sample's statement in words; null for runs without one. */
+  assurance: string | null;
 }
 
 /** Counts of runs by verdict. */
@@ -320,6 +323,7 @@ export function runDetailOf(record: RunRecord, seq?: number): RunDetail {
       .map((check) => ({ name: check.name, detail: check.detail })),
     host: record.host,
     version: record.version,
+    assurance: describeAssurance(record),
   };
 }
 

@@ -218,6 +218,7 @@ ${drill.tags.length > 0 ? html`<dt>Tags</dt><dd>${drill.tags.join(', ')}</dd>` :
 <dt>Controls</dt><dd>${drill.controls.length > 0 ? drill.controls.join(', ') : '—'}</dd>
 <dt>Runs in period</dt><dd>${drill.runs} (${verdictBreakdown(drill)})${drill.passRate === null ? '' : `, pass rate ${percent(drill.passRate)}`}</dd>
 <dt>Last run</dt><dd>${runLine(drill.lastRun)}</dd>
+${drill.lastRun?.assurance ? html`<dt>Sample assurance</dt><dd>${drill.lastRun.assurance}</dd>` : null}
 <dt>Last pass</dt><dd>${drill.lastPass ? html`${when(drill.lastPass.finishedAt)} (${formatDuration(drill.lastPassAgeMs ?? 0)} ago)` : html`<span class="bad">never</span>`}${drill.maxAgeMs === null ? '' : html`; maximum age ${formatDuration(drill.maxAgeMs)}${drill.overdue ? html` <span class="bad">overdue</span>` : ''}`}</dd>
 <dt>Last failure</dt><dd>${runLine(drill.lastFailure)}</dd>
 <dt>RTO</dt><dd>${objective(drill.rto)}${drill.rto.medianMs === null ? '' : `; median ${formatDuration(drill.rto.medianMs)}, max ${formatDuration(drill.rto.maxMs ?? 0)} over passes in period`}</dd>

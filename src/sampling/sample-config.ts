@@ -20,6 +20,23 @@ export const sampleSizeSchema = z
   ])
   .describe("How many items to restore: 'all', a count like 50, or a percentage like '10%'.");
 
+/** A percentage strictly between 0% and 100%, e.g. '95%' or '0.5%'. */
+const openPercentSchema = z
+  .string()
+  .regex(/^\d+(\.\d+)?%$/, { message: "expected a percentage like '95%'" })
+  .refine(
+    (text) => {
+      const percent = Number(text.slice(0, -1));
+      return percent > 0 && percent < 100;
+    },
+    { message: "expected a percentage above 0% and below 100%, e.g. '95%'" },
+  );
+
+/** A percentage as a fraction: '95%' -> 0.95. */
+export function percentFraction(text: string): number {
+  return Number(text.slice(0, -1)) / 100;
+}
+
 /** What part of a set each run restores. Sampling is seeded and recorded so an auditor can re-derive it. */
 export const sampleSchema = z
   .strictObject({
@@ -40,6 +57,16 @@ export const sampleSchema = z
       .describe(
         'With cover: how many slices to cut the set into; default: the period divided by the interval of the schedule.',
       ),
+    confidence: openPercentSchema
+      .optional()
+      .describe(
+        "With tolerance: restore the smallest sample that gives this confidence, e.g. '95%', that at most the tolerance's share of the set is unrestorable when every sampled item restores and verifies.",
+      ),
+    tolerance: openPercentSchema
+      .optional()
+      .describe(
+        "With confidence: the share of the set's items allowed to be unrestorable, e.g. '1%' (about 299 items at 95% for a large set).",
+      ),
     stratify: z
       .boolean()
       .default(true)
@@ -51,6 +78,22 @@ export const sampleSchema = z
         code: 'custom',
         path: ['cover'],
         message: 'cover restores one whole slice per run; it cannot be combined with size or bytes',
+      });
+    }
+    if ((sample.confidence === undefined) !== (sample.tolerance === undefined)) {
+      const missing = sample.confidence === undefined ? 'confidence' : 'tolerance';
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing],
+        message: `confidence and tolerance go together: set ${missing} too, e.g. confidence: '95%', tolerance: '1%'`,
+      });
+    }
+    if (sample.confidence !== undefined && (sample.size !== 'all' || sample.bytes !== undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['confidence'],
+        message:
+          'confidence and tolerance decide how many items to restore; they cannot be combined with size or bytes',
       });
     }
     if (sample.slices !== undefined && sample.cover === undefined) {

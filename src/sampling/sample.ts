@@ -1,4 +1,5 @@
 import type { SetItem } from '../sources/restore-source.js';
+import { confidenceSampleSize, type ConfidenceTarget } from './confidence.js';
 import type { SampleConfig } from './sample-config.js';
 import { seededRandom } from './seeded-random.js';
 
@@ -26,7 +27,7 @@ export function drawSample(
   config: SampleConfig,
   seed: string,
 ): SampleChoice {
-  const items = [...all].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const items = [...all].sort(byPath);
   const want = sampleCount(config.size, items.length);
   const random = seededRandom(seed);
   const pools = config.stratify && want < items.length ? strata(items) : [items];
@@ -52,8 +53,74 @@ export function drawSample(
     chosen.push(smallest);
     bytes = smallest.size;
   }
-  chosen.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  chosen.sort(byPath);
   return { items: chosen, bytes };
+}
+
+/** A confidence-based draw: the items, and the draw size the statement may be computed on. */
+export interface ConfidenceChoice extends SampleChoice {
+  /** n: the smallest draw that gives the confidence over this set. */
+  required: number;
+  /**
+   * The simple-draw size the statement holds for: every stratum was sampled at
+   * least at this share of the set (at least `required`; the proportional split
+   * rounds up per stratum).
+   */
+  effective: number;
+}
+
+/**
+ * Draws the smallest sample that gives `target` over `all` (see confidence.ts),
+ * reproducibly from `seed`. With `stratify`, n is split over the size strata in
+ * proportion to their size, rounded up, so every stratum is drawn at least at the
+ * rate n/N and the statement holds as for a simple random draw of n.
+ */
+export function drawConfidenceSample(
+  all: readonly SetItem[],
+  target: ConfidenceTarget,
+  stratify: boolean,
+  seed: string,
+): ConfidenceChoice {
+  const items = [...all].sort(byPath);
+  const required = confidenceSampleSize(target, items.length);
+  const random = seededRandom(seed);
+  const pools = stratify && required < items.length ? strata(items) : [items];
+  const chosen: SetItem[] = [];
+  let leastShare = 1;
+  for (const pool of pools) {
+    const take = Math.min(pool.length, Math.ceil((required * pool.length) / items.length));
+    chosen.push(...shuffle(pool, random).slice(0, take));
+    leastShare = Math.min(leastShare, take / pool.length);
+  }
+  chosen.sort(byPath);
+  const effective = Math.max(required, Math.floor(leastShare * items.length + 1e-9));
+  return {
+    items: chosen,
+    bytes: chosen.reduce((sum, item) => sum + item.size, 0),
+    required,
+    effective,
+  };
+}
+
+/**
+ * Tops a rotating-coverage slice up to `want` items with a seeded draw from the rest
+ * of the set, so a run that must give a confidence restores at least n items.
+ */
+export function topUp(
+  slice: readonly SetItem[],
+  all: readonly SetItem[],
+  want: number,
+  seed: string,
+): SetItem[] {
+  if (slice.length >= want) return [...slice];
+  const inSlice = new Set(slice.map((item) => item.path));
+  const rest = all.filter((item) => !inSlice.has(item.path)).sort(byPath);
+  const extra = shuffle(rest, seededRandom(seed)).slice(0, want - slice.length);
+  return [...slice, ...extra].sort(byPath);
+}
+
+function byPath(a: SetItem, b: SetItem): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }
 
 function strata(items: readonly SetItem[]): SetItem[][] {

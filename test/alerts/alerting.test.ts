@@ -1,8 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Alerting } from '../../src/alerts/alerting.js';
-import { listAlertEvents } from '../../src/alerts/alert-log.js';
+import { listAlertEvents, type AlertEvent } from '../../src/alerts/alert-log.js';
 import type { AlertMessage } from '../../src/alerts/message.js';
 import { parseConfig } from '../../src/config/load.js';
+import { recordReview } from '../../src/evidence/reviews.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { DAY, HOUR, makeRun, openStore, recordRun, TestClock } from '../helpers/alert-fixtures.js';
 import { engines } from '../helpers/evidence-engines.js';
@@ -155,7 +156,8 @@ describe.each(engines)('alerting on %s', (_dialect, engine) => {
     clock.set(new Date(T0.getTime() + 7 * DAY));
     expect((await alerts.evaluateAll()).raised).toEqual([]);
     clock.set(new Date(T0.getTime() + 8 * DAY + HOUR));
-    const { raised } = await alerts.evaluateAll();
+    const { raised, errors } = await alerts.evaluateAll();
+    expect(errors).toEqual([]);
     expect(raised.map((event) => [event.drill, event.kind])).toEqual([['b-nightly', 'stale']]);
     expect(raised[0]!.message.title).toBe(
       'STALE: restore drill b-nightly — no passing run recorded (maxAge 8d)',
@@ -328,6 +330,153 @@ describe.each(engines)('alerting on %s', (_dialect, engine) => {
     await expect(alerts.testChannels(['pager'])).rejects.toThrow(
       "'pager' is not a channel; expected one of 'hook', 'mail', 'broken'",
     );
+  });
+
+  it('alerts once per failed run left unreviewed past review.maxUnreviewed, through the routes, never for a reviewed one', async () => {
+    const clock = new TestClock(T0);
+    const alerts = alerting('u', clock, 'review: { maxUnreviewed: 7d }');
+    const db = handle.store.db;
+    const nightly = await recordRun(
+      db,
+      makeRun({ drill: 'u-nightly', verdict: 'failed', startedAt: T0 }),
+    );
+    const weekly = await recordRun(
+      db,
+      makeRun({ drill: 'u-weekly', verdict: 'failed', startedAt: new Date(T0.getTime() + HOUR) }),
+    );
+    const signedOff = await recordRun(
+      db,
+      makeRun({
+        drill: 'u-nightly',
+        verdict: 'failed',
+        startedAt: new Date(T0.getTime() + 2 * HOUR),
+      }),
+    );
+    // An error proves nothing about the backup: nothing to sign off.
+    await recordRun(
+      db,
+      makeRun({
+        drill: 'u-nightly',
+        verdict: 'error',
+        startedAt: new Date(T0.getTime() + 3 * HOUR),
+      }),
+    );
+    await recordReview(
+      db,
+      {
+        runId: signedOff.runId,
+        by: 'alice',
+        decision: 'remediation',
+        note: 'disk replaced',
+        via: 'cli',
+      },
+      { now: new Date(T0.getTime() + DAY) },
+    );
+    const unreviewed = (events: { kind: string }[]) =>
+      events.filter((event) => event.kind === 'unreviewed');
+
+    clock.set(new Date(T0.getTime() + 6 * DAY));
+    expect(unreviewed((await alerts.evaluateAll()).raised)).toEqual([]);
+
+    clock.set(new Date(T0.getTime() + 7 * DAY + 3 * HOUR));
+    const raised = unreviewed((await alerts.evaluateAll()).raised) as AlertEvent[];
+    expect(raised.map((event) => [event.drill, event.runId, event.dedupeKey])).toEqual([
+      ['u-nightly', nightly.runId, `unreviewed:${nightly.runId}`],
+      ['u-weekly', weekly.runId, `unreviewed:${weekly.runId}`],
+    ]);
+    const message = raised[0]!.message;
+    expect(message).toMatchObject({
+      kind: 'unreviewed',
+      status: 'UNREVIEWED',
+      severity: 'warning',
+      drill: { name: 'u-nightly' },
+      run: { runId: nightly.runId, cause: 'manifest: 1 of 12 files differ' },
+      since: nightly.startedAt,
+    });
+    expect(message.title).toBe(
+      `UNREVIEWED: failed run ${nightly.runId} of restore drill u-nightly has had no sign-off for 7d3h (maxUnreviewed 7d)`,
+    );
+    expect(message.summary).toContain(
+      `failed at ${nightly.finishedAt} (manifest: 1 of 12 files differ)`,
+    );
+    expect(message.signoffCommand).toBe(
+      `restore-drill signoff ${nightly.runId} --config /etc/restore-drill/restore-drill.yaml --by <you> --decision <accepted|remediation|risk-accepted> --note '<what was decided>'`,
+    );
+
+    await alerts.deliver();
+    // tier-1 goes to the webhook, app-team to mail: the routes apply as to any alert.
+    const hooked = sent().filter((alert) => alert.kind === 'unreviewed');
+    expect(hooked.map((alert) => alert.run?.runId)).toEqual([nightly.runId]);
+    const mail = smtp.mails.find((received) => received.subject.includes('UNREVIEWED'));
+    expect(mail?.subject).toBe(
+      `[restore-drill] UNREVIEWED: failed run ${weekly.runId} of restore drill u-weekly has had no sign-off for 7d2h (maxUnreviewed 7d)`,
+    );
+    expect(mail?.text).toContain(
+      `Sign it off:\n  restore-drill signoff ${weekly.runId} --config /etc/restore-drill/restore-drill.yaml`,
+    );
+    expect(mail?.text).toContain(`Cause:        manifest: 1 of 12 files differ`);
+
+    // Once per run: later passes, and a review after the alert, raise nothing more.
+    expect(unreviewed((await alerts.evaluateAll()).raised)).toEqual([]);
+    await recordReview(db, {
+      runId: nightly.runId,
+      by: 'bob',
+      decision: 'accepted',
+      note: 'known',
+      via: 'web',
+    });
+    clock.advance(3 * DAY);
+    expect(unreviewed((await alerts.evaluateAll()).raised)).toEqual([]);
+  });
+
+  it('sends an unreviewed alert only through routes whose events take it', async () => {
+    const clock = new TestClock(T0);
+    const alerts = new Alerting({
+      loaded: parseConfig(
+        `
+  drills:
+    - name: v-nightly
+      source: { kind: tar, path: /backups/*.tar.gz }
+  review: { maxUnreviewed: 1d }
+  alerts:
+    channels:
+      hook: { kind: webhook, url: "${hook.url}", timeout: 2s }
+      mail: { kind: email, smtp: { host: 127.0.0.1, port: ${smtp.port}, timeout: 2s }, from: drills@example.com, to: [oncall@example.com] }
+    routes:
+      - events: [failing, recovered]
+        channels: [hook]
+      - events: [unreviewed]
+        channels: [mail]
+  `,
+        '/etc/restore-drill/restore-drill.yaml',
+      ),
+      db: handle.store.db,
+      log: silentLogger(),
+      now: clock.now,
+    });
+    const run = await recordRun(
+      handle.store.db,
+      makeRun({ drill: 'v-nightly', verdict: 'failed', startedAt: T0 }),
+    );
+    clock.set(new Date(T0.getTime() + 2 * DAY));
+    const { raised, errors } = await alerts.evaluateAll();
+    expect(errors).toEqual([]);
+    expect(raised.map((event) => [event.kind, event.channels])).toEqual([
+      ['failing', ['hook']],
+      ['unreviewed', ['mail']],
+    ]);
+    await alerts.deliver();
+    // Other tests' undelivered alerts share the log: look at this drill's.
+    expect(
+      sent()
+        .filter((alert) => alert.drill?.name === 'v-nightly')
+        .map((alert) => alert.kind),
+    ).toEqual(['failing']);
+    expect(
+      smtp.mails.filter((mail) => mail.subject.includes('v-nightly')).map((mail) => mail.subject),
+    ).toEqual([
+      `[restore-drill] UNREVIEWED: failed run ${run.runId} of restore drill v-nightly has had no sign-off for 2d (maxUnreviewed 1d)`,
+    ]);
   });
 
   it('does nothing without an alerts block', async () => {

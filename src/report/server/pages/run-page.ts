@@ -3,6 +3,7 @@ import { formatDuration } from '../../../config/duration.js';
 import { formatBytes } from '../../../config/common.js';
 import type { RunRecord } from '../../../evidence/run-record.js';
 import type { StoredRun } from '../../../evidence/runs.js';
+import { describeAssurance } from '../../assurance.js';
 import { html, type SafeHtml } from '../../html.js';
 import { verdictText } from '../../render-html.js';
 import { drillHref, exactTime, href, page, runHref } from './layout.js';
@@ -141,6 +142,7 @@ function sampleFacts(r: RunRecord, itemsTotal: number): SafeHtml {
 <dt>Seed</dt><dd><code>${s.seed}</code> <span class="muted small">(the same seed over the same item list draws the same sample: <code>restore-drill run --replay ${r.runId.slice(0, 8)}</code>)</span></dd>
 <dt>Items chosen</dt><dd>${s.selectedItems} of ${s.totalItems ?? '?'}${s.selectedBytes === null ? '' : `, ${formatBytes(s.selectedBytes)}`}</dd>
 ${s.coverage === null || s.coverage === undefined ? null : html`<dt>Coverage this cycle</dt><dd>${(s.coverage * 100).toFixed(1)}% of the set</dd>`}
+${s.assurance ? html`<dt>Assurance</dt><dd>${describeAssurance(r)}</dd>` : null}
 </dl>
 <h3>First ${shown.length} of ${s.selectedItems} chosen items</h3>
 ${shown.length === 0 ? html`<p class="muted">None.</p>` : html`<pre>${shown.join('\n')}</pre>`}
