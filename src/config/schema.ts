@@ -56,6 +56,12 @@ export const drillSchema = z
         path: ['checks', 'achievedRpo'],
         message: 'the achieved RPO is judged against targets.rpo: set targets.rpo',
       });
+    if (drill.checks.live !== undefined && drill.source.kind !== 'directory')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checks', 'live'],
+        message: `compares restored files with a live folder, so it needs a directory source; this drill's source is '${drill.source.kind}'`,
+      });
   })
   .describe('A restore drill.');
 
