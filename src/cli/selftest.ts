@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { formatDuration } from '../config/duration.js';
+import { formatDuration } from '../model/duration.js';
 import { runSelftest } from '../drill/selftest.js';
 import { reasonOf } from '../evidence/errors.js';
 import { recordSelftest, type SelftestRecord } from '../evidence/selftests.js';

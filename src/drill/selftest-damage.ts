@@ -1,7 +1,8 @@
 import { open, readlink, rm, symlink, truncate, writeFile } from 'node:fs/promises';
 import { hashFile } from '../manifest/hash-file.js';
 import { fsPath } from '../model/file-name.js';
-import type { RestoreOutcome, RestoredFile } from '../sources/restore-source.js';
+import type { RestoredFile } from '../model/restore.js';
+import type { RestoreOutcome } from '../sources/restore-source.js';
 import type { DamageSession } from '../sources/restored-database.js';
 import { listTables, quoteIdent } from '../sources/postgres/table-counts.js';
 
