@@ -3,15 +3,10 @@ import path from 'node:path';
 import { z } from 'zod';
 import { hashFile } from '../manifest/hash-file.js';
 import { fsPath, printable } from '../model/file-name.js';
-import {
-  MAX_FINDINGS,
-  type Check,
-  type CheckContext,
-  type CheckResult,
-  type Finding,
-} from './check.js';
+import type { Check, CheckContext } from './check.js';
+import { MAX_FINDINGS, type CheckResult, type Finding } from '../model/check-result.js';
 import { defineCheckKind } from './check-kind.js';
-import { listFindings, plural } from './describe.js';
+import { listFindings, plural } from '../model/describe.js';
 import { dataFiles, manifestPathInSet, type ManifestCheckConfig } from './manifest-check.js';
 
 /** How many differing names `actual` lists; the findings of a failed check hold up to MAX_FINDINGS. */
