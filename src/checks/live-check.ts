@@ -3,7 +3,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { hashFile } from '../manifest/hash-file.js';
 import { fsPath, printable } from '../model/file-name.js';
-import type { Check, CheckContext } from './check.js';
+import { type Check, type CheckContext } from './check.js';
 import { MAX_FINDINGS, type CheckResult, type Finding } from '../model/check-result.js';
 import { defineCheckKind } from './check-kind.js';
 import { listFindings, plural } from '../model/describe.js';
