@@ -386,7 +386,7 @@ function describeSource(drill: DrillConfig): string {
 }
 
 /** The manifest's path inside the set, when the manifest travels with the set. */
-function manifestPathInSet(drill: DrillConfig): string | null {
+export function manifestPathInSet(drill: DrillConfig): string | null {
   const manifest = drill.checks.manifest;
   if (!manifest || manifest.path.startsWith('/') || manifest.path.includes('{set}')) return null;
   return manifest.path.replace(/^\.\//, '');
