@@ -1,6 +1,7 @@
 import { access, constants } from 'node:fs/promises';
 import { Command } from 'commander';
 import { verifyBundle, verifyChain, type ChainReport, type PurgeEntry } from '../evidence/chain.js';
+import { backupEvidence, EvidenceBackupError } from '../evidence/backup.js';
 import { exportEvidence } from '../evidence/export.js';
 import {
   checkRetentionFloor,
@@ -27,9 +28,10 @@ import { parseTimeOption, writeFileAtomically } from './report.js';
 /** `restore-drill evidence`: verify, export and purge the evidence chain. */
 export function evidenceCommand(): Command {
   return new Command('evidence')
-    .description('Check, export or purge the tamper-evident evidence chain')
+    .description('Check, export, back up or purge the tamper-evident evidence chain')
     .addCommand(verifyCommand().exitOverride())
     .addCommand(exportCommand().exitOverride())
+    .addCommand(backupCommand().exitOverride())
     .addCommand(purgeCommand().exitOverride());
 }
 
@@ -170,6 +172,54 @@ function exportCommand(): Command {
     } finally {
       await store.close();
     }
+  });
+  return command;
+}
+
+interface BackupCommandOptions extends CommonOptions {
+  out: string;
+  pgDump?: boolean;
+}
+
+function backupCommand(): Command {
+  const command = new Command('backup')
+    .description(
+      'Write a self-verifying backup of the evidence store into a new folder inside DIR named by its UTC time (the export bundle with items, a manifest of SHA-256s and the chain head), for the evidence-backup drill to restore',
+    )
+    .requiredOption('-o, --out <dir>', 'the folder to make the backup in (created when missing)')
+    .option(
+      '--pg-dump',
+      'also write a pg_dump of the evidence database, in the same snapshot (PostgreSQL stores only)',
+    );
+  withCommonOptions(command).action(async (options: BackupCommandOptions) => {
+    const loaded = await loadConfigOrExit(options);
+    const url = loaded.config.database.url;
+    if (options.pgDump && url === undefined)
+      throw new CliError(
+        '--pg-dump: the evidence store is embedded (PGlite), not PostgreSQL; its backup is the bundle',
+        ExitCode.Usage,
+      );
+    const log = loggerFor(options);
+    const store = await openStoreFor(loaded, log);
+    let outcome;
+    try {
+      outcome = await backupEvidence(store.db, {
+        out: cliPath(options.out),
+        dialect: store.dialect,
+        pgDump: options.pgDump && url !== undefined ? { url } : undefined,
+      });
+    } catch (error) {
+      if (error instanceof EvidenceBackupError) throw new CliError(error.message, ExitCode.Failed);
+      throw error;
+    } finally {
+      await store.close();
+    }
+    const { chain } = outcome.manifest;
+    if (options.json) printJson({ path: outcome.path, manifest: outcome.manifest });
+    else
+      process.stdout.write(
+        `evidence backed up to ${outcome.path}: ${chain.records} record${chain.records === 1 ? '' : 's'} (${chain.runs} run${chain.runs === 1 ? '' : 's'}, ${chain.reviews} review${chain.reviews === 1 ? '' : 's'}, ${chain.items} item${chain.items === 1 ? '' : 's'})${chain.head === null ? '' : `, head seq ${chain.head.seq} record_hash ${chain.head.recordHash}`}; files: ${outcome.manifest.files.map((file) => file.name).join(', ')}, manifest.json\n`,
+      );
   });
   return command;
 }

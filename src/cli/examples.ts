@@ -40,6 +40,10 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'restore-drill evidence verify evidence-2026.jsonl',
   ],
   'evidence export': ['restore-drill evidence export --out evidence-2026.jsonl'],
+  'evidence backup': [
+    'restore-drill evidence backup --out /backups/evidence',
+    'restore-drill evidence backup --out /backups/evidence --pg-dump --json',
+  ],
   'evidence purge': [
     'restore-drill evidence purge --before 400d    # says what would go',
     'restore-drill evidence purge --before 400d --yes',

@@ -83,14 +83,25 @@ export interface ExportOptions {
   /** The export's clock (tests). */
   now?: Date | undefined;
   batchSize?: number | undefined;
+  /**
+   * Runs first inside the export's repeatable-read transaction, so what it reads or
+   * starts (a pg_dump with the exported snapshot) sees exactly the records the bundle holds.
+   */
+  inSnapshot?: ((trx: Kysely<Database>) => Promise<void>) | undefined;
 }
 
 /** What an export wrote. */
 export interface ExportSummary {
   records: number;
+  /** Of the records: runs' results and reviews. */
+  runs: number;
+  reviews: number;
   items: number;
   firstSeq: number | null;
   lastSeq: number | null;
+  /** The header's anchor and head: where the bundle links in, and the chain head it ends at. */
+  anchor: BundleHeader['anchor'];
+  head: BundleHeader['head'];
 }
 
 /**
@@ -110,6 +121,7 @@ export async function exportEvidence(
     .transaction()
     .setIsolationLevel('repeatable read')
     .execute(async (trx) => {
+      await options.inSnapshot?.(trx);
       // Runs and reviews share one seq order: the chain is the union of both tables.
       const chain = sql`(select seq, 'run' as kind, run_id, prev_hash, record_hash, record from run_results
         union all select seq, 'review', run_id, prev_hash, record_hash, record from run_reviews) as chain`;
@@ -162,6 +174,7 @@ export async function exportEvidence(
       await writeLine(out, header);
       let items = 0;
       let written = 0;
+      let runs = 0;
       let after = firstSeq === null ? null : firstSeq - 1;
       while (after !== null) {
         const { rows } = await sql<{
@@ -187,12 +200,22 @@ export async function exportEvidence(
           };
           await writeLine(out, line);
           written++;
+          if (row.kind === 'run') runs++;
           if (options.items && row.kind === 'run')
             items += await writeItems(trx, out, row.run_id, seq, batchSize);
         }
         after = rows.length < batchSize ? null : Number(rows[rows.length - 1]?.seq);
       }
-      return { records: written, items, firstSeq, lastSeq: header.lastSeq };
+      return {
+        records: written,
+        runs,
+        reviews: written - runs,
+        items,
+        firstSeq,
+        lastSeq: header.lastSeq,
+        anchor,
+        head: header.head,
+      };
     });
 }
 

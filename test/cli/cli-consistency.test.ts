@@ -170,7 +170,7 @@ describe('one CLI everywhere', () => {
         root,
       ).then((out) => out.trim());
     expect(await complete(['va'])).toBe('validate');
-    expect(await complete(['evidence', ''])).toBe('verify export purge');
+    expect(await complete(['evidence', ''])).toBe('verify export backup purge');
     expect(await complete(['report', '--format', ''])).toBe('html csv json oscal');
     expect(await complete(['show', '--a'])).toBe('--all');
     const zsh = await cli(['completion', 'zsh']);
