@@ -1,4 +1,4 @@
-import { Alerting } from '../src/alerts/alerting.js';
+import { Alerting } from '../src/schedule/alerting.js';
 import {
   runDrill,
   type DrillJobPayload,

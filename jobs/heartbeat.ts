@@ -1,4 +1,4 @@
-import { Alerting, type HeartbeatPayload, type HeartbeatResult } from '../src/alerts/alerting.js';
+import { Alerting, type HeartbeatPayload, type HeartbeatResult } from '../src/schedule/alerting.js';
 import type { Job } from '../src/schedule/job.js';
 
 /**

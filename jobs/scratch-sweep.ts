@@ -3,7 +3,7 @@ import { findUnfinishedRuns } from '../src/evidence/runs.js';
 import { spoolDirFor } from '../src/evidence/spool.js';
 import type { PeriodicJob } from '../src/schedule/job.js';
 import { recoverAbandonedRuns, type RecoveredRun } from '../src/schedule/recovery.js';
-import { guardConfigScratchRoot } from '../src/scratch/guard.js';
+import { guardConfigScratchRoot } from '../src/drill/scratch-guard.js';
 import { sweepScratchRoot, type SweepResult } from '../src/scratch/sweep.js';
 
 /** What one sweep did. */

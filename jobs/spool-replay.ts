@@ -1,5 +1,5 @@
-import { createChannels } from '../src/alerts/alerting.js';
-import { alertLongSpooledRuns, type SpoolAlertSent } from '../src/alerts/spool-alert.js';
+import { createChannels } from '../src/schedule/alerting.js';
+import { alertLongSpooledRuns, type SpoolAlertSent } from '../src/schedule/spool-alert.js';
 import { reasonOf } from '../src/evidence/errors.js';
 import { replaySpool, spoolDirFor, type ReplayOutcome } from '../src/evidence/spool.js';
 import type { PeriodicJob } from '../src/schedule/job.js';

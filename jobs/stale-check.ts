@@ -1,4 +1,8 @@
-import { Alerting, type StaleCheckPayload, type StaleCheckResult } from '../src/alerts/alerting.js';
+import {
+  Alerting,
+  type StaleCheckPayload,
+  type StaleCheckResult,
+} from '../src/schedule/alerting.js';
 import type { Job } from '../src/schedule/job.js';
 
 /** Default wait for retries of failed sends before the rest is left to the next check. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { cronSchema } from '../config/common.js';
-import { durationSchema, parseDuration } from '../config/duration.js';
+import { cronSchema } from '../model/primitives.js';
+import { durationSchema, parseDuration } from '../model/duration.js';
 import { channelConfigSchema } from './registry.js';
 
 /** The drill alerts a route can take. */

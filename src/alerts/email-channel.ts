@@ -1,7 +1,7 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
-import { redactor } from '../config/redact.js';
+import { durationSchema } from '../model/duration.js';
+import { redactor } from '../model/redact.js';
 import {
   defineChannelKind,
   elapsedSince,

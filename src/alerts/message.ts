@@ -1,7 +1,7 @@
-import { formatBytes } from '../config/common.js';
+import { formatBytes } from '../model/primitives.js';
 import { hostname } from 'node:os';
-import { formatDuration } from '../config/duration.js';
-import { redactor } from '../config/redact.js';
+import { formatDuration } from '../model/duration.js';
+import { redactor } from '../model/redact.js';
 import type { RunRecord, RunVerdict } from '../evidence/run-record.js';
 
 /**

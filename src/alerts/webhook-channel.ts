@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { redactor } from '../config/redact.js';
-import { durationSchema } from '../config/duration.js';
+import { redactor } from '../model/redact.js';
+import { durationSchema } from '../model/duration.js';
 import {
   defineChannelKind,
   elapsedSince,

@@ -1,5 +1,5 @@
-import { formatDuration } from '../config/duration.js';
-import { formatBytes } from '../config/common.js';
+import { formatDuration } from '../model/duration.js';
+import { formatBytes } from '../model/primitives.js';
 import { checkLines, heartbeatLine, renderText, type AlertMessage } from './message.js';
 
 /** The body formats a webhook channel can send. */

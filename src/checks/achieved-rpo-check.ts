@@ -1,18 +1,13 @@
 import { lstat } from 'node:fs/promises';
 import { glob } from 'tinyglobby';
 import { z } from 'zod';
-import { durationSchema, formatDuration } from '../config/duration.js';
+import { durationSchema, formatDuration } from '../model/duration.js';
 import { recognise } from '../records/count-records.js';
 import { newestFieldTime, timeOf } from '../records/newest-time.js';
-import {
-  failedResult,
-  type Check,
-  type CheckContext,
-  type CheckResult,
-  type Finding,
-} from './check.js';
+import { type Check, type CheckContext } from './check.js';
+import { failedResult, type CheckResult, type Finding } from '../model/check-result.js';
 import { defineCheckKind } from './check-kind.js';
-import { listFindings, plural } from './describe.js';
+import { listFindings, plural } from '../model/describe.js';
 
 /** `checks.achievedRpo`: where the newest timestamp of the restored data is found. */
 export const achievedRpoConfigSchema = z

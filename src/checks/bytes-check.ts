@@ -1,13 +1,8 @@
 import { z } from 'zod';
-import { byteSizeSchema } from '../config/common.js';
-import {
-  resultFromFindings,
-  type Check,
-  type CheckContext,
-  type CheckResult,
-  type Finding,
-} from './check.js';
-import { formatBytes } from './describe.js';
+import { byteSizeSchema } from '../model/primitives.js';
+import { type Check, type CheckContext } from './check.js';
+import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
+import { formatBytes } from '../model/primitives.js';
 import { dataFiles, manifestPathInSet, type ManifestCheckConfig } from './manifest-check.js';
 import { defineCheckKind } from './check-kind.js';
 

@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
+import { durationSchema } from '../model/duration.js';
 import { describeExit, runCommand } from '../exec/run-command.js';
-import { failedResult, type Check, type CheckContext, type CheckResult } from './check.js';
+import { type Check, type CheckContext } from './check.js';
+import { failedResult, type CheckResult } from '../model/check-result.js';
 import { defineCheckKind } from './check-kind.js';
 import { checkEntryNameSchema, uniqueNames } from './sql-check.js';
 

@@ -1,13 +1,8 @@
 import { z } from 'zod';
 import { isIgnored } from '../manifest/index.js';
-import {
-  resultFromFindings,
-  type Check,
-  type CheckContext,
-  type CheckResult,
-  type Finding,
-} from './check.js';
-import { listFindings, plural } from './describe.js';
+import { type Check, type CheckContext } from './check.js';
+import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
+import { listFindings, plural } from '../model/describe.js';
 import type { ManifestLoader } from './manifest-check.js';
 import { defineCheckKind } from './check-kind.js';
 

@@ -1,12 +1,7 @@
 import { z } from 'zod';
-import {
-  resultFromFindings,
-  type Check,
-  type CheckContext,
-  type CheckResult,
-  type Finding,
-} from './check.js';
-import { plural } from './describe.js';
+import { type Check, type CheckContext } from './check.js';
+import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
+import { plural } from '../model/describe.js';
 import { dataFiles, manifestPathInSet, type ManifestCheckConfig } from './manifest-check.js';
 import { defineCheckKind } from './check-kind.js';
 

@@ -1,6 +1,7 @@
-import { localPathSchema } from '../config/home-path.js';
+import { localPathSchema } from '../model/local-path.js';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
+import { manifestFormatSchema } from '../manifest/manifest.js';
 import {
   hashFile,
   isIgnored,
@@ -13,23 +14,11 @@ import {
   type ManifestProblem,
 } from '../manifest/index.js';
 import { fsPath } from '../model/file-name.js';
-import type { BackupSet, RestoredFile } from '../sources/restore-source.js';
-import {
-  resultFromFindings,
-  type Check,
-  type CheckContext,
-  type CheckResult,
-  type Finding,
-} from './check.js';
-import { listFindings, plural } from './describe.js';
+import type { BackupSet, RestoredFile } from '../model/restore.js';
+import { type Check, type CheckContext } from './check.js';
+import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
+import { listFindings, plural } from '../model/describe.js';
 import { defineCheckKind } from './check-kind.js';
-
-/** Manifest formats restore-drill reads. */
-export const manifestFormatSchema = z
-  .enum(['sha256sum', 'backup_manifest', 'restore-drill'])
-  .describe(
-    "sha256sum: lines of '<hex>  <path>'; backup_manifest: pg_basebackup's; restore-drill: the JSON of `restore-drill manifest`.",
-  );
 
 /** Where the expected checksums are. */
 export const manifestCheckConfigSchema = z

@@ -1,18 +1,13 @@
 import picomatch from 'picomatch';
 import { glob } from 'tinyglobby';
 import { z } from 'zod';
-import { localPathSchema } from '../config/home-path.js';
+import { localPathSchema } from '../model/local-path.js';
 import type { RunRecord } from '../evidence/run-record.js';
 import { countRecords, recognise, type RecordCount } from '../records/count-records.js';
-import {
-  resultFromFindings,
-  type Check,
-  type CheckContext,
-  type CheckResult,
-  type Finding,
-} from './check.js';
+import { type Check, type CheckContext } from './check.js';
+import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
 import { defineCheckKind, type CheckBuild } from './check-kind.js';
-import { listFindings, plural } from './describe.js';
+import { listFindings, plural } from '../model/describe.js';
 import { ManifestLoader } from './manifest-check.js';
 import {
   countBaseline,

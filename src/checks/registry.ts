@@ -15,6 +15,7 @@ import {
 } from './check-kind.js';
 import { extraFilesCheckKind } from './extra-files-check.js';
 import { filesCheckKind } from './files-check.js';
+import { liveCheckKind } from './live-check.js';
 import { ManifestLoader, manifestCheckKind, type ManifestCheckConfig } from './manifest-check.js';
 import { restoreCheckKind } from './restore-check.js';
 import { rpoCheckKind } from './rpo-check.js';
@@ -37,6 +38,7 @@ const KINDS = [
   recordsCheckKind,
   sqlCheckKind,
   commandsCheckKind,
+  liveCheckKind,
   achievedRpoCheckKind,
   rpoCheckKind,
   rtoCheckKind,

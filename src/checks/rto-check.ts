@@ -1,6 +1,7 @@
-import { formatDuration } from '../config/duration.js';
-import type { Check, CheckContext, CheckResult } from './check.js';
-import { durationSchema } from '../config/duration.js';
+import { formatDuration } from '../model/duration.js';
+import type { Check, CheckContext } from './check.js';
+import type { CheckResult } from '../model/check-result.js';
+import { durationSchema } from '../model/duration.js';
 import { defineCheckKind } from './check-kind.js';
 
 /** `rto`: restore plus verification so far against the recovery time objective. Runs last, so it sees every other check's time. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
-import { failedResult, type Check, type CheckContext, type CheckResult } from './check.js';
+import { durationSchema } from '../model/duration.js';
+import { type Check, type CheckContext } from './check.js';
+import { failedResult, type CheckResult } from '../model/check-result.js';
 import { defineCheckKind } from './check-kind.js';
 
 /** The name of one entry of a list kind (`sql`, `commands`): it names the check in evidence. */

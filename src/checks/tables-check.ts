@@ -1,15 +1,10 @@
 import { z } from 'zod';
 import type { RunRecord } from '../evidence/run-record.js';
 import { digestTables } from '../sources/postgres/table-digests.js';
-import type { RestoredTable } from '../sources/restore-source.js';
-import {
-  resultFromFindings,
-  type Check,
-  type CheckContext,
-  type CheckResult,
-  type Finding,
-} from './check.js';
-import { listFindings, plural } from './describe.js';
+import type { RestoredTable } from '../model/restore.js';
+import { type Check, type CheckContext } from './check.js';
+import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
+import { listFindings, plural } from '../model/describe.js';
 import type { ManifestLoader } from './manifest-check.js';
 import { defineCheckKind, type CheckBuild } from './check-kind.js';
 

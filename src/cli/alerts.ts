@@ -1,8 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { Alerting, createChannels, testChannels } from '../alerts/alerting.js';
+import { Alerting, createChannels, testChannels } from '../schedule/alerting.js';
 import { listAlertEvents, type DeliveryState } from '../alerts/alert-log.js';
 import type { AttemptOutcome, DeliveryReport } from '../alerts/dispatcher.js';
-import { formatDuration, parseDuration } from '../config/duration.js';
+import { formatDuration, parseDuration } from '../model/duration.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { EvidenceDb } from '../evidence/database.js';
 import type { Logger } from '../log/logger.js';

@@ -6,7 +6,7 @@ import { openEvidenceStore, type EvidenceStore } from '../evidence/open-store.js
 import { listSpool, replaySpool, spoolDirFor } from '../evidence/spool.js';
 import { retryWhileUnavailable } from '../evidence/store-retry.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { guardConfigScratchRoot } from '../scratch/guard.js';
+import { guardConfigScratchRoot } from '../drill/scratch-guard.js';
 import { ScratchError } from '../scratch/scratch-dir.js';
 import type { Job, PeriodicJob } from '../schedule/job.js';
 import type { DrillJobPayload, RunDrillResult } from '../drill/run-drill.js';
@@ -15,9 +15,9 @@ import type {
   HeartbeatResult,
   StaleCheckPayload,
   StaleCheckResult,
-} from '../alerts/alerting.js';
+} from '../schedule/alerting.js';
 import { CliError, ExitCode } from './exit-codes.js';
-import { expandHome } from '../config/home-path.js';
+import { expandHome } from '../model/local-path.js';
 
 /** The default config path, relative to the working directory. */
 export const DEFAULT_CONFIG = 'config/restore-drill.yaml';

@@ -1,7 +1,7 @@
-import { formatBytes } from '../config/common.js';
-import { formatDuration } from '../config/duration.js';
+import { formatBytes } from '../model/primitives.js';
+import { formatDuration } from '../model/duration.js';
 import type { RunRecord } from '../evidence/run-record.js';
-import { plural } from '../checks/describe.js';
+import { plural } from '../model/describe.js';
 
 const MARK: Record<RunRecord['verdict'], string> = {
   passed: 'PASS',

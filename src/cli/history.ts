@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { parseDuration } from '../config/duration.js';
+import { parseDuration } from '../model/duration.js';
 import { runVerdictSchema } from '../evidence/run-record.js';
 import { findUnfinishedRuns, listRuns, type RunStart } from '../evidence/runs.js';
 import { formatHistoryLine, runToJson } from './format.js';

@@ -4,14 +4,14 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
 import pg from 'pg';
-import { formatBytes } from '../checks/describe.js';
+import { formatBytes } from '../model/primitives.js';
 import {
   RESTORE_DRILL_MANIFEST_FORMAT,
   writeManifestForFolder,
 } from '../manifest/restore-drill-manifest.js';
 import { countTables } from '../sources/postgres/table-counts.js';
 import { digestTables } from '../sources/postgres/table-digests.js';
-import type { RestoredTable } from '../sources/restore-source.js';
+import type { RestoredTable } from '../model/restore.js';
 import type { QueryFn } from '../sources/restored-database.js';
 import { cliPath, withCommonOptions, type CommonOptions } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';

@@ -1,5 +1,5 @@
 import { createLogUpdate } from 'log-update';
-import { formatBytes } from '../config/common.js';
+import { formatBytes } from '../model/primitives.js';
 import type { DrillProgress, ProgressListener } from '../drill/progress.js';
 import type { Logger } from '../log/logger.js';
 

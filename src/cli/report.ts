@@ -4,7 +4,7 @@ import { rename, rm } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
-import { parseDuration } from '../config/duration.js';
+import { parseDuration } from '../model/duration.js';
 import type { EvidenceStore } from '../evidence/open-store.js';
 import { isCalendarDate } from '../report/controls.js';
 import { drillsWithEvidence, loadEvidenceSummary, streamRunRows } from '../report/load-summary.js';

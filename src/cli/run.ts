@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { createChannels } from '../alerts/alerting.js';
-import { alertLongSpooledRuns } from '../alerts/spool-alert.js';
+import { createChannels } from '../schedule/alerting.js';
+import { alertLongSpooledRuns } from '../schedule/spool-alert.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { RunDrillResult } from '../drill/run-drill.js';
 import { reasonOf } from '../evidence/errors.js';

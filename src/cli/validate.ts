@@ -1,6 +1,6 @@
 import { Command } from 'commander';
-import { formatDuration } from '../config/duration.js';
-import { redactor } from '../config/redact.js';
+import { formatDuration } from '../model/duration.js';
+import { redactor } from '../model/redact.js';
 import type { DrillConfig } from '../config/schema.js';
 import { loadConfigOrExit, printJson, withCommonOptions, type CommonOptions } from './context.js';
 

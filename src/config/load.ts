@@ -10,9 +10,9 @@ import {
   type Node as YamlNode,
 } from 'yaml';
 import type { z } from 'zod';
-import { redactor } from './redact.js';
+import { redactor } from '../model/redact.js';
 import { configSchema, type Config } from './schema.js';
-import { expandHome } from './home-path.js';
+import { expandHome } from '../model/local-path.js';
 
 /** A problem in the config file, located by its path inside the file and its line. */
 export interface ConfigProblem {

@@ -1,14 +1,14 @@
-import { localPathSchema } from './home-path.js';
+import { localPathSchema } from '../model/local-path.js';
 import { z } from 'zod';
 import { alertsConfigSchema, checkAlertReferences } from '../alerts/alerts-config.js';
 import { checksSchema, targetsSchema } from '../checks/registry.js';
 import { controlsSchema, waiverSchema } from '../report/controls.js';
 import { serveConfigSchema } from '../report/server/serve-config.js';
 import { sampleSchema } from '../sampling/sample-config.js';
-import { daemonConfigSchema } from '../schedule/daemon-config.js';
+import { daemonConfigSchema } from './daemon-config.js';
 import { sourceConfigSchema } from '../sources/registry.js';
-import { byteSizeSchema, cronSchema, nameSchema } from './common.js';
-import { durationSchema } from './duration.js';
+import { byteSizeSchema, cronSchema, nameSchema } from '../model/primitives.js';
+import { durationSchema } from '../model/duration.js';
 
 /** One restore drill: which backups, how often, how much, and what to check. */
 export const drillSchema = z
@@ -55,6 +55,12 @@ export const drillSchema = z
         code: 'custom',
         path: ['checks', 'achievedRpo'],
         message: 'the achieved RPO is judged against targets.rpo: set targets.rpo',
+      });
+    if (drill.checks.live !== undefined && drill.source.kind !== 'directory')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checks', 'live'],
+        message: `compares restored files with a live folder, so it needs a directory source; this drill's source is '${drill.source.kind}'`,
       });
   })
   .describe('A restore drill.');

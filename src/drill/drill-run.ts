@@ -1,5 +1,5 @@
-import type { ExecRecord } from '../exec/run-command.js';
-import type { CheckResult } from '../checks/check.js';
+import type { ExecRecord } from '../model/exec-record.js';
+import type { CheckResult } from '../model/check-result.js';
 import type { Config, DrillConfig } from '../config/schema.js';
 import type { EvidenceDb } from '../evidence/database.js';
 import type { RunRecord, RunVerdict, SampleEvidence } from '../evidence/run-record.js';
@@ -9,7 +9,8 @@ import type { CoverPlan } from '../sampling/cover.js';
 import type { SpaceReservation, SpaceWatch } from '../scratch/space.js';
 import type { SourceConfig } from '../sources/registry.js';
 import type { DrillProgress, ProgressListener } from './progress.js';
-import type { BackupSet, RestoreOutcome, RestoreSource } from '../sources/restore-source.js';
+import type { RestoreOutcome, RestoreSource } from '../sources/restore-source.js';
+import type { BackupSet } from '../model/restore.js';
 import type { SourceContext } from '../sources/source-kind.js';
 
 /** What starts a run, and what it repeats when it is a replay. */

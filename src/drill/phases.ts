@@ -1,9 +1,10 @@
 import { buildPhasedChecks, checkNeeds } from '../checks/registry.js';
-import type { Check, CheckContext, CheckResult } from '../checks/check.js';
-import { plural } from '../checks/describe.js';
+import type { Check, CheckContext } from '../checks/check.js';
+import type { CheckResult } from '../model/check-result.js';
+import { plural } from '../model/describe.js';
 import type { Config, DrillConfig } from '../config/schema.js';
-import { formatBytes } from '../config/common.js';
-import { redactor } from '../config/redact.js';
+import { formatBytes } from '../model/primitives.js';
+import { redactor } from '../model/redact.js';
 import type { Assurance, RunRecord, SampleEvidence } from '../evidence/run-record.js';
 import { lastPassingRun } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';

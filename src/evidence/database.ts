@@ -1,6 +1,6 @@
 import type { ColumnType, GeneratedAlways, Insertable, Kysely, Selectable } from 'kysely';
-import type { AlertLogTables } from '../alerts/alert-log.table.js';
-import type { RunSkipsTables } from '../schedule/run-skips.table.js';
+import type { AlertLogTables } from './alert-log.table.js';
+import type { RunSkipsTables } from './run-skips.table.js';
 
 /**
  * A column written once and never updated (`never` as the update type): the

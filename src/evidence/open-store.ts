@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { redactor } from '../config/redact.js';
+import { redactor } from '../model/redact.js';
 import type { Logger } from '../log/logger.js';
 import type { Database } from './database.js';
 import { acquireEmbeddedLock, type HeldLock } from './embedded-lock.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkResultSchema } from '../checks/check.js';
+import { checkResultSchema } from '../model/check-result.js';
 
 /** How a run ended. `aborted`: its process died and a later start closed it. */
 export const runVerdictSchema = z.enum(['passed', 'failed', 'error', 'timed_out', 'aborted']);

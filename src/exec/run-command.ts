@@ -1,24 +1,12 @@
+import type { ExecRecord } from '../model/exec-record.js';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
-import { redactor } from '../config/redact.js';
+import { redactor } from '../model/redact.js';
 
 /** How much of a tool's output is kept as evidence. */
 const TAIL_BYTES = 4_096;
 /** Longest line `onStdoutLine`/`onStderrLine` accept. */
 const MAX_LINE_CHARS = 16 * 1024 * 1024;
-
-/** Evidence of one subprocess: what ran, how it ended, and the tail of what it said. */
-export interface ExecRecord {
-  /** The command line, redacted, for a person to read (never run through a shell). */
-  command: string;
-  exitCode: number | null;
-  signal: string | null;
-  durationMs: number;
-  timedOut: boolean;
-  canceled: boolean;
-  stdoutTail: string;
-  stderrTail: string;
-}
 
 export interface RunCommandOptions {
   cwd?: string;

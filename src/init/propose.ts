@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { formatBytes } from '../config/common.js';
+import { formatBytes } from '../model/primitives.js';
 import { dumpFormatOfHead, type DumpFormat } from '../sources/postgres/dump-format.js';
 import { isTarArchiveName } from '../sources/tar-source.js';
 

@@ -1,6 +1,6 @@
 import { pino, type Logger as PinoLogger } from 'pino';
 import { createRequire } from 'node:module';
-import { redactor } from '../config/redact.js';
+import { redactor } from '../model/redact.js';
 
 /** The logger every module takes: pino's, so fields stay structured. */
 export type Logger = PinoLogger;

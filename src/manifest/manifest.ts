@@ -1,10 +1,16 @@
-import type { ManifestCheckConfig } from '../checks/manifest-check.js';
+import { z } from 'zod';
 import type { RecordCount } from '../records/count-records.js';
 import type { ChecksumAlgorithm } from './hash-file.js';
 import { canonicalFileName, FileNameSyntaxError, printable } from '../model/file-name.js';
 
 /** The manifest formats restore-drill reads (the config's `checks.manifest.format`). */
-export type ManifestFormat = ManifestCheckConfig['format'];
+/** Manifest formats restore-drill reads. */
+export const manifestFormatSchema = z
+  .enum(['sha256sum', 'backup_manifest', 'restore-drill'])
+  .describe(
+    "sha256sum: lines of '<hex>  <path>'; backup_manifest: pg_basebackup's; restore-drill: the JSON of `restore-drill manifest`.",
+  );
+export type ManifestFormat = z.output<typeof manifestFormatSchema>;
 
 /** What a manifest expects of one file. */
 export interface ManifestEntry {

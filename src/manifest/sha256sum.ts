@@ -1,6 +1,6 @@
 import { encodeFileName, printable } from '../model/file-name.js';
 import { excerpt, ManifestBuilder, type Manifest } from './manifest.js';
-import { readLines } from './read-lines.js';
+import { readLines } from '../model/read-lines.js';
 
 /** One line of `sha256sum` output, understood: an entry, a blank line, or why it is malformed. */
 export type Sha256sumLine =

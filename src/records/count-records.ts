@@ -3,8 +3,7 @@ import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse, type Options as CsvOptions } from 'csv-parse';
 import Database from 'better-sqlite3';
-import { HASH_CHUNK_BYTES } from '../manifest/hash-file.js';
-import { readLines } from '../manifest/read-lines.js';
+import { READ_CHUNK_BYTES, readLines } from '../model/read-lines.js';
 
 /** File formats whose records restore-drill can count. */
 export const recordFormats = ['csv', 'tsv', 'jsonl', 'sqlite'] as const;
@@ -90,7 +89,7 @@ async function countDelimited(
   options: CountOptions,
 ): Promise<number> {
   const parser = createReadStream(path, {
-    highWaterMark: HASH_CHUNK_BYTES,
+    highWaterMark: READ_CHUNK_BYTES,
     signal: options.signal,
   }).pipe(parse(delimitedParserOptions(format)));
   let rows = 0;

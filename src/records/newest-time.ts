@@ -1,7 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { parse } from 'csv-parse';
-import { HASH_CHUNK_BYTES } from '../manifest/hash-file.js';
-import { readLines } from '../manifest/read-lines.js';
+import { READ_CHUNK_BYTES, readLines } from '../model/read-lines.js';
 import { asReadError, delimitedParserOptions, RecordReadError } from './count-records.js';
 
 /** The newest timestamp found in one file's field, and how many values were read. */
@@ -67,7 +66,7 @@ export async function newestFieldTime(
     return newest.result();
   }
   const parser = createReadStream(path, {
-    highWaterMark: HASH_CHUNK_BYTES,
+    highWaterMark: READ_CHUNK_BYTES,
     signal: options.signal,
   }).pipe(parse(delimitedParserOptions(format)));
   let column: number | undefined;

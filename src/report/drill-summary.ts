@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/duration.js';
+import { formatDuration } from '../model/duration.js';
 import type { RunRecord, RunVerdict } from '../evidence/run-record.js';
 import type { ReviewDecision } from '../evidence/database.js';
 import { describeAssurance } from './assurance.js';

@@ -1,5 +1,5 @@
-import { formatDuration } from '../config/duration.js';
-import { formatBytes } from '../config/common.js';
+import { formatDuration } from '../model/duration.js';
+import { formatBytes } from '../model/primitives.js';
 import { VERSION } from '../version.js';
 import type {
   ControlCoverage,

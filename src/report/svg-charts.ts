@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/duration.js';
+import { formatDuration } from '../model/duration.js';
 import type { RunVerdict } from '../evidence/run-record.js';
 import type { RunPoint } from './drill-summary.js';
 import { html, type SafeHtml } from './html.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createTask } from 'node-cron';
-import { formatDuration } from '../config/duration.js';
-import type { SetItem } from '../sources/restore-source.js';
+import { formatDuration } from '../model/duration.js';
+import type { SetItem } from '../model/restore.js';
 import type { CodedError } from '../model/causes.js';
 
 /** Where one run stands in a rotating coverage cycle. */

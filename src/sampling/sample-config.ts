@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { byteSizeSchema } from '../config/common.js';
-import { durationSchema } from '../config/duration.js';
+import { byteSizeSchema } from '../model/primitives.js';
+import { durationSchema } from '../model/duration.js';
 
 /** How many items: `all`, a count, or a percentage like `10%`. */
 export const sampleSizeSchema = z

@@ -1,4 +1,4 @@
-import type { SetItem } from '../sources/restore-source.js';
+import type { SetItem } from '../model/restore.js';
 import { confidenceSampleSize, type ConfidenceTarget } from './confidence.js';
 import type { SampleConfig } from './sample-config.js';
 import { seededRandom } from './seeded-random.js';

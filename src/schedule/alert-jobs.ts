@@ -3,7 +3,7 @@ import type {
   HeartbeatResult,
   StaleCheckPayload,
   StaleCheckResult,
-} from '../alerts/alerting.js';
+} from './alerting.js';
 import type { Job, PeriodicJob } from './job.js';
 
 /**

@@ -5,7 +5,7 @@ import type { DrillJobPayload, RunDrillResult } from '../drill/run-drill.js';
 import type { EvidenceStore } from '../evidence/open-store.js';
 import type { Logger } from '../log/logger.js';
 import { createMetrics } from '../metrics/metrics.js';
-import { guardConfigScratchRoot } from '../scratch/guard.js';
+import { guardConfigScratchRoot } from '../drill/scratch-guard.js';
 import { ScratchError } from '../scratch/scratch-dir.js';
 import { VERSION } from '../version.js';
 import { createDaemonMetrics, type DaemonMetrics } from './daemon-metrics.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { redactor } from '../config/redact.js';
+import { redactor } from '../model/redact.js';
 import type { Database } from '../evidence/database.js';
 import { reasonOf } from '../evidence/errors.js';
 import type { EvidenceDialect } from '../evidence/open-store.js';

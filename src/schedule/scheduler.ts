@@ -1,13 +1,13 @@
 import { createTask, type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import type { LoadedConfig } from '../config/load.js';
-import { formatDuration } from '../config/duration.js';
+import { formatDuration } from '../model/duration.js';
 import type { DrillJobPayload, RunDrillResult, RunGate } from '../drill/run-drill.js';
 import type { EvidenceDb } from '../evidence/database.js';
 import { reasonOf } from '../evidence/errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Job, PeriodicJob } from './job.js';
 import type { RunLeases } from './run-leases.js';
-import type { SkipReason } from './run-skips.table.js';
+import type { SkipReason } from '../evidence/run-skips.table.js';
 import { claimSlot, recordSlotSkip, slotTime, type SlotOutcome } from './slots.js';
 import type { ProgressListener } from '../drill/progress.js';
 

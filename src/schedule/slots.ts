@@ -4,7 +4,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../evidence/database.js';
 import { recordRunStart, type RunStart } from '../evidence/runs.js';
 import type { RunLeases } from './run-leases.js';
-import type { RunSkipRow, SkipReason } from './run-skips.table.js';
+import type { RunSkipRow, SkipReason } from '../evidence/run-skips.table.js';
 
 /** What became of a scheduled slot on this replica. */
 export type SlotOutcome =

@@ -5,8 +5,8 @@ import {
   type RefusedEntry,
   type RestoredFile,
   type RestoredLink,
-} from '../sources/restore-source.js';
-import { normaliseEntryPath, parentOf, symlinkAncestor } from '../sources/safe-path.js';
+} from '../model/restore.js';
+import { normaliseEntryPath, parentOf, symlinkAncestor } from '../model/safe-path.js';
 import {
   copyHashing,
   describeFsError,

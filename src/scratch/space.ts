@@ -1,6 +1,6 @@
 import { stat, statfs } from 'node:fs/promises';
 import { ScratchError } from './scratch-dir.js';
-import { formatBytes } from '../config/common.js';
+import { formatBytes } from '../model/primitives.js';
 
 /**
  * Scratch has no room for the restore: the run's verdict is `error` (the drill could

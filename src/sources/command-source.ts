@@ -1,19 +1,17 @@
-import { localPathSchema } from '../config/home-path.js';
+import { localPathSchema } from '../model/local-path.js';
 import path from 'node:path';
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
+import { durationSchema } from '../model/duration.js';
 import { describeExit, lastLine, runCommand } from '../exec/run-command.js';
 import { scanScratch } from './command/scan-scratch.js';
 import { findSets, globBase } from './glob-sets.js';
 import {
   BackupDamagedError,
-  SourceError,
-  type BackupSet,
   type RestoreOptions,
   type RestoreOutcome,
   type RestoreSource,
-  type SetItem,
 } from './restore-source.js';
+import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 

@@ -1,4 +1,4 @@
-import { localPathSchema } from '../config/home-path.js';
+import { localPathSchema } from '../model/local-path.js';
 import type { Dirent } from 'node:fs';
 import { lstat, opendir, readlink, realpath } from 'node:fs/promises';
 import os from 'node:os';
@@ -9,15 +9,9 @@ import { describeFsError, RingPool } from '../scratch/hashing-writer.js';
 import { TaskPool } from '../scratch/task-pool.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
 import { findSets, globBase } from './glob-sets.js';
-import {
-  SourceError,
-  type BackupSet,
-  type RestoreOptions,
-  type RestoreOutcome,
-  type RestoreSource,
-  type SetItem,
-} from './restore-source.js';
-import { normaliseEntryPath, parentOf } from './safe-path.js';
+import { type RestoreOptions, type RestoreOutcome, type RestoreSource } from './restore-source.js';
+import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
+import { normaliseEntryPath, parentOf } from '../model/safe-path.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 

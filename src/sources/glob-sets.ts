@@ -2,7 +2,7 @@ import { opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { describeFsError } from '../scratch/hashing-writer.js';
-import { SourceError, type BackupSet } from './restore-source.js';
+import { SourceError, type BackupSet } from '../model/restore.js';
 
 /** A glob over backup sets, split at its first dynamic segment. */
 export interface SplitGlob {

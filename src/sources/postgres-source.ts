@@ -1,9 +1,9 @@
-import { localPathSchema } from '../config/home-path.js';
+import { localPathSchema } from '../model/local-path.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
-import type { ExecRecord } from '../exec/run-command.js';
+import { durationSchema } from '../model/duration.js';
+import type { ExecRecord } from '../model/exec-record.js';
 import { globBase } from './glob-sets.js';
 import { detectDumpFormat, inspectPlainDump, type DumpFormat } from './postgres/dump-format.js';
 import { LocalDumpStore, type DumpStore } from './postgres/dump-store.js';
@@ -24,14 +24,11 @@ import {
 import { countTables } from './postgres/table-counts.js';
 import {
   BackupDamagedError,
-  SourceError,
-  type BackupSet,
-  type RefusedEntry,
   type RestoreOptions,
   type RestoreOutcome,
   type RestoreSource,
-  type SetItem,
 } from './restore-source.js';
+import { SourceError, type BackupSet, type RefusedEntry, type SetItem } from '../model/restore.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 import { openPglite } from '../evidence/pglite-seed.js';

@@ -1,35 +1,37 @@
-import { localPathSchema } from '../config/home-path.js';
+import { localPathSchema } from '../model/local-path.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { constants, type Dirent } from 'node:fs';
 import { lstat, open, opendir, readdir, readlink, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { CheckResult, Finding } from '../checks/check.js';
-import { resultFromFindings } from '../checks/check.js';
-import { durationSchema, formatDuration } from '../config/duration.js';
-import { redactor } from '../config/redact.js';
+import type { CheckResult, Finding } from '../model/check-result.js';
+import { resultFromFindings } from '../model/check-result.js';
+import { durationSchema, formatDuration } from '../model/duration.js';
+import { redactor } from '../model/redact.js';
 import {
   describeExit,
   lastLine,
   runCommand,
   type CommandResult,
-  type ExecRecord,
   type RunCommandOptions,
 } from '../exec/run-command.js';
+import { type ExecRecord } from '../model/exec-record.js';
 import type { Logger } from '../log/logger.js';
 import {
   BackupDamagedError,
+  type RestoreOptions,
+  type RestoreOutcome,
+  type RestoreSource,
+} from './restore-source.js';
+import {
   SourceError,
   type BackupDamage,
   type BackupSet,
   type RefusedEntry,
-  type RestoreOptions,
-  type RestoreOutcome,
-  type RestoreSource,
   type RestoredFile,
   type RestoredLink,
   type SetItem,
-} from './restore-source.js';
+} from '../model/restore.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 import type { CauseCode } from '../model/causes.js';

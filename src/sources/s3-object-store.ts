@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { GetObjectCommandOutput, S3Client } from '@aws-sdk/client-s3';
-import { redactor } from '../config/redact.js';
+import { redactor } from '../model/redact.js';
 import {
   ObjectStoreError,
   type GetRequest,

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import { resultFromFindings, type CheckResult, type Finding } from '../checks/check.js';
-import { plural } from '../checks/describe.js';
-import { durationSchema } from '../config/duration.js';
+import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
+import { plural } from '../model/describe.js';
+import { durationSchema } from '../model/duration.js';
 import type { Logger } from '../log/logger.js';
 import {
   CHUNK_BYTES,
@@ -12,14 +12,8 @@ import {
 import { ScratchWriter } from '../scratch/scratch-writer.js';
 import { TaskPool } from '../scratch/task-pool.js';
 import { ObjectStoreError, type ObjectStore, type StoredObject } from './object-store.js';
-import {
-  SourceError,
-  type BackupSet,
-  type RestoreOptions,
-  type RestoreOutcome,
-  type RestoreSource,
-  type SetItem,
-} from './restore-source.js';
+import { type RestoreOptions, type RestoreOutcome, type RestoreSource } from './restore-source.js';
+import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
 import { createS3ObjectStore } from './s3-object-store.js';
 import { ObjectVerifier, partCountOf } from './s3-verify.js';
 import { selectSchema } from './set-selection.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { durationSchema } from '../config/duration.js';
-import { SourceError, type BackupSet } from './restore-source.js';
+import { durationSchema } from '../model/duration.js';
+import { SourceError, type BackupSet } from '../model/restore.js';
 
 /**
  * How a drill picks one backup set among those a source offers:

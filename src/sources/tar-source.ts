@@ -1,4 +1,4 @@
-import { localPathSchema } from '../config/home-path.js';
+import { localPathSchema } from '../model/local-path.js';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
@@ -13,14 +13,12 @@ import { TaskPool } from '../scratch/task-pool.js';
 import { findSets, globBase } from './glob-sets.js';
 import {
   BackupDamagedError,
-  SourceError,
-  type BackupSet,
   type RestoreOptions,
   type RestoreOutcome,
   type RestoreSource,
-  type SetItem,
 } from './restore-source.js';
-import { normaliseEntryPath, symlinkAncestor } from './safe-path.js';
+import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
+import { normaliseEntryPath, symlinkAncestor } from '../model/safe-path.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Alerting } from '../../src/alerts/alerting.js';
+import { Alerting } from '../../src/schedule/alerting.js';
 import { listAlertEvents, type AlertEvent } from '../../src/alerts/alert-log.js';
 import type { AlertMessage } from '../../src/alerts/message.js';
 import { parseConfig } from '../../src/config/load.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/load.js';
-import { redactor } from '../../src/config/redact.js';
+import { redactor } from '../../src/model/redact.js';
 
 const drills = `
 drills:

@@ -13,8 +13,8 @@ import {
 } from '../../src/alerts/message.js';
 import { slackPayload, teamsPayload } from '../../src/alerts/webhook-payloads.js';
 import { parseConfig } from '../../src/config/load.js';
-import { redactor } from '../../src/config/redact.js';
-import type { CheckResult } from '../../src/checks/check.js';
+import { redactor } from '../../src/model/redact.js';
+import type { CheckResult } from '../../src/model/check-result.js';
 import { DAY, makeRun } from '../helpers/alert-fixtures.js';
 
 const drill = {

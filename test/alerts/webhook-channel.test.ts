@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { redactor } from '../../src/config/redact.js';
+import { redactor } from '../../src/model/redact.js';
 import { buildFailingAlert, type AlertMessage } from '../../src/alerts/message.js';
 import {
   parseRetryAfter,

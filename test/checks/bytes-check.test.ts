@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { BytesCheck, bytesCheckConfigSchema } from '../../src/checks/bytes-check.js';
-import { formatBytes } from '../../src/checks/describe.js';
+import { formatBytes } from '../../src/model/primitives.js';
 import { manifestCheckConfigSchema } from '../../src/checks/manifest-check.js';
 import { contextFor, copyInto, makeBench, type Bench } from './fixture.js';
 

@@ -6,7 +6,8 @@ import { expect } from 'vitest';
 import type { CheckContext } from '../../src/checks/check.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { hashFile } from '../../src/manifest/hash-file.js';
-import type { BackupSet, RestoredFile, RestoreOutcome } from '../../src/sources/restore-source.js';
+import type { RestoreOutcome } from '../../src/sources/restore-source.js';
+import type { BackupSet, RestoredFile } from '../../src/model/restore.js';
 
 /** A backup set folder and an empty scratch folder under one temp folder. */
 export interface Bench {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { ExtraFilesCheck } from '../../src/checks/extra-files-check.js';
 import { startScratchServer, type ScratchServer } from '../helpers/pg-basebackup.js';
-import { MAX_FINDINGS, type CheckContext } from '../../src/checks/check.js';
+import { type CheckContext } from '../../src/checks/check.js';
+import { MAX_FINDINGS } from '../../src/model/check-result.js';
 import {
   ManifestCheck,
   ManifestLoader,

@@ -96,6 +96,7 @@ describe('the check registry', () => {
       'records',
       'sql',
       'commands',
+      'live',
       'achievedRpo',
       'rpo',
       'rto',
@@ -109,6 +110,7 @@ describe('the check registry', () => {
       'records',
       'sql',
       'commands',
+      'live',
       'achievedRpo',
     ]);
     expect(Object.keys(targetsSchema.shape)).toEqual(['rpo', 'rto']);

@@ -5,7 +5,7 @@ import { buildChecks } from '../../src/checks/registry.js';
 import { ManifestLoader } from '../../src/checks/manifest-check.js';
 import { TablesCheck, tablesCheckConfigSchema } from '../../src/checks/tables-check.js';
 import { checksSchema } from '../../src/config/schema.js';
-import type { RestoredTable } from '../../src/sources/restore-source.js';
+import type { RestoredTable } from '../../src/model/restore.js';
 import { makeRecord } from '../helpers/run-records.js';
 import { contextFor, makeBench, type Bench } from './fixture.js';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configJsonSchemaText } from '../../src/config/json-schema.js';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
-import { redactor } from '../../src/config/redact.js';
+import { redactor } from '../../src/model/redact.js';
 
 function problemsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
   try {

@@ -6,7 +6,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
-import { redactor } from '../../src/config/redact.js';
+import { redactor } from '../../src/model/redact.js';
 import { EvidenceError } from '../../src/evidence/errors.js';
 import {
   describePostgresUrl,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { CheckResult } from '../../src/checks/check.js';
+import type { CheckResult } from '../../src/model/check-result.js';
 import type { Database } from '../../src/evidence/database.js';
 import type { EvidenceStore } from '../../src/evidence/open-store.js';
 import type { RunRecord, RunVerdict } from '../../src/evidence/run-record.js';

@@ -1,8 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { describeExit, runCommand, type ExecRecord } from '../../src/exec/run-command.js';
+import { describeExit, runCommand } from '../../src/exec/run-command.js';
+import { type ExecRecord } from '../../src/model/exec-record.js';
 import { createSource, type SourceConfig } from '../../src/sources/registry.js';
-import { SourceError, type RestoreSource } from '../../src/sources/restore-source.js';
+import { type RestoreSource } from '../../src/sources/restore-source.js';
+import { SourceError } from '../../src/model/restore.js';
 import type { SourceContext } from '../../src/sources/source-kind.js';
 
 /** A file in a backup set holding a JSON argv: the test source runs it before restoring, as a command-driven source would. */

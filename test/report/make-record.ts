@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CheckResult } from '../../src/checks/check.js';
+import type { CheckResult } from '../../src/model/check-result.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
 
 export interface RecordSpec {

@@ -10,7 +10,7 @@ import {
   unboundedSampleSize,
 } from '../../src/sampling/confidence.js';
 import { drawConfidenceSample, topUp } from '../../src/sampling/sample.js';
-import type { SetItem } from '../../src/sources/restore-source.js';
+import type { SetItem } from '../../src/model/restore.js';
 
 const NINETY_FIVE_ONE = { confidence: 0.95, tolerance: 0.01 };
 

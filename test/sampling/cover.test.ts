@@ -15,7 +15,7 @@ import {
 } from '../../src/sampling/cover.js';
 import { coverageShare } from '../../src/sampling/coverage.js';
 import { sampleSchema } from '../../src/sampling/sample-config.js';
-import type { SetItem } from '../../src/sources/restore-source.js';
+import type { SetItem } from '../../src/model/restore.js';
 import { run, writeTree } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';
 import { createTestDatabase } from '../helpers/test-database.js';

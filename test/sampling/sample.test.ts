@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { drawSample, sampleCount } from '../../src/sampling/sample.js';
 import { sampleSchema } from '../../src/sampling/sample-config.js';
 import { deriveSeed, seededRandom } from '../../src/sampling/seeded-random.js';
-import type { SetItem } from '../../src/sources/restore-source.js';
+import type { SetItem } from '../../src/model/restore.js';
 
 const items: SetItem[] = Array.from({ length: 200 }, (_, i) => ({
   path: `dir${i % 7}/file-${String(i).padStart(3, '0')}`,

@@ -2,7 +2,7 @@ import { mkdir, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { guardConfigScratchRoot, guardScratchRoot } from '../../src/scratch/guard.js';
+import { guardConfigScratchRoot, guardScratchRoot } from '../../src/drill/scratch-guard.js';
 import { ScratchError } from '../../src/scratch/scratch-dir.js';
 import { tempDir } from '../helpers/temp.js';
 

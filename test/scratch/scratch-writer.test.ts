@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RingPool } from '../../src/scratch/hashing-writer.js';
 import { ScratchWriter } from '../../src/scratch/scratch-writer.js';
-import { SourceError } from '../../src/sources/restore-source.js';
+import { SourceError } from '../../src/model/restore.js';
 import { asUnprivileged, giveToUnprivileged } from '../helpers/as-user.js';
 import { listFiles } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';

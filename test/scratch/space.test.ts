@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ScratchError } from '../../src/scratch/scratch-dir.js';
-import { formatBytes } from '../../src/config/common.js';
+import { formatBytes } from '../../src/model/primitives.js';
 import { freeBytes, reserveScratchSpace } from '../../src/scratch/space.js';
 import { tempDir } from '../helpers/temp.js';
 

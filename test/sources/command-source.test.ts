@@ -11,11 +11,8 @@ import {
   parseListOutput,
   substitute,
 } from '../../src/sources/command-source.js';
-import {
-  BackupDamagedError,
-  SourceError,
-  type BackupSet,
-} from '../../src/sources/restore-source.js';
+import { BackupDamagedError } from '../../src/sources/restore-source.js';
+import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { run, sha256sumTree, writeTree } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';
 

@@ -4,11 +4,8 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import { directorySourceKind } from '../../src/sources/directory-source.js';
-import {
-  SourceError,
-  type BackupSet,
-  type RestoreSource,
-} from '../../src/sources/restore-source.js';
+import { type RestoreSource } from '../../src/sources/restore-source.js';
+import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { asUnprivileged, giveToUnprivileged } from '../helpers/as-user.js';
 import { listFiles, run, writeTree } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';

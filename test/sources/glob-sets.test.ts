@@ -2,7 +2,7 @@ import { mkdir, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { findSets, globBase, splitGlob } from '../../src/sources/glob-sets.js';
-import { SourceError } from '../../src/sources/restore-source.js';
+import { SourceError } from '../../src/model/restore.js';
 import { isTarArchiveName } from '../../src/sources/tar-source.js';
 import { tempDir } from '../helpers/temp.js';
 

@@ -11,12 +11,8 @@ import {
   scratchDatabaseName,
 } from '../../src/sources/postgres/scratch-server.js';
 import { countTables } from '../../src/sources/postgres/table-counts.js';
-import {
-  BackupDamagedError,
-  SourceError,
-  type BackupSet,
-  type RestoreOutcome,
-} from '../../src/sources/restore-source.js';
+import { BackupDamagedError, type RestoreOutcome } from '../../src/sources/restore-source.js';
+import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { createPgbenchDatabase, flipMiddle, pgDump, pokeByte, query } from '../helpers/pg-dumps.js';
 import { startPostgresServer, type PostgresServer } from '../helpers/postgres-server.js';
 import { tempDir } from '../helpers/temp.js';

@@ -21,7 +21,7 @@ import { runDrill } from '../../src/drill/run-drill.js';
 import { openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
 import { runCommand } from '../../src/exec/run-command.js';
-import { redactor } from '../../src/config/redact.js';
+import { redactor } from '../../src/model/redact.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { createSource } from '../../src/sources/registry.js';
 import {
@@ -35,11 +35,10 @@ import {
 } from '../../src/sources/restic-source.js';
 import {
   BackupDamagedError,
-  SourceError,
-  type BackupSet,
   type RestoreOutcome,
   type RestoreSource,
 } from '../../src/sources/restore-source.js';
+import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { selectSet } from '../../src/sources/set-selection.js';
 import {
   createResticRepo,

@@ -4,15 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { redactor } from '../../src/config/redact.js';
+import { redactor } from '../../src/model/redact.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { sourceConfigSchema, sourceKindNames } from '../../src/sources/registry.js';
-import {
-  SourceError,
-  type BackupSet,
-  type RestoreOutcome,
-  type RestoreSource,
-} from '../../src/sources/restore-source.js';
+import { type RestoreOutcome, type RestoreSource } from '../../src/sources/restore-source.js';
+import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { createS3ObjectStore, type S3ObjectStore } from '../../src/sources/s3-object-store.js';
 import {
   createS3Source,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { normaliseEntryPath, parentOf, symlinkAncestor } from '../../src/sources/safe-path.js';
+import { normaliseEntryPath, parentOf, symlinkAncestor } from '../../src/model/safe-path.js';
 
 describe('normaliseEntryPath', () => {
   it.each([

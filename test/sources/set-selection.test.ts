@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SourceError, type BackupSet } from '../../src/sources/restore-source.js';
+import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { selectSchema, selectSet } from '../../src/sources/set-selection.js';
 
 const day = 86_400_000;

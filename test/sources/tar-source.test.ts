@@ -13,10 +13,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
 import {
   BackupDamagedError,
-  type BackupSet,
   type RestoreOutcome,
   type RestoreSource,
 } from '../../src/sources/restore-source.js';
+import { type BackupSet } from '../../src/model/restore.js';
 import { tarSourceKind } from '../../src/sources/tar-source.js';
 import {
   listFiles,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from '../../config/duration.js';
+import { parseDuration } from '../../model/duration.js';
 import { runVerdictSchema } from '../../evidence/run-record.js';
 import { isCalendarDate } from '../controls.js';
 

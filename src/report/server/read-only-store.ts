@@ -1,6 +1,6 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
-import { redactor } from '../../config/redact.js';
+import { redactor } from '../../model/redact.js';
 import type { Database } from '../../evidence/database.js';
 import { EvidenceError, reasonOf } from '../../evidence/errors.js';
 import {

@@ -3,7 +3,7 @@ import { opendir, readlink } from 'node:fs/promises';
 import { fileNameOf, fsPath } from '../../model/file-name.js';
 import { hashFile } from '../../manifest/hash-file.js';
 import { describeFsError } from '../../scratch/hashing-writer.js';
-import type { RefusedEntry, RestoredFile, RestoredLink } from '../restore-source.js';
+import type { RefusedEntry, RestoredFile, RestoredLink } from '../../model/restore.js';
 
 /** Files hashed at once: enough to keep a disk busy, few enough to keep memory flat (1 MiB reads each). */
 const HASH_CONCURRENCY = 4;

@@ -1,7 +1,7 @@
 import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError } from '../../scratch/hashing-writer.js';
-import { SourceError } from '../restore-source.js';
+import { SourceError } from '../../model/restore.js';
 import { readPlainDump, stripLeadingComments } from './plain-sql.js';
 
 /** pg_dump's output formats: -Fc, -Fd, -Ft, -Fp. */

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { findSets } from '../glob-sets.js';
-import type { BackupSet } from '../restore-source.js';
+import type { BackupSet } from '../../model/restore.js';
 import type { DumpFormat } from './dump-format.js';
 
 /**

@@ -1,11 +1,7 @@
-import {
-  describeExit,
-  lastLine,
-  runCommand,
-  type CommandResult,
-  type ExecRecord,
-} from '../../exec/run-command.js';
-import { BackupDamagedError, SourceError, type RefusedEntry } from '../restore-source.js';
+import { describeExit, lastLine, runCommand, type CommandResult } from '../../exec/run-command.js';
+import { type ExecRecord } from '../../model/exec-record.js';
+import { BackupDamagedError } from '../restore-source.js';
+import { SourceError, type RefusedEntry } from '../../model/restore.js';
 
 /** One TABLE DATA entry of an archive's table of contents: what sampling picks from. */
 export interface TocTableData {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import pg from 'pg';
-import { SourceError } from '../restore-source.js';
+import { SourceError } from '../../model/restore.js';
 import type { QueryFn, RestoredDatabase } from '../restored-database.js';
 
 /** Every scratch database's name starts with this, so a sweep can find leftovers and nothing else. */

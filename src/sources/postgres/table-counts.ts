@@ -1,4 +1,4 @@
-import type { RestoredTable } from '../restore-source.js';
+import type { RestoredTable } from '../../model/restore.js';
 import type { QueryFn } from '../restored-database.js';
 
 /** Ordinary and partitioned tables outside the system schemas, in name order. */

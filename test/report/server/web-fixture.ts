@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CheckResult } from '../../../src/checks/check.js';
+import type { CheckResult } from '../../../src/model/check-result.js';
 import type { EvidenceStore, OpenEvidenceStoreOptions } from '../../../src/evidence/open-store.js';
 import { openEvidenceStore } from '../../../src/evidence/open-store.js';
 import type { RunItem, RunRecord } from '../../../src/evidence/run-record.js';

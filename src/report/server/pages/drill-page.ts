@@ -1,4 +1,4 @@
-import { formatDuration } from '../../../config/duration.js';
+import { formatDuration } from '../../../model/duration.js';
 import type { DrillSummary } from '../../drill-summary.js';
 import { html } from '../../html.js';
 import type { RunRow } from '../../render-csv.js';

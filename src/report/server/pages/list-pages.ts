@@ -1,4 +1,4 @@
-import { formatBytes } from '../../../config/common.js';
+import { formatBytes } from '../../../model/primitives.js';
 import type { RunItem, RunRecord } from '../../../evidence/run-record.js';
 import { html } from '../../html.js';
 import type { RunRow } from '../../render-csv.js';

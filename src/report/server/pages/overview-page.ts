@@ -1,4 +1,4 @@
-import { formatDuration } from '../../../config/duration.js';
+import { formatDuration } from '../../../model/duration.js';
 import type { CoverageFinding, DrillSummary, EvidenceSummary } from '../../drill-summary.js';
 import { html, type SafeHtml } from '../../html.js';
 import {

@@ -1,5 +1,5 @@
-import { formatDuration } from '../../../config/duration.js';
-import { formatBytes } from '../../../config/common.js';
+import { formatDuration } from '../../../model/duration.js';
+import { formatBytes } from '../../../model/primitives.js';
 import { RUN_VERDICTS } from '../../drill-summary.js';
 import { html, type SafeHtml } from '../../html.js';
 import type { RunRow } from '../../render-csv.js';

@@ -1,6 +1,6 @@
-import type { CheckResult } from '../../../checks/check.js';
-import { formatDuration } from '../../../config/duration.js';
-import { formatBytes } from '../../../config/common.js';
+import type { CheckResult } from '../../../model/check-result.js';
+import { formatDuration } from '../../../model/duration.js';
+import { formatBytes } from '../../../model/primitives.js';
 import type { RunRecord } from '../../../evidence/run-record.js';
 import type { StoredRun } from '../../../evidence/runs.js';
 import { describeAssurance } from '../../assurance.js';

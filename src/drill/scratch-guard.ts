@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
 import { sourceLocalPaths } from '../sources/registry.js';
-import { ScratchError } from './scratch-dir.js';
+import { ScratchError } from '../scratch/scratch-dir.js';
 
 /**
  * Refuses a scratch root that would put restores (and their removal) somewhere

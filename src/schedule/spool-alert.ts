@@ -5,8 +5,8 @@ import { reasonOf } from '../evidence/errors.js';
 import { listSpool, readSpoolEntry, spoolDirFor } from '../evidence/spool.js';
 import type { Logger } from '../log/logger.js';
 import { toAlertDrill } from './alerting.js';
-import type { AlertChannel, DeliveryResult } from './channel.js';
-import { buildSpooledAlert } from './message.js';
+import type { AlertChannel, DeliveryResult } from '../alerts/channel.js';
+import { buildSpooledAlert } from '../alerts/message.js';
 
 /** The folder inside the spool where each (run, channel) alert already sent leaves a claim file. */
 const ALERTED_DIR = 'alerted';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { cronSchema } from '../config/common.js';
-import { durationSchema } from '../config/duration.js';
+import { cronSchema } from '../model/primitives.js';
+import { durationSchema } from '../model/duration.js';
 
 /** True when `Intl` knows the IANA time zone name. */
 export function isTimeZone(name: string): boolean {

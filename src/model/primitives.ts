@@ -1,9 +1,6 @@
+/** The config's value types that every layer shares: byte sizes, cron expressions, names. */
 import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
-import { durationSchema } from './duration.js';
-
-export { durationSchema };
-
 const SIZE_UNITS: Record<string, number> = {
   b: 1,
   kb: 1e3,

@@ -1,7 +1,9 @@
 import { createReadStream } from 'node:fs';
-import { HASH_CHUNK_BYTES } from './hash-file.js';
 
 /** Longest line kept: far beyond PATH_MAX plus a digest, small enough to keep memory flat. */
+/** Reads go in 1 MiB chunks: few syscalls, little memory. */
+export const READ_CHUNK_BYTES = 1024 * 1024;
+
 export const MAX_LINE_BYTES = 64 * 1024;
 
 /**
@@ -32,7 +34,7 @@ export async function* readLines(
   options: { signal?: AbortSignal | undefined } = {},
 ): AsyncGenerator<Line> {
   const stream = createReadStream(path, {
-    highWaterMark: HASH_CHUNK_BYTES,
+    highWaterMark: READ_CHUNK_BYTES,
     signal: options.signal,
   });
   let parts: Buffer[] = [];

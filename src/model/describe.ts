@@ -1,4 +1,4 @@
-import type { Finding } from './check.js';
+import type { Finding } from './check-result.js';
 
 /** `1 file`, `3 files`. */
 export function plural(count: number, singular: string, pluralForm = `${singular}s`): string {
@@ -11,5 +11,3 @@ export function listFindings(findings: readonly Finding[], max = 3): string {
   const more = findings.length - shown.length;
   return more > 0 ? `${shown.join(', ')} and ${more} more` : shown.join(', ');
 }
-
-export { formatBytes } from '../config/common.js';

@@ -8,12 +8,12 @@ import {
   recordAlertEvent,
   type AlertEvent,
   type NewAlertEvent,
-} from './alert-log.js';
-import type { AlertsConfig } from './alerts-config.js';
-import type { RetryPolicy } from './backoff.js';
-import type { AlertChannel, DeliveryResult } from './channel.js';
-import { AlertDispatcher, type DeliveryReport } from './dispatcher.js';
-import { loadDrillHistory } from './history.js';
+} from '../alerts/alert-log.js';
+import type { AlertsConfig } from '../alerts/alerts-config.js';
+import type { RetryPolicy } from '../alerts/backoff.js';
+import type { AlertChannel, DeliveryResult } from '../alerts/channel.js';
+import { AlertDispatcher, type DeliveryReport } from '../alerts/dispatcher.js';
+import { loadDrillHistory } from '../alerts/history.js';
 import {
   buildFailingAlert,
   buildHeartbeat,
@@ -24,17 +24,17 @@ import {
   type AlertDrill,
   type AlertMessage,
   type HeartbeatDrill,
-} from './message.js';
-import { createChannel } from './registry.js';
-import { loadUnreviewedFailures } from './unreviewed.js';
-import { routeChannels } from './routing.js';
+} from '../alerts/message.js';
+import { createChannel } from '../alerts/registry.js';
+import { routeChannels } from '../alerts/routing.js';
+import { loadUnreviewedFailures } from '../alerts/unreviewed.js';
 import {
   decideAlerts,
   drillState,
   type AlertDecision,
   type DrillHistory,
   type DrillState,
-} from './state.js';
+} from '../alerts/state.js';
 
 export interface AlertingOptions {
   /** The loaded config: its `alerts` block, its drills, and the file (named in evidence commands). */
