@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { localPathSchema } from '../config/home-path.js';
+import { localPathSchema } from '../model/local-path.js';
 import {
   failedResult,
   resultFromFindings,
   type CheckResult,
   type Finding,
-} from '../checks/check.js';
+} from '../model/check-result.js';
 import {
   BACKUP_BUNDLE,
   BACKUP_MANIFEST,
@@ -25,14 +25,8 @@ import type { ItemsReport } from '../evidence/items-check.js';
 import { DirectorySource } from './directory-source.js';
 import { globBase } from './glob-sets.js';
 import { PgliteDatabase } from './postgres/pglite-database.js';
-import {
-  SourceError,
-  type BackupSet,
-  type RestoreOptions,
-  type RestoreOutcome,
-  type RestoreSource,
-  type SetItem,
-} from './restore-source.js';
+import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
+import type { RestoreOptions, RestoreOutcome, RestoreSource } from './restore-source.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
