@@ -48,6 +48,11 @@ const registry = new KindRegistry<CheckKind>('check', KINDS as unknown as readon
 
 export const checkKindNames: readonly string[] = registry.names;
 
+/** Where a kind's config sits (`checks`, `targets`), or null for a kind that always runs or is unknown. */
+export function checkKindSection(kind: string): CheckSection {
+  return registry.kinds.find((each) => each.kind === kind)?.section ?? null;
+}
+
 type Kinds = (typeof KINDS)[number];
 /** The zod shape of one section: each of its kinds' schema under the kind's key. */
 type SectionShape<Section extends CheckSection> = {

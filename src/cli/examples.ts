@@ -16,6 +16,10 @@ const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     "restore-drill signoff 5f8c7938 --by alice --decision remediation --note 'manifest drift: job fixed' --ticket OPS-7",
     "restore-drill signoff 5f8c7938 --by bob --decision risk-accepted --note 'legacy share, retired in Q3'",
   ],
+  selftest: [
+    'restore-drill selftest --drill fileserver-nightly',
+    'restore-drill selftest --drill orders-db --json',
+  ],
   init: [
     'restore-drill init /backups/nightly /backups/restic-repo',
     'restore-drill init s3://acme-backups/nightly/ --config drills.yaml',

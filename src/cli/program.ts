@@ -18,6 +18,7 @@ const VERBS: Readonly<
   history: async () => (await import('./history.js')).historyCommand(),
   show: async () => (await import('./show.js')).showCommand(),
   signoff: async () => (await import('./signoff.js')).signoffCommand(),
+  selftest: async () => (await import('./selftest.js')).selftestCommand(),
   validate: async () => (await import('./validate.js')).validateCommand(),
   init: async () => (await import('./init.js')).initCommand(),
   alerts: async (jobs) => (await import('./alerts.js')).alertsCommand(await jobs()),

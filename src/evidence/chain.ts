@@ -17,6 +17,7 @@ import {
   type ItemsReport,
 } from './items-check.js';
 import { reviewRecordSchema } from './reviews.js';
+import { selftestRecordSchema } from './selftests.js';
 import type { RunItem } from './run-record.js';
 import { computeRecordHash, GENESIS_HASH, runItemOf } from './runs.js';
 
@@ -119,9 +120,9 @@ export interface ChainReport {
 /** A record as the walker sees it, from a row or a bundle line. */
 export interface ChainEntry {
   seq: number;
-  /** A run's result or a review (sign-off) of a run; runs when absent. */
+  /** A run's result, a review (sign-off) of a run, or a selftest; runs when absent. */
   kind?: ChainRecordKind;
-  /** The run's id (for a review, the reviewed run's). */
+  /** The run's id (for a review, the reviewed run's; for a selftest, its own). */
   runId: string;
   prevHash: string;
   recordHash: string;
@@ -130,11 +131,21 @@ export interface ChainEntry {
   columns?: StoredColumns;
   /** The denormalised columns of a review row. */
   reviewColumns?: StoredReviewColumns;
+  /** The denormalised columns of a selftest row. */
+  selftestColumns?: StoredSelftestColumns;
   line?: number;
 }
 
-/** What a chain record is: a run's result (run_results) or a review of a run (run_reviews). */
-export type ChainRecordKind = 'run' | 'review';
+/** What a chain record is: a run's result (run_results), a review of a run (run_reviews) or a selftest (selftests). */
+export type ChainRecordKind = 'run' | 'review' | 'selftest';
+
+/** selftests columns that copy a field of the record. */
+export interface StoredSelftestColumns {
+  drill: string;
+  verdict: string;
+  started_at: Date;
+  undetected: number;
+}
 
 /** run_reviews columns that copy a field of the record. */
 export interface StoredReviewColumns {
@@ -278,6 +289,7 @@ export class ChainWalker {
 
 /** How a message names a record: `run ID`, or `review of run ID`. */
 function labelOf(entry: ChainEntry): string {
+  if (entry.kind === 'selftest') return `selftest ${entry.runId}`;
   return entry.kind === 'review' ? `review of run ${entry.runId}` : `run ${entry.runId}`;
 }
 
@@ -359,7 +371,8 @@ function checkContent(entry: ChainEntry, nextPrevHash: string | undefined): Chai
       `seq ${entry.seq} (${labelOf(entry)}): the record is not a JSON run record: ${reasonOf(error)}`,
     );
   }
-  const recordKind: ChainRecordKind = parsed.kind === 'review' ? 'review' : 'run';
+  const recordKind: ChainRecordKind =
+    parsed.kind === 'review' ? 'review' : parsed.kind === 'selftest' ? 'selftest' : 'run';
   if (entry.kind !== undefined && entry.kind !== recordKind) {
     return breakOf(
       entry,
@@ -367,7 +380,7 @@ function checkContent(entry: ChainEntry, nextPrevHash: string | undefined): Chai
       'kind',
       entry.kind,
       recordKind,
-      `seq ${entry.seq} (${labelOf(entry)}): stored as a ${entry.kind === 'review' ? 'review' : "run's result"} but the record is a ${recordKind === 'review' ? 'review' : "run's result"}`,
+      `seq ${entry.seq} (${labelOf(entry)}): stored as a ${KIND_NAMES[entry.kind]} but the record is a ${KIND_NAMES[recordKind]}`,
     );
   }
   if (recordKind === 'review') {
@@ -382,6 +395,18 @@ function checkContent(entry: ChainEntry, nextPrevHash: string | undefined): Chai
         `seq ${entry.seq} (${labelOf(entry)}): the record is not a review record: ${review.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
       );
   }
+  if (recordKind === 'selftest') {
+    const selftest = selftestRecordSchema.safeParse(parsed);
+    if (!selftest.success)
+      return breakOf(
+        entry,
+        'record-unreadable',
+        'record',
+        'a selftest record',
+        selftest.error.issues[0]?.message ?? 'invalid',
+        `seq ${entry.seq} (${labelOf(entry)}): the record is not a selftest record: ${selftest.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ')}`,
+      );
+  }
   if (parsed.runId !== entry.runId) {
     return breakOf(
       entry,
@@ -394,7 +419,34 @@ function checkContent(entry: ChainEntry, nextPrevHash: string | undefined): Chai
   }
   if (entry.columns) return checkColumns(entry, parsed, entry.columns);
   if (entry.reviewColumns) return checkReviewColumns(entry, parsed, entry.reviewColumns);
+  if (entry.selftestColumns) return checkSelftestColumns(entry, parsed, entry.selftestColumns);
   return null;
+}
+
+/** How a message names each kind of record. */
+const KIND_NAMES: Readonly<Record<ChainRecordKind, string>> = {
+  run: "run's result",
+  review: 'review',
+  selftest: 'selftest',
+};
+
+function checkSelftestColumns(
+  entry: ChainEntry,
+  record: Record<string, unknown>,
+  columns: StoredSelftestColumns,
+): ChainBreak | null {
+  const damages = Array.isArray(record.damages) ? (record.damages as { detected?: unknown }[]) : [];
+  const expected: [keyof StoredSelftestColumns, unknown, unknown][] = [
+    ['drill', record.drill, columns.drill],
+    ['verdict', record.verdict, columns.verdict],
+    ['started_at', time(record.startedAt), time(columns.started_at)],
+    [
+      'undetected',
+      damages.filter((damage) => damage.detected !== true).length,
+      Number(columns.undetected),
+    ],
+  ];
+  return firstMismatch(entry, expected);
 }
 
 /** The first copied column that differs from its record: [column, from the record, stored]. */
@@ -639,7 +691,11 @@ export async function verifyChain(
 }
 
 /** One record of the chain as the walk reads it: a run's result or a review, with its copied columns. */
-interface ChainRow extends Partial<StoredColumns>, Partial<StoredReviewColumns> {
+interface ChainRow
+  extends
+    Partial<StoredColumns>,
+    Partial<StoredReviewColumns>,
+    Partial<Pick<StoredSelftestColumns, 'undetected'>> {
   seq: string;
   kind: ChainRecordKind;
   run_id: string;
@@ -653,12 +709,16 @@ function chainRowsAfter(seq: number) {
   return sql`select seq, 'run' as kind, run_id, drill, verdict, started_at, finished_at, set_path, files,
       bytes, checks_failed, restore_ms, verify_ms, total_ms,
       null::timestamptz as reviewed_at, null as reviewer, null as decision, null as note, null as ticket,
-      record, prev_hash, record_hash
+      null::integer as undetected, record, prev_hash, record_hash
     from run_results where seq > ${String(seq)}
     union all
     select seq, 'review', run_id, null, null, null, null, null, null, null, null, null, null, null,
-      reviewed_at, reviewer, decision, note, ticket, record, prev_hash, record_hash
+      reviewed_at, reviewer, decision, note, ticket, null, record, prev_hash, record_hash
     from run_reviews where seq > ${String(seq)}
+    union all
+    select seq, 'selftest', run_id, drill, verdict, started_at, null, null, null, null, null, null, null, null,
+      null, null, null, null, null, undetected, record, prev_hash, record_hash
+    from selftests where seq > ${String(seq)}
     order by seq`;
 }
 
@@ -672,6 +732,7 @@ function chainEntryOf(row: ChainRow): ChainEntry {
     record: row.record,
   };
   if (row.kind === 'review') entry.reviewColumns = row as StoredReviewColumns;
+  else if (row.kind === 'selftest') entry.selftestColumns = row as StoredSelftestColumns;
   else entry.columns = row as StoredColumns;
   return entry;
 }
@@ -846,7 +907,7 @@ async function walkBundle(path: string, items: BundleItems): Promise<ChainReport
       }
       const entry = record.data;
       await finishBundleItems(path, items);
-      if (items.report && entry.kind !== 'review')
+      if (items.report && (entry.kind === undefined || entry.kind === 'run'))
         items.check = new RecordItemsCheck(entry.seq, entry.runId, entry.record, lineNumber);
       if (currentSeq === null && entry.seq !== header.firstSeq) {
         active.fail({

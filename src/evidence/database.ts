@@ -98,6 +98,22 @@ export interface RunReviewsTable {
 }
 
 /**
+ * Selftest records (migration 009), in the same hash chain as run_results and
+ * run_reviews; `run_id` is the selftest's own id. The other columns copy fields of `record`.
+ */
+export interface SelftestsTable {
+  seq: ColumnType<string, never, never>;
+  run_id: Immutable<string>;
+  drill: Immutable<string>;
+  verdict: Immutable<string>;
+  started_at: Timestamp;
+  undetected: Immutable<number>;
+  record: Immutable<string>;
+  prev_hash: Immutable<string>;
+  record_hash: Immutable<string>;
+}
+
+/**
  * The evidence database as kysely sees it. Later tables (alert log, waivers,
  * purge records) join here with their own migrations.
  */
@@ -106,6 +122,7 @@ export interface Database extends AlertLogTables, RunSkipsTables {
   run_results: RunResultsTable;
   run_items: RunItemsTable;
   run_reviews: RunReviewsTable;
+  selftests: SelftestsTable;
 }
 
 export type RunStartRow = Selectable<RunStartsTable>;

@@ -53,8 +53,8 @@ export type BundleHeader = z.infer<typeof bundleHeaderSchema>;
 export const bundleRecordSchema = z.object({
   type: z.literal('record'),
   seq: z.number().int(),
-  /** A run's result or a review (sign-off) of a run; a run when absent (bundles before reviews). */
-  kind: z.enum(['run', 'review']).optional(),
+  /** A run's result, a review (sign-off) of a run or a selftest; a run when absent (bundles before reviews). */
+  kind: z.enum(['run', 'review', 'selftest']).optional(),
   /** The run's id (for a review, the reviewed run's). */
   runId: z.string(),
   prevHash: hash,
@@ -124,7 +124,8 @@ export async function exportEvidence(
       await options.inSnapshot?.(trx);
       // Runs and reviews share one seq order: the chain is the union of both tables.
       const chain = sql`(select seq, 'run' as kind, run_id, prev_hash, record_hash, record from run_results
-        union all select seq, 'review', run_id, prev_hash, record_hash, record from run_reviews) as chain`;
+        union all select seq, 'review', run_id, prev_hash, record_hash, record from run_reviews
+        union all select seq, 'selftest', run_id, prev_hash, record_hash, record from selftests) as chain`;
       const start = options.since
         ? await trx
             .selectFrom('run_results')
@@ -179,7 +180,7 @@ export async function exportEvidence(
       while (after !== null) {
         const { rows } = await sql<{
           seq: string;
-          kind: 'run' | 'review';
+          kind: 'run' | 'review' | 'selftest';
           run_id: string;
           prev_hash: string;
           record_hash: string;

@@ -30,14 +30,21 @@ export async function planPurge(
     if (found === undefined) return null;
     head = found.seq;
   }
+  // Selftests are dated like runs: one as young as the cutoff is kept too.
   const firstKept = await db
-    .selectFrom('run_results')
-    .select((eb) => eb.fn.min('seq').as('seq'))
-    .where('started_at', '>=', before)
+    .selectFrom((eb) =>
+      eb
+        .selectFrom('run_results')
+        .select(['seq', 'started_at'])
+        .unionAll(eb.selectFrom('selftests').select(['seq', 'started_at']))
+        .as('dated'),
+    )
+    .select((eb) => eb.fn.min('dated.seq').as('seq'))
+    .where('dated.started_at', '>=', before)
     .executeTakeFirst();
   // Keep the newest record whatever its age: the next record's prev_hash is its record_hash.
   const keepFrom = Math.min(firstKept?.seq == null ? head : Number(firstKept.seq), head);
-  // A prefix of the chain: runs and the reviews among them (a later review of a removed run stays).
+  // A prefix of the chain: runs and the reviews and selftests among them (a later review of a removed run stays).
   const { rows } = await sql<{
     first: string | null;
     last: string | null;
@@ -45,7 +52,8 @@ export async function planPurge(
     youngest: Date | string | null;
   }>`select min(seq) as first, max(seq) as last, count(*) as count, max(started_at) as youngest
     from (select seq, started_at from run_results where seq < ${String(keepFrom)}
-      union all select seq, null from run_reviews where seq < ${String(keepFrom)}) as chain`.execute(
+      union all select seq, null from run_reviews where seq < ${String(keepFrom)}
+      union all select seq, started_at from selftests where seq < ${String(keepFrom)}) as chain`.execute(
     db,
   );
   const range = rows[0];
@@ -155,9 +163,11 @@ export async function purgeEvidence(
     };
     const hashes = await sql<{ prev_hash: string; record_hash: string }>`
       select (select prev_hash from (select seq, prev_hash from run_results union all
-          select seq, prev_hash from run_reviews) as chain where seq = ${range.first}) as prev_hash,
+          select seq, prev_hash from run_reviews union all
+          select seq, prev_hash from selftests) as chain where seq = ${range.first}) as prev_hash,
         (select record_hash from (select seq, record_hash from run_results union all
-          select seq, record_hash from run_reviews) as chain where seq = ${range.last}) as record_hash`.execute(
+          select seq, record_hash from run_reviews union all
+          select seq, record_hash from selftests) as chain where seq = ${range.last}) as record_hash`.execute(
       trx,
     );
     const first = { prev_hash: hashes.rows[0]?.prev_hash as string };
@@ -180,6 +190,7 @@ export async function purgeEvidence(
     );
     const alerts = await sql`delete from alert_events where run_id in (${purgedRuns})`.execute(trx);
     await sql`delete from run_reviews where seq <= ${range.last}`.execute(trx);
+    await sql`delete from selftests where seq <= ${range.last}`.execute(trx);
     // Results and their starts in one statement: the foreign key is checked at its end.
     const starts = await sql<{ count: string }>`
       with gone as (delete from run_results where seq <= ${range.last} returning run_id)

@@ -212,7 +212,7 @@ export async function recordRunResult(
 const isoTime = z.iso.datetime({ offset: true });
 
 /**
- * The newest record of the chain, a run's result or a review (they share one
+ * The newest record of the chain, a run's result, a review or a selftest (they share one
  * seq order); undefined when the chain is empty. Appenders hold CHAIN_LOCK.
  */
 export async function chainHead(db: Db): Promise<{ seq: number; recordHash: string } | undefined> {
@@ -222,6 +222,7 @@ export async function chainHead(db: Db): Promise<{ seq: number; recordHash: stri
         .selectFrom('run_results')
         .select(['seq', 'record_hash'])
         .unionAll(eb.selectFrom('run_reviews').select(['seq', 'record_hash']))
+        .unionAll(eb.selectFrom('selftests').select(['seq', 'record_hash']))
         .as('chain'),
     )
     .select(['chain.seq', 'chain.record_hash'])

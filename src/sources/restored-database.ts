@@ -28,4 +28,15 @@ export interface RestoredDatabase {
     fn: (query: QueryFn) => Promise<T>,
     options: { statementTimeoutMs: number },
   ): Promise<T>;
+  /**
+   * A writable session on the scratch database, its statements committed as they run:
+   * only `selftest` uses it, to damage the scratch copy and put it back. Checks never do.
+   */
+  damageSession?(): Promise<DamageSession>;
+}
+
+/** One connection to a scratch database that may write (selftest only); temporary tables live as long as it. */
+export interface DamageSession {
+  query: QueryFn;
+  close(): Promise<void>;
 }

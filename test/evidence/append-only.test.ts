@@ -10,6 +10,8 @@ const MIGRATION_BOOKKEEPING = new Set(['kysely_migration', 'kysely_migration_loc
 
 const HASH_A = 'a'.repeat(64);
 const HASH_B = 'b'.repeat(64);
+const HASH_C = 'c'.repeat(64);
+const HASH_D = 'd'.repeat(64);
 
 /**
  * One row for each evidence table, in foreign-key order. A table added by a
@@ -29,6 +31,9 @@ const ROWS: Record<string, (runId: string) => RawBuilder<unknown>> = {
   run_reviews: (runId) => sql`insert into run_reviews
     (run_id, reviewed_at, reviewer, decision, note, ticket, record, prev_hash, record_hash)
     values (${runId}, now(), 'r', 'accepted', 'n', null, '{}', ${HASH_A}, ${HASH_B})`,
+  selftests: () => sql`insert into selftests
+    (run_id, drill, verdict, started_at, undetected, record, prev_hash, record_hash)
+    values ('selftest-1', 'd', 'passed', now(), 0, '{}', ${HASH_C}, ${HASH_D})`,
   run_skips: () => sql`insert into run_skips
     (drill, scheduled_for, reason, blocking_run_id, detail, recorded_at, host, pid)
     values ('d', now(), 'missed', null, 'missed', now(), 'h', 1)`,

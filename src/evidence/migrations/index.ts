@@ -8,6 +8,7 @@ import * as m005 from './005-append-only-alerts.js';
 import * as m006 from './006-run-process-start.js';
 import * as m007 from './007-item-links.js';
 import * as m008 from './008-reviews.js';
+import * as m009 from './009-selftests.js';
 import * as m010 from './010-unreviewed-alerts.js';
 
 /**
@@ -24,6 +25,7 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '006-run-process-start': m006,
   '007-item-links': m007,
   '008-reviews': m008,
+  '009-selftests': m009,
   '010-unreviewed-alerts': m010,
 };
 

@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
-import type { QueryFn, RestoredDatabase } from '../restored-database.js';
+import type { DamageSession, QueryFn, RestoredDatabase } from '../restored-database.js';
 
 /** An embedded PGlite database a plain dump was loaded into; closed by the source's dispose. */
 export class PgliteDatabase implements RestoredDatabase {
@@ -32,5 +32,19 @@ export class PgliteDatabase implements RestoredDatabase {
     } finally {
       await this.lite.exec('rollback').catch(() => undefined);
     }
+  }
+
+  /** PGlite has one session: the damage's temporary tables share it with the checks, which never list them. */
+  damageSession(): Promise<DamageSession> {
+    return Promise.resolve({
+      query: async (text, params) => {
+        const result = await this.lite.query<Record<string, unknown>>(
+          text,
+          params ? [...params] : [],
+        );
+        return { rows: result.rows, fields: result.fields.map((field) => ({ name: field.name })) };
+      },
+      close: () => Promise.resolve(),
+    });
   }
 }

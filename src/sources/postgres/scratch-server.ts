@@ -1,7 +1,7 @@
 import path from 'node:path';
 import pg from 'pg';
 import { SourceError } from '../../model/restore.js';
-import type { QueryFn, RestoredDatabase } from '../restored-database.js';
+import type { DamageSession, QueryFn, RestoredDatabase } from '../restored-database.js';
 
 /** Every scratch database's name starts with this, so a sweep can find leftovers and nothing else. */
 export const SCRATCH_DATABASE_PREFIX = 'restore_drill_';
@@ -269,5 +269,19 @@ export class ServerDatabase implements RestoredDatabase {
       await client.query('rollback').catch(() => undefined);
       await client.end().catch(() => undefined);
     }
+  }
+
+  async damageSession(): Promise<DamageSession> {
+    const client = await connect(this.address, this.name);
+    return {
+      query: async (text, params) => {
+        const result = await client.query({ text, values: params ? [...params] : [] });
+        return {
+          rows: result.rows as Record<string, unknown>[],
+          fields: result.fields.map((field) => ({ name: field.name })),
+        };
+      },
+      close: () => client.end().catch(() => undefined),
+    };
   }
 }
