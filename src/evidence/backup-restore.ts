@@ -5,7 +5,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
-import { listPurges } from './chain.js';
+import { listPurges, type ChainRecordKind } from './chain.js';
 import type { Database } from './database.js';
 import { reasonOf } from './errors.js';
 import { migrateToLatest } from './migrations/index.js';
@@ -18,6 +18,7 @@ import {
   type BundleRecord,
 } from './export.js';
 import { reviewRecordSchema } from './reviews.js';
+import { selftestRecordSchema } from './selftests.js';
 import { runRecordSchema } from './run-record.js';
 import { insertItemBatch, runResultRow, type ItemColumns } from './runs.js';
 
@@ -66,6 +67,7 @@ function parseLine<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
 export interface RestoredCounts {
   runs: number;
   reviews: number;
+  selftests: number;
   items: number;
 }
 
@@ -79,7 +81,7 @@ const RESTORE_ITEM_BATCH = 5_000;
  * so a bundle that does not fit the schema fails here, naming the record.
  */
 export async function restoreBundle(db: Kysely<Database>, file: string): Promise<RestoredCounts> {
-  const counts: RestoredCounts = { runs: 0, reviews: 0, items: 0 };
+  const counts: RestoredCounts = { runs: 0, reviews: 0, selftests: 0, items: 0 };
   await db.transaction().execute(async (trx) => {
     let items: (ItemColumns & { runId: string }) | null = null;
     const flush = async (): Promise<void> => {
@@ -114,7 +116,14 @@ export async function restoreBundle(db: Kysely<Database>, file: string): Promise
       await flush();
       const entry = line.value;
       try {
-        if (entry.kind === 'review') {
+        if (entry.kind === 'selftest') {
+          const selftest = selftestRecordSchema.parse(JSON.parse(entry.record));
+          await sql`insert into selftests (seq, run_id, drill, verdict, started_at, undetected, record, prev_hash, record_hash)
+            values (${String(entry.seq)}, ${entry.runId}, ${selftest.drill}, ${selftest.verdict}, ${selftest.startedAt},
+              ${selftest.damages.filter((damage) => !damage.detected).length}, ${entry.record}, ${entry.prevHash},
+              ${entry.recordHash})`.execute(trx);
+          counts.selftests++;
+        } else if (entry.kind === 'review') {
           const review = reviewRecordSchema.parse(JSON.parse(entry.record));
           await sql`insert into run_reviews (seq, run_id, reviewed_at, reviewer, decision, note, ticket, record, prev_hash, record_hash)
             values (${String(entry.seq)}, ${entry.runId}, ${review.reviewedAt}, ${review.by}, ${review.decision}, ${review.note},
@@ -157,7 +166,7 @@ export async function restoreBundle(db: Kysely<Database>, file: string): Promise
         }
       } catch (error) {
         throw new Error(
-          `seq ${entry.seq} (${entry.kind === 'review' ? 'review of run' : 'run'} ${entry.runId}) cannot be restored: ${reasonOf(error)}`,
+          `seq ${entry.seq} (${labelOf(entry.kind, entry.runId)}) cannot be restored: ${reasonOf(error)}`,
           { cause: error },
         );
       }
@@ -165,18 +174,27 @@ export async function restoreBundle(db: Kysely<Database>, file: string): Promise
     await flush();
     // Later appends (none are made to a restored copy) would continue after the restored head.
     await sql`select setval(pg_get_serial_sequence('run_results', 'seq'), greatest(1, coalesce(
-      (select max(seq) from (select seq from run_results union all select seq from run_reviews) as chain), 1)))`.execute(
+      (select max(seq) from (select seq from run_results union all select seq from run_reviews union all select seq from selftests) as chain), 1)))`.execute(
       trx,
     );
   });
   return counts;
 }
 
+/** How a message names a chain record: `run ID`, `review of run ID`, `selftest ID`. */
+export function labelOf(kind: ChainRecordKind | undefined, runId: string): string {
+  return kind === 'review'
+    ? `review of run ${runId}`
+    : kind === 'selftest'
+      ? `selftest ${runId}`
+      : `run ${runId}`;
+}
+
 /** A record of the backup that the live chain does not hold as it is. */
 export interface LiveDisagreement {
   seq: number;
   runId: string;
-  kind: 'run' | 'review';
+  kind: ChainRecordKind;
   /** `missing`: the live chain has no record at this seq (and none was purged there); `differs`: another record_hash. */
   problem: 'missing' | 'differs';
   backupHash: string;
@@ -236,7 +254,8 @@ export async function compareWithLive(
         const seqs = batch.map((entry) => String(entry.seq));
         const { rows } = await sql<{ seq: string; record_hash: string }>`
           select seq, record_hash from run_results where seq = any(${seqs}::int8[])
-          union all select seq, record_hash from run_reviews where seq = any(${seqs}::int8[])`.execute(
+          union all select seq, record_hash from run_reviews where seq = any(${seqs}::int8[])
+          union all select seq, record_hash from selftests where seq = any(${seqs}::int8[])`.execute(
           trx,
         );
         const liveHashes = new Map(rows.map((row) => [Number(row.seq), row.record_hash]));
@@ -276,12 +295,15 @@ export async function compareWithLive(
         runs: string;
       }>`
         select head.seq, head.record_hash,
-          (select count(*) from (select seq from run_results union all select seq from run_reviews) as chain
+          (select count(*) from (select seq from run_results union all select seq from run_reviews
+            union all select seq from selftests) as chain
             where seq > ${String(result.backupHead?.seq ?? 0)}) as after,
           (select count(*) from run_results) as runs
         from (select 1) as one
         left join (select seq, record_hash from run_results union all select seq, record_hash from run_reviews
-          order by seq desc limit 1) as head on true`.execute(trx);
+          union all select seq, record_hash from selftests order by seq desc limit 1) as head on true`.execute(
+        trx,
+      );
       const row = rows[0];
       result.liveHead =
         row?.seq == null || row.record_hash == null

@@ -15,6 +15,7 @@ import {
 } from '../evidence/backup.js';
 import {
   compareWithLive,
+  labelOf,
   openScratchEvidenceDb,
   restoreBundle,
   type ScratchEvidenceDb,
@@ -149,6 +150,7 @@ export class EvidenceBackupSource implements RestoreSource {
       const expected = {
         runs: manifest.chain.runs,
         reviews: manifest.chain.reviews,
+        selftests: manifest.chain.selftests,
         items: manifest.chain.items,
         head: manifest.chain.head,
       };
@@ -156,6 +158,7 @@ export class EvidenceBackupSource implements RestoreSource {
       if (
         counts.runs !== expected.runs ||
         counts.reviews !== expected.reviews ||
+        counts.selftests !== expected.selftests ||
         counts.items !== expected.items ||
         again.head?.recordHash !== expected.head?.recordHash
       )
@@ -197,7 +200,7 @@ export class EvidenceBackupSource implements RestoreSource {
       });
     }
     const liveFindings: Finding[] = comparison.disagreements.map((found) => ({
-      item: `seq ${found.seq} (${found.kind === 'review' ? 'review of run' : 'run'} ${found.runId})`,
+      item: `seq ${found.seq} (${labelOf(found.kind, found.runId)})`,
       problem: found.problem === 'missing' ? 'not-in-live-chain' : 'differs-from-live',
       expected: found.liveHash,
       actual: found.backupHash,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -8,6 +9,7 @@ import { backupEvidence } from '../../src/evidence/backup.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
 import { itemsDigest } from '../../src/evidence/items-digest.js';
 import { recordReview } from '../../src/evidence/reviews.js';
+import { recordSelftest } from '../../src/evidence/selftests.js';
 import { recordRunResult, recordRunStart } from '../../src/evidence/runs.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
@@ -48,6 +50,22 @@ describe.each(dialects)('evidence-backup source on %s', { timeout: 60_000 }, (di
       note: 'fixed the job',
       via: 'cli',
     });
+    await recordSelftest(live.store.db, {
+      kind: 'selftest',
+      runId: randomUUID(),
+      drill: 'nightly',
+      verdict: 'passed',
+      cause: null,
+      startedAt: '2026-01-10T04:00:00.000Z',
+      finishedAt: '2026-01-10T04:00:05.000Z',
+      durationMs: 5000,
+      set: { id: 'set-1', path: '/backups/set-1' },
+      sampled: false,
+      damages: [{ kind: 'flipped-byte', target: 'a.txt', detected: true, by: ['checks.manifest'] }],
+      host: 'test-host',
+      version: '0.1.0',
+      configHash: 'c'.repeat(64),
+    });
     runs.push(await addRun(live, { drill: 'nightly' }));
   }, SLOW_STORE_MS);
   afterAll(async () => {
@@ -77,7 +95,13 @@ describe.each(dialects)('evidence-backup source on %s', { timeout: 60_000 }, (di
   it('passes on a healthy backup, and still passes when the live chain has moved on (a backup may lag)', async () => {
     const out = path.join(base, 'healthy');
     const backup = await backupEvidence(live.store.db, { out, dialect });
-    expect(backup.manifest.chain).toMatchObject({ records: 3, runs: 2, reviews: 1, items: 4 });
+    expect(backup.manifest.chain).toMatchObject({
+      records: 4,
+      runs: 2,
+      reviews: 1,
+      selftests: 1,
+      items: 4,
+    });
 
     const record = await drill(out);
     expect(record.cause).toBeNull();
@@ -89,11 +113,11 @@ describe.each(dialects)('evidence-backup source on %s', { timeout: 60_000 }, (di
     expect(checks.evidenceChain?.verdict).toBe('passed');
     expect(checks.evidenceRestore).toMatchObject({
       verdict: 'passed',
-      actual: { runs: 2, reviews: 1, items: 4, head: backup.manifest.chain.head },
+      actual: { runs: 2, reviews: 1, selftests: 1, items: 4, head: backup.manifest.chain.head },
     });
     expect(checks.evidenceLive).toMatchObject({
       verdict: 'passed',
-      actual: { compared: 3, backupHead: backup.manifest.chain.head },
+      actual: { compared: 4, backupHead: backup.manifest.chain.head },
     });
 
     // The drill's own result joined the live chain: the backup now lags, which is allowed.
