@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { backoffDelay } from '../model/retry.js';
 
 /** The retry policy (`alerts.retry`), in milliseconds. */
 export interface RetryPolicy {
@@ -9,9 +10,7 @@ export interface RetryPolicy {
 }
 
 /**
- * The wait after the `attempts`-th failed attempt: `initialDelay` doubled per
- * attempt, capped at `maxDelay`, then jittered into its upper half so replicas
- * and channels that failed together do not retry in lockstep. The jitter comes
+ * The wait after the `attempts`-th failed attempt (`backoffDelay`). The jitter comes
  * from a hash of `seed` and the attempt number rather than from Math.random, so
  * every process computes the same due time from the same log.
  */
@@ -20,9 +19,11 @@ export function retryDelay(
   policy: Pick<RetryPolicy, 'initialDelay' | 'maxDelay'>,
   seed: string,
 ): number {
-  const exponent = Math.min(Math.max(0, attempts - 1), 40);
-  const base = Math.min(policy.maxDelay, policy.initialDelay * 2 ** exponent);
-  return Math.round(base * (0.5 + 0.5 * unitHash(`${seed}\n${attempts}`)));
+  return backoffDelay(
+    attempts,
+    { initialDelayMs: policy.initialDelay, maxDelayMs: policy.maxDelay },
+    unitHash(`${seed}\n${attempts}`),
+  );
 }
 
 /** When the next attempt is due, after `attempts` failed ones (the last at `lastAttemptAt`). */

@@ -28,7 +28,10 @@ export class BytesCheck implements Check {
 
   async run(context: CheckContext): Promise<CheckResult[]> {
     let bytes = 0;
-    for (const file of dataFiles(context.outcome.files, manifestPathInSet(this.manifest, context)))
+    for (const file of dataFiles(
+      context.outcome.files,
+      manifestPathInSet(this.manifest, context.set),
+    ))
       bytes += file.size;
     const min = this.config.min;
     const findings: Finding[] =

@@ -34,7 +34,7 @@ export class FilesCheck implements Check {
   async run(context: CheckContext): Promise<CheckResult[]> {
     const count = dataFiles(
       context.outcome.files,
-      manifestPathInSet(this.manifest, context),
+      manifestPathInSet(this.manifest, context.set),
     ).length;
     const { min, exact } = this.config;
     const findings: Finding[] = [];

@@ -65,7 +65,7 @@ export class LiveCheck implements Check {
       throw new Error(`live folder ${root} cannot be read: ${error.code ?? error.message}`);
     });
     if (!rootStat.isDirectory()) throw new Error(`live folder ${root} is not a folder`);
-    const files = dataFiles(context.outcome.files, manifestPathInSet(this.manifest, context));
+    const files = dataFiles(context.outcome.files, manifestPathInSet(this.manifest, context.set));
     const links = context.outcome.links ?? [];
     const differing: Finding[] = [];
     for (const file of files) {

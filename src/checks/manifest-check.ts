@@ -149,11 +149,12 @@ export function dataFiles(
 
 /** The manifest's path inside the restored set for this run, if it lies there (without reading it). */
 export function manifestPathInSet(
-  config: ManifestCheckConfig | undefined,
-  context: Pick<CheckContext, 'set' | 'scratchDir'>,
+  config: Pick<ManifestCheckConfig, 'path'> | undefined,
+  set: BackupSet,
 ): string | null {
   if (config === undefined) return null;
-  const location = locateManifest(config, context.set, context.scratchDir);
+  // Where it is in scratch does not matter for where it is in the set.
+  const location = locateManifest(config, set, '');
   return location.ok ? location.inSet : null;
 }
 

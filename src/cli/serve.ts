@@ -24,7 +24,11 @@ Access: set serve.auth.token (e.g. token: \${env:RD_WEB_TOKEN}) and/or serve.aut
 { user, password: \${env:RD_WEB_PASSWORD} } in the config. Send 'Authorization: Bearer TOKEN',
 or open http://HOST:PORT/?token=TOKEN once in a browser (it keeps an HttpOnly cookie).
 
-Read-only: only GET and HEAD are answered. On PostgreSQL the server's sessions are read-only
+Sign-off: reviewers listed in serve.auth.reviewers ({ user, password: \${env:…} } or
+{ user, token: \${env:…} }) sign in at /signin and sign off failed runs on the run's page;
+that review is the only write. The read-only token and basic credentials cannot sign off.
+
+Read-only: otherwise only GET and HEAD are answered. On PostgreSQL the server's sessions are read-only
 (default_transaction_read_only). With the embedded database (PGlite, no database.url),
 serve holds the database lock while it runs: stop it before running drills or other
 commands on the same config, or use PostgreSQL to serve and run drills side by side.
@@ -84,6 +88,7 @@ export function serveCommand(): Command {
           log,
           host,
           port,
+          reviewers: auth?.reviewers,
         });
       } catch (error) {
         stopping.cancel();
@@ -93,10 +98,11 @@ export function serveCommand(): Command {
         {
           url: server.url,
           auth: authenticator.schemes.length === 0 ? 'none' : authenticator.schemes.join('+'),
+          reviewers: (auth?.reviewers ?? []).length,
           database: store.dialect,
           drills: loaded.config.drills.length,
         },
-        `serving the evidence read-only at ${server.url}`,
+        `serving the evidence read-only at ${server.url}${(auth?.reviewers ?? []).length > 0 ? ' (reviewers may sign off runs)' : ''}`,
       );
       const signal = await stopping.signal;
       log.info({ signal }, 'stopping the web view');
@@ -142,7 +148,10 @@ function authFor(
   host: string,
   insecure: boolean,
 ): ServeAuth | null {
-  const configured = serve.auth.token !== undefined || serve.auth.basic !== undefined;
+  const configured =
+    serve.auth.token !== undefined ||
+    serve.auth.basic !== undefined ||
+    (serve.auth.reviewers ?? []).length > 0;
   if (insecure) {
     if (configured)
       throw new CliError(
@@ -164,6 +173,10 @@ function authFor(
   }
   requireEnvReference(loaded, ['serve', 'auth', 'token']);
   requireEnvReference(loaded, ['serve', 'auth', 'basic', 'password']);
+  serve.auth.reviewers?.forEach((_reviewer, index) => {
+    requireEnvReference(loaded, ['serve', 'auth', 'reviewers', String(index), 'password']);
+    requireEnvReference(loaded, ['serve', 'auth', 'reviewers', String(index), 'token']);
+  });
   return serve.auth;
 }
 

@@ -4,6 +4,7 @@ import type { CheckResult } from '../model/check-result.js';
 import { plural } from '../model/describe.js';
 import type { Config, DrillConfig } from '../config/schema.js';
 import { formatBytes } from '../model/primitives.js';
+import { manifestPathInSet } from '../checks/manifest-check.js';
 import { redactor } from '../model/redact.js';
 import type { Assurance, RunRecord, SampleEvidence } from '../evidence/run-record.js';
 import { lastPassingRun } from '../evidence/runs.js';
@@ -67,7 +68,7 @@ export const samplePhase: DrillPhase = {
     const { drill, request, seed, signal } = run;
     const source = mustHave(run.source, 'source');
     const set = mustHave(run.set, 'set');
-    const manifestInSet = manifestPathInSet(drill);
+    const manifestInSet = manifestPathInSet(drill.checks.manifest, set);
     let items: ReadonlySet<string> | null = null;
     if (request.replay) {
       items = request.replay.items === null ? null : new Set(request.replay.items);
@@ -383,13 +384,6 @@ function describeSource(drill: DrillConfig): string {
     source.path ??
     (source.bucket ? `s3://${source.bucket}/${source.prefix ?? ''}` : (source.repository ?? ''));
   return redactor.redact(`${source.kind} source ${where}`.trim());
-}
-
-/** The manifest's path inside the set, when the manifest travels with the set. */
-export function manifestPathInSet(drill: DrillConfig): string | null {
-  const manifest = drill.checks.manifest;
-  if (!manifest || manifest.path.startsWith('/') || manifest.path.includes('{set}')) return null;
-  return manifest.path.replace(/^\.\//, '');
 }
 
 /** The sample as evidence; `whole`: the whole set was restored, listed only by restoring it. */

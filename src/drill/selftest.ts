@@ -12,18 +12,12 @@ import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
 import { DirectorySource } from '../sources/directory-source.js';
 import type { RestoreOutcome } from '../sources/restore-source.js';
 import { countTables } from '../sources/postgres/table-counts.js';
+import { manifestPathInSet } from '../checks/manifest-check.js';
 import { deriveSeed } from '../sampling/seeded-random.js';
 import { VERSION } from '../version.js';
 import type { DrillRun, RunDrillRequest } from './drill-run.js';
 import { timed } from './drill-run.js';
-import {
-  cleanupPhase,
-  manifestPathInSet,
-  restorePhase,
-  samplePhase,
-  selectPhase,
-  verifyPhase,
-} from './phases.js';
+import { cleanupPhase, restorePhase, samplePhase, selectPhase, verifyPhase } from './phases.js';
 import { drillConfigHash } from './run-drill.js';
 import {
   applicableFileDamages,
@@ -206,7 +200,7 @@ async function damageEach(run: DrillRun, selftestDir: string): Promise<SelftestD
     }
     return results;
   }
-  const manifestPath = manifestPathInSet(run.drill);
+  const manifestPath = run.set ? manifestPathInSet(run.drill.checks.manifest, run.set) : null;
   const copier = new DirectorySource(
     { kind: 'directory', path: restoreDir, select: { mode: 'latest' } } as never,
     { configDir: run.request.configDir, log: run.log },

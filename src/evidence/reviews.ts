@@ -86,9 +86,12 @@ export async function recordReview(
     );
   }
   const wanted = parsed.data;
+  // READ WRITE said outright: the web view's sessions default to read-only, and a
+  // sign-off is the one write it makes.
   return db
     .transaction()
     .setIsolationLevel('read committed')
+    .setAccessMode('read write')
     .execute(async (trx) => {
       const run = await getRun(trx, wanted.runId);
       if (run === undefined)

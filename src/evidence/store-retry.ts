@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { retry } from '../model/retry.js';
 import { EvidenceError } from './errors.js';
 
 /** How a call to the evidence store is retried while the store is unavailable. */
@@ -32,28 +32,20 @@ export function isStoreUnavailable(error: unknown): boolean {
  * store is unavailable and the budget lasts; then throws the last error. A
  * refusal that retrying cannot fix is thrown at once.
  */
-export async function retryWhileUnavailable<T>(
+export function retryWhileUnavailable<T>(
   call: () => Promise<T>,
   options: StoreRetryOptions,
 ): Promise<T> {
-  const now = options.now ?? (() => performance.now());
-  const wait =
-    options.wait ?? ((ms: number, signal?: AbortSignal) => sleep(ms, undefined, { signal }));
-  const maxDelay = options.maxDelayMs ?? 5_000;
-  const deadline = now() + options.budgetMs;
-  let delay = options.initialDelayMs ?? 200;
-  for (let attempt = 1; ; attempt++) {
-    options.signal?.throwIfAborted();
-    try {
-      return await call();
-    } catch (error) {
-      if (!isStoreUnavailable(error)) throw error;
-      const left = deadline - now();
-      if (left <= 0) throw error;
-      const pause = Math.min(delay, maxDelay, left);
-      options.onRetry?.(error, attempt, pause);
-      await wait(pause, options.signal);
-      delay *= 2;
-    }
-  }
+  return retry(() => call(), {
+    budgetMs: options.budgetMs,
+    initialDelayMs: options.initialDelayMs ?? 200,
+    maxDelayMs: options.maxDelayMs ?? 5_000,
+    // Predictable waits: the spool's tests and its log lines count on them.
+    jitter: false,
+    transient: isStoreUnavailable,
+    signal: options.signal,
+    now: options.now,
+    wait: options.wait,
+    onRetry: options.onRetry,
+  });
 }

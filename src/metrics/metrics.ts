@@ -261,15 +261,6 @@ export function createMetrics(options: MetricsOptions): Metrics {
   return { registry, render, handler };
 }
 
-/** The node:http handler the daemon mounts at /metrics (`createMetrics(...).handler`). */
-export function createMetricsHandler(
-  db: Kysely<Database>,
-  config: Config | (() => Config),
-  options: Omit<MetricsOptions, 'db' | 'config'> = {},
-) {
-  return createMetrics({ ...options, db, config }).handler;
-}
-
 function seconds(date: Date | string): number {
   return new Date(date).getTime() / 1000;
 }

@@ -1,5 +1,5 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
+import { retry, type RetryOptions } from '../model/retry.js';
 import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
 import { plural } from '../model/describe.js';
 import { durationSchema } from '../model/duration.js';
@@ -393,8 +393,9 @@ class S3Source implements RestoreSource {
     };
     // Looked up once, kept across retries: a multipart object's part sizes.
     let parts: PartSizes | null = null;
-    for (let attempt = 0; ; attempt++) {
-      signal.throwIfAborted();
+    let attempts = 0;
+    const attempt = async (): Promise<DownloadResult> => {
+      attempts += 1;
       let file: HashingFileWriter | null = null;
       try {
         // The listed ETag names the parts: their sizes are asked before the body starts to flow.
@@ -442,58 +443,57 @@ class S3Source implements RestoreSource {
         writer.recordFile(object.name, digest);
         return { written: true, ...this.#verify(object, digest, verifier) };
       } catch (error) {
+        // Each attempt starts the file afresh.
         if (file !== null) await file.abandon();
-        signal.throwIfAborted();
-        if (!(error instanceof ObjectStoreError)) {
-          if (error instanceof SourceError) throw error;
-          // A scratch problem: a clash refuses the entry, anything else (a full disk) ends the restore.
-          await writer.discardFile(object.name);
-          writer.writeFailed(object.key, 'cannot write file', error);
-          return notWritten;
-        }
-        if (error.kind === 'transient' && attempt < this.config.retries) {
-          const delayMs = this.#delay(attempt);
+        throw error;
+      }
+    };
+    try {
+      return await retry(
+        attempt,
+        this.#retryOptions(signal, (error, tries, delayMs) =>
           log.warn(
-            {
-              key: object.key,
-              attempt: attempt + 1,
-              of: this.config.retries,
-              code: error.code,
-              delayMs,
-            },
+            { key: object.key, attempt: tries, of: this.config.retries, code: error.code, delayMs },
             `s3: ${error.message}; retrying`,
-          );
-          await sleep(delayMs, undefined, { signal });
-          continue;
-        }
+          ),
+        ),
+      );
+    } catch (error) {
+      signal.throwIfAborted();
+      if (!(error instanceof ObjectStoreError)) {
+        if (error instanceof SourceError) throw error;
+        // A scratch problem: a clash refuses the entry, anything else (a full disk) ends the restore.
         await writer.discardFile(object.name);
-        switch (error.kind) {
-          case 'not-found':
-            return finding('deleted', `gone during the restore (${error.code})`);
-          case 'changed':
-            return finding('changed', `replaced during the restore (${error.code})`);
-          case 'checksum-mismatch': {
-            // The SDK failed the read at its end; bytes that contradict the store are not kept.
-            const checksum = error.details.checksum;
-            return {
-              written: false,
-              findings: [
-                {
-                  item: fileNameOf(object.key),
-                  problem: 'checksum-mismatch',
-                  expected: checksum
-                    ? `${checksum.algorithm} ${checksum.stored} (stored by the store)`
-                    : 'the checksum the store keeps',
-                  actual: checksum ? `${checksum.algorithm} ${checksum.computed}` : error.message,
-                },
-              ],
-              verifiedBy: [],
-              unverifiable: null,
-            };
-          }
-          default:
-            throw this.#sourceError(this.#uri(object.key), error, attempt + 1);
+        writer.writeFailed(object.key, 'cannot write file', error);
+        return notWritten;
+      }
+      await writer.discardFile(object.name);
+      switch (error.kind) {
+        case 'not-found':
+          return finding('deleted', `gone during the restore (${error.code})`);
+        case 'changed':
+          return finding('changed', `replaced during the restore (${error.code})`);
+        case 'checksum-mismatch': {
+          // The SDK failed the read at its end; bytes that contradict the store are not kept.
+          const checksum = error.details.checksum;
+          return {
+            written: false,
+            findings: [
+              {
+                item: fileNameOf(object.key),
+                problem: 'checksum-mismatch',
+                expected: checksum
+                  ? `${checksum.algorithm} ${checksum.stored} (stored by the store)`
+                  : 'the checksum the store keeps',
+                actual: checksum ? `${checksum.algorithm} ${checksum.computed}` : error.message,
+              },
+            ],
+            verifiedBy: [],
+            unverifiable: null,
+          };
         }
+        default:
+          throw this.#sourceError(this.#uri(object.key), error, attempts);
       }
     }
   }
@@ -583,25 +583,40 @@ class S3Source implements RestoreSource {
     signal: AbortSignal | undefined,
     run: () => Promise<T>,
   ): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      signal?.throwIfAborted();
-      try {
-        return await run();
-      } catch (error) {
-        signal?.throwIfAborted();
-        if (!(error instanceof ObjectStoreError)) throw error;
-        if (error.kind === 'transient' && attempt < this.config.retries) {
-          const delayMs = this.#delay(attempt);
+    let attempts = 0;
+    try {
+      return await retry(
+        () => {
+          attempts += 1;
+          return run();
+        },
+        this.#retryOptions(signal, (error, attempt, delayMs) =>
           this.log.warn(
-            { where, attempt: attempt + 1, of: this.config.retries, code: error.code, delayMs },
+            { where, attempt, of: this.config.retries, code: error.code, delayMs },
             `s3: ${error.message}; retrying`,
-          );
-          await sleep(delayMs, undefined, { signal });
-          continue;
-        }
-        throw this.#sourceError(where, error, attempt + 1);
-      }
+          ),
+        ),
+      );
+    } catch (error) {
+      signal?.throwIfAborted();
+      if (!(error instanceof ObjectStoreError)) throw error;
+      throw this.#sourceError(where, error, attempts);
     }
+  }
+
+  /** The source's retry policy: `retries` of transient store failures, with backoff. */
+  #retryOptions(
+    signal: AbortSignal | undefined,
+    log: (error: ObjectStoreError, attempt: number, delayMs: number) => void,
+  ): RetryOptions {
+    return {
+      retries: this.config.retries,
+      initialDelayMs: this.backoff.baseMs,
+      maxDelayMs: this.backoff.maxMs,
+      transient: (error) => error instanceof ObjectStoreError && error.kind === 'transient',
+      signal,
+      onRetry: (error, attempt, delayMs) => log(error as ObjectStoreError, attempt, delayMs),
+    };
   }
 
   #sourceError(where: string, error: ObjectStoreError, attempts: number): SourceError {
@@ -611,12 +626,6 @@ class S3Source implements RestoreSource {
       cause: error,
       code: storeCauseCode(error),
     });
-  }
-
-  /** Exponential backoff with jitter: half the step fixed, half random, so retries spread out. */
-  #delay(attempt: number): number {
-    const step = Math.min(this.backoff.maxMs, this.backoff.baseMs * 2 ** attempt);
-    return Math.round(step / 2 + Math.random() * (step / 2));
   }
 
   #matches(baseName: string): boolean {

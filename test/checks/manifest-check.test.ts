@@ -12,6 +12,7 @@ import {
   locateManifest,
   manifestCheckConfigSchema,
   isChosen,
+  manifestPathInSet,
 } from '../../src/checks/manifest-check.js';
 import { crc32c, crc32cHex } from '../../src/manifest/crc32c.js';
 import { writeManifestForFolder } from '../../src/manifest/restore-drill-manifest.js';
@@ -250,6 +251,28 @@ describe('manifest check with sha256sum manifests', () => {
 });
 
 describe('manifest location', () => {
+  test('one answer to where the manifest is in the set, for the sample and for the checks', () => {
+    const folderSet = {
+      id: '/b/2026-12-01',
+      path: '/b/2026-12-01',
+      size: null,
+      mtime: null,
+      hash: null,
+    };
+    const archive = { ...folderSet, id: '/b/a.tar', path: '/b/a.tar' };
+    const bucket = { ...folderSet, id: 'k/', path: 's3://bucket/k/' };
+    expect(manifestPathInSet(undefined, folderSet)).toBeNull();
+    expect(manifestPathInSet({ path: 'SHA256SUMS' }, folderSet)).toBe('SHA256SUMS');
+    expect(manifestPathInSet({ path: './meta/SHA256SUMS' }, folderSet)).toBe('meta/SHA256SUMS');
+    expect(manifestPathInSet({ path: '{set}/SHA256SUMS' }, folderSet)).toBe('SHA256SUMS');
+    expect(manifestPathInSet({ path: '/b/2026-12-01/x/SUMS' }, folderSet)).toBe('x/SUMS');
+    expect(manifestPathInSet({ path: '/elsewhere/SUMS' }, folderSet)).toBeNull();
+    expect(manifestPathInSet({ path: '{set}.sha256' }, folderSet)).toBeNull();
+    expect(manifestPathInSet({ path: '{set}.sha256' }, archive)).toBeNull();
+    expect(manifestPathInSet({ path: 'SHA256SUMS' }, bucket)).toBe('SHA256SUMS');
+    expect(manifestPathInSet({ path: '../up' }, folderSet)).toBeNull();
+  });
+
   test('reads an absolute manifest outside the set', async () => {
     const outside = join(bench.root, 'elsewhere.sha256');
     await writeFile(outside, await sha256sumOutput(bench.setDir, NAMES));

@@ -152,6 +152,17 @@ describe('restore-drill serve: configured credentials', () => {
       );
       expect(result.stderr).not.toContain('literal-secret-in-the-file-0123');
 
+      await writeFile(
+        place.config,
+        `${original}\nserve:\n  auth:\n    reviewers:\n      - { user: alice, password: literal-reviewer-pw-0123 }\n`,
+      );
+      const reviewer = await cli(['serve', '--config', place.config], { cwd: place.dir });
+      expect(reviewer.exitCode).toBe(2);
+      expect(reviewer.stderr).toContain(
+        `${place.config} serve.auth.reviewers.0.password: write the secret as \${env:NAME}`,
+      );
+      expect(reviewer.stderr).not.toContain('literal-reviewer-pw-0123');
+
       await writeFile(place.config, `${original}${TOKEN_CONFIG}`);
       const unset = await cli(['serve', '--config', place.config], {
         cwd: place.dir,

@@ -130,4 +130,27 @@ describe('confidence-based sample over a real folder set', { timeout: 60_000 }, 
     expect(record.sample?.assurance).toMatchObject({ required: 291, drawn: 291 });
     expect(record.sample?.assurance?.achieved).toBeGreaterThanOrEqual(0.95);
   });
+
+  it('compares the sample with the live folder: a fifth of the live files changed fails 5% and passes 50%', async () => {
+    const live = path.join(base, 'live-small');
+    await writeSmallFiles(live, 500);
+    for (let i = 0; i < 500; i += 5)
+      await writeFile(
+        path.join(live, `d${String(i % 100).padStart(2, '0')}`, `f${i}.txt`),
+        'edited\n',
+      );
+    const strict = await run('small', { live: { path: live, tolerance: '5%' } });
+    expect(strict.record.verdict).toBe('failed');
+    const check = strict.record.checks.find((result) => result.name === 'live');
+    const actual = check?.actual as { compared: number; differing: number; share: number };
+    expect(actual.compared).toBe(strict.record.restored.files);
+    expect(actual.share).toBeGreaterThan(0.1);
+    expect(actual.share).toBeLessThan(0.3);
+    expect(strict.record.cause).toMatch(
+      /^check\.failed: live: \d+(\.\d+)?% of \d+ restored items differ from the live side /,
+    );
+    const lenient = await run('small', { live: { path: live, tolerance: '50%' } });
+    expect(lenient.record.verdict).toBe('passed');
+    expect(lenient.record.checks.find((result) => result.name === 'live')?.verdict).toBe('passed');
+  });
 });

@@ -21,6 +21,8 @@ export interface Authenticator {
   /** What is configured, for the start-up line: never the secrets. */
   readonly schemes: readonly ('token' | 'basic')[];
   check(request: IncomingMessage, url: URL): AuthOutcome;
+  /** True when `secret` is the read-only token or basic password (refused as a reviewer's, with a clear message). */
+  isReadOnlySecret(secret: string): boolean;
 }
 
 function digest(text: string): Buffer {
@@ -41,7 +43,8 @@ function sessionValue(token: string): string {
   return createHmac('sha256', token).update('restore-drill web session v1').digest('base64url');
 }
 
-function cookieOf(request: IncomingMessage, name: string): string | undefined {
+/** A cookie's value from the request's Cookie header. */
+export function cookieOf(request: IncomingMessage, name: string): string | undefined {
   const header = request.headers.cookie;
   if (header === undefined) return undefined;
   for (const part of header.split(';')) {
@@ -72,10 +75,11 @@ function withoutToken(url: URL): string {
 
 /** An authenticator for `auth`; null serves without authentication (`--insecure-no-auth`). */
 export function createAuthenticator(auth: ServeAuth | null): Authenticator {
-  if (auth === null) return { schemes: [], check: () => ({ kind: 'ok' }) };
+  if (auth === null)
+    return { schemes: [], check: () => ({ kind: 'ok' }), isReadOnlySecret: () => false };
   const token = auth.token;
   const basic = auth.basic;
-  if (token === undefined && basic === undefined)
+  if (token === undefined && basic === undefined && (auth.reviewers ?? []).length === 0)
     throw new Error('createAuthenticator: no credentials configured');
   const session = token === undefined ? undefined : sessionValue(token);
   const challenges = [
@@ -85,6 +89,12 @@ export function createAuthenticator(auth: ServeAuth | null): Authenticator {
   const schemes = [...(token ? (['token'] as const) : []), ...(basic ? (['basic'] as const) : [])];
   return {
     schemes,
+    isReadOnlySecret(secret) {
+      // Both compared every time, as credentials always are.
+      const isToken = token !== undefined && safeEqual(secret, token);
+      const isPassword = basic !== undefined && safeEqual(secret, basic.password);
+      return isToken || isPassword;
+    },
     check(request, url) {
       let presented = false;
       const header = authorization(request);

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { z } from 'zod';
 import type { Database } from '../../evidence/database.js';
+import { listReviews } from '../../evidence/reviews.js';
 import { getRun, type StoredRun } from '../../evidence/runs.js';
 import type { DrillSummary, EvidenceSummary, SummaryDrill } from '../drill-summary.js';
 import type { RunRow } from '../render-csv.js';
@@ -30,6 +31,7 @@ import { drillPage } from './pages/drill-page.js';
 import { itemsPage, runsPage } from './pages/list-pages.js';
 import { overviewPage } from './pages/overview-page.js';
 import { runPage } from './pages/run-page.js';
+import type { ReviewerSession } from './reviewers.js';
 
 // The route table: each page and its JSON twin read the same data through the
 // same functions; only the rendering differs.
@@ -47,6 +49,8 @@ export interface RouteContext {
   drills: readonly SummaryDrill[];
   url: URL;
   now: Date;
+  /** Whether reviewers are configured, and the signed-in one (null: none); absent reads as neither. */
+  signoff?: { enabled: boolean; reviewer: ReviewerSession | null } | undefined;
 }
 
 /** A missing page or record: 404 with one line. */
@@ -335,7 +339,16 @@ async function runData(context: RouteContext, id: string) {
 async function run(context: RouteContext, [id]: readonly string[]): Promise<Reply> {
   const { found, neighbours, itemsTotal } = await runData(context, id as string);
   const owner = context.drills.find((entry) => entry.name === found.record.drill)?.owner ?? null;
-  return htmlReply(runPage(found, { itemsTotal, owner, ...neighbours }));
+  const reviews = await listReviews(context.db, [found.record.runId]);
+  return htmlReply(
+    runPage(found, {
+      itemsTotal,
+      owner,
+      ...neighbours,
+      reviews,
+      signoff: context.signoff ?? { enabled: false, reviewer: null },
+    }),
+  );
 }
 
 async function apiRun(context: RouteContext, [id]: readonly string[]): Promise<Reply> {

@@ -4,24 +4,43 @@ import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../evidence/database.js';
 import { EvidenceError } from '../../evidence/errors.js';
+import { recordReview } from '../../evidence/reviews.js';
+import { getRun } from '../../evidence/runs.js';
 import type { Logger } from '../../log/logger.js';
 import type { SummaryDrill } from '../drill-summary.js';
 import { html } from '../html.js';
 import { CLEAR_SESSION_COOKIE, type Authenticator } from './auth.js';
-import { errorPage, page, signInPage } from './pages/layout.js';
-import { BadRequest } from './query.js';
-import { dispatch, isApiPath, type Reply } from './routes.js';
+import { errorPage, page, reviewerSignInPage, signInPage } from './pages/layout.js';
+import { BadRequest, RUN_ID } from './query.js';
+import {
+  CLEAR_REVIEWER_COOKIE,
+  Forbidden,
+  ReviewerSessions,
+  parseForm,
+  readForm,
+  requireCsrf,
+  requireSameOrigin,
+  signInFormSchema,
+  signOutFormSchema,
+  signoffFormSchema,
+} from './reviewers.js';
+import { dispatch, isApiPath, NotFound, type Reply } from './routes.js';
+import type { Reviewer } from './serve-config.js';
 
 // node:http and nothing else: every request is a GET or HEAD, authenticated,
 // answered from the evidence through a read-only session, with headers that
-// keep the page to itself (no script, no framing, no caching, no referrer).
+// keep the page to itself (no script, no framing, no caching, no referrer to
+// other sites). The one exception: with reviewers configured, a signed-in
+// reviewer POSTs a sign-off (and signs in and out); see reviewers.ts.
 
 /** Sent with every response. `form-action` does not fall back to `default-src`, so it is named. */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'Content-Security-Policy':
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on a form POST,
+  // and the sign-off form is checked against its Origin. Other sites still get no referrer.
+  'Referrer-Policy': 'same-origin',
   'X-Frame-Options': 'DENY',
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Resource-Policy': 'same-origin',
@@ -47,6 +66,8 @@ export interface EvidenceServerOptions {
   port: number;
   /** The clock pages speak for (tests fix it); the current time otherwise. */
   now?: (() => Date) | undefined;
+  /** Who may sign off runs (`serve.auth.reviewers`); none: the view is read-only throughout. */
+  reviewers?: readonly Reviewer[] | undefined;
 }
 
 /** A listening server. */
@@ -60,8 +81,9 @@ export interface EvidenceServer {
 
 /** Starts the read-only web view; rejects with a one-line error when the address cannot be bound. */
 export async function startEvidenceServer(options: EvidenceServerOptions): Promise<EvidenceServer> {
+  const sessions = new ReviewerSessions(options.reviewers ?? [], options.now ?? (() => new Date()));
   const server = createServer((request, response) => {
-    handle(request, response, options).catch((error: unknown) => {
+    handle(request, response, options, sessions).catch((error: unknown) => {
       options.log.error({ err: error }, 'web view: request failed after the response began');
       response.destroy();
     });
@@ -128,6 +150,9 @@ function errorReply(api: boolean, status: number, title: string, message: string
 
 const TITLES: Record<number, string> = {
   400: 'Bad request',
+  401: 'Sign-in needed',
+  403: 'Forbidden',
+  413: 'Too large',
   404: 'Not found',
   405: 'Method not allowed',
   500: 'Server error',
@@ -137,6 +162,7 @@ async function handle(
   request: IncomingMessage,
   response: ServerResponse,
   options: EvidenceServerOptions,
+  sessions: ReviewerSessions,
 ): Promise<void> {
   const started = performance.now();
   const { log } = options;
@@ -163,6 +189,18 @@ async function handle(
       'web view request',
     );
 
+  if (request.method === 'POST' && sessions.enabled && isReviewerPost(url.pathname)) {
+    let reply: PostReply;
+    try {
+      reply = await handleReviewerPost(request, url, options, sessions);
+    } catch (error) {
+      reply = { reply: postFailureReply(error, log) };
+    }
+    send(request, response, reply.reply, reply.headers);
+    done(reply.reply.status);
+    return;
+  }
+
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     send(
       request,
@@ -179,7 +217,19 @@ async function handle(
     return;
   }
 
-  const auth = options.auth.check(request, url);
+  if (sessions.enabled && url.pathname === '/signin') {
+    const next = url.searchParams.get('next');
+    send(request, response, {
+      status: 200,
+      type: 'html',
+      body: reviewerSignInPage({ next: next !== null && isLocalPath(next) ? next : '/' }),
+    });
+    done(200);
+    return;
+  }
+
+  const reviewer = sessions.of(request);
+  const auth = reviewer ? ({ kind: 'ok' } as const) : options.auth.check(request, url);
   if (auth.kind === 'refused') {
     log.warn(
       { path: url.pathname, reason: auth.reason, remote: request.socket.remoteAddress },
@@ -193,7 +243,11 @@ async function handle(
       response,
       api
         ? errorReply(true, 401, '', message)
-        : { status: 401, type: 'html', body: signInPage(auth.reason, options.auth.schemes) },
+        : {
+            status: 401,
+            type: 'html',
+            body: signInPage(auth.reason, options.auth.schemes, sessions.enabled),
+          },
       headers,
     );
     done(401);
@@ -221,6 +275,7 @@ async function handle(
       drills: options.drills,
       url,
       now: options.now?.() ?? new Date(),
+      signoff: { enabled: sessions.enabled, reviewer },
     });
   } catch (error) {
     reply = failureReply(error, api, log);
@@ -261,4 +316,129 @@ function failureReply(error: unknown, api: boolean, log: Logger): Reply {
     TITLES[500] as string,
     'the server could not answer this request; the reason is in its log',
   );
+}
+
+/** A reply to a POST, with the headers it sets (a cookie, a redirect). */
+interface PostReply {
+  reply: Reply;
+  headers?: Record<string, string | string[]>;
+}
+
+const SIGNOFF_PATH = /^\/runs\/([^/]+)\/reviews$/;
+
+/** The only addresses a POST may go to, and only with reviewers configured. */
+function isReviewerPost(path: string): boolean {
+  return path === '/signin' || path === '/signout' || SIGNOFF_PATH.test(path);
+}
+
+/** A path on this server (never `//host`, which a browser takes for another site). */
+function isLocalPath(path: string): boolean {
+  return /^\/(?!\/)[^\\\s]*$/.test(path) && path.length <= 2000;
+}
+
+function redirect(location: string, headers: Record<string, string> = {}): PostReply {
+  return {
+    reply: {
+      status: 303,
+      type: 'html',
+      body: page('Done', null, html`<p><a href="${location}">Continue</a></p>`),
+    },
+    headers: { Location: location, ...headers },
+  };
+}
+
+/**
+ * Sign-in, sign-out and sign-off. Each checks, in this order: the Origin (the form
+ * came from this server's page), the session and its CSRF token, then the fields;
+ * a sign-off of a run that does not exist is 404. The sign-off is the only write.
+ */
+async function handleReviewerPost(
+  request: IncomingMessage,
+  url: URL,
+  options: EvidenceServerOptions,
+  sessions: ReviewerSessions,
+): Promise<PostReply> {
+  const { log } = options;
+  if (url.pathname === '/signin') {
+    requireSameOrigin(request);
+    const form = parseForm(signInFormSchema, await readForm(request));
+    if (options.auth.isReadOnlySecret(form.secret))
+      throw new Forbidden(
+        "the read-only credential (serve.auth.token or serve.auth.basic) cannot sign off runs: sign in with a reviewer's user name and password or token (serve.auth.reviewers)",
+      );
+    const reviewer = sessions.match(form.user, form.secret);
+    if (reviewer === null) {
+      log.warn({ remote: request.socket.remoteAddress }, 'web view: reviewer sign-in refused');
+      return {
+        reply: {
+          status: 401,
+          type: 'html',
+          body: reviewerSignInPage({ next: form.next ?? '/', refused: true }),
+        },
+      };
+    }
+    log.info({ reviewer: reviewer.user }, 'web view: reviewer signed in');
+    return redirect(form.next ?? '/', { 'Set-Cookie': sessions.open(reviewer) });
+  }
+
+  const session = sessions.of(request);
+  if (url.pathname === '/signout') {
+    requireSameOrigin(request);
+    if (session !== null) {
+      requireCsrf(session, parseForm(signOutFormSchema, await readForm(request)).csrf);
+      sessions.close(request);
+    }
+    return redirect('/', { 'Set-Cookie': CLEAR_REVIEWER_COOKIE });
+  }
+
+  const segment = (SIGNOFF_PATH.exec(url.pathname) as RegExpExecArray)[1] as string;
+  let id: string;
+  try {
+    id = decodeURIComponent(segment);
+  } catch {
+    throw new BadRequest(`path: '${segment.slice(0, 40)}' is not valid percent-encoding`);
+  }
+  if (session === null) {
+    const auth = options.auth.check(request, url);
+    if (auth.kind !== 'refused')
+      throw new Forbidden(
+        'read-only credentials cannot sign off runs: sign in as a reviewer (serve.auth.reviewers) at /signin',
+      );
+    throw new BadRequest('sign in as a reviewer at /signin to sign off runs', 401);
+  }
+  requireSameOrigin(request);
+  const fields = await readForm(request);
+  requireCsrf(session, fields.csrf);
+  const form = parseForm(signoffFormSchema, fields);
+  if (!RUN_ID.test(id))
+    throw new BadRequest(
+      `run id: '${id.slice(0, 40)}' is not a run id; expected a UUID or a unique prefix of it`,
+    );
+  const found = await getRun(options.db, id);
+  if (found === undefined) throw new NotFound(`no run '${id}' in the evidence`);
+  const review = await recordReview(
+    options.db,
+    {
+      runId: found.record.runId,
+      by: session.user,
+      decision: form.decision,
+      note: form.note,
+      ticket: form.ticket,
+      via: 'web',
+    },
+    options.now ? { now: options.now() } : {},
+  );
+  log.info(
+    { reviewer: session.user, runId: review.runId, decision: review.decision, seq: review.seq },
+    'web view: run signed off',
+  );
+  return redirect(`/runs/${encodeURIComponent(review.runId)}#reviews`);
+}
+
+function postFailureReply(error: unknown, log: Logger): Reply {
+  if (error instanceof EvidenceError && error.code === 'invalid-record')
+    return errorReply(false, 400, TITLES[400] as string, error.message);
+  if (error instanceof BadRequest && error.status === 403)
+    log.warn({ reason: error.message }, 'web view: form refused');
+  return failureReply(error, false, log);
 }

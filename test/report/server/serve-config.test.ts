@@ -52,4 +52,27 @@ describe('the serve section of the config', () => {
       "9 serve.auth: unknown key 'oauth'",
     ]);
   });
+
+  it('takes reviewers with a password or a token from the environment', () => {
+    const text = `${DRILLS}serve:\n  auth:\n    token: \${env:RD_WEB_TOKEN}\n    reviewers:\n      - { user: alice, password: "\${env:ALICE_PW}" }\n      - { user: bob, token: "\${env:BOB_TOKEN}" }\n`;
+    const { config } = parseConfig(text, 'rd.yaml', {
+      RD_WEB_TOKEN: 'a'.repeat(32),
+      ALICE_PW: 'alice password long',
+      BOB_TOKEN: 'b'.repeat(20),
+    });
+    expect(config.serve?.auth.reviewers).toEqual([
+      { user: 'alice', password: 'alice password long' },
+      { user: 'bob', token: 'b'.repeat(20) },
+    ]);
+  });
+
+  it('refuses a reviewer with both or neither secret, a short one, a name listed twice, each with its line', () => {
+    const text = `${DRILLS}serve:\n  auth:\n    reviewers:\n      - { user: alice, password: "long enough pw", token: "${'t'.repeat(16)}" }\n      - { user: bob }\n      - { user: carol, password: short }\n      - { user: bob, token: "${'t'.repeat(16)}" }\n`;
+    expect(problems(text)).toEqual([
+      '7 serve.auth.reviewers[0]: expected either password or token (one of the two)',
+      '8 serve.auth.reviewers[1]: expected either password or token (one of the two)',
+      '9 serve.auth.reviewers[2].password: expected at least 12 characters',
+      "10 serve.auth.reviewers[3].user: 'bob' is listed twice; expected each reviewer once",
+    ]);
+  });
 });

@@ -582,6 +582,7 @@ export async function serveFixture(
     host: '127.0.0.1',
     port: 0,
     now: () => fixture.now,
+    reviewers: auth?.reviewers,
   });
   return {
     fixture,

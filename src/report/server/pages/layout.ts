@@ -48,7 +48,7 @@ export function page(title: string, section: Section, body: HtmlValue): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <link rel="icon" href="data:,">
 <title>${title} · restore-drill</title>
 <style>${trusted(STYLE)}${trusted(WEB_STYLE)}</style>
@@ -56,7 +56,7 @@ export function page(title: string, section: Section, body: HtmlValue): string {
 <body>
 <nav class="top"><a class="brand" href="/">restore-drill evidence</a>${link('/', 'Overview', 'overview')}${link('/runs', 'Runs', 'runs')}<span class="right muted">read-only view</span></nav>
 ${body}
-<footer>restore-drill ${VERSION} · read-only: nothing on these pages can change the evidence · times in UTC</footer>
+<footer>restore-drill ${VERSION} · read-only: nothing on these pages can change the run evidence (a signed-in reviewer can only append a sign-off) · times in UTC</footer>
 </body>
 </html>
 `.html;
@@ -105,8 +105,16 @@ export function errorPage(status: number, title: string, message: string): strin
 }
 
 /** The page a browser sees without valid credentials. */
-export function signInPage(reason: 'missing' | 'wrong', schemes: readonly string[]): string {
+export function signInPage(
+  reason: 'missing' | 'wrong',
+  schemes: readonly string[],
+  reviewers = false,
+): string {
   const how: SafeHtml[] = [];
+  if (reviewers)
+    how.push(
+      html`<li>Reviewers: <a href="/signin">sign in with your user name and password or token</a>.</li>`,
+    );
   if (schemes.includes('token')) {
     how.push(
       html`<li>Open the address you were given, ending in <code>?token=…</code>, once; your browser keeps the sign-in until it is closed.</li>`,
@@ -124,5 +132,22 @@ export function signInPage(reason: 'missing' | 'wrong', schemes: readonly string
     'Sign-in needed',
     null,
     html`<h1>Sign-in needed</h1><p class="callout">${lead}</p><ul>${how}</ul><p class="muted">Ask whoever runs <code>restore-drill serve</code> for access.</p>`,
+  );
+}
+
+/** `/signin`: the reviewers' sign-in form (user name and password or token). */
+export function reviewerSignInPage(options: { next: string; refused?: boolean }): string {
+  return page(
+    'Reviewer sign-in',
+    null,
+    html`<h1>Reviewer sign-in</h1>
+${options.refused ? html`<p class="callout">The user name and password or token were not accepted.</p>` : null}
+<p>Reviewers (<code>serve.auth.reviewers</code>) sign in here to sign off runs. The read-only token cannot sign off.</p>
+<form method="post" action="/signin" class="signin">
+<input type="hidden" name="next" value="${options.next}">
+<p><label>User name <input name="user" autocomplete="username" required></label></p>
+<p><label>Password or token <input name="secret" type="password" autocomplete="current-password" required></label></p>
+<p><button type="submit">Sign in</button></p>
+</form>`,
   );
 }

@@ -1,11 +1,14 @@
 import type { CheckResult } from '../../../model/check-result.js';
 import { formatDuration } from '../../../model/duration.js';
 import { formatBytes } from '../../../model/primitives.js';
+import { REVIEW_DECISIONS } from '../../../evidence/database.js';
+import type { StoredReview } from '../../../evidence/reviews.js';
 import type { RunRecord } from '../../../evidence/run-record.js';
 import type { StoredRun } from '../../../evidence/runs.js';
 import { describeAssurance } from '../../assurance.js';
 import { html, type SafeHtml } from '../../html.js';
 import { verdictText } from '../../render-html.js';
+import type { ReviewerSession } from '../reviewers.js';
 import { drillHref, exactTime, href, page, runHref } from './layout.js';
 
 /** What the run page shows beside the stored run. */
@@ -15,6 +18,10 @@ export interface RunPageExtras {
   owner: string | null;
   previous: { seq: number; runId: string } | null;
   next: { seq: number; runId: string } | null;
+  /** The run's reviews (sign-offs), in chain order: the latest stands. */
+  reviews: readonly StoredReview[];
+  /** Whether reviewers are configured, and who is signed in as one. */
+  signoff: { enabled: boolean; reviewer: ReviewerSession | null };
 }
 
 /** How many of the sample's item paths the page lists before linking to the full list. */
@@ -48,6 +55,7 @@ ${sampleFacts(r, extras.itemsTotal)}
 <h2>Checks</h2>
 ${checksTable(r.checks)}
 ${commandsSection(r)}
+${reviewsSection(r, extras)}
 <h2>Evidence chain</h2>
 <dl class="facts">
 <dt>Position</dt><dd>seq ${run.seq}</dd>
@@ -176,4 +184,39 @@ function commandsSection(r: RunRecord): SafeHtml | null {
 <td>${command.stderrTail === '' ? html`<span class="muted">—</span>` : html`<pre>${command.stderrTail}</pre>`}</td></tr>`,
   );
   return html`<h2>Commands</h2><table><thead><tr><th>Command</th><th>Exit</th><th class="num">Duration</th><th>End of stderr</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+/** The run's sign-offs, and for a run that did not pass, the form (signed-in reviewer) or how to sign it off. */
+function reviewsSection(r: RunRecord, extras: RunPageExtras): SafeHtml | null {
+  if (r.verdict === 'passed' && extras.reviews.length === 0) return null;
+  const list =
+    extras.reviews.length === 0
+      ? html`<p class="muted">Not reviewed: nobody has signed this run off.</p>`
+      : html`<table class="reviews"><thead><tr><th>When</th><th>Reviewer</th><th>Decision</th><th>Note</th><th>Ticket</th><th>Via</th><th>seq</th></tr></thead><tbody>${extras.reviews.map(
+          (review) =>
+            html`<tr><td>${exactTime(review.reviewedAt)}</td><td>${review.by}</td><td><b>${review.decision}</b></td><td>${review.note}</td><td>${review.ticket ?? '—'}</td><td>${review.via}</td><td>${review.seq}</td></tr>`,
+        )}</tbody></table>${extras.reviews.length > 1 ? html`<p class="muted small">The latest review stands; earlier ones stay in the chain.</p>` : null}`;
+  return html`<h2 id="reviews">Reviews</h2>
+${list}
+${r.verdict === 'passed' ? null : signoffPart(r, extras.signoff)}`;
+}
+
+function signoffPart(r: RunRecord, signoff: RunPageExtras['signoff']): SafeHtml {
+  const { reviewer } = signoff;
+  if (reviewer === null) {
+    return signoff.enabled
+      ? html`<p><a href="${href('/signin', { next: runHref(r.runId) })}">Sign in as a reviewer</a> to sign this run off.</p>`
+      : html`<p class="muted small">Sign it off with <code>restore-drill signoff ${r.runId} --by NAME --decision accepted|remediation|risk-accepted --note TEXT</code>.</p>`;
+  }
+  const action = `/runs/${encodeURIComponent(r.runId)}/reviews`;
+  return html`<h3>Sign off as ${reviewer.user}</h3>
+<form method="post" action="${action}" class="signoff">
+<input type="hidden" name="csrf" value="${reviewer.csrf}">
+<p><label>Decision <select name="decision" required>${REVIEW_DECISIONS.map((decision) => html`<option value="${decision}">${decision}</option>`)}</select></label></p>
+<p><label>Note <textarea name="note" rows="3" cols="60" maxlength="4000" required></textarea></label></p>
+<p><label>Ticket <input name="ticket" maxlength="200"></label> <span class="muted small">optional</span></p>
+<p><button type="submit">Sign off</button></p>
+</form>
+<form method="post" action="/signout" class="signout"><input type="hidden" name="csrf" value="${reviewer.csrf}"><button type="submit">Sign out</button></form>
+<p class="muted small">The review is appended to the evidence chain under your user name; it can never be edited (sign off again to record a later decision).</p>`;
 }
