@@ -135,7 +135,7 @@ function requireEnvReference(loaded: LoadedConfig, keyPath: readonly string[]): 
         : undefined;
   if (typeof node === 'string' && !/^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/.test(node.trim())) {
     throw new CliError(
-      `${loaded.file} ${keyPath.join('.')}: write the secret as \${env:NAME} (e.g. \${env:RD_WEB_TOKEN}) and set it in the environment; it must not be written in the config file`,
+      `${loaded.file} ${keyPath.map((key, index) => (/^\d+$/.test(key) ? `[${key}]` : `${index > 0 ? '.' : ''}${key}`)).join('')}: write the secret as \${env:NAME} (e.g. \${env:RD_WEB_TOKEN}) and set it in the environment; it must not be written in the config file`,
       ExitCode.Usage,
     );
   }

@@ -44,6 +44,7 @@ export const selectPhase: DrillPhase = {
     const source = (request.createSource ?? createSource)(drill.source, {
       configDir: request.configDir,
       log: run.log,
+      evidence: request.db,
     });
     run.source = source;
     const sets = await source.listSets({ signal: run.signal });

@@ -93,9 +93,10 @@ export interface ExportOptions {
 /** What an export wrote. */
 export interface ExportSummary {
   records: number;
-  /** Of the records: runs' results and reviews. */
+  /** Of the records: runs' results, reviews and selftests. */
   runs: number;
   reviews: number;
+  selftests: number;
   items: number;
   firstSeq: number | null;
   lastSeq: number | null;
@@ -176,6 +177,7 @@ export async function exportEvidence(
       let items = 0;
       let written = 0;
       let runs = 0;
+      let reviews = 0;
       let after = firstSeq === null ? null : firstSeq - 1;
       while (after !== null) {
         const { rows } = await sql<{
@@ -202,6 +204,7 @@ export async function exportEvidence(
           await writeLine(out, line);
           written++;
           if (row.kind === 'run') runs++;
+          else if (row.kind === 'review') reviews++;
           if (options.items && row.kind === 'run')
             items += await writeItems(trx, out, row.run_id, seq, batchSize);
         }
@@ -210,7 +213,8 @@ export async function exportEvidence(
       return {
         records: written,
         runs,
-        reviews: written - runs,
+        reviews,
+        selftests: written - runs - reviews,
         items,
         firstSeq,
         lastSeq: header.lastSeq,

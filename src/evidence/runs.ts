@@ -292,7 +292,7 @@ async function insertItems(
 }
 
 /** A batch of items column by column, as `unnest` takes them. */
-interface ItemColumns {
+export interface ItemColumns {
   paths: string[];
   sizes: number[];
   hashes: (string | null)[];
@@ -300,7 +300,8 @@ interface ItemColumns {
   targets: (string | null)[];
 }
 
-async function insertItemBatch(
+/** Inserts one batch of a run's items (also restoring a backup's bundle). */
+export async function insertItemBatch(
   trx: Transaction<Database>,
   runId: string,
   batch: ItemColumns,

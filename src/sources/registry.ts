@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { KindRegistry } from '../model/registry.js';
 import { commandSourceKind } from './command-source.js';
 import { directorySourceKind } from './directory-source.js';
+import { evidenceBackupSourceKind } from './evidence-backup-source.js';
 import { postgresSourceKind } from './postgres-source.js';
 import { resticSourceKind } from './restic-source.js';
 import { s3SourceKind } from './s3-source.js';
@@ -17,6 +18,7 @@ const KINDS = [
   resticSourceKind,
   postgresSourceKind,
   commandSourceKind,
+  evidenceBackupSourceKind,
 ] as const;
 
 const registry = new KindRegistry<SourceKind>('source', KINDS as unknown as readonly SourceKind[]);

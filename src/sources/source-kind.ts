@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import type { EvidenceDb } from '../evidence/database.js';
 import type { Logger } from '../log/logger.js';
 import type { RestoreSource } from './restore-source.js';
 
@@ -7,6 +8,8 @@ export interface SourceContext {
   /** The config file's folder: relative paths in a source's config resolve from it. */
   configDir: string;
   log: Logger;
+  /** The live evidence store, for a source that compares a backup of it with it (evidence-backup). */
+  evidence?: EvidenceDb | undefined;
 }
 
 /**

@@ -159,7 +159,7 @@ describe('restore-drill serve: configured credentials', () => {
       const reviewer = await cli(['serve', '--config', place.config], { cwd: place.dir });
       expect(reviewer.exitCode).toBe(2);
       expect(reviewer.stderr).toContain(
-        `${place.config} serve.auth.reviewers.0.password: write the secret as \${env:NAME}`,
+        `${place.config} serve.auth.reviewers[0].password: write the secret as \${env:NAME}`,
       );
       expect(reviewer.stderr).not.toContain('literal-reviewer-pw-0123');
 
