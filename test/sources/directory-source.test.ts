@@ -1,4 +1,4 @@
-import { chmod, lstat, mkdir, readFile, readlink, symlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readlink, rm, symlink, utimes } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -22,14 +22,25 @@ function directorySource(pattern: string, configDir: string): RestoreSource {
 
 describeSourceConformance({
   kind: 'directory',
+  capabilities: {
+    globPaths: true,
+    namedSets: true,
+    sampling: true,
+    emptySets: true,
+    damage: false,
+  },
   setName: (name) => `set-${name}`,
-  async makeSet(tree, setsDir, name) {
+  async makeSet(tree, setsDir, name, time) {
     await mkdir(setsDir, { recursive: true });
     const target = path.join(setsDir, name);
     await run('cp', ['-a', '--', tree, target]);
+    if (time) await utimes(target, time, time);
     return target;
   },
-  create: directorySource,
+  create: (group, configDir) => directorySource(path.join(group, 'set-*'), configDir),
+  createFromGlob: directorySource,
+  vanish: (id) => rm(id, { recursive: true }),
+  vanishedMessage: (id) => `cannot read backup set ${id}: no such file or directory`,
 });
 
 describe('directory source', () => {

@@ -3,9 +3,11 @@ import {
   mkdir,
   readFile,
   readlink,
+  rm,
   stat,
   symlink,
   truncate,
+  utimes,
   writeFile,
 } from 'node:fs/promises';
 import path from 'node:path';
@@ -44,14 +46,26 @@ for (const [extension, flags] of [
 ] as const) {
   describeSourceConformance({
     kind: `tar (${extension})`,
+    capabilities: {
+      globPaths: true,
+      namedSets: true,
+      sampling: true,
+      emptySets: true,
+      damage: true,
+    },
     setName: (name) => `set-${name}${extension}`,
-    async makeSet(tree, setsDir, name) {
+    async makeSet(tree, setsDir, name, time) {
       await mkdir(setsDir, { recursive: true });
       const archive = path.join(setsDir, name);
       await run('tar', [flags, archive, '-C', tree, '.']);
+      if (time) await utimes(archive, time, time);
       return archive;
     },
-    create: tarSource,
+    create: (group, configDir) => tarSource(path.join(group, 'set-*'), configDir),
+    createFromGlob: tarSource,
+    vanish: (id) => rm(id),
+    vanishedMessage: (id) => `cannot read backup set ${id}: no such file or directory`,
+    damage: async (id) => truncate(id, Math.floor((await stat(id)).size / 2)),
   });
 }
 
