@@ -175,6 +175,20 @@ export interface DrillSummary {
   waivers: WaiverStatus[];
   /** Recent runs in the window, oldest first: the trend chart and the pass/fail strip. */
   recent: RunPoint[];
+  /** The drill's latest selftest, whenever it ran: which kinds of damage its checks catch; absent when none was loaded. */
+  selftest?: SelftestStatus | null;
+}
+
+/** What a drill's latest selftest found: the kinds of damage its checks caught, and those they missed. */
+export interface SelftestStatus {
+  id: string;
+  startedAt: string;
+  verdict: 'passed' | 'failed' | 'error';
+  cause: string | null;
+  detected: string[];
+  undetected: string[];
+  /** One per undetected kind: "this drill would not notice … : add …". */
+  findings: string[];
 }
 
 /** An audit finding: one concern of one drill, in words. */
@@ -282,6 +296,8 @@ export interface SummarizeOptions extends SummaryWindow {
   failedRuns?: readonly FailedRun[] | undefined;
   /** `review.maxUnreviewed`: a failure unreviewed longer is overdue for a sign-off. */
   maxUnreviewedMs?: number | undefined;
+  /** Each drill's latest selftest, by drill name; absent: not loaded (the drills carry no `selftest`). */
+  selftests?: ReadonlyMap<string, SelftestStatus> | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -460,6 +476,8 @@ export function summarizeEvidence(
     ...configured.map((drill) => summarizeDrill(drill, factsByDrill.get(drill.name), now, true)),
     ...unconfigured.map((name) => summarizeDrill({ name }, factsByDrill.get(name), now, false)),
   ];
+  if (options.selftests !== undefined)
+    for (const summary of summaries) summary.selftest = options.selftests.get(summary.name) ?? null;
   const order = new Map(summaries.map((summary, index) => [summary.name, index]));
   summaries.sort(
     (a, b) => rankOf(a) - rankOf(b) || (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0),

@@ -4,6 +4,7 @@ import { EvidenceError } from '../evidence/errors.js';
 import { reviewRecordSchema } from '../evidence/reviews.js';
 import { runRecordSchema, type RunVerdict } from '../evidence/run-record.js';
 import { chainHead } from '../evidence/runs.js';
+import { latestSelftests } from '../evidence/selftests.js';
 import {
   DEFAULT_RECENT_LIMIT,
   MEDIAN_SAMPLE,
@@ -16,6 +17,7 @@ import {
   type ReviewStatus,
   type EvidenceSummary,
   type RunDetail,
+  type SelftestStatus,
   type SummaryDrill,
 } from './drill-summary.js';
 import type { RunRow } from './render-csv.js';
@@ -208,7 +210,26 @@ function detailOf(row: { seq: string; run_id: string; record: string }): RunDeta
   return runDetailOf(parsed.data, Number(row.seq));
 }
 
-/** The newest record of the chain (a run or a review), or null when it is empty. */
+/** Each drill's latest selftest (whenever it ran), as the report shows it. */
+export async function loadSelftests(
+  db: Db,
+  drills: readonly string[],
+): Promise<Map<string, SelftestStatus>> {
+  const statuses = new Map<string, SelftestStatus>();
+  for (const [drill, stored] of await latestSelftests(db, drills))
+    statuses.set(drill, {
+      id: stored.runId,
+      startedAt: stored.startedAt,
+      verdict: stored.verdict,
+      cause: stored.cause,
+      detected: stored.damages.filter((damage) => damage.detected).map((damage) => damage.kind),
+      undetected: stored.damages.filter((damage) => !damage.detected).map((damage) => damage.kind),
+      findings: stored.damages.flatMap((damage) => (damage.finding ? [damage.finding] : [])),
+    });
+  return statuses;
+}
+
+/** The newest record of the chain (a run, a review or a selftest), or null when it is empty. */
 export async function loadChainHead(db: Db): Promise<ChainHead | null> {
   return (await chainHead(db)) ?? null;
 }
@@ -322,6 +343,10 @@ export async function loadEvidenceSummary(
               only: options.only,
               maxUnreviewedMs,
             });
+      const selftests = await loadSelftests(
+        trx,
+        drills.map((drill) => drill.name),
+      );
       return summarizeEvidence(drills, facts, {
         now,
         since: options.since,
@@ -330,6 +355,7 @@ export async function loadEvidenceSummary(
         chain,
         failedRuns,
         maxUnreviewedMs,
+        selftests,
       });
     });
 }

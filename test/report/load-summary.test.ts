@@ -6,6 +6,7 @@ import { summarizeRecords } from '../../src/report/drill-summary.js';
 import {
   drillsWithEvidence,
   loadChainHead,
+  loadSelftests,
   loadDrillFacts,
   loadEvidenceSummary,
   streamRunRows,
@@ -60,6 +61,10 @@ describe.each(engines)('summary loaded from the evidence database on %s', (_dial
       since,
       until: NOW,
       chain: await loadChainHead(evidence.db),
+      selftests: await loadSelftests(
+        evidence.db,
+        drills.map((drill) => drill.name),
+      ),
     });
     expect(withoutChainFields(fromDb)).toEqual(withoutChainFields(inMemory));
     expect(fromDb.drills.map((drill) => drill.name)).toEqual([
