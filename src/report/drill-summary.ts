@@ -22,6 +22,19 @@ export interface SummaryDrill {
   targets?: { rto?: number | undefined; rpo?: number | undefined } | undefined;
   controls?: readonly string[] | undefined;
   waivers?: readonly Waiver[] | undefined;
+  /** The drill's source kind: `evidence-backup` drills prove the evidence store itself restorable. */
+  source?: { kind: string } | undefined;
+}
+
+/** The source kind whose drills restore backups of the evidence store itself. */
+export const EVIDENCE_BACKUP_KIND = 'evidence-backup';
+
+/** When the evidence store itself was last proven restorable. */
+export interface EvidenceRestorable {
+  /** The configured drills of kind `evidence-backup`; empty: the evidence store is never drilled. */
+  drills: string[];
+  /** Their newest passing run, whenever it was (not only in the window); null: never proven. */
+  lastPass: { runId: string; drill: string; startedAt: string; finishedAt: string } | null;
 }
 
 /** Every verdict a run can end with, in display order. */
@@ -284,6 +297,8 @@ export interface EvidenceSummary {
   unreviewedFailures?: FailureReview[];
   /** Every failed run in the window, newest first, with its latest review. */
   reviews?: { maxUnreviewedMs: number; failures: FailureReview[] };
+  /** When the evidence store itself was last proven restorable; absent when not loaded (the web view). */
+  evidenceRestorable?: EvidenceRestorable;
 }
 
 export interface SummarizeOptions extends SummaryWindow {
@@ -298,6 +313,7 @@ export interface SummarizeOptions extends SummaryWindow {
   maxUnreviewedMs?: number | undefined;
   /** Each drill's latest selftest, by drill name; absent: not loaded (the drills carry no `selftest`). */
   selftests?: ReadonlyMap<string, SelftestStatus> | undefined;
+  evidenceRestorable?: EvidenceRestorable | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -511,6 +527,7 @@ export function summarizeEvidence(
     coverage,
     chain: options.chain ?? null,
     ...reviewsOf(summaries, options),
+    ...(options.evidenceRestorable ? { evidenceRestorable: options.evidenceRestorable } : {}),
   };
 }
 

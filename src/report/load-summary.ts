@@ -18,6 +18,8 @@ import {
   type EvidenceSummary,
   type RunDetail,
   type SelftestStatus,
+  EVIDENCE_BACKUP_KIND,
+  type EvidenceRestorable,
   type SummaryDrill,
 } from './drill-summary.js';
 import type { RunRow } from './render-csv.js';
@@ -229,6 +231,37 @@ export async function loadSelftests(
   return statuses;
 }
 
+/** When the evidence store was last proven restorable: the newest pass of a drill of kind `evidence-backup`. */
+export async function loadEvidenceRestorable(
+  db: Db,
+  drills: readonly SummaryDrill[],
+): Promise<EvidenceRestorable> {
+  const names = drills
+    .filter((drill) => drill.source?.kind === EVIDENCE_BACKUP_KIND)
+    .map((drill) => drill.name);
+  if (names.length === 0) return { drills: [], lastPass: null };
+  const row = await db
+    .selectFrom('run_results')
+    .select(['run_id', 'drill', 'started_at', 'finished_at'])
+    .where('drill', 'in', names)
+    .where('verdict', '=', 'passed')
+    .orderBy('started_at', 'desc')
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return {
+    drills: names,
+    lastPass: row
+      ? {
+          runId: row.run_id,
+          drill: row.drill,
+          startedAt: new Date(row.started_at).toISOString(),
+          finishedAt: new Date(row.finished_at).toISOString(),
+        }
+      : null,
+  };
+}
+
 /** The newest record of the chain (a run, a review or a selftest), or null when it is empty. */
 export async function loadChainHead(db: Db): Promise<ChainHead | null> {
   return (await chainHead(db)) ?? null;
@@ -347,6 +380,7 @@ export async function loadEvidenceSummary(
         trx,
         drills.map((drill) => drill.name),
       );
+      const evidenceRestorable = await loadEvidenceRestorable(trx, drills);
       return summarizeEvidence(drills, facts, {
         now,
         since: options.since,
@@ -356,6 +390,7 @@ export async function loadEvidenceSummary(
         failedRuns,
         maxUnreviewedMs,
         selftests,
+        evidenceRestorable,
       });
     });
 }

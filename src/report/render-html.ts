@@ -88,6 +88,7 @@ export function renderHtmlReport(summary: EvidenceSummary): string {
 <h1>Restore drill evidence</h1>
 <div class="muted">Runs started ${when(summary.window.since)} to ${when(summary.window.until)} · generated ${when(summary.generatedAt)} by restore-drill ${VERSION}</div>
 ${chainLine(summary)}
+${restorableLine(summary)}
 </header>
 ${unreviewedSection(summary)}
 ${totals(summary)}
@@ -106,6 +107,18 @@ ${summary.drills.map((drill) => drillSection(drill))}
 function chainLine(summary: EvidenceSummary): SafeHtml | null {
   if (!summary.chain) return null;
   return html`<div class="muted">Evidence chain head: seq ${summary.chain.seq}, record hash <span class="hash">${summary.chain.recordHash}</span> (check with <code>restore-drill evidence verify</code>)</div>`;
+}
+
+/** When the evidence store itself was last proven restorable (an `evidence-backup` drill's pass). */
+function restorableLine(summary: EvidenceSummary): SafeHtml | null {
+  const restorable = summary.evidenceRestorable;
+  if (!restorable) return null;
+  if (restorable.drills.length === 0)
+    return html`<div class="muted">Evidence store last proven restorable: <strong>never</strong> (no drill restores its backups: see <code>restore-drill evidence backup</code> and the source kind <code>evidence-backup</code>)</div>`;
+  if (!restorable.lastPass)
+    return html`<div class="muted">Evidence store last proven restorable: <strong>never</strong> (drill ${restorable.drills.join(', ')} has not passed)</div>`;
+  const pass = restorable.lastPass;
+  return html`<div class="muted">Evidence store last proven restorable: ${when(pass.finishedAt)} by drill ${pass.drill} (run ${pass.runId.slice(0, 8)})</div>`;
 }
 
 /** Failures nobody signed off within `review.maxUnreviewed`: first, above everything else. */
