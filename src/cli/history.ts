@@ -1,7 +1,8 @@
 import { Command } from 'commander';
 import { parseDuration } from '../model/duration.js';
 import { runVerdictSchema } from '../evidence/run-record.js';
-import { findUnfinishedRuns, listRuns, type RunStart } from '../evidence/runs.js';
+import { findUnfinishedRuns, listRuns, streamRuns, type RunStart } from '../evidence/runs.js';
+import { mapItems, writeJsonObject } from './json-stream.js';
 import { formatHistoryLine, runToJson } from './format.js';
 import {
   unfinishedDetail,
@@ -17,7 +18,6 @@ import {
   openStoreFor,
   spoolWaiting,
   formatSpoolWaiting,
-  printJson,
   withCommonOptions,
   type CommonOptions,
 } from './context.js';
@@ -68,12 +68,12 @@ export function historyCommand(): Command {
     const log = loggerFor(options);
     const store = await openStoreFor(loaded, log);
     try {
-      const runs = await listRuns(store.db, {
+      const filter = {
         ...(options.drill.length > 0 ? { drill: options.drill } : {}),
         ...(since !== undefined ? { since: new Date(Date.now() - since) } : {}),
         ...(options.verdict.length > 0 ? { verdict: options.verdict } : {}),
         limit,
-      });
+      };
       // Runs started and not finished: going on, or left by a process that died (until the next
       // `run` or daemon start records them aborted). A verdict filter asks for finished runs only.
       const unfinished =
@@ -88,17 +88,25 @@ export function historyCommand(): Command {
               .reverse()
               .map((start) => ({ start, state: unfinishedState(start) }));
       const spool = await spoolWaiting(loaded);
-      if (options.json)
-        printJson({
-          runs: runs.map((record) => runToJson(record, { times: true })),
+      if (options.json) {
+        // Streamed a page at a time: `--limit 1000000 --json` holds one page, not a million runs.
+        await writeJsonObject(process.stdout, [
+          [
+            'runs',
+            mapItems(streamRuns(store.db, filter), (run) => runToJson(run, { times: true })),
+          ],
           ...(unfinished.length > 0
-            ? {
-                unfinished: unfinished.map(({ start, state }) => unfinishedToJson(start, state)),
-              }
-            : {}),
-          ...(spool.waiting > 0 ? { spool } : {}),
-        });
-      else {
+            ? [
+                [
+                  'unfinished',
+                  unfinished.map(({ start, state }) => unfinishedToJson(start, state)),
+                ] as const,
+              ]
+            : []),
+          ...(spool.waiting > 0 ? [['spool', spool] as const] : []),
+        ]);
+      } else {
+        const runs = await listRuns(store.db, filter);
         if (unfinished.length > 0)
           process.stdout.write(
             `${unfinished.map(({ start, state }) => formatUnfinishedLine(start, state)).join('\n')}\n`,

@@ -334,6 +334,41 @@ export async function listRuns(db: Db, options: ListRunsOptions = {}): Promise<R
   return rows.map((row) => parseStoredRecord(row));
 }
 
+/**
+ * Finished runs, newest first, as `listRuns` gives them, read a page at a time (keyset on
+ * start time and seq), so memory stays flat whatever the limit.
+ */
+export async function* streamRuns(
+  db: Db,
+  options: ListRunsOptions & { pageSize?: number } = {},
+): AsyncGenerator<RunRecord> {
+  const pageSize = options.pageSize ?? 1_000;
+  let remaining = options.limit ?? Infinity;
+  let after: { startedAt: Date; seq: string } | null = null;
+  while (remaining > 0) {
+    let query = applyFilter(db.selectFrom('run_results'), options)
+      .select(['seq', 'run_id', 'record', 'started_at'])
+      .orderBy('started_at', 'desc')
+      .orderBy('seq', 'desc')
+      .limit(Math.min(pageSize, remaining));
+    if (after !== null) {
+      const { startedAt, seq } = after;
+      query = query.where((eb) =>
+        eb.or([
+          eb('started_at', '<', startedAt),
+          eb.and([eb('started_at', '=', startedAt), eb('seq', '<', seq)]),
+        ]),
+      );
+    }
+    const rows = await query.execute();
+    for (const row of rows) yield parseStoredRecord(row);
+    if (rows.length < Math.min(pageSize, remaining)) return;
+    remaining -= rows.length;
+    const last = rows[rows.length - 1]!;
+    after = { startedAt: new Date(last.started_at), seq: last.seq };
+  }
+}
+
 /** How many finished runs match (count(*) comes back as text from node-postgres). */
 export async function countRuns(db: Db, filter: RunFilter = {}): Promise<number> {
   const row = await applyFilter(db.selectFrom('run_results'), filter)

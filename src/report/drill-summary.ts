@@ -22,6 +22,19 @@ export interface SummaryDrill {
   targets?: { rto?: number | undefined; rpo?: number | undefined } | undefined;
   controls?: readonly string[] | undefined;
   waivers?: readonly Waiver[] | undefined;
+  /** The drill's source kind: `evidence-backup` drills prove the evidence store itself restorable. */
+  source?: { kind: string } | undefined;
+}
+
+/** The source kind whose drills restore backups of the evidence store itself. */
+export const EVIDENCE_BACKUP_KIND = 'evidence-backup';
+
+/** When the evidence store itself was last proven restorable. */
+export interface EvidenceRestorable {
+  /** The configured drills of kind `evidence-backup`; empty: the evidence store is never drilled. */
+  drills: string[];
+  /** Their newest passing run, whenever it was (not only in the window); null: never proven. */
+  lastPass: { runId: string; drill: string; startedAt: string; finishedAt: string } | null;
 }
 
 /** Every verdict a run can end with, in display order. */
@@ -175,6 +188,20 @@ export interface DrillSummary {
   waivers: WaiverStatus[];
   /** Recent runs in the window, oldest first: the trend chart and the pass/fail strip. */
   recent: RunPoint[];
+  /** The drill's latest selftest, whenever it ran: which kinds of damage its checks catch; absent when none was loaded. */
+  selftest?: SelftestStatus | null;
+}
+
+/** What a drill's latest selftest found: the kinds of damage its checks caught, and those they missed. */
+export interface SelftestStatus {
+  id: string;
+  startedAt: string;
+  verdict: 'passed' | 'failed' | 'error';
+  cause: string | null;
+  detected: string[];
+  undetected: string[];
+  /** One per undetected kind: "this drill would not notice … : add …". */
+  findings: string[];
 }
 
 /** An audit finding: one concern of one drill, in words. */
@@ -270,6 +297,8 @@ export interface EvidenceSummary {
   unreviewedFailures?: FailureReview[];
   /** Every failed run in the window, newest first, with its latest review. */
   reviews?: { maxUnreviewedMs: number; failures: FailureReview[] };
+  /** When the evidence store itself was last proven restorable; absent when not loaded (the web view). */
+  evidenceRestorable?: EvidenceRestorable;
 }
 
 export interface SummarizeOptions extends SummaryWindow {
@@ -282,6 +311,9 @@ export interface SummarizeOptions extends SummaryWindow {
   failedRuns?: readonly FailedRun[] | undefined;
   /** `review.maxUnreviewed`: a failure unreviewed longer is overdue for a sign-off. */
   maxUnreviewedMs?: number | undefined;
+  /** Each drill's latest selftest, by drill name; absent: not loaded (the drills carry no `selftest`). */
+  selftests?: ReadonlyMap<string, SelftestStatus> | undefined;
+  evidenceRestorable?: EvidenceRestorable | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -460,6 +492,8 @@ export function summarizeEvidence(
     ...configured.map((drill) => summarizeDrill(drill, factsByDrill.get(drill.name), now, true)),
     ...unconfigured.map((name) => summarizeDrill({ name }, factsByDrill.get(name), now, false)),
   ];
+  if (options.selftests !== undefined)
+    for (const summary of summaries) summary.selftest = options.selftests.get(summary.name) ?? null;
   const order = new Map(summaries.map((summary, index) => [summary.name, index]));
   summaries.sort(
     (a, b) => rankOf(a) - rankOf(b) || (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0),
@@ -493,6 +527,7 @@ export function summarizeEvidence(
     coverage,
     chain: options.chain ?? null,
     ...reviewsOf(summaries, options),
+    ...(options.evidenceRestorable ? { evidenceRestorable: options.evidenceRestorable } : {}),
   };
 }
 

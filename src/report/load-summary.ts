@@ -4,6 +4,7 @@ import { EvidenceError } from '../evidence/errors.js';
 import { reviewRecordSchema } from '../evidence/reviews.js';
 import { runRecordSchema, type RunVerdict } from '../evidence/run-record.js';
 import { chainHead } from '../evidence/runs.js';
+import { latestSelftests } from '../evidence/selftests.js';
 import {
   DEFAULT_RECENT_LIMIT,
   MEDIAN_SAMPLE,
@@ -16,6 +17,9 @@ import {
   type ReviewStatus,
   type EvidenceSummary,
   type RunDetail,
+  type SelftestStatus,
+  EVIDENCE_BACKUP_KIND,
+  type EvidenceRestorable,
   type SummaryDrill,
 } from './drill-summary.js';
 import type { RunRow } from './render-csv.js';
@@ -208,7 +212,57 @@ function detailOf(row: { seq: string; run_id: string; record: string }): RunDeta
   return runDetailOf(parsed.data, Number(row.seq));
 }
 
-/** The newest record of the chain (a run or a review), or null when it is empty. */
+/** Each drill's latest selftest (whenever it ran), as the report shows it. */
+export async function loadSelftests(
+  db: Db,
+  drills: readonly string[],
+): Promise<Map<string, SelftestStatus>> {
+  const statuses = new Map<string, SelftestStatus>();
+  for (const [drill, stored] of await latestSelftests(db, drills))
+    statuses.set(drill, {
+      id: stored.runId,
+      startedAt: stored.startedAt,
+      verdict: stored.verdict,
+      cause: stored.cause,
+      detected: stored.damages.filter((damage) => damage.detected).map((damage) => damage.kind),
+      undetected: stored.damages.filter((damage) => !damage.detected).map((damage) => damage.kind),
+      findings: stored.damages.flatMap((damage) => (damage.finding ? [damage.finding] : [])),
+    });
+  return statuses;
+}
+
+/** When the evidence store was last proven restorable: the newest pass of a drill of kind `evidence-backup`. */
+export async function loadEvidenceRestorable(
+  db: Db,
+  drills: readonly SummaryDrill[],
+): Promise<EvidenceRestorable> {
+  const names = drills
+    .filter((drill) => drill.source?.kind === EVIDENCE_BACKUP_KIND)
+    .map((drill) => drill.name);
+  if (names.length === 0) return { drills: [], lastPass: null };
+  const row = await db
+    .selectFrom('run_results')
+    .select(['run_id', 'drill', 'started_at', 'finished_at'])
+    .where('drill', 'in', names)
+    .where('verdict', '=', 'passed')
+    .orderBy('started_at', 'desc')
+    .orderBy('seq', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  return {
+    drills: names,
+    lastPass: row
+      ? {
+          runId: row.run_id,
+          drill: row.drill,
+          startedAt: new Date(row.started_at).toISOString(),
+          finishedAt: new Date(row.finished_at).toISOString(),
+        }
+      : null,
+  };
+}
+
+/** The newest record of the chain (a run, a review or a selftest), or null when it is empty. */
 export async function loadChainHead(db: Db): Promise<ChainHead | null> {
   return (await chainHead(db)) ?? null;
 }
@@ -322,6 +376,11 @@ export async function loadEvidenceSummary(
               only: options.only,
               maxUnreviewedMs,
             });
+      const selftests = await loadSelftests(
+        trx,
+        drills.map((drill) => drill.name),
+      );
+      const evidenceRestorable = await loadEvidenceRestorable(trx, drills);
       return summarizeEvidence(drills, facts, {
         now,
         since: options.since,
@@ -330,6 +389,8 @@ export async function loadEvidenceSummary(
         chain,
         failedRuns,
         maxUnreviewedMs,
+        selftests,
+        evidenceRestorable,
       });
     });
 }

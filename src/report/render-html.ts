@@ -10,6 +10,7 @@ import type {
   Objective,
   RunDetail,
   RunPoint,
+  SelftestStatus,
   WaiverStatus,
 } from './drill-summary.js';
 import { html, trusted, type SafeHtml } from './html.js';
@@ -87,6 +88,7 @@ export function renderHtmlReport(summary: EvidenceSummary): string {
 <h1>Restore drill evidence</h1>
 <div class="muted">Runs started ${when(summary.window.since)} to ${when(summary.window.until)} · generated ${when(summary.generatedAt)} by restore-drill ${VERSION}</div>
 ${chainLine(summary)}
+${restorableLine(summary)}
 </header>
 ${unreviewedSection(summary)}
 ${totals(summary)}
@@ -105,6 +107,18 @@ ${summary.drills.map((drill) => drillSection(drill))}
 function chainLine(summary: EvidenceSummary): SafeHtml | null {
   if (!summary.chain) return null;
   return html`<div class="muted">Evidence chain head: seq ${summary.chain.seq}, record hash <span class="hash">${summary.chain.recordHash}</span> (check with <code>restore-drill evidence verify</code>)</div>`;
+}
+
+/** When the evidence store itself was last proven restorable (an `evidence-backup` drill's pass). */
+function restorableLine(summary: EvidenceSummary): SafeHtml | null {
+  const restorable = summary.evidenceRestorable;
+  if (!restorable) return null;
+  if (restorable.drills.length === 0)
+    return html`<div class="muted">Evidence store last proven restorable: <strong>never</strong> (no drill restores its backups: see <code>restore-drill evidence backup</code> and the source kind <code>evidence-backup</code>)</div>`;
+  if (!restorable.lastPass)
+    return html`<div class="muted">Evidence store last proven restorable: <strong>never</strong> (drill ${restorable.drills.join(', ')} has not passed)</div>`;
+  const pass = restorable.lastPass;
+  return html`<div class="muted">Evidence store last proven restorable: ${when(pass.finishedAt)} by drill ${pass.drill} (run ${pass.runId.slice(0, 8)})</div>`;
 }
 
 /** Failures nobody signed off within `review.maxUnreviewed`: first, above everything else. */
@@ -197,6 +211,21 @@ function waiversSection(waivers: readonly WaiverStatus[]): SafeHtml | null {
 }
 
 /** Waivers as a table, with or without the drill column. */
+/** Which kinds of damage the drill's checks catch, by its latest selftest. */
+function selftestLine(selftest: SelftestStatus | null): SafeHtml {
+  if (selftest === null)
+    return html`none yet: <code>restore-drill selftest --drill</code> shows which damage its checks would catch`;
+  const at = when(selftest.startedAt);
+  if (selftest.verdict === 'error')
+    return html`${at}: <span class="bad">could not judge</span> (${selftest.cause ?? ''})`;
+  const caught =
+    selftest.detected.length > 0
+      ? html`catches ${selftest.detected.join(', ')}`
+      : html`catches nothing`;
+  if (selftest.undetected.length === 0) return html`${at}: ${caught}`;
+  return html`${at}: ${caught}; <span class="bad">would not notice ${selftest.undetected.join(', ')}</span> (${selftest.findings.join('; ')})`;
+}
+
 export function waiverTable(waivers: readonly WaiverStatus[], withDrill: boolean): SafeHtml {
   const rows = waivers.map(
     (
@@ -223,6 +252,7 @@ ${drill.lastRun?.assurance ? html`<dt>Sample assurance</dt><dd>${drill.lastRun.a
 <dt>Last failure</dt><dd>${runLine(drill.lastFailure)}</dd>
 <dt>RTO</dt><dd>${objective(drill.rto)}${drill.rto.medianMs === null ? '' : `; median ${formatDuration(drill.rto.medianMs)}, max ${formatDuration(drill.rto.maxMs ?? 0)} over passes in period`}</dd>
 <dt>RPO</dt><dd>${objective(drill.rpo)}${drill.rpo.worstRecentMs === null ? '' : `; oldest set in recent runs ${formatDuration(drill.rpo.worstRecentMs)}`}</dd>
+${drill.selftest === undefined ? null : html`<dt>Selftest</dt><dd>${selftestLine(drill.selftest)}</dd>`}
 </dl>
 ${failedChecks(drill.lastFailure)}
 ${drill.waivers.length > 0 ? html`<h3>Waivers</h3>${waiverTable(drill.waivers, false)}` : null}

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { run, writeTree } from '../helpers/artefacts.js';
@@ -245,6 +245,36 @@ describe('restore-drill selftest', { timeout: 60_000 }, () => {
       ]);
     },
   );
+
+  it('the report shows per drill which kinds of damage its latest selftest caught and missed', async () => {
+    const env = { RD_TEST_DB_URL: dbUrl, RD_RESTIC_PASSWORD: TEST_RESTIC_PASSWORD };
+    const json = path.join(root, 'report.json');
+    const html = path.join(root, 'report.html');
+    for (const [format, out] of [
+      ['json', json],
+      ['html', html],
+    ] as const) {
+      const made = await cli(['report', '--config', configFile, '--format', format, '--out', out], {
+        env,
+      });
+      expect(made.exitCode, made.stderr).toBe(0);
+    }
+    const summary = JSON.parse(await readFile(json, 'utf8')) as {
+      drills: { name: string; selftest?: { verdict: string; undetected: string[] } | null }[];
+    };
+    const selftestOf = (name: string) =>
+      summary.drills.find((drill) => drill.name === name)?.selftest;
+    expect(selftestOf('checksums-only')).toMatchObject({
+      verdict: 'failed',
+      undetected: ['added-file', 'changed-link-target'],
+    });
+    expect(selftestOf('fully-checked')).toMatchObject({ verdict: 'passed', undetected: [] });
+    const page = await readFile(html, 'utf8');
+    expect(page).toContain('would not notice added-file, changed-link-target');
+    expect(page).toContain(
+      'catches flipped-byte, truncated-file, deleted-file, added-file, changed-link-target, deleted-rows, updated-value',
+    );
+  });
 
   it('a drill whose undamaged restore fails is an error (exit 1); an unknown drill is a usage error (exit 2)', async () => {
     const { exitCode, json } = await selftestJson('broken');

@@ -14,6 +14,7 @@ import {
   listRunItems,
   listRuns,
   recordRunResult,
+  streamRuns,
   recordRunStart,
 } from '../../src/evidence/runs.js';
 import {
@@ -170,6 +171,47 @@ describe.each(engines)('evidence runs on %s', (dialect, engine) => {
     expect(await countRuns(store.db, { drill: [a] })).toBe(3);
     expect(await countRuns(store.db, { drill: [a, b], verdict: ['passed'] })).toBe(2);
     expect(typeof (await countRuns(store.db))).toBe('number');
+  });
+
+  it('streams the runs listRuns lists, a page at a time, across pages split inside a tie', async () => {
+    const a = uniqueDrill('stream-a');
+    const b = uniqueDrill('stream-b');
+    const at = (day: number) => `2024-07-${String(day).padStart(2, '0')}T03:00:00.000Z`;
+    // Days 1..4, three runs on day 2 and two on day 3: pages of 2 split both ties.
+    for (const [drill, day, verdict] of [
+      [a, 1, 'passed'],
+      [a, 2, 'failed'],
+      [b, 2, 'passed'],
+      [a, 2, 'passed'],
+      [b, 3, 'error'],
+      [a, 3, 'passed'],
+      [a, 4, 'passed'],
+    ] as const)
+      await recordRun(
+        { drill, startedAt: at(day), verdict, cause: verdict === 'passed' ? null : 'x' },
+        [],
+      );
+    const collect = async (options: Parameters<typeof streamRuns>[1]) => {
+      const runs = [];
+      for await (const run of streamRuns(store.db, options)) runs.push(run);
+      return runs;
+    };
+    for (const filter of [
+      { drill: [a, b] },
+      { drill: [a, b], limit: 5 },
+      { drill: [a, b], limit: 2 },
+      { drill: [a], verdict: ['passed' as const] },
+      { drill: [a, b], since: new Date(at(2)), until: new Date(at(4)) },
+      { drill: [] },
+    ]) {
+      const expected = await listRuns(store.db, filter);
+      for (const pageSize of [1, 2, 3, 1_000])
+        expect(
+          await collect({ ...filter, pageSize }),
+          JSON.stringify({ filter, pageSize }),
+        ).toEqual(expected);
+    }
+    expect((await collect({ drill: [a, b], pageSize: 2 })).length).toBe(7);
   });
 
   it('breaks ties in start time by chain order, newest first', async () => {

@@ -3,10 +3,13 @@ import type { EvidenceStore } from '../../src/evidence/open-store.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
 import { recordRunResult, recordRunStart } from '../../src/evidence/runs.js';
 import { summarizeRecords } from '../../src/report/drill-summary.js';
+import { renderHtmlReport } from '../../src/report/render-html.js';
 import {
   drillsWithEvidence,
   loadChainHead,
+  loadSelftests,
   loadDrillFacts,
+  loadEvidenceRestorable,
   loadEvidenceSummary,
   streamRunRows,
 } from '../../src/report/load-summary.js';
@@ -60,8 +63,15 @@ describe.each(engines)('summary loaded from the evidence database on %s', (_dial
       since,
       until: NOW,
       chain: await loadChainHead(evidence.db),
+      selftests: await loadSelftests(
+        evidence.db,
+        drills.map((drill) => drill.name),
+      ),
+      evidenceRestorable: await loadEvidenceRestorable(evidence.db, drills),
     });
     expect(withoutChainFields(fromDb)).toEqual(withoutChainFields(inMemory));
+    // No drill restores the evidence store's backups: never proven, said plainly.
+    expect(fromDb.evidenceRestorable).toEqual({ drills: [], lastPass: null });
     expect(fromDb.drills.map((drill) => drill.name)).toEqual([
       'no-runs',
       'waived-expired',
@@ -130,5 +140,57 @@ describe.each(engines)('summary loaded from the evidence database on %s', (_dial
     expect(await drillsWithEvidence(evidence.db, ['retired', 'no-runs', 'nothing'])).toEqual(
       new Set(['retired']),
     );
+  });
+});
+
+describe.each(engines)('evidence store restorability on %s', (_dialect, engine) => {
+  let place: StorePlace;
+  let evidence: EvidenceStore;
+  const since = new Date(NOW.getTime() - 90 * DAY);
+
+  beforeAll(async () => {
+    place = await engine.prepare();
+    evidence = await place.open();
+  });
+
+  afterAll(async () => {
+    await evidence?.close();
+    await place?.cleanup();
+  });
+
+  it('says when the evidence store was last proven restorable: the newest pass of an evidence-backup drill', async () => {
+    const kind = { kind: 'evidence-backup' };
+    const proven = [
+      makeRecord({ drill: 'evidence-a', at: ago(20), verdict: 'passed' }),
+      makeRecord({ drill: 'evidence-b', at: ago(3), verdict: 'passed' }),
+      makeRecord({ drill: 'evidence-a', at: ago(1), verdict: 'failed' }),
+    ];
+    await store(evidence.db, proven);
+    const evidenceDrills = [
+      { name: 'evidence-a', source: kind },
+      { name: 'evidence-b', source: kind },
+      { name: 'evidence-never', source: kind },
+      { name: 'files', source: { kind: 'directory' } },
+    ];
+    expect(await loadEvidenceRestorable(evidence.db, evidenceDrills)).toEqual({
+      drills: ['evidence-a', 'evidence-b', 'evidence-never'],
+      lastPass: {
+        runId: proven[1]!.runId,
+        drill: 'evidence-b',
+        startedAt: proven[1]!.startedAt,
+        finishedAt: proven[1]!.finishedAt,
+      },
+    });
+    expect(
+      await loadEvidenceRestorable(evidence.db, [{ name: 'evidence-never', source: kind }]),
+    ).toEqual({ drills: ['evidence-never'], lastPass: null });
+    const summary = await loadEvidenceSummary(evidence.db, evidenceDrills, { since, now: NOW });
+    expect(summary.evidenceRestorable?.lastPass?.drill).toBe('evidence-b');
+    const page = renderHtmlReport(summary);
+    expect(page).toContain('Evidence store last proven restorable:');
+    expect(page).toContain(`by drill evidence-b (run ${proven[1]!.runId.slice(0, 8)})`);
+    expect(
+      renderHtmlReport(await loadEvidenceSummary(evidence.db, [], { since, now: NOW })),
+    ).toMatch(/last proven restorable: <strong>never<\/strong> \(no drill restores its backups/);
   });
 });

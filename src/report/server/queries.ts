@@ -10,6 +10,7 @@ import {
 } from '../drill-summary.js';
 import {
   loadChainHead,
+  loadSelftests,
   loadDrillFacts,
   pointColumns,
   pointOf,
@@ -179,7 +180,17 @@ export async function loadFilteredSummary(
         recentLimit: options.recentLimit,
       });
       const chain = await loadChainHead(trx);
-      const base = { now: options.now, since: options.since, until: options.until, chain };
+      const selftests = await loadSelftests(
+        trx,
+        drills.map((drill) => drill.name),
+      );
+      const base = {
+        now: options.now,
+        since: options.since,
+        until: options.until,
+        chain,
+        selftests,
+      };
       const all = summarizeEvidence(drills, facts, { ...base, only: options.only });
       if (options.keep === undefined) return all;
       const kept = all.drills.filter(options.keep).map((drill) => drill.name);
