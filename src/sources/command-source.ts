@@ -1,8 +1,10 @@
 import { localPathSchema } from '../model/local-path.js';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { durationSchema } from '../model/duration.js';
 import { describeExit, lastLine, runCommand } from '../exec/run-command.js';
+import { describeFsError } from '../scratch/hashing-writer.js';
 import { scanScratch } from './command/scan-scratch.js';
 import { findSets, globBase } from './glob-sets.js';
 import {
@@ -149,6 +151,7 @@ export class CommandSource implements RestoreSource {
         `the command source restores whole sets; ${set.path} cannot be sampled (remove sample from the drill)`,
       );
     options.signal?.throwIfAborted();
+    if (this.#config.sets !== undefined) await requireSet(set.path);
     const argv = this.#config.restore.map((arg) =>
       substitute(arg, { scratch: scratchDir, set: set.id }),
     );
@@ -200,6 +203,21 @@ export class CommandSource implements RestoreSource {
   /** A bare name is looked up on PATH; a path resolves from the config folder. */
   #binary(file: string): string {
     return file.includes('/') ? path.resolve(this.#context.configDir, file) : file;
+  }
+}
+
+/**
+ * A globbed set that vanished since it was listed is an error of the drill, not damage:
+ * the restore command would fail on it and read as a backup that does not restore.
+ */
+async function requireSet(setPath: string): Promise<void> {
+  try {
+    await stat(setPath);
+  } catch (error) {
+    throw new SourceError(`cannot read backup set ${setPath}: ${describeFsError(error)}`, false, {
+      cause: error,
+      code: 'source.unreachable',
+    });
   }
 }
 

@@ -676,7 +676,7 @@ class ResticSource implements RestoreSource {
     let refused: RefusedEntry[] = [];
     let damage: BackupDamage | undefined;
     if (options.items === null || options.items.size > 0) {
-      await this.#requirePacks(signal);
+      await this.#requirePacks(set, signal);
       const restored = await this.#restoreInto(set, scratchDir, options);
       files = restored.files;
       links = restored.links;
@@ -699,7 +699,7 @@ class ResticSource implements RestoreSource {
    * `restic check` runs (index against the pack listing, no data read): it is stopped
    * when restic moves on to the trees.
    */
-  async #requirePacks(signal: AbortSignal | undefined): Promise<void> {
+  async #requirePacks(set: BackupSet, signal: AbortSignal | undefined): Promise<void> {
     const enough = new AbortController();
     const stop = signal ? AbortSignal.any([signal, enough.signal]) : enough.signal;
     const problems: string[] = [];
@@ -723,7 +723,7 @@ class ResticSource implements RestoreSource {
     signal?.throwIfAborted();
     if (problems.length > 0)
       throw new BackupDamagedError(
-        `restic repository ${this.#label} is missing data of its index: ${problems[0] as string}${problems.length > 1 ? ` and ${problems.length - 1} more` : ''}`,
+        `restic repository ${this.#label} is missing data of its index, so snapshot ${set.id.slice(0, 8)} cannot be restored: ${problems[0] as string}${problems.length > 1 ? ` and ${problems.length - 1} more` : ''}`,
         { detail: problems.join('; '), entry: null, offset: null },
         { files: [], refused: [], commands: this.#takeCommands() },
       );

@@ -66,6 +66,7 @@ for (const [extension, flags] of [
     vanish: (id) => rm(id),
     vanishedMessage: (id) => `cannot read backup set ${id}: no such file or directory`,
     damage: async (id) => truncate(id, Math.floor((await stat(id)).size / 2)),
+    damagedMessage: (id) => id,
   });
 }
 
