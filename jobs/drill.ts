@@ -6,6 +6,8 @@ import {
   type RunDrillResult,
 } from '../src/drill/run-drill.js';
 import type { Job } from '../src/schedule/job.js';
+import { runSelftest, selftestDue } from '../src/drill/selftest.js';
+import { recordSelftest } from '../src/evidence/selftests.js';
 
 /** How long a run waits for failed alert sends to be retried; the rest waits in the alert log for the next delivery. */
 const ALERT_WAIT_MS = 20_000;
@@ -49,6 +51,36 @@ export function createDrillJob(
             { drill: drill.name, err: error },
             'could not raise or deliver alerts for this run',
           );
+        }
+      }
+      // Proof that the checks bite, every Nth run (selftest.every): its own record; never the run's verdict.
+      if (
+        result.status === 'finished' &&
+        result.recorded.in === 'store' &&
+        payload.trigger === 'schedule' &&
+        (await selftestDue(db, drill).catch(() => false))
+      ) {
+        try {
+          const record = await runSelftest({
+            drill,
+            config: loaded.config,
+            configDir: loaded.dir,
+            db,
+            log,
+            ...(signal ? { signal } : {}),
+          });
+          await recordSelftest(db, record);
+          log.info(
+            {
+              drill: drill.name,
+              selftestId: record.runId,
+              verdict: record.verdict,
+              undetected: record.damages.filter((damage) => !damage.detected).map((d) => d.kind),
+            },
+            'selftest finished',
+          );
+        } catch (error) {
+          log.error({ drill: drill.name, err: error }, 'could not run or record the selftest');
         }
       }
       return result;

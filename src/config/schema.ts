@@ -48,6 +48,18 @@ export const drillSchema = z
       .describe(
         'Accepted exceptions for a known failing or paused drill; reports list them and flag expired ones.',
       ),
+    selftest: z
+      .strictObject({
+        every: z
+          .number()
+          .int()
+          .min(1)
+          .describe(
+            'After every Nth recorded run of this drill, the daemon runs `restore-drill selftest` on it (its result is its own record).',
+          ),
+      })
+      .optional()
+      .describe('Prove on a schedule that the checks bite: a selftest after every Nth daemon run.'),
   })
   .superRefine((drill, ctx) => {
     if (drill.checks.achievedRpo !== undefined && drill.targets?.rpo === undefined)

@@ -6,7 +6,7 @@ import { buildPhasedChecks, checkKindSection, checkNeeds } from '../checks/regis
 import type { Check, CheckContext } from '../checks/check.js';
 import type { CheckResult } from '../model/check-result.js';
 import type { SelftestDamage, SelftestRecord } from '../evidence/selftests.js';
-import { lastPassingRun } from '../evidence/runs.js';
+import { countRuns, lastPassingRun } from '../evidence/runs.js';
 import { guardConfigScratchRoot } from './scratch-guard.js';
 import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
 import { DirectorySource } from '../sources/directory-source.js';
@@ -295,4 +295,18 @@ function configName(name: string): string {
 function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.split('\n')[0]?.trim() ?? text;
+}
+
+/**
+ * Whether a selftest follows the run just recorded: with `selftest.every: N`, after every
+ * Nth recorded run of the drill (counted in the evidence, so replicas and restarts agree).
+ */
+export async function selftestDue(
+  db: RunDrillRequest['db'],
+  drill: RunDrillRequest['drill'],
+): Promise<boolean> {
+  const every = drill.selftest?.every;
+  if (every === undefined) return false;
+  const runs = await countRuns(db, { drill: [drill.name] });
+  return runs > 0 && runs % every === 0;
 }

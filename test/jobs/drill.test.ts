@@ -6,6 +6,7 @@ import { drillJob } from '../../jobs/drill.js';
 import type { AlertMessage } from '../../src/alerts/message.js';
 import { parseConfig } from '../../src/config/load.js';
 import { openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
+import { latestSelftests } from '../../src/evidence/selftests.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
@@ -96,4 +97,54 @@ alerts:
     },
     SLOW_STORE_MS,
   );
+});
+
+describe('drill job selftests', () => {
+  it('runs and records a selftest after every Nth scheduled run (selftest.every), never after a manual one', async () => {
+    const set = join(dir, 'selftest-backups', 'set-2026-11-27');
+    await mkdir(set, { recursive: true });
+    await writeFile(join(set, 'a.txt'), 'alpha\n');
+    await writeFile(join(set, 'b.txt'), 'beta\n');
+    const sums = await runCommand('sha256sum', ['a.txt', 'b.txt'], { cwd: set, keepStdout: true });
+    await writeFile(join(set, 'SHA256SUMS'), sums.stdout);
+    const drill = `selftested-${Date.now()}`;
+    const loaded = parseConfig(
+      `
+scratch: { root: scratch }
+drills:
+  - name: ${drill}
+    source: { kind: directory, path: selftest-backups/set-* }
+    checks: { manifest: { path: SHA256SUMS }, extraFiles: ignore }
+    selftest: { every: 2 }
+`,
+      join(dir, 'restore-drill.yaml'),
+      {},
+      dir,
+    );
+    const context = { loaded, db: store.db, log: silentLogger() };
+    const selftests = async () => (await latestSelftests(store.db, [drill])).get(drill);
+    let slot = Date.parse('2026-12-01T03:00:00Z');
+    const scheduled = async () => {
+      slot += 86_400_000;
+      const result = await drillJob.run(
+        { drill, trigger: 'schedule', scheduledFor: new Date(slot) },
+        context,
+      );
+      expect(result.status === 'finished' && result.record.verdict).toBe('passed');
+    };
+
+    await scheduled();
+    expect(await selftests()).toBeUndefined();
+    // The second run is a manual one: the count is 2, but only the daemon's runs are followed.
+    await drillJob.run({ drill, trigger: 'manual' }, context);
+    expect(await selftests()).toBeUndefined();
+    await scheduled();
+    expect(await selftests()).toBeUndefined();
+    await scheduled();
+    const latest = await selftests();
+    expect(latest?.verdict).toBe('failed');
+    expect(latest?.damages.filter((damage) => !damage.detected).map((d) => d.kind)).toEqual([
+      'added-file',
+    ]);
+  }, 60_000);
 });
