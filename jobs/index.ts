@@ -1,4 +1,5 @@
 import { drillJob } from './drill.js';
+import { evidenceBackupJob } from './evidence-backup.js';
 import { heartbeatJob } from './heartbeat.js';
 import { scratchSweepJob } from './scratch-sweep.js';
 import { spoolReplayJob } from './spool-replay.js';
@@ -10,7 +11,7 @@ export const jobs = {
   staleCheck: staleCheckJob,
   heartbeat: heartbeatJob,
   scratchSweep: scratchSweepJob,
-  periodic: [scratchSweepJob, spoolReplayJob],
+  periodic: [scratchSweepJob, spoolReplayJob, evidenceBackupJob],
 } as const;
 
 export type Jobs = typeof jobs;

@@ -123,6 +123,25 @@ export const evidenceConfigSchema = z
       })
       .prefault({})
       .describe('Retention of the evidence.'),
+    backup: z
+      .strictObject({
+        out: localPathSchema.describe(
+          'The folder each backup is made in (a new folder named by its UTC time, as `evidence backup --out`); relative to the config file. Drill it with a drill of source kind `evidence-backup` over `OUT/*`.',
+        ),
+        schedule: cronSchema.describe(
+          'When `restore-drill daemon` backs up the evidence store, e.g. "0 3 * * *".',
+        ),
+        pgDump: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Also write a pg_dump of the evidence database in the same snapshot (PostgreSQL stores only).',
+          ),
+      })
+      .optional()
+      .describe(
+        'Scheduled backups of the evidence store by the daemon (`restore-drill evidence backup` on a schedule).',
+      ),
   })
   .describe('How the evidence is kept.');
 
@@ -185,6 +204,13 @@ export const configSchema = z
       } else seen.set(drill.name, index);
     });
     checkAlertReferences(config, ctx);
+    if (config.evidence.backup?.pgDump && config.database.url === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['evidence', 'backup', 'pgDump'],
+        message:
+          'pg_dump needs a PostgreSQL evidence store (database.url); the embedded store is backed up as the bundle',
+      });
   })
   .describe('restore-drill configuration.');
 

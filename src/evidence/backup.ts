@@ -68,6 +68,14 @@ export type BackupManifest = z.infer<typeof backupManifestSchema>;
 /** A backup that could not be written or read: one line naming the path. */
 export class EvidenceBackupError extends Error {
   override readonly name = 'EvidenceBackupError';
+  constructor(
+    message: string,
+    options?: { cause?: unknown },
+    /** The backup's folder was there already (another run of the same second or slot made it). */
+    readonly exists = false,
+  ) {
+    super(message, options);
+  }
 }
 
 export interface BackupOptions {
@@ -192,6 +200,8 @@ async function refuseExisting(folder: string): Promise<void> {
   if (existing !== null)
     throw new EvidenceBackupError(
       `backup ${folder} already exists; a backup is never overwritten (wait a second and run again)`,
+      undefined,
+      true,
     );
 }
 

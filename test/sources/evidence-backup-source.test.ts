@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { runDrill } from '../../src/drill/run-drill.js';
 import { backupEvidence } from '../../src/evidence/backup.js';
+import { evidenceBackupJob } from '../../jobs/evidence-backup.js';
+import type { RunLeases } from '../../src/schedule/run-leases.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
 import { itemsDigest } from '../../src/evidence/items-digest.js';
 import { recordReview } from '../../src/evidence/reviews.js';
@@ -190,6 +192,54 @@ describe.each(dialects)('evidence-backup source on %s', { timeout: 60_000 }, (di
     const record = await drill(empty);
     expect(record.verdict).toBe('error');
     expect(record.cause).toMatch(/^set\.none: no backup set matched .*empty-but-there/);
+  });
+
+  it("the daemon's evidence-backup job writes the slot's backup on its schedule, stands down when the slot's backup is there, and the drill passes on it", async () => {
+    const yaml = stringify({
+      evidence: { backup: { out: 'scheduled', schedule: '0 3 * * *' } },
+      scratch: { root: path.join(base, 'scratch'), keep: 'never' },
+      drills: [
+        {
+          name: 'evidence',
+          source: { kind: 'evidence-backup', path: 'scheduled/*' },
+        },
+      ],
+    });
+    const loaded = parseConfig(yaml, path.join(base, 'restore-drill.yaml'), {}, base);
+    expect(evidenceBackupJob.schedule(loaded.config)).toBe('0 3 * * *');
+    const context = {
+      loaded,
+      db: live.store.db,
+      log: silentLogger(),
+      leases: undefined as unknown as RunLeases,
+    };
+    const scheduledFor = new Date('2026-12-07T03:00:00.000Z');
+    const outcome = await evidenceBackupJob.run({ scheduledFor }, context);
+    expect(outcome?.path).toBe(path.join(base, 'scheduled', '2026-12-07T030000Z'));
+    // Another replica filling the same slot finds it made and writes nothing.
+    expect(await evidenceBackupJob.run({ scheduledFor }, context)).toBeNull();
+    const record = await drill(path.join(base, 'scheduled'));
+    expect(record.verdict).toBe('passed');
+    expect(record.set?.path).toBe(outcome?.path);
+
+    const without = parseConfig(
+      stringify({ drills: [{ name: 'x', source: { kind: 'directory', path: '/b/*' } }] }),
+      path.join(base, 'restore-drill.yaml'),
+      {},
+      base,
+    );
+    expect(evidenceBackupJob.schedule(without.config)).toBeNull();
+    expect(() =>
+      parseConfig(
+        stringify({
+          evidence: { backup: { out: 'x', schedule: '0 3 * * *', pgDump: true } },
+          drills: [{ name: 'x', source: { kind: 'directory', path: '/b/*' } }],
+        }),
+        path.join(base, 'restore-drill.yaml'),
+        {},
+        base,
+      ),
+    ).toThrow(/evidence\.backup\.pgDump.*pg_dump needs a PostgreSQL evidence store/);
   });
 
   it('never overwrites a backup of the same second', async () => {
