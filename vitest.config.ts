@@ -15,6 +15,7 @@ export const SLOW_TEST_FILES = [
   'test/schedule/scheduler.test.ts',
   'test/sources/postgres-source.test.ts',
   'test/sources/restic-source.test.ts',
+  'test/sources/restic-conformance.test.ts',
   'test/drill/damaged-sources.test.ts',
   'test/drill/stops.test.ts',
 ];

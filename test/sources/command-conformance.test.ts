@@ -22,6 +22,7 @@ function tarCommandSource(pattern: string, configDir: string): CommandSource {
 describeSourceConformance({
   kind: 'command',
   capabilities: {
+    files: true,
     globPaths: true,
     namedSets: true,
     // It restores whole sets: listItems and a sample are refused (command-source.test.ts).

@@ -23,6 +23,7 @@ function directorySource(pattern: string, configDir: string): RestoreSource {
 describeSourceConformance({
   kind: 'directory',
   capabilities: {
+    files: true,
     globPaths: true,
     namedSets: true,
     sampling: true,

@@ -30,6 +30,7 @@ function resticTime(time: Date): string {
 describeSourceConformance({
   kind: 'restic',
   capabilities: {
+    files: true,
     globPaths: false,
     // Snapshot ids are random hashes: `latest` by name picks nothing meaningful.
     namedSets: false,

@@ -23,6 +23,7 @@ const groupPrefix = (group: string): string => `${path.basename(group)}/`;
 describeSourceConformance({
   kind: 's3',
   capabilities: {
+    files: true,
     globPaths: false,
     namedSets: true,
     sampling: true,

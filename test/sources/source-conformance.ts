@@ -42,6 +42,11 @@ export interface ConformanceHarness {
 }
 
 export interface ConformanceCapabilities {
+  /**
+   * Restores a set's files into scratch (hashes, long names, many files, a large file, samples,
+   * empty sets). Postgres restores tables into a database: its sets are dumps, made from no tree.
+   */
+  files: boolean;
   /** Sets are local paths found by a glob: id = absolute path, mtime = the path's, relative globs resolve from the config folder. */
   globPaths: boolean;
   /** Set ids carry the set's name, so `latest` (by name) picks the greatest; restic's ids are random hashes. */
@@ -98,6 +103,15 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
       if (!found) throw new Error(`set ${name} not listed`);
       return found;
     };
+    /** The set holding one 50 MB file, made once for the large-file and abort cases. */
+    let largeSet: Promise<void> | undefined;
+    const makeLargeSet = (): Promise<void> =>
+      (largeSet ??= (async () => {
+        const dir = path.join(trees, 'large');
+        await mkdir(dir, { recursive: true });
+        await writeLarge(path.join(dir, 'large.bin'), 50 * 1024 * 1024);
+        await harness.makeSet(dir, group('large'), harness.setName('large'));
+      })());
     /** The one set of a group made for a single case. */
     const onlySet = async (where: string) => {
       const one = harness.create(group(where), root);
@@ -120,7 +134,7 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
       });
       for (const [name, time] of times)
         setIds.set(name, await harness.makeSet(basic, setsDir, harness.setName(name), time));
-      if (can.emptySets) {
+      if (can.files && can.emptySets) {
         const empty = await tree('empty', {});
         setIds.set('empty', await harness.makeSet(empty, group('other'), harness.setName('empty')));
       }
@@ -211,7 +225,7 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
       );
     });
 
-    if (can.sampling)
+    if (can.files && can.sampling)
       it('lists the regular files of a set with their sizes, relative to the set', async () => {
         const items = await source().listItems(await setOf('2026-01-01'), {});
         expect([...items].sort((a, b) => (a.path < b.path ? -1 : 1))).toEqual([
@@ -222,127 +236,133 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
         ]);
       });
 
-    it('restores a whole set, each file hashed as sha256sum hashes it', async () => {
-      const dir = await scratch();
-      const outcome = await source().restore(await setOf('2026-01-02'), dir, { items: null, log });
-      expect(outcome.refused).toEqual([]);
-      const expected = await sha256sumTree(path.join(trees, 'basic'));
-      expect(outcome.files.map((file) => [file.path, file.sha256])).toEqual([...expected].sort());
-      expect(await sha256sumTree(dir)).toEqual(expected);
-      expect(outcome.files.find((file) => file.path === 'data/empty.txt')).toEqual({
-        path: 'data/empty.txt',
-        size: 0,
-        sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-      });
-      expect(outcome.files.find((file) => file.path === 'data/nested/deeper/b.bin')?.size).toBe(
-        3000,
-      );
-    });
+    if (can.files) describeFileRestores();
 
-    if (can.sampling) {
-      it('restores only the requested items', async () => {
+    function describeFileRestores(): void {
+      it('restores a whole set, each file hashed as sha256sum hashes it', async () => {
         const dir = await scratch();
-        const items = new Set(['data/a.csv', 'data/nested/deeper/b.bin']);
-        const outcome = await source().restore(await setOf('2026-01-01'), dir, { items, log });
+        const outcome = await source().restore(await setOf('2026-01-02'), dir, {
+          items: null,
+          log,
+        });
         expect(outcome.refused).toEqual([]);
-        expect(outcome.files.map((file) => file.path)).toEqual([
-          'data/a.csv',
-          'data/nested/deeper/b.bin',
-        ]);
-        expect(await listFiles(dir)).toEqual(['data/a.csv', 'data/nested/deeper/b.bin']);
         const expected = await sha256sumTree(path.join(trees, 'basic'));
-        for (const file of outcome.files) expect(file.sha256).toBe(expected.get(file.path));
+        expect(outcome.files.map((file) => [file.path, file.sha256])).toEqual([...expected].sort());
+        expect(await sha256sumTree(dir)).toEqual(expected);
+        expect(outcome.files.find((file) => file.path === 'data/empty.txt')).toEqual({
+          path: 'data/empty.txt',
+          size: 0,
+          sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+        });
+        expect(outcome.files.find((file) => file.path === 'data/nested/deeper/b.bin')?.size).toBe(
+          3000,
+        );
       });
 
-      it('restores nothing for an empty sample', async () => {
-        const dir = await scratch();
-        const outcome = await source().restore(await setOf('2026-01-01'), dir, {
-          items: new Set(),
-          log,
+      if (can.sampling) {
+        it('restores only the requested items', async () => {
+          const dir = await scratch();
+          const items = new Set(['data/a.csv', 'data/nested/deeper/b.bin']);
+          const outcome = await source().restore(await setOf('2026-01-01'), dir, { items, log });
+          expect(outcome.refused).toEqual([]);
+          expect(outcome.files.map((file) => file.path)).toEqual([
+            'data/a.csv',
+            'data/nested/deeper/b.bin',
+          ]);
+          expect(await listFiles(dir)).toEqual(['data/a.csv', 'data/nested/deeper/b.bin']);
+          const expected = await sha256sumTree(path.join(trees, 'basic'));
+          for (const file of outcome.files) expect(file.sha256).toBe(expected.get(file.path));
         });
-        expect(outcome).toMatchObject({ files: [], refused: [] });
-        expect(await listFiles(dir)).toEqual([]);
+
+        it('restores nothing for an empty sample', async () => {
+          const dir = await scratch();
+          const outcome = await source().restore(await setOf('2026-01-01'), dir, {
+            items: new Set(),
+            log,
+          });
+          expect(outcome).toMatchObject({ files: [], refused: [] });
+          expect(await listFiles(dir)).toEqual([]);
+        });
+
+        it('refuses a requested item the set does not hold', async () => {
+          const dir = await scratch();
+          const outcome = await source().restore(await setOf('2026-01-01'), dir, {
+            items: new Set(['README.txt', 'data/missing.csv']),
+            log,
+          });
+          expect(outcome.files.map((file) => file.path)).toEqual(['README.txt']);
+          expect(outcome.refused).toHaveLength(1);
+          expect(outcome.refused[0]?.entry).toMatch(/(^|\/)data\/missing\.csv$/);
+          expect(outcome.refused[0]?.reason).toBe('not found in the set');
+        });
+      }
+
+      if (can.emptySets)
+        it('restores an empty set as no files', async () => {
+          const empty = harness.create(group('other'), root);
+          const [set] = await empty.listSets({});
+          expect(set?.id).toBe(setIds.get('empty'));
+          if (can.sampling) expect(await empty.listItems(set!, {})).toEqual([]);
+          const dir = await scratch();
+          expect(await empty.restore(set!, dir, { items: null, log })).toMatchObject({
+            files: [],
+            refused: [],
+          });
+        });
+
+      it('restores names longer than 100 characters', async () => {
+        const long = `${'very-long-folder-name-'.repeat(4)}/${'a-file-name-well-past-the-ustar-limit-'.repeat(3)}.txt`;
+        expect(long.length).toBeGreaterThan(100);
+        // A file at the top too: s3rver lists no prefix whose objects are all two levels down.
+        const made = await tree('long', { [long]: 'long name\n', 'top.txt': 'top\n' });
+        await harness.makeSet(made, group('long'), harness.setName('long'));
+        const { one, set } = await onlySet('long');
+        if (can.sampling)
+          expect((await one.listItems(set, {})).map((item) => item.path).sort()).toEqual([
+            'top.txt',
+            long,
+          ]);
+        const dir = await scratch();
+        const outcome = await one.restore(set, dir, { items: null, log });
+        expect(outcome.files.map((file) => file.path)).toEqual(['top.txt', long]);
+        expect(await readFile(path.join(dir, long), 'utf8')).toBe('long name\n');
       });
 
-      it('refuses a requested item the set does not hold', async () => {
+      it(`restores a set of ${manyFiles.toLocaleString('en')} small files with every hash right`, async () => {
+        const files: Record<string, string> = {};
+        for (let i = 0; i < manyFiles; i++)
+          // Some at the top (s3rver lists no prefix whose objects are all two levels down).
+          files[`${i % 50 === 0 ? '' : `d${i % 50}/`}file-${i}.txt`] =
+            `content of file ${i}\n`.repeat(1 + (i % 7));
+        const made = await tree('many', files);
+        await harness.makeSet(made, group('many'), harness.setName('many'));
+        const { one, set } = await onlySet('many');
         const dir = await scratch();
-        const outcome = await source().restore(await setOf('2026-01-01'), dir, {
-          items: new Set(['README.txt', 'data/missing.csv']),
-          log,
-        });
-        expect(outcome.files.map((file) => file.path)).toEqual(['README.txt']);
-        expect(outcome.refused).toHaveLength(1);
-        expect(outcome.refused[0]?.entry).toMatch(/(^|\/)data\/missing\.csv$/);
-        expect(outcome.refused[0]?.reason).toBe('not found in the set');
+        const outcome = await one.restore(set, dir, { items: null, log });
+        expect(outcome.refused).toEqual([]);
+        expect(outcome.files).toHaveLength(manyFiles);
+        const expected = await sha256sumTree(made);
+        expect(new Map(outcome.files.map((file) => [file.path, file.sha256]))).toEqual(expected);
+        if (can.sampling) expect((await one.listItems(set, {})).length).toBe(manyFiles);
+      });
+
+      it('restores a 50 MB file with the hash sha256sum gives', async () => {
+        await makeLargeSet();
+        const dir = path.join(trees, 'large');
+        const { one, set } = await onlySet('large');
+        const target = await scratch();
+        const outcome = await one.restore(set, target, { items: null, log });
+        const expected = (await run('sha256sum', ['large.bin'], dir)).slice(0, 64);
+        expect(outcome.files).toEqual([
+          { path: 'large.bin', size: 50 * 1024 * 1024, sha256: expected },
+        ]);
+        expect((await run('sha256sum', ['large.bin'], target)).slice(0, 64)).toBe(expected);
+        await rm(target, { recursive: true });
       });
     }
 
-    if (can.emptySets)
-      it('restores an empty set as no files', async () => {
-        const empty = harness.create(group('other'), root);
-        const [set] = await empty.listSets({});
-        expect(set?.id).toBe(setIds.get('empty'));
-        if (can.sampling) expect(await empty.listItems(set!, {})).toEqual([]);
-        const dir = await scratch();
-        expect(await empty.restore(set!, dir, { items: null, log })).toMatchObject({
-          files: [],
-          refused: [],
-        });
-      });
-
-    it('restores names longer than 100 characters', async () => {
-      const long = `${'very-long-folder-name-'.repeat(4)}/${'a-file-name-well-past-the-ustar-limit-'.repeat(3)}.txt`;
-      expect(long.length).toBeGreaterThan(100);
-      // A file at the top too: s3rver lists no prefix whose objects are all two levels down.
-      const made = await tree('long', { [long]: 'long name\n', 'top.txt': 'top\n' });
-      await harness.makeSet(made, group('long'), harness.setName('long'));
-      const { one, set } = await onlySet('long');
-      if (can.sampling)
-        expect((await one.listItems(set, {})).map((item) => item.path).sort()).toEqual([
-          'top.txt',
-          long,
-        ]);
-      const dir = await scratch();
-      const outcome = await one.restore(set, dir, { items: null, log });
-      expect(outcome.files.map((file) => file.path)).toEqual(['top.txt', long]);
-      expect(await readFile(path.join(dir, long), 'utf8')).toBe('long name\n');
-    });
-
-    it(`restores a set of ${manyFiles.toLocaleString('en')} small files with every hash right`, async () => {
-      const files: Record<string, string> = {};
-      for (let i = 0; i < manyFiles; i++)
-        // Some at the top (s3rver lists no prefix whose objects are all two levels down).
-        files[`${i % 50 === 0 ? '' : `d${i % 50}/`}file-${i}.txt`] =
-          `content of file ${i}\n`.repeat(1 + (i % 7));
-      const made = await tree('many', files);
-      await harness.makeSet(made, group('many'), harness.setName('many'));
-      const { one, set } = await onlySet('many');
-      const dir = await scratch();
-      const outcome = await one.restore(set, dir, { items: null, log });
-      expect(outcome.refused).toEqual([]);
-      expect(outcome.files).toHaveLength(manyFiles);
-      const expected = await sha256sumTree(made);
-      expect(new Map(outcome.files.map((file) => [file.path, file.sha256]))).toEqual(expected);
-      if (can.sampling) expect((await one.listItems(set, {})).length).toBe(manyFiles);
-    });
-
-    it('restores a 50 MB file with the hash sha256sum gives', async () => {
-      const dir = path.join(trees, 'large');
-      await mkdir(dir, { recursive: true });
-      await writeLarge(path.join(dir, 'large.bin'), 50 * 1024 * 1024);
-      await harness.makeSet(dir, group('large'), harness.setName('large'));
-      const { one, set } = await onlySet('large');
-      const target = await scratch();
-      const outcome = await one.restore(set, target, { items: null, log });
-      const expected = (await run('sha256sum', ['large.bin'], dir)).slice(0, 64);
-      expect(outcome.files).toEqual([
-        { path: 'large.bin', size: 50 * 1024 * 1024, sha256: expected },
-      ]);
-      expect((await run('sha256sum', ['large.bin'], target)).slice(0, 64)).toBe(expected);
-      await rm(target, { recursive: true });
-    });
-
     it('stops promptly when the signal aborts mid-restore', async () => {
+      await makeLargeSet();
       const { one, set } = await onlySet('large');
       const controller = new AbortController();
       const reason = new Error('drill timed out');

@@ -47,6 +47,7 @@ for (const [extension, flags] of [
   describeSourceConformance({
     kind: `tar (${extension})`,
     capabilities: {
+      files: true,
       globPaths: true,
       namedSets: true,
       sampling: true,
