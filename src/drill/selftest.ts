@@ -34,6 +34,15 @@ export type SelftestRequest = Pick<
   'drill' | 'config' | 'configDir' | 'db' | 'log' | 'signal' | 'createSource' | 'now'
 >;
 
+/**
+ * Where the undamaged restore lands: a folder named as the selftest's own scratch folder
+ * (`<drill>-<UTC stamp>-<id>`), so a scratch database made from it is named for this
+ * selftest and never collides with another's.
+ */
+function restoreDirOf(selftestDir: string): string {
+  return path.join(selftestDir, path.basename(selftestDir));
+}
+
 /** The row counts a database damage is judged with are recounted this long at most. */
 const RECOUNT_TIMEOUT_MS = 60 * 60 * 1000;
 
@@ -77,7 +86,7 @@ export async function runSelftest(request: SelftestRequest): Promise<SelftestRec
   try {
     const root = await guardConfigScratchRoot(request.config, request.configDir);
     selftestDir = await createScratchDir(root, drill.name, selftestId, { now: startedAt });
-    await mkdir(path.join(selftestDir, 'restore'), { mode: 0o700 });
+    await mkdir(restoreDirOf(selftestDir), { mode: 0o700 });
   } catch (error) {
     scratchError = error;
   }
@@ -146,7 +155,7 @@ function drillRunFor(
     seed: deriveSeed(drill.name, startedAt.toISOString()),
     signal: request.signal,
     timeout: null,
-    scratchDir: selftestDir === null ? null : path.join(selftestDir, 'restore'),
+    scratchDir: selftestDir === null ? null : restoreDirOf(selftestDir),
     scratchError,
     source: null,
     set: null,
