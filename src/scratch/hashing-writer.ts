@@ -5,6 +5,13 @@ import { constants, type FileHandle, open } from 'node:fs/promises';
 /** Reads and writes move in chunks this large: hashing in 64 KiB pieces runs at under half the speed. */
 export const CHUNK_BYTES = 1024 * 1024;
 
+/**
+ * Copies from file to file read and write pieces this large: with 1 MiB pieces the kernel's
+ * copies to and from user memory miss the CPU cache and cost four times the system time
+ * (`dd` of 1 GiB here: 1.6 s of system time with 1 MiB blocks, 0.36 s with 256 KiB).
+ */
+export const COPY_CHUNK_BYTES = 256 * 1024;
+
 /** Writes one file may have in flight while the next chunk is read and hashed. */
 const MAX_WRITES_IN_FLIGHT = 2;
 

@@ -1,13 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import {
-  CHUNK_BYTES,
+  COPY_CHUNK_BYTES,
   describeFsError,
   SourceReadError,
   type WrittenDigest,
 } from './hashing-writer.js';
 
-/** Chunks the reader may run ahead of the slower of writer and hasher: 8 MiB per copy. */
-const RING_SLOTS = 8;
+/** Chunks the reader may run ahead of the slower of writer and hasher: 4 MiB per copy. */
+const RING_SLOTS = 16;
 
 // Words of the control array one copy's threads share. The counts only grow during a copy.
 /** Chunks read into the ring. */
@@ -225,7 +225,7 @@ const ROLES: readonly Role[] = ['reader', 'writer', 'hasher'];
 
 /**
  * A reader, a writer and a hasher thread over a ring of chunks in shared memory: the copy
- * runs at about the speed of the slowest of the three, off the event loop, in 8 MiB whatever
+ * runs at about the speed of the slowest of the three, off the event loop, in 4 MiB whatever
  * the file's size. One copy at a time.
  */
 class CopyTrio {
@@ -242,14 +242,14 @@ class CopyTrio {
   failure: Error | null = null;
 
   constructor() {
-    const ring = new SharedArrayBuffer(RING_SLOTS * CHUNK_BYTES);
+    const ring = new SharedArrayBuffer(RING_SLOTS * COPY_CHUNK_BYTES);
     const start = (role: Role): Worker => {
       const workerData: RingData = {
         role,
         control: this.#control,
         ring,
         slots: RING_SLOTS,
-        chunkBytes: CHUNK_BYTES,
+        chunkBytes: COPY_CHUNK_BYTES,
         layout: LAYOUT,
       };
       // No inherited preloads: the body needs only built-ins (see CopyWorkers).

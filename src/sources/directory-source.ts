@@ -37,7 +37,7 @@ function copyThreads(): number {
 }
 
 /**
- * Large files copied at once, each by a reader and a hasher thread with an 8 MiB ring: two
+ * Large files copied at once, each by a reader, a writer and a hasher thread over a 4 MiB ring: two
  * keep a disk and both cores busy; more add threads and memory, not speed.
  */
 const LARGE_FILE_CONCURRENCY = 2;

@@ -13,7 +13,11 @@ import {
 } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CHUNK_BYTES, SourceReadError } from '../../src/scratch/hashing-writer.js';
+import {
+  CHUNK_BYTES,
+  COPY_CHUNK_BYTES,
+  SourceReadError,
+} from '../../src/scratch/hashing-writer.js';
 import { LargeFileCopier } from '../../src/scratch/large-file-copy.js';
 import { isNoSpace } from '../../src/scratch/space.js';
 import { asUnprivileged, giveToUnprivileged } from '../helpers/as-user.js';
@@ -50,7 +54,7 @@ describe('LargeFileCopier', () => {
   });
 
   it('copies an empty file, and a file of exactly one chunk, reusing its threads', async () => {
-    for (const bytes of [0, CHUNK_BYTES]) {
+    for (const bytes of [0, COPY_CHUNK_BYTES]) {
       const { file, body } = await sourceFile(bytes);
       const target = path.join(path.dirname(file), 'target.bin');
       expect(await copier.copy(file, target)).toEqual({ size: bytes, sha256: sha256(body) });
