@@ -26,6 +26,25 @@ export default tseslint.config(
     },
   },
   {
+    // pg loads through src/evidence/node-postgres.ts, which keeps its start-up probe cheap on Node 20.
+    files: ['src/**/*.ts', 'jobs/**/*.ts', 'bin/**/*.ts'],
+    ignores: ['src/evidence/node-postgres.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'pg',
+              message: "import pg from src/evidence/node-postgres.js ('pg' for types only)",
+              allowTypeImports: true,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Kysely migrations take Kysely<any>: they run against every past schema, not today's.
     files: ['src/evidence/migrations/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -8,6 +8,13 @@ import { endQuietlyWhenOutputCloses } from '../src/cli/closed-output.js';
 setFlagsFromString('--liftoff-only');
 endQuietlyWhenOutputCloses([process.stdout, process.stderr]);
 
-const { main } = await import('../src/cli/program.js');
-// The jobs (and through them every source kind) load only for the verbs that run them.
-process.exitCode = await main(process.argv, async () => (await import('../jobs/index.js')).jobs);
+const [, , first, ...rest] = process.argv;
+if ((first === '--version' || first === '-V') && rest.length === 0) {
+  // The version alone needs no command line parser: commander and the verbs stay unloaded.
+  const { VERSION } = await import('../src/version.js');
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  const { main } = await import('../src/cli/program.js');
+  // The jobs (and through them every source kind) load only for the verbs that run them.
+  process.exitCode = await main(process.argv, async () => (await import('../jobs/index.js')).jobs);
+}

@@ -3,7 +3,7 @@ import { byteSizeSchema } from '../model/primitives.js';
 import { type Check, type CheckContext } from './check.js';
 import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
 import { formatBytes } from '../model/primitives.js';
-import { dataFiles, manifestPathInSet, type ManifestCheckConfig } from './manifest-check.js';
+import { dataFiles, manifestPathsInSet, type ManifestPaths } from './manifest-check.js';
 import { defineCheckKind } from './check-kind.js';
 
 /** How many bytes the restore must produce at least. */
@@ -23,14 +23,14 @@ export class BytesCheck implements Check {
 
   constructor(
     private readonly config: BytesCheckConfig,
-    private readonly manifest?: ManifestCheckConfig,
+    private readonly manifests: ManifestPaths = [],
   ) {}
 
   async run(context: CheckContext): Promise<CheckResult[]> {
     let bytes = 0;
     for (const file of dataFiles(
       context.outcome.files,
-      manifestPathInSet(this.manifest, context.set),
+      manifestPathsInSet(this.manifests, context.set),
     ))
       bytes += file.size;
     const min = this.config.min;
@@ -67,5 +67,5 @@ export const bytesCheckKind = defineCheckKind({
   section: 'checks',
   configSchema: bytesCheckConfigSchema.optional(),
   phase: 'data',
-  create: (config, build) => [new BytesCheck(config, build.manifest?.config)],
+  create: (config, build) => [new BytesCheck(config, build.manifests)],
 });

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { RunRecord } from '../evidence/run-record.js';
 import type { Check } from './check.js';
-import type { ManifestLoader } from './manifest-check.js';
+import type { ManifestLoader, ManifestPaths } from './manifest-check.js';
 
 /**
  * When a kind's checks run. `restore` judges the restore itself (before the checks
@@ -33,6 +33,8 @@ export interface CheckBuild {
   lastPass: RunRecord | undefined;
   /** `targets.rpo` in milliseconds, for kinds judged against it (achievedRpo); undefined: not set. */
   rpoMs: number | undefined;
+  /** Every manifest the drill's checks read (see CheckKind.manifests): where they lie in a set, they are not data. */
+  manifests: ManifestPaths;
 }
 
 /**
@@ -53,6 +55,11 @@ export interface CheckKind<
   readonly phase: CheckPhase;
   /** What it needs from the run, given its config. */
   needs?(config: NonNullable<z.output<Schema>>): readonly CheckNeed[];
+  /**
+   * The manifests it reads, as configured (`checks.manifest`, `records.manifest`): one lying inside
+   * the set is restored with every sample and is never counted, compared or flagged as data.
+   */
+  manifests?(config: NonNullable<z.output<Schema>>): ManifestPaths;
   /** Its checks for one drill (none, one, or one per entry such as `sql`); called only when configured. */
   create(config: NonNullable<z.output<Schema>>, build: CheckBuild): Check[];
   /** Rules across kinds, run on the whole `checks` section (`tables.from: manifest` needs a restore-drill manifest). */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { type Check, type CheckContext } from './check.js';
 import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
 import { plural } from '../model/describe.js';
-import { dataFiles, manifestPathInSet, type ManifestCheckConfig } from './manifest-check.js';
+import { dataFiles, manifestPathsInSet, type ManifestPaths } from './manifest-check.js';
 import { defineCheckKind } from './check-kind.js';
 
 /** How many files the restore must produce. */
@@ -28,13 +28,13 @@ export class FilesCheck implements Check {
 
   constructor(
     private readonly config: FilesCheckConfig,
-    private readonly manifest?: ManifestCheckConfig,
+    private readonly manifests: ManifestPaths = [],
   ) {}
 
   async run(context: CheckContext): Promise<CheckResult[]> {
     const count = dataFiles(
       context.outcome.files,
-      manifestPathInSet(this.manifest, context.set),
+      manifestPathsInSet(this.manifests, context.set),
     ).length;
     const { min, exact } = this.config;
     const findings: Finding[] = [];
@@ -82,5 +82,5 @@ export const filesCheckKind = defineCheckKind({
   section: 'checks',
   configSchema: filesCheckConfigSchema.optional(),
   phase: 'data',
-  create: (config, build) => [new FilesCheck(config, build.manifest?.config)],
+  create: (config, build) => [new FilesCheck(config, build.manifests)],
 });

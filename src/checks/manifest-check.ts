@@ -142,10 +142,13 @@ export class ManifestLoader {
 /** The restored files a drill's checks count: all of them but the manifest itself. */
 export function dataFiles(
   files: readonly RestoredFile[],
-  manifestInSet: string | null,
+  manifestsInSet: ReadonlySet<string>,
 ): readonly RestoredFile[] {
-  return manifestInSet === null ? files : files.filter((file) => file.path !== manifestInSet);
+  return manifestsInSet.size === 0 ? files : files.filter((file) => !manifestsInSet.has(file.path));
 }
+
+/** Manifests as configured: the drill's `checks.manifest` and any other a check reads (`records.manifest`). */
+export type ManifestPaths = readonly Pick<ManifestCheckConfig, 'path'>[];
 
 /** The manifest's path inside the restored set for this run, if it lies there (without reading it). */
 export function manifestPathInSet(
@@ -156,6 +159,16 @@ export function manifestPathInSet(
   // Where it is in scratch does not matter for where it is in the set.
   const location = locateManifest(config, set, '');
   return location.ok ? location.inSet : null;
+}
+
+/** The paths inside the set of the manifests that lie there: metadata of the backup, not its data. */
+export function manifestPathsInSet(manifests: ManifestPaths, set: BackupSet): ReadonlySet<string> {
+  const paths = new Set<string>();
+  for (const manifest of manifests) {
+    const inSet = manifestPathInSet(manifest, set);
+    if (inSet !== null) paths.add(inSet);
+  }
+  return paths;
 }
 
 /** True when the manifest entry at `path` was meant to be restored: the sample names it or a folder above it. */
@@ -518,6 +531,7 @@ export const manifestCheckKind = defineCheckKind({
   configSchema: manifestCheckConfigSchema.optional(),
   phase: 'data',
   needs: () => ['manifest'],
+  manifests: (config) => [config],
   create: (config, build) =>
     build.manifest === null
       ? []

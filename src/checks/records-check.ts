@@ -253,6 +253,7 @@ export const recordsCheckKind = defineCheckKind({
   phase: 'data',
   needs: (config) =>
     config.from === 'last-pass' ? ['lastPass'] : config.manifest === undefined ? ['manifest'] : [],
+  manifests: (config) => (config.manifest === undefined ? [] : [{ path: config.manifest }]),
   create: (config, build) => [new RecordsCheck(config, recordsBaseline(config, build))],
   refine: (checks, ctx) => {
     if ((checks.records as { manifest?: string } | undefined)?.manifest === undefined)

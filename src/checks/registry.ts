@@ -16,7 +16,12 @@ import {
 import { extraFilesCheckKind } from './extra-files-check.js';
 import { filesCheckKind } from './files-check.js';
 import { liveCheckKind } from './live-check.js';
-import { ManifestLoader, manifestCheckKind, type ManifestCheckConfig } from './manifest-check.js';
+import {
+  ManifestLoader,
+  manifestCheckKind,
+  type ManifestCheckConfig,
+  type ManifestPaths,
+} from './manifest-check.js';
 import { restoreCheckKind } from './restore-check.js';
 import { rpoCheckKind } from './rpo-check.js';
 import { rtoCheckKind } from './rto-check.js';
@@ -115,6 +120,18 @@ export function checkNeeds(
   return needs;
 }
 
+/** Every manifest a drill's configured checks read (`checks.manifest`, `records.manifest`…). */
+export function checkManifests(
+  checks: ChecksConfig,
+  targets: TargetsConfig | undefined,
+): ManifestPaths {
+  return manifestsOf(configuredKinds(checks, targets));
+}
+
+function manifestsOf(configured: readonly { kind: CheckKind; config: unknown }[]): ManifestPaths {
+  return configured.flatMap(({ kind, config }) => kind.manifests?.(config as never) ?? []);
+}
+
 /** A drill's checks, grouped by the phase they run in. */
 export type PhasedChecks = Record<CheckPhase, Check[]>;
 
@@ -135,6 +152,7 @@ export function buildPhasedChecks(
     manifest: manifestConfig === undefined ? null : new ManifestLoader(manifestConfig),
     lastPass: provided.lastPass,
     rpoMs: targets?.rpo,
+    manifests: manifestsOf(configured),
   };
   const phased: PhasedChecks = { restore: [], data: [], targets: [] };
   for (const { kind, config } of configured)

@@ -168,22 +168,35 @@ export interface SpoolWaiting {
   waiting: number;
   runs: string[];
   oldestSpooledAt: string | null;
+  /** Why the spool folder itself cannot be read: results may wait there unseen. */
+  unreadable?: string;
 }
 
 export async function spoolWaiting(loaded: LoadedConfig): Promise<SpoolWaiting> {
   const dir = spoolDirFor(loaded.config, loaded.dir);
-  const { runs, unreadable } = await listSpool(dir);
-  const spooledAt = runs.map((run) => run.spooledAt).sort();
-  return {
-    path: dir,
-    waiting: runs.length + unreadable.length,
-    runs: runs.map((run) => run.runId),
-    oldestSpooledAt: spooledAt[0] ?? null,
-  };
+  try {
+    const { runs, unreadable } = await listSpool(dir);
+    const spooledAt = runs.map((run) => run.spooledAt).sort();
+    return {
+      path: dir,
+      waiting: runs.length + unreadable.length,
+      runs: runs.map((run) => run.runId),
+      oldestSpooledAt: spooledAt[0] ?? null,
+    };
+  } catch (error) {
+    return { path: dir, waiting: 0, runs: [], oldestSpooledAt: null, unreadable: reasonOf(error) };
+  }
 }
 
-/** The line human output ends with while results wait in the spool. */
+/** Whether the commands that list evidence must mention the spool: results wait, or it cannot be read. */
+export function spoolNeedsMention(spool: SpoolWaiting): boolean {
+  return spool.waiting > 0 || spool.unreadable !== undefined;
+}
+
+/** The line human output ends with while results wait in the spool, or it cannot be read. */
 export function formatSpoolWaiting(spool: SpoolWaiting): string {
+  if (spool.unreadable !== undefined)
+    return `cannot read the spool ${spool.path}: ${spool.unreadable}; results waiting there, if any, are not in the evidence store`;
   return `${spool.waiting} result${spool.waiting === 1 ? '' : 's'} waiting in the spool ${spool.path} (since ${spool.oldestSpooledAt ?? '?'}): not yet in the evidence store; added when it is back`;
 }
 

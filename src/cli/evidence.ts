@@ -15,6 +15,7 @@ import {
   loadConfigOrExit,
   loggerFor,
   openStoreFor,
+  spoolNeedsMention,
   spoolWaiting,
   formatSpoolWaiting,
   type SpoolWaiting,
@@ -67,7 +68,7 @@ function verifyCommand(): Command {
       spool = await spoolWaiting(loaded);
     }
     // Results waiting in the spool are evidence the chain does not hold yet: not verified.
-    const waiting = spool !== undefined && spool.waiting > 0;
+    const waiting = spool !== undefined && spoolNeedsMention(spool);
     if (options.json) printJson(waiting ? { ...report, spool } : report);
     else {
       process.stdout.write(`${formatChainReport(report, bundle)}\n`);

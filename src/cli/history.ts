@@ -16,6 +16,7 @@ import {
   loadConfigOrExit,
   loggerFor,
   openStoreFor,
+  spoolNeedsMention,
   spoolWaiting,
   formatSpoolWaiting,
   withCommonOptions,
@@ -103,7 +104,7 @@ export function historyCommand(): Command {
                 ] as const,
               ]
             : []),
-          ...(spool.waiting > 0 ? [['spool', spool] as const] : []),
+          ...(spoolNeedsMention(spool) ? [['spool', spool] as const] : []),
         ]);
       } else {
         const runs = await listRuns(store.db, filter);
@@ -115,7 +116,7 @@ export function historyCommand(): Command {
           process.stdout.write('no runs recorded\n');
         else if (runs.length > 0)
           process.stdout.write(`${runs.map(formatHistoryLine).join('\n')}\n`);
-        if (spool.waiting > 0) process.stdout.write(`${formatSpoolWaiting(spool)}\n`);
+        if (spoolNeedsMention(spool)) process.stdout.write(`${formatSpoolWaiting(spool)}\n`);
       }
     } finally {
       await store.close();

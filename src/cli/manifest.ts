@@ -3,7 +3,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
-import pg from 'pg';
+import pg from '../evidence/node-postgres.js';
 import { formatBytes } from '../model/primitives.js';
 import {
   RESTORE_DRILL_MANIFEST_FORMAT,

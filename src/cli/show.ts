@@ -7,6 +7,7 @@ import {
   loadConfigOrExit,
   loggerFor,
   openStoreFor,
+  spoolNeedsMention,
   spoolWaiting,
   formatSpoolWaiting,
   printJson,
@@ -55,7 +56,7 @@ export function showCommand(): Command {
             `run ${spooled} finished, but its result is waiting in the spool ${spool.path}: not yet in the evidence store; added when it is back`,
           );
         throw new CliError(
-          `no run '${runId}' in the evidence database${spool.waiting > 0 ? `; ${formatSpoolWaiting(spool)}` : ''}`,
+          `no run '${runId}' in the evidence database${spoolNeedsMention(spool) ? `; ${formatSpoolWaiting(spool)}` : ''}`,
           ExitCode.Usage,
           'run.unknown',
         );

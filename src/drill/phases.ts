@@ -1,10 +1,10 @@
-import { buildPhasedChecks, checkNeeds } from '../checks/registry.js';
+import { buildPhasedChecks, checkManifests, checkNeeds } from '../checks/registry.js';
 import type { Check, CheckContext } from '../checks/check.js';
 import type { CheckResult } from '../model/check-result.js';
 import { plural } from '../model/describe.js';
 import type { Config, DrillConfig } from '../config/schema.js';
 import { formatBytes } from '../model/primitives.js';
-import { manifestPathInSet } from '../checks/manifest-check.js';
+import { manifestPathsInSet } from '../checks/manifest-check.js';
 import { redactor } from '../model/redact.js';
 import type { Assurance, RunRecord, SampleEvidence } from '../evidence/run-record.js';
 import { lastPassingRun } from '../evidence/runs.js';
@@ -61,7 +61,7 @@ export const selectPhase: DrillPhase = {
 
 /**
  * Chooses the items to restore: the replayed run's, a rotating-coverage slice, a
- * seeded sample, or (null) the whole set. A manifest inside the set always goes along.
+ * seeded sample, or (null) the whole set. Every manifest inside the set always goes along.
  */
 export const samplePhase: DrillPhase = {
   name: 'sample',
@@ -69,14 +69,14 @@ export const samplePhase: DrillPhase = {
     const { drill, request, seed, signal } = run;
     const source = mustHave(run.source, 'source');
     const set = mustHave(run.set, 'set');
-    const manifestInSet = manifestPathInSet(drill.checks.manifest, set);
+    const manifestsInSet = manifestPathsInSet(checkManifests(drill.checks, drill.targets), set);
     let items: ReadonlySet<string> | null = null;
     if (request.replay) {
       items = request.replay.items === null ? null : new Set(request.replay.items);
       if (items !== null) run.sample = sampleEvidence(drill, seed, null, [...items], null);
     } else if (drill.sample?.cover !== undefined) {
       const listed = (await source.listItems(set, { signal })).filter(
-        (item) => item.path !== manifestInSet,
+        (item) => !manifestsInSet.has(item.path),
       );
       const plan = planCover(
         { cover: drill.sample.cover, slices: drill.sample.slices },
@@ -109,7 +109,7 @@ export const samplePhase: DrillPhase = {
     } else if (drill.sample?.confidence !== undefined) {
       const target = confidenceTarget(drill.sample) as { confidence: number; tolerance: number };
       const listed = await source.listItems(set, { signal });
-      const candidates = listed.filter((item) => item.path !== manifestInSet);
+      const candidates = listed.filter((item) => !manifestsInSet.has(item.path));
       const chosen = drawConfidenceSample(candidates, target, drill.sample.stratify, seed);
       items = new Set(chosen.items.map((item) => item.path));
       run.sample = {
@@ -124,12 +124,12 @@ export const samplePhase: DrillPhase = {
       };
     } else if (drill.sample && drill.sample.size !== 'all') {
       const listed = await source.listItems(set, { signal });
-      const candidates = listed.filter((item) => item.path !== manifestInSet);
+      const candidates = listed.filter((item) => !manifestsInSet.has(item.path));
       const chosen = drawSample(candidates, drill.sample, seed);
       items = new Set(chosen.items.map((item) => item.path));
       run.sample = sampleEvidence(drill, seed, candidates.length, [...items], chosen.bytes);
     }
-    if (items && manifestInSet) items = new Set([...items, manifestInSet]);
+    if (items && manifestsInSet.size > 0) items = new Set([...items, ...manifestsInSet]);
     run.items = items;
   },
 };

@@ -54,20 +54,20 @@ const FIRST_RECORD_BYTES = 1024 * 1024;
  */
 export function damageableFiles(
   outcome: RestoreOutcome,
-  manifestPath: string | null,
+  manifestsInSet: ReadonlySet<string>,
 ): RestoredFile[] {
   return outcome.files
-    .filter((file) => file.size > 0 && file.path !== manifestPath)
+    .filter((file) => file.size > 0 && !manifestsInSet.has(file.path))
     .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
 
 /** The file kinds of damage that apply to a restore: a file to damage, a link to retarget, a record file. */
 export function applicableFileDamages(
   outcome: RestoreOutcome,
-  manifestPath: string | null,
+  manifestsInSet: ReadonlySet<string>,
 ): DamageKind[] {
   if (outcome.database !== undefined) return [];
-  const files = damageableFiles(outcome, manifestPath);
+  const files = damageableFiles(outcome, manifestsInSet);
   const kinds: DamageKind[] = [];
   if (files.length > 0) kinds.push('flipped-byte', 'truncated-file', 'deleted-file');
   kinds.push('added-file');
@@ -86,9 +86,9 @@ export async function damageCopy(
   kind: DamageKind,
   copyDir: string,
   copy: RestoreOutcome,
-  manifestPath: string | null,
+  manifestsInSet: ReadonlySet<string>,
 ): Promise<AppliedDamage | null> {
-  const files = damageableFiles(copy, manifestPath);
+  const files = damageableFiles(copy, manifestsInSet);
   const [first] = files;
   const at = (file: RestoredFile) => fsPath(copyDir, file.path);
   switch (kind) {

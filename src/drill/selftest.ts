@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { buildPhasedChecks, checkKindSection, checkNeeds } from '../checks/registry.js';
+import {
+  buildPhasedChecks,
+  checkKindSection,
+  checkManifests,
+  checkNeeds,
+} from '../checks/registry.js';
 import type { Check, CheckContext } from '../checks/check.js';
 import type { CheckResult } from '../model/check-result.js';
 import type { SelftestDamage, SelftestRecord } from '../evidence/selftests.js';
@@ -12,7 +17,7 @@ import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
 import { DirectorySource } from '../sources/directory-source.js';
 import type { RestoreOutcome } from '../sources/restore-source.js';
 import { countTables } from '../sources/postgres/table-counts.js';
-import { manifestPathInSet } from '../checks/manifest-check.js';
+import { manifestPathsInSet } from '../checks/manifest-check.js';
 import { deriveSeed } from '../sampling/seeded-random.js';
 import { VERSION } from '../version.js';
 import type { DrillRun, RunDrillRequest } from './drill-run.js';
@@ -209,12 +214,14 @@ async function damageEach(run: DrillRun, selftestDir: string): Promise<SelftestD
     }
     return results;
   }
-  const manifestPath = run.set ? manifestPathInSet(run.drill.checks.manifest, run.set) : null;
+  const manifestsInSet = run.set
+    ? manifestPathsInSet(checkManifests(run.drill.checks, run.drill.targets), run.set)
+    : new Set<string>();
   const copier = new DirectorySource(
     { kind: 'directory', path: restoreDir, select: { mode: 'latest' } } as never,
     { configDir: run.request.configDir, log: run.log },
   );
-  for (const kind of applicableFileDamages(outcome, manifestPath)) {
+  for (const kind of applicableFileDamages(outcome, manifestsInSet)) {
     run.signal?.throwIfAborted();
     const copyDir = path.join(selftestDir, `damaged-${kind}`);
     await mkdir(copyDir, { mode: 0o700 });
@@ -226,7 +233,7 @@ async function damageEach(run: DrillRun, selftestDir: string): Promise<SelftestD
       );
       // The copy stands for the restore: what the source itself found stays as it was.
       const copy: RestoreOutcome = { ...outcome, files: copied.files, links: copied.links ?? [] };
-      const damaged = await damageCopy(kind, copyDir, copy, manifestPath);
+      const damaged = await damageCopy(kind, copyDir, copy, manifestsInSet);
       if (damaged !== null) results.push(await judge(run, checks, damaged, copyDir, 'files'));
     } finally {
       await removeScratchDir(copyDir);

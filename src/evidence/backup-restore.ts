@@ -2,7 +2,8 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
+import type { PoolConfig } from 'pg';
+import pg from './node-postgres.js';
 import type { z } from 'zod';
 import { canonicalJson } from './canonical-json.js';
 import { listPurges, type ChainRecordKind } from './chain.js';
@@ -340,7 +341,7 @@ export async function openScratchEvidenceDb(
     { startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] },
     onSeedFailed,
   );
-  const pool = new pg.Pool({ ...createPgConfig(lite), idleTimeoutMillis: 0 } as pg.PoolConfig);
+  const pool = new pg.Pool({ ...createPgConfig(lite), idleTimeoutMillis: 0 } as PoolConfig);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {
     await migrateToLatest(db);

@@ -2,7 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
+import type { PoolConfig } from 'pg';
+import pg from './node-postgres.js';
 import { redactor } from '../model/redact.js';
 import type { Logger } from '../log/logger.js';
 import type { Database } from './database.js';
@@ -175,7 +176,7 @@ async function openEmbedded(embeddedDir: string, log: Logger): Promise<EvidenceS
     );
     // PGlite serves one connection; its pg config says so (poolSize 1). Idle eviction
     // would only churn that one connection, so it is kept for the store's life.
-    const pool = new pg.Pool({ ...createPgConfig(lite), idleTimeoutMillis: 0 } as pg.PoolConfig);
+    const pool = new pg.Pool({ ...createPgConfig(lite), idleTimeoutMillis: 0 } as PoolConfig);
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const { applied } = await migrateToLatest(db);
     log.debug({ dataDir, applied }, 'evidence store open');

@@ -47,11 +47,22 @@ export async function recoverAbandonedRuns(options: RecoverOptions): Promise<Rec
   const unfinished = await findUnfinishedRuns(db);
   if (unfinished.length === 0) return [];
   const alive = await leases.alive(unfinished, db);
-  const spooled = new Set(
-    options.spoolDir === undefined
-      ? []
-      : (await listSpool(options.spoolDir)).runs.map((run) => run.runId),
-  );
+  let spooled: Set<string>;
+  try {
+    spooled = new Set(
+      options.spoolDir === undefined
+        ? []
+        : (await listSpool(options.spoolDir)).runs.map((run) => run.runId),
+    );
+  } catch (error) {
+    // A run whose result waits in a spool we cannot read finished: closing it as aborted
+    // would refuse that result later. Leave every unfinished run open until the spool reads.
+    log.warn(
+      { spool: options.spoolDir, err: reasonOf(error), unfinished: unfinished.length },
+      'cannot read the spool: runs left without a result stay open until it can be read',
+    );
+    return [];
+  }
   const recovered: RecoveredRun[] = [];
   for (const start of unfinished) {
     if (alive.has(start.runId) || spooled.has(start.runId)) continue;

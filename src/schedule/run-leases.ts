@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { sql, type Kysely } from 'kysely';
-import pg from 'pg';
+import type { Client } from 'pg';
+import pg from '../evidence/node-postgres.js';
 import { redactor } from '../model/redact.js';
 import type { Database } from '../evidence/database.js';
 import { reasonOf } from '../evidence/errors.js';
@@ -104,7 +105,7 @@ class AdvisoryLockRunLeases implements RunLeases {
   readonly #url: string;
   readonly #log: Logger;
   readonly #held = new Map<string, bigint>();
-  #client: Promise<pg.Client> | null = null;
+  #client: Promise<Client> | null = null;
   #retry: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -183,7 +184,7 @@ class AdvisoryLockRunLeases implements RunLeases {
     await client?.end().catch(() => {});
   }
 
-  #connect(): Promise<pg.Client> {
+  #connect(): Promise<Client> {
     this.#client ??= this.#open().catch((error: unknown) => {
       this.#client = null;
       throw new Error(`cannot open the run lease connection: ${redactor.redact(reasonOf(error))}`, {
@@ -193,7 +194,7 @@ class AdvisoryLockRunLeases implements RunLeases {
     return this.#client;
   }
 
-  async #open(): Promise<pg.Client> {
+  async #open(): Promise<Client> {
     const client = new pg.Client({
       connectionString: this.#url,
       keepAlive: true,
@@ -218,7 +219,7 @@ class AdvisoryLockRunLeases implements RunLeases {
     return client;
   }
 
-  #lost(client: pg.Client, error: Error): void {
+  #lost(client: Client, error: Error): void {
     if (this.#closed) return;
     void this.#client?.then(
       (current) => {

@@ -18,10 +18,9 @@ afterEach(async () => {
 });
 
 async function run(min: string | number) {
-  const check = new BytesCheck(
-    bytesCheckConfigSchema.parse({ min }),
+  const check = new BytesCheck(bytesCheckConfigSchema.parse({ min }), [
     manifestCheckConfigSchema.parse({ path: 'MANIFEST.sha256' }),
-  );
+  ]);
   return (await check.run(await contextFor(bench)))[0]!;
 }
 

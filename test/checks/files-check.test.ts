@@ -18,9 +18,7 @@ afterEach(async () => {
 });
 
 async function run(config: unknown, withManifest = true, sampled = false) {
-  const manifest = withManifest
-    ? manifestCheckConfigSchema.parse({ path: 'SHA256SUMS' })
-    : undefined;
+  const manifest = withManifest ? [manifestCheckConfigSchema.parse({ path: 'SHA256SUMS' })] : [];
   const check = new FilesCheck(filesCheckConfigSchema.parse(config), manifest);
   return (
     await check.run(

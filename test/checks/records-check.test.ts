@@ -190,6 +190,7 @@ describe('records check with its own manifest', () => {
     manifest: null,
     lastPass: undefined,
     rpoMs: undefined,
+    manifests: [],
   };
 
   /** Runs the records check over exports/** with `manifest:` set and no checks.manifest. */

@@ -9,7 +9,9 @@ import { prepareCliPlace, restoreDrill, type CliPlace } from './evidence-fixture
 const DAY = 86_400_000;
 const ago = (days: number) => new Date(Date.now() - days * DAY).toISOString();
 
-// Every CLI call is a real process that opens the evidence database (PGlite: a few seconds each).
+// Every CLI call is a real process that opens the evidence database (PGlite: seconds each). The
+// chain, bundle, purge and append-only logic runs on both engines in test/evidence/; here the
+// embedded store (the default users meet) runs the verify-and-export round trip, PostgreSQL every case.
 describe.each(['pglite', 'postgres'] as const)(
   'restore-drill evidence on %s',
   { timeout: 60_000 },
@@ -89,6 +91,9 @@ describe.each(['pglite', 'postgres'] as const)(
         `cannot read bundle ${join(place.dir, 'nope.jsonl')}: file not found`,
       );
     });
+
+    // Beyond opening the store, the same code on both engines: PostgreSQL only.
+    if (engine === 'pglite') return;
 
     it('with --items, names the run whose item line was edited in a bundle, the chain itself intact', async () => {
       const records = history();

@@ -303,8 +303,16 @@ describe('restore-drill config errors and validate', () => {
     }
     const top = await cli(['--help']);
     expect(top.stdout).toContain('Exit codes');
-    const version = await cli(['--version']);
-    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    // `--version` alone answers without loading the command line parser: same answer as commander's.
+    const { version: packageVersion } = JSON.parse(
+      await readFile(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const version = await cli([flag]);
+      expect(version.exitCode, flag).toBe(0);
+      expect(version.stdout.trim(), flag).toBe(packageVersion);
+    }
+    expect((await cli(['--version', '--config', configFile])).stdout.trim()).toBe(packageVersion);
   });
 
   it('rejects an unknown option as a usage error', async () => {

@@ -101,7 +101,7 @@ alerts:
       expect(run).toMatchObject({ drill: 'nightly', verdict: 'passed', recorded: true });
       expect(run?.spooled?.file).toBe(path.join(spool, `${run?.runId}.json`));
       expect(run?.spooled?.reason).toMatch(/^evidence store unavailable: .*ECONNREFUSED/);
-      expect((await readdir(spool)).sort()).toEqual([`${run?.runId}.json`, 'alerted']);
+      expect((await readdir(spool)).sort()).toEqual([`${run?.runId}.json`, 'alerted'].sort());
       // `run` itself alerts: with alertAfter 1ms, its own result has waited long enough.
       const alerts = receiver.requests.slice(before).map((request) => request.body as AlertMessage);
       expect(alerts.map((alert) => [alert.kind, alert.run?.runId])).toEqual([
@@ -155,6 +155,38 @@ alerts:
     } finally {
       await server.resume().catch(() => {});
     }
+  });
+});
+
+describe('a spool that cannot be read', () => {
+  it('history lists the runs and says so, and evidence verify calls the chain not verified', async () => {
+    const url = await createTestDatabase();
+    const base = await tempDir('restore-drill-cli-spool-unreadable-');
+    await writeFile(path.join(base, 'file'), 'not a folder');
+    const spool = path.join(base, 'file', 'spool');
+    const config = path.join(base, 'restore-drill.yaml');
+    await writeFile(
+      config,
+      `database: { url: "${url}" }\nspool: { path: "${spool}" }\ndrills:\n  - name: nightly-files\n    source: { kind: directory, path: /backups/* }\n`,
+    );
+    const history = await cli(['history', '--config', config]);
+    expect(history.exitCode, history.stderr).toBe(0);
+    expect(history.stdout).toMatch(
+      new RegExp(
+        `^cannot read the spool ${spool}: ENOTDIR.*results waiting there, if any, are not in the evidence store$`,
+        'm',
+      ),
+    );
+    const json = await cli(['history', '--config', config, '--json']);
+    expect(json.exitCode, json.stderr).toBe(0);
+    expect((JSON.parse(json.stdout) as { spool: unknown }).spool).toMatchObject({
+      path: spool,
+      waiting: 0,
+      unreadable: expect.stringMatching(/^ENOTDIR/),
+    });
+    const verify = await cli(['evidence', 'verify', '--config', config]);
+    expect(verify.exitCode, verify.stderr).toBe(1);
+    expect(verify.stdout).toMatch(/^NOT VERIFIED: cannot read the spool /m);
   });
 });
 

@@ -2,13 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/schema.js';
 import { getRun, recordRunStart, type RunStart } from '../../src/evidence/runs.js';
+import { writeSpoolEntry } from '../../src/evidence/spool.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { recoverAbandonedRuns } from '../../src/schedule/recovery.js';
 import { createScratchDir } from '../../src/scratch/scratch-dir.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
+import { makeRecord } from '../helpers/run-records.js';
 import { tempDir } from '../helpers/temp.js';
 import { dialects, openTestStore, type TestStore } from '../helpers/test-store.js';
 
@@ -164,5 +168,63 @@ describe.each(dialects)('recovery of runs left by dead processes on %s', (dialec
     ]);
     expect([...a, ...b].filter((run) => run.runId === dead.runId)).toHaveLength(1);
     expect((await getRun(t.store.db, dead.runId))?.record.verdict).toBe('aborted');
+  });
+  it('leaves open a run whose result waits in the spool: it finished, and its result is appended later', async () => {
+    const waiting = await abandonedRun();
+    const spool = path.join(await tempDir('restore-drill-recovery-spool-'), 'spool');
+    await writeSpoolEntry(spool, {
+      spooledAt: new Date().toISOString(),
+      reason: 'evidence store unavailable: connect ECONNREFUSED',
+      record: makeRecord({ runId: waiting.runId, drill: 'nightly' }),
+      items: [],
+    });
+    const recovered = await recoverAbandonedRuns({
+      db: t.store.db,
+      leases: t.leases(),
+      config,
+      log: silentLogger(),
+      spoolDir: spool,
+    });
+    expect(recovered.map((run) => run.runId)).not.toContain(waiting.runId);
+    expect(await getRun(t.store.db, waiting.runId)).toBeUndefined();
+    expect(await exists(waiting.scratchDir as string)).toBe(true);
+  });
+
+  it('closes nothing and says why when the spool cannot be read: a result may wait there', async () => {
+    const dead = await abandonedRun();
+    const lines: string[] = [];
+    const log = pino(
+      { level: 'warn' },
+      new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }),
+    );
+    const notAFolder = path.join(await tempDir('restore-drill-recovery-spool-'), 'file');
+    await writeFile(notAFolder, 'not a folder');
+    const recovered = await recoverAbandonedRuns({
+      db: t.store.db,
+      leases: t.leases(),
+      config,
+      log,
+      spoolDir: path.join(notAFolder, 'spool'),
+    });
+    expect(recovered).toEqual([]);
+    expect(await getRun(t.store.db, dead.runId)).toBeUndefined();
+    expect(await exists(dead.scratchDir as string)).toBe(true);
+    expect(
+      lines.map((line) => JSON.parse(line) as { msg: string; spool: string; err: string }),
+    ).toMatchObject([
+      {
+        msg: 'cannot read the spool: runs left without a result stay open until it can be read',
+        spool: path.join(notAFolder, 'spool'),
+        err: expect.stringMatching(/ENOTDIR/),
+      },
+    ]);
+    // Once the spool reads again, the dead run is closed.
+    const later = await recoverAbandonedRuns({
+      db: t.store.db,
+      leases: t.leases(),
+      config,
+      log: silentLogger(),
+    });
+    expect(later.map((run) => run.runId)).toContain(dead.runId);
   });
 });

@@ -1,5 +1,5 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
-import pg from 'pg';
+import pg from '../../evidence/node-postgres.js';
 import { redactor } from '../../model/redact.js';
 import type { Database } from '../../evidence/database.js';
 import { EvidenceError, reasonOf } from '../../evidence/errors.js';

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import pg from 'pg';
+import type { Client } from 'pg';
+import pg from '../../evidence/node-postgres.js';
 import { SourceError } from '../../model/restore.js';
 import type { DamageSession, QueryFn, RestoredDatabase } from '../restored-database.js';
 
@@ -132,7 +133,7 @@ export function describeConnectionError(
   }
 }
 
-async function connect(address: ServerAddress, database: string): Promise<pg.Client> {
+async function connect(address: ServerAddress, database: string): Promise<Client> {
   const client = new pg.Client({
     connectionString: databaseUrl(address, database, { withPassword: true }),
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
