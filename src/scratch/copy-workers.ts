@@ -10,8 +10,8 @@ export type CopyJob =
   | { kind: 'write'; target: string | Uint8Array; mode: number; data: Uint8Array[] };
 
 /**
- * How a job in a worker ended. `large` (copies only): left for the caller, who streams
- * big files with overlapping I/O. `inode` (copies only, `dev:ino`): the source file has
+ * How a job in a worker ended. `large` (copies only): left for the caller, who copies
+ * big files with the hash on a thread beside the copy. `inode` (copies only, `dev:ino`): the source file has
  * more than one name, so the caller can restore the set's hard links as hard links.
  */
 export type CopyResult =
@@ -20,7 +20,7 @@ export type CopyResult =
   | { kind: 'read-error' | 'write-error'; code: string | undefined; message: string }
   | { kind: 'aborted' };
 
-/** Files above this size are handed back (`large`): they are faster streamed with reads overlapping writes. */
+/** Files above this size are handed back (`large`): they copy faster with the hash beside the copy than in line. */
 export const WORKER_MAX_FILE_BYTES = 4 * CHUNK_BYTES;
 
 interface WorkerData {

@@ -8,12 +8,12 @@ import {
 } from '../model/restore.js';
 import { normaliseEntryPath, parentOf, symlinkAncestor } from '../model/safe-path.js';
 import {
-  copyHashing,
   describeFsError,
   HashingFileWriter,
   SourceReadError,
   type WrittenDigest,
 } from './hashing-writer.js';
+import type { LargeFileCopier } from './large-file-copy.js';
 
 /** Errors that belong to one entry (a name clash, a name too long): the entry is refused, the restore goes on. */
 const ENTRY_ERRORS = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOLONG', 'EINVAL']);
@@ -127,13 +127,13 @@ export class ScratchWriter {
   }
 
   /**
-   * Copies the file at `source` (outside scratch) to `rel`, hashing while writing.
-   * Reading problems refuse the entry with the reason; scratch problems throw.
+   * Copies the file at `source` (outside scratch) to `rel` with `copier`, hashing while
+   * writing. Reading problems refuse the entry with the reason; scratch problems throw.
    */
   async copyFile(
     source: string | Buffer,
     rel: string,
-    options: { ring: Buffer[]; signal?: AbortSignal | undefined },
+    options: { copier: LargeFileCopier; signal?: AbortSignal | undefined },
   ): Promise<void> {
     try {
       await this.#prepareFile(rel);
@@ -142,7 +142,10 @@ export class ScratchWriter {
       return;
     }
     try {
-      this.recordFile(rel, await copyHashing(source, this.#abs(rel), options));
+      this.recordFile(
+        rel,
+        await options.copier.copy(source, this.#abs(rel), { signal: options.signal }),
+      );
     } catch (error) {
       if (error instanceof SourceReadError) {
         await this.discardFile(rel);

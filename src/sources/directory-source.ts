@@ -5,7 +5,8 @@ import os from 'node:os';
 import { fileNameOf, fsPath } from '../model/file-name.js';
 import { z } from 'zod';
 import { CopyWorkers } from '../scratch/copy-workers.js';
-import { describeFsError, RingPool } from '../scratch/hashing-writer.js';
+import { describeFsError } from '../scratch/hashing-writer.js';
+import { LargeFileCopier } from '../scratch/large-file-copy.js';
 import { TaskPool } from '../scratch/task-pool.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
 import { findSets, globBase } from './glob-sets.js';
@@ -35,8 +36,11 @@ function copyThreads(): number {
   return Math.max(2, Math.min(4, os.availableParallelism()));
 }
 
-/** Large files streamed at once: enough to keep a disk or a network mount busy, few enough to keep memory flat. */
-const LARGE_FILE_CONCURRENCY = 4;
+/**
+ * Large files copied at once, each by a reader, a writer and a hasher thread over a 4 MiB ring: two
+ * keep a disk and both cores busy; more add threads and memory, not speed.
+ */
+const LARGE_FILE_CONCURRENCY = 2;
 /** Sizes looked up at once while listing items. */
 const STAT_CONCURRENCY = 16;
 
@@ -204,8 +208,8 @@ export class DirectorySource implements RestoreSource {
 
 /**
  * Copies a set's files into scratch: small files in batches on worker threads
- * (`CopyWorkers`), files above `WORKER_MAX_FILE_BYTES` streamed here with reads
- * overlapping writes, a few at a time. Batches in flight are bounded, so memory stays
+ * (`CopyWorkers`), files above `WORKER_MAX_FILE_BYTES` by `LargeFileCopier` (reads and
+ * writes on one thread, the hash on another), a few at a time. Batches in flight are bounded, so memory stays
  * flat while the walk runs ahead.
  */
 class SetCopier {
@@ -215,7 +219,8 @@ class SetCopier {
   #workers: CopyWorkers | null = null;
   readonly #batches = new TaskPool(copyThreads() * 2);
   readonly #large = new TaskPool(LARGE_FILE_CONCURRENCY);
-  readonly #rings = new RingPool();
+  /** Started with the first large file. */
+  #largeCopier: LargeFileCopier | null = null;
   readonly #onAbort = (): void => this.#workers?.abort();
   #batch: { source: string | Buffer; rel: string }[] = [];
   /** Names copied per source inode (`dev:ino`), for files with more than one name. */
@@ -278,7 +283,7 @@ class SetCopier {
 
   async #close(): Promise<void> {
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    await this.#workers?.close();
+    await Promise.all([this.#workers?.close(), this.#largeCopier?.close()]);
   }
 
   async #flush(): Promise<void> {
@@ -308,10 +313,12 @@ class SetCopier {
           break;
         case 'large':
           this.#noteName(result.inode, rel);
+          this.#largeCopier ??= new LargeFileCopier();
           await this.#large.run(() =>
-            this.#rings.with((ring) =>
-              this.#writer.copyFile(source, rel, { ring, signal: this.#signal }),
-            ),
+            this.#writer.copyFile(source, rel, {
+              copier: this.#largeCopier as LargeFileCopier,
+              signal: this.#signal,
+            }),
           );
           break;
         case 'read-error':

@@ -13,15 +13,22 @@ import { CliProcess, pidAlive, startDaemon } from '../helpers/daemon-process.js'
 import { configText, makeDirectorySet, type FixtureDrill } from '../helpers/drill-fixture.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import { tempDir } from '../helpers/temp.js';
-import { createTestEmbeddedDir } from '../helpers/test-database.js';
+import { createTestDatabase, createTestEmbeddedDir } from '../helpers/test-database.js';
 
 const EVERY_2S = '*/2 * * * * *';
 
-/** A config folder with its own embedded database (a copy of the PGlite template as `.restore-drill`), backups and scratch. */
-async function workspace() {
+/**
+ * A config folder with its own evidence database, backups and scratch: embedded (a copy of the
+ * PGlite template as `.restore-drill`, the default), or a fresh database on the test server for
+ * tests whose behaviour does not depend on the engine (a daemon on PGlite costs seconds of CPU).
+ */
+async function workspace(engine: 'pglite' | 'postgres' = 'pglite') {
   const dir = await tempDir('restore-drill-daemon-cli-');
-  const embedded = await createTestEmbeddedDir();
-  await rename(embedded.dir, path.join(dir, '.restore-drill'));
+  const databaseUrl = engine === 'postgres' ? await createTestDatabase() : undefined;
+  if (databaseUrl === undefined) {
+    const embedded = await createTestEmbeddedDir();
+    await rename(embedded.dir, path.join(dir, '.restore-drill'));
+  }
   const backups = path.join(dir, 'backups');
   const scratch = path.join(dir, 'scratch');
   const config = path.join(dir, 'restore-drill.yaml');
@@ -32,6 +39,7 @@ async function workspace() {
         backupsDir: backups,
         scratchRoot: scratch,
         drills,
+        ...(databaseUrl ? { databaseUrl } : {}),
         daemon: { timezone: 'UTC', listen: { port: 0 }, ...daemon },
       }),
     );
@@ -40,6 +48,7 @@ async function workspace() {
     read: (store: Awaited<ReturnType<typeof openEvidenceStore>>) => Promise<T>,
   ): Promise<T> => {
     const store = await openEvidenceStore({
+      ...(databaseUrl ? { url: databaseUrl } : {}),
       embeddedDir: path.join(dir, '.restore-drill'),
       log: silentLogger(),
     });
@@ -49,10 +58,10 @@ async function workspace() {
       await store.close();
     }
   };
-  return { dir, backups, scratch, config, write, evidence };
+  return { dir, databaseUrl, backups, scratch, config, write, evidence };
 }
 
-describe('restore-drill daemon (real processes, embedded PGlite)', () => {
+describe('restore-drill daemon (real processes)', () => {
   const processes: CliProcess[] = [];
   afterEach(async () => {
     await Promise.all(processes.splice(0).map((child) => child.kill()));
@@ -80,7 +89,9 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
       );
       expect(second.stderrText).toContain('embedded PGlite is single-process');
       // The first one is unharmed.
-      expect((await fetch(`${await first.listenUrl()}/healthz`)).status).toBe(200);
+      const health = await fetch(`${await first.listenUrl()}/healthz`);
+      expect(health.status).toBe(200);
+      expect(((await health.json()) as { database: unknown }).database).toBe('pglite');
       first.signal('SIGTERM');
       expect(await first.waitForExit()).toEqual({ code: 0, signal: null });
     },
@@ -88,7 +99,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
   );
 
   it('serves /healthz, keeps its config on a broken SIGHUP, reschedules on a good one, and drains on SIGTERM', async () => {
-    const ws = await workspace();
+    const ws = await workspace('postgres');
     await makeDirectorySet(ws.backups, 'first');
     await makeDirectorySet(ws.backups, 'second', { preRestore: ['sleep', '2'] });
     await ws.write([{ name: 'first', schedule: EVERY_2S }, { name: 'second' }], {
@@ -104,7 +115,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
       status: 'ok',
       pid: proc.pid,
       configFile: ws.config,
-      database: 'pglite',
+      database: 'postgres',
       drillsScheduled: 1,
       schedules: [{ drill: 'first', schedule: EVERY_2S, next: expect.any(String) }],
       concurrency: 1,
@@ -256,7 +267,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
   });
 
   it('kills a hanging `command` restore with all its children at the drill timeout, records timed_out and leaves no scratch folder', async () => {
-    const ws = await workspace();
+    const ws = await workspace('postgres');
     const pidFile = path.join(ws.dir, 'hang.pids');
     const marker = path.join(ws.dir, 'hung-once');
     // The real command source kind; the first restore hangs with a child and a grandchild, later ones pass.
@@ -265,6 +276,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
     await writeFile(
       ws.config,
       stringify({
+        database: { url: ws.databaseUrl },
         scratch: { root: ws.scratch },
         daemon: { timezone: 'UTC' },
         drills: [
@@ -316,7 +328,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
   });
 
   it('exits 2 on a config error or a dangerous scratch root, and 1 when it cannot listen', async () => {
-    const ws = await workspace();
+    const ws = await workspace('postgres');
     await makeDirectorySet(ws.backups, 'quick');
     await writeFile(ws.config, 'drills: []\n');
     const broken = daemon(ws.config);
@@ -331,6 +343,7 @@ describe('restore-drill daemon (real processes, embedded PGlite)', () => {
         backupsDir: ws.backups,
         scratchRoot: path.join(ws.backups, 'quick'),
         drills: [{ name: 'quick' }],
+        ...(ws.databaseUrl ? { databaseUrl: ws.databaseUrl } : {}),
       }),
     );
     const dangerous = daemon(ws.config);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run, writeTree } from '../helpers/artefacts.js';
-import { cli } from '../helpers/cli.js';
+import { cli, runDrills } from '../helpers/cli.js';
 import { createResticRepo, TEST_RESTIC_PASSWORD, type ResticRepo } from '../helpers/restic-repo.js';
 import { tempDir } from '../helpers/temp.js';
 import { createTestDatabase } from '../helpers/test-database.js';
@@ -123,20 +123,34 @@ afterAll(async () => {
   if (root) await rm(path.join(root, 'scratch'), { recursive: true, force: true });
 });
 
+const env = (): Record<string, string> => ({
+  RD_TEST_DB_URL: dbUrl,
+  RD_RESTIC_PASSWORD: TEST_RESTIC_PASSWORD,
+});
+
 async function drill(name: string): Promise<RunJson['runs'][number]> {
-  const result = await cli(['run', '--config', configFile, '--drill', name, '--json'], {
-    env: { RD_TEST_DB_URL: dbUrl, RD_RESTIC_PASSWORD: TEST_RESTIC_PASSWORD },
-  });
-  const [runJson] = (JSON.parse(result.stdout) as RunJson).runs;
-  if (!runJson) throw new Error(`no run for ${name}: ${result.stderr}`);
-  return runJson;
+  const { runs } = await runDrills<RunJson['runs'][number]>(configFile, [name], { env: env() });
+  return runs[0]!;
 }
 
 describe('links restored as links, through the CLI', () => {
-  it.each(['folder', 'archive', 'snapshot'])(
+  // The drills run in one CLI process; each test checks its drill's run.
+  const WHOLE = ['folder', 'archive', 'snapshot'];
+  let runs: RunJson['runs'];
+  const runOf = (name: string): RunJson['runs'][number] =>
+    runs.find((runJson) => runJson.drill === name)!;
+  beforeAll(async () => {
+    ({ runs } = await runDrills<RunJson['runs'][number]>(
+      configFile,
+      [...WHOLE, 'folder-sampled', 'coreutils', 'changed'],
+      { env: env() },
+    ));
+  });
+
+  it.each(WHOLE)(
     '%s: passes with every link restored as a link with its target, and hard links as hard links',
     async (name) => {
-      const runJson = await drill(name);
+      const runJson = runOf(name);
       expect(runJson.cause).toBeNull();
       expect(runJson.verdict).toBe('passed');
       expect(runJson.restored).toMatchObject({ files: 5, links: 5 });
@@ -155,26 +169,25 @@ describe('links restored as links, through the CLI', () => {
       );
       expect(hard?.ino).toBe(a?.ino);
     },
-    60_000,
   );
 
-  it('gives a sampled run of the whole folder the same verdict as a whole restore', async () => {
-    const runJson = await drill('folder-sampled');
+  it('gives a sampled run of the whole folder the same verdict as a whole restore', () => {
+    const runJson = runOf('folder-sampled');
     expect(runJson.verdict).toBe('passed');
     expect(runJson.restored.files).toBe(5);
-  }, 60_000);
+  });
 
-  it('passes a coreutils sha256sum manifest, which lists regular files only', async () => {
-    const runJson = await drill('coreutils');
+  it('passes a coreutils sha256sum manifest, which lists regular files only', () => {
+    const runJson = runOf('coreutils');
     expect(runJson.verdict).toBe('passed');
     expect(runJson.checks.map((check) => [check.name, check.verdict])).toContainEqual([
       'extraFiles',
       'passed',
     ]);
-  }, 60_000);
+  });
 
-  it('fails a backup whose link points elsewhere, naming the link and both targets', async () => {
-    const runJson = await drill('changed');
+  it('fails a backup whose link points elsewhere, naming the link and both targets', () => {
+    const runJson = runOf('changed');
     expect(runJson.verdict).toBe('failed');
     expect(runJson.cause).toContain('conf/current');
     const manifest = runJson.checks.find((check) => check.name === 'manifest');
@@ -186,11 +199,10 @@ describe('links restored as links, through the CLI', () => {
         actual: { target: 'other.conf' },
       },
     ]);
-  }, 60_000);
+  });
 });
 
 describe('links in the evidence', () => {
-  const env = () => ({ RD_TEST_DB_URL: dbUrl, RD_RESTIC_PASSWORD: TEST_RESTIC_PASSWORD });
   const linkItems = Object.entries(LINKS)
     .map(([link, target]) => ({ path: link, size: 0, sha256: null, linkTarget: target }))
     .sort((a, b) => (a.path < b.path ? -1 : 1));

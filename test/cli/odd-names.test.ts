@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../src/exec/run-command.js';
 import { run } from '../helpers/artefacts.js';
-import { cli } from '../helpers/cli.js';
+import { cli, runDrills } from '../helpers/cli.js';
 import { createResticRepo, TEST_RESTIC_PASSWORD, type ResticRepo } from '../helpers/restic-repo.js';
 import { tempDir } from '../helpers/temp.js';
 import { createTestDatabase } from '../helpers/test-database.js';
@@ -210,22 +210,6 @@ const env = (): Record<string, string> => ({
   RD_RESTIC_PASSWORD: TEST_RESTIC_PASSWORD,
 });
 
-/** One `restore-drill run --json` of the named drills (one process: the drills run one after another, as users run them). */
-async function runDrills(
-  names: readonly string[],
-): Promise<{ stdout: string; runs: RunJson['runs'] }> {
-  const result = await cli(
-    ['run', '--config', configFile, ...names.flatMap((name) => ['--drill', name]), '--json'],
-    { env: env() },
-  );
-  const { runs } = JSON.parse(result.stdout) as RunJson;
-  expect(
-    runs.map((runJson) => runJson.drill),
-    result.stderr,
-  ).toEqual(names);
-  return { stdout: result.stdout, runs };
-}
-
 /** The run of drill `name` among `runs`. */
 function runOf(runs: RunJson['runs'], name: string): RunJson['runs'][number] {
   const found = runs.find((runJson) => runJson.drill === name);
@@ -257,7 +241,7 @@ describe('file names as bytes, end to end through the CLI', () => {
   describe('drills that pass', () => {
     let runs: RunJson['runs'];
     beforeAll(async () => {
-      ({ runs } = await runDrills(PASSING));
+      ({ runs } = await runDrills<RunJson['runs'][number]>(configFile, PASSING, { env: env() }));
     }, 60_000);
 
     it.each(PASSING)('%s: passes, every odd name restored and matched byte for byte', (name) => {
@@ -275,7 +259,9 @@ describe('file names as bytes, end to end through the CLI', () => {
   describe('sampled drills, and restic 0.14 with names that are not UTF-8', () => {
     let runs: RunJson['runs'];
     beforeAll(async () => {
-      ({ runs } = await runDrills([...SAMPLED, ...LOSSY]));
+      ({ runs } = await runDrills<RunJson['runs'][number]>(configFile, [...SAMPLED, ...LOSSY], {
+        env: env(),
+      }));
     }, 60_000);
 
     it.each(SAMPLED)('%s: a sampled run passes with the odd names in its sample', (name) => {
@@ -319,7 +305,7 @@ describe('file names as bytes, end to end through the CLI', () => {
   describe('drills whose odd-named file was changed', () => {
     let changed: { stdout: string; runs: RunJson['runs'] };
     beforeAll(async () => {
-      changed = await runDrills(CHANGED);
+      changed = await runDrills<RunJson['runs'][number]>(configFile, CHANGED, { env: env() });
     }, 60_000);
 
     it.each(CHANGED)('%s: fails naming the changed odd-named file in its escaped form', (name) => {

@@ -2,7 +2,7 @@ import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { run as runTool } from '../helpers/artefacts.js';
-import { cli } from '../helpers/cli.js';
+import { cli, runDrills } from '../helpers/cli.js';
 import {
   createPgbenchDatabase,
   flipMiddle,
@@ -41,24 +41,8 @@ const ACCOUNTS = 1_000;
 async function runDrill(
   drill: string,
 ): Promise<{ exitCode: number | null; run: Run; stderr: string }> {
-  const { exitCode, runs, stderr } = await runDrills([drill]);
+  const { exitCode, runs, stderr } = await runDrills<Run>(config, [drill]);
   return { exitCode, run: runs[0]!, stderr };
-}
-
-/** One `restore-drill run --json` of the named drills (one process, the drills one after another). */
-async function runDrills(
-  drills: readonly string[],
-): Promise<{ exitCode: number | null; runs: Run[]; stderr: string }> {
-  const result = await cli(
-    ['run', '--config', config, ...drills.flatMap((drill) => ['--drill', drill]), '--json'],
-    { timeoutMs: 50_000 },
-  );
-  const { runs } = JSON.parse(result.stdout) as { runs: Run[] };
-  expect(
-    runs.map((run) => run.drill),
-    result.stderr,
-  ).toEqual(drills);
-  return { exitCode: result.exitCode, runs, stderr: result.stderr };
 }
 
 beforeAll(async () => {
@@ -198,7 +182,7 @@ describe('postgres drills end to end', () => {
     let runs: Run[];
     const runOf = (drill: string): Run => runs.find((run) => run.drill === drill)!;
     beforeAll(async () => {
-      const result = await runDrills(DRILLS);
+      const result = await runDrills<Run>(config, DRILLS);
       expect(result.exitCode, result.stderr).toBe(1);
       runs = result.runs;
     }, 60_000);

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 import { runCommand, type CommandResult } from '../../src/exec/run-command.js';
 
 /** The built CLI, as users run it (`npm test` builds first). */
@@ -23,4 +24,25 @@ export async function cli(
     ...(options.cwd ? { cwd: options.cwd } : {}),
   });
   return { ...result, stderr: result.stderrTail };
+}
+
+/**
+ * `restore-drill run --config CONFIG --drill … --json` for the named drills in one process
+ * (they run one after another, as users run them): one run per drill, in that order.
+ */
+export async function runDrills<Run extends { drill: string }>(
+  config: string,
+  drills: readonly string[],
+  options: { env?: Record<string, string> } = {},
+): Promise<CommandResult & { stderr: string; runs: Run[] }> {
+  const result = await cli(
+    ['run', '--config', config, ...drills.flatMap((drill) => ['--drill', drill]), '--json'],
+    options,
+  );
+  const { runs } = JSON.parse(result.stdout) as { runs: Run[] };
+  expect(
+    runs.map((run) => run.drill),
+    result.stderr,
+  ).toEqual(drills);
+  return { ...result, runs };
 }

@@ -1,14 +1,7 @@
-import { chmod, readFile, symlink, writeFile } from 'node:fs/promises';
+import { readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  CHUNK_BYTES,
-  copyHashing,
-  HashingFileWriter,
-  RingPool,
-  SourceReadError,
-} from '../../src/scratch/hashing-writer.js';
-import { asUnprivileged, giveToUnprivileged } from '../helpers/as-user.js';
+import { HashingFileWriter } from '../../src/scratch/hashing-writer.js';
 import { run } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -41,80 +34,5 @@ describe('HashingFileWriter', () => {
     await symlink(path.join(dir, 'victim'), path.join(dir, 'link'));
     await expect(HashingFileWriter.create(path.join(dir, 'link'))).rejects.toThrow(/ELOOP/);
     expect(await readFile(path.join(dir, 'victim'), 'utf8')).toBe('keep');
-  });
-});
-
-describe('copyHashing', () => {
-  it('copies a file of many chunks in one pass, with the hash sha256sum gives', async () => {
-    const dir = await tempDir('restore-drill-hw-');
-    const source = path.join(dir, 'source.bin');
-    await run('dd', ['if=/dev/urandom', `of=${source}`, 'bs=1M', 'count=9', 'status=none']);
-    await run('dd', [
-      'if=/dev/urandom',
-      `of=${source}`,
-      'bs=1000',
-      'count=1',
-      'oflag=append',
-      'conv=notrunc',
-      'status=none',
-    ]);
-    const target = path.join(dir, 'target.bin');
-    const digest = await new RingPool().with((ring) => copyHashing(source, target, { ring }));
-    expect(digest).toEqual({ size: 9 * CHUNK_BYTES + 1000, sha256: await sha256sum(source) });
-    expect(await sha256sum(target)).toBe(digest.sha256);
-  });
-
-  it('reports a source it may not read as a SourceReadError', async () => {
-    const dir = await tempDir('restore-drill-hw-');
-    await chmod(dir, 0o755);
-    await writeFile(path.join(dir, 'locked'), 'secret');
-    await chmod(path.join(dir, 'locked'), 0o000);
-    const out = await tempDir('restore-drill-hw-out-');
-    await giveToUnprivileged(out);
-    const copying = asUnprivileged(() =>
-      new RingPool().with((ring) =>
-        copyHashing(path.join(dir, 'locked'), path.join(out, 'x'), { ring }),
-      ),
-    );
-    await expect(copying).rejects.toBeInstanceOf(SourceReadError);
-    await expect(
-      asUnprivileged(() =>
-        new RingPool().with((ring) =>
-          copyHashing(path.join(dir, 'locked'), path.join(out, 'x'), { ring }),
-        ),
-      ),
-    ).rejects.toThrow('permission denied');
-  });
-
-  it('reports a source that is a symlink or gone as a SourceReadError', async () => {
-    const dir = await tempDir('restore-drill-hw-');
-    await writeFile(path.join(dir, 'real'), 'x');
-    await symlink('real', path.join(dir, 'link'));
-    const ring = (): Promise<unknown> =>
-      new RingPool().with((r) =>
-        copyHashing(path.join(dir, 'link'), path.join(dir, 'out'), { ring: r }),
-      );
-    await expect(ring()).rejects.toMatchObject({ name: 'SourceReadError', code: 'ELOOP' });
-    await expect(
-      new RingPool().with((r) =>
-        copyHashing(path.join(dir, 'gone'), path.join(dir, 'out'), { ring: r }),
-      ),
-    ).rejects.toMatchObject({
-      name: 'SourceReadError',
-      message: 'no such file or directory',
-    });
-  });
-
-  it('stops at the next chunk when the signal aborts', async () => {
-    const dir = await tempDir('restore-drill-hw-');
-    const source = path.join(dir, 'source.bin');
-    await run('dd', ['if=/dev/zero', `of=${source}`, 'bs=1M', 'count=4', 'status=none']);
-    const controller = new AbortController();
-    controller.abort(new Error('stop now'));
-    await expect(
-      new RingPool().with((ring) =>
-        copyHashing(source, path.join(dir, 'out'), { ring, signal: controller.signal }),
-      ),
-    ).rejects.toThrow('stop now');
   });
 });

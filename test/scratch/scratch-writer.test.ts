@@ -1,7 +1,7 @@
 import { chmod, lstat, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RingPool } from '../../src/scratch/hashing-writer.js';
+import { LargeFileCopier } from '../../src/scratch/large-file-copy.js';
 import { ScratchWriter } from '../../src/scratch/scratch-writer.js';
 import { SourceError } from '../../src/model/restore.js';
 import { asUnprivileged, giveToUnprivileged } from '../helpers/as-user.js';
@@ -68,10 +68,10 @@ describe('ScratchWriter', () => {
     await writeFile(source, 'x');
     await chmod(path.dirname(source), 0o755);
     const writer = new ScratchWriter(scratch);
-    const copying = asUnprivileged(() =>
-      new RingPool().with((ring) => writer.copyFile(source, 'x.txt', { ring })),
-    );
+    const copier = new LargeFileCopier();
+    const copying = asUnprivileged(() => writer.copyFile(source, 'x.txt', { copier }));
     await expect(copying).rejects.toBeInstanceOf(SourceError);
+    await copier.close();
     await expect(asUnprivileged(() => writer.directory('sub'))).rejects.toThrow(
       'cannot create folder sub in scratch: permission denied',
     );
