@@ -2,7 +2,7 @@ import { readFile, writeFile, mkdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { pythonTar, run, writeTree } from '../helpers/artefacts.js';
-import { cli } from '../helpers/cli.js';
+import { cli, runDrills } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
 import { createTestDatabase } from '../helpers/test-database.js';
 
@@ -139,44 +139,53 @@ describe('restore-drill run', () => {
     expect(result.stderr).toContain('"msg":"drill finished"');
   });
 
-  it('fails a set with one flipped byte, names the file, and shows it in history', async () => {
-    const result = await cli(['run', '--config', configFile, '--drill', 'flipped', '--json'], {
-      env: env(),
+  describe('drills that fail, run in one process', () => {
+    type Run = RunJson['runs'][number];
+    let runs: Run[];
+    const runOf = (drill: string): Run => runs.find((run) => run.drill === drill)!;
+    beforeAll(async () => {
+      const result = await runDrills<Run>(configFile, ['flipped', 'evil', 'stale'], { env: env() });
+      expect(result.exitCode).toBe(1);
+      runs = result.runs;
     });
-    expect(result.exitCode).toBe(1);
-    const [runJson] = (JSON.parse(result.stdout) as RunJson).runs;
-    expect(runJson!.verdict).toBe('failed');
-    const manifest = runJson!.checks.find((check) => check.name === 'manifest');
-    expect(manifest?.verdict).toBe('failed');
-    expect(manifest?.detail).toContain('docs/b.txt');
-    expect(manifest?.findings?.[0]).toMatchObject({ item: 'docs/b.txt', problem: 'changed' });
 
-    const history = await cli(['history', '--config', configFile, '--drill', 'flipped', '--json'], {
-      env: env(),
-    });
-    expect(history.exitCode).toBe(0);
-    const [past] = (JSON.parse(history.stdout) as RunJson).runs;
-    expect(past).toMatchObject({ runId: runJson!.runId, verdict: 'failed' });
-    expect(Date.parse(past!.startedAt!)).toBeLessThanOrEqual(Date.parse(past!.finishedAt!));
-    const human = await cli(['history', '--config', configFile, '--drill', 'flipped'], {
-      env: env(),
-    });
-    expect(human.stdout).toContain('FAIL');
-    expect(human.stdout).toContain('docs/b.txt');
-  });
+    it('fails a set with one flipped byte, names the file, and shows it in history', async () => {
+      const runJson = runOf('flipped');
+      expect(runJson.verdict).toBe('failed');
+      const manifest = runJson.checks.find((check) => check.name === 'manifest');
+      expect(manifest?.verdict).toBe('failed');
+      expect(manifest?.detail).toContain('docs/b.txt');
+      expect(manifest?.findings?.[0]).toMatchObject({ item: 'docs/b.txt', problem: 'changed' });
 
-  it('refuses a tar entry that escapes scratch: the run fails and the restore check names the entry', async () => {
-    const result = await cli(['run', '--config', configFile, '--drill', 'evil', '--json'], {
-      env: env(),
+      const history = await cli(
+        ['history', '--config', configFile, '--drill', 'flipped', '--json'],
+        { env: env() },
+      );
+      expect(history.exitCode).toBe(0);
+      const [past] = (JSON.parse(history.stdout) as RunJson).runs;
+      expect(past).toMatchObject({ runId: runJson.runId, verdict: 'failed' });
+      expect(Date.parse(past!.startedAt!)).toBeLessThanOrEqual(Date.parse(past!.finishedAt!));
+      const human = await cli(['history', '--config', configFile, '--drill', 'flipped'], {
+        env: env(),
+      });
+      expect(human.stdout).toContain('FAIL');
+      expect(human.stdout).toContain('docs/b.txt');
     });
-    expect(result.exitCode).toBe(1);
-    const [runJson] = (JSON.parse(result.stdout) as RunJson).runs;
-    expect(runJson!.verdict).toBe('failed');
-    const restore = runJson!.checks.find((check) => check.name === 'restore');
-    expect(restore?.verdict).toBe('failed');
-    expect(restore?.detail).toContain('../escape.txt');
-    await expect(readFile(path.join(root, 'scratch', 'escape.txt'))).rejects.toThrow();
-    await expect(readFile(path.join(root, 'escape.txt'))).rejects.toThrow();
+
+    it('refuses a tar entry that escapes scratch: the run fails and the restore check names the entry', async () => {
+      const runJson = runOf('evil');
+      expect(runJson.verdict).toBe('failed');
+      const restore = runJson.checks.find((check) => check.name === 'restore');
+      expect(restore?.verdict).toBe('failed');
+      expect(restore?.detail).toContain('../escape.txt');
+      await expect(readFile(path.join(root, 'scratch', 'escape.txt'))).rejects.toThrow();
+      await expect(readFile(path.join(root, 'escape.txt'))).rejects.toThrow();
+    });
+
+    it('fails a set older than its RPO target', () => {
+      const rpo = runOf('stale').checks.find((check) => check.name === 'rpo');
+      expect(rpo?.verdict).toBe('failed');
+    });
   });
 
   it('records a drill whose backups are missing as error with a one-line cause, and still runs the others', async () => {
@@ -193,17 +202,6 @@ describe('restore-drill run', () => {
     expect(runs[0]!.set).toBeNull();
     expect(runs[0]!.cause).toContain('nowhere');
     expect(runs[0]!.cause).not.toContain('\n');
-  });
-
-  it('fails a set older than its RPO target', async () => {
-    const result = await cli(['run', '--config', configFile, '--drill', 'stale', '--json'], {
-      env: env(),
-    });
-    expect(result.exitCode).toBe(1);
-    const rpo = (JSON.parse(result.stdout) as RunJson).runs[0]!.checks.find(
-      (check) => check.name === 'rpo',
-    );
-    expect(rpo?.verdict).toBe('failed');
   });
 
   it('prints a short human summary without --json', async () => {
