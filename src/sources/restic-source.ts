@@ -547,6 +547,13 @@ const PACK_PROBLEM = /^pack ([0-9a-f]{8,64}): (.+)$/;
 function firstMessage(actual: unknown): string {
   return String(actual).split('; ')[0] ?? String(actual);
 }
+/**
+ * What restic says when the repository opened but a snapshot's trees or data cannot be read
+ * back: a blob or tree the index names is gone, or fails its authentication or hash.
+ */
+const UNREADABLE_DATA =
+  /ciphertext verification failed|decrypting blob|not found in repository|wrong data returned|invalid data returned|(?:pack|blob|tree) [0-9a-f]{8,64}[^\n]*(?:does not exist|not found)/i;
+
 const METADATA_ERROR =
   /^(Lchown|Chown|Chmod|UtimesNano|Utimes|Chtimes|Setxattr|Lsetxattr|Lgetxattr|Listxattr)\b/i;
 
@@ -639,9 +646,19 @@ class ResticSource implements RestoreSource {
     set: BackupSet,
     options: { signal?: AbortSignal | undefined },
   ): Promise<number | null> {
-    const args = ['stats', '--json', '--mode', 'restore-size', ...this.#globalArgs(), set.id];
-    const result = await this.#exec('stats', args, { keepStdout: true, signal: options.signal });
-    this.#throwUnlessOk('stats', result);
+    const stats = (cache: boolean) =>
+      this.#exec(
+        'stats',
+        ['stats', '--json', '--mode', 'restore-size', ...this.#globalArgs(cache), set.id],
+        {
+          keepStdout: true,
+          signal: options.signal,
+        },
+      );
+    let result = await stats(true);
+    // Maybe only the local cache is bad (a damaged copy of the same repository filled it): ask the repository.
+    if (this.#unreadable('stats', result) !== undefined) result = await stats(false);
+    this.#throwUnlessReadable('stats', result, set);
     const parsed = restoreSizeSchema.safeParse(safeJson(result.stdout));
     if (!parsed.success)
       throw new SourceError(`restic stats: unexpected output: ${preview(result.stdout)}`);
@@ -932,7 +949,7 @@ class ResticSource implements RestoreSource {
   }
 
   /** Streams `restic ls --json`: memory grows with the files kept, not with restic's output. */
-  async #list(set: BackupSet, signal?: AbortSignal): Promise<Listing> {
+  async #list(set: BackupSet, signal?: AbortSignal, cache = true): Promise<Listing> {
     let snapshot: ResticSnapshot | undefined;
     let candidates: string[] = [];
     const files: { path: string; size: number }[] = [];
@@ -979,11 +996,14 @@ class ResticSource implements RestoreSource {
         chain.set(parentKey, siblings);
       }
     };
-    const result = await this.#exec('ls', ['ls', '--json', ...this.#globalArgs(), set.id], {
+    const result = await this.#exec('ls', ['ls', '--json', ...this.#globalArgs(cache), set.id], {
       signal,
       onStdoutLine,
     });
-    this.#throwUnlessOk('ls', result);
+    // Maybe only the local cache is bad (a damaged copy of the same repository filled it): ask the repository.
+    if (cache && this.#unreadable('ls', result) !== undefined)
+      return this.#list(set, signal, false);
+    this.#throwUnlessReadable('ls', result, set);
     // restic ls exits 0 for an id it does not know, saying only "Ignoring …".
     if (!snapshot)
       throw new SourceError(`restic snapshot ${set.id} not found in repository ${this.#label}`);
@@ -1050,7 +1070,9 @@ class ResticSource implements RestoreSource {
     return args;
   }
 
-  #globalArgs(): string[] {
+  /** The cache flags: the configured cache, or none at all (`--no-cache`) to read the repository itself. */
+  #globalArgs(cache = true): string[] {
+    if (!cache) return ['--no-cache'];
     return this.#cacheDir === undefined ? [] : ['--cache-dir', this.#cacheDir];
   }
 
@@ -1121,6 +1143,34 @@ class ResticSource implements RestoreSource {
       binary: this.#config.binary,
       passwordFile: this.#passwordFile,
     });
+  }
+
+  /**
+   * As #throwUnlessOk, but a repository that opened and cannot read the snapshot's trees
+   * back (`restic stats` or `ls` walk them) is damage: the backup was reached and does not
+   * restore, so the verdict is `failed`, not `error`.
+   */
+  #throwUnlessReadable(verb: string, result: CommandResult, set: BackupSet): void {
+    if (result.exitCode === 0 && !result.timedOut && !result.canceled) return;
+    const detail = this.#unreadable(verb, result);
+    if (detail !== undefined)
+      throw new BackupDamagedError(
+        `restic repository ${this.#label} cannot read snapshot ${set.id.slice(0, 8)} back: ${detail}`,
+        { detail, entry: null, offset: null },
+        { files: [], refused: [], commands: this.#takeCommands() },
+      );
+    const failure = this.#classify(verb, result);
+    throw new SourceError(failure.message, failure.transient, { code: failure.code });
+  }
+
+  /** restic's line saying it opened the repository and could not read data back; undefined for any other end. */
+  #unreadable(verb: string, result: CommandResult): string | undefined {
+    if (result.exitCode === 0 || result.timedOut || result.canceled) return undefined;
+    if (this.#classify(verb, result).environment) return undefined;
+    return result.stderrTail
+      .split('\n')
+      .map((line) => line.trim().replace(/^Fatal:\s*/, ''))
+      .find((line) => UNREADABLE_DATA.test(line));
   }
 
   #throwUnlessOk(verb: string, result: CommandResult): void {

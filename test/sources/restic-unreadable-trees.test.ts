@@ -1,0 +1,125 @@
+import { cp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log/logger.js';
+import { SourceError, type BackupSet } from '../../src/model/restore.js';
+import { resticSourceConfigSchema, resticSourceKind } from '../../src/sources/restic-source.js';
+import { BackupDamagedError, type RestoreSource } from '../../src/sources/restore-source.js';
+import {
+  createResticRepo,
+  pseudoRandomBytes,
+  TEST_RESTIC_PASSWORD,
+  writeTree,
+  type ResticRepo,
+} from '../helpers/restic-repo.js';
+
+const log = silentLogger();
+
+/** Every pack file of a repository, smallest first (a small snapshot's trees sit in the smallest). */
+async function packs(repository: string): Promise<{ file: string; size: number }[]> {
+  const found: { file: string; size: number }[] = [];
+  for (const sub of await readdir(path.join(repository, 'data')))
+    for (const name of await readdir(path.join(repository, 'data', sub))) {
+      const file = path.join(repository, 'data', sub, name);
+      found.push({ file, size: (await stat(file)).size });
+    }
+  return found.sort((a, b) => a.size - b.size);
+}
+
+/**
+ * A repository that opens (config, keys, snapshots fine) but whose snapshot's trees
+ * cannot be read back: `restic stats` and `restic ls` walk those trees before any
+ * restore, so what they meet is damage to the backup (`failed`), not an error of the
+ * drill. A restic cache shared with a damaged copy of the same repository must not
+ * make the healthy one look damaged.
+ */
+describe('restic source over a repository whose trees cannot be read', () => {
+  let repo: ResticRepo;
+  let set: BackupSet;
+  const copies = new Map<string, string>();
+
+  beforeAll(async () => {
+    repo = await createResticRepo();
+    const data = path.join(repo.dir, 'data');
+    await writeTree(data, { 'a.txt': 'alpha\n', 'sub/big.bin': pseudoRandomBytes(400_000, 3) });
+    const short = await repo.backup([data]);
+    const id = (await repo.fullIds()).get(short) as string;
+    set = { id, path: `restic:${repo.repository}@${short}`, size: null, mtime: null, hash: null };
+    for (const name of ['no-index', 'bad-tree']) {
+      const copy = path.join(repo.dir, name);
+      await cp(repo.repository, copy, { recursive: true });
+      copies.set(name, copy);
+    }
+    // Without its index, restic cannot find the snapshot's root tree.
+    for (const file of await readdir(path.join(copies.get('no-index')!, 'index')))
+      await rm(path.join(copies.get('no-index')!, 'index', file));
+    // The tree pack (the smallest) fails its authentication.
+    const [treePack] = await packs(copies.get('bad-tree')!);
+    const bytes = await readFile(treePack!.file);
+    for (let i = 40; i < 56 && i < bytes.length; i++) bytes[i] = (bytes[i] as number) ^ 0xff;
+    await writeFile(treePack!.file, bytes, { mode: 0o600 });
+  });
+  afterAll(() => repo?.cleanup());
+
+  function source(repository: string, cacheDir: string): RestoreSource {
+    return resticSourceKind.create(
+      resticSourceConfigSchema.parse({
+        kind: 'restic',
+        repository,
+        password: TEST_RESTIC_PASSWORD,
+        cacheDir,
+      }),
+      { configDir: repo.dir, log },
+    );
+  }
+
+  async function failure(run: () => Promise<unknown>): Promise<unknown> {
+    return run().then(
+      () => null,
+      (error: unknown) => error,
+    );
+  }
+
+  it.each([
+    ['no-index', /not found in repository/],
+    ['bad-tree', /ciphertext verification failed|decrypting blob/],
+  ])(
+    '%s: sizing and listing the snapshot are damage, naming what restic could not read',
+    async (name, why) => {
+      const restic = source(copies.get(name)!, path.join(repo.dir, `${name}-cache`));
+      const sizing = await failure(() => restic.restoredSize!(set, {}));
+      expect(sizing).toBeInstanceOf(BackupDamagedError);
+      expect((sizing as BackupDamagedError).message).toMatch(
+        new RegExp(
+          `^restic repository .*${name} cannot read snapshot ${set.id.slice(0, 8)} back: `,
+        ),
+      );
+      expect((sizing as BackupDamagedError).damage.detail).toMatch(why);
+      // The evidence keeps the command that met it.
+      const commands = (sizing as BackupDamagedError).partial.commands ?? [];
+      expect(commands.map((command) => command.command).join('\n')).toMatch(/ stats /);
+      const listing = await failure(() => restic.listItems(set, {}));
+      expect(listing).toBeInstanceOf(BackupDamagedError);
+      expect((listing as BackupDamagedError).damage.detail).toMatch(why);
+    },
+  );
+
+  it('a healthy repository still lists and sizes when its cache was filled from a damaged copy of it', async () => {
+    const shared = path.join(repo.dir, 'shared-cache');
+    const damaged = await failure(() => source(copies.get('bad-tree')!, shared).listItems(set, {}));
+    expect(damaged).toBeInstanceOf(BackupDamagedError);
+    const healthy = source(repo.repository, shared);
+    expect(await healthy.restoredSize!(set, {})).toBeGreaterThan(400_000);
+    expect((await healthy.listItems(set, {})).map((item) => item.path).sort()).toEqual([
+      'a.txt',
+      'sub/big.bin',
+    ]);
+  });
+
+  it('a repository that cannot be opened stays an error, not damage', async () => {
+    const missing = source(path.join(repo.dir, 'nowhere'), path.join(repo.dir, 'nowhere-cache'));
+    const error = await failure(() => missing.restoredSize!(set, {}));
+    expect(error).toBeInstanceOf(SourceError);
+    expect(error).not.toBeInstanceOf(BackupDamagedError);
+  });
+});
