@@ -17,6 +17,8 @@ export interface RunCommandOptions {
   /** Keep the full stdout (for JSON output of tools); otherwise only the tail is kept. */
   keepStdout?: boolean;
   input?: string;
+  /** A stream fed to the tool's stdin instead (a decompressed dump for `psql -f -`). */
+  inputStream?: Readable;
   /**
    * Called with each stdout line as it arrives; stdout is then not held in memory (only
    * its tail is kept), for output too large to buffer (a listing of millions of files).
@@ -68,7 +70,7 @@ export async function runCommand(
     detached: true,
     cleanup: true,
     stripFinalNewline: true,
-    input: options.input,
+    input: options.inputStream ?? options.input,
     uid: options.uid,
     gid: options.gid,
     maxBuffer: options.keepStdout ? 512 * 1024 * 1024 : 64 * 1024 * 1024,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { durationSchema } from '../model/duration.js';
 import type { ExecRecord } from '../model/exec-record.js';
+import { compressedDamage, CompressedDataError, isCompressedDataError } from './decompress.js';
 import { globBase } from './glob-sets.js';
 import { detectDumpFormat, inspectPlainDump, type DumpFormat } from './postgres/dump-format.js';
 import { LocalDumpStore, type DumpStore } from './postgres/dump-store.js';
@@ -54,7 +55,7 @@ export const postgresSourceConfigSchema = z
   .strictObject({
     kind: z.literal('postgres'),
     path: localPathSchema.describe(
-      'Glob over dumps: files (pg_dump -Fc, -Ft or plain SQL) or folders (-Fd), e.g. /backups/db/*.dump; relative to the config file.',
+      'Glob over dumps: files (pg_dump -Fc, -Ft or plain SQL, the plain SQL optionally compressed with gzip, zstd, xz or bzip2: zstd, xz and bzip2 need those tools on PATH) or folders (-Fd), e.g. /backups/db/*.dump; relative to the config file.',
     ),
     select: selectSchema,
     format: z
@@ -194,6 +195,7 @@ export class PostgresSource implements RestoreSource {
     if (format === 'plain') {
       const head = await inspectPlainDump(set.path, { signal }).catch((error: unknown) => {
         if (error instanceof PlainDumpError) throw plainDumpFailure(set.path, error);
+        if (isCompressedDataError(error)) throw compressedDumpDamage(set.path, error);
         throw error;
       });
       if (head.leavesTarget) {
@@ -296,6 +298,13 @@ export class PostgresSource implements RestoreSource {
     } catch (error) {
       await lite.close().catch(() => undefined);
       options.signal?.throwIfAborted();
+      if (isCompressedDataError(error)) throw compressedDumpDamage(set.path, error);
+      // Garbage from damaged compressed data can fail a statement before the decompressor
+      // reaches its check: its complaint is the truer cause.
+      if (error instanceof PlainLoadError) {
+        const damage = await compressedDamage(set.path, options.signal);
+        if (damage !== null) throw compressedDumpDamage(set.path, damage);
+      }
       if (error instanceof PlainLoadError && /the dump is truncated$/.test(error.message))
         throw plainDumpFailure(set.path, error);
       if (error instanceof PlainLoadError)
@@ -328,6 +337,18 @@ export const postgresSourceKind = defineSourceKind({
     return [globBase(config.path, context.configDir)];
   },
 });
+
+/** A compressed dump whose decompressor says the data is damaged: the run is `failed`. */
+function compressedDumpDamage(dump: string, error: unknown): BackupDamagedError {
+  const message = error instanceof Error ? error.message : String(error);
+  const detail = error instanceof CompressedDataError ? message : `corrupt gzip data (${message})`;
+  return new BackupDamagedError(
+    `plain dump ${dump}: ${detail}`,
+    { detail, entry: null, offset: null },
+    undefined,
+    { cause: error },
+  );
+}
 
 /** A plain dump that ends mid-statement or mid-COPY is damaged (`failed`); other parse problems are errors. */
 function plainDumpFailure(

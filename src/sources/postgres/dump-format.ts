@@ -2,6 +2,7 @@ import { open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError } from '../../scratch/hashing-writer.js';
 import { SourceError } from '../../model/restore.js';
+import { closed, compressionOf, openDecompressed } from '../decompress.js';
 import { readPlainDump, stripLeadingComments } from './plain-sql.js';
 
 /** pg_dump's output formats: -Fc, -Fd, -Ft, -Fp. */
@@ -10,7 +11,8 @@ export type DumpFormat = 'custom' | 'directory' | 'tar' | 'plain';
 /**
  * Tells a dump's format from its bytes, not its name: a folder with `toc.dat` is -Fd, a
  * file starting `PGDMP` is -Fc, a ustar archive is -Ft, anything else is taken as plain
- * SQL. Compressed plain dumps are refused with the reason.
+ * SQL. A file compressed with gzip, xz, bzip2 or zstd is a plain dump read through its
+ * decompressor; a compressed custom or tar dump is refused with the reason.
  */
 export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
   let info;
@@ -48,15 +50,36 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
   if (bytesRead === 0) throw new SourceError(`dump ${dump} is empty`);
   const recognised = dumpFormatOfHead(head.subarray(0, bytesRead));
   if (recognised !== null) return recognised;
-  if (head[0] === 0x1f && head[1] === 0x8b)
-    throw new SourceError(
-      `dump ${dump} is gzip-compressed plain SQL; decompress it first or dump with -Fc`,
-    );
-  if (head.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd])))
-    throw new SourceError(
-      `dump ${dump} is zstd-compressed plain SQL; decompress it first or dump with -Fc`,
-    );
+  const compression = compressionOf(head.subarray(0, bytesRead));
+  if (compression !== 'none') {
+    // `pg_dump db | gzip`: the format is that of the decompressed bytes.
+    const inner = dumpFormatOfHead(await decompressedHead(dump, head.length));
+    if (inner === 'custom' || inner === 'tar')
+      throw new SourceError(
+        `dump ${dump} is a ${inner}-format dump compressed with ${compression}; pg_restore reads it only uncompressed: decompress it first (pg_dump -Fc compresses by itself)`,
+      );
+  }
   return 'plain';
+}
+
+/** Up to `bytes` decompressed bytes from the start of `dump`; fewer when the data ends or is damaged (a full read reports that). */
+async function decompressedHead(dump: string, bytes: number): Promise<Buffer> {
+  const { stream } = await openDecompressed(dump, { label: 'dump' });
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= bytes) break;
+    }
+  } catch {
+    // Damage is reported by the full read of the dump, with its place.
+  } finally {
+    stream.destroy();
+    await closed(stream);
+  }
+  return Buffer.concat(chunks).subarray(0, bytes);
 }
 
 /**

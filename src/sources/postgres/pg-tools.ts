@@ -1,5 +1,11 @@
 import { describeExit, lastLine, runCommand, type CommandResult } from '../../exec/run-command.js';
 import { type ExecRecord } from '../../model/exec-record.js';
+import {
+  closed,
+  CompressedDataError,
+  isCompressedDataError,
+  openDecompressed,
+} from '../decompress.js';
 import { BackupDamagedError } from '../restore-source.js';
 import { SourceError, type RefusedEntry } from '../../model/restore.js';
 
@@ -151,15 +157,45 @@ export async function psqlRestore(
   url: string,
   options: ToolRun,
 ): Promise<ExecRecord> {
-  const result = await runCommand(
-    binary,
-    ['-X', '-q', '--no-password', '-v', 'ON_ERROR_STOP=1', '-d', url, '-f', dump],
-    options,
-  );
-  if (result.exitCode === 0 && !result.timedOut && !result.canceled) return result;
+  // A compressed dump is decompressed into psql's stdin; a plain one psql reads itself.
+  const opened = await openDecompressed(dump, { signal: options.signal, label: 'dump' });
+  let damage: Error | null = null;
+  opened.stream.on('error', (error) => {
+    if (isCompressedDataError(error)) damage ??= error;
+  });
+  const compressed = opened.compression !== 'none';
+  if (!compressed) opened.stream.destroy();
+  let result;
+  try {
+    result = await runCommand(
+      binary,
+      [
+        '-X',
+        '-q',
+        '--no-password',
+        '-v',
+        'ON_ERROR_STOP=1',
+        '-d',
+        url,
+        '-f',
+        compressed ? '-' : dump,
+      ],
+      compressed ? { ...options, inputStream: opened.stream } : options,
+    );
+  } finally {
+    opened.stream.destroy();
+    await closed(opened.stream);
+  }
   options.signal?.throwIfAborted();
-  // The failed psql run, with its exit and stderr tail, is the evidence of the cause.
   const evidence = { commands: [result] };
+  if (damage !== null)
+    throw new BackupDamagedError(
+      `plain dump ${dump}: ${describeDamage(damage)}`,
+      { detail: describeDamage(damage), entry: null, offset: null },
+      { files: [], refused: [], commands: [result] },
+    );
+  if (result.exitCode === 0 && !result.timedOut && !result.canceled) return result;
+  // The failed psql run, with its exit and stderr tail, is the evidence of the cause.
   if (result.timedOut)
     throw new SourceError(`psql restoring ${dump} ${describeExit(result)}`, false, evidence);
   const failure = /^psql:(.*?):(\d+): ERROR:\s+(.*)$/m.exec(result.stderrTail);
@@ -272,4 +308,11 @@ function firstMatch(text: string, patterns: RegExp[]): string | null {
 function withoutStdout(result: CommandResult): ExecRecord {
   const { stdout: _stdout, ...record } = result;
   return record;
+}
+
+/** The decompressor's complaint; zlib's errors say only what went wrong, not that it was gzip. */
+function describeDamage(error: Error): string {
+  return error instanceof CompressedDataError
+    ? error.message
+    : `corrupt gzip data (${error.message})`;
 }

@@ -1,5 +1,5 @@
-import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { closed, openDecompressed } from '../decompress.js';
 
 /** What a plain pg_dump file holds, piece by piece, as `readPlainDump` hands it over. */
 export type PlainDumpEvent =
@@ -43,14 +43,23 @@ export class PlainDumpError extends Error {
  * data, the way psql would split it: quotes, `E''` escapes, dollar quotes, nested block
  * comments and `--` comments are respected; a line starting with `\` between statements
  * is a meta-command; after `COPY … FROM stdin;` lines are data up to `\.`. Memory holds
- * one statement and one batch of COPY data at a time.
+ * one statement and one batch of COPY data at a time. A compressed dump is decompressed
+ * as it is read; damaged compressed data throws `CompressedDataError` (or zlib's error).
  */
 export async function* readPlainDump(
   file: string,
   options: { signal?: AbortSignal | undefined } = {},
 ): AsyncGenerator<PlainDumpEvent> {
-  const input = createReadStream(file, { encoding: 'utf8', highWaterMark: 1024 * 1024 });
+  // gzip, xz, bzip2 and zstd dumps (`pg_dump db | gzip > db.sql.gz`) are read through their decompressor.
+  const { stream: input } = await openDecompressed(file, { signal: options.signal, label: 'dump' });
+  input.setEncoding('utf8');
+  let failure: { error: unknown } | null = null;
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
+  // The decompressor's complaint (damaged data) ends the reading; it is thrown below.
+  input.on('error', (error) => {
+    failure ??= { error };
+    lines.close();
+  });
   const state: LexState = { quote: null, escapes: false, dollarTag: null, blockDepth: 0 };
   let statement = '';
   let statementLine = 0;
@@ -128,7 +137,9 @@ export async function* readPlainDump(
   } finally {
     lines.close();
     input.destroy();
+    await closed(input);
   }
+  if (failure !== null) throw (failure as { error: unknown }).error;
   if (copying)
     throw new PlainDumpError(
       'the file ends inside COPY data (no \\. line): the dump is truncated',
