@@ -14,7 +14,7 @@ RUN npm run build && npm prune --omit=dev --ignore-scripts
 # Runtime stage: the compiled CLI, production dependencies, and the tools drills call.
 FROM node:24-bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tar gzip postgresql-client restic ca-certificates tini \
+ && apt-get install -y --no-install-recommends tar gzip xz-utils bzip2 zstd postgresql-client restic ca-certificates tini \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -7,6 +7,7 @@ import pg from './node-postgres.js';
 import { redactor } from '../model/redact.js';
 import type { Logger } from '../log/logger.js';
 import type { Database } from './database.js';
+import { registerEvidenceSync, syncDataDir, walSyncer } from './durability.js';
 import { acquireEmbeddedLock, type HeldLock } from './embedded-lock.js';
 import { EvidenceError, reasonOf } from './errors.js';
 import { MigrationError, migrateToLatest } from './migrations/index.js';
@@ -154,6 +155,8 @@ async function openEmbedded(embeddedDir: string, log: Logger): Promise<EvidenceS
   }
   let lite: PGlite | undefined;
   let db: Kysely<Database> | undefined;
+  // Files changed from here on are synced at close (less a margin for coarse mtimes).
+  const openedAt = Date.now() - 2000;
   try {
     // PGlite loads only for the embedded store: a PostgreSQL user never pays for it.
     const [{ PGlite }, { createPgConfig }] = await Promise.all([
@@ -179,6 +182,7 @@ async function openEmbedded(embeddedDir: string, log: Logger): Promise<EvidenceS
     const pool = new pg.Pool({ ...createPgConfig(lite), idleTimeoutMillis: 0 } as PoolConfig);
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const { applied } = await migrateToLatest(db);
+    registerEvidenceSync(db, walSyncer(dataDir));
     log.debug({ dataDir, applied }, 'evidence store open');
   } catch (error) {
     await db?.destroy().catch(() => {});
@@ -207,6 +211,10 @@ async function openEmbedded(embeddedDir: string, log: Logger): Promise<EvidenceS
         );
         await openDb.destroy();
         await openLite.close();
+        // PGlite's shutdown checkpoint wrote the data pages; until synced they would
+        // outlive a WAL segment that PostgreSQL recycles.
+        const synced = await syncDataDir(dataDir, openedAt);
+        log.debug({ dataDir, synced }, `evidence synced at close: ${synced} files`);
       } finally {
         lock.release();
       }

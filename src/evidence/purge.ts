@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { verifyChain, withPurgeLog, type ChainReport, type PurgeEntry } from './chain.js';
 import type { Database } from './database.js';
 import { CHAIN_LOCK, chainHead } from './runs.js';
+import { syncEvidence } from './durability.js';
 
 /** What a purge would remove: a prefix of the chain. */
 export interface PurgePlan {
@@ -139,7 +140,7 @@ export async function purgeEvidence(
   options: PurgeOptions,
 ): Promise<PurgeOutcome> {
   const now = options.now ?? new Date();
-  return db.transaction().execute(async (trx) => {
+  const outcome = await db.transaction().execute(async (trx) => {
     // The appends' lock: no run is added while the chain is checked and cut.
     await sql`select pg_advisory_xact_lock(${sql.lit(CHAIN_LOCK.classId)}, ${sql.lit(CHAIN_LOCK.objectId)})`.execute(
       trx,
@@ -233,4 +234,6 @@ export async function purgeEvidence(
       alerts: Number(alerts.numAffectedRows ?? 0),
     };
   });
+  await syncEvidence(db);
+  return outcome;
 }

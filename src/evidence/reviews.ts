@@ -7,6 +7,7 @@ import { REVIEW_DECISIONS, type Database } from './database.js';
 import { EvidenceError } from './errors.js';
 import { runVerdictSchema } from './run-record.js';
 import { CHAIN_LOCK, chainHead, computeRecordHash, GENESIS_HASH, getRun } from './runs.js';
+import { syncEvidence } from './durability.js';
 
 // A review (sign-off) is a record of the evidence chain like a run's result:
 // canonical JSON, hashed after the record before it, never edited. Several
@@ -88,7 +89,7 @@ export async function recordReview(
   const wanted = parsed.data;
   // READ WRITE said outright: the web view's sessions default to read-only, and a
   // sign-off is the one write it makes.
-  return db
+  const stored = await db
     .transaction()
     .setIsolationLevel('read committed')
     .setAccessMode('read write')
@@ -136,6 +137,8 @@ export async function recordReview(
         .executeTakeFirstOrThrow();
       return { ...record, seq: Number(row.seq), recordHash };
     });
+  await syncEvidence(db);
+  return stored;
 }
 
 /** The reviews of the given runs (all when absent), in chain order. */

@@ -5,6 +5,7 @@ import { canonicalJson } from './canonical-json.js';
 import type { Database, NewRunResultRow, RunStartRow } from './database.js';
 import { EvidenceError, reasonOf } from './errors.js';
 import { runItemSchema, runRecordSchema, type RunItem, type RunRecord } from './run-record.js';
+import { syncEvidence } from './durability.js';
 
 /** `prev_hash` of the first record in the chain. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -110,6 +111,7 @@ export async function recordRunStart(db: Db, start: RunStart): Promise<boolean> 
       })
       .onConflict((conflict) => conflict.columns(['drill', 'scheduled_for']).doNothing())
       .executeTakeFirst();
+    await syncEvidence(db);
     return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
   } catch (error) {
     if (isUniqueViolation(error, 'run_starts_pkey')) {
@@ -160,7 +162,7 @@ export async function recordRunResult(
   try {
     // Read committed whatever the server's default: the read of the last hash must see
     // every append committed before the chain lock was granted, not an earlier snapshot.
-    return await db
+    const appended = await db
       .transaction()
       .setIsolationLevel('read committed')
       .execute(async (trx) => {
@@ -201,6 +203,8 @@ export async function recordRunResult(
           .executeTakeFirstOrThrow();
         return { seq: Number(row.seq), recordHash: resultRow.record_hash };
       });
+    await syncEvidence(db);
+    return appended;
   } catch (error) {
     // Two writers of the same run's result raced past the check above.
     if (isUniqueViolation(error, 'run_results_run_id_key'))

@@ -4,6 +4,7 @@ import { canonicalJson } from './canonical-json.js';
 import type { Database } from './database.js';
 import { EvidenceError } from './errors.js';
 import { CHAIN_LOCK, chainHead, computeRecordHash, GENESIS_HASH } from './runs.js';
+import { syncEvidence } from './durability.js';
 
 // A selftest is a record of the evidence chain like a run's result or a review:
 // canonical JSON, hashed after the record before it, never edited.
@@ -64,7 +65,7 @@ export async function recordSelftest(
       `selftest ${record.runId}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`,
     );
   const text = canonicalJson(parsed.data);
-  return db
+  const stored = await db
     .transaction()
     .setIsolationLevel('read committed')
     .execute(async (trx) => {
@@ -89,6 +90,8 @@ export async function recordSelftest(
         .executeTakeFirstOrThrow();
       return { ...parsed.data, seq: Number(row.seq), recordHash };
     });
+  await syncEvidence(db);
+  return stored;
 }
 
 /** The latest selftest of each drill that has one (of `drills` when given), keyed by drill. */

@@ -74,27 +74,8 @@ export async function runCommand(
     maxBuffer: options.keepStdout ? 512 * 1024 * 1024 : 64 * 1024 * 1024,
     buffer: { stdout: !options.onStdoutLine, stderr: !options.onStderrLine },
   });
-  let timedOut = false;
-  let canceled = false;
-  const stop = (): void => {
-    if (subprocess.pid === undefined) return;
-    killGroup(subprocess.pid, 'SIGTERM');
-    const pid = subprocess.pid;
-    setTimeout(() => killGroup(pid, 'SIGKILL'), 2_000).unref();
-  };
-  const timer =
-    options.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          stop();
-        }, options.timeoutMs);
-  const onAbort = (): void => {
-    canceled = true;
-    stop();
-  };
-  if (options.signal?.aborted) onAbort();
-  options.signal?.addEventListener('abort', onAbort, { once: true });
+  const guard = guardProcess(subprocess.pid, options);
+  const stop = guard.stop;
   let lineError: { error: unknown } | undefined;
   const onLineError = (error: unknown): void => {
     lineError ??= { error };
@@ -110,10 +91,7 @@ export async function runCommand(
   ];
   const result = await subprocess;
   const [stdoutTail, stderrTail] = await Promise.all(streamed);
-  if (timer) clearTimeout(timer);
-  options.signal?.removeEventListener('abort', onAbort);
-  // Leave nothing of the group behind, even children that outlived the tool.
-  if (subprocess.pid !== undefined) killGroup(subprocess.pid, 'SIGKILL');
+  const { timedOut, canceled } = guard.end();
   if (lineError) throw lineError.error;
   const stdout = stdoutTail ?? (typeof result.stdout === 'string' ? result.stdout : '');
   const stderr = stderrTail ?? (typeof result.stderr === 'string' ? result.stderr : '');
@@ -193,6 +171,48 @@ function followLines(
   });
 }
 
+/**
+ * Kills the process group of `pid` on timeout or abort (SIGTERM, SIGKILL 2 s later);
+ * `end` once the tool has exited clears both and kills what is left of the group.
+ */
+function guardProcess(
+  pid: number | undefined,
+  options: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined },
+): { stop(): void; end(): { timedOut: boolean; canceled: boolean } } {
+  let timedOut = false;
+  let canceled = false;
+  let stopped = false;
+  const stop = (): void => {
+    if (stopped || pid === undefined) return;
+    stopped = true;
+    killGroup(pid, 'SIGTERM');
+    setTimeout(() => killGroup(pid, 'SIGKILL'), 2_000).unref();
+  };
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          stop();
+        }, options.timeoutMs);
+  const onAbort = (): void => {
+    canceled = true;
+    stop();
+  };
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  return {
+    stop,
+    end() {
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
+      // Leave nothing of the group behind, even children that outlived the tool.
+      if (pid !== undefined) killGroup(pid, 'SIGKILL');
+      return { timedOut, canceled };
+    },
+  };
+}
+
 /** Kills every process left in the group (children the tool spawned and did not reap). */
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -215,4 +235,75 @@ export function describeExit(record: ExecRecord): string {
 export function lastLine(text: string): string {
   const lines = text.trim().split('\n');
   return (lines[lines.length - 1] ?? '').trim();
+}
+
+/** Options of `streamCommand`. */
+export interface StreamCommandOptions {
+  env?: Record<string, string | undefined>;
+  /** Kill the tree after this long; the record says `timedOut`. */
+  timeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** A tool started by `streamCommand`, its stdout read as it comes. */
+export interface CommandStream {
+  /** False when the binary could not be started (then `finished` says why in stderrTail). */
+  readonly started: boolean;
+  /** The tool's stdout (Buffers), honouring back-pressure; empty when it did not start. */
+  readonly stdout: Readable;
+  /** The run's record once the tool has exited and its group is gone; never rejects. */
+  readonly finished: Promise<ExecRecord>;
+  /** Kills the tool's process group (SIGTERM, then SIGKILL), as a timeout or abort does. */
+  stop(): void;
+}
+
+/**
+ * `runCommand` for output too large to hold: stdout is handed over as a stream instead
+ * of kept (only stderr's tail is). The same guarantees: arguments as an array, a timeout
+ * and an abort signal that kill the whole group, nothing of the group left behind.
+ */
+export async function streamCommand(
+  file: string,
+  args: readonly string[],
+  options: StreamCommandOptions = {},
+): Promise<CommandStream> {
+  const { execa } = await loadExeca();
+  const started = performance.now();
+  const subprocess = execa(file, args, {
+    reject: false,
+    env: options.env,
+    extendEnv: true,
+    detached: true,
+    cleanup: true,
+    stdin: 'ignore',
+    encoding: 'buffer',
+    buffer: { stdout: false, stderr: true },
+    maxBuffer: { stderr: 1024 * 1024 },
+  });
+  const guard = guardProcess(subprocess.pid, options);
+  const finished = subprocess.then((result): ExecRecord => {
+    const { timedOut, canceled } = guard.end();
+    const stderr =
+      result.stderr instanceof Uint8Array ? Buffer.from(result.stderr).toString('utf8') : '';
+    const startFailure =
+      result.failed && result.exitCode === undefined && !result.signal && !timedOut && !canceled;
+    return {
+      command: redactor.redact([file, ...args].map(quote).join(' ')),
+      exitCode: result.exitCode ?? null,
+      signal: result.signal ?? null,
+      durationMs: Math.round(performance.now() - started),
+      timedOut,
+      canceled,
+      stdoutTail: '',
+      stderrTail: startFailure
+        ? tail(`${stderr}\n${result.shortMessage ?? ''}`.trim())
+        : tail(stderr),
+    };
+  });
+  // Started or not, whichever is told first.
+  const spawned = await Promise.race([
+    new Promise<boolean>((resolve) => subprocess.once('spawn', () => resolve(true))),
+    finished.then((record) => record.exitCode !== null || record.signal !== null),
+  ]);
+  return { started: spawned, stdout: subprocess.stdout, finished, stop: guard.stop };
 }

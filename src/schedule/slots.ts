@@ -5,6 +5,7 @@ import type { Database } from '../evidence/database.js';
 import { recordRunStart, type RunStart } from '../evidence/runs.js';
 import type { RunLeases } from './run-leases.js';
 import type { RunSkipRow, SkipReason } from '../evidence/run-skips.table.js';
+import { syncEvidence } from '../evidence/durability.js';
 
 /** What became of a scheduled slot on this replica. */
 export type SlotOutcome =
@@ -157,7 +158,7 @@ async function withDrillLock<T>(
   work: (trx: Transaction<Database>) => Promise<T>,
 ): Promise<T> {
   // Read committed whatever the server's default: after the lock, see what the previous holder committed.
-  return db
+  const outcome = await db
     .transaction()
     .setIsolationLevel('read committed')
     .execute(async (trx) => {
@@ -166,6 +167,9 @@ async function withDrillLock<T>(
       );
       return work(trx);
     });
+  // A claim or skip is evidence too: on disk before the slot runs or is reported skipped.
+  await syncEvidence(db);
+  return outcome;
 }
 
 async function slotTaken(

@@ -2,7 +2,6 @@ import { localPathSchema } from '../model/local-path.js';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
 import { z } from 'zod';
 import { fileNameOf } from '../model/file-name.js';
@@ -10,6 +9,14 @@ import { CopyWorkers } from '../scratch/copy-workers.js';
 import { CHUNK_BYTES, describeFsError } from '../scratch/hashing-writer.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
 import { TaskPool } from '../scratch/task-pool.js';
+import {
+  closed,
+  compressedDamage,
+  compressionOf,
+  CompressedDataError,
+  isCompressedDataError,
+  openDecompressed,
+} from './decompress.js';
 import { findSets, globBase } from './glob-sets.js';
 import {
   BackupDamagedError,
@@ -17,28 +24,41 @@ import {
   type RestoreOutcome,
   type RestoreSource,
 } from './restore-source.js';
-import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
+import { type BackupSet, type SetItem } from '../model/restore.js';
 import { normaliseEntryPath, symlinkAncestor } from '../model/safe-path.js';
 import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
-/** A backup set is a .tar, .tar.gz or .tgz archive chosen among those matching a glob. */
+/** A backup set is a tar archive (plain, gzip, xz, bzip2 or zstd) chosen among those matching a glob. */
 export const tarSourceConfigSchema = z
   .strictObject({
     kind: z.literal('tar'),
     path: localPathSchema.describe(
-      'Glob over archives (.tar, .tar.gz, .tgz), e.g. /backups/fileserver/*.tar.gz; relative to the config file.',
+      'Glob over archives (.tar, .tar.gz/.tgz, .tar.xz/.txz, .tar.bz2/.tbz2/.tbz, .tar.zst/.tzst), e.g. /backups/fileserver/*.tar.gz; relative to the config file. The compression is read from the bytes; xz, bzip2 and zstd need the xz, bzip2 and zstd tools on PATH.',
     ),
     select: selectSchema,
   })
-  .describe('Backup sets are tar archives, optionally gzip-compressed.');
+  .describe('Backup sets are tar archives, plain or compressed with gzip, xz, bzip2 or zstd.');
 
 export type TarSourceConfig = z.output<typeof tarSourceConfigSchema>;
 
 /** Archive names a tar source considers; anything else the glob matches is ignored. */
 export function isTarArchiveName(name: string): boolean {
-  return name.endsWith('.tar') || name.endsWith('.tar.gz') || name.endsWith('.tgz');
+  return TAR_ARCHIVE_ENDINGS.some((ending) => name.endsWith(ending));
 }
+
+const TAR_ARCHIVE_ENDINGS = [
+  '.tar',
+  '.tar.gz',
+  '.tgz',
+  '.tar.xz',
+  '.txz',
+  '.tar.bz2',
+  '.tbz2',
+  '.tbz',
+  '.tar.zst',
+  '.tzst',
+];
 
 const BLOCK = 512;
 
@@ -165,7 +185,7 @@ class ArchiveReadError extends Error {
 }
 
 /**
- * Restores from tar archives (plain or gzip, told apart by their first bytes), parsed
+ * Restores from tar archives (plain, gzip, xz, bzip2 or zstd, told apart by their first bytes), parsed
  * as a stream: each member is checked, then written to scratch while it is hashed.
  * Members that could escape scratch or are not plain data are refused, never written.
  */
@@ -502,20 +522,11 @@ function typeflagOf(header: Headers): string {
   return header.type ?? 'unknown';
 }
 
-/** Compressions recognised by their magic bytes; only gzip is read. */
-function compressionOf(magic: Buffer): 'gzip' | 'none' | string {
-  if (magic[0] === 0x1f && magic[1] === 0x8b) return 'gzip';
-  if (magic.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
-  if (magic.equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
-  if (magic.subarray(0, 4).equals(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))) return 'zstd';
-  return 'none';
-}
-
 /**
- * Streams the archive at `file` through `onEntry`, one member at a time (gunzipping when
- * its first bytes say gzip, whatever its name). A missing or unreadable file, an
- * unsupported compression are `SourceError`s; damaged data (bad gzip, a bad header, a
- * short read, no end-of-archive marker) is a `BackupDamagedError` naming the archive, the
+ * Streams the archive at `file` through `onEntry`, one member at a time (decompressing
+ * gzip, xz, bzip2 or zstd when its first bytes say so, whatever its name). A missing or
+ * unreadable file, a decompressor that cannot run are `SourceError`s; damaged data (the
+ * decompressor's complaint, a bad header, a short read, no end-of-archive marker) is a `BackupDamagedError` naming the archive, the
  * member being read and the offset in the tar data where it ended or went bad.
  */
 async function readArchive(
@@ -524,40 +535,11 @@ async function readArchive(
   onEntry: (entry: ArchiveEntry) => Promise<void>,
 ): Promise<void> {
   signal?.throwIfAborted();
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch (error) {
-    throw new SourceError(`cannot read backup set ${file}: ${describeFsError(error)}`, false, {
-      cause: error,
-    });
-  }
-  let source: Readable;
-  try {
-    const magic = Buffer.alloc(6);
-    const { bytesRead } = await handle.read(magic, 0, magic.length, 0);
-    const compression = compressionOf(magic.subarray(0, bytesRead));
-    if (compression !== 'gzip' && compression !== 'none') {
-      throw new SourceError(
-        `cannot read backup set ${file}: compressed with ${compression}; expected a plain or gzip-compressed tar`,
-      );
-    }
-    const input = handle.createReadStream({ start: 0, highWaterMark: CHUNK_BYTES });
-    if (compression === 'gzip') {
-      const gunzip = createGunzip({ chunkSize: CHUNK_BYTES });
-      input.on('error', (error) => gunzip.destroy(error));
-      gunzip.on('close', () => input.destroy());
-      source = input.pipe(gunzip);
-    } else {
-      source = input;
-    }
-  } catch (error) {
-    await handle.close();
-    if (error instanceof SourceError) throw error;
-    throw new SourceError(`cannot read backup set ${file}: ${describeFsError(error)}`, false, {
-      cause: error,
-    });
-  }
+  const { compression, stream: source } = await openDecompressed(file, {
+    signal,
+    chunkBytes: CHUNK_BYTES,
+    label: 'backup set',
+  });
 
   // v7 headers (no ustar magic) are still tar; their checksums are checked all the same.
   const extract = tarExtract({
@@ -569,7 +551,10 @@ async function readArchive(
   const pumping = pump(source, extract, (count) => (bytes += count)).then(
     () => null,
     (error: unknown) => {
-      extract.destroy(error as Error);
+      // The parser still hands over the members it was given before the damage: the
+      // member being read is named. A decompressor's complaint arrives after its output.
+      if (isCompressedDataError(error) && !extract.destroyed) extract.end(undefined);
+      else extract.destroy(error as Error);
       return error;
     },
   );
@@ -620,10 +605,15 @@ async function readArchive(
     if (signal?.aborted) throw signal.reason;
     if (!(error instanceof ArchiveReadError)) throw error;
     // The first failure is the cause; a premature close only follows one.
-    const cause =
+    let cause =
       failure !== null && (failure as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE'
         ? failure
         : error.cause;
+    // Garbage from damaged compressed data can upset the parser before the decompressor
+    // reaches the block's check: its own complaint is the truer cause.
+    if (compression !== 'none' && !isCompressedDataError(cause))
+      cause = (await compressedDamage(file, signal)) ?? cause;
+    if (signal?.aborted) throw signal.reason;
     const where =
       current !== null
         ? `at entry ${current}`
@@ -640,6 +630,8 @@ async function readArchive(
   } finally {
     signal?.removeEventListener('abort', onAbort);
     source.destroy();
+    // No decompressor outlives the read.
+    await closed(source);
   }
 }
 
@@ -683,6 +675,7 @@ function describeArchiveError(error: unknown): string {
   if (/unexpected end of (data|file)/i.test(message)) return 'unexpected end of data';
   if (message === 'no end-of-archive marker')
     return 'unexpected end of data (no end-of-archive marker)';
+  if (error instanceof CompressedDataError) return message;
   if (code?.startsWith('Z_')) return `corrupt gzip data (${message})`;
   if (/invalid tar header/i.test(message) || message === 'Invalid header')
     return 'invalid tar header (bad checksum or not a tar archive)';

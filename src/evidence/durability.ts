@@ -1,0 +1,89 @@
+import { open, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Kysely } from 'kysely';
+import type { Database } from './database.js';
+
+/**
+ * Makes committed evidence durable. PGlite runs PostgreSQL with fsync off and its
+ * filesystem layer's fsync does nothing, so the embedded store syncs its files itself;
+ * a PostgreSQL server syncs its own, and its stores register nothing here.
+ */
+const syncs = new WeakMap<Kysely<Database>, () => Promise<number>>();
+
+/** Registers how `db`'s committed writes reach the disk (the embedded store only). */
+export function registerEvidenceSync(db: Kysely<Database>, sync: () => Promise<number>): void {
+  syncs.set(db, sync);
+}
+
+/**
+ * Call after an evidence append commits, before reporting it recorded. Returns how
+ * many files and folders were synced: 0 for a PostgreSQL store (or a transaction
+ * handle: its caller syncs once the transaction commits).
+ */
+export async function syncEvidence(db: object): Promise<number> {
+  const sync = syncs.get(db as Kysely<Database>);
+  return sync === undefined ? 0 : sync();
+}
+
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** What a file looked like when last synced: a change in size or mtime means unsynced writes. */
+type Seen = Map<string, string>;
+
+function stamp(size: number, mtimeNs: bigint): string {
+  return `${size}:${mtimeNs}`;
+}
+
+/**
+ * Syncs the WAL segments of `dataDir` written since the last call, then the pg_wal
+ * folder. After a commit the WAL holds the record, so this is what makes it survive a
+ * power loss; data pages are synced at close (`syncDataDir`).
+ */
+export function walSyncer(dataDir: string): () => Promise<number> {
+  const walDir = join(dataDir, 'pg_wal');
+  const seen: Seen = new Map();
+  return async () => {
+    let synced = 0;
+    for (const entry of await readdir(walDir, { withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const path = join(walDir, entry.name);
+      const info = await stat(path, { bigint: true });
+      const now = stamp(Number(info.size), info.mtimeNs);
+      if (seen.get(path) === now) continue;
+      await fsyncPath(path);
+      seen.set(path, now);
+      synced += 1;
+    }
+    await fsyncPath(walDir);
+    return synced + 1;
+  };
+}
+
+/**
+ * Syncs every file of `dataDir` changed since `since` (ms) and every folder, walking
+ * it once: run after PGlite's close, whose shutdown checkpoint wrote the data pages.
+ */
+export async function syncDataDir(dataDir: string, since: number): Promise<number> {
+  let synced = 0;
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) await walk(path);
+      else if (entry.isFile() && (await stat(path)).mtimeMs >= since) {
+        await fsyncPath(path);
+        synced += 1;
+      }
+    }
+    await fsyncPath(dir);
+    synced += 1;
+  };
+  await walk(dataDir);
+  return synced;
+}

@@ -1,0 +1,91 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { syncEvidence } from '../../src/evidence/durability.js';
+import { openEvidenceStore } from '../../src/evidence/open-store.js';
+import { recordRunStart } from '../../src/evidence/runs.js';
+import { runCommand } from '../../src/exec/run-command.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
+import { makeRecord, startOf } from '../helpers/run-records.js';
+import { createTestDatabase, createTestEmbeddedDir } from '../helpers/test-database.js';
+
+const projectRoot = resolve(import.meta.dirname, '../..');
+
+describe('evidence durability', () => {
+  const cleanups: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  }, SLOW_STORE_MS);
+
+  it(
+    'embedded: fsyncs the WAL segment and pg_wal before an append returns, and the data folder at close',
+    async () => {
+      const { dir, cleanup } = await createTestEmbeddedDir();
+      cleanups.push(cleanup);
+      await writeFile(join(dir, 'recorded'), '');
+      const trace = join(dir, 'strace.txt');
+      await runCommand(
+        'strace',
+        [
+          '-f',
+          '-y',
+          '-o',
+          trace,
+          '-e',
+          'trace=fsync,fdatasync,unlink,unlinkat',
+          process.execPath,
+          join(projectRoot, 'test/helpers/run-ts.mjs'),
+          join(import.meta.dirname, 'fixtures/durable-child.ts'),
+          dir,
+        ],
+        { cwd: projectRoot, timeoutMs: SLOW_STORE_MS },
+      );
+      const lines = (await readFile(trace, 'utf8')).split('\n');
+      const recorded = lines.findIndex((line) => /unlink(at)?\(.*\/recorded"/.test(line));
+      expect(recorded).toBeGreaterThan(0);
+      const syncedPaths = (from: number, to: number) =>
+        lines
+          .slice(from, to)
+          .filter((line) => /f(data)?sync\(\d+</.test(line) && !line.includes('unfinished'))
+          .map((line) => /<([^>]*)>/.exec(line)?.[1] ?? '');
+      const beforeReport = syncedPaths(0, recorded);
+      const pgdata = join(dir, 'pgdata');
+      expect(beforeReport).toContain(join(pgdata, 'pg_wal'));
+      expect(beforeReport.some((path) => path.startsWith(join(pgdata, 'pg_wal') + '/'))).toBe(true);
+      const atClose = syncedPaths(recorded, lines.length);
+      expect(atClose).toContain(pgdata);
+      expect(atClose).toContain(join(pgdata, 'global'));
+      expect(atClose.some((path) => path.startsWith(join(pgdata, 'base') + '/'))).toBe(true);
+    },
+    SLOW_STORE_MS,
+  );
+
+  it(
+    'embedded: a sync with nothing new written syncs only the pg_wal folder',
+    async () => {
+      const { dir, cleanup } = await createTestEmbeddedDir();
+      cleanups.push(cleanup);
+      const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      cleanups.push(() => store.close());
+      await recordRunStart(store.db, startOf(makeRecord()));
+      expect(await syncEvidence(store.db)).toBe(1);
+    },
+    SLOW_STORE_MS,
+  );
+
+  it(
+    'PostgreSQL: the server syncs its own files, the store pays nothing',
+    async () => {
+      const store = await openEvidenceStore({
+        url: await createTestDatabase(),
+        embeddedDir: '/nonexistent',
+        log: silentLogger(),
+      });
+      cleanups.push(() => store.close());
+      await recordRunStart(store.db, startOf(makeRecord()));
+      expect(await syncEvidence(store.db)).toBe(0);
+    },
+    SLOW_STORE_MS,
+  );
+});
