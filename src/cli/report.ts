@@ -1,9 +1,11 @@
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { Command, Option } from 'commander';
+import { fsyncPath } from '../evidence/durability.js';
 import { parseDuration } from '../model/duration.js';
 import type { EvidenceStore } from '../evidence/open-store.js';
 import { isCalendarDate } from '../report/controls.js';
@@ -167,7 +169,10 @@ async function writeLines(stream: Writable, lines: AsyncIterable<string>): Promi
   for await (const line of lines) await writeText(stream, line);
 }
 
-/** Writes beside the target and renames: a failed report never leaves half a file under the name. */
+/**
+ * Writes beside the target, fsyncs, renames and fsyncs the folder: a failed report never
+ * leaves half a file under the name, and a written one survives a power loss.
+ */
 export async function writeFileAtomically(
   file: string,
   write: (stream: Writable) => Promise<void>,
@@ -179,7 +184,10 @@ export async function writeFileAtomically(
     await write(stream);
     stream.end();
     await finished(stream);
+    // On disk before success is reported: the file's data, then its name in the folder.
+    await fsyncPath(temporary);
     await rename(temporary, file);
+    await fsyncPath(dirname(file));
   } catch (error) {
     stream.destroy();
     await rm(temporary, { force: true });

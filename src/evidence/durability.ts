@@ -25,7 +25,8 @@ export async function syncEvidence(db: object): Promise<number> {
   return sync === undefined ? 0 : sync();
 }
 
-async function fsyncPath(path: string): Promise<void> {
+/** fsync of a file or folder by path: a folder's, after a rename into it, keeps the new name. */
+export async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();

@@ -50,10 +50,10 @@ describe.each(engines)('alerting on %s', (_dialect, engine) => {
       source: { kind: directory, path: /backups/weekly/* }
   alerts:
     channels:
-      hook: { kind: webhook, url: "${hook.url}", timeout: 2s }
+      hook: { kind: webhook, url: "${hook.url}", timeout: 20s }
       mail:
         kind: email
-        smtp: { host: 127.0.0.1, port: ${smtp.port}, timeout: 2s }
+        smtp: { host: 127.0.0.1, port: ${smtp.port}, timeout: 20s }
         from: drills@example.com
         to: [oncall@example.com]
     routes:
@@ -179,7 +179,7 @@ describe.each(engines)('alerting on %s', (_dialect, engine) => {
       source: { kind: directory, path: /backups/weekly/* }
   alerts:
     channels:
-      mail: { kind: email, smtp: { host: 127.0.0.1, port: ${smtp.port}, timeout: 2s }, from: drills@example.com, to: [oncall@example.com] }
+      mail: { kind: email, smtp: { host: 127.0.0.1, port: ${smtp.port}, timeout: 20s }, from: drills@example.com, to: [oncall@example.com] }
   `,
         '/etc/restore-drill/restore-drill.yaml',
       ),
@@ -440,8 +440,8 @@ describe.each(engines)('alerting on %s', (_dialect, engine) => {
   review: { maxUnreviewed: 1d }
   alerts:
     channels:
-      hook: { kind: webhook, url: "${hook.url}", timeout: 2s }
-      mail: { kind: email, smtp: { host: 127.0.0.1, port: ${smtp.port}, timeout: 2s }, from: drills@example.com, to: [oncall@example.com] }
+      hook: { kind: webhook, url: "${hook.url}", timeout: 20s }
+      mail: { kind: email, smtp: { host: 127.0.0.1, port: ${smtp.port}, timeout: 20s }, from: drills@example.com, to: [oncall@example.com] }
     routes:
       - events: [failing, recovered]
         channels: [hook]

@@ -53,8 +53,8 @@ ${alerts}`,
 
 const channels = () => `alerts:
   channels:
-    hook: { kind: webhook, url: "${hook.url}", timeout: 2s }
-    mail: { kind: email, smtp: { host: 127.0.0.1, port: ${smtp.port}, timeout: 2s }, from: drills@example.com, to: [oncall@example.com] }
+    hook: { kind: webhook, url: "${hook.url}", timeout: 20s }
+    mail: { kind: email, smtp: { host: 127.0.0.1, port: ${smtp.port}, timeout: 20s }, from: drills@example.com, to: [oncall@example.com] }
   retry: { attempts: 2, initialDelay: 50ms, maxDelay: 50ms }
 `;
 

@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { syncEvidence } from '../../src/evidence/durability.js';
@@ -57,6 +58,44 @@ describe('evidence durability', () => {
       expect(atClose).toContain(pgdata);
       expect(atClose).toContain(join(pgdata, 'global'));
       expect(atClose.some((path) => path.startsWith(join(pgdata, 'base') + '/'))).toBe(true);
+    },
+    SLOW_STORE_MS,
+  );
+
+  it(
+    'an export or report file is fsynced before its rename and its folder after',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'restore-drill-atomic-'));
+      cleanups.push(() => rm(dir, { recursive: true, force: true }));
+      const file = join(dir, 'export.jsonl');
+      const trace = join(dir, 'strace.txt');
+      await runCommand(
+        'strace',
+        [
+          '-f',
+          '-y',
+          '-o',
+          trace,
+          '-e',
+          'trace=fsync,fdatasync,rename,renameat,renameat2',
+          process.execPath,
+          join(projectRoot, 'test/helpers/run-ts.mjs'),
+          join(import.meta.dirname, 'fixtures/atomic-write-child.ts'),
+          file,
+        ],
+        { cwd: projectRoot, timeoutMs: SLOW_STORE_MS },
+      );
+      expect(await readFile(file, 'utf8')).toBe('{"kind":"header"}\n');
+      const lines = (await readFile(trace, 'utf8')).split('\n');
+      const renamed = lines.findIndex((line) => /rename.*export\.jsonl"/.test(line));
+      expect(renamed).toBeGreaterThan(0);
+      const synced = (from: number, to: number) =>
+        lines
+          .slice(from, to)
+          .filter((line) => /fsync\(\d+</.test(line))
+          .map((line) => /<([^>]*)>/.exec(line)?.[1] ?? '');
+      expect(synced(0, renamed).some((path) => /export\.jsonl\.\d+\.tmp$/.test(path))).toBe(true);
+      expect(synced(renamed, lines.length)).toContain(dir);
     },
     SLOW_STORE_MS,
   );

@@ -57,7 +57,7 @@ drills:
     checks: { manifest: { path: SHA256SUMS } }
 alerts:
   channels:
-    hook: { kind: webhook, url: "${hook.url}", timeout: 2s }
+    hook: { kind: webhook, url: "${hook.url}", timeout: 20s }
 `,
         join(dir, 'restore-drill.yaml'),
         {},
