@@ -13,6 +13,33 @@ import { createTestDatabase, createTestEmbeddedDir } from '../helpers/test-datab
 
 const projectRoot = resolve(import.meta.dirname, '../..');
 
+/** Runs a fixture child under strace, tracing `syscalls`; returns the trace's lines (`-y`: fds with their paths). */
+async function traceChild(
+  fixture: string,
+  arg: string,
+  syscalls: string,
+  traceDir: string,
+): Promise<string[]> {
+  const trace = join(traceDir, 'strace.txt');
+  await runCommand(
+    'strace',
+    [
+      '-f',
+      '-y',
+      '-o',
+      trace,
+      '-e',
+      `trace=${syscalls}`,
+      process.execPath,
+      join(projectRoot, 'test/helpers/run-ts.mjs'),
+      join(import.meta.dirname, 'fixtures', fixture),
+      arg,
+    ],
+    { cwd: projectRoot, timeoutMs: SLOW_STORE_MS },
+  );
+  return (await readFile(trace, 'utf8')).split('\n');
+}
+
 describe('evidence durability', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
@@ -25,24 +52,12 @@ describe('evidence durability', () => {
       const { dir, cleanup } = await createTestEmbeddedDir();
       cleanups.push(cleanup);
       await writeFile(join(dir, 'recorded'), '');
-      const trace = join(dir, 'strace.txt');
-      await runCommand(
-        'strace',
-        [
-          '-f',
-          '-y',
-          '-o',
-          trace,
-          '-e',
-          'trace=fsync,fdatasync,unlink,unlinkat',
-          process.execPath,
-          join(projectRoot, 'test/helpers/run-ts.mjs'),
-          join(import.meta.dirname, 'fixtures/durable-child.ts'),
-          dir,
-        ],
-        { cwd: projectRoot, timeoutMs: SLOW_STORE_MS },
+      const lines = await traceChild(
+        'durable-child.ts',
+        dir,
+        'fsync,fdatasync,unlink,unlinkat',
+        dir,
       );
-      const lines = (await readFile(trace, 'utf8')).split('\n');
       const recorded = lines.findIndex((line) => /unlink(at)?\(.*\/recorded"/.test(line));
       expect(recorded).toBeGreaterThan(0);
       const syncedPaths = (from: number, to: number) =>
@@ -68,25 +83,13 @@ describe('evidence durability', () => {
       const dir = await mkdtemp(join(tmpdir(), 'restore-drill-atomic-'));
       cleanups.push(() => rm(dir, { recursive: true, force: true }));
       const file = join(dir, 'export.jsonl');
-      const trace = join(dir, 'strace.txt');
-      await runCommand(
-        'strace',
-        [
-          '-f',
-          '-y',
-          '-o',
-          trace,
-          '-e',
-          'trace=fsync,fdatasync,rename,renameat,renameat2',
-          process.execPath,
-          join(projectRoot, 'test/helpers/run-ts.mjs'),
-          join(import.meta.dirname, 'fixtures/atomic-write-child.ts'),
-          file,
-        ],
-        { cwd: projectRoot, timeoutMs: SLOW_STORE_MS },
+      const lines = await traceChild(
+        'atomic-write-child.ts',
+        file,
+        'fsync,fdatasync,rename,renameat,renameat2',
+        dir,
       );
       expect(await readFile(file, 'utf8')).toBe('{"kind":"header"}\n');
-      const lines = (await readFile(trace, 'utf8')).split('\n');
       const renamed = lines.findIndex((line) => /rename.*export\.jsonl"/.test(line));
       expect(renamed).toBeGreaterThan(0);
       const synced = (from: number, to: number) =>
