@@ -98,8 +98,8 @@ describe('findSets', () => {
       kind: 'file',
       accept: isTarArchiveName,
     });
-    expect(names(sets)).toEqual(['a.tar', 'b.tar.gz', 'c.tgz']);
-    expect(sets.map((set) => set.size)).toEqual([5, 8, 5]);
+    expect(names(sets)).toEqual(['a.tar', 'b.tar.gz', 'c.tgz', 'd.tar.bz2']);
+    expect(sets.map((set) => set.size)).toEqual([5, 8, 5, 9]);
   });
 
   it('follows a path naming a symlink to a set, taking the set folder mtime', async () => {

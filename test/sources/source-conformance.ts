@@ -366,8 +366,9 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
       const { one, set } = await onlySet('large');
       // Against the same restore left to finish, on the same machine at the same load: no fixed bound.
       let started = performance.now();
-      await one.restore(set, await scratch(), { items: null, log });
+      const whole = await one.restore(set, await scratch(), { items: null, log });
       const wholeMs = performance.now() - started;
+      await whole.dispose?.();
       const controller = new AbortController();
       const reason = new Error('drill timed out');
       started = performance.now();
