@@ -128,6 +128,18 @@ export class RecordsCheck implements Check {
       ];
     }
     if (expected === null) {
+      // Nothing to compare with yet, but a file that does not parse, or no file at all, is no baseline.
+      if (matched.length === 0) findings.push(this.#noFiles());
+      if (findings.length > 0)
+        return [
+          resultFromFindings(this.name, findings, {
+            expected: { from: 'last-pass', run: null },
+            actual: { files: actual },
+            passDetail: '',
+            failDetail: (all) =>
+              `${plural(all.length, 'problem')} with records (no earlier passing run to compare with): ${listFindings(all)}`,
+          }),
+        ];
       return [
         {
           name: this.name,
@@ -138,15 +150,16 @@ export class RecordsCheck implements Check {
         },
       ];
     }
-    if (matched.length === 0 && expected.counts.size === 0) {
-      findings.push({ item: this.config.files, problem: 'no-files', expected: 'at least one' });
-    }
     const tolerance = this.config.tolerance;
     const dropOnly = this.config.from === 'last-pass';
     let compared = 0;
+    let outsideSample = 0;
     for (const [path, count] of expected.counts) {
       if (!matched.includes(path) && !picomatch(this.config.files, { dot: true })(path)) continue;
-      if (context.sample !== null && !context.sample.has(path)) continue;
+      if (context.sample !== null && !context.sample.has(path)) {
+        outsideSample += 1;
+        continue;
+      }
       compared += 1;
       const found = actual[path];
       if (found === undefined) {
@@ -181,6 +194,18 @@ export class RecordsCheck implements Check {
         }
       }
     }
+    // A check that compared nothing verified nothing: fail, unless the sample left the counted files out.
+    if (compared === 0 && outsideSample === 0)
+      findings.push(
+        matched.length === 0
+          ? this.#noFiles()
+          : {
+              item: this.config.files,
+              problem: 'no-counts',
+              expected: `record counts in ${expected.describe} for the files the glob matches`,
+              actual: `${plural(matched.length, 'restored file')}, none counted there`,
+            },
+      );
     const within = tolerance > 0 ? ` within ${tolerance}%` : '';
     return [
       resultFromFindings(this.name, findings, {
@@ -196,6 +221,15 @@ export class RecordsCheck implements Check {
           `${plural(all.length, 'problem')} with records against ${expected.describe}${within}: ${listFindings(all)}`,
       }),
     ];
+  }
+
+  #noFiles(): Finding {
+    return {
+      item: this.config.files,
+      problem: 'no-files',
+      expected: 'at least one',
+      actual: 'the glob matched no restored file',
+    };
   }
 
   async #expected(

@@ -101,14 +101,17 @@ async function countDelimited(
   return options.header === false ? rows : Math.max(0, rows - 1);
 }
 
-/** csv-parse's errors carry a code and the line: one line naming both. */
+/** csv-parse's errors carry a code and the line: one short line naming both. */
 export function asReadError(error: unknown, format: string): Error {
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && code.startsWith('CSV_'))
+  const { code, lines } = error as { code?: unknown; lines?: unknown };
+  if (typeof code !== 'string' || !code.startsWith('CSV_')) return error as Error;
+  const kind = `not valid ${format.toUpperCase()}`;
+  // csv-parse's own words for this one are long and bury the line; summaries cut them.
+  if (code === 'CSV_QUOTE_NOT_CLOSED' && typeof lines === 'number')
     return new RecordReadError(
-      `not valid ${format.toUpperCase()}: ${(error as Error).message.split('\n')[0]}`,
+      `${kind}: a quote is never closed (the file ends inside a quoted field, at line ${lines})`,
     );
-  return error as Error;
+  return new RecordReadError(`${kind}: ${(error as Error).message.split('\n')[0]}`);
 }
 
 async function countJsonLines(path: string, options: CountOptions): Promise<number> {

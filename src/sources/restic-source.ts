@@ -722,7 +722,8 @@ class ResticSource implements RestoreSource {
     const problems: string[] = [];
     let result: CommandResult | null = null;
     try {
-      result = await this.#exec('check', ['check', '--no-lock'], {
+      // Without a cache: restic removes its temporary check cache only when it ends by itself, and this one is stopped.
+      result = await this.#exec('check', ['check', '--no-lock', ...this.#globalArgs(false)], {
         signal: stop,
         onStdoutLine: (line) => {
           if (line.trim().startsWith('check snapshots')) enough.abort();
@@ -903,7 +904,8 @@ class ResticSource implements RestoreSource {
     };
     const result = await this.#exec(
       'check',
-      ['check', `--read-data-subset=${subset}`, ...this.#globalArgs()],
+      // No cache: restic's temporary check cache is left behind whenever restic is stopped.
+      ['check', `--read-data-subset=${subset}`, ...this.#globalArgs(false)],
       { signal, onStderrLine },
     );
     const expected = { exitCode: 0, readDataSubset: subset };

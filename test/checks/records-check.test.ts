@@ -117,6 +117,52 @@ describe('records check from a manifest', () => {
     ]);
   });
 
+  it('fails when the glob matches no restored file and the manifest counts none it matches', async () => {
+    const { bench, loader } = await restoredBench();
+    const [result] = await new RecordsCheck(config('manifest', '0%', '**/*.parquet'), {
+      from: 'manifest',
+      loader,
+    }).run(await contextFor(bench));
+    expect(result?.verdict).toBe('failed');
+    expect(result?.findings).toEqual([
+      {
+        item: '**/*.parquet',
+        problem: 'no-files',
+        expected: 'at least one',
+        actual: 'the glob matched no restored file',
+      },
+    ]);
+  });
+
+  it('fails when the manifest counts none of the files the glob matches', async () => {
+    const { bench, loader } = await restoredBench();
+    await writeFile(path.join(bench.scratch, 'exports/late.csv'), ordersCsv(3));
+    const [result] = await new RecordsCheck(config('manifest', '0%', '**/late.csv'), {
+      from: 'manifest',
+      loader,
+    }).run(await contextFor(bench));
+    expect(result?.verdict).toBe('failed');
+    expect(result?.findings).toEqual([
+      {
+        item: '**/late.csv',
+        problem: 'no-counts',
+        expected: expect.stringMatching(
+          /^record counts in manifest .* for the files the glob matches$/,
+        ) as unknown,
+        actual: '1 restored file, none counted there',
+      },
+    ]);
+  });
+
+  it('passes, comparing nothing, when the sample left every counted file out', async () => {
+    const { bench, loader } = await restoredBench();
+    const [result] = await new RecordsCheck(config('manifest'), { from: 'manifest', loader }).run(
+      await contextFor(bench, { sampled: true, sample: new Set(['notes.txt']) }),
+    );
+    expect(result?.verdict).toBe('passed');
+    expect(result?.detail).toMatch(/^records of 0 files match manifest /);
+  });
+
   it('fails naming a counted file that was not restored at all', async () => {
     const { bench, loader } = await restoredBench();
     const { rm } = await import('node:fs/promises');
@@ -179,8 +225,44 @@ describe('records check from the last passing run', () => {
       run: lastPass({}),
     }).run(await contextFor(bench));
     expect(result?.findings).toEqual([
-      { item: 'nowhere/*.csv', problem: 'no-files', expected: 'at least one' },
+      {
+        item: 'nowhere/*.csv',
+        problem: 'no-files',
+        expected: 'at least one',
+        actual: 'the glob matched no restored file',
+      },
     ]);
+  });
+
+  it('fails, instead of recording a baseline, when the first run finds a CSV that does not parse', async () => {
+    const { bench } = await restoredBench();
+    await writeFile(path.join(bench.scratch, 'exports/orders.csv'), 'id,note\n1,"never closed\n');
+    const [result] = await new RecordsCheck(config('last-pass'), {
+      from: 'last-pass',
+      run: undefined,
+    }).run(await contextFor(bench));
+    expect(result?.verdict).toBe('failed');
+    expect(result?.findings).toEqual([
+      {
+        item: 'exports/orders.csv',
+        problem: 'unreadable',
+        actual:
+          'not valid CSV: a quote is never closed (the file ends inside a quoted field, at line 2)',
+      },
+    ]);
+    expect(result?.detail).toBe(
+      "1 problem with records (no earlier passing run to compare with): unreadable 'exports/orders.csv'",
+    );
+  });
+
+  it('fails, instead of recording an empty baseline, when the first run matches no file', async () => {
+    const { bench } = await restoredBench();
+    const [result] = await new RecordsCheck(config('last-pass', '0%', 'nowhere/*.csv'), {
+      from: 'last-pass',
+      run: undefined,
+    }).run(await contextFor(bench));
+    expect(result?.verdict).toBe('failed');
+    expect(result?.findings?.map((finding) => finding.problem)).toEqual(['no-files']);
   });
 });
 

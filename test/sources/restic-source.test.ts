@@ -654,7 +654,7 @@ describe('restic source over a damaged repository', () => {
     expect(damaged.damage.detail).toContain(path.basename(largest.file));
     // The evidence keeps the check that found it; restic never got to retry the pack.
     const commands = damaged.partial.commands?.map((command) => command.command) ?? [];
-    expect(commands.some((command) => /restic check --no-lock$/.test(command))).toBe(true);
+    expect(commands).toContain('restic check --no-lock --no-cache');
     expect(commands.some((command) => / restore /.test(command))).toBe(false);
   });
 
@@ -685,6 +685,7 @@ describe('restic source in a drill (runDrill with a manifest)', () => {
   let repo: ResticRepo;
   let store: EvidenceStore;
   let loaded: LoadedConfig;
+  let resticTmp: string;
 
   beforeAll(async () => {
     repo = await createResticRepo();
@@ -708,6 +709,9 @@ describe('restic source in a drill (runDrill with a manifest)', () => {
     await writeFile(changed, bytes);
     await repo.backup([app], { tags: ['changed'] });
 
+    // restic's own temp folder, to see what it leaves there.
+    resticTmp = path.join(repo.dir, 'restic-tmp');
+    await mkdir(resticTmp);
     const dbUrl = await createTestDatabase();
     const source = (tag: string) =>
       `{ kind: restic, repository: repo, password: '\${env:RD_TEST_RESTIC_PASSWORD}', cacheDir: cache, tags: [${tag}], check: { readDataSubset: '100%' } }`;
@@ -731,6 +735,8 @@ drills:
     source: ${source('changed')}
     checks:
       manifest: { format: sha256sum, path: SHA256SUMS }
+  - name: restic-own-tmpdir
+    source: { kind: restic, repository: repo, password: '\${env:RD_TEST_RESTIC_PASSWORD}', cacheDir: cache, tags: [good], env: { TMPDIR: ${resticTmp} }, check: { readDataSubset: '100%' } }
 `;
     loaded = parseConfig(
       configText,
@@ -800,6 +806,24 @@ drills:
     expect(record.commands.some((command) => command.command.startsWith('restic ls --json'))).toBe(
       true,
     );
+  });
+
+  test("leaves nothing in restic's temp folder: the pack check it stops and restic check run without a cache", async () => {
+    const record = await drill('restic-own-tmpdir');
+    expect(record.verdict).toBe('passed');
+    // restic removes a temporary check cache only when it ends by itself; the pack check is stopped.
+    expect(await readdir(resticTmp)).toEqual([]);
+    // With a cacheDir, restic check would put its temporary cache there instead.
+    const cached = await readdir(path.join(repo.dir, 'cache'));
+    expect(cached.filter((name) => name.startsWith('restic-check-cache-'))).toEqual([]);
+    expect(
+      record.commands
+        .map((command) => command.command)
+        .filter((command) => command.startsWith('restic check')),
+    ).toEqual([
+      'restic check --no-lock --no-cache',
+      'restic check --read-data-subset=100% --no-cache',
+    ]);
   });
 
   test('fails a drill whose snapshot holds a changed file, naming the file', async () => {
