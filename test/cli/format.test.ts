@@ -10,6 +10,11 @@ const failedSql = {
   detail: 'query failed: relation "public.orders" does not exist',
 };
 
+const gzipExit = {
+  expected: { exitCode: 0 },
+  actual: { exitCode: 1, stderrTail: '\ngzip: x.csv: not in gzip format' },
+};
+
 describe('the run summary run and show print', () => {
   it("shows an error run's cause even when a check before the broken one failed", () => {
     const summary = formatRunSummary(
@@ -42,16 +47,10 @@ describe('the run summary run and show print', () => {
           {
             name: 'command:gz',
             verdict: 'failed',
-            expected: { exitCode: 0 },
-            actual: { exitCode: 1, stderrTail: '\ngzip: x.csv: not in gzip format' },
+            ...gzipExit,
             detail: 'gzip -t x.csv: exit code 1: gzip: x.csv:\nnot in gzip format',
             findings: [
-              {
-                item: 'command:gz',
-                problem: 'command-failed',
-                expected: { exitCode: 0 },
-                actual: { exitCode: 1, stderrTail: '\ngzip: x.csv: not in gzip format' },
-              },
+              { item: 'command:gz', problem: 'command-failed', ...gzipExit },
               { item: 'orders.csv', problem: 'unreadable', actual: 'not valid CSV: a quote' },
             ],
             findingsTotal: 2,
