@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import { WASM_TIERING_OPTION } from './src/evidence/wasm-budget.js';
 
 /**
  * The slow end-to-end files: real CLI and daemon processes, real restic and
@@ -35,5 +36,8 @@ export default defineConfig({
     // Two workers for two cores; the slowest files start first (vitest's cached durations).
     pool: 'forks',
     maxWorkers: 2,
+    // PGlite on the baseline compiler, as the CLI runs it (bin/restore-drill.ts): optimising
+    // its WASM in the background cost each worker CPU and memory the tests never won back.
+    execArgv: process.env.TEST_WASM_TIER_UP ? [] : ['--liftoff-only', WASM_TIERING_OPTION],
   },
 });

@@ -1,11 +1,15 @@
 #!/usr/bin/env node
 import { setFlagsFromString } from 'node:v8';
 import { endQuietlyWhenOutputCloses } from '../src/cli/closed-output.js';
+import { WASM_TIERING_OPTION } from '../src/evidence/wasm-budget.js';
 
 // Before any WebAssembly is compiled: the embedded store's PostgreSQL (PGlite, ~8 MB of WASM)
 // then runs on V8's baseline compiler alone. Optimising it in the background cost more CPU
-// and about 60 MB more memory than a CLI call or an evidence query ever won back.
+// and memory than a CLI call or an evidence query ever won back. Node 24 ignores
+// --liftoff-only set at run time (a history call took 4.5 s of CPU and 640 MB, its exit
+// waiting on TurboFan jobs) but honours a tier-up budget no query spends.
 setFlagsFromString('--liftoff-only');
+setFlagsFromString(WASM_TIERING_OPTION);
 endQuietlyWhenOutputCloses([process.stdout, process.stderr]);
 
 const [, , first, ...rest] = process.argv;

@@ -1,3 +1,4 @@
+import type { Options as ExecaOptions } from 'execa';
 import type { ExecRecord } from '../model/exec-record.js';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
@@ -49,6 +50,57 @@ let execaLoading: Promise<typeof import('execa')> | undefined;
 const loadExeca = (): Promise<typeof import('execa')> => (execaLoading ??= import('execa'));
 
 /**
+ * Starts `file` the one way every tool is started: arguments as an array, never
+ * rejecting, in its own process group (so a timeout or abort kills the tool's children
+ * too), guarded by `guardProcess`. `io` says only what the runners differ in: stdin,
+ * output buffering, and where and as whom the tool runs.
+ */
+async function spawnGuarded<const Io extends ExecaOptions>(
+  file: string,
+  args: readonly string[],
+  options: StreamCommandOptions,
+  io: Io,
+) {
+  const { execa } = await loadExeca();
+  const started = performance.now();
+  const subprocess = execa(file, args, {
+    ...io,
+    reject: false,
+    env: options.env,
+    extendEnv: true,
+    detached: true,
+    cleanup: true,
+  });
+  return { subprocess, guard: guardProcess(subprocess.pid, options), started };
+}
+
+/** The evidence of a finished run, from execa's result and the guard's verdict. */
+function execRecord(
+  file: string,
+  args: readonly string[],
+  started: number,
+  result: { failed: boolean; exitCode?: number; signal?: string; shortMessage?: string },
+  ended: { timedOut: boolean; canceled: boolean },
+  output: { stdout: string; stderr: string },
+): ExecRecord {
+  const { timedOut, canceled } = ended;
+  const startFailure =
+    result.failed && result.exitCode === undefined && !result.signal && !timedOut && !canceled;
+  return {
+    command: redactor.redact([file, ...args].map(quote).join(' ')),
+    exitCode: result.exitCode ?? null,
+    signal: result.signal ?? null,
+    durationMs: Math.round(performance.now() - started),
+    timedOut,
+    canceled,
+    stdoutTail: tail(output.stdout),
+    stderrTail: startFailure
+      ? tail(`${output.stderr}\n${result.shortMessage ?? ''}`.trim())
+      : tail(output.stderr),
+  };
+}
+
+/**
  * The one wrapper around execa: arguments as an array (never a shell string), a
  * timeout and an abort signal that kill the whole process group, and a record fit
  * for evidence. It never throws for a non-zero exit (execa's `reject: false`); a
@@ -59,16 +111,8 @@ export async function runCommand(
   args: readonly string[],
   options: RunCommandOptions = {},
 ): Promise<CommandResult> {
-  const { execa } = await loadExeca();
-  const started = performance.now();
-  const subprocess = execa(file, args, {
-    reject: false,
+  const { subprocess, guard, started } = await spawnGuarded(file, args, options, {
     cwd: options.cwd,
-    env: options.env,
-    extendEnv: true,
-    // Own process group, so a timeout or abort kills the tool's children too.
-    detached: true,
-    cleanup: true,
     stripFinalNewline: true,
     input: options.inputStream ?? options.input,
     uid: options.uid,
@@ -76,7 +120,6 @@ export async function runCommand(
     maxBuffer: options.keepStdout ? 512 * 1024 * 1024 : 64 * 1024 * 1024,
     buffer: { stdout: !options.onStdoutLine, stderr: !options.onStderrLine },
   });
-  const guard = guardProcess(subprocess.pid, options);
   const stop = guard.stop;
   let lineError: { error: unknown } | undefined;
   const onLineError = (error: unknown): void => {
@@ -93,24 +136,13 @@ export async function runCommand(
   ];
   const result = await subprocess;
   const [stdoutTail, stderrTail] = await Promise.all(streamed);
-  const { timedOut, canceled } = guard.end();
+  const ended = guard.end();
   if (lineError) throw lineError.error;
   const stdout = stdoutTail ?? (typeof result.stdout === 'string' ? result.stdout : '');
   const stderr = stderrTail ?? (typeof result.stderr === 'string' ? result.stderr : '');
-  const startFailure =
-    result.failed && result.exitCode === undefined && !result.signal && !timedOut && !canceled;
   return {
-    command: redactor.redact([file, ...args].map(quote).join(' ')),
-    exitCode: result.exitCode ?? null,
-    signal: result.signal ?? null,
-    durationMs: Math.round(performance.now() - started),
-    timedOut,
-    canceled,
+    ...execRecord(file, args, started, result, ended, { stdout, stderr }),
     stdout: options.keepStdout ? redactor.redact(stdout) : tail(stdout),
-    stdoutTail: tail(stdout),
-    stderrTail: startFailure
-      ? tail(`${stderr}\n${result.shortMessage ?? ''}`.trim())
-      : tail(stderr),
   };
 }
 
@@ -239,9 +271,9 @@ export function lastLine(text: string): string {
   return (lines[lines.length - 1] ?? '').trim();
 }
 
-/** Options of `streamCommand`. */
+/** Options of `streamCommand`, and what every tool started here takes. */
 export interface StreamCommandOptions {
-  env?: Record<string, string | undefined>;
+  env?: Record<string, string | undefined> | undefined;
   /** Kill the tree after this long; the record says `timedOut`. */
   timeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
@@ -269,38 +301,16 @@ export async function streamCommand(
   args: readonly string[],
   options: StreamCommandOptions = {},
 ): Promise<CommandStream> {
-  const { execa } = await loadExeca();
-  const started = performance.now();
-  const subprocess = execa(file, args, {
-    reject: false,
-    env: options.env,
-    extendEnv: true,
-    detached: true,
-    cleanup: true,
+  const { subprocess, guard, started } = await spawnGuarded(file, args, options, {
     stdin: 'ignore',
     encoding: 'buffer',
     buffer: { stdout: false, stderr: true },
     maxBuffer: { stderr: 1024 * 1024 },
   });
-  const guard = guardProcess(subprocess.pid, options);
   const finished = subprocess.then((result): ExecRecord => {
-    const { timedOut, canceled } = guard.end();
     const stderr =
       result.stderr instanceof Uint8Array ? Buffer.from(result.stderr).toString('utf8') : '';
-    const startFailure =
-      result.failed && result.exitCode === undefined && !result.signal && !timedOut && !canceled;
-    return {
-      command: redactor.redact([file, ...args].map(quote).join(' ')),
-      exitCode: result.exitCode ?? null,
-      signal: result.signal ?? null,
-      durationMs: Math.round(performance.now() - started),
-      timedOut,
-      canceled,
-      stdoutTail: '',
-      stderrTail: startFailure
-        ? tail(`${stderr}\n${result.shortMessage ?? ''}`.trim())
-        : tail(stderr),
-    };
+    return execRecord(file, args, started, result, guard.end(), { stdout: '', stderr });
   });
   // Started or not, whichever is told first.
   const spawned = await Promise.race([

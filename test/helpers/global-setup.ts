@@ -12,6 +12,8 @@ declare module 'vitest' {
     postgres: PostgresServerInfo;
     /** Where the pristine PGlite data folder is (see pglite-template.ts). */
     pgliteTemplateRoot: string;
+    /** Where the run's template restic repository is made on first use (see restic-repo.ts). */
+    resticTemplateRoot: string;
   }
 }
 
@@ -43,6 +45,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } = server.value;
   project.provide('postgres', postgresInfo);
   project.provide('pgliteTemplateRoot', templateRoot);
+  project.provide('resticTemplateRoot', join(runDir, 'restic-template'));
   return async () => {
     try {
       await stop();

@@ -1,58 +1,21 @@
-import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PGlite } from '@electric-sql/pglite';
-
-const WAIT_MS = 50_000;
-
-let ready: Promise<string> | undefined;
+import { buildOncePerRun } from './run-once.js';
 
 /**
  * A pristine PGlite data folder (initdb only, no migrations), made once per
  * vitest run under `root` (by global setup) and shared by every worker: a fresh
- * PGlite takes 3–8 s to create, a copy well under one. Whoever calls first builds
- * it in an exclusive `building` folder; the others wait for `ready`.
+ * PGlite takes 3–8 s to create, a copy well under one.
  */
-export function pgliteTemplate(root: string): Promise<string> {
-  ready ??= buildOrWait(root);
-  return ready;
-}
-
-async function buildOrWait(root: string): Promise<string> {
+export async function pgliteTemplate(root: string): Promise<string> {
   const dataDir = join(root, 'pgdata');
-  const readyMark = join(root, 'ready');
-  const failedMark = join(root, 'failed');
-  await mkdir(root, { recursive: true });
-  if (await exists(readyMark)) return dataDir;
-  let builder = false;
-  try {
-    await mkdir(join(root, 'building'));
-    builder = true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  if (builder) {
-    try {
-      const lite = await PGlite.create({ dataDir });
-      await lite.close();
-      await writeFile(readyMark, 'ready\n');
-      return dataDir;
-    } catch (error) {
-      await writeFile(failedMark, String(error instanceof Error ? error.stack : error));
-      throw error;
-    }
-  }
-  const deadline = Date.now() + WAIT_MS;
-  while (Date.now() < deadline) {
-    if (await exists(readyMark)) return dataDir;
-    if (await exists(failedMark))
-      throw new Error(
-        `another test worker failed to create the PGlite template: ${await readFile(failedMark, 'utf8')}`,
-      );
-    await sleep(100);
-  }
-  throw new Error(`the PGlite template in ${root} was not ready after ${WAIT_MS / 1000} s`);
+  await buildOncePerRun(root, 'PGlite template', async () => {
+    const lite = await PGlite.create({ dataDir });
+    await lite.close();
+  });
+  return dataDir;
 }
 
 /**
@@ -66,13 +29,4 @@ export async function createEmbeddedDir(
   const dir = await mkdtemp(join(tmpdir(), 'restore-drill-embedded-'));
   await cp(template, join(dir, 'pgdata'), { recursive: true });
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,8 +1,30 @@
-import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmod,
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { inject } from 'vitest';
 import { runCommand, type CommandResult } from '../../src/exec/run-command.js';
+import {
+  LOW_SECURITY_KDF,
+  newMasterKey,
+  open,
+  openKeyFile,
+  seal,
+  sealKeyFile,
+  type ResticKeyFile,
+} from './restic-crypto.js';
+import { buildOncePerRun } from './run-once.js';
 
 /** The password of every repository the tests create (never a real secret). */
 export const TEST_RESTIC_PASSWORD = 'drill-test-password';
@@ -23,7 +45,7 @@ export interface ResticRepo {
     paths: readonly string[],
     options?: { cwd?: string; tags?: string[]; host?: string; time?: string },
   ): Promise<string>;
-  /** Full snapshot ids by short id (each restic command costs a key derivation: list once, not per backup). */
+  /** Full snapshot ids by short id (each restic command is a process: list once, not per backup). */
   fullIds(): Promise<Map<string, string>>;
   cleanup(): Promise<void>;
 }
@@ -34,11 +56,100 @@ export const resticEnv = (repository: string, cacheDir: string): Record<string, 
   RESTIC_CACHE_DIR: cacheDir,
 });
 
-/** Creates a temp folder with an initialised repository. */
+/** What every test repository copies from the one `restic init` of the run. */
+interface ResticTemplate {
+  /** The initialised repository without its key file and config (each copy writes its own). */
+  repository: string;
+  /** The decrypted config: repository version and chunker polynomial. */
+  config: Record<string, unknown>;
+  username: string;
+  hostname: string;
+  /** The permission bits restic gave its config and key files (its local backend reads them back). */
+  fileMode: number;
+}
+
+let template: Promise<ResticTemplate> | undefined;
+
+/**
+ * One real `restic init` per vitest run (under global setup's run folder), opened
+ * with the password: every restic command against its calibrated key costs a
+ * full scrypt (0.5 s of CPU here), so the copies get a cheap key instead.
+ */
+function resticTemplate(): Promise<ResticTemplate> {
+  template ??= (async () => {
+    const root = inject('resticTemplateRoot');
+    const repository = path.join(root, 'repo');
+    const descriptionFile = path.join(root, 'template.json');
+    await buildOncePerRun(root, 'restic template repository', async () => {
+      const init = await runCommand('restic', ['init'], {
+        env: resticEnv(repository, path.join(root, 'cache')),
+        input: '',
+        timeoutMs: 60_000,
+      });
+      if (init.exitCode !== 0) throw new Error(`restic init failed: ${init.stderrTail}`);
+      const keys = await readdir(path.join(repository, 'keys'));
+      if (keys.length !== 1)
+        throw new Error(`restic init wrote ${keys.length} key files, expected one`);
+      const keyPath = path.join(repository, 'keys', keys[0]!);
+      const keyFile = JSON.parse(await readFile(keyPath, 'utf8')) as ResticKeyFile;
+      const master = openKeyFile(keyFile, TEST_RESTIC_PASSWORD);
+      const configPath = path.join(repository, 'config');
+      const config = JSON.parse(
+        open(master, await readFile(configPath)).toString('utf8'),
+      ) as Record<string, unknown>;
+      const { mode } = await stat(configPath);
+      await rm(keyPath);
+      await rm(configPath);
+      await rm(path.join(root, 'cache'), { recursive: true, force: true });
+      const description: Omit<ResticTemplate, 'repository'> = {
+        config,
+        username: keyFile.username,
+        hostname: keyFile.hostname,
+        fileMode: mode & 0o777,
+      };
+      await writeFile(descriptionFile, JSON.stringify(description));
+    });
+    return {
+      repository,
+      ...(JSON.parse(await readFile(descriptionFile, 'utf8')) as Omit<
+        ResticTemplate,
+        'repository'
+      >),
+    };
+  })();
+  return template;
+}
+
+/**
+ * A new repository in `repository`: the template's folders, a fresh master key under a
+ * low-security key file, and the template's config with a fresh id (restic keys its
+ * cache by id, so two test repositories never share one).
+ */
+async function copyResticTemplate(repository: string): Promise<void> {
+  const { repository: source, config, username, hostname, fileMode } = await resticTemplate();
+  await cp(source, repository, { recursive: true });
+  const master = newMasterKey();
+  const key = sealKeyFile(master, TEST_RESTIC_PASSWORD, LOW_SECURITY_KDF, { username, hostname });
+  const fresh = { ...config, id: randomBytes(32).toString('hex') };
+  const files: [string, Buffer][] = [
+    [path.join(repository, 'keys', key.name), key.bytes],
+    [path.join(repository, 'config'), seal(master, Buffer.from(JSON.stringify(fresh)))],
+  ];
+  for (const [file, bytes] of files) {
+    await writeFile(file, bytes);
+    await chmod(file, fileMode);
+  }
+}
+
+/**
+ * Creates a temp folder with a ready repository: a copy of the run's `restic init`
+ * with its own master key, a cheap key derivation and its own id.
+ */
 export async function createResticRepo(prefix = 'restore-drill-restic-'): Promise<ResticRepo> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
   const repository = path.join(dir, 'repo');
   const cacheDir = path.join(dir, 'cache');
+  await copyResticTemplate(repository);
   const restic = async (
     args: readonly string[],
     options: { cwd?: string } = {},
@@ -54,7 +165,6 @@ export async function createResticRepo(prefix = 'restore-drill-restic-'): Promis
       throw new Error(`restic ${args.join(' ')} failed: ${result.stderrTail}`);
     return result;
   };
-  await restic(['init']);
   return {
     dir,
     repository,
