@@ -20,7 +20,7 @@ import {
   restoreBundle,
   type ScratchEvidenceDb,
 } from '../evidence/backup-restore.js';
-import { verifyBundle, verifyChain, type ChainBreak } from '../evidence/chain.js';
+import { verifyBundle, verifyChain, type ChainBreak, type ChainReport } from '../evidence/chain.js';
 import { reasonOf } from '../evidence/errors.js';
 import type { ItemsReport } from '../evidence/items-check.js';
 import { DirectorySource } from './directory-source.js';
@@ -117,13 +117,7 @@ export class EvidenceBackupSource implements RestoreSource {
     const report = await verifyBundle(bundle);
     const chainFindings: Finding[] = [];
     if (!report.intact) chainFindings.push(breakFinding(report.break, report.items));
-    else if (report.head?.recordHash !== (manifest.chain.head?.recordHash ?? undefined))
-      chainFindings.push({
-        item: BACKUP_BUNDLE,
-        problem: 'head-differs',
-        expected: manifest.chain.head,
-        actual: report.head,
-      });
+    else chainFindings.push(...manifestChainFindings(manifest, report));
     checks.push(
       resultFromFindings('evidenceChain', chainFindings, {
         expected: { intact: true, head: manifest.chain.head, records: manifest.chain.records },
@@ -281,6 +275,41 @@ function checkFiles(
     }),
     verified,
   };
+}
+
+/**
+ * Where the manifest's account of the chain disagrees with the intact bundle: every
+ * field of it, not only the head's hash, so an edited manifest never passes; and a
+ * bundle without item lines (the backup always writes them) has lost evidence.
+ */
+function manifestChainFindings(manifest: BackupManifest, report: ChainReport): Finding[] {
+  const findings: Finding[] = [];
+  const said = manifest.chain;
+  const fields: [string, unknown, unknown][] = [
+    ['records', said.records, report.records],
+    ['firstSeq', said.firstSeq, report.firstSeq],
+    ['lastSeq', said.lastSeq, report.lastSeq],
+    ['anchor.seq', said.anchor.seq, report.anchor.seq],
+    ['anchor.prevHash', said.anchor.prevHash, report.anchor.hash],
+    ['head.seq', said.head?.seq ?? null, report.head?.seq ?? null],
+    ['head.recordHash', said.head?.recordHash ?? null, report.head?.recordHash ?? null],
+  ];
+  for (const [field, expected, actual] of fields)
+    if (expected !== actual)
+      findings.push({
+        item: `${BACKUP_MANIFEST} chain.${field}`,
+        problem: 'manifest-differs',
+        expected,
+        actual: `${BACKUP_MANIFEST} says chain.${field} ${String(expected)}, the bundle's chain has ${String(actual)}`,
+      });
+  if (report.items === null)
+    findings.push({
+      item: BACKUP_BUNDLE,
+      problem: 'items-missing',
+      expected: 'item lines for every run',
+      actual: `${BACKUP_BUNDLE} has no item lines (its header says items: false): the runs' restored items are not in the backup`,
+    });
+  return findings;
 }
 
 /** A chain break (or items that differ) as a finding naming the record. */

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EvidenceSummary } from '../../src/report/drill-summary.js';
 import { oscalAssessmentResultsSchema } from '../../src/report/oscal-schema.js';
+import { nistOscalProblems } from '../helpers/nist-oscal.js';
 import { RUN_COLUMNS, SUMMARY_COLUMNS } from '../../src/report/render-csv.js';
 import { makeRecord } from '../report/make-record.js';
 import { prepareCliPlace, restoreDrill, type CliPlace } from './evidence-fixture.js';
@@ -97,14 +98,16 @@ describe.each(['pglite', 'postgres'] as const)(
       expect(summary.chain?.recordHash).toMatch(/^[0-9a-f]{64}$/);
     });
 
-    it('writes OSCAL 1.1 assessment results for the period, valid against the schema of the model', async () => {
+    it("writes OSCAL 1.1 assessment results for the period, valid against the schema of the model and NIST's schemas", async () => {
       const out = join(place.dir, 'results.oscal.json');
       const result = await restoreDrill(
         ['report', '--config', place.config, '--since', '90d', '--format', 'oscal', '--out', out],
         place.dir,
       );
       expect(result.exitCode).toBe(0);
-      const parsed = oscalAssessmentResultsSchema.parse(JSON.parse(await readFile(out, 'utf8')));
+      const written: unknown = JSON.parse(await readFile(out, 'utf8'));
+      expect(nistOscalProblems(written)).toEqual([]);
+      const parsed = oscalAssessmentResultsSchema.parse(written);
       const [period] = parsed['assessment-results'].results;
       // Six runs in the last 90 days (one is 200 days old), each one observation with its record hash.
       expect(period?.observations).toHaveLength(6);

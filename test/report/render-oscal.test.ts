@@ -9,6 +9,12 @@ import {
   renderOscalReport,
 } from '../../src/report/render-oscal.js';
 import { makeRecord } from './make-record.js';
+import {
+  NIST_OSCAL_SCHEMAS,
+  nistOscalProblems,
+  nistSchemaBytes,
+  sha256Of,
+} from '../helpers/nist-oscal.js';
 
 const now = new Date('2026-03-01T00:00:00Z');
 const window = {
@@ -43,6 +49,7 @@ describe('report --format oscal', () => {
     const { records, summary, rows } = period();
     const document = await renderOscalReport(summary, rows);
     expect(oscalAssessmentResultsSchema.safeParse(document).success).toBe(true);
+    expect(nistOscalProblems(document)).toEqual([]);
     const results = document['assessment-results'];
     expect(results.metadata).toMatchObject({
       'oscal-version': '1.1.2',
@@ -164,5 +171,43 @@ describe('report --format oscal', () => {
     const extra = structuredClone(document) as unknown as { 'assessment-results': object };
     Object.assign(extra['assessment-results'], { 'import-ssp': { href: '#x' } });
     expect(oscalAssessmentResultsSchema.safeParse(extra).success).toBe(false);
+  });
+
+  it("the vendored NIST schemas are NIST's release assets, byte for byte", () => {
+    for (const schema of NIST_OSCAL_SCHEMAS) {
+      const bytes = nistSchemaBytes(schema.file);
+      expect(sha256Of(bytes), schema.file).toBe(schema.sha256);
+      expect((JSON.parse(bytes.toString('utf8')) as { $id: string }).$id).toBe(
+        `http://csrc.nist.gov/ns/oscal/${schema.version}/oscal-ar-schema.json`,
+      );
+    }
+  });
+
+  it("the schema of the model refuses every value NIST's own schemas refuse", async () => {
+    const { summary, rows } = period();
+    const document = await renderOscalReport(summary, rows);
+    type Edit = (results: Record<string, any>) => void; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const edits: [string, Edit][] = [
+      ['a prop value over two lines', (r) => (r.metadata.props[0].value = 'two\nlines')],
+      ['a prop value with a trailing space', (r) => (r.metadata.props[0].value = 'x ')],
+      [
+        'a time zone offset no place uses',
+        (r) => (r.metadata['last-modified'] = '2026-03-01T00:00:00.000+99:99'),
+      ],
+      ['a time without a zone', (r) => (r.results[0].start = '2026-02-01T00:00:00')],
+      ['a version 1 uuid', (r) => (r.uuid = 'c232ab00-9414-11ec-b3c8-9f68deced846')],
+      ['a prop name that is no token', (r) => (r.metadata.props[0].name = '1st')],
+      ['an import-ap href with a space', (r) => (r['import-ap'].href = '#a b')],
+      [
+        'a finding target type NIST does not define',
+        (r) => (r.results[0].findings[0].target.type = 'control-id'),
+      ],
+    ];
+    for (const [what, edit] of edits) {
+      const broken = structuredClone(document);
+      edit(broken['assessment-results']);
+      expect(nistOscalProblems(broken), what).not.toEqual([]);
+      expect(oscalAssessmentResultsSchema.safeParse(broken).success, what).toBe(false);
+    }
   });
 });

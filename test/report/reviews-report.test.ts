@@ -6,6 +6,7 @@ import { recordRunResult, recordRunStart } from '../../src/evidence/runs.js';
 import type { SummaryDrill } from '../../src/report/drill-summary.js';
 import { loadEvidenceSummary, streamRunRows } from '../../src/report/load-summary.js';
 import { oscalAssessmentResultsSchema } from '../../src/report/oscal-schema.js';
+import { nistOscalProblems } from '../helpers/nist-oscal.js';
 import { renderHtmlReport } from '../../src/report/render-html.js';
 import { renderOscalReport } from '../../src/report/render-oscal.js';
 import { postgresEngine, SLOW_STORE_MS, type StorePlace } from '../helpers/evidence-engines.js';
@@ -108,6 +109,7 @@ describe('reviews of failed runs in reports', () => {
     });
     const document = await renderOscalReport(summary, rows);
     expect(oscalAssessmentResultsSchema.safeParse(document).success).toBe(true);
+    expect(nistOscalProblems(document)).toEqual([]);
     const findings = document['assessment-results'].results[0]?.findings ?? [];
     const propsOf = (control: string) =>
       Object.fromEntries(

@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { runDrill } from '../../src/drill/run-drill.js';
-import { backupEvidence } from '../../src/evidence/backup.js';
+import { backupEvidence, type BackupManifest } from '../../src/evidence/backup.js';
 import { evidenceBackupJob } from '../../jobs/evidence-backup.js';
 import type { RunLeases } from '../../src/schedule/run-leases.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
@@ -180,6 +180,69 @@ describe.each(dialects)('evidence-backup source on %s', { timeout: 60_000 }, (di
     expect(live?.findings?.[0]?.item).toMatch(new RegExp(`^seq \\d+ \\(run ${stranger.runId}\\)$`));
     expect(record.cause).toMatch(
       /^check\.failed: evidenceLive: the backup disagrees with the live chain: seq \d+ \(run .*\) differs from the live record/,
+    );
+  });
+
+  it("fails naming the field when manifest.json's account of the chain was edited", async () => {
+    const out = path.join(base, 'manifest-edited');
+    const backup = await backupEvidence(live.store.db, { out, dialect });
+    const file = path.join(backup.path, 'manifest.json');
+    const manifest = JSON.parse(await readFile(file, 'utf8')) as BackupManifest;
+    const head = manifest.chain.head as { seq: number; recordHash: string };
+    await writeFile(
+      file,
+      JSON.stringify({
+        ...manifest,
+        chain: {
+          ...manifest.chain,
+          records: manifest.chain.records - 1,
+          head: { ...head, seq: head.seq - 1 },
+        },
+      }),
+    );
+    const record = await drill(out);
+    expect(record.verdict).toBe('failed');
+    const chain = record.checks.find((check) => check.name === 'evidenceChain');
+    expect(chain?.findings).toMatchObject([
+      { item: 'manifest.json chain.records', problem: 'manifest-differs' },
+      { item: 'manifest.json chain.head.seq', problem: 'manifest-differs' },
+    ]);
+    expect(record.cause).toBe(
+      `check.failed: evidenceChain: manifest.json says chain.records ${manifest.chain.records - 1}, the bundle's chain has ${manifest.chain.records}; manifest.json says chain.head.seq ${head.seq - 1}, the bundle's chain has ${head.seq}`,
+    );
+  });
+
+  it('fails when the bundle lost its item lines, even with the manifest rewritten to match', async () => {
+    const out = path.join(base, 'no-items');
+    const backup = await backupEvidence(live.store.db, { out, dialect });
+    const bundle = path.join(backup.path, 'evidence.jsonl');
+    const kept = (await readFile(bundle, 'utf8'))
+      .split('\n')
+      .filter((line) => !line.startsWith('{"type":"item"'))
+      .map((line) => line.replace('"items":true', '"items":false'))
+      .join('\n');
+    await writeFile(bundle, kept);
+    const file = path.join(backup.path, 'manifest.json');
+    const manifest = JSON.parse(await readFile(file, 'utf8')) as BackupManifest;
+    const digest = createHash('sha256').update(kept).digest('hex');
+    await writeFile(
+      file,
+      JSON.stringify({
+        ...manifest,
+        files: [{ name: 'evidence.jsonl', bytes: Buffer.byteLength(kept), sha256: digest }],
+        chain: { ...manifest.chain, items: 0 },
+      }),
+    );
+    const record = await drill(out);
+    expect(record.verdict).toBe('failed');
+    expect(record.checks.find((check) => check.name === 'evidenceManifest')?.verdict).toBe(
+      'passed',
+    );
+    expect(record.checks.find((check) => check.name === 'evidenceChain')?.findings).toMatchObject([
+      { item: 'evidence.jsonl', problem: 'items-missing' },
+    ]);
+    expect(record.cause).toMatch(
+      /^check\.failed: evidenceChain: evidence\.jsonl has no item lines/,
     );
   });
 
