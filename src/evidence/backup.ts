@@ -11,6 +11,7 @@ import { type ExecRecord } from '../model/exec-record.js';
 import { hashFile } from '../manifest/hash-file.js';
 import { VERSION } from '../version.js';
 import type { Database } from './database.js';
+import { fsyncPath } from './durability.js';
 import { reasonOf } from './errors.js';
 import { bundleHeaderSchema, exportEvidence } from './export.js';
 import type { EvidenceDialect } from './open-store.js';
@@ -18,8 +19,10 @@ import type { EvidenceDialect } from './open-store.js';
 // A backup of the evidence store: a folder named by its UTC time holding the export
 // bundle (with items), optionally a pg_dump of the database, and a manifest written
 // last with every file's SHA-256 and the chain head. The folder is written under a
-// hidden temporary name and renamed into place, so a half-written backup is never a
-// candidate for the `evidence-backup` source kind, whose glob skips hidden names.
+// hidden temporary name, its files and itself fsynced, and renamed into place (then
+// its parent fsynced), so a half-written backup, or one a power loss left half on
+// disk, is never a candidate for the `evidence-backup` source kind, whose glob skips
+// hidden names.
 
 /** The `format` of every backup manifest. */
 export const BACKUP_FORMAT = 'restore-drill-evidence-backup';
@@ -157,6 +160,8 @@ export async function backupEvidence(
       const digest = await hashFile(path.join(temporary, file));
       files.push({ name: file, bytes: digest.size, sha256: digest.digests.sha256 as string });
     }
+    // Each file reaches the disk before the manifest vouches for it.
+    for (const file of fileNames) await fsyncPath(path.join(temporary, file));
     const manifest: BackupManifest = {
       format: BACKUP_FORMAT,
       version: BACKUP_VERSION,
@@ -183,8 +188,12 @@ export async function backupEvidence(
         flag: 'wx',
       },
     );
+    await fsyncPath(path.join(temporary, BACKUP_MANIFEST));
+    await fsyncPath(temporary);
     await refuseExisting(final);
     await rename(temporary, final);
+    // The rename is only durable once the folder holding the new name is synced.
+    await fsyncPath(out);
     return { path: final, manifest, commands };
   } catch (error) {
     await rm(temporary, { recursive: true, force: true });

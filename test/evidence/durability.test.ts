@@ -104,6 +104,44 @@ describe('evidence durability', () => {
   );
 
   it(
+    'an evidence backup fsyncs its files and its folder before the rename into place, and the out folder after',
+    async () => {
+      const { dir, cleanup } = await createTestEmbeddedDir();
+      cleanups.push(cleanup);
+      const lines = await traceChild(
+        'evidence-backup-child.ts',
+        dir,
+        'fsync,fdatasync,rename,renameat,renameat2',
+        dir,
+      );
+      const out = join(dir, 'backups');
+      const final = join(out, '2026-12-07T010000Z');
+      expect(await readFile(join(final, 'manifest.json'), 'utf8')).toContain(
+        '"format": "restore-drill-evidence-backup"',
+      );
+      const renamed = lines.findIndex((line) => line.includes(`"${final}"`) && /rename/.test(line));
+      expect(renamed).toBeGreaterThan(0);
+      const synced = (from: number, to: number) =>
+        lines
+          .slice(from, to)
+          .filter((line) => /fsync\(\d+</.test(line) && !line.includes('unfinished'))
+          .map((line) => /<([^>]*)>/.exec(line)?.[1] ?? '');
+      const temporary = /\.2026-12-07T010000Z\.partial-[0-9a-f]{8}$/;
+      const before = synced(0, renamed);
+      expect(before.some((path) => temporary.test(path))).toBe(true);
+      for (const file of ['evidence.jsonl', 'manifest.json'])
+        expect(
+          before.some(
+            (path) => path.endsWith(`/${file}`) && temporary.test(path.slice(0, -file.length - 1)),
+          ),
+          file,
+        ).toBe(true);
+      expect(synced(renamed, lines.length)).toContain(out);
+    },
+    SLOW_STORE_MS,
+  );
+
+  it(
     'embedded: a sync with nothing new written syncs only the pg_wal folder',
     async () => {
       const { dir, cleanup } = await createTestEmbeddedDir();
