@@ -1,18 +1,19 @@
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import { openPglite } from '../../src/evidence/pglite-seed.js';
 import { buildOncePerRun } from './run-once.js';
 
 /**
  * A pristine PGlite data folder (initdb only, no migrations), made once per
  * vitest run under `root` (by global setup) and shared by every worker: a fresh
- * PGlite takes 3–8 s to create, a copy well under one.
+ * PGlite takes 3–8 s to create, a copy well under one. It starts from the build's
+ * seed when there is one (the product's own way, src/evidence/pglite-seed.ts), else initdb.
  */
 export async function pgliteTemplate(root: string): Promise<string> {
   const dataDir = join(root, 'pgdata');
   await buildOncePerRun(root, 'PGlite template', async () => {
-    const lite = await PGlite.create({ dataDir });
+    const lite = await openPglite(dataDir);
     await lite.close();
   });
   return dataDir;

@@ -23,6 +23,15 @@ export const REVIEWER_SESSION_MS = 12 * 3_600_000;
 /** Sessions held at most: the oldest goes first (memory stays bounded whatever is posted). */
 const MAX_SESSIONS = 1_000;
 
+/** Refused sign-ins counted per user name and per client address over this window. */
+export const SIGNIN_WINDOW_MS = 60_000;
+/** Refused sign-ins for one user name within the window before further tries get 429. */
+export const MAX_REFUSED_PER_USER = 5;
+/** Per address (reviewers behind one proxy share it, so more). */
+export const MAX_REFUSED_PER_ADDRESS = 10;
+/** Keys (user names and addresses) remembered at most: the oldest goes first. */
+const MAX_THROTTLED_KEYS = 10_000;
+
 /** The largest form body read (a 4000-character note, percent-encoded, fits). */
 export const MAX_FORM_BYTES = 64 * 1024;
 
@@ -43,6 +52,8 @@ const newSecret = () => randomBytes(32).toString('base64url');
 export class ReviewerSessions {
   readonly #reviewers: readonly Reviewer[];
   readonly #sessions = new Map<string, StoredSession>();
+  /** Times of refused sign-ins within the window, per `user:NAME` and `address:IP`. */
+  readonly #refusals = new Map<string, number[]>();
   readonly #now: () => Date;
 
   constructor(reviewers: readonly Reviewer[], now: () => Date) {
@@ -67,6 +78,57 @@ export class ReviewerSessions {
       if (userOk && secretOk && found === null) found = reviewer;
     }
     return found;
+  }
+
+  /**
+   * How long (ms) sign-ins for this user name or from this address must wait, having
+   * been refused too often in the last minute; null when they may try now.
+   */
+  signInWait(user: string, address: string): number | null {
+    const now = this.#now().getTime();
+    let wait: number | null = null;
+    for (const [key, limit] of this.#signInKeys(user, address)) {
+      const refused = this.#recentRefusals(key, now);
+      if (refused.length < limit) continue;
+      const until = (refused[refused.length - limit] as number) + SIGNIN_WINDOW_MS - now;
+      wait = Math.max(wait ?? 0, until);
+    }
+    return wait;
+  }
+
+  /** Counts a refused sign-in against the user name and the address. */
+  signInRefused(user: string, address: string): void {
+    const now = this.#now().getTime();
+    for (const [key] of this.#signInKeys(user, address)) {
+      const refused = this.#recentRefusals(key, now);
+      refused.push(now);
+      this.#refusals.delete(key);
+      if (this.#refusals.size >= MAX_THROTTLED_KEYS) {
+        const oldest = this.#refusals.keys().next().value;
+        if (oldest !== undefined) this.#refusals.delete(oldest);
+      }
+      this.#refusals.set(key, refused);
+    }
+  }
+
+  /** A signed-in user starts afresh (their address keeps its count: others may share it). */
+  signInAccepted(user: string): void {
+    this.#refusals.delete(`user:${user}`);
+  }
+
+  #signInKeys(user: string, address: string): [string, number][] {
+    return [
+      [`user:${user}`, MAX_REFUSED_PER_USER],
+      [`address:${address}`, MAX_REFUSED_PER_ADDRESS],
+    ];
+  }
+
+  /** The key's refusals within the window, oldest first (older ones forgotten). */
+  #recentRefusals(key: string, now: number): number[] {
+    const recent = (this.#refusals.get(key) ?? []).filter((at) => at > now - SIGNIN_WINDOW_MS);
+    if (recent.length === 0) this.#refusals.delete(key);
+    else this.#refusals.set(key, recent);
+    return recent;
   }
 
   /** Opens a session for `reviewer`; returns its Set-Cookie header. */

@@ -153,6 +153,7 @@ const TITLES: Record<number, string> = {
   401: 'Sign-in needed',
   403: 'Forbidden',
   413: 'Too large',
+  429: 'Too many tries',
   404: 'Not found',
   405: 'Method not allowed',
   500: 'Server error',
@@ -362,13 +363,29 @@ async function handleReviewerPost(
   if (url.pathname === '/signin') {
     requireSameOrigin(request);
     const form = parseForm(signInFormSchema, await readForm(request));
+    const address = request.socket.remoteAddress ?? 'unknown';
+    const wait = sessions.signInWait(form.user, address);
+    if (wait !== null) {
+      const seconds = Math.max(1, Math.ceil(wait / 1000));
+      log.warn({ remote: address }, 'web view: reviewer sign-in throttled');
+      return {
+        reply: errorReply(
+          false,
+          429,
+          TITLES[429] as string,
+          `too many refused sign-ins for this user name or from this address: try again in ${seconds} s`,
+        ),
+        headers: { 'Retry-After': String(seconds) },
+      };
+    }
     if (options.auth.isReadOnlySecret(form.secret))
       throw new Forbidden(
         "the read-only credential (serve.auth.token or serve.auth.basic) cannot sign off runs: sign in with a reviewer's user name and password or token (serve.auth.reviewers)",
       );
     const reviewer = sessions.match(form.user, form.secret);
     if (reviewer === null) {
-      log.warn({ remote: request.socket.remoteAddress }, 'web view: reviewer sign-in refused');
+      sessions.signInRefused(form.user, address);
+      log.warn({ remote: address }, 'web view: reviewer sign-in refused');
       return {
         reply: {
           status: 401,
@@ -377,6 +394,7 @@ async function handleReviewerPost(
         },
       };
     }
+    sessions.signInAccepted(reviewer.user);
     log.info({ reviewer: reviewer.user }, 'web view: reviewer signed in');
     return redirect(form.next ?? '/', { 'Set-Cookie': sessions.open(reviewer) });
   }

@@ -303,4 +303,44 @@ describe('web sign-off in Chromium', () => {
       await context.close();
     }
   });
+
+  // Last: it leaves bob throttled, and the fixture's clock never moves on.
+  it('answers 429 with Retry-After once a user name was refused five times in a minute, even with the right token', async () => {
+    const context = await browser.newContext();
+    try {
+      const tab = await context.newPage();
+      await tab.goto(at('/signin'));
+      for (let attempt = 0; attempt < 5; attempt++) {
+        await tab.getByLabel('User name').fill(BOB.user);
+        await tab.getByLabel('Password or token').fill(`wrong-${attempt}`);
+        const [refused] = await Promise.all([
+          tab.waitForResponse((response) => response.url() === at('/signin')),
+          tab.getByRole('button', { name: 'Sign in' }).click(),
+        ]);
+        expect(refused.status()).toBe(401);
+      }
+      await tab.getByLabel('User name').fill(BOB.user);
+      await tab.getByLabel('Password or token').fill(BOB.token);
+      const [throttled] = await Promise.all([
+        tab.waitForResponse((response) => response.url() === at('/signin')),
+        tab.getByRole('button', { name: 'Sign in' }).click(),
+      ]);
+      expect(throttled.status()).toBe(429);
+      expect(throttled.headers()['retry-after']).toBe('60');
+      expect(await tab.locator('body').innerText()).toContain(
+        'too many refused sign-ins for this user name or from this address: try again in 60 s',
+      );
+      expect(await context.cookies()).toEqual([]);
+
+      // Another reviewer from the same address still signs in.
+      await tab.goto(at('/signin'));
+      await tab.getByLabel('User name').fill(ALICE.user);
+      await tab.getByLabel('Password or token').fill(ALICE.password);
+      await tab.getByRole('button', { name: 'Sign in' }).click();
+      await tab.waitForURL(at('/'));
+      expect((await context.cookies()).map((cookie) => cookie.name)).toEqual(['rd_reviewer']);
+    } finally {
+      await context.close();
+    }
+  });
 });
