@@ -1,6 +1,7 @@
 import type { RestoreOutcome } from '../sources/restore-source.js';
 import type { BackupSet } from '../model/restore.js';
 import type { CheckResult } from '../model/check-result.js';
+import type { ExecRecord } from '../model/exec-record.js';
 
 /** What a check can look at: the set, what landed in scratch, and how long it took. */
 export interface CheckContext {
@@ -26,4 +27,19 @@ export interface CheckContext {
 export interface Check {
   readonly name: string;
   run(context: CheckContext): Promise<CheckResult[]>;
+}
+
+/**
+ * A check that could not judge (a verifier that cannot start or did not finish in time):
+ * the run is `error` (`check.broken`), and the commands it ran stay in the record's `commands`.
+ */
+export class CheckBrokenError extends Error {
+  override readonly name = 'CheckBrokenError';
+
+  constructor(
+    message: string,
+    readonly commands: readonly ExecRecord[] = [],
+  ) {
+    super(message);
+  }
 }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { durationSchema } from '../model/duration.js';
-import { describeExit, runCommand } from '../exec/run-command.js';
-import { type Check, type CheckContext } from './check.js';
+import { durationSchema, formatDuration } from '../model/duration.js';
+import { describeExit, lastLine, runCommand } from '../exec/run-command.js';
+import { CheckBrokenError, type Check, type CheckContext } from './check.js';
 import { failedResult, type CheckResult } from '../model/check-result.js';
 import { defineCheckKind } from './check-kind.js';
 import { checkEntryNameSchema, uniqueNames } from './sql-check.js';
@@ -19,7 +19,7 @@ export const commandCheckSchema = z
     timeout: durationSchema
       .default(300_000)
       .describe(
-        'Stop the command (and its children) after this long: a failed check (default 5m).',
+        'Stop the command (and its children) after this long (default 5m): the command judged nothing, so the run is error (check.broken), not failed.',
       ),
     env: z
       .record(z.string(), z.string())
@@ -46,8 +46,9 @@ const DATABASE_URL = '{database_url}';
 /**
  * `command:<name>`: runs argv (placeholders filled in) in the restore's folder through
  * the one process wrapper, with a timeout that kills its tree. Exit code 0 passes; any
- * other exit, a signal or the timeout fails, with the command's output tails as evidence.
- * A program that cannot be started did not judge anything: the check breaks (check.broken).
+ * other exit or a signal fails, with the command's output tails as evidence. A program
+ * that cannot be started, or that is stopped at its timeout, did not judge anything: the
+ * check breaks (check.broken, the run is `error`), its command kept in the record.
  */
 export class CommandCheck implements Check {
   readonly name: string;
@@ -82,8 +83,17 @@ export class CommandCheck implements Check {
       signal: context.signal,
     });
     context.signal?.throwIfAborted();
-    if (result.exitCode === null && result.signal === null && !result.timedOut)
-      throw new Error(`cannot start ${JSON.stringify(file)}: ${describeExit(result)}`);
+    // Neither a program that never ran nor one stopped at its timeout said anything of the backup.
+    if (result.timedOut)
+      throw new CheckBrokenError(
+        `${result.command} did not finish within ${formatDuration(this.config.timeout)} and was stopped: it judged nothing (raise its timeout)`,
+        [result],
+      );
+    if (result.exitCode === null && result.signal === null)
+      throw new CheckBrokenError(
+        `cannot start ${JSON.stringify(file)}: ${lastLine(result.stderrTail) || 'unknown reason'}`,
+        [result],
+      );
     const expected = { argv: this.config.argv, exitCode: 0 };
     const actual = {
       command: result.command,

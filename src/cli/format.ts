@@ -2,6 +2,7 @@ import { formatBytes } from '../model/primitives.js';
 import { formatDuration } from '../model/duration.js';
 import type { RunRecord } from '../evidence/run-record.js';
 import { plural } from '../model/describe.js';
+import { printable } from '../model/file-name.js';
 
 const MARK: Record<RunRecord['verdict'], string> = {
   passed: 'PASS',
@@ -71,21 +72,29 @@ const SUMMARY_FINDINGS = 5;
 export function formatRunSummary(record: RunRecord, options: { all?: boolean } = {}): string {
   const lines: string[] = [];
   const setText = record.set ? record.set.path : 'no set';
-  const links = record.restored.links ? `, ${plural(record.restored.links, 'link')}` : '';
-  const restored = `${plural(record.restored.files, 'file')}${links}, ${formatSize(record.restored.bytes)}`;
+  const { tables, files, links, bytes } = record.restored;
+  const fileCounts = `${plural(files, 'file')}${links ? `, ${plural(links, 'link')}` : ''}, ${formatSize(bytes)}`;
+  // A database restore brings tables, not files: "0 files, 0 B" would read as nothing restored.
+  const restored =
+    tables === undefined
+      ? fileCounts
+      : `${plural(tables, 'table')}${files > 0 || links ? `, ${fileCounts}` : ''}`;
   lines.push(
     `${MARK[record.verdict].padEnd(7)} ${record.drill}  ${setText}  (${restored} in ${formatDuration(record.timings.totalMs)}, run ${record.runId.slice(0, 8)})`,
   );
+  // A failed run's cause is its first failed check, listed below; any other verdict's cause is not.
   if (
     record.verdict !== 'passed' &&
     record.cause &&
-    !record.checks.some((check) => check.verdict === 'failed')
+    (record.verdict !== 'failed' || !record.checks.some((check) => check.verdict === 'failed'))
   ) {
     lines.push(`        cause: ${record.cause}`);
   }
   for (const check of record.checks) {
     if (check.verdict === 'passed') continue;
-    lines.push(`        ${check.verdict === 'failed' ? 'x' : '!'} ${check.name}: ${check.detail}`);
+    lines.push(
+      `        ${check.verdict === 'failed' ? 'x' : '!'} ${check.name}: ${printable(check.detail)}`,
+    );
     const recorded = check.findings ?? [];
     const shown = options.all ? recorded : recorded.slice(0, SUMMARY_FINDINGS);
     for (const finding of shown) {
@@ -108,6 +117,8 @@ export function formatRunSummary(record: RunRecord, options: { all?: boolean } =
 
 function describeExpectation(expected: unknown, actual: unknown): string {
   if (expected === undefined && actual === undefined) return '';
+  // A finding that only says what was found (a file that does not parse) has no expectation to print.
+  if (expected === undefined) return ` (${short(actual)})`;
   return ` (expected ${short(expected)}, found ${short(actual)})`;
 }
 
@@ -118,7 +129,8 @@ function short(value: unknown): string {
       .map(([key, inner]) => `${key} ${short(inner)}`)
       .join(', ');
   }
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  // One line per finding: a command's output tail keeps its newlines as \n.
+  const text = printable(typeof value === 'string' ? value.trim() : JSON.stringify(value));
   return /^[0-9a-f]{40,}$/.test(text)
     ? `${text.slice(0, 12)}…`
     : text.length > 60

@@ -3,6 +3,8 @@ import { describeAssurance } from '../report/assurance.js';
 import { listReviews } from '../evidence/reviews.js';
 import { findUnfinishedRun, getRun, listRunItems, type RunStart } from '../evidence/runs.js';
 import { formatRunSummary } from './format.js';
+import { describeExit } from '../exec/run-command.js';
+import { printable } from '../model/file-name.js';
 import {
   loadConfigOrExit,
   loggerFor,
@@ -94,7 +96,7 @@ export function showCommand(): Command {
       ];
       for (const command of r.commands)
         lines.push(
-          `command:    ${command.command} → exit ${command.exitCode ?? command.signal ?? '?'} in ${command.durationMs} ms`,
+          `command:    ${command.command} → ${printable(describeExit(command))} (${command.durationMs} ms)`,
         );
       lines.push(
         '',

@@ -86,7 +86,7 @@ export interface DrillRun {
   /** Free space in scratch watched while the restore writes. */
   watch: SpaceWatch | null;
   outcome: RestoreOutcome | null;
-  /** Commands a source ran before it threw (a `SourceError`'s): the record keeps them when there is no outcome. */
+  /** Commands that ended the run without a result of their own: a source's before it threw (a `SourceError`'s), a broken check's (`CheckBrokenError`). */
   failedCommands: ExecRecord[];
   checks: CheckResult[];
   verdict: RunVerdict;

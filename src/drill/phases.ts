@@ -1,5 +1,5 @@
 import { buildPhasedChecks, checkManifests, checkNeeds } from '../checks/registry.js';
-import type { Check, CheckContext } from '../checks/check.js';
+import { CheckBrokenError, type Check, type CheckContext } from '../checks/check.js';
 import type { CheckResult } from '../model/check-result.js';
 import { plural } from '../model/describe.js';
 import type { Config, DrillConfig } from '../config/schema.js';
@@ -242,12 +242,12 @@ export const verifyPhase: DrillPhase = {
     const needs = checkNeeds(drill.checks, drill.targets);
     const lastPass = needs.has('lastPass') ? await lastPassOf(run) : undefined;
     const phased = buildPhasedChecks(drill.checks, drill.targets, { lastPass });
-    for (const check of phased.restore) run.checks.push(...(await runCheck(check, context)));
+    for (const check of phased.restore) run.checks.push(...(await runCheck(check, context, run)));
     run.checks.push(...(outcome.checks ?? []));
     // After damage, the restore check has named it; the others would only list its consequences.
     for (const check of outcome.damage ? [] : [...phased.data, ...phased.targets]) {
       signal?.throwIfAborted();
-      run.checks.push(...(await runCheck(check, context)));
+      run.checks.push(...(await runCheck(check, context, run)));
     }
     const unverified = nothingVerified(outcome, drill);
     if (unverified && !run.checks.some((check) => check.verdict === 'failed'))
@@ -284,12 +284,20 @@ function nothingVerified(outcome: RestoreOutcome, drill: DrillConfig): CheckResu
   };
 }
 
-/** A check that throws broke (it did not judge): `check.broken`, naming it, unless the run was stopped. */
-async function runCheck(check: Check, context: CheckContext): Promise<CheckResult[]> {
+/**
+ * A check that throws broke (it did not judge): `check.broken`, naming it, unless the run
+ * was stopped. The commands it ran are kept in the record, as a failed source's are.
+ */
+async function runCheck(
+  check: Check,
+  context: CheckContext,
+  run: DrillRun,
+): Promise<CheckResult[]> {
   try {
     return await check.run(context);
   } catch (error) {
     context.signal?.throwIfAborted();
+    if (error instanceof CheckBrokenError) run.failedCommands.push(...error.commands);
     const message = error instanceof Error ? error.message : String(error);
     throw new CodedFailure('check.broken', `${check.name}: ${message}`, error);
   }

@@ -325,7 +325,7 @@ async function recordRun(
         Object.entries(phaseMs).map(([name, value]) => [name, Math.round(value)]),
       ),
     },
-    commands: outcome?.commands ?? run.failedCommands,
+    commands: [...(outcome?.commands ?? []), ...run.failedCommands],
     targets: { rtoMs: drill.targets?.rto ?? null, rpoMs: drill.targets?.rpo ?? null },
     host: run.host,
     version: VERSION,

@@ -24,7 +24,8 @@ export const CAUSE_CODES = {
   'check.failed': 'A check judged the restore and failed; the cause names the first failed check.',
   'verify.nothing-verified':
     'Nothing could verify the restore: no restored item matched a value the store recorded (ETag, checksum) and no manifest is configured.',
-  'check.broken': 'A check could not run to its end (an error in the check itself, not a finding).',
+  'check.broken':
+    'A check could not run to its end and judged nothing (an error in the check itself, an application check that could not start or ran past its timeout): not a finding.',
   timeout: 'The drill ran past its timeout and was stopped.',
   aborted: 'The run was stopped (the daemon drained, a signal) or its process died.',
   internal: 'An unexpected error in restore-drill itself; the rest of the cause says where.',

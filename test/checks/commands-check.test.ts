@@ -3,6 +3,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CheckBrokenError } from '../../src/checks/check.js';
 import {
   CommandCheck,
   commandCheckSchema,
@@ -146,22 +147,34 @@ describe('commands check', () => {
     expect(missing).toMatchObject({ verdict: 'failed', actual: { exitCode: 1 } });
   });
 
-  it('stops a command past its timeout and fails, saying so', async () => {
+  it('stops a command past its timeout and breaks (it judged nothing), keeping the command', async () => {
     const bench = await restoredGzip();
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const running = run(bench, { name: 'slow', argv: ['sleep', '600'], timeout: '2m' });
+    const running = run(bench, { name: 'slow', argv: ['sleep', '600'], timeout: '2m' }).catch(
+      (error: unknown) => error,
+    );
     await vi.waitFor(() => expect(vi.getTimerCount()).toBeGreaterThan(0), { timeout: 30_000 });
     await vi.advanceTimersByTimeAsync(120_000);
-    const result = await running;
-    expect(result).toMatchObject({ verdict: 'failed', actual: { timedOut: true } });
-    expect(result.detail).toMatch(/^sleep 600: timed out after \d+ ms$/);
+    const broken = await running;
+    expect(broken).toBeInstanceOf(CheckBrokenError);
+    expect((broken as CheckBrokenError).message).toBe(
+      'sleep 600 did not finish within 2m and was stopped: it judged nothing (raise its timeout)',
+    );
+    expect((broken as CheckBrokenError).commands).toEqual([
+      expect.objectContaining({ command: 'sleep 600', exitCode: null, timedOut: true }),
+    ]);
   });
 
-  it('breaks (not a verdict) when the program cannot be started', async () => {
+  it('breaks (not a verdict) when the program cannot be started, keeping the attempt', async () => {
     const bench = await restoredGzip();
-    await expect(run(bench, { name: 'x', argv: ['no-such-verifier-here'] })).rejects.toThrow(
-      /^cannot start "no-such-verifier-here": could not start: /,
+    const broken = await run(bench, { name: 'x', argv: ['no-such-verifier-here'] }).catch(
+      (error: unknown) => error,
     );
+    expect(broken).toBeInstanceOf(CheckBrokenError);
+    expect((broken as CheckBrokenError).message).toMatch(
+      /^cannot start "no-such-verifier-here": spawn no-such-verifier-here ENOENT$/,
+    );
+    expect((broken as CheckBrokenError).commands).toHaveLength(1);
   });
 
   it('refuses an empty argv and duplicate names, naming the entry', () => {

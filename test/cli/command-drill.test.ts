@@ -112,6 +112,8 @@ describe('command drills end to end', () => {
     const show = await cli(['show', result.runId, '--config', config, '--json']);
     const shown = JSON.parse(show.stdout) as { commands: { exitCode: number | null }[] };
     expect(shown.commands.map((command) => command.exitCode)).toEqual([2]);
+    const text = await cli(['show', result.runId, '--config', config]);
+    expect(text.stdout).toMatch(/^command: {4}tar -xzf .* → exit code 2: .+ \(\d+ ms\)$/m);
   });
 
   it('fails naming the file missing from the set', async () => {

@@ -106,6 +106,40 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     expect((await scratchFolders()).filter((name) => name.startsWith('too-big-'))).toEqual([]);
   });
 
+  it('records a verifier that cannot start as error (check.broken), keeping its attempt in the commands', async () => {
+    await makeDirectorySet(backups, 'broken-verifier');
+    const text = stringify({
+      scratch: { root: scratch },
+      drills: [
+        {
+          name: 'broken-verifier',
+          source: { kind: 'directory', path: path.join(backups, 'broken-verifier', '*') },
+          checks: {
+            files: { min: 1 },
+            commands: [{ name: 'verify', argv: ['no-such-verifier-here', '{scratch}'] }],
+          },
+        },
+      ],
+    });
+    const loaded = parseConfig(text, path.join(base, 'restore-drill.yaml'), {}, base);
+    const result = await runDrill(request(loaded, 'broken-verifier'));
+    if (result.status !== 'finished') throw new Error('expected a finished run');
+    expect(result.record.verdict).toBe('error');
+    expect(result.record.cause).toBe(
+      'check.broken: command:verify: cannot start "no-such-verifier-here": spawn no-such-verifier-here ENOENT',
+    );
+    expect(result.record.checks.map((check) => [check.name, check.verdict])).toEqual([
+      ['restore', 'passed'],
+      ['files', 'passed'],
+    ]);
+    expect(result.record.commands).toEqual([
+      expect.objectContaining({
+        command: expect.stringMatching(/^no-such-verifier-here \S+broken-verifier-/) as unknown,
+        exitCode: null,
+      }),
+    ]);
+  });
+
   it('passes when the sample fits, and logs that an unknown size is not checked', async () => {
     await makeDirectorySet(backups, 'fits');
     const lines: string[] = [];
