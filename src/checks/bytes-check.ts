@@ -3,7 +3,7 @@ import { byteSizeSchema } from '../model/primitives.js';
 import { type Check, type CheckContext } from './check.js';
 import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
 import { formatBytes } from '../model/primitives.js';
-import { dataFiles, manifestPathsInSet, type ManifestPaths } from './manifest-check.js';
+import { dataFiles } from './manifest-check.js';
 import { defineCheckKind } from './check-kind.js';
 
 /** How many bytes the restore must produce at least. */
@@ -21,18 +21,11 @@ export type BytesCheckConfig = z.output<typeof bytesCheckConfigSchema>;
 export class BytesCheck implements Check {
   readonly name = 'bytes';
 
-  constructor(
-    private readonly config: BytesCheckConfig,
-    private readonly manifests: ManifestPaths = [],
-  ) {}
+  constructor(private readonly config: BytesCheckConfig) {}
 
   async run(context: CheckContext): Promise<CheckResult[]> {
     let bytes = 0;
-    for (const file of dataFiles(
-      context.outcome.files,
-      manifestPathsInSet(this.manifests, context.set),
-    ))
-      bytes += file.size;
+    for (const file of dataFiles(context.outcome.files, context.manifestsInSet)) bytes += file.size;
     const min = this.config.min;
     const findings: Finding[] =
       bytes < min
@@ -67,5 +60,5 @@ export const bytesCheckKind = defineCheckKind({
   section: 'checks',
   configSchema: bytesCheckConfigSchema.optional(),
   phase: 'data',
-  create: (config, build) => [new BytesCheck(config, build.manifests)],
+  create: (config) => [new BytesCheck(config)],
 });

@@ -33,8 +33,6 @@ export interface CheckBuild {
   lastPass: RunRecord | undefined;
   /** `targets.rpo` in milliseconds, for kinds judged against it (achievedRpo); undefined: not set. */
   rpoMs: number | undefined;
-  /** Every manifest the drill's checks read (see CheckKind.manifests): where they lie in a set, they are not data. */
-  manifests: ManifestPaths;
 }
 
 /**

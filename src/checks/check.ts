@@ -12,6 +12,8 @@ export interface CheckContext {
   sampled: boolean;
   /** The chosen item paths when only a sample was restored (null: the whole set); manifest entries outside it are not missing. */
   sample: ReadonlySet<string> | null;
+  /** The manifests the drill's checks read that lie inside the set: metadata of the backup, never counted as its data. */
+  manifestsInSet: ReadonlySet<string>;
   /** The run's start: the RPO check measures the set's age against it. */
   startedAt: Date;
   /** Restore plus verification so far, for the RTO check (which runs last). */

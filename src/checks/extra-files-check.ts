@@ -3,7 +3,7 @@ import { isIgnored } from '../manifest/index.js';
 import { type Check, type CheckContext } from './check.js';
 import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
 import { listFindings, plural } from '../model/describe.js';
-import { manifestPathsInSet, type ManifestLoader, type ManifestPaths } from './manifest-check.js';
+import { type ManifestLoader } from './manifest-check.js';
 import { defineCheckKind } from './check-kind.js';
 
 /** What to do with restored files the manifest does not list. */
@@ -27,8 +27,6 @@ export class ExtraFilesCheck implements Check {
   constructor(
     private readonly policy: ExtraFilesPolicy,
     private readonly loader: ManifestLoader,
-    /** Every manifest the drill's checks read: one inside the set is metadata, never extra. */
-    private readonly manifests: ManifestPaths = [],
   ) {}
 
   async run(context: CheckContext): Promise<CheckResult[]> {
@@ -52,11 +50,11 @@ export class ExtraFilesCheck implements Check {
     }
     const { manifest, location } = loaded;
     const extras: Finding[] = [];
-    const manifestsInSet = manifestPathsInSet(this.manifests, context.set);
     for (const file of context.outcome.files) {
       if (
         file.path === location.inSet ||
-        manifestsInSet.has(file.path) ||
+        // Every manifest the drill's checks read: one inside the set is metadata, never extra.
+        context.manifestsInSet.has(file.path) ||
         manifest.files.has(file.path) ||
         isIgnored(manifest, file.path)
       )
@@ -103,5 +101,5 @@ export const extraFilesCheckKind = defineCheckKind({
   phase: 'data',
   needs: () => ['manifest'],
   create: (policy, build) =>
-    build.manifest === null ? [] : [new ExtraFilesCheck(policy, build.manifest, build.manifests)],
+    build.manifest === null ? [] : [new ExtraFilesCheck(policy, build.manifest)],
 });

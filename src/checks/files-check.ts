@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { type Check, type CheckContext } from './check.js';
 import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
 import { plural } from '../model/describe.js';
-import { dataFiles, manifestPathsInSet, type ManifestPaths } from './manifest-check.js';
+import { dataFiles } from './manifest-check.js';
 import { defineCheckKind } from './check-kind.js';
 
 /** How many files the restore must produce. */
@@ -26,16 +26,10 @@ export type FilesCheckConfig = z.output<typeof filesCheckConfigSchema>;
 export class FilesCheck implements Check {
   readonly name = 'files';
 
-  constructor(
-    private readonly config: FilesCheckConfig,
-    private readonly manifests: ManifestPaths = [],
-  ) {}
+  constructor(private readonly config: FilesCheckConfig) {}
 
   async run(context: CheckContext): Promise<CheckResult[]> {
-    const count = dataFiles(
-      context.outcome.files,
-      manifestPathsInSet(this.manifests, context.set),
-    ).length;
+    const count = dataFiles(context.outcome.files, context.manifestsInSet).length;
     const { min, exact } = this.config;
     const findings: Finding[] = [];
     const where = context.sampled ? 'restored sample' : 'restore';
@@ -82,5 +76,5 @@ export const filesCheckKind = defineCheckKind({
   section: 'checks',
   configSchema: filesCheckConfigSchema.optional(),
   phase: 'data',
-  create: (config, build) => [new FilesCheck(config, build.manifests)],
+  create: (config) => [new FilesCheck(config)],
 });

@@ -7,7 +7,7 @@ import { type Check, type CheckContext } from './check.js';
 import { MAX_FINDINGS, type CheckResult, type Finding } from '../model/check-result.js';
 import { defineCheckKind } from './check-kind.js';
 import { listFindings, plural } from '../model/describe.js';
-import { dataFiles, manifestPathsInSet, type ManifestPaths } from './manifest-check.js';
+import { dataFiles } from './manifest-check.js';
 
 /** How many differing names `actual` lists; the findings of a failed check hold up to MAX_FINDINGS. */
 const DIFFERING_NAMES_SHOWN = 20;
@@ -54,10 +54,7 @@ const ABSENT = new Set(['ENOENT', 'ENOTDIR']);
 export class LiveCheck implements Check {
   readonly name = 'live';
 
-  constructor(
-    private readonly config: LiveCheckConfig,
-    private readonly manifests: ManifestPaths = [],
-  ) {}
+  constructor(private readonly config: LiveCheckConfig) {}
 
   async run(context: CheckContext): Promise<CheckResult[]> {
     const root = this.config.path;
@@ -65,7 +62,7 @@ export class LiveCheck implements Check {
       throw new Error(`live folder ${root} cannot be read: ${error.code ?? error.message}`);
     });
     if (!rootStat.isDirectory()) throw new Error(`live folder ${root} is not a folder`);
-    const files = dataFiles(context.outcome.files, manifestPathsInSet(this.manifests, context.set));
+    const files = dataFiles(context.outcome.files, context.manifestsInSet);
     const links = context.outcome.links ?? [];
     const differing: Finding[] = [];
     for (const file of files) {
@@ -169,5 +166,5 @@ export const liveCheckKind = defineCheckKind({
   section: 'checks',
   configSchema: liveCheckConfigSchema.optional(),
   phase: 'data',
-  create: (config, build) => [new LiveCheck(config, build.manifests)],
+  create: (config) => [new LiveCheck(config)],
 });

@@ -125,11 +125,9 @@ export function checkManifests(
   checks: ChecksConfig,
   targets: TargetsConfig | undefined,
 ): ManifestPaths {
-  return manifestsOf(configuredKinds(checks, targets));
-}
-
-function manifestsOf(configured: readonly { kind: CheckKind; config: unknown }[]): ManifestPaths {
-  return configured.flatMap(({ kind, config }) => kind.manifests?.(config as never) ?? []);
+  return configuredKinds(checks, targets).flatMap(
+    ({ kind, config }) => kind.manifests?.(config as never) ?? [],
+  );
 }
 
 /** A drill's checks, grouped by the phase they run in. */
@@ -152,7 +150,6 @@ export function buildPhasedChecks(
     manifest: manifestConfig === undefined ? null : new ManifestLoader(manifestConfig),
     lastPass: provided.lastPass,
     rpoMs: targets?.rpo,
-    manifests: manifestsOf(configured),
   };
   const phased: PhasedChecks = { restore: [], data: [], targets: [] };
   for (const { kind, config } of configured)

@@ -79,6 +79,8 @@ export interface DrillRun {
   set: BackupSet | null;
   /** The item paths to restore; null: the whole set. */
   items: ReadonlySet<string> | null;
+  /** The manifests the drill's checks read that lie inside the set (always restored, never data). */
+  manifestsInSet: ReadonlySet<string>;
   sample: SampleEvidence | null;
   /** Rotating coverage: this run's slice, and every item of the set it was cut from. */
   cover: { plan: CoverPlan; items: string[] } | null;

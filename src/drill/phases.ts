@@ -70,6 +70,7 @@ export const samplePhase: DrillPhase = {
     const source = mustHave(run.source, 'source');
     const set = mustHave(run.set, 'set');
     const manifestsInSet = manifestPathsInSet(checkManifests(drill.checks, drill.targets), set);
+    run.manifestsInSet = manifestsInSet;
     let items: ReadonlySet<string> | null = null;
     if (request.replay) {
       items = request.replay.items === null ? null : new Set(request.replay.items);
@@ -236,6 +237,7 @@ export const verifyPhase: DrillPhase = {
       outcome,
       sampled: run.items !== null,
       sample: run.items,
+      manifestsInSet: run.manifestsInSet,
       startedAt: run.startedAt,
       elapsedMs: () => restoreMs + (performance.now() - verifyStart),
       signal,

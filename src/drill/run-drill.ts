@@ -221,6 +221,7 @@ async function prepare(
     source: null,
     set: null,
     items: null,
+    manifestsInSet: new Set(),
     sample: null,
     cover: null,
     space: null,
@@ -370,6 +371,7 @@ async function damagedBeforeRestore(failure: BackupDamagedError, run: DrillRun):
     outcome: run.outcome,
     sampled: false,
     sample: null,
+    manifestsInSet: run.manifestsInSet,
     startedAt: run.startedAt,
     elapsedMs: () => 0,
   });

@@ -2,12 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  buildPhasedChecks,
-  checkKindSection,
-  checkManifests,
-  checkNeeds,
-} from '../checks/registry.js';
+import { buildPhasedChecks, checkKindSection, checkNeeds } from '../checks/registry.js';
 import type { Check, CheckContext } from '../checks/check.js';
 import type { CheckResult } from '../model/check-result.js';
 import type { SelftestDamage, SelftestRecord } from '../evidence/selftests.js';
@@ -17,7 +12,6 @@ import { createScratchDir, removeScratchDir } from '../scratch/scratch-dir.js';
 import { DirectorySource } from '../sources/directory-source.js';
 import type { RestoreOutcome } from '../sources/restore-source.js';
 import { countTables } from '../sources/postgres/table-counts.js';
-import { manifestPathsInSet } from '../checks/manifest-check.js';
 import { deriveSeed } from '../sampling/seeded-random.js';
 import { VERSION } from '../version.js';
 import type { DrillRun, RunDrillRequest } from './drill-run.js';
@@ -165,6 +159,7 @@ function drillRunFor(
     source: null,
     set: null,
     items: null,
+    manifestsInSet: new Set(),
     sample: null,
     cover: null,
     space: null,
@@ -214,9 +209,7 @@ async function damageEach(run: DrillRun, selftestDir: string): Promise<SelftestD
     }
     return results;
   }
-  const manifestsInSet = run.set
-    ? manifestPathsInSet(checkManifests(run.drill.checks, run.drill.targets), run.set)
-    : new Set<string>();
+  const { manifestsInSet } = run;
   const copier = new DirectorySource(
     { kind: 'directory', path: restoreDir, select: { mode: 'latest' } } as never,
     { configDir: run.request.configDir, log: run.log },
@@ -267,6 +260,7 @@ async function judge(
     outcome: damage.outcome,
     sampled: run.items !== null,
     sample: run.items,
+    manifestsInSet: run.manifestsInSet,
     startedAt: run.startedAt,
     elapsedMs: () => 0,
     signal: run.signal,

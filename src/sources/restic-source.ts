@@ -557,6 +557,12 @@ const UNREADABLE_DATA =
 const METADATA_ERROR =
   /^(Lchown|Chown|Chmod|UtimesNano|Utimes|Chtimes|Setxattr|Lsetxattr|Lgetxattr|Listxattr)\b/i;
 
+/** A failed `restic stats` or `ls`: how restic failed, and its line saying data could not be read back, if it said so. */
+interface FailedRead {
+  failure: ResticFailure;
+  unreadable: string | undefined;
+}
+
 /** A snapshot's file listing, with where its backed-up root sits in the tree. */
 interface Listing {
   /** Files restic names faithfully, by their escaped names (`model/file-name.ts`). */
@@ -656,9 +662,13 @@ class ResticSource implements RestoreSource {
         },
       );
     let result = await stats(true);
+    let failed = this.#failedRead('stats', result);
     // Maybe only the local cache is bad (a damaged copy of the same repository filled it): ask the repository.
-    if (this.#unreadable('stats', result) !== undefined) result = await stats(false);
-    this.#throwUnlessReadable('stats', result, set);
+    if (failed?.unreadable !== undefined) {
+      result = await stats(false);
+      failed = this.#failedRead('stats', result);
+    }
+    if (failed) this.#throwFailedRead(failed, set);
     const parsed = restoreSizeSchema.safeParse(safeJson(result.stdout));
     if (!parsed.success)
       throw new SourceError(`restic stats: unexpected output: ${preview(result.stdout)}`);
@@ -1002,10 +1012,10 @@ class ResticSource implements RestoreSource {
       signal,
       onStdoutLine,
     });
+    const failed = this.#failedRead('ls', result);
     // Maybe only the local cache is bad (a damaged copy of the same repository filled it): ask the repository.
-    if (cache && this.#unreadable('ls', result) !== undefined)
-      return this.#list(set, signal, false);
-    this.#throwUnlessReadable('ls', result, set);
+    if (cache && failed?.unreadable !== undefined) return this.#list(set, signal, false);
+    if (failed) this.#throwFailedRead(failed, set);
     // restic ls exits 0 for an id it does not know, saying only "Ignoring …".
     if (!snapshot)
       throw new SourceError(`restic snapshot ${set.id} not found in repository ${this.#label}`);
@@ -1148,31 +1158,30 @@ class ResticSource implements RestoreSource {
   }
 
   /**
-   * As #throwUnlessOk, but a repository that opened and cannot read the snapshot's trees
-   * back (`restic stats` or `ls` walk them) is damage: the backup was reached and does not
-   * restore, so the verdict is `failed`, not `error`.
+   * How a command that walks a snapshot's trees (`restic stats`, `ls`) failed, classified
+   * once; null when it succeeded. `unreadable` is restic's line saying it opened the
+   * repository and could not read data back: the backup was reached and does not restore.
    */
-  #throwUnlessReadable(verb: string, result: CommandResult, set: BackupSet): void {
-    if (result.exitCode === 0 && !result.timedOut && !result.canceled) return;
-    const detail = this.#unreadable(verb, result);
-    if (detail !== undefined)
-      throw new BackupDamagedError(
-        `restic repository ${this.#label} cannot read snapshot ${set.id.slice(0, 8)} back: ${detail}`,
-        { detail, entry: null, offset: null },
-        { files: [], refused: [], commands: this.#takeCommands() },
-      );
+  #failedRead(verb: string, result: CommandResult): FailedRead | null {
+    if (result.exitCode === 0 && !result.timedOut && !result.canceled) return null;
     const failure = this.#classify(verb, result);
-    throw new SourceError(failure.message, failure.transient, { code: failure.code });
-  }
-
-  /** restic's line saying it opened the repository and could not read data back; undefined for any other end. */
-  #unreadable(verb: string, result: CommandResult): string | undefined {
-    if (result.exitCode === 0 || result.timedOut || result.canceled) return undefined;
-    if (this.#classify(verb, result).environment) return undefined;
-    return result.stderrTail
+    if (failure.environment) return { failure, unreadable: undefined };
+    const unreadable = result.stderrTail
       .split('\n')
       .map((line) => line.trim().replace(/^Fatal:\s*/, ''))
       .find((line) => UNREADABLE_DATA.test(line));
+    return { failure, unreadable };
+  }
+
+  /** Unreadable data is damage (verdict `failed`); any other failure is the source's error. */
+  #throwFailedRead({ failure, unreadable }: FailedRead, set: BackupSet): never {
+    if (unreadable !== undefined)
+      throw new BackupDamagedError(
+        `restic repository ${this.#label} cannot read snapshot ${set.id.slice(0, 8)} back: ${unreadable}`,
+        { detail: unreadable, entry: null, offset: null },
+        { files: [], refused: [], commands: this.#takeCommands() },
+      );
+    throw new SourceError(failure.message, failure.transient, { code: failure.code });
   }
 
   #throwUnlessOk(verb: string, result: CommandResult): void {

@@ -1,7 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { BytesCheck, bytesCheckConfigSchema } from '../../src/checks/bytes-check.js';
 import { formatBytes } from '../../src/model/primitives.js';
-import { manifestCheckConfigSchema } from '../../src/checks/manifest-check.js';
 import { contextFor, copyInto, makeBench, type Bench } from './fixture.js';
 
 let bench: Bench;
@@ -18,10 +17,10 @@ afterEach(async () => {
 });
 
 async function run(min: string | number) {
-  const check = new BytesCheck(bytesCheckConfigSchema.parse({ min }), [
-    manifestCheckConfigSchema.parse({ path: 'MANIFEST.sha256' }),
-  ]);
-  return (await check.run(await contextFor(bench)))[0]!;
+  const check = new BytesCheck(bytesCheckConfigSchema.parse({ min }));
+  return (
+    await check.run(await contextFor(bench, { manifestsInSet: new Set(['MANIFEST.sha256']) }))
+  )[0]!;
 }
 
 describe('bytes check', () => {

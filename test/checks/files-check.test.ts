@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { FilesCheck, filesCheckConfigSchema } from '../../src/checks/files-check.js';
-import { manifestCheckConfigSchema } from '../../src/checks/manifest-check.js';
 import { contextFor, copyInto, makeBench, type Bench } from './fixture.js';
 
 let bench: Bench;
@@ -18,11 +17,14 @@ afterEach(async () => {
 });
 
 async function run(config: unknown, withManifest = true, sampled = false) {
-  const manifest = withManifest ? [manifestCheckConfigSchema.parse({ path: 'SHA256SUMS' })] : [];
-  const check = new FilesCheck(filesCheckConfigSchema.parse(config), manifest);
+  const check = new FilesCheck(filesCheckConfigSchema.parse(config));
   return (
     await check.run(
-      await contextFor(bench, { sampled, sample: sampled ? new Set(['a.txt']) : null }),
+      await contextFor(bench, {
+        sampled,
+        sample: sampled ? new Set(['a.txt']) : null,
+        manifestsInSet: new Set(withManifest ? ['SHA256SUMS'] : []),
+      }),
     )
   )[0]!;
 }

@@ -99,6 +99,7 @@ export async function contextFor(
     outcome: { refused: [], ...outcome, files },
     sampled: false,
     sample: null,
+    manifestsInSet: new Set(),
     startedAt: new Date('2026-01-01T12:00:00Z'),
     elapsedMs: () => 1_000,
     ...rest,

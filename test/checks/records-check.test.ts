@@ -272,7 +272,6 @@ describe('records check with its own manifest', () => {
     manifest: null,
     lastPass: undefined,
     rpoMs: undefined,
-    manifests: [],
   };
 
   /** Runs the records check over exports/** with `manifest:` set and no checks.manifest. */

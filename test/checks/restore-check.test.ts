@@ -10,6 +10,7 @@ function context(outcome: RestoreOutcome): CheckContext {
     outcome,
     sampled: false,
     sample: null,
+    manifestsInSet: new Set(),
     startedAt: new Date(),
     elapsedMs: () => 0,
   };

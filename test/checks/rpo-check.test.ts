@@ -10,6 +10,7 @@ function context(mtime: Date | null): CheckContext {
     outcome: { files: [], refused: [] },
     sampled: false,
     sample: null,
+    manifestsInSet: new Set(),
     startedAt: new Date('2026-03-02T03:00:00Z'),
     elapsedMs: () => 0,
   };

@@ -10,6 +10,7 @@ function context(elapsedMs: number): CheckContext {
     outcome: { files: [], refused: [] },
     sampled: false,
     sample: null,
+    manifestsInSet: new Set(),
     startedAt: new Date(),
     elapsedMs: () => elapsedMs,
   };

@@ -1,7 +1,9 @@
 import { cp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/log/logger.js';
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
+import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { resticSourceConfigSchema, resticSourceKind } from '../../src/sources/restic-source.js';
 import { BackupDamagedError, type RestoreSource } from '../../src/sources/restore-source.js';
@@ -14,6 +16,20 @@ import {
 } from '../helpers/restic-repo.js';
 
 const log = silentLogger();
+
+/** A logger that keeps the command of each restic run the source logs, in order. */
+function commandLogger(commands: string[]): Logger {
+  return pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk, _encoding, done) {
+        const { command } = JSON.parse(String(chunk)) as { command?: string };
+        if (command !== undefined) commands.push(command);
+        done();
+      },
+    }),
+  );
+}
 
 /** Every pack file of a repository, smallest first (a small snapshot's trees sit in the smallest). */
 async function packs(repository: string): Promise<{ file: string; size: number }[]> {
@@ -61,7 +77,7 @@ describe('restic source over a repository whose trees cannot be read', () => {
   });
   afterAll(() => repo?.cleanup());
 
-  function source(repository: string, cacheDir: string): RestoreSource {
+  function source(repository: string, cacheDir: string, logger = log): RestoreSource {
     return resticSourceKind.create(
       resticSourceConfigSchema.parse({
         kind: 'restic',
@@ -69,7 +85,7 @@ describe('restic source over a repository whose trees cannot be read', () => {
         password: TEST_RESTIC_PASSWORD,
         cacheDir,
       }),
-      { configDir: repo.dir, log },
+      { configDir: repo.dir, log: logger },
     );
   }
 
@@ -104,17 +120,28 @@ describe('restic source over a repository whose trees cannot be read', () => {
     },
   );
 
-  it('a healthy repository still lists and sizes when its cache was filled from a damaged copy of it', async () => {
-    const shared = path.join(repo.dir, 'shared-cache');
-    const damaged = await failure(() => source(copies.get('bad-tree')!, shared).listItems(set, {}));
-    expect(damaged).toBeInstanceOf(BackupDamagedError);
-    const healthy = source(repo.repository, shared);
-    expect(await healthy.restoredSize!(set, {})).toBeGreaterThan(400_000);
-    expect((await healthy.listItems(set, {})).map((item) => item.path).sort()).toEqual([
-      'a.txt',
-      'sub/big.bin',
-    ]);
-  });
+  it.each(['ls', 'stats'])(
+    'restic %s of a healthy repository whose cache a damaged copy filled asks the repository again, without the cache',
+    async (verb) => {
+      const shared = path.join(repo.dir, `shared-${verb}-cache`);
+      const damaged = await failure(() =>
+        source(copies.get('bad-tree')!, shared).listItems(set, {}),
+      );
+      expect(damaged).toBeInstanceOf(BackupDamagedError);
+      const commands: string[] = [];
+      const healthy = source(repo.repository, shared, commandLogger(commands));
+      if (verb === 'stats') expect(await healthy.restoredSize!(set, {})).toBeGreaterThan(400_000);
+      else
+        expect((await healthy.listItems(set, {})).map((item) => item.path).sort()).toEqual([
+          'a.txt',
+          'sub/big.bin',
+        ]);
+      const ran = commands.filter((command) => command.startsWith(`restic ${verb} `));
+      expect(ran).toHaveLength(2);
+      expect(ran[0]).toMatch(new RegExp(` --cache-dir ${shared} ${set.id}$`));
+      expect(ran[1]).toMatch(new RegExp(` --no-cache ${set.id}$`));
+    },
+  );
 
   it('a repository that cannot be opened stays an error, not damage', async () => {
     const missing = source(path.join(repo.dir, 'nowhere'), path.join(repo.dir, 'nowhere-cache'));
