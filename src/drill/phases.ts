@@ -221,7 +221,8 @@ export const restorePhase: DrillPhase = {
 /**
  * Runs the drill's checks phase by phase: restore checks, the checks the source
  * reported (restic check…), data checks, then the targets (RTO last, seeing the rest).
- * The first failed check fails the run and is its cause.
+ * The first failed check fails the run and is its cause. A check that breaks is kept as a
+ * warning saying why; the run is then `error` (check.broken) only when no other check failed.
  */
 export const verifyPhase: DrillPhase = {
   name: 'verify',
@@ -244,13 +245,25 @@ export const verifyPhase: DrillPhase = {
     const needs = checkNeeds(drill.checks, drill.targets);
     const lastPass = needs.has('lastPass') ? await lastPassOf(run) : undefined;
     const phased = buildPhasedChecks(drill.checks, drill.targets, { lastPass });
-    for (const check of phased.restore) run.checks.push(...(await runCheck(check, context, run)));
+    // A check that breaks judged nothing; the others still judge, and one that fails is the verdict.
+    let broken: CodedFailure | null = null;
+    const judge = async (check: Check): Promise<void> => {
+      try {
+        run.checks.push(...(await runCheck(check, context, run)));
+      } catch (error) {
+        if (!(error instanceof CodedFailure) || error.causeCode !== 'check.broken') throw error;
+        broken ??= error;
+        run.checks.push(couldNotJudge(check, error));
+      }
+    };
+    for (const check of phased.restore) await judge(check);
     run.checks.push(...(outcome.checks ?? []));
     // After damage, the restore check has named it; the others would only list its consequences.
     for (const check of outcome.damage ? [] : [...phased.data, ...phased.targets]) {
       signal?.throwIfAborted();
-      run.checks.push(...(await runCheck(check, context, run)));
+      await judge(check);
     }
+    if (broken !== null && !run.checks.some((check) => check.verdict === 'failed')) throw broken;
     const unverified = nothingVerified(outcome, drill);
     if (unverified && !run.checks.some((check) => check.verdict === 'failed'))
       run.checks.push(unverified);
@@ -303,6 +316,18 @@ async function runCheck(
     const message = error instanceof Error ? error.message : String(error);
     throw new CodedFailure('check.broken', `${check.name}: ${message}`, error);
   }
+}
+
+/** A broken check's place in the record: a warning (it judged nothing), saying why. */
+function couldNotJudge(check: Check, failure: CodedFailure): CheckResult {
+  const why = failure.cause instanceof Error ? failure.cause.message : String(failure.cause);
+  return {
+    name: check.name,
+    verdict: 'warning',
+    expected: null,
+    actual: null,
+    detail: `could not judge: ${why.split('\n')[0]?.trim() ?? why}`,
+  };
 }
 
 /** The drill's last passing run; the evidence store failing here is `store.unreachable`. */

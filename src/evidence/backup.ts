@@ -257,25 +257,33 @@ async function pgDumpInSnapshot(
   return result;
 }
 
-/** Reads and validates a backup's manifest; one line naming the file when it is missing or wrong. */
-export async function readBackupManifest(folder: string): Promise<BackupManifest> {
+/**
+ * Reads and validates a backup's manifest; one line naming the file when it is missing or
+ * wrong (as `shownAs`: a copy in scratch is named as the backup's own file).
+ */
+export async function readBackupManifest(
+  folder: string,
+  shownAs = path.join(folder, BACKUP_MANIFEST),
+): Promise<BackupManifest> {
   const file = path.join(folder, BACKUP_MANIFEST);
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new EvidenceBackupError(`cannot read ${file}: ${reasonOf(error)}`, { cause: error });
+    throw new EvidenceBackupError(`cannot read ${shownAs}: ${reasonOf(error)}`, { cause: error });
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw new EvidenceBackupError(`${file}: not valid JSON: ${reasonOf(error)}`, { cause: error });
+    throw new EvidenceBackupError(`${shownAs}: not valid JSON: ${reasonOf(error)}`, {
+      cause: error,
+    });
   }
   const parsed = backupManifestSchema.safeParse(value);
   if (!parsed.success)
     throw new EvidenceBackupError(
-      `${file}: not a restore-drill evidence backup manifest: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`,
+      `${shownAs}: not a restore-drill evidence backup manifest: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`,
     );
   return parsed.data;
 }

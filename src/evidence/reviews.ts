@@ -27,7 +27,9 @@ const oneLine = (what: string, max: number) =>
 /** What a person asks for when signing off a run. */
 export const reviewInputSchema = z.object({
   /** The reviewed run: its id or a unique prefix of it. */
-  runId: z.string().min(1),
+  runId: z.string().trim().min(1, {
+    message: 'expected a run id or a unique prefix of it, got an empty string',
+  }),
   /** The reviewer's name (the web records the signed-in user). */
   by: oneLine('a reviewer name', 200),
   decision: z.enum(REVIEW_DECISIONS),
@@ -83,7 +85,7 @@ export async function recordReview(
   if (!parsed.success) {
     throw new EvidenceError(
       'invalid-record',
-      `review of run ${input.runId}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`,
+      `${input.runId.trim() === '' ? 'review' : `review of run ${input.runId}`}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; ')}`,
     );
   }
   const wanted = parsed.data;

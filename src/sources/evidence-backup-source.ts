@@ -99,7 +99,7 @@ export class EvidenceBackupSource implements RestoreSource {
 
     let manifest: BackupManifest;
     try {
-      manifest = await readBackupManifest(filesDir);
+      manifest = await readBackupManifest(filesDir, BACKUP_MANIFEST);
     } catch (error) {
       checks.push(
         failedResult('evidenceManifest', 'unreadable', {

@@ -106,38 +106,64 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     expect((await scratchFolders()).filter((name) => name.startsWith('too-big-'))).toEqual([]);
   });
 
-  it('records a verifier that cannot start as error (check.broken), keeping its attempt in the commands', async () => {
-    await makeDirectorySet(backups, 'broken-verifier');
+  /** A folder drill whose `files` check wants `files`, then a verifier that cannot start, then `bytes`. */
+  async function withBrokenVerifier(name: string, files: Record<string, number>) {
+    await makeDirectorySet(backups, name);
     const text = stringify({
       scratch: { root: scratch },
       drills: [
         {
-          name: 'broken-verifier',
-          source: { kind: 'directory', path: path.join(backups, 'broken-verifier', '*') },
+          name,
+          source: { kind: 'directory', path: path.join(backups, name, '*') },
           checks: {
-            files: { min: 1 },
+            files,
+            bytes: { min: 1 },
             commands: [{ name: 'verify', argv: ['no-such-verifier-here', '{scratch}'] }],
           },
         },
       ],
     });
     const loaded = parseConfig(text, path.join(base, 'restore-drill.yaml'), {}, base);
-    const result = await runDrill(request(loaded, 'broken-verifier'));
+    const result = await runDrill(request(loaded, name));
     if (result.status !== 'finished') throw new Error('expected a finished run');
-    expect(result.record.verdict).toBe('error');
-    expect(result.record.cause).toBe(
+    return result.record;
+  }
+
+  it('records a verifier that cannot start as error (check.broken), keeping its attempt in the commands', async () => {
+    const record = await withBrokenVerifier('broken-verifier', { min: 1 });
+    expect(record.verdict).toBe('error');
+    expect(record.cause).toBe(
       'check.broken: command:verify: cannot start "no-such-verifier-here": spawn no-such-verifier-here ENOENT',
     );
-    expect(result.record.checks.map((check) => [check.name, check.verdict])).toEqual([
+    // Every other check still judged; the broken one says why it could not.
+    expect(record.checks.map((check) => [check.name, check.verdict])).toEqual([
       ['restore', 'passed'],
       ['files', 'passed'],
+      ['bytes', 'passed'],
+      ['command:verify', 'warning'],
     ]);
-    expect(result.record.commands).toEqual([
+    expect(record.checks[3]?.detail).toBe(
+      'could not judge: cannot start "no-such-verifier-here": spawn no-such-verifier-here ENOENT',
+    );
+    expect(record.commands).toEqual([
       expect.objectContaining({
         command: expect.stringMatching(/^no-such-verifier-here \S+broken-verifier-/) as unknown,
         exitCode: null,
       }),
     ]);
+  });
+
+  it('fails, not errors, when a check failed beside a verifier that could not start', async () => {
+    const record = await withBrokenVerifier('failed-and-broken', { exact: 99 });
+    expect(record.verdict).toBe('failed');
+    expect(record.cause).toMatch(/^check\.failed: files: /);
+    expect(record.checks.map((check) => [check.name, check.verdict])).toEqual([
+      ['restore', 'passed'],
+      ['files', 'failed'],
+      ['bytes', 'passed'],
+      ['command:verify', 'warning'],
+    ]);
+    expect(record.commands).toEqual([expect.objectContaining({ exitCode: null })]);
   });
 
   it('passes when the sample fits, and logs that an unknown size is not checked', async () => {

@@ -110,6 +110,13 @@ describe.each(engines)('sign-off reviews in the evidence chain on %s', (_dialect
       code: 'invalid-record',
       message: `review of run ${run.runId}: by: expected a reviewer name, got an empty string`,
     });
+    const noRun = await recordReview(db, review('', 'alice', 'accepted')).catch(
+      (error: unknown) => error,
+    );
+    expect(noRun).toMatchObject({
+      code: 'invalid-record',
+      message: 'review: runId: expected a run id or a unique prefix of it, got an empty string',
+    });
     await recordReview(db, review(run.runId, 'alice', 'accepted'));
     const update = await sql`update run_reviews set reviewer = 'mallory'`
       .execute(db)

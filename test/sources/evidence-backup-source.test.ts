@@ -254,8 +254,11 @@ describe.each(dialects)('evidence-backup source on %s', { timeout: 60_000 }, (di
     const record = await drill(out);
     expect(record.verdict).toBe('failed');
     expect(record.set?.path).toBe(backup.path);
+    // Named as the backup's own file, not its copy in scratch.
     expect(record.cause).toMatch(
-      /^check\.failed: evidenceManifest: backup .*: .*manifest\.json: not a restore-drill evidence backup manifest: format/,
+      new RegExp(
+        `^check\\.failed: evidenceManifest: backup ${backup.path}: manifest\\.json: not a restore-drill evidence backup manifest: format`,
+      ),
     );
   });
 
