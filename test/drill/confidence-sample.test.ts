@@ -2,9 +2,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drillRequest } from '../helpers/drill-request.js';
 import { parseConfig } from '../../src/config/load.js';
 import { runDrill } from '../../src/drill/run-drill.js';
-import { silentLogger } from '../../src/log/logger.js';
 import { loadEvidenceSummary } from '../../src/report/load-summary.js';
 import { renderHtmlReport } from '../../src/report/render-html.js';
 import { renderJsonReport } from '../../src/report/render-json.js';
@@ -61,16 +61,7 @@ describe('confidence-based sample over a real folder set', { timeout: 60_000 }, 
     sample: Record<string, unknown> = confidenceOnly,
   ) {
     const loaded = load(checks, sample);
-    const drill = loaded.config.drills.find((candidate) => candidate.name === name);
-    if (!drill) throw new Error(`no drill ${name}`);
-    const result = await runDrill({
-      drill,
-      config: loaded.config,
-      configDir: loaded.dir,
-      db: t.store.db,
-      log: silentLogger(),
-      trigger: 'manual',
-    });
+    const result = await runDrill(drillRequest(loaded, name, t.store.db));
     if (result.status !== 'finished') throw new Error('expected a finished run');
     return { record: result.record, drills: loaded.config.drills };
   }

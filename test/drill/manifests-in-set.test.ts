@@ -5,10 +5,10 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drillRequest } from '../helpers/drill-request.js';
 import { parseConfig } from '../../src/config/load.js';
 import { runDrill } from '../../src/drill/run-drill.js';
 import { writeManifestForFolder } from '../../src/manifest/restore-drill-manifest.js';
-import { silentLogger } from '../../src/log/logger.js';
 import { writeTree } from '../helpers/artefacts.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import { tempDir } from '../helpers/temp.js';
@@ -64,15 +64,7 @@ describe('a set holding two manifests: SHA256SUMS and the records manifest', () 
       ],
     });
     const loaded = parseConfig(text, path.join(base, 'restore-drill.yaml'), {}, base);
-    const drill = loaded.config.drills[0]!;
-    const result = await runDrill({
-      drill,
-      config: loaded.config,
-      configDir: loaded.dir,
-      db: t.store.db,
-      log: silentLogger(),
-      trigger: 'manual',
-    });
+    const result = await runDrill(drillRequest(loaded, 'exports', t.store.db));
     if (result.status !== 'finished') throw new Error(`expected a finished run: ${result.status}`);
     return result.record;
   }

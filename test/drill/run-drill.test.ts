@@ -5,10 +5,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drillRequest } from '../helpers/drill-request.js';
 import { parseConfig, type LoadedConfig } from '../../src/config/load.js';
 import { runDrill, type RunDrillRequest, type RunGate } from '../../src/drill/run-drill.js';
 import { getRun, recordRunStart } from '../../src/evidence/runs.js';
-import { silentLogger } from '../../src/log/logger.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import { configText, makeDirectorySet, type FixtureDrill } from '../helpers/drill-fixture.js';
 import { pidAlive } from '../helpers/daemon-process.js';
@@ -57,18 +57,7 @@ describe('runDrill: scratch guard, free space, timeouts and the start gate', () 
     name: string,
     overrides: Partial<RunDrillRequest> = {},
   ): RunDrillRequest {
-    const drill = loaded.config.drills.find((candidate) => candidate.name === name);
-    if (!drill) throw new Error(`no drill ${name}`);
-    return {
-      drill,
-      config: loaded.config,
-      configDir: loaded.dir,
-      db: t.store.db,
-      log: silentLogger(),
-      trigger: 'manual',
-      createSource: hookedSource,
-      ...overrides,
-    };
+    return drillRequest(loaded, name, t.store.db, { createSource: hookedSource, ...overrides });
   }
 
   async function scratchFolders(): Promise<string[]> {

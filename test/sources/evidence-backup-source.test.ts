@@ -3,6 +3,7 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drillRequest } from '../helpers/drill-request.js';
 import { parseConfig } from '../../src/config/load.js';
 import { runDrill } from '../../src/drill/run-drill.js';
 import { backupEvidence, type BackupManifest } from '../../src/evidence/backup.js';
@@ -82,14 +83,7 @@ describe.each(dialects)('evidence-backup source on %s', { timeout: 60_000 }, (di
       drills: [{ name: 'evidence', source: { kind: 'evidence-backup', path: `${dir}/*` } }],
     });
     const loaded = parseConfig(yaml, path.join(base, 'restore-drill.yaml'), {}, base);
-    const result = await runDrill({
-      drill: loaded.config.drills[0] as (typeof loaded.config.drills)[number],
-      config: loaded.config,
-      configDir: loaded.dir,
-      db: live.store.db,
-      log: silentLogger(),
-      trigger: 'manual',
-    });
+    const result = await runDrill(drillRequest(loaded, 'evidence', live.store.db));
     if (result.status !== 'finished') throw new Error(`drill did not finish: ${result.status}`);
     return result.record;
   }

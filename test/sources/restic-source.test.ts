@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { drillRequest } from '../helpers/drill-request.js';
 import { parseConfig, type LoadedConfig } from '../../src/config/load.js';
 import { runDrill } from '../../src/drill/run-drill.js';
 import { openEvidenceStore, type EvidenceStore } from '../../src/evidence/open-store.js';
@@ -757,16 +758,7 @@ drills:
   });
 
   async function drill(name: string): Promise<RunRecord> {
-    const drillConfig = loaded.config.drills.find((candidate) => candidate.name === name);
-    if (!drillConfig) throw new Error(`no drill ${name}`);
-    const result = await runDrill({
-      drill: drillConfig,
-      config: loaded.config,
-      configDir: loaded.dir,
-      db: store.db,
-      log,
-      trigger: 'manual',
-    });
+    const result = await runDrill(drillRequest(loaded, name, store.db));
     if (result.status !== 'finished') throw new Error(`drill ${name}: ${result.status}`);
     return result.record;
   }
