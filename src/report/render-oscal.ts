@@ -31,9 +31,13 @@ export function oscalUuidFor(name: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-/** A control id as an OSCAL token: characters a token cannot hold become '_' ('ISO27001:A.8.13' → 'ISO27001_A.8.13'). */
+/**
+ * A control id as an OSCAL token: an SP 800-53 enhancement's '(n)' becomes '.n' as in
+ * NIST's OSCAL catalog ('cp-9(1)' → 'cp-9.1'), other characters a token cannot hold
+ * become '_' ('ISO27001:A.8.13' → 'ISO27001_A.8.13').
+ */
 export function oscalControlId(control: string): string {
-  const token = control.replace(/[^\p{L}\p{N}._-]/gu, '_');
+  const token = control.replace(/\(([\p{L}\p{N}]+)\)/gu, '.$1').replace(/[^\p{L}\p{N}._-]/gu, '_');
   return /^(\p{L}|_)/u.test(token) ? token : `_${token}`;
 }
 

@@ -145,6 +145,9 @@ describe('report --format oscal', () => {
     expect(oscalUuidFor('run:x')).not.toBe(oscalUuidFor('run:y'));
     expect(oscalControlId('SOC2:CC9.1')).toBe('SOC2_CC9.1');
     expect(oscalControlId('9.1 backup')).toBe('_9.1_backup');
+    // SP 800-53 enhancements as NIST's OSCAL catalog names them.
+    expect(oscalControlId('cp-9(1)')).toBe('cp-9.1');
+    expect(oscalControlId('CP-9(8)(a)')).toBe('CP-9.8.a');
   });
 
   it('the schema of the model refuses what NIST requires and a document lacks', async () => {
