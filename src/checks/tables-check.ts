@@ -150,7 +150,7 @@ export class TablesCheck implements Check {
         },
         passDetail: `${plural(compared, 'table')} match ${expectedCounts.describe}${within}${digests.compared > 0 ? ` (${plural(digests.compared, 'content digest')} equal)` : ''}`,
         failDetail: (all) =>
-          `${plural(all.length, 'table')} differ from ${expectedCounts.describe}${within}: ${listFindings(all)}`,
+          `${plural(all.length, 'table')} ${all.length === 1 ? 'differs' : 'differ'} from ${expectedCounts.describe}${within}: ${listFindings(all)}`,
       }),
     ];
   }

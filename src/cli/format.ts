@@ -118,11 +118,11 @@ export function formatRunSummary(record: RunRecord, options: { all?: boolean } =
 function describeExpectation(expected: unknown, actual: unknown): string {
   if (expected === undefined && actual === undefined) return '';
   // A finding that only says what was found (a file that does not parse) has no expectation to print.
-  if (expected === undefined) return ` (${short(actual)})`;
+  if (expected === undefined) return ` (${short(actual, 120)})`;
   return ` (expected ${short(expected)}, found ${short(actual)})`;
 }
 
-function short(value: unknown): string {
+function short(value: unknown, max = 60): string {
   if (value === undefined) return 'nothing';
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     return Object.entries(value as Record<string, unknown>)
@@ -133,8 +133,8 @@ function short(value: unknown): string {
   const text = printable(typeof value === 'string' ? value.trim() : JSON.stringify(value));
   return /^[0-9a-f]{40,}$/.test(text)
     ? `${text.slice(0, 12)}…`
-    : text.length > 60
-      ? `${text.slice(0, 57)}...`
+    : text.length > max
+      ? `${text.slice(0, max - 3)}...`
       : text;
 }
 

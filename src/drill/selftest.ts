@@ -280,7 +280,10 @@ async function judge(
         by.push(configName(result.name));
   }
   const detected = by.length > 0;
-  const hint = HINTS[damage.kind][where] ?? HINTS[damage.kind].files;
+  const hint =
+    damage.kind === 'added-file' && run.drill.checks.manifest !== undefined
+      ? 'set checks.extraFiles: fail (the manifest is there; extra files are let through)'
+      : (HINTS[damage.kind][where] ?? HINTS[damage.kind].files);
   run.log.info(
     { damage: damage.kind, target: damage.target, detected, by },
     'selftest damage judged',

@@ -80,7 +80,7 @@ describe('tables check from a manifest', () => {
       },
     ]);
     expect(result?.detail).toMatch(
-      /^1 table differ from manifest .*: fewer-rows 'table public.accounts'$/,
+      /^1 table differs from manifest .*: fewer-rows 'table public.accounts'$/,
     );
   });
 

@@ -10,6 +10,9 @@ const failedSql = {
   detail: 'query failed: relation "public.orders" does not exist',
 };
 
+const unclosedQuote =
+  'not valid CSV: a quote is never closed (the file ends inside a quoted field, at line 1147)';
+
 const gzipExit = {
   expected: { exitCode: 0 },
   actual: { exitCode: 1, stderrTail: '\ngzip: x.csv: not in gzip format' },
@@ -51,7 +54,7 @@ describe('the run summary run and show print', () => {
             detail: 'gzip -t x.csv: exit code 1: gzip: x.csv:\nnot in gzip format',
             findings: [
               { item: 'command:gz', problem: 'command-failed', ...gzipExit },
-              { item: 'orders.csv', problem: 'unreadable', actual: 'not valid CSV: a quote' },
+              { item: 'orders.csv', problem: 'unreadable', actual: unclosedQuote },
             ],
             findingsTotal: 2,
           },
@@ -62,7 +65,7 @@ describe('the run summary run and show print', () => {
     expect(lines.slice(1)).toEqual([
       '        x command:gz: gzip -t x.csv: exit code 1: gzip: x.csv:\\nnot in gzip format',
       '            command-failed: command:gz (expected exitCode 0, found exitCode 1, stderrTail gzip: x.csv: not in gzip format)',
-      '            unreadable: orders.csv (not valid CSV: a quote)',
+      `            unreadable: orders.csv (${unclosedQuote})`,
     ]);
   });
 

@@ -191,7 +191,7 @@ describe('postgres drills end to end', () => {
       const run = runOf('shop-shrunk');
       expect(run.verdict).toBe('failed');
       expect(run.cause).toMatch(
-        /^check\.failed: tables: 1 table differ from manifest .*: fewer-rows 'table public\.pgbench_accounts'$/,
+        /^check\.failed: tables: 1 table differs from manifest .*: fewer-rows 'table public\.pgbench_accounts'$/,
       );
       const tables = run.checks.find((check) => check.name === 'tables');
       expect(tables?.findings).toEqual([
@@ -210,7 +210,7 @@ describe('postgres drills end to end', () => {
       const run = runOf('shop-updated');
       expect(run.verdict).toBe('failed');
       expect(run.cause).toMatch(
-        /^check\.failed: tables: 1 table differ from manifest .*: changed-content 'table public\.pgbench_accounts'$/,
+        /^check\.failed: tables: 1 table differs from manifest .*: changed-content 'table public\.pgbench_accounts'$/,
       );
       const tables = run.checks.find((check) => check.name === 'tables');
       expect(tables?.findings).toEqual([

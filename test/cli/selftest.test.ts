@@ -165,7 +165,7 @@ describe('restore-drill selftest', { timeout: 60_000 }, () => {
       'updated-value detected by checks.manifest',
     ]);
     expect(result.stdout).toContain(
-      'this drill would not notice an added file: add checks.manifest with checks.extraFiles: fail',
+      'this drill would not notice an added file: set checks.extraFiles: fail (the manifest is there; extra files are let through)',
     );
     expect(result.stdout).toContain('this drill would not notice a changed link target');
     // Nothing left in scratch; the set itself untouched.
