@@ -44,7 +44,16 @@ export type Waiver = z.output<typeof waiverSchema>;
 
 /** The controls a drill evidences, e.g. 'ISO27001:A.8.13', 'SOC2:CC9.1' or the organisation's own ids. */
 export const controlsSchema = z
-  .array(z.string().trim().min(1, { message: 'expected a control id, e.g. ISO27001:A.8.13' }))
+  .array(
+    z
+      .string()
+      .trim()
+      .min(1, { message: 'expected a control id, e.g. ISO27001:A.8.13' })
+      // Reports and OSCAL documents carry the id as a one-line token.
+      .refine((id) => !/\p{Cc}/u.test(id), {
+        message: 'expected a control id on one line, without control characters',
+      }),
+  )
   .default([])
   .describe(
     "Controls this drill evidences, e.g. 'ISO27001:A.8.13', 'SOC2:CC9.1' or your own ids; reports show a coverage matrix per control.",

@@ -433,6 +433,36 @@ drills:
     expect(config.drills[1]).toMatchObject({ controls: [], waivers: [] });
   });
 
+  it('refuses a control id that spans lines or holds control characters, naming the entry', () => {
+    const errorFor = (control: string): string => {
+      try {
+        parseConfig(
+          JSON.stringify({
+            drills: [
+              {
+                name: 'nightly',
+                source: { kind: 'tar', path: '/b/*.tar' },
+                controls: ['cp-4', control],
+              },
+            ],
+          }),
+          'drills.yaml',
+        );
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return 'no error';
+    };
+    for (const control of ['cp-9\nsecond line', 'cp\t9', 'cp-9\u0007']) {
+      const message = errorFor(control);
+      expect(message).toContain(
+        'drills[0].controls[1]: expected a control id on one line, without control characters',
+      );
+      expect(message.split('\n')).toHaveLength(1);
+    }
+    expect(errorFor('SOC2:CC9.1 (backup)')).toBe('no error');
+  });
+
   it('refuses a waiver with an impossible date, a missing reason or an empty checks list, naming each path', () => {
     let message = '';
     try {
