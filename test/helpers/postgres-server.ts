@@ -1,9 +1,10 @@
-import { access, chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describeExit, runCommand, type CommandResult } from '../../src/exec/run-command.js';
+import { exists } from './run-once.js';
 
 /** How tests reach the server: plain data, so vitest can `provide` it to every worker. */
 export interface PostgresServerInfo {
@@ -168,13 +169,4 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

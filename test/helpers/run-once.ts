@@ -59,7 +59,8 @@ async function buildOrWait(root: string, what: string, build: () => Promise<void
   throw new Error(`the ${what} in ${root} was not ready after ${WAIT_MS / 1000} s`);
 }
 
-async function exists(path: string): Promise<boolean> {
+/** Whether something exists at `path`. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);
     return true;
