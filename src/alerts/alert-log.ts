@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../evidence/database.js';
+import { syncEvidence } from '../evidence/durability.js';
 import type { AlertKind, AlertMessage, ProblemKind } from './message.js';
 import type { OpenProblem } from './state.js';
 
@@ -48,8 +49,11 @@ export async function recordAlertEvent(
     .onConflict((conflict) => conflict.column('dedupe_key').doNothing())
     .returning('id')
     .executeTakeFirst();
-  if (inserted)
+  if (inserted) {
+    // Durable before anyone sends it: a crash must not forget an alert that went out.
+    await syncEvidence(db);
     return { event: { ...event, channels: [...event.channels], id: inserted.id }, created: true };
+  }
   const existing = await db
     .selectFrom('alert_events')
     .selectAll()

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../evidence/database.js';
+import { syncEvidence } from '../evidence/durability.js';
 import type { Logger } from '../log/logger.js';
 import {
   deliveryStates,
@@ -289,7 +290,7 @@ export class AlertDispatcher {
     const channel = this.#channels.get(channelName);
     if (!channel) throw new Error(`'${channelName}' is not a configured channel`);
     const seed = `${event.id}\n${channelName}`;
-    return this.#db.transaction().execute(async (trx) => {
+    const status = await this.#db.transaction().execute(async (trx) => {
       const lock = await sql<{
         locked: boolean;
       }>`select pg_try_advisory_xact_lock(${sql.lit(ALERT_LOCK_CLASS)}, ${sql.lit(lockKey(seed))}) as locked`.execute(
@@ -343,6 +344,9 @@ export class AlertDispatcher {
           );
       return { status: 'sent' as const, outcome, nextDueAt };
     });
+    // The attempt is durable before the next one is decided: a crash must not resend a delivered alert.
+    if (status.status === 'sent') await syncEvidence(this.#db);
+    return status;
   }
 
   #logOutcome(outcome: AttemptOutcome): void {

@@ -119,7 +119,14 @@ export async function backupEvidence(
   const name = backupFolderName(now);
   const final = path.join(out, name);
   try {
-    await mkdir(out, { recursive: true });
+    const created = await mkdir(out, { recursive: true });
+    // A folder made here survives a power loss only once the folder holding its name is synced.
+    if (created !== undefined) {
+      for (let dir = out; ; dir = path.dirname(dir)) {
+        await fsyncPath(path.dirname(dir));
+        if (dir === created) break;
+      }
+    }
   } catch (error) {
     throw new EvidenceBackupError(`cannot create backup folder ${out}: ${reasonOf(error)}`, {
       cause: error,

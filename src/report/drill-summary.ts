@@ -246,6 +246,8 @@ export interface ReviewStatus {
   decision: ReviewDecision;
   note: string;
   ticket: string | null;
+  /** Where it was signed: the CLI or the web view. */
+  via: 'cli' | 'web';
   /** The review's place in the evidence chain. */
   seq: number;
 }

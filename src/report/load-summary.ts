@@ -326,8 +326,8 @@ function reviewStatusOf(seq: number, text: string): ReviewStatus {
       'corrupt-record',
       `stored review seq ${seq} is not a valid review record; run restore-drill evidence verify`,
     );
-  const { by, reviewedAt, decision, note, ticket } = parsed.data;
-  return { by, reviewedAt, decision, note, ticket, seq };
+  const { by, reviewedAt, decision, note, ticket, via } = parsed.data;
+  return { by, reviewedAt, decision, note, ticket, via, seq };
 }
 
 export interface LoadSummaryOptions {

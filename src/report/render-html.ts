@@ -146,7 +146,7 @@ function reviewsSection(summary: EvidenceSummary): SafeHtml | null {
     const status =
       review === null
         ? html`<span class="${run.overdue ? 'bad' : 'muted'}">not reviewed</span>`
-        : html`<b>${review.decision}</b> by ${review.by}, ${when(review.reviewedAt)}${review.ticket === null ? '' : html` (ticket ${review.ticket})`}<div class="muted">${review.note}</div>`;
+        : html`<b>${review.decision}</b> by ${review.by} (${review.via === 'web' ? 'web view' : 'CLI'}), ${when(review.reviewedAt)}${review.ticket === null ? '' : html` (ticket ${review.ticket})`}<div class="muted">${review.note}</div>`;
     return html`<tr><td>${run.drill}${run.waived ? html` <span class="badge waived">waived</span>` : ''}</td><td><code>${run.runId}</code></td><td>${when(run.startedAt)}</td><td>${status}</td><td class="num">${run.reviews}</td></tr>`;
   });
   return html`<section id="reviews"><h2>Reviews of failed runs</h2>

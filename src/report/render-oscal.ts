@@ -65,6 +65,7 @@ function latestReviewProps(
     prop('review-by', review.by),
     prop('review-decision', review.decision),
     prop('review-time', review.reviewedAt),
+    prop('review-via', review.via),
     prop('reviewed-run', latest.runId),
     ...(review.ticket === null ? [] : [prop('review-ticket', review.ticket)]),
   ];

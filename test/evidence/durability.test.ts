@@ -13,6 +13,9 @@ import { createTestDatabase, createTestEmbeddedDir } from '../helpers/test-datab
 
 const projectRoot = resolve(import.meta.dirname, '../..');
 
+/** Files durable-child.ts removes, in this order, to mark moments in the trace. */
+const MARKERS = ['opened', 'recorded', 'raised', 'sent'];
+
 /** Runs a fixture child under strace, tracing `syscalls`; returns the trace's lines (`-y`: fds with their paths). */
 async function traceChild(
   fixture: string,
@@ -47,29 +50,38 @@ describe('evidence durability', () => {
   }, SLOW_STORE_MS);
 
   it(
-    'embedded: fsyncs the WAL segment and pg_wal before an append returns, and the data folder at close',
+    'embedded: fsyncs the WAL segment and pg_wal before a run, an alert or a delivery attempt is reported recorded, and the data folder at close',
     async () => {
       const { dir, cleanup } = await createTestEmbeddedDir();
       cleanups.push(cleanup);
-      await writeFile(join(dir, 'recorded'), '');
+      for (const marker of MARKERS) await writeFile(join(dir, marker), '');
       const lines = await traceChild(
         'durable-child.ts',
         dir,
         'fsync,fdatasync,unlink,unlinkat',
         dir,
       );
-      const recorded = lines.findIndex((line) => /unlink(at)?\(.*\/recorded"/.test(line));
-      expect(recorded).toBeGreaterThan(0);
+      const at = (marker: string) =>
+        lines.findIndex((line) => new RegExp(`unlink(at)?\\(.*/${marker}"`).test(line));
+      const [opened, recorded, raised, sent] = MARKERS.map(at) as [number, number, number, number];
+      expect(opened).toBeGreaterThan(0);
+      expect(recorded).toBeGreaterThan(opened);
+      expect(raised).toBeGreaterThan(recorded);
+      expect(sent).toBeGreaterThan(raised);
       const syncedPaths = (from: number, to: number) =>
         lines
           .slice(from, to)
           .filter((line) => /f(data)?sync\(\d+</.test(line) && !line.includes('unfinished'))
           .map((line) => /<([^>]*)>/.exec(line)?.[1] ?? '');
-      const beforeReport = syncedPaths(0, recorded);
       const pgdata = join(dir, 'pgdata');
-      expect(beforeReport).toContain(join(pgdata, 'pg_wal'));
-      expect(beforeReport.some((path) => path.startsWith(join(pgdata, 'pg_wal') + '/'))).toBe(true);
-      const atClose = syncedPaths(recorded, lines.length);
+      const wal = join(pgdata, 'pg_wal');
+      const beforeReport = syncedPaths(opened, recorded);
+      expect(beforeReport).toContain(wal);
+      expect(beforeReport.some((path) => path.startsWith(wal + '/'))).toBe(true);
+      // The alert before it is sent, the attempt before the next is decided.
+      expect(syncedPaths(recorded, raised).some((path) => path.startsWith(wal + '/'))).toBe(true);
+      expect(syncedPaths(raised, sent).some((path) => path.startsWith(wal + '/'))).toBe(true);
+      const atClose = syncedPaths(sent, lines.length);
       expect(atClose).toContain(pgdata);
       expect(atClose).toContain(join(pgdata, 'global'));
       expect(atClose.some((path) => path.startsWith(join(pgdata, 'base') + '/'))).toBe(true);
@@ -104,7 +116,7 @@ describe('evidence durability', () => {
   );
 
   it(
-    'an evidence backup fsyncs its files and its folder before the rename into place, and the out folder after',
+    'an evidence backup fsyncs its files and its folder before the rename into place, the out folder after, and the parent of an out folder it created',
     async () => {
       const { dir, cleanup } = await createTestEmbeddedDir();
       cleanups.push(cleanup);
@@ -137,6 +149,8 @@ describe('evidence durability', () => {
           file,
         ).toBe(true);
       expect(synced(renamed, lines.length)).toContain(out);
+      // The out folder was new: it only survives a power loss once its parent is synced too.
+      expect(synced(0, lines.length)).toContain(dir);
     },
     SLOW_STORE_MS,
   );

@@ -87,6 +87,7 @@ describe('reviews of failed runs in reports', () => {
         reviewedAt: ago(8),
         note: 'accepted by bob',
         ticket: 'OPS-3',
+        via: 'cli',
       },
     });
   });
@@ -100,7 +101,7 @@ describe('reviews of failed runs in reports', () => {
     expect(page.indexOf(runs.beforeWindow.runId, top)).toBeLessThan(
       page.indexOf(runs.unreviewed.runId, top),
     );
-    expect(page).toContain('<b>accepted</b> by bob');
+    expect(page).toContain('<b>accepted</b> by bob (CLI)');
     expect(page).toMatch(/not reviewed/);
 
     const rows = streamRunRows(evidence.db, {
@@ -123,6 +124,7 @@ describe('reviews of failed runs in reports', () => {
       'review-time': ago(8),
       'reviewed-run': runs.reviewed.runId,
       'review-ticket': 'OPS-3',
+      'review-via': 'cli',
     });
     expect(propsOf('CP-4')['review-by']).toBeUndefined();
   });

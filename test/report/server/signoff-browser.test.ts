@@ -134,10 +134,10 @@ describe('web sign-off in Chromium', () => {
       maxUnreviewedMs: 7 * DAY,
     });
     expect(summary.reviews?.failures.find((failure) => failure.runId === run.runId)).toMatchObject({
-      review: { by: 'alice', decision: 'remediation', ticket: 'OPS-42' },
+      review: { by: 'alice', decision: 'remediation', ticket: 'OPS-42', via: 'web' },
     });
     expect(summary.unreviewedFailures?.map((failure) => failure.runId)).not.toContain(run.runId);
-    expect(renderHtmlReport(summary)).toContain('<b>remediation</b> by alice');
+    expect(renderHtmlReport(summary)).toContain('<b>remediation</b> by alice (web view)');
   });
 
   it('refuses a sign-off form posted from another origin, and records nothing', async () => {
