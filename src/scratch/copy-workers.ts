@@ -155,50 +155,70 @@ interface Pending {
  * A few worker threads copying small files synchronously while hashing them: a promise
  * per system call costs more than copying a small file does, and the workers keep the
  * hashing off the event loop. Jobs go in batches; an abort stops every worker at its
- * next chunk. Start one per restore and `close()` it.
+ * next chunk. Workers start as batches need them (each thread costs about 10 MB), up to
+ * `threads`. Start one per restore and `close()` it.
  */
 export class CopyWorkers {
-  readonly #workers: { worker: Worker; outstanding: number }[];
+  readonly #workers: { worker: Worker; outstanding: number }[] = [];
   readonly #pending = new Map<number, Pending>();
   readonly #abort = new SharedArrayBuffer(4);
+  readonly #workerData: WorkerData;
   #nextId = 0;
   #failure: unknown = null;
-  /** How many worker threads copy. */
+  /** How many worker threads may copy at once. */
   readonly threads: number;
 
   constructor(options: { threads: number }) {
-    const threads = Math.max(1, options.threads);
-    this.threads = threads;
-    const workerData: WorkerData = {
+    this.threads = Math.max(1, options.threads);
+    this.#workerData = {
       abort: this.#abort,
       chunkBytes: CHUNK_BYTES,
       maxFileBytes: WORKER_MAX_FILE_BYTES,
     };
-    this.#workers = Array.from({ length: threads }, () => {
-      // No inherited preloads (--require/--import): the body needs only built-ins, and a
-      // preload file the process cannot read now (it may have dropped privileges) would kill the worker.
-      const worker = new Worker(WORKER_SOURCE, { eval: true, workerData, execArgv: [] });
-      const slot = { worker, outstanding: 0 };
-      worker.on('message', (message: { id: number; results: CopyResult[] }) => {
-        slot.outstanding--;
-        const pending = this.#pending.get(message.id);
-        this.#pending.delete(message.id);
-        pending?.resolve(message.results);
-      });
-      worker.on('error', (error) => this.#fail(error));
-      worker.on('exit', (code) => {
-        if (this.#pending.size > 0) this.#fail(new Error(`copy worker exited with code ${code}`));
-      });
-      return slot;
-    });
   }
 
-  /** Runs `jobs` in the least busy worker; results come in the same order. */
-  run(jobs: CopyJob[]): Promise<CopyResult[]> {
-    if (this.#failure !== null) return Promise.reject(this.#failure);
-    const slot = this.#workers.reduce((best, candidate) =>
+  /** Worker threads started so far. */
+  get started(): number {
+    return this.#workers.length;
+  }
+
+  #start(): { worker: Worker; outstanding: number } {
+    // No inherited preloads (--require/--import): the body needs only built-ins, and a
+    // preload file the process cannot read now (it may have dropped privileges) would kill the worker.
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: this.#workerData,
+      execArgv: [],
+    });
+    const slot = { worker, outstanding: 0 };
+    worker.on('message', (message: { id: number; results: CopyResult[] }) => {
+      slot.outstanding--;
+      const pending = this.#pending.get(message.id);
+      this.#pending.delete(message.id);
+      pending?.resolve(message.results);
+    });
+    worker.on('error', (error) => this.#fail(error));
+    worker.on('exit', (code) => {
+      if (this.#pending.size > 0) this.#fail(new Error(`copy worker exited with code ${code}`));
+    });
+    this.#workers.push(slot);
+    return slot;
+  }
+
+  /** An idle worker, else a new one while fewer than `threads` run, else the least busy. */
+  #pick(): { worker: Worker; outstanding: number } {
+    const idle = this.#workers.find((candidate) => candidate.outstanding === 0);
+    if (idle !== undefined) return idle;
+    if (this.#workers.length < this.threads) return this.#start();
+    return this.#workers.reduce((best, candidate) =>
       candidate.outstanding < best.outstanding ? candidate : best,
     );
+  }
+
+  /** Runs `jobs` in an idle worker (or the least busy); results come in the same order. */
+  run(jobs: CopyJob[]): Promise<CopyResult[]> {
+    if (this.#failure !== null) return Promise.reject(this.#failure);
+    const slot = this.#pick();
     const id = this.#nextId++;
     slot.outstanding++;
     // Buffers that own their memory move to the worker without a copy (and are gone here).

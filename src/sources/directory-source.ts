@@ -4,7 +4,7 @@ import { lstat, opendir, readlink, realpath } from 'node:fs/promises';
 import os from 'node:os';
 import { fileNameOf, fsPath } from '../model/file-name.js';
 import { z } from 'zod';
-import { CopyWorkers } from '../scratch/copy-workers.js';
+import { CopyWorkers, WORKER_MAX_FILE_BYTES } from '../scratch/copy-workers.js';
 import { describeFsError } from '../scratch/hashing-writer.js';
 import { LargeFileCopier } from '../scratch/large-file-copy.js';
 import { TaskPool } from '../scratch/task-pool.js';
@@ -37,10 +37,12 @@ function copyThreads(): number {
 }
 
 /**
- * Large files copied at once, each by a reader, a writer and a hasher thread over a 4 MiB ring: two
- * keep a disk and both cores busy; more add threads and memory, not speed.
+ * Large files copied at once, each by a copier and a hasher thread over a 4 MiB ring: one
+ * copy keeps two cores busy; more add threads and memory (about 25 MB a copy), not speed.
  */
-const LARGE_FILE_CONCURRENCY = 2;
+function largeFileConcurrency(): number {
+  return Math.max(1, Math.min(2, Math.floor(os.availableParallelism() / 2)));
+}
 /** Sizes looked up at once while listing items. */
 const STAT_CONCURRENCY = 16;
 
@@ -218,7 +220,7 @@ class SetCopier {
   /** Started with the first batch: a restore with nothing to copy starts no threads. */
   #workers: CopyWorkers | null = null;
   readonly #batches = new TaskPool(copyThreads() * 2);
-  readonly #large = new TaskPool(LARGE_FILE_CONCURRENCY);
+  readonly #large = new TaskPool(largeFileConcurrency());
   /** Started with the first large file. */
   #largeCopier: LargeFileCopier | null = null;
   readonly #onAbort = (): void => this.#workers?.abort();
@@ -286,6 +288,15 @@ class SetCopier {
     await Promise.all([this.#workers?.close(), this.#largeCopier?.close()]);
   }
 
+  /** Copies one large file with the hash beside the copy, a few at a time. */
+  async #copyLarge(source: string | Buffer, rel: string): Promise<void> {
+    this.#largeCopier ??= new LargeFileCopier();
+    const copier = this.#largeCopier;
+    await this.#large.run(() =>
+      this.#writer.copyFile(source, rel, { copier, signal: this.#signal }),
+    );
+  }
+
   async #flush(): Promise<void> {
     const batch = this.#batch;
     if (batch.length === 0) return;
@@ -294,11 +305,22 @@ class SetCopier {
   }
 
   async #copyBatch(batch: { source: string | Buffer; rel: string }[]): Promise<void> {
+    // A short batch (the last one, or a set of a few files) is looked at here first: its
+    // large files go straight to the large-file copier, so a set of a few large files
+    // starts no copy worker.
+    const large = batch.length < BATCH_FILES ? await largeFiles(batch) : [];
     const jobs: { source: string | Buffer; rel: string; target: string | Buffer }[] = [];
-    for (const file of batch) {
+    for (const [index, file] of batch.entries()) {
+      const found = large[index];
+      if (found) {
+        this.#noteName(found.inode, file.rel);
+        await this.#copyLarge(file.source, file.rel);
+        continue;
+      }
       const target = await this.#writer.prepareTarget(file.rel);
       if (target !== null) jobs.push({ ...file, target });
     }
+    if (jobs.length === 0) return;
     this.#workers ??= new CopyWorkers({ threads: copyThreads() });
     if (this.#signal?.aborted) this.#workers.abort();
     const results = await this.#workers.run(
@@ -313,13 +335,7 @@ class SetCopier {
           break;
         case 'large':
           this.#noteName(result.inode, rel);
-          this.#largeCopier ??= new LargeFileCopier();
-          await this.#large.run(() =>
-            this.#writer.copyFile(source, rel, {
-              copier: this.#largeCopier as LargeFileCopier,
-              signal: this.#signal,
-            }),
-          );
+          await this.#copyLarge(source, rel);
           break;
         case 'read-error':
           await this.#writer.discardFile(rel);
@@ -334,6 +350,27 @@ class SetCopier {
       }
     }
   }
+}
+
+/**
+ * Which of `files` are regular files above `WORKER_MAX_FILE_BYTES` (with their `dev:ino`
+ * when they have more than one name); anything else, a file that cannot be looked at
+ * included, is left to the copy workers, which report it.
+ */
+async function largeFiles(
+  files: readonly { source: string | Buffer }[],
+): Promise<({ inode: string | undefined } | null)[]> {
+  return await Promise.all(
+    files.map(({ source }) =>
+      lstat(source).then(
+        (info) =>
+          info.isFile() && info.size > WORKER_MAX_FILE_BYTES
+            ? { inode: info.nlink > 1 ? `${info.dev}:${info.ino}` : undefined }
+            : null,
+        () => null,
+      ),
+    ),
+  );
 }
 
 /** The set root, resolved; a set that vanished or cannot be read is a `SourceError`. */

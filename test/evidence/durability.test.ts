@@ -1,8 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { syncEvidence } from '../../src/evidence/durability.js';
+import { syncDataDir, syncEvidence } from '../../src/evidence/durability.js';
 import { openEvidenceStore } from '../../src/evidence/open-store.js';
 import { recordRunStart } from '../../src/evidence/runs.js';
 import { runCommand } from '../../src/exec/run-command.js';
@@ -154,6 +154,30 @@ describe('evidence durability', () => {
     },
     SLOW_STORE_MS,
   );
+
+  it('at close, syncs the files changed since the open and the folders whose names changed, nothing else', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'restore-drill-sync-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const before = new Date(Date.now() - 60_000);
+    for (const folder of ['untouched', 'written', 'emptied']) {
+      await mkdir(join(dir, folder));
+      await writeFile(join(dir, folder, 'page'), 'old');
+    }
+    await writeFile(join(dir, 'emptied', 'gone'), 'old');
+    for (const path of ['untouched/page', 'written/page', 'emptied/page', 'emptied/gone'])
+      await utimes(join(dir, path), before, before);
+    for (const folder of ['untouched', 'written', 'emptied', '.'])
+      await utimes(join(dir, folder), before, before);
+    const openedAt = Date.now() - 1000;
+    // Rewritten in place: its folder keeps its mtime, the file's moves.
+    await writeFile(join(dir, 'written', 'page'), 'new');
+    await rm(join(dir, 'emptied', 'gone'));
+    // written/page, then emptied (a name removed); untouched, its page and the root stay as they were.
+    expect(await syncDataDir(dir, openedAt)).toBe(2);
+    await writeFile(join(dir, 'new-file'), '');
+    // Now also new-file and the root that names it.
+    expect(await syncDataDir(dir, openedAt)).toBe(4);
+  });
 
   it(
     'embedded: a sync with nothing new written syncs only the pg_wal folder',

@@ -2,7 +2,11 @@ import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CopyWorkers, WORKER_MAX_FILE_BYTES } from '../../src/scratch/copy-workers.js';
+import {
+  type CopyJob,
+  CopyWorkers,
+  WORKER_MAX_FILE_BYTES,
+} from '../../src/scratch/copy-workers.js';
 import { run } from '../helpers/artefacts.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -48,6 +52,25 @@ describe('CopyWorkers', () => {
       { kind: 'write-error', code: 'ENOENT', message: expect.stringContaining('ENOENT') },
     ]);
     expect(await readFile(path.join(dir, 'small.copy'), 'utf8')).toBe('small\n');
+  });
+
+  it('starts a worker only when no started one is idle, and never more than its threads', async () => {
+    const dir = await tempDir('restore-drill-cw-');
+    await writeFile(path.join(dir, 'a'), 'a');
+    const batch = (name: string): CopyJob[] => [
+      { kind: 'copy', source: path.join(dir, 'a'), target: path.join(dir, name) },
+    ];
+    workers = new CopyWorkers({ threads: 2 });
+    expect(workers.started).toBe(0);
+    await workers.run(batch('b1'));
+    await workers.run(batch('b2'));
+    // One batch at a time: the first worker was idle each time.
+    expect(workers.started).toBe(1);
+    const results = await Promise.all(
+      ['c1', 'c2', 'c3', 'c4'].map((name) => workers!.run(batch(name))),
+    );
+    expect(workers.started).toBe(2);
+    expect(results.flat().map((result) => result.kind)).toEqual(Array(4).fill('copied'));
   });
 
   it('writes bytes handed to it, moving them without a copy', async () => {

@@ -182,7 +182,7 @@ describe('LargeFileCopier', () => {
     const copying = dying.copy(file, `${file}.a`);
     // Awaited after the close: a rejection left unheeded meanwhile would count as unhandled.
     const failed = expect(copying).rejects.toThrow(
-      /large-file copy: the (reader|writer|hasher) thread exited/,
+      /large-file copy: the (copier|hasher) thread exited/,
     );
     await dying.close();
     await failed;

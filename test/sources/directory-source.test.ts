@@ -1,8 +1,20 @@
-import { chmod, lstat, mkdir, readFile, readlink, rm, symlink, utimes } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  readFile,
+  readlink,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
+import { WORKER_MAX_FILE_BYTES } from '../../src/scratch/copy-workers.js';
 import { directorySourceKind } from '../../src/sources/directory-source.js';
 import { type RestoreSource } from '../../src/sources/restore-source.js';
 import { SourceError, type BackupSet } from '../../src/model/restore.js';
@@ -161,6 +173,33 @@ describe('directory source', () => {
       expect(shas).toHaveLength(names.length);
       expect(new Set(shas).size).toBe(1);
     }
+  });
+
+  it('restores the names of one large file as hard links, and refuses a large file it may not read', async () => {
+    const { setDir, source, set } = await makeSet('large-links', { 'small.txt': 'small\n' });
+    const large = randomBytes(WORKER_MAX_FILE_BYTES + 1);
+    await writeFile(path.join(setDir, 'big.bin'), large);
+    await run('ln', [path.join(setDir, 'big.bin'), path.join(setDir, 'again.bin')]);
+    await writeFile(path.join(setDir, 'locked.bin'), large);
+    await chmod(path.join(setDir, 'locked.bin'), 0o000);
+    const dir = await scratch();
+    await chmod(root, 0o755);
+    await giveToUnprivileged(dir);
+    const outcome = await asUnprivileged(() => source.restore(set, dir, { items: null, log }));
+    expect(outcome.refused).toEqual([
+      { entry: 'locked.bin', reason: 'cannot read: permission denied' },
+    ]);
+    const sha256 = createHash('sha256').update(large).digest('hex');
+    expect(outcome.files.filter((file) => file.path.endsWith('.bin'))).toEqual([
+      { path: 'again.bin', size: large.length, sha256 },
+      { path: 'big.bin', size: large.length, sha256 },
+    ]);
+    const [again, big] = await Promise.all(
+      ['again.bin', 'big.bin'].map((name) => lstat(path.join(dir, name))),
+    );
+    expect(again?.ino).toBe(big?.ino);
+    expect(big?.nlink).toBe(2);
+    expect(await listFiles(dir)).toEqual(['again.bin', 'big.bin', 'small.txt']);
   });
 
   it('refuses a requested item whose path passes through a symlink', async () => {
