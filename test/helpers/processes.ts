@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll } from 'vitest';
 
 const started: ChildProcess[] = [];
 
-afterAll(() => {
+/** Kills what startSleeper and makeZombie started (per-file-cleanup.ts calls it after each test file). */
+export function killStartedProcesses(): void {
   for (const child of started.splice(0)) child.kill('SIGKILL');
-});
+}
 
 /** A live process that sleeps until the test file ends. */
 export function startSleeper(): ChildProcess & { pid: number } {

@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll } from 'vitest';
 
 const made: string[] = [];
 
@@ -12,6 +11,7 @@ export async function tempDir(prefix = 'restore-drill-'): Promise<string> {
   return dir;
 }
 
-afterAll(async () => {
+/** Removes the folders tempDir made (per-file-cleanup.ts calls it after each test file). */
+export async function removeTempDirs(): Promise<void> {
   await Promise.all(made.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-});
+}
