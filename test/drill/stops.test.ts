@@ -170,12 +170,18 @@ describe('the drill timeout stops every source kind', () => {
     await mkdir(dumps, { recursive: true });
     const dump = await pgDump(await createPgbenchDatabase(), 'c', path.join(dumps, 'app.dump'));
     const { adminUrl } = inject('postgres');
-    await timedOutDrill('pg-hangs', {
-      kind: 'postgres',
-      path: path.join(dumps, '*.dump'),
-      pgRestore: PG_RESTORE_HANGS,
-      scratchServer: { url: adminUrl },
-    });
+    await timedOutDrill(
+      'pg-hangs',
+      {
+        kind: 'postgres',
+        path: path.join(dumps, '*.dump'),
+        pgRestore: PG_RESTORE_HANGS,
+        scratchServer: { url: adminUrl },
+      },
+      // Room for pg_restore -l and the scratch database first: at 1.5 s a loaded machine
+      // (load 16) timed the drill out before pg_restore started.
+      3_000,
+    );
     const pids = await pidsIn(`${dump}.pids`);
     expect(pids).toHaveLength(2);
     await eventually(() => pids.every(processGone));
