@@ -3,7 +3,13 @@ import { cp, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promis
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { bundleCli, CHUNKS_DIR, ENTRY, EXTERNAL } from '../../scripts/bundle-cli.js';
+import {
+  bundleCli,
+  checkWorkerSources,
+  CHUNKS_DIR,
+  ENTRY,
+  EXTERNAL,
+} from '../../scripts/bundle-cli.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { CLI } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
@@ -125,6 +131,51 @@ describe('bundleCli', () => {
       "import { nothing } from 'no-such-package-here';\nconsole.log(nothing);\n",
     );
     await expect(bundleCli(dist)).rejects.toThrow(/no-such-package-here/);
+  });
+});
+
+describe('checkWorkerSources', () => {
+  const body = (loads: string) =>
+    [
+      'function workerMain() {',
+      `  const fs = ${loads}('node:fs');`,
+      '  fs.writeSync(1, "hi");',
+      '}',
+      'export const SOURCE = `(${workerMain.toString()})();`;',
+    ].join('\n');
+
+  it('refuses a worker body run from its source text that calls require, naming the file', () => {
+    expect(() => checkWorkerSources('src/scratch/w.js', body('require'))).toThrow(
+      'src/scratch/w.js: runs a function from its source text (toString) and calls require(); ' +
+        'the bundle rewrites require, so take built-ins from process.getBuiltinModule',
+    );
+  });
+
+  it('accepts process.getBuiltinModule there, and require or createRequire elsewhere', () => {
+    expect(() =>
+      checkWorkerSources('src/scratch/w.js', body('process.getBuiltinModule')),
+    ).not.toThrow();
+    expect(() =>
+      checkWorkerSources('src/a.js', "const x = require('node:fs'); x.toString;"),
+    ).not.toThrow();
+    expect(() =>
+      checkWorkerSources('src/b.js', "createRequire(import.meta.url)('p'); f.toString();"),
+    ).not.toThrow();
+  });
+
+  it('fails the build on such a module', async () => {
+    const root = await packageRoot('restore-drill-bundle-worker-');
+    const dist = path.join(root, 'dist');
+    await mkdir(path.join(dist, 'bin'), { recursive: true });
+    await mkdir(path.join(dist, 'src'), { recursive: true });
+    await writeFile(path.join(dist, 'src', 'w.js'), body('require'));
+    await writeFile(
+      path.join(dist, ENTRY),
+      "import { SOURCE } from '../src/w.js';\nconsole.log(SOURCE);\n",
+    );
+    await expect(bundleCli(dist)).rejects.toThrow(
+      `${path.join('src', 'w.js')}: runs a function from its source text`,
+    );
   });
 });
 
