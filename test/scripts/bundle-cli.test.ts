@@ -1,4 +1,4 @@
-import { builtinModules } from 'node:module';
+import module, { builtinModules } from 'node:module';
 import { cp, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,6 +195,21 @@ describe('the built CLI (npm run build)', () => {
     expect([...loaded].filter((name) => !allowed.includes(name))).toEqual([]);
     expect(loaded).toContain('@electric-sql/pglite');
     expect(loaded).toContain('better-sqlite3');
+  });
+
+  it('keeps V8 compile caches of its chunks where Node has module.enableCompileCache (22.1+)', async () => {
+    const tmp = await tempDir('restore-drill-compile-cache-');
+    const help = await runCommand(process.execPath, [CLI, '--help'], {
+      keepStdout: true,
+      timeoutMs: 50_000,
+      env: { TMPDIR: tmp, NODE_COMPILE_CACHE: undefined, NODE_DISABLE_COMPILE_CACHE: undefined },
+    });
+    expect(help.exitCode, help.stderrTail).toBe(0);
+    const cached = await readdir(path.join(tmp, 'node-compile-cache'), { recursive: true }).catch(
+      () => [],
+    );
+    const hasCache = 'enableCompileCache' in module;
+    expect(cached.length > 0).toBe(hasCache);
   });
 
   it('runs from a copy of its bin, chunks and seed beside package.json, config/ and node_modules', async () => {
