@@ -49,13 +49,16 @@ const ANALYZE_AFTER_RUNS = 1000;
  * ever read by run id.
  */
 async function analyzeIfGrown(db: Kysely<Database>): Promise<void> {
-  const { rows } = await sql<{ analyzed: number; runs: string | null }>`
-    select c.reltuples as analyzed, (select max(seq) - min(seq) + 1 from run_results) as runs
+  const { rows } = await sql<{ analyzed: number; runs: string | null; unvacuumed: boolean }>`
+    select c.reltuples as analyzed, (select max(seq) - min(seq) + 1 from run_results) as runs,
+      c.relallvisible < c.relpages / 2 as unvacuumed
     from pg_class c where c.oid = 'run_results'::regclass`.execute(db);
   const runs = Number(rows[0]?.runs ?? 0);
   // reltuples is -1 until the first ANALYZE.
   const analyzed = Math.max(0, rows[0]?.analyzed ?? 0);
-  if (runs - analyzed > Math.max(ANALYZE_AFTER_RUNS, analyzed / 10))
+  // Statistics without a visibility map: a version that only ran ANALYZE left them.
+  const unvacuumed = analyzed > 0 && rows[0]?.unvacuumed === true;
+  if (unvacuumed || runs - analyzed > Math.max(ANALYZE_AFTER_RUNS, analyzed / 10))
     await sql`vacuum (analyze) run_starts, run_results`.execute(db);
 }
 

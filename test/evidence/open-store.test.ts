@@ -152,6 +152,22 @@ describe('openEvidenceStore, embedded PGlite', () => {
       } finally {
         await fourth.close();
       }
+
+      // Statistics without a visibility map, as a version that only ran ANALYZE left them:
+      // vacuumed at the next close although no run came since.
+      const older = await embeddedDir();
+      next = 0;
+      const analyzedOnly = await openEvidenceStore({ embeddedDir: older, log: silentLogger() });
+      await addRuns(analyzedOnly, 1100);
+      await sql`analyze run_starts, run_results`.execute(analyzedOnly.db);
+      expect(await allVisible(analyzedOnly)).toBe(false);
+      await analyzedOnly.close();
+      const upgraded = await openEvidenceStore({ embeddedDir: older, log: silentLogger() });
+      try {
+        expect(await allVisible(upgraded)).toBe(true);
+      } finally {
+        await upgraded.close();
+      }
     },
     SLOW_STORE_MS,
   );
