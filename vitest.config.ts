@@ -14,6 +14,7 @@ export const SLOW_TEST_FILES = [
   'test/report/server/browser.test.ts',
   'test/schedule/run-leases.test.ts',
   'test/schedule/scheduler.test.ts',
+  'test/scripts/bundle-cli.test.ts',
   'test/sources/postgres-source.test.ts',
   'test/sources/restic-source.test.ts',
   'test/sources/restic-conformance.test.ts',

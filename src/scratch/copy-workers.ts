@@ -31,15 +31,14 @@ interface WorkerData {
 
 /**
  * The worker's body. It runs in a worker thread from its own source text (see
- * `CopyWorkers`), so it may use nothing from this module: only `require`d built-ins.
+ * `CopyWorkers`), so it may use nothing from this module: only built-ins, taken from
+ * `process.getBuiltinModule` (the CLI bundle rewrites a bare `require` into a module import).
  * Synchronous calls are the point: no promise per system call, and a thread of its own.
  */
-/* eslint-disable @typescript-eslint/no-require-imports -- runs from its own source text */
 function copyWorkerMain(): void {
-  const { parentPort, workerData } =
-    require('node:worker_threads') as typeof import('node:worker_threads');
-  const fs = require('node:fs') as typeof import('node:fs');
-  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+  const fs = process.getBuiltinModule('node:fs');
+  const { createHash } = process.getBuiltinModule('node:crypto');
   const data = workerData as WorkerData;
   const aborted = new Int32Array(data.abort);
   const buffer = Buffer.allocUnsafeSlow(data.chunkBytes);

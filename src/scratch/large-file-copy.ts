@@ -64,16 +64,15 @@ type PartResult =
 
 /**
  * The body of each of a copy's two threads (run from its own source text, so only
- * `require`d built-ins; synchronous calls, a thread each). The copier reads the source a
- * chunk at a time into the ring and writes it to the target from there; the hasher hashes
- * each chunk behind it, in order. Neither waits for the other unless the ring is full or empty.
+ * built-ins from `process.getBuiltinModule`, which the CLI bundle leaves alone; synchronous
+ * calls, a thread each). The copier reads the source a chunk at a time into the ring and
+ * writes it to the target from there; the hasher hashes each chunk behind it, in order.
+ * Neither waits for the other unless the ring is full or empty.
  */
-/* eslint-disable @typescript-eslint/no-require-imports -- runs from its own source text */
 function ringThreadMain(): void {
-  const { parentPort, workerData } =
-    require('node:worker_threads') as typeof import('node:worker_threads');
-  const fs = require('node:fs') as typeof import('node:fs');
-  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+  const fs = process.getBuiltinModule('node:fs');
+  const { createHash } = process.getBuiltinModule('node:crypto');
   const data = workerData as RingData;
   const layout = data.layout;
   const control = new Int32Array(data.control);
@@ -191,7 +190,6 @@ function ringThreadMain(): void {
     parentPort.postMessage({ id: job.id, result });
   });
 }
-/* eslint-enable @typescript-eslint/no-require-imports */
 
 const RING_THREAD_SOURCE = `(${ringThreadMain.toString()})();`;
 

@@ -1,7 +1,7 @@
 import { localPathSchema } from '../model/local-path.js';
-import { createHash, randomBytes } from 'node:crypto';
-import { constants, type Dirent } from 'node:fs';
-import { lstat, open, opendir, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, readdir, rename, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import type { CheckResult, Finding } from '../model/check-result.js';
@@ -37,6 +37,7 @@ import { defineSourceKind, type SourceContext } from './source-kind.js';
 import type { CauseCode } from '../model/causes.js';
 import { decodeFileName, fileNameOf, fsPath } from '../model/file-name.js';
 import { NO_SPACE } from '../scratch/space.js';
+import { hashTree } from '../scratch/tree-hasher.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Set by the source itself from `repository`/`password`/`passwordFile`; a second route would be ambiguous. */
@@ -410,74 +411,9 @@ function batchIncludes(patterns: readonly string[]): string[][] {
   return batches;
 }
 
-const HASH_CHUNK = 1024 * 1024;
-const HASH_CONCURRENCY = 4;
-
-async function sha256File(
-  file: string | Buffer,
-  buffer: Buffer,
-): Promise<{ size: number; sha256: string }> {
-  const hash = createHash('sha256');
-  // Never through a link: the walk saw a regular file here.
-  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-  let size = 0;
-  try {
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      size += bytesRead;
-    }
-  } finally {
-    await handle.close();
-  }
-  return { size, sha256: hash.digest('hex') };
-}
-
-/**
- * Walks what restic restored, never following a symlink: regular files are hashed
- * (1 MiB reads, a few at a time), symlinks are recorded with their targets as restic
- * restored them (wherever they point). Files and links are sorted by path.
- */
-async function collectRestored(
-  scratchDir: string,
-  signal?: AbortSignal,
-): Promise<{ files: RestoredFile[]; links: RestoredLink[] }> {
-  const regular: string[] = [];
-  const links: RestoredLink[] = [];
-  const pending: string[] = [''];
-  while (pending.length > 0) {
-    const rel = pending.pop() as string;
-    // Names read as bytes (Node's types omit `encoding: 'buffer'`), in the escaped form.
-    const dir = await opendir(fsPath(scratchDir, rel), { encoding: 'buffer' as BufferEncoding });
-    for await (const entry of dir as AsyncIterable<Dirent<Buffer>>) {
-      const name = fileNameOf(entry.name);
-      const childRel = rel ? `${rel}/${name}` : name;
-      if (entry.isDirectory()) pending.push(childRel);
-      else if (entry.isFile()) regular.push(childRel);
-      else if (entry.isSymbolicLink())
-        links.push({
-          path: childRel,
-          target: fileNameOf(await readlink(fsPath(scratchDir, childRel), { encoding: 'buffer' })),
-        });
-    }
-  }
-  regular.sort();
-  links.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const files: RestoredFile[] = new Array(regular.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    const buffer = Buffer.allocUnsafe(HASH_CHUNK);
-    while (next < regular.length) {
-      signal?.throwIfAborted();
-      const index = next++;
-      const rel = regular[index] as string;
-      const { size, sha256 } = await sha256File(fsPath(scratchDir, rel), buffer);
-      files[index] = { path: rel, size, sha256 };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(HASH_CONCURRENCY, regular.length) }, worker));
-  return { files, links };
+/** Threads that walk and hash what restic restored: restic has ended, so every core is ours. */
+function hashThreads(): number {
+  return Math.max(2, Math.min(4, os.availableParallelism()));
 }
 
 /** Moves the snapshot root's contents from the staging folder up into scratch, then removes the staging folder. */
@@ -843,7 +779,7 @@ class ResticSource implements RestoreSource {
       );
     this.#roots.set(set.id, root);
     await flattenInto(staging, root, scratchDir);
-    const { files, links } = await collectRestored(scratchDir, signal);
+    const { files, links } = await hashTree(scratchDir, { threads: hashThreads(), signal });
     const refused: RefusedEntry[] = [];
 
     const landed = new Set(files.map((file) => file.path));

@@ -1,12 +1,18 @@
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EvidenceError } from '../../src/evidence/errors.js';
 import {
   migrateToLatest,
   MigrationError,
   migrations,
+  staticMigrationProvider,
 } from '../../src/evidence/migrations/index.js';
-import { engines, SLOW_STORE_MS, type StorePlace } from '../helpers/evidence-engines.js';
+import {
+  engines,
+  postgresEngine,
+  SLOW_STORE_MS,
+  type StorePlace,
+} from '../helpers/evidence-engines.js';
 
 describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
   let place: StorePlace | undefined;
@@ -66,6 +72,59 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
   );
 
   it(
+    'brings a store an older version left up to date: the migrations it lacks run on open',
+    async () => {
+      place = await engine.prepare();
+      const names = Object.keys(migrations);
+      const store = await place.open();
+      try {
+        // The schema as the version before the latest left it.
+        const { error } = await new Migrator({
+          db: store.db,
+          provider: staticMigrationProvider,
+        }).migrateDown();
+        expect(error).toBeUndefined();
+        const left = await sql<{ name: string }>`
+          select name from kysely_migration order by name`.execute(store.db);
+        expect(left.rows.map((row) => row.name)).toEqual(names.slice(0, -1));
+      } finally {
+        await store.close();
+      }
+      const reopened = await place.open();
+      try {
+        const applied = await sql<{ name: string }>`
+          select name from kysely_migration order by name`.execute(reopened.db);
+        expect(applied.rows.map((row) => row.name)).toEqual(names);
+        expect(await migrateToLatest(reopened.db)).toEqual({ applied: [] });
+      } finally {
+        await reopened.close();
+      }
+    },
+    SLOW_STORE_MS,
+  );
+
+  it(
+    'refuses a store a newer version migrated, naming the migration it does not know',
+    async () => {
+      place = await engine.prepare();
+      const store = await place.open();
+      await store.close();
+      await place.execRaw(
+        `insert into kysely_migration (name, timestamp) values ('999-from-a-newer-version', '2026-12-07T00:00:00.000Z')`,
+      );
+      const failure = await place.open().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(failure).toBeInstanceOf(MigrationError);
+      expect((failure as Error).message).toBe(
+        'evidence database migration failed: corrupted migrations: previously executed migration 999-from-a-newer-version is missing',
+      );
+    },
+    SLOW_STORE_MS,
+  );
+
+  it(
     'names the failed migration and leaves the schema as it was',
     async () => {
       place = await engine.prepare();
@@ -84,6 +143,28 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
       await place.execRaw('drop table run_starts');
       const store = await place.open();
       await store.close();
+    },
+    SLOW_STORE_MS,
+  );
+});
+
+describe('evidence migrations, two processes at once', () => {
+  it(
+    'PostgreSQL: two stores opening a new database together both open it, each migration applied once',
+    async () => {
+      const place = await postgresEngine.prepare();
+      try {
+        const stores = await Promise.all([place.open(), place.open()]);
+        try {
+          const applied = await sql<{ name: string }>`
+            select name from kysely_migration order by name`.execute(stores[0].db);
+          expect(applied.rows.map((row) => row.name)).toEqual(Object.keys(migrations));
+        } finally {
+          await Promise.all(stores.map((store) => store.close()));
+        }
+      } finally {
+        await place.cleanup();
+      }
     },
     SLOW_STORE_MS,
   );

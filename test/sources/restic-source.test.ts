@@ -51,7 +51,7 @@ import {
 } from '../helpers/restic-repo.js';
 import { createTestDatabase } from '../helpers/test-database.js';
 
-const FAKE_RESTIC = fileURLToPath(new URL('../fixtures/fake-restic.mjs', import.meta.url));
+const FAKE_RESTIC = fileURLToPath(new URL('../fixtures/bin/fake-restic', import.meta.url));
 const log = silentLogger();
 
 /** The files every snapshot of `src` holds, with names restic's filters would misread unescaped. */
@@ -834,11 +834,11 @@ describe('restic source failure modes (fake restic binary)', () => {
       const pidFile = path.join(dir, 'child.pid');
       const restic = fakeSource(
         { FAKE_RESTIC_MODE: 'hang', FAKE_RESTIC_PIDFILE: pidFile },
-        { timeout: '3s' },
+        { timeout: '1s' },
       );
       const started = Date.now();
       const error = await sourceError(restic.listSets({}));
-      expect(error.message).toMatch(/^restic snapshots timed out after 3\.\d+s$/);
+      expect(error.message).toMatch(/^restic snapshots timed out after 1\.\d+s$/);
       expect(Date.now() - started).toBeLessThan(15_000);
       const childPid = Number(await readFile(pidFile, 'utf8'));
       await waitUntil(() => !alive(childPid));
