@@ -36,18 +36,37 @@ function isExternal(id: string): boolean {
   return EXTERNAL.some((name) => id === name || id.startsWith(`${name}/`));
 }
 
+/** A bare `require(…)` call (not `createRequire(…)` or `x.require(…)`). */
+const BARE_REQUIRE = /(?<![\w$.])require\s*\(/;
+
+/**
+ * Refuses a project module that runs a function from its own source text (a worker body,
+ * `fn.toString()`) and calls a bare `require`: the bundler rewrites that `require` into a
+ * name of the bundle's, which the worker thread does not have. Such bodies take built-ins
+ * from `process.getBuiltinModule`.
+ */
+export function checkWorkerSources(file: string, code: string): void {
+  if (code.includes('.toString()') && BARE_REQUIRE.test(code))
+    throw new Error(
+      `${file}: runs a function from its source text (toString) and calls require(); ` +
+        'the bundle rewrites require, so take built-ins from process.getBuiltinModule',
+    );
+}
+
 /**
  * Hands each of dist's compiled modules to the bundler with tsc's source map, so the
- * bundle's map leads back to the TypeScript sources as dist's own maps do.
+ * bundle's map leads back to the TypeScript sources as dist's own maps do, after
+ * `checkWorkerSources`.
  */
-function tscSourceMaps(dist: string): Plugin {
+function compiledModules(dist: string): Plugin {
   return {
-    name: 'tsc-source-maps',
+    name: 'compiled-modules',
     async load(id) {
       if (!id.startsWith(dist + path.sep) || !id.endsWith('.js')) return null;
+      const code = await readFile(id, 'utf8');
+      checkWorkerSources(path.relative(dist, id), code);
       const map = await readFile(`${id}.map`, 'utf8').catch(() => null);
-      if (map === null) return null;
-      return { code: await readFile(id, 'utf8'), map };
+      return map === null ? code : { code, map };
     },
   };
 }
@@ -70,7 +89,7 @@ export async function bundleCli(distDir: string): Promise<CliBundle> {
     input: { 'restore-drill': entry },
     external: isExternal,
     platform: 'node',
-    plugins: [tscSourceMaps(dist)],
+    plugins: [compiledModules(dist)],
     onLog: (level, log) => {
       if (level === 'warn') warnings.push(log.message);
     },

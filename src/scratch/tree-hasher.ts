@@ -25,16 +25,15 @@ interface WorkerData {
 }
 
 /**
- * The worker's body, run from its own source text: it may use only `require`d built-ins.
+ * The worker's body, run from its own source text: it may use only built-ins, taken from
+ * `process.getBuiltinModule` (the CLI bundle rewrites a bare `require` into a module import).
  * Synchronous calls on a thread of its own: no promise per system call, the hash off the
  * event loop. Paths are bytes, so any name the file system holds is read as it is.
  */
-/* eslint-disable @typescript-eslint/no-require-imports -- runs from its own source text */
 function hashWorkerMain(): void {
-  const { parentPort, workerData } =
-    require('node:worker_threads') as typeof import('node:worker_threads');
-  const fs = require('node:fs') as typeof import('node:fs');
-  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  const { parentPort, workerData } = process.getBuiltinModule('node:worker_threads');
+  const fs = process.getBuiltinModule('node:fs');
+  const { createHash } = process.getBuiltinModule('node:crypto');
   const data = workerData as WorkerData;
   const aborted = new Int32Array(data.abort);
   const buffer = Buffer.allocUnsafeSlow(data.chunkBytes);

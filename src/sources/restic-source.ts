@@ -478,6 +478,8 @@ function toRecord(result: CommandResult): ExecRecord {
 const ERROR_FOR = /^ignoring error for (.+?): (.*)$/;
 /** A pack problem `restic check` reports while comparing the index with the pack files. */
 const PACK_PROBLEM = /^pack ([0-9a-f]{8,64}): (.+)$/;
+/** restic's retry backend saying a read failed and will be tried again (`Load(<data/1a2b…>, 0, 0) returned error, retrying after 552ms: …`). */
+const RETRYING_LOAD = /^Load\(<[a-z]+\/[0-9a-f]+>.*\bretrying\b/;
 
 /** The first of a finding's `; `-joined restic messages, naming the pack or blob restic could not read. */
 function firstMessage(actual: unknown): string {
@@ -639,7 +641,6 @@ class ResticSource implements RestoreSource {
     let refused: RefusedEntry[] = [];
     let damage: BackupDamage | undefined;
     if (options.items === null || options.items.size > 0) {
-      await this.#requirePacks(set, signal);
       const restored = await this.#restoreInto(set, scratchDir, options);
       files = restored.files;
       links = restored.links;
@@ -656,13 +657,11 @@ class ResticSource implements RestoreSource {
   }
 
   /**
-   * Fails fast on pack files the repository's index names but the repository no longer
-   * holds: restic 0.14 retries a missing pack for about 90 s before giving up, and the
-   * local cache can hide a missing tree pack altogether. Only the first phase of
-   * `restic check` runs (index against the pack listing, no data read): it is stopped
-   * when restic moves on to the trees.
+   * Pack files the repository's index names but the repository no longer holds. Only the
+   * first phase of `restic check` runs (index against the pack listing, no data read): it
+   * is stopped when restic moves on to the trees. A failure to open the repository throws.
    */
-  async #requirePacks(set: BackupSet, signal: AbortSignal | undefined): Promise<void> {
+  async #missingPacks(signal: AbortSignal | undefined): Promise<string[]> {
     const enough = new AbortController();
     const stop = signal ? AbortSignal.any([signal, enough.signal]) : enough.signal;
     const problems: string[] = [];
@@ -685,17 +684,65 @@ class ResticSource implements RestoreSource {
       if (!enough.signal.aborted || signal?.aborted) throw error;
     }
     signal?.throwIfAborted();
-    if (problems.length > 0)
-      throw new BackupDamagedError(
-        `restic repository ${this.#label} is missing data of its index, so snapshot ${set.id.slice(0, 8)} cannot be restored: ${problems[0] as string}${problems.length > 1 ? ` and ${problems.length - 1} more` : ''}`,
-        { detail: problems.join('; '), entry: null, offset: null },
-        { files: [], refused: [], commands: this.#takeCommands() },
-      );
     // Finished before we stopped it, and not cleanly: only a failure to open the repository counts here.
-    if (result !== null && !result.canceled && result.exitCode !== 0) {
+    if (problems.length === 0 && result !== null && !result.canceled && result.exitCode !== 0) {
       const failure = this.#classify('check', result);
       if (failure.environment) this.#throwUnlessOk('check', result);
     }
+    return problems;
+  }
+
+  #missingPacksError(set: BackupSet, problems: readonly string[]): BackupDamagedError {
+    return new BackupDamagedError(
+      `restic repository ${this.#label} is missing data of its index, so snapshot ${set.id.slice(0, 8)} cannot be restored: ${problems[0] as string}${problems.length > 1 ? ` and ${problems.length - 1} more` : ''}`,
+      { detail: problems.join('; '), entry: null, offset: null },
+      { files: [], refused: [], commands: this.#takeCommands() },
+    );
+  }
+
+  /**
+   * One `restic restore`, watched for restic retrying a load: restic 0.14 retries a missing
+   * pack for about 90 s, so at its first retry the pack check runs beside the restore, and
+   * packs the index names but the repository lacks stop the restore at once as damage. A
+   * restore that never retries pays for no check.
+   */
+  async #restoreWatched(
+    set: BackupSet,
+    args: string[],
+    signal: AbortSignal | undefined,
+    onStderrLine: (line: string) => void,
+  ): Promise<CommandResult> {
+    const packsMissing = new AbortController();
+    let packCheck: Promise<string[]> | undefined;
+    const watch = (line: string): void => {
+      if (packCheck === undefined && RETRYING_LOAD.test(line.trim())) {
+        packCheck = this.#missingPacks(signal).then(
+          (problems) => {
+            if (problems.length > 0) packsMissing.abort();
+            return problems;
+          },
+          (error: unknown) => {
+            packsMissing.abort();
+            throw error;
+          },
+        );
+        // Awaited once the restore ends; never an unhandled rejection meanwhile.
+        packCheck.catch(() => undefined);
+      }
+      onStderrLine(line);
+    };
+    const stop = signal ? AbortSignal.any([signal, packsMissing.signal]) : packsMissing.signal;
+    let result: CommandResult | undefined;
+    try {
+      result = await this.#exec('restore', args, { signal: stop, onStderrLine: watch });
+    } catch (error) {
+      // Stopped by the pack check: what it found is the outcome.
+      if (!packsMissing.signal.aborted || signal?.aborted) throw error;
+    }
+    const problems = packCheck === undefined ? [] : await packCheck;
+    if (problems.length > 0) throw this.#missingPacksError(set, problems);
+    if (result === undefined) throw new Error('restic restore stopped without a cause');
+    return result;
   }
 
   /** The commands run since the last restore, handed over as its evidence. */
@@ -753,7 +800,13 @@ class ResticSource implements RestoreSource {
         list.push(match[2] as string);
         errors.set(match[1] as string, list);
       };
-      const result = await this.#exec('restore', args, { signal, onStderrLine });
+      let result: CommandResult;
+      try {
+        result = await this.#restoreWatched(set, args, signal, onStderrLine);
+      } catch (error) {
+        await rm(staging, { recursive: true, force: true });
+        throw error;
+      }
       // Exit 1 after per-file errors is damaged data, a finding; anything else means no restore happened.
       if (
         result.exitCode !== 0 &&

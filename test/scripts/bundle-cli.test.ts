@@ -1,9 +1,15 @@
-import { builtinModules } from 'node:module';
+import module, { builtinModules } from 'node:module';
 import { cp, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { bundleCli, CHUNKS_DIR, ENTRY, EXTERNAL } from '../../scripts/bundle-cli.js';
+import {
+  bundleCli,
+  checkWorkerSources,
+  CHUNKS_DIR,
+  ENTRY,
+  EXTERNAL,
+} from '../../scripts/bundle-cli.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { CLI } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp.js';
@@ -128,6 +134,51 @@ describe('bundleCli', () => {
   });
 });
 
+describe('checkWorkerSources', () => {
+  const body = (loads: string) =>
+    [
+      'function workerMain() {',
+      `  const fs = ${loads}('node:fs');`,
+      '  fs.writeSync(1, "hi");',
+      '}',
+      'export const SOURCE = `(${workerMain.toString()})();`;',
+    ].join('\n');
+
+  it('refuses a worker body run from its source text that calls require, naming the file', () => {
+    expect(() => checkWorkerSources('src/scratch/w.js', body('require'))).toThrow(
+      'src/scratch/w.js: runs a function from its source text (toString) and calls require(); ' +
+        'the bundle rewrites require, so take built-ins from process.getBuiltinModule',
+    );
+  });
+
+  it('accepts process.getBuiltinModule there, and require or createRequire elsewhere', () => {
+    expect(() =>
+      checkWorkerSources('src/scratch/w.js', body('process.getBuiltinModule')),
+    ).not.toThrow();
+    expect(() =>
+      checkWorkerSources('src/a.js', "const x = require('node:fs'); x.toString;"),
+    ).not.toThrow();
+    expect(() =>
+      checkWorkerSources('src/b.js', "createRequire(import.meta.url)('p'); f.toString();"),
+    ).not.toThrow();
+  });
+
+  it('fails the build on such a module', async () => {
+    const root = await packageRoot('restore-drill-bundle-worker-');
+    const dist = path.join(root, 'dist');
+    await mkdir(path.join(dist, 'bin'), { recursive: true });
+    await mkdir(path.join(dist, 'src'), { recursive: true });
+    await writeFile(path.join(dist, 'src', 'w.js'), body('require'));
+    await writeFile(
+      path.join(dist, ENTRY),
+      "import { SOURCE } from '../src/w.js';\nconsole.log(SOURCE);\n",
+    );
+    await expect(bundleCli(dist)).rejects.toThrow(
+      `${path.join('src', 'w.js')}: runs a function from its source text`,
+    );
+  });
+});
+
 describe('the built CLI (npm run build)', () => {
   it('loads only node built-ins, its own chunks and the EXTERNAL packages', async () => {
     const chunkFiles = (await readdir(path.join(DIST, CHUNKS_DIR))).filter((name) =>
@@ -144,6 +195,21 @@ describe('the built CLI (npm run build)', () => {
     expect([...loaded].filter((name) => !allowed.includes(name))).toEqual([]);
     expect(loaded).toContain('@electric-sql/pglite');
     expect(loaded).toContain('better-sqlite3');
+  });
+
+  it('keeps V8 compile caches of its chunks where Node has module.enableCompileCache (22.1+)', async () => {
+    const tmp = await tempDir('restore-drill-compile-cache-');
+    const help = await runCommand(process.execPath, [CLI, '--help'], {
+      keepStdout: true,
+      timeoutMs: 50_000,
+      env: { TMPDIR: tmp, NODE_COMPILE_CACHE: undefined, NODE_DISABLE_COMPILE_CACHE: undefined },
+    });
+    expect(help.exitCode, help.stderrTail).toBe(0);
+    const cached = await readdir(path.join(tmp, 'node-compile-cache'), { recursive: true }).catch(
+      () => [],
+    );
+    const hasCache = 'enableCompileCache' in module;
+    expect(cached.length > 0).toBe(hasCache);
   });
 
   it('runs from a copy of its bin, chunks and seed beside package.json, config/ and node_modules', async () => {
