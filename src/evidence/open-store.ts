@@ -35,6 +35,9 @@ export interface EvidenceStore {
 /** Shared buffers of the embedded store: keeps a CLI call or the daemon well under 200 MB. */
 const EMBEDDED_SHARED_BUFFERS = '16MB';
 
+/** ANALYZE samples 300 rows per unit of this; PostgreSQL's default is 100. */
+const EMBEDDED_STATISTICS_TARGET = 10;
+
 /** Refresh the run tables' statistics once this many runs came since the last time (or a tenth more, if more). */
 const ANALYZE_AFTER_RUNS = 1000;
 
@@ -58,8 +61,12 @@ async function analyzeIfGrown(db: Kysely<Database>): Promise<void> {
   const analyzed = Math.max(0, rows[0]?.analyzed ?? 0);
   // Statistics without a visibility map: a version that only ran ANALYZE left them.
   const unvacuumed = analyzed > 0 && rows[0]?.unvacuumed === true;
-  if (unvacuumed || runs - analyzed > Math.max(ANALYZE_AFTER_RUNS, analyzed / 10))
+  if (unvacuumed || runs - analyzed > Math.max(ANALYZE_AFTER_RUNS, analyzed / 10)) {
+    // A 3,000-row sample is plenty for drill, verdict and time filters; the default 30,000 rows
+    // of run records took the close to 220 MB of RSS at 100,000 runs (160 MB with this).
+    await sql`set default_statistics_target = ${sql.lit(EMBEDDED_STATISTICS_TARGET)}`.execute(db);
     await sql`vacuum (analyze) run_starts, run_results`.execute(db);
+  }
 }
 
 /** How long to wait for a PostgreSQL server before calling it unreachable. */

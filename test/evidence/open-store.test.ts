@@ -143,6 +143,12 @@ describe('openEvidenceStore, embedded PGlite', () => {
       const third = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
       expect(await analyzed(third)).toEqual({ run_starts: 1100, run_results: 1100 });
       expect(await allVisible(third)).toBe(true);
+      // A small sample (statistics target 10): 11 histogram bounds at most, not PostgreSQL's 101.
+      const { rows: bounds } = await sql<{ count: number }>`
+        select array_length(histogram_bounds::text::text[], 1) as count from pg_stats
+        where tablename = 'run_results' and attname = 'started_at'`.execute(third.db);
+      expect(bounds[0]?.count).toBeGreaterThan(1);
+      expect(bounds[0]?.count).toBeLessThanOrEqual(11);
       // Another 100 runs are under a tenth more: no new statistics yet.
       await addRuns(third, 100);
       await third.close();
