@@ -139,15 +139,25 @@ function copyWorkerMain(): void {
     }
   };
 
-  parentPort?.on('message', (batch: { id: number; jobs: CopyJob[] }) => {
-    parentPort.postMessage({ id: batch.id, results: batch.jobs.map(copyOne) });
+  parentPort?.on('message', (batch: { id: number; jobs: CopyJob[]; lent?: ArrayBuffer }) => {
+    const results = batch.jobs.map(copyOne);
+    // A lent buffer goes back to its owner for the next batch.
+    const lent = batch.lent === undefined ? [] : [batch.lent];
+    parentPort.postMessage({ id: batch.id, results, lent: batch.lent }, lent);
   });
 }
 
 const WORKER_SOURCE = `(${copyWorkerMain.toString()})();`;
 
+/** A worker's answer to one batch: the results in order, and the buffer lent with it. */
+interface BatchAnswer {
+  id: number;
+  results: CopyResult[];
+  lent?: ArrayBuffer;
+}
+
 interface Pending {
-  resolve: (results: CopyResult[]) => void;
+  resolve: (answer: BatchAnswer) => void;
   reject: (error: unknown) => void;
 }
 
@@ -191,11 +201,11 @@ export class CopyWorkers {
       execArgv: [],
     });
     const slot = { worker, outstanding: 0 };
-    worker.on('message', (message: { id: number; results: CopyResult[] }) => {
+    worker.on('message', (message: BatchAnswer) => {
       slot.outstanding--;
       const pending = this.#pending.get(message.id);
       this.#pending.delete(message.id);
-      pending?.resolve(message.results);
+      pending?.resolve(message);
     });
     worker.on('error', (error) => this.#fail(error));
     worker.on('exit', (code) => {
@@ -216,27 +226,31 @@ export class CopyWorkers {
   }
 
   /** Runs `jobs` in an idle worker (or the least busy); results come in the same order. */
-  run(jobs: CopyJob[]): Promise<CopyResult[]> {
+  async run(jobs: CopyJob[]): Promise<CopyResult[]> {
+    return (await this.#send(jobs, undefined)).results;
+  }
+
+  /**
+   * Runs write jobs whose data are views of `buffer`, which moves to the worker without a
+   * copy and comes back with the results, for the next batch: bytes written are not left
+   * for a garbage collector to find (in another thread's heap, which rarely collects).
+   */
+  async write(
+    jobs: Extract<CopyJob, { kind: 'write' }>[],
+    buffer: ArrayBuffer,
+  ): Promise<{ results: CopyResult[]; buffer: ArrayBuffer }> {
+    const answer = await this.#send(jobs, buffer);
+    return { results: answer.results, buffer: answer.lent ?? new ArrayBuffer(0) };
+  }
+
+  #send(jobs: CopyJob[], lent: ArrayBuffer | undefined): Promise<BatchAnswer> {
     if (this.#failure !== null) return Promise.reject(this.#failure);
     const slot = this.#pick();
     const id = this.#nextId++;
     slot.outstanding++;
-    // Buffers that own their memory move to the worker without a copy (and are gone here).
-    const transfer: ArrayBuffer[] = [];
-    for (const job of jobs) {
-      if (job.kind !== 'write') continue;
-      for (const data of job.data) {
-        if (
-          data.buffer instanceof ArrayBuffer &&
-          data.byteOffset === 0 &&
-          data.byteLength === data.buffer.byteLength
-        )
-          transfer.push(data.buffer);
-      }
-    }
-    return new Promise<CopyResult[]>((resolve, reject) => {
+    return new Promise<BatchAnswer>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, jobs }, transfer);
+      slot.worker.postMessage({ id, jobs, lent }, lent === undefined ? [] : [lent]);
     });
   }
 

@@ -360,16 +360,26 @@ async function hardLink(
 
 /** Members up to this size are gathered whole and written by a worker thread. */
 const SMALL_MEMBER_BYTES = CHUNK_BYTES;
-/** A batch for a worker is sent once it holds this many members or bytes. */
+/** A batch for a worker is sent once it holds this many members, or its buffer is full. */
 const BATCH_MEMBERS = 64;
-const BATCH_BYTES = 8 * CHUNK_BYTES;
+/** Each batch's members lie in one buffer of this size, reused batch after batch. */
+const BATCH_BYTES = 2 * CHUNK_BYTES;
+
+/** A small member gathered for a worker: its bytes are a view of the batch's buffer. */
+interface BatchMember {
+  rel: string;
+  name: string;
+  target: string | Buffer;
+  mode: number;
+  data: Uint8Array;
+}
 
 /**
  * Writes regular members into scratch, hashing while writing. Small members (most of a
  * typical archive) are gathered whole and handed in batches to worker threads, which
  * hash and write them synchronously: the parser never waits on a promise per system call.
  * Large members are streamed here, chunk by chunk. Memory stays bounded by the batches
- * in flight. A member whose name clashes with one still queued waits for the queue
+ * in flight, whose buffers come back from the workers and are reused. A member whose name clashes with one still queued waits for the queue
  * (`settle`), so a later member always replaces an earlier one, as with tar.
  */
 class MemberWriter {
@@ -379,14 +389,12 @@ class MemberWriter {
   readonly #batches = new TaskPool(this.#threads * 2);
   /** Started with the first batch: an archive of large members starts no threads. */
   #workers: CopyWorkers | null = null;
-  #batch: {
-    rel: string;
-    name: string;
-    target: string | Buffer;
-    mode: number;
-    data: Uint8Array;
-  }[] = [];
+  #batch: BatchMember[] = [];
+  /** The buffer the batch's members are gathered in, and how much of it they fill. */
+  #buffer: ArrayBuffer | null = null;
   #batchBytes = 0;
+  /** Batch buffers back from the workers, for the next batches. */
+  readonly #spare: ArrayBuffer[] = [];
   /** Names queued or being written by a worker. */
   readonly #pending = new Set<string>();
   readonly #onAbort = (): void => this.#workers?.abort();
@@ -409,8 +417,12 @@ class MemberWriter {
     if ((header.size ?? 0) > SMALL_MEMBER_BYTES) return this.#stream(rel, name, mode, body);
     const target = await this.#writer.prepareTarget(rel, name);
     if (target === null) return;
-    // One buffer of its own per member: it is handed to the worker without a copy.
-    const data = new Uint8Array(new ArrayBuffer(header.size ?? 0));
+    const size = header.size ?? 0;
+    if (this.#batchBytes + size > BATCH_BYTES) await this.#flush();
+    this.#buffer ??= this.#spare.pop() ?? new ArrayBuffer(BATCH_BYTES);
+    const data = new Uint8Array(this.#buffer, this.#batchBytes, size);
+    // Taken before the body is read: a later member may not reuse the space.
+    this.#batchBytes += size;
     let offset = 0;
     for await (const chunk of body) {
       this.#signal?.throwIfAborted();
@@ -423,7 +435,6 @@ class MemberWriter {
       });
     this.#batch.push({ rel, name, target, mode, data });
     this.#pending.add(rel);
-    this.#batchBytes += data.byteLength;
     if (this.#batch.length >= BATCH_MEMBERS || this.#batchBytes >= BATCH_BYTES) await this.#flush();
   }
 
@@ -485,26 +496,27 @@ class MemberWriter {
 
   async #flush(): Promise<void> {
     const batch = this.#batch;
-    if (batch.length === 0) return;
+    const buffer = this.#buffer;
+    if (batch.length === 0 || buffer === null) {
+      // Space taken by a member that was never queued (its body failed) is free again.
+      this.#batchBytes = 0;
+      return;
+    }
     this.#batch = [];
+    this.#buffer = null;
     this.#batchBytes = 0;
-    await this.#batches.run(() => this.#write(batch));
+    await this.#batches.run(() => this.#write(batch, buffer));
   }
 
-  async #write(
-    batch: {
-      rel: string;
-      name: string;
-      target: string | Buffer;
-      mode: number;
-      data: Uint8Array;
-    }[],
-  ): Promise<void> {
+  async #write(batch: BatchMember[], buffer: ArrayBuffer): Promise<void> {
     this.#workers ??= new CopyWorkers({ threads: this.#threads });
     if (this.#signal?.aborted) this.#workers.abort();
-    const results = await this.#workers.run(
+    const written = await this.#workers.write(
       batch.map(({ target, mode, data }) => ({ kind: 'write', target, mode, data: [data] })),
+      buffer,
     );
+    if (written.buffer.byteLength === BATCH_BYTES) this.#spare.push(written.buffer);
+    const results = written.results;
     for (const [index, result] of results.entries()) {
       const { rel, name } = batch[index] as { rel: string; name: string };
       this.#pending.delete(rel);

@@ -99,7 +99,7 @@ describe('openEvidenceStore, embedded PGlite', () => {
   );
 
   it(
-    'gathers planner statistics at close once 1000 runs came since the last time, as autovacuum would',
+    'vacuums and gathers planner statistics at close once 1000 runs came since the last time, as autovacuum would',
     async () => {
       const dir = await embeddedDir();
       const analyzed = async (store: EvidenceStore) =>
@@ -110,6 +110,13 @@ describe('openEvidenceStore, embedded PGlite', () => {
               where relname in ('run_starts', 'run_results')`.execute(store.db)
           ).rows.map((row) => [row.relname, row.reltuples]),
         );
+      // VACUUM's visibility map: every page all-visible, so counts read the indexes alone.
+      const allVisible = async (store: EvidenceStore) =>
+        (
+          await sql<{ relname: string; visible: boolean }>`
+            select relname, relpages > 0 and relallvisible = relpages as visible from pg_class
+            where relname in ('run_starts', 'run_results')`.execute(store.db)
+        ).rows.every((row) => row.visible);
       let next = 0;
       const addRuns = async (store: EvidenceStore, count: number) => {
         const from = next + 1;
@@ -130,10 +137,18 @@ describe('openEvidenceStore, embedded PGlite', () => {
       await first.close();
       const second = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
       expect(await analyzed(second)).toEqual({ run_starts: -1, run_results: -1 });
+      expect(await allVisible(second)).toBe(false);
       await addRuns(second, 200);
       await second.close();
       const third = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
       expect(await analyzed(third)).toEqual({ run_starts: 1100, run_results: 1100 });
+      expect(await allVisible(third)).toBe(true);
+      // A small sample (statistics target 10): 11 histogram bounds at most, not PostgreSQL's 101.
+      const { rows: bounds } = await sql<{ count: number }>`
+        select array_length(histogram_bounds::text::text[], 1) as count from pg_stats
+        where tablename = 'run_results' and attname = 'started_at'`.execute(third.db);
+      expect(bounds[0]?.count).toBeGreaterThan(1);
+      expect(bounds[0]?.count).toBeLessThanOrEqual(11);
       // Another 100 runs are under a tenth more: no new statistics yet.
       await addRuns(third, 100);
       await third.close();
@@ -142,6 +157,22 @@ describe('openEvidenceStore, embedded PGlite', () => {
         expect(await analyzed(fourth)).toEqual({ run_starts: 1100, run_results: 1100 });
       } finally {
         await fourth.close();
+      }
+
+      // Statistics without a visibility map, as a version that only ran ANALYZE left them:
+      // vacuumed at the next close although no run came since.
+      const older = await embeddedDir();
+      next = 0;
+      const analyzedOnly = await openEvidenceStore({ embeddedDir: older, log: silentLogger() });
+      await addRuns(analyzedOnly, 1100);
+      await sql`analyze run_starts, run_results`.execute(analyzedOnly.db);
+      expect(await allVisible(analyzedOnly)).toBe(false);
+      await analyzedOnly.close();
+      const upgraded = await openEvidenceStore({ embeddedDir: older, log: silentLogger() });
+      try {
+        expect(await allVisible(upgraded)).toBe(true);
+      } finally {
+        await upgraded.close();
       }
     },
     SLOW_STORE_MS,

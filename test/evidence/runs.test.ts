@@ -573,3 +573,29 @@ describe('evidence runs on postgres with a repeatable-read default', () => {
     }
   });
 });
+
+describe.each(engines)('unfinished runs on %s, in a store of their own', (_dialect, engine) => {
+  it(
+    'finds none while every start has its result, and exactly the starts left without one',
+    async () => {
+      const place = await engine.prepare();
+      const store = await place.open();
+      try {
+        const unfinished = async () => (await findUnfinishedRuns(store.db)).map((run) => run.runId);
+        expect(await unfinished()).toEqual([]);
+        const done = makeRecord({ drill: uniqueDrill('counted') });
+        await recordRunStart(store.db, startOf(done));
+        expect(await unfinished()).toEqual([done.runId]);
+        await recordRunResult(store.db, done, []);
+        expect(await unfinished()).toEqual([]);
+        const crashed = makeRecord({ drill: done.drill, startedAt: '2025-02-01T00:00:00.000Z' });
+        await recordRunStart(store.db, startOf(crashed));
+        expect(await unfinished()).toEqual([crashed.runId]);
+      } finally {
+        await store.close();
+        await place.cleanup();
+      }
+    },
+    SLOW_STORE_MS,
+  );
+});

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -73,20 +73,48 @@ describe('CopyWorkers', () => {
     expect(results.flat().map((result) => result.kind)).toEqual(Array(4).fill('copied'));
   });
 
-  it('writes bytes handed to it, moving them without a copy', async () => {
+  it('writes bytes lent to it in one buffer, moving the buffer there and back without a copy', async () => {
     const dir = await tempDir('restore-drill-cw-');
     workers = new CopyWorkers({ threads: 1 });
-    const data = new Uint8Array(new ArrayBuffer(5));
-    data.set(Buffer.from('hello'));
-    const [result] = await workers.run([
-      { kind: 'write', target: path.join(dir, 'hello.txt'), mode: 0o600, data: [data] },
+    const buffer = new ArrayBuffer(16);
+    const hello = new Uint8Array(buffer, 0, 5);
+    hello.set(Buffer.from('hello'));
+    const empty = new Uint8Array(buffer, 5, 0);
+    const world = new Uint8Array(buffer, 5, 6);
+    world.set(Buffer.from(' world'));
+    const writing = workers.write(
+      [
+        { kind: 'write', target: path.join(dir, 'hello.txt'), mode: 0o600, data: [hello] },
+        { kind: 'write', target: path.join(dir, 'empty'), mode: 0o600, data: [empty] },
+        { kind: 'write', target: path.join(dir, 'world.txt'), mode: 0o640, data: [world] },
+      ],
+      buffer,
+    );
+    // Moved, not copied: gone here while the worker has it.
+    expect(buffer.byteLength).toBe(0);
+    const written = await writing;
+    expect(written.results).toEqual([
+      {
+        kind: 'copied',
+        size: 5,
+        sha256: (await run('sha256sum', ['hello.txt'], dir)).slice(0, 64),
+      },
+      {
+        kind: 'copied',
+        size: 0,
+        sha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+      },
+      {
+        kind: 'copied',
+        size: 6,
+        sha256: (await run('sha256sum', ['world.txt'], dir)).slice(0, 64),
+      },
     ]);
-    expect(result).toEqual({
-      kind: 'copied',
-      size: 5,
-      sha256: (await run('sha256sum', ['hello.txt'], dir)).slice(0, 64),
-    });
-    expect(data.byteLength).toBe(0);
+    expect(await readFile(path.join(dir, 'world.txt'), 'utf8')).toBe(' world');
+    expect((await stat(path.join(dir, 'world.txt'))).mode & 0o777).toBe(0o640);
+    // Back whole, for the next batch.
+    expect(written.buffer.byteLength).toBe(16);
+    expect(Buffer.from(written.buffer, 0, 11).toString()).toBe('hello world');
   });
 
   it('answers every job as aborted once aborted', async () => {

@@ -150,6 +150,28 @@ describe('tar source', () => {
       expect(await sha256sumTree(scratch)).toEqual(treeSums);
     });
 
+    it('restores members of every size up to a worker batch, each with its own bytes and hash', async () => {
+      // Sizes around the 1 MiB a member may have to go in a batch, and the 2 MiB batch
+      // buffer: members that fill it, one that does not fit, empty ones between.
+      const MiB = 1024 * 1024;
+      const sizes = [MiB, MiB - 1, 0, MiB + 1, 700_000, 4096, MiB, 0, 1_400_000, MiB - 512, 1];
+      const files: Record<string, Buffer> = {};
+      for (const [index, size] of sizes.entries())
+        files[`m/${String(index).padStart(2, '0')}.bin`] = Buffer.alloc(size, index + 1);
+      for (let index = 0; index < 150; index++)
+        files[`s/${String(index).padStart(3, '0')}.txt`] = Buffer.from(`small ${index}\n`);
+      const sized = path.join(root, 'sized-tree');
+      await writeTree(sized, files);
+      const { archive, source } = await place('sized.tar.gz');
+      await run('tar', ['-czf', archive, '-C', sized, '.']);
+      const { outcome, scratch } = await restoreAll(source);
+      expect(outcome.refused).toEqual([]);
+      const sums = await sha256sumTree(sized);
+      expect(new Map(outcome.files.map((file) => [file.path, file.sha256]))).toEqual(sums);
+      expect(await sha256sumTree(scratch)).toEqual(sums);
+      expect(outcome.files.find((file) => file.path === 'm/03.bin')?.size).toBe(MiB + 1);
+    });
+
     it('tells gzip by its magic bytes, not the name: gzip data in a .tar', async () => {
       const { archive, source } = await place('misnamed.tar');
       await run('tar', ['-czf', archive, '-C', tree, '.']);
