@@ -1103,15 +1103,31 @@ class ResticSource implements RestoreSource {
     args: string[],
     options: Pick<RunCommandOptions, 'signal' | 'keepStdout' | 'onStdoutLine' | 'onStderrLine'>,
   ): Promise<CommandResult> {
-    await this.#checkVersion(options.signal);
-    return this.#run(verb, args, options);
+    if (this.#versionChecked !== undefined) {
+      await this.#versionChecked;
+      return this.#run(verb, args, options);
+    }
+    // The first command starts beside `restic version` rather than after it (a process start
+    // less to wait for); its record follows the version's, and a refused version wins.
+    const version = this.#checkVersion(options.signal);
+    const [checked, ran] = await Promise.allSettled([
+      version,
+      this.#run(verb, args, { ...options, recordAfter: version }),
+    ]);
+    if (checked.status === 'rejected') throw checked.reason;
+    if (ran.status === 'rejected') throw ran.reason;
+    return ran.value;
   }
 
   async #run(
     verb: string,
     args: string[],
-    options: Pick<RunCommandOptions, 'signal' | 'keepStdout' | 'onStdoutLine' | 'onStderrLine'>,
+    options: Pick<RunCommandOptions, 'signal' | 'keepStdout' | 'onStdoutLine' | 'onStderrLine'> & {
+      /** Settles before this command's record is kept, so the evidence keeps the start order. */
+      recordAfter?: Promise<unknown>;
+    },
   ): Promise<CommandResult> {
+    const { recordAfter, ...commandOptions } = options;
     const env: Record<string, string | undefined> = {
       ...this.#config.env,
       // Inherited values would compete with the configured ones.
@@ -1122,12 +1138,13 @@ class ResticSource implements RestoreSource {
       RESTIC_PASSWORD_FILE: this.#passwordFile,
     };
     const result = await runCommand(this.#config.binary, args, {
-      ...options,
+      ...commandOptions,
       env,
       timeoutMs: this.#config.timeout,
       // A closed stdin: restic must never sit waiting for a password prompt.
       input: '',
     });
+    await recordAfter?.catch(() => undefined);
     this.#commands.push(toRecord(result));
     this.#log.debug(
       { command: result.command, durationMs: result.durationMs },
