@@ -667,6 +667,42 @@ describe('restic source over a damaged repository', () => {
     expect(damaged.partial.files).toEqual([]);
   });
 
+  test("a tree pack missing from the repository fails the drill even while restic's cache still holds it", async () => {
+    // With the cache, restic restore would succeed here; a host without it (the disaster) could not.
+    // The restore reads the repository itself (--no-cache), so the missing pack surfaces.
+    const treeless = path.join(repo.dir, 'treeless-repo');
+    await cp(repo.repository, treeless, { recursive: true });
+    const cacheDir = path.join(repo.dir, 'treeless-cache');
+    const listing = await runCommand('restic', ['ls', snapshot], {
+      env: resticEnv(treeless, cacheDir),
+    });
+    expect(listing.exitCode, listing.stderrTail).toBe(0);
+    const cachedPacks: string[] = [];
+    for (const id of await readdir(cacheDir))
+      for (const sub of await readdir(path.join(cacheDir, id, 'data')).catch(() => []))
+        cachedPacks.push(...(await readdir(path.join(cacheDir, id, 'data', sub))));
+    expect(cachedPacks.length).toBeGreaterThan(0);
+    for (const pack of cachedPacks) await rm(path.join(treeless, 'data', pack.slice(0, 2), pack));
+    const restic = resticSourceKind.create(
+      resticSourceConfigSchema.parse({
+        kind: 'restic',
+        repository: treeless,
+        password: TEST_RESTIC_PASSWORD,
+        cacheDir,
+      }),
+      { configDir: repo.dir, log },
+    );
+    const set = setOf(await restic.listSets({}), snapshot);
+    const error = await restic.restore(set, await scratch(), { items: null, log }).then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).message).toContain(
+      `pack ${cachedPacks[0] as string}: does not exist`,
+    );
+  });
+
   test('a restore of the damaged file fails the restic-restore check naming that file, so the drill cannot pass', async () => {
     const restic = damagedSource();
     const set = setOf(await restic.listSets({}), snapshot);
