@@ -24,18 +24,30 @@ export async function procState(pid: number): Promise<string | null> {
 }
 
 /**
- * A real zombie: `sh` starts a child that exits at once, then execs `sleep`, which never reaps
- * it, as a container's PID 1 that does not reap leaves a SIGKILLed daemon. Resolves once
- * /proc shows it in state Z; the parent lives until the test file ends.
+ * A real zombie: perl forks a child that exits at once and then sleeps without ever calling
+ * wait, as a container's PID 1 that does not reap leaves a SIGKILLed daemon. (A shell is no good
+ * here: dash reaps a finished background job before `exec` when the job exits first, which it
+ * does under load.) Resolves once /proc shows it in state Z; the parent lives until the test
+ * file ends.
  */
 export async function makeZombie(): Promise<number> {
-  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 600'], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
+  const parent = spawn(
+    'perl',
+    [
+      '-e',
+      'my $pid = fork(); die "fork: $!" unless defined $pid; exit 0 if $pid == 0; $| = 1; print "$pid\\n"; sleep 600',
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  );
   started.push(parent);
   const pid = await new Promise<number>((resolve, reject) => {
-    parent.stdout?.once('data', (chunk: Buffer) => resolve(Number(chunk.toString().trim())));
+    let printed = '';
+    parent.stdout?.on('data', (chunk: Buffer) => {
+      printed += chunk.toString();
+      if (printed.endsWith('\n')) resolve(Number(printed.trim()));
+    });
     parent.once('error', reject);
+    parent.once('exit', (code) => reject(new Error(`perl exited (${code}) before forking`)));
   });
   // The child exits at once; wait for the kernel to show it (bounded, not a timing assumption).
   for (let tries = 0; tries < 500; tries++) {
