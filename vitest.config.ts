@@ -37,10 +37,10 @@ export default defineConfig({
     // Two workers for two cores; the slowest files start first (vitest's cached durations).
     pool: 'forks',
     maxWorkers: 2,
-    // A fresh module graph per file. Sharing one across files (isolate: false) saved ~0.7 s of
-    // CPU a file, but module state of src/ leaked between files: a secret registered for
-    // redaction by one file rewrote another's alert text, and the S3 tests saw other mtimes.
-    isolate: true,
+    // One module graph per worker, not per file: importing src/ and the SDKs again for each of
+    // 160 files cost ~0.7 s of CPU a file. What a file leaves in the process (secrets registered
+    // for redaction, timers, stubs, env) is undone by the setup file below.
+    isolate: false,
     setupFiles: ['test/helpers/per-file-cleanup.ts'],
     // PGlite on the baseline compiler, as the CLI runs it (bin/restore-drill.ts): optimising
     // its WASM in the background cost each worker CPU and memory the tests never won back.

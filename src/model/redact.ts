@@ -11,6 +11,11 @@ export class Redactor {
     if (value.length >= 4) this.#replacements.set(value, reference);
   }
 
+  /** Forgets every value: a process that runs config after config (the test workers) starts over. */
+  clear(): void {
+    this.#replacements.clear();
+  }
+
   get size(): number {
     return this.#replacements.size;
   }
