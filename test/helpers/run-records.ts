@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { EvidenceDb } from '../../src/evidence/database.js';
 import { itemsDigest } from '../../src/evidence/items-digest.js';
 import type { RunItem, RunRecord } from '../../src/evidence/run-record.js';
 import type { RunStart } from '../../src/evidence/runs.js';
@@ -116,4 +118,25 @@ export function withItems(record: RunRecord, items: readonly RunItem[]): RunReco
       items: items.slice(0, 1000).map((item) => item.path),
     },
   };
+}
+
+/**
+ * Appends runs `from`..`to` of drill `drill` straight in SQL, started a minute apart and passed:
+ * thousands of rows in one statement, for tests about the size of the run tables (not their content).
+ */
+export async function appendBareRuns(
+  db: EvidenceDb,
+  drill: string,
+  from: number,
+  to: number,
+): Promise<void> {
+  await sql`insert into run_starts (run_id, drill, trigger, started_at, host, pid, version, config_hash)
+    select ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, ${drill}, 'manual',
+      now() - n * interval '1 minute', 'h', 1, 'v', 'c'
+    from generate_series(${from}::int, ${to}::int) as n`.execute(db);
+  await sql`insert into run_results (run_id, drill, verdict, started_at, finished_at, files, bytes,
+      checks_failed, restore_ms, verify_ms, total_ms, record, prev_hash, record_hash)
+    select run_id, drill, 'passed', started_at, started_at, 0, 0, 0, 0, 0, 0, '{}', repeat(md5(run_id), 2), repeat(md5(run_id || 'r'), 2)
+    from run_starts where drill = ${drill} and run_id not in (select run_id from run_results)
+    order by started_at desc`.execute(db);
 }
