@@ -2,6 +2,7 @@ import path from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import { reasonOf } from '../evidence/errors.js';
+import { embeddedDirFor } from '../evidence/embedded-dir.js';
 import { openEvidenceStore, type EvidenceStore } from '../evidence/open-store.js';
 import { listSpool, replaySpool, spoolDirFor } from '../evidence/spool.js';
 import { retryWhileUnavailable } from '../evidence/store-retry.js';
@@ -133,7 +134,7 @@ export async function openStoreFor(
     const open = () =>
       openEvidenceStore({
         ...(loaded.config.database.url ? { url: loaded.config.database.url } : {}),
-        embeddedDir: path.join(loaded.dir, '.restore-drill'),
+        embeddedDir: embeddedDirFor(loaded.config.database, loaded.dir),
         log,
       });
     store = options.waitFor

@@ -1,8 +1,8 @@
-import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { LoadedConfig } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import { createAuthenticator } from '../report/server/auth.js';
+import { embeddedDirFor } from '../evidence/embedded-dir.js';
 import { openReadOnlyStore } from '../report/server/read-only-store.js';
 import {
   serveConfigSchema,
@@ -63,7 +63,7 @@ export function serveCommand(): Command {
     try {
       store = await openReadOnlyStore({
         ...(loaded.config.database.url ? { url: loaded.config.database.url } : {}),
-        embeddedDir: path.join(loaded.dir, '.restore-drill'),
+        embeddedDir: embeddedDirFor(loaded.config.database, loaded.dir),
         log,
       });
     } catch (error) {

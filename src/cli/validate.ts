@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { embeddedDirFor } from '../evidence/embedded-dir.js';
 import { formatDuration } from '../model/duration.js';
 import { redactor } from '../model/redact.js';
 import type { DrillConfig } from '../config/schema.js';
@@ -21,7 +22,7 @@ export function validateCommand(): Command {
       `${loaded.file}: valid, ${config.drills.length} drill${config.drills.length === 1 ? '' : 's'}`,
     ];
     lines.push(
-      `database: ${config.database.url ?? 'embedded PGlite (.restore-drill/ beside the config)'}`,
+      `database: ${config.database.url ?? `embedded PGlite in ${embeddedDirFor(config.database, loaded.dir)}`}`,
     );
     lines.push(`scratch: ${config.scratch.root} (keep: ${config.scratch.keep})`);
     for (const drill of config.drills) lines.push('', ...describeDrill(drill));

@@ -111,14 +111,23 @@ export const databaseSchema = z
       .string()
       .regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// or postgresql:// URL' })
       .optional()
+      .describe('PostgreSQL URL; when absent, an embedded PGlite database in `path`.'),
+    path: z
+      .string()
+      .min(1)
+      .optional()
       .describe(
-        'PostgreSQL URL; when absent, an embedded PGlite database under .restore-drill/ beside the config file.',
+        "Folder of the embedded PGlite database (its pgdata and lock file) when `url` is absent, relative to the config file; default .restore-drill beside it. Under systemd's ProtectSystem=strict, /etc is read-only: use a folder in the unit's StateDirectory, e.g. /var/lib/restore-drill/evidence.",
       ),
     waitFor: durationSchema
       .prefault('2m')
       .describe(
         'How long the start of a run waits for an unreachable evidence store, retrying with backoff; past that the drill does not run and is reported as error, not recorded.',
       ),
+  })
+  .refine((database) => database.url === undefined || database.path === undefined, {
+    message: 'is the embedded database folder, unused with url: remove one of them',
+    path: ['path'],
   })
   .describe('Where evidence is stored.');
 

@@ -42,7 +42,7 @@ export interface ReloadOutcome {
   ok: boolean;
   /** One line per problem when refused. */
   problems: string[];
-  /** Changes that need a restart to apply (database.url, daemon.listen). */
+  /** Changes that need a restart to apply (database.url, database.path, daemon.listen). */
   notApplied: string[];
 }
 
@@ -63,8 +63,8 @@ export class Daemon {
   #stopping: Promise<void> | null = null;
   readonly #store: EvidenceStore;
   readonly #log: Logger;
-  /** database.url and daemon.listen as started: reloads cannot change them. */
-  readonly #fixed: { url: string | undefined; listen: unknown };
+  /** database.url, database.path and daemon.listen as started: reloads cannot change them. */
+  readonly #fixed: { url: string | undefined; path: string | undefined; listen: unknown };
 
   private constructor(
     options: StartDaemonOptions,
@@ -79,6 +79,7 @@ export class Daemon {
     this.startedAt = startedAt;
     this.#fixed = {
       url: options.loaded.config.database.url,
+      path: options.loaded.config.database.path,
       listen: options.loaded.config.daemon.listen,
     };
     let metrics: DaemonMetrics | undefined;
@@ -213,6 +214,7 @@ export class Daemon {
     }
     const notApplied: string[] = [];
     if (next.config.database.url !== this.#fixed.url) notApplied.push('database.url');
+    if (next.config.database.path !== this.#fixed.path) notApplied.push('database.path');
     if (!isDeepStrictEqual(next.config.daemon.listen, this.#fixed.listen))
       notApplied.push('daemon.listen');
     if (notApplied.length > 0)

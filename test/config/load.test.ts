@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configJsonSchemaText } from '../../src/config/json-schema.js';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config/load.js';
+import { embeddedDirFor } from '../../src/evidence/embedded-dir.js';
 import { redactor } from '../../src/model/redact.js';
 
 function problemsOf(text: string, env: NodeJS.ProcessEnv = {}): string[] {
@@ -133,6 +134,25 @@ drills:
     );
     expect(problemsOf(text, { RD_TEST_BACKUPS: '/srv' })).toEqual([
       'drills.yaml:3 database.url: environment variable RD_TEST_DB_PASSWORD (from ${env:RD_TEST_DB_PASSWORD}) is not set',
+    ]);
+  });
+
+  it('takes database.path for the embedded store, relative to the config, and refuses it beside url', () => {
+    const { config } = parseConfig(
+      `database: { path: /var/lib/restore-drill/evidence }\n${minimal}`,
+      '/etc/restore-drill/drills.yaml',
+      {},
+      '/etc/restore-drill',
+    );
+    expect(embeddedDirFor(config.database, '/etc/restore-drill')).toBe(
+      '/var/lib/restore-drill/evidence',
+    );
+    expect(embeddedDirFor({}, '/etc/restore-drill')).toBe('/etc/restore-drill/.restore-drill');
+    expect(embeddedDirFor({ path: 'db' }, '/etc/restore-drill')).toBe('/etc/restore-drill/db');
+    expect(
+      problemsOf(`database:\n  url: postgres://u@db/evidence\n  path: evidence\n${minimal}`),
+    ).toEqual([
+      'drills.yaml:3 database.path: is the embedded database folder, unused with url: remove one of them',
     ]);
   });
 
