@@ -6,6 +6,12 @@
 // vite's runnerImport transforms it, as vitest does (seconds of CPU per child).
 import { relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+
+// As the CLI does (bin/restore-drill.ts; the budget is src/evidence/wasm-budget.ts's): a child
+// that opens PGlite keeps it on V8's baseline compiler, ~1.6 s less CPU than optimising it.
+setFlagsFromString('--liftoff-only');
+setFlagsFromString('--wasm-tiering-budget=1000000000');
 
 const [file, ...args] = process.argv.slice(2);
 if (!file) {

@@ -141,23 +141,8 @@ describe.each(engines)('summary loaded from the evidence database on %s', (_dial
       new Set(['retired']),
     );
   });
-});
 
-describe.each(engines)('evidence store restorability on %s', (_dialect, engine) => {
-  let place: StorePlace;
-  let evidence: EvidenceStore;
-  const since = new Date(NOW.getTime() - 90 * DAY);
-
-  beforeAll(async () => {
-    place = await engine.prepare();
-    evidence = await place.open();
-  });
-
-  afterAll(async () => {
-    await evidence?.close();
-    await place?.cleanup();
-  });
-
+  // Last: it adds runs of its own drills, which the whole-window tests above would count.
   it('says when the evidence store was last proven restorable: the newest pass of an evidence-backup drill', async () => {
     const kind = { kind: 'evidence-backup' };
     const proven = [
