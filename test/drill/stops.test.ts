@@ -12,7 +12,8 @@ import { getRun } from '../../src/evidence/runs.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import { startFlakyProxy, type FlakyProxy } from '../helpers/flaky-proxy.js';
-import { createPgbenchDatabase, pgDump, scratchDatabases } from '../helpers/pg-dumps.js';
+import { pgDump, query, scratchDatabases } from '../helpers/pg-dumps.js';
+import { createTestDatabase } from '../helpers/test-database.js';
 import { TEST_RESTIC_PASSWORD } from '../helpers/restic-repo.js';
 import { S3RVER_CREDENTIALS, startS3Server, type S3TestServer } from '../helpers/s3-server.js';
 import { tempDir } from '../helpers/temp.js';
@@ -168,7 +169,13 @@ describe('the drill timeout stops every source kind', () => {
   it('postgres: kills pg_restore and its child, and drops the scratch database', async () => {
     const dumps = path.join(base, 'dumps');
     await mkdir(dumps, { recursive: true });
-    const dump = await pgDump(await createPgbenchDatabase(), 'c', path.join(dumps, 'app.dump'));
+    // The fake pg_restore hangs whatever the dump holds: one small table is enough to list.
+    const database = await createTestDatabase();
+    await query(
+      database,
+      'create table accounts (id int primary key); insert into accounts values (1), (2)',
+    );
+    const dump = await pgDump(database, 'c', path.join(dumps, 'app.dump'));
     const { adminUrl } = inject('postgres');
     await timedOutDrill(
       'pg-hangs',

@@ -48,6 +48,7 @@ async function compressed(tool: string[], name: string): Promise<string> {
   return dir;
 }
 
+let sourceUrl: string;
 let gz: string;
 let zst: string;
 let xz: string;
@@ -56,7 +57,7 @@ let bz2: string;
 beforeAll(async () => {
   root = await tempDir('restore-drill-pgz-');
   adminUrl = inject('postgres').adminUrl;
-  const sourceUrl = await createPgbenchDatabase();
+  sourceUrl = await createPgbenchDatabase();
   expected = await countTables(async (text) => ({
     rows: await query(sourceUrl, text),
     fields: [],
@@ -137,7 +138,7 @@ describe('postgres source over compressed plain dumps', () => {
     const dir = path.join(root, 'custom');
     await mkdir(dir);
     const sourceDump = path.join(dir, 'app.dump');
-    await pgDump(await createPgbenchDatabase(), 'c', sourceDump);
+    await pgDump(sourceUrl, 'c', sourceDump);
     await run('gzip', [sourceDump]);
     const src = source(dir);
     await expect(

@@ -57,11 +57,55 @@ export interface ConformanceCapabilities {
   emptySets: boolean;
   /** A damaged set throws BackupDamagedError; a folder has no format to damage, S3 reports damage as a failed integrity check. */
   damage: boolean;
-  /** Files in the "many files" case (5,000 unless a kind's per-file cost makes that slow: one request per object on S3). */
+  /** Files in the "many files" case (MANY_FILES unless a kind's per-file cost makes that slow: one request per object on S3). */
   manyFiles?: number;
 }
 
 const log = silentLogger();
+
+/**
+ * Files in the "many files" case: well past every batch the sources and the tree hasher
+ * make (64 files a copy or tar batch, 32 a hash job with 3 queued a thread, 4 threads), so
+ * each restore runs many batches on every thread. Each file made or restored costs about a
+ * millisecond of disk here; 5,000 took 4–9 s a kind and proved nothing more.
+ */
+const MANY_FILES = 1_500;
+const LARGE_FILE_BYTES = 50 * 1024 * 1024;
+
+/** A tree made once per test file (tar runs the suite twice) with sha256sum's hash of each file. */
+interface HashedTree {
+  dir: string;
+  expected: Map<string, string>;
+}
+const manyFilesTrees = new Map<number, Promise<HashedTree>>();
+let largeFileTree: Promise<HashedTree> | undefined;
+
+/** `count` small files, some at the top (s3rver lists no prefix whose objects are all two levels down). */
+function manyFilesTree(count: number): Promise<HashedTree> {
+  let made = manyFilesTrees.get(count);
+  if (!made) {
+    made = (async () => {
+      const dir = await tempDir('restore-drill-many-');
+      const files: Record<string, string> = {};
+      for (let i = 0; i < count; i++)
+        files[`${i % 50 === 0 ? '' : `d${i % 50}/`}file-${i}.txt`] =
+          `content of file ${i}\n`.repeat(1 + (i % 7));
+      await writeTree(dir, files);
+      return { dir, expected: await sha256sumTree(dir) };
+    })();
+    manyFilesTrees.set(count, made);
+  }
+  return made;
+}
+
+/** One incompressible 50 MB file, `large.bin`. */
+function largeTree(): Promise<HashedTree> {
+  return (largeFileTree ??= (async () => {
+    const dir = await tempDir('restore-drill-large-');
+    await writeLarge(path.join(dir, 'large.bin'), LARGE_FILE_BYTES);
+    return { dir, expected: await sha256sumTree(dir) };
+  })());
+}
 
 /**
  * The behaviour every source kind must share (restic's backend test suite, in spirit):
@@ -71,7 +115,7 @@ const log = silentLogger();
  */
 export function describeSourceConformance(harness: ConformanceHarness): void {
   const can = harness.capabilities;
-  const manyFiles = can.manyFiles ?? 5000;
+  const manyFiles = can.manyFiles ?? MANY_FILES;
   describe(`${harness.kind} source conformance`, () => {
     let root: string;
     let setsDir: string;
@@ -104,13 +148,12 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
       return found;
     };
     /** The set holding one 50 MB file, made once for the large-file and abort cases. */
-    let largeSet: Promise<void> | undefined;
-    const makeLargeSet = (): Promise<void> =>
+    let largeSet: Promise<HashedTree> | undefined;
+    const makeLargeSet = (): Promise<HashedTree> =>
       (largeSet ??= (async () => {
-        const dir = path.join(trees, 'large');
-        await mkdir(dir, { recursive: true });
-        await writeLarge(path.join(dir, 'large.bin'), 50 * 1024 * 1024);
-        await harness.makeSet(dir, group('large'), harness.setName('large'));
+        const large = await largeTree();
+        await harness.makeSet(large.dir, group('large'), harness.setName('large'));
+        return large;
       })());
     /** The one set of a group made for a single case. */
     const onlySet = async (where: string) => {
@@ -329,32 +372,26 @@ export function describeSourceConformance(harness: ConformanceHarness): void {
       });
 
       it(`restores a set of ${manyFiles.toLocaleString('en')} small files with every hash right`, async () => {
-        const files: Record<string, string> = {};
-        for (let i = 0; i < manyFiles; i++)
-          // Some at the top (s3rver lists no prefix whose objects are all two levels down).
-          files[`${i % 50 === 0 ? '' : `d${i % 50}/`}file-${i}.txt`] =
-            `content of file ${i}\n`.repeat(1 + (i % 7));
-        const made = await tree('many', files);
+        const { dir: made, expected } = await manyFilesTree(manyFiles);
+        expect(expected.size).toBe(manyFiles);
         await harness.makeSet(made, group('many'), harness.setName('many'));
         const { one, set } = await onlySet('many');
         const dir = await scratch();
         const outcome = await one.restore(set, dir, { items: null, log });
         expect(outcome.refused).toEqual([]);
         expect(outcome.files).toHaveLength(manyFiles);
-        const expected = await sha256sumTree(made);
         expect(new Map(outcome.files.map((file) => [file.path, file.sha256]))).toEqual(expected);
         if (can.sampling) expect((await one.listItems(set, {})).length).toBe(manyFiles);
       });
 
       it('restores a 50 MB file with the hash sha256sum gives', async () => {
-        await makeLargeSet();
-        const dir = path.join(trees, 'large');
+        const large = await makeLargeSet();
         const { one, set } = await onlySet('large');
         const target = await scratch();
         const outcome = await one.restore(set, target, { items: null, log });
-        const expected = (await run('sha256sum', ['large.bin'], dir)).slice(0, 64);
+        const expected = large.expected.get('large.bin');
         expect(outcome.files).toEqual([
-          { path: 'large.bin', size: 50 * 1024 * 1024, sha256: expected },
+          { path: 'large.bin', size: LARGE_FILE_BYTES, sha256: expected },
         ]);
         expect((await run('sha256sum', ['large.bin'], target)).slice(0, 64)).toBe(expected);
         await rm(target, { recursive: true });

@@ -33,10 +33,14 @@ async function digestsOf(url: string, timezone = 'UTC'): Promise<TableDigest[]> 
 
 let dir: string;
 let live: string;
+// The tests only read the live database: its dump and digests are made once, by the first test that needs them.
+let liveDump: Promise<string> | undefined;
+let liveDigests: Promise<TableDigest[]> | undefined;
+const digestsOfLive = (): Promise<TableDigest[]> => (liveDigests ??= digestsOf(live));
 
 /** The live database through the real pg_dump -Fc and pg_restore into a new database; its URL. */
-async function dumpAndRestore(name: string): Promise<string> {
-  const dump = await pgDump(live, 'c', path.join(dir, name));
+async function dumpAndRestore(): Promise<string> {
+  const dump = await (liveDump ??= pgDump(live, 'c', path.join(dir, 'live.dump')));
   const restored = await createTestDatabase();
   await run(path.join(await findPostgresBinDir(), 'pg_restore'), [
     '--no-owner',
@@ -66,7 +70,7 @@ beforeAll(async () => {
 
 describe('digestTables', () => {
   it('gives every table a digest that survives pg_dump -Fc and pg_restore into another database', async () => {
-    const before = await digestsOf(live);
+    const before = await digestsOfLive();
     expect(before.map((table) => table.name)).toEqual([
       'public.events',
       'public.pgbench_accounts',
@@ -77,13 +81,13 @@ describe('digestTables', () => {
     expect(before.find((table) => table.name === 'public.events')).toMatchObject({ rows: 2001 });
     for (const table of before) expect(table.digest).toMatch(/^[0-9a-f]{32}$/);
 
-    const restored = await dumpAndRestore('live.dump');
+    const restored = await dumpAndRestore();
     expect(await digestsOf(restored)).toEqual(before);
   });
 
   it('does not depend on the session time zone or the row order on disk', async () => {
-    const before = await digestsOf(live);
-    const copy = await dumpAndRestore('order.dump');
+    const before = await digestsOfLive();
+    const copy = await dumpAndRestore();
     // Rewriting every row moves it on disk; CLUSTER by a descending index reverses the order.
     await query(
       copy,
@@ -94,7 +98,7 @@ describe('digestTables', () => {
 
   it('matches the same data loaded from a plain dump into the embedded database (PGlite)', async () => {
     // Two tables keep the WASM load short: events (every type above) and pgbench_tellers (a dropped column).
-    const before = (await digestsOf(live)).filter((table) =>
+    const before = (await digestsOfLive()).filter((table) =>
       ['public.events', 'public.pgbench_tellers'].includes(table.name),
     );
     const plain = await pgDump(live, 'p', path.join(dir, 'live.sql'), [
@@ -120,7 +124,7 @@ describe('digestTables', () => {
   });
 
   it('changes the digest of exactly the table where one value was updated, its row count unchanged', async () => {
-    const copy = await dumpAndRestore('update.dump');
+    const copy = await dumpAndRestore();
     const before = await digestsOf(copy);
     await query(copy, 'update pgbench_accounts set abalance = abalance + 1 where aid = 4242');
     const after = await digestsOf(copy);
