@@ -3,9 +3,7 @@ import { Command, Option } from 'commander';
 import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import { reasonOf } from '../evidence/errors.js';
 import { embeddedDirFor } from '../evidence/embedded-dir.js';
-import { openEvidenceStore, type EvidenceStore } from '../evidence/open-store.js';
-import { listSpool, replaySpool, spoolDirFor } from '../evidence/spool.js';
-import { retryWhileUnavailable } from '../evidence/store-retry.js';
+import type { EvidenceStore } from '../evidence/open-store.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { guardConfigScratchRoot } from '../drill/scratch-guard.js';
 import { ScratchError } from '../scratch/scratch-dir.js';
@@ -129,6 +127,13 @@ export async function openStoreFor(
   log: Logger,
   options: { waitFor?: boolean } = {},
 ): Promise<EvidenceStore> {
+  // Loaded here, not above: `validate` and `init` read the config without the store's code (kysely…).
+  const [{ openEvidenceStore }, { replaySpool, spoolDirFor }, { retryWhileUnavailable }] =
+    await Promise.all([
+      import('../evidence/open-store.js'),
+      import('../evidence/spool.js'),
+      import('../evidence/store-retry.js'),
+    ]);
   let store: EvidenceStore;
   try {
     const open = () =>
@@ -174,6 +179,7 @@ export interface SpoolWaiting {
 }
 
 export async function spoolWaiting(loaded: LoadedConfig): Promise<SpoolWaiting> {
+  const { listSpool, spoolDirFor } = await import('../evidence/spool.js');
   const dir = spoolDirFor(loaded.config, loaded.dir);
   try {
     const { runs, unreadable } = await listSpool(dir);

@@ -6,7 +6,7 @@ import { controlsSchema, waiverSchema } from '../report/controls.js';
 import { serveConfigSchema } from '../report/server/serve-config.js';
 import { sampleSchema } from '../sampling/sample-config.js';
 import { daemonConfigSchema } from './daemon-config.js';
-import { sourceConfigSchema } from '../sources/registry.js';
+import { sourceConfigSchema } from '../sources/config-registry.js';
 import { byteSizeSchema, cronSchema, nameSchema } from '../model/primitives.js';
 import { durationSchema } from '../model/duration.js';
 

@@ -2,7 +2,7 @@ import { realpath } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/schema.js';
-import { sourceLocalPaths } from '../sources/registry.js';
+import { sourceLocalPaths } from '../sources/config-registry.js';
 import { ScratchError } from '../scratch/scratch-dir.js';
 
 /**

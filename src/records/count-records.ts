@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse, type Options as CsvOptions } from 'csv-parse';
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import { READ_CHUNK_BYTES, readLines } from '../model/read-lines.js';
 
 /** File formats whose records restore-drill can count. */
@@ -134,8 +134,11 @@ async function countJsonLines(path: string, options: CountOptions): Promise<numb
 }
 
 /** Row counts of every table of a SQLite database, opened read-only (SQLite counts; no row is read here). */
-export function countSqliteTables(path: string): Record<string, number> {
-  let db: Database.Database;
+export async function countSqliteTables(path: string): Promise<Record<string, number>> {
+  // Imported here, not above: its native addon then loads only for a SQLite count, not in
+  // every command whose config layer has the records check.
+  const { default: Database } = await import('better-sqlite3');
+  let db: BetterSqlite3.Database;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
   } catch (error) {

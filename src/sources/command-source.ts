@@ -1,12 +1,10 @@
-import { localPathSchema } from '../model/local-path.js';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { durationSchema } from '../model/duration.js';
 import { describeExit, lastLine, runCommand } from '../exec/run-command.js';
 import { describeFsError } from '../scratch/hashing-writer.js';
 import { scanScratch } from './command/scan-scratch.js';
-import { findSets, globBase } from './glob-sets.js';
+import { findSets } from './glob-sets.js';
 import {
   BackupDamagedError,
   type RestoreOptions,
@@ -14,62 +12,10 @@ import {
   type RestoreSource,
 } from './restore-source.js';
 import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
-import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
-const argvSchema = z
-  .array(z.string())
-  .min(1, { message: 'expected a command and its arguments, e.g. [borg, extract, "::{set}"]' });
-
-/** Any other backup tool, run as a command that restores a set into scratch. */
-export const commandSourceConfigSchema = z
-  .strictObject({
-    kind: z.literal('command'),
-    restore: argvSchema.describe(
-      "The restore command as a list of arguments (never a shell string), run in scratch. {scratch} and {set} are replaced inside each argument, e.g. [tar, -xf, '{set}', -C, '{scratch}'].",
-    ),
-    sets: z
-      .strictObject({
-        path: localPathSchema.describe(
-          'Glob over backup sets (files or folders); {set} is the matched absolute path. Relative to the config file.',
-        ),
-      })
-      .optional()
-      .describe('Find sets by glob.'),
-    list: argvSchema
-      .optional()
-      .describe(
-        'Or a command printing one set id per line, or a JSON array of ids or of { id, time?, size? }; {set} is the id.',
-      ),
-    select: selectSchema,
-    env: z
-      .record(z.string(), z.string())
-      .default({})
-      .describe('Environment for the commands; values may be ${env:NAME} references.'),
-    timeout: durationSchema
-      .optional()
-      .describe('Kill the command (and its children) after this long; the restore check fails.'),
-    unreachableExitCodes: z
-      .array(z.number().int().min(1).max(255))
-      .default([])
-      .describe(
-        'Exit codes of the restore command that mean it could not reach the backup (no repository, wrong credentials, server down): the run is then an error, not a failure. Any other non-zero exit means the backup was reached and does not restore: the run fails as damaged.',
-      ),
-  })
-  .superRefine((config, ctx) => {
-    if ((config.sets === undefined) === (config.list === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['sets'],
-        message: 'expected exactly one of sets: { path: <glob> } or list: [command...]',
-      });
-    }
-  })
-  .describe(
-    'Backup sets restored by any command line (borg, a vendor CLI…); the usual checks then run on what it left in scratch.',
-  );
-
-export type CommandSourceConfig = z.output<typeof commandSourceConfigSchema>;
+import { commandSourceConfigKind, type CommandSourceConfig } from './command-source-config.js';
+export { commandSourceConfigSchema, type CommandSourceConfig } from './command-source-config.js';
 
 /** One entry of a list command's JSON output. */
 const listedSetSchema = z.union([
@@ -265,12 +211,8 @@ export function parseListOutput(stdout: string, command: string): BackupSet[] {
 }
 
 export const commandSourceKind = defineSourceKind({
-  kind: 'command',
-  configSchema: commandSourceConfigSchema,
+  ...commandSourceConfigKind,
   create(config, context) {
     return new CommandSource(config, context);
-  },
-  localPaths(config, context) {
-    return config.sets ? [globBase(config.sets.path, context.configDir)] : [];
   },
 });

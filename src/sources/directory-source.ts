@@ -1,33 +1,26 @@
-import { localPathSchema } from '../model/local-path.js';
 import type { Dirent } from 'node:fs';
 import { lstat, opendir, readlink, realpath } from 'node:fs/promises';
 import os from 'node:os';
 import { fileNameOf, fsPath } from '../model/file-name.js';
-import { z } from 'zod';
 import { CopyWorkers, WORKER_MAX_FILE_BYTES } from '../scratch/copy-workers.js';
 import { describeFsError } from '../scratch/hashing-writer.js';
 import { LargeFileCopier } from '../scratch/large-file-copy.js';
 import { TaskPool } from '../scratch/task-pool.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
-import { findSets, globBase } from './glob-sets.js';
+import { findSets } from './glob-sets.js';
 import { type RestoreOptions, type RestoreOutcome, type RestoreSource } from './restore-source.js';
 import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
 import { normaliseEntryPath, parentOf } from '../model/safe-path.js';
-import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
-/** A backup set is a folder; the set is chosen among folders matching a glob. */
-export const directorySourceConfigSchema = z
-  .strictObject({
-    kind: z.literal('directory'),
-    path: localPathSchema.describe(
-      'Glob over backup-set folders, e.g. /backups/app/2026-*; relative to the config file.',
-    ),
-    select: selectSchema,
-  })
-  .describe('Backup sets are folders on a local or mounted file system.');
-
-export type DirectorySourceConfig = z.output<typeof directorySourceConfigSchema>;
+import {
+  directorySourceConfigKind,
+  type DirectorySourceConfig,
+} from './directory-source-config.js';
+export {
+  directorySourceConfigSchema,
+  type DirectorySourceConfig,
+} from './directory-source-config.js';
 
 /** Files per message to a copy worker: enough to make messaging cheap per file. */
 const BATCH_FILES = 64;
@@ -450,12 +443,8 @@ function specialKind(dirent: Dirent<Buffer>): string {
 }
 
 export const directorySourceKind = defineSourceKind({
-  kind: 'directory',
-  configSchema: directorySourceConfigSchema,
+  ...directorySourceConfigKind,
   create(config, context) {
     return new DirectorySource(config, context);
-  },
-  localPaths(config, context) {
-    return [globBase(config.path, context.configDir)];
   },
 });

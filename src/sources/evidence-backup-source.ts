@@ -1,6 +1,4 @@
 import path from 'node:path';
-import { z } from 'zod';
-import { localPathSchema } from '../model/local-path.js';
 import {
   failedResult,
   resultFromFindings,
@@ -24,27 +22,19 @@ import { verifyBundle, verifyChain, type ChainBreak, type ChainReport } from '..
 import { reasonOf } from '../evidence/errors.js';
 import type { ItemsReport } from '../evidence/items-check.js';
 import { DirectorySource } from './directory-source.js';
-import { globBase } from './glob-sets.js';
 import { PgliteDatabase } from './postgres/pglite-database.js';
 import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
 import type { RestoreOptions, RestoreOutcome, RestoreSource } from './restore-source.js';
-import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
-/** A set is a folder written by `restore-drill evidence backup --out DIR`. */
-export const evidenceBackupSourceConfigSchema = z
-  .strictObject({
-    kind: z.literal('evidence-backup'),
-    path: localPathSchema.describe(
-      'Glob over the folders `restore-drill evidence backup --out DIR` writes, e.g. /backups/evidence/*; relative to the config file. Folders are named by their UTC time, so `latest` (the default) is the newest backup.',
-    ),
-    select: selectSchema,
-  })
-  .describe(
-    "The evidence store's own backups: restored into an embedded database in scratch, verified end to end and compared with the live chain.",
-  );
-
-export type EvidenceBackupSourceConfig = z.output<typeof evidenceBackupSourceConfigSchema>;
+import {
+  evidenceBackupSourceConfigKind,
+  type EvidenceBackupSourceConfig,
+} from './evidence-backup-source-config.js';
+export {
+  evidenceBackupSourceConfigSchema,
+  type EvidenceBackupSourceConfig,
+} from './evidence-backup-source-config.js';
 
 /**
  * Drills the evidence store itself. Restores the chosen backup folder into scratch
@@ -341,12 +331,8 @@ function describeFinding(finding: Finding): string {
 }
 
 export const evidenceBackupSourceKind = defineSourceKind({
-  kind: 'evidence-backup',
-  configSchema: evidenceBackupSourceConfigSchema,
+  ...evidenceBackupSourceConfigKind,
   create(config, context) {
     return new EvidenceBackupSource(config, context);
-  },
-  localPaths(config, context) {
-    return [globBase(config.path, context.configDir)];
   },
 });

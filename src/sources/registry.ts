@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { KindRegistry } from '../model/registry.js';
 import { commandSourceKind } from './command-source.js';
 import { directorySourceKind } from './directory-source.js';
@@ -9,8 +8,19 @@ import { s3SourceKind } from './s3-source.js';
 import { tarSourceKind } from './tar-source.js';
 import type { SourceContext, SourceKind } from './source-kind.js';
 import type { RestoreSource } from './restore-source.js';
+import { sourceKindNames, type SourceConfig } from './config-registry.js';
 
-/** Every source kind restore-drill knows; adding one is a module plus a line here. */
+export {
+  sourceConfigSchema,
+  sourceKindNames,
+  sourceLocalPaths,
+  type SourceConfig,
+} from './config-registry.js';
+
+/**
+ * Every source kind restore-drill knows, with its restore code; adding one is a module
+ * plus a line here and one in config-registry.ts (its `-source-config.ts` side).
+ */
 const KINDS = [
   directorySourceKind,
   tarSourceKind,
@@ -23,20 +33,11 @@ const KINDS = [
 
 const registry = new KindRegistry<SourceKind>('source', KINDS as unknown as readonly SourceKind[]);
 
-export const sourceKindNames: readonly string[] = registry.names;
-
-/** The `source:` block of a drill: one of the registered kinds, told apart by `kind`. */
-export const sourceConfigSchema = z
-  .discriminatedUnion(
-    'kind',
-    KINDS.map((kind) => kind.configSchema) as unknown as [
-      (typeof KINDS)[number]['configSchema'],
-      ...(typeof KINDS)[number]['configSchema'][],
-    ],
-  )
-  .describe(`Where the backups are. kind: ${sourceKindNames.join(', ')}.`);
-
-export type SourceConfig = z.output<typeof sourceConfigSchema>;
+// A kind on one side only would validate but not restore, or the reverse.
+if (registry.names.join() !== sourceKindNames.join())
+  throw new Error(
+    `source kinds differ: restore code for ${registry.names.join(', ')}, config for ${sourceKindNames.join(', ')}`,
+  );
 
 export function getSourceKind(kind: string): SourceKind {
   return registry.get(kind);
@@ -44,9 +45,4 @@ export function getSourceKind(kind: string): SourceKind {
 
 export function createSource(config: SourceConfig, context: SourceContext): RestoreSource {
   return getSourceKind(config.kind).create(config as never, context);
-}
-
-/** Local paths the source reads (for the scratch guard). */
-export function sourceLocalPaths(config: SourceConfig, configDir: string): string[] {
-  return getSourceKind(config.kind).localPaths?.(config as never, { configDir }) ?? [];
 }

@@ -1,4 +1,3 @@
-import { localPathSchema } from '../model/local-path.js';
 import { randomBytes } from 'node:crypto';
 import { lstat, readdir, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -6,7 +5,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { CheckResult, Finding } from '../model/check-result.js';
 import { resultFromFindings } from '../model/check-result.js';
-import { durationSchema, formatDuration } from '../model/duration.js';
+import { formatDuration } from '../model/duration.js';
 import { redactor } from '../model/redact.js';
 import {
   describeExit,
@@ -32,139 +31,26 @@ import {
   type RestoredLink,
   type SetItem,
 } from '../model/restore.js';
-import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 import type { CauseCode } from '../model/causes.js';
 import { decodeFileName, fileNameOf, fsPath } from '../model/file-name.js';
 import { NO_SPACE } from '../scratch/space.js';
 import { hashTree } from '../scratch/tree-hasher.js';
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** Set by the source itself from `repository`/`password`/`passwordFile`; a second route would be ambiguous. */
-const RESERVED_ENV = [
-  'RESTIC_REPOSITORY',
-  'RESTIC_REPOSITORY_FILE',
-  'RESTIC_PASSWORD',
-  'RESTIC_PASSWORD_FILE',
-  'RESTIC_PASSWORD_COMMAND',
-];
-const REMOTE_BACKEND = /^(sftp|rest|s3|azure|gs|b2|swift|rclone|opendal|smb):/;
-const SNAPSHOT_ID = /^[0-9a-f]{64}$/;
 /** The oldest restic (0.x) this source is tested against: Debian 12's 0.14. */
 const MIN_MINOR = 14;
 
-/** True when `restic check --read-data-subset` accepts the value: `5%`, `1/10` or a size like `500M`. */
-export function isReadDataSubset(value: string): boolean {
-  const part = /^(\d+)\/(\d+)$/.exec(value);
-  if (part) return Number(part[1]) >= 1 && Number(part[1]) <= Number(part[2]);
-  const percent = /^(\d+(?:\.\d+)?)%$/.exec(value);
-  if (percent) return Number(percent[1]) > 0 && Number(percent[1]) <= 100;
-  return /^\d+[KMGTkmgt]$/.test(value);
-}
-
-/** Restic's snapshot ids are hashes: `latest` means the newest snapshot, as in restic itself. */
-const resticSelectSchema = selectSchema
-  .transform((policy) => (policy === 'latest' ? 'newest' : policy))
-  .refine(
-    (policy) => typeof policy === 'string' || !('id' in policy) || SNAPSHOT_ID.test(policy.id),
-    {
-      message:
-        'expected the full 64-character snapshot id (the `id` field of `restic snapshots --json`)',
-    },
-  )
-  .describe(
-    'How to pick the snapshot: latest or newest (the most recent snapshot time), oldest, random, {random: {within: 7d}} or {id: <full snapshot id>}.',
-  );
-
-/** A backup set is a snapshot in a restic repository, read with the restic binary. */
-export const resticSourceConfigSchema = z
-  .strictObject({
-    kind: z.literal('restic'),
-    repository: localPathSchema.describe(
-      'Repository location as restic takes it: a local path (relative to the config file), sftp:…, rest:…, s3:…, b2:…, azure:…, gs:…, rclone:…. Credentials in a URL are masked in evidence; prefer `env`.',
-    ),
-    password: z
-      .string()
-      .min(1)
-      .optional()
-      .describe(
-        "The repository password, normally '${env:RESTIC_PASSWORD}'; given to restic in its environment, never on its command line. Exactly one of password and passwordFile.",
-      ),
-    passwordFile: localPathSchema
-      .optional()
-      .describe(
-        'File holding the repository password (relative to the config file). Exactly one of password and passwordFile.',
-      ),
-    env: z
-      .record(
-        z.string().regex(ENV_NAME, { message: 'expected an environment variable name' }),
-        z.string(),
-      )
-      .optional()
-      .describe(
-        "Extra environment for restic's backend, e.g. AWS_ACCESS_KEY_ID: '${env:AWS_ACCESS_KEY_ID}'.",
-      ),
-    binary: localPathSchema
-      .default('restic')
-      .describe('The restic executable: a name looked up on PATH, or a path.'),
-    tags: z
-      .array(z.string().min(1))
-      .optional()
-      .describe('Only snapshots carrying all of these tags.'),
-    host: z.string().min(1).optional().describe('Only snapshots taken on this host.'),
-    paths: z
-      .array(z.string().min(1))
-      .optional()
-      .describe('Only snapshots whose backed-up paths include all of these (absolute) paths.'),
-    select: resticSelectSchema,
-    timeout: durationSchema
-      .prefault('6h')
-      .describe('Stop any single restic command after this long (default 6h).'),
-    check: z
-      .strictObject({
-        readDataSubset: z
-          .string()
-          .refine(isReadDataSubset, {
-            message: "expected a percentage like '5%', a part like '1/10' or a size like '500M'",
-          })
-          .describe("Passed to `restic check --read-data-subset`: '5%', '1/10' or '500M'."),
-      })
-      .optional()
-      .describe(
-        "Also run `restic check --read-data-subset=…` after the restore; recorded as the check 'restic-check'.",
-      ),
-    cacheDir: localPathSchema
-      .optional()
-      .describe(
-        "restic's local cache folder (--cache-dir) for listing snapshots and files, relative to the config file; restic's default when absent. The restore itself never uses a cache (--no-cache): it reads everything from the repository, as a restore on a new machine would.",
-      ),
-  })
-  .superRefine((config, ctx) => {
-    if ((config.password === undefined) === (config.passwordFile === undefined)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [config.password === undefined ? 'password' : 'passwordFile'],
-        message:
-          config.password === undefined
-            ? 'missing; expected password or passwordFile'
-            : 'expected only one of password and passwordFile',
-      });
-    }
-    for (const name of Object.keys(config.env ?? {})) {
-      if (RESERVED_ENV.includes(name)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['env', name],
-          message: `set by the source from repository/password/passwordFile; remove it from env`,
-        });
-      }
-    }
-  })
-  .describe(
-    'Backup sets are snapshots in a restic repository (restic 0.14 or newer on PATH or at `binary`).',
-  );
-
-export type ResticSourceConfig = z.output<typeof resticSourceConfigSchema>;
+export {
+  isReadDataSubset,
+  resticSourceConfigSchema,
+  type ResticSourceConfig,
+} from './restic-source-config.js';
+import {
+  localRepositoryPath,
+  resticSourceConfigKind,
+  SNAPSHOT_ID,
+  type ResticSourceConfig,
+} from './restic-source-config.js';
 
 /** A snapshot as `restic snapshots --json` and `restic ls --json` describe it (the fields used here). */
 export const resticSnapshotSchema = z.object({
@@ -195,11 +81,6 @@ const lsNodeSchema = z.object({
 /** `s3:https://key:secret@host/bucket` → `s3:https://***@host/bucket`: a repository location fit for messages and evidence. */
 export function redactRepository(repository: string): string {
   return redactor.redact(repository.replace(/(\/\/)[^/@]*:[^/@]*@/, '$1***@'));
-}
-
-function localRepositoryPath(repository: string, configDir: string): string | null {
-  if (REMOTE_BACKEND.test(repository)) return null;
-  return path.resolve(configDir, repository.replace(/^local:/, ''));
 }
 
 /** The slice of a restic command's failure a caller acts on. */
@@ -1216,13 +1097,8 @@ function describeIssue(error: z.ZodError): string {
 }
 
 export const resticSourceKind = defineSourceKind({
-  kind: 'restic',
-  configSchema: resticSourceConfigSchema,
+  ...resticSourceConfigKind,
   create(config, context) {
     return new ResticSource(config, context);
-  },
-  localPaths(config, context) {
-    const local = localRepositoryPath(config.repository, context.configDir);
-    return local === null ? [] : [local];
   },
 });

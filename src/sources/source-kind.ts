@@ -37,3 +37,21 @@ export function defineSourceKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral
 ): SourceKind<Schema> {
   return kind;
 }
+
+/**
+ * The config side of a source kind: what validating a config and guarding scratch need.
+ * It lives in `<kind>-source-config.ts`, apart from the restore code, so a command that
+ * only reads the config never loads a source's dependencies (tar-stream, the evidence store…).
+ */
+export type SourceConfigKind<
+  Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }> = z.ZodObject<{
+    kind: z.ZodLiteral<string>;
+  }>,
+> = Pick<SourceKind<Schema>, 'kind' | 'configSchema' | 'localPaths'>;
+
+/** Declares the config side of a kind with its types inferred from the schema. */
+export function defineSourceConfigKind<Schema extends z.ZodObject<{ kind: z.ZodLiteral<string> }>>(
+  kind: SourceConfigKind<Schema>,
+): SourceConfigKind<Schema> {
+  return kind;
+}

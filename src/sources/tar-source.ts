@@ -1,9 +1,7 @@
-import { localPathSchema } from '../model/local-path.js';
 import { open } from 'node:fs/promises';
 import os from 'node:os';
 import type { Readable } from 'node:stream';
 import { extract as tarExtract } from 'tar-stream';
-import { z } from 'zod';
 import { fileNameOf } from '../model/file-name.js';
 import { CopyWorkers } from '../scratch/copy-workers.js';
 import { CHUNK_BYTES, describeFsError } from '../scratch/hashing-writer.js';
@@ -17,7 +15,7 @@ import {
   isCompressedDataError,
   openDecompressed,
 } from './decompress.js';
-import { findSets, globBase } from './glob-sets.js';
+import { findSets } from './glob-sets.js';
 import {
   BackupDamagedError,
   type RestoreOptions,
@@ -26,21 +24,10 @@ import {
 } from './restore-source.js';
 import { type BackupSet, type SetItem } from '../model/restore.js';
 import { normaliseEntryPath, symlinkAncestor } from '../model/safe-path.js';
-import { selectSchema } from './set-selection.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
-/** A backup set is a tar archive (plain, gzip, xz, bzip2 or zstd) chosen among those matching a glob. */
-export const tarSourceConfigSchema = z
-  .strictObject({
-    kind: z.literal('tar'),
-    path: localPathSchema.describe(
-      'Glob over archives (.tar, .tar.gz/.tgz, .tar.xz/.txz, .tar.bz2/.tbz2/.tbz, .tar.zst/.tzst), e.g. /backups/fileserver/*.tar.gz; relative to the config file. The compression is read from the bytes; xz, bzip2 and zstd need the xz, bzip2 and zstd tools on PATH.',
-    ),
-    select: selectSchema,
-  })
-  .describe('Backup sets are tar archives, plain or compressed with gzip, xz, bzip2 or zstd.');
-
-export type TarSourceConfig = z.output<typeof tarSourceConfigSchema>;
+import { tarSourceConfigKind, type TarSourceConfig } from './tar-source-config.js';
+export { tarSourceConfigSchema, type TarSourceConfig } from './tar-source-config.js';
 
 /** Archive names a tar source considers; anything else the glob matches is ignored. */
 export function isTarArchiveName(name: string): boolean {
@@ -696,12 +683,8 @@ function describeArchiveError(error: unknown): string {
 }
 
 export const tarSourceKind = defineSourceKind({
-  kind: 'tar',
-  configSchema: tarSourceConfigSchema,
+  ...tarSourceConfigKind,
   create(config, context) {
     return new TarSource(config, context);
-  },
-  localPaths(config, context) {
-    return [globBase(config.path, context.configDir)];
   },
 });
