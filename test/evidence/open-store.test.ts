@@ -17,6 +17,7 @@ import { ownProcessIdentity } from '../../src/exec/process-identity.js';
 import { runCommand } from '../../src/exec/run-command.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
+import { appendBareRuns } from '../helpers/run-records.js';
 import { createTestDatabase, createTestEmbeddedDir } from '../helpers/test-database.js';
 
 const projectRoot = resolve(import.meta.dirname, '../..');
@@ -119,17 +120,8 @@ describe('openEvidenceStore, embedded PGlite', () => {
         ).rows.every((row) => row.visible);
       let next = 0;
       const addRuns = async (store: EvidenceStore, count: number) => {
-        const from = next + 1;
+        await appendBareRuns(store.db, 'stats', next + 1, next + count);
         next += count;
-        await sql`insert into run_starts (run_id, drill, trigger, started_at, host, pid, version, config_hash)
-          select ('00000000-0000-4000-8000-' || lpad(n::text, 12, '0'))::uuid, 'stats', 'manual',
-            now() - n * interval '1 minute', 'h', 1, 'v', 'c'
-          from generate_series(${from}::int, ${next}::int) as n`.execute(store.db);
-        await sql`insert into run_results (run_id, drill, verdict, started_at, finished_at, files, bytes,
-            checks_failed, restore_ms, verify_ms, total_ms, record, prev_hash, record_hash)
-          select run_id, drill, 'passed', started_at, started_at, 0, 0, 0, 0, 0, 0, '{}', repeat(md5(run_id), 2), repeat(md5(run_id || 'r'), 2)
-          from run_starts where drill = 'stats' and run_id not in (select run_id from run_results)
-          order by started_at desc`.execute(store.db);
       };
 
       const first = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
