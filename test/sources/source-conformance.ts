@@ -6,7 +6,7 @@ import { BackupDamagedError, type RestoreSource } from '../../src/sources/restor
 import { SourceError } from '../../src/model/restore.js';
 import { selectSet } from '../../src/sources/set-selection.js';
 import { listFiles, run, sha256sumTree, writeTree } from '../helpers/artefacts.js';
-import { tempDir } from '../helpers/temp.js';
+import { forgetAfterFile, tempDir } from '../helpers/temp.js';
 
 /**
  * How one source kind turns a folder tree into a backup set, where its sets live and how
@@ -79,6 +79,10 @@ interface HashedTree {
 }
 const manyFilesTrees = new Map<number, Promise<HashedTree>>();
 let largeFileTree: Promise<HashedTree> | undefined;
+forgetAfterFile(() => {
+  manyFilesTrees.clear();
+  largeFileTree = undefined;
+});
 
 /** `count` small files, some at the top (s3rver lists no prefix whose objects are all two levels down). */
 function manyFilesTree(count: number): Promise<HashedTree> {
