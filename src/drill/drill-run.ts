@@ -7,7 +7,7 @@ import type { RunStart } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
 import type { CoverPlan } from '../sampling/cover.js';
 import type { SpaceReservation, SpaceWatch } from '../scratch/space.js';
-import type { SourceConfig } from '../sources/registry.js';
+import type { SourceConfig } from '../sources/config-registry.js';
 import type { DrillProgress, ProgressListener } from './progress.js';
 import type { RestoreOutcome, RestoreSource } from '../sources/restore-source.js';
 import type { BackupSet } from '../model/restore.js';

@@ -15,7 +15,6 @@ import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
 import { commandSourceConfigKind, type CommandSourceConfig } from './command-source-config.js';
-export { commandSourceConfigSchema, type CommandSourceConfig } from './command-source-config.js';
 
 /** One entry of a list command's JSON output. */
 const listedSetSchema = z.union([

@@ -17,10 +17,6 @@ import {
   directorySourceConfigKind,
   type DirectorySourceConfig,
 } from './directory-source-config.js';
-export {
-  directorySourceConfigSchema,
-  type DirectorySourceConfig,
-} from './directory-source-config.js';
 
 /** Files per message to a copy worker: enough to make messaging cheap per file. */
 const BATCH_FILES = 64;

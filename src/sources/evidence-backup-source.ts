@@ -31,10 +31,6 @@ import {
   evidenceBackupSourceConfigKind,
   type EvidenceBackupSourceConfig,
 } from './evidence-backup-source-config.js';
-export {
-  evidenceBackupSourceConfigSchema,
-  type EvidenceBackupSourceConfig,
-} from './evidence-backup-source-config.js';
 
 /**
  * Drills the evidence store itself. Restores the chosen backup folder into scratch

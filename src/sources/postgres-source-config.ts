@@ -9,7 +9,7 @@ import { defineSourceConfigKind } from './source-kind.js';
 const ARCHIVE_FORMATS: readonly DumpFormat[] = ['custom', 'directory', 'tar'];
 
 /** The PostgreSQL server scratch databases are created on; never defaulted, never taken from PG* variables. */
-export const scratchServerSchema = z
+const scratchServerSchema = z
   .strictObject({
     url: z
       .string()

@@ -30,7 +30,6 @@ import { defineSourceKind, type SourceContext } from './source-kind.js';
 import { openPglite } from '../evidence/pglite-seed.js';
 
 import { postgresSourceConfigKind, type PostgresSourceConfig } from './postgres-source-config.js';
-export { postgresSourceConfigSchema, type PostgresSourceConfig } from './postgres-source-config.js';
 
 /** Row counts are taken with this statement timeout when the source has none configured (0: none). */
 const COUNT_TIMEOUT_MS = 0;

@@ -40,11 +40,6 @@ import { hashTree } from '../scratch/tree-hasher.js';
 /** The oldest restic (0.x) this source is tested against: Debian 12's 0.14. */
 const MIN_MINOR = 14;
 
-export {
-  isReadDataSubset,
-  resticSourceConfigSchema,
-  type ResticSourceConfig,
-} from './restic-source-config.js';
 import {
   localRepositoryPath,
   resticSourceConfigKind,

@@ -19,7 +19,6 @@ import type { CauseCode } from '../model/causes.js';
 import { fileNameOf } from '../model/file-name.js';
 
 import { compileNameGlob, s3SourceConfigKind, type S3SourceConfig } from './s3-source-config.js';
-export { s3SourceConfigSchema, type S3SourceConfig } from './s3-source-config.js';
 
 /** Backoff between retries: the delay doubles from `baseMs` up to `maxMs`, with jitter. */
 export interface RetryBackoff {

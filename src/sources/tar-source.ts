@@ -27,7 +27,6 @@ import { normaliseEntryPath, symlinkAncestor } from '../model/safe-path.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
 import { tarSourceConfigKind, type TarSourceConfig } from './tar-source-config.js';
-export { tarSourceConfigSchema, type TarSourceConfig } from './tar-source-config.js';
 
 /** Archive names a tar source considers; anything else the glob matches is ignored. */
 export function isTarArchiveName(name: string): boolean {

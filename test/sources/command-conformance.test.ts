@@ -1,7 +1,8 @@
 import { mkdir, rm, stat, truncate, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { silentLogger } from '../../src/log/logger.js';
-import { CommandSource, commandSourceConfigSchema } from '../../src/sources/command-source.js';
+import { CommandSource } from '../../src/sources/command-source.js';
+import { commandSourceConfigSchema } from '../../src/sources/command-source-config.js';
 import { run } from '../helpers/artefacts.js';
 import { describeSourceConformance } from './source-conformance.js';
 

@@ -5,12 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
-import {
-  CommandSource,
-  commandSourceConfigSchema,
-  parseListOutput,
-  substitute,
-} from '../../src/sources/command-source.js';
+import { CommandSource, parseListOutput, substitute } from '../../src/sources/command-source.js';
+import { commandSourceConfigSchema } from '../../src/sources/command-source-config.js';
 import { BackupDamagedError } from '../../src/sources/restore-source.js';
 import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { run, sha256sumTree, writeTree } from '../helpers/artefacts.js';

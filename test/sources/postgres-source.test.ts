@@ -4,7 +4,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { silentLogger } from '../../src/log/logger.js';
-import { PostgresSource, postgresSourceConfigSchema } from '../../src/sources/postgres-source.js';
+import { PostgresSource } from '../../src/sources/postgres-source.js';
+import { postgresSourceConfigSchema } from '../../src/sources/postgres-source-config.js';
 import {
   databaseExists,
   parseServerUrl,

@@ -1,7 +1,8 @@
 import { readdir, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { silentLogger } from '../../src/log/logger.js';
-import { resticSourceConfigSchema, resticSourceKind } from '../../src/sources/restic-source.js';
+import { resticSourceKind } from '../../src/sources/restic-source.js';
+import { resticSourceConfigSchema } from '../../src/sources/restic-source-config.js';
 import { createResticRepo, TEST_RESTIC_PASSWORD, type ResticRepo } from '../helpers/restic-repo.js';
 import { describeSourceConformance } from './source-conformance.js';
 

@@ -29,12 +29,14 @@ import { createSource } from '../../src/sources/registry.js';
 import {
   escapeResticPattern,
   findSnapshotRoot,
-  isReadDataSubset,
   redactRepository,
-  resticSourceConfigSchema,
   resticSourceKind,
-  type ResticSourceConfig,
 } from '../../src/sources/restic-source.js';
+import {
+  isReadDataSubset,
+  resticSourceConfigSchema,
+  type ResticSourceConfig,
+} from '../../src/sources/restic-source-config.js';
 import {
   BackupDamagedError,
   type RestoreOutcome,

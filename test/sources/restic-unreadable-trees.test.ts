@@ -5,7 +5,8 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { SourceError, type BackupSet } from '../../src/model/restore.js';
-import { resticSourceConfigSchema, resticSourceKind } from '../../src/sources/restic-source.js';
+import { resticSourceKind } from '../../src/sources/restic-source.js';
+import { resticSourceConfigSchema } from '../../src/sources/restic-source-config.js';
 import { BackupDamagedError, type RestoreSource } from '../../src/sources/restore-source.js';
 import {
   createResticRepo,

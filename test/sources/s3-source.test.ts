@@ -6,17 +6,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { redactor } from '../../src/model/redact.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { sourceConfigSchema, sourceKindNames } from '../../src/sources/registry.js';
+import { sourceConfigSchema, sourceKindNames } from '../../src/sources/config-registry.js';
 import { type RestoreOutcome, type RestoreSource } from '../../src/sources/restore-source.js';
 import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { createS3ObjectStore, type S3ObjectStore } from '../../src/sources/s3-object-store.js';
-import {
-  createS3Source,
-  s3SourceConfigSchema,
-  s3SourceKind,
-  S3_INTEGRITY_CHECK,
-  type S3SourceConfig,
-} from '../../src/sources/s3-source.js';
+import { createS3Source, s3SourceKind, S3_INTEGRITY_CHECK } from '../../src/sources/s3-source.js';
+import { s3SourceConfigSchema, type S3SourceConfig } from '../../src/sources/s3-source-config.js';
 import { selectSet } from '../../src/sources/set-selection.js';
 import {
   passAll,
