@@ -13,12 +13,17 @@ export async function tempDir(prefix = 'restore-drill-'): Promise<string> {
 }
 
 /**
- * Registers `forget`, called when the test file's folders are removed: a helper that keeps
- * something it built in a temporary folder for the rest of the file (modules outlive files,
- * isolate is off) drops it there, or the next file would get a folder that is gone.
+ * `make`, run at most once per test file: later calls in the file get its first result, and the
+ * next file runs it afresh. For what a helper builds in temporary folders and keeps for the rest
+ * of the file (modules outlive files, isolate is off): kept longer, the next file would get a
+ * folder that is gone.
  */
-export function forgetAfterFile(forget: () => void): void {
-  forgetters.push(forget);
+export function oncePerFile<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  forgetters.push(() => {
+    made = undefined;
+  });
+  return () => (made ??= { value: make() }).value;
 }
 
 /** Removes the folders tempDir made (per-file-cleanup.ts calls it after each test file). */

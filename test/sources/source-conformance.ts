@@ -6,7 +6,7 @@ import { BackupDamagedError, type RestoreSource } from '../../src/sources/restor
 import { SourceError } from '../../src/model/restore.js';
 import { selectSet } from '../../src/sources/set-selection.js';
 import { listFiles, run, sha256sumTree, writeTree } from '../helpers/artefacts.js';
-import { forgetAfterFile, tempDir } from '../helpers/temp.js';
+import { oncePerFile, tempDir } from '../helpers/temp.js';
 
 /**
  * How one source kind turns a folder tree into a backup set, where its sets live and how
@@ -77,16 +77,13 @@ interface HashedTree {
   dir: string;
   expected: Map<string, string>;
 }
-const manyFilesTrees = new Map<number, Promise<HashedTree>>();
-let largeFileTree: Promise<HashedTree> | undefined;
-forgetAfterFile(() => {
-  manyFilesTrees.clear();
-  largeFileTree = undefined;
-});
+/** The many-files trees of this file, by file count. */
+const manyFilesTrees = oncePerFile(() => new Map<number, Promise<HashedTree>>());
 
 /** `count` small files, some at the top (s3rver lists no prefix whose objects are all two levels down). */
 function manyFilesTree(count: number): Promise<HashedTree> {
-  let made = manyFilesTrees.get(count);
+  const trees = manyFilesTrees();
+  let made = trees.get(count);
   if (!made) {
     made = (async () => {
       const dir = await tempDir('restore-drill-many-');
@@ -97,19 +94,17 @@ function manyFilesTree(count: number): Promise<HashedTree> {
       await writeTree(dir, files);
       return { dir, expected: await sha256sumTree(dir) };
     })();
-    manyFilesTrees.set(count, made);
+    trees.set(count, made);
   }
   return made;
 }
 
 /** One incompressible 50 MB file, `large.bin`. */
-function largeTree(): Promise<HashedTree> {
-  return (largeFileTree ??= (async () => {
-    const dir = await tempDir('restore-drill-large-');
-    await writeLarge(path.join(dir, 'large.bin'), LARGE_FILE_BYTES);
-    return { dir, expected: await sha256sumTree(dir) };
-  })());
-}
+const largeTree = oncePerFile(async (): Promise<HashedTree> => {
+  const dir = await tempDir('restore-drill-large-');
+  await writeLarge(path.join(dir, 'large.bin'), LARGE_FILE_BYTES);
+  return { dir, expected: await sha256sumTree(dir) };
+});
 
 /**
  * The behaviour every source kind must share (restic's backend test suite, in spirit):
