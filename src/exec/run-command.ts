@@ -15,6 +15,8 @@ export interface RunCommandOptions {
   /** Kill the tree after this long; the record says `timedOut`. */
   timeoutMs?: number;
   signal?: AbortSignal | undefined;
+  /** What a timeout or abort sends first (SIGKILL follows 2 s later); default SIGTERM. */
+  stopSignal?: NodeJS.Signals;
   /** Keep the full stdout (for JSON output of tools); otherwise only the tail is kept. */
   keepStdout?: boolean;
   input?: string;
@@ -206,12 +208,16 @@ function followLines(
 }
 
 /**
- * Kills the process group of `pid` on timeout or abort (SIGTERM, SIGKILL 2 s later);
- * `end` once the tool has exited clears both and kills what is left of the group.
+ * Kills the process group of `pid` on timeout or abort (`stopSignal`, SIGTERM by default, then
+ * SIGKILL 2 s later); `end` once the tool has exited clears both and kills what is left of the group.
  */
 function guardProcess(
   pid: number | undefined,
-  options: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined },
+  options: {
+    timeoutMs?: number | undefined;
+    signal?: AbortSignal | undefined;
+    stopSignal?: NodeJS.Signals | undefined;
+  },
 ): { stop(): void; end(): { timedOut: boolean; canceled: boolean } } {
   let timedOut = false;
   let canceled = false;
@@ -219,7 +225,7 @@ function guardProcess(
   const stop = (): void => {
     if (stopped || pid === undefined) return;
     stopped = true;
-    killGroup(pid, 'SIGTERM');
+    killGroup(pid, options.stopSignal ?? 'SIGTERM');
     setTimeout(() => killGroup(pid, 'SIGKILL'), 2_000).unref();
   };
   const timer =
@@ -277,6 +283,8 @@ export interface StreamCommandOptions {
   /** Kill the tree after this long; the record says `timedOut`. */
   timeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
+  /** What a timeout or abort sends first (SIGKILL follows 2 s later); default SIGTERM. */
+  stopSignal?: NodeJS.Signals | undefined;
 }
 
 /** A tool started by `streamCommand`, its stdout read as it comes. */

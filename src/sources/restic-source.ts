@@ -1017,6 +1017,9 @@ class ResticSource implements RestoreSource {
       ...commandOptions,
       env,
       timeoutMs: this.#config.timeout,
+      // restic removes its repository lock on SIGINT; restic 0.14 dies on SIGTERM and leaves the
+      // lock behind, which blocks the owner's forget and prune until someone runs `restic unlock`.
+      stopSignal: 'SIGINT',
       // A closed stdin: restic must never sit waiting for a password prompt.
       input: '',
     });

@@ -73,6 +73,21 @@ describe.each(runners)('%s: the guarantees both runners share', (_name, run) => 
     expect(await gone(child)).toBe(true);
   });
 
+  test('an abort sends stopSignal first, so a tool that cleans up on it (restic on SIGINT) can', async () => {
+    const controller = new AbortController();
+    // The tool says which signal reached it, then exits as a tool tidying up would.
+    const record = await run(
+      'sh',
+      [
+        '-c',
+        'trap "echo got INT >&2; exit 130" INT; trap "echo got TERM >&2; exit 143" TERM; echo up; while :; do sleep 0.05; done',
+      ],
+      { signal: controller.signal, stopSignal: 'SIGINT', onFirstLine: () => controller.abort() },
+    );
+    expect(record).toMatchObject({ canceled: true, exitCode: 130 });
+    expect(record.stderrTail).toBe('got INT');
+  });
+
   test('a timeout kills the tool, and the record says timedOut', async () => {
     const record = await run('sleep', ['300'], { timeoutMs: 200 });
     expect(record).toMatchObject({ timedOut: true, canceled: false, exitCode: null });

@@ -14,7 +14,6 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { runCommand, type CommandResult } from '../../src/exec/run-command.js';
 import {
   LOW_SECURITY_KDF,
@@ -155,21 +154,13 @@ export async function createResticRepo(prefix = 'restore-drill-restic-'): Promis
     args: readonly string[],
     options: { cwd?: string } = {},
   ): Promise<CommandResult> => {
-    const once = () =>
-      runCommand('restic', args, {
-        env: resticEnv(repository, cacheDir),
-        cwd: options.cwd,
-        keepStdout: true,
-        input: '',
-        timeoutMs: 60_000,
-      });
-    let result = await once();
-    // A restic a test stopped (an aborted restore) removes its lock as it exits, which under load
-    // can come after the test's next command; restic 0.14 has no --retry-lock, so wait for it here.
-    for (let tries = 0; tries < 100 && isLockedOut(result); tries++) {
-      await sleep(200);
-      result = await once();
-    }
+    const result = await runCommand('restic', args, {
+      env: resticEnv(repository, cacheDir),
+      cwd: options.cwd,
+      keepStdout: true,
+      input: '',
+      timeoutMs: 60_000,
+    });
     if (result.exitCode !== 0)
       throw new Error(`restic ${args.join(' ')} failed: ${result.stderrTail}`);
     return result;
@@ -243,8 +234,4 @@ export function pseudoRandomBytes(size: number, seed: number): Buffer {
     out[i] = state & 0xff;
   }
   return out;
-}
-
-function isLockedOut(result: CommandResult): boolean {
-  return result.exitCode !== 0 && result.stderrTail.includes('repository is already locked');
 }

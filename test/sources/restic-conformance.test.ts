@@ -73,6 +73,9 @@ describeSourceConformance({
     return resticSourceKind.create(config, { configDir: repo.dir, log });
   },
   async vanish(id) {
+    // The abort case before this one may stop restic between writing its lock and registering it
+    // for clean-up (restic's own window); `unlock` removes only such stale locks, as an operator would.
+    await repo.restic(['unlock']);
     await repo.restic(['forget', id]);
   },
   // restore and ls word it differently; both name the snapshot.

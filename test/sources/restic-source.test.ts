@@ -15,6 +15,7 @@ import {
 } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { drillRequest } from '../helpers/drill-request.js';
@@ -429,6 +430,45 @@ describe('restic source against a real repository', () => {
       expect(check(outcome, 'restic-restore').verdict).toBe('passed');
     } finally {
       await many.cleanup();
+    }
+  });
+
+  test("leaves no lock in the owner's repository when a restore is aborted (restic removes it on SIGINT, not on SIGTERM)", async () => {
+    const big = await createResticRepo();
+    try {
+      await mkdir(path.join(big.dir, 'big'));
+      // Big enough that the restore is still running when the test sees its lock.
+      const made = await runCommand('dd', [
+        'if=/dev/urandom',
+        `of=${path.join(big.dir, 'big', 'data.bin')}`,
+        'bs=1M',
+        'count=300',
+        'status=none',
+      ]);
+      expect(made.exitCode, made.stderrTail).toBe(0);
+      await big.backup([path.join(big.dir, 'big')]);
+      const restic = source(big);
+      const [set] = await restic.listSets({});
+      const controller = new AbortController();
+      const reason = new Error('drill timed out');
+      const target = await scratch();
+      const restore = restic.restore(set as BackupSet, target, {
+        items: null,
+        log,
+        signal: controller.signal,
+      });
+      restore.catch(() => undefined);
+      // Abort once restic restore is writing (bounded poll: restic tells nobody). Its lock is
+      // in the repository by then; a restic stopped before it registered the lock for clean-up
+      // leaves it behind on any signal.
+      const writing = async () => (await readdir(target, { recursive: true })).length > 0;
+      for (let tries = 0; tries < 2_000 && !(await writing()); tries++) await sleep(5);
+      expect(await readdir(path.join(big.repository, 'locks'))).toHaveLength(1);
+      controller.abort(reason);
+      await expect(restore).rejects.toBe(reason);
+      expect(await readdir(path.join(big.repository, 'locks'))).toEqual([]);
+    } finally {
+      await big.cleanup();
     }
   });
 
