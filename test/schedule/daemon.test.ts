@@ -90,3 +90,41 @@ describe('Daemon (in process, real PostgreSQL)', () => {
     });
   });
 });
+
+describe('Daemon on the embedded store', () => {
+  let t: TestStore;
+  beforeAll(async () => {
+    t = await openTestStore('pglite');
+  }, SLOW_STORE_MS);
+  afterAll(() => t?.cleanup(), SLOW_STORE_MS);
+
+  it('says a reload that moves database.path needs a restart, and keeps the store it opened', async () => {
+    const dir = await tempDir('restore-drill-daemon-path-');
+    const backups = path.join(dir, 'backups');
+    await makeDirectorySet(backups, 'files');
+    const file = path.join(dir, 'restore-drill.yaml');
+    const write = (databasePath: string) =>
+      writeFile(
+        file,
+        `${configText({
+          backupsDir: backups,
+          scratchRoot: path.join(dir, 'scratch'),
+          drills: [{ name: 'files', schedule: '0 3 * * *' }],
+        })}database: { path: ${databasePath} }\n`,
+      );
+    await write('evidence');
+    const daemon = await Daemon.start({
+      loaded: await loadConfig(file),
+      store: t.store,
+      log: pino({ level: 'silent' }),
+      jobs: { drill: createDrillJob({ createSource: hookedSource }) },
+    });
+    try {
+      await write('elsewhere');
+      expect(await daemon.reload()).toMatchObject({ ok: true, notApplied: ['database.path'] });
+      expect(daemon.health().body).toMatchObject({ status: 'ok', database: 'pglite' });
+    } finally {
+      await daemon.stop('test over');
+    }
+  });
+});
