@@ -332,15 +332,8 @@ export async function openScratchEvidenceDb(
   dataDir: string,
   onSeedFailed: (error: unknown) => void,
 ): Promise<ScratchEvidenceDb> {
-  const [{ PGlite }, { createPgConfig }] = await Promise.all([
-    import('@electric-sql/pglite'),
-    import('@electric-sql/pglite/node-postgres'),
-  ]);
-  const lite = await openPglite(
-    dataDir,
-    { startParams: [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB'] },
-    onSeedFailed,
-  );
+  const { createPgConfig } = await import('@electric-sql/pglite/node-postgres');
+  const lite = await openPglite(dataDir, onSeedFailed);
   const pool = new pg.Pool({ ...createPgConfig(lite), idleTimeoutMillis: 0 } as PoolConfig);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {

@@ -33,9 +33,6 @@ export interface EvidenceStore {
   close(): Promise<void>;
 }
 
-/** Shared buffers of the embedded store: keeps a CLI call or the daemon well under 200 MB. */
-const EMBEDDED_SHARED_BUFFERS = '16MB';
-
 /** How long to wait for a PostgreSQL server before calling it unreachable. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -139,23 +136,9 @@ async function openEmbedded(embeddedDir: string, log: Logger): Promise<EvidenceS
   const openedAt = Date.now() - 2000;
   try {
     // PGlite loads only for the embedded store: a PostgreSQL user never pays for it.
-    const [{ PGlite }, { createPgConfig }] = await Promise.all([
-      import('@electric-sql/pglite'),
-      import('@electric-sql/pglite/node-postgres'),
-    ]);
-    lite = await openPglite(
-      dataDir,
-      {
-        // PostgreSQL's default 128 MB of shared buffers costs about 170 MB of RSS inside the
-        // WASM heap; evidence queries touch far less.
-        startParams: [
-          ...PGlite.defaultStartParams,
-          '-c',
-          `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`,
-        ],
-      },
-      (error) =>
-        log.warn({ dataDir, err: reasonOf(error) }, 'PGlite seed not loaded; running initdb'),
+    const { createPgConfig } = await import('@electric-sql/pglite/node-postgres');
+    lite = await openPglite(dataDir, (error) =>
+      log.warn({ dataDir, err: reasonOf(error) }, 'PGlite seed not loaded; running initdb'),
     );
     // PGlite serves one connection; its pg config says so (poolSize 1). Idle eviction
     // would only churn that one connection, so it is kept for the store's life.

@@ -212,7 +212,7 @@ export class PostgresSource implements RestoreSource {
         `sampling tables needs a custom, directory or tar dump; ${set.path} is plain SQL`,
       );
     const dataDir = path.join(scratchDir, 'pglite');
-    const lite = await openPglite(dataDir, {}, (error) =>
+    const lite = await openPglite(dataDir, (error) =>
       options.log.warn({ err: String(error) }, 'PGlite seed not loaded; running initdb'),
     );
     try {

@@ -49,7 +49,7 @@ describe('PGlite seed', () => {
     for (const name of ['one', 'two']) {
       const dataDir = path.join(await tempDir(`rd-seeded-${name}-`), 'pgdata');
       dirs.push(dataDir);
-      const lite = await openPglite(dataDir, {}, (error) => failures.push(error));
+      const lite = await openPglite(dataDir, (error) => failures.push(error));
       const { rows } = await lite.query<{ id: string }>(
         'select system_identifier::text as id from pg_control_system()',
       );
@@ -64,6 +64,9 @@ describe('PGlite seed', () => {
     expect((await again.query<{ name: string }>('select name from kept')).rows).toEqual([
       { name: 'two' },
     ]);
+    // Small shared buffers on a reopened folder as on a seeded one: PGlite zeroes them at each start.
+    const { rows } = await again.query<{ shared_buffers: string }>('show shared_buffers');
+    expect(rows).toEqual([{ shared_buffers: '4MB' }]);
     await again.close();
   }, 60_000);
 
@@ -75,7 +78,7 @@ describe('PGlite seed', () => {
     );
     const dataDir = path.join(await tempDir('rd-unseeded-'), 'pgdata');
     const failures: unknown[] = [];
-    const lite = await openPglite(dataDir, {}, (error) => failures.push(error), [seeds]);
+    const lite = await openPglite(dataDir, (error) => failures.push(error), [seeds]);
     expect((await lite.query<{ one: number }>('select 1 as one')).rows).toEqual([{ one: 1 }]);
     await lite.close();
     expect(failures).toHaveLength(1);
