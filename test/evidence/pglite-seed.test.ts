@@ -1,5 +1,9 @@
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { pack } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import {
   installedPgliteVersion,
@@ -34,7 +38,8 @@ describe('PGlite seed', () => {
     expect(await pgliteSeedFor(fresh, [seeds])).toBeNull();
 
     await writeFile(path.join(seeds, seedFileName(version)), 'this version');
-    expect(await (await pgliteSeedFor(fresh, [seeds]))?.text()).toBe('this version');
+    const offered = await pgliteSeedFor(fresh, [seeds]);
+    expect(offered && (await readFile(offered, 'utf8'))).toBe('this version');
     await mkdir(fresh);
     expect(await pgliteSeedFor(fresh, [seeds])).not.toBeNull(); // an empty folder is new too
 
@@ -70,17 +75,25 @@ describe('PGlite seed', () => {
     await again.close();
   }, 60_000);
 
-  it('sets a damaged seed aside and runs initdb instead', async () => {
+  it('sets a damaged seed aside and runs initdb instead, leaving nothing of it behind', async () => {
+    // A well-formed tar.gz whose second member would land outside the data folder.
     const seeds = await tempDir('rd-bad-seed-');
-    await writeFile(
-      path.join(seeds, seedFileName(await installedPgliteVersion())),
-      'not a gzip tar at all',
+    const tar = pack();
+    tar.entry({ name: '/PG_VERSION' }, '18\n');
+    tar.entry({ name: '/../escaped' }, 'outside');
+    tar.finalize();
+    await pipeline(
+      tar,
+      createGzip(),
+      createWriteStream(path.join(seeds, seedFileName(await installedPgliteVersion()))),
     );
-    const dataDir = path.join(await tempDir('rd-unseeded-'), 'pgdata');
+    const parent = await tempDir('rd-unseeded-');
+    const dataDir = path.join(parent, 'pgdata');
     const failures: unknown[] = [];
     const lite = await openPglite(dataDir, (error) => failures.push(error), [seeds]);
     expect((await lite.query<{ one: number }>('select 1 as one')).rows).toEqual([{ one: 1 }]);
     await lite.close();
-    expect(failures).toHaveLength(1);
+    expect(failures.map(String)).toEqual(['Error: seed member ../escaped leaves the folder']);
+    expect(await readdir(parent)).toEqual(['pgdata']);
   }, 60_000);
 });
