@@ -4,7 +4,7 @@ import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -66,8 +66,12 @@ export async function pgliteSeedFor(
  */
 async function unpackSeed(seed: string, dataDir: string): Promise<void> {
   const { extract } = await import('tar-stream');
+  // What a run killed while unpacking left (callers hold the data folder alone: the store's lock).
+  const parent = dirname(dataDir);
+  const stale = `${basename(dataDir)}.seeding-`;
+  for (const name of await readdir(parent).catch(() => []))
+    if (name.startsWith(stale)) await rm(join(parent, name), { recursive: true, force: true });
   const partial = `${dataDir}.seeding-${process.pid}`;
-  await rm(partial, { recursive: true, force: true });
   await mkdir(partial, { recursive: true, mode: 0o700 });
   try {
     const entries = extract();

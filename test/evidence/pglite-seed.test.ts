@@ -52,8 +52,11 @@ describe('PGlite seed', () => {
     const systemIds: string[] = [];
     const dirs: string[] = [];
     for (const name of ['one', 'two']) {
-      const dataDir = path.join(await tempDir(`rd-seeded-${name}-`), 'pgdata');
+      const parent = await tempDir(`rd-seeded-${name}-`);
+      const dataDir = path.join(parent, 'pgdata');
       dirs.push(dataDir);
+      // Left by a run killed while unpacking the seed: removed by the next.
+      await mkdir(path.join(parent, 'pgdata.seeding-99999999', 'base'), { recursive: true });
       const lite = await openPglite(dataDir, (error) => failures.push(error));
       const { rows } = await lite.query<{ id: string }>(
         'select system_identifier::text as id from pg_control_system()',
@@ -61,6 +64,7 @@ describe('PGlite seed', () => {
       systemIds.push(rows[0]!.id);
       await lite.exec(`create table kept (name text); insert into kept values ('${name}')`);
       await lite.close();
+      expect(await readdir(parent)).toEqual(['pgdata']);
     }
     expect(failures).toEqual([]);
     // initdb draws a new system identifier each time: two copies of one seed share it.
