@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -148,6 +148,47 @@ describe('postgres source on a scratch server', () => {
     });
     const sets = await source({ path: 'mixed/*' }).listSets({});
     expect(sets.map((set) => path.basename(set.path))).toEqual(['a.dump', 'b']);
+  });
+
+  it('lists a -Fd folder that lost its toc.dat (pg_dump cut short) and fails it as damaged, never drilling the older dump in its place', async () => {
+    const dumps = path.join(root, 'no-toc');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dir'), path.join(dumps, 'app-2026-01-01'), {
+      recursive: true,
+    });
+    const newest = path.join(dumps, 'app-2026-01-02');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dir'), newest, { recursive: true });
+    await rm(path.join(newest, 'toc.dat'));
+    const src = source({ path: 'no-toc/*' });
+    const sets = await src.listSets({});
+    expect(sets.map((set) => path.basename(set.path))).toEqual([
+      'app-2026-01-01',
+      'app-2026-01-02',
+    ]);
+    const error = await src
+      .restore(sets[1]!, await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).damage.detail).toBe(
+      'table data files but no toc.dat (pg_dump -Fd writes it last)',
+    );
+    // Told it is a directory dump, pg_restore itself says so: damage too.
+    const told = source({ path: 'no-toc/app-2026-01-02', format: 'directory' });
+    const toldError = await told
+      .restore(await onlySet(told), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(toldError).toBeInstanceOf(BackupDamagedError);
+    expect((toldError as BackupDamagedError).damage.detail).toMatch(/"toc\.dat" does not exist/);
+  });
+
+  it('fails an empty (0-byte) dump file as damaged, not as an error of the drill', async () => {
+    await mkdir(path.join(root, 'empty'), { recursive: true });
+    await writeFile(path.join(root, 'empty', 'app.dump'), '');
+    const src = source({ path: 'empty/*.dump' });
+    const error = await src
+      .restore(await onlySet(src), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).message).toMatch(/^dump .*app\.dump is empty$/);
   });
 
   it('samples tables: the schema comes back whole, only the chosen tables are counted', async () => {

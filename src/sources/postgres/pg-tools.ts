@@ -261,6 +261,7 @@ async function classifyRestoreFailure(
     // A directory dump's table file cut short or gone: the folder was read, its data is not all there.
     /could not close data file .*/,
     /could not open input file "[^"]*\/\d+\.dat(?:\.gz|\.lz4|\.zst)?": .*/,
+    /directory "[^"]*" does not appear to be a valid archive \("toc\.dat" does not exist\)/,
   ]);
   if (damaged) {
     const entry =
