@@ -619,9 +619,13 @@ async function readArchive(
           ? `after entry ${previous}`
           : 'before the first entry';
     const detail = describeArchiveError(cause);
+    // Between members the damage has no entry of its own: the one before it places it. A bad
+    // header starts where that member's data ended; `bytes` is only how far the reading got.
+    const between = current === null && previous !== null ? ` after entry ${previous}` : '';
+    const offset = current === null && detail === INVALID_HEADER ? endOfLast : bytes;
     throw new BackupDamagedError(
       `unreadable archive ${file}: ${detail} ${where}`,
-      { detail, entry: current ?? null, offset: bytes },
+      { detail: `${detail}${between}`, entry: current ?? null, offset },
       undefined,
       { cause },
     );
@@ -667,6 +671,8 @@ async function pump(
   extract.end(undefined);
 }
 
+const INVALID_HEADER = 'invalid tar header (bad checksum or not a tar archive)';
+
 function describeArchiveError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -675,8 +681,7 @@ function describeArchiveError(error: unknown): string {
     return 'unexpected end of data (no end-of-archive marker)';
   if (error instanceof CompressedDataError) return message;
   if (code?.startsWith('Z_')) return `corrupt gzip data (${message})`;
-  if (/invalid tar header/i.test(message) || message === 'Invalid header')
-    return 'invalid tar header (bad checksum or not a tar archive)';
+  if (/invalid tar header/i.test(message) || message === 'Invalid header') return INVALID_HEADER;
   if (message === 'Header exceeds max size') return 'a long-name header exceeds 4 MiB';
   return describeFsError(error);
 }

@@ -558,6 +558,33 @@ describe('tar source', () => {
       );
     });
 
+    it('names the member before a header that fails its checksum, and the byte where that header starts', async () => {
+      const { archive, source } = await place('bad-header.tar');
+      const tree = path.join(root, 'bad-header-tree');
+      await writeTree(tree, { 'a.txt': 'a'.repeat(600), 'b.txt': 'bravo\n', 'c.txt': 'charlie\n' });
+      await run('tar', ['-cf', archive, '-C', tree, 'a.txt', 'b.txt', 'c.txt']);
+      // Headers at 0, 512 + 1024 and 1536 + 512 + 512: a byte of c.txt's name flipped.
+      const bytes = await readFile(archive);
+      bytes[2560] = (bytes[2560] as number) ^ 0x20;
+      await writeFile(archive, bytes);
+      const failure = await source
+        .restore(await onlySet(source), await tempDir('restore-drill-scratch-'), {
+          items: null,
+          log,
+        })
+        .catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(BackupDamagedError);
+      expect((failure as BackupDamagedError).damage).toEqual({
+        detail: 'invalid tar header (bad checksum or not a tar archive) after entry b.txt',
+        entry: null,
+        offset: 2560,
+      });
+      expect((failure as BackupDamagedError).partial.files.map((file) => file.path)).toEqual([
+        'a.txt',
+        'b.txt',
+      ]);
+    });
+
     it('fails on a file that is not a tar archive', async () => {
       const { archive, source } = await place('noise.tar');
       await writeFile(archive, Buffer.alloc(4096, 'not a tar archive at all '));
