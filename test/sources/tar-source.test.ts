@@ -585,6 +585,17 @@ describe('tar source', () => {
       ]);
     });
 
+    it('fails on a .tar.gz with bytes after its gzip stream, saying so rather than calling its header bad', async () => {
+      const { archive, source } = await place('trailing.tar.gz');
+      const tree = path.join(root, 'trailing-tree');
+      await writeTree(tree, { 'a.txt': 'alpha\n' });
+      await run('tar', ['-czf', archive, '-C', tree, 'a.txt']);
+      await writeFile(archive, 'appended by a broken upload\n', { flag: 'a' });
+      await expect(source.listItems(await onlySet(source), {})).rejects.toThrow(
+        `unreadable archive ${archive}: corrupt gzip data (bytes after the end of the gzip stream are not gzip: trailing garbage)`,
+      );
+    });
+
     it('fails on a file that is not a tar archive', async () => {
       const { archive, source } = await place('noise.tar');
       await writeFile(archive, Buffer.alloc(4096, 'not a tar archive at all '));
