@@ -1,6 +1,7 @@
 import {
   lstat,
   mkdir,
+  open,
   readFile,
   readlink,
   rm,
@@ -18,7 +19,7 @@ import {
   type RestoreOutcome,
   type RestoreSource,
 } from '../../src/sources/restore-source.js';
-import { type BackupSet } from '../../src/model/restore.js';
+import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { tarSourceKind } from '../../src/sources/tar-source.js';
 import {
   listFiles,
@@ -450,12 +451,37 @@ describe('tar source', () => {
       expect(await listFiles(scratch)).toEqual(['ok.txt']);
     });
 
+    it('cannot judge GNU sparse members (tar --sparse, gnu and posix formats): an error naming the member, never damage or a pass', async () => {
+      const tree = path.join(root, 'sparse-tree');
+      await mkdir(tree, { recursive: true });
+      // Six pieces of data between holes: more than an old-GNU header's four map entries.
+      const image = await open(path.join(tree, 'disk.img'), 'w');
+      for (let piece = 0; piece < 6; piece++) await image.write(`piece ${piece}`, piece * 65_536);
+      await image.truncate(6 * 65_536);
+      await image.close();
+      for (const format of ['gnu', 'posix']) {
+        const { archive, source } = await place(`sparse-${format}.tar`);
+        await run('tar', ['-cSf', archive, `--format=${format}`, '-C', tree, 'disk.img']);
+        const failure = await source
+          .restore(await onlySet(source), await tempDir('restore-drill-scratch-'), {
+            items: null,
+            log,
+          })
+          .catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(SourceError);
+        expect(failure).not.toBeInstanceOf(BackupDamagedError);
+        expect((failure as Error).message).toBe(
+          `archive ${archive}: member disk.img is a GNU sparse file (tar --sparse), which restore-drill cannot restore: the drill cannot judge this archive`,
+        );
+      }
+    });
+
     it('refuses a member of a type it does not know', async () => {
       const { outcome } = await restorePython([
         { name: 'volume-label', type: 'raw', typeflag: 'V', data: '' },
       ]);
       expect(outcome.refused).toEqual([
-        { entry: 'volume-label', reason: 'unsupported tar entry type (typeflag unknown)' },
+        { entry: 'volume-label', reason: "unsupported tar entry type (typeflag 'V')" },
       ]);
     });
   });
