@@ -320,6 +320,21 @@ describe('postgres source on a scratch server', () => {
     expect(partial.commands?.at(-1)?.exitCode).toBe(1);
   });
 
+  it("fails a custom dump whose ENCODING entry is garbled ('unrecognized encoding'), not as an error of the drill", async () => {
+    await mkdir(path.join(root, 'garbled'), { recursive: true });
+    const file = path.join(root, 'garbled', 'app.dump');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dump'), file);
+    const offset =
+      (await readFile(file)).indexOf("client_encoding = '") + "client_encoding = '".length;
+    await pokeByte(file, offset + 1, 0xf8);
+    const src = source({ path: 'garbled/*.dump' });
+    const error = await src
+      .restore(await onlySet(src), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).damage.detail).toMatch(/^unrecognized encoding "/);
+  });
+
   it('says a dump was made by a newer pg_dump than the pg_restore there is', async () => {
     await mkdir(path.join(root, 'newer'), { recursive: true });
     const file = path.join(root, 'newer', 'app.dump');

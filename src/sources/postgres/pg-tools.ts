@@ -257,6 +257,8 @@ async function classifyRestoreFailure(
     /corrupt tar header.*/,
     /could not find block ID \d+ in archive.*/,
     /unrecognized data block type.*/,
+    // The archive's ENCODING entry, garbled: every encoding a pg_dump writes is one pg_restore knows.
+    /unrecognized encoding ".*"/,
     /error during file seek.*/,
     // A directory dump's table file cut short or gone: the folder was read, its data is not all there.
     /could not close data file .*/,
