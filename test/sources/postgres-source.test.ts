@@ -335,6 +335,28 @@ describe('postgres source on a scratch server', () => {
     expect((error as BackupDamagedError).damage.detail).toMatch(/^unrecognized encoding "/);
   });
 
+  it('fails a custom dump whose table of contents makes pg_restore -l crash, keeping that command', async () => {
+    await mkdir(path.join(root, 'crashing'), { recursive: true });
+    const file = path.join(root, 'crashing', 'app.dump');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dump'), file);
+    // The high byte of a string length in the TOC, right after the ENCODING entry: a 4 GB string.
+    const bytes = await readFile(file);
+    const length = bytes.indexOf('false', bytes.indexOf('client_encoding')) - 1;
+    await pokeByte(file, length, 0xff);
+    const src = source({ path: 'crashing/*.dump' });
+    const error = await src
+      .restore(await onlySet(src), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    const { damage, partial } = error as BackupDamagedError;
+    expect(damage.detail).toMatch(
+      /^pg_restore -l crashed \(SIG[A-Z]+\) reading the table of contents$/,
+    );
+    expect(partial.commands?.map((command) => command.command)).toEqual([
+      expect.stringMatching(/^pg_restore -l /),
+    ]);
+  });
+
   it('says a dump was made by a newer pg_dump than the pg_restore there is', async () => {
     await mkdir(path.join(root, 'newer'), { recursive: true });
     const file = path.join(root, 'newer', 'app.dump');
