@@ -381,20 +381,24 @@ export class ManifestCheck implements Check {
     fileFindings.sort((a, b) => (a.item < b.item ? -1 : a.item > b.item ? 1 : 0));
 
     let expectedFiles = 0;
+    // A link is restored as a link and never followed: a manifest listing it as a file
+    // (`sha256sum *` follows links) is told so, not that the name is missing.
+    const links = new Map((context.outcome.links ?? []).map((link) => [link.path, link.target]));
     for (const [path, entry] of manifest.files) {
       if (!inScope(path)) continue;
       expectedFiles += 1;
       if (!knowsScope || restored.has(path)) continue;
       counts.missing += 1;
+      const target = links.get(path);
       fileFindings.push({
         item: path,
-        problem: 'missing',
+        problem: target === undefined ? 'missing' : 'link-not-file',
         expected: expectedOf(entry),
-        actual: null,
+        actual: target === undefined ? null : { link: target },
       });
     }
 
-    const links = compareLinks(manifest, context, inScope, knowsScope, fileFindings);
+    const linkCounts = compareLinks(manifest, context, inScope, knowsScope, fileFindings);
 
     const tableFindings: Finding[] = [];
     const tables =
@@ -425,7 +429,7 @@ export class ManifestCheck implements Check {
       manifest: location.display,
       format: manifest.format,
       files: expectedFiles,
-      ...(links ? { links: links.expected } : {}),
+      ...(linkCounts ? { links: linkCounts.expected } : {}),
       ...(context.sampled ? { sampled: true } : {}),
       ...(tables ? { tables: tables.expected } : {}),
     };
@@ -437,7 +441,7 @@ export class ManifestCheck implements Check {
       ...(counts.unreadable > 0 ? { unreadable: counts.unreadable } : {}),
       ...(sizeOnly > 0 ? { verifiedBySizeOnly: sizeOnly } : {}),
       ...(problemCount > 0 ? { manifestProblems: problemCount } : {}),
-      ...(links ? { linksVerified: links.verified } : {}),
+      ...(linkCounts ? { linksVerified: linkCounts.verified } : {}),
       ...(tables ? { tablesVerified: tables.verified } : {}),
       ...(!knowsScope ? { missingNotChecked: 'sampled without the list of chosen paths' } : {}),
     };
@@ -445,7 +449,7 @@ export class ManifestCheck implements Check {
     const result = resultFromFindings(this.name, findings, {
       expected,
       actual,
-      passDetail: `all ${plural(counts.verified, `${scope}file`)}${links ? ` and ${plural(links.verified, 'link')}` : ''} match ${location.display} (${manifest.format})${sizeOnly > 0 ? `, ${sizeOnly} by size only` : ''}${
+      passDetail: `all ${plural(counts.verified, `${scope}file`)}${linkCounts ? ` and ${plural(linkCounts.verified, 'link')}` : ''} match ${location.display} (${manifest.format})${sizeOnly > 0 ? `, ${sizeOnly} by size only` : ''}${
         tables ? `; ${plural(tables.verified, 'table')} match` : ''
       }`,
       failDetail: () =>

@@ -408,7 +408,8 @@ function shouldKeep(keep: Config['scratch']['keep'], verdict: DrillRun['verdict'
   return keep === 'always' || (keep === 'on-failure' && verdict !== 'passed');
 }
 
-function describeSource(drill: DrillConfig): string {
+/** The source as one line naming where it reads (password-free), for causes met before a set is chosen. */
+export function describeSource(drill: DrillConfig): string {
   const source = drill.source as {
     kind: string;
     path?: string;

@@ -31,6 +31,7 @@ import {
 } from './drill-run.js';
 import {
   cleanupPhase,
+  describeSource,
   restorePhase,
   sampleEvidence,
   samplePhase,
@@ -366,7 +367,14 @@ async function scratchFull(error: unknown, run: DrillRun): Promise<unknown> {
 async function damagedBeforeRestore(failure: BackupDamagedError, run: DrillRun): Promise<void> {
   run.outcome = failure.outcome();
   const [damaged] = await new RestoreCheck().run({
-    set: run.set ?? { id: '', path: '', size: null, mtime: null, hash: null },
+    // Damage met while listing (a repository that lists no set intact) names the source.
+    set: run.set ?? {
+      id: '',
+      path: describeSource(run.drill),
+      size: null,
+      mtime: null,
+      hash: null,
+    },
     scratchDir: run.scratchDir ?? '',
     outcome: run.outcome,
     sampled: false,

@@ -103,6 +103,11 @@ export async function openDecompressed(
     const input = handle.createReadStream({ start: 0, highWaterMark: chunkBytes });
     if (compression === 'none') return { compression, stream: input };
     const gunzip = createGunzip({ chunkSize: chunkBytes });
+    gunzip.on('error', (error: NodeJS.ErrnoException) => {
+      // The file starts with gzip's magic, so zlib's bad magic can only be bytes after a member.
+      if (error.code === 'Z_DATA_ERROR' && error.message === 'incorrect header check')
+        error.message = 'bytes after the end of the gzip stream are not gzip: trailing garbage';
+    });
     input.on('error', (error) => gunzip.destroy(error));
     gunzip.on('close', () => input.destroy());
     return { compression, stream: input.pipe(gunzip) };

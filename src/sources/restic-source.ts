@@ -439,6 +439,7 @@ class ResticSource implements RestoreSource {
       keepStdout: true,
       signal: options.signal,
     });
+    this.#throwIfListingDamaged(result);
     this.#throwUnlessOk('snapshots', result);
     const snapshots = this.#parseSnapshots(result.stdout);
     return snapshots.map((snapshot) => {
@@ -1067,6 +1068,29 @@ class ResticSource implements RestoreSource {
         { files: [], refused: [], commands: this.#takeCommands() },
       );
     throw new SourceError(failure.message, failure.transient, { code: failure.code });
+  }
+
+  /**
+   * `restic snapshots` leaves out a snapshot file it cannot decrypt (exit 0, a line on stderr),
+   * and stops when the config does not decrypt with the key the password opened: both are
+   * damage to the repository, never an empty or smaller choice (the newest snapshot damaged
+   * would hand `latest` an older, intact one).
+   */
+  #throwIfListingDamaged(result: CommandResult): void {
+    const damaged = result.stderrTail
+      .split('\n')
+      .map((line) => line.trim().replace(/^Fatal:\s*/, ''))
+      .find(
+        (line) =>
+          /^(could not load snapshot [0-9a-f]+|config or key [0-9a-f]+ is damaged): /.test(line) &&
+          UNREADABLE_DATA.test(line),
+      );
+    if (damaged === undefined) return;
+    throw new BackupDamagedError(
+      `restic repository ${this.#label} is damaged: ${damaged}`,
+      { detail: damaged, entry: null, offset: null },
+      { files: [], refused: [], commands: this.#takeCommands() },
+    );
   }
 
   #throwUnlessOk(verb: string, result: CommandResult): void {

@@ -22,7 +22,7 @@ import {
   type RestoreOutcome,
   type RestoreSource,
 } from './restore-source.js';
-import { type BackupSet, type SetItem } from '../model/restore.js';
+import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
 import { normaliseEntryPath, symlinkAncestor } from '../model/safe-path.js';
 import { defineSourceKind, type SourceContext } from './source-kind.js';
 
@@ -66,6 +66,8 @@ interface Headers {
   linkname: string | null;
   /** Offset of the member's data in the (decompressed) archive. */
   byteOffset?: number;
+  /** The header's typeflag character, as `keepTypeflags` reads it. */
+  typeflag?: string;
   /** PAX extended header records, when the member had one (their values decoded as UTF-8). */
   pax?: Record<string, string> | null;
 }
@@ -112,11 +114,51 @@ function rawPaxNames(body: Buffer): RawPaxNames {
   return names;
 }
 
-/** tar-stream's extractor internals that `keepRawPaxNames` wraps (tar-stream 3). */
+/** tar-stream's extractor internals that `keepRawPaxNames` and `keepTypeflags` wrap (tar-stream 3). */
 interface ExtractInternals {
-  _header: { type: string; rawPax?: RawPaxNames } | null;
+  _header: { type: string; rawPax?: RawPaxNames; typeflag?: string } | null;
+  _buffer: { shift(size: number): Buffer | null };
+  _consumeHeader(): boolean;
   _decodeLongHeader(body: Buffer): void;
   _applyLongHeaders(): void;
+}
+
+/**
+ * Makes the extractor attach each header's typeflag character (`typeflag` on its header),
+ * which tar-stream drops for types it does not know, GNU sparse files ('S') among them.
+ */
+function keepTypeflags(extract: object): void {
+  const internals = extract as ExtractInternals;
+  if (
+    typeof internals._consumeHeader !== 'function' ||
+    typeof internals._buffer?.shift !== 'function'
+  )
+    throw new Error('tar-stream changed: cannot read typeflags');
+  const consumeHeader = internals._consumeHeader.bind(internals);
+  internals._consumeHeader = () => {
+    const buffer = internals._buffer;
+    const shift = buffer.shift;
+    const before = internals._header;
+    let block: Buffer | null = null;
+    buffer.shift = (size) => (block = shift.call(buffer, size));
+    try {
+      return consumeHeader();
+    } finally {
+      buffer.shift = shift;
+      const header = internals._header;
+      // The entry is handed over asynchronously: the flag is on its header before it is read.
+      if (header !== null && header !== before && (block as Buffer | null)?.length === BLOCK)
+        header.typeflag = String.fromCharCode((block as unknown as Buffer)[156] ?? 0);
+    }
+  };
+}
+
+/** A GNU sparse member (`tar --sparse`): an old-GNU 'S' header or PAX `GNU.sparse.*` records. */
+function isGnuSparse(header: Headers): boolean {
+  return (
+    header.typeflag === 'S' ||
+    Object.keys(header.pax ?? {}).some((key) => key.startsWith('GNU.sparse.'))
+  );
 }
 
 /**
@@ -517,7 +559,7 @@ class MemberWriter {
 }
 
 function typeflagOf(header: Headers): string {
-  return header.type ?? 'unknown';
+  return header.type ?? (header.typeflag === undefined ? 'unknown' : `'${header.typeflag}'`);
 }
 
 /**
@@ -545,6 +587,7 @@ async function readArchive(
     filenameEncoding: 'latin1',
   } as Parameters<typeof tarExtract>[0]);
   keepRawPaxNames(extract);
+  keepTypeflags(extract);
   let bytes = 0;
   const pumping = pump(source, extract, (count) => (bytes += count)).then(
     () => null,
@@ -583,6 +626,12 @@ async function readArchive(
       if (header.linkname !== null)
         header.linkname = escapedName(header.linkname, rawPax?.linkpath);
       current = header.name;
+      // Its data is a map of holes and pieces, not the file: restored as is it would be wrong,
+      // and an old-GNU one with more than four pieces puts extra header blocks before its data.
+      if (isGnuSparse(header))
+        throw new SourceError(
+          `archive ${file}: member ${header.pax?.['GNU.sparse.name'] ?? header.name} is a GNU sparse file (tar --sparse), which restore-drill cannot restore: the drill cannot judge this archive`,
+        );
       await onEntry({ header, body: chunksOf(stream) });
       // Skip what the handler left unread.
       for await (const chunk of chunksOf(stream)) void chunk;
@@ -619,9 +668,13 @@ async function readArchive(
           ? `after entry ${previous}`
           : 'before the first entry';
     const detail = describeArchiveError(cause);
+    // Between members the damage has no entry of its own: the one before it places it. A bad
+    // header starts where that member's data ended; `bytes` is only how far the reading got.
+    const between = current === null && previous !== null ? ` after entry ${previous}` : '';
+    const offset = current === null && detail === INVALID_HEADER ? endOfLast : bytes;
     throw new BackupDamagedError(
       `unreadable archive ${file}: ${detail} ${where}`,
-      { detail, entry: current ?? null, offset: bytes },
+      { detail: `${detail}${between}`, entry: current ?? null, offset },
       undefined,
       { cause },
     );
@@ -667,6 +720,8 @@ async function pump(
   extract.end(undefined);
 }
 
+const INVALID_HEADER = 'invalid tar header (bad checksum or not a tar archive)';
+
 function describeArchiveError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -675,8 +730,7 @@ function describeArchiveError(error: unknown): string {
     return 'unexpected end of data (no end-of-archive marker)';
   if (error instanceof CompressedDataError) return message;
   if (code?.startsWith('Z_')) return `corrupt gzip data (${message})`;
-  if (/invalid tar header/i.test(message) || message === 'Invalid header')
-    return 'invalid tar header (bad checksum or not a tar archive)';
+  if (/invalid tar header/i.test(message) || message === 'Invalid header') return INVALID_HEADER;
   if (message === 'Header exceeds max size') return 'a long-name header exceeds 4 MiB';
   return describeFsError(error);
 }

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, rm, truncate, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, rm, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { ExtraFilesCheck } from '../../src/checks/extra-files-check.js';
@@ -125,6 +125,29 @@ describe('manifest check with sha256sum manifests', () => {
         actual: null,
       },
     ]);
+  });
+
+  test('says a listed name came back as a symbolic link (sha256sum follows links), not that it is missing', async () => {
+    await symlink('a.txt', join(bench.setDir, 'link.txt'));
+    await writeFile(
+      join(bench.setDir, 'SHA256SUMS'),
+      await sha256sumOutput(bench.setDir, [...NAMES, 'link.txt']),
+    );
+    await copyInto(bench.setDir, bench.scratch);
+    const context = await contextFor(bench, {
+      outcome: { links: [{ path: 'link.txt', target: 'a.txt' }] },
+    });
+    const result = await runCheck({ path: 'SHA256SUMS' }, context);
+    expect(result.verdict).toBe('failed');
+    expect(result.findings).toEqual([
+      {
+        item: 'link.txt',
+        problem: 'link-not-file',
+        expected: { sha256: createHash('sha256').update('alpha\n').digest('hex') },
+        actual: { link: 'a.txt' },
+      },
+    ]);
+    expect(result.detail).toBe("1 problem with SHA256SUMS: link-not-file 'link.txt'");
   });
 
   test('still passes when an extra file is restored (that is the extraFiles check)', async () => {

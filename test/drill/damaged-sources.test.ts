@@ -64,6 +64,24 @@ async function drill(
   return result.record;
 }
 
+/** Inverts `count` bytes of `file` from `offset` (a repository's files are read-only). */
+async function flipBytes(file: string, offset: number, count: number): Promise<void> {
+  await chmod(file, 0o600);
+  const handle = await open(file, 'r+');
+  try {
+    const bytes = Buffer.alloc(count);
+    await handle.read(bytes, 0, count, offset);
+    await handle.write(
+      bytes.map((byte) => byte ^ 0xff),
+      0,
+      count,
+      offset,
+    );
+  } finally {
+    await handle.close();
+  }
+}
+
 describe('runDrill: restic repositories', () => {
   let repo: ResticRepo;
   let flipped: string;
@@ -86,21 +104,7 @@ describe('runDrill: restic repositories', () => {
         packs.push({ file, size: (await stat(file)).size });
       }
     const largest = packs.sort((a, b) => b.size - a.size)[0]!;
-    await chmod(largest.file, 0o600);
-    const handle = await open(largest.file, 'r+');
-    try {
-      const bytes = Buffer.alloc(16);
-      const offset = Math.floor(largest.size / 2);
-      await handle.read(bytes, 0, 16, offset);
-      await handle.write(
-        bytes.map((byte) => byte ^ 0xff),
-        0,
-        16,
-        offset,
-      );
-    } finally {
-      await handle.close();
-    }
+    await flipBytes(largest.file, Math.floor(largest.size / 2), 16);
   });
   afterAll(async () => {
     await repo?.cleanup();
@@ -133,6 +137,39 @@ describe('runDrill: restic repositories', () => {
       ['restore', 'failed'],
       ['restic-restore', 'failed'],
     ]);
+  });
+
+  it('fails a repository whose newest snapshot file is damaged, rather than passing the older snapshot restic still lists', async () => {
+    const damaged = path.join(base, 'newest-snapshot-damaged');
+    await cp(repo.repository, damaged, { recursive: true });
+    const before = new Set(await readdir(path.join(damaged, 'snapshots')));
+    await repo.restic([
+      '-r',
+      damaged,
+      'backup',
+      '--time',
+      '2030-01-01 00:00:00',
+      repo.dir + '/data',
+    ]);
+    const [newest] = (await readdir(path.join(damaged, 'snapshots'))).filter((n) => !before.has(n));
+    await flipBytes(path.join(damaged, 'snapshots', newest!), 60, 1);
+    const record = await drill('restic-newest-damaged', restic(damaged));
+    expect(record.verdict).toBe('failed');
+    expect(record.cause).toMatch(
+      /^restore\.damaged: restore: backup damaged: could not load snapshot [0-9a-f]{8}: .*invalid data returned in restic source .*newest-snapshot-damaged; restored 0 files before it$/,
+    );
+    expect(record.commands.at(-1)?.command).toMatch(/^restic snapshots --json /);
+  });
+
+  it('fails a repository whose config does not decrypt with the key the password opened', async () => {
+    const damaged = path.join(base, 'config-damaged');
+    await cp(repo.repository, damaged, { recursive: true });
+    await flipBytes(path.join(damaged, 'config'), 60, 1);
+    const record = await drill('restic-config-damaged', restic(damaged));
+    expect(record.verdict).toBe('failed');
+    expect(record.cause).toMatch(
+      /^restore\.damaged: restore: backup damaged: config or key [0-9a-f]+ is damaged: ciphertext verification failed in restic source /,
+    );
   });
 
   it('errors before restoring when restic stats says the snapshot is larger than the free space', async () => {

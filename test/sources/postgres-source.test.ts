@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { cp, mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -150,6 +150,47 @@ describe('postgres source on a scratch server', () => {
     expect(sets.map((set) => path.basename(set.path))).toEqual(['a.dump', 'b']);
   });
 
+  it('lists a -Fd folder that lost its toc.dat (pg_dump cut short) and fails it as damaged, never drilling the older dump in its place', async () => {
+    const dumps = path.join(root, 'no-toc');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dir'), path.join(dumps, 'app-2026-01-01'), {
+      recursive: true,
+    });
+    const newest = path.join(dumps, 'app-2026-01-02');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dir'), newest, { recursive: true });
+    await rm(path.join(newest, 'toc.dat'));
+    const src = source({ path: 'no-toc/*' });
+    const sets = await src.listSets({});
+    expect(sets.map((set) => path.basename(set.path))).toEqual([
+      'app-2026-01-01',
+      'app-2026-01-02',
+    ]);
+    const error = await src
+      .restore(sets[1]!, await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).damage.detail).toBe(
+      'table data files but no toc.dat (pg_dump -Fd writes it last)',
+    );
+    // Told it is a directory dump, pg_restore itself says so: damage too.
+    const told = source({ path: 'no-toc/app-2026-01-02', format: 'directory' });
+    const toldError = await told
+      .restore(await onlySet(told), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(toldError).toBeInstanceOf(BackupDamagedError);
+    expect((toldError as BackupDamagedError).damage.detail).toMatch(/"toc\.dat" does not exist/);
+  });
+
+  it('fails an empty (0-byte) dump file as damaged, not as an error of the drill', async () => {
+    await mkdir(path.join(root, 'empty'), { recursive: true });
+    await writeFile(path.join(root, 'empty', 'app.dump'), '');
+    const src = source({ path: 'empty/*.dump' });
+    const error = await src
+      .restore(await onlySet(src), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).message).toMatch(/^dump .*app\.dump is empty$/);
+  });
+
   it('samples tables: the schema comes back whole, only the chosen tables are counted', async () => {
     const src = source({ path: 'dumps/*.dump' });
     const set = await onlySet(src);
@@ -277,6 +318,43 @@ describe('postgres source on a scratch server', () => {
     const { partial, damage } = error as BackupDamagedError;
     expect(damage.entry).toMatch(/^table public\.pgbench_accounts$/);
     expect(partial.commands?.at(-1)?.exitCode).toBe(1);
+  });
+
+  it("fails a custom dump whose ENCODING entry is garbled ('unrecognized encoding'), not as an error of the drill", async () => {
+    await mkdir(path.join(root, 'garbled'), { recursive: true });
+    const file = path.join(root, 'garbled', 'app.dump');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dump'), file);
+    const offset =
+      (await readFile(file)).indexOf("client_encoding = '") + "client_encoding = '".length;
+    await pokeByte(file, offset + 1, 0xf8);
+    const src = source({ path: 'garbled/*.dump' });
+    const error = await src
+      .restore(await onlySet(src), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).damage.detail).toMatch(/^unrecognized encoding "/);
+  });
+
+  it('fails a custom dump whose table of contents makes pg_restore -l crash, keeping that command', async () => {
+    await mkdir(path.join(root, 'crashing'), { recursive: true });
+    const file = path.join(root, 'crashing', 'app.dump');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dump'), file);
+    // The high byte of a string length in the TOC, right after the ENCODING entry: a 4 GB string.
+    const bytes = await readFile(file);
+    const length = bytes.indexOf('false', bytes.indexOf('client_encoding')) - 1;
+    await pokeByte(file, length, 0xff);
+    const src = source({ path: 'crashing/*.dump' });
+    const error = await src
+      .restore(await onlySet(src), await scratch(), { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    const { damage, partial } = error as BackupDamagedError;
+    expect(damage.detail).toMatch(
+      /^pg_restore -l crashed \(SIG[A-Z]+\) reading the table of contents$/,
+    );
+    expect(partial.commands?.map((command) => command.command)).toEqual([
+      expect.stringMatching(/^pg_restore -l /),
+    ]);
   });
 
   it('says a dump was made by a newer pg_dump than the pg_restore there is', async () => {

@@ -1,6 +1,7 @@
 import {
   lstat,
   mkdir,
+  open,
   readFile,
   readlink,
   rm,
@@ -18,7 +19,7 @@ import {
   type RestoreOutcome,
   type RestoreSource,
 } from '../../src/sources/restore-source.js';
-import { type BackupSet } from '../../src/model/restore.js';
+import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { tarSourceKind } from '../../src/sources/tar-source.js';
 import {
   listFiles,
@@ -450,12 +451,37 @@ describe('tar source', () => {
       expect(await listFiles(scratch)).toEqual(['ok.txt']);
     });
 
+    it('cannot judge GNU sparse members (tar --sparse, gnu and posix formats): an error naming the member, never damage or a pass', async () => {
+      const tree = path.join(root, 'sparse-tree');
+      await mkdir(tree, { recursive: true });
+      // Six pieces of data between holes: more than an old-GNU header's four map entries.
+      const image = await open(path.join(tree, 'disk.img'), 'w');
+      for (let piece = 0; piece < 6; piece++) await image.write(`piece ${piece}`, piece * 65_536);
+      await image.truncate(6 * 65_536);
+      await image.close();
+      for (const format of ['gnu', 'posix']) {
+        const { archive, source } = await place(`sparse-${format}.tar`);
+        await run('tar', ['-cSf', archive, `--format=${format}`, '-C', tree, 'disk.img']);
+        const failure = await source
+          .restore(await onlySet(source), await tempDir('restore-drill-scratch-'), {
+            items: null,
+            log,
+          })
+          .catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(SourceError);
+        expect(failure).not.toBeInstanceOf(BackupDamagedError);
+        expect((failure as Error).message).toBe(
+          `archive ${archive}: member disk.img is a GNU sparse file (tar --sparse), which restore-drill cannot restore: the drill cannot judge this archive`,
+        );
+      }
+    });
+
     it('refuses a member of a type it does not know', async () => {
       const { outcome } = await restorePython([
         { name: 'volume-label', type: 'raw', typeflag: 'V', data: '' },
       ]);
       expect(outcome.refused).toEqual([
-        { entry: 'volume-label', reason: 'unsupported tar entry type (typeflag unknown)' },
+        { entry: 'volume-label', reason: "unsupported tar entry type (typeflag 'V')" },
       ]);
     });
   });
@@ -555,6 +581,44 @@ describe('tar source', () => {
       await truncate(archive, 1024);
       await expect(source.listItems(await onlySet(source), {})).rejects.toThrow(
         `unreadable archive ${archive}: unexpected end of data (no end-of-archive marker) after entry one.txt`,
+      );
+    });
+
+    it('names the member before a header that fails its checksum, and the byte where that header starts', async () => {
+      const { archive, source } = await place('bad-header.tar');
+      const tree = path.join(root, 'bad-header-tree');
+      await writeTree(tree, { 'a.txt': 'a'.repeat(600), 'b.txt': 'bravo\n', 'c.txt': 'charlie\n' });
+      await run('tar', ['-cf', archive, '-C', tree, 'a.txt', 'b.txt', 'c.txt']);
+      // Headers at 0, 512 + 1024 and 1536 + 512 + 512: a byte of c.txt's name flipped.
+      const bytes = await readFile(archive);
+      bytes[2560] = (bytes[2560] as number) ^ 0x20;
+      await writeFile(archive, bytes);
+      const failure = await source
+        .restore(await onlySet(source), await tempDir('restore-drill-scratch-'), {
+          items: null,
+          log,
+        })
+        .catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(BackupDamagedError);
+      expect((failure as BackupDamagedError).damage).toEqual({
+        detail: 'invalid tar header (bad checksum or not a tar archive) after entry b.txt',
+        entry: null,
+        offset: 2560,
+      });
+      expect((failure as BackupDamagedError).partial.files.map((file) => file.path)).toEqual([
+        'a.txt',
+        'b.txt',
+      ]);
+    });
+
+    it('fails on a .tar.gz with bytes after its gzip stream, saying so rather than calling its header bad', async () => {
+      const { archive, source } = await place('trailing.tar.gz');
+      const tree = path.join(root, 'trailing-tree');
+      await writeTree(tree, { 'a.txt': 'alpha\n' });
+      await run('tar', ['-czf', archive, '-C', tree, 'a.txt']);
+      await writeFile(archive, 'appended by a broken upload\n', { flag: 'a' });
+      await expect(source.listItems(await onlySet(source), {})).rejects.toThrow(
+        `unreadable archive ${archive}: corrupt gzip data (bytes after the end of the gzip stream are not gzip: trailing garbage)`,
       );
     });
 

@@ -1,7 +1,8 @@
-import { open, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describeFsError } from '../../scratch/hashing-writer.js';
 import { SourceError } from '../../model/restore.js';
+import { BackupDamagedError } from '../restore-source.js';
 import { closed, compressionOf, openDecompressed } from '../decompress.js';
 import { readPlainDump, stripLeadingComments } from './plain-sql.js';
 
@@ -27,6 +28,15 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
     try {
       await stat(path.join(dump, 'toc.dat'));
     } catch {
+      if (await holdsTableData(dump)) {
+        // pg_dump -Fd writes toc.dat last: without it the dump was cut short or lost its index.
+        const detail = 'table data files but no toc.dat (pg_dump -Fd writes it last)';
+        throw new BackupDamagedError(`directory-format dump ${dump} is damaged: ${detail}`, {
+          detail,
+          entry: null,
+          offset: null,
+        });
+      }
       throw new SourceError(
         `folder ${dump} is not a directory-format dump (pg_dump -Fd): it has no toc.dat`,
       );
@@ -47,7 +57,13 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
       cause: error,
     });
   }
-  if (bytesRead === 0) throw new SourceError(`dump ${dump} is empty`);
+  // A dump cut off before its first byte (pg_dump killed, a full disk): reached, and nothing restores.
+  if (bytesRead === 0)
+    throw new BackupDamagedError(`dump ${dump} is empty`, {
+      detail: 'the dump is empty (0 bytes)',
+      entry: null,
+      offset: null,
+    });
   const recognised = dumpFormatOfHead(head.subarray(0, bytesRead));
   if (recognised !== null) return recognised;
   const compression = compressionOf(head.subarray(0, bytesRead));
@@ -60,6 +76,18 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
       );
   }
   return 'plain';
+}
+
+/** A file pg_dump -Fd writes for one table's data: `<dump id>.dat`, compressed or not. */
+const TABLE_DATA_FILE = /^\d+\.dat(?:\.gz|\.lz4|\.zst)?$/;
+
+/** Whether `folder` holds any of pg_dump -Fd's table data files; false when it cannot be read. */
+export async function holdsTableData(folder: string): Promise<boolean> {
+  try {
+    return (await readdir(folder)).some((name) => TABLE_DATA_FILE.test(name));
+  } catch {
+    return false;
+  }
 }
 
 /** Up to `bytes` decompressed bytes from the start of `dump`; fewer when the data ends or is damaged (a full read reports that). */

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { findSets } from '../glob-sets.js';
 import type { BackupSet } from '../../model/restore.js';
-import type { DumpFormat } from './dump-format.js';
+import { holdsTableData, type DumpFormat } from './dump-format.js';
 
 /**
  * Where a postgres source's dumps live. Local files and folders today; an object store
@@ -19,7 +19,7 @@ export interface DumpStore {
   ): Promise<string>;
 }
 
-/** Dumps on a local or mounted file system, chosen by glob: files, and with `auto`/`directory` folders holding toc.dat. */
+/** Dumps on a local or mounted file system, chosen by glob: files, and with `auto`/`directory` folders holding toc.dat or table data files. */
 export class LocalDumpStore implements DumpStore {
   constructor(
     private readonly pattern: string,
@@ -34,7 +34,14 @@ export class LocalDumpStore implements DumpStore {
     if (this.format === 'directory' || this.format === 'auto') {
       const folders = await findSets(this.pattern, this.configDir, { kind: 'directory' }, options);
       for (const folder of folders)
-        if (this.format === 'directory' || (await hasToc(folder.path))) sets.push(folder);
+        // A folder of table data without its toc.dat is a damaged dump, not something else:
+        // left out, an older dump would be drilled in place of the newest.
+        if (
+          this.format === 'directory' ||
+          (await hasToc(folder.path)) ||
+          (await holdsTableData(folder.path))
+        )
+          sets.push(folder);
     }
     return sets.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }

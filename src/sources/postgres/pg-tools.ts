@@ -40,6 +40,9 @@ export async function toolVersion(binary: string, signal?: AbortSignal): Promise
   return /\(PostgreSQL\)\s+(\d+(?:\.\d+)?)/.exec(result.stdoutTail)?.[1] ?? null;
 }
 
+/** Signals a program dies of by its own fault (a bad read, an assertion), never sent by restore-drill. */
+const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT']);
+
 /** Reads the archive's TOC with `pg_restore -l`; failures are mapped like a restore's. */
 export async function listArchive(
   binary: string,
@@ -55,6 +58,15 @@ export async function listArchive(
   });
   if (result.exitCode !== 0 || result.timedOut || result.canceled) {
     run.signal?.throwIfAborted();
+    // Listing reads only the local file: a pg_restore that crashes there was undone by its bytes.
+    if (!result.timedOut && !result.canceled && CRASH_SIGNALS.has(result.signal ?? '')) {
+      const detail = `pg_restore -l crashed (${result.signal}) reading the table of contents`;
+      throw new BackupDamagedError(
+        `dump ${dump} is damaged: ${detail}`,
+        { detail, entry: null, offset: null },
+        { files: [], refused: [], commands: [withoutStdout(result)] },
+      );
+    }
     throw await restoreFailure(binary, dump, result, run.signal);
   }
   return { toc: parseToc(result.stdout), record: withoutStdout(result) };
@@ -257,10 +269,13 @@ async function classifyRestoreFailure(
     /corrupt tar header.*/,
     /could not find block ID \d+ in archive.*/,
     /unrecognized data block type.*/,
+    // The archive's ENCODING entry, garbled: every encoding a pg_dump writes is one pg_restore knows.
+    /unrecognized encoding ".*"/,
     /error during file seek.*/,
     // A directory dump's table file cut short or gone: the folder was read, its data is not all there.
     /could not close data file .*/,
     /could not open input file "[^"]*\/\d+\.dat(?:\.gz|\.lz4|\.zst)?": .*/,
+    /directory "[^"]*" does not appear to be a valid archive \("toc\.dat" does not exist\)/,
   ]);
   if (damaged) {
     const entry =
