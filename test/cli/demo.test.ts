@@ -1,8 +1,9 @@
-import { copyFile, cp, mkdir, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, inject, it } from 'vitest';
 import { runCommand } from '../../src/exec/run-command.js';
+import { copyTreeSync } from '../helpers/artefacts.js';
 import { pgliteTemplate } from '../helpers/pglite-template.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -24,7 +25,7 @@ async function demoPackage(): Promise<string> {
     path.join(root, 'config', 'restore-drill.yaml'),
   );
   const template = await pgliteTemplate(inject('pgliteTemplateRoot'));
-  await cp(template, path.join(root, 'config', '.restore-drill', 'pgdata'), { recursive: true });
+  copyTreeSync(template, path.join(root, 'config', '.restore-drill', 'pgdata'));
   return root;
 }
 

@@ -1,7 +1,8 @@
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPglite } from '../../src/evidence/pglite-seed.js';
+import { copyTreeSync } from './artefacts.js';
 import { buildOncePerRun } from './run-once.js';
 
 /**
@@ -28,6 +29,6 @@ export async function createEmbeddedDir(
 ): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const template = await pgliteTemplate(root);
   const dir = await mkdtemp(join(tmpdir(), 'restore-drill-embedded-'));
-  await cp(template, join(dir, 'pgdata'), { recursive: true });
+  copyTreeSync(template, join(dir, 'pgdata'));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }

@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   chmod,
-  cp,
   mkdir,
   mkdtemp,
   readdir,
@@ -24,6 +23,7 @@ import {
   sealKeyFile,
   type ResticKeyFile,
 } from './restic-crypto.js';
+import { copyTreeSync } from './artefacts.js';
 import { buildOncePerRun } from './run-once.js';
 
 /** The password of every repository the tests create (never a real secret). */
@@ -127,7 +127,7 @@ function resticTemplate(): Promise<ResticTemplate> {
  */
 async function copyResticTemplate(repository: string): Promise<void> {
   const { repository: source, config, username, hostname, fileMode } = await resticTemplate();
-  await cp(source, repository, { recursive: true });
+  copyTreeSync(source, repository);
   const master = newMasterKey();
   const key = sealKeyFile(master, TEST_RESTIC_PASSWORD, LOW_SECURITY_KDF, { username, hostname });
   const fresh = { ...config, id: randomBytes(32).toString('hex') };
