@@ -264,7 +264,7 @@ export const verifyPhase: DrillPhase = {
       await judge(check);
     }
     if (broken !== null && !run.checks.some((check) => check.verdict === 'failed')) throw broken;
-    const unverified = nothingVerified(outcome, drill);
+    const unverified = nothingVerified(outcome, drill, phased.data.length > 0);
     if (unverified && !run.checks.some((check) => check.verdict === 'failed'))
       run.checks.push(unverified);
     const failed = run.checks.find((check) => check.verdict === 'failed');
@@ -283,10 +283,26 @@ export const verifyPhase: DrillPhase = {
 };
 
 /**
- * A restore that brought items but verified none of them against anything the store recorded,
- * with no manifest to check them either, proves only that bytes arrived: a failed result then.
+ * A restore that proves nothing is a failed result: one that brought nothing back (no file,
+ * link or table) while no data check says what the set should hold, or one that brought
+ * items but verified none of them against anything the store recorded, with no manifest.
  */
-function nothingVerified(outcome: RestoreOutcome, drill: DrillConfig): CheckResult | null {
+function nothingVerified(
+  outcome: RestoreOutcome,
+  drill: DrillConfig,
+  hasDataChecks: boolean,
+): CheckResult | null {
+  const restored =
+    outcome.files.length + (outcome.links?.length ?? 0) + (outcome.tables?.length ?? 0);
+  if (restored === 0 && !hasDataChecks)
+    return {
+      name: 'verification',
+      verdict: 'failed',
+      expected: { restored: 'at least one file, link or table, or a check that expects none' },
+      actual: { files: 0, links: 0, tables: 0 },
+      detail:
+        'nothing could be verified: the restore brought back no file, link or table, and no check says the set should be empty',
+    };
   const verification = outcome.verification;
   if (!verification || verification.items === 0 || verification.verified > 0) return null;
   if (drill.checks.manifest) return null;

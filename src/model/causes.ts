@@ -23,7 +23,7 @@ export const CAUSE_CODES = {
   'store.unreachable': 'The evidence store could not be reached or written.',
   'check.failed': 'A check judged the restore and failed; the cause names the first failed check.',
   'verify.nothing-verified':
-    'Nothing could verify the restore: no restored item matched a value the store recorded (ETag, checksum) and no manifest is configured.',
+    'Nothing could verify the restore: it brought back no file, link or table and no check expects an empty set, or no restored item matched a value the store recorded (ETag, checksum) and no manifest is configured.',
   'check.broken':
     'A check could not run to its end and judged nothing (an error in the check itself, an application check that could not start or ran past its timeout): not a finding.',
   timeout: 'The drill ran past its timeout and was stopped.',

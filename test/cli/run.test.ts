@@ -204,6 +204,33 @@ describe('restore-drill run', () => {
     expect(runs[0]!.cause).not.toContain('\n');
   });
 
+  it('fails a restore that brings nothing back when no check says the set should be empty', async () => {
+    const dir = path.join(root, 'hollow');
+    await mkdir(path.join(dir, 'sets'), { recursive: true });
+    await run('tar', ['-czf', path.join(dir, 'sets', '2026-11-26.tar.gz'), '-T', '/dev/null']);
+    const config = path.join(dir, 'restore-drill.yaml');
+    const source = `{ kind: tar, path: '${path.join(dir, 'sets', '*.tar.gz')}' }`;
+    await writeFile(
+      config,
+      `database:\n  url: \${env:RD_TEST_DB_URL}\nscratch:\n  root: ${path.join(dir, 'scratch')}\ndrills:\n` +
+        `  - { name: hollow, source: ${source} }\n` +
+        `  - { name: meant-empty, source: ${source}, checks: { files: { exact: 0 } } }\n`,
+    );
+    const { exitCode, runs, stderr } = await runDrills<RunJson['runs'][number]>(
+      config,
+      ['hollow', 'meant-empty'],
+      { env: env() },
+    );
+    expect(exitCode, stderr).toBe(1);
+    expect(runs.map((r) => [r.verdict, r.cause])).toEqual([
+      [
+        'failed',
+        'verify.nothing-verified: nothing could be verified: the restore brought back no file, link or table, and no check says the set should be empty',
+      ],
+      ['passed', null],
+    ]);
+  });
+
   it('prints a short human summary without --json', async () => {
     const result = await cli(['run', '--config', configFile, '--drill', 'flipped'], { env: env() });
     expect(result.exitCode).toBe(1);
