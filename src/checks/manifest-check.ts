@@ -1,5 +1,5 @@
 import { localPathSchema } from '../model/local-path.js';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { manifestFormatSchema } from '../manifest/manifest.js';
 import {
@@ -322,6 +322,27 @@ function unusableManifestResult(
 }
 
 /**
+ * The restored file a link at `path` leads to inside the set, following relative targets through
+ * further links (at most 40, as the kernel does); null when a target is absolute, leaves the set,
+ * ends at nothing restored or loops.
+ */
+function fileBehindLink(
+  path: string,
+  links: ReadonlyMap<string, string>,
+  files: ReadonlyMap<string, RestoredFile>,
+): RestoredFile | null {
+  let at = path;
+  for (let hops = 0; hops < 40; hops += 1) {
+    const target = links.get(at);
+    if (target === undefined) return files.get(at) ?? null;
+    if (posix.isAbsolute(target)) return null;
+    at = posix.normalize(posix.join(posix.dirname(at), target));
+    if (at === '..' || at.startsWith('../')) return null;
+  }
+  return null;
+}
+
+/**
  * `manifest`: every file the manifest lists (within the sample, when sampling) was
  * restored with the expected size and checksum. Findings name each missing, changed
  * (one flipped byte), truncated or unreadable file, and each unsafe or malformed
@@ -359,44 +380,67 @@ export class ManifestCheck implements Check {
     const fileFindings: Finding[] = [];
     const counts = { verified: 0, missing: 0, changed: 0, truncated: 0, unreadable: 0 };
     let sizeOnly = 0;
-    const restored = new Set<string>();
-    const toCompare: [RestoredFile, ManifestEntry][] = [];
-    for (const file of context.outcome.files) {
-      restored.add(file.path);
-      const entry = manifest.files.get(file.path);
-      if (entry !== undefined && inScope(file.path)) toCompare.push([file, entry]);
-    }
-    await forEachConcurrent(toCompare, this.options.hashConcurrency ?? 4, async ([file, entry]) => {
-      context.signal?.throwIfAborted();
-      const comparison = await compareFile(file, entry, context);
-      if (comparison.kind === 'finding') {
-        fileFindings.push(comparison.finding);
-        counts[comparison.finding.problem as 'changed' | 'truncated' | 'unreadable'] += 1;
-      } else {
-        counts.verified += 1;
-        if (comparison.kind === 'size-only') sizeOnly += 1;
-      }
-    });
-    // Hashing finishes in any order; evidence should not.
-    fileFindings.sort((a, b) => (a.item < b.item ? -1 : a.item > b.item ? 1 : 0));
-
-    let expectedFiles = 0;
-    // A link is restored as a link and never followed: a manifest listing it as a file
-    // (`sha256sum *` follows links) is told so, not that the name is missing.
+    const restored = new Map(context.outcome.files.map((file) => [file.path, file]));
     const links = new Map((context.outcome.links ?? []).map((link) => [link.path, link.target]));
+    // Each listed path with the restored file that holds its content: `sha256sum *` follows
+    // links, so a name restored as a link to a file of the set is judged by that file's bytes
+    // (read at the file's own path: links are never followed on disk).
+    const toCompare: { path: string; file: RestoredFile; entry: ManifestEntry; link?: string }[] =
+      [];
+    let expectedFiles = 0;
+    const missingFindings: Finding[] = [];
     for (const [path, entry] of manifest.files) {
       if (!inScope(path)) continue;
       expectedFiles += 1;
-      if (!knowsScope || restored.has(path)) continue;
+      if (!knowsScope) {
+        const file = restored.get(path);
+        if (file !== undefined) toCompare.push({ path, file, entry });
+        continue;
+      }
+      const file = restored.get(path);
+      if (file !== undefined) {
+        toCompare.push({ path, file, entry });
+        continue;
+      }
+      const link = links.get(path);
+      const behind = link === undefined ? null : fileBehindLink(path, links, restored);
+      if (link !== undefined && behind !== null) {
+        toCompare.push({ path, file: behind, entry, link });
+        continue;
+      }
       counts.missing += 1;
-      const target = links.get(path);
-      fileFindings.push({
+      missingFindings.push({
         item: path,
-        problem: target === undefined ? 'missing' : 'link-not-file',
+        problem: link === undefined ? 'missing' : 'link-not-file',
         expected: expectedOf(entry),
-        actual: target === undefined ? null : { link: target },
+        actual: link === undefined ? null : { link },
       });
     }
+    let throughLinks = 0;
+    await forEachConcurrent(toCompare, this.options.hashConcurrency ?? 4, async (listed) => {
+      context.signal?.throwIfAborted();
+      const comparison = await compareFile(listed.file, listed.entry, context);
+      if (comparison.kind === 'finding') {
+        const { finding } = comparison;
+        fileFindings.push(
+          listed.link === undefined
+            ? finding
+            : {
+                ...finding,
+                item: listed.path,
+                actual: { ...(finding.actual as object), link: listed.link },
+              },
+        );
+        counts[finding.problem as 'changed' | 'truncated' | 'unreadable'] += 1;
+      } else {
+        counts.verified += 1;
+        if (listed.link !== undefined) throughLinks += 1;
+        if (comparison.kind === 'size-only') sizeOnly += 1;
+      }
+    });
+    // Hashing finishes in any order; evidence should not. What is missing follows, in manifest order.
+    fileFindings.sort((a, b) => (a.item < b.item ? -1 : a.item > b.item ? 1 : 0));
+    fileFindings.push(...missingFindings);
 
     const linkCounts = compareLinks(manifest, context, inScope, knowsScope, fileFindings);
 
@@ -440,6 +484,7 @@ export class ManifestCheck implements Check {
       truncated: counts.truncated,
       ...(counts.unreadable > 0 ? { unreadable: counts.unreadable } : {}),
       ...(sizeOnly > 0 ? { verifiedBySizeOnly: sizeOnly } : {}),
+      ...(throughLinks > 0 ? { verifiedThroughLinks: throughLinks } : {}),
       ...(problemCount > 0 ? { manifestProblems: problemCount } : {}),
       ...(linkCounts ? { linksVerified: linkCounts.verified } : {}),
       ...(tables ? { tablesVerified: tables.verified } : {}),

@@ -127,27 +127,63 @@ describe('manifest check with sha256sum manifests', () => {
     ]);
   });
 
-  test('says a listed name came back as a symbolic link (sha256sum follows links), not that it is missing', async () => {
-    await symlink('a.txt', join(bench.setDir, 'link.txt'));
-    await writeFile(
-      join(bench.setDir, 'SHA256SUMS'),
-      await sha256sumOutput(bench.setDir, [...NAMES, 'link.txt']),
-    );
-    await copyInto(bench.setDir, bench.scratch);
-    const context = await contextFor(bench, {
-      outcome: { links: [{ path: 'link.txt', target: 'a.txt' }] },
+  describe('a listed name restored as a symbolic link (`sha256sum *` follows links)', () => {
+    /** The set's SHA256SUMS by the real sha256sum over the files and `links`, restored into scratch. */
+    async function withLinks(
+      links: Record<string, string>,
+      damage: () => Promise<void> = async () => {},
+    ): Promise<CheckContext> {
+      for (const [name, target] of Object.entries(links))
+        await symlink(target, join(bench.setDir, name));
+      await writeFile(
+        join(bench.setDir, 'SHA256SUMS'),
+        await sha256sumOutput(bench.setDir, [...NAMES, ...Object.keys(links)]),
+      );
+      await copyInto(bench.setDir, bench.scratch);
+      await damage();
+      return contextFor(bench, {
+        outcome: {
+          links: Object.entries(links).map(([path, target]) => ({ path, target })),
+        },
+      });
+    }
+
+    test('is verified by the bytes of the file it leads to inside the set, through links', async () => {
+      const context = await withLinks({ 'link.txt': 'a.txt', 'docs/up.txt': '../link.txt' });
+      const result = await runCheck({ path: 'SHA256SUMS' }, context);
+      expect(result.verdict, result.detail).toBe('passed');
+      expect(result.actual).toMatchObject({ verified: NAMES.length + 2, verifiedThroughLinks: 2 });
     });
-    const result = await runCheck({ path: 'SHA256SUMS' }, context);
-    expect(result.verdict).toBe('failed');
-    expect(result.findings).toEqual([
-      {
-        item: 'link.txt',
-        problem: 'link-not-file',
-        expected: { sha256: createHash('sha256').update('alpha\n').digest('hex') },
-        actual: { link: 'a.txt' },
-      },
-    ]);
-    expect(result.detail).toBe("1 problem with SHA256SUMS: link-not-file 'link.txt'");
+
+    test('fails naming the listed name and its link when the file it leads to changed', async () => {
+      const context = await withLinks({ 'link.txt': 'a.txt' }, () =>
+        writeFile(join(bench.scratch, 'a.txt'), 'alphA\n'),
+      );
+      const result = await runCheck({ path: 'SHA256SUMS' }, context);
+      expect(result.verdict).toBe('failed');
+      expect(result.findings?.map((finding) => [finding.item, finding.problem])).toEqual([
+        ['a.txt', 'changed'],
+        ['link.txt', 'changed'],
+      ]);
+      expect(result.findings?.[1]?.actual).toMatchObject({ link: 'a.txt' });
+    });
+
+    test('says link-not-file, not missing, when the link leads outside the set', async () => {
+      const outside = join(bench.setDir, '..', 'outside.txt');
+      await writeFile(outside, 'alpha\n');
+      const context = await withLinks({ 'link.txt': outside });
+      const result = await runCheck({ path: 'SHA256SUMS' }, context);
+      expect(result.verdict).toBe('failed');
+      expect(result.findings).toEqual([
+        {
+          item: 'link.txt',
+          problem: 'link-not-file',
+          expected: { sha256: createHash('sha256').update('alpha\n').digest('hex') },
+          actual: { link: outside },
+        },
+      ]);
+      expect(result.detail).toBe("1 problem with SHA256SUMS: link-not-file 'link.txt'");
+    });
   });
 
   test('still passes when an extra file is restored (that is the extraFiles check)', async () => {
