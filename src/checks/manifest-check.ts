@@ -322,21 +322,28 @@ function unusableManifestResult(
 }
 
 /**
- * The restored file a link at `path` leads to inside the set, following relative targets through
- * further links (at most 40, as the kernel does); null when a target is absolute, leaves the set,
- * ends at nothing restored or loops.
+ * The restored file a link at `path` leads to inside the set, following targets through further
+ * links (at most 40, as the kernel does): relative ones, and absolute ones under the set's own
+ * path (a folder set, linked by its full name). Null when a target leaves the set, ends at
+ * nothing restored or loops.
  */
 function fileBehindLink(
   path: string,
   links: ReadonlyMap<string, string>,
   files: ReadonlyMap<string, RestoredFile>,
+  setPath: string,
 ): RestoredFile | null {
+  const setRoot = `${setPath.replace(/\/+$/, '')}/`;
   let at = path;
   for (let hops = 0; hops < 40; hops += 1) {
     const target = links.get(at);
     if (target === undefined) return files.get(at) ?? null;
-    if (posix.isAbsolute(target)) return null;
-    at = posix.normalize(posix.join(posix.dirname(at), target));
+    if (posix.isAbsolute(target)) {
+      if (!target.startsWith(setRoot)) return null;
+      at = posix.normalize(target.slice(setRoot.length));
+    } else {
+      at = posix.normalize(posix.join(posix.dirname(at), target));
+    }
     if (at === '..' || at.startsWith('../')) return null;
   }
   return null;
@@ -403,7 +410,8 @@ export class ManifestCheck implements Check {
         continue;
       }
       const link = links.get(path);
-      const behind = link === undefined ? null : fileBehindLink(path, links, restored);
+      const behind =
+        link === undefined ? null : fileBehindLink(path, links, restored, context.set.path);
       if (link !== undefined && behind !== null) {
         toCompare.push({ path, file: behind, entry, link });
         continue;

@@ -149,10 +149,14 @@ describe('manifest check with sha256sum manifests', () => {
     }
 
     test('is verified by the bytes of the file it leads to inside the set, through links', async () => {
-      const context = await withLinks({ 'link.txt': 'a.txt', 'docs/up.txt': '../link.txt' });
+      const context = await withLinks({
+        'link.txt': 'a.txt',
+        'docs/up.txt': '../link.txt',
+        'full.txt': join(bench.setDir, 'data', 'big.bin'),
+      });
       const result = await runCheck({ path: 'SHA256SUMS' }, context);
       expect(result.verdict, result.detail).toBe('passed');
-      expect(result.actual).toMatchObject({ verified: NAMES.length + 2, verifiedThroughLinks: 2 });
+      expect(result.actual).toMatchObject({ verified: NAMES.length + 3, verifiedThroughLinks: 3 });
     });
 
     test('fails naming the listed name and its link when the file it leads to changed', async () => {
