@@ -399,16 +399,12 @@ export class ManifestCheck implements Check {
     for (const [path, entry] of manifest.files) {
       if (!inScope(path)) continue;
       expectedFiles += 1;
-      if (!knowsScope) {
-        const file = restored.get(path);
-        if (file !== undefined) toCompare.push({ path, file, entry });
-        continue;
-      }
       const file = restored.get(path);
       if (file !== undefined) {
         toCompare.push({ path, file, entry });
         continue;
       }
+      if (!knowsScope) continue;
       const link = links.get(path);
       const behind =
         link === undefined ? null : fileBehindLink(path, links, restored, context.set.path);
