@@ -6,6 +6,8 @@ import { createGunzip } from 'node:zlib';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { normaliseEntryPath } from '../model/safe-path.js';
+import { reasonOf } from './errors.js';
 
 /**
  * A new PGlite data folder spends most of its first open in initdb (5 s on an idle
@@ -77,18 +79,19 @@ async function unpackSeed(seed: string, dataDir: string): Promise<void> {
     const entries = extract();
     const unpacking = (async () => {
       for await (const entry of entries) {
-        const name = entry.header.name.replace(/^\/+/, '');
-        if (name.split('/').includes('..'))
-          throw new Error(`seed member ${name} leaves the folder`);
-        const target = join(partial, name);
-        if (entry.header.type === 'directory') {
+        // Members are named from the data folder's root ('/base/1/112').
+        const { name, type } = entry.header;
+        const checked = normaliseEntryPath(name.replace(/^\/+/, ''));
+        if (!checked.ok) throw new Error(`member ${name}: ${checked.reason}`);
+        const target = join(partial, checked.path);
+        if (type === 'directory') {
           await mkdir(target, { recursive: true, mode: 0o700 });
           entry.resume();
-        } else if (entry.header.type === 'file') {
+        } else if (type === 'file') {
           await mkdir(dirname(target), { recursive: true, mode: 0o700 });
           await pipeline(entry, createWriteStream(target, { mode: 0o600 }));
         } else {
-          throw new Error(`seed member ${name} is a ${entry.header.type}, not a file or folder`);
+          throw new Error(`member ${name} is a ${type}, not a file or folder`);
         }
       }
     })();
@@ -97,7 +100,7 @@ async function unpackSeed(seed: string, dataDir: string): Promise<void> {
     await rename(partial, dataDir);
   } catch (error) {
     await rm(partial, { recursive: true, force: true });
-    throw error;
+    throw new Error(`seed ${seed} cannot be unpacked: ${reasonOf(error)}`, { cause: error });
   }
 }
 
