@@ -50,6 +50,12 @@ async function scratch(drill = 'pg-test'): Promise<string> {
   return dir;
 }
 
+/** What restoring the source's only set into a new scratch folder throws (or resolves to). */
+async function restoreError(src: PostgresSource): Promise<unknown> {
+  const set = await onlySet(src);
+  return src.restore(set, await scratch(), { items: null, log }).catch((e: unknown) => e);
+}
+
 async function onlySet(src: PostgresSource): Promise<BackupSet> {
   const sets = await src.listSets({});
   expect(sets).toHaveLength(1);
@@ -184,9 +190,7 @@ describe('postgres source on a scratch server', () => {
     await mkdir(path.join(root, 'empty'), { recursive: true });
     await writeFile(path.join(root, 'empty', 'app.dump'), '');
     const src = source({ path: 'empty/*.dump' });
-    const error = await src
-      .restore(await onlySet(src), await scratch(), { items: null, log })
-      .catch((e: unknown) => e);
+    const error = await restoreError(src);
     expect(error).toBeInstanceOf(BackupDamagedError);
     expect((error as BackupDamagedError).message).toMatch(/^dump .*app\.dump is empty$/);
   });
@@ -311,9 +315,7 @@ describe('postgres source on a scratch server', () => {
     const largest = sizes.sort((a, b) => b.size - a.size)[0]!;
     await truncate(path.join(dir, largest.name), Math.floor(largest.size / 2));
     const src = source({ path: 'cut-dir/*.dir' });
-    const error = await src
-      .restore(await onlySet(src), await scratch(), { items: null, log })
-      .catch((e: unknown) => e);
+    const error = await restoreError(src);
     expect(error).toBeInstanceOf(BackupDamagedError);
     const { partial, damage } = error as BackupDamagedError;
     expect(damage.entry).toMatch(/^table public\.pgbench_accounts$/);
@@ -328,9 +330,7 @@ describe('postgres source on a scratch server', () => {
       (await readFile(file)).indexOf("client_encoding = '") + "client_encoding = '".length;
     await pokeByte(file, offset + 1, 0xf8);
     const src = source({ path: 'garbled/*.dump' });
-    const error = await src
-      .restore(await onlySet(src), await scratch(), { items: null, log })
-      .catch((e: unknown) => e);
+    const error = await restoreError(src);
     expect(error).toBeInstanceOf(BackupDamagedError);
     expect((error as BackupDamagedError).damage.detail).toMatch(/^unrecognized encoding "/);
   });
@@ -344,9 +344,7 @@ describe('postgres source on a scratch server', () => {
     const length = bytes.indexOf('false', bytes.indexOf('client_encoding')) - 1;
     await pokeByte(file, length, 0xff);
     const src = source({ path: 'crashing/*.dump' });
-    const error = await src
-      .restore(await onlySet(src), await scratch(), { items: null, log })
-      .catch((e: unknown) => e);
+    const error = await restoreError(src);
     expect(error).toBeInstanceOf(BackupDamagedError);
     const { damage, partial } = error as BackupDamagedError;
     expect(damage.detail).toMatch(
@@ -566,9 +564,7 @@ describe('postgres source with password authentication', () => {
       path: 'dumps/*.dump',
       scratchServer: { url: passwordUrl.replace('right-password', 'wrong-password') },
     });
-    const error = await src
-      .restore(await onlySet(src), await scratch(), { items: null, log })
-      .catch((e: unknown) => e);
+    const error = await restoreError(src);
     expect(error).toBeInstanceOf(SourceError);
     expect((error as Error).message).toMatch(
       /^scratch server 127\.0\.0\.1:\d+ rejected the credentials of user 'postgres': password authentication failed/,

@@ -104,6 +104,13 @@ describe('tar source', () => {
     return sets[0] as BackupSet;
   }
 
+  /** What restoring the source's only set into a new scratch folder throws (or resolves to). */
+  async function restoreFailure(source: RestoreSource): Promise<unknown> {
+    const set = await onlySet(source);
+    const scratch = await tempDir('restore-drill-scratch-');
+    return source.restore(set, scratch, { items: null, log }).catch((error: unknown) => error);
+  }
+
   async function restoreAll(
     source: RestoreSource,
   ): Promise<{ outcome: RestoreOutcome; scratch: string }> {
@@ -462,12 +469,7 @@ describe('tar source', () => {
       for (const format of ['gnu', 'posix']) {
         const { archive, source } = await place(`sparse-${format}.tar`);
         await run('tar', ['-cSf', archive, `--format=${format}`, '-C', tree, 'disk.img']);
-        const failure = await source
-          .restore(await onlySet(source), await tempDir('restore-drill-scratch-'), {
-            items: null,
-            log,
-          })
-          .catch((error: unknown) => error);
+        const failure = await restoreFailure(source);
         expect(failure).toBeInstanceOf(SourceError);
         expect(failure).not.toBeInstanceOf(BackupDamagedError);
         expect((failure as Error).message).toBe(
@@ -593,12 +595,7 @@ describe('tar source', () => {
       const bytes = await readFile(archive);
       bytes[2560] = (bytes[2560] as number) ^ 0x20;
       await writeFile(archive, bytes);
-      const failure = await source
-        .restore(await onlySet(source), await tempDir('restore-drill-scratch-'), {
-          items: null,
-          log,
-        })
-        .catch((error: unknown) => error);
+      const failure = await restoreFailure(source);
       expect(failure).toBeInstanceOf(BackupDamagedError);
       expect((failure as BackupDamagedError).damage).toEqual({
         detail: 'invalid tar header (bad checksum or not a tar archive) after entry b.txt',
