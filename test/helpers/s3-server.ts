@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process';
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,6 +44,27 @@ export interface S3TestServer {
 }
 
 const CHILD = fileURLToPath(new URL('./s3rver-child.mjs', import.meta.url));
+
+/**
+ * s3rver answers a PUT whose body it buffered before its write stream has opened (and truncated)
+ * the file and written it, so a time set at once can be overwritten under load. Waits until the
+ * file holds every byte, which is the last change s3rver makes to it, then sets its time.
+ */
+async function setObjectTime(file: string, body: string | Uint8Array, time: Date): Promise<void> {
+  const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const written = await stat(file).catch(() => undefined);
+    if (written?.size === size) {
+      await utimes(file, time, time);
+      // Confirm after a pause: an empty body is complete before s3rver opens the file.
+      await sleep(size === 0 ? 50 : 0);
+      if ((await stat(file)).mtimeMs === time.getTime()) return;
+    }
+    if (Date.now() > deadline) throw new Error(`s3rver did not finish writing ${file} within 10s`);
+    await sleep(10);
+  }
+}
 
 export async function startS3Server(): Promise<S3TestServer> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'restore-drill-s3rver-'));
@@ -90,7 +112,7 @@ export async function startS3Server(): Promise<S3TestServer> {
     },
     async put(bucket, key, body, options = {}) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
-      if (options.mtime) await utimes(objectFile(bucket, key), options.mtime, options.mtime);
+      if (options.mtime) await setObjectTime(objectFile(bucket, key), body, options.mtime);
     },
     async putMultipart(bucket, key, parts) {
       const { UploadId } = await client.send(
