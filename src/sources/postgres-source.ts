@@ -7,6 +7,7 @@ import { LocalDumpStore, type DumpStore } from './postgres/dump-store.js';
 import { PgliteDatabase } from './postgres/pglite-database.js';
 import { loadPlainDump, PlainLoadError } from './postgres/pglite-loader.js';
 import { PlainDumpError } from './postgres/plain-sql.js';
+import { majorOfVersionNum, statementFailure } from './postgres/statement-damage.js';
 import { listArchive, pgRestore, psqlRestore, type ArchiveToc } from './postgres/pg-tools.js';
 import {
   createScratchDatabase,
@@ -121,6 +122,7 @@ export class PostgresSource implements RestoreSource {
     const commands: ExecRecord[] = [];
     const sourceDatabases: string[] = [];
     let toc: ArchiveToc | null = null;
+    let pgDumpMajor: number | null = null;
     if (format === 'plain') {
       const head = await inspectPlainDump(set.path, { signal }).catch((error: unknown) => {
         if (error instanceof PlainDumpError) throw plainDumpFailure(set.path, error);
@@ -132,6 +134,7 @@ export class PostgresSource implements RestoreSource {
           `plain dump ${set.path} line ${head.leavesTarget.line}: ${head.leavesTarget.what} would act outside the scratch database; dump without --create and --clean, or with -Fc`,
         );
       }
+      pgDumpMajor = head.pgDumpMajor;
     } else {
       const listed = await listArchive(this.#binary(this.#config.pgRestore), set.path, run);
       commands.push(listed.record);
@@ -140,7 +143,7 @@ export class PostgresSource implements RestoreSource {
     }
 
     const name = scratchDatabaseName(scratchDir);
-    await createScratchDatabase(address, name, sourceDatabases);
+    const serverMajor = await createScratchDatabase(address, name, sourceDatabases);
     log.info({ database: name, server: address.display }, 'scratch database created');
     let dropped = false;
     const drop = async (): Promise<void> => {
@@ -153,7 +156,12 @@ export class PostgresSource implements RestoreSource {
       const target = databaseUrl(address, name);
       const refused: RefusedEntry[] = [];
       if (format === 'plain') {
-        commands.push(await psqlRestore(this.#binary(this.#config.psql), set.path, target, run));
+        commands.push(
+          await psqlRestore(this.#binary(this.#config.psql), set.path, target, {
+            ...run,
+            versions: { dump: pgDumpMajor, target: serverMajor },
+          }),
+        );
       } else {
         let list: string | null = null;
         if (options.items !== null && toc !== null) {
@@ -225,6 +233,13 @@ export class PostgresSource implements RestoreSource {
       );
       return { files: [], refused: [], tables, database, dispose: () => lite.close() };
     } catch (error) {
+      const targetMajor =
+        error instanceof PlainLoadError && error.failure !== null
+          ? await lite
+              .query<{ server_version_num: string }>('show server_version_num')
+              .then((result) => majorOfVersionNum(result.rows[0]?.server_version_num ?? 0))
+              .catch(() => null)
+          : null;
       await lite.close().catch(() => undefined);
       options.signal?.throwIfAborted();
       if (isCompressedDataError(error)) throw compressedDumpDamage(set.path, error);
@@ -234,14 +249,16 @@ export class PostgresSource implements RestoreSource {
         const damage = await compressedDamage(set.path, options.signal);
         if (damage !== null) throw compressedDumpDamage(set.path, damage);
       }
-      if (error instanceof PlainLoadError && /the dump is truncated$/.test(error.message))
-        throw plainDumpFailure(set.path, error);
+      if (error instanceof PlainLoadError && error.damaged) throw plainDumpFailure(set.path, error);
       if (error instanceof PlainLoadError)
-        throw new SourceError(
-          `plain dump ${set.path} line ${error.line}: ${error.message}`,
-          false,
-          { cause: error },
-        );
+        throw statementFailure(set.path, {
+          line: error.line,
+          message: error.message,
+          sqlState: error.failure?.sqlState ?? null,
+          context: error.failure?.context ?? null,
+          versions: { dump: error.dumpMajor, target: targetMajor },
+          cause: error,
+        });
       throw error;
     }
   }
@@ -275,14 +292,13 @@ function compressedDumpDamage(dump: string, error: unknown): BackupDamagedError 
   );
 }
 
-/** A plain dump that ends mid-statement or mid-COPY is damaged (`failed`); other parse problems are errors. */
+/** A plain dump cut short or with bytes invalid in its encoding is damaged (`failed`); other parse problems are errors. */
 function plainDumpFailure(
   dump: string,
-  error: { message: string; line: number },
+  error: { message: string; line: number; damaged: boolean },
 ): SourceError | BackupDamagedError {
   const message = `plain dump ${dump} line ${error.line}: ${error.message}`;
-  if (!/the dump is truncated$/.test(error.message))
-    return new SourceError(message, false, { cause: error });
+  if (!error.damaged) return new SourceError(message, false, { cause: error });
   return new BackupDamagedError(
     message,
     { detail: error.message, entry: `line ${error.line}`, offset: null },

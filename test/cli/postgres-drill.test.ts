@@ -1,4 +1,4 @@
-import { cp, mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { run as runTool } from '../helpers/artefacts.js';
@@ -70,6 +70,19 @@ beforeAll(async () => {
   expect(made.exitCode, made.stderr).toBe(0);
   await pgDump(shop, 'c', path.join(root, 'good', 'shop-2026-11-27.dump'));
 
+  // Plain dumps damaged in their SQL and in their COPY data.
+  const plain = await readFile(await pgDump(shop, 'p', path.join(root, 'tmp.sql')), 'utf8');
+  await mkdir(path.join(root, 'garbled'));
+  await writeFile(
+    path.join(root, 'garbled', 'shop-2026-11-27.sql'),
+    plain.replace(/^CREATE TABLE /m, 'CREATE TABLEAU '),
+  );
+  await mkdir(path.join(root, 'bad-row'));
+  await writeFile(
+    path.join(root, 'bad-row', 'shop-2026-11-27.sql'),
+    plain.replace(/^(COPY public\.pgbench_accounts .*\n1\t1\t)0\t/m, '$1x\t'),
+  );
+
   // Rows removed after the manifest was written, before the dump.
   await mkdir(path.join(root, 'shrunk'));
   await cp(
@@ -137,6 +150,10 @@ drills:
     checks: { tables: { from: last-pass } }
   - name: shop-missing
     source: { kind: postgres, path: missing/*.dump, ${server} }
+  - name: shop-plain-garbled
+    source: { kind: postgres, path: garbled/*.sql, ${server} }
+  - name: shop-plain-bad-row
+    source: { kind: postgres, path: bad-row/*.sql }
   - name: shop-nightly
     source: { kind: postgres, path: nightly/shop-*, format: directory, ${server} }
     checks: { tables: { from: last-pass, tolerance: 1% } }
@@ -178,7 +195,14 @@ describe('postgres drills end to end', () => {
   });
 
   describe('drills that fail or error, run in one process', () => {
-    const DRILLS = ['shop-shrunk', 'shop-updated', 'shop-manifest-only', 'shop-missing'];
+    const DRILLS = [
+      'shop-shrunk',
+      'shop-updated',
+      'shop-manifest-only',
+      'shop-missing',
+      'shop-plain-garbled',
+      'shop-plain-bad-row',
+    ];
     let runs: Run[];
     const runOf = (drill: string): Run => runs.find((run) => run.drill === drill)!;
     beforeAll(async () => {
@@ -235,6 +259,22 @@ describe('postgres drills end to end', () => {
           actual: { rows: ACCOUNTS - 25 },
         },
       ]);
+    });
+
+    it('fails a plain dump whose SQL is garbled (psql on the scratch server), naming the line', () => {
+      const run = runOf('shop-plain-garbled');
+      expect(run.verdict).toBe('failed');
+      expect(run.cause).toMatch(
+        /^restore\.damaged: restore: backup damaged: ERROR: syntax error at or near "TABLEAU" at entry line \d+ in .*garbled\/shop-2026-11-27\.sql;/,
+      );
+    });
+
+    it('fails a plain dump whose COPY data is damaged (embedded PostgreSQL), naming the table and row', () => {
+      const run = runOf('shop-plain-bad-row');
+      expect(run.verdict).toBe('failed');
+      expect(run.cause).toMatch(
+        /^restore\.damaged: .*invalid input syntax for type integer: "x" \(COPY pgbench_accounts, line 1, column abalance: "x"\)/,
+      );
     });
 
     it('errors naming the missing dump folder', () => {

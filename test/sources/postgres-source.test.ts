@@ -56,6 +56,37 @@ async function restoreError(src: PostgresSource): Promise<unknown> {
   return src.restore(set, await scratch(), { items: null, log }).catch((e: unknown) => e);
 }
 
+/** A copy of the plain dump, edited, as `NAME/app.sql`: the path to configure. */
+async function editedPlainDump(
+  name: string,
+  edit: (text: string) => string | Buffer,
+): Promise<string> {
+  await mkdir(path.join(root, name), { recursive: true });
+  const text = await readFile(path.join(root, 'dumps', 'app-2026-01-01.sql'), 'utf8');
+  const edited = edit(text);
+  expect(edited).not.toBe(text);
+  await writeFile(path.join(root, name, 'app.sql'), edited);
+  return `${name}/app.sql`;
+}
+
+const garbleCreateTable = (text: string): string =>
+  text.replace(/^CREATE TABLE /m, 'CREATE TABLEAU ');
+/** The first account row's balance (its third column) becomes `x`. */
+const badCopyValue = (text: string): string =>
+  text.replace(/^(COPY public\.pgbench_accounts .*\n1\t1\t)0\t/m, '$1x\t');
+/** The first account row loses its last column. */
+const missingCopyColumn = (text: string): string =>
+  text.replace(/^(COPY public\.pgbench_accounts .*\n1\t1\t0)\t[^\n]*/m, '$1');
+/** A byte no UTF-8 text holds (0xff), in the first account row's filler; the dump is ASCII. */
+const invalidUtf8 = (text: string): Buffer =>
+  Buffer.from(
+    text.replace(/^(COPY public\.pgbench_accounts .*\n1\t1\t0\t) /m, '$1\u00FF'),
+    'latin1',
+  );
+/** The dump as a newer pg_dump would have headed it. */
+const fromPgDump = (major: number, text: string): string =>
+  text.replace(/^-- Dumped by pg_dump version \d+/m, `-- Dumped by pg_dump version ${major}`);
+
 async function onlySet(src: PostgresSource): Promise<BackupSet> {
   const sets = await src.listSets({});
   expect(sets).toHaveLength(1);
@@ -138,7 +169,7 @@ describe('postgres source on a scratch server', () => {
     const { outcome, scratchDir } = await restoreAll(source({ path: 'dumps/*.sql' }));
     expect(outcome.tables).toEqual(expected);
     expect(outcome.commands?.[0]?.command).toMatch(
-      /^psql -X -q --no-password -v ON_ERROR_STOP=1 -d .* -f .*app-2026-01-01\.sql$/,
+      /^psql -X -q --no-password -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d .* -f .*app-2026-01-01\.sql$/,
     );
     await outcome.dispose?.();
     expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(scratchDir))).toBe(
@@ -407,28 +438,75 @@ describe('postgres source on a scratch server', () => {
     ]);
   });
 
-  it('keeps the failed psql run of a plain dump with a broken statement, naming the line', async () => {
-    const broken = path.join(root, 'broken');
-    await mkdir(broken, { recursive: true });
-    const text = await readFile(path.join(root, 'dumps', 'app-2026-01-01.sql'), 'utf8');
-    await writeFile(
-      path.join(broken, 'app.sql'),
-      text.replace(/^CREATE TABLE /m, 'CREATE TABLEAU '),
-    );
-    const src = source({ path: 'broken/*.sql' });
+  it('fails a plain dump with a garbled statement as damaged, naming the line and keeping the psql run', async () => {
+    const src = source({ path: await editedPlainDump('garbled', garbleCreateTable) });
     const dir = await scratch();
     const error = (await src
       .restore(await onlySet(src), dir, { items: null, log })
-      .catch((e: unknown) => e)) as SourceError;
-    expect(error).toBeInstanceOf(SourceError);
+      .catch((e: unknown) => e)) as BackupDamagedError;
+    expect(error).toBeInstanceOf(BackupDamagedError);
     expect(error.message).toMatch(
-      /^plain dump .*app\.sql line \d+: ERROR: syntax error at or near "TABLEAU"/,
+      /^plain dump .*garbled\/app\.sql line \d+: ERROR: syntax error at or near "TABLEAU"$/,
     );
-    expect(error.commands).toHaveLength(1);
-    expect(error.commands[0]?.command).toMatch(/^psql -X -q .* -f .*app\.sql$/);
-    expect(error.commands[0]?.exitCode).toBe(3);
-    expect(error.commands[0]?.stderrTail).toMatch(/ERROR:\s+syntax error at or near "TABLEAU"/);
+    expect(error.damage.entry).toMatch(/^line \d+$/);
+    const commands = error.outcome().commands ?? [];
+    expect(commands).toHaveLength(1);
+    expect(commands[0]?.command).toMatch(/^psql -X -q .* -f .*app\.sql$/);
+    expect(commands[0]?.exitCode).toBe(3);
+    expect(commands[0]?.stderrTail).toMatch(/ERROR:\s+42601: syntax error at or near "TABLEAU"/);
     expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(dir))).toBe(false);
+  });
+
+  it.each([
+    [
+      "a value that is not its column's type",
+      badCopyValue,
+      /invalid input syntax for type integer: "x" \(COPY pgbench_accounts, line 1, column abalance: "x"\)$/,
+    ],
+    [
+      'a row with a column missing',
+      missingCopyColumn,
+      /missing data for column "filler" \(COPY pgbench_accounts, line 1/,
+    ],
+  ])(
+    'fails a plain dump whose COPY data holds %s as damaged, naming the table and row',
+    async (_, edit, detail) => {
+      const src = source({ path: await editedPlainDump(`copy-${edit.name}`, edit) });
+      const error = await restoreError(src);
+      expect(error).toBeInstanceOf(BackupDamagedError);
+      expect((error as BackupDamagedError).damage.detail).toMatch(detail);
+    },
+  );
+
+  it('fails a UTF8 plain dump holding a byte that is not UTF-8 as damaged, before running psql', async () => {
+    const error = await restoreError(source({ path: await editedPlainDump('utf8', invalidUtf8) }));
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).message).toMatch(
+      /^plain dump .*utf8\/app\.sql line (\d+): byte \d+ \(line \1\) is not UTF-8, the dump's declared encoding: the dump is damaged$/,
+    );
+    expect((error as BackupDamagedError).outcome().commands ?? []).toEqual([]);
+  });
+
+  it('does not judge a garbled statement when the dump comes from a newer pg_dump than the server', async () => {
+    const src = source({
+      path: await editedPlainDump('newer', (text) => fromPgDump(99, garbleCreateTable(text))),
+    });
+    const error = await restoreError(src);
+    expect(error).toBeInstanceOf(SourceError);
+    expect((error as Error).message).toMatch(
+      /line \d+: ERROR: syntax error at or near "TABLEAU"; pg_dump 99 made the dump and it was restored into PostgreSQL \d+: restore it into PostgreSQL 99 or newer to judge it$/,
+    );
+  });
+
+  it('does not judge a plain dump that needs what the scratch server lacks (a role)', async () => {
+    const src = source({
+      path: await editedPlainDump('role', (text) =>
+        text.replace(/^(CREATE TABLE public\.pgbench_accounts)/m, 'SET ROLE no_such_role;\n$1'),
+      ),
+    });
+    const error = await restoreError(src);
+    expect(error).toBeInstanceOf(SourceError);
+    expect((error as Error).message).toMatch(/ERROR: role "no_such_role" does not exist$/);
   });
 
   it("refuses a scratch database name equal to the dump's source database", async () => {
@@ -591,6 +669,49 @@ describe('postgres source into embedded PGlite', () => {
     }
   });
 
+  /** The embedded source over an edited copy of the plain dump. */
+  async function embedded(
+    name: string,
+    edit: (text: string) => string | Buffer,
+  ): Promise<PostgresSource> {
+    const parsed = postgresSourceConfigSchema.parse({
+      kind: 'postgres',
+      path: await editedPlainDump(`embedded-${name}`, edit),
+    });
+    return new PostgresSource(parsed, { configDir: root, log });
+  }
+
+  it('fails a plain dump with a garbled statement or bad COPY data as damaged', async () => {
+    const garbled = await restoreError(await embedded('garbled', garbleCreateTable));
+    expect(garbled).toBeInstanceOf(BackupDamagedError);
+    expect((garbled as Error).message).toMatch(
+      /^plain dump .*app\.sql line \d+: syntax error at or near "TABLEAU"$/,
+    );
+    const badValue = await restoreError(await embedded('bad-value', badCopyValue));
+    expect(badValue).toBeInstanceOf(BackupDamagedError);
+    expect((badValue as BackupDamagedError).damage.detail).toMatch(
+      /invalid input syntax for type integer: "x" \(COPY pgbench_accounts, line 1, column abalance: "x"\)$/,
+    );
+  });
+
+  it('fails a UTF8 plain dump holding a byte that is not UTF-8 as damaged, never loading U+FFFD in its place', async () => {
+    const error = await restoreError(await embedded('utf8', invalidUtf8));
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).damage.detail).toMatch(
+      /^byte \d+ \(line \d+\) is not UTF-8, the dump's declared encoding: the dump is damaged$/,
+    );
+  });
+
+  it('does not judge a garbled statement from a newer pg_dump than the embedded PostgreSQL', async () => {
+    const error = await restoreError(
+      await embedded('newer', (text) => fromPgDump(99, garbleCreateTable(text))),
+    );
+    expect(error).toBeInstanceOf(SourceError);
+    expect((error as Error).message).toMatch(
+      /syntax error at or near "TABLEAU"; pg_dump 99 made the dump and it was restored into PostgreSQL 1\d: restore it into PostgreSQL 99 or newer to judge it$/,
+    );
+  });
+
   it('names the line of a statement that fails to load', async () => {
     const broken = path.join(root, 'broken.sql');
     await writeFile(
@@ -612,5 +733,7 @@ describe('postgres source into embedded PGlite', () => {
     await expect(
       src.restore(await onlySet(src), await scratch(), { items: null, log }),
     ).rejects.toThrow(/^plain dump .*broken\.sql line 5: schema "no_such_schema" does not exist$/);
+    // The dump needs a schema it does not create: the drill cannot judge it.
+    expect(await restoreError(src)).toBeInstanceOf(SourceError);
   });
 });

@@ -5,6 +5,7 @@ import { SourceError } from '../../model/restore.js';
 import { BackupDamagedError } from '../restore-source.js';
 import { closed, compressionOf, openDecompressed } from '../decompress.js';
 import { readPlainDump, stripLeadingComments } from './plain-sql.js';
+import { pgDumpMajorOf } from './statement-damage.js';
 
 /** pg_dump's output formats: -Fc, -Fd, -Ft, -Fp. */
 export type DumpFormat = 'custom' | 'directory' | 'tar' | 'plain';
@@ -127,6 +128,8 @@ export interface PlainDumpHead {
   databases: string[];
   /** The first statement or meta-command that would leave the target database, if any. */
   leavesTarget: { line: number; what: string } | null;
+  /** The major version of the pg_dump that wrote it, from its header comment. */
+  pgDumpMajor: number | null;
 }
 
 const DATABASE_STATEMENT =
@@ -142,8 +145,12 @@ export async function inspectPlainDump(
   dump: string,
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<PlainDumpHead> {
-  const head: PlainDumpHead = { databases: [], leavesTarget: null };
+  const head: PlainDumpHead = { databases: [], leavesTarget: null, pgDumpMajor: null };
+  let statements = 0;
   for await (const event of readPlainDump(dump, options)) {
+    // pg_dump's header comment leads its first statement (after a `\restrict` line).
+    if (event.kind === 'statement' && statements++ === 0)
+      head.pgDumpMajor = pgDumpMajorOf(event.text);
     if (event.kind === 'meta') {
       if (event.command === 'restrict' || event.command === 'unrestrict') continue;
       head.leavesTarget ??= {

@@ -7,6 +7,7 @@ import {
   openDecompressed,
 } from '../decompress.js';
 import { BackupDamagedError } from '../restore-source.js';
+import { statementFailure } from './statement-damage.js';
 import { SourceError, type RefusedEntry } from '../../model/restore.js';
 
 /** One TABLE DATA entry of an archive's table of contents: what sampling picks from. */
@@ -167,7 +168,10 @@ export async function psqlRestore(
   binary: string,
   dump: string,
   url: string,
-  options: ToolRun,
+  options: ToolRun & {
+    /** Major versions of the pg_dump that made the dump and of the server, to judge a failed statement. */
+    versions: { dump: number | null; target: number | null };
+  },
 ): Promise<ExecRecord> {
   // A compressed dump is decompressed into psql's stdin; a plain one psql reads itself.
   const opened = await openDecompressed(dump, { signal: options.signal, label: 'dump' });
@@ -187,6 +191,9 @@ export async function psqlRestore(
         '--no-password',
         '-v',
         'ON_ERROR_STOP=1',
+        // The failing statement's SQLSTATE and CONTEXT, to tell a damaged dump from a target it needs.
+        '-v',
+        'VERBOSITY=verbose',
         '-d',
         url,
         '-f',
@@ -210,13 +217,18 @@ export async function psqlRestore(
   // The failed psql run, with its exit and stderr tail, is the evidence of the cause.
   if (result.timedOut)
     throw new SourceError(`psql restoring ${dump} ${describeExit(result)}`, false, evidence);
-  const failure = /^psql:(.*?):(\d+): ERROR:\s+(.*)$/m.exec(result.stderrTail);
+  const failure = /^psql:(.*?):(\d+): ERROR:\s+(?:([0-9A-Z]{5}):\s+)?(.*)$/m.exec(
+    result.stderrTail,
+  );
   if (failure)
-    throw new SourceError(
-      `plain dump ${dump} line ${failure[2]}: ERROR: ${failure[3]}`,
-      false,
-      evidence,
-    );
+    throw statementFailure(dump, {
+      line: Number(failure[2]),
+      message: `ERROR: ${failure[4]}`,
+      sqlState: failure[3] ?? null,
+      context: /^CONTEXT:\s+(.*)$/m.exec(result.stderrTail.slice(failure.index))?.[1] ?? null,
+      versions: options.versions,
+      commands: evidence.commands,
+    });
   throw new SourceError(
     `psql could not restore ${dump}: ${connectionProblem(result.stderrTail) ?? describeExit(result)}`,
     false,

@@ -1,5 +1,6 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { PlainDumpError, readPlainDump, stripLeadingComments } from './plain-sql.js';
+import { pgDumpMajorOf } from './statement-damage.js';
 
 /** psql meta-commands a pg_dump file may carry that change nothing in the restored data. */
 const HARMLESS_META = new Set(['restrict', 'unrestrict']);
@@ -24,6 +25,12 @@ export class PlainLoadError extends Error {
     message: string,
     /** 1-based line of the dump where the failing statement starts. */
     readonly line: number,
+    /** What the failed statement said, when one failed: its SQLSTATE and CONTEXT. */
+    readonly failure: { sqlState: string | null; context: string | null } | null = null,
+    /** The major version of the pg_dump that wrote the dump, from its header. */
+    readonly dumpMajor: number | null = null,
+    /** The dump's text is damaged (cut short, bytes invalid in its encoding). */
+    readonly damaged = false,
   ) {
     super(message);
   }
@@ -44,6 +51,25 @@ export async function loadPlainDump(
 ): Promise<PlainLoadResult> {
   const result: PlainLoadResult = { statements: 0, skipped: 0, copies: 0 };
   let copy: { sql: string; line: number } | null = null;
+  let dumpMajor: number | null = null;
+  /** Runs one statement; a failure names its line, SQLSTATE and context. */
+  const run = async (fn: () => Promise<unknown>, line: number): Promise<void> => {
+    try {
+      await fn();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const { code, where } = error as { code?: unknown; where?: unknown };
+      throw new PlainLoadError(
+        message.split('\n')[0] ?? message,
+        line,
+        {
+          sqlState: typeof code === 'string' ? code : null,
+          context: typeof where === 'string' ? (where.split('\n')[0] ?? null) : null,
+        },
+        dumpMajor,
+      );
+    }
+  };
   try {
     for await (const event of readPlainDump(file, options)) {
       if (event.kind === 'meta') {
@@ -54,6 +80,7 @@ export async function loadPlainDump(
         );
       }
       if (event.kind === 'statement') {
+        if (result.statements === 0) dumpMajor ??= pgDumpMajorOf(event.text);
         const bare = stripLeadingComments(event.text);
         if (SKIPPED.some((pattern) => pattern.test(bare))) {
           result.skipped += 1;
@@ -82,18 +109,10 @@ export async function loadPlainDump(
       }
     }
   } catch (error) {
-    if (error instanceof PlainDumpError) throw new PlainLoadError(error.message, error.line);
+    if (error instanceof PlainDumpError)
+      throw new PlainLoadError(error.message, error.line, null, dumpMajor, error.damaged);
     throw error;
   }
   await lite.exec('RESET ALL');
   return result;
-}
-
-async function run(fn: () => Promise<unknown>, line: number): Promise<void> {
-  try {
-    await fn();
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    throw new PlainLoadError(message.split('\n')[0] ?? message, line);
-  }
 }

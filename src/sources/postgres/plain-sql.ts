@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { createInterface } from 'node:readline';
+import { Transform } from 'node:stream';
 import { closed, openDecompressed } from '../decompress.js';
 
 /** What a plain pg_dump file holds, piece by piece, as `readPlainDump` hands it over. */
@@ -33,9 +35,101 @@ export class PlainDumpError extends Error {
   constructor(
     message: string,
     readonly line: number,
+    /** The dump is damaged (cut short, bytes invalid in its encoding), not merely unusual. */
+    readonly damaged = false,
   ) {
     super(message);
   }
+}
+
+/**
+ * Passes a dump's bytes through unchanged, failing with a damaged `PlainDumpError` at the
+ * first byte that is not UTF-8 when the dump declares `client_encoding` UTF8 (as pg_dump
+ * does for a UTF8 database): decoded as text it would load as U+FFFD, a quietly different
+ * value, where psql's server refuses it. A dump in another encoding is passed as it is.
+ */
+export function utf8Guard(): Transform {
+  let declared: boolean | null = null;
+  let head = '';
+  let carry = Buffer.alloc(0);
+  let line = 1;
+  let offset = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      if (declared === null) {
+        head += chunk.toString('latin1', 0, Math.min(chunk.length, 65_536));
+        const match = /^SET client_encoding = '([^']*)';$/m.exec(head);
+        if (match) declared = match[1]?.toUpperCase() === 'UTF8';
+        else if (head.length >= 65_536) declared = false;
+      }
+      if (declared !== true) {
+        offset += chunk.length;
+        callback(null, chunk);
+        return;
+      }
+      const bytes = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      // A character split across chunks is checked whole with the next one.
+      const whole = bytes.length - incompleteTail(bytes);
+      const checked = bytes.subarray(0, whole);
+      carry = Buffer.from(bytes.subarray(whole));
+      if (!isUtf8(checked)) {
+        const at = firstInvalidUtf8(checked);
+        const lineOfByte = line + countNewlines(checked.subarray(0, at));
+        callback(
+          new PlainDumpError(
+            `byte ${offset + at} (line ${lineOfByte}) is not UTF-8, the dump's declared encoding: the dump is damaged`,
+            lineOfByte,
+            true,
+          ),
+        );
+        return;
+      }
+      line += countNewlines(checked);
+      offset += checked.length;
+      callback(null, checked);
+    },
+    flush(callback) {
+      if (carry.length === 0) return callback();
+      callback(
+        new PlainDumpError(
+          `the file ends inside a UTF-8 character at byte ${offset}: the dump is damaged`,
+          line,
+          true,
+        ),
+      );
+    },
+  });
+}
+
+/** How many bytes at the end of `bytes` start a UTF-8 character they do not finish (0-3). */
+function incompleteTail(bytes: Buffer): number {
+  for (let back = 1; back <= Math.min(3, bytes.length); back += 1) {
+    const byte = bytes[bytes.length - back] as number;
+    if ((byte & 0xc0) !== 0x80) {
+      const needs = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+      return needs > back ? back : 0;
+    }
+  }
+  return 0;
+}
+
+/** The offset of the first byte of `bytes` that does not start a valid UTF-8 character. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let at = 0;
+  while (at < bytes.length) {
+    const byte = bytes[at] as number;
+    const size =
+      byte < 0x80 ? 1 : byte < 0xc2 ? 0 : byte < 0xe0 ? 2 : byte < 0xf0 ? 3 : byte < 0xf5 ? 4 : 0;
+    if (size === 0 || at + size > bytes.length || !isUtf8(bytes.subarray(at, at + size))) return at;
+    at += size;
+  }
+  return bytes.length;
+}
+
+function countNewlines(bytes: Buffer): number {
+  let count = 0;
+  for (let at = bytes.indexOf(10); at !== -1; at = bytes.indexOf(10, at + 1)) count += 1;
+  return count;
 }
 
 /**
@@ -51,7 +145,13 @@ export async function* readPlainDump(
   options: { signal?: AbortSignal | undefined } = {},
 ): AsyncGenerator<PlainDumpEvent> {
   // gzip, xz, bzip2 and zstd dumps (`pg_dump db | gzip > db.sql.gz`) are read through their decompressor.
-  const { stream: input } = await openDecompressed(file, { signal: options.signal, label: 'dump' });
+  const { stream: decompressed } = await openDecompressed(file, {
+    signal: options.signal,
+    label: 'dump',
+  });
+  const guard = utf8Guard();
+  decompressed.on('error', (error) => guard.destroy(error));
+  const input = decompressed.pipe(guard);
   input.setEncoding('utf8');
   let failure: { error: unknown } | null = null;
   const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
@@ -137,18 +237,21 @@ export async function* readPlainDump(
   } finally {
     lines.close();
     input.destroy();
-    await closed(input);
+    decompressed.destroy();
+    await closed(decompressed);
   }
   if (failure !== null) throw (failure as { error: unknown }).error;
   if (copying)
     throw new PlainDumpError(
       'the file ends inside COPY data (no \\. line): the dump is truncated',
       lineNumber,
+      true,
     );
   if (content)
     throw new PlainDumpError(
       `the file ends inside a statement that starts at line ${statementLine}: the dump is truncated`,
       lineNumber,
+      true,
     );
 }
 

@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Client } from 'pg';
 import pg from '../../evidence/node-postgres.js';
 import { SourceError } from '../../model/restore.js';
+import { majorOfVersionNum } from './statement-damage.js';
 import type { DamageSession, QueryFn, RestoredDatabase } from '../restored-database.js';
 
 /** Every scratch database's name starts with this, so a sweep can find leftovers and nothing else. */
@@ -169,12 +170,13 @@ function quoteIdent(name: string): string {
  * Creates `name` on the scratch server as a fresh database (from template0, so nothing
  * of template1 leaks in). Refuses a name equal to a database the backup came from, and
  * refuses to reuse a database that already exists: a drill never restores over data.
+ * Returns the server's major version (null if it would not say).
  */
 export async function createScratchDatabase(
   address: ServerAddress,
   name: string,
   sourceDatabases: readonly string[],
-): Promise<void> {
+): Promise<number | null> {
   const clash = [address.database, ...sourceDatabases].find((source) => source === name);
   if (clash !== undefined) {
     throw new SourceError(
@@ -184,6 +186,10 @@ export async function createScratchDatabase(
   const client = await connect(address, address.database);
   try {
     await client.query(`create database ${quoteIdent(name)} template template0`);
+    return await client
+      .query<{ server_version_num: string }>('show server_version_num')
+      .then((result) => majorOfVersionNum(result.rows[0]?.server_version_num ?? 0))
+      .catch(() => null);
   } catch (error) {
     const code = (error as { code?: string }).code;
     if (code === '42P04') {

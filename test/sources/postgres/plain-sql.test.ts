@@ -1,11 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inspectPlainDump } from '../../../src/sources/postgres/dump-format.js';
 import {
   COPY_BATCH_CHARS,
   PlainDumpError,
   readPlainDump,
+  utf8Guard,
   type PlainDumpEvent,
 } from '../../../src/sources/postgres/plain-sql.js';
 import { tempDir } from '../../helpers/temp.js';
@@ -137,6 +139,87 @@ describe('inspectPlainDump', () => {
       file,
       '\\restrict K\nSET search_path = public;\nCREATE TABLE t (id int);\nCOPY t FROM stdin;\n1\n\\.\n\\unrestrict K\n',
     );
-    expect(await inspectPlainDump(file)).toEqual({ databases: [], leavesTarget: null });
+    expect(await inspectPlainDump(file)).toEqual({
+      databases: [],
+      leavesTarget: null,
+      pgDumpMajor: null,
+    });
+  });
+
+  it('reads the pg_dump version from the header leading the first statement, after \\restrict', async () => {
+    const file = path.join(dir, 'headed.sql');
+    await writeFile(
+      file,
+      [
+        '--',
+        '-- PostgreSQL database dump',
+        '--',
+        '',
+        '\\restrict K',
+        '',
+        '-- Dumped from database version 16.4',
+        '-- Dumped by pg_dump version 17.6 (Debian 17.6-1)',
+        '',
+        "SET client_encoding = 'UTF8';",
+        '-- Dumped by pg_dump version 9',
+        'CREATE TABLE t (id int);',
+        '',
+      ].join('\n'),
+    );
+    expect((await inspectPlainDump(file)).pgDumpMajor).toBe(17);
+  });
+});
+
+describe('utf8Guard', () => {
+  /** What the guard passes on for `chunks`, or the error it stops with. */
+  async function guarded(chunks: Buffer[]): Promise<Buffer | PlainDumpError> {
+    const out: Buffer[] = [];
+    try {
+      for await (const chunk of Readable.from(chunks).pipe(utf8Guard())) out.push(chunk as Buffer);
+      return Buffer.concat(out);
+    } catch (error) {
+      return error as PlainDumpError;
+    }
+  }
+  const head = Buffer.from("SET client_encoding = 'UTF8';\nCOPY t FROM stdin;\n");
+
+  it('passes UTF-8 through unchanged, a character split across chunks included', async () => {
+    const euro = Buffer.from('€\n'); // e2 82 ac
+    const chunks = [
+      head,
+      Buffer.from('a'),
+      euro.subarray(0, 1),
+      euro.subarray(1, 2),
+      euro.subarray(2),
+    ];
+    expect((await guarded(chunks)).toString()).toBe(`${head.toString()}a€\n`);
+  });
+
+  it('stops at the first byte that is not UTF-8, naming its offset and line', async () => {
+    const bad = Buffer.concat([head, Buffer.from('1\n2\n'), Buffer.from([0x33, 0xff, 0x0a])]);
+    const error = await guarded([bad.subarray(0, 10), bad.subarray(10)]);
+    expect(error).toBeInstanceOf(PlainDumpError);
+    expect((error as PlainDumpError).message).toBe(
+      `byte ${head.length + 5} (line 5) is not UTF-8, the dump's declared encoding: the dump is damaged`,
+    );
+    expect((error as PlainDumpError).damaged).toBe(true);
+    expect((error as PlainDumpError).line).toBe(5);
+  });
+
+  it('refuses an overlong encoding and a file that ends inside a character', async () => {
+    const overlong = await guarded([head, Buffer.from([0xc0, 0xaf])]);
+    expect((overlong as Error).message).toMatch(/^byte \d+ \(line 3\) is not UTF-8/);
+    const cut = await guarded([head, Buffer.from([0xe2, 0x82])]);
+    expect((cut as Error).message).toBe(
+      `the file ends inside a UTF-8 character at byte ${head.length}: the dump is damaged`,
+    );
+  });
+
+  it('passes a dump in another encoding as it is', async () => {
+    const latin1 = Buffer.concat([
+      Buffer.from("SET client_encoding = 'LATIN1';\n"),
+      Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]),
+    ]);
+    expect(await guarded([latin1])).toEqual(latin1);
   });
 });
