@@ -102,7 +102,7 @@ export const resticSourceConfigSchema = z
       })
       .optional()
       .describe(
-        "Also run `restic check --read-data-subset=…` after the restore; recorded as the check 'restic-check'.",
+        "Also run `restic check --read-data-subset=…` after the restore; recorded as the check 'restic-check'. restic check holds an exclusive lock on the repository while it runs (a prune meanwhile would make it report missing packs): backups, forget and prune wait or fail until it ends, so schedule the drill apart from them.",
       ),
     cacheDir: localPathSchema
       .optional()
