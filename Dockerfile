@@ -25,5 +25,7 @@ ENV NODE_ENV=production RESTORE_DRILL_CONFIG=/etc/restore-drill/restore-drill.ya
 # The node image's unprivileged user; mount the config read-only and give it a writable scratch volume.
 USER node
 VOLUME ["/var/tmp/restore-drill"]
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "/app/dist/bin/restore-drill.js"]
+# A 4 MB young generation: a 20,200-file drill peaked at 198-202 MB instead of 220-224 MB, at the
+# same CPU (V8 sizes it when the process starts, so the flag must be on node's command line).
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=4", "/app/dist/bin/restore-drill.js"]
 CMD ["run"]
