@@ -63,6 +63,8 @@ export function utf8Guard(): Transform {
         else if (head.length >= 65_536) declared = false;
       }
       if (declared !== true) {
+        // Lines are counted until the encoding is known, so a later bad byte's line is right.
+        if (declared === null) line += countNewlines(chunk);
         offset += chunk.length;
         callback(null, chunk);
         return;

@@ -206,6 +206,16 @@ describe('utf8Guard', () => {
     expect((error as PlainDumpError).line).toBe(5);
   });
 
+  it('counts the lines before the encoding is declared when naming a bad byte', async () => {
+    const comments = Buffer.from('--\n-- PostgreSQL database dump\n--\n');
+    const bad = Buffer.concat([head, Buffer.from([0xff, 0x0a])]);
+    const error = await guarded([comments, bad]);
+    expect((error as PlainDumpError).line).toBe(6);
+    expect((error as Error).message).toBe(
+      `byte ${comments.length + head.length} (line 6) is not UTF-8, the dump's declared encoding: the dump is damaged`,
+    );
+  });
+
   it('refuses an overlong encoding and a file that ends inside a character', async () => {
     const overlong = await guarded([head, Buffer.from([0xc0, 0xaf])]);
     expect((overlong as Error).message).toMatch(/^byte \d+ \(line 3\) is not UTF-8/);
