@@ -5,6 +5,7 @@ import type { TestProject } from 'vitest/node';
 import { COMPILED_ENV, freshCompiledTree } from './compiled-tests.js';
 import { pgliteTemplate } from './pglite-template.js';
 import { startPostgresServer, type PostgresServerInfo } from './postgres-server.js';
+import { testTmpdir } from './test-tmpdir.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -19,6 +20,9 @@ declare module 'vitest' {
 
 /** Vitest global setup: services shared by every test file are started here. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Before anything is made: workers, their children and the servers below all use it.
+  const tmp = await testTmpdir();
+  if (tmp !== null) process.env.TMPDIR = tmp;
   const runDir = await mkdtemp(join(tmpdir(), 'restore-drill-test-run-'));
   // Test workers inherit this environment, and their child processes from them.
   const compiled = await freshCompiledTree(join(import.meta.dirname, '../..'));
