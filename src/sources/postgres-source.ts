@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExecRecord } from '../model/exec-record.js';
 import { compressedDamage, CompressedDataError, isCompressedDataError } from './decompress.js';
+import { findArchiveDataDamage } from './postgres/archive-data.js';
 import { detectDumpFormat, inspectPlainDump, type DumpFormat } from './postgres/dump-format.js';
 import { LocalDumpStore, type DumpStore } from './postgres/dump-store.js';
 import { PgliteDatabase } from './postgres/pglite-database.js';
@@ -140,6 +141,16 @@ export class PostgresSource implements RestoreSource {
       commands.push(listed.record);
       toc = listed.toc;
       if (toc.dbname) sourceDatabases.push(toc.dbname);
+      if (format === 'directory' || format === 'tar') {
+        // pg_restore would load such data without a word: judged before anything is created.
+        const damage = await findArchiveDataDamage(set.path, format, toc);
+        if (damage !== null)
+          throw new BackupDamagedError(`dump ${set.path} is damaged: ${damage.detail}`, damage, {
+            files: [],
+            refused: [],
+            commands,
+          });
+      }
     }
 
     const name = scratchDatabaseName(scratchDir);

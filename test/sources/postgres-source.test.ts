@@ -14,6 +14,7 @@ import {
 import { countTables } from '../../src/sources/postgres/table-counts.js';
 import { BackupDamagedError, type RestoreOutcome } from '../../src/sources/restore-source.js';
 import { SourceError, type BackupSet } from '../../src/model/restore.js';
+import { run } from '../helpers/artefacts.js';
 import { createPgbenchDatabase, flipMiddle, pgDump, pokeByte, query } from '../helpers/pg-dumps.js';
 import { startPostgresServer, type PostgresServer } from '../helpers/postgres-server.js';
 import { tempDir } from '../helpers/temp.js';
@@ -351,6 +352,109 @@ describe('postgres source on a scratch server', () => {
     const { partial, damage } = error as BackupDamagedError;
     expect(damage.entry).toMatch(/^table public\.pgbench_accounts$/);
     expect(partial.commands?.at(-1)?.exitCode).toBe(1);
+  });
+
+  /** Cuts `file` at the last line break before its middle: whole rows stay, the `\\.` line goes. */
+  async function cutBetweenRows(file: string): Promise<void> {
+    const bytes = await readFile(file);
+    await truncate(file, bytes.lastIndexOf(0x0a, Math.floor(bytes.length / 2)) + 1);
+  }
+
+  it('fails a -Z0 directory dump whose table data was cut between two rows, which pg_restore loads without a word', async () => {
+    const dir = path.join(root, 'rows-cut', 'app.dir');
+    await mkdir(path.dirname(dir), { recursive: true });
+    await pgDump(sourceUrl, 'd', dir, ['-Z0']);
+    const sizes = await Promise.all(
+      (await readdir(dir))
+        .filter((name) => /^\d+\.dat$/.test(name))
+        .map(async (name) => ({ name, size: (await stat(path.join(dir, name))).size })),
+    );
+    const largest = sizes.sort((a, b) => b.size - a.size)[0]!;
+    const src = source({ path: 'rows-cut/*.dir' });
+    // Whole, it restores (pgbench_history is empty: its data is the \. line alone).
+    const whole = await restoreAll(src);
+    expect(whole.outcome.tables).toEqual(expected);
+    await whole.outcome.dispose?.();
+    await cutBetweenRows(path.join(dir, largest.name));
+    const scratchDir = await scratch();
+    const error = await src
+      .restore(await onlySet(src), scratchDir, { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    const { damage, partial } = error as BackupDamagedError;
+    expect(damage).toEqual({
+      detail: `${largest.name} ends without the \\. line that closes its COPY data: the data was cut short`,
+      entry: 'table public.pgbench_accounts',
+      offset: null,
+    });
+    // Judged from the files: pg_restore -l ran, nothing was restored or created.
+    expect(partial.commands?.map((command) => command.command.split(' ')[1])).toEqual(['-l']);
+    expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(scratchDir))).toBe(
+      false,
+    );
+  });
+
+  it('passes a -Z0 directory dump of INSERT statements (--inserts), which has no \\. lines', async () => {
+    const dir = path.join(root, 'inserts', 'app.dir');
+    await mkdir(path.dirname(dir), { recursive: true });
+    await pgDump(sourceUrl, 'd', dir, ['-Z0', '--inserts']);
+    const { outcome } = await restoreAll(source({ path: 'inserts/*.dir' }));
+    expect(outcome.tables).toEqual(expected);
+    await outcome.dispose?.();
+  });
+
+  it('fails a tar dump cut short inside a member, which pg_restore loads in part and exits 0', async () => {
+    const file = path.join(root, 'tar-cut', 'app.tar');
+    await mkdir(path.dirname(file), { recursive: true });
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.tar'), file);
+    const { size } = await stat(file);
+    await truncate(file, Math.floor(size / 2));
+    const error = await restoreError(source({ path: 'tar-cut/*.tar' }));
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    const { damage } = error as BackupDamagedError;
+    expect(damage.detail).toMatch(
+      /^the file ends inside member \d+\.dat: \d+ of its \d+ bytes are there \(cut short\)$/,
+    );
+    expect(damage.entry).toMatch(/^table public\.pgbench_\w+$/);
+    expect(damage.offset).toBe(Math.floor(size / 2));
+  });
+
+  it('fails a tar dump whose table data member was cut between rows, and one with a damaged member header', async () => {
+    // Unpacked, one member cut between rows, packed again in pg_dump's order with GNU tar.
+    const unpacked = path.join(root, 'tar-rows', 'members');
+    await mkdir(unpacked, { recursive: true });
+    const whole = path.join(root, 'dumps', 'app-2026-01-01.tar');
+    const members = (await run('tar', ['-tf', whole], root)).trim().split('\n');
+    await run('tar', ['-xf', whole, '-C', unpacked], root);
+    const sizes = await Promise.all(
+      members
+        .filter((name) => /^\d+\.dat$/.test(name))
+        .map(async (name) => ({ name, size: (await stat(path.join(unpacked, name))).size })),
+    );
+    const largest = sizes.sort((a, b) => b.size - a.size)[0]!;
+    await cutBetweenRows(path.join(unpacked, largest.name));
+    const repacked = path.join(root, 'tar-rows', 'app.tar');
+    await run('tar', ['--format=ustar', '-cf', repacked, '-C', unpacked, ...members], root);
+    const error = await restoreError(source({ path: 'tar-rows/*.tar' }));
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).damage).toMatchObject({
+      detail: `member ${largest.name} ends without the \\. line that closes its COPY data: the data was cut short`,
+      entry: 'table public.pgbench_accounts',
+    });
+
+    // pg_dump's own archive with one header byte changed: the checksum no longer matches.
+    await cp(whole, repacked);
+    const bytes = await readFile(repacked);
+    const second =
+      512 + Math.ceil(Number.parseInt(bytes.toString('latin1', 124, 135), 8) / 512) * 512;
+    await pokeByte(repacked, second + 100, 0x37); // the mode field of the second member
+    const header = await restoreError(source({ path: 'tar-rows/*.tar' }));
+    expect(header).toBeInstanceOf(BackupDamagedError);
+    expect((header as BackupDamagedError).damage).toEqual({
+      detail: `the tar header at byte ${second} is damaged (its checksum does not match)`,
+      entry: null,
+      offset: second,
+    });
   });
 
   it("fails a custom dump whose ENCODING entry is garbled ('unrecognized encoding'), not as an error of the drill", async () => {
