@@ -262,6 +262,15 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/** Signals a program dies of by its own fault (a bad read, an assertion), never sent by restore-drill. */
+export const CRASH_SIGNALS: ReadonlySet<string> = new Set([
+  'SIGSEGV',
+  'SIGBUS',
+  'SIGILL',
+  'SIGFPE',
+  'SIGABRT',
+]);
+
 /** One line saying how a command ended, for a check's detail or an error cause. */
 export function describeExit(record: ExecRecord): string {
   if (record.timedOut) return `timed out after ${record.durationMs} ms`;

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { describeExit, lastLine, runCommand } from '../exec/run-command.js';
+import { CRASH_SIGNALS, describeExit, lastLine, runCommand } from '../exec/run-command.js';
 import { describeFsError } from '../scratch/hashing-writer.js';
 import { scanScratch } from './command/scan-scratch.js';
 import { findSets } from './glob-sets.js';
@@ -35,7 +35,8 @@ const LIST_TIMEOUT_MS = 10 * 60_000;
  * argument. Its exit code and output tail are evidence. A non-zero exit means the backup
  * was reached and does not restore (`BackupDamagedError`, with what it left in scratch),
  * unless the code is one of `unreachableExitCodes` (a `SourceError`: the drill could not
- * judge); a kill or a timeout is a refused entry (the restore check fails), and a command
+ * judge); a timeout is a refused entry (the restore check fails), a crash (SIGSEGV, SIGABRT…)
+ * is damage, a kill from outside (SIGKILL, SIGTERM…) is a `SourceError`, and a command
  * that cannot be started at all is a `SourceError`. What it left in scratch is
  * then walked and hashed for the usual checks; symlinks are kept as links and never followed.
  */
@@ -139,9 +140,23 @@ export class CommandSource implements RestoreSource {
         { detail: `${tool} ${describeExit(result)}`, entry: null, offset: null },
         outcome,
       );
-    // Killed or timed out: it did not finish, so the restore check fails naming it.
-    if (result.timedOut || result.signal)
-      refused.unshift({ entry: tool, reason: describeExit(result) });
+    if (result.signal !== null && !result.timedOut) {
+      // A crash while reading the backup says it does not restore; a kill from outside
+      // (the kernel out of memory, an operator) says nothing about it.
+      if (CRASH_SIGNALS.has(result.signal))
+        throw new BackupDamagedError(
+          `${tool} crashed restoring ${set.path}: ${describeExit(result)}`,
+          { detail: `${tool} crashed: ${describeExit(result)}`, entry: null, offset: null },
+          outcome,
+        );
+      throw new SourceError(
+        `${tool} was ${describeExit(result)}, not by restore-drill (out of memory, or an operator?): it did not finish, so ${set.path} was not judged`,
+        false,
+        { commands: [record] },
+      );
+    }
+    // Past its timeout: it did not finish in the time allowed, so the restore check fails naming it.
+    if (result.timedOut) refused.unshift({ entry: tool, reason: describeExit(result) });
     return outcome;
   }
 

@@ -127,6 +127,37 @@ describe('command source', () => {
     });
   });
 
+  it('fails a restore command that crashes (SIGABRT), and does not judge one killed from outside (SIGKILL, SIGTERM)', async () => {
+    const ended = async (signal: string) => {
+      const src = source({
+        sets: { path: 'sets/*.tar.gz' },
+        restore: ['sh', '-c', `echo partial > part.txt; kill -${signal} $$`],
+      });
+      const [set] = await src.listSets({});
+      return src.restore(set!, await scratch(), { items: null, log }).catch((e: unknown) => e);
+    };
+    const crashed = await ended('ABRT');
+    expect(crashed).toBeInstanceOf(BackupDamagedError);
+    expect((crashed as BackupDamagedError).damage.detail).toBe(
+      'restore command sh crashed: killed by SIGABRT',
+    );
+    expect((crashed as BackupDamagedError).partial.files.map((file) => file.path)).toEqual([
+      'part.txt',
+    ]);
+    for (const signal of ['KILL', 'TERM']) {
+      const killed = await ended(signal);
+      expect(killed, signal).toBeInstanceOf(SourceError);
+      expect((killed as SourceError).message).toMatch(
+        new RegExp(
+          `^restore command sh was killed by SIG${signal}, not by restore-drill \\(out of memory, or an operator\\?\\): it did not finish, so .*\\.tar\\.gz was not judged$`,
+        ),
+      );
+      expect((killed as SourceError).commands.map((command) => command.signal)).toEqual([
+        `SIG${signal}`,
+      ]);
+    }
+  });
+
   it('is an unreachable-source error when the exit code is one of unreachableExitCodes', async () => {
     const src = source({
       list: ['echo', 'only-set'],

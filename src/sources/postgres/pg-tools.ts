@@ -1,4 +1,10 @@
-import { describeExit, lastLine, runCommand, type CommandResult } from '../../exec/run-command.js';
+import {
+  CRASH_SIGNALS,
+  describeExit,
+  lastLine,
+  runCommand,
+  type CommandResult,
+} from '../../exec/run-command.js';
 import { type ExecRecord } from '../../model/exec-record.js';
 import {
   closed,
@@ -40,9 +46,6 @@ export async function toolVersion(binary: string, signal?: AbortSignal): Promise
   if (result.exitCode !== 0) return null;
   return /\(PostgreSQL\)\s+(\d+(?:\.\d+)?)/.exec(result.stdoutTail)?.[1] ?? null;
 }
-
-/** Signals a program dies of by its own fault (a bad read, an assertion), never sent by restore-drill. */
-const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT']);
 
 /** Reads the archive's TOC with `pg_restore -l`; failures are mapped like a restore's. */
 export async function listArchive(
