@@ -468,13 +468,11 @@ class ResticSource implements RestoreSource {
     options: { signal?: AbortSignal | undefined },
   ): Promise<number | null> {
     const stats = (cache: boolean) =>
-      this.#exec(
+      this.#execWatched(
         'stats',
+        set,
         ['stats', '--json', '--mode', 'restore-size', ...this.#globalArgs(cache), set.id],
-        {
-          keepStdout: true,
-          signal: options.signal,
-        },
+        { keepStdout: true, signal: options.signal },
       );
     let result = await stats(true);
     let failed = this.#failedRead('stats', result);
@@ -578,17 +576,20 @@ class ResticSource implements RestoreSource {
   }
 
   /**
-   * One `restic restore`, watched for restic retrying a load: restic 0.14 retries a missing
-   * pack for about 90 s, so at its first retry the pack check runs beside the restore, and
-   * packs the index names but the repository lacks stop the restore at once as damage. A
-   * restore that never retries pays for no check.
+   * One `restic restore` or `stats`, watched for restic retrying a load: restic 0.14 retries
+   * a missing or cut pack for about 90 s, so at its first retry the pack check runs beside
+   * it, and packs the index names but the repository lacks (or holds cut short) stop the
+   * command at once as damage. A command that never retries pays for no check.
    */
-  async #restoreWatched(
+  async #execWatched(
+    verb: 'restore' | 'stats',
     set: BackupSet,
     args: string[],
-    signal: AbortSignal | undefined,
-    onStderrLine: (line: string) => void,
+    options: Pick<RunCommandOptions, 'signal' | 'keepStdout'> & {
+      onStderrLine?: (line: string) => void;
+    },
   ): Promise<CommandResult> {
+    const { signal, onStderrLine } = options;
     const packsMissing = new AbortController();
     let packCheck: Promise<string[]> | undefined;
     const watch = (line: string): void => {
@@ -606,19 +607,23 @@ class ResticSource implements RestoreSource {
         // Awaited once the restore ends; never an unhandled rejection meanwhile.
         packCheck.catch(() => undefined);
       }
-      onStderrLine(line);
+      onStderrLine?.(line);
     };
     const stop = signal ? AbortSignal.any([signal, packsMissing.signal]) : packsMissing.signal;
     let result: CommandResult | undefined;
     try {
-      result = await this.#exec('restore', args, { signal: stop, onStderrLine: watch });
+      result = await this.#exec(verb, args, {
+        signal: stop,
+        onStderrLine: watch,
+        ...(options.keepStdout ? { keepStdout: true } : {}),
+      });
     } catch (error) {
       // Stopped by the pack check: what it found is the outcome.
       if (!packsMissing.signal.aborted || signal?.aborted) throw error;
     }
     const problems = packCheck === undefined ? [] : await packCheck;
     if (problems.length > 0) throw this.#missingPacksError(set, problems);
-    if (result === undefined) throw new Error('restic restore stopped without a cause');
+    if (result === undefined) throw new Error(`restic ${verb} stopped without a cause`);
     return result;
   }
 
@@ -679,7 +684,7 @@ class ResticSource implements RestoreSource {
       };
       let result: CommandResult;
       try {
-        result = await this.#restoreWatched(set, args, signal, onStderrLine);
+        result = await this.#execWatched('restore', set, args, { signal, onStderrLine });
       } catch (error) {
         await rm(staging, { recursive: true, force: true });
         throw error;

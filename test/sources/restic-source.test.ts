@@ -11,6 +11,7 @@ import {
   readlink,
   rm,
   stat,
+  truncate,
   writeFile,
 } from 'node:fs/promises';
 import os from 'node:os';
@@ -678,15 +679,7 @@ describe('restic source over a damaged repository', () => {
       }
     const largest = packs.sort((a, b) => b.size - a.size)[0] as { file: string; size: number };
     await rm(largest.file);
-    const restic = resticSourceKind.create(
-      resticSourceConfigSchema.parse({
-        kind: 'restic',
-        repository: packless,
-        password: TEST_RESTIC_PASSWORD,
-        cacheDir: path.join(repo.dir, 'packless-cache'),
-      }),
-      { configDir: repo.dir, log },
-    );
+    const restic = resticOn(packless, path.join(repo.dir, 'packless-cache'));
     const set = setOf(await restic.listSets({}), snapshot);
     const error = await restic.restore(set, await scratch(), { items: null, log }).then(
       () => null,
@@ -709,21 +702,43 @@ describe('restic source over a damaged repository', () => {
     expect(damaged.partial.files).toEqual([]);
   });
 
+  /** The source over `repository` (a damaged copy) with its own restic cache. */
+  function resticOn(repository: string, cacheDir: string): RestoreSource {
+    return resticSourceKind.create(
+      resticSourceConfigSchema.parse({
+        kind: 'restic',
+        repository,
+        password: TEST_RESTIC_PASSWORD,
+        cacheDir,
+      }),
+      { configDir: repo.dir, log },
+    );
+  }
+
+  /**
+   * A copy of the test repository at `copy`, and the packs of it that hold trees: restic
+   * caches only tree packs, so a listing through `cacheDir` leaves exactly those there.
+   */
+  async function copyWithTreePacks(copy: string, cacheDir: string): Promise<string[]> {
+    await cp(repo.repository, copy, { recursive: true });
+    const listing = await runCommand('restic', ['ls', snapshot], {
+      env: resticEnv(copy, cacheDir),
+    });
+    expect(listing.exitCode, listing.stderrTail).toBe(0);
+    const packs: string[] = [];
+    for (const id of await readdir(cacheDir))
+      for (const sub of await readdir(path.join(cacheDir, id, 'data')).catch(() => []))
+        packs.push(...(await readdir(path.join(cacheDir, id, 'data', sub))));
+    expect(packs.length).toBeGreaterThan(0);
+    return packs;
+  }
+
   test("a tree pack missing from the repository fails the drill even while restic's cache still holds it", async () => {
     // With the cache, restic restore would succeed here; a host without it (the disaster) could not.
     // The restore reads the repository itself (--no-cache), so the missing pack surfaces.
     const treeless = path.join(repo.dir, 'treeless-repo');
-    await cp(repo.repository, treeless, { recursive: true });
     const cacheDir = path.join(repo.dir, 'treeless-cache');
-    const listing = await runCommand('restic', ['ls', snapshot], {
-      env: resticEnv(treeless, cacheDir),
-    });
-    expect(listing.exitCode, listing.stderrTail).toBe(0);
-    const cachedPacks: string[] = [];
-    for (const id of await readdir(cacheDir))
-      for (const sub of await readdir(path.join(cacheDir, id, 'data')).catch(() => []))
-        cachedPacks.push(...(await readdir(path.join(cacheDir, id, 'data', sub))));
-    expect(cachedPacks.length).toBeGreaterThan(0);
+    const cachedPacks = await copyWithTreePacks(treeless, cacheDir);
     for (const pack of cachedPacks) await rm(path.join(treeless, 'data', pack.slice(0, 2), pack));
     const restic = resticSourceKind.create(
       resticSourceConfigSchema.parse({
@@ -742,6 +757,26 @@ describe('restic source over a damaged repository', () => {
     expect(error).toBeInstanceOf(BackupDamagedError);
     expect((error as BackupDamagedError).message).toContain(
       `pack ${cachedPacks[0] as string}: does not exist`,
+    );
+  });
+
+  test('a tree pack cut short fails the size check before the restore as damage at once, not as an error after restic retries', async () => {
+    // restic stats walks the trees first: with no cache to fall back on it cannot read them back.
+    const cut = path.join(repo.dir, 'cut-tree-repo');
+    const treePacks = await copyWithTreePacks(cut, path.join(repo.dir, 'cut-tree-probe-cache'));
+    for (const pack of treePacks) {
+      const file = path.join(cut, 'data', pack.slice(0, 2), pack);
+      await truncate(file, Math.floor((await stat(file)).size / 2));
+    }
+    const restic = resticOn(cut, path.join(repo.dir, 'cut-tree-empty-cache'));
+    const set = setOf(await restic.listSets({}), snapshot);
+    const error = await restic.restoredSize!(set, {}).then(
+      () => null,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).message).toContain(
+      `is missing data of its index, so snapshot ${snapshot.slice(0, 8)} cannot be restored: pack ${treePacks.sort()[0] as string}`,
     );
   });
 
