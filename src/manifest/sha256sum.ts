@@ -99,8 +99,16 @@ export function parseSha256sumLine(line: string | Buffer): Sha256sumLine {
   };
 }
 
+/** The UTF-8 byte order mark Windows editors and PowerShell put before a file's text. */
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+function withoutBom(bytes: Buffer): Buffer {
+  return bytes.subarray(0, 3).equals(UTF8_BOM) ? bytes.subarray(3) : bytes;
+}
+
 /**
- * Reads a `sha256sum` manifest line by line (CRLF tolerated, blank lines skipped).
+ * Reads a `sha256sum` manifest line by line (CRLF tolerated, blank lines skipped, a
+ * leading UTF-8 byte order mark ignored).
  * Malformed lines and unsafe paths become problems naming their line.
  */
 export async function parseSha256sumManifest(
@@ -118,7 +126,7 @@ export async function parseSha256sumManifest(
       });
       continue;
     }
-    const parsed = parseSha256sumLine(line.bytes);
+    const parsed = parseSha256sumLine(line.number === 1 ? withoutBom(line.bytes) : line.bytes);
     if (parsed.kind === 'blank') continue;
     if (parsed.kind === 'malformed') {
       builder.problem({

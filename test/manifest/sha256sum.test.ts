@@ -129,6 +129,16 @@ describe('sha256sum manifests', () => {
     expect(manifest.files.get('with space.txt')?.line).toBe(4);
   });
 
+  test('ignores a UTF-8 byte order mark before the first line (Windows editors, PowerShell), and only there', async () => {
+    const output = await sha256sum([], ['plain.txt', 'with space.txt']);
+    const manifest = await parse(`\uFEFF${output}`);
+    expect(manifest.problems).toEqual([]);
+    expect([...manifest.files.keys()]).toEqual(['plain.txt', 'with space.txt']);
+    const [first, second] = output.trimEnd().split('\n');
+    const later = await parse(`${first}\n\uFEFF${second}\n`);
+    expect(later.problems.map((problem) => problem.line)).toEqual([2]);
+  });
+
   test('keeps a lone carriage return inside a name that older sha256sum versions did not escape', async () => {
     const manifest = await parse(
       `${'1'.repeat(64)}  car\rriage.txt\n${'2'.repeat(64)}  next.txt\r\n`,
