@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { BackupDamage } from '../../model/restore.js';
+import { SourceError, type BackupDamage } from '../../model/restore.js';
+import { describeFsError } from '../../scratch/hashing-writer.js';
 import type { ArchiveToc } from './pg-tools.js';
 
 /**
@@ -31,6 +32,15 @@ export async function findArchiveDataDamage(
   return format === 'directory' ? directoryDamage(dump, tables) : tarDamage(dump, tables);
 }
 
+/** Reading a dump's file failed (not damage: the drill could not judge it), naming the file. */
+function unreadable(file: string, error: unknown): SourceError {
+  return new SourceError(
+    `cannot read ${file} to check its table data: ${describeFsError(error)}`,
+    false,
+    { cause: error },
+  );
+}
+
 async function directoryDamage(
   dir: string,
   tables: ReadonlyMap<string, string>,
@@ -43,6 +53,8 @@ async function directoryDamage(
       const { size } = await handle.stat();
       const cut = await cutShort(handle, 0, size);
       if (cut) return { detail: `${file} ${cut}`, entry: `table ${table}`, offset: null };
+    } catch (error) {
+      throw unreadable(path.join(dir, file), error);
     } finally {
       await handle.close();
     }
@@ -54,7 +66,9 @@ async function tarDamage(
   file: string,
   tables: ReadonlyMap<string, string>,
 ): Promise<BackupDamage | null> {
-  const handle = await open(file, 'r');
+  const handle = await open(file, 'r').catch((error: unknown) => {
+    throw unreadable(file, error);
+  });
   try {
     const { size: fileSize } = await handle.stat();
     const header = Buffer.alloc(TAR_BLOCK);
@@ -87,6 +101,8 @@ async function tarDamage(
     }
     // Cut at a member's end: pg_restore names the members it cannot find.
     return null;
+  } catch (error) {
+    throw unreadable(file, error);
   } finally {
     await handle.close();
   }

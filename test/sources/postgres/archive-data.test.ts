@@ -1,8 +1,9 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findArchiveDataDamage } from '../../../src/sources/postgres/archive-data.js';
 import type { ArchiveToc } from '../../../src/sources/postgres/pg-tools.js';
+import { SourceError } from '../../../src/model/restore.js';
 import { run } from '../../helpers/artefacts.js';
 import { tempDir } from '../../helpers/temp.js';
 
@@ -80,5 +81,21 @@ describe('table data of directory and tar dumps', () => {
       entry: 'table public.t',
       offset: null,
     });
+  });
+
+  it('names the file it cannot read, as an error of the drill rather than damage', async () => {
+    const dir = await tempDir();
+    await mkdir(path.join(dir, '3352.dat'));
+    const inDirectory = await findArchiveDataDamage(dir, 'directory', toc).catch((e: unknown) => e);
+    expect(inDirectory).toBeInstanceOf(SourceError);
+    expect((inDirectory as SourceError).message).toBe(
+      `cannot read ${path.join(dir, '3352.dat')} to check its table data: is a directory`,
+    );
+    const missing = path.join(dir, 'gone.tar');
+    const asTar = await findArchiveDataDamage(missing, 'tar', toc).catch((e: unknown) => e);
+    expect(asTar).toBeInstanceOf(SourceError);
+    expect((asTar as SourceError).message).toBe(
+      `cannot read ${missing} to check its table data: no such file or directory`,
+    );
   });
 });
