@@ -612,11 +612,7 @@ class ResticSource implements RestoreSource {
     const stop = signal ? AbortSignal.any([signal, packsMissing.signal]) : packsMissing.signal;
     let result: CommandResult | undefined;
     try {
-      result = await this.#exec(verb, args, {
-        signal: stop,
-        onStderrLine: watch,
-        ...(options.keepStdout ? { keepStdout: true } : {}),
-      });
+      result = await this.#exec(verb, args, { ...options, signal: stop, onStderrLine: watch });
     } catch (error) {
       // Stopped by the pack check: what it found is the outcome.
       if (!packsMissing.signal.aborted || signal?.aborted) throw error;
