@@ -14,6 +14,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { runCommand, type CommandResult } from '../../src/exec/run-command.js';
+import type { Logger } from '../../src/log/logger.js';
+import { resticSourceConfigSchema } from '../../src/sources/restic-source-config.js';
+import { resticSourceKind } from '../../src/sources/restic-source.js';
+import type { RestoreSource } from '../../src/sources/restore-source.js';
 import {
   LOW_SECURITY_KDF,
   newMasterKey,
@@ -48,6 +52,23 @@ export interface ResticRepo {
   /** Full snapshot ids by short id (each restic command is a process: list once, not per backup). */
   fullIds(): Promise<Map<string, string>>;
   cleanup(): Promise<void>;
+}
+
+/** The restic source over `repository` (a test repository or a damaged copy) with its own cache. */
+export function resticSourceOver(
+  repository: string,
+  cacheDir: string,
+  context: { configDir: string; log: Logger },
+): RestoreSource {
+  return resticSourceKind.create(
+    resticSourceConfigSchema.parse({
+      kind: 'restic',
+      repository,
+      password: TEST_RESTIC_PASSWORD,
+      cacheDir,
+    }),
+    context,
+  );
 }
 
 export const resticEnv = (repository: string, cacheDir: string): Record<string, string> => ({

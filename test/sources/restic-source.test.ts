@@ -53,6 +53,7 @@ import {
   resticEnv,
   writeTree,
   type ResticRepo,
+  resticSourceOver,
 } from '../helpers/restic-repo.js';
 import { createTestDatabase } from '../helpers/test-database.js';
 
@@ -704,15 +705,7 @@ describe('restic source over a damaged repository', () => {
 
   /** The source over `repository` (a damaged copy) with its own restic cache. */
   function resticOn(repository: string, cacheDir: string): RestoreSource {
-    return resticSourceKind.create(
-      resticSourceConfigSchema.parse({
-        kind: 'restic',
-        repository,
-        password: TEST_RESTIC_PASSWORD,
-        cacheDir,
-      }),
-      { configDir: repo.dir, log },
-    );
+    return resticSourceOver(repository, cacheDir, { configDir: repo.dir, log });
   }
 
   /**

@@ -5,13 +5,11 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
 import { SourceError, type BackupSet } from '../../src/model/restore.js';
-import { resticSourceKind } from '../../src/sources/restic-source.js';
-import { resticSourceConfigSchema } from '../../src/sources/restic-source-config.js';
 import { BackupDamagedError, type RestoreSource } from '../../src/sources/restore-source.js';
 import {
   createResticRepo,
   pseudoRandomBytes,
-  TEST_RESTIC_PASSWORD,
+  resticSourceOver,
   writeTree,
   type ResticRepo,
 } from '../helpers/restic-repo.js';
@@ -79,15 +77,7 @@ describe('restic source over a repository whose trees cannot be read', () => {
   afterAll(() => repo?.cleanup());
 
   function source(repository: string, cacheDir: string, logger = log): RestoreSource {
-    return resticSourceKind.create(
-      resticSourceConfigSchema.parse({
-        kind: 'restic',
-        repository,
-        password: TEST_RESTIC_PASSWORD,
-        cacheDir,
-      }),
-      { configDir: repo.dir, log: logger },
-    );
+    return resticSourceOver(repository, cacheDir, { configDir: repo.dir, log: logger });
   }
 
   async function failure(run: () => Promise<unknown>): Promise<unknown> {
