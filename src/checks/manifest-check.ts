@@ -14,8 +14,9 @@ import {
   type ManifestProblem,
 } from '../manifest/index.js';
 import { fsPath } from '../model/file-name.js';
+import { drillUser, isPermissionDenied } from '../model/permission.js';
 import type { BackupSet, RestoredFile } from '../model/restore.js';
-import { type Check, type CheckContext } from './check.js';
+import { CheckBrokenError, type Check, type CheckContext } from './check.js';
 import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
 import { listFindings, plural } from '../model/describe.js';
 import { defineCheckKind } from './check-kind.js';
@@ -128,6 +129,12 @@ export class ManifestLoader {
       };
     } catch (error) {
       if (!(error instanceof ManifestReadError)) throw error;
+      // A manifest kept outside the set that the drill's user may not read says nothing of
+      // the backup: the check judges nothing (error), it does not fail the backup.
+      if (location.where !== 'restored set' && isPermissionDenied(error.cause))
+        throw new CheckBrokenError(
+          `manifest ${location.display} cannot be read: permission denied to ${drillUser()}; run the drill as a user who can read it`,
+        );
       // Only a file that could not be opened needs saying where it was looked for.
       const unopened = (error.cause as NodeJS.ErrnoException | undefined)?.code !== undefined;
       const where =

@@ -7,7 +7,7 @@ export const CAUSE_CODES = {
   'source.unreachable':
     'The source or the store it reads could not be reached: a missing folder, a refused connection, no repository.',
   'source.auth':
-    'The source refused the credentials: a wrong password, an unreadable password file, access denied.',
+    "The source refused the credentials: a wrong password, an unreadable password file, access denied; or the drill's user may not read the backup's files (permission denied on an archive, a dump, a file or folder of a set).",
   'source.failed':
     "The source could not list or restore for another reason: its tool or command failed, or gave output that can't be read.",
   'tool.missing':

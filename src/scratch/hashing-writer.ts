@@ -1,4 +1,5 @@
 import { printable } from '../model/file-name.js';
+import { isPermissionDenied } from '../model/permission.js';
 import { createHash, type Hash } from 'node:crypto';
 import { constants, type FileHandle, open } from 'node:fs/promises';
 
@@ -112,6 +113,11 @@ export class SourceReadError extends Error {
   ) {
     super(message, options);
   }
+}
+
+/** The run cause when a backup file cannot be read: not the drill's to read (`source.auth`), or another failure. */
+export function readFailureCode(error: unknown): 'source.auth' | 'source.failed' {
+  return isPermissionDenied(error) ? 'source.auth' : 'source.failed';
 }
 
 /** A short, one-line description of a file-system error: 'permission denied', 'no such file or directory'. */

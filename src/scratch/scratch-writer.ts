@@ -6,6 +6,7 @@ import {
   type RestoredFile,
   type RestoredLink,
 } from '../model/restore.js';
+import { isPermissionDenied } from '../model/permission.js';
 import { normaliseEntryPath, parentOf, symlinkAncestor } from '../model/safe-path.js';
 import {
   describeFsError,
@@ -128,7 +129,8 @@ export class ScratchWriter {
 
   /**
    * Copies the file at `source` (outside scratch) to `rel` with `copier`, hashing while
-   * writing. Reading problems refuse the entry with the reason; scratch problems throw.
+   * writing. Reading problems refuse the entry with the reason, but for a refusal of access
+   * (thrown as the `SourceReadError`); scratch problems throw.
    */
   async copyFile(
     source: string | Buffer,
@@ -149,6 +151,8 @@ export class ScratchWriter {
     } catch (error) {
       if (error instanceof SourceReadError) {
         await this.discardFile(rel);
+        // A file the drill may not read says nothing about the backup: the source decides.
+        if (isPermissionDenied(error)) throw error;
         this.refuse(rel, `cannot read: ${error.message}`);
         return;
       }

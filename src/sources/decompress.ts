@@ -4,7 +4,7 @@ import { createGunzip } from 'node:zlib';
 import { describeExit, lastLine, streamCommand } from '../exec/run-command.js';
 import type { ExecRecord } from '../model/exec-record.js';
 import { SourceError } from '../model/restore.js';
-import { describeFsError } from '../scratch/hashing-writer.js';
+import { describeFsError, readFailureCode } from '../scratch/hashing-writer.js';
 
 /** Compressions a backup file may carry, told by its first bytes (never by its name). */
 export type Compression = 'none' | 'gzip' | 'xz' | 'bzip2' | 'zstd';
@@ -86,6 +86,7 @@ export async function openDecompressed(
   } catch (error) {
     throw new SourceError(`cannot read ${what}: ${describeFsError(error)}`, false, {
       cause: error,
+      code: readFailureCode(error),
     });
   }
   let compression: Compression;
@@ -97,6 +98,7 @@ export async function openDecompressed(
     await handle.close();
     throw new SourceError(`cannot read ${what}: ${describeFsError(error)}`, false, {
       cause: error,
+      code: readFailureCode(error),
     });
   }
   if (compression === 'none' || compression === 'gzip') {

@@ -2,6 +2,7 @@ import type { Dirent } from 'node:fs';
 import { lstat, opendir, readlink, realpath } from 'node:fs/promises';
 import os from 'node:os';
 import { fileNameOf, fsPath } from '../model/file-name.js';
+import { drillUser, isPermissionDenied } from '../model/permission.js';
 import { CopyWorkers, WORKER_MAX_FILE_BYTES } from '../scratch/copy-workers.js';
 import { describeFsError } from '../scratch/hashing-writer.js';
 import { LargeFileCopier } from '../scratch/large-file-copy.js';
@@ -49,7 +50,9 @@ interface WalkEntry {
  * (never following a symlink) and copies each regular file into scratch while hashing it.
  * Symlinks are restored as links whatever their target (never followed); names of one
  * file (hard links) are restored as hard links; special files (FIFOs, sockets, devices)
- * and unreadable files are refused with the reason.
+ * and files that cannot be read are refused with the reason. A file or folder the drill may
+ * not read (permission denied) is an error (`source.auth`), not a refusal: it says nothing of
+ * the backup, only of the user the drill runs as.
  */
 export class DirectorySource implements RestoreSource {
   readonly kind = 'directory';
@@ -87,6 +90,8 @@ export class DirectorySource implements RestoreSource {
       batch = [];
     };
     const onUnreadable = (rel: string, error: unknown): void => {
+      // Sampling from a listing with holes would misstate what was sampled from.
+      if (isPermissionDenied(error)) throw accessDenied(set.path, rel, error);
       this.#context.log.warn(
         { set: set.path, folder: rel, reason: describeFsError(error) },
         'folder of the backup set cannot be read; its files are not listed',
@@ -117,7 +122,7 @@ export class DirectorySource implements RestoreSource {
     } catch (error) {
       await copier.abandon();
       if (signal?.aborted) throw signal.reason;
-      throw error;
+      throw error instanceof DeniedEntry ? accessDenied(set.path, error.rel, error.cause) : error;
     }
     signal?.throwIfAborted();
     return await writer.finish();
@@ -129,8 +134,10 @@ export class DirectorySource implements RestoreSource {
     copier: SetCopier,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const onUnreadable = (rel: string, error: unknown): void =>
+    const onUnreadable = (rel: string, error: unknown): void => {
+      if (isPermissionDenied(error)) throw new DeniedEntry(rel, error);
       writer.refuse(rel, `cannot read folder: ${describeFsError(error)}`);
+    };
     for await (const { rel, abs, dirent } of walk(set.path, signal, onUnreadable)) {
       if (dirent.isDirectory()) {
         await writer.directory(rel);
@@ -140,6 +147,7 @@ export class DirectorySource implements RestoreSource {
         try {
           writer.symlink(rel, fileNameOf(await readlink(abs, { encoding: 'buffer' })));
         } catch (error) {
+          if (isPermissionDenied(error)) throw new DeniedEntry(rel, error);
           writer.refuse(rel, `cannot read symlink: ${describeFsError(error)}`);
         }
       } else {
@@ -183,6 +191,7 @@ export class DirectorySource implements RestoreSource {
           continue;
         }
       } catch (error) {
+        if (isPermissionDenied(error)) throw new DeniedEntry(rel, error);
         const code = (error as NodeJS.ErrnoException).code;
         writer.refuse(
           item,
@@ -281,9 +290,13 @@ class SetCopier {
   async #copyLarge(source: string | Buffer, rel: string): Promise<void> {
     this.#largeCopier ??= new LargeFileCopier();
     const copier = this.#largeCopier;
-    await this.#large.run(() =>
-      this.#writer.copyFile(source, rel, { copier, signal: this.#signal }),
-    );
+    await this.#large.run(async () => {
+      try {
+        await this.#writer.copyFile(source, rel, { copier, signal: this.#signal });
+      } catch (error) {
+        throw isPermissionDenied(error) ? new DeniedEntry(rel, error) : error;
+      }
+    });
   }
 
   async #flush(): Promise<void> {
@@ -328,6 +341,7 @@ class SetCopier {
           break;
         case 'read-error':
           await this.#writer.discardFile(rel);
+          if (isPermissionDenied(result)) throw new DeniedEntry(rel, result);
           this.#writer.refuse(rel, `cannot read: ${describeFsError(result)}`);
           break;
         case 'write-error':
@@ -362,6 +376,38 @@ async function largeFiles(
   );
 }
 
+/** A file or folder of the set the drill may not read, met while copying (made a `SourceError` by `restore`). */
+class DeniedEntry extends Error {
+  constructor(
+    readonly rel: string,
+    cause: unknown,
+  ) {
+    super(`cannot read ${rel}: permission denied`, { cause });
+  }
+}
+
+/**
+ * The drill may not read part of the set: it cannot judge the backup (`error`, not `failed`):
+ * the files may be whole, only unreadable to the user the drill runs as.
+ */
+function accessDenied(root: string, rel: string, cause: unknown): SourceError {
+  const what = rel === '' ? `backup set ${root}` : `${rel} in backup set ${root}`;
+  return new SourceError(
+    `cannot read ${what}: permission denied to ${drillUser()}; run the drill as a user who can read the whole set`,
+    false,
+    { cause, code: 'source.auth' },
+  );
+}
+
+/** The set folder itself cannot be read: gone (`source.unreachable`), or not ours to read (`source.auth`). */
+function unreadableRoot(root: string, error: unknown): SourceError {
+  if (isPermissionDenied(error)) return accessDenied(root, '', error);
+  return new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
+    cause: error,
+    code: 'source.unreachable',
+  });
+}
+
 /** The set root, resolved; a set that vanished or cannot be read is a `SourceError`. */
 async function openRoot(root: string): Promise<string> {
   try {
@@ -369,10 +415,7 @@ async function openRoot(root: string): Promise<string> {
     await dir.close();
     return await realpath(root);
   } catch (error) {
-    throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
-      cause: error,
-      code: 'source.unreachable',
-    });
+    throw unreadableRoot(root, error);
   }
 }
 
@@ -397,11 +440,7 @@ async function* walk(
         encoding: 'buffer' as BufferEncoding,
       });
     } catch (error) {
-      if (relDir === '')
-        throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
-          cause: error,
-          code: 'source.unreachable',
-        });
+      if (relDir === '') throw unreadableRoot(root, error);
       onUnreadable(relDir, error);
       continue;
     }
@@ -415,11 +454,7 @@ async function* walk(
       }
     } catch (error) {
       if (signal?.aborted || error instanceof SourceError) throw error;
-      if (relDir === '')
-        throw new SourceError(`cannot read backup set ${root}: ${describeFsError(error)}`, false, {
-          cause: error,
-          code: 'source.unreachable',
-        });
+      if (relDir === '') throw unreadableRoot(root, error);
       onUnreadable(relDir, error);
     }
   }

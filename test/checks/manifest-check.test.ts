@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, rm, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, rm, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { ExtraFilesCheck } from '../../src/checks/extra-files-check.js';
 import { startScratchServer, type ScratchServer } from '../helpers/pg-basebackup.js';
-import { type CheckContext } from '../../src/checks/check.js';
+import { CheckBrokenError, type CheckContext } from '../../src/checks/check.js';
+import { asUnprivileged } from '../helpers/as-user.js';
 import { MAX_FINDINGS } from '../../src/model/check-result.js';
 import {
   ManifestCheck,
@@ -352,6 +353,26 @@ describe('manifest location', () => {
       verdict: 'passed',
       expected: { manifest: `${bench.setDir}.sha256` },
     });
+  });
+
+  test('judges nothing (check broken, not failed) when the drill may not read a manifest beside the set', async () => {
+    await writeFile(`${bench.setDir}.sha256`, await sha256sumOutput(bench.setDir, NAMES));
+    await chmod(`${bench.setDir}.sha256`, 0o000);
+    await copyInto(bench.setDir, bench.scratch);
+    const context = await contextFor(bench);
+    await chmod(bench.root, 0o755);
+    const error: unknown = await asUnprivileged(() =>
+      check({ path: '{set}.sha256' }).run(context),
+    ).then(
+      () => null,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(CheckBrokenError);
+    expect((error as Error).message).toMatch(
+      new RegExp(
+        `^manifest ${bench.setDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.sha256 cannot be read: permission denied to uid \\d+.*; run the drill as a user who can read it$`,
+      ),
+    );
   });
 
   test('treats a manifest given as {set}/NAME as part of the set: not compared', async () => {

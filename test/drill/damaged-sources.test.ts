@@ -7,6 +7,7 @@ import { runDrill } from '../../src/drill/run-drill.js';
 import type { RunRecord } from '../../src/evidence/run-record.js';
 import { getRun } from '../../src/evidence/runs.js';
 import { silentLogger } from '../../src/log/logger.js';
+import { asUnprivileged, giveToUnprivileged } from '../helpers/as-user.js';
 import { run } from '../helpers/artefacts.js';
 import { SLOW_STORE_MS } from '../helpers/evidence-engines.js';
 import {
@@ -302,5 +303,45 @@ process.exit(2);
     expect(record.commands).toEqual([
       expect.objectContaining({ exitCode: null, command: expect.stringContaining('no-such-tool') }),
     ]);
+  });
+});
+
+describe('runDrill: a backup the drill may not read', () => {
+  // Permission denied says nothing of the backup, only of the user the drill runs as: `error`
+  // with `source.auth`, never `failed` (issue 2: "error … unreadable archive, permission denied").
+  let sets: string;
+  let scratchRoot: string;
+
+  beforeAll(async () => {
+    sets = path.join(base, 'denied');
+    await mkdir(path.join(sets, 'folder', 'set-1'), { recursive: true });
+    await writeFile(path.join(sets, 'folder', 'set-1', 'ok.txt'), 'ok\n');
+    await writeFile(path.join(sets, 'folder', 'set-1', 'locked.txt'), 'secret\n');
+    await chmod(path.join(sets, 'folder', 'set-1', 'locked.txt'), 0o000);
+    await mkdir(path.join(sets, 'tar'), { recursive: true });
+    await run('tar', ['-czf', path.join(sets, 'tar', 'set-1.tar.gz'), '-C', base, 'denied/folder']);
+    await chmod(path.join(sets, 'tar', 'set-1.tar.gz'), 0o000);
+    scratchRoot = path.join(base, 'denied-scratch');
+    await mkdir(scratchRoot);
+    await chmod(base, 0o755);
+    await giveToUnprivileged(scratchRoot);
+  });
+
+  it('errors (source.auth) on a file of a folder set it may not read, naming the file', async () => {
+    const record = await asUnprivileged(() =>
+      drill('denied-folder', { kind: 'directory', path: 'denied/folder/set-*' }, scratchRoot),
+    );
+    expect(record.verdict).toBe('error');
+    expect(record.cause).toMatch(
+      /^source\.auth: cannot read locked\.txt in backup set .*denied\/folder\/set-1: permission denied to uid \d+.*; run the drill as a user who can read the whole set$/,
+    );
+  });
+
+  it('errors (source.auth) on an archive it may not read', async () => {
+    const record = await asUnprivileged(() =>
+      drill('denied-tar', { kind: 'tar', path: 'denied/tar/set-*.tar.gz' }, scratchRoot),
+    );
+    expect(record.verdict).toBe('error');
+    expect(record.cause).toMatch(/^source\.auth: cannot read .*set-1\.tar\.gz: permission denied$/);
   });
 });

@@ -175,20 +175,14 @@ describe('directory source', () => {
     }
   });
 
-  it('restores the names of one large file as hard links, and refuses a large file it may not read', async () => {
+  it('restores the names of one large file as hard links', async () => {
     const { setDir, source, set } = await makeSet('large-links', { 'small.txt': 'small\n' });
     const large = randomBytes(WORKER_MAX_FILE_BYTES + 1);
     await writeFile(path.join(setDir, 'big.bin'), large);
     await run('ln', [path.join(setDir, 'big.bin'), path.join(setDir, 'again.bin')]);
-    await writeFile(path.join(setDir, 'locked.bin'), large);
-    await chmod(path.join(setDir, 'locked.bin'), 0o000);
     const dir = await scratch();
-    await chmod(root, 0o755);
-    await giveToUnprivileged(dir);
-    const outcome = await asUnprivileged(() => source.restore(set, dir, { items: null, log }));
-    expect(outcome.refused).toEqual([
-      { entry: 'locked.bin', reason: 'cannot read: permission denied' },
-    ]);
+    const outcome = await source.restore(set, dir, { items: null, log });
+    expect(outcome.refused).toEqual([]);
     const sha256 = createHash('sha256').update(large).digest('hex');
     expect(outcome.files.filter((file) => file.path.endsWith('.bin'))).toEqual([
       { path: 'again.bin', size: large.length, sha256 },
@@ -235,54 +229,97 @@ describe('directory source', () => {
     }
   });
 
-  it('refuses a file it may not read, with the reason, and restores the rest', async () => {
+  /**
+   * Restores (or lists) `set` as an unprivileged user and expects a `source.auth` SourceError
+   * naming `entry`: the drill may not read it, which says nothing about the backup.
+   */
+  async function expectDenied(
+    attempt: (dir: string) => Promise<unknown>,
+    setDir: string,
+    entry: string,
+  ): Promise<string> {
+    const dir = await scratch();
+    await chmod(root, 0o755);
+    await giveToUnprivileged(dir);
+    const error: unknown = await asUnprivileged(() => attempt(dir)).then(
+      () => null,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(SourceError);
+    expect((error as SourceError).causeCode).toBe('source.auth');
+    const what = entry === '' ? `backup set ${setDir}` : `${entry} in backup set ${setDir}`;
+    expect((error as SourceError).message).toMatch(
+      new RegExp(
+        `^cannot read ${escapeRegExp(what)}: permission denied to uid \\d+( \\(\\S+\\))?; run the drill as a user who can read the whole set$`,
+      ),
+    );
+    return dir;
+  }
+
+  it('is an error (source.auth), not a refusal, when a file of the set may not be read', async () => {
     const { setDir, source, set } = await makeSet('denied-file', {
       'ok.txt': 'ok',
       'locked.txt': 'secret',
     });
     await chmod(path.join(setDir, 'locked.txt'), 0o000);
-    const dir = await scratch();
-    await chmod(root, 0o755);
-    await giveToUnprivileged(dir);
-    const outcome = await asUnprivileged(() => source.restore(set, dir, { items: null, log }));
-    expect(outcome.refused).toEqual([
-      { entry: 'locked.txt', reason: 'cannot read: permission denied' },
-    ]);
+    await expectDenied(
+      (dir) => source.restore(set, dir, { items: null, log }),
+      setDir,
+      'locked.txt',
+    );
+    // Sampled: only the denied item asked for.
+    await expectDenied(
+      (dir) => source.restore(set, dir, { items: new Set(['locked.txt']), log }),
+      setDir,
+      'locked.txt',
+    );
+    // A file that cannot be read for another reason is still refused, and the rest restored.
+    const outcome = await source.restore(set, await scratch(), {
+      items: new Set(['ok.txt', 'gone.txt']),
+      log,
+    });
+    expect(outcome.refused).toEqual([{ entry: 'gone.txt', reason: 'not found in the set' }]);
     expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
-    expect(await listFiles(dir)).toEqual(['ok.txt']);
   });
 
-  it('refuses a folder it may not read, naming it', async () => {
+  it('is an error when a large file may not be read, and leaves no part of it in scratch', async () => {
+    const { setDir, source, set } = await makeSet('denied-large', { 'small.txt': 'small\n' });
+    await writeFile(path.join(setDir, 'locked.bin'), randomBytes(WORKER_MAX_FILE_BYTES + 1));
+    await chmod(path.join(setDir, 'locked.bin'), 0o000);
+    const dir = await expectDenied(
+      (into) => source.restore(set, into, { items: null, log }),
+      setDir,
+      'locked.bin',
+    );
+    expect(await listFiles(dir)).not.toContain('locked.bin');
+  });
+
+  it('is an error when a folder of the set may not be read, restoring or listing', async () => {
     const { setDir, source, set } = await makeSet('denied-folder', {
       'ok.txt': 'ok',
       'private/a.txt': 'a',
     });
     await chmod(path.join(setDir, 'private'), 0o000);
-    const dir = await scratch();
-    await chmod(root, 0o755);
-    await giveToUnprivileged(dir);
-    const outcome = await asUnprivileged(() => source.restore(set, dir, { items: null, log }));
-    expect(outcome.refused).toEqual([
-      { entry: 'private', reason: 'cannot read folder: permission denied' },
-    ]);
-    expect(outcome.files.map((file) => file.path)).toEqual(['ok.txt']);
+    await expectDenied((dir) => source.restore(set, dir, { items: null, log }), setDir, 'private');
+    // Sampling from a listing with a hole would misstate what the sample was drawn from.
+    await expectDenied(() => source.listItems(set, {}), setDir, 'private');
+    await expectDenied(
+      (dir) => source.restore(set, dir, { items: new Set(['private/a.txt']), log }),
+      setDir,
+      'private/a.txt',
+    );
   });
 
-  it('fails with a SourceError when the set folder itself cannot be read', async () => {
+  it('is an error (source.auth) when the set folder itself may not be read', async () => {
     const { setDir, source, set } = await makeSet('denied-root', { 'ok.txt': 'ok' });
     await chmod(setDir, 0o000);
-    await chmod(root, 0o755);
-    const dir = await scratch();
-    await giveToUnprivileged(dir);
-    await asUnprivileged(async () => {
-      await expect(source.restore(set, dir, { items: null, log })).rejects.toThrow(SourceError);
-      await expect(source.restore(set, dir, { items: null, log })).rejects.toThrow(
-        `cannot read backup set ${setDir}: permission denied`,
-      );
-      await expect(source.listItems(set, {})).rejects.toThrow(
-        `cannot read backup set ${setDir}: permission denied`,
-      );
-    });
+    await expectDenied((dir) => source.restore(set, dir, { items: null, log }), setDir, '');
+    await expectDenied(
+      (dir) => source.restore(set, dir, { items: new Set(['ok.txt']), log }),
+      setDir,
+      '',
+    );
+    await expectDenied(() => source.listItems(set, {}), setDir, '');
   });
 
   it('fails with a SourceError when the folder holding the sets cannot be read', async () => {
@@ -304,4 +341,8 @@ async function onlySet(source: RestoreSource): Promise<BackupSet> {
   const sets = await source.listSets({});
   expect(sets).toHaveLength(1);
   return sets[0] as BackupSet;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

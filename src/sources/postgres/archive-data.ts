@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError, type BackupDamage } from '../../model/restore.js';
-import { describeFsError } from '../../scratch/hashing-writer.js';
+import { describeFsError, readFailureCode } from '../../scratch/hashing-writer.js';
 import type { ArchiveToc } from './pg-tools.js';
 
 /**
@@ -37,7 +37,7 @@ function unreadable(file: string, error: unknown): SourceError {
   return new SourceError(
     `cannot read ${file} to check its table data: ${describeFsError(error)}`,
     false,
-    { cause: error },
+    { cause: error, code: readFailureCode(error) },
   );
 }
 

@@ -1,6 +1,6 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { describeFsError } from '../../scratch/hashing-writer.js';
+import { describeFsError, readFailureCode } from '../../scratch/hashing-writer.js';
 import { SourceError } from '../../model/restore.js';
 import { BackupDamagedError } from '../restore-source.js';
 import { closed, compressionOf, openDecompressed } from '../decompress.js';
@@ -23,6 +23,7 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
   } catch (error) {
     throw new SourceError(`cannot read dump ${dump}: ${describeFsError(error)}`, false, {
       cause: error,
+      code: readFailureCode(error),
     });
   }
   if (info.isDirectory()) {
@@ -56,6 +57,7 @@ export async function detectDumpFormat(dump: string): Promise<DumpFormat> {
   } catch (error) {
     throw new SourceError(`cannot read dump ${dump}: ${describeFsError(error)}`, false, {
       cause: error,
+      code: readFailureCode(error),
     });
   }
   // A dump cut off before its first byte (pg_dump killed, a full disk): reached, and nothing restores.
