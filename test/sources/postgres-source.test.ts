@@ -70,6 +70,17 @@ async function editedPlainDump(
   return `${name}/app.sql`;
 }
 
+/**
+ * pg_dump's plain dump cut at a statement boundary: after the `\.` that closes the COPY of
+ * pgbench_accounts, so later tables, constraints and indexes are gone with no partial line.
+ */
+const cutAfterAccounts = (text: string): string => {
+  const copy = text.indexOf('COPY public.pgbench_accounts ');
+  const end = text.indexOf('\n\\.\n', copy) + '\n\\.\n'.length;
+  expect(copy).toBeGreaterThan(0);
+  return text.slice(0, end);
+};
+
 const garbleCreateTable = (text: string): string =>
   text.replace(/^CREATE TABLE /m, 'CREATE TABLEAU ');
 /** The first account row's balance (its third column) becomes `x`. */
@@ -670,6 +681,31 @@ describe('postgres source on a scratch server', () => {
     expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(dir))).toBe(false);
   });
 
+  it('fails a pg_dump plain dump cut at a statement boundary, which psql loads without a word', async () => {
+    const dir = await scratch();
+    const src = source({ path: await editedPlainDump('cut-boundary', cutAfterAccounts) });
+    const error = await src
+      .restore(await onlySet(src), dir, { items: null, log })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as Error).message).toMatch(
+      /^plain dump .*app\.sql line \d+: the dump ends after this line, without the '-- PostgreSQL database dump complete' comment pg_dump writes last: it was cut short$/,
+    );
+    expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(dir))).toBe(false);
+    // Hand-written SQL (no pg_dump opening comment) is not held to pg_dump's ending.
+    await writeFile(
+      path.join(root, 'hand.sql'),
+      'CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n',
+    );
+    const hand = source({ path: 'hand.sql' });
+    const outcome = await hand.restore(await onlySet(hand), await scratch(), { items: null, log });
+    try {
+      expect(outcome.tables).toEqual([{ name: 'public.t', rows: 1 }]);
+    } finally {
+      await outcome.dispose?.();
+    }
+  });
+
   it('says the scratch server is unreachable', async () => {
     const src = source({
       path: 'dumps/*.dump',
@@ -795,6 +831,14 @@ describe('postgres source into embedded PGlite', () => {
     expect(badValue).toBeInstanceOf(BackupDamagedError);
     expect((badValue as BackupDamagedError).damage.detail).toMatch(
       /invalid input syntax for type integer: "x" \(COPY pgbench_accounts, line 1, column abalance: "x"\)$/,
+    );
+  });
+
+  it('fails a pg_dump plain dump cut at a statement boundary', async () => {
+    const error = await restoreError(await embedded('cut-boundary', cutAfterAccounts));
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).damage.detail).toBe(
+      "the dump ends after this line, without the '-- PostgreSQL database dump complete' comment pg_dump writes last: it was cut short",
     );
   });
 

@@ -4,7 +4,7 @@ import { describeFsError, readFailureCode } from '../../scratch/hashing-writer.j
 import { SourceError } from '../../model/restore.js';
 import { BackupDamagedError } from '../restore-source.js';
 import { closed, compressionOf, openDecompressed } from '../decompress.js';
-import { readPlainDump, stripLeadingComments } from './plain-sql.js';
+import { DumpEnding, readPlainDump, stripLeadingComments } from './plain-sql.js';
 import { pgDumpMajorOf } from './statement-damage.js';
 
 /** pg_dump's output formats: -Fc, -Fd, -Ft, -Fp. */
@@ -149,7 +149,9 @@ export async function inspectPlainDump(
 ): Promise<PlainDumpHead> {
   const head: PlainDumpHead = { databases: [], leavesTarget: null, pgDumpMajor: null };
   let statements = 0;
+  const ending = new DumpEnding();
   for await (const event of readPlainDump(dump, options)) {
+    if (!ending.see(event)) continue;
     // pg_dump's header comment leads its first statement (after a `\restrict` line).
     if (event.kind === 'statement' && statements++ === 0)
       head.pgDumpMajor = pgDumpMajorOf(event.text);
@@ -175,6 +177,7 @@ export async function inspectPlainDump(
       };
     }
   }
+  ending.check();
   return head;
 }
 

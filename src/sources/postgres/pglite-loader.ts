@@ -1,5 +1,5 @@
 import type { PGlite } from '@electric-sql/pglite';
-import { PlainDumpError, readPlainDump, stripLeadingComments } from './plain-sql.js';
+import { DumpEnding, PlainDumpError, readPlainDump, stripLeadingComments } from './plain-sql.js';
 import { pgDumpMajorOf } from './statement-damage.js';
 
 /** psql meta-commands a pg_dump file may carry that change nothing in the restored data. */
@@ -70,8 +70,10 @@ export async function loadPlainDump(
       );
     }
   };
+  const ending = new DumpEnding();
   try {
     for await (const event of readPlainDump(file, options)) {
+      if (!ending.see(event)) continue;
       if (event.kind === 'meta') {
         if (HARMLESS_META.has(event.command)) continue;
         throw new PlainLoadError(
@@ -104,10 +106,11 @@ export async function loadPlainDump(
           () => lite.query(current.sql, [], { blob: new Blob([event.data]) }),
           current.line,
         );
-      } else {
+      } else if (event.kind === 'copy-end') {
         copy = null;
       }
     }
+    ending.check();
   } catch (error) {
     if (error instanceof PlainDumpError)
       throw new PlainLoadError(error.message, error.line, null, dumpMajor, error.damaged);

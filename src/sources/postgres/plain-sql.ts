@@ -13,7 +13,18 @@ export type PlainDumpEvent =
   | { kind: 'copy-start'; text: string; line: number }
   /** Data lines of the current COPY, each ending with `\n`, joined (a batch of at most `COPY_BATCH_CHARS`). */
   | { kind: 'copy-data'; data: string }
-  | { kind: 'copy-end'; line: number };
+  | { kind: 'copy-end'; line: number }
+  /**
+   * One of pg_dump's (and pg_dumpall's) own comment lines that open and close a dump, between
+   * statements: `-- PostgreSQL database dump`, `… dump complete`, `-- PostgreSQL database
+   * cluster dump`, `… cluster dump complete`. A dump cut at a statement boundary lacks the last.
+   */
+  | { kind: 'marker'; marker: DumpMarker; line: number };
+
+/** pg_dump's opening and closing comments, as `-- PostgreSQL database <marker>`. */
+export type DumpMarker = 'dump' | 'dump complete' | 'cluster dump' | 'cluster dump complete';
+
+const DUMP_MARKER = /^-- PostgreSQL database ((?:cluster )?dump(?: complete)?)\s*$/;
 
 /** COPY data is handed over in batches about this large, so memory stays flat whatever the table's size. */
 export const COPY_BATCH_CHARS = 8 * 1024 * 1024;
@@ -39,6 +50,48 @@ export class PlainDumpError extends Error {
     readonly damaged = false,
   ) {
     super(message);
+  }
+}
+
+/**
+ * Tells a plain dump cut at a statement boundary, which psql and PGlite load without a word:
+ * a dump that opens with pg_dump's (or pg_dumpall's) comment must close with the matching
+ * `… complete` one, with only comments and `\unrestrict` after it. Hand-written SQL (no
+ * opening comment) is not judged.
+ */
+export class DumpEnding {
+  #opened: 'dump' | 'cluster dump' | null = null;
+  #closed = false;
+  #seenContent = false;
+  #lastLine = 0;
+
+  /** Notes an event; false for a marker (nothing else to do with it). */
+  see(event: PlainDumpEvent): boolean {
+    if (event.kind === 'marker') {
+      if (!this.#seenContent && this.#opened === null && !event.marker.endsWith('complete'))
+        this.#opened = event.marker as 'dump' | 'cluster dump';
+      else if (this.#opened !== null && event.marker === `${this.#opened} complete`)
+        this.#closed = true;
+      return false;
+    }
+    if ('line' in event) this.#lastLine = event.line;
+    // pg_dumpall closes each database's dump inside its own: only the last closing counts.
+    if (event.kind !== 'meta' || (event.command !== 'restrict' && event.command !== 'unrestrict')) {
+      this.#closed = false;
+      this.#seenContent = true;
+    }
+    return true;
+  }
+
+  /** Throws a damaged `PlainDumpError` when the dump opened as pg_dump's and did not close. */
+  check(): void {
+    if (this.#opened === null || this.#closed) return;
+    const tool = this.#opened === 'cluster dump' ? 'pg_dumpall' : 'pg_dump';
+    throw new PlainDumpError(
+      `the dump ends after this line, without the '-- PostgreSQL database ${this.#opened} complete' comment ${tool} writes last: it was cut short`,
+      this.#lastLine,
+      true,
+    );
   }
 }
 
@@ -203,6 +256,10 @@ export async function* readPlainDump(
         };
         statement = '';
         continue;
+      }
+      if (!content && isBetweenStatements(state) && line.startsWith('-- PostgreSQL database ')) {
+        const marker = DUMP_MARKER.exec(line);
+        if (marker) yield { kind: 'marker', marker: marker[1] as DumpMarker, line: lineNumber };
       }
       let firstContent = -1;
       let lastContent = -1;

@@ -164,9 +164,75 @@ describe('inspectPlainDump', () => {
         '-- Dumped by pg_dump version 9',
         'CREATE TABLE t (id int);',
         '',
+        '--',
+        '-- PostgreSQL database dump complete',
+        '--',
+        '',
+        '\\unrestrict K',
+        '',
       ].join('\n'),
     );
     expect((await inspectPlainDump(file)).pgDumpMajor).toBe(17);
+  });
+
+  describe("a dump cut at a statement boundary (pg_dump's closing comment missing)", () => {
+    const opening = ['--', '-- PostgreSQL database dump', '--', '', '\\restrict K', ''];
+    const closing = ['--', '-- PostgreSQL database dump complete', '--', '', '\\unrestrict K', ''];
+    const body = ['CREATE TABLE t (id int);', 'COPY t (id) FROM stdin;', '1', '\\.', ''];
+
+    /** inspectPlainDump's answer for the lines: null when it accepts them, else the error. */
+    async function inspected(name: string, lines: string[]): Promise<PlainDumpError | null> {
+      const file = path.join(dir, name);
+      await writeFile(file, lines.join('\n'));
+      return inspectPlainDump(file).then(
+        () => null,
+        (error: unknown) => error as PlainDumpError,
+      );
+    }
+
+    it('accepts a dump that closes, and hand-written SQL that never opened', async () => {
+      expect(await inspected('closed.sql', [...opening, ...body, ...closing])).toBeNull();
+      expect(
+        await inspected('no-unrestrict.sql', [...opening, ...body, ...closing.slice(0, 3)]),
+      ).toBeNull();
+      expect(await inspected('hand.sql', body)).toBeNull();
+    });
+
+    it('fails, as damage naming the last line, a dump with no closing comment', async () => {
+      const error = await inspected('cut.sql', [...opening, ...body]);
+      expect(error).toBeInstanceOf(PlainDumpError);
+      expect(error).toMatchObject({
+        damaged: true,
+        line: 10,
+        message:
+          "the dump ends after this line, without the '-- PostgreSQL database dump complete' comment pg_dump writes last: it was cut short",
+      });
+    });
+
+    it("fails a dump whose closing comment is followed by more statements (pg_dumpall's inner dumps)", async () => {
+      const cluster = ['--', '-- PostgreSQL database cluster dump', '--', ''];
+      const inner = [...opening, ...body, ...closing];
+      const error = await inspected('cluster-cut.sql', [...cluster, 'SET x = 1;', ...inner]);
+      expect(error?.message).toBe(
+        "the dump ends after this line, without the '-- PostgreSQL database cluster dump complete' comment pg_dumpall writes last: it was cut short",
+      );
+      expect(
+        await inspected('cluster.sql', [
+          ...cluster,
+          ...inner,
+          '--',
+          '-- PostgreSQL database cluster dump complete',
+          '--',
+        ]),
+      ).toBeNull();
+      const reopened = await inspected('more.sql', [
+        ...opening,
+        ...body,
+        ...closing,
+        'DROP TABLE t;',
+      ]);
+      expect(reopened?.line).toBe(18);
+    });
   });
 });
 
