@@ -153,6 +153,49 @@ function keepTypeflags(extract: object): void {
   };
 }
 
+/**
+ * Makes the extractor stop at the archive's end, as GNU tar does: the first all-zero block
+ * where a header is due (the end-of-archive marker, or a lone zero block). Whatever follows
+ * (padding, bytes a tape or a copy left, a second archive `cat`ed on) is not the archive's:
+ * it is dropped unread. The decompressor still runs to its end, so damaged compressed data
+ * after the marker is still found. `ended()` tells whether the end was met.
+ */
+function stopAtEndOfArchive(extract: object): { ended: () => boolean } {
+  const internals = extract as ExtractInternals & {
+    _write(data: Buffer, callback: (error?: Error | null) => void): void;
+    _buffer: { buffered: number };
+  };
+  if (typeof internals._write !== 'function' || typeof internals._buffer?.shift !== 'function')
+    throw new Error('tar-stream changed: cannot stop at the end-of-archive marker');
+  let ended = false;
+  const consumeHeader = internals._consumeHeader.bind(internals);
+  internals._consumeHeader = () => {
+    const buffer = internals._buffer;
+    const shift = buffer.shift;
+    let block: Buffer | null = null;
+    buffer.shift = (size) => (block = shift.call(buffer, size));
+    let result: boolean;
+    try {
+      result = consumeHeader();
+    } finally {
+      buffer.shift = shift;
+    }
+    const zeros = block as Buffer | null;
+    if (
+      internals._header === null &&
+      zeros?.length === BLOCK &&
+      zeros.every((byte) => byte === 0)
+    ) {
+      ended = true;
+      buffer.shift(buffer.buffered);
+    }
+    return result;
+  };
+  const write = internals._write.bind(internals);
+  internals._write = (data, callback) => (ended ? callback(null) : write(data, callback));
+  return { ended: () => ended };
+}
+
 /** A GNU sparse member (`tar --sparse`): an old-GNU 'S' header or PAX `GNU.sparse.*` records. */
 function isGnuSparse(header: Headers): boolean {
   return (
@@ -588,6 +631,7 @@ async function readArchive(
   } as Parameters<typeof tarExtract>[0]);
   keepRawPaxNames(extract);
   keepTypeflags(extract);
+  const end = stopAtEndOfArchive(extract);
   let bytes = 0;
   const pumping = pump(source, extract, (count) => (bytes += count)).then(
     () => null,
@@ -632,7 +676,10 @@ async function readArchive(
         throw new SourceError(
           `archive ${file}: member ${header.pax?.['GNU.sparse.name'] ?? header.name} is a GNU sparse file (tar --sparse), which restore-drill cannot restore: the drill cannot judge this archive`,
         );
-      await onEntry({ header, body: chunksOf(stream) });
+      // GNU's dumpdir (`tar --listed-incremental`): a folder; its data lists the names it held.
+      if (header.typeflag === 'D') header.type = 'directory';
+      // GNU's volume label (`tar --label`) names the archive and holds no file.
+      if (header.typeflag !== 'V') await onEntry({ header, body: chunksOf(stream) });
       // Skip what the handler left unread.
       for await (const chunk of chunksOf(stream)) void chunk;
       const offset = header.byteOffset ?? endOfLast;
@@ -643,7 +690,7 @@ async function readArchive(
     const failure = await pumping;
     if (failure !== null) throw new ArchiveReadError('read', { cause: failure });
     // An archive cut at a member boundary parses cleanly: only the end-of-archive blocks tell.
-    if (bytes - endOfLast < BLOCK)
+    if (!end.ended())
       throw new ArchiveReadError('read', { cause: new Error('no end-of-archive marker') });
   } catch (error) {
     source.destroy();

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   lstat,
   mkdir,
@@ -219,6 +220,72 @@ describe('tar source', () => {
       await run('tar', ['--format=gnu', '-cf', archive, '-C', longTree, name]);
       const { outcome } = await restoreAll(source);
       expect(outcome.files.map((file) => file.path)).toEqual([name]);
+    });
+
+    /** The restored files as `sha256sum` lines of the tree (`treeSums`) would name them. */
+    function restoredSums(outcome: RestoreOutcome): Map<string, string> {
+      return new Map(outcome.files.map((file) => [file.path, file.sha256]));
+    }
+
+    it('restores a GNU incremental archive (tar --listed-incremental): its dumpdir members are folders', async () => {
+      const { dir, archive, source } = await place('incremental.tar');
+      await run('tar', [
+        `--listed-incremental=${path.join(dir, '..', `snar-${counter}`)}`,
+        '-cf',
+        archive,
+        '-C',
+        tree,
+        '.',
+      ]);
+      const { outcome, scratch } = await restoreAll(source);
+      expect(outcome.refused).toEqual([]);
+      expect(restoredSums(outcome)).toEqual(treeSums);
+      expect((await stat(path.join(scratch, 'sub', 'deeper'))).isDirectory()).toBe(true);
+      expect((await source.listItems(await onlySet(source), {})).map((item) => item.path)).toEqual(
+        [...treeSums.keys()].sort(),
+      );
+    });
+
+    it('restores an archive with a volume label (tar --label), which is not a member', async () => {
+      const { archive, source } = await place('labelled.tar');
+      await run('tar', ['--label=nightly 2026-12-07', '-cf', archive, '-C', tree, '.']);
+      const { outcome, scratch } = await restoreAll(source);
+      expect(outcome.refused).toEqual([]);
+      expect(restoredSums(outcome)).toEqual(treeSums);
+      await expect(stat(path.join(scratch, 'nightly 2026-12-07'))).rejects.toThrow(/ENOENT/);
+    });
+
+    it('stops at the end-of-archive marker as GNU tar does: bytes after it are not members', async () => {
+      const other = path.join(root, 'other-tree');
+      await writeTree(other, { 'z.txt': 'from another archive\n' });
+      const made = async (name: string, gzip: boolean): Promise<string> => {
+        const { archive } = await place(name);
+        await run('tar', [gzip ? '-czf' : '-cf', archive, '-C', tree, '.']);
+        return archive;
+      };
+      // Garbage after the marker, a second archive `cat`ed on, both inside gzip as well.
+      const garbage = await made('garbage.tar', false);
+      await writeFile(garbage, randomBytes(1000), { flag: 'a' });
+      const concatenated = await made('cat.tar', false);
+      await run('sh', ['-c', 'tar -cf - -C "$1" z.txt >> "$2"', 'sh', other, concatenated]);
+      const gzipped = await made('cat.tar.gz', false);
+      await run('sh', [
+        '-c',
+        'tar -cf - -C "$1" z.txt >> "$2" && gzip -nc "$2" > "$2.tmp" && mv "$2.tmp" "$2"',
+        'sh',
+        other,
+        gzipped,
+      ]);
+      for (const archive of [garbage, concatenated, gzipped]) {
+        const source = tarSource(archive, root);
+        const { outcome } = await restoreAll(source);
+        expect(outcome.refused, archive).toEqual([]);
+        expect(restoredSums(outcome), archive).toEqual(treeSums);
+        const listed = await source.listItems(await onlySet(source), {});
+        expect(listed.map((item) => item.path)).not.toContain('z.txt');
+        // GNU tar agrees: z.txt is not in the archive it reads.
+        expect(await run('tar', ['-tf', archive])).not.toMatch(/z\.txt/);
+      }
     });
 
     it('creates folders and an empty file', async () => {
@@ -480,10 +547,10 @@ describe('tar source', () => {
 
     it('refuses a member of a type it does not know', async () => {
       const { outcome } = await restorePython([
-        { name: 'volume-label', type: 'raw', typeflag: 'V', data: '' },
+        { name: 'strange', type: 'raw', typeflag: 'Q', data: '' },
       ]);
       expect(outcome.refused).toEqual([
-        { entry: 'volume-label', reason: "unsupported tar entry type (typeflag 'V')" },
+        { entry: 'strange', reason: "unsupported tar entry type (typeflag 'Q')" },
       ]);
     });
   });
