@@ -81,6 +81,32 @@ const cutAfterAccounts = (text: string): string => {
   return text.slice(0, end);
 };
 
+/**
+ * A pg_dump -Fc archive without the data block of TOC entry `dumpId`: the block header (type 1,
+ * the id as sign byte + 4-byte little-endian int), then chunks of (length, bytes) up to a
+ * zero length. The table of contents keeps pointing at the offset where the block was.
+ */
+function withoutDataBlock(archive: Buffer, dumpId: number): Buffer {
+  const id = Buffer.alloc(4);
+  id.writeInt32LE(dumpId);
+  const header = Buffer.concat([Buffer.from([1, 0]), id]);
+  for (
+    let start = archive.indexOf(header);
+    start !== -1;
+    start = archive.indexOf(header, start + 1)
+  ) {
+    let at = start + header.length;
+    for (;;) {
+      if (at + 5 > archive.length || archive[at] !== 0) break;
+      const length = archive.readInt32LE(at + 1);
+      at += 5;
+      if (length === 0) return Buffer.concat([archive.subarray(0, start), archive.subarray(at)]);
+      at += length;
+    }
+  }
+  throw new Error(`no data block of TOC entry ${dumpId}`);
+}
+
 const garbleCreateTable = (text: string): string =>
   text.replace(/^CREATE TABLE /m, 'CREATE TABLEAU ');
 /** The first account row's balance (its third column) becomes `x`. */
@@ -344,6 +370,22 @@ describe('postgres source on a scratch server', () => {
     expect(restore?.stderrTail).toContain(damage.detail);
     expect(await databaseExists(parseServerUrl(adminUrl), scratchDatabaseName(scratchDir))).toBe(
       false,
+    );
+  });
+
+  it('fails a custom dump with one table data block removed, which pg_restore meets as another block', async () => {
+    const dir = path.join(root, 'no-block');
+    await mkdir(dir, { recursive: true });
+    const file = path.join(dir, 'app.dump');
+    const whole = await readFile(path.join(root, 'full-app.dump'));
+    const listed = await run('pg_restore', ['-l', path.join(root, 'full-app.dump')]);
+    const dumpId = Number(/^(\d+); \d+ \d+ TABLE DATA public pgbench_branches /m.exec(listed)?.[1]);
+    expect(dumpId).toBeGreaterThan(0);
+    await writeFile(file, withoutDataBlock(whole, dumpId));
+    const error = await restoreError(source({ path: 'no-block/*.dump' }));
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).damage.detail).toMatch(
+      new RegExp(`^found unexpected block ID \\(\\d+\\) when reading data -- expected ${dumpId}$`),
     );
   });
 

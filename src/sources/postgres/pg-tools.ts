@@ -283,6 +283,9 @@ async function classifyRestoreFailure(
     /unexpected end of file/,
     /corrupt tar header.*/,
     /could not find block ID \d+ in archive.*/,
+    // The table of contents points at a data block that is not there (removed, or shifted).
+    /found unexpected block ID \(\d+\) when reading data.*/,
+    /unexpected data offset flag.*/,
     /unrecognized data block type.*/,
     // The archive's ENCODING entry, garbled: every encoding a pg_dump writes is one pg_restore knows.
     /unrecognized encoding ".*"/,
