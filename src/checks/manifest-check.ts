@@ -1,5 +1,5 @@
 import { localPathSchema } from '../model/local-path.js';
-import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { z } from 'zod';
 import { manifestFormatSchema } from '../manifest/manifest.js';
 import {
@@ -14,6 +14,7 @@ import {
   type ManifestProblem,
 } from '../manifest/index.js';
 import { fsPath } from '../model/file-name.js';
+import { missingWal } from '../manifest/wal-ranges.js';
 import { drillUser, isPermissionDenied } from '../model/permission.js';
 import type { BackupSet, RestoredFile } from '../model/restore.js';
 import { CheckBrokenError, type Check, type CheckContext } from './check.js';
@@ -28,6 +29,12 @@ export const manifestCheckConfigSchema = z
     path: localPathSchema.describe(
       "Relative: inside the set (e.g. SHA256SUMS). Absolute or with {set}: anywhere, e.g. '{set}.sha256' beside the set.",
     ),
+    wal: z
+      .enum(['in-backup', 'archived'])
+      .optional()
+      .describe(
+        "backup_manifest only. in-backup (default, as pg_verifybackup): the WAL the manifest's WAL-Ranges need must be in the restored pg_wal/, or the backup would not start. archived: the backup was taken with -X none and its WAL is kept by WAL archiving; it is not looked for.",
+      ),
   })
   .describe('Verify every restored file against a manifest of checksums.');
 
@@ -455,6 +462,19 @@ export class ManifestCheck implements Check {
 
     const linkCounts = compareLinks(manifest, context, inScope, knowsScope, fileFindings);
 
+    // pg_wal/ is left out of the file comparison (as pg_verifybackup does): the WAL the backup
+    // needs is judged by its WAL-Ranges instead, when the whole backup was restored.
+    const walChecked =
+      this.config.wal !== 'archived' && (manifest.walRanges?.length ?? 0) > 0 && !context.sampled;
+    const walFindings =
+      walChecked && manifest.walRanges
+        ? await missingWal(
+            location.where === 'restored set' ? dirname(location.file) : context.scratchDir,
+            manifest.walRanges,
+          )
+        : [];
+    fileFindings.push(...walFindings);
+
     const tableFindings: Finding[] = [];
     const tables =
       this.options.tables === false
@@ -500,6 +520,7 @@ export class ManifestCheck implements Check {
       ...(linkCounts ? { linksVerified: linkCounts.verified } : {}),
       ...(tables ? { tablesVerified: tables.verified } : {}),
       ...(!knowsScope ? { missingNotChecked: 'sampled without the list of chosen paths' } : {}),
+      ...(walFindings.length > 0 ? { missingWalSegments: walFindings.length } : {}),
     };
     const scope = context.sampled ? 'sampled ' : '';
     const result = resultFromFindings(this.name, findings, {
@@ -507,7 +528,7 @@ export class ManifestCheck implements Check {
       actual,
       passDetail: `all ${plural(counts.verified, `${scope}file`)}${linkCounts ? ` and ${plural(linkCounts.verified, 'link')}` : ''} match ${location.display} (${manifest.format})${sizeOnly > 0 ? `, ${sizeOnly} by size only` : ''}${
         tables ? `; ${plural(tables.verified, 'table')} match` : ''
-      }`,
+      }${walChecked ? '; the WAL its WAL-Ranges need is there' : ''}`,
       failDetail: () =>
         `${plural(total, 'problem')} with ${location.display}: ${listFindings(findings)}`,
     });

@@ -1,3 +1,4 @@
+import { walRangeSchema, type WalRange } from './wal-ranges.js';
 import { createHash, type Hash } from 'node:crypto';
 import { z } from 'zod';
 import type { ChecksumAlgorithm } from './hash-file.js';
@@ -126,6 +127,7 @@ export async function parseBackupManifest(
   let version: unknown;
   let stated: { hex: unknown; line: number } | undefined;
   let sawFiles = false;
+  const walRanges: WalRange[] = [];
 
   await readJsonManifest(
     path,
@@ -137,6 +139,7 @@ export async function parseBackupManifest(
       }
       if (event.kind === 'element') {
         if (event.key === 'Files') addFile(builder, event.line, event.value, event.error);
+        else if (event.key === 'WAL-Ranges') addWalRange(builder, walRanges, event);
         return;
       }
       if (event.key === 'PostgreSQL-Backup-Manifest-Version') version = event.value;
@@ -181,7 +184,29 @@ export async function parseBackupManifest(
       message: `the manifest's own checksum does not match (states ${excerpt(String(stated.hex), 70)}, computed ${computed.hex}): it was altered or damaged`,
     });
   }
-  return builder.build();
+  return { ...builder.build(), walRanges };
+}
+
+function addWalRange(
+  builder: ManifestBuilder,
+  ranges: WalRange[],
+  event: { line: number; value?: unknown; error?: string | undefined },
+): void {
+  const parsed = event.error === undefined ? walRangeSchema.safeParse(event.value) : undefined;
+  if (parsed?.success) {
+    ranges.push(parsed.data);
+    return;
+  }
+  builder.problem({
+    line: event.line,
+    problem: 'malformed',
+    item: 'WAL-Ranges',
+    message:
+      event.error ??
+      parsed!
+        .error!.issues.map((issue) => `${issue.path.join('.') || 'entry'}: ${issue.message}`)
+        .join('; '),
+  });
 }
 
 function unknownField(builder: ManifestBuilder, key: string, line: number): void {

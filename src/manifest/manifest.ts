@@ -1,3 +1,4 @@
+import type { WalRange } from './wal-ranges.js';
 import { z } from 'zod';
 import type { RecordCount } from '../records/count-records.js';
 import type { ChecksumAlgorithm } from './hash-file.js';
@@ -53,6 +54,8 @@ export interface Manifest {
   tables?: Map<string, number>;
   /** Expected content digests by table name, for the tables the manifest gives one. */
   tableDigests?: Map<string, string>;
+  /** The WAL a restore needs (a PostgreSQL backup_manifest's "WAL-Ranges"). */
+  walRanges?: WalRange[];
   /** Problems found while reading, capped at MAX_MANIFEST_PROBLEMS; `problemsTotal` has the count. */
   problems: ManifestProblem[];
   problemsTotal: number;

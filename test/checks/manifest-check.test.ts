@@ -1,5 +1,15 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFile, chmod, rm, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
+import {
+  appendFile,
+  chmod,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  truncate,
+  unlink,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { ExtraFilesCheck } from '../../src/checks/extra-files-check.js';
@@ -47,7 +57,7 @@ afterEach(async () => {
   await bench.cleanup();
 });
 
-function check(config: { format?: string; path: string }) {
+function check(config: { format?: string; path: string; wal?: string }) {
   const parsed = manifestCheckConfigSchema.parse(config);
   return new ManifestCheck(parsed, new ManifestLoader(parsed));
 }
@@ -61,7 +71,10 @@ async function restoredWithSha256sums(args: string[] = []): Promise<void> {
   await copyInto(bench.setDir, bench.scratch);
 }
 
-async function runCheck(config: { format?: string; path: string }, context?: CheckContext) {
+async function runCheck(
+  config: { format?: string; path: string; wal?: string },
+  context?: CheckContext,
+) {
   const results = await check(config).run(context ?? (await contextFor(bench)));
   expect(results).toHaveLength(1);
   return results[0]!;
@@ -512,10 +525,49 @@ describe('manifest check on a real pg_basebackup backup', () => {
   let backup: string;
   beforeAll(async () => {
     server = await startScratchServer();
-    backup = await server.baseBackup('base');
+    // With its WAL (-X stream), as a backup that restores on its own is taken.
+    backup = await server.baseBackup('base', ['-X', 'stream']);
   });
   afterAll(async () => {
     await server?.stop();
+  });
+
+  test('fails a copy without the WAL its WAL-Ranges need, naming each segment (it would not start)', async () => {
+    await copyInto(backup, bench.scratch);
+    const walDir = join(bench.scratch, 'pg_wal');
+    const segments = (await readdir(walDir)).filter((name) => /^[0-9A-F]{24}$/.test(name));
+    expect(segments.length).toBeGreaterThan(0);
+    const manifest = JSON.parse(await readFile(join(backup, 'backup_manifest'), 'utf8')) as {
+      'WAL-Ranges': { Timeline: number; 'Start-LSN': string; 'End-LSN': string }[];
+    };
+    const [range] = manifest['WAL-Ranges'];
+    for (const name of segments) await unlink(join(walDir, name));
+    const result = await runCheck({ format: 'backup_manifest', path: 'backup_manifest' });
+    expect(result.verdict).toBe('failed');
+    expect(result.findings).toContainEqual({
+      item: `pg_wal/${segments.sort()[0]}`,
+      problem: 'missing-wal',
+      expected: {
+        walRange: `timeline ${range!.Timeline} ${range!['Start-LSN']}–${range!['End-LSN']}`,
+      },
+      actual: null,
+    });
+    expect(result.actual).toMatchObject({ missingWalSegments: expect.any(Number) });
+    // WAL kept by archiving (a -X none backup) is not looked for in the backup, when told so.
+    const archived = await runCheck({
+      format: 'backup_manifest',
+      path: 'backup_manifest',
+      wal: 'archived',
+    });
+    expect(archived.verdict).toBe('passed');
+    // A sample cannot hold pg_wal/: the WAL is judged only when the whole backup came back.
+    const sampled = await runCheck(
+      { format: 'backup_manifest', path: 'backup_manifest' },
+      { ...(await contextFor(bench)), sampled: true, sample: new Set(['PG_VERSION']) },
+    );
+    expect(sampled.findings ?? []).not.toContainEqual(
+      expect.objectContaining({ problem: 'missing-wal' }),
+    );
   });
 
   test('passes on an intact copy and names a corrupted, a truncated and a deleted file', async () => {
@@ -533,7 +585,9 @@ describe('manifest check on a real pg_basebackup backup', () => {
 
     const [good, extra] = await run();
     expect(good!.verdict).toBe('passed');
-    expect(good!.detail).toMatch(/^all \d+ files match backup_manifest \(backup_manifest\)$/);
+    expect(good!.detail).toMatch(
+      /^all \d+ files match backup_manifest \(backup_manifest\); the WAL its WAL-Ranges need is there$/,
+    );
     expect(extra!.verdict).toBe('passed');
 
     // WAL and files pg_basebackup -R writes are not in the manifest, and not extra.
