@@ -28,6 +28,16 @@ export function compressionOf(magic: Buffer): Compression {
   return 'none';
 }
 
+/** Compressions told by their first bytes that restore-drill does not read: an error, not damage. */
+function unsupportedCompressionOf(magic: Buffer): string | null {
+  if (magic.subarray(0, 4).equals(Buffer.from([0x04, 0x22, 0x4d, 0x18]))) return 'lz4';
+  if (magic.subarray(0, 4).toString('latin1') === 'LZIP') return 'lzip';
+  if (magic[0] === 0x1f && magic[1] === 0x9d) return 'compress (.Z)';
+  // lzma-alone: the usual properties byte, then a dictionary size that is a power of two.
+  if (magic[0] === 0x5d && magic[1] === 0x00 && magic[2] === 0x00) return 'lzma';
+  return null;
+}
+
 /** The standard tool that decompresses each kind (gzip stays in Node's zlib), and the package that has it. */
 const TOOLS: Record<Exclude<Compression, 'none' | 'gzip'>, { binary: string; pkg: string }> = {
   xz: { binary: 'xz', pkg: 'xz-utils' },
@@ -94,7 +104,16 @@ export async function openDecompressed(
     const magic = Buffer.alloc(MAGIC_BYTES);
     const { bytesRead } = await handle.read(magic, 0, magic.length, 0);
     compression = compressionOf(magic.subarray(0, bytesRead));
+    const unsupported = unsupportedCompressionOf(magic.subarray(0, bytesRead));
+    if (unsupported !== null)
+      throw new SourceError(
+        `cannot read ${what}: it is ${unsupported}-compressed, which restore-drill does not read; decompress it, or compress it with gzip, xz, bzip2 or zstd`,
+      );
   } catch (error) {
+    if (error instanceof SourceError) {
+      await handle.close();
+      throw error;
+    }
     await handle.close();
     throw new SourceError(`cannot read ${what}: ${describeFsError(error)}`, false, {
       cause: error,

@@ -686,6 +686,22 @@ describe('tar source', () => {
       );
     });
 
+    it('cannot judge an archive compressed in a way it does not read (lzma, lz4): an error naming it, not damage', async () => {
+      const { archive, source } = await place('set.tar');
+      await run('sh', ['-c', 'tar -cf - -C "$1" . | xz --format=lzma > "$2"', 'sh', tree, archive]);
+      const lzma = await restoreFailure(source);
+      expect(lzma).toBeInstanceOf(SourceError);
+      expect((lzma as Error).message).toBe(
+        `cannot read backup set ${archive}: it is lzma-compressed, which restore-drill does not read; decompress it, or compress it with gzip, xz, bzip2 or zstd`,
+      );
+      // An lz4 frame (its magic number, then what lz4 would write).
+      await writeFile(
+        archive,
+        Buffer.concat([Buffer.from([0x04, 0x22, 0x4d, 0x18]), randomBytes(600)]),
+      );
+      expect(((await restoreFailure(source)) as Error).message).toMatch(/it is lz4-compressed/);
+    });
+
     it('fails on a file that is not a tar archive', async () => {
       const { archive, source } = await place('noise.tar');
       await writeFile(archive, Buffer.alloc(4096, 'not a tar archive at all '));
