@@ -92,6 +92,21 @@ const NETWORK_TROUBLE =
   /connection refused|no such host|i\/o timeout|timeout|network is unreachable|connection reset|TLS|x509|certificate|EOF|\b50[0234]\b|Service Unavailable|temporary failure/i;
 
 /**
+ * restic's last complaint, without `Fatal: ` and without the Go stack trace some errors print
+ * after their message (`Unknown blob 6927…`, then `pkg.Func` / `\tfile.go:96` frames): the
+ * trace's last line (`runtime/asm_amd64.s:1594`) says nothing of the repository.
+ */
+export function resticComplaint(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  const frame = lines.findIndex(
+    (line, index) =>
+      index > 0 && !line.startsWith('\t') && /^\t\S+\.(go|s):\d+$/.test(lines[index + 1] ?? ''),
+  );
+  const kept = frame > 0 ? lines.slice(0, frame) : lines;
+  return (kept[kept.length - 1] ?? '').trim().replace(/^Fatal:\s*/, '');
+}
+
+/**
  * Maps how a restic command ended to a one-line cause. restic ≥ 0.17 documents exit codes
  * (10 no repository, 11 lock failed, 12 wrong password, doc/075_scripting.rst); 0.14 exits 1
  * for all of them, so its messages are matched too. Unknown codes are failures.
@@ -103,7 +118,7 @@ export function classifyResticFailure(
 ): ResticFailure {
   const stderr = record.stderrTail;
   const repo = context.repository;
-  const detail = lastLine(stderr).replace(/^Fatal:\s*/, '');
+  const detail = resticComplaint(stderr);
   if (record.canceled)
     return { message: `restic ${verb} canceled`, transient: false, environment: true };
   if (record.timedOut)
@@ -699,7 +714,7 @@ class ResticSource implements RestoreSource {
         // The repository was opened and its data could not be read: damage, not an error.
         stopped = {
           message: failure.message,
-          detail: lastLine(result.stderrTail).replace(/^Fatal:\s*/, '') || describeExit(result),
+          detail: resticComplaint(result.stderrTail) || describeExit(result),
         };
         break;
       }
