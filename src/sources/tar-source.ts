@@ -66,7 +66,7 @@ interface Headers {
   linkname: string | null;
   /** Offset of the member's data in the (decompressed) archive. */
   byteOffset?: number;
-  /** The header's typeflag character, as `keepTypeflags` reads it. */
+  /** The header's typeflag character, as `watchHeaders` reads it. */
   typeflag?: string;
   /** PAX extended header records, when the member had one (their values decoded as UTF-8). */
   pax?: Record<string, string> | null;
@@ -114,7 +114,7 @@ function rawPaxNames(body: Buffer): RawPaxNames {
   return names;
 }
 
-/** tar-stream's extractor internals that `keepRawPaxNames` and `keepTypeflags` wrap (tar-stream 3). */
+/** tar-stream's extractor internals that `keepRawPaxNames` and `watchHeaders` wrap (tar-stream 3). */
 interface ExtractInternals {
   _header: { type: string; rawPax?: RawPaxNames; typeflag?: string } | null;
   _buffer: { shift(size: number): Buffer | null };
@@ -124,54 +124,32 @@ interface ExtractInternals {
 }
 
 /**
- * Makes the extractor attach each header's typeflag character (`typeflag` on its header),
- * which tar-stream drops for types it does not know, GNU sparse files ('S') among them.
+ * Watches each header block the extractor reads, in one wrapper of its `_consumeHeader`:
+ * - attaches the header's typeflag character (`typeflag` on its header), which tar-stream
+ *   drops for types it does not know, GNU sparse files ('S') among them;
+ * - stops at the archive's end, as GNU tar does: the first all-zero block where a header is
+ *   due (the end-of-archive marker, or a lone zero block). Whatever follows (padding, bytes a
+ *   tape or a copy left, a second archive `cat`ed on) is not the archive's: it is dropped
+ *   unread. The decompressor still runs to its end, so damaged compressed data after the
+ *   marker is still found. `ended()` tells whether the end was met.
  */
-function keepTypeflags(extract: object): void {
-  const internals = extract as ExtractInternals;
-  if (
-    typeof internals._consumeHeader !== 'function' ||
-    typeof internals._buffer?.shift !== 'function'
-  )
-    throw new Error('tar-stream changed: cannot read typeflags');
-  const consumeHeader = internals._consumeHeader.bind(internals);
-  internals._consumeHeader = () => {
-    const buffer = internals._buffer;
-    const shift = buffer.shift;
-    const before = internals._header;
-    let block: Buffer | null = null;
-    buffer.shift = (size) => (block = shift.call(buffer, size));
-    try {
-      return consumeHeader();
-    } finally {
-      buffer.shift = shift;
-      const header = internals._header;
-      // The entry is handed over asynchronously: the flag is on its header before it is read.
-      if (header !== null && header !== before && (block as Buffer | null)?.length === BLOCK)
-        header.typeflag = String.fromCharCode((block as unknown as Buffer)[156] ?? 0);
-    }
-  };
-}
-
-/**
- * Makes the extractor stop at the archive's end, as GNU tar does: the first all-zero block
- * where a header is due (the end-of-archive marker, or a lone zero block). Whatever follows
- * (padding, bytes a tape or a copy left, a second archive `cat`ed on) is not the archive's:
- * it is dropped unread. The decompressor still runs to its end, so damaged compressed data
- * after the marker is still found. `ended()` tells whether the end was met.
- */
-function stopAtEndOfArchive(extract: object): { ended: () => boolean } {
+function watchHeaders(extract: object): { ended: () => boolean } {
   const internals = extract as ExtractInternals & {
     _write(data: Buffer, callback: (error?: Error | null) => void): void;
     _buffer: { buffered: number };
   };
-  if (typeof internals._write !== 'function' || typeof internals._buffer?.shift !== 'function')
-    throw new Error('tar-stream changed: cannot stop at the end-of-archive marker');
+  if (
+    typeof internals._consumeHeader !== 'function' ||
+    typeof internals._buffer?.shift !== 'function' ||
+    typeof internals._write !== 'function'
+  )
+    throw new Error('tar-stream changed: cannot read typeflags and the end-of-archive marker');
   let ended = false;
   const consumeHeader = internals._consumeHeader.bind(internals);
   internals._consumeHeader = () => {
     const buffer = internals._buffer;
     const shift = buffer.shift;
+    const before = internals._header;
     let block: Buffer | null = null;
     buffer.shift = (size) => (block = shift.call(buffer, size));
     let result: boolean;
@@ -180,12 +158,12 @@ function stopAtEndOfArchive(extract: object): { ended: () => boolean } {
     } finally {
       buffer.shift = shift;
     }
-    const zeros = block as Buffer | null;
-    if (
-      internals._header === null &&
-      zeros?.length === BLOCK &&
-      zeros.every((byte) => byte === 0)
-    ) {
+    const read = block as Buffer | null;
+    const header = internals._header;
+    // The entry is handed over asynchronously: the flag is on its header before it is read.
+    if (header !== null && header !== before && read?.length === BLOCK)
+      header.typeflag = String.fromCharCode(read[156] ?? 0);
+    if (header === null && read?.length === BLOCK && read.every((byte) => byte === 0)) {
       ended = true;
       buffer.shift(buffer.buffered);
     }
@@ -630,8 +608,7 @@ async function readArchive(
     filenameEncoding: 'latin1',
   } as Parameters<typeof tarExtract>[0]);
   keepRawPaxNames(extract);
-  keepTypeflags(extract);
-  const end = stopAtEndOfArchive(extract);
+  const end = watchHeaders(extract);
   let bytes = 0;
   const pumping = pump(source, extract, (count) => (bytes += count)).then(
     () => null,
