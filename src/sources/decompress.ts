@@ -99,27 +99,26 @@ export async function openDecompressed(
       code: readFailureCode(error),
     });
   }
-  let compression: Compression;
+  let magic: Buffer;
   try {
-    const magic = Buffer.alloc(MAGIC_BYTES);
-    const { bytesRead } = await handle.read(magic, 0, magic.length, 0);
-    compression = compressionOf(magic.subarray(0, bytesRead));
-    const unsupported = unsupportedCompressionOf(magic.subarray(0, bytesRead));
-    if (unsupported !== null)
-      throw new SourceError(
-        `cannot read ${what}: it is ${unsupported}-compressed, which restore-drill does not read; decompress it, or compress it with gzip, xz, bzip2 or zstd`,
-      );
+    const head = Buffer.alloc(MAGIC_BYTES);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    magic = head.subarray(0, bytesRead);
   } catch (error) {
-    if (error instanceof SourceError) {
-      await handle.close();
-      throw error;
-    }
     await handle.close();
     throw new SourceError(`cannot read ${what}: ${describeFsError(error)}`, false, {
       cause: error,
       code: readFailureCode(error),
     });
   }
+  const unsupported = unsupportedCompressionOf(magic);
+  if (unsupported !== null) {
+    await handle.close();
+    throw new SourceError(
+      `cannot read ${what}: it is ${unsupported}-compressed, which restore-drill does not read; decompress it, or compress it with gzip, xz, bzip2 or zstd`,
+    );
+  }
+  const compression = compressionOf(magic);
   if (compression === 'none' || compression === 'gzip') {
     const input = handle.createReadStream({ start: 0, highWaterMark: chunkBytes });
     if (compression === 'none') return { compression, stream: input };
