@@ -1,7 +1,7 @@
 import { type Check, type CheckContext } from './check.js';
 import { resultFromFindings, type CheckResult, type Finding } from '../model/check-result.js';
 import { plural } from '../model/describe.js';
-import type { BackupDamage } from '../model/restore.js';
+import type { BackupDamage, SkippedEntry } from '../model/restore.js';
 import { z } from 'zod';
 import { defineCheckKind } from './check-kind.js';
 
@@ -9,12 +9,14 @@ import { defineCheckKind } from './check-kind.js';
  * `restore`: the source restored everything it was asked to. Every entry it refused
  * (one that would escape scratch, a device file…) is a finding naming the entry, and a
  * backup found damaged part-way is the first finding, naming where the data went bad.
+ * Special files the source skipped (sockets, FIFOs, devices: no data) are listed, never failed.
  */
 export class RestoreCheck implements Check {
   readonly name = 'restore';
 
   async run(context: CheckContext): Promise<CheckResult[]> {
     const { files, refused, tables, damage } = context.outcome;
+    const skipped = context.outcome.skipped ?? [];
     const findings: Finding[] = refused.map((entry) => ({
       item: entry.entry,
       problem: 'refused',
@@ -37,9 +39,12 @@ export class RestoreCheck implements Check {
           ...(damage ? { damaged: damage } : {}),
           refused: refused.length,
           files: files.length,
+          ...(skipped.length > 0
+            ? { skipped: skipped.length, skippedEntries: skipped.slice(0, MAX_SKIPPED_SHOWN) }
+            : {}),
           ...(tables !== undefined ? { tables: tables.length } : {}),
         },
-        passDetail: `restored ${restored}, refused none`,
+        passDetail: `restored ${restored}, refused none${describeSkipped(skipped)}`,
         failDetail: (found) => {
           if (damage) return describeDamage(damage, context.set.path, restored, refused.length);
           const shown = found
@@ -52,6 +57,16 @@ export class RestoreCheck implements Check {
       }),
     ];
   }
+}
+
+/** Skipped entries kept in the evidence: enough to name them, bounded for a set of many. */
+const MAX_SKIPPED_SHOWN = 100;
+
+function describeSkipped(skipped: readonly SkippedEntry[]): string {
+  if (skipped.length === 0) return '';
+  const shown = skipped.slice(0, 3).map((entry) => `${entry.entry} (${entry.kind})`);
+  const more = skipped.length > shown.length ? ` and ${skipped.length - shown.length} more` : '';
+  return `; skipped ${plural(skipped.length, 'special file')} (no data): ${shown.join(', ')}${more}`;
 }
 
 function describeDamage(

@@ -50,6 +50,16 @@ export interface RefusedEntry {
   reason: string;
 }
 
+/**
+ * An entry that holds no data and is not restored: a socket, FIFO or device node. GNU tar
+ * and rsync skip sockets, and a device needs root to make; none is a sign of damage.
+ */
+export interface SkippedEntry {
+  entry: string;
+  /** What it is: `socket`, `FIFO`, `character device`, `block device`. */
+  kind: string;
+}
+
 /** A table restored into a scratch database, with its row count. */
 export interface RestoredTable {
   name: string;

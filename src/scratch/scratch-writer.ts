@@ -5,6 +5,7 @@ import {
   type RefusedEntry,
   type RestoredFile,
   type RestoredLink,
+  type SkippedEntry,
 } from '../model/restore.js';
 import { isPermissionDenied } from '../model/permission.js';
 import { normaliseEntryPath, parentOf, symlinkAncestor } from '../model/safe-path.js';
@@ -33,6 +34,7 @@ const ENTRY_ERRORS = new Set(['EEXIST', 'ENOTDIR', 'EISDIR', 'ELOOP', 'ENAMETOOL
 export class ScratchWriter {
   readonly #root: string;
   readonly #refused: RefusedEntry[] = [];
+  readonly #skipped: SkippedEntry[] = [];
   readonly #files = new Map<string, RestoredFile>();
   readonly #dirs = new Set<string>(['']);
   readonly #symlinks = new Map<string, string>();
@@ -50,6 +52,11 @@ export class ScratchWriter {
   /** Records that `entry` was not restored, and why. */
   refuse(entry: string, reason: string): void {
     this.#refused.push({ entry, reason });
+  }
+
+  /** Records a special file (socket, FIFO, device) that holds no data and is not restored. */
+  skip(entry: string, kind: string): void {
+    this.#skipped.push({ entry, kind });
   }
 
   /**
@@ -197,6 +204,7 @@ export class ScratchWriter {
     files: RestoredFile[];
     links: RestoredLink[];
     refused: RefusedEntry[];
+    skipped: SkippedEntry[];
   }> {
     const links: RestoredLink[] = [];
     if (this.#createSymlinks) {
@@ -225,7 +233,7 @@ export class ScratchWriter {
     const byPath = <T extends { path: string }>(a: T, b: T): number =>
       a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
     const files = [...this.#files.values()].sort(byPath);
-    return { files, links: links.sort(byPath), refused: this.#refused };
+    return { files, links: links.sort(byPath), refused: this.#refused, skipped: this.#skipped };
   }
 
   async #createSymlink(rel: string, escapedTarget: string): Promise<void> {

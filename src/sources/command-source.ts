@@ -127,12 +127,14 @@ export class CommandSource implements RestoreSource {
         code: 'source.unreachable',
         commands: [record],
       });
-    const { files, links, refused } = await scanScratch(scratchDir, { signal: options.signal });
+    const { files, links, refused, skipped } = await scanScratch(scratchDir, {
+      signal: options.signal,
+    });
     options.log.info(
       { exitCode: result.exitCode, files: files.length },
       'restore command finished',
     );
-    const outcome: RestoreOutcome = { files, links, refused, commands: [record] };
+    const outcome: RestoreOutcome = { files, links, refused, skipped, commands: [record] };
     // It ran and said the backup does not restore: damage, with what it left in scratch.
     if (result.exitCode !== 0 && result.exitCode !== null && !result.timedOut && !result.signal)
       throw new BackupDamagedError(

@@ -49,8 +49,9 @@ interface WalkEntry {
  * Restores from folders: `listSets` globs the folders, `restore` walks the chosen one
  * (never following a symlink) and copies each regular file into scratch while hashing it.
  * Symlinks are restored as links whatever their target (never followed); names of one
- * file (hard links) are restored as hard links; special files (FIFOs, sockets, devices)
- * and files that cannot be read are refused with the reason. A file or folder the drill may
+ * file (hard links) are restored as hard links; special files (FIFOs, sockets, devices) hold
+ * no data and are skipped, as GNU tar skips sockets; files that cannot be read are refused
+ * with the reason. A file or folder the drill may
  * not read (permission denied) is an error (`source.auth`), not a refusal: it says nothing of
  * the backup, only of the user the drill runs as.
  */
@@ -151,7 +152,7 @@ export class DirectorySource implements RestoreSource {
           writer.refuse(rel, `cannot read symlink: ${describeFsError(error)}`);
         }
       } else {
-        writer.refuse(rel, `special file: ${specialKind(dirent)}`);
+        writer.skip(rel, specialKind(dirent));
       }
     }
   }

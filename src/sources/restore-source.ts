@@ -6,6 +6,7 @@ import type {
   RestoredLink,
   RestoredTable,
   SetItem,
+  SkippedEntry,
 } from '../model/restore.js';
 import type { Logger } from '../log/logger.js';
 import type { CheckResult } from '../model/check-result.js';
@@ -27,6 +28,8 @@ export interface RestoreOutcome {
   /** Symbolic links restored as links, sorted by path; absent for sources that restore none. */
   links?: RestoredLink[];
   refused: RefusedEntry[];
+  /** Special files (sockets, FIFOs, devices) not restored; listed in the restore check's evidence, never a failure. */
+  skipped?: SkippedEntry[];
   /** Tables, for sources that restore into a database. */
   tables?: RestoredTable[];
   /** The database restored into, for sources that restore into one: checks query it read-only until `dispose`. */

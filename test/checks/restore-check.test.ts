@@ -33,6 +33,27 @@ describe('restore check', () => {
     ]);
   });
 
+  test('passes with special files skipped, naming them in the detail and the evidence', async () => {
+    const skipped = [
+      { entry: 'run/app.sock', kind: 'socket' },
+      { entry: 'dev/null', kind: 'character device' },
+      { entry: 'dev/zero', kind: 'character device' },
+      { entry: 'tmp/pipe', kind: 'FIFO' },
+    ];
+    expect(
+      await new RestoreCheck().run(context({ files: [file('a')], refused: [], skipped })),
+    ).toEqual([
+      {
+        name: 'restore',
+        verdict: 'passed',
+        expected: { refused: 0 },
+        actual: { refused: 0, files: 1, skipped: 4, skippedEntries: skipped },
+        detail:
+          'restored 1 file, refused none; skipped 4 special files (no data): run/app.sock (socket), dev/null (character device), dev/zero (character device) and 1 more',
+      },
+    ]);
+  });
+
   test('fails naming a refused entry and why', async () => {
     const [result] = await new RestoreCheck().run(
       context({
@@ -79,7 +100,7 @@ describe('restore check', () => {
     const [result] = await new RestoreCheck().run(
       context({
         files: [file('etc/a.conf')],
-        refused: [{ entry: 'dev/null', reason: 'special file: character device' }],
+        refused: [{ entry: 'dev/null', reason: 'unsupported tar entry type (typeflag X)' }],
         damage,
       }),
     );
@@ -97,7 +118,7 @@ describe('restore check', () => {
           expected: 'readable to its end',
           actual: 'unexpected end of data at byte 4096',
         },
-        { item: 'dev/null', problem: 'refused', actual: 'special file: character device' },
+        { item: 'dev/null', problem: 'refused', actual: 'unsupported tar entry type (typeflag X)' },
       ],
       findingsTotal: 2,
     });

@@ -3,23 +3,29 @@ import { opendir, readlink } from 'node:fs/promises';
 import { fileNameOf, fsPath } from '../../model/file-name.js';
 import { hashFile } from '../../manifest/hash-file.js';
 import { describeFsError } from '../../scratch/hashing-writer.js';
-import type { RefusedEntry, RestoredFile, RestoredLink } from '../../model/restore.js';
+import type {
+  RefusedEntry,
+  RestoredFile,
+  RestoredLink,
+  SkippedEntry,
+} from '../../model/restore.js';
 
 /** Files hashed at once: enough to keep a disk busy, few enough to keep memory flat (1 MiB reads each). */
 const HASH_CONCURRENCY = 4;
 
-/** What a tool left in scratch: regular files with size and SHA-256, links with their targets, and what was refused. */
+/** What a tool left in scratch: regular files with size and SHA-256, links with their targets, what was refused and skipped. */
 export interface ScratchScan {
   files: RestoredFile[];
   links: RestoredLink[];
   refused: RefusedEntry[];
+  skipped: SkippedEntry[];
 }
 
 /**
  * Walks scratch after an external tool restored into it (never following a symlink)
  * and hashes every regular file, streaming in 1 MiB reads. Symlinks are recorded with
  * their targets, wherever they point, and never read through; special files (FIFOs,
- * sockets, devices) are refused. Paths are `/` separated (names read as bytes, in the
+ * sockets, devices) hold no data and are skipped. Paths are `/` separated (names read as bytes, in the
  * escaped form of `model/file-name.ts`),
  * relative to scratch, in name order. `skip` names top-level entries that are not
  * the restore's (a source's own work files).
@@ -31,6 +37,7 @@ export async function scanScratch(
   const files: RestoredFile[] = [];
   const links: RestoredLink[] = [];
   const refused: RefusedEntry[] = [];
+  const skipped: SkippedEntry[] = [];
   const pending: Promise<void>[] = [];
   const hash = async (rel: string): Promise<void> => {
     try {
@@ -66,9 +73,9 @@ export async function scanScratch(
       } else if (entry.isSymbolicLink()) {
         links.push({ path: rel, target: fileNameOf(await readlink(abs, { encoding: 'buffer' })) });
       } else {
-        refused.push({
+        skipped.push({
           entry: rel,
-          reason: `special file: ${entry.isFIFO() ? 'FIFO' : entry.isSocket() ? 'socket' : 'device'}`,
+          kind: entry.isFIFO() ? 'FIFO' : entry.isSocket() ? 'socket' : 'device',
         });
       }
     }
@@ -80,5 +87,5 @@ export async function scanScratch(
   }
   await Promise.all(pending);
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { files, links, refused };
+  return { files, links, refused, skipped };
 }
