@@ -106,6 +106,34 @@ beforeAll(async () => {
   await query(updated, 'update pgbench_accounts set abalance = 7 where aid = 42');
   await pgDump(updated, 'c', path.join(root, 'updated', 'shop-2026-11-27.dump'));
 
+  // Large objects in an uncompressed custom dump (-Z0: compressed outside pg_dump, say), whole
+  // and with one byte of one object changed after the dump: nothing in the dump checks them.
+  const docs = await createTestDatabase();
+  await query(
+    docs,
+    `create table docs (id int primary key, body oid);
+     insert into docs select i, lo_from_bytea(0, convert_to(repeat('blob' || i, 50), 'UTF8'))
+       from generate_series(1, 5) as i`,
+  );
+  await mkdir(path.join(root, 'lo-good'));
+  await mkdir(path.join(root, 'lo-changed'));
+  const docsManifest = await cli([
+    'manifest',
+    '--database',
+    docs,
+    '--out',
+    path.join(root, 'docs.manifest.json'),
+  ]);
+  expect(docsManifest.exitCode, docsManifest.stderr).toBe(0);
+  const docsDump = await pgDump(docs, 'c', path.join(root, 'lo-good', 'docs-2026-11-27.dump'), [
+    '-Z0',
+  ]);
+  const bytes = await readFile(docsDump);
+  const at = bytes.indexOf('blob3blob3');
+  expect(at).toBeGreaterThan(0);
+  bytes[at + 1] = bytes[at + 1]! ^ 0x20;
+  await writeFile(path.join(root, 'lo-changed', 'docs-2026-11-27.dump'), bytes);
+
   // A source whose later dump loses rows: judged against the last passing run.
   lastPassSource = await createTestDatabase();
   await runTool('pg_restore', [
@@ -163,6 +191,16 @@ drills:
     checks:
       manifest: { format: restore-drill, path: "${path.join(root, 'good', 'shop.manifest.json')}" }
       tables: { from: manifest }
+  - name: docs-lo-good
+    source: { kind: postgres, path: lo-good/*.dump, ${server} }
+    checks:
+      manifest: { format: restore-drill, path: "${path.join(root, 'docs.manifest.json')}" }
+      tables: { from: manifest }
+  - name: docs-lo-changed
+    source: { kind: postgres, path: lo-changed/*.dump, ${server} }
+    checks:
+      manifest: { format: restore-drill, path: "${path.join(root, 'docs.manifest.json')}" }
+      tables: { from: manifest }
   - name: shop-manifest-only
     source: { kind: postgres, path: shrunk/*.dump, ${server} }
     checks:
@@ -202,6 +240,8 @@ describe('postgres drills end to end', () => {
       'shop-missing',
       'shop-plain-garbled',
       'shop-plain-bad-row',
+      'docs-lo-good',
+      'docs-lo-changed',
     ];
     let runs: Run[];
     const runOf = (drill: string): Run => runs.find((run) => run.drill === drill)!;
@@ -246,6 +286,24 @@ describe('postgres drills end to end', () => {
         },
       ]);
       expect((tables?.expected as { digests?: number }).digests).toBe(4);
+    });
+
+    it('counts and digests large objects: a whole dump passes, one changed byte in an object fails naming them', () => {
+      const good = runOf('docs-lo-good');
+      expect(good.verdict, good.cause ?? '').toBe('passed');
+      expect(good.checks.find((check) => check.name === 'tables')?.detail).toMatch(
+        /^2 tables match manifest .* \(2 content digests equal\)$/,
+      );
+      const changed = runOf('docs-lo-changed');
+      expect(changed.verdict).toBe('failed');
+      expect(changed.checks.find((check) => check.name === 'tables')?.findings).toEqual([
+        {
+          item: 'table pg_catalog.pg_largeobject_metadata',
+          problem: 'changed-content',
+          expected: { digest: expect.stringMatching(/^[0-9a-f]{32}$/) as unknown },
+          actual: { digest: expect.stringMatching(/^[0-9a-f]{32}$/) as unknown, rows: 5 },
+        },
+      ]);
     });
 
     it('fails in the manifest check when no tables check is configured', () => {

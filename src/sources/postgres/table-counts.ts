@@ -43,9 +43,22 @@ export async function listTables(
 }
 
 /**
- * Exact row counts (`count(*)`) of every user table, schema-qualified, in name order;
- * with `only`, just the tables it names. count(*) is int8 and may come back as text:
- * converted here.
+ * Large objects go among the tables under the name of their catalog, one row per object:
+ * pg_dump carries them beside the tables, and a lost or changed one is as much a loss.
+ * Listed only when there are some, so a database without any reads as before.
+ */
+export const LARGE_OBJECTS = 'pg_catalog.pg_largeobject_metadata';
+
+/** How many large objects there are: their catalog is readable by every role. */
+export async function countLargeObjects(query: QueryFn): Promise<number> {
+  const counted = await query(`select count(*) as rows from ${LARGE_OBJECTS}`);
+  return Number(counted.rows[0]?.rows ?? 0);
+}
+
+/**
+ * Exact row counts (`count(*)`) of every user table, schema-qualified, in name order,
+ * then the number of large objects when there are some; with `only`, just the tables it
+ * names. count(*) is int8 and may come back as text: converted here.
  */
 export async function countTables(
   query: QueryFn,
@@ -56,6 +69,10 @@ export async function countTables(
     options.signal?.throwIfAborted();
     const counted = await query(`select count(*) as rows from ${table.sql}`);
     tables.push({ name: table.name, rows: Number(counted.rows[0]?.rows ?? 0) });
+  }
+  if (!options.only || options.only.has(LARGE_OBJECTS)) {
+    const rows = await countLargeObjects(query);
+    if (rows > 0) tables.push({ name: LARGE_OBJECTS, rows });
   }
   return tables;
 }

@@ -31,6 +31,20 @@ async function digestsOf(url: string, timezone = 'UTC'): Promise<TableDigest[]> 
   }
 }
 
+/** Digests of a plain dump loaded into a fresh embedded database (PGlite). */
+async function digestsInPglite(plain: string): Promise<TableDigest[]> {
+  const embedded = await createTestEmbeddedDir();
+  const lite = await PGlite.create({ dataDir: path.join(embedded.dir, 'pgdata') });
+  try {
+    await loadPlainDump(lite, plain);
+    const database = new PgliteDatabase(lite, 'memory');
+    return await database.readOnly((q) => digestTables(q), { statementTimeoutMs: 60_000 });
+  } finally {
+    await lite.close();
+    await embedded.cleanup();
+  }
+}
+
 let dir: string;
 let live: string;
 // The tests only read the live database: its dump and digests are made once, by the first test that needs them.
@@ -108,19 +122,7 @@ describe('digestTables', () => {
       '-t',
       'pgbench_tellers',
     ]);
-    const embedded = await createTestEmbeddedDir();
-    const lite = await PGlite.create({ dataDir: path.join(embedded.dir, 'pgdata') });
-    try {
-      await loadPlainDump(lite, plain);
-      const database = new PgliteDatabase(lite, 'memory');
-      const digests = await database.readOnly((q) => digestTables(q), {
-        statementTimeoutMs: 60_000,
-      });
-      expect(digests).toEqual(before);
-    } finally {
-      await lite.close();
-      await embedded.cleanup();
-    }
+    expect(await digestsInPglite(plain)).toEqual(before);
   });
 
   it('changes the digest of exactly the table where one value was updated, its row count unchanged', async () => {
@@ -131,6 +133,81 @@ describe('digestTables', () => {
     const changed = after.filter((table, index) => table.digest !== before[index]?.digest);
     expect(changed.map((table) => table.name)).toEqual(['public.pgbench_accounts']);
     expect(after.map((table) => table.rows)).toEqual(before.map((table) => table.rows));
+  });
+
+  describe('large objects', () => {
+    const MIB = 1024 * 1024;
+    /** Large objects of every shape: empty, small, exactly 1 MiB, 2.5 MiB, and sparse (a hole before 3 MiB). */
+    const LARGE_OBJECTS_SQL = `create table docs (id int primary key, body oid);
+       insert into docs values
+         (1, lo_from_bytea(0, '')),
+         (2, lo_from_bytea(0, 'blob-two')),
+         (3, lo_from_bytea(0, decode(repeat('ab', ${MIB}), 'hex'))),
+         (4, lo_from_bytea(0, decode(repeat('cd', ${(5 * MIB) / 2}), 'hex'))),
+         (5, lo_create(0));
+       select lo_put(body, ${3 * MIB}, 'tail') from docs where id = 5;`;
+    let withObjects: string;
+    let objectsDump: Promise<string> | undefined;
+    const dumpOfObjects = (): Promise<string> =>
+      (objectsDump ??= pgDump(withObjects, 'c', path.join(dir, 'objects.dump'), ['-Z0']));
+    beforeAll(async () => {
+      withObjects = await createTestDatabase();
+      await query(withObjects, LARGE_OBJECTS_SQL);
+    });
+
+    it('counts and digests them as the table pg_catalog.pg_largeobject_metadata, the same after pg_dump -Fc -Z0 and pg_restore', async () => {
+      const before = await digestsOf(withObjects);
+      expect(before.map((table) => [table.name, table.rows])).toEqual([
+        ['public.docs', 5],
+        ['pg_catalog.pg_largeobject_metadata', 5],
+      ]);
+      const restored = await createTestDatabase();
+      await run(path.join(await findPostgresBinDir(), 'pg_restore'), [
+        '--no-owner',
+        '-d',
+        restored,
+        await dumpOfObjects(),
+      ]);
+      expect(await digestsOf(restored)).toEqual(before);
+    });
+
+    it('changes the large objects digest when one byte of one object changes, or two objects swap contents', async () => {
+      const copy = await createTestDatabase();
+      await query(copy, LARGE_OBJECTS_SQL);
+      const digestOfObjects = async (): Promise<TableDigest | undefined> =>
+        (await digestsOf(copy)).find(
+          (table) => table.name === 'pg_catalog.pg_largeobject_metadata',
+        );
+      const before = await digestOfObjects();
+      // One byte past the first 1 MiB piece of object 4.
+      await query(copy, `select lo_put(body, ${MIB + 7}, 'x') from docs where id = 4`);
+      const changed = await digestOfObjects();
+      expect(changed?.rows).toBe(5);
+      expect(changed?.digest).not.toBe(before?.digest);
+
+      const swapped = await createTestDatabase();
+      await query(
+        swapped,
+        `create table docs (id int primary key, body oid);
+         insert into docs values (1, lo_from_bytea(0, 'one')), (2, lo_from_bytea(0, 'two'));`,
+      );
+      const [, objects] = await digestsOf(swapped);
+      await query(
+        swapped,
+        `select lo_put(body, 0, case id when 1 then 'two'::bytea else 'one'::bytea end) from docs`,
+      );
+      const [, swappedObjects] = await digestsOf(swapped);
+      expect(swappedObjects?.rows).toBe(2);
+      expect(swappedObjects?.digest).not.toBe(objects?.digest);
+    });
+
+    it('gives the same digest in the embedded database (PGlite) after a plain dump', async () => {
+      const before = await digestsOf(withObjects);
+      const plain = await pgDump(withObjects, 'p', path.join(dir, 'objects.sql'), ['--no-owner']);
+      const digests = await digestsInPglite(plain);
+      expect(digests.map((table) => table.name)).toContain('pg_catalog.pg_largeobject_metadata');
+      expect(digests).toEqual(before);
+    });
   });
 
   it('changes when one of two identical rows is removed (a sum, not XOR, of row hashes)', async () => {
