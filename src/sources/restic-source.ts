@@ -756,12 +756,18 @@ class ResticSource implements RestoreSource {
     );
     const restoredFiles =
       unreadable.size === 0 ? files : files.filter((file) => !unreadable.has(file.path));
+    const snapshot = `snapshot ${set.id.slice(0, 8)}`;
+    // restic gave up part-way (exit 1 with no per-file error): the check says so, never "without errors".
+    if (stopped)
+      findings.push({ item: snapshot, problem: 'restore-stopped', actual: stopped.detail });
     const check = resultFromFindings('restic-restore', findings, {
       expected: { errors: 0 },
-      actual: { errors: errors.size, files: restoredFiles.length },
-      passDetail: `restic restored ${files.length} file(s) of snapshot ${set.id.slice(0, 8)} without errors`,
+      actual: { errors: errors.size + (stopped ? 1 : 0), files: restoredFiles.length },
+      passDetail: `restic restored ${files.length} file(s) of ${snapshot} without errors`,
       failDetail: (found) =>
-        `restic could not restore ${found.length} item(s), first ${found[0]?.item}: ${String(found[0]?.actual ?? found[0]?.problem)}`,
+        stopped && found.length === 1
+          ? `restic stopped restoring ${snapshot} after ${restoredFiles.length} file(s): ${stopped.detail}`
+          : `restic could not restore ${found.length} item(s), first ${found[0]?.item}: ${String(found[0]?.actual ?? found[0]?.problem)}`,
       onFinding: findings.every((finding) => finding.problem === 'metadata-not-restored')
         ? 'warn'
         : 'fail',

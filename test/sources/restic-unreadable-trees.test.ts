@@ -1,14 +1,16 @@
-import { cp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { silentLogger, type Logger } from '../../src/log/logger.js';
+import { runCommand } from '../../src/exec/run-command.js';
 import { SourceError, type BackupSet } from '../../src/model/restore.js';
 import { BackupDamagedError, type RestoreSource } from '../../src/sources/restore-source.js';
 import {
   createResticRepo,
   pseudoRandomBytes,
+  resticEnv,
   resticSourceOver,
   writeTree,
   type ResticRepo,
@@ -133,6 +135,43 @@ describe('restic source over a repository whose trees cannot be read', () => {
       expect(ran[1]).toMatch(new RegExp(` --no-cache ${set.id}$`));
     },
   );
+
+  it('a restore restic stops part-way (a data blob the rebuilt index lacks) fails its restic-restore check, naming what restic said', async () => {
+    const copy = path.join(repo.dir, 'blob-gone');
+    await cp(repo.repository, copy, { recursive: true });
+    // The largest pack holds sub/big.bin's data; the index rebuilt without it no longer names its blobs.
+    const all = await packs(copy);
+    await rm(all[all.length - 1]!.file);
+    const env = resticEnv(copy, path.join(repo.dir, 'blob-gone-cache'));
+    const rebuilt = await runCommand('restic', ['rebuild-index'], {
+      env,
+      input: '',
+      timeoutMs: 60_000,
+    });
+    expect(rebuilt.exitCode, rebuilt.stderrTail).toBe(0);
+    const scratch = path.join(repo.dir, 'blob-gone-scratch');
+    await mkdir(scratch);
+    const restic = source(copy, path.join(repo.dir, 'blob-gone-cache'));
+    const error = await failure(() => restic.restore(set, scratch, { items: null, log }));
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    const [check] = (error as BackupDamagedError).partial.checks ?? [];
+    expect(check).toMatchObject({
+      name: 'restic-restore',
+      verdict: 'failed',
+      findings: [
+        {
+          item: `snapshot ${set.id.slice(0, 8)}`,
+          problem: 'restore-stopped',
+          actual: expect.stringMatching(/[Uu]nknown blob|not found/) as unknown,
+        },
+      ],
+    });
+    expect(check?.detail).toMatch(
+      new RegExp(
+        `^restic stopped restoring snapshot ${set.id.slice(0, 8)} after \\d+ file\\(s\\): `,
+      ),
+    );
+  });
 
   it('a repository that cannot be opened stays an error, not damage', async () => {
     const missing = source(path.join(repo.dir, 'nowhere'), path.join(repo.dir, 'nowhere-cache'));
