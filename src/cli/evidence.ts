@@ -24,6 +24,7 @@ import {
   type CommonOptions,
 } from './context.js';
 import { CliError, ExitCode } from './exit-codes.js';
+import { plural } from '../model/describe.js';
 import { parseTimeOption, writeFileAtomically } from './report.js';
 
 /** `restore-drill evidence`: verify, export and purge the evidence chain. */
@@ -113,7 +114,7 @@ export function formatChainReport(report: ChainReport, bundle?: string): string 
     if (items.differing > items.problems.length)
       lines.push(`  … and ${items.differing - items.problems.length} more runs whose items differ`);
     lines.push(
-      `items: ${items.items} of ${items.runs} run${items.runs === 1 ? '' : 's'} recomputed against each record's itemsDigest${itemsDiffer ? `, ${items.differing} differ` : ', all match'}`,
+      `items: ${plural(items.items, 'item')} of ${plural(items.runs, 'run')} recomputed against each record's itemsDigest${itemsDiffer ? `, ${items.differing} differ` : ', all match'}`,
     );
   }
   if (report.head) lines.push(`head: seq ${report.head.seq} record_hash ${report.head.recordHash}`);

@@ -150,7 +150,8 @@ export function classifyResticFailure(
     };
   if (record.exitCode === 12 || /wrong password or no key found/.test(stderr)) {
     return {
-      message: `restic repository ${repo}: wrong password`,
+      // restic cannot tell a wrong password from a damaged key file: its own words say both.
+      message: `restic repository ${repo}: wrong password or no key found`,
       transient: false,
       environment: true,
       code: 'source.auth',

@@ -38,7 +38,7 @@ describe.each(['pglite', 'postgres'] as const)(
       );
       expect(verified.exitCode).toBe(0);
       expect(verified.stdout).toMatch(
-        /^evidence chain intact: 4 records, seq \d+ to \d+, verified from the genesis hash\nitems: 4 of 4 runs recomputed against each record's itemsDigest, all match\nhead: seq \d+ record_hash [0-9a-f]{64}$/,
+        /^evidence chain intact: 4 records, seq \d+ to \d+, verified from the genesis hash\nitems: 4 items of 4 runs recomputed against each record's itemsDigest, all match\nhead: seq \d+ record_hash [0-9a-f]{64}$/,
       );
 
       const json = await restoreDrill(

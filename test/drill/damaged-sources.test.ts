@@ -201,7 +201,9 @@ describe('runDrill: restic repositories', () => {
   it('errors, not fails, on a wrong password or a repository that is not there', async () => {
     const wrong = await drill('restic-wrong-password', restic(repo.repository, 'not-it'));
     expect(wrong.verdict).toBe('error');
-    expect(wrong.cause).toMatch(/^source\.auth: restic repository .*: wrong password$/);
+    expect(wrong.cause).toMatch(
+      /^source\.auth: restic repository .*: wrong password or no key found$/,
+    );
     const missing = await drill('restic-missing', restic(path.join(base, 'no-repo')));
     expect(missing.verdict).toBe('error');
     expect(missing.cause).toMatch(/^source\.unreachable: restic repository .* does not exist$/);

@@ -502,7 +502,9 @@ describe('restic source against a real repository', () => {
 
   test('fails with a one-line cause naming the repository for a wrong password', async () => {
     const error = await sourceError(source(repo, { password: 'not-the-password' }).listSets({}));
-    expect(error.message).toBe(`restic repository ${repo.repository}: wrong password`);
+    expect(error.message).toBe(
+      `restic repository ${repo.repository}: wrong password or no key found`,
+    );
     expect(error.transient).toBe(false);
   });
 
@@ -1031,7 +1033,9 @@ describe('restic source failure modes (fake restic binary)', () => {
       const error = await sourceError(
         restic.restore(set as BackupSet, await scratch(), { items: null, log }),
       );
-      expect(error.message).toBe('restic repository /nonexistent/fake-repo: wrong password');
+      expect(error.message).toBe(
+        'restic repository /nonexistent/fake-repo: wrong password or no key found',
+      );
       expect(error.causeCode).toBe('source.auth');
       const restore = error.commands.find((command) => / restore /.test(command.command));
       expect(restore?.canceled).toBe(true);
@@ -1073,7 +1077,7 @@ describe('restic source failure modes (fake restic binary)', () => {
     expect(locked.message).toBe('restic repository /nonexistent/fake-repo is locked: nope');
     expect(locked.transient).toBe(true);
     expect((await byCode('12')).message).toBe(
-      'restic repository /nonexistent/fake-repo: wrong password',
+      'restic repository /nonexistent/fake-repo: wrong password or no key found',
     );
   });
 
