@@ -36,6 +36,7 @@ import type { CauseCode } from '../model/causes.js';
 import { decodeFileName, fileNameOf, fsPath } from '../model/file-name.js';
 import { NO_SPACE } from '../scratch/space.js';
 import { hashTree } from '../scratch/tree-hasher.js';
+import { drillUser } from '../model/permission.js';
 
 /** The oldest restic (0.x) this source is tested against: Debian 12's 0.14. */
 const MIN_MINOR = 14;
@@ -225,6 +226,10 @@ export function classifyResticFailure(
     environment: false,
   };
 }
+
+/** restic retrying the save of its lock file on a folder it may never write. */
+const LOCK_NOT_WRITABLE =
+  /^Save\(<lock\/[0-9a-f]+>\) returned error, retrying after .*: (read-only file system|permission denied)\s*$/i;
 
 /** Escapes restic's filter syntax so a path matches only itself (restic's `--include` takes patterns). */
 export function escapeResticPattern(treePath: string): string {
@@ -1027,7 +1032,19 @@ class ResticSource implements RestoreSource {
       recordAfter?: Promise<unknown>;
     },
   ): Promise<CommandResult> {
-    const { recordAfter, ...commandOptions } = options;
+    const { recordAfter, onStderrLine, ...commandOptions } = options;
+    // restic retries a lock it cannot write for about 45 s; a read-only or forbidden
+    // locks/ folder never heals, so the first such retry stops it.
+    const lockRefused = new AbortController();
+    let lockProblem: string | null = null;
+    const watchLock = (line: string): void => {
+      const refused = lockProblem === null ? LOCK_NOT_WRITABLE.exec(line) : null;
+      if (refused) {
+        lockProblem = (refused[1] as string).toLowerCase();
+        lockRefused.abort();
+      }
+      onStderrLine?.(line);
+    };
     const env: Record<string, string | undefined> = {
       ...this.#config.env,
       // Inherited values would compete with the configured ones.
@@ -1039,6 +1056,10 @@ class ResticSource implements RestoreSource {
     };
     const result = await runCommand(this.#config.binary, args, {
       ...commandOptions,
+      signal: options.signal
+        ? AbortSignal.any([options.signal, lockRefused.signal])
+        : lockRefused.signal,
+      onStderrLine: watchLock,
       env,
       timeoutMs: this.#config.timeout,
       // restic removes its repository lock on SIGINT; restic 0.14 dies on SIGTERM and leaves the
@@ -1055,6 +1076,14 @@ class ResticSource implements RestoreSource {
     );
     // Like every long operation here, an abort rejects with the signal's reason.
     if (result.canceled && options.signal?.aborted) throw options.signal.reason;
+    if (lockProblem !== null) {
+      const denied = lockProblem === 'permission denied';
+      throw new SourceError(
+        `restic repository ${this.#label} cannot be read: restic must write a lock in its locks/ folder and got '${lockProblem}'${denied ? ` as ${drillUser()}` : ''}; give the drill's user write access to locks/`,
+        false,
+        { code: denied ? 'source.auth' : 'source.failed' },
+      );
+    }
     return result;
   }
 

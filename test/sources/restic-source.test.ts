@@ -508,6 +508,31 @@ describe('restic source against a real repository', () => {
     expect(error.transient).toBe(false);
   });
 
+  test('a repository on a read-only mount is an error naming the lock restic cannot write, at its first retry', async () => {
+    const mountPoint = path.join(repo.dir, 'read-only');
+    await mkdir(mountPoint);
+    const mounted = async (args: string[]): Promise<void> => {
+      const result = await runCommand('mount', args, { timeoutMs: 30_000 });
+      expect(result.exitCode, result.stderrTail).toBe(0);
+    };
+    await mounted(['--bind', repo.repository, mountPoint]);
+    try {
+      await mounted(['-o', 'remount,bind,ro', mountPoint]);
+      const readOnly = resticSourceKind.create(config(repo, { repository: mountPoint }), {
+        configDir: repo.dir,
+        log,
+      });
+      const error = await sourceError(readOnly.listSets({}));
+      expect(error.causeCode).toBe('source.failed');
+      expect(error.message).toBe(
+        `restic repository ${mountPoint} cannot be read: restic must write a lock in its locks/ folder and got 'read-only file system'; give the drill's user write access to locks/`,
+      );
+    } finally {
+      await runCommand('umount', [mountPoint], { timeoutMs: 30_000 });
+    }
+    // Stopped at restic's first retry, ~0.5 s in: restic alone retries for about 45 s.
+  }, 20_000);
+
   test('fails naming the password file when it cannot be read', async () => {
     const restic = resticSourceKind.create(
       resticSourceConfigSchema.parse({
