@@ -1,4 +1,4 @@
-import type { PGlite } from '@electric-sql/pglite';
+import type { Extensions, PGlite } from '@electric-sql/pglite';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
@@ -122,6 +122,7 @@ export async function openPglite(
   dataDir: string,
   onSeedFailed: (error: unknown) => void = () => {},
   seedDirs: readonly string[] = SEED_DIRS,
+  extensions: Extensions = {},
 ): Promise<PGlite> {
   const { PGlite } = await import('@electric-sql/pglite');
   const startParams = [...PGlite.defaultStartParams, '-c', `shared_buffers=${SHARED_BUFFERS}`];
@@ -129,11 +130,11 @@ export async function openPglite(
   if (seed !== null) {
     try {
       await unpackSeed(seed, dataDir);
-      return await PGlite.create({ dataDir, startParams });
+      return await PGlite.create({ dataDir, startParams, extensions });
     } catch (error) {
       onSeedFailed(error);
       await rm(dataDir, { recursive: true, force: true });
     }
   }
-  return PGlite.create({ dataDir, startParams });
+  return PGlite.create({ dataDir, startParams, extensions });
 }

@@ -21,6 +21,7 @@ import {
   type ServerAddress,
 } from './postgres/scratch-server.js';
 import { countTables } from './postgres/table-counts.js';
+import { pgliteExtensionsFor } from './postgres/pglite-extensions.js';
 import {
   BackupDamagedError,
   type RestoreOptions,
@@ -231,8 +232,12 @@ export class PostgresSource implements RestoreSource {
         `sampling tables needs a custom, directory or tar dump; ${set.path} is plain SQL`,
       );
     const dataDir = path.join(scratchDir, 'pglite');
-    const lite = await openPglite(dataDir, (error) =>
-      options.log.warn({ err: String(error) }, 'PGlite seed not loaded; running initdb'),
+    const extensions = await pgliteExtensionsFor(set.path, { signal: options.signal });
+    const lite = await openPglite(
+      dataDir,
+      (error) => options.log.warn({ err: String(error) }, 'PGlite seed not loaded; running initdb'),
+      undefined,
+      extensions,
     );
     try {
       const loaded = await loadPlainDump(lite, set.path, { signal: options.signal });

@@ -851,6 +851,39 @@ describe('postgres source into embedded PGlite', () => {
     }
   });
 
+  it('loads a plain dump that creates contrib extensions PGlite ships (pg_trgm, uuid-ossp, citext, hstore), using them', async () => {
+    const withExtensions = await createTestDatabase();
+    await query(
+      withExtensions,
+      `create extension pg_trgm; create extension "uuid-ossp"; create extension citext;
+       create schema ext; create extension hstore with schema ext;
+       create table people (id uuid primary key default uuid_generate_v4(), email citext unique,
+         attrs ext.hstore, bio text);
+       create index people_bio on people using gin (bio gin_trgm_ops);
+       insert into people (email, attrs, bio)
+         select 'User' || i || '@Example.org', ext.hstore('n', i::text), 'bio of person ' || i
+         from generate_series(1, 50) as i;`,
+    );
+    await mkdir(path.join(root, 'extensions'), { recursive: true });
+    await pgDump(withExtensions, 'p', path.join(root, 'extensions', 'app.sql'), ['--no-owner']);
+    const parsed = postgresSourceConfigSchema.parse({ kind: 'postgres', path: 'extensions/*.sql' });
+    const { outcome } = await restoreAll(new PostgresSource(parsed, { configDir: root, log }));
+    try {
+      expect(outcome.tables).toEqual([{ name: 'public.people', rows: 50 }]);
+      expect(outcome.database?.location).toMatch(/^pglite:/);
+      const found = await outcome.database!.readOnly(
+        (q) =>
+          q(
+            "select count(*)::int as n from public.people where email = 'user7@example.org' and bio % 'bio of person 7'",
+          ),
+        { statementTimeoutMs: 0 },
+      );
+      expect(found.rows[0]?.n).toBe(1);
+    } finally {
+      await outcome.dispose?.();
+    }
+  });
+
   /** The embedded source over an edited copy of the plain dump. */
   async function embedded(
     name: string,
