@@ -14,7 +14,7 @@ import {
   type ManifestProblem,
 } from '../manifest/index.js';
 import { fsPath } from '../model/file-name.js';
-import { missingWal } from '../manifest/wal-ranges.js';
+import { verifyWal } from '../manifest/wal-ranges.js';
 import { drillUser, isPermissionDenied } from '../model/permission.js';
 import type { BackupSet, RestoredFile } from '../model/restore.js';
 import { CheckBrokenError, type Check, type CheckContext } from './check.js';
@@ -33,7 +33,7 @@ export const manifestCheckConfigSchema = z
       .enum(['in-backup', 'archived'])
       .optional()
       .describe(
-        "backup_manifest only. in-backup (default, as pg_verifybackup): the WAL the manifest's WAL-Ranges need must be in the restored pg_wal/, or the backup would not start. archived: the backup was taken with -X none and its WAL is kept by WAL archiving; it is not looked for.",
+        "backup_manifest only. in-backup (default, as pg_verifybackup): the WAL the manifest's WAL-Ranges need must be in the restored pg_wal/ and its records whole (page headers, prev-links, CRCs), or the backup would not start. archived: the backup was taken with -X none and its WAL is kept by WAL archiving; it is not looked for.",
       ),
   })
   .describe('Verify every restored file against a manifest of checksums.');
@@ -367,7 +367,8 @@ function fileBehindLink(
  * `manifest`: every file the manifest lists (within the sample, when sampling) was
  * restored with the expected size and checksum. Findings name each missing, changed
  * (one flipped byte), truncated or unreadable file, and each unsafe or malformed
- * manifest entry. The manifest file itself is not compared.
+ * manifest entry; for a backup_manifest, each WAL segment missing and each WAL range
+ * damaged. The manifest file itself is not compared.
  */
 export class ManifestCheck implements Check {
   readonly name = 'manifest';
@@ -466,14 +467,18 @@ export class ManifestCheck implements Check {
     // needs is judged by its WAL-Ranges instead, when the whole backup was restored.
     const walChecked =
       this.config.wal !== 'archived' && (manifest.walRanges?.length ?? 0) > 0 && !context.sampled;
-    const walFindings =
+    const wal =
       walChecked && manifest.walRanges
-        ? await missingWal(
+        ? await verifyWal(
             location.where === 'restored set' ? dirname(location.file) : context.scratchDir,
             manifest.walRanges,
+            { signal: context.signal },
           )
-        : [];
+        : null;
+    const walFindings = wal?.findings ?? [];
     fileFindings.push(...walFindings);
+    const walCount = (problem: string): number =>
+      walFindings.filter((finding) => finding.problem === problem).length;
 
     const tableFindings: Finding[] = [];
     const tables =
@@ -520,7 +525,9 @@ export class ManifestCheck implements Check {
       ...(linkCounts ? { linksVerified: linkCounts.verified } : {}),
       ...(tables ? { tablesVerified: tables.verified } : {}),
       ...(!knowsScope ? { missingNotChecked: 'sampled without the list of chosen paths' } : {}),
-      ...(walFindings.length > 0 ? { missingWalSegments: walFindings.length } : {}),
+      ...(walCount('missing-wal') > 0 ? { missingWalSegments: walCount('missing-wal') } : {}),
+      ...(walCount('damaged-wal') > 0 ? { damagedWalRanges: walCount('damaged-wal') } : {}),
+      ...(wal ? { walRecordsVerified: wal.records } : {}),
     };
     const scope = context.sampled ? 'sampled ' : '';
     const result = resultFromFindings(this.name, findings, {
@@ -528,7 +535,7 @@ export class ManifestCheck implements Check {
       actual,
       passDetail: `all ${plural(counts.verified, `${scope}file`)}${linkCounts ? ` and ${plural(linkCounts.verified, 'link')}` : ''} match ${location.display} (${manifest.format})${sizeOnly > 0 ? `, ${sizeOnly} by size only` : ''}${
         tables ? `; ${plural(tables.verified, 'table')} match` : ''
-      }${walChecked ? '; the WAL its WAL-Ranges need is there' : ''}`,
+      }${wal ? `; the WAL its WAL-Ranges need is there, ${plural(wal.records, 'record')} whole` : ''}`,
       failDetail: () =>
         `${plural(total, 'problem')} with ${location.display}: ${listFindings(findings)}`,
     });

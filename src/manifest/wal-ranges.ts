@@ -2,6 +2,8 @@ import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Finding } from '../model/check-result.js';
+import { formatLsn, parseLsn, segmentName } from './lsn.js';
+import { readWalRecords } from './wal-records.js';
 
 /** One entry of a backup_manifest's "WAL-Ranges": the WAL a restore of the backup needs. */
 export const walRangeSchema = z.object({
@@ -21,23 +23,10 @@ const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 const SEGMENT_SIZE_OFFSET = 32;
 const WAL_FILE = /^[0-9A-F]{24}$/;
 
-function lsnOf(text: string): bigint {
-  const [high, low] = text.split('/') as [string, string];
-  return (BigInt(`0x${high}`) << 32n) | BigInt(`0x${low}`);
-}
-
-/** The segment file name holding `lsn` on `timeline` (`000000010000000000000002`). */
-export function segmentName(timeline: number, lsn: bigint, segmentBytes: number): string {
-  const segment = lsn / BigInt(segmentBytes);
-  const perId = 0x1_0000_0000n / BigInt(segmentBytes);
-  const hex = (value: bigint | number): string => value.toString(16).toUpperCase().padStart(8, '0');
-  return `${hex(timeline)}${hex(segment / perId)}${hex(segment % perId)}`;
-}
-
 /** Every segment a range needs, first to last (its end LSN is where the last record ends). */
 export function segmentsOf(range: WalRange, segmentBytes: number): string[] {
-  const start = lsnOf(range['Start-LSN']) / BigInt(segmentBytes);
-  const endLsn = lsnOf(range['End-LSN']);
+  const start = parseLsn(range['Start-LSN']) / BigInt(segmentBytes);
+  const endLsn = parseLsn(range['End-LSN']);
   const end = (endLsn > 0n ? endLsn - 1n : 0n) / BigInt(segmentBytes);
   const names: string[] = [];
   for (let segment = start; segment <= end && names.length < 100_000; segment++)
@@ -64,16 +53,25 @@ async function segmentBytesIn(walDir: string, files: readonly string[]): Promise
   return DEFAULT_SEGMENT_BYTES;
 }
 
+/** What the WAL check found: a finding per missing segment or damaged range, and the records read whole. */
+export interface WalVerification {
+  findings: Finding[];
+  records: number;
+}
+
 /**
  * The WAL a backup_manifest says a restore needs, looked for in the restored `pg_wal/`: a
  * backup without it (taken with `-X none`, or its WAL lost) does not start, however whole its
  * files are (PostgreSQL: "could not locate required checkpoint record"). One finding per
- * missing segment, each naming the range that needs it.
+ * missing segment, each naming the range that needs it. A range whose segments are all there
+ * is parsed record by record, as pg_verifybackup has pg_waldump do: one finding for its first
+ * damaged page or record (`damaged-wal`), at which recovery would stop as well.
  */
-export async function missingWal(
+export async function verifyWal(
   restoredRoot: string,
   ranges: readonly WalRange[],
-): Promise<Finding[]> {
+  options: { signal?: AbortSignal | undefined } = {},
+): Promise<WalVerification> {
   const walDir = join(restoredRoot, 'pg_wal');
   const present = (await readdir(walDir).catch(() => [] as string[])).filter((name) =>
     WAL_FILE.test(name),
@@ -81,16 +79,34 @@ export async function missingWal(
   const segmentBytes = await segmentBytesIn(walDir, present);
   const have = new Set(present);
   const findings: Finding[] = [];
+  let records = 0;
   for (const range of ranges) {
     const needed = `timeline ${range.Timeline} ${range['Start-LSN']}–${range['End-LSN']}`;
-    for (const name of segmentsOf(range, segmentBytes))
-      if (!have.has(name))
-        findings.push({
-          item: `pg_wal/${name}`,
-          problem: 'missing-wal',
-          expected: { walRange: needed },
-          actual: null,
-        });
+    const missing = segmentsOf(range, segmentBytes).filter((name) => !have.has(name));
+    for (const name of missing)
+      findings.push({
+        item: `pg_wal/${name}`,
+        problem: 'missing-wal',
+        expected: { walRange: needed },
+        actual: null,
+      });
+    // Its missing segments say already that the range cannot be read.
+    if (missing.length > 0) continue;
+    const span = {
+      timeline: range.Timeline,
+      start: parseLsn(range['Start-LSN']),
+      end: parseLsn(range['End-LSN']),
+      segmentBytes,
+    };
+    const reading = await readWalRecords(walDir, span, options);
+    records += reading.records;
+    if (reading.damage !== null)
+      findings.push({
+        item: `pg_wal/${reading.damage.segment}`,
+        problem: 'damaged-wal',
+        expected: { walRange: needed },
+        actual: `${reading.damage.problem} at LSN ${formatLsn(reading.damage.lsn)}`,
+      });
   }
-  return findings;
+  return { findings, records };
 }

@@ -106,12 +106,12 @@ export async function contextFor(
   };
 }
 
-/** Flips one bit of one byte in the middle of a file, keeping its size. */
-export async function flipByte(file: string): Promise<void> {
+/** Flips one bit of one byte (at `offset`, else in the middle of the file), keeping its size. */
+export async function flipByte(file: string, offset?: number): Promise<void> {
   const handle = await open(file, 'r+');
   try {
     const { size } = await handle.stat();
-    const at = Math.floor(size / 2);
+    const at = offset ?? Math.floor(size / 2);
     const byte = Buffer.alloc(1);
     await handle.read(byte, 0, 1, at);
     byte[0] = byte[0]! ^ 0x01;

@@ -5,6 +5,7 @@ import {
   readdir,
   readFile,
   rm,
+  stat,
   symlink,
   truncate,
   unlink,
@@ -26,6 +27,7 @@ import {
   manifestPathInSet,
 } from '../../src/checks/manifest-check.js';
 import { crc32c, crc32cHex } from '../../src/manifest/crc32c.js';
+import { parseLsn, segmentName } from '../../src/manifest/lsn.js';
 import { writeManifestForFolder } from '../../src/manifest/restore-drill-manifest.js';
 import {
   copyInto,
@@ -39,6 +41,7 @@ import {
 } from './fixture.js';
 import { createWriteStream } from 'node:fs';
 import { finished } from 'node:stream/promises';
+import { setTimeout } from 'node:timers/promises';
 
 const FILES = {
   'a.txt': 'alpha\n',
@@ -586,13 +589,13 @@ describe('manifest check on a real pg_basebackup backup', () => {
     const [good, extra] = await run();
     expect(good!.verdict).toBe('passed');
     expect(good!.detail).toMatch(
-      /^all \d+ files match backup_manifest \(backup_manifest\); the WAL its WAL-Ranges need is there$/,
+      /^all \d+ files match backup_manifest \(backup_manifest\); the WAL its WAL-Ranges need is there, \d+ records whole$/,
     );
     expect(extra!.verdict).toBe('passed');
 
     // WAL and files pg_basebackup -R writes are not in the manifest, and not extra.
     await writeFiles(bench.scratch, {
-      'pg_wal/000000010000000000000002': 'wal',
+      'pg_wal/0000000100000000000000FF': 'wal',
       'standby.signal': '',
     });
     await flipByte(join(bench.scratch, 'global/pg_control'));
@@ -621,6 +624,84 @@ describe('manifest check on a real pg_basebackup backup', () => {
       },
     ]);
     expect(extraAfter!.verdict).toBe('passed');
+  });
+
+  /** A restored backup's one WAL range: its LSNs, the segment it starts in and where they fall in it. */
+  async function walRangeOf(backupDir: string) {
+    const manifest = JSON.parse(await readFile(join(backupDir, 'backup_manifest'), 'utf8')) as {
+      'WAL-Ranges': { Timeline: number; 'Start-LSN': string; 'End-LSN': string }[];
+    };
+    expect(manifest['WAL-Ranges']).toHaveLength(1);
+    const range = manifest['WAL-Ranges'][0]!;
+    const start = parseLsn(range['Start-LSN']);
+    const walDir = join(bench.scratch, 'pg_wal');
+    const [first] = (await readdir(walDir)).filter((name) => /^[0-9A-F]{24}$/.test(name));
+    const segmentBytes = (await stat(join(walDir, first!))).size;
+    const segment = segmentName(range.Timeline, start, segmentBytes);
+    return {
+      range,
+      start,
+      end: parseLsn(range['End-LSN']),
+      segment,
+      file: join(walDir, segment),
+      offsetOf: (lsn: bigint) => Number(lsn % BigInt(segmentBytes)),
+      walRange: `timeline ${range.Timeline} ${range['Start-LSN']}–${range['End-LSN']}`,
+    };
+  }
+
+  test('fails naming the segment and LSN of a byte flipped inside the WAL range, not one after it', async () => {
+    await copyInto(backup, bench.scratch);
+    const wal = await walRangeOf(backup);
+    const config = { format: 'backup_manifest', path: 'backup_manifest' };
+
+    // Halfway into the range's first record (past its length): its CRC no longer matches.
+    const length = (await readFile(wal.file)).readUInt32LE(wal.offsetOf(wal.start));
+    const inside = wal.offsetOf(wal.start) + Math.floor(length / 2);
+    await flipByte(wal.file, inside);
+    const damaged = await runCheck(config);
+    expect(damaged.verdict).toBe('failed');
+    expect(damaged.findings).toEqual([
+      {
+        item: `pg_wal/${wal.segment}`,
+        problem: 'damaged-wal',
+        expected: { walRange: wal.walRange },
+        actual: `record CRC mismatch at LSN ${wal.range['Start-LSN']}`,
+      },
+    ]);
+    expect(damaged.actual).toMatchObject({ damagedWalRanges: 1, walRecordsVerified: 0 });
+
+    // After End-LSN the segment holds what the server wrote after the backup: not judged.
+    await flipByte(wal.file, inside);
+    await flipByte(wal.file, wal.offsetOf(wal.end) + 8);
+    const after = await runCheck(config);
+    expect(after.verdict).toBe('passed');
+    expect(after.actual).toMatchObject({ walRecordsVerified: expect.any(Number) });
+  });
+
+  test('passes a backup whose WAL range spans pages, written to while it was taken', async () => {
+    await server.sql('create table busy (body text)');
+    await server.sql('create table busy_stop ()');
+    const insertLsn = async () => parseLsn(await server.sql('select pg_current_wal_insert_lsn()'));
+    const before = await insertLsn();
+    // Writes records of 20 kB (each across pages) until told to stop, from another session.
+    const writer = server.sql(
+      "do $$ begin while not exists (select from busy_stop) loop perform pg_logical_emit_message(false, 'drill', repeat('x', 20000)); insert into busy select repeat(md5(random()::text), 100); perform pg_sleep(0.005); end loop; end $$",
+    );
+    let busy: string;
+    try {
+      // Taken once the writer is writing, so that its records fall inside the backup's range.
+      while ((await insertLsn()) - before < 100_000n) await Promise.race([setTimeout(10), writer]);
+      busy = await server.baseBackup('busy', ['-X', 'stream', '--checkpoint=fast']);
+    } finally {
+      await server.sql('insert into busy_stop default values');
+      await writer;
+    }
+    await copyInto(busy, bench.scratch);
+    const wal = await walRangeOf(busy);
+    expect(wal.end - wal.start).toBeGreaterThan(4n * 8192n);
+    const result = await runCheck({ format: 'backup_manifest', path: 'backup_manifest' });
+    expect(result.verdict).toBe('passed');
+    expect((result.actual as { walRecordsVerified: number }).walRecordsVerified).toBeGreaterThan(4);
   });
 });
 

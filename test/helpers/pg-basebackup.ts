@@ -15,14 +15,17 @@ function asServerUser(): Pick<RunCommandOptions, 'uid' | 'gid'> {
   return { uid, gid };
 }
 
-async function run(tool: string, args: string[], cwd: string): Promise<void> {
+/** Runs a server tool; its whole stdout. */
+async function run(tool: string, args: string[], cwd: string): Promise<string> {
   const result = await runCommand(join(BIN, tool), args, {
     ...asServerUser(),
     cwd,
     timeoutMs: 60_000,
+    keepStdout: true,
   });
   if (result.exitCode !== 0)
     throw new Error(`${tool} failed: ${describeExit(result)}\n${result.stderrTail}`);
+  return result.stdout;
 }
 
 /** A throwaway PostgreSQL server listening only on a unix socket in its own folder. */
@@ -30,6 +33,8 @@ export interface ScratchServer {
   dir: string;
   /** Takes a plain-format base backup into `dir/name` with the given pg_basebackup options. */
   baseBackup(name: string, extraArgs?: string[]): Promise<string>;
+  /** Runs SQL in the `postgres` database with psql; its output unaligned, without headers. */
+  sql(query: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -77,6 +82,10 @@ export async function startScratchServer(): Promise<ScratchServer> {
         dir,
       );
       return target;
+    },
+    async sql(query) {
+      const args = ['-h', dir, '-p', port, '-U', superuser, '-d', 'postgres', '-XAtq'];
+      return (await run('psql', [...args, '-v', 'ON_ERROR_STOP=1', '-c', query], dir)).trim();
     },
     async stop() {
       await run('pg_ctl', ['-D', join(dir, 'data'), '-m', 'fast', '-w', 'stop'], dir);
