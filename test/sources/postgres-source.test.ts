@@ -523,6 +523,35 @@ describe('postgres source on a scratch server', () => {
     expect((error as BackupDamagedError).damage.detail).toMatch(/^unrecognized encoding "/);
   });
 
+  it.each([
+    [
+      'encoding',
+      "client_encoding = '",
+      -1,
+      '#',
+      /^invalid ENCODING item: SET client_encoding = #UTF8';$/,
+    ],
+    [
+      'stdstrings',
+      "standard_conforming_strings = 'o",
+      0,
+      'j',
+      /^invalid STDSTRINGS item: SET standard_conforming_strings = 'oj';$/,
+    ],
+  ])(
+    'fails a custom dump whose %s entry of the table of contents is garbled, as pg_restore -l reads it',
+    async (name, anchor, shift, replacement, detail) => {
+      await mkdir(path.join(root, `garbled-${name}`), { recursive: true });
+      const file = path.join(root, `garbled-${name}`, 'app.dump');
+      await cp(path.join(root, 'dumps', 'app-2026-01-01.dump'), file);
+      const offset = (await readFile(file)).indexOf(anchor) + anchor.length + shift;
+      await pokeByte(file, offset, replacement.charCodeAt(0));
+      const error = await restoreError(source({ path: `garbled-${name}/*.dump` }));
+      expect(error).toBeInstanceOf(BackupDamagedError);
+      expect((error as BackupDamagedError).damage.detail).toMatch(detail);
+    },
+  );
+
   it('fails a custom dump whose table of contents makes pg_restore -l crash, keeping that command', async () => {
     await mkdir(path.join(root, 'crashing'), { recursive: true });
     const file = path.join(root, 'crashing', 'app.dump');

@@ -286,9 +286,26 @@ async function classifyRestoreFailure(
     // The table of contents points at a data block that is not there (removed, or shifted).
     /found unexpected block ID \(\d+\) when reading data.*/,
     /unexpected data offset flag.*/,
-    /unrecognized data block type.*/,
     // The archive's ENCODING entry, garbled: every encoding a pg_dump writes is one pg_restore knows.
     /unrecognized encoding ".*"/,
+    // The table of contents garbled in other ways pg_restore notices as it reads it.
+    /invalid (ENCODING|STDSTRINGS) item: .*/,
+    /entry ID -?\d+ out of range -- perhaps a corrupt TOC/,
+    /bad dumpId|bad table dumpId for TABLE DATA item/,
+    /could not find entry for ID -?\d+/,
+    /unexpected section code -?\d+/,
+    /invalid creation date in header/,
+    /unrecognized file format "-?\d+"/,
+    /invalid compression code: -?\d+/,
+    /unexpected COPY statement syntax: .*/,
+    /unrecognized data block type.*/,
+    // Large objects: an OID garbled in the TOC or in a directory dump's blobs.toc.
+    /invalid OID for large object.*/,
+    /invalid line in large object TOC file .*/,
+    /could not open large object \d+: ERROR:\s+large object \d+ does not exist/,
+    // A tar dump without a member its TOC names.
+    /could not find header for file "[^"]*" in tar archive/,
+    /could not find file "[^"]*" in archive/,
     /error during file seek.*/,
     // A directory dump's table file cut short or gone: the folder was read, its data is not all there.
     /could not close data file .*/,
