@@ -538,6 +538,8 @@ describe('postgres source on a scratch server', () => {
       'j',
       /^invalid STDSTRINGS item: SET standard_conforming_strings = 'oj';$/,
     ],
+    // Byte 10 of the header is the archive's format: custom is 1.
+    ['format', '', 10, '\x05', /^expected format \(1\) differs from format found in file \(5\)$/],
   ])(
     'fails a custom dump whose %s entry of the table of contents is garbled, as pg_restore -l reads it',
     async (name, anchor, shift, replacement, detail) => {

@@ -297,6 +297,9 @@ async function classifyRestoreFailure(
     /invalid creation date in header/,
     /unrecognized file format "-?\d+"/,
     /invalid compression code: -?\d+/,
+    /expected format \(\d+\) differs from format found in file \(\d+\)/,
+    /sanity check on integer size \(\d+\) failed/,
+    /file offset in dump file is too large/,
     /unexpected COPY statement syntax: .*/,
     /unrecognized data block type.*/,
     // Large objects: an OID garbled in the TOC or in a directory dump's blobs.toc.
