@@ -7,6 +7,7 @@ import { listSpool } from '../evidence/spool.js';
 import { findUnfinishedRuns, recordRunResult, type RunStart } from '../evidence/runs.js';
 import type { Logger } from '../log/logger.js';
 import { isScratchDirOf, removeScratchDir } from '../scratch/scratch-dir.js';
+import { killProcessesIn } from '../scratch/orphans.js';
 import type { RunLeases } from './run-leases.js';
 import { formatCause } from '../model/causes.js';
 
@@ -156,6 +157,13 @@ async function removeLeftover(start: RunStart, log: Logger): Promise<boolean> {
     return false;
   }
   try {
+    // Its restore command may still run, orphaned: it would write into the folder again.
+    const killed = await killProcessesIn(start.scratchDir);
+    if (killed.length > 0)
+      log.warn(
+        { runId: start.runId, scratchDir: start.scratchDir, pids: killed },
+        'killed processes the aborted run left working in its scratch folder',
+      );
     await removeScratchDir(start.scratchDir);
     return true;
   } catch (error) {

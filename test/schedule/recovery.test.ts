@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
@@ -105,6 +107,26 @@ describe.each(dialects)('recovery of runs left by dead processes on %s', (dialec
     expect(
       await recoverAbandonedRuns({ db: t.store.db, leases, config, log: silentLogger() }),
     ).toEqual([]);
+  });
+
+  it('kills what the dead run left working in its scratch folder (an orphaned restore command) before removing it', async () => {
+    const dead = await abandonedRun();
+    // As a command source's restore outlives a CLI killed with -9: its own process group, cwd in scratch.
+    const orphan = spawn('sh', ['-c', 'sleep 30; echo late > again.txt'], {
+      cwd: dead.scratchDir as string,
+      detached: true,
+      stdio: 'ignore',
+    });
+    const exited = once(orphan, 'exit');
+    const recovered = await recoverAbandonedRuns({
+      db: t.store.db,
+      leases: t.leases(),
+      config,
+      log: silentLogger(),
+    });
+    expect(recovered.map((run) => [run.runId, run.scratchRemoved])).toEqual([[dead.runId, true]]);
+    expect(await exited).toEqual([null, 'SIGKILL']);
+    expect(await exists(dead.scratchDir as string)).toBe(false);
   });
 
   it('leaves a run alone while its lease is held', async () => {
