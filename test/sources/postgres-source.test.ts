@@ -588,6 +588,18 @@ describe('postgres source on a scratch server', () => {
     );
   });
 
+  it('fails a dump whose header gives an archive format no pg_dump writes (major version not 1) as damaged', async () => {
+    await mkdir(path.join(root, 'bad-major'), { recursive: true });
+    const file = path.join(root, 'bad-major', 'app.dump');
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dump'), file);
+    await pokeByte(file, 5, 5); // byte 5 is the major version
+    const error = await restoreError(source({ path: 'bad-major/*.dump' }));
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).damage.detail).toMatch(
+      /^its header gives archive format 5\.\d+, which no pg_dump writes \(1\.x\)$/,
+    );
+  });
+
   it('maps the newer-version message of a configured pg_restore binary', async () => {
     const src = source({ path: 'dumps/*.dump', pgRestore: FAKE_NEWER });
     await expect(

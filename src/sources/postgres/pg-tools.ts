@@ -266,11 +266,20 @@ async function classifyRestoreFailure(
     return new SourceError(`cannot run ${binary}: ${lastLine(stderr)}`, false, {
       code: 'tool.missing',
     });
-  const newer = /unsupported version \((\d+\.\d+)\) in file header/.exec(stderr);
+  const newer = /unsupported version \((\d+)\.(\d+)\) in file header/.exec(stderr);
+  // Every pg_dump since 2001 writes archive format 1.x: another major is a damaged header.
+  if (newer && newer[1] !== '1') {
+    const detail = `its header gives archive format ${newer[1]}.${newer[2]}, which no pg_dump writes (1.x)`;
+    return new BackupDamagedError(
+      `dump ${dump} is damaged or not a pg_dump archive: ${detail}`,
+      { detail, entry: null, offset: null },
+      { files: [], refused: [], commands: [withoutStdout(result)] },
+    );
+  }
   if (newer) {
     const version = await toolVersion(binary, signal);
     return new SourceError(
-      `dump ${dump} was made by a newer pg_dump than pg_restore ${version ?? '(unknown version)'} (archive format ${newer[1]}); use a pg_restore of the dump's major version or newer (source.pgRestore)`,
+      `dump ${dump} was made by a newer pg_dump than pg_restore ${version ?? '(unknown version)'} (archive format ${newer[1]}.${newer[2]}); use a pg_restore of the dump's major version or newer (source.pgRestore)`,
     );
   }
   // The dump was read and its data is bad: a finding (`failed`), with the command as evidence.
