@@ -703,6 +703,18 @@ async function readArchive(
     // header starts where that member's data ended; `bytes` is only how far the reading got.
     const between = current === null && previous !== null ? ` after entry ${previous}` : '';
     const offset = current === null && detail === INVALID_HEADER ? endOfLast : bytes;
+    // A gzip checksum is checked at its member's end and covers all of it: no entry or byte placed it.
+    if (/incorrect (data|length) check/.test(detail))
+      throw new BackupDamagedError(
+        `unreadable archive ${file}: ${detail}`,
+        {
+          detail: `${detail}: the data does not match the gzip checksum`,
+          entry: null,
+          offset: null,
+        },
+        undefined,
+        { cause },
+      );
     throw new BackupDamagedError(
       `unreadable archive ${file}: ${detail} ${where}`,
       { detail: `${detail}${between}`, entry: current ?? null, offset },

@@ -689,6 +689,30 @@ describe('tar source', () => {
       ]);
     });
 
+    it.each([
+      ['data', 8],
+      ['length', 4],
+    ])(
+      'fails a .tar.gz whose gzip %s check does not match without placing it at an entry or byte 0',
+      async (check, fromEnd) => {
+        const { archive, source } = await place(`bad-${check}-check.tar.gz`);
+        const tree = path.join(root, `bad-${check}-check-tree`);
+        await writeTree(tree, { 'a.txt': 'alpha\n', 'b.txt': 'bravo\n' });
+        await run('tar', ['-czf', archive, '-C', tree, 'a.txt', 'b.txt']);
+        // The trailer: CRC-32 of the data, then its length; every byte of data is intact.
+        const bytes = await readFile(archive);
+        bytes[bytes.length - fromEnd] = (bytes[bytes.length - fromEnd] as number) ^ 0x01;
+        await writeFile(archive, bytes);
+        const failure = await restoreFailure(source);
+        expect(failure).toBeInstanceOf(BackupDamagedError);
+        expect((failure as BackupDamagedError).damage).toEqual({
+          detail: `corrupt gzip data (incorrect ${check} check): the data does not match the gzip checksum`,
+          entry: null,
+          offset: null,
+        });
+      },
+    );
+
     it('fails on a .tar.gz with bytes after its gzip stream, saying so rather than calling its header bad', async () => {
       const { archive, source } = await place('trailing.tar.gz');
       const tree = path.join(root, 'trailing-tree');
