@@ -193,6 +193,7 @@ export class PostgresSource implements RestoreSource {
           jobs: format === 'tar' ? null : this.#config.jobs,
           list,
           toc,
+          targetMajor: serverMajor,
         });
         commands.push(restored.record);
         refused.push(...restored.failed);

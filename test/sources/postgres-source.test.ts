@@ -588,6 +588,78 @@ describe('postgres source on a scratch server', () => {
     );
   });
 
+  describe('a large object statement of the archive garbled (pg_restore runs it, and stops)', () => {
+    let garbled: Buffer;
+    beforeAll(async () => {
+      const withObject = await createTestDatabase();
+      await query(
+        withObject,
+        "create table docs (id int, body oid); insert into docs values (1, lo_from_bytea(0, 'x'))",
+      );
+      const dump = await pgDump(withObject, 'c', path.join(root, 'lo-statement.dump'));
+      const bytes = await readFile(dump);
+      const at = bytes.indexOf('SELECT pg_catalog.lo_create');
+      expect(at).toBeGreaterThan(0);
+      bytes.write('SELACT', at);
+      garbled = bytes;
+    });
+
+    it('fails it as damaged when the dump is no newer than the server, naming the error', async () => {
+      await mkdir(path.join(root, 'lo-garbled'), { recursive: true });
+      await writeFile(path.join(root, 'lo-garbled', 'app.dump'), garbled);
+      const error = await restoreError(source({ path: 'lo-garbled/*.dump' }));
+      expect(error).toBeInstanceOf(BackupDamagedError);
+      expect((error as BackupDamagedError).damage.detail).toBe(
+        'ERROR:  syntax error at or near "SELACT"',
+      );
+    });
+
+    it('fails a dump whose large object entry creates another OID than its data names', async () => {
+      await mkdir(path.join(root, 'lo-oid'), { recursive: true });
+      const bytes = Buffer.from(garbled);
+      bytes.write('SELECT', bytes.indexOf('SELACT pg_catalog.lo_create'));
+      // The last digit of the OID lo_create makes: the data block still names the first.
+      const digit = bytes.indexOf("')", bytes.indexOf('pg_catalog.lo_create')) - 1;
+      bytes[digit] = bytes[digit] === 0x39 ? 0x38 : (bytes[digit] as number) + 1;
+      await writeFile(path.join(root, 'lo-oid', 'app.dump'), bytes);
+      const error = await restoreError(source({ path: 'lo-oid/*.dump' }));
+      expect(error).toBeInstanceOf(BackupDamagedError);
+      expect((error as BackupDamagedError).damage.detail).toMatch(
+        /^could not open large object \d+: ERROR:\s+large object \d+ does not exist$/,
+      );
+    });
+
+    it('does not judge it when a newer pg_dump made the dump', async () => {
+      await mkdir(path.join(root, 'lo-garbled-newer'), { recursive: true });
+      // Both version strings of the header (server, then pg_dump) say 99.
+      const newer = Buffer.from(garbled);
+      let at = -1;
+      while ((at = newer.indexOf('15.', at + 1)) !== -1 && at < 200) newer.write('99.', at);
+      await writeFile(path.join(root, 'lo-garbled-newer', 'app.dump'), newer);
+      const error = await restoreError(source({ path: 'lo-garbled-newer/*.dump' }));
+      expect(error).toBeInstanceOf(SourceError);
+      expect((error as Error).message).toMatch(
+        /syntax error at or near "SELACT"; pg_dump 99 made the dump and it was restored into PostgreSQL 15/,
+      );
+    });
+  });
+
+  it('fails a directory dump whose TOC names a data file the folder lacks (a garbled name)', async () => {
+    const dir = path.join(root, 'garbled-name', 'app.dir');
+    await mkdir(path.dirname(dir), { recursive: true });
+    await cp(path.join(root, 'dumps', 'app-2026-01-01.dir'), dir, { recursive: true });
+    const toc = await readFile(path.join(dir, 'toc.dat'));
+    const at = toc.indexOf('.dat');
+    expect(at).toBeGreaterThan(0);
+    toc.write('.det', at);
+    await writeFile(path.join(dir, 'toc.dat'), toc);
+    const error = await restoreError(source({ path: 'garbled-name/app.dir', format: 'directory' }));
+    expect(error).toBeInstanceOf(BackupDamagedError);
+    expect((error as BackupDamagedError).damage.detail).toMatch(
+      /^could not open input file ".*garbled-name\/app\.dir\/\d+\.det": No such file or directory$/,
+    );
+  });
+
   it('fails a dump whose header gives an archive format no pg_dump writes (major version not 1) as damaged', async () => {
     await mkdir(path.join(root, 'bad-major'), { recursive: true });
     const file = path.join(root, 'bad-major', 'app.dump');

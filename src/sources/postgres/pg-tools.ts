@@ -13,7 +13,7 @@ import {
   openDecompressed,
 } from '../decompress.js';
 import { BackupDamagedError } from '../restore-source.js';
-import { statementFailure } from './statement-damage.js';
+import { judgeStatementFailure, statementFailure } from './statement-damage.js';
 import { SourceError, type RefusedEntry } from '../../model/restore.js';
 
 /** One TABLE DATA entry of an archive's table of contents: what sampling picks from. */
@@ -28,6 +28,8 @@ export interface TocTableData {
 export interface ArchiveToc {
   /** The database the dump was taken from (`; dbname:` in the header). */
   dbname: string | null;
+  /** The major version of the pg_dump that made it (`; Dumped by pg_dump version:`). */
+  pgDumpMajor: number | null;
   /** Every entry line (comments left out), in order. */
   entries: string[];
   tableData: TocTableData[];
@@ -78,11 +80,13 @@ export async function listArchive(
 
 /** Parses `pg_restore -l` output. */
 export function parseToc(text: string): ArchiveToc {
-  const toc: ArchiveToc = { dbname: null, entries: [], tableData: [] };
+  const toc: ArchiveToc = { dbname: null, pgDumpMajor: null, entries: [], tableData: [] };
   for (const line of text.split('\n')) {
     if (line.startsWith(';')) {
       const dbname = /^;\s+dbname:\s+(.*)$/.exec(line);
       if (dbname) toc.dbname = (dbname[1] as string).trim();
+      const dumpedBy = /^;\s+Dumped by pg_dump version:\s+(\d+)/.exec(line);
+      if (dumpedBy) toc.pgDumpMajor = Number(dumpedBy[1]);
       continue;
     }
     if (line.trim() === '') continue;
@@ -99,7 +103,13 @@ export async function pgRestore(
   binary: string,
   dump: string,
   url: string,
-  options: ToolRun & { jobs: number | null; list: string | null; toc?: ArchiveToc | null },
+  options: ToolRun & {
+    jobs: number | null;
+    list: string | null;
+    toc?: ArchiveToc | null;
+    /** The scratch server's major version, to judge a statement of the archive that fails. */
+    targetMajor?: number | null;
+  },
 ): Promise<{ record: ExecRecord; failed: RefusedEntry[] }> {
   const args = ['--no-owner', '--no-acl', '--no-password'];
   if (options.jobs !== null && options.jobs > 1) args.push('-j', String(options.jobs));
@@ -113,7 +123,10 @@ export async function pgRestore(
   if (result.exitCode === 1 && /errors ignored on restore: \d+/.test(result.stderrTail)) {
     return { record: result, failed: failedEntries(result.stderrTail) };
   }
-  throw await restoreFailure(binary, dump, result, options.signal, options.toc ?? null);
+  throw await restoreFailure(binary, dump, result, options.signal, options.toc ?? null, {
+    dump: options.toc?.pgDumpMajor ?? null,
+    target: options.targetMajor ?? null,
+  });
 }
 
 /**
@@ -246,8 +259,9 @@ async function restoreFailure(
   result: CommandResult,
   signal: AbortSignal | undefined,
   toc: ArchiveToc | null = null,
+  versions: { dump: number | null; target: number | null } | null = null,
 ): Promise<SourceError | BackupDamagedError> {
-  const failure = await classifyRestoreFailure(binary, dump, result, signal, toc);
+  const failure = await classifyRestoreFailure(binary, dump, result, signal, toc, versions);
   return failure instanceof SourceError
     ? failure.withCommandsBefore([withoutStdout(result)])
     : failure;
@@ -259,6 +273,7 @@ async function classifyRestoreFailure(
   result: CommandResult,
   signal: AbortSignal | undefined,
   toc: ArchiveToc | null,
+  versions: { dump: number | null; target: number | null } | null,
 ): Promise<SourceError | BackupDamagedError> {
   const stderr = result.stderrTail;
   if (result.timedOut) return new SourceError(`pg_restore of ${dump} ${describeExit(result)}`);
@@ -314,7 +329,6 @@ async function classifyRestoreFailure(
     // Large objects: an OID garbled in the TOC or in a directory dump's blobs.toc.
     /invalid OID for large object.*/,
     /invalid line in large object TOC file .*/,
-    /could not open large object \d+: ERROR:\s+large object \d+ does not exist/,
     // A tar dump without a member its TOC names.
     /could not find header for file "[^"]*" in tar archive/,
     /could not find file "[^"]*" in archive/,
@@ -333,6 +347,42 @@ async function classifyRestoreFailure(
       { files: [], refused: [], commands: [withoutStdout(result)] },
     );
   }
+  // A directory dump whose TOC names a data file the folder lacks (a garbled name).
+  const lacking = /could not open input file "([^"]*)": No such file or directory/.exec(stderr);
+  if (lacking && (lacking[1] as string).startsWith(`${dump}/`)) {
+    const detail = (lacking[0] as string).trim();
+    return new BackupDamagedError(
+      `dump ${dump} is damaged: ${detail}`,
+      { detail, entry: null, offset: null },
+      { files: [], refused: [], commands: [withoutStdout(result)] },
+    );
+  }
+  // A statement of the archive pg_restore must run (a large object's lo_create) failed on its own text.
+  const statement = STATEMENT_DAMAGE.find(({ pattern }) => pattern.test(stderr));
+  if (statement && versions !== null) {
+    const message = (statement.pattern.exec(stderr)?.[0] as string).trim();
+    const judged = judgeStatementFailure(statement.sqlState, versions);
+    if (judged.verdict === 'damage')
+      return new BackupDamagedError(
+        `dump ${dump} is damaged: pg_restore could not run the archive's own statement: ${message}`,
+        { detail: message, entry: null, offset: null },
+        { files: [], refused: [], commands: [withoutStdout(result)] },
+      );
+    if (judged.note !== null)
+      return new SourceError(`pg_restore could not restore ${dump}: ${message}; ${judged.note}`);
+  }
+  // A large object the archive's data names but none of its entries made: a garbled OID. After
+  // a failed statement (its lo_create, say) it is only what followed, and that statement decides.
+  const missingObject =
+    /could not open large object \d+: ERROR:\s+large object \d+ does not exist/.exec(stderr);
+  if (missingObject && !/could not execute query: ERROR:/.test(stderr)) {
+    const detail = missingObject[0];
+    return new BackupDamagedError(
+      `dump ${dump} is damaged or not a pg_dump archive: ${detail}`,
+      { detail, entry: null, offset: null },
+      { files: [], refused: [], commands: [withoutStdout(result)] },
+    );
+  }
   // Not there or not readable: the drill could not judge it.
   const unopened = /could not open input file .*/.exec(stderr)?.[0];
   if (unopened) return new SourceError(`cannot read dump ${dump}: ${unopened.trim()}`);
@@ -341,6 +391,15 @@ async function classifyRestoreFailure(
   const error = /pg_restore: error: (.*)/.exec(stderr)?.[1];
   return new SourceError(`pg_restore could not restore ${dump}: ${error ?? describeExit(result)}`);
 }
+
+/**
+ * A failed statement pg_restore runs itself (fatally, unlike the entries it goes past),
+ * by the server's words, with the SQLSTATE they stand for: judged as a plain dump's are.
+ */
+const STATEMENT_DAMAGE: readonly { pattern: RegExp; sqlState: string }[] = [
+  { pattern: /ERROR:\s+(syntax error at or near|unterminated) .*/, sqlState: '42601' },
+  { pattern: /ERROR:\s+invalid byte sequence for encoding .*/, sqlState: '22021' },
+];
 
 /** Credentials refused or server unreachable, as libpq words it. */
 function connectionProblem(stderr: string): string | null {

@@ -9,6 +9,7 @@ import { tempDir } from '../../helpers/temp.js';
 
 const toc: ArchiveToc = {
   dbname: null,
+  pgDumpMajor: null,
   entries: [],
   tableData: [{ name: 'public.t', line: '3352; 0 16390 TABLE DATA public t owner' }],
 };

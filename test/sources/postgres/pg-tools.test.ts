@@ -14,6 +14,8 @@ describe('pg_restore output', () => {
         ';',
         '; Archive created at 2026-11-27 09:03:35 UTC',
         ';     dbname: shop',
+        ';     Dumped from database version: 15.18 (Debian 15.18-0+deb12u1)',
+        ';     Dumped by pg_dump version: 16.4 (Debian 16.4-1)',
         ';',
         '216; 1259 16391 TABLE public orders postgres',
         '3358; 0 16391 TABLE DATA public orders postgres',
@@ -22,6 +24,7 @@ describe('pg_restore output', () => {
       ].join('\n'),
     );
     expect(toc.dbname).toBe('shop');
+    expect(toc.pgDumpMajor).toBe(16);
     expect(toc.entries).toHaveLength(3);
     expect(toc.tableData.map((entry) => entry.name)).toEqual(['public.orders', 'sales.line items']);
   });
