@@ -8,6 +8,7 @@ import { describeFsError } from '../scratch/hashing-writer.js';
 import { LargeFileCopier } from '../scratch/large-file-copy.js';
 import { TaskPool } from '../scratch/task-pool.js';
 import { ScratchWriter } from '../scratch/scratch-writer.js';
+import { basebackupTarLayout, restoreBasebackupTars } from './basebackup-tar.js';
 import { findSets } from './glob-sets.js';
 import { type RestoreOptions, type RestoreOutcome, type RestoreSource } from './restore-source.js';
 import { SourceError, type BackupSet, type SetItem } from '../model/restore.js';
@@ -114,6 +115,11 @@ export class DirectorySource implements RestoreSource {
   ): Promise<RestoreOutcome> {
     const signal = options.signal;
     signal?.throwIfAborted();
+    if (options.items === null) {
+      const archives = await basebackupTarLayout(set.path);
+      if (archives !== null)
+        return restoreBasebackupTars(archives, set, scratchDir, options, this.#context);
+    }
     const writer = new ScratchWriter(scratchDir);
     const copier = new SetCopier(writer, signal);
     try {
