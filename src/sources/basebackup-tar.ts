@@ -1,7 +1,7 @@
-import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { hashFile } from '../manifest/hash-file.js';
-import type { BackupSet } from '../model/restore.js';
+import { SourceError, type BackupSet } from '../model/restore.js';
 import { BackupDamagedError, type RestoreOptions, type RestoreOutcome } from './restore-source.js';
 import type { SourceContext } from './source-kind.js';
 import { TarSource } from './tar-source.js';
@@ -39,6 +39,19 @@ export async function basebackupTarLayout(dir: string): Promise<BasebackupArchiv
   return archives.sort((a, b) => (a.into < b.into ? -1 : a.into > b.into ? 1 : 0));
 }
 
+/** Throws when a folder on the way from scratch to `into` is a symlink: writing there would leave scratch. */
+async function refuseLinkOnTheWay(scratchDir: string, into: string): Promise<void> {
+  let rel = '';
+  for (const part of into.split('/').filter((name) => name !== '')) {
+    rel = rel === '' ? part : `${rel}/${part}`;
+    const info = await lstat(path.join(scratchDir, rel)).catch(() => null);
+    if (info?.isSymbolicLink())
+      throw new SourceError(
+        `base.tar restored ${rel} as a symlink, where another archive of the backup goes: not written through`,
+      );
+  }
+}
+
 /**
  * Restores a tar-format base backup as PostgreSQL's docs say to: base.tar into the data
  * folder, pg_wal.tar into its pg_wal/, each tablespace's `<oid>.tar` into pg_tblspc/<oid>/,
@@ -69,6 +82,8 @@ export async function restoreBasebackupTars(
   const tar = new TarSource({ kind: 'tar', path: set.path, select: 'latest' }, context);
   for (const archive of archives) {
     const target = path.join(scratchDir, archive.into);
+    // base.tar comes first: a link it restored where another archive goes is never written through.
+    await refuseLinkOnTheWay(scratchDir, archive.into);
     await mkdir(target, { recursive: true });
     const member = { id: archive.file, path: archive.file, size: null, mtime: null, hash: null };
     try {

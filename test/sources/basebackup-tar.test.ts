@@ -1,7 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunRecord } from '../../src/evidence/run-record.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { SourceError } from '../../src/model/restore.js';
+import { directorySourceKind } from '../../src/sources/directory-source.js';
+import { run } from '../helpers/artefacts.js';
 import { runDrills } from '../helpers/cli.js';
 import { startScratchServer, type ScratchServer } from '../helpers/pg-basebackup.js';
 import { tempDir } from '../helpers/temp.js';
@@ -61,5 +65,38 @@ describe('directory source over a tar-format pg_basebackup', () => {
     expect(changed?.checks[1]?.findings).toEqual([
       expect.objectContaining({ item: 'PG_VERSION', problem: 'changed' }),
     ]);
+  });
+});
+
+describe('directory source over a folder shaped like a tar-format pg_basebackup', () => {
+  it('never writes another archive through a symlink base.tar restored in its place', async () => {
+    const root = await tempDir('restore-drill-basebackup-link-');
+    const outside = path.join(root, 'outside');
+    const staged = path.join(root, 'staged');
+    const set = path.join(root, 'set');
+    await mkdir(outside);
+    await mkdir(staged);
+    await mkdir(set);
+    await symlink(outside, path.join(staged, 'pg_wal'));
+    await writeFile(path.join(staged, 'PG_VERSION'), '15\n');
+    await run('tar', ['-cf', path.join(set, 'base.tar'), '-C', staged, 'PG_VERSION', 'pg_wal']);
+    await writeFile(path.join(root, 'segment'), 'wal');
+    await run('tar', ['-cf', path.join(set, 'pg_wal.tar'), '-C', root, 'segment']);
+    await writeFile(path.join(set, 'backup_manifest'), '{}');
+    const source = directorySourceKind.create(
+      { kind: 'directory', path: set, select: 'latest' },
+      { configDir: root, log: silentLogger() },
+    );
+    const [found] = await source.listSets({});
+    const scratch = path.join(root, 'scratch');
+    await mkdir(scratch);
+    const error = await source
+      .restore(found!, scratch, { items: null, log: silentLogger() })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SourceError);
+    expect((error as Error).message).toBe(
+      'base.tar restored pg_wal as a symlink, where another archive of the backup goes: not written through',
+    );
+    expect(await readdir(outside)).toEqual([]);
   });
 });
