@@ -13,9 +13,8 @@ export type PathCheck = { ok: true; path: string } | { ok: false; reason: string
 
 /**
  * Normalises an entry name from an archive or a walk: drops `.` and empty components
- * and a trailing `/`. Refuses NUL bytes, absolute names (the tar source strips the leading
- * `/` first, as GNU tar does) and `..` components, even ones that would stay inside (GNU
- * tar skips those members too).
+ * and a trailing `/`. Refuses NUL bytes, absolute names (GNU tar would silently strip the
+ * leading `/`: we refuse) and `..` components, even ones that would stay inside.
  */
 export function normaliseEntryPath(name: string): PathCheck {
   if (name.includes('\0')) return { ok: false, reason: 'name contains a NUL byte' };

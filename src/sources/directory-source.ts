@@ -50,8 +50,8 @@ interface WalkEntry {
  * Restores from folders: `listSets` globs the folders, `restore` walks the chosen one
  * (never following a symlink) and copies each regular file into scratch while hashing it.
  * Symlinks are restored as links whatever their target (never followed); names of one
- * file (hard links) are restored as hard links; special files (FIFOs, sockets, devices) hold
- * no data and are skipped, as GNU tar skips sockets; files that cannot be read are refused
+ * file (hard links) are restored as hard links; sockets hold no data and are skipped (GNU
+ * tar ignores them too), FIFOs and devices are refused, as are files that cannot be read,
  * with the reason. A file or folder the drill may
  * not read (permission denied) is an error (`source.auth`), not a refusal: it says nothing of
  * the backup, only of the user the drill runs as.
@@ -158,7 +158,9 @@ export class DirectorySource implements RestoreSource {
           writer.refuse(rel, `cannot read symlink: ${describeFsError(error)}`);
         }
       } else {
-        writer.skip(rel, specialKind(dirent));
+        // A socket holds no data (GNU tar ignores sockets too); FIFOs and devices are refused.
+        if (dirent.isSocket()) writer.skip(rel, 'socket');
+        else writer.refuse(rel, `special file: ${specialKind(dirent)}`);
       }
     }
   }

@@ -214,11 +214,11 @@ function keepRawPaxNames(extract: object): void {
   };
 }
 
-/** Entry types that hold no data: skipped (making a device needs root), named by what they are. */
+/** Entry types that are never restored, with the reason given. */
 const SPECIAL_TYPES: Partial<Record<string, string>> = {
-  'character-device': 'character device',
-  'block-device': 'block device',
-  fifo: 'FIFO',
+  'character-device': 'special file: character device',
+  'block-device': 'special file: block device',
+  fifo: 'special file: FIFO',
 };
 
 /** One archive member as `readArchive` hands it over. */
@@ -348,7 +348,7 @@ export class TarSource implements RestoreSource {
           if (items !== null) return writer.refuse(name, 'is a symlink, not a file');
           writer.symlink(rel, header.linkname ?? '');
         } else if (type && SPECIAL_TYPES[type]) {
-          writer.skip(rel, SPECIAL_TYPES[type] as string);
+          writer.refuse(name, SPECIAL_TYPES[type] as string);
         } else {
           writer.refuse(name, `unsupported tar entry type (typeflag ${typeflagOf(header)})`);
         }
@@ -393,7 +393,7 @@ async function hardLink(
   linkname: string,
   regularSeen: Set<string>,
 ): Promise<void> {
-  const target = normaliseEntryPath(withoutLeadingSlash(linkname));
+  const target = normaliseEntryPath(linkname);
   if (!target.ok || !regularSeen.has(target.path)) {
     writer.refuse(name, `hard link target '${linkname}' is not an earlier file of the archive`);
     return;
@@ -590,11 +590,6 @@ function typeflagOf(header: Headers): string {
  * decompressor's complaint, a bad header, a short read, no end-of-archive marker) is a `BackupDamagedError` naming the archive, the
  * member being read and the offset in the tar data where it ended or went bad.
  */
-/** A member name as GNU tar extracts it: leading `/`s removed (`..` components are still refused). */
-function withoutLeadingSlash(name: string): string {
-  return name.startsWith('/') ? name.replace(/^\/+/, '') : name;
-}
-
 async function readArchive(
   file: string,
   signal: AbortSignal | undefined,
@@ -651,8 +646,6 @@ async function readArchive(
       header.name = escapedName(header.name, rawPax?.path);
       if (header.linkname !== null)
         header.linkname = escapedName(header.linkname, rawPax?.linkpath);
-      // `tar -P` keeps absolute names; GNU tar extracts them inside the target all the same.
-      header.name = withoutLeadingSlash(header.name);
       current = header.name;
       // Its data is a map of holes and pieces, not the file: restored as is it would be wrong,
       // and an old-GNU one with more than four pieces puts extra header blocks before its data.

@@ -221,8 +221,7 @@ describe('command source', () => {
       { path: 'fine', target: 'in.txt' },
       { path: 'out', target: '/etc/passwd' },
     ]);
-    expect(outcome.refused).toEqual([]);
-    expect(outcome.skipped).toEqual([{ entry: 'pipe', kind: 'FIFO' }]);
+    expect(outcome.refused).toEqual([{ entry: 'pipe', reason: 'special file: FIFO' }]);
   });
 
   it('passes env to the commands, without a shell', async () => {

@@ -24,8 +24,8 @@ export interface ScratchScan {
 /**
  * Walks scratch after an external tool restored into it (never following a symlink)
  * and hashes every regular file, streaming in 1 MiB reads. Symlinks are recorded with
- * their targets, wherever they point, and never read through; special files (FIFOs,
- * sockets, devices) hold no data and are skipped. Paths are `/` separated (names read as bytes, in the
+ * their targets, wherever they point, and never read through; sockets hold no data and
+ * are skipped, FIFOs and devices are refused. Paths are `/` separated (names read as bytes, in the
  * escaped form of `model/file-name.ts`),
  * relative to scratch, in name order. `skip` names top-level entries that are not
  * the restore's (a source's own work files).
@@ -72,10 +72,12 @@ export async function scanScratch(
         if (pending.length >= HASH_CONCURRENCY) await Promise.all(pending.splice(0));
       } else if (entry.isSymbolicLink()) {
         links.push({ path: rel, target: fileNameOf(await readlink(abs, { encoding: 'buffer' })) });
+      } else if (entry.isSocket()) {
+        skipped.push({ entry: rel, kind: 'socket' });
       } else {
-        skipped.push({
+        refused.push({
           entry: rel,
-          kind: entry.isFIFO() ? 'FIFO' : entry.isSocket() ? 'socket' : 'device',
+          reason: `special file: ${entry.isFIFO() ? 'FIFO' : 'device'}`,
         });
       }
     }
