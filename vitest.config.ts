@@ -15,6 +15,7 @@ export const SLOW_TEST_FILES = [
   'test/schedule/run-leases.test.ts',
   'test/schedule/scheduler.test.ts',
   'test/scripts/bundle-cli.test.ts',
+  'test/sources/basebackup-tar.test.ts',
   'test/sources/postgres-source.test.ts',
   'test/sources/restic-source.test.ts',
   'test/sources/restic-conformance.test.ts',
