@@ -21,6 +21,22 @@ export const SLOW_TEST_FILES = [
   'test/sources/restic-conformance.test.ts',
   'test/drill/damaged-sources.test.ts',
   'test/drill/stops.test.ts',
+  // Their own PostgreSQL servers (pg_basebackup, stop/start), pg_dump, restic, the S3 server
+  // at size, Chromium: each over 9 s here.
+  'test/checks/manifest-check.test.ts',
+  'test/manifest/wal-records.test.ts',
+  'test/report/server/signoff-browser.test.ts',
+  'test/sources/tar-source.test.ts',
+  'test/sources/postgres-compressed.test.ts',
+  'test/sources/postgres/table-digests.test.ts',
+  'test/sources/evidence-backup-source.test.ts',
+  'test/sources/s3-conformance.test.ts',
+  'test/sources/s3-source.test.ts',
+  'test/sources/restic-unreadable-trees.test.ts',
+  'test/evidence/durability.test.ts',
+  'test/evidence/migrations.test.ts',
+  'test/evidence/chain-bundle.test.ts',
+  'test/drill/spool.test.ts',
 ];
 
 const fastOnly = process.env.TEST_SET === 'fast';
