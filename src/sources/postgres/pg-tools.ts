@@ -67,11 +67,7 @@ export async function listArchive(
     // Listing reads only the local file: a pg_restore that crashes there was undone by its bytes.
     if (!result.timedOut && !result.canceled && CRASH_SIGNALS.has(result.signal ?? '')) {
       const detail = `pg_restore -l crashed (${result.signal}) reading the table of contents`;
-      throw new BackupDamagedError(
-        `dump ${dump} is damaged: ${detail}`,
-        { detail, entry: null, offset: null },
-        { files: [], refused: [], commands: [withoutStdout(result)] },
-      );
+      throw archiveDamage(dump, result, detail);
     }
     throw await restoreFailure(binary, dump, result, run.signal);
   }
@@ -285,11 +281,7 @@ async function classifyRestoreFailure(
   // Every pg_dump since 2001 writes archive format 1.x: another major is a damaged header.
   if (newer && newer[1] !== '1') {
     const detail = `its header gives archive format ${newer[1]}.${newer[2]}, which no pg_dump writes (1.x)`;
-    return new BackupDamagedError(
-      `dump ${dump} is damaged or not a pg_dump archive: ${detail}`,
-      { detail, entry: null, offset: null },
-      { files: [], refused: [], commands: [withoutStdout(result)] },
-    );
+    return archiveDamage(dump, result, detail, 'is damaged or not a pg_dump archive');
   }
   if (newer) {
     const version = await toolVersion(binary, signal);
@@ -341,21 +333,19 @@ async function classifyRestoreFailure(
   if (damaged) {
     const entry =
       /processing data for table "([^"]+)"/.exec(stderr)?.[1] ?? tableOfDataFile(damaged, toc);
-    return new BackupDamagedError(
-      `dump ${dump} is damaged or not a pg_dump archive: ${damaged}`,
-      { detail: damaged, entry: entry === null ? null : `table ${entry}`, offset: null },
-      { files: [], refused: [], commands: [withoutStdout(result)] },
+    return archiveDamage(
+      dump,
+      result,
+      damaged,
+      'is damaged or not a pg_dump archive',
+      entry === null ? null : `table ${entry}`,
     );
   }
   // A directory dump whose TOC names a data file the folder lacks (a garbled name).
   const lacking = /could not open input file "([^"]*)": No such file or directory/.exec(stderr);
   if (lacking && (lacking[1] as string).startsWith(`${dump}/`)) {
     const detail = (lacking[0] as string).trim();
-    return new BackupDamagedError(
-      `dump ${dump} is damaged: ${detail}`,
-      { detail, entry: null, offset: null },
-      { files: [], refused: [], commands: [withoutStdout(result)] },
-    );
+    return archiveDamage(dump, result, detail);
   }
   // A statement of the archive pg_restore must run (a large object's lo_create) failed on its own text.
   const statement = STATEMENT_DAMAGE.find(({ pattern }) => pattern.test(stderr));
@@ -363,10 +353,11 @@ async function classifyRestoreFailure(
     const message = (statement.pattern.exec(stderr)?.[0] as string).trim();
     const judged = judgeStatementFailure(statement.sqlState, versions);
     if (judged.verdict === 'damage')
-      return new BackupDamagedError(
-        `dump ${dump} is damaged: pg_restore could not run the archive's own statement: ${message}`,
-        { detail: message, entry: null, offset: null },
-        { files: [], refused: [], commands: [withoutStdout(result)] },
+      return archiveDamage(
+        dump,
+        result,
+        message,
+        "is damaged: pg_restore could not run the archive's own statement",
       );
     if (judged.note !== null)
       return new SourceError(`pg_restore could not restore ${dump}: ${message}; ${judged.note}`);
@@ -377,11 +368,7 @@ async function classifyRestoreFailure(
     /could not open large object \d+: ERROR:\s+large object \d+ does not exist/.exec(stderr);
   if (missingObject && !/could not execute query: ERROR:/.test(stderr)) {
     const detail = missingObject[0];
-    return new BackupDamagedError(
-      `dump ${dump} is damaged or not a pg_dump archive: ${detail}`,
-      { detail, entry: null, offset: null },
-      { files: [], refused: [], commands: [withoutStdout(result)] },
-    );
+    return archiveDamage(dump, result, detail, 'is damaged or not a pg_dump archive');
   }
   // Not there or not readable: the drill could not judge it.
   const unopened = /could not open input file .*/.exec(stderr)?.[0];
@@ -400,6 +387,21 @@ const STATEMENT_DAMAGE: readonly { pattern: RegExp; sqlState: string }[] = [
   { pattern: /ERROR:\s+(syntax error at or near|unterminated) .*/, sqlState: '42601' },
   { pattern: /ERROR:\s+invalid byte sequence for encoding .*/, sqlState: '22021' },
 ];
+
+/** The archive was read and is damaged (`failed`), with the pg_restore run kept as evidence. */
+function archiveDamage(
+  dump: string,
+  result: CommandResult,
+  detail: string,
+  said = 'is damaged',
+  entry: string | null = null,
+): BackupDamagedError {
+  return new BackupDamagedError(
+    `dump ${dump} ${said}: ${detail}`,
+    { detail, entry, offset: null },
+    { files: [], refused: [], commands: [withoutStdout(result)] },
+  );
+}
 
 /** Credentials refused or server unreachable, as libpq words it. */
 function connectionProblem(stderr: string): string | null {
