@@ -9,7 +9,7 @@ import { canonicalJson } from './canonical-json.js';
 import { listPurges, type ChainRecordKind } from './chain.js';
 import type { Database } from './database.js';
 import { reasonOf } from './errors.js';
-import { migrateToLatest } from './migrations/index.js';
+import { migrateToLatest, migratedSeedVariant } from './migrations/index.js';
 import { openPglite } from './pglite-seed.js';
 import {
   bundleHeaderSchema,
@@ -333,7 +333,7 @@ export async function openScratchEvidenceDb(
   onSeedFailed: (error: unknown) => void,
 ): Promise<ScratchEvidenceDb> {
   const { createPgConfig } = await import('@electric-sql/pglite/node-postgres');
-  const lite = await openPglite(dataDir, onSeedFailed);
+  const lite = await openPglite(dataDir, { onSeedFailed, seedVariants: [migratedSeedVariant()] });
   const pool = new pg.Pool({ ...createPgConfig(lite), idleTimeoutMillis: 0 } as PoolConfig);
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   try {

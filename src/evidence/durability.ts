@@ -76,17 +76,34 @@ export function walSyncer(dataDir: string): () => Promise<number> {
  * a promise per `stat` cost 60-80 ms of CPU at every close where this costs a few.
  */
 export async function syncDataDir(dataDir: string, since: number): Promise<number> {
-  const changed: string[] = [];
+  const files: string[] = [];
+  const folders: string[] = [];
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
-      else if (entry.isFile() && statSync(path).mtimeMs >= since) changed.push(path);
+      else if (entry.isFile() && statSync(path).mtimeMs >= since) files.push(path);
     }
-    // After its entries: a folder is synced once the files named in it are.
-    if (statSync(dir).mtimeMs >= since) changed.push(dir);
+    if (statSync(dir).mtimeMs >= since) folders.push(dir);
   };
   walk(dataDir);
-  for (const path of changed) await fsyncPath(path);
-  return changed.length;
+  await syncEach(files);
+  // A folder is synced once the files named in it are.
+  await syncEach(folders);
+  return files.length + folders.length;
+}
+
+/**
+ * How many fsyncs run at once. A new store has about a thousand files: one after another,
+ * each waited for its own journal commit (0.4 s on an idle disk); side by side, the file
+ * system commits them together.
+ */
+const SYNC_CONCURRENCY = 16;
+
+async function syncEach(paths: readonly string[]): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < paths.length) await fsyncPath(paths[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(SYNC_CONCURRENCY, paths.length) }, worker));
 }

@@ -234,12 +234,11 @@ export class PostgresSource implements RestoreSource {
       );
     const dataDir = path.join(scratchDir, 'pglite');
     const extensions = await pgliteExtensionsFor(set.path, { signal: options.signal });
-    const lite = await openPglite(
-      dataDir,
-      (error) => options.log.warn({ err: String(error) }, 'PGlite seed not loaded; running initdb'),
-      undefined,
+    const lite = await openPglite(dataDir, {
+      onSeedFailed: (error) =>
+        options.log.warn({ err: String(error) }, 'PGlite seed not loaded; running initdb'),
       extensions,
-    );
+    });
     try {
       const loaded = await loadPlainDump(lite, set.path, { signal: options.signal });
       options.log.info({ ...loaded }, 'plain dump loaded into the embedded database');

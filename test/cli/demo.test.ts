@@ -12,8 +12,8 @@ const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 /**
  * A package folder of its own for `npm start`, so the demo's samples and evidence never
  * land in the checkout: the built code and packages are linked, the example config copied.
- * The embedded database starts as a copy of the run's pristine PGlite folder (initdb
- * costs seconds per process under load); the CLI still opens and migrates it itself.
+ * The embedded database starts as a copy of the run's new-store PGlite folder (initdb
+ * costs seconds per process under load); the CLI still opens it itself.
  */
 async function demoPackage(): Promise<string> {
   const root = await tempDir('rd-demo-');

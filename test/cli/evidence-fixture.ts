@@ -63,7 +63,7 @@ export async function prepareCliPlace(
 ): Promise<CliPlace> {
   const dir = await mkdtemp(join(tmpdir(), 'restore-drill-cli-'));
   const url = engine === 'postgres' ? await createTestDatabase() : undefined;
-  // Embedded: a copy of the run's pristine PGlite folder (a fresh initdb takes seconds), where the CLI looks for it.
+  // Embedded: a copy of the run's new-store PGlite folder (a fresh initdb takes seconds), where the CLI looks for it.
   const embedded = engine === 'pglite' ? await createTestEmbeddedDir() : undefined;
   if (embedded) await symlink(embedded.dir, join(dir, '.restore-drill'));
   const config = join(dir, 'restore-drill.yaml');

@@ -73,11 +73,19 @@ describe('evidence durability', () => {
       expect(recorded).toBeGreaterThan(opened);
       expect(raised).toBeGreaterThan(recorded);
       expect(sent).toBeGreaterThan(raised);
+      // Completed syncs by line: one cut by another thread's call counts where it resumed.
+      const completed: Array<string | undefined> = [];
+      const pending = new Map<string, string>();
+      for (const line of lines) {
+        const started = /^(\d+)\s+f(?:data)?sync\(\d+<([^>]*)>/.exec(line);
+        const resumed = /^(\d+)\s+<\.\.\. f(?:data)?sync resumed>/.exec(line);
+        if (started && line.includes('unfinished')) pending.set(started[1]!, started[2]!);
+        if (started && !line.includes('unfinished')) completed.push(started[2]);
+        else if (resumed) completed.push(pending.get(resumed[1]!));
+        else completed.push(undefined);
+      }
       const syncedPaths = (from: number, to: number) =>
-        lines
-          .slice(from, to)
-          .filter((line) => /f(data)?sync\(\d+</.test(line) && !line.includes('unfinished'))
-          .map((line) => /<([^>]*)>/.exec(line)?.[1] ?? '');
+        completed.slice(from, to).filter((path): path is string => path !== undefined);
       const pgdata = join(dir, 'pgdata');
       const wal = join(pgdata, 'pg_wal');
       const beforeReport = syncedPaths(opened, recorded);

@@ -25,7 +25,7 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
   it(
     'applies every migration on open, and nothing more on the next open',
     async () => {
-      place = await engine.prepare();
+      place = await engine.prepare({ empty: true });
       const store = await place.open();
       try {
         const applied = await store.db
@@ -74,7 +74,7 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
   it(
     'brings a store an older version left up to date: the migrations it lacks run on open',
     async () => {
-      place = await engine.prepare();
+      place = await engine.prepare({ empty: true });
       const names = Object.keys(migrations);
       const store = await place.open();
       try {
@@ -106,7 +106,7 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
   it(
     'refuses a store a newer version migrated, naming the migration it does not know',
     async () => {
-      place = await engine.prepare();
+      place = await engine.prepare({ empty: true });
       const store = await place.open();
       await store.close();
       await place.execRaw(
@@ -127,7 +127,7 @@ describe.each(engines)('evidence migrations on %s', (_dialect, engine) => {
   it(
     'names the failed migration and leaves the schema as it was',
     async () => {
-      place = await engine.prepare();
+      place = await engine.prepare({ empty: true });
       await place.execRaw('create table run_starts (unrelated int)');
       const failure = await place.open().then(
         () => undefined,

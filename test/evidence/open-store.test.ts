@@ -8,6 +8,8 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { redactor } from '../../src/model/redact.js';
 import { EvidenceError } from '../../src/evidence/errors.js';
+import { migrations } from '../../src/evidence/migrations/index.js';
+import { openPglite } from '../../src/evidence/pglite-seed.js';
 import {
   describePostgresUrl,
   openEvidenceStore,
@@ -60,6 +62,18 @@ async function openError(promise: Promise<EvidenceStore>): Promise<EvidenceError
   return outcome as EvidenceError;
 }
 
+/** A debug logger and the records it wrote. */
+function debugLog() {
+  const written: string[] = [];
+  const log = pino(
+    { level: 'debug' },
+    new Writable({ write: (chunk, _encoding, done) => (written.push(String(chunk)), done()) }),
+  );
+  const lines = () =>
+    written.map((line) => JSON.parse(line) as { msg: string; applied?: string[] });
+  return { log, lines };
+}
+
 describe('openEvidenceStore, embedded PGlite', () => {
   const cleanups: Array<() => Promise<void>> = [];
   afterEach(async () => {
@@ -73,14 +87,23 @@ describe('openEvidenceStore, embedded PGlite', () => {
   }
 
   it(
-    'creates missing parent folders and a fresh database, and holds a lock file while open',
+    "creates missing parent folders and a fresh database from the build's migrated seed, and holds a lock file while open",
     async () => {
       const root = await mkdtemp(join(tmpdir(), 'restore-drill-fresh-'));
       cleanups.push(() => rm(root, { recursive: true, force: true }));
       const dir = join(root, 'a', 'b', '.restore-drill');
-      const store = await openEvidenceStore({ embeddedDir: dir, log: silentLogger() });
+      const { log, lines } = debugLog();
+      const store = await openEvidenceStore({ embeddedDir: dir, log });
       try {
         expect(store.dialect).toBe('pglite');
+        // Every migration is already in the seed, and exactly this version's.
+        expect(lines().filter((line) => line.msg === 'evidence store open')).toMatchObject([
+          { applied: [] },
+        ]);
+        const applied = await sql<{ name: string }>`select name from kysely_migration order by name`
+          .execute(store.db)
+          .then(({ rows }) => rows.map((row) => row.name));
+        expect(applied).toEqual(Object.keys(migrations));
         expect(await exists(join(dir, 'pgdata', 'PG_VERSION'))).toBe(true);
         const lock = JSON.parse(await readFile(join(dir, 'lock'), 'utf8'));
         expect(lock).toEqual({
@@ -95,6 +118,27 @@ describe('openEvidenceStore, embedded PGlite', () => {
       }
       expect(await exists(join(dir, 'lock'))).toBe(false);
       await store.close();
+    },
+    SLOW_STORE_MS,
+  );
+
+  it(
+    'migrates a store made before its version (initdb only): every migration, in order',
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), 'restore-drill-unmigrated-'));
+      cleanups.push(() => rm(root, { recursive: true, force: true }));
+      const older = await openPglite(join(root, 'pgdata'));
+      await older.close();
+      const { log, lines } = debugLog();
+      const store = await openEvidenceStore({ embeddedDir: root, log });
+      try {
+        expect(lines().filter((line) => line.msg === 'evidence store open')).toMatchObject([
+          { applied: Object.keys(migrations) },
+        ]);
+        expect(await store.db.selectFrom('run_starts').selectAll().execute()).toEqual([]);
+      } finally {
+        await store.close();
+      }
     },
     SLOW_STORE_MS,
   );

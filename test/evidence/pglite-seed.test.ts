@@ -1,5 +1,5 @@
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -12,6 +12,7 @@ import {
   SEED_DIRS,
   seedFileName,
 } from '../../src/evidence/pglite-seed.js';
+import { migratedSeedVariant } from '../../src/evidence/migrations/index.js';
 import { tempDir } from '../helpers/temp.js';
 
 describe('PGlite seed', () => {
@@ -57,7 +58,7 @@ describe('PGlite seed', () => {
       dirs.push(dataDir);
       // Left by a run killed while unpacking the seed: removed by the next.
       await mkdir(path.join(parent, 'pgdata.seeding-99999999', 'base'), { recursive: true });
-      const lite = await openPglite(dataDir, (error) => failures.push(error));
+      const lite = await openPglite(dataDir, { onSeedFailed: (error) => failures.push(error) });
       const { rows } = await lite.query<{ id: string }>(
         'select system_identifier::text as id from pg_control_system()',
       );
@@ -91,7 +92,10 @@ describe('PGlite seed', () => {
     const parent = await tempDir('rd-unseeded-');
     const dataDir = path.join(parent, 'pgdata');
     const failures: unknown[] = [];
-    const lite = await openPglite(dataDir, (error) => failures.push(error), [seeds]);
+    const lite = await openPglite(dataDir, {
+      onSeedFailed: (error) => failures.push(error),
+      seedDirs: [seeds],
+    });
     expect((await lite.query<{ one: number }>('select 1 as one')).rows).toEqual([{ one: 1 }]);
     await lite.close();
     expect(failures.map(String)).toEqual([
@@ -99,4 +103,58 @@ describe('PGlite seed', () => {
     ]);
     expect(await readdir(parent)).toEqual(['pgdata']);
   }, 60_000);
+
+  it("tries the seed variants asked for first, best first, then initdb's; one that does not load is set aside for the next", async () => {
+    const version = await installedPgliteVersion();
+    const seeds = await tempDir('rd-variant-seeds-');
+    // A variant holding a marker table, dumped the way PGlite dumps a data folder.
+    const source = await openPglite(path.join(await tempDir('rd-variant-src-'), 'pgdata'));
+    await source.exec(`create table marker (made text); insert into marker values ('variant')`);
+    const dump = await source.dumpDataDir('gzip');
+    await source.close();
+    await writeFile(
+      path.join(seeds, seedFileName(version, 'marked')),
+      Buffer.from(await dump.arrayBuffer()),
+    );
+    const damaged = pack();
+    damaged.entry({ name: '/../escaped' }, 'outside');
+    damaged.finalize();
+    const broken = path.join(seeds, seedFileName(version, 'broken'));
+    await pipeline(damaged, createGzip(), createWriteStream(broken));
+    const plain = SEED_DIRS.map((dir) => path.join(dir, seedFileName(version))).find(existsSync);
+    expect(plain, 'npm run build leaves the plain seed').toBeDefined();
+    await copyFile(plain!, path.join(seeds, seedFileName(version)));
+
+    const open = async (variants: string[]) => {
+      const failures: unknown[] = [];
+      const lite = await openPglite(path.join(await tempDir('rd-variant-'), 'pgdata'), {
+        seedDirs: [seeds],
+        seedVariants: variants,
+        onSeedFailed: (error) => failures.push(error),
+      });
+      const { rows } = await lite.query<{ marker: string | null }>(
+        `select to_regclass('marker')::text as marker`,
+      );
+      await lite.close();
+      return { marker: rows[0]!.marker, failures: failures.map(String) };
+    };
+    expect(await open(['missing', 'marked'])).toEqual({ marker: 'marker', failures: [] });
+    expect(await open(['broken', 'marked'])).toEqual({
+      marker: 'marker',
+      failures: [
+        `Error: seed ${broken} cannot be unpacked: member /../escaped: path has a '..' component`,
+      ],
+    });
+    // No variant left: initdb's seed, without the marker.
+    expect(await open(['broken'])).toMatchObject({ marker: null });
+    expect(await open([])).toEqual({ marker: null, failures: [] });
+  }, 60_000);
+
+  it("npm run build leaves a seed of a new evidence store with this version's migrations", async () => {
+    const name = seedFileName(await installedPgliteVersion(), migratedSeedVariant());
+    expect(
+      SEED_DIRS.some((dir) => existsSync(path.join(dir, name))),
+      name,
+    ).toBe(true);
+  });
 });

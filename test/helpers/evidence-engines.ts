@@ -17,7 +17,7 @@ import { createTestDatabase, createTestEmbeddedDir } from './test-database.js';
  */
 export const SLOW_STORE_MS = 60_000;
 
-/** A fresh, empty home for an evidence store on one engine. */
+/** A fresh home for an evidence store on one engine. */
 export interface StorePlace {
   /** Opens (and migrates) the store, through the production code path. */
   open(): Promise<EvidenceStore>;
@@ -29,13 +29,17 @@ export interface StorePlace {
 /** An engine the evidence tests run against: the same suite runs on each. */
 export interface Engine {
   dialect: EvidenceDialect;
-  prepare(): Promise<StorePlace>;
+  /**
+   * A new home. On PGlite it holds a new store as the build's seed makes it (every migration
+   * applied), or with `empty`, initdb's database; on PostgreSQL a database with no schema.
+   */
+  prepare(options?: { empty?: boolean }): Promise<StorePlace>;
 }
 
 export const pgliteEngine: Engine = {
   dialect: 'pglite',
-  async prepare() {
-    const { dir, cleanup } = await createTestEmbeddedDir();
+  async prepare(options = {}) {
+    const { dir, cleanup } = await createTestEmbeddedDir(options.empty ? 'empty' : 'store');
     return {
       open: () => openEvidenceStore({ embeddedDir: dir, log: silentLogger() }),
       execRaw: async (sqlText) => {

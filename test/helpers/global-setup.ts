@@ -11,7 +11,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** The run's real PostgreSQL server; tests take a database each with `createTestDatabase()`. */
     postgres: PostgresServerInfo;
-    /** Where the pristine PGlite data folder is (see pglite-template.ts). */
+    /** Where the new-store PGlite data folder is (see pglite-template.ts). */
     pgliteTemplateRoot: string;
     /** Where the run's template restic repository is made on first use (see restic-repo.ts). */
     resticTemplateRoot: string;
@@ -29,11 +29,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   if (compiled === null) delete process.env[COMPILED_ENV];
   else process.env[COMPILED_ENV] = compiled;
   const templateRoot = join(runDir, 'pglite-template');
-  // The PGlite template (initdb in WASM, seconds; far more under load) is made here, beside
+  // The PGlite templates (initdb in WASM, seconds; far more under load) are made here, beside
   // the server's start, so that no test's timeout pays for it.
   const [server, template] = await Promise.allSettled([
     startPostgresServer(),
-    pgliteTemplate(templateRoot),
+    Promise.all([pgliteTemplate(templateRoot), pgliteTemplate(templateRoot, 'empty')]),
   ]);
   if (server.status === 'rejected' || template.status === 'rejected') {
     if (server.status === 'fulfilled') await server.value.stop();

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { createEmbeddedDir } from './pglite-template.js';
+import { createEmbeddedDir, type PgliteTemplateKind } from './pglite-template.js';
 import { createDatabaseOn } from './postgres-server.js';
 
 /**
@@ -12,7 +12,12 @@ export async function createTestDatabase(): Promise<string> {
   return createDatabaseOn(inject('postgres'), `test_${randomBytes(8).toString('hex')}`);
 }
 
-/** A fresh embedded-store folder (a copy of the run's pristine PGlite data folder), removed by `cleanup`. */
-export function createTestEmbeddedDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  return createEmbeddedDir(inject('pgliteTemplateRoot'));
+/**
+ * A fresh embedded-store folder, removed by `cleanup`: a copy of the run's new-store PGlite
+ * data folder, or with `empty`, of initdb's (no schema: migrations from nothing, a plain dump).
+ */
+export function createTestEmbeddedDir(
+  kind: PgliteTemplateKind = 'store',
+): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  return createEmbeddedDir(inject('pgliteTemplateRoot'), kind);
 }

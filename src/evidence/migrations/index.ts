@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 import { EvidenceError, reasonOf } from '../errors.js';
 import * as m001 from './001-initial.js';
@@ -28,6 +29,15 @@ export const migrations: Readonly<Record<string, Migration>> = {
   '009-selftests': m009,
   '010-unreviewed-alerts': m010,
 };
+
+/**
+ * The variant name of the build's seed of a new evidence store with exactly these migrations
+ * applied (scripts/make-pglite-seed.ts): a version with other migrations never loads it.
+ */
+export function migratedSeedVariant(): string {
+  const names = Object.keys(migrations).join('\n');
+  return `evidence-${createHash('sha256').update(names).digest('hex').slice(0, 12)}`;
+}
 
 /** Hands the static list to kysely's Migrator. */
 export const staticMigrationProvider: MigrationProvider = {

@@ -33,7 +33,7 @@ async function digestsOf(url: string, timezone = 'UTC'): Promise<TableDigest[]> 
 
 /** Digests of a plain dump loaded into a fresh embedded database (PGlite). */
 async function digestsInPglite(plain: string): Promise<TableDigest[]> {
-  const embedded = await createTestEmbeddedDir();
+  const embedded = await createTestEmbeddedDir('empty');
   const lite = await PGlite.create({ dataDir: path.join(embedded.dir, 'pgdata') });
   try {
     await loadPlainDump(lite, plain);
