@@ -11,7 +11,15 @@ export interface Sample {
   peakMb: number;
 }
 
-/** Ids of every descendant of `pid`, from the kernel's per-thread `children` lists. */
+/** Servers the bench runs beside the commands (s3rver): their trees belong to no command. */
+const servers = new Set<number>();
+
+/** Leaves the process `pid` and its descendants out of every later sample. */
+export function excludeFromSamples(pid: number): void {
+  servers.add(pid);
+}
+
+/** Ids of every descendant of `pid` but the servers', from the kernel's per-thread `children` lists. */
 function descendants(pid: number): number[] {
   const found: number[] = [];
   const pending = [pid];
@@ -31,7 +39,7 @@ function descendants(pid: number): number[] {
         continue;
       }
       for (const child of children.split(' ')) {
-        if (child === '') continue;
+        if (child === '' || servers.has(Number(child))) continue;
         found.push(Number(child));
         pending.push(Number(child));
       }
@@ -59,11 +67,11 @@ const RSS_POLL_MS = 20;
 
 /**
  * Runs one command under GNU time and samples the memory of every process below this one
- * meanwhile (the bench starts one command at a time, so that is the command's tree). Peak
- * RSS is the larger of the tree's summed samples and GNU time's own peak of its child, so a
- * process too short for a sample still counts. Output is streamed and dropped: a
- * 20,000-line output never fills a buffer. A command that does not exit 0 stops the
- * bench: timing a failure proves nothing.
+ * but the servers meanwhile (the bench starts one command at a time, so that is the
+ * command's tree). Peak RSS is the larger of the tree's summed samples and GNU time's own
+ * peak of its child, so a process too short for a sample still counts. Output is streamed
+ * and dropped: a 20,000-line output never fills a buffer. A command that does not exit 0
+ * stops the bench: timing a failure proves nothing.
  */
 export async function measure(
   file: string,

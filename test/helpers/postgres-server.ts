@@ -1,9 +1,9 @@
 import { chown, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { describeExit, runCommand, type CommandResult } from '../../src/exec/run-command.js';
+import { freePort } from '../../bench/postgres-server.js';
 import { exists } from './run-once.js';
 
 /** How tests reach the server: plain data, so vitest can `provide` it to every worker. */
@@ -157,16 +157,4 @@ async function postgresUser(): Promise<{ uid: number; gid: number }> {
     );
   }
   return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }

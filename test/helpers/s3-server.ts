@@ -1,4 +1,3 @@
-import { fork } from 'node:child_process';
 import { mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
@@ -14,8 +13,10 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 
+import { forkS3rver } from '../../bench/s3-server.js';
+
 /** s3rver accepts this key pair (and, for V4 signatures, any secret with this access key id). */
-export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+export { S3RVER_CREDENTIALS } from '../../bench/s3-server.js';
 
 /** A real s3rver on loopback with its files in a temp folder, for one test file. */
 export interface S3TestServer {
@@ -68,35 +69,7 @@ async function setObjectTime(file: string, body: string | Uint8Array, time: Date
 
 export async function startS3Server(): Promise<S3TestServer> {
   const directory = await mkdtemp(path.join(os.tmpdir(), 'restore-drill-s3rver-'));
-  const child = fork(CHILD, [directory], {
-    execArgv: ['--openssl-legacy-provider'],
-    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`s3rver did not start within 15s: ${stderr}`)),
-      15_000,
-    );
-    child.once('message', (message: { port: number }) => {
-      clearTimeout(timer);
-      resolve(message.port);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`s3rver exited with ${code}: ${stderr}`));
-    });
-  });
-  const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint,
-    forcePathStyle: true,
-    credentials: { ...S3RVER_CREDENTIALS },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  const { child, endpoint, client } = await forkS3rver(CHILD, directory, 15_000);
   const objectFile = (bucket: string, key: string): string => {
     const parts = key.split('/');
     const last = parts.pop() as string;
