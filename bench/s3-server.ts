@@ -8,7 +8,8 @@ import { excludeFromSamples } from './measure.js';
 /** s3rver accepts this key pair. */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
-const CHILD = fileURLToPath(new URL('./s3rver-child.js', import.meta.url));
+/** From dist/bench: tsc does not copy the .mjs child, so it runs from the checkout's bench/. */
+const CHILD = fileURLToPath(new URL('../../bench/s3rver-child.mjs', import.meta.url));
 /** Uploads at once while the bench fills the bucket (not timed). */
 const UPLOAD_CONCURRENCY = 8;
 

@@ -71,14 +71,6 @@ export async function pgliteSeedsFor(
   return found;
 }
 
-/** The first of `pgliteSeedsFor`: initdb's seed, or null. */
-export async function pgliteSeedFor(
-  dataDir: string,
-  seedDirs: readonly string[] = SEED_DIRS,
-): Promise<string | null> {
-  return (await pgliteSeedsFor(dataDir, seedDirs))[0] ?? null;
-}
-
 /** Read and inflate a seed a MiB at a time: at zlib's 16 kB, 2,400 trips through the thread pool idled 0.4 s. */
 const SEED_CHUNK = 1 << 20;
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   installedPgliteVersion,
   openPglite,
-  pgliteSeedFor,
+  pgliteSeedsFor,
   SEED_DIRS,
   seedFileName,
 } from '../../src/evidence/pglite-seed.js';
@@ -36,16 +36,16 @@ describe('PGlite seed', () => {
     const version = await installedPgliteVersion();
     await writeFile(path.join(seeds, seedFileName('0.0.1')), 'another version');
     const fresh = path.join(await tempDir('rd-seed-data-'), 'pgdata');
-    expect(await pgliteSeedFor(fresh, [seeds])).toBeNull();
+    expect((await pgliteSeedsFor(fresh, [seeds]))[0] ?? null).toBeNull();
 
     await writeFile(path.join(seeds, seedFileName(version)), 'this version');
-    const offered = await pgliteSeedFor(fresh, [seeds]);
+    const offered = (await pgliteSeedsFor(fresh, [seeds]))[0] ?? null;
     expect(offered && (await readFile(offered, 'utf8'))).toBe('this version');
     await mkdir(fresh);
-    expect(await pgliteSeedFor(fresh, [seeds])).not.toBeNull(); // an empty folder is new too
+    expect((await pgliteSeedsFor(fresh, [seeds]))[0] ?? null).not.toBeNull(); // an empty folder is new too
 
     await writeFile(path.join(fresh, 'PG_VERSION'), '17\n');
-    expect(await pgliteSeedFor(fresh, [seeds])).toBeNull();
+    expect((await pgliteSeedsFor(fresh, [seeds]))[0] ?? null).toBeNull();
   });
 
   it('opens new databases from the build seed, and keeps what they hold across reopening', async () => {

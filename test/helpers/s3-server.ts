@@ -44,7 +44,7 @@ export interface S3TestServer {
   stop(): Promise<void>;
 }
 
-const CHILD = fileURLToPath(new URL('./s3rver-child.mjs', import.meta.url));
+const CHILD = fileURLToPath(new URL('../../bench/s3rver-child.mjs', import.meta.url));
 
 /**
  * s3rver answers a PUT whose body it buffered before its write stream has opened (and truncated)
